@@ -1,0 +1,152 @@
+/**
+ * CreateEndpoint / Join / Leave / DeleteEndpoint / EndpointOperInfo decisions.
+ * dockerd configures the container side itself (it moves, renames and addresses the veth end we
+ * name in Join), so we only make the pair and tell it which end to take (protocol.md §5d).
+ */
+import { PluginError, invalid } from '../errors.js';
+import { parseCidr } from '../ip/cidr.js';
+import { checkId, containerVethName, hostVethName } from '../plan/names.js';
+import { deleteLinkStep, macFromId, vethSteps } from '../plan/link.js';
+import type { HostPlan } from '../plan/step.js';
+import type { PlannedDecision } from './network.js';
+import { type EndpointRecord, type NetworkRecord, type StateView, endpointOf, networkOf } from './state.js';
+
+export interface EndpointInterface {
+  Address?: string;
+  AddressIPv6?: string;
+  MacAddress?: string;
+}
+
+export interface CreateEndpointRequest {
+  NetworkID: string;
+  EndpointID: string;
+  Interface?: EndpointInterface | null;
+  Options?: Record<string, unknown> | null;
+}
+
+export interface JoinResponse {
+  InterfaceName: { SrcName: string; DstPrefix: string };
+  Gateway?: string;
+  GatewayIPv6?: string;
+  DisableGatewayService?: boolean;
+}
+
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
+
+function checkMac(field: string, mac: string): string {
+  const m = mac.toLowerCase();
+  if (!MAC.test(m)) throw invalid(field, `"${mac.slice(0, 40)}" is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+  if (parseInt(m.slice(0, 2), 16) & 1) throw invalid(field, `${mac} is a multicast address`);
+  return m;
+}
+
+function checkCidr(field: string, v: string, family: 4 | 6): string {
+  const r = parseCidr(v);
+  if (!r.ok) throw invalid(field, r.why);
+  if (r.addr.family !== family) throw invalid(field, `${v} is not IPv${family}`);
+  return v;
+}
+
+export function createEndpoint(
+  state: StateView,
+  req: CreateEndpointRequest,
+): PlannedDecision<{ Interface?: { MacAddress: string } }> {
+  const nid = checkId('NetworkID', req.NetworkID);
+  const eid = checkId('EndpointID', req.EndpointID);
+  const net = networkOf(state, nid);
+  const iface = req.Interface ?? {};
+  const address = iface.Address ? checkCidr('Interface.Address', iface.Address, 4) : undefined;
+  const addressV6 = iface.AddressIPv6 ? checkCidr('Interface.AddressIPv6', iface.AddressIPv6, 6) : undefined;
+  const given = iface.MacAddress ? checkMac('Interface.MacAddress', iface.MacAddress) : undefined;
+  const existing = state.endpoints.get(eid);
+  if (existing) {
+    if (existing.networkId !== nid) throw new PluginError('CONFLICT', `EndpointID: ${eid.slice(0, 12)} already exists on another network`);
+    // A repeat of a create that succeeded: answer as the first time did.
+    return { changes: [], plan: [], response: given ? {} : { Interface: { MacAddress: existing.mac } } };
+  }
+  const endpoint: EndpointRecord = {
+    id: eid,
+    networkId: nid,
+    hostIf: hostVethName(eid),
+    containerIf: containerVethName(eid),
+    // Our own MAC only when dockerd sent none; echoing a field dockerd set fails the endpoint.
+    mac: given ?? macFromId(eid),
+    ...(address ? { address } : {}),
+    ...(addressV6 ? { addressV6 } : {}),
+    ports: [],
+  };
+  return {
+    changes: [{ op: 'endpoint.put', endpoint }],
+    plan: endpointSteps(net, endpoint),
+    response: given ? {} : { Interface: { MacAddress: endpoint.mac } },
+  };
+}
+
+/** The host steps that make a stored endpoint (create and restore at start). */
+export const endpointSteps = (net: NetworkRecord, e: EndpointRecord): HostPlan =>
+  vethSteps({
+    networkId: net.id,
+    endpointId: e.id,
+    bridge: net.bridge,
+    hostIf: e.hostIf,
+    containerIf: e.containerIf,
+    mtu: net.options.mtu,
+    mac: e.mac,
+  });
+
+const gatewayIp = (subnets: NetworkRecord['ipv4']): string | undefined => {
+  const gw = subnets.find((s) => s.gateway)?.gateway;
+  return gw?.slice(0, gw.indexOf('/'));
+};
+
+export function join(
+  state: StateView,
+  req: { NetworkID: string; EndpointID: string; SandboxKey?: string },
+): PlannedDecision<JoinResponse> {
+  const net = networkOf(state, checkId('NetworkID', req.NetworkID));
+  const ep = endpointOf(state, checkId('EndpointID', req.EndpointID));
+  if (ep.networkId !== net.id) throw invalid('EndpointID', `${ep.id.slice(0, 12)} is not on network ${net.id.slice(0, 12)}`);
+  const response: JoinResponse = { InterfaceName: { SrcName: ep.containerIf, DstPrefix: net.options.ifacePrefix } };
+  if (net.options.internal) {
+    // Internal: no gateway, and no docker_gwbridge detour either.
+    response.DisableGatewayService = true;
+  } else {
+    // A gateway keeps dockerd from adding a docker_gwbridge interface (protocol.md §5a).
+    const gw4 = gatewayIp(net.ipv4);
+    const gw6 = gatewayIp(net.ipv6);
+    if (gw4) response.Gateway = gw4;
+    if (gw6) response.GatewayIPv6 = gw6;
+  }
+  const sandboxKey = typeof req.SandboxKey === 'string' ? req.SandboxKey : undefined;
+  return {
+    changes: sandboxKey && sandboxKey !== ep.sandboxKey ? [{ op: 'endpoint.put', endpoint: { ...ep, sandboxKey } }] : [],
+    plan: [],
+    response,
+  };
+}
+
+export function leave(state: StateView, req: { NetworkID: string; EndpointID: string }): PlannedDecision<Record<string, never>> {
+  checkId('NetworkID', req.NetworkID);
+  const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
+  if (!ep || (ep.sandboxKey === undefined && ep.ports.length === 0)) return { changes: [], plan: [], response: {} };
+  const { sandboxKey: _gone, ...rest } = ep;
+  return { changes: [{ op: 'endpoint.put', endpoint: { ...rest, ports: [] } }], plan: [], response: {} };
+}
+
+export function deleteEndpoint(state: StateView, req: { NetworkID: string; EndpointID: string }): PlannedDecision<Record<string, never>> {
+  checkId('NetworkID', req.NetworkID);
+  const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
+  if (!ep) return { changes: [], plan: [], response: {} };
+  return {
+    changes: [{ op: 'endpoint.delete', id: ep.id }],
+    plan: [deleteLinkStep(ep.hostIf, `delete veth ${ep.hostIf}`)],
+    response: {},
+  };
+}
+
+export function endpointOperInfo(state: StateView, req: { NetworkID: string; EndpointID: string }): { Value: Record<string, unknown> } {
+  checkId('NetworkID', req.NetworkID);
+  const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
+  if (!ep) return { Value: {} };
+  return { Value: { 'com.docker.network.endpoint.macaddress': ep.mac } };
+}

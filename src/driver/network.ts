@@ -1,0 +1,110 @@
+/**
+ * CreateNetwork / DeleteNetwork decisions. The orchestrator tells us whether the bridge name is
+ * free on the host (`link`), so that the decision stays pure.
+ */
+import { PluginError, invalid } from '../errors.js';
+import { parseCidr } from '../ip/cidr.js';
+import { contains } from '../ip/cidr.js';
+import { checkId, defaultBridgeName } from '../plan/names.js';
+import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
+import type { HostPlan } from '../plan/step.js';
+import { parseNetworkOptions } from '../protocol/options.js';
+import type { Decision } from './ipam.js';
+import type { NetworkRecord, StateView, SubnetRecord } from './state.js';
+
+export interface IpamData {
+  AddressSpace?: string;
+  Pool: string;
+  Gateway?: string;
+  AuxAddresses?: Record<string, string> | null;
+}
+
+export interface CreateNetworkRequest {
+  NetworkID: string;
+  Options?: Record<string, unknown> | null;
+  IPv4Data?: IpamData[] | null;
+  IPv6Data?: IpamData[] | null;
+}
+
+export type LinkOwner = 'absent' | 'ours' | 'foreign';
+
+export interface PlannedDecision<R> extends Decision<R> {
+  readonly plan: HostPlan;
+}
+
+/** The bridge a CreateNetwork request asks for (validates the id and the options). */
+export function bridgeNameFor(req: CreateNetworkRequest): string {
+  const id = checkId('NetworkID', req.NetworkID);
+  return parseNetworkOptions(req.Options).bridgeName ?? defaultBridgeName(id);
+}
+
+function subnets(field: string, data: IpamData[] | null | undefined, family: 4 | 6): SubnetRecord[] {
+  return (data ?? []).map((d, i) => {
+    const f = `${field}[${i}]`;
+    const pool = parseCidr(d.Pool);
+    if (!pool.ok) throw invalid(`${f}.Pool`, pool.why);
+    if (pool.cidr.family !== family) throw invalid(`${f}.Pool`, `${d.Pool} is not IPv${family}`);
+    if (!d.Gateway) return { pool: d.Pool };
+    const gw = parseCidr(d.Gateway);
+    if (!gw.ok) throw invalid(`${f}.Gateway`, gw.why);
+    if (!contains(pool.cidr, gw.addr)) throw invalid(`${f}.Gateway`, `${d.Gateway} is not in ${d.Pool}`);
+    return { pool: d.Pool, gateway: d.Gateway };
+  });
+}
+
+export function createNetwork(
+  state: StateView,
+  req: CreateNetworkRequest,
+  link: LinkOwner,
+  now: string,
+): PlannedDecision<Record<string, never>> {
+  const id = checkId('NetworkID', req.NetworkID);
+  const options = parseNetworkOptions(req.Options);
+  const bridge = options.bridgeName ?? defaultBridgeName(id);
+  if (state.networks.has(id)) return { changes: [], plan: [], response: {} };
+  const other = [...state.networks.values()].find((n) => n.bridge === bridge);
+  if (other) throw new PluginError('CONFLICT', `bridge name ${bridge} is already used by mynet network ${other.id.slice(0, 12)}`);
+  if (link === 'foreign') {
+    throw new PluginError('CONFLICT', `option com.docker.network.bridge.name: a link named "${bridge}" already exists and was not created by mynet; choose another name`);
+  }
+  const network: NetworkRecord = {
+    id,
+    bridge,
+    options,
+    ipv4: subnets('IPv4Data', req.IPv4Data, 4),
+    ipv6: subnets('IPv6Data', req.IPv6Data, 6),
+    createdAt: now,
+  };
+  return {
+    changes: [{ op: 'network.put', network }],
+    plan: [...networkSteps(network), { what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } }],
+    response: {},
+  };
+}
+
+/** The host steps that make a stored network (used by create and by restore at start). */
+export const networkSteps = (n: NetworkRecord): HostPlan =>
+  bridgeSteps({
+    networkId: n.id,
+    name: n.bridge,
+    mtu: n.options.mtu,
+    addresses: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : [])),
+  });
+
+export function deleteNetwork(state: StateView, networkId: string): PlannedDecision<Record<string, never>> {
+  const id = checkId('NetworkID', networkId);
+  const n = state.networks.get(id);
+  if (!n) return { changes: [], plan: [], response: {} };
+  const eps = [...state.endpoints.values()].filter((e) => e.networkId === id);
+  const last = state.networks.size === 1;
+  return {
+    changes: [...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })), { op: 'network.delete', id }],
+    plan: [
+      ...eps.map((e) => deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)),
+      deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
+      // The hook serves every mynet network; it goes with the last one.
+      ...(last ? [{ what: 'remove the FORWARD hook', run: { kind: 'forward-hook', action: 'remove' } } as const] : []),
+    ],
+    response: {},
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * What mynet remembers: networks, endpoints and IPAM pools. Decisions (driver/*.ts) read a State
+ * and return a list of Changes; the orchestrator applies them here only after the host steps
+ * succeeded and the changes were saved. Changes are small and idempotent (the journal in
+ * store/file-store.ts replays them), and apply() is the only code that mutates a State.
+ */
+import { PluginError } from '../errors.js';
+import { formatIp, parseIp } from '../ip/address.js';
+import { IntervalSet, type Interval } from '../ip/interval-set.js';
+import type { NetworkOptions } from '../protocol/options.js';
+
+export interface SubnetRecord {
+  /** Canonical CIDR, e.g. "10.1.0.0/24". */
+  readonly pool: string;
+  /** Gateway address with the pool's prefix length, e.g. "10.1.0.1/24", when dockerd gave one. */
+  readonly gateway?: string;
+}
+
+export interface NetworkRecord {
+  readonly id: string;
+  readonly bridge: string;
+  readonly options: NetworkOptions;
+  readonly ipv4: readonly SubnetRecord[];
+  readonly ipv6: readonly SubnetRecord[];
+  readonly createdAt: string;
+}
+
+export interface PortBinding {
+  readonly proto: 'tcp' | 'udp' | 'sctp';
+  readonly containerPort: number;
+  readonly hostIp: string;
+  readonly hostPort: number;
+}
+
+export interface EndpointRecord {
+  readonly id: string;
+  readonly networkId: string;
+  readonly hostIf: string;
+  readonly containerIf: string;
+  readonly mac: string;
+  /** Container addresses with prefix length, as dockerd sent them ("10.1.0.2/24"). */
+  readonly address?: string;
+  readonly addressV6?: string;
+  readonly sandboxKey?: string;
+  /** Ports in force (set by ProgramExternalConnectivity, cleared by Revoke/Leave). */
+  readonly ports: readonly PortBinding[];
+}
+
+export interface PoolRecord {
+  readonly id: string;
+  readonly space: string;
+  readonly pool: string;
+  readonly subPool?: string;
+  readonly family: 4 | 6;
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export interface PoolState {
+  readonly record: PoolRecord;
+  readonly taken: IntervalSet;
+  /** Last address handed out automatically: the next search starts after it (serial allocation, like Docker's IPAM). */
+  cursor: bigint | undefined;
+}
+
+export type Change =
+  | { readonly op: 'network.put'; readonly network: NetworkRecord }
+  | { readonly op: 'network.delete'; readonly id: string }
+  | { readonly op: 'endpoint.put'; readonly endpoint: EndpointRecord }
+  | { readonly op: 'endpoint.delete'; readonly id: string }
+  | { readonly op: 'pool.put'; readonly pool: PoolRecord }
+  | { readonly op: 'pool.delete'; readonly id: string }
+  | { readonly op: 'address.take'; readonly pool: string; readonly address: string; readonly cursor?: boolean }
+  | { readonly op: 'address.free'; readonly pool: string; readonly address: string };
+
+/** Read-only view given to decisions. */
+export interface StateView {
+  readonly networks: ReadonlyMap<string, NetworkRecord>;
+  readonly endpoints: ReadonlyMap<string, EndpointRecord>;
+  readonly pools: ReadonlyMap<string, Readonly<PoolState>>;
+}
+
+export interface Snapshot {
+  readonly version: 1;
+  readonly seq: number;
+  readonly networks: readonly NetworkRecord[];
+  readonly endpoints: readonly EndpointRecord[];
+  readonly pools: ReadonlyArray<PoolRecord & { readonly taken: ReadonlyArray<readonly [string, string]>; readonly cursor?: string }>;
+}
+
+const addrValue = (text: string): bigint => {
+  const a = parseIp(text);
+  if (!a) throw new PluginError('STATE_CORRUPT', `invalid address "${text}" in state`);
+  return a.value;
+};
+
+export class State implements StateView {
+  readonly networks = new Map<string, NetworkRecord>();
+  readonly endpoints = new Map<string, EndpointRecord>();
+  readonly pools = new Map<string, PoolState>();
+  /** Sequence number of the last change set applied (the journal's position). */
+  seq = 0;
+
+  apply(changes: readonly Change[]): void {
+    for (const c of changes) {
+      switch (c.op) {
+        case 'network.put': this.networks.set(c.network.id, c.network); break;
+        case 'network.delete': this.networks.delete(c.id); break;
+        case 'endpoint.put': this.endpoints.set(c.endpoint.id, c.endpoint); break;
+        case 'endpoint.delete': this.endpoints.delete(c.id); break;
+        case 'pool.put': {
+          const old = this.pools.get(c.pool.id);
+          this.pools.set(c.pool.id, { record: c.pool, taken: old?.taken ?? new IntervalSet(), cursor: old?.cursor });
+          break;
+        }
+        case 'pool.delete': this.pools.delete(c.id); break;
+        case 'address.take': {
+          const p = this.pools.get(c.pool);
+          if (!p) break; // the pool went away in the same batch or earlier: nothing to record
+          const v = addrValue(c.address);
+          p.taken.add(v);
+          if (c.cursor) p.cursor = v;
+          break;
+        }
+        case 'address.free': this.pools.get(c.pool)?.taken.delete(addrValue(c.address)); break;
+      }
+    }
+  }
+
+  toSnapshot(): Snapshot {
+    const fmt = (p: PoolState): Snapshot['pools'][number] => {
+      const family = p.record.family;
+      const text = (v: bigint): string => formatAddr(family, v);
+      return {
+        ...p.record,
+        taken: p.taken.intervals().map(([a, b]: Interval) => [text(a), text(b)] as const),
+        ...(p.cursor !== undefined ? { cursor: text(p.cursor) } : {}),
+      };
+    };
+    return {
+      version: 1,
+      seq: this.seq,
+      networks: [...this.networks.values()],
+      endpoints: [...this.endpoints.values()],
+      pools: [...this.pools.values()].map(fmt),
+    };
+  }
+
+  static fromSnapshot(s: Snapshot): State {
+    const st = new State();
+    st.seq = s.seq;
+    for (const n of s.networks) st.networks.set(n.id, n);
+    for (const e of s.endpoints) st.endpoints.set(e.id, e);
+    for (const p of s.pools) {
+      const { taken, cursor, ...record } = p;
+      st.pools.set(p.id, {
+        record,
+        taken: IntervalSet.from(taken.map(([a, b]) => [addrValue(a), addrValue(b)] as const)),
+        cursor: cursor === undefined ? undefined : addrValue(cursor),
+      });
+    }
+    return st;
+  }
+}
+
+const formatAddr = (family: 4 | 6, value: bigint): string => formatIp({ family, value });
+
+export function networkOf(state: StateView, id: string): NetworkRecord {
+  const n = state.networks.get(id);
+  if (!n) throw new PluginError('NETWORK_NOT_FOUND', `NetworkID: no mynet network ${id.slice(0, 12)}`);
+  return n;
+}
+
+export function endpointOf(state: StateView, id: string): EndpointRecord {
+  const e = state.endpoints.get(id);
+  if (!e) throw new PluginError('ENDPOINT_NOT_FOUND', `EndpointID: no mynet endpoint ${id.slice(0, 12)}`);
+  return e;
+}

@@ -1,0 +1,150 @@
+/**
+ * The real executor: argv only (execa, never a shell), a timeout on every command so a hung
+ * command fails the request instead of hanging dockerd, and an optional network namespace so
+ * the host tests can run the same code inside throwaway namespaces.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { execa, type ExecaError } from 'execa';
+import type { Logger } from 'pino';
+import { HostCommandError, PluginError } from '../errors.js';
+import { MYNET_GROUP } from '../plan/names.js';
+import type { HostOp } from '../plan/step.js';
+import type { Executor, IpOp } from './executor.js';
+import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
+
+export interface ExecaExecutorOptions {
+  /** Run everything inside this named network namespace (tests). */
+  readonly netns?: string;
+  readonly timeoutMs?: number;
+  /** Called after every process with its argv and duration (metrics, benchmarks). */
+  readonly onCommand?: (argv: readonly string[], ms: number, ok: boolean) => void;
+}
+
+const ABSENT = /Cannot find device|does not exist|No such device|No such file or directory|not found/i;
+
+export class ExecaExecutor implements Executor {
+  private readonly timeoutMs: number;
+  spawns = 0;
+
+  constructor(private readonly opts: ExecaExecutorOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /** Runs a command (in the namespace, if any) and returns stdout. */
+  async command(argv: readonly string[], log: Logger, input?: string): Promise<string> {
+    const full = this.opts.netns && argv[0] !== 'ip' ? ['ip', 'netns', 'exec', this.opts.netns, ...argv] : argv;
+    const cmd = full[0] as string;
+    const args = cmd === 'ip' && this.opts.netns && argv[0] === 'ip' ? ['-n', this.opts.netns, ...full.slice(1)] : full.slice(1);
+    const started = performance.now();
+    this.spawns++;
+    try {
+      const r = await execa(cmd, args, {
+        input,
+        timeout: this.timeoutMs,
+        killSignal: 'SIGKILL',
+        stripFinalNewline: false,
+        env: { LC_ALL: 'C' },
+      });
+      const ms = performance.now() - started;
+      this.opts.onCommand?.(argv, ms, true);
+      log.debug({ argv, ms: Math.round(ms * 100) / 100 }, 'host command');
+      return r.stdout;
+    } catch (e) {
+      const err = e as ExecaError;
+      const ms = performance.now() - started;
+      this.opts.onCommand?.(argv, ms, false);
+      const stderr = typeof err.stderr === 'string' ? err.stderr : '';
+      log.debug({ argv, ms, exitCode: err.exitCode, stderr }, 'host command failed');
+      throw new HostCommandError(argv, err.exitCode, stderr || err.shortMessage, { cause: e, timedOut: err.timedOut });
+    }
+  }
+
+  async run(op: HostOp, log: Logger): Promise<void> {
+    switch (op.kind) {
+      case 'ip':
+        try {
+          await this.command(['ip', ...op.args], log);
+        } catch (err) {
+          if (op.absentOk && err instanceof HostCommandError && ABSENT.test(err.stderr)) return;
+          throw err;
+        }
+        return;
+      case 'link-del':
+        return this.deleteOwnedLink(op.name, log);
+      case 'nft':
+        await this.command(['nft', '-f', '-'], log, op.script);
+        return;
+      case 'sysctl':
+        return this.sysctl(op.key, op.value, log);
+      case 'forward-hook':
+        return op.action === 'ensure' ? ensureForwardHook(this, log) : removeForwardHook(this, log);
+    }
+  }
+
+  async runIpBatch(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: unknown } | undefined> {
+    const script = ops.map((o) => o.args.map(quoteBatchArg).join(' ')).join('\n') + '\n';
+    try {
+      await this.command(['ip', '-batch', '-'], log, script);
+      return undefined;
+    } catch (error) {
+      // ip stops at the first failing line and says "Command failed -:N".
+      const m = error instanceof HostCommandError ? /Command failed -:(\d+)/.exec(error.stderr) : null;
+      const index = m ? Number(m[1]) - 1 : 0;
+      const op = ops[index] ?? ops[0];
+      const stderr = error instanceof HostCommandError ? error.stderr.replace(/\n?Command failed -:\d+\s*$/, '') : '';
+      return { index, error: new HostCommandError(['ip', ...(op?.args ?? [])], 1, stderr, { cause: error }) };
+    }
+  }
+
+  /** Deletes a link only when it carries our mark; a missing link counts as deleted. */
+  private async deleteOwnedLink(name: string, log: Logger): Promise<void> {
+    const group = await this.linkGroup(name, log);
+    if (group === undefined) return;
+    if (group !== MYNET_GROUP) {
+      throw new PluginError('CONFLICT', `refusing to delete link "${name}": it does not carry mynet's mark (group ${group})`);
+    }
+    await this.run({ kind: 'ip', args: ['link', 'del', 'dev', name], absentOk: true }, log);
+  }
+
+  /** The link's netdev group, or undefined if there is no such link. */
+  async linkGroup(name: string, log: Logger): Promise<number | undefined> {
+    if (!this.opts.netns) {
+      try {
+        return Number((await readFile(`/sys/class/net/${name}/netdev_group`, 'utf8')).trim());
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    }
+    try {
+      const out = await this.command(['ip', '-j', 'link', 'show', 'dev', name], log);
+      const [link] = JSON.parse(out) as { group?: string }[];
+      return link?.group === 'default' ? 0 : Number(link?.group ?? 0);
+    } catch (err) {
+      if (err instanceof HostCommandError && ABSENT.test(err.stderr)) return undefined;
+      throw err;
+    }
+  }
+
+  private async sysctl(key: string, value: string, log: Logger): Promise<void> {
+    if (this.opts.netns) {
+      // sysctl takes slash-separated keys, which keeps interface names with dots intact.
+      await this.command(['sysctl', '-q', '-w', `${key}=${value}`], log);
+      return;
+    }
+    const path = `/proc/sys/${key}`;
+    try {
+      if ((await readFile(path, 'utf8')).trim() === value) return;
+      await writeFile(path, value);
+      log.debug({ sysctl: key, value }, 'sysctl set');
+    } catch (e) {
+      throw new HostCommandError(['sysctl', `${key}=${value}`], undefined, (e as Error).message, { cause: e });
+    }
+  }
+}
+
+/** `ip -batch` splits on blanks and honours double quotes; our values never contain either. */
+function quoteBatchArg(a: string): string {
+  if (/[\s"'\\]/.test(a)) return `"${a.replace(/(["\\])/g, '\\$1')}"`;
+  return a;
+}

@@ -1,0 +1,97 @@
+/**
+ * The one thing mynet adds to a chain it does not own. dockerd sets the iptables FORWARD
+ * policy to DROP with br_netfilter on, and an accept in our own nft table cannot overrule a drop
+ * in iptables' base chain (protocol.md §0). So FORWARD jumps to MYNET-FORWARD, which accepts
+ * traffic in or out of links in our netdev group; the fine-grained policy (isolation, ICC,
+ * internal networks) lives in mynet's own nft table, where a drop is final.
+ *
+ * The jump goes right after DOCKER-USER when that exists, so users' DOCKER-USER rules apply to
+ * mynet containers as they do to Docker's. Ensuring costs one `iptables-save` when all is in
+ * place and one `iptables-restore --noflush` when something is missing. Safe to run twice.
+ */
+import type { Logger } from 'pino';
+import { HostCommandError } from '../errors.js';
+import { FORWARD_CHAIN, MYNET_GROUP } from '../plan/names.js';
+
+export interface CommandRunner {
+  command(argv: readonly string[], log: Logger, input?: string): Promise<string>;
+}
+
+const hex = `0x${MYNET_GROUP.toString(16)}`;
+const COMMENT = 'mynet';
+export const CHAIN_RULES = [
+  `-A ${FORWARD_CHAIN} -m devgroup --src-group ${hex} -m comment --comment ${COMMENT} -j ACCEPT`,
+  `-A ${FORWARD_CHAIN} -m devgroup --dst-group ${hex} -m comment --comment ${COMMENT} -j ACCEPT`,
+];
+const JUMP = `-m comment --comment ${COMMENT} -j ${FORWARD_CHAIN}`;
+
+const FAMILIES = [
+  { save: 'iptables-save', restore: 'iptables-restore' },
+  { save: 'ip6tables-save', restore: 'ip6tables-restore' },
+] as const;
+
+export interface HookStatus {
+  readonly chain: boolean;
+  readonly rules: boolean;
+  readonly jump: boolean;
+  /** 1-based position for a missing jump: right after DOCKER-USER, else first. */
+  readonly insertAt: number;
+}
+
+/** Reads the filter table as iptables-save prints it. Pure, so it is unit-tested. */
+export function hookStatus(save: string): HookStatus {
+  const lines = save.split('\n');
+  const chain = lines.some((l) => l.startsWith(`:${FORWARD_CHAIN} `));
+  const ours = lines.filter((l) => l.startsWith(`-A ${FORWARD_CHAIN} `));
+  const rules = ours.length === CHAIN_RULES.length && CHAIN_RULES.every((r) => ours.includes(r));
+  const forward = lines.filter((l) => l.startsWith('-A FORWARD '));
+  const jump = forward.some((l) => l.endsWith(`-j ${FORWARD_CHAIN}`));
+  const du = forward.findIndex((l) => l === '-A FORWARD -j DOCKER-USER');
+  return { chain, rules, jump, insertAt: du >= 0 ? du + 2 : 1 };
+}
+
+/** The iptables-restore --noflush script that brings `status` to the hook, or '' if none is needed. */
+export function ensureScript(status: HookStatus): string {
+  if (status.chain && status.rules && status.jump) return '';
+  const out = ['*filter'];
+  // Declaring the chain in --noflush mode creates it, or flushes it when it exists, so a chain
+  // whose rules drifted is rewritten whole.
+  if (!status.chain || !status.rules) out.push(`:${FORWARD_CHAIN} - [0:0]`, ...CHAIN_RULES);
+  if (!status.jump) out.push(`-I FORWARD ${status.insertAt} ${JUMP}`);
+  out.push('COMMIT', '');
+  return out.join('\n');
+}
+
+export function removeScript(status: HookStatus): string {
+  if (!status.chain && !status.jump) return '';
+  const out = ['*filter'];
+  if (status.jump) out.push(`-D FORWARD ${JUMP}`);
+  if (status.chain) out.push(`-F ${FORWARD_CHAIN}`, `-X ${FORWARD_CHAIN}`);
+  out.push('COMMIT', '');
+  return out.join('\n');
+}
+
+async function forEachFamily(
+  run: CommandRunner,
+  log: Logger,
+  script: (s: HookStatus) => string,
+): Promise<void> {
+  for (const fam of FAMILIES) {
+    let save: string;
+    try {
+      save = await run.command([fam.save, '-t', 'filter'], log);
+    } catch (err) {
+      // IPv6 netfilter may be absent (ipv6.disable=1); IPv4 must work.
+      if (fam.save === 'ip6tables-save' && err instanceof HostCommandError) {
+        log.warn({ err }, 'ip6tables unavailable; IPv6 FORWARD hook not managed');
+        continue;
+      }
+      throw err;
+    }
+    const text = script(hookStatus(save));
+    if (text) await run.command([fam.restore, '-w', '--noflush'], log, text);
+  }
+}
+
+export const ensureForwardHook = (run: CommandRunner, log: Logger): Promise<void> => forEachFamily(run, log, ensureScript);
+export const removeForwardHook = (run: CommandRunner, log: Logger): Promise<void> => forEachFamily(run, log, removeScript);

@@ -1,0 +1,79 @@
+/**
+ * Composition root: load settings and state, listen (within a second, before any slow work),
+ * then restore the host from state, and keep re-asserting the FORWARD hook. SIGTERM/SIGINT: stop
+ * accepting, finish what is in flight, save, remove the socket, exit 0.
+ */
+import { createServer } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { loadConfig } from './config.js';
+import { messageOf } from './errors.js';
+import { ExecaExecutor } from './host/execa-executor.js';
+import { hostPrefixes, linkOwner, ourLinks } from './host/probe.js';
+import { createApp } from './http/app.js';
+import { listenUnix } from './http/socket.js';
+import { createLogger } from './logger.js';
+import { Plugin } from './plugin.js';
+import { FileStore } from './store/file-store.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const store = new FileStore({ dir: config.stateDir, log });
+  const state = await store.load();
+  const exec = new ExecaExecutor({ timeoutMs: config.commandTimeoutMs });
+  const plugin = new Plugin({
+    state,
+    store,
+    exec,
+    linkOwner: (name, l) => linkOwner(exec, name, l),
+    ourLinks: (l) => ourLinks(exec, l),
+    ipamEnv: () => ({ defaultPools: config.defaultPools, hostPrefixes: hostPrefixes(log) }),
+  });
+  const ensureHook = (l = log): void => {
+    plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));
+  };
+  const app = createApp({ plugin, log, onRegister: ensureHook });
+  const server = createServer(app);
+  await listenUnix(server, config.socket);
+  log.info({ socket: config.socket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size }, 'listening');
+
+  plugin.restore(log).catch((err: unknown) => log.error({ err }, 'restore failed'));
+  const timer = setInterval(ensureHook, config.reconcileIntervalS * 1000);
+  timer.unref();
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    clearInterval(timer);
+    const force = setTimeout(() => {
+      log.error('in-flight requests did not finish within 8 s; exiting');
+      process.exit(1);
+    }, 8000);
+    server.close(() => {
+      void (async () => {
+        try {
+          await store.compact(state);
+          await store.close();
+          await rm(config.socket, { force: true });
+          log.info('stopped');
+          clearTimeout(force);
+          process.exit(0);
+        } catch (err) {
+          log.error({ err }, 'saving state at shutdown failed');
+          process.exit(1);
+        }
+      })();
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  // Before the logger exists (bad settings) or when state cannot be loaded: say which and why.
+  process.stderr.write(`mynet: cannot start: ${messageOf(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+/**
+ * Bridges and veth pairs. Everything here carries our netdev group (the ownership mark) and an
+ * alias naming its network/endpoint. Creates are undone by an ownership-checked delete, and a
+ * leftover of ours under the same name (a crash between host change and save) is removed first,
+ * so every create plan is safe to run again. A foreign link under that name makes the plan fail
+ * at its first step, before anything is made.
+ */
+import { MYNET_GROUP, endpointAlias, networkAlias } from './names.js';
+import type { HostStep } from './step.js';
+
+export interface BridgeSpec {
+  readonly networkId: string;
+  readonly name: string;
+  readonly mtu: number;
+  /** Gateway addresses with prefix length ("10.1.0.1/24", "fd00::1/64"). */
+  readonly addresses: readonly string[];
+}
+
+/** A stable, locally administered MAC: the kernel would otherwise give the bridge its lowest port's MAC, which changes as containers come and go. */
+export const macFromId = (id: string): string => `02:${id.slice(0, 10).match(/../g)?.join(':') ?? '00:00:00:00:00'}`;
+
+const group = String(MYNET_GROUP);
+
+export function bridgeSteps(b: BridgeSpec): HostStep[] {
+  return [
+    { what: `remove leftover bridge ${b.name}`, run: { kind: 'link-del', name: b.name } },
+    {
+      what: `create bridge ${b.name}`,
+      run: { kind: 'ip', args: ['link', 'add', 'name', b.name, 'mtu', String(b.mtu), 'address', macFromId(b.networkId), 'group', group, 'type', 'bridge'] },
+      undo: { kind: 'link-del', name: b.name },
+    },
+    { what: `mark bridge ${b.name}`, run: { kind: 'ip', args: ['link', 'set', 'dev', b.name, 'alias', networkAlias(b.networkId)] } },
+    ...b.addresses.map((a): HostStep => ({
+      what: `add gateway ${a} to ${b.name}`,
+      // nodad: the gateway must answer at once; nobody else can hold it on a bridge we just made.
+      run: { kind: 'ip', args: ['addr', 'add', a, 'dev', b.name, ...(a.includes(':') ? ['nodad'] : [])] },
+    })),
+    { what: `bring up bridge ${b.name}`, run: { kind: 'ip', args: ['link', 'set', 'dev', b.name, 'up'] } },
+  ];
+}
+
+export const deleteLinkStep = (name: string, what: string): HostStep => ({ what, run: { kind: 'link-del', name } });
+
+export interface VethSpec {
+  readonly networkId: string;
+  readonly endpointId: string;
+  readonly bridge: string;
+  readonly hostIf: string;
+  readonly containerIf: string;
+  readonly mtu: number;
+  readonly mac: string;
+}
+
+/**
+ * One command makes the pair, attaches the host side to the bridge and brings it up. The
+ * container side is left down and unaddressed: dockerd moves, renames and addresses it.
+ */
+export function vethSteps(v: VethSpec): HostStep[] {
+  return [
+    { what: `remove leftover veth ${v.hostIf}`, run: { kind: 'link-del', name: v.hostIf } },
+    {
+      what: `create veth ${v.hostIf} on ${v.bridge}`,
+      run: {
+        kind: 'ip',
+        args: [
+          'link', 'add', 'name', v.hostIf, 'mtu', String(v.mtu), 'group', group, 'master', v.bridge, 'up',
+          'type', 'veth', 'peer', 'name', v.containerIf, 'mtu', String(v.mtu), 'address', v.mac, 'group', group,
+        ],
+      },
+      undo: { kind: 'link-del', name: v.hostIf },
+    },
+    { what: `mark veth ${v.hostIf}`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'alias', endpointAlias(v.networkId, v.endpointId)] } },
+  ];
+}

@@ -1,0 +1,45 @@
+/**
+ * A plan is a list of host steps, each saying what it does and how to undo it. Plans are built
+ * by pure functions (driver/, plan/) and run by one executor (host/executor.ts), which rolls
+ * back the steps already done, in reverse, when one fails.
+ */
+export type HostOp =
+  /** One `ip` command (argv after `ip`). `absentOk`: "does not exist" counts as done (deletes). */
+  | { readonly kind: 'ip'; readonly args: readonly string[]; readonly absentOk?: boolean }
+  /** Delete a link, but only if it carries our mark (netdev group); absent counts as done. */
+  | { readonly kind: 'link-del'; readonly name: string }
+  /** One nft transaction (`nft -f -`): all of it applies or none. */
+  | { readonly kind: 'nft'; readonly script: string }
+  | { readonly kind: 'sysctl'; readonly key: string; readonly value: string }
+  /** Make sure iptables FORWARD jumps to our chain (see host/forward-hook.ts); idempotent. */
+  | { readonly kind: 'forward-hook'; readonly action: 'ensure' | 'remove' };
+
+export interface HostStep {
+  readonly what: string;
+  readonly run: HostOp;
+  readonly undo?: HostOp;
+}
+
+export type HostPlan = readonly HostStep[];
+
+/** One line per op, as a reader (and a golden test) would want to see it. */
+export function renderOp(op: HostOp): string {
+  switch (op.kind) {
+    case 'ip':
+      return `ip ${op.args.join(' ')}${op.absentOk ? '  [absent ok]' : ''}`;
+    case 'link-del':
+      return `ip link del ${op.name}  [if ours; absent ok]`;
+    case 'nft':
+      return `nft -f - <<\n${op.script.trimEnd()}\n>>`;
+    case 'sysctl':
+      return `sysctl ${op.key}=${op.value}`;
+    case 'forward-hook':
+      return `forward-hook ${op.action}`;
+  }
+}
+
+export function renderPlan(plan: HostPlan): string {
+  return plan
+    .map((s) => `# ${s.what}\n${renderOp(s.run)}${s.undo ? `\n  undo: ${renderOp(s.undo)}` : ''}`)
+    .join('\n');
+}

@@ -1,0 +1,163 @@
+/**
+ * The orchestrator. Every request that changes something runs under one lock:
+ * decide (pure, driver/) → apply the host plan (host/executor.ts, rolls back on failure) →
+ * commit the changes (store/) → apply them to the in-memory State → answer.
+ * If the commit fails, the host plan is undone, so host and state never disagree for long; a
+ * crash in between leaves either a leftover link of ours (removed at start or by the next create
+ * of that name) or nothing.
+ */
+import type { Logger } from 'pino';
+import { messageOf } from './errors.js';
+import { createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave } from './driver/endpoint.js';
+import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
+import * as ipam from './driver/ipam.js';
+import { type CreateNetworkRequest, type LinkOwner, type PlannedDecision, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
+import type { State } from './driver/state.js';
+import { type Executor, applyPlan, undoPlan } from './host/executor.js';
+import type { HostPlan } from './plan/step.js';
+import type { StateStore } from './store/state-store.js';
+
+export interface PluginDeps {
+  readonly state: State;
+  readonly store: StateStore;
+  readonly exec: Executor;
+  /** Whether a link name is free, ours, or someone else's. */
+  readonly linkOwner: (name: string, log: Logger) => Promise<LinkOwner>;
+  /** Names of links in our netdev group, for restore. */
+  readonly ourLinks: (log: Logger) => Promise<string[]>;
+  readonly ipamEnv: () => ipam.IpamEnv;
+  readonly now?: () => Date;
+}
+
+type AnyDecision<R> = PlannedDecision<R> | ipam.Decision<R>;
+
+export class Plugin {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: PluginDeps) {}
+
+  get state(): State {
+    return this.deps.state;
+  }
+
+  /** Runs `fn` after every earlier call has finished (one writer at a time). */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined); // the caller gets the error; the queue goes on
+    return run;
+  }
+
+  private async commit<R>(d: AnyDecision<R>, log: Logger): Promise<R> {
+    const plan: HostPlan = 'plan' in d ? d.plan : [];
+    await applyPlan(this.deps.exec, plan, log);
+    try {
+      await this.deps.store.commit(d.changes, this.deps.state);
+    } catch (err) {
+      const undoFailures = await undoPlan(this.deps.exec, plan, log);
+      log.error({ err, undoFailures }, 'saving state failed; host changes undone');
+      throw err;
+    }
+    this.deps.state.apply(d.changes);
+    try {
+      await this.deps.store.maybeCompact(this.deps.state);
+    } catch (err) {
+      // The journal already holds the change; a failed compaction only delays the snapshot.
+      log.error({ err }, 'state compaction failed; the journal keeps the changes');
+    }
+    return d.response;
+  }
+
+  private decide<R>(log: Logger, fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>): Promise<R> {
+    return this.locked(async () => this.commit(await fn(this.deps.state), log));
+  }
+
+  // NetworkDriver
+  createNetwork(req: CreateNetworkRequest, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, async (s) => {
+      const owner = await this.deps.linkOwner(bridgeNameFor(req), log);
+      return createNetwork(s, req, owner, (this.deps.now?.() ?? new Date()).toISOString());
+    });
+  }
+  deleteNetwork(req: { NetworkID: string }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => deleteNetwork(s, req.NetworkID));
+  }
+  createEndpoint(req: CreateEndpointRequest, log: Logger): Promise<{ Interface?: { MacAddress: string } }> {
+    return this.decide(log, (s) => createEndpoint(s, req));
+  }
+  join(req: { NetworkID: string; EndpointID: string; SandboxKey?: string }, log: Logger): Promise<JoinResponse> {
+    return this.decide(log, (s) => join(s, req));
+  }
+  leave(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => leave(s, req));
+  }
+  deleteEndpoint(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => deleteEndpoint(s, req));
+  }
+  endpointOperInfo(req: { NetworkID: string; EndpointID: string }): { Value: Record<string, unknown> } {
+    return endpointOperInfo(this.deps.state, req);
+  }
+
+  // IpamDriver
+  requestPool(req: ipam.RequestPoolRequest, log: Logger): Promise<{ PoolID: string; Pool: string; Data: Record<string, string> }> {
+    return this.decide(log, (s) => ipam.requestPool(s, req, this.deps.ipamEnv()));
+  }
+  releasePool(req: { PoolID: string }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => ipam.releasePool(s, req.PoolID));
+  }
+  requestAddress(req: ipam.RequestAddressRequest, log: Logger): Promise<{ Address: string; Data: Record<string, string> }> {
+    return this.decide(log, (s) => ipam.requestAddress(s, req));
+  }
+  releaseAddress(req: { PoolID: string; Address: string }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => ipam.releaseAddress(s, req));
+  }
+
+  /**
+   * At start: re-create the bridges and host-side veths of stored networks and endpoints that
+   * are missing (after a reboot the state remains but the links are gone), leave existing ones
+   * as they are, and remove links that carry our mark but belong to nothing we know.
+   */
+  restore(log: Logger): Promise<void> {
+    return this.locked(async () => {
+      const s = this.deps.state;
+      const present = new Set(await this.deps.ourLinks(log));
+      const known = new Set<string>();
+      const plan: HostPlan[] = [];
+      for (const n of s.networks.values()) {
+        known.add(n.bridge);
+        if (!present.has(n.bridge)) plan.push(networkSteps(n));
+      }
+      for (const e of s.endpoints.values()) {
+        const n = s.networks.get(e.networkId);
+        known.add(e.hostIf).add(e.containerIf);
+        if (!n) {
+          log.warn({ endpointId: e.id.slice(0, 12) }, 'stored endpoint has no network; dropping it');
+          await this.deps.store.commit([{ op: 'endpoint.delete', id: e.id }], s);
+          s.apply([{ op: 'endpoint.delete', id: e.id }]);
+          continue;
+        }
+        // A host veth without its bridge was re-created above together with the bridge.
+        if (!present.has(e.hostIf)) plan.push(endpointSteps(n, e));
+      }
+      for (const name of present) {
+        if (!known.has(name)) plan.push([{ what: `remove orphan link ${name}`, run: { kind: 'link-del', name } }]);
+      }
+      if (s.networks.size > 0) plan.push([{ what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } }]);
+      for (const p of plan) {
+        try {
+          await applyPlan(this.deps.exec, p, log);
+        } catch (err) {
+          // One broken network must not keep the others (or the plugin) down; the doctor reports it.
+          log.error({ err: messageOf(err) }, 'restore step failed');
+        }
+      }
+      log.info({ networks: s.networks.size, endpoints: s.endpoints.size, repaired: plan.length }, 'state restored');
+    });
+  }
+
+  /** Re-asserts the FORWARD hook (dockerd restarts and firewall reloads can remove it). */
+  ensureHook(log: Logger): Promise<void> {
+    return this.locked(async () => {
+      if (this.deps.state.networks.size > 0) await this.deps.exec.run({ kind: 'forward-hook', action: 'ensure' }, log);
+    });
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Network options, as dockerd passes them in CreateNetwork: user `-o k=v` / compose
+ * `driver_opts` arrive as strings in Options["com.docker.network.generic"]; IPv6 and internal
+ * arrive as booleans beside it. We accept the built-in bridge driver's keys (so a compose file
+ * written for `driver: bridge` works with `driver: mynet`) and our own `mynet.*` keys. An unknown
+ * `mynet.*` key or a bad value is refused naming the key; other unknown keys are ignored, as the
+ * bridge driver ignores them.
+ */
+import { invalid } from '../errors.js';
+import { parseIp } from '../ip/address.js';
+import { checkIfName } from '../plan/names.js';
+
+export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed';
+
+export interface NetworkOptions {
+  /** Bridge name asked for by the user; default is derived from the network id. */
+  readonly bridgeName?: string;
+  readonly mtu: number;
+  readonly masquerade: boolean;
+  readonly icc: boolean;
+  /** Default host IP for published ports without one (bridge: host_binding_ipv4). */
+  readonly hostBindingIpv4: string;
+  readonly ifacePrefix: string;
+  readonly internal: boolean;
+  readonly ipv6: boolean;
+  readonly gatewayModeIpv4: GatewayMode;
+  readonly gatewayModeIpv6: GatewayMode;
+  /** Source address for masquerade (bridge: com.docker.network.host_ipv4). */
+  readonly hostIpv4?: string;
+  readonly hostIpv6?: string;
+  /** mynet.isolate: containers of this network cannot reach other mynet networks (default true). */
+  readonly isolate: boolean;
+  /** mynet.dns: names of this network are served by the mynet DNS server (default true). */
+  readonly dns: boolean;
+}
+
+export const DEFAULT_MTU = 1500;
+
+const B = 'com.docker.network.bridge.';
+const K = {
+  name: `${B}name`,
+  masq: `${B}enable_ip_masquerade`,
+  icc: `${B}enable_icc`,
+  hostBinding: `${B}host_binding_ipv4`,
+  defaultBridge: `${B}default_bridge`,
+  gwMode4: `${B}gateway_mode_ipv4`,
+  gwMode6: `${B}gateway_mode_ipv6`,
+  inhibit: `${B}inhibit_ipv4`,
+  trusted: `${B}trusted_host_interfaces`,
+  mtu: 'com.docker.network.driver.mtu',
+  prefix: 'com.docker.network.container_iface_prefix',
+  ipv6: 'com.docker.network.enable_ipv6',
+  ipv4: 'com.docker.network.enable_ipv4',
+  internal: 'com.docker.network.internal',
+  hostIpv4: 'com.docker.network.host_ipv4',
+  hostIpv6: 'com.docker.network.host_ipv6',
+  isolate: 'mynet.isolate',
+  dns: 'mynet.dns',
+} as const;
+
+export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns];
+
+const TRUE = new Set(['1', 't', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'f', 'false', 'no', 'off']);
+
+export function parseBool(key: string, v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    const s = v.trim().toLowerCase();
+    if (TRUE.has(s)) return true;
+    if (FALSE.has(s)) return false;
+  }
+  throw invalid(`option ${key}`, `${JSON.stringify(v)} is not a boolean (use true or false)`);
+}
+
+function parseInt10(key: string, v: unknown, min: number, max: number): number {
+  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
+  if (!/^\d{1,6}$/.test(s) || Number(s) < min || Number(s) > max) {
+    throw invalid(`option ${key}`, `${JSON.stringify(v)} is not a whole number from ${min} to ${max}`);
+  }
+  return Number(s);
+}
+
+function parseGatewayMode(key: string, v: unknown): GatewayMode {
+  const modes: GatewayMode[] = ['nat', 'nat-unprotected', 'routed'];
+  if (typeof v === 'string' && (modes as string[]).includes(v)) return v as GatewayMode;
+  throw invalid(`option ${key}`, `${JSON.stringify(v)} is not supported; valid values: ${modes.join(', ')}`);
+}
+
+function parseAddr(key: string, v: unknown, family?: 4 | 6): string {
+  const a = typeof v === 'string' ? parseIp(v) : undefined;
+  if (!a || (family && a.family !== family)) throw invalid(`option ${key}`, `${JSON.stringify(v)} is not an IPv${family ?? '4 or IPv6'} address`);
+  return v as string;
+}
+
+/** Decodes CreateNetwork's Options (the whole map, generic map inside). */
+export function parseNetworkOptions(options: Record<string, unknown> | null | undefined): NetworkOptions {
+  const top = options ?? {};
+  const genericRaw = top['com.docker.network.generic'] ?? {};
+  if (typeof genericRaw !== 'object' || genericRaw === null || Array.isArray(genericRaw)) {
+    throw invalid('Options.com.docker.network.generic', 'must be an object of strings');
+  }
+  const g = genericRaw as Record<string, unknown>;
+  for (const key of Object.keys(g)) {
+    if (key.startsWith('mynet.') && !MYNET_KEYS.includes(key)) {
+      throw invalid(`option ${key}`, `unknown mynet option; valid mynet options: ${MYNET_KEYS.join(', ')}`);
+    }
+  }
+  const has = (k: string): boolean => g[k] !== undefined && g[k] !== '';
+  if (has(K.defaultBridge) && parseBool(K.defaultBridge, g[K.defaultBridge])) {
+    throw invalid(`option ${K.defaultBridge}`, 'a mynet network cannot be the default bridge');
+  }
+  if (has(K.inhibit) && parseBool(K.inhibit, g[K.inhibit])) {
+    throw invalid(`option ${K.inhibit}`, 'not supported by mynet (the bridge always has its gateway address)');
+  }
+  if (has(K.trusted)) throw invalid(`option ${K.trusted}`, 'not supported by mynet');
+  const boolOf = (k: string, dflt: boolean, v: unknown = g[k]): boolean =>
+    v === undefined || v === '' ? dflt : parseBool(k, v);
+  const internal = boolOf(K.internal, false, top[K.internal]) || boolOf(K.internal, false);
+  const ipv6 = boolOf(K.ipv6, false, top[K.ipv6]) || boolOf(K.ipv6, false);
+  const mode = (k: string): GatewayMode => (has(k) ? parseGatewayMode(k, g[k]) : 'nat');
+  const opts: NetworkOptions = {
+    ...(has(K.name) ? { bridgeName: checkIfName(`option ${K.name}`, String(g[K.name])) } : {}),
+    mtu: has(K.mtu) ? parseInt10(K.mtu, g[K.mtu], 68, 65535) : DEFAULT_MTU,
+    masquerade: boolOf(K.masq, true),
+    icc: boolOf(K.icc, true),
+    hostBindingIpv4: has(K.hostBinding) ? parseAddr(K.hostBinding, g[K.hostBinding]) : '0.0.0.0',
+    ifacePrefix: has(K.prefix) ? ifacePrefix(String(g[K.prefix])) : 'eth',
+    internal,
+    ipv6,
+    gatewayModeIpv4: mode(K.gwMode4),
+    gatewayModeIpv6: mode(K.gwMode6),
+    ...(has(K.hostIpv4) ? { hostIpv4: parseAddr(K.hostIpv4, g[K.hostIpv4], 4) } : {}),
+    ...(has(K.hostIpv6) ? { hostIpv6: parseAddr(K.hostIpv6, g[K.hostIpv6], 6) } : {}),
+    isolate: boolOf(K.isolate, true),
+    dns: boolOf(K.dns, true),
+  };
+  if (opts.ipv6 && opts.mtu < 1280) throw invalid(`option ${K.mtu}`, `${opts.mtu} is below 1280, the IPv6 minimum`);
+  return opts;
+}
+
+function ifacePrefix(v: string): string {
+  // dockerd appends an index (eth0, eth1...): keep room for it inside 15 bytes.
+  if (!/^[a-z][a-z0-9]{0,9}$/.test(v)) {
+    throw invalid(`option ${K.prefix}`, `"${v.slice(0, 40)}" must be 1-10 lowercase letters or digits, starting with a letter`);
+  }
+  return v;
+}

@@ -1,0 +1,62 @@
+/**
+ * ajv schemas for every request dockerd sends, compiled once at import. They check what we read
+ * and tolerate fields newer dockerds add (additionalProperties stays open). Strings are bounded
+ * so hostile input cannot make us carry megabytes into logs or commands.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { invalid } from '../errors.js';
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+
+const id = { type: 'string', maxLength: 128 } as const;
+const str = { type: 'string', maxLength: 4096 } as const;
+const optionsMap = { type: ['object', 'null'] } as const;
+const stringMap = { type: ['object', 'null'], additionalProperties: { type: 'string', maxLength: 4096 } } as const;
+const ipamData = {
+  type: ['array', 'null'],
+  maxItems: 64,
+  items: {
+    type: 'object',
+    required: ['Pool'],
+    properties: { AddressSpace: str, Pool: str, Gateway: str, AuxAddresses: stringMap },
+  },
+} as const;
+
+const obj = (required: string[], properties: Record<string, unknown>): object => ({ type: 'object', required, properties });
+const netEp = obj(['NetworkID', 'EndpointID'], { NetworkID: id, EndpointID: id });
+
+export const schemas = {
+  none: { type: ['object', 'null'] },
+  createNetwork: obj(['NetworkID'], { NetworkID: id, Options: optionsMap, IPv4Data: ipamData, IPv6Data: ipamData }),
+  networkOnly: obj(['NetworkID'], { NetworkID: id }),
+  createEndpoint: obj(['NetworkID', 'EndpointID'], {
+    NetworkID: id,
+    EndpointID: id,
+    Interface: { type: ['object', 'null'], properties: { Address: str, AddressIPv6: str, MacAddress: str } },
+    Options: optionsMap,
+  }),
+  join: obj(['NetworkID', 'EndpointID'], { NetworkID: id, EndpointID: id, SandboxKey: str, Options: optionsMap }),
+  netEp,
+  programExternalConnectivity: obj(['NetworkID', 'EndpointID'], { NetworkID: id, EndpointID: id, Options: optionsMap }),
+  discover: obj([], { DiscoveryType: { type: 'integer' } }),
+  requestPool: obj([], { AddressSpace: str, Pool: str, SubPool: str, Options: stringMap, V6: { type: 'boolean' } }),
+  poolOnly: obj(['PoolID'], { PoolID: str }),
+  requestAddress: obj(['PoolID'], { PoolID: str, Address: str, Options: stringMap }),
+  releaseAddress: obj(['PoolID', 'Address'], { PoolID: str, Address: str }),
+} as const;
+
+export type SchemaName = keyof typeof schemas;
+
+const compiled = Object.fromEntries(
+  Object.entries(schemas).map(([name, schema]) => [name, ajv.compile(schema)]),
+) as Record<SchemaName, ValidateFunction>;
+
+/** Validates a request body; throws INVALID_REQUEST naming the field and the reason. */
+export function validate<T>(name: SchemaName, body: unknown): T {
+  const v = compiled[name];
+  if (v(body)) return body as T;
+  const e = v.errors?.[0];
+  const field = e ? (e.instancePath.replace(/^\//, '').replaceAll('/', '.') || (e.params as { missingProperty?: string }).missingProperty || 'body') : 'body';
+  const why = e?.keyword === 'required' ? 'is required' : (e?.message ?? 'is invalid');
+  throw invalid(field, why);
+}
