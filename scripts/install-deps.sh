@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the three test tiers need on a fresh Debian machine (root): the host tools the
+# plugin calls, a Docker engine for the e2e tier, busybox-static for the test image, and the
+# npm packages. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
+command -v nft >/dev/null || need+=(nftables)
+command -v dockerd >/dev/null || need+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v dig >/dev/null || need+=(dnsutils)
+command -v curl >/dev/null || need+=(curl)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi

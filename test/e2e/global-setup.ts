@@ -1,0 +1,65 @@
+/**
+ * The e2e tier needs a real dockerd and a container image. Use a dockerd that already answers;
+ * otherwise start a throwaway one and stop it afterwards (removing the docker0 bridge it made
+ * if there was none before). The image is made with `docker import` from Debian's
+ * busybox-static, since no registry is reachable.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { ok, sh, sleep, waitFor } from './helpers/sh.js';
+
+export const IMAGE = 'mynet-test/busybox:latest';
+
+let dockerd: ChildProcess | undefined;
+let hadDocker0 = true;
+
+async function dockerAnswers(): Promise<boolean> {
+  return (await sh('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 })).exitCode === 0;
+}
+
+async function ensureImage(): Promise<void> {
+  if ((await sh('docker', ['image', 'inspect', IMAGE])).exitCode === 0) return;
+  const root = mkdtempSync(join(tmpdir(), 'mnt-bbroot-'));
+  try {
+    for (const d of ['bin', 'etc', 'tmp', 'www']) mkdirSync(join(root, d));
+    await ok('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
+    for (const a of (await ok('/bin/busybox', ['--list'])).split('\n')) if (a && a !== 'busybox') symlinkSync('busybox', join(root, 'bin', a));
+    writeFileSync(join(root, 'www', 'index.html'), 'mynet-e2e\n');
+    const tar = join(tmpdir(), `mnt-bbroot-${process.pid}.tar`);
+    await ok('tar', ['-C', root, '-cf', tar, '.']);
+    await ok('docker', ['import', '-c', 'CMD ["/bin/sh"]', tar, IMAGE]);
+    rmSync(tar, { force: true });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export async function setup(project: TestProject): Promise<void> {
+  let owned = false;
+  if (!(await dockerAnswers())) {
+    hadDocker0 = (await sh('ip', ['link', 'show', 'docker0'])).exitCode === 0;
+    const dir = mkdtempSync(join(tmpdir(), 'mnt-dockerd-'));
+    const log = openSync(join(dir, 'dockerd.log'), 'a');
+    dockerd = spawn('dockerd', [], { stdio: ['ignore', log, log], detached: true });
+    owned = true;
+    await waitFor('dockerd to answer', dockerAnswers, 60_000, 500);
+  }
+  await ensureImage();
+  project.provide('dockerdOwned', owned);
+}
+
+export async function teardown(): Promise<void> {
+  if (!dockerd?.pid) return;
+  process.kill(dockerd.pid, 'SIGTERM');
+  for (let i = 0; i < 150 && dockerd.exitCode === null && dockerd.signalCode === null; i++) await sleep(200);
+  if (!hadDocker0) await sh('ip', ['link', 'del', 'docker0']);
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dockerdOwned: boolean;
+  }
+}

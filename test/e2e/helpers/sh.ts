@@ -1,0 +1,36 @@
+/** Commands for the e2e tier: argv only, with the output a failing assertion needs. */
+import { execa } from 'execa';
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/** Runs a command; never throws for a non-zero exit (tests assert on it). */
+export async function sh(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  const r = await execa(cmd, args, { reject: false, timeout: opts.timeoutMs ?? 120_000, input: opts.input, env: { LC_ALL: 'C' } });
+  return { stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim(), exitCode: r.exitCode ?? -1 };
+}
+
+/** Runs a command and returns stdout; throws with stderr when it fails. */
+export async function ok(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+  const r = await sh(cmd, args, opts);
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.exitCode}): ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+export const docker = (...args: string[]): Promise<RunResult> => sh('docker', args);
+export const dockerOk = (...args: string[]): Promise<string> => ok('docker', args);
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns true or `ms` passes. */
+export async function waitFor(what: string, fn: () => Promise<boolean>, ms = 15_000, every = 200): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
