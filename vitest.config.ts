@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // namespaces; e2e needs a real dockerd. They run one after another from `npm test`.
 export default defineConfig({
   test: {
+    // Host and e2e files share the machine's dockerd and firewall: one file at a time.
+    fileParallelism: false,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       {
@@ -12,7 +14,6 @@ export default defineConfig({
           include: ['test/host/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          fileParallelism: false,
         },
       },
       {
@@ -21,7 +22,6 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
-          fileParallelism: false,
           globalSetup: ['test/e2e/global-setup.ts'],
         },
       },

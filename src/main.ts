@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { loadConfig } from './config.js';
 import { messageOf } from './errors.js';
 import { ExecaExecutor } from './host/execa-executor.js';
+import { readHostPorts } from './host/ports.js';
 import { hostPrefixes, linkOwner, ourLinks } from './host/probe.js';
 import { createApp } from './http/app.js';
 import { listenUnix } from './http/socket.js';
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     linkOwner: (name, l) => linkOwner(exec, name, l),
     ourLinks: (l) => ourLinks(exec, l),
     ipamEnv: () => ({ defaultPools: config.defaultPools, hostPrefixes: hostPrefixes(log) }),
+    hostPorts: readHostPorts,
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));

@@ -11,6 +11,7 @@ import { messageOf } from './errors.js';
 import { createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
+import { type HostPorts, programExternalConnectivity, revokeExternalConnectivity } from './driver/connectivity.js';
 import { type CreateNetworkRequest, type LinkOwner, type PlannedDecision, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
 import type { State } from './driver/state.js';
 import { type Executor, applyPlan, undoPlan } from './host/executor.js';
@@ -26,8 +27,12 @@ export interface PluginDeps {
   /** Names of links in our netdev group, for restore. */
   readonly ourLinks: (log: Logger) => Promise<string[]>;
   readonly ipamEnv: () => ipam.IpamEnv;
+  /** Listening sockets and the ephemeral range, read when ports are published (default: none in use). */
+  readonly hostPorts?: () => HostPorts;
   readonly now?: () => Date;
 }
+
+const NO_HOST_PORTS: HostPorts = { listening: () => [], ephemeral: [32768, 60999] };
 
 type AnyDecision<R> = PlannedDecision<R> | ipam.Decision<R>;
 
@@ -93,6 +98,12 @@ export class Plugin {
   deleteEndpoint(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
     return this.decide(log, (s) => deleteEndpoint(s, req));
   }
+  programExternalConnectivity(req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => programExternalConnectivity(s, req, this.deps.hostPorts?.() ?? NO_HOST_PORTS));
+  }
+  revokeExternalConnectivity(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
+    return this.decide(log, (s) => revokeExternalConnectivity(s, req));
+  }
   endpointOperInfo(req: { NetworkID: string; EndpointID: string }): { Value: Record<string, unknown> } {
     return endpointOperInfo(this.deps.state, req);
   }
@@ -137,6 +148,10 @@ export class Plugin {
         }
         // A host veth without its bridge was re-created above together with the bridge.
         if (!present.has(e.hostIf)) plan.push(endpointSteps(n, e));
+        // A veth that outlived its bridge was detached by the kernel: put it on the re-created one.
+        else if (!present.has(n.bridge)) {
+          plan.push([{ what: `re-attach veth ${e.hostIf} to ${n.bridge}`, run: { kind: 'ip', args: ['link', 'set', 'dev', e.hostIf, 'master', n.bridge] } }]);
+        }
       }
       for (const name of present) {
         if (!known.has(name)) plan.push([{ what: `remove orphan link ${name}`, run: { kind: 'link-del', name } }]);

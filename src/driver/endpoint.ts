@@ -8,6 +8,7 @@ import { parseCidr } from '../ip/cidr.js';
 import { checkId, containerVethName, hostVethName } from '../plan/names.js';
 import { deleteLinkStep, macFromId, vethSteps } from '../plan/link.js';
 import type { HostPlan } from '../plan/step.js';
+import { portMapInfo, unpublishSteps } from './connectivity.js';
 import type { PlannedDecision } from './network.js';
 import { type EndpointRecord, type NetworkRecord, type StateView, endpointOf, networkOf } from './state.js';
 
@@ -92,6 +93,7 @@ export const endpointSteps = (net: NetworkRecord, e: EndpointRecord): HostPlan =
     containerIf: e.containerIf,
     mtu: net.options.mtu,
     mac: e.mac,
+    isolated: !net.options.icc,
   });
 
 const gatewayIp = (subnets: NetworkRecord['ipv4']): string | undefined => {
@@ -130,7 +132,8 @@ export function leave(state: StateView, req: { NetworkID: string; EndpointID: st
   const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
   if (!ep || (ep.sandboxKey === undefined && ep.ports.length === 0)) return { changes: [], plan: [], response: {} };
   const { sandboxKey: _gone, ...rest } = ep;
-  return { changes: [{ op: 'endpoint.put', endpoint: { ...rest, ports: [] } }], plan: [], response: {} };
+  // Leave also unpublishes: Revoke does not always come first (protocol.md §4.4).
+  return { changes: [{ op: 'endpoint.put', endpoint: { ...rest, ports: [] } }], plan: unpublishSteps(ep), response: {} };
 }
 
 export function deleteEndpoint(state: StateView, req: { NetworkID: string; EndpointID: string }): PlannedDecision<Record<string, never>> {
@@ -139,7 +142,7 @@ export function deleteEndpoint(state: StateView, req: { NetworkID: string; Endpo
   if (!ep) return { changes: [], plan: [], response: {} };
   return {
     changes: [{ op: 'endpoint.delete', id: ep.id }],
-    plan: [deleteLinkStep(ep.hostIf, `delete veth ${ep.hostIf}`)],
+    plan: [...unpublishSteps(ep), deleteLinkStep(ep.hostIf, `delete veth ${ep.hostIf}`)],
     response: {},
   };
 }
@@ -148,5 +151,5 @@ export function endpointOperInfo(state: StateView, req: { NetworkID: string; End
   checkId('NetworkID', req.NetworkID);
   const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
   if (!ep) return { Value: {} };
-  return { Value: { 'com.docker.network.endpoint.macaddress': ep.mac } };
+  return { Value: { 'com.docker.network.endpoint.macaddress': ep.mac, 'com.docker.network.portmap': portMapInfo(ep) } };
 }

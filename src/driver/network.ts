@@ -7,6 +7,9 @@ import { parseCidr } from '../ip/cidr.js';
 import { contains } from '../ip/cidr.js';
 import { checkId, defaultBridgeName } from '../plan/names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
+import { type NftNetwork, baseScript, networkScript, networkTeardownScript, tableTeardownScript } from '../plan/nft.js';
+import { forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
+import { unpublishSteps } from './connectivity.js';
 import type { HostPlan } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
 import type { Decision } from './ipam.js';
@@ -77,19 +80,56 @@ export function createNetwork(
   };
   return {
     changes: [{ op: 'network.put', network }],
-    plan: [...networkSteps(network), { what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } }],
+    plan: [
+      ...networkSteps(network),
+      {
+        what: 'ensure the FORWARD hook',
+        run: { kind: 'forward-hook', action: 'ensure' },
+        // The first network brings the hook, so undoing it (state save failed) takes the hook
+        // away again; otherwise it would stay with no network to remove it.
+        ...(state.networks.size === 0 ? { undo: { kind: 'forward-hook', action: 'remove' } as const } : {}),
+      },
+    ],
     response: {},
   };
 }
 
+/** How the network's firewall looks in the `inet mynet` table. */
+export function nftNetwork(n: NetworkRecord): NftNetwork {
+  const o = n.options;
+  return {
+    id: n.id,
+    bridge: n.bridge,
+    internal: o.internal,
+    icc: o.icc,
+    isolate: o.isolate,
+    masquerade: o.masquerade && o.gatewayModeIpv4 !== 'routed',
+    directAccess: o.gatewayModeIpv4 !== 'nat',
+    ...(o.hostIpv4 ? { snat4: o.hostIpv4 } : {}),
+    ...(o.hostIpv6 ? { snat6: o.hostIpv6 } : {}),
+    subnets4: n.ipv4.map((s) => s.pool),
+    subnets6: n.ipv6.map((s) => s.pool),
+  };
+}
+
 /** The host steps that make a stored network (used by create and by restore at start). */
-export const networkSteps = (n: NetworkRecord): HostPlan =>
-  bridgeSteps({
-    networkId: n.id,
-    name: n.bridge,
-    mtu: n.options.mtu,
-    addresses: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : [])),
-  });
+export function networkSteps(n: NetworkRecord): HostPlan {
+  const nft = nftNetwork(n);
+  return [
+    ...bridgeSteps({
+      networkId: n.id,
+      name: n.bridge,
+      mtu: n.options.mtu,
+      addresses: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : [])),
+    }),
+    ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
+    {
+      what: `program the firewall of ${n.bridge}`,
+      run: { kind: 'nft', script: `${baseScript()}\n${networkScript(nft)}` },
+      undo: { kind: 'nft', script: networkTeardownScript(nft) },
+    },
+  ];
+}
 
 export function deleteNetwork(state: StateView, networkId: string): PlannedDecision<Record<string, never>> {
   const id = checkId('NetworkID', networkId);
@@ -100,10 +140,16 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
   return {
     changes: [...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })), { op: 'network.delete', id }],
     plan: [
-      ...eps.map((e) => deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)),
+      ...eps.flatMap((e) => [...unpublishSteps(e), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
+      { what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } },
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
-      // The hook serves every mynet network; it goes with the last one.
-      ...(last ? [{ what: 'remove the FORWARD hook', run: { kind: 'forward-hook', action: 'remove' } } as const] : []),
+      // The table and the hook serve every mynet network; they go with the last one.
+      ...(last
+        ? [
+            { what: 'remove the mynet table', run: { kind: 'nft', script: tableTeardownScript() } } as const,
+            { what: 'remove the FORWARD hook', run: { kind: 'forward-hook', action: 'remove' } } as const,
+          ]
+        : []),
     ],
     response: {},
   };

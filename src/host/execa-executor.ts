@@ -78,6 +78,8 @@ export class ExecaExecutor implements Executor {
         return this.sysctl(op.key, op.value, log);
       case 'forward-hook':
         return op.action === 'ensure' ? ensureForwardHook(this, log) : removeForwardHook(this, log);
+      case 'conntrack-flush':
+        return this.conntrackFlush(op.address, log);
     }
   }
 
@@ -122,6 +124,17 @@ export class ExecaExecutor implements Executor {
       return link?.group === 'default' ? 0 : Number(link?.group ?? 0);
     } catch (err) {
       if (err instanceof HostCommandError && ABSENT.test(err.stderr)) return undefined;
+      throw err;
+    }
+  }
+
+  private async conntrackFlush(address: string, log: Logger): Promise<void> {
+    const family = address.includes(':') ? 'ipv6' : 'ipv4';
+    try {
+      await this.command(['conntrack', '-D', '-f', family, '--reply-src', address], log);
+    } catch (err) {
+      // conntrack exits 1 when no flow matched: nothing to forget.
+      if (err instanceof HostCommandError && /0 flow entries have been deleted/.test(err.stderr)) return;
       throw err;
     }
   }

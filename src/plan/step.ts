@@ -10,7 +10,10 @@ export type HostOp =
   | { readonly kind: 'link-del'; readonly name: string }
   /** One nft transaction (`nft -f -`): all of it applies or none. */
   | { readonly kind: 'nft'; readonly script: string }
+  /** A /proc/sys key in slash form (net/ipv4/ip_forward), so interface names with dots stay whole. */
   | { readonly kind: 'sysctl'; readonly key: string; readonly value: string }
+  /** Forget conntrack flows answered by this address (after its ports are unpublished). */
+  | { readonly kind: 'conntrack-flush'; readonly address: string }
   /** Make sure iptables FORWARD jumps to our chain (see host/forward-hook.ts); idempotent. */
   | { readonly kind: 'forward-hook'; readonly action: 'ensure' | 'remove' };
 
@@ -35,6 +38,8 @@ export function renderOp(op: HostOp): string {
       return `sysctl ${op.key}=${op.value}`;
     case 'forward-hook':
       return `forward-hook ${op.action}`;
+    case 'conntrack-flush':
+      return `conntrack -D --reply-src ${op.address}  [none ok]`;
   }
 }
 

@@ -1,0 +1,56 @@
+/**
+ * Which ports the host already uses, from /proc (no process started): listening TCP sockets and
+ * bound UDP sockets, and the ephemeral port range. Read only when a request publishes ports.
+ */
+import { readFileSync } from 'node:fs';
+import type { HostPorts, Proto } from '../driver/connectivity.js';
+
+const FILES: Record<Proto, readonly string[]> = {
+  tcp: ['/proc/net/tcp', '/proc/net/tcp6'],
+  udp: ['/proc/net/udp', '/proc/net/udp6'],
+  sctp: [],
+};
+
+function hexAddr(h: string): string {
+  if (h.length === 8) {
+    const n = parseInt(h, 16);
+    return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].join('.');
+  }
+  // IPv6: four little-endian 32-bit words.
+  const words = (h.match(/.{8}/g) ?? []).map((w) => (w.match(/../g) ?? []).reverse().join(''));
+  const groups = words.join('').match(/.{4}/g) ?? [];
+  const text = groups.map((g) => parseInt(g, 16).toString(16)).join(':');
+  return text === '0:0:0:0:0:0:0:0' ? '::' : text;
+}
+
+function read(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ''; // protocol not in this kernel
+    throw err;
+  }
+}
+
+export function readHostPorts(): HostPorts {
+  const index = new Map<string, string[]>();
+  for (const proto of ['tcp', 'udp'] as const) {
+    for (const file of FILES[proto]) {
+      for (const line of read(file).split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 4) continue;
+        // TCP: only LISTEN (0A); UDP: every bound socket (07 = unconnected).
+        if (proto === 'tcp' && f[3] !== '0A') continue;
+        const [addr, portHex] = (f[1] as string).split(':');
+        const key = `${proto}/${parseInt(portHex as string, 16)}`;
+        index.set(key, [...(index.get(key) ?? []), hexAddr(addr as string)]);
+      }
+    }
+  }
+  const range = read('/proc/sys/net/ipv4/ip_local_port_range').trim().split(/\s+/).map(Number);
+  const ephemeral: [number, number] = range.length === 2 && range[0]! > 0 ? [range[0]!, range[1]!] : [32768, 60999];
+  return {
+    listening: (proto, port) => index.get(`${proto}/${port}`) ?? [],
+    ephemeral,
+  };
+}
