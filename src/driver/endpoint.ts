@@ -93,7 +93,6 @@ export const endpointSteps = (net: NetworkRecord, e: EndpointRecord): HostPlan =
     containerIf: e.containerIf,
     mtu: net.options.mtu,
     mac: e.mac,
-    isolated: !net.options.icc,
   });
 
 const gatewayIp = (subnets: NetworkRecord['ipv4']): string | undefined => {

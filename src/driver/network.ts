@@ -8,7 +8,7 @@ import { contains } from '../ip/cidr.js';
 import { checkId, defaultBridgeName } from '../plan/names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
 import { type NftNetwork, baseScript, networkScript, networkTeardownScript, tableTeardownScript } from '../plan/nft.js';
-import { forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
+import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
 import { unpublishSteps } from './connectivity.js';
 import type { HostPlan } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
@@ -123,6 +123,7 @@ export function networkSteps(n: NetworkRecord): HostPlan {
       addresses: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : [])),
     }),
     ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
+    ...(n.options.icc ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
     {
       what: `program the firewall of ${n.bridge}`,
       run: { kind: 'nft', script: `${baseScript()}\n${networkScript(nft)}` },

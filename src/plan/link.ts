@@ -49,8 +49,6 @@ export interface VethSpec {
   readonly containerIf: string;
   readonly mtu: number;
   readonly mac: string;
-  /** ICC off: an isolated bridge port talks only to the bridge (the host), not to other ports. */
-  readonly isolated?: boolean;
 }
 
 /**
@@ -72,8 +70,5 @@ export function vethSteps(v: VethSpec): HostStep[] {
       undo: { kind: 'link-del', name: v.hostIf },
     },
     { what: `mark veth ${v.hostIf}`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'alias', endpointAlias(v.networkId, v.endpointId)] } },
-    ...(v.isolated
-      ? [{ what: `isolate ${v.hostIf} from other ports (ICC off)`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'type', 'bridge_slave', 'isolated', 'on'] } } as const]
-      : []),
   ];
 }
