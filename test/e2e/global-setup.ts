@@ -4,21 +4,17 @@
  * if there was none before). The image is made with `docker import` from Debian's
  * busybox-static, since no registry is reachable.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ok, sh, sleep, waitFor } from './helpers/sh.js';
+import { dockerAnswers, startDockerd, stopDockerd } from './helpers/dockerd.js';
+import { ok, sh } from './helpers/sh.js';
 
 export const IMAGE = 'mynet-test/busybox:latest';
 
-let dockerd: ChildProcess | undefined;
+let owned = false;
 let hadDocker0 = true;
-
-async function dockerAnswers(): Promise<boolean> {
-  return (await sh('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 })).exitCode === 0;
-}
 
 async function ensureImage(): Promise<void> {
   if ((await sh('docker', ['image', 'inspect', IMAGE])).exitCode === 0) return;
@@ -38,23 +34,18 @@ async function ensureImage(): Promise<void> {
 }
 
 export async function setup(project: TestProject): Promise<void> {
-  let owned = false;
   if (!(await dockerAnswers())) {
     hadDocker0 = (await sh('ip', ['link', 'show', 'docker0'])).exitCode === 0;
-    const dir = mkdtempSync(join(tmpdir(), 'mnt-dockerd-'));
-    const log = openSync(join(dir, 'dockerd.log'), 'a');
-    dockerd = spawn('dockerd', [], { stdio: ['ignore', log, log], detached: true });
     owned = true;
-    await waitFor('dockerd to answer', dockerAnswers, 60_000, 500);
+    await startDockerd();
   }
   await ensureImage();
   project.provide('dockerdOwned', owned);
 }
 
 export async function teardown(): Promise<void> {
-  if (!dockerd?.pid) return;
-  process.kill(dockerd.pid, 'SIGTERM');
-  for (let i = 0; i < 150 && dockerd.exitCode === null && dockerd.signalCode === null; i++) await sleep(200);
+  if (!owned) return;
+  await stopDockerd();
   if (!hadDocker0) await sh('ip', ['link', 'del', 'docker0']);
 }
 

@@ -4,12 +4,13 @@
  * network: only NAT makes its replies come back.
  */
 import { createServer, type Server } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { restartDockerd } from './helpers/dockerd.js';
 import { type Outside, makeOutside } from './helpers/outside.js';
 import { httpGet, httpGetFrom, udpAsk, udpServerIn } from './helpers/net.js';
 import { type PluginHandle, SOCKET, removeStateDir, startPlugin } from './helpers/plugin.js';
 import { Resources, exec } from './helpers/resources.js';
-import { docker, dockerOk, ok, sh } from './helpers/sh.js';
+import { docker, dockerOk, ok, sh, waitFor } from './helpers/sh.js';
 
 const HTTPD = ['httpd', '-f', '-p', '80', '-h', '/www'];
 const ipOf = (c: string, net: string): Promise<string> => dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
@@ -179,5 +180,30 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     } finally {
       await outside.run('ip', 'route', 'del', '10.90.0.0/24');
     }
+  });
+});
+
+describe('dockerd restarts with mynet networks present', () => {
+  let plugin: PluginHandle;
+  const r = new Resources('dr');
+
+  beforeAll(async () => {
+    plugin = await startPlugin();
+  });
+  afterAll(async () => {
+    await r.cleanup();
+    await plugin?.stop();
+    if (plugin) removeStateDir(plugin);
+  });
+
+  it('restarted containers come back with their published port and their peers, without restarting the plugin', async () => {
+    const n = await r.network(['-d', 'mynet', '--subnet', '10.91.0.0/24']);
+    const web = await r.container(['--network', n, '--restart', 'always', '-p', '8090:80'], HTTPD);
+    const peer = await r.container(['--network', n, '--restart', 'always']);
+    expect(await httpGet('127.0.0.1', 8090)).toBe('mynet-e2e');
+    await restartDockerd(inject('dockerdOwned'));
+    await waitFor('restarted containers', async () => (await dockerOk('ps', '-q', '--filter', `network=${n}`)).split('\n').filter(Boolean).length === 2, 60_000, 500);
+    await waitFor('the published port', async () => (await httpGet('127.0.0.1', 8090)) === 'mynet-e2e', 20_000, 500);
+    expect(await ping(peer, web)).toBe(true);
   });
 });

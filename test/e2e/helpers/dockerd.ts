@@ -1,0 +1,47 @@
+/**
+ * Starting, stopping and restarting a dockerd that the tests own, through its pidfile, so a test
+ * can restart it and the global teardown still stops the one that is running at the end.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sh, sleep, waitFor } from './sh.js';
+
+const PIDFILE = '/var/run/docker.pid';
+
+export async function dockerAnswers(): Promise<boolean> {
+  return (await sh('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 })).exitCode === 0;
+}
+
+export async function startDockerd(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mnt-dockerd-'));
+  const log = openSync(join(dir, 'dockerd.log'), 'a');
+  spawn('dockerd', ['--pidfile', PIDFILE], { stdio: ['ignore', log, log], detached: true }).unref();
+  await waitFor('dockerd to answer', dockerAnswers, 60_000, 500);
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+};
+
+export async function stopDockerd(): Promise<void> {
+  const pid = Number(readFileSync(PIDFILE, 'utf8').trim());
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 200 && alive(pid); i++) await sleep(100);
+  if (alive(pid)) throw new Error(`dockerd ${pid} did not stop within 20 s`);
+}
+
+export async function restartDockerd(owned: boolean): Promise<void> {
+  if (!owned) {
+    throw new Error('this test restarts dockerd, and the dockerd running here was not started by the tests: stop it (the e2e tier then starts its own) and run again');
+  }
+  await stopDockerd();
+  await startDockerd();
+}
