@@ -70,6 +70,7 @@ export function createNetwork(
   if (link === 'foreign') {
     throw new PluginError('CONFLICT', `option com.docker.network.bridge.name: a link named "${bridge}" already exists and was not created by mynet; choose another name`);
   }
+  const first = state.networks.size === 0;
   const network: NetworkRecord = {
     id,
     bridge,
@@ -81,13 +82,15 @@ export function createNetwork(
   return {
     changes: [{ op: 'network.put', network }],
     plan: [
+      // The first network brings mynet's table and the FORWARD hook, so undoing it (a later step
+      // or saving the state failed) takes them away again; otherwise they would stay with no
+      // network to remove them. The table step comes first so that its undo runs last.
+      ...(first ? [{ what: 'ensure the mynet table', run: { kind: 'nft', script: baseScript() }, undo: { kind: 'nft', script: tableTeardownScript() } } as const] : []),
       ...networkSteps(network),
       {
         what: 'ensure the FORWARD hook',
         run: { kind: 'forward-hook', action: 'ensure' },
-        // The first network brings the hook, so undoing it (state save failed) takes the hook
-        // away again; otherwise it would stay with no network to remove it.
-        ...(state.networks.size === 0 ? { undo: { kind: 'forward-hook', action: 'remove' } as const } : {}),
+        ...(first ? { undo: { kind: 'forward-hook', action: 'remove' } as const } : {}),
       },
     ],
     response: {},

@@ -1,0 +1,47 @@
+/**
+ * The real executor's own guarantees: a hung command is killed at the timeout (so a request
+ * fails instead of hanging dockerd), and failures carry the command and the kernel's words.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { HostCommandError } from '../../src/errors.js';
+import { ExecaExecutor } from '../../src/host/execa-executor.js';
+import { createNetns, destroyCreated, silentLog as log } from '../helpers/netns.js';
+
+afterEach(destroyCreated);
+afterAll(destroyCreated);
+
+async function expectTimeout(exec: ExecaExecutor): Promise<void> {
+  const started = performance.now();
+  const err = await exec.command(['sleep', '5'], log).then(() => undefined, (e: unknown) => e);
+  const ms = performance.now() - started;
+  expect(err).toBeInstanceOf(HostCommandError);
+  expect((err as HostCommandError).code).toBe('HOST_COMMAND_FAILED');
+  expect((err as HostCommandError).message).toBe('sleep 5: timed out');
+  expect(ms).toBeLessThan(2000);
+}
+
+describe('ExecaExecutor', () => {
+  it('kills a hung command at the timeout and throws HostCommandError "timed out"', async () => {
+    await expectTimeout(new ExecaExecutor({ timeoutMs: 200 }));
+  });
+
+  it('kills a hung command inside a namespace too (ip netns exec execs the command in place)', async () => {
+    const ns = await createNetns();
+    await expectTimeout(new ExecaExecutor({ netns: ns.name, timeoutMs: 200 }));
+  });
+
+  it('names the command and the kernel message on failure, and treats a missing link as deleted', async () => {
+    const ns = await createNetns();
+    const err = await ns.exec.command(['ip', 'link', 'set', 'dev', 'mnt-nosuch', 'up'], log).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(HostCommandError);
+    expect((err as HostCommandError).message).toMatch(/^ip link set dev mnt-nosuch up: .*(Cannot find device|does not exist)/);
+    await expect(ns.exec.run({ kind: 'link-del', name: 'mnt-nosuch' }, log)).resolves.toBeUndefined();
+  });
+
+  it('refuses to delete a link without our mark', async () => {
+    const ns = await createNetns();
+    await ns.run(['ip', 'link', 'add', 'name', 'mnt-notours', 'type', 'bridge']);
+    await expect(ns.exec.run({ kind: 'link-del', name: 'mnt-notours' }, log)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(ns.run(['ip', 'link', 'show', 'dev', 'mnt-notours'])).resolves.toContain('mnt-notours');
+  });
+});

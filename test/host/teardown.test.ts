@@ -1,0 +1,81 @@
+/**
+ * Teardown puts the host back exactly as it was: after a whole lifecycle (pools, two networks,
+ * endpoints with containers that really talk, Leave, DeleteEndpoint, DeleteNetwork, releases),
+ * the namespace's links, addresses, iptables, ip6tables and nft ruleset equal the dump taken
+ * before the first CreateNetwork.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { FORWARD_CHAIN } from '../../src/plan/names.js';
+import type { Plugin } from '../../src/plugin.js';
+import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
+import { buildPlugin, createEndpoint, createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, plugContainer } from './plugin-fixture.js';
+
+afterEach(destroyCreated);
+afterAll(destroyCreated);
+
+/** Runs a whole lifecycle in `ns` and returns with every network deleted again. */
+async function lifecycle(ns: TestNetns, plugin: Plugin): Promise<void> {
+  const a = await createNetwork(plugin, {
+    v6Pool: 'fd00:70::/64',
+    generic: { 'com.docker.network.bridge.name': 'mnt-teardown', 'com.docker.network.driver.mtu': '1400' },
+  });
+  const b = await createNetwork(plugin);
+  const a1 = await createEndpoint(plugin, a, { addressV6: 'fd00:70::11/64' });
+  const a2 = await createEndpoint(plugin, a, { addressV6: 'fd00:70::12/64' });
+  const b1 = await createEndpoint(plugin, b, { join: false });
+  const box1 = await createNetns();
+  const box2 = await createNetns();
+  await plugContainer(ns, box1, a1);
+  await plugContainer(ns, box2, a2);
+  expect(await pings(box1, ipOf(a2.address))).toBe(true);
+  expect(await pings(box2, 'fd00:70::11')).toBe(true);
+
+  for (const ep of [a1, a2, b1]) {
+    const req = { NetworkID: ep.networkId, EndpointID: ep.id };
+    await plugin.leave(req, log);
+    await plugin.deleteEndpoint(req, log);
+    await plugin.releaseAddress({ PoolID: ep.networkId === a.id ? a.poolId4 : b.poolId4, Address: ipOf(ep.address) }, log);
+  }
+  for (const n of [a, b]) {
+    await plugin.deleteNetwork({ NetworkID: n.id }, log);
+    await plugin.releaseAddress({ PoolID: n.poolId4, Address: ipOf(n.gateway4) }, log);
+  }
+  for (const id of [...plugin.state.pools.keys()]) await plugin.releasePool({ PoolID: id }, log);
+  expect(plugin.state.networks.size).toBe(0);
+  expect(plugin.state.endpoints.size).toBe(0);
+  expect(plugin.state.pools.size).toBe(0);
+}
+
+describe('teardown', () => {
+  it.each([
+    { label: 'a host where dockerd set up its chains (DOCKER-USER, FORWARD DROP)', setup: dockerLikeFirewall },
+    { label: 'a host with plain filter tables', setup: hostLikeFilter },
+  ])('restores the starting state on $label', async ({ setup }) => {
+    const ns = await createNetns();
+    await setup(ns);
+    const before = await ns.dump();
+    await lifecycle(ns, buildPlugin(ns));
+    expect(await ns.dump()).toEqual(before);
+  });
+
+  it('in a namespace without filter tables, leaves only the empty tables iptables-nft made for the hook', async () => {
+    // The first write of the hook makes iptables-nft create table ip/ip6 filter with an empty
+    // FORWARD base chain (policy ACCEPT). Those tables are not ours, so removing the hook
+    // rightly leaves them; on a real host they exist before mynet starts.
+    const ns = await createNetns();
+    const before = await ns.dump();
+    await lifecycle(ns, buildPlugin(ns));
+    const after = await ns.dump();
+    expect(after.links).toEqual(before.links);
+    expect(after.addrs).toEqual(before.addrs);
+    for (const text of [after.iptables, after.ip6tables]) {
+      expect(text.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':'))).toEqual([
+        ':INPUT ACCEPT [0:0]',
+        ':FORWARD ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+      ]);
+    }
+    expect(after.nft).not.toContain(FORWARD_CHAIN);
+    expect(after.nft).not.toMatch(/jump|accept\s*$/m);
+  });
+});
