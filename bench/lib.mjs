@@ -1,0 +1,57 @@
+// Shared pieces of the benchmarks: run commands, start dockerd and the plugin if needed.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...opts }).trim();
+export const trySh = (cmd, args) => { try { return sh(cmd, args); } catch (e) { return `ERR ${e.stderr ?? e.message}`; } };
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const now = () => Number(process.hrtime.bigint()) / 1e6;
+export const IMAGE = 'mynet-test/busybox:latest';
+
+const answers = (path) => new Promise((res) => {
+  const c = createConnection(path);
+  c.once('connect', () => { c.destroy(); res(true); });
+  c.once('error', () => res(false));
+});
+
+export async function ensureDockerd() {
+  try { sh('docker', ['version']); return null; } catch { /* not running: start one below */ }
+  const log = openSync(join(mkdtempSync(join(tmpdir(), 'mnt-bench-')), 'dockerd.log'), 'a');
+  const p = spawn('dockerd', ['--pidfile', '/var/run/docker.pid'], { stdio: ['ignore', log, log], detached: true });
+  for (let i = 0; i < 120; i++) { try { sh('docker', ['version']); return p; } catch { await sleep(500); } }
+  throw new Error('dockerd did not start');
+}
+
+export function ensureImage() {
+  try { sh('docker', ['image', 'inspect', IMAGE]); return; } catch { /* build it below */ }
+  const root = mkdtempSync(join(tmpdir(), 'mnt-bbroot-'));
+  sh('mkdir', ['-p', `${root}/bin`, `${root}/www`]);
+  sh('cp', ['/bin/busybox', `${root}/bin/busybox`]);
+  for (const a of sh('/bin/busybox', ['--list']).split('\n')) if (a && a !== 'busybox') sh('ln', ['-s', 'busybox', `${root}/bin/${a}`]);
+  execFileSync('sh', ['-c', `echo mynet-e2e > ${root}/www/index.html && tar -C ${root} -c . | docker import -c 'CMD ["/bin/sh"]' - ${IMAGE}`]);
+}
+
+/** Starts the plugin (node dist/main.js) unless one already answers; returns a stop function. */
+export async function ensurePlugin(env = {}) {
+  const sock = '/run/docker/plugins/mynet.sock';
+  if (await answers(sock)) return { stop: async () => {}, logFile: undefined };
+  if (!existsSync('dist/main.js')) sh('npx', ['tsc', '-p', 'tsconfig.build.json']);
+  const dir = mkdtempSync(join(tmpdir(), 'mnt-bench-'));
+  const logFile = join(dir, 'plugin.log');
+  const out = openSync(logFile, 'a');
+  const p = spawn(process.execPath, ['dist/main.js'], { env: { ...process.env, MYNET_STATE_DIR: join(dir, 'state'), ...env }, stdio: ['ignore', out, out] });
+  for (let i = 0; i < 200 && !(await answers(sock)); i++) await sleep(25);
+  return { logFile, stop: async () => { p.kill('SIGTERM'); await new Promise((r) => p.once('exit', r)); } };
+}
+
+export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+export const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+
+export function table(headers, rows) {
+  const all = [headers, ...rows].map((r) => r.map(String));
+  const w = headers.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r, k) => r.map((c, i) => c.padEnd(w[i])).join('  ') + (k === 0 ? `\n${w.map((n) => '-'.repeat(n)).join('  ')}` : '')).join('\n');
+}
