@@ -58,7 +58,8 @@ export function parsePortMap(options: Record<string, unknown> | null | undefined
   });
 }
 
-type Scope = { v4: string | 'any' | undefined; v6: string | 'any' | undefined };
+/** An address of the family, 'any' for all of them, or undefined for none. */
+type Scope = { v4: string | undefined; v6: string | undefined };
 
 /** Which addresses of each family a host IP covers: '' both families, 0.0.0.0 all IPv4, :: all IPv6. */
 function scopeOf(hostIp: string): Scope {

@@ -27,7 +27,7 @@ type NetEp = { NetworkID: string; EndpointID: string };
 const route = <T>(path: string, schema: SchemaName, handle: (body: T, ctx: RouteContext) => unknown): Route => ({
   path,
   schema,
-  handle: handle as Route['handle'],
+  handle,
 });
 
 export const routes: readonly Route[] = [
