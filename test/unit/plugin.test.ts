@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { HostPlanError } from '../../src/errors.js';
+import { parseDefaultPools } from '../../src/driver/ipam.js';
+import type { CreateNetworkRequest } from '../../src/driver/network.js';
+import { State } from '../../src/driver/state.js';
+import type { LinkOwner } from '../../src/driver/network.js';
+import { Plugin } from '../../src/plugin.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { RecordingExecutor } from '../helpers/recording-executor.js';
+import { hexId, silentLog } from './support.js';
+
+function setup(opts: { links?: string[]; owner?: LinkOwner } = {}) {
+  const state = new State();
+  const store = new MemoryStore();
+  const exec = new RecordingExecutor();
+  const plugin = new Plugin({
+    state,
+    store,
+    exec,
+    linkOwner: () => Promise.resolve(opts.owner ?? 'absent'),
+    ourLinks: () => Promise.resolve(opts.links ?? []),
+    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
+    now: () => new Date('2024-06-11T10:00:00Z'),
+  });
+  return { state, store, exec, plugin };
+}
+
+const net = (n: number): CreateNetworkRequest => ({
+  NetworkID: hexId(n),
+  Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+  IPv4Data: [{ AddressSpace: 'x', Pool: `10.${n}.0.0/24`, Gateway: `10.${n}.0.1/24` }],
+  IPv6Data: [],
+});
+const bridgeOf = (n: number): string => `mn-${hexId(n, 12)}`;
+
+describe('Plugin: decide → host → save → apply', () => {
+  it('a successful create runs the plan, saves, then applies', async () => {
+    const { state, store, exec, plugin } = setup();
+    await expect(plugin.createNetwork(net(1), silentLog)).resolves.toEqual({});
+    expect(state.networks.get(hexId(1))?.bridge).toBe(bridgeOf(1));
+    expect(store.committed).toHaveLength(1);
+    expect(exec.lines.some((l) => l.startsWith(`ip link add name ${bridgeOf(1)} `))).toBe(true);
+  });
+
+  it('a failed host step is rolled back and nothing is saved or applied', async () => {
+    const { state, store, exec, plugin } = setup();
+    exec.failWhen = (op) => op.kind === 'ip' && op.args.includes('up'); // "bring up bridge"
+    const err = await plugin.createNetwork(net(1), silentLog).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostPlanError);
+    expect((err as HostPlanError).message).toMatch(/^bring up bridge .*; rolled back$/);
+    expect(state.networks.size).toBe(0);
+    expect(store.committed).toHaveLength(0);
+    // The bridge that was made is deleted again.
+    const made = exec.lines.findIndex((l) => l.startsWith(`ip link add name ${bridgeOf(1)} `));
+    const deleted = exec.lines.map((l) => l.startsWith(`ip link del ${bridgeOf(1)} `)).lastIndexOf(true);
+    expect(deleted).toBeGreaterThan(made);
+  });
+
+  it('a failed save undoes the whole host plan and leaves the state as it was', async () => {
+    const { state, store, exec, plugin } = setup();
+    store.failNext = true;
+    await expect(plugin.createNetwork(net(1), silentLog)).rejects.toThrow(/injected store failure/);
+    expect(state.networks.size).toBe(0);
+    const undone = exec.lines.slice(exec.lines.findIndex((l) => l === 'forward-hook ensure') + 1);
+    expect(undone.length).toBeGreaterThan(0);
+    expect(undone.some((l) => l.startsWith(`ip link del ${bridgeOf(1)} `))).toBe(true);
+    // The first network's hook goes away with it.
+    expect(undone).toContain('forward-hook remove');
+  });
+
+  it('a failure does not stop the queue: later requests run', async () => {
+    const { state, exec, plugin } = setup();
+    exec.failAt = 2;
+    const results = await Promise.allSettled([plugin.createNetwork(net(1), silentLog), plugin.createNetwork(net(2), silentLog)]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+    expect([...state.networks.keys()]).toEqual([hexId(2)]);
+  });
+
+  it('a foreign link under the bridge name is refused before anything is run', async () => {
+    const { exec, plugin } = setup({ owner: 'foreign' });
+    await expect(plugin.createNetwork(net(1), silentLog)).rejects.toThrow(/not created by mynet/);
+    expect(exec.calls).toHaveLength(0);
+  });
+
+  it('IPAM and driver calls share one state', async () => {
+    const { state, plugin } = setup();
+    const { PoolID, Pool } = await plugin.requestPool({ Pool: '' }, silentLog);
+    expect(Pool).toBe('10.200.0.0/24');
+    const gw = await plugin.requestAddress({ PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } }, silentLog);
+    expect(gw.Address).toBe('10.200.0.1/24');
+    await plugin.releaseAddress({ PoolID, Address: '10.200.0.1' }, silentLog);
+    await plugin.releasePool({ PoolID }, silentLog);
+    expect(state.pools.size).toBe(0);
+  });
+});
+
+describe('Plugin.restore', () => {
+  it('re-creates missing links of stored networks and endpoints, and removes orphans of ours', async () => {
+    const { store, exec, plugin } = setup();
+    await plugin.createNetwork(net(1), silentLog);
+    const eid = hexId(0xe1);
+    await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.2/24' } }, silentLog);
+    expect(store.committed.length).toBe(2);
+
+    // After a reboot: state remains, links are gone, and an orphan of ours is around.
+    const after = setup({ links: ['mnh0000deadbeef'] });
+    for (const c of store.committed) after.state.apply(c);
+    await after.plugin.restore(silentLog);
+    const lines = after.exec.lines;
+    expect(lines.some((l) => l.startsWith(`ip link add name ${bridgeOf(1)} `))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`ip link add name mnh${eid.slice(0, 12)} `))).toBe(true);
+    expect(lines).toContain('ip link del mnh0000deadbeef  [if ours; absent ok]');
+    expect(lines).toContain('forward-hook ensure');
+    expect(after.state.networks.size).toBe(1);
+    expect(after.state.endpoints.size).toBe(1);
+    expect(exec.lines.length).toBeGreaterThan(0); // the first plugin's own ops are separate
+
+    // Everything present: nothing is re-created.
+    const intact = setup({ links: [bridgeOf(1), `mnh${eid.slice(0, 12)}`, `mnc${eid.slice(0, 12)}`] });
+    for (const c of store.committed) intact.state.apply(c);
+    await intact.plugin.restore(silentLog);
+    expect(intact.exec.lines.some((l) => l.startsWith('ip link add'))).toBe(false);
+    expect(intact.exec.lines.some((l) => l.startsWith('ip link del'))).toBe(false);
+  });
+
+  it('an endpoint whose network is gone is dropped from the state', async () => {
+    const { state, store, plugin } = setup();
+    state.apply([{ op: 'endpoint.put', endpoint: { id: hexId(5), networkId: hexId(6), hostIf: 'mnh5', containerIf: 'mnc5', mac: '02:00:00:00:00:05', ports: [] } }]);
+    await plugin.restore(silentLog);
+    expect(state.endpoints.size).toBe(0);
+    expect(store.committed).toEqual([[{ op: 'endpoint.delete', id: hexId(5) }]]);
+  });
+});
