@@ -14,7 +14,7 @@ node_modules: package-lock.json
 	@touch node_modules
 
 dist/main.js: node_modules $(SRC) tsconfig.json tsconfig.build.json
-	npx tsc -p tsconfig.build.json
+	npm run -s build
 	@touch dist/main.js
 
 build: dist/main.js

@@ -11,6 +11,8 @@ export interface Config {
   readonly reconcileIntervalS: number;
   /** Milliseconds a host command may run before it is killed and the request fails. */
   readonly commandTimeoutMs: number;
+  /** The admin socket (root only) that the `mynet` command and Prometheus talk to. */
+  readonly adminSocket: string;
 }
 
 export const DEFAULTS = {
@@ -20,6 +22,7 @@ export const DEFAULTS = {
   MYNET_DEFAULT_POOLS: '10.200.0.0/16/24,fd42:4d4e:6574::/48/64',
   MYNET_RECONCILE_INTERVAL: '60',
   MYNET_COMMAND_TIMEOUT: '10000',
+  MYNET_ADMIN_SOCKET: '/run/mynet/admin.sock',
 } as const;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -43,5 +46,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPools: parseDefaultPools(get('MYNET_DEFAULT_POOLS')),
     reconcileIntervalS: positive('MYNET_RECONCILE_INTERVAL', get('MYNET_RECONCILE_INTERVAL')),
     commandTimeoutMs: positive('MYNET_COMMAND_TIMEOUT', get('MYNET_COMMAND_TIMEOUT')),
+    adminSocket: get('MYNET_ADMIN_SOCKET'),
   });
 }

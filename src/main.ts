@@ -1,10 +1,16 @@
 /**
  * Composition root: load settings and state, listen (within a second, before any slow work),
- * then restore the host from state, and keep re-asserting the FORWARD hook. SIGTERM/SIGINT: stop
- * accepting, finish what is in flight, save, remove the socket, exit 0.
+ * then restore the host from state and keep reconciling it (the doctor's safe repairs every
+ * MYNET_RECONCILE_INTERVAL). SIGTERM/SIGINT: stop accepting, finish what is in flight, save,
+ * remove the sockets, exit 0.
  */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { rm } from 'node:fs/promises';
+import { dockerNames } from './admin/docker-names.js';
+import { createAdminApp } from './admin/server.js';
+import { kernelSnapshot } from './host/kernel-snapshot.js';
+import { Metrics } from './metrics.js';
 import { loadConfig } from './config.js';
 import { messageOf } from './errors.js';
 import { ExecaExecutor } from './host/execa-executor.js';
@@ -21,7 +27,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const store = new FileStore({ dir: config.stateDir, log });
   const state = await store.load();
-  const exec = new ExecaExecutor({ timeoutMs: config.commandTimeoutMs });
+  const metrics = new Metrics(() => state);
+  const exec = new ExecaExecutor({ timeoutMs: config.commandTimeoutMs, onCommand: (argv, ms, ok) => metrics.command(argv, ms, ok) });
   const plugin = new Plugin({
     state,
     store,
@@ -30,17 +37,28 @@ async function main(): Promise<void> {
     ourLinks: (l) => ourLinks(exec, l),
     ipamEnv: () => ({ defaultPools: config.defaultPools, hostPrefixes: hostPrefixes(log) }),
     hostPorts: readHostPorts,
+    snapshot: (l) => kernelSnapshot(exec, l),
+    onDifferences: (found) => found.forEach((d) => metrics.doctorDifferences.inc({ kind: d.kind })),
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));
   };
-  const app = createApp({ plugin, log, onRegister: ensureHook });
+  const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => metrics.request(route, ok, ms) });
   const server = createServer(app);
   await listenUnix(server, config.socket);
-  log.info({ socket: config.socket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size }, 'listening');
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => dockerNames() }));
+  await listenUnix(admin, config.adminSocket, 0o600);
+  log.info({ socket: config.socket, adminSocket: config.adminSocket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size, version }, 'listening');
 
-  plugin.restore(log).catch((err: unknown) => log.error({ err }, 'restore failed'));
-  const timer = setInterval(ensureHook, config.reconcileIntervalS * 1000);
+  const reconcile = (): void => {
+    plugin.doctor(log, 'safe').catch((err: unknown) => log.error({ err }, 'reconcile failed'));
+  };
+  plugin
+    .restore(log)
+    .then(reconcile)
+    .catch((err: unknown) => log.error({ err }, 'restore failed'));
+  const timer = setInterval(reconcile, config.reconcileIntervalS * 1000);
   timer.unref();
 
   let stopping = false;
@@ -53,12 +71,15 @@ async function main(): Promise<void> {
       log.error('in-flight requests did not finish within 8 s; exiting');
       process.exit(1);
     }, 8000);
+    admin.close();
+    admin.closeAllConnections();
     server.close(() => {
       void (async () => {
         try {
           await store.compact(state);
           await store.close();
           await rm(config.socket, { force: true });
+          await rm(config.adminSocket, { force: true });
           log.info('stopped');
           clearTimeout(force);
           process.exit(0);

@@ -17,6 +17,8 @@ import type { State } from './driver/state.js';
 import { type Executor, applyPlan, undoPlan } from './host/executor.js';
 import type { HostPlan } from './plan/step.js';
 import type { StateStore } from './store/state-store.js';
+import { type Difference, diagnose, safeToRepair } from './doctor/diagnose.js';
+import type { KernelSnapshot } from './host/kernel-snapshot.js';
 
 export interface PluginDeps {
   readonly state: State;
@@ -30,6 +32,16 @@ export interface PluginDeps {
   /** Listening sockets and the ephemeral range, read when ports are published (default: none in use). */
   readonly hostPorts?: () => HostPorts;
   readonly now?: () => Date;
+  /** Reads what the kernel holds of ours (for the doctor). */
+  readonly snapshot?: (log: Logger) => Promise<KernelSnapshot>;
+  /** Told how many differences each doctor run found, by kind. */
+  readonly onDifferences?: (found: readonly Difference[]) => void;
+}
+
+export interface DoctorResult {
+  readonly difference: Difference;
+  readonly repaired: boolean;
+  readonly error?: string;
 }
 
 const NO_HOST_PORTS: HostPorts = { listening: () => [], ephemeral: [32768, 60999] };
@@ -166,6 +178,34 @@ export class Plugin {
         }
       }
       log.info({ networks: s.networks.size, endpoints: s.endpoints.size, repaired: plan.length }, 'state restored');
+    });
+  }
+
+  /**
+   * Compares state with the kernel and repairs: 'none' only reports, 'safe' re-creates what is
+   * missing or drifted, 'all' also removes orphans that carry our mark.
+   */
+  doctor(log: Logger, repair: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> {
+    const snapshot = this.deps.snapshot;
+    if (!snapshot) return Promise.reject(new Error('doctor: no kernel snapshot available'));
+    return this.locked(async () => {
+      const found = diagnose(this.deps.state, await snapshot(log));
+      this.deps.onDifferences?.(found);
+      const out: DoctorResult[] = [];
+      for (const d of found) {
+        if (repair === 'none' || (repair === 'safe' && !safeToRepair(d))) {
+          out.push({ difference: d, repaired: false });
+          continue;
+        }
+        try {
+          await applyPlan(this.deps.exec, d.fix, log);
+          out.push({ difference: d, repaired: true });
+        } catch (err) {
+          out.push({ difference: d, repaired: false, error: messageOf(err) });
+        }
+      }
+      if (found.length) log.warn({ differences: out.map((r) => ({ kind: r.difference.kind, object: r.difference.object, detail: r.difference.detail, repaired: r.repaired })) }, 'doctor found differences');
+      return out;
     });
   }
 

@@ -1,0 +1,56 @@
+/**
+ * The admin endpoint, on a second, root-only unix socket (MYNET_ADMIN_SOCKET): what the `mynet`
+ * command talks to, and /metrics for Prometheus. It reads the plugin's state; only
+ * `POST /doctor?fix=all|safe` changes the host, through the plugin's lock.
+ */
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Plugin } from '../plugin.js';
+import { type DockerNames, NO_NAMES } from './docker-names.js';
+import { portsView, statusView } from './views.js';
+
+export interface AdminDeps {
+  readonly plugin: Plugin;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly version: string;
+  readonly names: () => Promise<DockerNames>;
+}
+
+export function createAdminApp(deps: AdminDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  const names = async (): Promise<DockerNames> => {
+    try {
+      return await deps.names();
+    } catch (err) {
+      deps.log.debug({ err: messageOf(err) }, 'docker names unavailable');
+      return NO_NAMES;
+    }
+  };
+  const wrap = (fn: (req: Request) => unknown) => async (req: Request, res: Response): Promise<void> => {
+    try {
+      res.json(await fn(req));
+    } catch (err) {
+      deps.log.error({ err }, 'admin request failed');
+      res.status(500).json({ Err: messageOf(err) });
+    }
+  };
+  app.get('/version', wrap(() => ({ version: deps.version, node: process.version })));
+  app.get('/status', wrap(async () => {
+    const checks = await deps.plugin.doctor(deps.log, 'none');
+    return { networks: statusView(deps.plugin.state, await names()), differences: checks.length };
+  }));
+  app.get('/ports', wrap(async () => ({ ports: portsView(deps.plugin.state, await names()) })));
+  app.get('/doctor', wrap(async () => ({ results: await deps.plugin.doctor(deps.log, 'none') })));
+  app.post('/doctor', wrap(async (req) => ({ results: await deps.plugin.doctor(deps.log, req.query.fix === 'safe' ? 'safe' : 'all') })));
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ Err: `unknown admin route: ${req.method} ${req.path.slice(0, 200)}` });
+  });
+  return app;
+}

@@ -1,0 +1,75 @@
+/** What `mynet status` and `mynet ports` show, built from the state (pure). */
+import type { StateView } from '../driver/state.js';
+import type { DockerNames } from './docker-names.js';
+
+export interface EndpointView {
+  readonly id: string;
+  readonly container?: string;
+  readonly addresses: readonly string[];
+  readonly mac: string;
+  readonly hostVeth: string;
+  readonly ports: number;
+}
+
+export interface NetworkView {
+  readonly id: string;
+  readonly name?: string;
+  readonly bridge: string;
+  readonly subnets: readonly string[];
+  readonly gateways: readonly string[];
+  readonly options: Record<string, unknown>;
+  readonly endpoints: readonly EndpointView[];
+}
+
+export interface PortView {
+  readonly hostIp: string;
+  readonly hostPort: number;
+  readonly proto: string;
+  readonly container?: string;
+  readonly containerIp: string;
+  readonly containerPort: number;
+  readonly network: string;
+  readonly endpoint: string;
+}
+
+const bare = (cidr?: string): string | undefined => cidr?.slice(0, cidr.indexOf('/'));
+
+export function statusView(state: StateView, names: DockerNames): NetworkView[] {
+  return [...state.networks.values()].map((n) => ({
+    id: n.id,
+    ...(names.networks.get(n.id) ? { name: names.networks.get(n.id) } : {}),
+    bridge: n.bridge,
+    subnets: [...n.ipv4, ...n.ipv6].map((s) => s.pool),
+    gateways: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [bare(s.gateway) as string] : [])),
+    options: { ...n.options },
+    endpoints: [...state.endpoints.values()]
+      .filter((e) => e.networkId === n.id)
+      .map((e) => ({
+        id: e.id,
+        ...(names.endpoints.get(e.id) ? { container: names.endpoints.get(e.id) } : {}),
+        addresses: [e.address, e.addressV6].filter((a): a is string => !!a),
+        mac: e.mac,
+        hostVeth: e.hostIf,
+        ports: e.ports.length,
+      })),
+  }));
+}
+
+export function portsView(state: StateView, names: DockerNames): PortView[] {
+  const out: PortView[] = [];
+  for (const e of state.endpoints.values()) {
+    for (const p of e.ports) {
+      out.push({
+        hostIp: p.hostIp || '*',
+        hostPort: p.hostPort,
+        proto: p.proto,
+        ...(names.endpoints.get(e.id) ? { container: names.endpoints.get(e.id) } : {}),
+        containerIp: bare(p.hostIp.includes(':') ? e.addressV6 : (e.address ?? e.addressV6)) ?? '',
+        containerPort: p.containerPort,
+        network: names.networks.get(e.networkId) ?? e.networkId.slice(0, 12),
+        endpoint: e.id,
+      });
+    }
+  }
+  return out.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto));
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * `mynet`: the operator's view of the plugin, over its admin socket.
+ *   mynet status | ports | doctor [--fix] | version   [--json] [--socket PATH]
+ */
+import { request } from 'node:http';
+import type { NetworkView, PortView } from '../admin/views.js';
+import type { DoctorResult } from '../plugin.js';
+import { COLOUR, PLAIN, renderDoctor, renderPorts, renderStatus } from './render.js';
+
+const USAGE = 'usage: mynet status|ports|doctor [--fix]|version [--json] [--socket PATH]';
+
+function call<T>(socketPath: string, method: string, path: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) return reject(new Error(`the plugin answered HTTP ${res.statusCode}: ${text.slice(0, 500)}`));
+        resolve(JSON.parse(text) as T);
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('the plugin did not answer within 30 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = argv.slice(2);
+  const json = args.includes('--json');
+  const fix = args.includes('--fix');
+  const si = args.indexOf('--socket');
+  const socket = si >= 0 ? (args[si + 1] ?? '') : (process.env.MYNET_ADMIN_SOCKET || '/run/mynet/admin.sock');
+  const cmd = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--socket');
+  const st = process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN;
+  const print = (v: unknown, text: () => string): void => {
+    process.stdout.write(`${json ? JSON.stringify(v, null, 2) : text()}\n`);
+  };
+  try {
+    switch (cmd) {
+      case 'status': {
+        const r = await call<{ networks: NetworkView[]; differences: number }>(socket, 'GET', '/status');
+        print(r, () => renderStatus(r.networks, r.differences, st));
+        return 0;
+      }
+      case 'ports': {
+        const r = await call<{ ports: PortView[] }>(socket, 'GET', '/ports');
+        print(r, () => renderPorts(r.ports, st));
+        return 0;
+      }
+      case 'doctor': {
+        const r = await call<{ results: DoctorResult[] }>(socket, fix ? 'POST' : 'GET', fix ? '/doctor?fix=all' : '/doctor');
+        print(r, () => renderDoctor(r.results, fix, st));
+        // Non-zero while anything is left different, so scripts can alert on it.
+        return r.results.every((x) => x.repaired) ? 0 : 3;
+      }
+      case 'version': {
+        const r = await call<{ version: string; node: string }>(socket, 'GET', '/version');
+        print(r, () => `mynet ${r.version} (node ${r.node})`);
+        return 0;
+      }
+      default:
+        process.stderr.write(`${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      process.stderr.write(`mynet: the plugin is not running (nothing answers on ${socket})\n`);
+    } else if (code === 'EACCES') {
+      process.stderr.write(`mynet: permission denied on ${socket} (the admin socket is root only)\n`);
+    } else {
+      process.stderr.write(`mynet: ${(err as Error).message}\n`);
+    }
+    return 1;
+  }
+}
+
+main(process.argv).then((code) => process.exit(code), (err: unknown) => {
+  process.stderr.write(`mynet: ${String(err)}\n`);
+  process.exit(1);
+});

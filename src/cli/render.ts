@@ -1,0 +1,58 @@
+/** Terminal output for the `mynet` command: aligned tables; colour only when writing to a TTY. */
+import type { NetworkView, PortView } from '../admin/views.js';
+import type { DoctorResult } from '../plugin.js';
+
+export interface Style {
+  bold(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+}
+
+const wrap = (code: string) => (s: string): string => `\u001b[${code}m${s}\u001b[0m`;
+export const COLOUR: Style = { bold: wrap('1'), red: wrap('31'), green: wrap('32'), yellow: wrap('33') };
+export const PLAIN: Style = { bold: (s) => s, red: (s) => s, green: (s) => s, yellow: (s) => s };
+
+// eslint-disable-next-line no-control-regex
+const visible = (s: string): number => s.replace(/\u001b\[\d+m/g, '').length;
+
+export function table(headers: readonly string[], rows: readonly (readonly string[])[], st: Style): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - visible(c)))).join('  ').trimEnd();
+  return [st.bold(line(headers)), ...rows.map(line)].join('\n');
+}
+
+export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style): string {
+  if (nets.length === 0) return 'no mynet networks';
+  const out: string[] = [];
+  for (const n of nets) {
+    out.push(`${st.bold(n.name ?? '(name unknown)')}  ${n.id.slice(0, 12)}  bridge ${n.bridge}  ${n.subnets.join(' ')}  gateway ${n.gateways.join(' ') || '-'}`);
+    const o = n.options;
+    const flags = [o.internal ? 'internal' : '', o.icc === false ? 'icc off' : '', o.masquerade === false ? 'no masquerade' : '', o.isolate === false ? 'not isolated' : '', `mtu ${String(o.mtu)}`].filter(Boolean);
+    out.push(`  options: ${flags.join(', ')}`);
+    if (n.endpoints.length) {
+      out.push(
+        table(['  CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS'], n.endpoints.map((e) => [`  ${e.container ?? e.id.slice(0, 12)}`, e.addresses.join(' '), e.mac, e.hostVeth, String(e.ports)]), st),
+      );
+    } else out.push('  no endpoints');
+    out.push('');
+  }
+  out.push(differences === 0 ? st.green('health: ok, the kernel matches the state') : st.yellow(`health: ${differences} difference(s) between state and kernel; run \`mynet doctor\``));
+  return out.join('\n');
+}
+
+export function renderPorts(ports: readonly PortView[], st: Style): string {
+  if (ports.length === 0) return 'no published ports';
+  return table(
+    ['HOST', 'PROTO', 'CONTAINER', 'CONTAINER PORT', 'NETWORK'],
+    ports.map((p) => [`${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}`, p.proto, p.container ?? p.endpoint.slice(0, 12), `${p.containerIp}:${p.containerPort}`, p.network]),
+    st,
+  );
+}
+
+export function renderDoctor(results: readonly DoctorResult[], fixing: boolean, st: Style): string {
+  if (results.length === 0) return st.green('no differences: the kernel matches the state');
+  const state = (r: DoctorResult): string => (r.repaired ? st.green('repaired') : r.error ? st.red(`repair failed: ${r.error}`) : fixing ? st.yellow('left') : st.yellow('found'));
+  return table(['KIND', 'OBJECT', 'DETAIL', 'STATE'], results.map((r) => [r.difference.kind, r.difference.object, r.difference.detail, state(r)]), st);
+}

@@ -1,0 +1,56 @@
+/**
+ * Prometheus metrics, served on the admin socket at /metrics. Counts and durations are recorded
+ * where things happen (http/app.ts, the executor, the DNS server, the doctor); gauges of what
+ * exists are read from the state when scraped.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StateView } from './driver/state.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'mynet_requests_total', help: 'Plugin requests by route and outcome', labelNames: ['route', 'outcome'], registers: [this.registry] });
+  readonly requestSeconds = new Histogram({
+    name: 'mynet_request_duration_seconds',
+    help: 'Plugin request duration by route',
+    labelNames: ['route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  readonly commands = new Counter({ name: 'mynet_host_commands_total', help: 'Host commands (processes) by program and outcome', labelNames: ['command', 'outcome'], registers: [this.registry] });
+  readonly commandSeconds = new Histogram({
+    name: 'mynet_host_command_duration_seconds',
+    help: 'Host command duration by program',
+    labelNames: ['command'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+    registers: [this.registry],
+  });
+  readonly dnsQueries = new Counter({ name: 'mynet_dns_queries_total', help: 'DNS queries by answer', labelNames: ['answer'], registers: [this.registry] });
+  readonly doctorDifferences = new Counter({ name: 'mynet_doctor_differences_total', help: 'Differences between state and kernel found by the doctor, by kind', labelNames: ['kind'], registers: [this.registry] });
+
+  constructor(state: () => StateView) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'mynet_process_' });
+    new Gauge({ name: 'mynet_networks', help: 'Networks in state', registers: [this.registry], collect() { this.set(state().networks.size); } });
+    new Gauge({ name: 'mynet_endpoints', help: 'Endpoints in state', registers: [this.registry], collect() { this.set(state().endpoints.size); } });
+    new Gauge({
+      name: 'mynet_published_ports',
+      help: 'Published port bindings in force',
+      registers: [this.registry],
+      collect() {
+        let n = 0;
+        for (const e of state().endpoints.values()) n += e.ports.length;
+        this.set(n);
+      },
+    });
+  }
+
+  request(route: string, ok: boolean, ms: number): void {
+    this.requests.inc({ route, outcome: ok ? 'ok' : 'error' });
+    this.requestSeconds.observe({ route }, ms / 1000);
+  }
+
+  command(argv: readonly string[], ms: number, ok: boolean): void {
+    const command = argv[0] === 'ip' && argv[1] === '-batch' ? 'ip-batch' : (argv[0] ?? 'unknown');
+    this.commands.inc({ command, outcome: ok ? 'ok' : 'error' });
+    this.commandSeconds.observe({ command }, ms / 1000);
+  }
+}
