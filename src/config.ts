@@ -1,6 +1,7 @@
 /** Settings come from the environment (the managed plugin's `docker plugin set` edits env too). */
 import { invalid } from './errors.js';
 import { type DefaultPool, parseDefaultPools } from './driver/ipam.js';
+import { type Listen, parseListen } from './names/server.js';
 
 export interface Config {
   readonly socket: string;
@@ -13,6 +14,10 @@ export interface Config {
   readonly commandTimeoutMs: number;
   /** The admin socket (root only) that the `mynet` command and Prometheus talk to. */
   readonly adminSocket: string;
+  /** The DNS zone mynet serves (`<container>.<network>.<zone>`). */
+  readonly dnsZone: string;
+  /** Where the DNS server listens; undefined: disabled. */
+  readonly dnsListen: Listen | undefined;
 }
 
 export const DEFAULTS = {
@@ -23,6 +28,7 @@ export const DEFAULTS = {
   MYNET_RECONCILE_INTERVAL: '60',
   MYNET_COMMAND_TIMEOUT: '10000',
   MYNET_ADMIN_SOCKET: '/run/mynet/admin.sock',
+  MYNET_DNS_ZONE: 'mynet',
 } as const;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -30,6 +36,12 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 function positive(key: string, v: string): number {
   if (!/^\d+$/.test(v) || Number(v) <= 0) throw invalid(key, `"${v}" is not a positive whole number`);
   return Number(v);
+}
+
+function zone(v: string): string {
+  const z = v.toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(z)) throw invalid('MYNET_DNS_ZONE', `"${v}" is not a DNS name`);
+  return z;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -47,5 +59,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileIntervalS: positive('MYNET_RECONCILE_INTERVAL', get('MYNET_RECONCILE_INTERVAL')),
     commandTimeoutMs: positive('MYNET_COMMAND_TIMEOUT', get('MYNET_COMMAND_TIMEOUT')),
     adminSocket: get('MYNET_ADMIN_SOCKET'),
+    dnsZone: zone(get('MYNET_DNS_ZONE')),
+    // Unlike the others, an empty MYNET_DNS_LISTEN means "off", so it has its own default.
+    dnsListen: parseListen(env.MYNET_DNS_LISTEN ?? '127.0.0.153:53'),
   });
 }

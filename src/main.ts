@@ -11,6 +11,9 @@ import { dockerNames } from './admin/docker-names.js';
 import { createAdminApp } from './admin/server.js';
 import { kernelSnapshot } from './host/kernel-snapshot.js';
 import { Metrics } from './metrics.js';
+import { Engine } from './names/engine.js';
+import { type DnsServer, startDnsServer } from './names/server.js';
+import { DockerNameSync } from './names/sync.js';
 import { loadConfig } from './config.js';
 import { messageOf } from './errors.js';
 import { ExecaExecutor } from './host/execa-executor.js';
@@ -51,6 +54,23 @@ async function main(): Promise<void> {
   await listenUnix(admin, config.adminSocket, 0o600);
   log.info({ socket: config.socket, adminSocket: config.adminSocket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size, version }, 'listening');
 
+  // Names: from the Docker API, in the background (never on a request path), served over DNS.
+  const names = new DockerNameSync({
+    zone: config.dnsZone,
+    engine: new Engine(),
+    log,
+    isOurNetwork: (id) => state.networks.get(id)?.options.dns === true,
+  });
+  let dns: DnsServer | undefined;
+  if (config.dnsListen) {
+    names.start();
+    dns = await startDnsServer({ listen: config.dnsListen, table: () => names.table(), log, onQuery: (a) => metrics.dnsQueries.inc({ answer: a }) }).catch((err: unknown) => {
+      // Names are a convenience; networking must not stop because port 53 is taken.
+      log.error({ err, listen: config.dnsListen }, 'dns: cannot listen; names will not be served');
+      return undefined;
+    });
+  }
+
   const reconcile = (): void => {
     plugin.doctor(log, 'safe').catch((err: unknown) => log.error({ err }, 'reconcile failed'));
   };
@@ -73,6 +93,8 @@ async function main(): Promise<void> {
     }, 8000);
     admin.close();
     admin.closeAllConnections();
+    names.stop();
+    void dns?.close();
     server.close(() => {
       void (async () => {
         try {

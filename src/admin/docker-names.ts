@@ -3,7 +3,7 @@
  * Engine API only when an operator asks (`mynet status`, `mynet ports`), never on a plugin
  * request path: a plugin that waits on dockerd can deadlock with it.
  */
-import { request } from 'node:http';
+import { Engine } from '../names/engine.js';
 
 export interface DockerNames {
   readonly networks: ReadonlyMap<string, string>;
@@ -13,38 +13,10 @@ export interface DockerNames {
 
 export const NO_NAMES: DockerNames = { networks: new Map(), endpoints: new Map() };
 
-/** `DOCKER_HOST` (unix:// or tcp://), default the local socket. */
-export function dockerTarget(env: NodeJS.ProcessEnv = process.env): { socketPath?: string; host?: string; port?: number } {
-  const h = env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-  if (h.startsWith('unix://')) return { socketPath: h.slice('unix://'.length) };
-  const u = new URL(h.replace(/^tcp:/, 'http:'));
-  return { host: u.hostname, port: Number(u.port || 2375) };
-}
-
-function get<T>(path: string, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = request({ ...dockerTarget(), path, method: 'GET', timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`docker API ${path}: HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`docker API ${path}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-export async function dockerNames(timeoutMs = 2000): Promise<DockerNames> {
+export async function dockerNames(engine: Engine = new Engine(undefined, 2000)): Promise<DockerNames> {
   const [nets, containers] = await Promise.all([
-    get<{ Id: string; Name: string }[]>('/v1.41/networks', timeoutMs),
-    get<{ Names: string[]; NetworkSettings?: { Networks?: Record<string, { EndpointID?: string }> } }[]>('/v1.41/containers/json', timeoutMs),
+    engine.get<{ Id: string; Name: string }[]>('/networks'),
+    engine.get<{ Names: string[]; NetworkSettings?: { Networks?: Record<string, { EndpointID?: string }> } }[]>('/containers/json'),
   ]);
   const endpoints = new Map<string, string>();
   for (const c of containers) {

@@ -1,0 +1,136 @@
+/**
+ * mynet's DNS server: UDP and TCP on one address (MYNET_DNS_LISTEN, default 127.0.0.153:53),
+ * answering from the current NameTable. Malformed packets are dropped (counted), never thrown.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import type { Logger } from 'pino';
+import { invalid } from '../errors.js';
+import { parseIp } from '../ip/address.js';
+import { RCODE, type RR, TYPE, buildResponse, formErr, parseQuery } from './packet.js';
+import type { NameTable } from './records.js';
+
+export type Answer = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'dropped';
+
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** "127.0.0.153:53", "[::1]:53"; '' disables the server. */
+export function parseListen(text: string): Listen | undefined {
+  if (text === '') return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || !host || !parseIp(host) || port > 65535) throw invalid('MYNET_DNS_LISTEN', `"${text}" is not address:port (e.g. 127.0.0.153:53, [::1]:53, or empty to disable)`);
+  return { host, port };
+}
+
+const TTL = 5;
+
+const addrBytes = (ip: string): Buffer => {
+  const a = parseIp(ip);
+  if (!a) return Buffer.alloc(0);
+  const hex = a.value.toString(16).padStart(a.family === 4 ? 8 : 32, '0');
+  return Buffer.from(hex, 'hex');
+};
+
+/** Answers one packet; `undefined` means drop it. */
+export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp', count: (a: Answer) => void): Buffer | undefined {
+  const p = parseQuery(packet);
+  if (!p.ok) {
+    if (p.id === undefined) {
+      count('dropped');
+      return undefined;
+    }
+    count('formerr');
+    return formErr(p.id);
+  }
+  const q = p.query;
+  const size = maxSize === 'udp' ? q.udpSize : maxSize;
+  if (q.cls !== 1) {
+    count('refused');
+    return buildResponse(q, { rcode: RCODE.REFUSED, authoritative: false, answers: [] }, size);
+  }
+  const r = table.lookup(q.name);
+  if (r.kind !== 'answer') {
+    count(r.kind);
+    return buildResponse(q, { rcode: r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED, authoritative: r.kind === 'nxdomain', answers: [] }, size);
+  }
+  const rrs: RR[] = [];
+  if (q.type === TYPE.A || q.type === 255) rrs.push(...r.a.map((ip) => ({ name: q.name, type: TYPE.A, ttl: TTL, data: addrBytes(ip) })));
+  if (q.type === TYPE.AAAA || q.type === 255) rrs.push(...r.aaaa.map((ip) => ({ name: q.name, type: TYPE.AAAA, ttl: TTL, data: addrBytes(ip) })));
+  if (q.type === TYPE.PTR || q.type === 255) rrs.push(...r.ptr.map((t) => ({ name: q.name, type: TYPE.PTR, ttl: TTL, data: t })));
+  count(rrs.length ? 'answer' : 'nodata');
+  return buildResponse(q, { rcode: RCODE.NOERROR, authoritative: true, answers: rrs }, size);
+}
+
+export interface DnsServer {
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startDnsServer(opts: {
+  listen: Listen;
+  table: () => NameTable;
+  log: Logger;
+  onQuery?: (a: Answer) => void;
+}): Promise<DnsServer> {
+  const count = opts.onQuery ?? ((): void => undefined);
+  const family = opts.listen.host.includes(':') ? 'udp6' : 'udp4';
+  const udp: Socket = createSocket({ type: family, reuseAddr: false });
+  udp.on('message', (msg, rinfo) => {
+    const out = answer(msg, opts.table(), 'udp', count);
+    if (out) udp.send(out, rinfo.port, rinfo.address, (err) => err && opts.log.debug({ err }, 'dns: send failed'));
+  });
+  udp.on('error', (err) => opts.log.error({ err }, 'dns: udp socket error'));
+  await new Promise<void>((resolve, reject) => {
+    udp.once('error', reject);
+    udp.bind(opts.listen.port, opts.listen.host, () => {
+      udp.off('error', reject);
+      resolve();
+    });
+  });
+  const port = udp.address().port;
+  const conns = new Set<TcpSocket>();
+  const tcp: Server = createServer((sock) => {
+    if (conns.size >= 256) return sock.destroy(); // bounded: a flood of idle connections cannot exhaust fds
+    conns.add(sock);
+    sock.setTimeout(10_000, () => sock.destroy());
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length > 70_000) return sock.destroy();
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) break;
+        const out = answer(buf.subarray(2, 2 + len), opts.table(), 65535, count);
+        buf = buf.subarray(2 + len);
+        if (!out) return sock.destroy();
+        const head = Buffer.alloc(2);
+        head.writeUInt16BE(out.length);
+        sock.write(Buffer.concat([head, out]));
+      }
+    });
+    sock.on('error', (err) => opts.log.debug({ err }, 'dns: tcp connection error'));
+    sock.on('close', () => conns.delete(sock));
+  });
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(port, opts.listen.host, () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+  opts.log.info({ address: opts.listen.host, port }, 'dns: serving');
+  return {
+    address: opts.listen.host,
+    port,
+    close: async () => {
+      for (const c of conns) c.destroy();
+      await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * Keeps the NameTable current from the Docker Engine API: a full listing at start and after every
+ * reconnect, then the events stream (container start/die/destroy/rename, network
+ * connect/disconnect), re-reading only the container an event is about. When the API is
+ * unreachable it keeps serving what it knows and retries with backoff. start() returns at once:
+ * nothing here ever delays the plugin's socket or its answers to dockerd.
+ */
+import type { Logger } from 'pino';
+import { Engine, EngineError } from './engine.js';
+import { type ContainerInfo, NameTable } from './records.js';
+
+interface InspectNet { NetworkID?: string; IPAddress?: string; GlobalIPv6Address?: string; Aliases?: string[] | null }
+interface Inspect { Id: string; Name: string; State?: { Running?: boolean }; NetworkSettings?: { Networks?: Record<string, InspectNet> } }
+interface DockerEvent { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } }
+
+export interface SyncOptions {
+  readonly zone: string;
+  readonly engine: Engine;
+  readonly log: Logger;
+  /** Networks whose names we serve (mynet networks with mynet.dns on). */
+  readonly isOurNetwork: (networkId: string) => boolean;
+  readonly backoff?: { firstMs: number; maxMs: number };
+  readonly onChange?: (t: NameTable) => void;
+}
+
+export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean): ContainerInfo {
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    networks: Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) =>
+      n.NetworkID && isOurNetwork(n.NetworkID)
+        ? [{
+            networkId: n.NetworkID,
+            networkName: name,
+            ...(n.IPAddress ? { ipv4: n.IPAddress } : {}),
+            ...(n.GlobalIPv6Address ? { ipv6: n.GlobalIPv6Address } : {}),
+            // dockerd lists the short container id among the aliases; it is no name.
+            aliases: (n.Aliases ?? []).filter((a) => !c.Id.startsWith(a)),
+          }]
+        : []),
+  };
+}
+
+export class DockerNameSync {
+  private readonly containers = new Map<string, ContainerInfo>();
+  private current: NameTable;
+  private abort = new AbortController();
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private delay: number;
+
+  constructor(private readonly o: SyncOptions) {
+    this.current = new NameTable(o.zone, []);
+    this.delay = o.backoff?.firstMs ?? 200;
+  }
+
+  table(): NameTable {
+    return this.current;
+  }
+
+  start(): void {
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.abort.abort();
+  }
+
+  /** Rebuilds the table (e.g. when a network's DNS setting or existence changed). */
+  refresh(): void {
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    const infos = [...this.containers.values()].map((c) => ({ ...c, networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)) }));
+    this.current = new NameTable(this.o.zone, infos);
+    this.o.onChange?.(this.current);
+  }
+
+  private async inspect(id: string): Promise<void> {
+    try {
+      const c = await this.o.engine.get<Inspect>(`/containers/${encodeURIComponent(id)}/json`);
+      if (c.State?.Running === false) this.containers.delete(c.Id);
+      else this.containers.set(c.Id, containerInfo(c, () => true));
+    } catch (err) {
+      if (err instanceof EngineError && err.status === 404) this.containers.delete(id);
+      else throw err;
+    }
+  }
+
+  private async listAll(): Promise<void> {
+    const list = await this.o.engine.get<{ Id: string }[]>('/containers/json');
+    this.containers.clear();
+    for (const c of list) await this.inspect(c.Id);
+    this.rebuild();
+  }
+
+  private async onEvent(e: DockerEvent): Promise<void> {
+    const id = e.Type === 'network' ? e.Actor?.Attributes?.container : e.Actor?.ID;
+    if (!id) return;
+    if (e.Type === 'container' && e.Action === 'destroy') this.containers.delete(id);
+    else await this.inspect(id);
+    this.rebuild();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.abort = new AbortController();
+      // Subscribe first, then list, so that nothing between the two is missed.
+      let queue = Promise.resolve();
+      const since = Math.floor(Date.now() / 1000);
+      const filters = encodeURIComponent(JSON.stringify({ type: ['container', 'network'] }));
+      // The stream's outcome as a value, so a failure while we are still listing is not an
+      // unhandled rejection.
+      const streaming: Promise<unknown> = this.o.engine
+        .stream(`/events?since=${since}&filters=${filters}`, (o) => {
+          queue = queue.then(() => this.onEvent(o as DockerEvent)).catch((err: unknown) => this.o.log.warn({ err }, 'dns: cannot follow a docker event'));
+        }, this.abort.signal)
+        .then(() => undefined, (err: unknown) => err ?? new Error('events stream failed'));
+      try {
+        await this.listAll();
+        this.delay = this.o.backoff?.firstMs ?? 200;
+        this.o.log.info({ containers: this.containers.size, names: this.current.size }, 'dns: synced with docker');
+        const failure = await streaming;
+        if (failure) throw failure instanceof Error ? failure : new Error(String(failure));
+        if (!this.stopped) this.o.log.warn('dns: docker events stream ended; reconnecting');
+      } catch (err) {
+        // Close the stream too (a failed listing leaves it open) and wait for it to settle.
+        this.abort.abort();
+        await streaming;
+        if (this.stopped) return;
+        this.o.log.warn({ err: (err as Error).message, retryMs: this.delay }, 'dns: docker API unavailable; serving what is known');
+      }
+      if (this.stopped) return;
+      await new Promise<void>((r) => (this.timer = setTimeout(r, this.delay)));
+      this.delay = Math.min(this.delay * 2, this.o.backoff?.maxMs ?? 10_000);
+    }
+  }
+}
