@@ -124,7 +124,7 @@ export class DockerNameSync {
         this.delay = this.o.backoff?.firstMs ?? 200;
         this.o.log.info({ containers: this.containers.size, names: this.current.size }, 'dns: synced with docker');
         const failure = await streaming;
-        if (failure) throw failure instanceof Error ? failure : new Error(String(failure));
+        if (failure) throw failure instanceof Error ? failure : new Error('docker events stream failed');
         if (!this.stopped) this.o.log.warn('dns: docker events stream ended; reconnecting');
       } catch (err) {
         // Close the stream too (a failed listing leaves it open) and wait for it to settle.
