@@ -1,0 +1,59 @@
+// Queries per second of mynet's DNS server against dnsmasq serving the same names from a hosts
+// file, on loopback, with the same load generator (a separate node process keeping a window of
+// queries in flight over UDP). Both servers get one core's worth of the same 2-core machine.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sleep, table } from './lib.mjs';
+
+const NAMES = Number(process.env.BENCH_DNS_NAMES ?? 200);
+const SECONDS = Number(process.env.BENCH_DNS_SECONDS ?? 5);
+const dir = mkdtempSync(join(tmpdir(), 'mnt-bench-dns-'));
+const names = Array.from({ length: NAMES }, (_, i) => ({ name: `c${i}`, ip: `10.60.${i >> 8}.${i & 255}` }));
+
+const LOAD = `
+const dgram = require('dgram');
+const [host, port, zone, n, seconds] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+const q = (id, name) => { const l = name.split('.').map((x) => Buffer.concat([Buffer.from([x.length]), Buffer.from(x)]));
+  const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4);
+  return Buffer.concat([h, ...l, Buffer.from([0, 0, 1, 0, 1])]); };
+let ok = 0, sent = 0, id = 0; const WINDOW = 64; const end = Date.now() + Number(seconds) * 1000;
+const send = () => { if (Date.now() > end) return; const i = sent++ % Number(n); s.send(q(++id & 0xffff, 'c' + i + (zone ? '.' + zone : '')), Number(port), host); };
+s.on('message', (m) => { if ((m.readUInt16BE(2) & 0xf) === 0 && m.readUInt16BE(6) > 0) ok++; send(); });
+for (let i = 0; i < WINDOW; i++) send();
+setInterval(() => { for (let i = 0; i < 8; i++) send(); }, 50).unref(); // replace lost queries
+setTimeout(() => { console.log(JSON.stringify({ qps: ok / Number(seconds) })); process.exit(0); }, Number(seconds) * 1000 + 300);
+`;
+const load = (host, port, zone) => new Promise((resolve) => {
+  const p = spawn(process.execPath, ['-e', LOAD, host, String(port), zone, String(NAMES), String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.on('exit', () => resolve(JSON.parse(out).qps));
+});
+
+const SERVER = `
+const { startDnsServer } = await import('${process.cwd()}/dist/names/server.js');
+const { NameTable } = await import('${process.cwd()}/dist/names/records.js');
+const { pino } = await import('${process.cwd()}/node_modules/pino/pino.js');
+const names = ${JSON.stringify(names)};
+const t = new NameTable('mynet', names.map((x, i) => ({ id: String(i), name: x.name, networks: [{ networkId: 'n', networkName: 'net', ipv4: x.ip, aliases: [] }] })));
+await startDnsServer({ listen: { host: '127.0.0.155', port: 5353 }, table: () => t, log: pino({ level: 'silent' }) });
+`;
+writeFileSync(join(dir, 'hosts'), names.map((x) => `${x.ip} ${x.name}.net.mynet`).join('\n') + '\n');
+const mynet = spawn(process.execPath, ['--input-type=module', '-e', SERVER], { stdio: 'inherit' });
+const dnsmasq = spawn('dnsmasq', ['--keep-in-foreground', '--no-resolv', '--no-hosts', `--addn-hosts=${join(dir, 'hosts')}`, '--listen-address=127.0.0.156', '--bind-interfaces', '--port=5353', '--cache-size=1000', '--user=root', '--pid-file='], { stdio: 'inherit' });
+try {
+  await sleep(800);
+  const m = await load('127.0.0.155', 5353, 'net.mynet');
+  const d = await load('127.0.0.156', 5353, 'net.mynet');
+  console.log(table(['server', 'queries/s (A, UDP, 64 in flight)', 'ratio to dnsmasq'], [
+    ['mynet', m.toFixed(0), (m / d).toFixed(2)],
+    ['dnsmasq 2.89 (hosts file)', d.toFixed(0), '1.00'],
+  ]));
+} finally {
+  mynet.kill();
+  dnsmasq.kill();
+  rmSync(dir, { recursive: true, force: true });
+}
