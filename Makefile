@@ -36,3 +36,40 @@ typecheck: node_modules
 
 clean:
 	rm -rf dist
+
+# ---- The managed plugin (docker plugin create/enable/push) -----------------------------------
+# `make plugin-install` is the one command: base images if missing, image, bundle, install.
+# Managed, the driver is named mynet:latest (-d mynet:latest --ipam-driver mynet:latest).
+PLUGIN_NAME ?= mynet
+PLUGIN_TAG ?= latest
+PLUGIN_DIR ?= plugin
+PLUGIN_IMAGE ?= mynet-plugin-rootfs:$(PLUGIN_TAG)
+# Base images: made locally by scripts/base-image.sh (no registry needed); where a registry is
+# reachable, e.g. BUILD_IMAGE=node:20-bookworm-slim RUNTIME_IMAGE=node:20-bookworm-slim.
+BUILD_IMAGE ?= mynet-base/node20-build:bookworm
+RUNTIME_IMAGE ?= mynet-base/node20:bookworm
+# Host directories the plugin mounts (they must exist; plugin-install makes them).
+STATE_DIR ?= /var/lib/mynet
+ADMIN_DIR ?= /run/mynet
+PLUGIN_SETTINGS ?=
+REGISTRY ?=
+PLUGIN_ENV = PLUGIN_NAME='$(PLUGIN_NAME)' PLUGIN_TAG='$(PLUGIN_TAG)' PLUGIN_DIR='$(PLUGIN_DIR)' \
+  PLUGIN_IMAGE='$(PLUGIN_IMAGE)' BUILD_IMAGE='$(BUILD_IMAGE)' RUNTIME_IMAGE='$(RUNTIME_IMAGE)' \
+  STATE_DIR='$(STATE_DIR)' ADMIN_DIR='$(ADMIN_DIR)' PLUGIN_SETTINGS='$(PLUGIN_SETTINGS)' REGISTRY='$(REGISTRY)'
+
+.PHONY: base-images plugin plugin-install plugin-push
+
+base-images:
+	BASE_BUILD_IMAGE='$(BUILD_IMAGE)' BASE_RUNTIME_IMAGE='$(RUNTIME_IMAGE)' ./scripts/base-image.sh
+
+# plugin/rootfs (exported from the image the Dockerfile builds) + plugin/config.json.
+plugin:
+	$(PLUGIN_ENV) ./scripts/plugin.sh build
+
+# Replaces an installed $(PLUGIN_NAME) (disable -f, rm), then creates and enables the new one.
+plugin-install: plugin
+	$(PLUGIN_ENV) ./scripts/plugin.sh install
+
+# make plugin-push REGISTRY=host:port [PLUGIN_TAG=0.1.0]
+plugin-push: plugin
+	$(PLUGIN_ENV) ./scripts/plugin.sh push

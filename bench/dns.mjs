@@ -50,7 +50,7 @@ try {
   const d = await load('127.0.0.156', 5353, 'net.mynet');
   console.log(table(['server', 'queries/s (A, UDP, 64 in flight)', 'ratio to dnsmasq'], [
     ['mynet', m.toFixed(0), (m / d).toFixed(2)],
-    ['dnsmasq 2.89 (hosts file)', d.toFixed(0), '1.00'],
+    ['dnsmasq 2.90 (hosts file)', d.toFixed(0), '1.00'],
   ]));
 } finally {
   mynet.kill();
