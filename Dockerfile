@@ -7,6 +7,8 @@ ARG BUILD_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=node:20-bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
+# Marks the build stage's (untagged) cache images: docker image prune --filter label=io.mynet.stage=build
+LABEL io.mynet.stage=build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # `npm ci` refuses a lock file that lacks entries package.json needs (e.g. other platforms'

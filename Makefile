@@ -10,7 +10,7 @@ deps:
 	./scripts/install-deps.sh
 
 node_modules: package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch node_modules
 
 dist/main.js: node_modules $(SRC) tsconfig.json tsconfig.build.json

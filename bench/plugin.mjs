@@ -29,7 +29,7 @@ function call(path, body) {
       res.on('data', (d) => c.push(d));
       res.on('end', () => {
         const t = Buffer.concat(c).toString();
-        res.statusCode === 200 ? resolve(JSON.parse(t)) : reject(new Error(`${path}: ${t}`));
+        if (res.statusCode === 200) resolve(JSON.parse(t)); else reject(new Error(`${path}: ${t}`));
       });
     });
     req.on('error', reject);

@@ -45,7 +45,15 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   }));
   app.get('/ports', wrap(async () => ({ ports: portsView(deps.plugin.state, await names()) })));
   app.get('/doctor', wrap(async () => ({ results: await deps.plugin.doctor(deps.log, 'none') })));
-  app.post('/doctor', wrap(async (req) => ({ results: await deps.plugin.doctor(deps.log, req.query.fix === 'safe' ? 'safe' : 'all') })));
+  app.post('/doctor', async (req: Request, res: Response) => {
+    // Only the two repair modes: anything else (fix=none, a typo) must not go on to remove orphans.
+    const fix = req.query.fix ?? 'all';
+    if (fix !== 'all' && fix !== 'safe') {
+      res.status(400).json({ Err: `fix must be "all" or "safe", not ${JSON.stringify(fix).slice(0, 100)}` });
+      return;
+    }
+    await wrap(async () => ({ results: await deps.plugin.doctor(deps.log, fix) }))(req, res);
+  });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

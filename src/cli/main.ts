@@ -18,7 +18,12 @@ function call<T>(socketPath: string, method: string, path: string): Promise<T> {
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         if (res.statusCode !== 200) return reject(new Error(`the plugin answered HTTP ${res.statusCode}: ${text.slice(0, 500)}`));
-        resolve(JSON.parse(text) as T);
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch {
+          // A throw here would escape as an uncaught exception with a stack trace.
+          reject(new Error(`the answer on ${socketPath} is not JSON; is it mynet's admin socket?`));
+        }
       });
     });
     req.on('timeout', () => req.destroy(new Error('the plugin did not answer within 30 s')));
@@ -33,6 +38,11 @@ async function main(argv: string[]): Promise<number> {
   const fix = args.includes('--fix');
   const si = args.indexOf('--socket');
   const socket = si >= 0 ? (args[si + 1] ?? '') : (process.env.MYNET_ADMIN_SOCKET || '/run/mynet/admin.sock');
+  // An empty socketPath would make node's http client connect to localhost:80 instead.
+  if (si >= 0 && (socket === '' || socket.startsWith('--'))) {
+    process.stderr.write(`mynet: --socket needs a path\n${USAGE}\n`);
+    return 2;
+  }
   const cmd = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--socket');
   const st = process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN;
   const print = (v: unknown, text: () => string): void => {

@@ -42,11 +42,14 @@ export function renderStatus(nets: readonly NetworkView[], differences: number, 
   return out.join('\n');
 }
 
+/** "addr:port", with an IPv6 address in brackets so that the port stays readable. */
+const hostPort = (ip: string, port: number): string => `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+
 export function renderPorts(ports: readonly PortView[], st: Style): string {
   if (ports.length === 0) return 'no published ports';
   return table(
     ['HOST', 'PROTO', 'CONTAINER', 'CONTAINER PORT', 'NETWORK'],
-    ports.map((p) => [`${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}`, p.proto, p.container ?? p.endpoint.slice(0, 12), `${p.containerIp}:${p.containerPort}`, p.network]),
+    ports.map((p) => [hostPort(p.hostIp, p.hostPort), p.proto, p.container ?? p.endpoint.slice(0, 12), hostPort(p.containerIp, p.containerPort), p.network]),
     st,
   );
 }

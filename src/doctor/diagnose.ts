@@ -18,7 +18,7 @@ export type DifferenceKind = 'missing' | 'drift' | 'orphan';
 
 export interface Difference {
   readonly kind: DifferenceKind;
-  /** What it is about: "bridge mn-…", "veth mnh…", "port tcp/8080", "FORWARD hook". */
+  /** What it is about: "bridge mn-…", "veth mnh…", "port 8080/tcp", "FORWARD hook". */
   readonly object: string;
   readonly detail: string;
   readonly fix: HostPlan;
@@ -27,6 +27,14 @@ export interface Difference {
 const firewallFix = (n: NetworkRecord): HostPlan => [
   { what: `program the firewall of ${n.bridge}`, run: { kind: 'nft', script: `${baseScript()}\n${networkScript(nftNetwork(n))}` } },
 ];
+
+/** A port element's key ("tcp . 8080", "127.0.0.1 . tcp . 8081") as an operator reads it: "8080/tcp", "127.0.0.1:8081/tcp". */
+function portName(key: string): string {
+  const parts = key.split(' . ');
+  const [proto, port] = parts.slice(-2);
+  const ip = parts.length === 3 ? (parts[0] as string) : undefined;
+  return `${ip ? `${ip.includes(':') ? `[${ip}]` : ip}:` : ''}${port}/${proto}`;
+}
 
 /** Elements the network's part of the table should hold, as nft prints them, by map/set. */
 function expectedNetworkElements(n: NetworkRecord): [string, string][] {
@@ -114,7 +122,7 @@ export function diagnose(state: StateView, k: KernelSnapshot): Difference[] {
           const el = `${p.key} : ${p.value}`;
           expect(p.map, el);
           if (!has(p.map, el)) {
-            out.push({ kind: 'missing', object: `port ${p.key}`, detail: `published port of ${short(e.id)} is not in ${p.map}`, fix: [{ what: `publish ${p.key}`, run: { kind: 'nft', script: `add element ${TABLE} ${p.map} { ${el} }` } }] });
+            out.push({ kind: 'missing', object: `port ${portName(p.key)}`, detail: `published port of ${short(e.id)} is not in ${p.map}`, fix: [{ what: `publish ${portName(p.key)}`, run: { kind: 'nft', script: `add element ${TABLE} ${p.map} { ${el} }` } }] });
           }
         }
       }

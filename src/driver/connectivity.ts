@@ -164,13 +164,20 @@ export function programExternalConnectivity(
   if (net.options.internal || requested.length === 0 || ep.ports.length > 0) return { changes: [], plan: [], response: {} };
   const ports = resolveBindings(state, ep, requested, net.options.hostBindingIpv4, host);
   const els = portElements(ep, ports);
+  // A UDP/SCTP flow that kept sending to the port while nothing was published there is tracked
+  // as a flow to the host and would never be DNATed: forget it (dockerd does the same).
+  const flows = new Map<string, { proto: 'udp' | 'sctp'; port: number }>();
+  for (const b of ports) if (b.proto !== 'tcp') flows.set(`${b.hostPort}/${b.proto}`, { proto: b.proto, port: b.hostPort });
   return {
     changes: [{ op: 'endpoint.put', endpoint: { ...ep, ports } }],
-    plan: [{
-      what: `publish ${ports.length} port(s) of ${eid.slice(0, 12)}`,
-      run: { kind: 'nft', script: portElementsScript('add', els) },
-      undo: { kind: 'nft', script: portElementsScript('delete', els) },
-    }],
+    plan: [
+      {
+        what: `publish ${ports.length} port(s) of ${eid.slice(0, 12)}`,
+        run: { kind: 'nft', script: portElementsScript('add', els) },
+        undo: { kind: 'nft', script: portElementsScript('delete', els) },
+      },
+      ...[...flows].map(([k, f]): HostStep => ({ what: `forget flows to host port ${k}`, run: { kind: 'conntrack-flush-port', ...f } })),
+    ],
     response: {},
   };
 }

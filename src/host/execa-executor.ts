@@ -79,7 +79,10 @@ export class ExecaExecutor implements Executor {
       case 'forward-hook':
         return op.action === 'ensure' ? ensureForwardHook(this, log) : removeForwardHook(this, log);
       case 'conntrack-flush':
-        return this.conntrackFlush(op.address, log);
+        return this.conntrackFlush(['-f', op.address.includes(':') ? 'ipv6' : 'ipv4', '--reply-src', op.address], log);
+      case 'conntrack-flush-port':
+        for (const family of ['ipv4', 'ipv6']) await this.conntrackFlush(['-f', family, '-p', op.proto, '--orig-port-dst', String(op.port)], log);
+        return;
     }
   }
 
@@ -128,10 +131,9 @@ export class ExecaExecutor implements Executor {
     }
   }
 
-  private async conntrackFlush(address: string, log: Logger): Promise<void> {
-    const family = address.includes(':') ? 'ipv6' : 'ipv4';
+  private async conntrackFlush(filter: readonly string[], log: Logger): Promise<void> {
     try {
-      await this.command(['conntrack', '-D', '-f', family, '--reply-src', address], log);
+      await this.command(['conntrack', '-D', ...filter], log);
     } catch (err) {
       // conntrack exits 1 when no flow matched: nothing to forget.
       if (err instanceof HostCommandError && /0 flow entries have been deleted/.test(err.stderr)) return;

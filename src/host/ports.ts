@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { HostPorts, Proto } from '../driver/connectivity.js';
+import { formatIp, parseIp } from '../ip/address.js';
 
 const FILES: Record<Proto, readonly string[]> = {
   tcp: ['/proc/net/tcp', '/proc/net/tcp6'],
@@ -18,9 +19,12 @@ function hexAddr(h: string): string {
   }
   // IPv6: four little-endian 32-bit words.
   const words = (h.match(/.{8}/g) ?? []).map((w) => (w.match(/../g) ?? []).reverse().join(''));
-  const groups = words.join('').match(/.{4}/g) ?? [];
-  const text = groups.map((g) => parseInt(g, 16).toString(16)).join(':');
-  return text === '0:0:0:0:0:0:0:0' ? '::' : text;
+  const bytes = words.join('');
+  // An IPv4-mapped address (a dual-stack socket bound to an IPv4 address) is that IPv4 address.
+  if (/^0{20}ffff/i.test(bytes)) return hexAddr((bytes.slice(24).match(/../g) ?? []).reverse().join(''));
+  // Canonical text (::1, fd00::1), as bindings are compared with it as text.
+  const ip = parseIp((bytes.match(/.{4}/g) ?? []).join(':'));
+  return ip ? formatIp(ip) : bytes;
 }
 
 function read(path: string): string {

@@ -60,6 +60,14 @@ export function baseScript(): string {
     `add map ${TABLE} snat6 { type ipv6_addr : ipv6_addr; flags interval; }`,
     `add set ${TABLE} subnets4 { type ipv4_addr; flags interval; }`,
     `add set ${TABLE} subnets6 { type ipv6_addr; flags interval; }`,
+    // route_localnet (on for our bridges, for the host's own 127.0.0.1 -> published port path)
+    // would also let a container reach the host's services on 127.0.0.0/8, or pose as a local
+    // client: nothing with a loopback address may come in from a mynet link. At raw priority, so
+    // before the answers to the host's 127.0.0.1 flows are de-NATed back to 127.0.0.1.
+    ...chain('localnet', 'type filter hook prerouting priority raw; policy accept;', [
+      `iifgroup ${G} ip daddr 127.0.0.0/8 drop`,
+      `iifgroup ${G} ip saddr 127.0.0.0/8 drop`,
+    ]),
     ...chain('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [
       // Loopback bindings are served from the host only (output chain): another host that sends
       // to 127.0.0.1 must not reach them.

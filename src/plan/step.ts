@@ -14,6 +14,12 @@ export type HostOp =
   | { readonly kind: 'sysctl'; readonly key: string; readonly value: string }
   /** Forget conntrack flows answered by this address (after its ports are unpublished). */
   | { readonly kind: 'conntrack-flush'; readonly address: string }
+  /**
+   * Forget conntrack flows to a host port (both families), so that a UDP/SCTP flow that kept
+   * sending while nothing was published there (it is tracked as a flow to the host itself and
+   * never meets the DNAT rules again) reaches the container that now publishes the port.
+   */
+  | { readonly kind: 'conntrack-flush-port'; readonly proto: 'udp' | 'sctp'; readonly port: number }
   /** Make sure iptables FORWARD jumps to our chain (see host/forward-hook.ts); idempotent. */
   | { readonly kind: 'forward-hook'; readonly action: 'ensure' | 'remove' };
 
@@ -40,6 +46,8 @@ export function renderOp(op: HostOp): string {
       return `forward-hook ${op.action}`;
     case 'conntrack-flush':
       return `conntrack -D --reply-src ${op.address}  [none ok]`;
+    case 'conntrack-flush-port':
+      return `conntrack -D -p ${op.proto} --orig-port-dst ${op.port}  [ipv4 and ipv6; none ok]`;
   }
 }
 

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseDefaultPools } from '../../src/driver/ipam.js';
+import type { HostPorts } from '../../src/driver/connectivity.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import type { Executor } from '../../src/host/executor.js';
 import { linkOwner, ourLinks } from '../../src/host/probe.js';
@@ -23,6 +24,8 @@ export interface PluginOptions {
   readonly store?: StateStore;
   /** Wraps the namespace's executor (failure injection). */
   readonly exec?: Executor;
+  /** What the host uses (default: nothing listens, ephemeral range 49152-60999). */
+  readonly hostPorts?: () => HostPorts;
 }
 
 export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
@@ -34,7 +37,7 @@ export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
     linkOwner: (n, l) => linkOwner(exec, n, l),
     ourLinks: (l) => ourLinks(exec, l),
     ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    hostPorts: () => ({ listening: () => [], ephemeral: [49152, 60999] }),
+    hostPorts: o.hostPorts ?? ((): HostPorts => ({ listening: () => [], ephemeral: [49152, 60999] })),
   });
 }
 
@@ -45,6 +48,8 @@ export interface NetSpec {
   readonly v6Pool?: string;
   /** An explicit IPv4 pool; default: the next automatic one from 10.200.0.0/16/24. */
   readonly v4Pool?: string;
+  /** Top-level CreateNetwork options beside the generic map, e.g. com.docker.network.internal: true. */
+  readonly options?: Record<string, unknown>;
 }
 
 export interface CreatedNetwork {
@@ -71,7 +76,11 @@ export async function networkRequest(plugin: Plugin, spec: NetSpec = {}): Promis
   const id = dockerId();
   const request: CreateNetworkRequest = {
     NetworkID: id,
-    Options: { 'com.docker.network.enable_ipv6': !!spec.v6Pool, 'com.docker.network.generic': { ...(spec.generic ?? {}) } },
+    Options: {
+      'com.docker.network.enable_ipv6': !!spec.v6Pool,
+      ...(spec.options ?? {}),
+      'com.docker.network.generic': { ...(spec.generic ?? {}) },
+    },
     IPv4Data: [{ AddressSpace: 'mynet-local', Gateway: g4.Address, Pool: p4.Pool }],
     IPv6Data: pool6 && g6 ? [{ AddressSpace: 'mynet-local', Gateway: g6, Pool: pool6 }] : [],
   };
@@ -191,4 +200,26 @@ export async function pings(from: TestNetns, addr: string, expectReachable = tru
     if (await from.succeeds([...PING, '-c', '1', '-W', '1', addr])) return true;
   }
   return false;
+}
+
+/** ProgramExternalConnectivity with `com.docker.network.portmap` entries, as dockerd sends it after Join. */
+export function publish(plugin: Plugin, ep: { id: string; networkId: string }, portmap: readonly object[]): Promise<Record<string, never>> {
+  const exposed = portmap.map((b) => ({ Proto: (b as { Proto: number }).Proto, Port: (b as { Port: number }).Port }));
+  return plugin.programExternalConnectivity(
+    {
+      NetworkID: ep.networkId,
+      EndpointID: ep.id,
+      Options: { 'com.docker.network.endpoint.exposedports': exposed, 'com.docker.network.portmap': portmap },
+    },
+    log,
+  );
+}
+
+/** What dockerd sends when a container stops: Revoke, Leave, DeleteEndpoint (and the address goes back). */
+export async function removeEndpoint(plugin: Plugin, net: CreatedNetwork, ep: CreatedEndpoint): Promise<void> {
+  const req = { NetworkID: ep.networkId, EndpointID: ep.id };
+  await plugin.revokeExternalConnectivity(req, log);
+  await plugin.leave(req, log);
+  await plugin.deleteEndpoint(req, log);
+  await plugin.releaseAddress({ PoolID: net.poolId4, Address: ipOf(ep.address) }, log);
 }

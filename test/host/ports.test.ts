@@ -1,0 +1,325 @@
+/**
+ * Published ports against the real kernel, with real traffic: DNAT for TCP and UDP from the
+ * outside host and from the host itself (its address and 127.0.0.1), host-IP bindings,
+ * ephemeral ports and ranges, conflicts with other endpoints and with the host's own listeners
+ * (read by src/host/ports.ts from /proc inside the host namespace), unpublishing live UDP flows,
+ * and SCTP elements.
+ */
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import type { HostPorts } from '../../src/driver/connectivity.js';
+import { PluginError } from '../../src/errors.js';
+import { readHostPorts } from '../../src/host/ports.js';
+import { TABLE } from '../../src/plan/nft.js';
+import { type TestNetns, destroyCreated } from '../helpers/netns.js';
+import { type CreatedNetwork, createNetwork, dockerLikeFirewall, ipOf, log, publish } from './plugin-fixture.js';
+import {
+  type Background,
+  type Container,
+  type World,
+  HOST_ADDR,
+  HOST_ADDR2,
+  OUTSIDE_ADDR,
+  OUTSIDE_ADDR2,
+  SCTP,
+  TCP,
+  UDP,
+  background,
+  all,
+  binding,
+  container,
+  received,
+  routeLoopbackVia,
+  serve,
+  sleep,
+  stopServers,
+  tcpAsk,
+  udpAsk,
+  udpFlow,
+  world,
+} from './nat-fixture.js';
+
+/**
+ * src/host/ports.ts reads /proc/net/{tcp,tcp6,udp,udp6} and /proc/sys/net/ipv4/ip_local_port_range,
+ * which show the namespace of the process reading them. While `procNs.name` is set, those reads
+ * are answered from inside that namespace (`ip netns exec NS cat FILE`), so the real parser sees
+ * the host namespace's sockets.
+ */
+const procNs = vi.hoisted(() => ({ name: undefined as string | undefined }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const { execFileSync: run } = await import('node:child_process');
+  const readFileSync = ((path: unknown, ...rest: unknown[]): unknown => {
+    if (procNs.name && typeof path === 'string' && path.startsWith('/proc/')) {
+      try {
+        return run('ip', ['netns', 'exec', procNs.name, 'cat', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        if (/No such file/.test(String((err as { stderr?: unknown }).stderr))) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+        throw err;
+      }
+    }
+    return (fs.readFileSync as (...a: unknown[]) => unknown)(path, ...rest);
+  }) as typeof fs.readFileSync;
+  return { ...fs, readFileSync, default: { ...fs, readFileSync } };
+});
+
+/** The HostPorts of a namespace, read by the real reader. */
+function nsHostPorts(ns: TestNetns): () => HostPorts {
+  return () => {
+    procNs.name = ns.name;
+    try {
+      return readHostPorts();
+    } finally {
+      procNs.name = undefined;
+    }
+  };
+}
+
+// Servers first (by their pids), then the namespaces they ran in.
+afterEach(async () => {
+  stopServers();
+  await destroyCreated();
+});
+afterAll(async () => {
+  stopServers();
+  await destroyCreated();
+});
+
+/** A world (Docker-like firewall: FORWARD policy DROP), one network, one container serving TCP and UDP 80. */
+async function served(o: { hostPorts?: 'namespace' } = {}): Promise<{ w: World; net: CreatedNetwork; c: Container; server: Background }> {
+  const w = await world({ firewall: dockerLikeFirewall, ...(o.hostPorts ? { hostPorts: nsHostPorts } : {}) });
+  const net = await createNetwork(w.plugin);
+  const c = await container(w, net);
+  const server = await serve(c.box, 'c', { tcp: [80], udp: [80] });
+  return { w, net, c, server };
+}
+
+const rejection = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+
+/** The host ports EndpointOperInfo reports for an endpoint. */
+const hostPortsOf = (w: World, c: Container): number[] =>
+  (w.plugin.endpointOperInfo({ NetworkID: c.ep.networkId, EndpointID: c.ep.id }).Value['com.docker.network.portmap'] as { HostPort: number }[]).map(
+    (b) => b.HostPort,
+  );
+
+const nftMap = (ns: TestNetns, map: string): Promise<string> => ns.run(['nft', 'list', 'map', ...TABLE.split(' '), map]);
+
+describe('DNAT', () => {
+  it('TCP and UDP: from the outside host (its address kept), and from the host on its own addresses and on 127.0.0.1', async () => {
+    const { w, net, c } = await served();
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8080), binding(UDP, 80, 8080)]);
+    const gw = ipOf(net.gateway4);
+    expect(
+      await all({
+        outTcp: tcpAsk(w.outside, HOST_ADDR, 8080),
+        outUdp: udpAsk(w.outside, HOST_ADDR, 8080),
+        out2Tcp: tcpAsk(w.outside, HOST_ADDR2, 8080),
+        hostTcp: tcpAsk(w.host, HOST_ADDR, 8080),
+        hostUdp: udpAsk(w.host, HOST_ADDR, 8080),
+        // Output-chain DNAT, route_localnet on the bridge, and masquerade to the gateway address.
+        loTcp: tcpAsk(w.host, '127.0.0.1', 8080),
+        loUdp: udpAsk(w.host, '127.0.0.1', 8080),
+      }),
+    ).toEqual({
+      outTcp: `c from ${OUTSIDE_ADDR}`,
+      outUdp: `c from ${OUTSIDE_ADDR}`,
+      out2Tcp: `c from ${OUTSIDE_ADDR2}`,
+      hostTcp: `c from ${HOST_ADDR}`,
+      hostUdp: `c from ${HOST_ADDR}`,
+      loTcp: `c from ${gw}`,
+      loUdp: `c from ${gw}`,
+    });
+    expect(hostPortsOf(w, c)).toEqual([8080, 8080]);
+    // Unpublished ports stay closed.
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8081, false)).toBeUndefined();
+  });
+
+  it('HostIP 127.0.0.1: served to the host on 127.0.0.1, never to the outside host or a container, even sending to 127.0.0.1', async () => {
+    const { w, net, c } = await served();
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8081, { hostIp: '127.0.0.1' }), binding(UDP, 80, 8081, { hostIp: '127.0.0.1' })]);
+    expect(await tcpAsk(w.host, '127.0.0.1', 8081)).toBe(`c from ${ipOf(net.gateway4)}`);
+    expect(await udpAsk(w.host, '127.0.0.1', 8081)).toBe(`c from ${ipOf(net.gateway4)}`);
+
+    // The outside host sends to 127.0.0.1 through the host (route + route_localnet on its side,
+    // and on the host's side too, so the host's routing would take the packet in).
+    await routeLoopbackVia(w.outside, 'mnt-out', HOST_ADDR);
+    await w.host.run(['sysctl', '-q', '-w', 'net.ipv4.conf.mnt-up.route_localnet=1']);
+    // Another container of the network, whose bridge has route_localnet on by design, tries too.
+    const other = await container(w, net);
+    await routeLoopbackVia(other.box, 'eth0', ipOf(net.gateway4));
+    expect(
+      await all({
+        hostAddr: tcpAsk(w.host, HOST_ADDR, 8081, false),
+        outAddr: tcpAsk(w.outside, HOST_ADDR, 8081, false),
+        outLo: tcpAsk(w.outside, '127.0.0.1', 8081, false),
+        outLoUdp: udpAsk(w.outside, '127.0.0.1', 8081, false),
+        otherLo: tcpAsk(other.box, '127.0.0.1', 8081, false),
+      }),
+    ).toEqual({ hostAddr: undefined, outAddr: undefined, outLo: undefined, outLoUdp: undefined, otherLo: undefined });
+
+    // The trick itself works: a DNAT rule of our own for 127.0.0.1 lets the outside host in, so
+    // what keeps it out above is mynet's prerouting excluding 127.0.0.0/8.
+    await w.host.exec.command(['nft', '-f', '-'], log, [
+      'add table ip mnt_probe',
+      'add chain ip mnt_probe p { type nat hook prerouting priority dstnat - 1; }',
+      `add rule ip mnt_probe p ip daddr 127.0.0.1 tcp dport 8081 dnat to ${c.ip}:80`,
+    ].join('\n'));
+    expect(await tcpAsk(w.outside, '127.0.0.1', 8081)).toBe(`c from ${OUTSIDE_ADDR}`);
+  });
+
+  it('HostIP of one host address: answers on that address only', async () => {
+    const { w, c } = await served();
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8082, { hostIp: HOST_ADDR }), binding(UDP, 80, 8082, { hostIp: HOST_ADDR })]);
+    expect(
+      await all({
+        outTcp: tcpAsk(w.outside, HOST_ADDR, 8082),
+        outUdp: udpAsk(w.outside, HOST_ADDR, 8082),
+        hostTcp: tcpAsk(w.host, HOST_ADDR, 8082),
+      }),
+    ).toEqual({ outTcp: `c from ${OUTSIDE_ADDR}`, outUdp: `c from ${OUTSIDE_ADDR}`, hostTcp: `c from ${HOST_ADDR}` });
+    expect(
+      await all({
+        otherTcp: tcpAsk(w.outside, HOST_ADDR2, 8082, false),
+        otherUdp: udpAsk(w.outside, HOST_ADDR2, 8082, false),
+        lo: tcpAsk(w.host, '127.0.0.1', 8082, false),
+      }),
+    ).toEqual({ otherTcp: undefined, otherUdp: undefined, lo: undefined });
+    expect(await nftMap(w.host, 'pub4')).toContain(`${HOST_ADDR} . tcp . 8082 : ${c.ip} . 80`);
+  });
+});
+
+describe('choosing host ports', () => {
+  it("HostPort 0 takes a free port of the namespace's ip_local_port_range, and it answers", async () => {
+    const { w, c } = await served({ hostPorts: 'namespace' });
+    await w.host.run(['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=40000 40009']);
+    // The range's first port is taken by a process of the host.
+    await serve(w.host, 'host', { tcp: [40000] });
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 0)]);
+    const [port] = hostPortsOf(w, c);
+    expect(port).toBeGreaterThan(40000);
+    expect(port).toBeLessThanOrEqual(40009);
+    expect(await tcpAsk(w.outside, HOST_ADDR, port as number)).toBe(`c from ${OUTSIDE_ADDR}`);
+  });
+
+  it('a host port range takes the first port no one uses', async () => {
+    const { w, net, c } = await served({ hostPorts: 'namespace' });
+    await serve(w.host, 'host', { tcp: [8000] }); // a process of the host on 8000
+    const other = await container(w, net);
+    await publish(w.plugin, other.ep, [binding(TCP, 80, 8001)]); // another container on 8001
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8000, { hostPortEnd: 8005 })]);
+    expect(hostPortsOf(w, c)).toEqual([8002]);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8002)).toBe(`c from ${OUTSIDE_ADDR}`);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8000)).toBe(`host from ${OUTSIDE_ADDR}`);
+  });
+});
+
+describe('conflicts', () => {
+  it('the same host port for a second endpoint: CONFLICT naming the port, and the failed request changes nothing', async () => {
+    const { w, net, c } = await served();
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8080)]);
+    const second = await container(w, net);
+    const before = await w.host.dump();
+    // The first binding is free, the second conflicts: all or nothing.
+    const err = await rejection(publish(w.plugin, second.ep, [binding(TCP, 80, 8090), binding(TCP, 80, 8080)]));
+    expect(err).toBeInstanceOf(PluginError);
+    expect((err as PluginError).code).toBe('CONFLICT');
+    expect((err as PluginError).message).toBe(`host port 8080/tcp is already published by mynet endpoint ${c.ep.id.slice(0, 12)}`);
+    expect(await w.host.dump()).toEqual(before);
+    expect(hostPortsOf(w, second)).toEqual([]);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8090, false)).toBeUndefined();
+    // Other protocols and other ports are free.
+    await serve(second.box, 'second', { tcp: [80], udp: [80] });
+    await publish(w.plugin, second.ep, [binding(TCP, 80, 8090), binding(UDP, 80, 8080)]);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8090)).toBe(`second from ${OUTSIDE_ADDR}`);
+    expect(await udpAsk(w.outside, HOST_ADDR, 8080)).toBe(`second from ${OUTSIDE_ADDR}`);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8080)).toBe(`c from ${OUTSIDE_ADDR}`);
+  });
+
+  it('a process of the host listening on the port: CONFLICT naming the listener', async () => {
+    const { w, c } = await served({ hostPorts: 'namespace' });
+    // Listeners as the brief's node one-liner makes them: on [::] (dual-stack), and on 0.0.0.0 (TCP, UDP).
+    await background(w.host, "require('net').createServer().listen(8086, () => console.log('ready'))", [], 'ready');
+    await serve(w.host, 'host', { tcp: [8087], udp: [8088] });
+    const before = await w.host.dump();
+    for (const [b, listener] of [
+      [binding(TCP, 80, 8086), '[::]:8086'],
+      [binding(TCP, 80, 8087), '0.0.0.0:8087'],
+      [binding(UDP, 80, 8088), '0.0.0.0:8088'],
+      [binding(TCP, 80, 8087, { hostIp: HOST_ADDR }), '0.0.0.0:8087'],
+    ] as const) {
+      const err = await rejection(publish(w.plugin, c.ep, [b]));
+      expect(err, listener).toBeInstanceOf(PluginError);
+      expect((err as PluginError).code).toBe('CONFLICT');
+      expect((err as PluginError).message).toContain(`is in use by a process listening on ${listener}`);
+    }
+    expect(await w.host.dump()).toEqual(before);
+    // UDP 8087 and TCP 8088 are free.
+    await publish(w.plugin, c.ep, [binding(UDP, 80, 8087), binding(TCP, 80, 8088)]);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8088)).toBe(`c from ${OUTSIDE_ADDR}`);
+  });
+
+  it('listeners on one IPv6 address, or an IPv4-mapped one, conflict with bindings on that address', async () => {
+    const w = await world({ firewall: dockerLikeFirewall, hostPorts: nsHostPorts });
+    const net = await createNetwork(w.plugin, { v6Pool: 'fd00:72::/64' });
+    const c = await container(w, net, { addressV6: 'fd00:72::2/64' });
+    await serve(w.host, 'host', { tcp: [8089], bind: '::1' });
+    // A dual-stack socket bound to an IPv4 address shows in /proc/net/tcp6 as ::ffff:127.0.0.1.
+    await background(w.host, "require('net').createServer().listen(8090, '::ffff:127.0.0.1', () => console.log('ready'))", [], 'ready');
+    for (const [b, listener] of [
+      [binding(TCP, 80, 8089, { hostIp: '::1' }), '[::1]:8089'],
+      [binding(TCP, 80, 8090, { hostIp: '127.0.0.1' }), '127.0.0.1:8090'],
+    ] as const) {
+      const err = await rejection(publish(w.plugin, c.ep, [b]));
+      expect(err, listener).toBeInstanceOf(PluginError);
+      expect((err as PluginError).message).toContain(`is in use by a process listening on ${listener}`);
+    }
+    // Another address of the same port is free.
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8089, { hostIp: HOST_ADDR })]);
+    expect(hostPortsOf(w, c)).toEqual([8089]);
+  });
+});
+
+describe('unpublishing', () => {
+  it('RevokeExternalConnectivity stops a live UDP flow and forgets it; the port then reaches the next container', async () => {
+    const { w, net, c, server } = await served();
+    await publish(w.plugin, c.ep, [binding(UDP, 80, 8080)]);
+    const flow = await udpFlow(w.outside, HOST_ADDR, 8080);
+    await waitFor(() => received(server).length >= 3, 'the flow reaches the old container');
+    expect(await w.host.run(['conntrack', '-L', '-p', 'udp', '--reply-src', c.ip])).toContain('dport=8080');
+
+    await w.plugin.revokeExternalConnectivity({ NetworkID: net.id, EndpointID: c.ep.id }, log);
+    const n = received(server).length;
+    await sleep(700);
+    expect(received(server).length - n).toBeLessThanOrEqual(1); // one may have been on its way
+    const settled = received(server).length;
+    await sleep(500);
+    expect(received(server).length).toBe(settled);
+    expect(await w.host.run(['conntrack', '-L', '--reply-src', c.ip])).toBe('');
+
+    // The flow goes on (now to the host itself); the same host port published for a new
+    // container reaches it.
+    const next = await container(w, net);
+    const nextServer = await serve(next.box, 'next', { udp: [80] });
+    await publish(w.plugin, next.ep, [binding(UDP, 80, 8080)]);
+    await waitFor(() => received(nextServer).length >= 3, 'the flow reaches the new container');
+    expect(received(server).length).toBe(settled);
+    flow.stop();
+  });
+
+  it('SCTP: the binding becomes an element of pub4any', async () => {
+    const { w, c } = await served();
+    await publish(w.plugin, c.ep, [binding(SCTP, 80, 8080), binding(TCP, 80, 8080)]);
+    const map = await nftMap(w.host, 'pub4any');
+    expect(map).toContain(`sctp . 8080 : ${c.ip} . 80`);
+    expect(map).toContain(`tcp . 8080 : ${c.ip} . 80`);
+    await w.plugin.revokeExternalConnectivity({ NetworkID: c.ep.networkId, EndpointID: c.ep.id }, log);
+    expect(await nftMap(w.host, 'pub4any')).not.toContain('elements');
+  });
+});
+
+async function waitFor(ok: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await sleep(50);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The admin endpoint over a real unix socket: a real Plugin on the state of a real run, a
+ * RecordingExecutor for the host and an editable kernel snapshot, real Metrics. Checks every
+ * route, that only POST /doctor changes the host, and that /metrics is valid Prometheus text.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { type Server, createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DockerNames } from '../../../src/admin/docker-names.js';
+import { createAdminApp } from '../../../src/admin/server.js';
+import { parseDefaultPools } from '../../../src/driver/ipam.js';
+import type { KernelSnapshot } from '../../../src/host/kernel-snapshot.js';
+import { listenUnix } from '../../../src/http/socket.js';
+import { Metrics } from '../../../src/metrics.js';
+import { Plugin } from '../../../src/plugin.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import { parsePrometheus, sampleValue } from '../../helpers/prometheus.js';
+import { RecordingExecutor } from '../../helpers/recording-executor.js';
+import { BR_SNAT, DUAL, E1, VETH_E3, cleanKernel, fixtureState, withLink, withoutLink } from '../doctor/fixture.js';
+import { silentLog } from '../support.js';
+
+interface Answer { status: number; type: string; text: string; json: Record<string, unknown> }
+
+function call(socketPath: string, method: string, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: Record<string, unknown> = {};
+        try {
+          json = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          // /metrics is text
+        }
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+let dir: string;
+let socket: string;
+let server: Server;
+let kernel: KernelSnapshot;
+let names: () => Promise<DockerNames>;
+const state = fixtureState();
+const exec = new RecordingExecutor();
+const metrics = new Metrics(() => state);
+const plugin = new Plugin({
+  state,
+  store: new MemoryStore(),
+  exec,
+  linkOwner: () => Promise.resolve('absent'),
+  ourLinks: () => Promise.resolve([]),
+  ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
+  snapshot: () => Promise.resolve(kernel),
+  onDifferences: (found) => found.forEach((d) => metrics.doctorDifferences.inc({ kind: d.kind })),
+});
+const get = (path: string): Promise<Answer> => call(socket, 'GET', path);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mynet-admin-'));
+  socket = join(dir, 'run', 'admin.sock');
+  server = createServer(createAdminApp({ plugin, metrics, log: silentLog, version: '9.8.7', names: () => names() }));
+  await listenUnix(server, socket, 0o600);
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  kernel = cleanKernel();
+  names = () => Promise.resolve({ networks: new Map([[DUAL, 'front']]), endpoints: new Map([[E1, 'web']]) });
+  exec.clear();
+});
+
+/** Down bridge (drift), missing veth (missing), orphan link. */
+const broken = (): KernelSnapshot => withLink(withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })), 'mn-orphan9', (l) => l);
+
+describe('admin socket', () => {
+  it('is root only (mode 0600)', async () => {
+    expect((await stat(socket)).mode & 0o777).toBe(0o600);
+  });
+
+  it('GET /version', async () => {
+    const r = await get('/version');
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ version: '9.8.7', node: process.version });
+  });
+
+  it('GET /status: networks with Docker\'s names and the number of differences, changing nothing', async () => {
+    let r = await get('/status');
+    expect(r.status).toBe(200);
+    const nets = r.json.networks as { name?: string; endpoints: { container?: string }[] }[];
+    expect(nets).toHaveLength(3);
+    expect(nets[0]?.name).toBe('front');
+    expect(nets[0]?.endpoints[0]?.container).toBe('web');
+    expect(r.json.differences).toBe(0);
+    kernel = broken();
+    r = await get('/status');
+    expect(r.json.differences).toBe(3);
+    expect(exec.calls).toEqual([]);
+  });
+
+  it('Docker\'s names failing (dockerd down) still answers, with ids only', async () => {
+    names = () => Promise.reject(new Error('connect ENOENT /var/run/docker.sock'));
+    const r = await get('/status');
+    expect(r.status).toBe(200);
+    expect((r.json.networks as object[]).every((n) => !('name' in n))).toBe(true);
+    const p = await get('/ports');
+    expect(p.status).toBe(200);
+    expect((p.json.ports as object[]).every((x) => !('container' in x))).toBe(true);
+  });
+
+  it('GET /ports: every published port, sorted', async () => {
+    const r = await get('/ports');
+    expect((r.json.ports as { hostPort: number; container?: string }[]).map((p) => [p.hostPort, p.container])).toEqual([[5353, 'web'], [8080, 'web'], [8081, undefined], [8443, undefined]]);
+  });
+
+  it('GET /doctor reports and changes nothing', async () => {
+    kernel = broken();
+    const r = await get('/doctor');
+    const results = r.json.results as { difference: { kind: string; object: string }; repaired: boolean }[];
+    expect(results.map((x) => `${x.difference.kind} ${x.difference.object} ${x.repaired}`)).toEqual([
+      `drift bridge ${BR_SNAT} false`, `missing veth ${VETH_E3} false`, 'orphan link mn-orphan9 false',
+    ]);
+    expect(exec.calls).toEqual([]);
+  });
+
+  it('POST /doctor?fix=safe repairs all but orphans; POST /doctor?fix=all (and plain POST /doctor) removes orphans too', async () => {
+    kernel = broken();
+    let r = await call(socket, 'POST', '/doctor?fix=safe');
+    expect((r.json.results as { repaired: boolean }[]).map((x) => x.repaired)).toEqual([true, true, false]);
+    expect(exec.ops).not.toContainEqual({ kind: 'link-del', name: 'mn-orphan9' });
+    for (const path of ['/doctor?fix=all', '/doctor']) {
+      exec.clear();
+      r = await call(socket, 'POST', path);
+      expect((r.json.results as { repaired: boolean }[]).every((x) => x.repaired)).toBe(true);
+      expect(exec.ops).toContainEqual({ kind: 'link-del', name: 'mn-orphan9' });
+    }
+  });
+
+  it('POST /doctor with any other fix value is refused and repairs nothing (fix=none must not remove orphans)', async () => {
+    kernel = broken();
+    for (const path of ['/doctor?fix=none', '/doctor?fix=ALL', '/doctor?fix=safe&fix=all']) {
+      const r = await call(socket, 'POST', path);
+      expect(r.status, path).toBe(400);
+      expect(String(r.json.Err)).toMatch(/^fix must be "all" or "safe", not /);
+    }
+    expect(exec.calls).toEqual([]);
+  });
+
+  it('an error inside answers 500 with the message, as JSON', async () => {
+    kernel = undefined as unknown as KernelSnapshot; // diagnose cannot read it
+    const r = await get('/doctor');
+    expect(r.status).toBe(500);
+    expect(typeof r.json.Err).toBe('string');
+  });
+
+  it('an unknown route answers 404 naming it', async () => {
+    const r = await call(socket, 'DELETE', '/status');
+    expect(r.status).toBe(404);
+    expect(r.json).toEqual({ Err: 'unknown admin route: DELETE /status' });
+    expect((await get('/nope')).status).toBe(404);
+  });
+
+  it('GET /metrics is Prometheus text with mynet\'s metrics, gauges read from the state', async () => {
+    metrics.request('/NetworkDriver.CreateEndpoint', true, 3);
+    metrics.request('/NetworkDriver.CreateEndpoint', false, 1);
+    metrics.command(['ip', '-batch', '-'], 2, true);
+    metrics.command(['nft', '-f', '-'], 2, false);
+    kernel = broken();
+    await get('/doctor');
+    const r = await get('/metrics');
+    expect(r.status).toBe(200);
+    expect(r.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const m = parsePrometheus(r.text);
+    for (const name of ['mynet_requests_total', 'mynet_request_duration_seconds', 'mynet_host_commands_total', 'mynet_host_command_duration_seconds', 'mynet_dns_queries_total', 'mynet_networks', 'mynet_endpoints', 'mynet_published_ports', 'mynet_doctor_differences_total']) {
+      expect(m.help.has(name), name).toBe(true);
+      expect(m.type.has(name), name).toBe(true);
+    }
+    expect(sampleValue(m, 'mynet_networks')).toBe(3);
+    expect(sampleValue(m, 'mynet_endpoints')).toBe(4);
+    expect(sampleValue(m, 'mynet_published_ports')).toBe(4);
+    expect(sampleValue(m, 'mynet_requests_total', { route: '/NetworkDriver.CreateEndpoint', outcome: 'ok' })).toBe(1);
+    expect(sampleValue(m, 'mynet_requests_total', { route: '/NetworkDriver.CreateEndpoint', outcome: 'error' })).toBe(1);
+    expect(sampleValue(m, 'mynet_request_duration_seconds_count', { route: '/NetworkDriver.CreateEndpoint' })).toBe(2);
+    expect(sampleValue(m, 'mynet_request_duration_seconds_bucket', { route: '/NetworkDriver.CreateEndpoint', le: '+Inf' })).toBe(2);
+    expect(sampleValue(m, 'mynet_host_commands_total', { command: 'ip-batch', outcome: 'ok' })).toBe(1);
+    expect(sampleValue(m, 'mynet_host_commands_total', { command: 'nft', outcome: 'error' })).toBe(1);
+    expect(sampleValue(m, 'mynet_doctor_differences_total', { kind: 'orphan' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(m, 'mynet_doctor_differences_total', { kind: 'missing' })).toBeGreaterThanOrEqual(1);
+    expect(m.samples.some((s) => s.name.startsWith('mynet_process_'))).toBe(true);
+  });
+});
