@@ -16,6 +16,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# systemd-analyze verifies the repository's unit file (the e2e packaging test).
+command -v systemd-analyze >/dev/null || need+=(systemd)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

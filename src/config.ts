@@ -18,6 +18,8 @@ export interface Config {
   readonly dnsZone: string;
   /** Where the DNS server listens; undefined: disabled. */
   readonly dnsListen: Listen | undefined;
+  /** The host's /proc/sys/net (a writable bind mount of it in the managed plugin). */
+  readonly procSysNet: string;
 }
 
 export const DEFAULTS = {
@@ -29,6 +31,7 @@ export const DEFAULTS = {
   MYNET_COMMAND_TIMEOUT: '10000',
   MYNET_ADMIN_SOCKET: '/run/mynet/admin.sock',
   MYNET_DNS_ZONE: 'mynet',
+  MYNET_PROC_SYS_NET: '/proc/sys/net',
 } as const;
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -62,5 +65,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dnsZone: zone(get('MYNET_DNS_ZONE')),
     // Unlike the others, an empty MYNET_DNS_LISTEN means "off", so it has its own default.
     dnsListen: parseListen(env.MYNET_DNS_LISTEN ?? '127.0.0.153:53'),
+    procSysNet: get('MYNET_PROC_SYS_NET').replace(/\/+$/, ''),
   });
 }

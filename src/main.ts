@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const store = new FileStore({ dir: config.stateDir, log });
   const state = await store.load();
   const metrics = new Metrics(() => state);
-  const exec = new ExecaExecutor({ timeoutMs: config.commandTimeoutMs, onCommand: (argv, ms, ok) => metrics.command(argv, ms, ok) });
+  const exec = new ExecaExecutor({ timeoutMs: config.commandTimeoutMs, procSysNet: config.procSysNet, onCommand: (argv, ms, ok) => metrics.command(argv, ms, ok) });
   const plugin = new Plugin({
     state,
     store,

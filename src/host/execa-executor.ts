@@ -18,6 +18,11 @@ export interface ExecaExecutorOptions {
   readonly timeoutMs?: number;
   /** Called after every process with its argv and duration (metrics, benchmarks). */
   readonly onCommand?: (argv: readonly string[], ms: number, ok: boolean) => void;
+  /**
+   * Where the host's /proc/sys/net is. A managed plugin's /proc/sys is read-only (runc), so its
+   * manifest bind-mounts the host's /proc/sys/net elsewhere instead of asking for CAP_SYS_ADMIN.
+   */
+  readonly procSysNet?: string;
 }
 
 const ABSENT = /Cannot find device|does not exist|No such device|No such file or directory|not found/i;
@@ -147,7 +152,7 @@ export class ExecaExecutor implements Executor {
       await this.command(['sysctl', '-q', '-w', `${key}=${value}`], log);
       return;
     }
-    const path = `/proc/sys/${key}`;
+    const path = key.startsWith('net/') ? `${this.opts.procSysNet ?? '/proc/sys/net'}/${key.slice(4)}` : `/proc/sys/${key}`;
     try {
       if ((await readFile(path, 'utf8')).trim() === value) return;
       await writeFile(path, value);
