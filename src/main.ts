@@ -20,6 +20,7 @@ import { ExecaExecutor } from './host/execa-executor.js';
 import { readHostPorts } from './host/ports.js';
 import { hostPrefixes, linkOwner, ourLinks } from './host/probe.js';
 import { createApp } from './http/app.js';
+import { routes } from './http/routes.js';
 import { listenUnix } from './http/socket.js';
 import { createLogger } from './logger.js';
 import { Plugin } from './plugin.js';
@@ -41,12 +42,14 @@ async function main(): Promise<void> {
     ipamEnv: () => ({ defaultPools: config.defaultPools, hostPrefixes: hostPrefixes(log) }),
     hostPorts: readHostPorts,
     snapshot: (l) => kernelSnapshot(exec, l),
-    onDifferences: (found) => found.forEach((d) => metrics.doctorDifferences.inc({ kind: d.kind })),
+    onDifferences: (found) => metrics.doctor(found),
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));
   };
-  const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => metrics.request(route, ok, ms) });
+  // Unknown paths share one label, so a client cannot grow the metrics without bound.
+  const knownRoutes = new Set(routes.map((r) => r.path));
+  const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => metrics.request(knownRoutes.has(route) ? route : 'unknown', ok, ms) });
   const server = createServer(app);
   await listenUnix(server, config.socket);
   const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

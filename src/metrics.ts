@@ -25,7 +25,9 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly dnsQueries = new Counter({ name: 'mynet_dns_queries_total', help: 'DNS queries by answer', labelNames: ['answer'], registers: [this.registry] });
-  readonly doctorDifferences = new Counter({ name: 'mynet_doctor_differences_total', help: 'Differences between state and kernel found by the doctor, by kind', labelNames: ['kind'], registers: [this.registry] });
+  readonly doctorDifferences = new Counter({ name: 'mynet_doctor_differences_total', help: 'Differences between state and kernel found by the doctor, by kind, counted at every check', labelNames: ['kind'], registers: [this.registry] });
+  /** What the last check found (before repairs): the one to alert on, since it falls back to 0. */
+  readonly doctorLast = new Gauge({ name: 'mynet_doctor_differences', help: 'Differences between state and kernel found by the last doctor check (before repairs), by kind', labelNames: ['kind'], registers: [this.registry] });
 
   constructor(state: () => StateView) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mynet_process_' });
@@ -42,6 +44,20 @@ export class Metrics {
       },
     });
   }
+
+  /** Records one doctor check: every kind seen so far is set, to 0 when this check found none. */
+  doctor(found: readonly { kind: string }[]): void {
+    const byKind = new Map<string, number>();
+    for (const d of found) byKind.set(d.kind, (byKind.get(d.kind) ?? 0) + 1);
+    for (const [kind, n] of byKind) this.doctorDifferences.inc({ kind }, n);
+    for (const kind of this.doctorKinds) if (!byKind.has(kind)) this.doctorLast.set({ kind }, 0);
+    for (const [kind, n] of byKind) {
+      this.doctorKinds.add(kind);
+      this.doctorLast.set({ kind }, n);
+    }
+  }
+
+  private readonly doctorKinds = new Set<string>();
 
   request(route: string, ok: boolean, ms: number): void {
     this.requests.inc({ route, outcome: ok ? 'ok' : 'error' });

@@ -60,7 +60,7 @@ const plugin = new Plugin({
   ourLinks: () => Promise.resolve([]),
   ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
   snapshot: () => Promise.resolve(kernel),
-  onDifferences: (found) => found.forEach((d) => metrics.doctorDifferences.inc({ kind: d.kind })),
+  onDifferences: (found) => metrics.doctor(found),
 });
 const get = (path: string): Promise<Answer> => call(socket, 'GET', path);
 
@@ -196,6 +196,14 @@ describe('admin socket', () => {
     expect(sampleValue(m, 'mynet_host_commands_total', { command: 'nft', outcome: 'error' })).toBe(1);
     expect(sampleValue(m, 'mynet_doctor_differences_total', { kind: 'orphan' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(m, 'mynet_doctor_differences_total', { kind: 'missing' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(m, 'mynet_doctor_differences', { kind: 'missing' })).toBeGreaterThanOrEqual(1);
     expect(m.samples.some((s) => s.name.startsWith('mynet_process_'))).toBe(true);
+    // Once the kernel matches again, the gauge falls back to 0 while the counter keeps its count.
+    kernel = cleanKernel();
+    await get('/doctor');
+    const after = parsePrometheus((await get('/metrics')).text);
+    expect(sampleValue(after, 'mynet_doctor_differences', { kind: 'missing' })).toBe(0);
+    expect(sampleValue(after, 'mynet_doctor_differences', { kind: 'orphan' })).toBe(0);
+    expect(sampleValue(after, 'mynet_doctor_differences_total', { kind: 'missing' })).toBeGreaterThanOrEqual(1);
   });
 });
