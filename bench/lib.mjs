@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: run commands, start dockerd and the plugin if needed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const now = () => Number(process.hrtime.bigint()) / 1e6;
 export const IMAGE = 'mynet-test/busybox:latest';
 
+// Temporary directories (logs, state, the image's root) go when the benchmark exits; set
+// BENCH_KEEP=1 to keep them for a post-mortem.
+const temps = [];
+const tempDir = (prefix) => { const d = mkdtempSync(join(tmpdir(), prefix)); temps.push(d); return d; };
+process.on('exit', () => { if (!process.env.BENCH_KEEP) for (const d of temps) rmSync(d, { recursive: true, force: true }); });
+
 const answers = (path) => new Promise((res) => {
   const c = createConnection(path);
   c.once('connect', () => { c.destroy(); res(true); });
@@ -19,7 +25,7 @@ const answers = (path) => new Promise((res) => {
 
 export async function ensureDockerd() {
   try { sh('docker', ['version']); return null; } catch { /* not running: start one below */ }
-  const log = openSync(join(mkdtempSync(join(tmpdir(), 'mnt-bench-')), 'dockerd.log'), 'a');
+  const log = openSync(join(tempDir('mnt-bench-'), 'dockerd.log'), 'a');
   const p = spawn('dockerd', ['--pidfile', '/var/run/docker.pid'], { stdio: ['ignore', log, log], detached: true });
   for (let i = 0; i < 120; i++) { try { sh('docker', ['version']); return p; } catch { await sleep(500); } }
   throw new Error('dockerd did not start');
@@ -27,7 +33,7 @@ export async function ensureDockerd() {
 
 export function ensureImage() {
   try { sh('docker', ['image', 'inspect', IMAGE]); return; } catch { /* build it below */ }
-  const root = mkdtempSync(join(tmpdir(), 'mnt-bbroot-'));
+  const root = tempDir('mnt-bbroot-');
   sh('mkdir', ['-p', `${root}/bin`, `${root}/www`]);
   sh('cp', ['/bin/busybox', `${root}/bin/busybox`]);
   for (const a of sh('/bin/busybox', ['--list']).split('\n')) if (a && a !== 'busybox') sh('ln', ['-s', 'busybox', `${root}/bin/${a}`]);
@@ -39,7 +45,7 @@ export async function ensurePlugin(env = {}) {
   const sock = '/run/docker/plugins/mynet.sock';
   if (await answers(sock)) return { stop: async () => {}, logFile: undefined };
   if (!existsSync('dist/main.js')) sh('npx', ['tsc', '-p', 'tsconfig.build.json']);
-  const dir = mkdtempSync(join(tmpdir(), 'mnt-bench-'));
+  const dir = tempDir('mnt-bench-');
   const logFile = join(dir, 'plugin.log');
   const out = openSync(logFile, 'a');
   const p = spawn(process.execPath, ['dist/main.js'], { env: { ...process.env, MYNET_STATE_DIR: join(dir, 'state'), ...env }, stdio: ['ignore', out, out] });
