@@ -46,6 +46,18 @@ export interface DoctorResult {
 
 const NO_HOST_PORTS: HostPorts = { listening: () => [], ephemeral: [32768, 60999] };
 
+/** Reads the host's listeners only when a port is actually published (most calls publish none). */
+function lazyHostPorts(read: (() => HostPorts) | undefined): HostPorts {
+  let h: HostPorts | undefined;
+  const get = (): HostPorts => (h ??= read?.() ?? NO_HOST_PORTS);
+  return {
+    listening: (proto, port) => get().listening(proto, port),
+    get ephemeral() {
+      return get().ephemeral;
+    },
+  };
+}
+
 type AnyDecision<R> = PlannedDecision<R> | ipam.Decision<R>;
 
 export class Plugin {
@@ -111,7 +123,7 @@ export class Plugin {
     return this.decide(log, (s) => deleteEndpoint(s, req));
   }
   programExternalConnectivity(req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => programExternalConnectivity(s, req, this.deps.hostPorts?.() ?? NO_HOST_PORTS));
+    return this.decide(log, (s) => programExternalConnectivity(s, req, lazyHostPorts(this.deps.hostPorts)));
   }
   revokeExternalConnectivity(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
     return this.decide(log, (s) => revokeExternalConnectivity(s, req));
