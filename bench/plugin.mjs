@@ -6,6 +6,7 @@
 //  - the next lifecycle with 10 vs 1000 endpoints on the network, and with 1000 published ports
 //  - the next RequestAddress in a /8 with 1 000 000 addresses taken (state preloaded)
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import { median, now, pct, sh, sleep, table } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300);
 const hex = (n, w = 64) => n.toString(16).padStart(w, '0');
+// Endpoint ids as dockerd makes them: random, so that their first 12 hex (the veth names) differ.
+const epId = () => randomBytes(32).toString('hex');
 const ns = `mnt-bench-${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), 'mnt-bench-'));
 const sock = join(dir, 'p.sock');
@@ -40,7 +43,7 @@ const adminGet = (path) => new Promise((resolve, reject) => {
   request({ socketPath: admin, path }, (res) => { let t = ''; res.on('data', (d) => (t += d)); res.on('end', () => resolve(t)); }).on('error', reject).end();
 });
 const answers = () => new Promise((res) => { const c = createConnection(sock); c.once('connect', () => { c.destroy(); res(true); }); c.once('error', () => res(false)); });
-const spawns = async () => (await adminGet('/metrics')).split('\n').filter((l) => l.startsWith('mynet_host_commands_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+const spawns = async () => (await adminGet('/metrics')).split('\n').filter((l) => l.startsWith('mynet_host_processes_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 let proc;
@@ -58,7 +61,8 @@ async function stop() { proc.kill('SIGTERM'); await new Promise((r) => proc.once
 const NET = hex(0xabc1);
 let epSeq = 1;
 async function lifecycle(port) {
-  const ep = hex(0xe0000000 + epSeq++);
+  const ep = epId();
+  epSeq++;
   const ip = `10.64.${(epSeq >> 8) & 255}.${epSeq & 255}/16`;
   const t0 = now();
   await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: ep, Interface: { Address: ip, AddressIPv6: '', MacAddress: '' }, Options: {} });
@@ -70,7 +74,8 @@ async function lifecycle(port) {
   return now() - t0;
 }
 async function endpoint(port) {
-  const ep = hex(0xd0000000 + epSeq++);
+  const ep = epId();
+  epSeq++;
   const ip = `10.64.${(epSeq >> 8) & 255}.${epSeq & 255}/16`;
   await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: ep, Interface: { Address: ip }, Options: {} });
   await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: ep, SandboxKey: 'k', Options: {} });

@@ -16,6 +16,7 @@ import { type DnsServer, startDnsServer } from './names/server.js';
 import { DockerNameSync } from './names/sync.js';
 import { loadConfig } from './config.js';
 import { messageOf } from './errors.js';
+import { Background } from './host/background.js';
 import { ExecaExecutor } from './host/execa-executor.js';
 import { readHostPorts } from './host/ports.js';
 import { hostPrefixes, linkOwner, ourLinks } from './host/probe.js';
@@ -32,7 +33,17 @@ async function main(): Promise<void> {
   const store = new FileStore({ dir: config.stateDir, log });
   const state = await store.load();
   const metrics = new Metrics(() => state);
-  const exec = new ExecaExecutor({ timeoutMs: config.commandTimeoutMs, procSysNet: config.procSysNet, onCommand: (argv, ms, ok) => metrics.command(argv, ms, ok) });
+  const execOptions = {
+    timeoutMs: config.commandTimeoutMs,
+    procSysNet: config.procSysNet,
+    persistent: true,
+    onCommand: (argv: readonly string[], ms: number, ok: boolean) => metrics.command(argv, ms, ok),
+    onSpawn: (command: string) => metrics.processes.inc({ command }),
+  };
+  const exec = new ExecaExecutor(execOptions);
+  // Background deletes get their own ip process, so they never queue before a request's commands.
+  const laterExec = new ExecaExecutor(execOptions);
+  const background = new Background(laterExec, () => metrics.backgroundFailures.inc());
   const plugin = new Plugin({
     state,
     store,
@@ -43,6 +54,7 @@ async function main(): Promise<void> {
     hostPorts: readHostPorts,
     snapshot: (l) => kernelSnapshot(exec, l),
     onDifferences: (found) => metrics.doctor(found),
+    background,
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));
@@ -101,6 +113,9 @@ async function main(): Promise<void> {
     server.close(() => {
       void (async () => {
         try {
+          await plugin.drain();
+          exec.close();
+          laterExec.close();
           await store.compact(state);
           await store.close();
           await rm(config.socket, { force: true });

@@ -24,6 +24,8 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
     registers: [this.registry],
   });
+  readonly processes = new Counter({ name: 'mynet_host_processes_total', help: 'Processes started for host commands (one-shot and the long-running ip/nft ones), by program', labelNames: ['command'], registers: [this.registry] });
+  readonly backgroundFailures = new Counter({ name: 'mynet_background_failures_total', help: 'Steps run after the answer (veth deletes, conntrack flushes) that failed; the doctor reports what they left', registers: [this.registry] });
   readonly dnsQueries = new Counter({ name: 'mynet_dns_queries_total', help: 'DNS queries by answer', labelNames: ['answer'], registers: [this.registry] });
   readonly doctorDifferences = new Counter({ name: 'mynet_doctor_differences_total', help: 'Differences between state and kernel found by the doctor, by kind, counted at every check', labelNames: ['kind'], registers: [this.registry] });
   /** What the last check found (before repairs): the one to alert on, since it falls back to 0. */

@@ -15,6 +15,7 @@ import { type HostPorts, programExternalConnectivity, revokeExternalConnectivity
 import { type CreateNetworkRequest, type LinkOwner, type PlannedDecision, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
 import type { State } from './driver/state.js';
 import { type Executor, applyPlan, undoPlan } from './host/executor.js';
+import type { Background } from './host/background.js';
 import type { HostPlan } from './plan/step.js';
 import type { StateStore } from './store/state-store.js';
 import { type Difference, diagnose, safeToRepair } from './doctor/diagnose.js';
@@ -36,6 +37,8 @@ export interface PluginDeps {
   readonly snapshot?: (log: Logger) => Promise<KernelSnapshot>;
   /** Told how many differences each doctor run found, by kind. */
   readonly onDifferences?: (found: readonly Difference[]) => void;
+  /** Where steps marked `later` run after the answer; without it they run before answering. */
+  readonly background?: Background;
 }
 
 export interface DoctorResult {
@@ -77,7 +80,11 @@ export class Plugin {
   }
 
   private async commit<R>(d: AnyDecision<R>, log: Logger): Promise<R> {
-    const plan: HostPlan = 'plan' in d ? d.plan : [];
+    const all: HostPlan = 'plan' in d ? d.plan : [];
+    const bg = this.deps.background;
+    const plan = bg ? all.filter((s) => !s.later) : all;
+    // A link or address with a delete or flush still queued must not be touched before it ran.
+    if (bg?.touches(all)) await bg.idle();
     await applyPlan(this.deps.exec, plan, log);
     try {
       await this.deps.store.commit(d.changes, this.deps.state);
@@ -87,6 +94,7 @@ export class Plugin {
       throw err;
     }
     this.deps.state.apply(d.changes);
+    if (bg && plan.length < all.length) bg.enqueue(all.filter((s) => s.later), log);
     try {
       await this.deps.store.maybeCompact(this.deps.state);
     } catch (err) {
@@ -153,6 +161,7 @@ export class Plugin {
    */
   restore(log: Logger): Promise<void> {
     return this.locked(async () => {
+      await this.deps.background?.idle();
       const s = this.deps.state;
       const present = new Set(await this.deps.ourLinks(log));
       const known = new Set<string>();
@@ -201,6 +210,8 @@ export class Plugin {
     const snapshot = this.deps.snapshot;
     if (!snapshot) return Promise.reject(new Error('doctor: no kernel snapshot available'));
     return this.locked(async () => {
+      // A veth whose delete is queued would look like an orphan.
+      await this.deps.background?.idle();
       const found = diagnose(this.deps.state, await snapshot(log));
       this.deps.onDifferences?.(found);
       const out: DoctorResult[] = [];
@@ -218,6 +229,13 @@ export class Plugin {
       }
       if (found.length) log.warn({ differences: out.map((r) => ({ kind: r.difference.kind, object: r.difference.object, detail: r.difference.detail, repaired: r.repaired })) }, 'doctor found differences');
       return out;
+    });
+  }
+
+  /** Resolves when requests so far and their background steps are done (shutdown, tests). */
+  drain(): Promise<void> {
+    return this.locked(async () => {
+      await this.deps.background?.idle();
     });
   }
 

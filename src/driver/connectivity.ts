@@ -146,7 +146,8 @@ export function unpublishSteps(ep: EndpointRecord): HostStep[] {
   return [
     { what: `unpublish ports of ${ep.id.slice(0, 12)}`, run: { kind: 'nft', script: portElementsScript('delete', els) } },
     // Established flows (UDP especially) would otherwise keep reaching the old container.
-    ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] => (a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a } }] : [])),
+    // After the answer: the elements are gone already, so no new flow reaches the old address.
+    ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] => (a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a }, later: true }] : [])),
   ];
 }
 

@@ -65,10 +65,15 @@ export function createEndpoint(
     // A repeat of a create that succeeded: answer as the first time did.
     return { changes: [], plan: [], response: given ? {} : { Interface: { MacAddress: existing.mac } } };
   }
+  // Link names hold 12 hex of the id: another endpoint with the same first 12 would own them.
+  const hostIf = hostVethName(eid);
+  for (const e of state.endpoints.values()) {
+    if (e.hostIf === hostIf) throw new PluginError('CONFLICT', `EndpointID: ${eid.slice(0, 12)} starts like endpoint ${e.id.slice(0, 16)}, whose interface ${hostIf} it would need`);
+  }
   const endpoint: EndpointRecord = {
     id: eid,
     networkId: nid,
-    hostIf: hostVethName(eid),
+    hostIf,
     containerIf: containerVethName(eid),
     // Our own MAC only when dockerd sent none; echoing a field dockerd set fails the endpoint.
     mac: given ?? macFromId(eid),
@@ -141,7 +146,8 @@ export function deleteEndpoint(state: StateView, req: { NetworkID: string; Endpo
   if (!ep) return { changes: [], plan: [], response: {} };
   return {
     changes: [{ op: 'endpoint.delete', id: ep.id }],
-    plan: [...unpublishSteps(ep), deleteLinkStep(ep.hostIf, `delete veth ${ep.hostIf}`)],
+    // The veth goes after the answer: its ~20 ms in the kernel would be every `docker rm`'s.
+    plan: [...unpublishSteps(ep), { ...deleteLinkStep(ep.hostIf, `delete veth ${ep.hostIf}`), later: true }],
     response: {},
   };
 }

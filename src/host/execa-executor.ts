@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { HostCommandError, PluginError } from '../errors.js';
 import { MYNET_GROUP } from '../plan/names.js';
 import type { HostOp } from '../plan/step.js';
+import { Coprocess } from './coprocess.js';
 import type { Executor, IpOp } from './executor.js';
 import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
 
@@ -23,16 +24,76 @@ export interface ExecaExecutorOptions {
    * manifest bind-mounts the host's /proc/sys/net elsewhere instead of asking for CAP_SYS_ADMIN.
    */
   readonly procSysNet?: string;
+  /**
+   * Send ip and nft commands to long-running `ip -batch -` / `nft -i` processes instead of one
+   * process per plan (host/coprocess.ts). The plugin turns it on; tests choose.
+   */
+  readonly persistent?: boolean;
+  /** Called when a process is started, one-shot or coprocess (metrics: processes per lifecycle). */
+  readonly onSpawn?: (command: string) => void;
 }
 
+/** Port elements and other one-line nft commands go to the coprocess; table definitions do not. */
+const NFT_LINE_MAX = 32 * 1024;
+const oneLineNft = (script: string): string | undefined => {
+  const lines = script.split('\n').filter((l) => l.trim() !== '');
+  const balanced = lines.every((l) => l.split('{').length === l.split('}').length && !l.trimStart().startsWith('#'));
+  const joined = lines.join('; ');
+  return balanced && lines.length > 0 && joined.length <= NFT_LINE_MAX ? joined : undefined;
+};
+
+/** What a stale ifindex looks like to ip (see ipOnCoprocess). */
+const STALE = /No such device|Cannot find device|does not exist/i;
 const ABSENT = /Cannot find device|does not exist|No such device|No such file or directory|not found/i;
 
 export class ExecaExecutor implements Executor {
   private readonly timeoutMs: number;
-  spawns = 0;
+  private oneShots = 0;
+  private ipCo: Coprocess | undefined;
+  private nftCo: Coprocess | undefined;
 
   constructor(private readonly opts: ExecaExecutorOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /** Processes started so far, coprocesses included. */
+  get spawns(): number {
+    return this.oneShots + (this.ipCo?.spawns ?? 0) + (this.nftCo?.spawns ?? 0);
+  }
+
+  /** Ends the coprocesses (shutdown, tests); the next command starts them again. */
+  close(): void {
+    this.ipCo?.close();
+    this.nftCo?.close();
+  }
+
+  private coprocess(kind: 'ip' | 'nft'): Coprocess {
+    const ns = this.opts.netns;
+    if (kind === 'ip') {
+      return (this.ipCo ??= new Coprocess('ip', ns ? ['ip', '-n', ns, '-o', '-batch', '-'] : ['ip', '-o', '-batch', '-'], this.timeoutMs, () => this.opts.onSpawn?.('ip')));
+    }
+    return (this.nftCo ??= new Coprocess('nft', ns ? ['ip', 'netns', 'exec', ns, 'nft', '-i'] : ['nft', '-i'], this.timeoutMs, () => this.opts.onSpawn?.('nft')));
+  }
+
+  /** Runs ip commands on the coprocess; like runIpBatch, stops at the first failure. */
+  private async ipOnCoprocess(ops: readonly IpOp[], log: Logger, retried = 0): Promise<{ index: number; error: HostCommandError } | undefined> {
+    const started = performance.now();
+    const r = await this.coprocess('ip').run(ops.map((o) => o.args.map(quoteBatchArg).join(' ')));
+    const ms = performance.now() - started;
+    this.opts.onCommand?.(['ip', '-batch', '-'], ms, !r.failed);
+    log.debug({ argv: ['ip', '-batch', '-'], commands: ops.length, ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
+    if (!r.failed) return undefined;
+    const at = r.failed.index;
+    // ip caches name → ifindex for its lifetime, so a link deleted and made again since (a
+    // repaired bridge, an endpoint id used twice) is "No such device" to a long-lived ip. The
+    // lines before `at` ran; run the rest once more in a fresh process, which asks the kernel.
+    if (retried === 0 && STALE.test(r.failed.stderr)) {
+      this.ipCo?.close();
+      const again = await this.ipOnCoprocess(ops.slice(at), log, 1);
+      return again && { index: at + again.index, error: again.error };
+    }
+    const op = ops[at] ?? ops[0];
+    return { index: at, error: new HostCommandError(['ip', ...(op?.args ?? [])], 1, r.failed.stderr) };
   }
 
   /** Runs a command (in the namespace, if any) and returns stdout. */
@@ -41,7 +102,8 @@ export class ExecaExecutor implements Executor {
     const cmd = full[0] as string;
     const args = cmd === 'ip' && this.opts.netns && argv[0] === 'ip' ? ['-n', this.opts.netns, ...full.slice(1)] : full.slice(1);
     const started = performance.now();
-    this.spawns++;
+    this.oneShots++;
+    this.opts.onSpawn?.(argv[0] ?? 'unknown');
     try {
       const r = await execa(cmd, args, {
         input,
@@ -68,7 +130,12 @@ export class ExecaExecutor implements Executor {
     switch (op.kind) {
       case 'ip':
         try {
-          await this.command(['ip', ...op.args], log);
+          if (this.opts.persistent) {
+            const failed = await this.ipOnCoprocess([op], log);
+            if (failed) throw failed.error;
+          } else {
+            await this.command(['ip', ...op.args], log);
+          }
         } catch (err) {
           if (op.absentOk && err instanceof HostCommandError && ABSENT.test(err.stderr)) return;
           throw err;
@@ -76,9 +143,20 @@ export class ExecaExecutor implements Executor {
         return;
       case 'link-del':
         return this.deleteOwnedLink(op.name, log);
-      case 'nft':
-        await this.command(['nft', '-f', '-'], log, op.script);
+      case 'nft': {
+        const line = this.opts.persistent ? oneLineNft(op.script) : undefined;
+        if (line === undefined) {
+          await this.command(['nft', '-f', '-'], log, op.script);
+          return;
+        }
+        const started = performance.now();
+        const r = await this.coprocess('nft').run([line]);
+        const ms = performance.now() - started;
+        this.opts.onCommand?.(['nft', '-f', '-'], ms, !r.failed);
+        log.debug({ argv: ['nft', '-i'], ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
+        if (r.failed) throw new HostCommandError(['nft', '-f', '-'], 1, r.failed.stderr);
         return;
+      }
       case 'sysctl':
         return this.sysctl(op.key, op.value, log);
       case 'forward-hook':
@@ -92,6 +170,7 @@ export class ExecaExecutor implements Executor {
   }
 
   async runIpBatch(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: unknown } | undefined> {
+    if (this.opts.persistent) return this.ipOnCoprocess(ops, log);
     const script = ops.map((o) => o.args.map(quoteBatchArg).join(' ')).join('\n') + '\n';
     try {
       await this.command(['ip', '-batch', '-'], log, script);

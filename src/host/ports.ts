@@ -36,9 +36,16 @@ function read(path: string): string {
   }
 }
 
+/**
+ * Reads lazily, one protocol at a time: on this kernel each /proc/net/{tcp,udp}[6] read walks
+ * the whole socket hash table (~3 ms), so a TCP publish does not pay for UDP.
+ */
 export function readHostPorts(): HostPorts {
   const index = new Map<string, string[]>();
-  for (const proto of ['tcp', 'udp'] as const) {
+  const loaded = new Set<Proto>();
+  const load = (proto: Proto): void => {
+    if (loaded.has(proto)) return;
+    loaded.add(proto);
     for (const file of FILES[proto]) {
       for (const line of read(file).split('\n').slice(1)) {
         const f = line.trim().split(/\s+/);
@@ -50,11 +57,19 @@ export function readHostPorts(): HostPorts {
         index.set(key, [...(index.get(key) ?? []), hexAddr(addr as string)]);
       }
     }
-  }
-  const range = read('/proc/sys/net/ipv4/ip_local_port_range').trim().split(/\s+/).map(Number);
-  const ephemeral: [number, number] = range.length === 2 && range[0]! > 0 ? [range[0]!, range[1]!] : [32768, 60999];
+  };
+  let ephemeral: [number, number] | undefined;
   return {
-    listening: (proto, port) => index.get(`${proto}/${port}`) ?? [],
-    ephemeral,
+    listening: (proto, port) => {
+      load(proto);
+      return index.get(`${proto}/${port}`) ?? [];
+    },
+    get ephemeral(): [number, number] {
+      if (!ephemeral) {
+        const range = read('/proc/sys/net/ipv4/ip_local_port_range').trim().split(/\s+/).map(Number);
+        ephemeral = range.length === 2 && range[0]! > 0 ? [range[0]!, range[1]!] : [32768, 60999];
+      }
+      return ephemeral;
+    },
   };
 }

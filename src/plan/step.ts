@@ -27,6 +27,11 @@ export interface HostStep {
   readonly what: string;
   readonly run: HostOp;
   readonly undo?: HostOp;
+  /**
+   * Runs after the answer, in the background (host/background.ts): only deletes and flushes
+   * that nothing in the answer depends on. Such a step has no undo and cannot fail the request.
+   */
+  readonly later?: boolean;
 }
 
 export type HostPlan = readonly HostStep[];
@@ -53,6 +58,6 @@ export function renderOp(op: HostOp): string {
 
 export function renderPlan(plan: HostPlan): string {
   return plan
-    .map((s) => `# ${s.what}\n${renderOp(s.run)}${s.undo ? `\n  undo: ${renderOp(s.undo)}` : ''}`)
+    .map((s) => `# ${s.what}${s.later ? '  [after the answer]' : ''}\n${renderOp(s.run)}${s.undo ? `\n  undo: ${renderOp(s.undo)}` : ''}`)
     .join('\n');
 }

@@ -1,6 +1,6 @@
 /**
  * Throwaway network namespaces for the host tier. Each test makes its own namespaces
- * (`mnt-<random hex>`), runs the real executor inside them (`ExecaExecutor({ netns })`, which
+ * (`mnt-<random hex>`), runs the real executor inside them (`ExecaExecutor({ netns, persistent })`, which
  * prefixes `ip -n` / `ip netns exec`), and removes them afterwards. Only namespaces made here are
  * ever deleted, by the exact names recorded when they were made; nothing in this file touches the
  * root namespace's links or firewall.
@@ -21,8 +21,8 @@ export const silentLog: Logger = pino({ level: 'silent' });
 
 export const NETNS_PREFIX = 'mnt-';
 
-/** Names of the namespaces this test run made and has not deleted yet. */
-const created = new Set<string>();
+/** Names of the namespaces this test run made and has not deleted yet, with their executors. */
+const created = new Map<string, ExecaExecutor>();
 
 export interface NetnsDump {
   /** `ip -j -d link`, sorted by name, without ifindex, MACs, statistics or timers. */
@@ -56,8 +56,9 @@ export const dockerId = (): string => randomHex(32);
 export async function createNetns(): Promise<TestNetns> {
   const name = `${NETNS_PREFIX}${randomHex(5)}`;
   await execa('ip', ['netns', 'add', name]);
-  created.add(name);
-  const exec = new ExecaExecutor({ netns: name });
+  // Persistent, as the plugin runs it: ip and nft go to coprocesses inside the namespace.
+  const exec = new ExecaExecutor({ netns: name, persistent: true });
+  created.set(name, exec);
   const run = (argv: readonly string[]): Promise<string> => exec.command(argv, silentLog);
   await run(['ip', 'link', 'set', 'dev', 'lo', 'up']);
   return {
@@ -79,18 +80,21 @@ export async function createNetns(): Promise<TestNetns> {
 }
 
 async function destroyNetns(name: string): Promise<void> {
-  if (!created.has(name)) return; // never delete a namespace this run did not make
+  const exec = created.get(name);
+  if (!exec) return; // never delete a namespace this run did not make
+  exec.close(); // a coprocess inside would keep the namespace alive
   await execa('ip', ['netns', 'del', name], { reject: false });
   created.delete(name);
 }
 
 /** Deletes every namespace this test run made and still holds. For afterEach and afterAll. */
 export async function destroyCreated(): Promise<void> {
-  for (const name of [...created]) await destroyNetns(name);
+  for (const name of [...created.keys()]) await destroyNetns(name);
 }
 
 process.once('exit', () => {
-  for (const name of created) {
+  for (const [name, exec] of created) {
+    exec.close();
     try {
       execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
     } catch {

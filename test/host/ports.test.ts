@@ -64,13 +64,24 @@ vi.mock('node:fs', async (importOriginal) => {
 
 /** The HostPorts of a namespace, read by the real reader. */
 function nsHostPorts(ns: TestNetns): () => HostPorts {
-  return () => {
+  // readHostPorts reads lazily, on the first question about each protocol: answer every
+  // question from inside the namespace.
+  const inNs = <T>(f: () => T): T => {
     procNs.name = ns.name;
     try {
-      return readHostPorts();
+      return f();
     } finally {
       procNs.name = undefined;
     }
+  };
+  return () => {
+    const h = readHostPorts();
+    return {
+      listening: (proto, port) => inNs(() => h.listening(proto, port)),
+      get ephemeral() {
+        return inNs(() => h.ephemeral);
+      },
+    };
   };
 }
 

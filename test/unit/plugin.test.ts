@@ -4,6 +4,7 @@ import { parseDefaultPools } from '../../src/driver/ipam.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import { State } from '../../src/driver/state.js';
 import type { LinkOwner } from '../../src/driver/network.js';
+import { Background } from '../../src/host/background.js';
 import { Plugin } from '../../src/plugin.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
@@ -129,5 +130,44 @@ describe('Plugin.restore', () => {
     await plugin.restore(silentLog);
     expect(state.endpoints.size).toBe(0);
     expect(store.committed).toEqual([[{ op: 'endpoint.delete', id: hexId(5) }]]);
+  });
+});
+
+describe('Plugin: steps after the answer (host/background.ts)', () => {
+  it('DeleteEndpoint answers before its veth delete runs; a create that needs that veth name waits for it', async () => {
+    const state = new State();
+    const exec = new RecordingExecutor();
+    const later = new RecordingExecutor();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const background = new Background({ run: async (op, log) => { await gate; await later.run(op, log); }, runIpBatch: (ops, log) => later.runIpBatch(ops, log) });
+    const plugin = new Plugin({
+      state,
+      store: new MemoryStore(),
+      exec,
+      background,
+      linkOwner: () => Promise.resolve('absent'),
+      ourLinks: () => Promise.resolve([]),
+      ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
+    });
+    const eid = hexId(7);
+    const ep = { NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.7/24' } };
+    await plugin.createNetwork(net(1), silentLog);
+    await plugin.createEndpoint(ep, silentLog);
+    const before = exec.lines.length;
+    await expect(plugin.deleteEndpoint({ NetworkID: hexId(1), EndpointID: eid }, silentLog)).resolves.toEqual({});
+    expect(state.endpoints.size).toBe(0);
+    expect(background.size).toBe(1);
+    expect(exec.lines.slice(before)).toEqual([]); // nothing ran before the answer
+
+    let created = false;
+    const again = plugin.createEndpoint(ep, silentLog).then(() => (created = true));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(created).toBe(false); // it names mnh<id>, whose delete is still queued
+    release();
+    await again;
+    expect(later.lines[0]).toMatch(new RegExp(`^ip link del mnh${eid.slice(0, 12)} `));
+    expect(background.size).toBe(0);
+    await plugin.drain();
   });
 });

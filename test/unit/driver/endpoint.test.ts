@@ -135,6 +135,16 @@ describe('createEndpoint', () => {
     expect(errorOf(() => createEndpoint(s, { ...attReq, NetworkID: NINT })).code).toBe('CONFLICT');
   });
 
+  it('another endpoint id with the same first 12 hex is a CONFLICT (it would need the same veth names)', () => {
+    const s = world();
+    s.apply(createEndpoint(s, attReq).changes);
+    const twin = `${EATT.slice(0, 12)}${'f'.repeat(EATT.length - 12)}`;
+    expect(twin).not.toBe(EATT);
+    const err = errorOf(() => createEndpoint(s, { ...attReq, EndpointID: twin }));
+    expect(err.code).toBe('CONFLICT');
+    expect(err.message).toMatch(/EndpointID: .* would need/);
+  });
+
   it('refuses bad input naming the field', () => {
     const s = world();
     const cases: [CreateEndpointRequest, RegExp, string][] = [

@@ -1,0 +1,75 @@
+/**
+ * Host steps that run after the answer. Deleting a veth costs the kernel ~20 ms (it waits for
+ * RCU readers to let go of the device), which dockerd would otherwise wait for on every
+ * container stop; forgetting conntrack flows is a process of its own. Nothing the answer
+ * promises depends on either. Steps run one at a time, in order, on their own executor (so
+ * they never queue in front of the next request's commands). A plan that names a link or
+ * address with work pending waits for it first; restore, the doctor and shutdown wait for all.
+ * A crash loses the queue: restore removes leftover links of ours at start; stale flows expire.
+ */
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+import type { HostOp, HostPlan, HostStep } from '../plan/step.js';
+import { renderOp } from '../plan/step.js';
+import type { Executor } from './executor.js';
+
+const keyOf = (op: HostOp): string => {
+  switch (op.kind) {
+    case 'link-del':
+      return op.name;
+    case 'conntrack-flush':
+      return op.address;
+    default:
+      return renderOp(op);
+  }
+};
+
+export class Background {
+  private tail: Promise<void> = Promise.resolve();
+  /** Keys (link names, addresses) of queued steps, with how many steps name them. */
+  private readonly pending = new Map<string, number>();
+
+  constructor(
+    private readonly exec: Executor,
+    private readonly onFailure?: (step: HostStep, err: unknown) => void,
+  ) {}
+
+  get size(): number {
+    let n = 0;
+    for (const c of this.pending.values()) n += c;
+    return n;
+  }
+
+  enqueue(steps: readonly HostStep[], log: Logger): void {
+    for (const step of steps) {
+      const key = keyOf(step.run);
+      this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+      this.tail = this.tail.then(async () => {
+        try {
+          await this.exec.run(step.run, log);
+        } catch (err) {
+          // The doctor finds what is left (an orphan link); say so now, with the request's ids.
+          log.error({ step: step.what, err: messageOf(err) }, 'background step failed');
+          this.onFailure?.(step, err);
+        } finally {
+          const left = (this.pending.get(key) ?? 1) - 1;
+          if (left > 0) this.pending.set(key, left);
+          else this.pending.delete(key);
+        }
+      });
+    }
+  }
+
+  /** Whether `plan` names something with queued work (then it must wait for it). */
+  touches(plan: HostPlan): boolean {
+    if (this.pending.size === 0 || plan.length === 0) return false;
+    const text = plan.map((s) => `${renderOp(s.run)}\n${s.undo ? renderOp(s.undo) : ''}`).join('\n');
+    for (const key of this.pending.keys()) if (text.includes(key)) return true;
+    return false;
+  }
+
+  /** Resolves when everything queued so far has run. */
+  idle(): Promise<void> {
+    return this.tail;
+  }
+}

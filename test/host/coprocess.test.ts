@@ -1,0 +1,92 @@
+/**
+ * The long-running ip and nft processes (host/coprocess.ts) keep one-shot semantics: an ip
+ * group stops at its first failing line and names it, an nft line applies whole or not at all,
+ * a hung or dead process fails the group (never the plugin), and the next group starts afresh.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { HostCommandError } from '../../src/errors.js';
+import { Coprocess } from '../../src/host/coprocess.js';
+import { ExecaExecutor } from '../../src/host/execa-executor.js';
+import { createNetns, destroyCreated, silentLog as log } from '../helpers/netns.js';
+
+afterEach(destroyCreated);
+afterAll(destroyCreated);
+
+const ip = (...args: string[]) => ({ kind: 'ip' as const, args });
+const links = async (ns: { run(a: readonly string[]): Promise<string> }): Promise<string[]> =>
+  (JSON.parse(await ns.run(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== 'lo').sort();
+
+describe('ip coprocess', () => {
+  it('runs groups in one process; a failing line is named, later lines do not run, the next group gets a new process', async () => {
+    const ns = await createNetns();
+    const before = ns.exec.spawns;
+    expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-a', 'type', 'bridge'), ip('link', 'set', 'dev', 'mnt-a', 'alias', 'a b'), ip('link', 'set', 'dev', 'mnt-a', 'up')], log)).toBeUndefined();
+    expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-b', 'type', 'bridge')], log)).toBeUndefined();
+    expect(ns.exec.spawns - before).toBe(1);
+    const failed = await ns.exec.runIpBatch([ip('link', 'add', 'mnt-c', 'type', 'bridge'), ip('link', 'add', 'mnt-a', 'type', 'bridge'), ip('link', 'add', 'mnt-d', 'type', 'bridge')], log);
+    expect(failed?.index).toBe(1);
+    expect(String(failed?.error)).toMatch(/ip link add mnt-a type bridge: RTNETLINK answers: File exists/);
+    expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-d', 'type', 'bridge')], log)).toBeUndefined();
+    expect(ns.exec.spawns - before).toBe(2);
+    expect(await links(ns)).toEqual(['mnt-a', 'mnt-b', 'mnt-c', 'mnt-d']);
+    expect(await ns.run(['ip', '-j', 'link', 'show', 'dev', 'mnt-a'])).toContain('"ifalias":"a b"');
+  });
+
+  it('a link deleted and made again behind its back is found (ip caches ifindexes): the rest of the group reruns in a fresh process', async () => {
+    const ns = await createNetns();
+    await ns.exec.runIpBatch([ip('link', 'add', 'mnt-br', 'type', 'bridge'), ip('link', 'set', 'dev', 'mnt-br', 'up')], log);
+    await ns.run(['ip', 'link', 'del', 'mnt-br']);
+    await ns.run(['ip', 'link', 'add', 'mnt-br', 'type', 'bridge']);
+    expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-v', 'master', 'mnt-br', 'type', 'veth', 'peer', 'name', 'mnt-p'), ip('link', 'set', 'dev', 'mnt-br', 'alias', 'again')], log)).toBeUndefined();
+    expect(await ns.run(['ip', '-j', 'link', 'show', 'dev', 'mnt-v'])).toContain('"master":"mnt-br"');
+  });
+
+  it('an argument ip rejects outright ends the process: the group fails with its words, the next one works', async () => {
+    const ns = await createNetns();
+    await expect(ns.exec.run(ip('link', 'set', 'dev', 'lo', 'mtu', 'banana'), log)).rejects.toThrow(/mtu/);
+    await expect(ns.exec.run(ip('link', 'add', 'mnt-e', 'type', 'bridge'), log)).resolves.toBeUndefined();
+    expect(await links(ns)).toEqual(['mnt-e']);
+  });
+
+  it('a hung process is killed at the timeout and the group fails "timed out"', async () => {
+    const co = new Coprocess('ip', ['sleep', '30'], 200);
+    const started = performance.now();
+    const err = await co.run(['link show dev lo']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostCommandError);
+    expect(String(err)).toMatch(/sleep 30: timed out/);
+    expect(performance.now() - started).toBeLessThan(5000);
+    co.close();
+  });
+
+  it('a process that exits early fails the group, naming it', async () => {
+    const co = new Coprocess('ip', ['sh', '-c', 'echo gone >&2; exit 3'], 5000);
+    await expect(co.run(['link show dev lo'])).rejects.toThrow(/sh -c .*: gone/);
+    co.close();
+  });
+});
+
+describe('nft coprocess', () => {
+  it('one-line scripts go to one nft process; a failing script applies nothing of itself; multi-line tables still use nft -f', async () => {
+    const ns = await createNetns();
+    const before = ns.exec.spawns;
+    await ns.exec.run({ kind: 'nft', script: 'table inet mnt_co {\n  set s { type ipv4_addr; }\n}\n' }, log); // nft -f: one process
+    await ns.exec.run({ kind: 'nft', script: 'add element inet mnt_co s { 10.0.0.1 }\n' }, log);
+    const err = await ns.exec.run({ kind: 'nft', script: 'add element inet mnt_co s { 10.0.0.2 }\nadd element inet mnt_co nosuch { 10.0.0.3 }\n' }, log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostCommandError);
+    expect(String(err)).toMatch(/nft -f -: Error: No such file or directory/);
+    await ns.exec.run({ kind: 'nft', script: 'add element inet mnt_co s { 10.0.0.4 }\ndelete element inet mnt_co s { 10.0.0.1 }\n' }, log);
+    // The table (one nft -f) and one coprocess for every one-line script.
+    expect(ns.exec.spawns - before).toBe(2);
+    expect(await ns.run(['nft', 'list', 'set', 'inet', 'mnt_co', 's'])).toMatch(/elements = \{ 10\.0\.0\.4 \}/);
+  });
+});
+
+describe('ExecaExecutor without persistent', () => {
+  it('spawns a process per group, as before', async () => {
+    const ns = await createNetns();
+    const exec = new ExecaExecutor({ netns: ns.name });
+    expect(await exec.runIpBatch([ip('link', 'add', 'mnt-f', 'type', 'bridge')], log)).toBeUndefined();
+    expect(await exec.runIpBatch([ip('link', 'set', 'dev', 'mnt-f', 'up')], log)).toBeUndefined();
+    expect(exec.spawns).toBe(2);
+  });
+});
