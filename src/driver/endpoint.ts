@@ -6,7 +6,7 @@
 import { PluginError, invalid } from '../errors.js';
 import { parseCidr } from '../ip/cidr.js';
 import { checkId, containerVethName, hostVethName } from '../plan/names.js';
-import { deleteLinkStep, macFromId, vethSteps } from '../plan/link.js';
+import { deleteLinkStep, macFromIPv4, macFromId, vethSteps } from '../plan/link.js';
 import type { HostPlan } from '../plan/step.js';
 import { portMapInfo, unpublishSteps } from './connectivity.js';
 import type { PlannedDecision } from './network.js';
@@ -76,7 +76,8 @@ export function createEndpoint(
     hostIf,
     containerIf: containerVethName(eid),
     // Our own MAC only when dockerd sent none; echoing a field dockerd set fails the endpoint.
-    mac: given ?? macFromId(eid),
+    // Docker's rule when it has an IPv4 address (see macFromIPv4); from the id when IPv6-only.
+    mac: given ?? (address ? macFromIPv4(address) : macFromId(eid)),
     ...(address ? { address } : {}),
     ...(addressV6 ? { addressV6 } : {}),
     ports: [],

@@ -11,7 +11,8 @@
  *    after a failure, so a group is always one line: all of it applies or none.
  * Every group has a timeout: the process is killed and the group fails, as with a one-shot command.
  */
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from './load-execa.js';
 import { HostCommandError } from '../errors.js';
 
 export interface GroupResult {
@@ -66,7 +67,7 @@ export class Coprocess {
     }
   }
 
-  private start(): ResultPromise {
+  private start(execa: Awaited<ReturnType<typeof loadExeca>>['execa']): ResultPromise {
     const [cmd, ...args] = this.argv as [string, ...string[]];
     const child = execa(cmd, args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, env: { LC_ALL: 'C' } });
     this.spawns++;
@@ -84,10 +85,10 @@ export class Coprocess {
     return child;
   }
 
-  private runNow(lines: readonly string[]): Promise<GroupResult> {
-    if (this.dialect === 'nft' && lines.length !== 1) return Promise.reject(new Error('nft coprocess: one line per group'));
-    if (lines.some((l) => l.includes('\n'))) return Promise.reject(new Error(`${this.dialect} coprocess: a command contains a newline`));
-    this.child ??= this.start();
+  private async runNow(lines: readonly string[]): Promise<GroupResult> {
+    if (this.dialect === 'nft' && lines.length !== 1) throw new Error('nft coprocess: one line per group');
+    if (lines.some((l) => l.includes('\n'))) throw new Error(`${this.dialect} coprocess: a command contains a newline`);
+    this.child ??= this.start((await loadExeca()).execa);
     const child = this.child;
     const marker = ++this.markers;
     const markLine = this.dialect === 'ip' ? 'link show dev lo' : `mnmark${marker}`;

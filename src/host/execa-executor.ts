@@ -4,12 +4,13 @@
  * the host tests can run the same code inside throwaway namespaces.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { execa, type ExecaError } from 'execa';
+import type { ExecaError } from 'execa';
 import type { Logger } from 'pino';
 import { HostCommandError, PluginError } from '../errors.js';
 import { MYNET_GROUP } from '../plan/names.js';
 import type { HostOp } from '../plan/step.js';
 import { Coprocess } from './coprocess.js';
+import { loadExeca } from './load-execa.js';
 import type { Executor, IpOp } from './executor.js';
 import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
 
@@ -105,6 +106,7 @@ export class ExecaExecutor implements Executor {
     this.oneShots++;
     this.opts.onSpawn?.(argv[0] ?? 'unknown');
     try {
+      const { execa } = await loadExeca();
       const r = await execa(cmd, args, {
         input,
         timeout: this.timeoutMs,

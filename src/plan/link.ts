@@ -19,6 +19,14 @@ export interface BridgeSpec {
 /** A stable, locally administered MAC: the kernel would otherwise give the bridge its lowest port's MAC, which changes as containers come and go. */
 export const macFromId = (id: string): string => `02:${id.slice(0, 10).match(/../g)?.join(':') ?? '00:00:00:00:00'}`;
 
+/**
+ * An endpoint's MAC from its IPv4 address, as Docker's bridge driver makes them (02:42 and the
+ * four bytes): an address given to a new container keeps its MAC, so the neighbour caches of
+ * the host and of the other containers, which still hold the address's last MAC, stay right.
+ */
+export const macFromIPv4 = (cidr: string): string =>
+  `02:42:${(cidr.split('/')[0] ?? '').split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
+
 const group = String(MYNET_GROUP);
 
 export function bridgeSteps(b: BridgeSpec): HostStep[] {

@@ -133,6 +133,20 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     }
   });
 
+  it('an address given again to a new container works at once, with a neighbour that stayed (MAC from the IPv4 address, as Docker does)', async () => {
+    const n = await r.network(['-d', 'mynet', '--subnet', '10.139.0.0/24']);
+    const stays = await r.container(['--network', n]);
+    const old = await r.container(['--network', n, '-p', '8091:80'], HTTPD);
+    const addr = await ipOf(old, n);
+    expect(await ping(stays, addr)).toBe(true); // both neighbour caches now hold old's MAC
+    expect(await httpGet('127.0.0.1', 8091)).toBe('mynet-e2e');
+    await dockerOk('rm', '-f', old);
+    const next = await r.container(['--network', n, '-p', '8091:80'], HTTPD);
+    expect(await ipOf(next, n)).toBe(addr);
+    expect(await httpGet('127.0.0.1', 8091)).toBe('mynet-e2e');
+    expect(await ping(stays, addr)).toBe(true);
+  });
+
   it('after docker rm the port is free, its flows are forgotten, and no element is left', async () => {
     const n = await r.network(['-d', 'mynet', '--subnet', '10.87.0.0/24']);
     const c = await r.container(['--network', n, '-p', '8087:80'], HTTPD);

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PluginError } from '../../src/errors.js';
 import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/names.js';
-import { macFromId } from '../../src/plan/link.js';
+import { macFromIPv4 } from '../../src/plan/link.js';
 import { type TestNetns, addrsOf, createNetns, destroyCreated, dockerId, linkInfo } from '../helpers/netns.js';
 import type { CreateEndpointRequest } from '../../src/driver/endpoint.js';
 import { type HostOp, renderOp } from '../../src/plan/step.js';
@@ -27,7 +27,7 @@ describe('CreateEndpoint', () => {
     const bridge = `mn-${net.id.slice(0, 12)}`;
     const generated = await createEndpoint(plugin, net, { join: false });
     const given = await createEndpoint(plugin, net, { join: false, mac: '02:42:0a:c8:00:63' });
-    expect(generated.mac).toBe(macFromId(generated.id));
+    expect(generated.mac).toBe(macFromIPv4(generated.address));
 
     for (const ep of [generated, given]) {
       const h = await linkInfo(ns, hostIf(ep.id));

@@ -81,5 +81,6 @@ export async function startPlugin(opts: StartOptions = {}): Promise<PluginHandle
 }
 
 export function removeStateDir(h: PluginHandle): void {
+  if (process.env.MNT_KEEP) return; // MNT_KEEP=1 keeps the state and the plugin's log for a post-mortem
   rmSync(resolve(h.stateDir, '..'), { recursive: true, force: true });
 }

@@ -104,13 +104,16 @@ describe('createEndpoint', () => {
     }]);
   });
 
-  it('generates a MAC when absent and returns only that', async () => {
+  it('generates a MAC when absent, from the IPv4 address as Docker does, and returns only that', async () => {
     const s = world();
     const d = createEndpoint(s, attReq);
-    expect(d.response).toEqual({ Interface: { MacAddress: macFromId(EATT) } });
+    expect(d.response).toEqual({ Interface: { MacAddress: '02:42:0a:98:00:09' } }); // 10.152.0.9
     expect(Object.keys(d.response.Interface ?? {})).toEqual(['MacAddress']); // no Address echoed
     expect(d.response.Interface?.MacAddress).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     await expect(renderPlan(d.plan)).toMatchFileSnapshot('../../golden/create-endpoint-generated-mac.txt');
+    // IPv6 only: from the endpoint id.
+    const v6 = createEndpoint(s, { ...attReq, Interface: { Address: '', AddressIPv6: 'fd00:152::9/64', MacAddress: '' } });
+    expect(v6.response).toEqual({ Interface: { MacAddress: macFromId(EATT) } });
   });
 
   it('stores an uppercase MAC in lowercase and still answers {}', () => {

@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { bridgeSteps, deleteLinkStep, macFromId, vethSteps } from '../../../src/plan/link.js';
+import { bridgeSteps, deleteLinkStep, macFromIPv4, macFromId, vethSteps } from '../../../src/plan/link.js';
 import { renderPlan } from '../../../src/plan/step.js';
 
 const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
 const EID = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';
+
+describe('macFromIPv4', () => {
+  it('is Docker\'s: 02:42 and the four address bytes', () => {
+    expect(macFromIPv4('172.17.0.2/16')).toBe('02:42:ac:11:00:02');
+    expect(macFromIPv4('10.255.0.1/8')).toBe('02:42:0a:ff:00:01');
+  });
+});
 
 describe('macFromId', () => {
   it('is a locally administered unicast MAC made from the id', () => {
