@@ -61,6 +61,9 @@ function lazyHostPorts(read: (() => HostPorts) | undefined): HostPorts {
   };
 }
 
+/** Background steps allowed to wait at once before a request waits for them (see commit). */
+const MAX_QUEUED = 16;
+
 type AnyDecision<R> = PlannedDecision<R> | ipam.Decision<R>;
 
 export class Plugin {
@@ -83,8 +86,10 @@ export class Plugin {
     const all: HostPlan = 'plan' in d ? d.plan : [];
     const bg = this.deps.background;
     const plan = bg ? all.filter((s) => !s.later) : all;
-    // A link or address with a delete or flush still queued must not be touched before it ran.
+    // A link or address with a delete or flush still queued must not be touched before it ran;
+    // and the queue stays short (a bridge takes 1024 ports, queued veths still count).
     if (bg?.touches(all)) await bg.idle();
+    else if (bg) await bg.below(MAX_QUEUED);
     await applyPlan(this.deps.exec, plan, log);
     try {
       await this.deps.store.commit(d.changes, this.deps.state);

@@ -6,7 +6,7 @@
 import { PluginError, invalid } from '../errors.js';
 import { parseCidr } from '../ip/cidr.js';
 import { checkId, containerVethName, hostVethName } from '../plan/names.js';
-import { deleteLinkStep, macFromIPv4, macFromId, vethSteps } from '../plan/link.js';
+import { macFromIPv4, macFromId, vethSteps } from '../plan/link.js';
 import type { HostPlan } from '../plan/step.js';
 import { portMapInfo, unpublishSteps } from './connectivity.js';
 import type { PlannedDecision } from './network.js';
@@ -147,8 +147,13 @@ export function deleteEndpoint(state: StateView, req: { NetworkID: string; Endpo
   if (!ep) return { changes: [], plan: [], response: {} };
   return {
     changes: [{ op: 'endpoint.delete', id: ep.id }],
-    // The veth goes after the answer: its ~20 ms in the kernel would be every `docker rm`'s.
-    plan: [...unpublishSteps(ep), { ...deleteLinkStep(ep.hostIf, `delete veth ${ep.hostIf}`), later: true }],
+    // The veth leaves its bridge now and is deleted after the answer, with others retired
+    // meanwhile: a delete waits ~20 ms in the kernel, which would be every `docker rm`'s.
+    plan: [
+      ...unpublishSteps(ep),
+      { what: `retire veth ${ep.hostIf}`, run: { kind: 'link-retire', name: ep.hostIf } },
+      { what: `delete retired veths`, run: { kind: 'link-reap', name: ep.hostIf }, later: true },
+    ],
     response: {},
   };
 }

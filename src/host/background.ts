@@ -16,6 +16,7 @@ import type { Executor } from './executor.js';
 const keyOf = (op: HostOp): string => {
   switch (op.kind) {
     case 'link-del':
+    case 'link-reap':
       return op.name;
     case 'conntrack-flush':
       return op.address;
@@ -28,6 +29,9 @@ export class Background {
   private tail: Promise<void> = Promise.resolve();
   /** Keys (link names, addresses) of queued steps, with how many steps name them. */
   private readonly pending = new Map<string, number>();
+  private readonly waiters: (() => void)[] = [];
+  /** Keys covered by the reap that is queued and not started yet. */
+  private queuedReap: string[] | undefined;
 
   constructor(
     private readonly exec: Executor,
@@ -44,7 +48,15 @@ export class Background {
     for (const step of steps) {
       const key = keyOf(step.run);
       this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+      // One reap deletes every retired link: a reap already waiting its turn covers this one.
+      if (step.run.kind === 'link-reap' && this.queuedReap) {
+        this.queuedReap.push(key);
+        continue;
+      }
+      const covered: string[] = [];
+      if (step.run.kind === 'link-reap') this.queuedReap = covered;
       this.tail = this.tail.then(async () => {
+        if (this.queuedReap === covered) this.queuedReap = undefined; // running: later ones queue anew
         try {
           await this.exec.run(step.run, log);
         } catch (err) {
@@ -52,9 +64,12 @@ export class Background {
           log.error({ step: step.what, err: messageOf(err) }, 'background step failed');
           this.onFailure?.(step, err);
         } finally {
-          const left = (this.pending.get(key) ?? 1) - 1;
-          if (left > 0) this.pending.set(key, left);
-          else this.pending.delete(key);
+          for (const k of [key, ...covered]) {
+            const left = (this.pending.get(k) ?? 1) - 1;
+            if (left > 0) this.pending.set(k, left);
+            else this.pending.delete(k);
+          }
+          for (const w of this.waiters.splice(0)) w();
         }
       });
     }
@@ -66,6 +81,11 @@ export class Background {
     const text = plan.map((s) => `${renderOp(s.run)}\n${s.undo ? renderOp(s.undo) : ''}`).join('\n');
     for (const key of this.pending.keys()) if (text.includes(key)) return true;
     return false;
+  }
+
+  /** Resolves when fewer than `n` steps are queued (back-pressure without waiting for all). */
+  async below(n: number): Promise<void> {
+    while (this.size >= n) await new Promise<void>((r) => this.waiters.push(r));
   }
 
   /** Resolves when everything queued so far has run. */

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { ExecaError } from 'execa';
 import type { Logger } from 'pino';
 import { HostCommandError, PluginError } from '../errors.js';
-import { MYNET_GROUP } from '../plan/names.js';
+import { MYNET_GROUP, RETIRED_GROUP } from '../plan/names.js';
 import type { HostOp } from '../plan/step.js';
 import { Coprocess } from './coprocess.js';
 import { loadExeca } from './load-execa.js';
@@ -145,6 +145,15 @@ export class ExecaExecutor implements Executor {
         return;
       case 'link-del':
         return this.deleteOwnedLink(op.name, log);
+      case 'link-retire': {
+        const group = await this.linkGroup(op.name, log);
+        if (group === undefined || group === RETIRED_GROUP) return;
+        if (group !== MYNET_GROUP) throw new PluginError('CONFLICT', `refusing to retire link "${op.name}": it does not carry mynet's mark (group ${group})`);
+        return this.run({ kind: 'ip', args: ['link', 'set', 'dev', op.name, 'down', 'nomaster', 'group', String(RETIRED_GROUP)], absentOk: true }, log);
+      }
+      case 'link-reap':
+        // Only links we retired are in that group; "No such device" when there are none.
+        return this.run({ kind: 'ip', args: ['link', 'del', 'group', String(RETIRED_GROUP)], absentOk: true }, log);
       case 'nft': {
         const line = this.opts.persistent ? oneLineNft(op.script) : undefined;
         if (line === undefined) {
@@ -191,7 +200,7 @@ export class ExecaExecutor implements Executor {
   private async deleteOwnedLink(name: string, log: Logger): Promise<void> {
     const group = await this.linkGroup(name, log);
     if (group === undefined) return;
-    if (group !== MYNET_GROUP) {
+    if (group !== MYNET_GROUP && group !== RETIRED_GROUP) {
       throw new PluginError('CONFLICT', `refusing to delete link "${name}": it does not carry mynet's mark (group ${group})`);
     }
     await this.run({ kind: 'ip', args: ['link', 'del', 'dev', name], absentOk: true }, log);

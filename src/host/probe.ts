@@ -8,7 +8,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { LinkOwner } from '../driver/network.js';
 import { parseCidr, type Cidr } from '../ip/cidr.js';
-import { MYNET_GROUP } from '../plan/names.js';
+import { MYNET_GROUP, RETIRED_GROUP } from '../plan/names.js';
 import type { ExecaExecutor } from './execa-executor.js';
 
 export async function linkOwner(exec: ExecaExecutor, name: string, log: Logger): Promise<LinkOwner> {
@@ -16,9 +16,14 @@ export async function linkOwner(exec: ExecaExecutor, name: string, log: Logger):
   return g === undefined ? 'absent' : g === MYNET_GROUP ? 'ours' : 'foreign';
 }
 
+/** Our links, retired ones included (a crash can leave some behind before their reap). */
 export async function ourLinks(exec: ExecaExecutor, log: Logger): Promise<string[]> {
-  const out = await exec.command(['ip', '-j', 'link', 'show', 'group', String(MYNET_GROUP)], log);
-  return (JSON.parse(out || '[]') as { ifname?: string }[]).flatMap((l) => (l.ifname ? [l.ifname] : []));
+  const names: string[] = [];
+  for (const group of [MYNET_GROUP, RETIRED_GROUP]) {
+    const out = await exec.command(['ip', '-j', 'link', 'show', 'group', String(group)], log);
+    names.push(...(JSON.parse(out || '[]') as { ifname?: string }[]).flatMap((l) => (l.ifname ? [l.ifname] : [])));
+  }
+  return names;
 }
 
 const hexV4 = (h: string): string => {

@@ -7,6 +7,11 @@
 import { invalid } from '../errors.js';
 
 export const MYNET_GROUP = 28014; // 0x6d6e, "mn"
+/**
+ * Our veths on their way out: taken off their bridge and down, deleted together by one
+ * `ip link del group` (the kernel pays its ~20 ms wait once per batch, not once per veth).
+ */
+export const RETIRED_GROUP = 28015;
 export const BRIDGE_PREFIX = 'mn-';
 export const HOST_VETH_PREFIX = 'mnh';
 export const CONTAINER_VETH_PREFIX = 'mnc';

@@ -8,6 +8,10 @@ export type HostOp =
   | { readonly kind: 'ip'; readonly args: readonly string[]; readonly absentOk?: boolean }
   /** Delete a link, but only if it carries our mark (netdev group); absent counts as done. */
   | { readonly kind: 'link-del'; readonly name: string }
+  /** Take our veth off its bridge, down, into the retired group (plan/names.ts); absent: done. */
+  | { readonly kind: 'link-retire'; readonly name: string }
+  /** Delete every retired link at once (`ip link del group`); `name` is the one that asked. */
+  | { readonly kind: 'link-reap'; readonly name: string }
   /** One nft transaction (`nft -f -`): all of it applies or none. */
   | { readonly kind: 'nft'; readonly script: string }
   /** A /proc/sys key in slash form (net/ipv4/ip_forward), so interface names with dots stay whole. */
@@ -43,6 +47,10 @@ export function renderOp(op: HostOp): string {
       return `ip ${op.args.join(' ')}${op.absentOk ? '  [absent ok]' : ''}`;
     case 'link-del':
       return `ip link del ${op.name}  [if ours; absent ok]`;
+    case 'link-retire':
+      return `ip link set dev ${op.name} down nomaster group retired  [if ours; absent ok]`;
+    case 'link-reap':
+      return `ip link del group retired  [with ${op.name}; none ok]`;
     case 'nft':
       return `nft -f - <<\n${op.script.trimEnd()}\n>>`;
     case 'sysctl':

@@ -3,8 +3,10 @@
  * traffic between two "containers" (namespaces of their own, configured as dockerd does) through
  * a FORWARD chain whose policy is DROP, rollback of a half-made endpoint, repeatable deletes.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { PluginError } from '../../src/errors.js';
+import { Background } from '../../src/host/background.js';
+import { ExecaExecutor } from '../../src/host/execa-executor.js';
 import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/names.js';
 import { macFromIPv4 } from '../../src/plan/link.js';
 import { type TestNetns, addrsOf, createNetns, destroyCreated, dockerId, linkInfo } from '../helpers/netns.js';
@@ -180,5 +182,42 @@ describe('Leave / DeleteEndpoint', () => {
     await box.destroy();
     await expect(plugin.deleteEndpoint({ NetworkID: netId, EndpointID: epId }, log)).resolves.toEqual({});
     expect(await linkInfo(ns, hostIf(epId))).toBeUndefined();
+  });
+});
+
+describe('DeleteEndpoint with steps after the answer (as the plugin runs)', () => {
+  it('the veth leaves its bridge before the answer, and retired veths go together, by one reap', async () => {
+    const ns = await createNetns();
+    const laterExec = new ExecaExecutor({ netns: ns.name, persistent: true });
+    onTestFinished(() => laterExec.close());
+    const plugin = buildPlugin(ns, { background: new Background(laterExec) });
+    const net = await createNetwork(plugin);
+    const bridge = `mn-${net.id.slice(0, 12)}`;
+    const eps = [await createEndpoint(plugin, net, { join: false }), await createEndpoint(plugin, net, { join: false })];
+    const stays = await createEndpoint(plugin, net, { join: false });
+    for (const ep of eps) {
+      await plugin.deleteEndpoint({ NetworkID: net.id, EndpointID: ep.id }, log);
+      // Off the bridge at once: a new container given its address (and so its MAC) is not shadowed.
+      const h = await linkInfo(ns, hostIf(ep.id));
+      if (h) expect(h.master).toBeUndefined();
+    }
+    await plugin.drain();
+    for (const ep of eps) expect(await linkInfo(ns, hostIf(ep.id))).toBeUndefined();
+    expect((await linkInfo(ns, hostIf(stays.id)))?.master).toBe(bridge);
+    // The same endpoint id again: its create waits for the queued reap, then makes the pair.
+    await plugin.deleteEndpoint({ NetworkID: net.id, EndpointID: stays.id }, log);
+    const r = await plugin.createEndpoint({ NetworkID: net.id, EndpointID: stays.id, Interface: { Address: stays.address } }, log);
+    expect(r.Interface?.MacAddress).toBe(stays.mac);
+    expect((await linkInfo(ns, hostIf(stays.id)))?.master).toBe(bridge);
+  });
+
+  it('restore deletes retired veths a crash left behind, and never a foreign link', async () => {
+    const ns = await createNetns();
+    await ns.run(['ip', 'link', 'add', 'mnhdead0000001', 'group', String(MYNET_GROUP + 1), 'type', 'veth', 'peer', 'name', 'mncdead0000001']);
+    await ns.run(['ip', 'link', 'add', 'mnt-foreign', 'type', 'dummy']).catch(() => ns.run(['ip', 'link', 'add', 'mnt-foreign', 'type', 'bridge']));
+    const plugin = buildPlugin(ns);
+    await plugin.restore(log);
+    expect(await linkInfo(ns, 'mnhdead0000001')).toBeUndefined();
+    expect(await linkInfo(ns, 'mnt-foreign')).toBeDefined();
   });
 });

@@ -10,6 +10,7 @@ import { parseDefaultPools } from '../../src/driver/ipam.js';
 import type { HostPorts } from '../../src/driver/connectivity.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import type { Executor } from '../../src/host/executor.js';
+import type { Background } from '../../src/host/background.js';
 import { linkOwner, ourLinks } from '../../src/host/probe.js';
 import { Plugin } from '../../src/plugin.js';
 import { State } from '../../src/driver/state.js';
@@ -26,6 +27,8 @@ export interface PluginOptions {
   readonly exec?: Executor;
   /** What the host uses (default: nothing listens, ephemeral range 49152-60999). */
   readonly hostPorts?: () => HostPorts;
+  /** Run `later` steps after the answer, as the plugin does (host/background.ts). */
+  readonly background?: Background;
 }
 
 export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
@@ -38,6 +41,7 @@ export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
     ourLinks: (l) => ourLinks(exec, l),
     ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
     hostPorts: o.hostPorts ?? ((): HostPorts => ({ listening: () => [], ephemeral: [49152, 60999] })),
+    ...(o.background ? { background: o.background } : {}),
   });
 }
 
