@@ -93,6 +93,13 @@ function parseAddr(key: string, v: unknown, family?: 4 | 6): string {
   return v as string;
 }
 
+/** A text option: dockerd sends driver options as strings (docker network create -o k=v). */
+function text(key: string, v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  throw invalid(`option ${key}`, `${JSON.stringify(v)?.slice(0, 40)} is not a string`);
+}
+
 /** Decodes CreateNetwork's Options (the whole map, generic map inside). */
 export function parseNetworkOptions(options: Record<string, unknown> | null | undefined): NetworkOptions {
   const top = options ?? {};
@@ -120,12 +127,12 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
   const ipv6 = boolOf(K.ipv6, false, top[K.ipv6]) || boolOf(K.ipv6, false);
   const mode = (k: string): GatewayMode => (has(k) ? parseGatewayMode(k, g[k]) : 'nat');
   const opts: NetworkOptions = {
-    ...(has(K.name) ? { bridgeName: checkIfName(`option ${K.name}`, String(g[K.name])) } : {}),
+    ...(has(K.name) ? { bridgeName: checkIfName(`option ${K.name}`, text(K.name, g[K.name])) } : {}),
     mtu: has(K.mtu) ? parseInt10(K.mtu, g[K.mtu], 68, 65535) : DEFAULT_MTU,
     masquerade: boolOf(K.masq, true),
     icc: boolOf(K.icc, true),
     hostBindingIpv4: has(K.hostBinding) ? parseAddr(K.hostBinding, g[K.hostBinding]) : '0.0.0.0',
-    ifacePrefix: has(K.prefix) ? ifacePrefix(String(g[K.prefix])) : 'eth',
+    ifacePrefix: has(K.prefix) ? ifacePrefix(text(K.prefix, g[K.prefix])) : 'eth',
     internal,
     ipv6,
     gatewayModeIpv4: mode(K.gwMode4),
