@@ -1,5 +1,5 @@
 /**
- * Issue: reliability. Hostile and broken requests, generated from the bodies a real dockerd sent
+ * Issue: reliability. Hostile and broken requests (1000 per route by default), generated from the bodies a real dockerd sent
  * (the recorded fixture), mutated by a seeded generator (MYNET_FUZZ_SEED, MYNET_FUZZ_PER_ROUTE):
  * wrong types, missing and extra fields, huge and unicode strings, NUL bytes, shell
  * metacharacters and would-be command arguments, interface names over 15 bytes, bad and
@@ -29,7 +29,7 @@ import { RecordingExecutor } from '../helpers/recording-executor.js';
 import { silentLog } from './support.js';
 
 const SEED = Number(process.env.MYNET_FUZZ_SEED ?? 20261122);
-const PER_ROUTE = Number(process.env.MYNET_FUZZ_PER_ROUTE ?? 1500);
+const PER_ROUTE = Number(process.env.MYNET_FUZZ_PER_ROUTE ?? 1000);
 const FIXTURE = '/work/shared/fixtures/dockerd-20.10/requests.jsonl';
 
 /** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
@@ -135,7 +135,7 @@ function checkOps(from: number): void {
     expect(text, 'a host command carries a NUL').not.toContain('\u0000');
     if (c.op.kind === 'ip') {
       for (const a of c.op.args) {
-        expect(a, `ip argument ${JSON.stringify(a)}`).not.toMatch(/[\n\r\u0000]/);
+        expect(/[\n\r]/.test(a) || a.includes('\u0000'), `ip argument ${JSON.stringify(a)}`).toBe(false);
         if (a.startsWith('-')) expect(OUR_DASHED.has(a), `ip argument ${JSON.stringify(a)} looks like an option`).toBe(true);
       }
     }
@@ -158,8 +158,6 @@ beforeAll(async () => {
   server = createServer(createApp({ plugin, log: silentLog, bodyLimit: '1mb' }));
   await listenUnix(server, socketPath);
   agent = new Agent({ keepAlive: true });
-  // Some state to aim at: the recording's networks and endpoints, as dockerd made them.
-  for (const l of fixture) await post(l.path, l.body === null ? '' : JSON.stringify(l.body));
   console.log(`fuzz seed ${SEED}, ${PER_ROUTE} requests per route`);
 });
 
@@ -169,6 +167,15 @@ afterAll(async () => {
   await store?.close();
   await rm(tmp, { recursive: true, force: true });
 });
+
+/**
+ * Something to aim at: the recording's networks, pools and endpoints, as dockerd made them
+ * (replayed up to its teardown, which starts with the second endpoint's Leave). Before every
+ * route, since fuzzed deletes that keep a real id remove them.
+ */
+async function aim(): Promise<void> {
+  for (const l of fixture.slice(0, 41)) await post(l.path, l.body === null ? '' : JSON.stringify(l.body));
+}
 
 const seedsOf = (path: string): (Record<string, unknown> | null)[] => {
   const s = fixture.filter((l) => l.path === path).map((l) => l.body);
@@ -183,6 +190,7 @@ describe('fuzz: every route, hostile bodies', () => {
     it(r, async () => {
       const seeds = seedsOf(r);
       const c = (counts[r] = { ok: 0, refused: 0 });
+      await aim();
       for (let i = 0; i < PER_ROUTE; i++) {
         const body = mutate(pick(seeds));
         const before = await files();
@@ -197,7 +205,7 @@ describe('fuzz: every route, hostile bodies', () => {
           continue;
         }
         c.refused++;
-        expect(typeof json.Err === 'string' && (json.Err as string).length > 0, a.text.slice(0, 200)).toBe(true);
+        expect(typeof json.Err === 'string' && json.Err.length > 0, a.text.slice(0, 200)).toBe(true);
         // A clear message: "<field>: <reason>" or a sentence, never a stack or "[object Object]".
         expect(json.Err as string, body.slice(0, 200)).not.toMatch(/\n\s+at |\[object Object\]|undefined:/);
         expect(exec.calls.length, `${r} ${body.slice(0, 200)} ran host commands but was refused`).toBe(ops);
