@@ -11,7 +11,8 @@ import { messageOf } from './errors.js';
 import { createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
-import { type HostPorts, programExternalConnectivity, revokeExternalConnectivity } from './driver/connectivity.js';
+import { type HostPorts, portElements, programExternalConnectivity, revokeExternalConnectivity } from './driver/connectivity.js';
+import { TABLE, portElementsScript } from './plan/nft.js';
 import { type CreateNetworkRequest, type LinkOwner, type PlannedDecision, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
 import type { State } from './driver/state.js';
 import { type Executor, applyPlan, undoPlan } from './host/executor.js';
@@ -60,6 +61,8 @@ function lazyHostPorts(read: (() => HostPorts) | undefined): HostPorts {
     },
   };
 }
+
+const PORT_MAPS = ['pub4', 'pub4any', 'pub6', 'pub6any'] as const;
 
 /** Background steps allowed to wait at once before a request waits for them (see commit). */
 const MAX_QUEUED = 16;
@@ -194,7 +197,15 @@ export class Plugin {
       for (const name of present) {
         if (!known.has(name)) plan.push([{ what: `remove orphan link ${name}`, run: { kind: 'link-del', name } }]);
       }
-      if (s.networks.size > 0) plan.push([{ what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } }]);
+      if (s.networks.size > 0) {
+        // Published ports exactly as stored: a crash between the kernel change and the save can
+        // leave an element the state never saw (it would block that host port for good) or
+        // lose one it did. One transaction: no moment without the stored ports.
+        const els = [...s.endpoints.values()].flatMap((e) => portElements(e, e.ports));
+        const script = [...PORT_MAPS.map((m) => `flush map ${TABLE} ${m}`), ...(els.length ? [portElementsScript('add', els)] : [])].join('\n');
+        plan.push([{ what: 'published ports exactly as stored', run: { kind: 'nft', script } }]);
+        plan.push([{ what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } }]);
+      }
       for (const p of plan) {
         try {
           await applyPlan(this.deps.exec, p, log);
