@@ -78,8 +78,9 @@ export class Background {
   /** Whether `plan` names something with queued work (then it must wait for it). */
   touches(plan: HostPlan): boolean {
     if (this.pending.size === 0 || plan.length === 0) return false;
-    const text = plan.map((s) => `${renderOp(s.run)}\n${s.undo ? renderOp(s.undo) : ''}`).join('\n');
-    for (const key of this.pending.keys()) if (text.includes(key)) return true;
+    // Whole words only: 10.0.0.1 must not match 10.0.0.12, nor mnh1 mnh12.
+    const words = new Set(plan.flatMap((s) => [renderOp(s.run), s.undo ? renderOp(s.undo) : '']).join(' ').split(/[\s,{}()[\]"';=@]+/));
+    for (const key of this.pending.keys()) if (words.has(key)) return true;
     return false;
   }
 

@@ -1,0 +1,106 @@
+// Load: CONNS concurrent connections (default 100) running endpoint lifecycles (CreateEndpoint,
+// Join, ProgramExternalConnectivity, Revoke, Leave, DeleteEndpoint) for BENCH_SECONDS (default
+// 60) against one plugin in a throwaway network namespace. Prints errors (the goal is 0),
+// lifecycles, p50/p99, RSS after 1 000 and after 10 000 lifecycles (goal: within 10%), and the
+// plugin's open file descriptors at start and end (goal: no growth).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median, now, pct, sh, sleep, table } from './lib.mjs';
+
+const CONNS = Number(process.env.BENCH_CONNS ?? 100);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const ns = `mnt-load-${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), 'mnt-load-'));
+const sock = join(dir, 'p.sock');
+const id = () => randomBytes(32).toString('hex');
+const NET = id();
+
+function call(agent, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = request({ socketPath: sock, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(data) } }, (res) => {
+      let t = '';
+      res.on('data', (d) => (t += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(t)) : reject(new Error(`${path} ${res.statusCode}: ${t}`))));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+const answers = () => new Promise((res) => { const c = createConnection(sock); c.once('connect', () => { c.destroy(); res(true); }); c.once('error', () => res(false)); });
+const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
+
+sh('ip', ['netns', 'add', ns]);
+let proc;
+const rows = [];
+try {
+  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  proc = spawn('ip', ['netns', 'exec', ns, process.execPath, 'dist/main.js'], {
+    env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  while (!(await answers())) await sleep(5);
+  const pid = proc.pid; // ip netns exec execs node in place
+  const setup = new Agent({ keepAlive: true });
+  await call(setup, '/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.60.0.0/14', Gateway: '10.60.0.1/14' }], IPv6Data: [] });
+  const fd0 = fds(pid);
+  let done = 0;
+  let errors = 0;
+  const firstErrors = [];
+  const lat = [];
+  let rss1k;
+  let rss10k;
+  const until = now() + SECONDS * 1000;
+  let n = 0;
+  async function worker(w) {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    while (now() < until) {
+      const k = ++n;
+      const ep = { NetworkID: NET, EndpointID: id() };
+      const address = `10.${60 + ((k >> 16) & 3)}.${(k >> 8) & 255}.${(k & 255) || 1}/14`;
+      const t0 = now();
+      try {
+        await call(agent, '/NetworkDriver.CreateEndpoint', { ...ep, Interface: { Address: address } });
+        await call(agent, '/NetworkDriver.Join', { ...ep, SandboxKey: '/x' });
+        await call(agent, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: w % 4 === 0 ? { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 40000 + w, HostPortEnd: 40000 + w }] } : {} });
+        await call(agent, '/NetworkDriver.RevokeExternalConnectivity', ep);
+        await call(agent, '/NetworkDriver.Leave', ep);
+        await call(agent, '/NetworkDriver.DeleteEndpoint', ep);
+        lat.push(now() - t0);
+        done++;
+        if (done === 1000) rss1k = rss(pid);
+        if (done === 10000) rss10k = rss(pid);
+      } catch (e) {
+        errors++;
+        if (firstErrors.length < 3) firstErrors.push(String(e).slice(0, 200));
+      }
+    }
+    agent.destroy();
+  }
+  await Promise.all(Array.from({ length: CONNS }, (_, w) => worker(w)));
+  setup.destroy();
+  await sleep(500);
+  const fd1 = fds(pid);
+  const rssEnd = rss(pid);
+  rows.push([`${CONNS} connections for ${SECONDS} s: lifecycles (1 in 4 publishes a port)`, String(done), '']);
+  rows.push(['errors', String(errors), 'goal 0']);
+  rows.push(['lifecycle latency p50 / p99 (under this load)', `${median(lat).toFixed(1)} / ${pct(lat, 99).toFixed(1)} ms`, '']);
+  rows.push(['RSS after 1 000 / 10 000 lifecycles', `${rss1k?.toFixed(1) ?? '-'} / ${rss10k?.toFixed(1) ?? '-'} MiB${rss1k && rss10k ? ` (${(((rss10k - rss1k) / rss1k) * 100).toFixed(1)}%)` : ''}`, 'goal within 10%']);
+  rows.push(['RSS at the end', `${rssEnd.toFixed(1)} MiB`, '']);
+  rows.push(['open file descriptors before / after', `${fd0} / ${fd1}`, 'goal: no growth']);
+  if (firstErrors.length) console.error(firstErrors.join('\n'));
+} finally {
+  if (proc && proc.exitCode === null) {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  }
+  sh('ip', ['netns', 'del', ns]);
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(table(['figure', 'mynet', 'note'], rows));
