@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { dockerNames } from './admin/docker-names.js';
 import { createAdminApp } from './admin/server.js';
 import { kernelSnapshot } from './host/kernel-snapshot.js';
-import { Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { Engine } from './names/engine.js';
 import { type DnsServer, startDnsServer } from './names/server.js';
 import { DockerNameSync } from './names/sync.js';
@@ -21,6 +21,7 @@ import { ExecaExecutor } from './host/execa-executor.js';
 import { readHostPorts } from './host/ports.js';
 import { hostPrefixes, linkOwner, ourLinks } from './host/probe.js';
 import { createApp } from './http/app.js';
+import { loadSchemas } from './protocol/schemas.js';
 import { routes } from './http/routes.js';
 import { listenUnix } from './http/socket.js';
 import { createLogger } from './logger.js';
@@ -32,18 +33,24 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const store = new FileStore({ dir: config.stateDir, log });
   const state = await store.load();
-  const metrics = new Metrics(() => state);
+  // prom-client costs ~40 ms to load: it is loaded once the socket listens, and what happens
+  // before that (the first requests, the first host commands) is counted when it is there.
+  const loaded: { metrics?: Metrics; early: ((m: Metrics) => void)[] } = { early: [] };
+  const count = (f: (m: Metrics) => void): void => {
+    if (loaded.metrics) f(loaded.metrics);
+    else loaded.early.push(f);
+  };
   const execOptions = {
     timeoutMs: config.commandTimeoutMs,
     procSysNet: config.procSysNet,
     persistent: true,
-    onCommand: (argv: readonly string[], ms: number, ok: boolean) => metrics.command(argv, ms, ok),
-    onSpawn: (command: string) => metrics.processes.inc({ command }),
+    onCommand: (argv: readonly string[], ms: number, ok: boolean) => count((m) => m.command(argv, ms, ok)),
+    onSpawn: (command: string) => count((m) => m.processes.inc({ command })),
   };
   const exec = new ExecaExecutor(execOptions);
   // Background deletes get their own ip process, so they never queue before a request's commands.
   const laterExec = new ExecaExecutor(execOptions);
-  const background = new Background(laterExec, () => metrics.backgroundFailures.inc());
+  const background = new Background(laterExec, () => count((m) => m.backgroundFailures.inc()));
   const plugin = new Plugin({
     state,
     store,
@@ -53,7 +60,7 @@ async function main(): Promise<void> {
     ipamEnv: () => ({ defaultPools: config.defaultPools, hostPrefixes: hostPrefixes(log) }),
     hostPorts: readHostPorts,
     snapshot: (l) => kernelSnapshot(exec, l),
-    onDifferences: (found) => metrics.doctor(found),
+    onDifferences: (found) => count((m) => m.doctor(found)),
     background,
   });
   const ensureHook = (l = log): void => {
@@ -61,9 +68,13 @@ async function main(): Promise<void> {
   };
   // Unknown paths share one label, so a client cannot grow the metrics without bound.
   const knownRoutes = new Set(routes.map((r) => r.path));
-  const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => metrics.request(knownRoutes.has(route) ? route : 'unknown', ok, ms) });
+  const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => count((m) => m.request(knownRoutes.has(route) ? route : 'unknown', ok, ms)) });
   const server = createServer(app);
   await listenUnix(server, config.socket);
+  void loadSchemas().catch((err: unknown) => log.error({ err }, 'cannot load the request schemas'));
+  const metrics = new (await import('./metrics.js')).Metrics(() => state);
+  loaded.metrics = metrics;
+  for (const f of loaded.early.splice(0)) f(metrics);
   const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => dockerNames() }));
   await listenUnix(admin, config.adminSocket, 0o600);
@@ -79,7 +90,7 @@ async function main(): Promise<void> {
   let dns: DnsServer | undefined;
   if (config.dnsListen) {
     names.start();
-    dns = await startDnsServer({ listen: config.dnsListen, table: () => names.table(), log, onQuery: (a) => metrics.dnsQueries.inc({ answer: a }) }).catch((err: unknown) => {
+    dns = await startDnsServer({ listen: config.dnsListen, table: () => names.table(), log, onQuery: (a) => count((m) => m.dnsQueries.inc({ answer: a })) }).catch((err: unknown) => {
       // Names are a convenience; networking must not stop because port 53 is taken.
       log.error({ err, listen: config.dnsListen }, 'dns: cannot listen; names will not be served');
       return undefined;

@@ -7,7 +7,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { PluginError, messageOf } from '../errors.js';
 import type { Plugin } from '../plugin.js';
-import { validate } from '../protocol/schemas.js';
+import { loadSchemas, validate } from '../protocol/schemas.js';
 import { type Route, routes } from './routes.js';
 
 export interface AppDeps {
@@ -77,6 +77,7 @@ function handler(r: Route, deps: AppDeps) {
         res.locals.ids = ids;
         log = log.child(ids);
       }
+      if (r.schema !== 'none') await loadSchemas(); // at once, but for the first requests after start
       const args = validate(r.schema, body);
       const out = await r.handle(args as never, { plugin: deps.plugin, log, onRegister: deps.onRegister ?? (() => undefined) });
       send(res, 200, out ?? {});

@@ -1,13 +1,24 @@
 /**
  * ajv schemas for every request dockerd sends, each compiled on its first use (compiling all
- * at import cost the plugin's start ~50 ms before its socket answered). They check what we read
+ * at import cost the plugin's start ~50 ms before its socket answered), and ajv itself is loaded
+ * after the socket listens (loadSchemas: another ~40 ms); `none` (Plugin.Activate and the other
+ * calls without arguments) needs no ajv, so dockerd's handshake never waits for it. They check what we read
  * and tolerate fields newer dockerds add (additionalProperties stays open). Strings are bounded
  * so hostile input cannot make us carry megabytes into logs or commands.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { Ajv, ValidateFunction } from 'ajv';
 import { invalid } from '../errors.js';
 
-const ajv = new Ajv({ allErrors: false, strict: true });
+let ajv: Ajv | undefined;
+let loading: Promise<void> | undefined;
+
+/** Loads ajv once; validate() needs it for every schema but `none`. */
+export function loadSchemas(): Promise<void> {
+  loading ??= import('ajv').then((m) => {
+    ajv = new m.Ajv({ allErrors: false, strict: true });
+  });
+  return loading;
+}
 
 const id = { type: 'string', maxLength: 128 } as const;
 const str = { type: 'string', maxLength: 4096 } as const;
@@ -52,8 +63,13 @@ const compiled = new Map<SchemaName, ValidateFunction>();
 
 /** Validates a request body; throws INVALID_REQUEST naming the field and the reason. */
 export function validate<T>(name: SchemaName, body: unknown): T {
+  if (name === 'none') {
+    if (typeof body === 'object' && !Array.isArray(body)) return body as T; // an object, or null
+    throw invalid('body', 'must be object,null');
+  }
   let v = compiled.get(name);
   if (!v) {
+    if (!ajv) throw new Error('validate: loadSchemas() has not finished');
     v = ajv.compile(schemas[name]);
     compiled.set(name, v);
   }

@@ -14,27 +14,11 @@
 import { closeSync, constants, fdatasyncSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
 import type { Logger } from 'pino';
 import { PluginError, messageOf } from '../errors.js';
 import { type Change, type Snapshot, State } from '../driver/state.js';
 import type { StateStore } from './state-store.js';
-
-const ajv = new Ajv({ allErrors: false });
-const objArray = { type: 'array', items: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } };
-const validateSnapshot = ajv.compile<Snapshot>({
-  type: 'object',
-  required: ['version', 'seq', 'networks', 'endpoints', 'pools'],
-  properties: { version: { const: 1 }, seq: { type: 'integer', minimum: 0 }, networks: objArray, endpoints: objArray, pools: objArray },
-});
-const validateEntry = ajv.compile<{ seq: number; changes: Change[] }>({
-  type: 'object',
-  required: ['seq', 'changes'],
-  properties: {
-    seq: { type: 'integer', minimum: 1 },
-    changes: { type: 'array', items: { type: 'object', required: ['op'], properties: { op: { type: 'string' } } } },
-  },
-});
+import { isJournalEntry, snapshotProblem } from './shape.js';
 
 export interface FileStoreOptions {
   readonly dir: string;
@@ -93,12 +77,10 @@ export class FileStore implements StateStore {
     } catch (err) {
       throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: not valid JSON (${messageOf(err)}); the file was kept as it is`, { cause: err });
     }
-    if (!validateSnapshot(data)) {
-      const e = validateSnapshot.errors?.[0];
-      throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}; the file was kept as it is`);
-    }
+    const problem = snapshotProblem(data);
+    if (problem) throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${problem}; the file was kept as it is`);
     try {
-      return State.fromSnapshot(data);
+      return State.fromSnapshot(data as Snapshot);
     } catch (err) {
       throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${messageOf(err)}; the file was kept as it is`, { cause: err });
     }
@@ -126,7 +108,7 @@ export class FileStore implements StateStore {
       } catch (err) {
         throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} is not valid JSON (${messageOf(err)}); the file was kept as it is`, { cause: err });
       }
-      if (!validateEntry(entry)) {
+      if (!isJournalEntry(entry)) {
         throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} is not a journal entry; the file was kept as it is`);
       }
       entries.push(entry);

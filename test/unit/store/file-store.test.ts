@@ -165,10 +165,11 @@ describe('FileStore', () => {
 
     it('snapshot: not JSON', () => expectCorrupt('snapshot', '{"version":1,"seq":', /not valid JSON/));
     it('snapshot: empty file', () => expectCorrupt('snapshot', ''));
-    it('snapshot: wrong shape (missing fields)', () => expectCorrupt('snapshot', '{"version":1,"seq":2}'));
-    it('snapshot: wrong version', () => expectCorrupt('snapshot', '{"version":2,"seq":2,"networks":[],"endpoints":[],"pools":[]}'));
-    it('snapshot: a JSON array', () => expectCorrupt('snapshot', '[]'));
-    it('snapshot: records without ids', () => expectCorrupt('snapshot', '{"version":1,"seq":2,"networks":[{}],"endpoints":[],"pools":[]}'));
+    it('snapshot: wrong shape (missing fields)', () => expectCorrupt('snapshot', '{"version":1,"seq":2}', /\/networks must be an array/));
+    it('snapshot: wrong version', () => expectCorrupt('snapshot', '{"version":2,"seq":2,"networks":[],"endpoints":[],"pools":[]}', /\/version must be 1/));
+    it('snapshot: a JSON array', () => expectCorrupt('snapshot', '[]', /\/ must be an object/));
+    it('snapshot: a negative seq', () => expectCorrupt('snapshot', '{"version":1,"seq":-1,"networks":[],"endpoints":[],"pools":[]}', /\/seq must be an integer >= 0/));
+    it('snapshot: records without ids', () => expectCorrupt('snapshot', '{"version":1,"seq":2,"networks":[{}],"endpoints":[],"pools":[]}', /\/networks\/0 must be an object with a string id/));
     it('snapshot: a pool with unreadable addresses', () =>
       expectCorrupt('snapshot', JSON.stringify({ version: 1, seq: 2, networks: [], endpoints: [], pools: [{ ...poolRec(1), taken: [['10.1.0.1', 'nope']] }] }), /nope/));
     it('snapshot: a pool whose taken list is not a list', () =>
