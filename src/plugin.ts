@@ -11,7 +11,7 @@ import { messageOf } from './errors.js';
 import { createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
-import { type HostPorts, portElements, programExternalConnectivity, revokeExternalConnectivity } from './driver/connectivity.js';
+import { type HostPorts, type Proto, parsePortMap, portElements, programExternalConnectivity, revokeExternalConnectivity } from './driver/connectivity.js';
 import { TABLE, portElementsScript } from './plan/nft.js';
 import { type CreateNetworkRequest, type LinkOwner, type PlannedDecision, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
 import type { State } from './driver/state.js';
@@ -32,7 +32,7 @@ export interface PluginDeps {
   readonly ourLinks: (log: Logger) => Promise<string[]>;
   readonly ipamEnv: () => ipam.IpamEnv;
   /** Listening sockets and the ephemeral range, read when ports are published (default: none in use). */
-  readonly hostPorts?: () => HostPorts;
+  readonly hostPorts?: (protos: readonly Proto[]) => Promise<HostPorts>;
   readonly now?: () => Date;
   /** Reads what the kernel holds of ours (for the doctor). */
   readonly snapshot?: (log: Logger) => Promise<KernelSnapshot>;
@@ -49,18 +49,6 @@ export interface DoctorResult {
 }
 
 const NO_HOST_PORTS: HostPorts = { listening: () => [], ephemeral: [32768, 60999] };
-
-/** Reads the host's listeners only when a port is actually published (most calls publish none). */
-function lazyHostPorts(read: (() => HostPorts) | undefined): HostPorts {
-  let h: HostPorts | undefined;
-  const get = (): HostPorts => (h ??= read?.() ?? NO_HOST_PORTS);
-  return {
-    listening: (proto, port) => get().listening(proto, port),
-    get ephemeral() {
-      return get().ephemeral;
-    },
-  };
-}
 
 const PORT_MAPS = ['pub4', 'pub4any', 'pub6', 'pub6any'] as const;
 
@@ -139,7 +127,12 @@ export class Plugin {
     return this.decide(log, (s) => deleteEndpoint(s, req));
   }
   programExternalConnectivity(req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => programExternalConnectivity(s, req, lazyHostPorts(this.deps.hostPorts)));
+    return this.decide(log, async (s) => {
+      // The host's listeners are read only for the protocols this call publishes (most publish none).
+      const protos = [...new Set(parsePortMap(req.Options).map((b) => b.proto))];
+      const host = protos.length > 0 && this.deps.hostPorts ? await this.deps.hostPorts(protos) : NO_HOST_PORTS;
+      return programExternalConnectivity(s, req, host);
+    });
   }
   revokeExternalConnectivity(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
     return this.decide(log, (s) => revokeExternalConnectivity(s, req));

@@ -1,8 +1,10 @@
 /**
  * Which ports the host already uses, from /proc (no process started): listening TCP sockets and
- * bound UDP sockets, and the ephemeral port range. Read only when a request publishes ports.
+ * bound UDP sockets, and the ephemeral port range. Read only when a request publishes ports, and
+ * only for the protocols it publishes: on this kernel each /proc/net/{tcp,udp}[6] read walks the
+ * whole socket hash table (~3.5 ms), so the files are read in parallel, off the event loop.
  */
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { HostPorts, Proto } from '../driver/connectivity.js';
 import { formatIp, parseIp } from '../ip/address.js';
 
@@ -10,6 +12,20 @@ const FILES: Record<Proto, readonly string[]> = {
   tcp: ['/proc/net/tcp', '/proc/net/tcp6'],
   udp: ['/proc/net/udp', '/proc/net/udp6'],
   sctp: [],
+};
+const EPHEMERAL = '/proc/sys/net/ipv4/ip_local_port_range';
+const DEFAULT_EPHEMERAL: [number, number] = [32768, 60999];
+
+/** Reads a /proc file; '' when it does not exist (a protocol not in this kernel). */
+export type ProcReader = (path: string) => Promise<string>;
+
+const readProc: ProcReader = async (path) => {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
 };
 
 function hexAddr(h: string): string {
@@ -27,49 +43,29 @@ function hexAddr(h: string): string {
   return ip ? formatIp(ip) : bytes;
 }
 
-function read(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return ''; // protocol not in this kernel
-    throw err;
+/** Adds the sockets of one /proc/net file to `index` (proto/port → local addresses). */
+function indexSockets(proto: Proto, text: string, index: Map<string, string[]>): void {
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4) continue;
+    // TCP: only LISTEN (0A); UDP: every bound socket (07 = unconnected).
+    if (proto === 'tcp' && f[3] !== '0A') continue;
+    const [addr, portHex] = (f[1] as string).split(':');
+    const key = `${proto}/${parseInt(portHex as string, 16)}`;
+    index.set(key, [...(index.get(key) ?? []), hexAddr(addr as string)]);
   }
 }
 
-/**
- * Reads lazily, one protocol at a time: on this kernel each /proc/net/{tcp,udp}[6] read walks
- * the whole socket hash table (~3 ms), so a TCP publish does not pay for UDP.
- */
-export function readHostPorts(): HostPorts {
+function parseEphemeral(text: string): [number, number] {
+  const range = text.trim().split(/\s+/).map(Number);
+  return range.length === 2 && range[0]! > 0 && range[1]! >= range[0]! ? [range[0]!, range[1]!] : DEFAULT_EPHEMERAL;
+}
+
+/** What the host uses on `protos` (the others look free), read once for one request. */
+export async function readHostPorts(protos: readonly Proto[], read: ProcReader = readProc): Promise<HostPorts> {
+  const files = [...new Set(protos)].flatMap((p) => FILES[p].map((file) => ({ proto: p, file })));
+  const [range, ...texts] = await Promise.all([read(EPHEMERAL), ...files.map((f) => read(f.file))]);
   const index = new Map<string, string[]>();
-  const loaded = new Set<Proto>();
-  const load = (proto: Proto): void => {
-    if (loaded.has(proto)) return;
-    loaded.add(proto);
-    for (const file of FILES[proto]) {
-      for (const line of read(file).split('\n').slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length < 4) continue;
-        // TCP: only LISTEN (0A); UDP: every bound socket (07 = unconnected).
-        if (proto === 'tcp' && f[3] !== '0A') continue;
-        const [addr, portHex] = (f[1] as string).split(':');
-        const key = `${proto}/${parseInt(portHex as string, 16)}`;
-        index.set(key, [...(index.get(key) ?? []), hexAddr(addr as string)]);
-      }
-    }
-  };
-  let ephemeral: [number, number] | undefined;
-  return {
-    listening: (proto, port) => {
-      load(proto);
-      return index.get(`${proto}/${port}`) ?? [];
-    },
-    get ephemeral(): [number, number] {
-      if (!ephemeral) {
-        const range = read('/proc/sys/net/ipv4/ip_local_port_range').trim().split(/\s+/).map(Number);
-        ephemeral = range.length === 2 && range[0]! > 0 ? [range[0]!, range[1]!] : [32768, 60999];
-      }
-      return ephemeral;
-    },
-  };
+  files.forEach((f, i) => indexSockets(f.proto, texts[i] as string, index));
+  return { listening: (proto, port) => index.get(`${proto}/${port}`) ?? [], ephemeral: parseEphemeral(range) };
 }

@@ -11,7 +11,7 @@
  * each test (`stopServers`); clients are one node process per attempt with a deadline.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { HostPorts } from '../../src/driver/connectivity.js';
+import type { HostPorts, Proto } from '../../src/driver/connectivity.js';
 import { HostCommandError } from '../../src/errors.js';
 import type { Plugin } from '../../src/plugin.js';
 import { type TestNetns, createNetns } from '../helpers/netns.js';
@@ -60,7 +60,7 @@ export async function world(
   o: {
     firewall?: (ns: TestNetns) => Promise<void>;
     /** What the Plugin reads of the host's ports, given the host namespace (default: nothing in use). */
-    hostPorts?: (host: TestNetns) => () => HostPorts;
+    hostPorts?: (host: TestNetns) => (protos: readonly Proto[]) => Promise<HostPorts>;
   } = {},
 ): Promise<World> {
   const host = await createNetns();

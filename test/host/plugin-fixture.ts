@@ -1,13 +1,13 @@
 /**
  * A real Plugin wired to a throwaway namespace, and the request sequences dockerd sends
- * (shapes from /work/shared/fixtures/dockerd-20.10/requests.jsonl): RequestPool +
+ * (shapes from shared/fixtures/dockerd-20.10/requests.jsonl): RequestPool +
  * RequestAddress(gateway) before CreateNetwork; CreateEndpoint, Join; then the container side is
  * moved, renamed and addressed by dockerd, which `plugContainer` imitates.
  */
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { parseDefaultPools } from '../../src/driver/ipam.js';
-import type { HostPorts } from '../../src/driver/connectivity.js';
+import type { HostPorts, Proto } from '../../src/driver/connectivity.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import type { Executor } from '../../src/host/executor.js';
 import type { Background } from '../../src/host/background.js';
@@ -26,7 +26,7 @@ export interface PluginOptions {
   /** Wraps the namespace's executor (failure injection). */
   readonly exec?: Executor;
   /** What the host uses (default: nothing listens, ephemeral range 49152-60999). */
-  readonly hostPorts?: () => HostPorts;
+  readonly hostPorts?: (protos: readonly Proto[]) => Promise<HostPorts>;
   /** Run `later` steps after the answer, as the plugin does (host/background.ts). */
   readonly background?: Background;
 }
@@ -40,7 +40,7 @@ export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
     linkOwner: (n, l) => linkOwner(exec, n, l),
     ourLinks: (l) => ourLinks(exec, l),
     ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    hostPorts: o.hostPorts ?? ((): HostPorts => ({ listening: () => [], ephemeral: [49152, 60999] })),
+    hostPorts: o.hostPorts ?? ((): Promise<HostPorts> => Promise.resolve({ listening: () => [], ephemeral: [49152, 60999] })),
     ...(o.background ? { background: o.background } : {}),
   });
 }

@@ -5,8 +5,10 @@
  * (read by src/host/ports.ts from /proc inside the host namespace), unpublishing live UDP flows,
  * and SCTP elements.
  */
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import type { HostPorts } from '../../src/driver/connectivity.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { HostPorts, Proto } from '../../src/driver/connectivity.js';
 import { PluginError } from '../../src/errors.js';
 import { readHostPorts } from '../../src/host/ports.js';
 import { TABLE } from '../../src/plan/nft.js';
@@ -38,51 +40,22 @@ import {
   world,
 } from './nat-fixture.js';
 
-/**
- * src/host/ports.ts reads /proc/net/{tcp,tcp6,udp,udp6} and /proc/sys/net/ipv4/ip_local_port_range,
- * which show the namespace of the process reading them. While `procNs.name` is set, those reads
- * are answered from inside that namespace (`ip netns exec NS cat FILE`), so the real parser sees
- * the host namespace's sockets.
- */
-const procNs = vi.hoisted(() => ({ name: undefined as string | undefined }));
-vi.mock('node:fs', async (importOriginal) => {
-  const fs = await importOriginal<typeof import('node:fs')>();
-  const { execFileSync: run } = await import('node:child_process');
-  const readFileSync = ((path: unknown, ...rest: unknown[]): unknown => {
-    if (procNs.name && typeof path === 'string' && path.startsWith('/proc/')) {
-      try {
-        return run('ip', ['netns', 'exec', procNs.name, 'cat', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      } catch (err) {
-        if (/No such file/.test(String((err as { stderr?: unknown }).stderr))) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
-        throw err;
-      }
-    }
-    return (fs.readFileSync as (...a: unknown[]) => unknown)(path, ...rest);
-  }) as typeof fs.readFileSync;
-  return { ...fs, readFileSync, default: { ...fs, readFileSync } };
-});
+const run = promisify(execFile);
 
-/** The HostPorts of a namespace, read by the real reader. */
-function nsHostPorts(ns: TestNetns): () => HostPorts {
-  // readHostPorts reads lazily, on the first question about each protocol: answer every
-  // question from inside the namespace.
-  const inNs = <T>(f: () => T): T => {
-    procNs.name = ns.name;
+/**
+ * The HostPorts of a namespace, read by the real reader (src/host/ports.ts) from the files
+ * inside that namespace (`ip netns exec NS cat FILE`), so the real parser sees its sockets.
+ */
+function nsHostPorts(ns: TestNetns): (protos: readonly Proto[]) => Promise<HostPorts> {
+  const read = async (path: string): Promise<string> => {
     try {
-      return f();
-    } finally {
-      procNs.name = undefined;
+      return (await run('ip', ['netns', 'exec', ns.name, 'cat', path], { encoding: 'utf8' })).stdout;
+    } catch (err) {
+      if (/No such file/.test(String((err as { stderr?: unknown }).stderr))) return '';
+      throw err;
     }
   };
-  return () => {
-    const h = readHostPorts();
-    return {
-      listening: (proto, port) => inNs(() => h.listening(proto, port)),
-      get ephemeral() {
-        return inNs(() => h.ephemeral);
-      },
-    };
-  };
+  return (protos) => readHostPorts(protos, read);
 }
 
 // Servers first (by their pids), then the namespaces they ran in.
