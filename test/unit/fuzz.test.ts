@@ -26,11 +26,11 @@ import { renderOp } from '../../src/plan/step.js';
 import { Plugin } from '../../src/plugin.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
-import { silentLog } from './support.js';
+import { DOCKERD_FIXTURE, silentLog } from './support.js';
 
 const SEED = Number(process.env.MYNET_FUZZ_SEED ?? 20261122);
 const PER_ROUTE = Number(process.env.MYNET_FUZZ_PER_ROUTE ?? 1000);
-const FIXTURE = '/work/shared/fixtures/dockerd-20.10/requests.jsonl';
+const FIXTURE = DOCKERD_FIXTURE;
 
 /** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
 function prng(seed: number): () => number {

@@ -1,4 +1,5 @@
 /** Small shared pieces of the unit tier (not a test file). */
+import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 
 /** A logger that writes nothing. */
@@ -18,3 +19,6 @@ export function prng(seed: number): () => number {
 
 /** A hex id of `len` characters made from a small number, unique in its first 12 characters too. */
 export const hexId = (n: number, len = 64): string => n.toString(16).padStart(4, '0').repeat(16).slice(0, len);
+
+/** Every request a real dockerd 20.10 sent (shared/ lies beside the repository, in CI too). */
+export const DOCKERD_FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/dockerd-20.10/requests.jsonl');

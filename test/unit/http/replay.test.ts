@@ -19,7 +19,7 @@ import { formatCidr, parseCidr } from '../../../src/ip/cidr.js';
 import { Plugin } from '../../../src/plugin.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { RecordingExecutor } from '../../helpers/recording-executor.js';
-import { silentLog } from '../support.js';
+import { DOCKERD_FIXTURE, silentLog } from '../support.js';
 
 interface FixtureLine {
   path: string;
@@ -34,7 +34,7 @@ interface Answer {
   json: Record<string, unknown>;
 }
 
-const FIXTURE = '/work/shared/fixtures/dockerd-20.10/requests.jsonl';
+const FIXTURE = DOCKERD_FIXTURE;
 const fixture: FixtureLine[] = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as FixtureLine);
 const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
