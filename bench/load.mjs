@@ -1,8 +1,11 @@
 // Load: CONNS concurrent connections (default 100) running endpoint lifecycles (CreateEndpoint,
-// Join, ProgramExternalConnectivity, Revoke, Leave, DeleteEndpoint) for BENCH_SECONDS (default
-// 60) against one plugin in a throwaway network namespace. Prints errors (the goal is 0),
-// lifecycles, p50/p99, RSS after 1 000 and after 10 000 lifecycles (goal: within 10%), and the
-// plugin's open file descriptors at start and end (goal: no growth).
+// Join, ProgramExternalConnectivity, Revoke, Leave, DeleteEndpoint) against one plugin in a
+// throwaway network namespace, for at least BENCH_SECONDS (default 60) and until BENCH_LIFECYCLES
+// (default 10 500) are done (at most BENCH_MAX_SECONDS, default 400). Prints errors (the goal is
+// 0), lifecycles, p50/p99, RSS after 1 000 and after 10 000 lifecycles (goal: within 10%), and
+// the plugin's open file descriptors at start and end (goal: no growth). RSS is sampled every
+// 100 ms; "RSS after N" is the median of the samples over the next 500 lifecycles, so that one
+// sample at the top or the bottom of a garbage-collection cycle does not decide it.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +17,8 @@ import { median, now, pct, sh, sleep, table } from './lib.mjs';
 
 const CONNS = Number(process.env.BENCH_CONNS ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const LIFECYCLES = Number(process.env.BENCH_LIFECYCLES ?? 10_500);
+const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 400);
 const ns = `mnt-load-${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), 'mnt-load-'));
 const sock = join(dir, 'p.sock');
@@ -54,13 +59,16 @@ try {
   let errors = 0;
   const firstErrors = [];
   const lat = [];
-  let rss1k;
-  let rss10k;
-  const until = now() + SECONDS * 1000;
+  const samples = []; // [lifecycles done, RSS MiB]
+  const sampler = setInterval(() => samples.push([done, rss(pid)]), 100);
+  const started = now();
+  const minUntil = started + SECONDS * 1000;
+  const maxUntil = started + MAX_SECONDS * 1000;
+  const more = () => now() < maxUntil && (now() < minUntil || done < LIFECYCLES);
   let n = 0;
   async function worker(w) {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    while (now() < until) {
+    while (more()) {
       const k = ++n;
       const ep = { NetworkID: NET, EndpointID: id() };
       const address = `10.${60 + ((k >> 16) & 3)}.${(k >> 8) & 255}.${(k & 255) || 1}/14`;
@@ -74,8 +82,6 @@ try {
         await call(agent, '/NetworkDriver.DeleteEndpoint', ep);
         lat.push(now() - t0);
         done++;
-        if (done === 1000) rss1k = rss(pid);
-        if (done === 10000) rss10k = rss(pid);
       } catch (e) {
         errors++;
         if (firstErrors.length < 3) firstErrors.push(String(e).slice(0, 200));
@@ -84,11 +90,16 @@ try {
     agent.destroy();
   }
   await Promise.all(Array.from({ length: CONNS }, (_, w) => worker(w)));
+  const seconds = (now() - started) / 1000;
+  clearInterval(sampler);
+  const rssAfter = (k) => { const xs = samples.filter(([d]) => d >= k && d < k + 500).map(([, r]) => r); return xs.length ? median(xs) : undefined; };
+  const rss1k = rssAfter(1000);
+  const rss10k = rssAfter(10000);
   setup.destroy();
   await sleep(500);
   const fd1 = fds(pid);
   const rssEnd = rss(pid);
-  rows.push([`${CONNS} connections for ${SECONDS} s: lifecycles (1 in 4 publishes a port)`, String(done), '']);
+  rows.push([`${CONNS} connections for ${seconds.toFixed(0)} s: lifecycles (1 in 4 publishes a port)`, `${done} (${(done / seconds).toFixed(0)}/s)`, '']);
   rows.push(['errors', String(errors), 'goal 0']);
   rows.push(['lifecycle latency p50 / p99 (under this load)', `${median(lat).toFixed(1)} / ${pct(lat, 99).toFixed(1)} ms`, '']);
   rows.push(['RSS after 1 000 / 10 000 lifecycles', `${rss1k?.toFixed(1) ?? '-'} / ${rss10k?.toFixed(1) ?? '-'} MiB${rss1k && rss10k ? ` (${(((rss10k - rss1k) / rss1k) * 100).toFixed(1)}%)` : ''}`, 'goal within 10%']);
