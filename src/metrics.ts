@@ -3,6 +3,8 @@
  * where things happen (http/app.ts, the executor, the DNS server, the doctor); gauges of what
  * exists are read from the state when scraped.
  */
+import { type PerformanceEntry, PerformanceObserver, constants } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StateView } from './driver/state.js';
 
@@ -31,8 +33,20 @@ export class Metrics {
   /** What the last check found (before repairs): the one to alert on, since it falls back to 0. */
   readonly doctorLast = new Gauge({ name: 'mynet_doctor_differences', help: 'Differences between state and kernel found by the last doctor check (before repairs), by kind', labelNames: ['kind'], registers: [this.registry] });
 
+  /**
+   * The heap still in use right after the last full (mark-compact) collection: what the plugin
+   * keeps. RSS and heap size follow V8's sizing of its heap to the load and swing by tens of per
+   * cent; this is the figure a leak makes grow.
+   */
+  readonly liveHeap = new Gauge({ name: 'mynet_process_heap_live_bytes', help: 'V8 heap in use right after the last full garbage collection (0 before the first)', registers: [this.registry] });
+  private readonly gcObserver = new PerformanceObserver((list) => {
+    const major = list.getEntries().some((e) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    if (major) this.liveHeap.set(getHeapStatistics().used_heap_size);
+  });
+
   constructor(state: () => StateView) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mynet_process_' });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
     new Gauge({ name: 'mynet_networks', help: 'Networks in state', registers: [this.registry], collect() { this.set(state().networks.size); } });
     new Gauge({ name: 'mynet_endpoints', help: 'Endpoints in state', registers: [this.registry], collect() { this.set(state().endpoints.size); } });
     new Gauge({

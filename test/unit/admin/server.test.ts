@@ -3,6 +3,8 @@
  * RecordingExecutor for the host and an editable kernel snapshot, real Metrics. Checks every
  * route, that only POST /doctor changes the host, and that /metrics is valid Prometheus text.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { type Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -170,6 +172,16 @@ describe('admin socket', () => {
     expect((await get('/nope')).status).toBe(404);
   });
 
+  it('mynet_process_heap_live_bytes: the heap in use right after a full collection', async () => {
+    // A full collection on demand: gc() exposed for this test only.
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+    await new Promise((r) => setTimeout(r, 50)); // the gc entry reaches the observer asynchronously
+    const live = sampleValue(parsePrometheus((await get('/metrics')).text), 'mynet_process_heap_live_bytes');
+    expect(live).toBeGreaterThan(1e6);
+    expect(live).toBeLessThan(process.memoryUsage().heapTotal);
+  });
+
   it('GET /metrics is Prometheus text with mynet\'s metrics, gauges read from the state', async () => {
     metrics.request('/NetworkDriver.CreateEndpoint', true, 3);
     metrics.request('/NetworkDriver.CreateEndpoint', false, 1);
@@ -181,7 +193,7 @@ describe('admin socket', () => {
     expect(r.status).toBe(200);
     expect(r.type).toMatch(/^text\/plain; version=0\.0\.4/);
     const m = parsePrometheus(r.text);
-    for (const name of ['mynet_requests_total', 'mynet_request_duration_seconds', 'mynet_host_commands_total', 'mynet_host_command_duration_seconds', 'mynet_dns_queries_total', 'mynet_networks', 'mynet_endpoints', 'mynet_published_ports', 'mynet_doctor_differences_total']) {
+    for (const name of ['mynet_requests_total', 'mynet_request_duration_seconds', 'mynet_host_commands_total', 'mynet_host_command_duration_seconds', 'mynet_dns_queries_total', 'mynet_networks', 'mynet_endpoints', 'mynet_published_ports', 'mynet_doctor_differences_total', 'mynet_process_heap_live_bytes']) {
       expect(m.help.has(name), name).toBe(true);
       expect(m.type.has(name), name).toBe(true);
     }
