@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SRC := $(shell find src -name '*.ts')
 
-.PHONY: all deps build run test lint typecheck clean
+.PHONY: all deps build run test bench lint typecheck clean
 
 all: build
 
@@ -27,6 +27,10 @@ run: build
 # Everything, on a fresh machine: installs what is missing, then lint, types, unit, host, e2e.
 test: deps
 	npm test
+
+# Every benchmark in bench/, one after another (about 15 minutes; figures in BENCHMARKS.md).
+bench: deps build
+	npm run bench
 
 lint: node_modules
 	npx eslint .

@@ -1,7 +1,7 @@
 // Scale with running containers: the time of the next `docker run --rm` on a network that already
 // has 10 running containers, then 200, for a mynet network and a bridge network side by side.
 // The issue's goal is that mynet's cost at scale stays within 1.2x of its cost when small.
-import { ensureDockerd, ensureImage, ensurePlugin, IMAGE, median, now, sh, table, trySh } from './lib.mjs';
+import { ensureDockerd, ensureImage, ensurePlugin, goal, IMAGE, median, now, sh, table, trySh } from './lib.mjs';
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 10);
 const LARGE = Number(process.env.BENCH_LARGE ?? 200);
@@ -44,6 +44,7 @@ try {
   rows.push([`next docker run --rm, ${SMALL} running (median of ${RUNS})`, `${small.mynet.toFixed(0)} ms`, `${small.bridge.toFixed(0)} ms`, (small.mynet / small.bridge).toFixed(3)]);
   rows.push([`next docker run --rm, ${LARGE} running (median of ${RUNS})`, `${large.mynet.toFixed(0)} ms`, `${large.bridge.toFixed(0)} ms`, (large.mynet / large.bridge).toFixed(3)]);
   rows.push([`${LARGE} vs ${SMALL} running (goal <= 1.2)`, (large.mynet / small.mynet).toFixed(3), (large.bridge / small.bridge).toFixed(3), '']);
+  goal(`3. next docker run with ${LARGE} vs ${SMALL} running containers`, `x${(large.mynet / small.mynet).toFixed(2)}`, `x${(large.bridge / small.bridge).toFixed(2)}`, '<= x1.2', large.mynet / small.mynet <= 1.2);
   console.error(`(filling to ${LARGE} containers each took ${fillS} s)`);
 } finally {
   const all = [...running.mynet, ...running.bridge];

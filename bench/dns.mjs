@@ -1,12 +1,17 @@
 // Queries per second of mynet's DNS server against dnsmasq serving the same names from a hosts
 // file, on loopback, with the same load generator (a separate node process keeping a window of
 // queries in flight over UDP). Both servers get one core's worth of the same 2-core machine.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep, table } from './lib.mjs';
+import { goal, sleep, table } from './lib.mjs';
 
+// dnsmasq comes from Debian's dnsmasq-base (scripts/install-deps.sh installs it).
+if (spawnSync('dnsmasq', ['--version']).error) {
+  console.error('bench/dns: dnsmasq is not installed (apt-get install dnsmasq-base, or make deps)');
+  process.exit(1);
+}
 const NAMES = Number(process.env.BENCH_DNS_NAMES ?? 200);
 const SECONDS = Number(process.env.BENCH_DNS_SECONDS ?? 5);
 const dir = mkdtempSync(join(tmpdir(), 'mnt-bench-dns-'));
@@ -43,15 +48,21 @@ await startDnsServer({ listen: { host: '127.0.0.155', port: 5353 }, table: () =>
 `;
 writeFileSync(join(dir, 'hosts'), names.map((x) => `${x.ip} ${x.name}.net.mynet`).join('\n') + '\n');
 const mynet = spawn(process.execPath, ['--input-type=module', '-e', SERVER], { stdio: 'inherit' });
+// A server that dies (its address taken, say) fails the run instead of leaving the other running.
+const died = (what) => (code) => { if (code !== null && code !== 0) console.error(`bench/dns: ${what} exited with ${code}`); };
+mynet.on('exit', died('the mynet DNS server'));
 const dnsmasq = spawn('dnsmasq', ['--keep-in-foreground', '--no-resolv', '--no-hosts', `--addn-hosts=${join(dir, 'hosts')}`, '--listen-address=127.0.0.156', '--bind-interfaces', '--port=5353', '--cache-size=1000', '--user=root', '--pid-file='], { stdio: 'inherit' });
+dnsmasq.on('exit', died('dnsmasq'));
 try {
   await sleep(800);
+  if (mynet.exitCode !== null || dnsmasq.exitCode !== null) throw new Error('a DNS server did not start');
   const m = await load('127.0.0.155', 5353, 'net.mynet');
   const d = await load('127.0.0.156', 5353, 'net.mynet');
   console.log(table(['server', 'queries/s (A, UDP, 64 in flight)', 'ratio to dnsmasq'], [
     ['mynet', m.toFixed(0), (m / d).toFixed(2)],
     ['dnsmasq 2.90 (hosts file)', d.toFixed(0), '1.00'],
   ]));
+  goal('DNS queries/s against dnsmasq (issue 5: within a factor of 2)', `${m.toFixed(0)}/s`, `dnsmasq ${d.toFixed(0)}/s`, '>= 0.5 of dnsmasq', m / d >= 0.5);
 } finally {
   mynet.kill();
   dnsmasq.kill();

@@ -2,7 +2,7 @@
 // (mynet, bridge, mynet, ...), N runs each: medians and their ratio. Then TCP throughput between
 // two containers on each (busybox nc piping dd), the data path.
 import { spawnSync } from 'node:child_process';
-import { ensureDockerd, ensureImage, ensurePlugin, IMAGE, median, now, sh, sleep, table, trySh } from './lib.mjs';
+import { ensureDockerd, ensureImage, ensurePlugin, goal, IMAGE, median, now, sh, sleep, table, trySh } from './lib.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const MB = Number(process.env.BENCH_MB ?? 512);
@@ -26,6 +26,7 @@ try {
   const m = median(times.mynet);
   const b = median(times.bridge);
   rows.push([`docker run --rm (median of ${RUNS})`, `${m.toFixed(0)} ms`, `${b.toFixed(0)} ms`, (m / b).toFixed(3), 'goal <= 1.05']);
+  goal(`1. docker run --rm, median of ${RUNS} interleaved (ratio)`, `${m.toFixed(0)} ms`, `${b.toFixed(0)} ms`, '<= 1.05', m / b <= 1.05);
   // Throughput between two running containers, timed inside the client by busybox `time`, so
   // that docker exec's own cost is not counted; TRIALS transfers each, interleaved, median.
   const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
@@ -60,6 +61,7 @@ try {
   const tm = median(tp.mynet);
   const tb = median(tp.bridge);
   rows.push([`TCP throughput, ${MB} MiB container to container (median of ${TRIALS})`, `${(tm / 1000).toFixed(2)} Gbit/s`, `${(tb / 1000).toFixed(2)} Gbit/s`, (tm / tb).toFixed(3), 'higher is better']);
+  goal('7. TCP throughput container to container (ratio)', `${(tm / 1000).toFixed(2)} Gbit/s`, `${(tb / 1000).toFixed(2)} Gbit/s`, '>= 0.95 (a tie)', tm / tb >= 0.95);
 } finally {
   trySh('docker', ['network', 'rm', nets.mynet, nets.bridge]);
   await plugin.stop();

@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: run commands, start dockerd and the plugin if needed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,14 @@ export async function ensurePlugin(env = {}) {
   const p = spawn(process.execPath, ['dist/main.js'], { env: { ...process.env, MYNET_STATE_DIR: join(dir, 'state'), ...env }, stdio: ['ignore', out, out] });
   for (let i = 0; i < 200 && !(await answers(sock)); i++) await sleep(25);
   return { logFile, stop: async () => { p.kill('SIGTERM'); await new Promise((r) => p.once('exit', r)); } };
+}
+
+/**
+ * Records one figure against its goal for the summary bench/all.mjs prints (BENCH_GOALS names the
+ * file it collects them in; a script run alone just prints its own table).
+ */
+export function goal(figure, mynet, bridge, target, met) {
+  if (process.env.BENCH_GOALS) appendFileSync(process.env.BENCH_GOALS, `${JSON.stringify({ figure, mynet, bridge, target, met })}\n`);
 }
 
 export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };

@@ -13,7 +13,7 @@ import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
-import { median, now, pct, sh, sleep, table } from './lib.mjs';
+import { goal, median, now, pct, sh, sleep, table } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300);
 const hex = (n, w = 64) => n.toString(16).padStart(w, '0');
@@ -112,9 +112,11 @@ try {
   const startMs = [];
   for (let i = 0; i < 5; i++) { startMs.push(await start(join(dir, `s${i}`))); await stop(); }
   rows.push(['start to first answer, Plugin.Activate (median of 5)', `${median(startMs).toFixed(0)} ms`, 'goal < 300 ms']);
+  goal('6. plugin start to first answer', `${median(startMs).toFixed(0)} ms`, '(in dockerd)', '< 300 ms', median(startMs) < 300);
   await start(stateDir);
   await sleep(500);
-  rows.push(['RSS idle', `${rss(proc.pid).toFixed(1)} MiB`, '']);
+  const rssIdle = rss(proc.pid);
+  rows.push(['RSS idle', `${rssIdle.toFixed(1)} MiB`, '']);
   await call('/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.64.0.0/16', Gateway: '10.64.0.1/16' }], IPv6Data: [] });
   await sample(20, 0); // warm-up
   const s0 = await spawns();
@@ -135,6 +137,8 @@ try {
   rows.push(['lifecycle, one port, inside the plugin: p50 / p99', p50p99(inside[1]), '']);
   rows.push(['  as the client sees it', p50p99(withPort), '']);
   rows.push(['  processes per lifecycle', ((s2 - s1) / ROUNDS).toFixed(1), 'conntrack, after the answer']);
+  goal('2. lifecycle inside the plugin, no port: p50 (processes)', `${median(inside[0]).toFixed(2)} ms (${((s1 - s0) / ROUNDS).toFixed(1)})`, '(in dockerd)', 'p50 < 10 ms', median(inside[0]) < 10);
+  goal('2. lifecycle inside the plugin, one port: p50 (processes)', `${median(inside[1]).toFixed(2)} ms (${((s2 - s1) / ROUNDS).toFixed(1)})`, '(in dockerd)', 'p50 < 10 ms', median(inside[1]) < 10);
   // Scale: the next lifecycle (no port, and one port) with 10 endpoints on the network, then
   // with 1000 endpoints of which 990 publish a port; inside the plugin, p50 of SCALE_ROUNDS each.
   const SCALE_ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 200);
@@ -156,6 +160,9 @@ try {
   const ratio = (a, b) => `${a.toFixed(2)} / ${b.toFixed(2)} ms  (x${(b / a).toFixed(2)})`;
   rows.push(['next lifecycle, no port, at 10 / 1000 endpoints (inside, p50)', ratio(at10.plain, at1000.plain), 'goal <= x1.2']);
   rows.push(['next lifecycle, one port, at 10 / 1000 endpoints and 0 / 990 ports (inside, p50)', ratio(at10.port, at1000.port), 'goal <= x1.2']);
+  goal('3. next lifecycle, 1000 vs 10 endpoints', `x${(at1000.plain / at10.plain).toFixed(2)}`, '', '<= x1.2', at1000.plain / at10.plain <= 1.2);
+  goal('3. next lifecycle, 990 vs 0 published ports', `x${(at1000.port / at10.port).toFixed(2)}`, '', '<= x1.2', at1000.port / at10.port <= 1.2);
+  goal('6. RSS idle / with 1000 endpoints', `${rssIdle.toFixed(1)} / ${rss(proc.pid).toFixed(1)} MiB`, '', '(reported)', true);
   await stop();
 
   // IPAM: preload a /8 pool with 1 000 000 addresses taken, then time RequestAddress over the socket.
@@ -177,6 +184,7 @@ try {
   const ipamInside = requestLog().filter((l) => l.route === '/IpamDriver.RequestAddress').map((l) => l.ms);
   rows.push(['RequestAddress in a /8 with 1 000 000 taken, inside the plugin (p50, incl. fsync)', `${median(ipamInside).toFixed(2)} ms`, 'goal < 1 ms']);
   rows.push(['  as the client sees it (p50) / any request\'s round trip (GetCapabilities)', `${median(ipam).toFixed(2)} / ${median(floor).toFixed(2)} ms`, '']);
+  goal('5. RequestAddress in a /8 with 10^6 taken, inside (client)', `${median(ipamInside).toFixed(2)} ms (${median(ipam).toFixed(2)})`, '', '< 1 ms', median(ipamInside) < 1);
   await stop();
 } finally {
   if (proc && proc.exitCode === null) await stop();

@@ -14,6 +14,8 @@ command -v conntrack >/dev/null || need+=(conntrack)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v curl >/dev/null || need+=(curl)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+# dnsmasq: the DNS benchmark compares mynet's server with it (bench/dns.mjs).
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 # systemd-analyze verifies the repository's unit file (the e2e packaging test).
