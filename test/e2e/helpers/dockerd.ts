@@ -3,19 +3,20 @@
  * can restart it and the global teardown still stops the one that is running at the end.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sh, sleep, waitFor } from './sh.js';
 
 const PIDFILE = '/var/run/docker.pid';
+const LOG_PREFIX = 'mnt-dockerd-';
 
 export async function dockerAnswers(): Promise<boolean> {
   return (await sh('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 })).exitCode === 0;
 }
 
 export async function startDockerd(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'mnt-dockerd-'));
+  const dir = mkdtempSync(join(tmpdir(), LOG_PREFIX));
   const log = openSync(join(dir, 'dockerd.log'), 'a');
   spawn('dockerd', ['--pidfile', PIDFILE], { stdio: ['ignore', log, log], detached: true }).unref();
   await waitFor('dockerd to answer', dockerAnswers, 60_000, 500);
@@ -36,6 +37,11 @@ export async function stopDockerd(): Promise<void> {
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 200 && alive(pid); i++) await sleep(100);
   if (alive(pid)) throw new Error(`dockerd ${pid} did not stop within 20 s`);
+  // Its log was only for a post-mortem of this run (MNT_KEEP=1 keeps it). A restart and the global
+  // teardown stop dockerd from different processes, so the directories are found by their prefix.
+  if (!process.env.MNT_KEEP) {
+    for (const d of readdirSync(tmpdir())) if (d.startsWith(LOG_PREFIX)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
+  }
 }
 
 export async function restartDockerd(owned: boolean): Promise<void> {
