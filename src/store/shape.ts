@@ -4,7 +4,7 @@
  * records inside are checked field by field by State.fromSnapshot / State.apply. Each check
  * returns undefined when the value fits, or where and why it does not.
  */
-import type { Change, Snapshot } from '../driver/state.js';
+import type { Change } from '../driver/state.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isSeq = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min;
@@ -26,8 +26,6 @@ export function snapshotProblem(data: unknown): string | undefined {
   }
   return undefined;
 }
-
-export const isSnapshot = (data: unknown): data is Snapshot => snapshotProblem(data) === undefined;
 
 export function isJournalEntry(data: unknown): data is { seq: number; changes: Change[] } {
   return isObject(data) && isSeq(data.seq, 1) && Array.isArray(data.changes) && data.changes.every((c) => isObject(c) && typeof c.op === 'string');
