@@ -3,6 +3,36 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The layers' import direction (README, Layout): each layer of src/ may import only the layers
+// listed for it. Type-only imports are free (the contract types live in src/decision.ts and
+// the records in src/driver/state.ts). test/unit/layers.test.ts also refuses import circles.
+const LAYERS = ['ip', 'plan', 'protocol', 'driver', 'host', 'doctor', 'store', 'dns', 'http', 'admin', 'cli'];
+const TOP = ['plugin', 'main', 'config', 'metrics', 'errors', 'logger', 'decision'];
+const MAY_IMPORT = {
+  ip: ['errors'],
+  plan: ['ip', 'errors'],
+  protocol: ['ip', 'plan', 'errors'],
+  driver: ['ip', 'plan', 'protocol', 'errors'],
+  host: ['ip', 'plan', 'errors'],
+  doctor: ['ip', 'plan', 'driver', 'errors'],
+  store: ['ip', 'plan', 'protocol', 'driver', 'errors'],
+  dns: ['ip', 'errors'],
+  http: ['protocol', 'errors'],
+  admin: ['dns', 'errors', 'metrics', 'plugin', 'driver'],
+  cli: ['admin', 'errors'],
+};
+const layerRules = Object.entries(MAY_IMPORT).map(([layer, allowed]) => ({
+  files: [`src/${layer}/**/*.ts`],
+  rules: {
+    '@typescript-eslint/no-restricted-imports': ['error', {
+      patterns: [
+        ...LAYERS.filter((l) => l !== layer && !allowed.includes(l)).map((l) => ({ group: [`../${l}/*`], message: `src/${layer} may not import src/${l} (see the layers in eslint.config.js)`, allowTypeImports: true })),
+        ...TOP.filter((t) => !allowed.includes(t)).map((t) => ({ group: [`../${t}.js`], message: `src/${layer} may not import src/${t}.ts (see the layers in eslint.config.js)`, allowTypeImports: true })),
+      ],
+    }],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'plugin/', 'coverage/'] },
   js.configs.recommended,
@@ -16,6 +46,7 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: false }],
     },
   },
+  ...layerRules,
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   {
     files: ['**/*.mjs'],

@@ -39,8 +39,8 @@ const load = (host, port, zone) => new Promise((resolve) => {
 });
 
 const SERVER = `
-const { startDnsServer } = await import('${process.cwd()}/dist/names/server.js');
-const { NameTable } = await import('${process.cwd()}/dist/names/records.js');
+const { startDnsServer } = await import('${process.cwd()}/dist/dns/server.js');
+const { NameTable } = await import('${process.cwd()}/dist/dns/records.js');
 const { pino } = await import('${process.cwd()}/node_modules/pino/pino.js');
 const names = ${JSON.stringify(names)};
 const t = new NameTable('mynet', names.map((x, i) => ({ id: String(i), name: x.name, networks: [{ networkId: 'n', networkName: 'net', ipv4: x.ip, aliases: [] }] })));

@@ -1,7 +1,7 @@
 /** Settings come from the environment (the managed plugin's `docker plugin set` edits env too). */
 import { invalid } from './errors.js';
-import { type DefaultPool, parseDefaultPools } from './driver/ipam.js';
-import { type Listen, parseListen } from './names/server.js';
+import { type Listen, parseListen } from './ip/listen.js';
+import { type DefaultPool, parseDefaultPools } from './ip/pools.js';
 
 export interface Config {
   readonly socket: string;

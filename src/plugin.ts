@@ -11,9 +11,12 @@ import { messageOf } from './errors.js';
 import { createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
-import { type HostPorts, type Proto, parsePortMap, portElements, programExternalConnectivity, revokeExternalConnectivity } from './driver/connectivity.js';
+import { parsePortMap, programExternalConnectivity, revokeExternalConnectivity } from './driver/ports.js';
+import { portElements } from './plan/ports.js';
+import type { HostPorts, LinkOwner, PlannedDecision, Proto } from './decision.js';
+import type { Decision } from './decision.js';
 import { TABLE, portElementsScript } from './plan/nft.js';
-import { type CreateNetworkRequest, type LinkOwner, type PlannedDecision, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
+import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
 import type { State } from './driver/state.js';
 import { type Executor, applyPlan, undoPlan } from './host/executor.js';
 import type { Background } from './host/background.js';
@@ -55,7 +58,7 @@ const PORT_MAPS = ['pub4', 'pub4any', 'pub6', 'pub6any'] as const;
 /** Background steps allowed to wait at once before a request waits for them (see commit). */
 const MAX_QUEUED = 16;
 
-type AnyDecision<R> = PlannedDecision<R> | ipam.Decision<R>;
+type AnyDecision<R> = PlannedDecision<R> | Decision<R>;
 
 export class Plugin {
   private tail: Promise<unknown> = Promise.resolve();
@@ -142,6 +145,9 @@ export class Plugin {
   }
 
   // IpamDriver
+  addressSpaces(): { LocalDefaultAddressSpace: string; GlobalDefaultAddressSpace: string } {
+    return { LocalDefaultAddressSpace: ipam.LOCAL_SPACE, GlobalDefaultAddressSpace: ipam.GLOBAL_SPACE };
+  }
   requestPool(req: ipam.RequestPoolRequest, log: Logger): Promise<{ PoolID: string; Pool: string; Data: Record<string, string> }> {
     return this.decide(log, (s) => ipam.requestPool(s, req, this.deps.ipamEnv()));
   }

@@ -3,7 +3,7 @@
  * Engine API only when an operator asks (`mynet status`, `mynet ports`), never on a plugin
  * request path: a plugin that waits on dockerd can deadlock with it.
  */
-import { Engine } from '../names/engine.js';
+import { Engine } from '../dns/engine.js';
 
 export interface DockerNames {
   readonly networks: ReadonlyMap<string, string>;

@@ -5,13 +5,13 @@
  * no record explains; removing it is left to `mynet doctor --fix`. Nothing unmarked is ever
  * listed, so nothing unmarked is ever touched.
  */
-import { portElements } from '../driver/connectivity.js';
+import { portElements } from '../plan/ports.js';
 import { endpointSteps } from '../driver/endpoint.js';
 import { networkSteps, nftNetwork } from '../driver/network.js';
 import type { NetworkRecord, StateView } from '../driver/state.js';
 import type { KernelSnapshot } from '../host/kernel-snapshot.js';
 import { TABLE, baseScript, networkScript, portElementsScript } from '../plan/nft.js';
-import { short } from '../plan/names.js';
+import { short } from '../plan/link-names.js';
 import type { HostPlan } from '../plan/step.js';
 
 export type DifferenceKind = 'missing' | 'drift' | 'orphan';

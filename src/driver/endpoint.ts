@@ -5,11 +5,12 @@
  */
 import { PluginError, invalid } from '../errors.js';
 import { parseCidr } from '../ip/cidr.js';
-import { checkId, containerVethName, hostVethName } from '../plan/names.js';
+import { checkId, containerVethName, hostVethName } from '../plan/link-names.js';
 import { macFromIPv4, macFromId, vethSteps } from '../plan/link.js';
 import type { HostPlan } from '../plan/step.js';
-import { portMapInfo, unpublishSteps } from './connectivity.js';
-import type { PlannedDecision } from './network.js';
+import { portMapInfo } from './ports.js';
+import { unpublishSteps } from '../plan/ports.js';
+import type { PlannedDecision } from '../decision.js';
 import { type EndpointRecord, type NetworkRecord, type StateView, endpointOf, networkOf } from './state.js';
 
 export interface EndpointInterface {

@@ -6,22 +6,13 @@
 import { PluginError, invalid } from '../errors.js';
 import { type Family, formatIp, parseIp } from '../ip/address.js';
 import { type Cidr, contains, formatCidr, hostRange, overlaps, parseCidr, sizeOf, within } from '../ip/cidr.js';
-import type { Change, PoolRecord, PoolState, StateView } from './state.js';
+import type { Decision } from '../decision.js';
+import type { DefaultPool } from '../ip/pools.js';
+import type { PoolRecord, PoolState, StateView } from './state.js';
 
 export const LOCAL_SPACE = 'mynet-local';
 export const GLOBAL_SPACE = 'mynet-global';
 export const GATEWAY_TYPE = 'com.docker.network.gateway';
-
-/** A base prefix split into subnets of `size` (MYNET_DEFAULT_POOLS "10.200.0.0/16/24"). */
-export interface DefaultPool {
-  readonly base: Cidr;
-  readonly size: number;
-}
-
-export interface Decision<R> {
-  readonly changes: readonly Change[];
-  readonly response: R;
-}
 
 export interface RequestPoolRequest {
   AddressSpace?: string;
@@ -174,21 +165,4 @@ export function releaseAddress(state: StateView, req: { PoolID: string; Address:
   // Idempotent: dockerd retries and rolls back by releasing; an unknown pool or a free address is fine.
   if (!p || !p.taken.has(a.value)) return { changes: [], response: {} };
   return { changes: [{ op: 'address.free', pool: req.PoolID, address: formatIp(a) }], response: {} };
-}
-
-/** MYNET_DEFAULT_POOLS: "base/len/size" items separated by commas. */
-export function parseDefaultPools(text: string): DefaultPool[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((item) => {
-      const m = /^(.+\/\d{1,3})\/(\d{1,3})$/.exec(item);
-      const base = m ? parseCidr(m[1] as string) : undefined;
-      const size = m ? Number(m[2]) : NaN;
-      if (!base?.ok || !(size >= base.cidr.prefix) || size > (base.cidr.family === 4 ? 32 : 128)) {
-        throw invalid('MYNET_DEFAULT_POOLS', `"${item}" is not base/len/size (e.g. 10.200.0.0/16/24, size >= len)`);
-      }
-      return { base: base.cidr, size };
-    });
 }

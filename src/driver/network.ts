@@ -5,14 +5,14 @@
 import { PluginError, invalid } from '../errors.js';
 import { parseCidr } from '../ip/cidr.js';
 import { contains } from '../ip/cidr.js';
-import { checkId, defaultBridgeName } from '../plan/names.js';
+import { checkId, defaultBridgeName } from '../plan/link-names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
 import { type NftNetwork, baseScript, networkScript, networkTeardownScript, tableTeardownScript } from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
-import { unpublishSteps } from './connectivity.js';
+import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
-import type { Decision } from './ipam.js';
+import type { LinkOwner, PlannedDecision } from '../decision.js';
 import type { NetworkRecord, StateView, SubnetRecord } from './state.js';
 
 export interface IpamData {
@@ -27,12 +27,6 @@ export interface CreateNetworkRequest {
   Options?: Record<string, unknown> | null;
   IPv4Data?: IpamData[] | null;
   IPv6Data?: IpamData[] | null;
-}
-
-export type LinkOwner = 'absent' | 'ours' | 'foreign';
-
-export interface PlannedDecision<R> extends Decision<R> {
-  readonly plan: HostPlan;
 }
 
 /** The bridge a CreateNetwork request asks for (validates the id and the options). */

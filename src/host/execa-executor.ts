@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { ExecaError } from 'execa';
 import type { Logger } from 'pino';
 import { HostCommandError, PluginError } from '../errors.js';
-import { MYNET_GROUP, RETIRED_GROUP } from '../plan/names.js';
+import { MYNET_GROUP, RETIRED_GROUP } from '../plan/link-names.js';
 import type { HostOp } from '../plan/step.js';
 import { Coprocess } from './coprocess.js';
 import { loadExeca } from './load-execa.js';

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { HostCommandError } from '../errors.js';
-import { FORWARD_CHAIN, MYNET_GROUP } from '../plan/names.js';
+import { FORWARD_CHAIN, MYNET_GROUP } from '../plan/link-names.js';
 
 export interface CommandRunner {
   command(argv: readonly string[], log: Logger, input?: string): Promise<string>;

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { HostCommandError } from '../errors.js';
-import { MYNET_GROUP } from '../plan/names.js';
+import { MYNET_GROUP } from '../plan/link-names.js';
 import { type HookStatus, hookStatus } from './forward-hook.js';
 import type { ExecaExecutor } from './execa-executor.js';
 

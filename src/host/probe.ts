@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import type { LinkOwner } from '../driver/network.js';
+import type { LinkOwner } from '../decision.js';
 import { parseCidr, type Cidr } from '../ip/cidr.js';
-import { MYNET_GROUP, RETIRED_GROUP } from '../plan/names.js';
+import { MYNET_GROUP, RETIRED_GROUP } from '../plan/link-names.js';
 import type { ExecaExecutor } from './execa-executor.js';
 
 export async function linkOwner(exec: ExecaExecutor, name: string, log: Logger): Promise<LinkOwner> {

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { CreateEndpointRequest } from '../driver/endpoint.js';
-import { GLOBAL_SPACE, LOCAL_SPACE, type RequestAddressRequest, type RequestPoolRequest } from '../driver/ipam.js';
+import type { RequestAddressRequest, RequestPoolRequest } from '../driver/ipam.js';
 import type { CreateNetworkRequest } from '../driver/network.js';
 import type { Plugin } from '../plugin.js';
 import type { SchemaName } from '../protocol/schemas.js';
@@ -53,9 +53,8 @@ export const routes: readonly Route[] = [
   route('/NetworkDriver.DiscoverDelete', 'discover', () => ({})),
 
   route('/IpamDriver.GetCapabilities', 'none', () => ({ RequiresMACAddress: false, RequiresRequestReplay: false })),
-  route('/IpamDriver.GetDefaultAddressSpaces', 'none', () => ({
-    LocalDefaultAddressSpace: LOCAL_SPACE,
-    GlobalDefaultAddressSpace: GLOBAL_SPACE,
+  route('/IpamDriver.GetDefaultAddressSpaces', 'none', (_b, c) => ({
+    ...c.plugin.addressSpaces(),
   })),
   route<RequestPoolRequest>('/IpamDriver.RequestPool', 'requestPool', (b, c) => c.plugin.requestPool(b, c.log)),
   route<{ PoolID: string }>('/IpamDriver.ReleasePool', 'poolOnly', (b, c) => c.plugin.releasePool(b, c.log)),

@@ -5,7 +5,7 @@
  * so every create plan is safe to run again. A foreign link under that name makes the plan fail
  * at its first step, before anything is made.
  */
-import { MYNET_GROUP, endpointAlias, networkAlias } from './names.js';
+import { MYNET_GROUP, endpointAlias, networkAlias } from './link-names.js';
 import type { HostStep } from './step.js';
 
 export interface BridgeSpec {

@@ -12,7 +12,7 @@
  * added before they are deleted (nft 1.0.6 has no `destroy`), so a script can run twice and a
  * teardown works on whatever is left. Each script is one `nft -f -` transaction: all or nothing.
  */
-import { MYNET_GROUP, short } from './names.js';
+import { MYNET_GROUP, short } from './link-names.js';
 
 export const TABLE = 'inet mynet';
 const G = String(MYNET_GROUP);

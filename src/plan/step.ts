@@ -8,7 +8,7 @@ export type HostOp =
   | { readonly kind: 'ip'; readonly args: readonly string[]; readonly absentOk?: boolean }
   /** Delete a link, but only if it carries our mark (netdev group); absent counts as done. */
   | { readonly kind: 'link-del'; readonly name: string }
-  /** Take our veth off its bridge, down, into the retired group (plan/names.ts); absent: done. */
+  /** Take our veth off its bridge, down, into the retired group (plan/link-names.ts); absent: done. */
   | { readonly kind: 'link-retire'; readonly name: string }
   /** Delete every retired link at once (`ip link del group`); `name` is the one that asked. */
   | { readonly kind: 'link-reap'; readonly name: string }

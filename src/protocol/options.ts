@@ -8,7 +8,7 @@
  */
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
-import { checkIfName } from '../plan/names.js';
+import { checkIfName } from '../plan/link-names.js';
 
 export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed';
 

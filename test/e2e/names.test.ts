@@ -30,8 +30,8 @@ describe('names with a real dockerd', () => {
     outside = await makeOutside(2);
     // An "upstream resolver" on the outside host (mynet's own DNS code, zone `example`), so that
     // external resolution is proved without any address beyond this machine.
-    const script = `const { startDnsServer } = await import('${ROOT}/dist/names/server.js');
-      const { NameTable } = await import('${ROOT}/dist/names/records.js');
+    const script = `const { startDnsServer } = await import('${ROOT}/dist/dns/server.js');
+      const { NameTable } = await import('${ROOT}/dist/dns/records.js');
       const { pino } = await import('${ROOT}/node_modules/pino/pino.js');
       const t = new NameTable('example', [{ id: 'x', name: 'ext', networks: [{ networkId: 'n', networkName: 'svc', ipv4: '192.0.2.77', aliases: [] }] }]);
       await startDnsServer({ listen: { host: '${outside.ip}', port: 53 }, table: () => t, log: pino({ level: 'silent' }) });`;

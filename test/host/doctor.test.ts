@@ -8,11 +8,11 @@
  * Orphans: a link in our group is removed by 'all' only; an unmarked look-alike never.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseDefaultPools } from '../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../src/ip/pools.js';
 import { State } from '../../src/driver/state.js';
 import { kernelSnapshot, parseNftTable } from '../../src/host/kernel-snapshot.js';
 import { linkOwner, ourLinks } from '../../src/host/probe.js';
-import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/names.js';
+import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/link-names.js';
 import { Plugin } from '../../src/plugin.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { type TestNetns, addrsOf, createNetns, destroyCreated, linkInfo } from '../helpers/netns.js';

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vites
 import { PluginError } from '../../src/errors.js';
 import { Background } from '../../src/host/background.js';
 import { ExecaExecutor } from '../../src/host/execa-executor.js';
-import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/names.js';
+import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/link-names.js';
 import { macFromIPv4 } from '../../src/plan/link.js';
 import { type TestNetns, addrsOf, createNetns, destroyCreated, dockerId, linkInfo } from '../helpers/netns.js';
 import type { CreateEndpointRequest } from '../../src/driver/endpoint.js';

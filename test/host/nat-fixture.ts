@@ -11,7 +11,7 @@
  * each test (`stopServers`); clients are one node process per attempt with a deadline.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { HostPorts, Proto } from '../../src/driver/connectivity.js';
+import type { HostPorts, Proto } from '../../src/decision.js';
 import { HostCommandError } from '../../src/errors.js';
 import type { Plugin } from '../../src/plugin.js';
 import { type TestNetns, createNetns } from '../helpers/netns.js';

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PluginError } from '../../src/errors.js';
 import { CHAIN_RULES } from '../../src/host/forward-hook.js';
-import { FORWARD_CHAIN, MYNET_GROUP, networkAlias } from '../../src/plan/names.js';
+import { FORWARD_CHAIN, MYNET_GROUP, networkAlias } from '../../src/plan/link-names.js';
 import { type HostOp, renderOp } from '../../src/plan/step.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { FailingExecutor, INJECTED, argvOf } from './failing-executor.js';

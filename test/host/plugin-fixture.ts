@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { parseDefaultPools } from '../../src/driver/ipam.js';
-import type { HostPorts, Proto } from '../../src/driver/connectivity.js';
+import { parseDefaultPools } from '../../src/ip/pools.js';
+import type { HostPorts, Proto } from '../../src/decision.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import type { Executor } from '../../src/host/executor.js';
 import type { Background } from '../../src/host/background.js';

@@ -8,9 +8,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { HostPorts, Proto } from '../../src/driver/connectivity.js';
+import type { HostPorts, Proto } from '../../src/decision.js';
 import { PluginError } from '../../src/errors.js';
-import { readHostPorts } from '../../src/host/ports.js';
+import { readHostPorts } from '../../src/host/listeners.js';
 import { TABLE } from '../../src/plan/nft.js';
 import { type TestNetns, destroyCreated } from '../helpers/netns.js';
 import { type CreatedNetwork, createNetwork, dockerLikeFirewall, ipOf, log, publish } from './plugin-fixture.js';

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { FORWARD_CHAIN, MYNET_GROUP, networkAlias } from '../../src/plan/names.js';
+import { FORWARD_CHAIN, MYNET_GROUP, networkAlias } from '../../src/plan/link-names.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { addrsOf, createNetns, destroyCreated, linkInfo } from '../helpers/netns.js';
 import { buildPlugin, createEndpoint, createNetwork, forwardRules, log } from './plugin-fixture.js';

@@ -5,7 +5,7 @@
  * before the first CreateNetwork.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { FORWARD_CHAIN } from '../../src/plan/names.js';
+import { FORWARD_CHAIN } from '../../src/plan/link-names.js';
 import type { Plugin } from '../../src/plugin.js';
 import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
 import { buildPlugin, createEndpoint, createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, plugContainer } from './plugin-fixture.js';

@@ -18,7 +18,7 @@ import { Agent, type Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDefaultPools } from '../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../src/ip/pools.js';
 import { createApp } from '../../src/http/app.js';
 import { routes } from '../../src/http/routes.js';
 import { listenUnix } from '../../src/http/socket.js';

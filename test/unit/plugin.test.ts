@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { HostPlanError } from '../../src/errors.js';
-import { parseDefaultPools } from '../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../src/ip/pools.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import { State } from '../../src/driver/state.js';
-import type { LinkOwner } from '../../src/driver/network.js';
+import type { LinkOwner } from '../../src/decision.js';
 import { Background } from '../../src/host/background.js';
 import { Plugin } from '../../src/plugin.js';
 import { MemoryStore } from '../../src/store/memory-store.js';

@@ -20,5 +20,5 @@ export function prng(seed: number): () => number {
 /** A hex id of `len` characters made from a small number, unique in its first 12 characters too. */
 export const hexId = (n: number, len = 64): string => n.toString(16).padStart(4, '0').repeat(16).slice(0, len);
 
-/** Every request a real dockerd 20.10 sent (shared/ lies beside the repository, in CI too). */
-export const DOCKERD_FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/dockerd-20.10/requests.jsonl');
+/** Every request a real dockerd 20.10 sent (copied from shared/fixtures, so the unit tier needs nothing outside the repository). */
+export const DOCKERD_FIXTURE = resolve(import.meta.dirname, '../fixtures/dockerd-20.10/requests.jsonl');

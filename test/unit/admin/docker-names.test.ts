@@ -2,7 +2,7 @@
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dockerNames } from '../../../src/admin/docker-names.js';
-import { Engine, dockerTarget } from '../../../src/names/engine.js';
+import { Engine, dockerTarget } from '../../../src/dns/engine.js';
 
 const BASE = 'http://127.0.0.1:2375';
 const engine = new Engine(dockerTarget('tcp://127.0.0.1:2375'), 1000);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DockerNames } from '../../../src/admin/docker-names.js';
 import { createAdminApp } from '../../../src/admin/server.js';
-import { parseDefaultPools } from '../../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../../src/ip/pools.js';
 import type { KernelSnapshot } from '../../../src/host/kernel-snapshot.js';
 import { listenUnix } from '../../../src/http/socket.js';
 import { Metrics } from '../../../src/metrics.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Difference } from '../../../src/doctor/diagnose.js';
-import { parseDefaultPools } from '../../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../../src/ip/pools.js';
 import type { State } from '../../../src/driver/state.js';
 import type { KernelSnapshot } from '../../../src/host/kernel-snapshot.js';
 import { Plugin } from '../../../src/plugin.js';

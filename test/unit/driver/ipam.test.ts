@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PluginError } from '../../../src/errors.js';
-import {
-  type Decision, type IpamEnv, LOCAL_SPACE, parseDefaultPools, releaseAddress, releasePool, requestAddress, requestPool,
-} from '../../../src/driver/ipam.js';
+import type { Decision } from '../../../src/decision.js';
+import { type IpamEnv, LOCAL_SPACE, releaseAddress, releasePool, requestAddress, requestPool } from '../../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../../src/ip/pools.js';
 import { State } from '../../../src/driver/state.js';
 import { parseCidr, type Cidr } from '../../../src/ip/cidr.js';
 import { parseIp } from '../../../src/ip/address.js';

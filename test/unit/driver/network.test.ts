@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PluginError } from '../../../src/errors.js';
 import { createEndpoint } from '../../../src/driver/endpoint.js';
-import { type CreateNetworkRequest, type LinkOwner, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from '../../../src/driver/network.js';
+import type { LinkOwner } from '../../../src/decision.js';
+import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from '../../../src/driver/network.js';
 import { State } from '../../../src/driver/state.js';
 import { renderPlan } from '../../../src/plan/step.js';
 
@@ -12,7 +13,7 @@ const N3 = '3c33f0178f27d27d4b78ce9e8296f0675b6035d7dc94e4b17448d7cd8a973766';
 const E1 = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';
 const E2 = 'c22c4d431a809858c0c47bf69f2952cbc1f19bbeca4cec4c586c33522988ac64';
 
-/** CreateNetwork bodies as dockerd 20.10 sent them (shared/fixtures/dockerd-20.10). */
+/** CreateNetwork bodies as dockerd 20.10 sent them (test/fixtures/dockerd-20.10). */
 const v4Req: CreateNetworkRequest = {
   NetworkID: N1,
   Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },

@@ -1,6 +1,6 @@
 /**
  * The protocol tier: a real Plugin behind the real Express app on a real unix socket, fed every
- * request a real dockerd 20.10 sent (shared/fixtures/dockerd-20.10/requests.jsonl), the way
+ * request a real dockerd 20.10 sent (test/fixtures/dockerd-20.10/requests.jsonl), the way
  * dockerd sends them (POST, Accept only, no Content-Type, empty body for no-argument calls).
  * The host is a RecordingExecutor, so nothing is changed on this machine.
  */
@@ -10,7 +10,7 @@ import { Agent, type IncomingHttpHeaders, type Server, createServer, request } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDefaultPools } from '../../../src/driver/ipam.js';
+import { parseDefaultPools } from '../../../src/ip/pools.js';
 import { State } from '../../../src/driver/state.js';
 import { createApp } from '../../../src/http/app.js';
 import { listenUnix } from '../../../src/http/socket.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NameTable, reverseName } from '../../../src/names/records.js';
-import { containerInfo } from '../../../src/names/sync.js';
+import { NameTable, reverseName } from '../../../src/dns/records.js';
+import { containerInfo } from '../../../src/dns/sync.js';
 
 // The shape dockerd 20.10 returns from GET /containers/{id}/json (trimmed to what we read).
 const inspect = {

@@ -5,7 +5,7 @@
  * whole socket hash table (~3.5 ms), so the files are read in parallel, off the event loop.
  */
 import { readFile } from 'node:fs/promises';
-import type { HostPorts, Proto } from '../driver/connectivity.js';
+import type { HostPorts, Proto } from '../decision.js';
 import { formatIp, parseIp } from '../ip/address.js';
 
 const FILES: Record<Proto, readonly string[]> = {

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Engine, dockerTarget } from '../../../src/names/engine.js';
-import { DockerNameSync } from '../../../src/names/sync.js';
+import { Engine, dockerTarget } from '../../../src/dns/engine.js';
+import { DockerNameSync } from '../../../src/dns/sync.js';
 import { silentLog } from '../support.js';
 
 const BASE = 'http://127.0.0.1:2375';

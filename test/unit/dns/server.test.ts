@@ -2,9 +2,10 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TYPE } from '../../../src/names/packet.js';
-import { NameTable } from '../../../src/names/records.js';
-import { type DnsServer, parseListen, startDnsServer } from '../../../src/names/server.js';
+import { TYPE } from '../../../src/dns/packet.js';
+import { NameTable } from '../../../src/dns/records.js';
+import { type DnsServer, startDnsServer } from '../../../src/dns/server.js';
+import { parseListen } from '../../../src/ip/listen.js';
 import { decode, query } from './dns-client.js';
 
 const table = new NameTable('mynet', [{ id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] }]);

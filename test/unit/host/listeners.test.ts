@@ -4,7 +4,7 @@
  * addresses are their IPv4 address, and the ephemeral range falls back to Linux's default.
  */
 import { describe, expect, it } from 'vitest';
-import { readHostPorts } from '../../../src/host/ports.js';
+import { readHostPorts } from '../../../src/host/listeners.js';
 
 const HEAD = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const files: Record<string, string> = {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RCODE, TYPE, buildResponse, parseQuery } from '../../../src/names/packet.js';
+import { RCODE, TYPE, buildResponse, parseQuery } from '../../../src/dns/packet.js';
 import { decode, query } from './dns-client.js';
-import { NameTable } from '../../../src/names/records.js';
-import { answer } from '../../../src/names/server.js';
+import { NameTable } from '../../../src/dns/records.js';
+import { answer } from '../../../src/dns/server.js';
 import { prng } from '../support.js';
 
 const table = new NameTable('mynet', [

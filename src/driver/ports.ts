@@ -6,23 +6,15 @@
  */
 import { PluginError, invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
-import { type PortElement, portElementsScript } from '../plan/nft.js';
-import { checkId } from '../plan/names.js';
+import { portElementsScript } from '../plan/nft.js';
+import { checkId } from '../plan/link-names.js';
 import type { HostStep } from '../plan/step.js';
-import type { PlannedDecision } from './network.js';
+import type { HostPorts, PlannedDecision, Proto } from '../decision.js';
+import { bare, portElements, scopeOf, unpublishSteps } from '../plan/ports.js';
 import { type EndpointRecord, type PortBinding, type StateView, networkOf } from './state.js';
 
-export type Proto = PortBinding['proto'];
 const PROTOS: Record<number, Proto> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
 const NUMBERS: Record<Proto, number> = { tcp: 6, udp: 17, sctp: 132 };
-
-/** What the host already uses, read by the orchestrator before deciding. */
-export interface HostPorts {
-  /** Host addresses listening on proto/port ('0.0.0.0' or '::' for any). */
-  listening(proto: Proto, port: number): readonly string[];
-  /** The kernel's ephemeral range (net.ipv4.ip_local_port_range). */
-  readonly ephemeral: readonly [number, number];
-}
 
 interface RequestedBinding {
   readonly proto: Proto;
@@ -56,17 +48,6 @@ export function parsePortMap(options: Record<string, unknown> | null | undefined
     if (hostPortEnd < hostPort) throw invalid(`${f}.HostPortEnd`, `${hostPortEnd} is below HostPort ${hostPort}`);
     return { proto, containerPort: port(`${f}.Port`, o.Port, 1), hostIp, hostPort, hostPortEnd };
   });
-}
-
-/** An address of the family, 'any' for all of them, or undefined for none. */
-type Scope = { v4: string | undefined; v6: string | undefined };
-
-/** Which addresses of each family a host IP covers: '' both families, 0.0.0.0 all IPv4, :: all IPv6. */
-function scopeOf(hostIp: string): Scope {
-  if (hostIp === '') return { v4: 'any', v6: 'any' };
-  if (hostIp === '0.0.0.0') return { v4: 'any', v6: undefined };
-  if (hostIp === '::') return { v4: undefined, v6: 'any' };
-  return parseIp(hostIp)?.family === 6 ? { v4: undefined, v6: hostIp } : { v4: hostIp, v6: undefined };
 }
 
 const meets = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && (a === 'any' || b === 'any' || a === b);
@@ -121,34 +102,6 @@ export function resolveBindings(state: StateView, ep: EndpointRecord, requested:
     taken.push({ binding: b, owner: 'another binding of this container' });
   }
   return out;
-}
-
-const bare = (cidr: string | undefined): string | undefined => cidr?.slice(0, cidr.indexOf('/'));
-
-/** The nft map elements of an endpoint's bindings. */
-export function portElements(ep: EndpointRecord, ports: readonly PortBinding[]): PortElement[] {
-  const v4 = bare(ep.address);
-  const v6 = bare(ep.addressV6);
-  const out: PortElement[] = [];
-  for (const b of ports) {
-    const s = scopeOf(b.hostIp);
-    const tail = `${b.proto} . ${b.hostPort}`;
-    if (s.v4 && v4) out.push(s.v4 === 'any' ? { map: 'pub4any', key: tail, value: `${v4} . ${b.containerPort}` } : { map: 'pub4', key: `${s.v4} . ${tail}`, value: `${v4} . ${b.containerPort}` });
-    if (s.v6 && v6) out.push(s.v6 === 'any' ? { map: 'pub6any', key: tail, value: `${v6} . ${b.containerPort}` } : { map: 'pub6', key: `${s.v6} . ${tail}`, value: `${v6} . ${b.containerPort}` });
-  }
-  return out;
-}
-
-/** Steps that remove an endpoint's published ports and the flows that still use them. */
-export function unpublishSteps(ep: EndpointRecord): HostStep[] {
-  if (ep.ports.length === 0) return [];
-  const els = portElements(ep, ep.ports);
-  return [
-    { what: `unpublish ports of ${ep.id.slice(0, 12)}`, run: { kind: 'nft', script: portElementsScript('delete', els) } },
-    // Established flows (UDP especially) would otherwise keep reaching the old container.
-    // After the answer: the elements are gone already, so no new flow reaches the old address.
-    ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] => (a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a }, later: true }] : [])),
-  ];
 }
 
 export function programExternalConnectivity(

@@ -5,27 +5,12 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Logger } from 'pino';
-import { invalid } from '../errors.js';
+import type { Listen } from '../ip/listen.js';
 import { parseIp } from '../ip/address.js';
 import { RCODE, type RR, TYPE, buildResponse, formErr, parseQuery } from './packet.js';
 import type { NameTable } from './records.js';
 
 export type Answer = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'dropped';
-
-export interface Listen {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** "127.0.0.153:53", "[::1]:53"; '' disables the server. */
-export function parseListen(text: string): Listen | undefined {
-  if (text === '') return undefined;
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const host = m?.[1] ?? m?.[2];
-  const port = Number(m?.[3]);
-  if (!m || !host || !parseIp(host) || port > 65535) throw invalid('MYNET_DNS_LISTEN', `"${text}" is not address:port (e.g. 127.0.0.153:53, [::1]:53, or empty to disable)`);
-  return { host, port };
-}
 
 const TTL = 5;
 

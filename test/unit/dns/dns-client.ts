@@ -1,5 +1,5 @@
 /** A minimal DNS client for tests: queries as dig sends them, and a decoder of our answers. */
-import { TYPE } from '../../../src/names/packet.js';
+import { TYPE } from '../../../src/dns/packet.js';
 
 /** A query as dig would send it. */
 export function query(name: string, type: number, opts: { id?: number; edns?: number } = {}): Buffer {

@@ -1,0 +1,48 @@
+/**
+ * Published ports as host steps: an endpoint's bindings become map elements of the `inet mynet`
+ * table (plan/nft.ts), and unpublishing removes them and forgets the flows that still use them.
+ */
+import type { EndpointRecord, PortBinding } from '../driver/state.js';
+import { type PortElement, portElementsScript } from './nft.js';
+import { parseIp } from '../ip/address.js';
+import type { HostStep } from './step.js';
+
+/** An address of the family, 'any' for all of them, or undefined for none. */
+export type Scope = { v4: string | undefined; v6: string | undefined };
+
+/** Which addresses of each family a host IP covers: '' both families, 0.0.0.0 all IPv4, :: all IPv6. */
+export function scopeOf(hostIp: string): Scope {
+  if (hostIp === '') return { v4: 'any', v6: 'any' };
+  if (hostIp === '0.0.0.0') return { v4: 'any', v6: undefined };
+  if (hostIp === '::') return { v4: undefined, v6: 'any' };
+  return parseIp(hostIp)?.family === 6 ? { v4: undefined, v6: hostIp } : { v4: hostIp, v6: undefined };
+}
+
+export const bare = (cidr: string | undefined): string | undefined => cidr?.slice(0, cidr.indexOf('/'));
+
+/** The nft map elements of an endpoint's bindings. */
+export function portElements(ep: EndpointRecord, ports: readonly PortBinding[]): PortElement[] {
+  const v4 = bare(ep.address);
+  const v6 = bare(ep.addressV6);
+  const out: PortElement[] = [];
+  for (const b of ports) {
+    const s = scopeOf(b.hostIp);
+    const tail = `${b.proto} . ${b.hostPort}`;
+    if (s.v4 && v4) out.push(s.v4 === 'any' ? { map: 'pub4any', key: tail, value: `${v4} . ${b.containerPort}` } : { map: 'pub4', key: `${s.v4} . ${tail}`, value: `${v4} . ${b.containerPort}` });
+    if (s.v6 && v6) out.push(s.v6 === 'any' ? { map: 'pub6any', key: tail, value: `${v6} . ${b.containerPort}` } : { map: 'pub6', key: `${s.v6} . ${tail}`, value: `${v6} . ${b.containerPort}` });
+  }
+  return out;
+}
+
+/** Steps that remove an endpoint's published ports and the flows that still use them. */
+export function unpublishSteps(ep: EndpointRecord): HostStep[] {
+  if (ep.ports.length === 0) return [];
+  const els = portElements(ep, ep.ports);
+  return [
+    { what: `unpublish ports of ${ep.id.slice(0, 12)}`, run: { kind: 'nft', script: portElementsScript('delete', els) } },
+    // Established flows (UDP especially) would otherwise keep reaching the old container.
+    // After the answer: the elements are gone already, so no new flow reaches the old address.
+    ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] => (a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a }, later: true }] : [])),
+  ];
+}
+
