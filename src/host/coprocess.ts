@@ -10,6 +10,17 @@
  *    after everything before it has run. nft -i runs each line as one transaction and goes on
  *    after a failure, so a group is always one line: all of it applies or none.
  * Every group has a timeout: the process is killed and the group fails, as with a one-shot command.
+ *
+ * Each process has its own state (buffers, lines written, the group waiting on it). A process
+ * killed at a timeout may still deliver output and will deliver its exit; those events belong to
+ * a group that has already failed, so they are dropped instead of being read as the answer of
+ * whichever group waits next (issue 14.6: a failed `ip link add` reported done, a done one rolled
+ * back).
+ *
+ * The first process is probed with a lone marker before any command is sent. If the tool answers
+ * but not in the shape above (another nft error format, another ip), the coprocess would wait for
+ * the timeout on every group; instead every run rejects with CoprocessUnusable and the executor
+ * runs that tool one-shot. Nothing of a group has been sent when that happens.
  */
 import type { ResultPromise } from 'execa';
 import { loadExeca } from './load-execa.js';
@@ -20,6 +31,14 @@ export interface GroupResult {
   readonly failed?: { readonly index: number; readonly stderr: string };
 }
 
+/** The tool's answer to the marker is not what this file parses; none of the group was sent. */
+export class CoprocessUnusable extends Error {
+  constructor(readonly argv: readonly string[], reason: string) {
+    super(`${argv.join(' ')}: ${reason}`);
+    this.name = 'CoprocessUnusable';
+  }
+}
+
 type Dialect = 'ip' | 'nft';
 
 interface Waiter {
@@ -28,16 +47,28 @@ interface Waiter {
   readonly firstLine: number;
   readonly lines: number;
   readonly marker: number;
+  /** The start-up probe: an unrecognised answer makes the coprocess unusable. */
+  readonly probe: boolean;
 }
 
+/** One process and everything read from or waited on it. */
+interface Child {
+  readonly proc: ResultPromise;
+  out: string;
+  err: string;
+  /** Lines written to this process so far (ip numbers failures from its first line). */
+  written: number;
+  waiter: Waiter | undefined;
+}
+
+/** How long a probe's answer may stay unrecognised after its first output (nft writes its error in pieces). */
+const PROBE_GRACE_MS = 150;
+
 export class Coprocess {
-  private child: ResultPromise | undefined;
-  private out = '';
-  private err = '';
-  /** Lines written to the current process so far (ip numbers failures from its first line). */
-  private written = 0;
+  private child: Child | undefined;
   private markers = 0;
-  private waiter: Waiter | undefined;
+  private probed = false;
+  private unusable: CoprocessUnusable | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   /** Processes started (metrics, benchmarks). */
   spawns = 0;
@@ -49,7 +80,10 @@ export class Coprocess {
     private readonly onSpawn?: () => void,
   ) {}
 
-  /** Runs `lines` (ip: one command each; nft: exactly one line) after the groups before it. */
+  /**
+   * Runs `lines` (ip: one command each; nft: exactly one line) after the groups before it.
+   * Rejects with CoprocessUnusable (nothing sent) when the tool's marker answer is not understood.
+   */
   run(lines: readonly string[]): Promise<GroupResult> {
     const go = (): Promise<GroupResult> => this.runNow(lines);
     const r = this.tail.then(go, go);
@@ -57,95 +91,151 @@ export class Coprocess {
     return r;
   }
 
-  /** Ends the process (tests, shutdown). */
+  /** Ends the process (tests, shutdown); a group still waiting on it fails. */
   close(): void {
     const c = this.child;
-    this.child = undefined;
-    if (c) {
-      c.stdin?.end();
-      c.kill('SIGKILL');
-    }
+    if (!c) return;
+    this.retire(c);
+    c.waiter?.reject(new HostCommandError(this.argv, undefined, 'closed before finishing'));
+    c.waiter = undefined;
   }
 
-  private start(execa: Awaited<ReturnType<typeof loadExeca>>['execa']): ResultPromise {
+  /** From here on nothing this process does is read: it is no longer the current one. */
+  private retire(c: Child): void {
+    if (this.child === c) this.child = undefined;
+    c.proc.stdin?.end();
+    c.proc.kill('SIGKILL');
+  }
+
+  private start(execa: Awaited<ReturnType<typeof loadExeca>>['execa']): Child {
     const [cmd, ...args] = this.argv as [string, ...string[]];
-    const child = execa(cmd, args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, env: { LC_ALL: 'C' } });
+    const proc = execa(cmd, args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, env: { LC_ALL: 'C' } });
     this.spawns++;
     this.onSpawn?.();
-    this.out = '';
-    this.err = '';
-    this.written = 0;
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => this.onOut(d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => this.onErr(d));
-    child.stdin?.on('error', () => undefined); // EPIPE when it exits; the exit handler reports it
-    void child.then((r) => this.onExit(child, r.exitCode, r.signal));
+    const c: Child = { proc, out: '', err: '', written: 0, waiter: undefined };
+    // A process that is no longer the current one has nothing to say to anyone waiting now.
+    proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      if (this.child === c) this.onOut(c, d);
+    });
+    proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      if (this.child === c) this.onErr(c, d);
+    });
+    proc.stdin?.on('error', () => undefined); // EPIPE when it exits; the exit handler reports it
+    void proc.then((r) => {
+      if (this.child === c) this.onExit(c, r.exitCode, r.signal);
+    });
     // The plugin's server keeps the process alive; a coprocess alone must not (tests).
-    child.unref();
-    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
-    return child;
+    proc.unref();
+    for (const s of [proc.stdin, proc.stdout, proc.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+    return c;
   }
 
   private async runNow(lines: readonly string[]): Promise<GroupResult> {
     if (this.dialect === 'nft' && lines.length !== 1) throw new Error('nft coprocess: one line per group');
     if (lines.some((l) => l.includes('\n'))) throw new Error(`${this.dialect} coprocess: a command contains a newline`);
-    this.child ??= this.start((await loadExeca()).execa);
-    const child = this.child;
+    if (this.unusable) throw this.unusable;
+    const { execa } = await loadExeca();
+    // One timeout for the group, the start-up probe included.
+    const deadline = performance.now() + this.timeoutMs;
+    let c = this.child;
+    if (!c) {
+      c = this.child = this.start(execa);
+      if (!this.probed) {
+        await this.send(c, [], deadline, true);
+        this.probed = true;
+      }
+    }
+    return this.send(c, lines, deadline, false);
+  }
+
+  /** Writes `lines` and the marker to `c` and waits for the marker's answer until `deadline`. */
+  private send(c: Child, lines: readonly string[], deadline: number, probe: boolean): Promise<GroupResult> {
     const marker = ++this.markers;
     const markLine = this.dialect === 'ip' ? 'link show dev lo' : `mnmark${marker}`;
     return new Promise<GroupResult>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiter = undefined;
-        this.close();
+        if (c.waiter !== w) return;
+        c.waiter = undefined;
+        this.retire(c);
         reject(new HostCommandError(this.argv, undefined, '', { timedOut: true }));
-      }, this.timeoutMs);
-      this.waiter = {
-        firstLine: this.written + 1,
+      }, Math.max(0, deadline - performance.now()));
+      const w: Waiter = {
+        firstLine: c.written + 1,
         lines: lines.length,
         marker,
+        probe,
         resolve: (r) => { clearTimeout(timer); resolve(r); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
-      this.written += lines.length + 1;
-      child.stdin?.write(`${lines.join('\n')}\n${markLine}\n`);
+      c.waiter = w;
+      c.written += lines.length + 1;
+      c.proc.stdin?.write(`${[...lines, markLine].join('\n')}\n`);
     });
   }
 
-  private onOut(d: string): void {
-    if (this.dialect !== 'ip') return;
-    this.out += d;
+  private onOut(c: Child, d: string): void {
+    if (this.dialect !== 'ip') return this.probeHeard(c);
+    c.out += d;
     // Our commands print nothing; each "1: lo:" line is one marker's answer.
     let nl: number;
-    while ((nl = this.out.indexOf('\n')) >= 0) {
-      const line = this.out.slice(0, nl);
-      this.out = this.out.slice(nl + 1);
-      if (line.startsWith('1: lo:')) this.settle({});
+    while ((nl = c.out.indexOf('\n')) >= 0) {
+      const line = c.out.slice(0, nl);
+      c.out = c.out.slice(nl + 1);
+      if (line.startsWith('1: lo:')) this.settle(c, {});
+      else this.probeHeard(c, line);
     }
   }
 
-  private onErr(d: string): void {
-    this.err += d;
-    if (this.dialect !== 'nft' || !this.waiter) return;
+  private onErr(c: Child, d: string): void {
+    c.err += d;
+    const w = c.waiter;
+    if (this.dialect !== 'nft' || !w) return;
     // nft's error for the marker: "Error: ...", the marker line echoed, a line of carets.
-    const m = new RegExp(`(?:^|\\n)Error: [^\\n]*\\nmnmark${this.waiter.marker}\\n[ ^~]*\\n`).exec(this.err);
-    if (!m) return;
-    const before = this.err.slice(0, m.index).trim();
-    this.err = this.err.slice(m.index + m[0].length);
-    this.settle(before ? { failed: { index: 0, stderr: before } } : {});
+    const m = new RegExp(`(?:^|\\n)Error: [^\\n]*\\nmnmark${w.marker}\\n[ ^~]*\\n`).exec(c.err);
+    if (!m) return this.probeHeard(c);
+    const before = c.err.slice(0, m.index).trim();
+    c.err = c.err.slice(m.index + m[0].length);
+    this.settle(c, before ? { failed: { index: 0, stderr: before } } : {});
   }
 
-  private settle(r: GroupResult): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    this.err = '';
+  /**
+   * The probe got output that is not (yet) the marker's answer. A line of ip that is not the
+   * answer settles it at once; nft's error comes in pieces, so it gets a short grace time.
+   */
+  private probeHeard(c: Child, line?: string): void {
+    const w = c.waiter;
+    if (!w?.probe) return;
+    if (line !== undefined) return this.refuse(c, w, `answered the marker with "${line}"`);
+    setTimeout(() => {
+      if (c.waiter === w) this.refuse(c, w, `answered the marker with "${(c.err.trim() || c.out.trim()).slice(0, 200)}"`);
+    }, PROBE_GRACE_MS).unref();
+  }
+
+  private refuse(c: Child, w: Waiter, reason: string): void {
+    c.waiter = undefined;
+    this.retire(c);
+    this.unusable = new CoprocessUnusable(this.argv, reason);
+    w.reject(this.unusable);
+  }
+
+  private settle(c: Child, r: GroupResult): void {
+    const w = c.waiter;
+    c.waiter = undefined;
+    c.err = '';
     w?.resolve(r);
   }
 
-  private onExit(child: ResultPromise, code: number | undefined, signal: string | undefined): void {
-    if (this.child === child) this.child = undefined;
-    const w = this.waiter;
+  private onExit(c: Child, code: number | undefined, signal: string | undefined): void {
+    this.child = undefined;
+    const w = c.waiter;
     if (!w) return;
-    this.waiter = undefined;
-    const stderr = this.err.trim();
+    c.waiter = undefined;
+    const stderr = c.err.trim();
+    if (w.probe) {
+      this.unusable = new CoprocessUnusable(this.argv, `exited at the marker: ${stderr || `exit code ${code ?? signal ?? '?'}`}`);
+      w.reject(this.unusable);
+      return;
+    }
     // ip stops at the first failing line and names it; map it back into the group.
     const m = /Command failed -:(\d+)\s*$/.exec(stderr);
     const index = m ? Number(m[1]) - w.firstLine : -1;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { HostCommandError, PluginError } from '../errors.js';
 import { MYNET_GROUP, RETIRED_GROUP } from '../plan/link-names.js';
 import type { HostOp } from '../plan/step.js';
-import { Coprocess } from './coprocess.js';
+import { Coprocess, CoprocessUnusable, type GroupResult } from './coprocess.js';
 import { loadExeca } from './load-execa.js';
 import type { Executor, IpOp } from './executor.js';
 import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
@@ -27,7 +27,8 @@ export interface ExecaExecutorOptions {
   readonly procSysNet?: string;
   /**
    * Send ip and nft commands to long-running `ip -batch -` / `nft -i` processes instead of one
-   * process per plan (host/coprocess.ts). The plugin turns it on; tests choose.
+   * process per plan (host/coprocess.ts). The plugin turns it on; tests choose. A tool whose
+   * marker answer the coprocess does not understand runs one-shot instead (a warning, once).
    */
   readonly persistent?: boolean;
   /** Called when a process is started, one-shot or coprocess (metrics: processes per lifecycle). */
@@ -43,7 +44,7 @@ const oneLineNft = (script: string): string | undefined => {
   return balanced && lines.length > 0 && joined.length <= NFT_LINE_MAX ? joined : undefined;
 };
 
-/** What a stale ifindex looks like to ip (see ipOnCoprocess). */
+/** What a stale ifindex looks like to ip (see ipGroup). */
 const STALE = /No such device|Cannot find device|does not exist/i;
 const ABSENT = /Cannot find device|does not exist|No such device|No such file or directory|not found/i;
 
@@ -52,6 +53,8 @@ export class ExecaExecutor implements Executor {
   private oneShots = 0;
   private ipCo: Coprocess | undefined;
   private nftCo: Coprocess | undefined;
+  /** Tools whose coprocess turned out unusable on this host: they run one-shot from then on. */
+  private readonly oneShotOnly = new Set<'ip' | 'nft'>();
 
   constructor(private readonly opts: ExecaExecutorOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -76,10 +79,29 @@ export class ExecaExecutor implements Executor {
     return (this.nftCo ??= new Coprocess('nft', ns ? ['ip', 'netns', 'exec', ns, 'nft', '-i'] : ['nft', '-i'], this.timeoutMs, () => this.opts.onSpawn?.('nft')));
   }
 
-  /** Runs ip commands on the coprocess; like runIpBatch, stops at the first failure. */
-  private async ipOnCoprocess(ops: readonly IpOp[], log: Logger, retried = 0): Promise<{ index: number; error: HostCommandError } | undefined> {
+  /**
+   * Runs `lines` on the tool's coprocess; undefined when the tool runs one-shot here, because the
+   * coprocess is off or its marker answer was not understood (then said once, and for good).
+   */
+  private async onCoprocess(kind: 'ip' | 'nft', lines: readonly string[], log: Logger): Promise<GroupResult | undefined> {
+    if (!this.opts.persistent || this.oneShotOnly.has(kind)) return undefined;
+    try {
+      return await this.coprocess(kind).run(lines);
+    } catch (err) {
+      if (!(err instanceof CoprocessUnusable)) throw err;
+      if (!this.oneShotOnly.has(kind)) {
+        this.oneShotOnly.add(kind);
+        log.warn({ tool: kind, reason: err.message }, `${kind}: its answers are not what the long-running process expects; running ${kind} once per command from now on (slower, same results)`);
+      }
+      return undefined;
+    }
+  }
+
+  /** Runs ip commands on the coprocess, or one-shot; like runIpBatch, stops at the first failure. */
+  private async ipGroup(ops: readonly IpOp[], log: Logger, retried = 0): Promise<{ index: number; error: HostCommandError } | undefined> {
     const started = performance.now();
-    const r = await this.coprocess('ip').run(ops.map((o) => o.args.map(quoteBatchArg).join(' ')));
+    const r = await this.onCoprocess('ip', ops.map((o) => o.args.map(quoteBatchArg).join(' ')), log);
+    if (r === undefined) return this.ipBatchOneShot(ops, log);
     const ms = performance.now() - started;
     this.opts.onCommand?.(['ip', '-batch', '-'], ms, !r.failed);
     log.debug({ argv: ['ip', '-batch', '-'], commands: ops.length, ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
@@ -90,7 +112,7 @@ export class ExecaExecutor implements Executor {
     // lines before `at` ran; run the rest once more in a fresh process, which asks the kernel.
     if (retried === 0 && STALE.test(r.failed.stderr)) {
       this.ipCo?.close();
-      const again = await this.ipOnCoprocess(ops.slice(at), log, 1);
+      const again = await this.ipGroup(ops.slice(at), log, 1);
       return again && { index: at + again.index, error: again.error };
     }
     const op = ops[at] ?? ops[0];
@@ -133,7 +155,7 @@ export class ExecaExecutor implements Executor {
       case 'ip':
         try {
           if (this.opts.persistent) {
-            const failed = await this.ipOnCoprocess([op], log);
+            const failed = await this.ipGroup([op], log);
             if (failed) throw failed.error;
           } else {
             await this.command(['ip', ...op.args], log);
@@ -156,12 +178,12 @@ export class ExecaExecutor implements Executor {
         return this.run({ kind: 'ip', args: ['link', 'del', 'group', String(RETIRED_GROUP)], absentOk: true }, log);
       case 'nft': {
         const line = this.opts.persistent ? oneLineNft(op.script) : undefined;
-        if (line === undefined) {
+        const started = performance.now();
+        const r = line === undefined ? undefined : await this.onCoprocess('nft', [line], log);
+        if (r === undefined) {
           await this.command(['nft', '-f', '-'], log, op.script);
           return;
         }
-        const started = performance.now();
-        const r = await this.coprocess('nft').run([line]);
         const ms = performance.now() - started;
         this.opts.onCommand?.(['nft', '-f', '-'], ms, !r.failed);
         log.debug({ argv: ['nft', '-i'], ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
@@ -181,7 +203,11 @@ export class ExecaExecutor implements Executor {
   }
 
   async runIpBatch(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: unknown } | undefined> {
-    if (this.opts.persistent) return this.ipOnCoprocess(ops, log);
+    return this.opts.persistent ? this.ipGroup(ops, log) : this.ipBatchOneShot(ops, log);
+  }
+
+  /** One `ip -batch -` process for `ops`. */
+  private async ipBatchOneShot(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: HostCommandError } | undefined> {
     const script = ops.map((o) => o.args.map(quoteBatchArg).join(' ')).join('\n') + '\n';
     try {
       await this.command(['ip', '-batch', '-'], log, script);

@@ -1,11 +1,13 @@
 /**
- * The long-running ip and nft processes (host/coprocess.ts) keep one-shot semantics: an ip
- * group stops at its first failing line and names it, an nft line applies whole or not at all,
- * a hung or dead process fails the group (never the plugin), and the next group starts afresh.
+ * The long-running ip and nft processes (host/coprocess.ts) with the real tools keep one-shot
+ * semantics: an ip group stops at its first failing line and names it, an nft line applies whole
+ * or not at all, and the next group starts afresh. The spawn counts also show that this host's
+ * ip and nft answer the start-up marker as the parser expects (else they would run one-shot).
+ * Timeouts, dead processes and tools that answer otherwise are tested with stand-ins in
+ * test/unit/host/coprocess.test.ts.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HostCommandError } from '../../src/errors.js';
-import { Coprocess } from '../../src/host/coprocess.js';
 import { ExecaExecutor } from '../../src/host/execa-executor.js';
 import { createNetns, destroyCreated, silentLog as log } from '../helpers/netns.js';
 
@@ -48,21 +50,6 @@ describe('ip coprocess', () => {
     expect(await links(ns)).toEqual(['mnt-e']);
   });
 
-  it('a hung process is killed at the timeout and the group fails "timed out"', async () => {
-    const co = new Coprocess('ip', ['sleep', '30'], 200);
-    const started = performance.now();
-    const err = await co.run(['link show dev lo']).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(HostCommandError);
-    expect(String(err)).toMatch(/sleep 30: timed out/);
-    expect(performance.now() - started).toBeLessThan(5000);
-    co.close();
-  });
-
-  it('a process that exits early fails the group, naming it', async () => {
-    const co = new Coprocess('ip', ['sh', '-c', 'echo gone >&2; exit 3'], 5000);
-    await expect(co.run(['link show dev lo'])).rejects.toThrow(/sh -c .*: gone/);
-    co.close();
-  });
 });
 
 describe('nft coprocess', () => {

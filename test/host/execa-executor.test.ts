@@ -2,6 +2,7 @@
  * The real executor's own guarantees: a hung command is killed at the timeout (so a request
  * fails instead of hanging dockerd), and failures carry the command and the kernel's words.
  */
+import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HostCommandError } from '../../src/errors.js';
 import { ExecaExecutor } from '../../src/host/execa-executor.js';
@@ -36,6 +37,24 @@ describe('ExecaExecutor', () => {
     expect(err).toBeInstanceOf(HostCommandError);
     expect((err as HostCommandError).message).toMatch(/^ip link set dev mnt-nosuch up: .*(Cannot find device|does not exist)/);
     await expect(ns.exec.run({ kind: 'link-del', name: 'mnt-nosuch' }, log)).resolves.toBeUndefined();
+  });
+
+  it('with coprocesses, this host\'s ip and nft pass the start-up probe: no warning, one process each, a failure still named', async () => {
+    const ns = await createNetns();
+    const warnings: unknown[] = [];
+    const warnLog: Logger = pino({ level: 'warn' }, { write: (s: string) => void warnings.push(JSON.parse(s)) });
+    const exec = new ExecaExecutor({ netns: ns.name, persistent: true });
+    try {
+      await exec.run({ kind: 'nft', script: 'add table inet mnt_probe' }, warnLog);
+      await exec.run({ kind: 'nft', script: 'add chain inet mnt_probe c' }, warnLog);
+      await expect(exec.run({ kind: 'nft', script: 'add chain inet mnt_nosuch c' }, warnLog)).rejects.toThrow(/^nft -f -: Error: No such file or directory/);
+      expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'add', 'mnt-probe', 'type', 'bridge'] }], warnLog)).toBeUndefined();
+      expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'set', 'dev', 'mnt-probe', 'up'] }], warnLog)).toBeUndefined();
+      expect(warnings).toEqual([]);
+      expect(exec.spawns).toBe(2);
+    } finally {
+      exec.close();
+    }
   });
 
   it('refuses to delete a link without our mark', async () => {
