@@ -42,11 +42,13 @@ done
 /**
  * A stand-in for `nft -i`: a line with "fail" gets an error as nft writes it, any other line is
  * recorded in $1/ran. The marker's error is nft 1.0.6's ("Error: ...", the word, a caret line),
- * or with $2 = odd a format the parser does not know (location prefix, no echo).
+ * or with $2 = odd a format the parser does not know (location prefix, no echo). The first marker
+ * after $1/stall was made hangs the process.
  */
 const NFT = `while IFS= read -r line; do
   case "$line" in
     mnmark*)
+      if [ -e "$1/stall" ] && mkdir "$1/stalled" 2>/dev/null; then exec sleep 30; fi
       if [ "$2" = odd ]; then printf '<cmdline>:1:1-%d: Error: syntax error, unexpected string\\n' "\${#line}" >&2
       else printf 'Error: syntax error, unexpected newline, expecting string\\n%s\\n       ^\\n' "$line" >&2; fi ;;
     *fail*) printf 'Error: Could not process rule: No such file or directory\\n%s\\n^^^^\\n' "$line" >&2 ;;
@@ -187,6 +189,21 @@ describe('nft coprocess', () => {
       expect(await co.run(['add element inet t s { 10.0.0.3 }'])).toEqual({});
       expect(await ran()).toEqual(['add element inet t s { 10.0.0.1 }', 'add element inet t s { 10.0.0.3 }']);
       expect(co.spawns).toBe(1);
+    } finally {
+      co.close();
+    }
+  });
+
+  it('after a timeout, the next line gets its own result, not the killed process\'s exit', async () => {
+    const co = new Coprocess('nft', ['sh', join(dir, 'nft.sh'), dir], 800);
+    try {
+      expect(await co.run(['add element inet t s { 10.0.0.1 }'])).toEqual({});
+      await writeFile(join(dir, 'stall'), '');
+      await expect(co.run(['add element inet t s { 10.0.0.2 }'])).rejects.toThrow(/^sh .*nft\.sh .*: timed out$/);
+      expect(await co.run(['add element inet t s { 10.0.0.3 }'])).toEqual({});
+      expect((await co.run(['add element inet t fail { 10.0.0.4 }'])).failed?.stderr).toMatch(/^Error: Could not process rule/);
+      expect(await ran()).toEqual(['add element inet t s { 10.0.0.1 }', 'add element inet t s { 10.0.0.2 }', 'add element inet t s { 10.0.0.3 }']);
+      expect(co.spawns).toBe(2);
     } finally {
       co.close();
     }
