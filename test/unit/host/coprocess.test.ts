@@ -117,6 +117,22 @@ describe('ip coprocess after a timeout (issue 14.6)', () => {
     }
   });
 
+  it('groups queued behind one that times out each get their own result: the done one done, the failing one failed', async () => {
+    const co = ipStandIn();
+    try {
+      expect(await co.run(['add a'])).toEqual({});
+      await writeFile(join(dir, 'stall'), '');
+      const show = (p: Promise<unknown>): Promise<unknown> => p.then((r) => r, (e: unknown) => String(e));
+      // Queued back to back, as the plugin's groups are.
+      const [stalled, done, failing] = await Promise.all([show(co.run(['add b'])), show(co.run(['add c'])), show(co.run(['fail d']))]);
+      expect(stalled).toMatch(/: timed out$/);
+      expect(done).toEqual({});
+      expect(failing).toEqual({ failed: { index: 0, stderr: 'RTNETLINK answers: fail d' } });
+    } finally {
+      co.close();
+    }
+  });
+
   it('a killed process\'s late answer is not taken for the next group\'s: a failed group is never reported done', async () => {
     const co = ipStandIn('1.2');
     try {
