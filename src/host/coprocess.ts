@@ -143,6 +143,8 @@ export class Coprocess {
       if (!this.probed) {
         await this.send(c, [], deadline, true);
         this.probed = true;
+        // It may have exited since answering; its events are no longer read, so use a new one.
+        if (this.child !== c) c = this.child = this.start(execa);
       }
     }
     return this.send(c, lines, deadline, false);
