@@ -25,6 +25,7 @@ import { PluginError, messageOf } from '../errors.js';
 import { type Change, type Snapshot, State } from '../driver/state.js';
 import type { StateStore } from './state-store.js';
 import { isJournalEntry, snapshotProblem } from './shape.js';
+import { checkChange, snapshotRecordProblem } from './records.js';
 import { Journal, JournalError } from './journal.js';
 import { writeSnapshotFile } from './snapshot-file.js';
 import { type StoreFs, nodeStoreFs } from './store-fs.js';
@@ -101,7 +102,7 @@ export class FileStore implements StateStore {
     } catch (err) {
       throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: not valid JSON (${messageOf(err)}); the file was kept as it is`, { cause: err });
     }
-    const problem = snapshotProblem(data);
+    const problem = snapshotProblem(data) ?? snapshotRecordProblem(data as Snapshot);
     if (problem) throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${problem}; the file was kept as it is`);
     try {
       return State.fromSnapshot(data as Snapshot);
@@ -135,6 +136,13 @@ export class FileStore implements StateStore {
       if (!isJournalEntry(entry)) {
         throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} is not a journal entry; the file was kept as it is`);
       }
+      entry.changes.forEach((c, i) => {
+        try {
+          checkChange(c);
+        } catch (err) {
+          throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} (entry ${entry.seq}), change ${i} (${String(c.op).slice(0, 20)}): ${messageOf(err)}; the file was kept as it is`, { cause: err });
+        }
+      });
       entries.push(entry);
       pos = nl + 1;
     }
