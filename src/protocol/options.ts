@@ -186,6 +186,6 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   parseGatewayMode(f('gatewayModeIpv6'), r.gatewayModeIpv6);
   if (r.hostIpv4 !== undefined) parseAddr(f('hostIpv4'), str('hostIpv4'), 4);
   if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
-  if (r.ipv6 === true && (r.mtu as number) < 1280) throw invalid(f('mtu'), `${String(r.mtu)} is below 1280, the IPv6 minimum`);
+  if (r.ipv6 === true && r.mtu < 1280) throw invalid(f('mtu'), `${String(r.mtu)} is below 1280, the IPv6 minimum`);
   return r as unknown as NetworkOptions;
 }

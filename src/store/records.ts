@@ -50,7 +50,7 @@ function subnets(field: string, v: unknown, family: Family): SubnetRecord[] {
     const pool = cidr(`${f}.pool`, r.pool, family);
     if (r.gateway !== undefined) {
       const gw = cidr(`${f}.gateway`, r.gateway, family);
-      if (!contains(pool.cidr, gw.addr)) throw invalid(`${f}.gateway`, `${String(r.gateway)} is not in ${String(r.pool)}`);
+      if (!contains(pool.cidr, gw.addr)) throw invalid(`${f}.gateway`, `${r.gateway as string} is not in ${r.pool as string}`);
     }
     return r as unknown as SubnetRecord;
   });
@@ -102,7 +102,7 @@ export function checkPoolRecord(v: unknown, at = '', withTaken = false): PoolRec
   const pool = cidr(`${at}pool`, r.pool, family).cidr;
   if (r.subPool !== undefined) {
     const sub = cidr(`${at}subPool`, r.subPool, family).cidr;
-    if (sub.prefix < pool.prefix || !contains(pool, { family, value: sub.base })) throw invalid(`${at}subPool`, `${String(r.subPool)} is not inside ${String(r.pool)}`);
+    if (sub.prefix < pool.prefix || !contains(pool, { family, value: sub.base })) throw invalid(`${at}subPool`, `${r.subPool as string} is not inside ${r.pool as string}`);
   }
   for (const [k, val] of Object.entries(object(`${at}options`, r.options))) plain(`${at}options.${k.slice(0, 60)}`, val);
   if (withTaken) {
