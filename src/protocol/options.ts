@@ -9,6 +9,7 @@
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
 import { checkIfName } from '../plan/link-names.js';
+import { checkHostText } from './values.js';
 
 export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed';
 
@@ -73,31 +74,39 @@ export function parseBool(key: string, v: unknown): boolean {
   throw invalid(`option ${key}`, `${JSON.stringify(v)} is not a boolean (use true or false)`);
 }
 
-function parseInt10(key: string, v: unknown, min: number, max: number): number {
+// The value checks below take the whole field name: `option <key>` for a request, the record's
+// field for a state file (checkStoredOptions), so both name what is wrong the same way.
+
+function parseInt10(field: string, v: unknown, min: number, max: number): number {
   const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
   if (!/^\d{1,6}$/.test(s) || Number(s) < min || Number(s) > max) {
-    throw invalid(`option ${key}`, `${JSON.stringify(v)} is not a whole number from ${min} to ${max}`);
+    throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a whole number from ${min} to ${max}`);
   }
   return Number(s);
 }
 
-function parseGatewayMode(key: string, v: unknown): GatewayMode {
-  const modes: GatewayMode[] = ['nat', 'nat-unprotected', 'routed'];
-  if (typeof v === 'string' && (modes as string[]).includes(v)) return v as GatewayMode;
-  throw invalid(`option ${key}`, `${JSON.stringify(v)} is not supported; valid values: ${modes.join(', ')}`);
+const GATEWAY_MODES: readonly GatewayMode[] = ['nat', 'nat-unprotected', 'routed'];
+
+function parseGatewayMode(field: string, v: unknown): GatewayMode {
+  if (typeof v === 'string' && (GATEWAY_MODES as string[]).includes(v)) return v as GatewayMode;
+  throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not supported; valid values: ${GATEWAY_MODES.join(', ')}`);
 }
 
-function parseAddr(key: string, v: unknown, family?: 4 | 6): string {
+function parseAddr(field: string, v: unknown, family?: 4 | 6): string {
   const a = typeof v === 'string' ? parseIp(v) : undefined;
-  if (!a || (family && a.family !== family)) throw invalid(`option ${key}`, `${JSON.stringify(v)} is not an IPv${family ?? '4 or IPv6'} address`);
+  if (!a || (family && a.family !== family)) throw invalid(field, `${JSON.stringify(v)?.slice(0, 60)} is not an IPv${family ?? '4 or IPv6'} address`);
   return v as string;
 }
 
-/** A text option: dockerd sends driver options as strings (docker network create -o k=v). */
-function text(key: string, v: unknown): string {
-  if (typeof v === 'string') return v;
+/**
+ * A text option: dockerd sends driver options as strings (docker network create -o k=v). Text
+ * options end up in host commands: a character that would change an ip or nft line is refused
+ * first, by name, before the option's own format is checked.
+ */
+function text(field: string, v: unknown): string {
+  if (typeof v === 'string') return checkHostText(field, v);
   if (typeof v === 'number') return String(v);
-  throw invalid(`option ${key}`, `${JSON.stringify(v)?.slice(0, 40)} is not a string`);
+  throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a string`);
 }
 
 /** Decodes CreateNetwork's Options (the whole map, generic map inside). */
@@ -125,31 +134,58 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     v === undefined || v === '' ? dflt : parseBool(k, v);
   const internal = boolOf(K.internal, false, top[K.internal]) || boolOf(K.internal, false);
   const ipv6 = boolOf(K.ipv6, false, top[K.ipv6]) || boolOf(K.ipv6, false);
-  const mode = (k: string): GatewayMode => (has(k) ? parseGatewayMode(k, g[k]) : 'nat');
+  const mode = (k: string): GatewayMode => (has(k) ? parseGatewayMode(`option ${k}`, g[k]) : 'nat');
+  const o = (k: string): string => `option ${k}`;
   const opts: NetworkOptions = {
-    ...(has(K.name) ? { bridgeName: checkIfName(`option ${K.name}`, text(K.name, g[K.name])) } : {}),
-    mtu: has(K.mtu) ? parseInt10(K.mtu, g[K.mtu], 68, 65535) : DEFAULT_MTU,
+    ...(has(K.name) ? { bridgeName: checkIfName(o(K.name), text(o(K.name), g[K.name])) } : {}),
+    mtu: has(K.mtu) ? parseInt10(o(K.mtu), g[K.mtu], 68, 65535) : DEFAULT_MTU,
     masquerade: boolOf(K.masq, true),
     icc: boolOf(K.icc, true),
-    hostBindingIpv4: has(K.hostBinding) ? parseAddr(K.hostBinding, g[K.hostBinding]) : '0.0.0.0',
-    ifacePrefix: has(K.prefix) ? ifacePrefix(text(K.prefix, g[K.prefix])) : 'eth',
+    hostBindingIpv4: has(K.hostBinding) ? parseAddr(o(K.hostBinding), g[K.hostBinding]) : '0.0.0.0',
+    ifacePrefix: has(K.prefix) ? ifacePrefix(o(K.prefix), text(o(K.prefix), g[K.prefix])) : 'eth',
     internal,
     ipv6,
     gatewayModeIpv4: mode(K.gwMode4),
     gatewayModeIpv6: mode(K.gwMode6),
-    ...(has(K.hostIpv4) ? { hostIpv4: parseAddr(K.hostIpv4, g[K.hostIpv4], 4) } : {}),
-    ...(has(K.hostIpv6) ? { hostIpv6: parseAddr(K.hostIpv6, g[K.hostIpv6], 6) } : {}),
+    ...(has(K.hostIpv4) ? { hostIpv4: parseAddr(o(K.hostIpv4), g[K.hostIpv4], 4) } : {}),
+    ...(has(K.hostIpv6) ? { hostIpv6: parseAddr(o(K.hostIpv6), g[K.hostIpv6], 6) } : {}),
     isolate: boolOf(K.isolate, true),
     dns: boolOf(K.dns, true),
   };
-  if (opts.ipv6 && opts.mtu < 1280) throw invalid(`option ${K.mtu}`, `${opts.mtu} is below 1280, the IPv6 minimum`);
+  if (opts.ipv6 && opts.mtu < 1280) throw invalid(o(K.mtu), `${opts.mtu} is below 1280, the IPv6 minimum`);
   return opts;
 }
 
-function ifacePrefix(v: string): string {
+function ifacePrefix(field: string, v: string): string {
   // dockerd appends an index (eth0, eth1...): keep room for it inside 15 bytes.
   if (!/^[a-z][a-z0-9]{0,9}$/.test(v)) {
-    throw invalid(`option ${K.prefix}`, `"${v.slice(0, 40)}" must be 1-10 lowercase letters or digits, starting with a letter`);
+    throw invalid(field, `"${v.slice(0, 40)}" must be 1-10 lowercase letters or digits, starting with a letter`);
   }
   return v;
+}
+
+/**
+ * NetworkOptions read back from a state file, checked as parseNetworkOptions checks a request
+ * (the stored form has real booleans and numbers). `field` names the record's field
+ * ("options"); errors name "options.<name>". Unknown fields are ignored, as unknown options are.
+ */
+export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object');
+  const r = v as Record<string, unknown>;
+  const f = (k: keyof NetworkOptions): string => `${field}.${k}`;
+  const str = (k: keyof NetworkOptions): string => checkHostText(f(k), r[k]);
+  if (r.bridgeName !== undefined) checkIfName(f('bridgeName'), str('bridgeName'));
+  if (typeof r.mtu !== 'number') throw invalid(f('mtu'), `${JSON.stringify(r.mtu)?.slice(0, 40)} is not a number`);
+  parseInt10(f('mtu'), r.mtu, 68, 65535);
+  for (const k of ['masquerade', 'icc', 'internal', 'ipv6', 'isolate', 'dns'] as const) {
+    if (typeof r[k] !== 'boolean') throw invalid(f(k), `${JSON.stringify(r[k])?.slice(0, 40)} is not true or false`);
+  }
+  parseAddr(f('hostBindingIpv4'), str('hostBindingIpv4'));
+  ifacePrefix(f('ifacePrefix'), str('ifacePrefix'));
+  parseGatewayMode(f('gatewayModeIpv4'), r.gatewayModeIpv4);
+  parseGatewayMode(f('gatewayModeIpv6'), r.gatewayModeIpv6);
+  if (r.hostIpv4 !== undefined) parseAddr(f('hostIpv4'), str('hostIpv4'), 4);
+  if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
+  if (r.ipv6 === true && r.mtu < 1280) throw invalid(f('mtu'), `${String(r.mtu)} is below 1280, the IPv6 minimum`);
+  return r as unknown as NetworkOptions;
 }

@@ -1,8 +1,8 @@
 /**
  * The outer shape of the state files, checked by hand: two small fixed shapes, read once at start,
  * where importing and compiling ajv cost the plugin ~70 ms before its socket could answer. The
- * records inside are checked field by field by State.fromSnapshot / State.apply. Each check
- * returns undefined when the value fits, or where and why it does not.
+ * records inside are checked field by field in records.ts, with the checks requests get. Each
+ * check returns undefined when the value fits, or where and why it does not.
  */
 import type { Change } from '../driver/state.js';
 

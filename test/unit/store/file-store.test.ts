@@ -194,7 +194,7 @@ describe('FileStore', () => {
     });
 
     it('journal: an entry whose address cannot be applied', () => {
-      return expectCorrupt('journal', `${JSON.stringify({ seq: 3, changes: [{ op: 'address.take', pool: 'p1', address: 'bogus' }] })}\n`, /entry 3 cannot be applied/);
+      return expectCorrupt('journal', `${JSON.stringify({ seq: 3, changes: [{ op: 'address.take', pool: 'p1', address: 'bogus' }] })}\n`, /line 1 \(entry 3\), change 0 \(address\.take\): address: "bogus" is not an IPv4 or IPv6 address/);
     });
   });
 

@@ -1,0 +1,160 @@
+/**
+ * The records inside the state files, checked at load with the checks a request gets: ids
+ * (checkId), interface names (checkIfName), CIDRs, MACs, addresses and network options
+ * (protocol/options.ts). Their values go into `ip -batch` and `nft` text when the host is
+ * restored and on every later change, so a record that a request could not have made (a hand
+ * edit, another tool, a bug of an older version) stops the start instead of running as a
+ * different command. Each check throws INVALID_REQUEST "<field>: <why>"; file-store.ts turns
+ * that into STATE_CORRUPT naming the file and the record.
+ */
+import { invalid } from '../errors.js';
+import { parseIp } from '../ip/address.js';
+import { contains } from '../ip/cidr.js';
+import { checkId, checkIfName } from '../plan/link-names.js';
+import { checkStoredOptions } from '../protocol/options.js';
+import { checkCidr, checkHostText, checkMac } from '../protocol/values.js';
+import type { Change, EndpointRecord, NetworkRecord, PoolRecord, Snapshot, SubnetRecord } from '../driver/state.js';
+
+type Fields = Record<string, unknown>;
+type Family = 4 | 6;
+
+const object = (field: string, v: unknown): Fields => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field || 'record', 'must be an object');
+  return v as Fields;
+};
+const array = (field: string, v: unknown): unknown[] => {
+  if (!Array.isArray(v)) throw invalid(field, 'must be an array');
+  return v;
+};
+/** A string that never reaches host text: bounded as a request's strings are (protocol/schemas.ts). */
+const plain = (field: string, v: unknown, max = 4096): string => {
+  if (typeof v !== 'string' || v.length > max) throw invalid(field, `must be a string of at most ${max} characters`);
+  return v;
+};
+const ifName = (field: string, v: unknown): string => checkIfName(field, checkHostText(field, v));
+const cidr = (field: string, v: unknown, family: Family): ReturnType<typeof checkCidr> => checkCidr(field, checkHostText(field, v), family);
+const address = (field: string, v: unknown, family?: Family): bigint => {
+  const a = parseIp(checkHostText(field, v));
+  if (!a || (family && a.family !== family)) throw invalid(field, `${JSON.stringify(v)} is not an IPv${family ?? '4 or IPv6'} address`);
+  return a.value;
+};
+const port = (field: string, v: unknown, min: number): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 65535) throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a port number`);
+  return v;
+};
+
+function subnets(field: string, v: unknown, family: Family): SubnetRecord[] {
+  return array(field, v).map((s, i) => {
+    const f = `${field}[${i}]`;
+    const r = object(f, s);
+    const pool = cidr(`${f}.pool`, r.pool, family);
+    if (r.gateway !== undefined) {
+      const gw = cidr(`${f}.gateway`, r.gateway, family);
+      if (!contains(pool.cidr, gw.addr)) throw invalid(`${f}.gateway`, `${r.gateway as string} is not in ${r.pool as string}`);
+    }
+    return r as unknown as SubnetRecord;
+  });
+}
+
+/** `at` prefixes the field names ("network." for a journal change). */
+export function checkNetworkRecord(v: unknown, at = ''): NetworkRecord {
+  const r = object(at.slice(0, -1), v);
+  checkId(`${at}id`, r.id);
+  ifName(`${at}bridge`, r.bridge);
+  checkStoredOptions(`${at}options`, r.options);
+  subnets(`${at}ipv4`, r.ipv4, 4);
+  subnets(`${at}ipv6`, r.ipv6, 6);
+  plain(`${at}createdAt`, r.createdAt, 64);
+  return r as unknown as NetworkRecord;
+}
+
+const PROTOS = ['tcp', 'udp', 'sctp'];
+
+export function checkEndpointRecord(v: unknown, at = ''): EndpointRecord {
+  const r = object(at.slice(0, -1), v);
+  checkId(`${at}id`, r.id);
+  checkId(`${at}networkId`, r.networkId);
+  ifName(`${at}hostIf`, r.hostIf);
+  ifName(`${at}containerIf`, r.containerIf);
+  const mac = checkHostText(`${at}mac`, r.mac);
+  if (checkMac(`${at}mac`, mac) !== mac) throw invalid(`${at}mac`, `"${mac}" must be lowercase`);
+  if (r.address !== undefined) cidr(`${at}address`, r.address, 4);
+  if (r.addressV6 !== undefined) cidr(`${at}addressV6`, r.addressV6, 6);
+  if (r.sandboxKey !== undefined) plain(`${at}sandboxKey`, r.sandboxKey);
+  array(`${at}ports`, r.ports).forEach((b, i) => {
+    const f = `${at}ports[${i}]`;
+    const p = object(f, b);
+    if (typeof p.proto !== 'string' || !PROTOS.includes(p.proto)) throw invalid(`${f}.proto`, `${JSON.stringify(p.proto)?.slice(0, 40)} is not one of ${PROTOS.join(', ')}`);
+    port(`${f}.containerPort`, p.containerPort, 1);
+    port(`${f}.hostPort`, p.hostPort, 1);
+    if (p.hostIp !== '') address(`${f}.hostIp`, p.hostIp);
+  });
+  return r as unknown as EndpointRecord;
+}
+
+/** A pool as a journal change carries it, or (with `taken`) as a snapshot does. */
+export function checkPoolRecord(v: unknown, at = '', withTaken = false): PoolRecord {
+  const r = object(at.slice(0, -1), v);
+  plain(`${at}id`, r.id);
+  plain(`${at}space`, r.space);
+  if (r.family !== 4 && r.family !== 6) throw invalid(`${at}family`, `${JSON.stringify(r.family)?.slice(0, 40)} is not 4 or 6`);
+  const family: Family = r.family;
+  const pool = cidr(`${at}pool`, r.pool, family).cidr;
+  if (r.subPool !== undefined) {
+    const sub = cidr(`${at}subPool`, r.subPool, family).cidr;
+    if (sub.prefix < pool.prefix || !contains(pool, { family, value: sub.base })) throw invalid(`${at}subPool`, `${r.subPool as string} is not inside ${r.pool as string}`);
+  }
+  for (const [k, val] of Object.entries(object(`${at}options`, r.options))) plain(`${at}options.${k.slice(0, 60)}`, val);
+  if (withTaken) {
+    array(`${at}taken`, r.taken).forEach((range, i) => {
+      const f = `${at}taken[${i}]`;
+      const [a, b] = array(f, range);
+      if ((range as unknown[]).length !== 2) throw invalid(f, 'must be a pair of addresses');
+      const lo = address(`${f}[0]`, a, family);
+      const hi = address(`${f}[1]`, b, family);
+      if (hi < lo) throw invalid(f, `${String(b)} is below ${String(a)}`);
+    });
+    if (r.cursor !== undefined) address(`${at}cursor`, r.cursor, family);
+  }
+  return r as unknown as PoolRecord;
+}
+
+/** Each record of a snapshot whose outer shape is right (shape.ts): "<where>: <field>: <why>", or undefined. */
+export function snapshotRecordProblem(s: Snapshot): string | undefined {
+  const lists = [
+    ['networks', s.networks, (r: unknown) => checkNetworkRecord(r)],
+    ['endpoints', s.endpoints, (r: unknown) => checkEndpointRecord(r)],
+    ['pools', s.pools, (r: unknown) => checkPoolRecord(r, '', true)],
+  ] as const;
+  for (const [name, list, check] of lists) {
+    for (let i = 0; i < list.length; i++) {
+      try {
+        check(list[i]);
+      } catch (err) {
+        return `/${name}/${i} (id ${JSON.stringify(String(list[i]?.id).slice(0, 16))}): ${(err as Error).message}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** One change of a journal line. */
+export function checkChange(v: unknown): Change {
+  const c = object('change', v);
+  switch (c.op) {
+    case 'network.put': checkNetworkRecord(c.network, 'network.'); break;
+    case 'endpoint.put': checkEndpointRecord(c.endpoint, 'endpoint.'); break;
+    case 'pool.put': checkPoolRecord(c.pool, 'pool.'); break;
+    case 'network.delete':
+    case 'endpoint.delete': checkId('id', c.id); break;
+    case 'pool.delete': plain('id', c.id); break;
+    case 'address.take':
+    case 'address.free':
+      plain('pool', c.pool);
+      address('address', c.address);
+      if (c.cursor !== undefined && typeof c.cursor !== 'boolean') throw invalid('cursor', 'must be true or false');
+      break;
+    default: throw invalid('op', `${JSON.stringify(c.op)?.slice(0, 40)} is not a known change`);
+  }
+  return c as unknown as Change;
+}
