@@ -9,6 +9,8 @@ import type { NetworkRecord, StateView } from '../driver/state.js';
 import type { KernelSnapshot } from '../host/kernel-snapshot.js';
 import { TABLE, baseScript, networkScript, portElementsScript } from '../plan/nft.js';
 import { short } from '../plan/link-names.js';
+import { parseIp } from '../ip/address.js';
+import { contains, parseCidr } from '../ip/cidr.js';
 import type { HostPlan } from '../plan/step.js';
 import type { Difference } from './difference.js';
 
@@ -39,6 +41,16 @@ function expectedNetworkElements(n: NetworkRecord): [string, string][] {
     out.push(...f.subnets6.map((s): [string, string] => (f.snat6 ? ['snat6', `${s} : ${f.snat6}`] : ['masq6', s])));
   }
   return out;
+}
+
+/** The stored network whose subnet holds a port element's target ("10.1.0.2 . 80"), if any. */
+function networkOfTarget(state: StateView, element: string): NetworkRecord | undefined {
+  const addr = parseIp(element.slice(element.indexOf(' : ') + 3).split(' . ')[0] ?? '');
+  if (!addr) return undefined;
+  return [...state.networks.values()].find((n) => [...n.ipv4, ...n.ipv6].some((s) => {
+    const c = parseCidr(s.pool);
+    return c.ok && contains(c.cidr, addr);
+  }));
 }
 
 export function nftDifferences(state: StateView, k: KernelSnapshot): Difference[] {
@@ -86,7 +98,12 @@ export function nftDifferences(state: StateView, k: KernelSnapshot): Difference[
     for (const el of els) {
       if (expected.get(map)?.has(el)) continue;
       const key = el.slice(0, el.indexOf(' : '));
-      out.push({ kind: 'orphan', ...(map.startsWith('pub') ? { scope: 'ports' as const } : {}), object: `${map} element ${key}`, detail: 'in mynet\'s table but in no record', fix: [{ what: `remove ${map} ${key}`, run: { kind: 'nft', script: `delete element ${TABLE} ${map} { ${key} }` } }] });
+      const fix = [{ what: `remove ${map} ${key}`, run: { kind: 'nft', script: `delete element ${TABLE} ${map} { ${key} }` } } as const];
+      // A published port into a stored network that no record publishes: a crash between the
+      // nft change and the save (it would block that host port for good).
+      const into = map.startsWith('pub') ? networkOfTarget(state, el) : undefined;
+      if (into) out.push({ kind: 'leftover', scope: 'ports', object: `${map} element ${key}`, detail: `points into network ${short(into.id)} but no record publishes it`, fix });
+      else out.push({ kind: 'orphan', object: `${map} element ${key}`, detail: 'in mynet\'s table but in no record', fix });
     }
   }
   return out;
