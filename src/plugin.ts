@@ -17,7 +17,7 @@ import type { HostPorts, LinkOwner, PlannedDecision, Proto } from './decision.js
 import type { Decision } from './decision.js';
 import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork } from './driver/network.js';
 import type { State } from './driver/state.js';
-import { type Executor, applyPlan, undoPlan } from './host/executor.js';
+import { type Executor, applyAll, applyPlan, undoPlan } from './host/executor.js';
 import type { Background } from './host/background.js';
 import type { HostPlan } from './plan/step.js';
 import type { StateStore } from './store/state-store.js';
@@ -76,7 +76,15 @@ export class Plugin {
     return run;
   }
 
-  private async commit<R>(d: AnyDecision<R>, log: Logger): Promise<R> {
+  /**
+   * `teardown`: every step runs (executor applyAll) and the error names each that failed. Then
+   * nothing is saved: the records stay, so dockerd's retry of the delete runs the whole teardown
+   * again (every teardown step is idempotent: ownership-checked link deletes, nft scripts that
+   * add before they delete) and so re-runs what failed. Until then the reconcile loop treats the
+   * network as stored and makes what is missing again, which the retry then removes: host and
+   * state never disagree about whether the network exists.
+   */
+  private async commit<R>(d: AnyDecision<R>, log: Logger, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
     const all: HostPlan = 'plan' in d ? d.plan : [];
     const bg = this.deps.background;
     const plan = bg ? all.filter((s) => !s.later) : all;
@@ -84,7 +92,7 @@ export class Plugin {
     // and the queue stays short (a bridge takes 1024 ports, queued veths still count).
     if (bg?.touches(all)) await bg.idle();
     else if (bg) await bg.below(MAX_QUEUED);
-    await applyPlan(this.deps.exec, plan, log);
+    await (mode === 'teardown' ? applyAll : applyPlan)(this.deps.exec, plan, log);
     try {
       await this.deps.store.commit(d.changes, this.deps.state);
     } catch (err) {
@@ -103,8 +111,8 @@ export class Plugin {
     return d.response;
   }
 
-  private decide<R>(log: Logger, fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>): Promise<R> {
-    return this.locked(async () => this.commit(await fn(this.deps.state), log));
+  private decide<R>(log: Logger, fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
+    return this.locked(async () => this.commit(await fn(this.deps.state), log, mode));
   }
 
   // NetworkDriver
@@ -115,7 +123,7 @@ export class Plugin {
     });
   }
   deleteNetwork(req: { NetworkID: string }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => deleteNetwork(s, req.NetworkID));
+    return this.decide(log, (s) => deleteNetwork(s, req.NetworkID), 'teardown');
   }
   createEndpoint(req: CreateEndpointRequest, log: Logger): Promise<{ Interface?: { MacAddress: string } }> {
     return this.decide(log, (s) => createEndpoint(s, req));

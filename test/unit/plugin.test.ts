@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostPlanError } from '../../src/errors.js';
+import { HostPlanError, HostTeardownError } from '../../src/errors.js';
 import { parseDefaultPools } from '../../src/ip/pools.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import { State } from '../../src/driver/state.js';
@@ -104,6 +104,36 @@ describe('Plugin: decide → host → save → apply', () => {
     await plugin.releaseAddress({ PoolID, Address: '10.200.0.1' }, silentLog);
     await plugin.releasePool({ PoolID }, silentLog);
     expect(state.pools.size).toBe(0);
+  });
+});
+
+describe('Plugin.deleteNetwork: teardown is best effort and says what failed', () => {
+  it('every step runs past a failed one, the error names each failure, the records stay; the retry runs the whole teardown again', async () => {
+    const { state, store, exec, plugin } = setup();
+    await plugin.createNetwork(net(1), silentLog);
+    const eids = [hexId(0xa1), hexId(0xa2)];
+    for (const [i, id] of eids.entries()) await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: id, Interface: { Address: `10.1.0.${i + 2}/24` } }, silentLog);
+    const saved = store.committed.length;
+    exec.clear();
+    exec.failWhen = (op) => (op.kind === 'link-del' && op.name === `mnh${hexId(0xa1, 12)}`) || op.kind === 'nft';
+    const err = await plugin.deleteNetwork({ NetworkID: hexId(1) }, silentLog).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostTeardownError);
+    expect((err as HostTeardownError).failures.map((f) => f.step)).toEqual([`delete veth mnh${hexId(0xa1, 12)}`, `remove the firewall of ${bridgeOf(1)}`, 'remove the mynet table']);
+    // Past the failures: the other veth, the bridge and the hook were still removed.
+    expect(exec.lines).toContain(`ip link del mnh${hexId(0xa2, 12)}  [if ours; absent ok]`);
+    expect(exec.lines).toContain(`ip link del ${bridgeOf(1)}  [if ours; absent ok]`);
+    expect(exec.lines.at(-1)).toBe('forward-hook remove');
+    expect(state.networks.size).toBe(1);
+    expect(state.endpoints.size).toBe(2);
+    expect(store.committed.length).toBe(saved);
+
+    const first = exec.lines;
+    exec.clear();
+    exec.failWhen = undefined;
+    await expect(plugin.deleteNetwork({ NetworkID: hexId(1) }, silentLog)).resolves.toEqual({});
+    expect(exec.lines).toEqual(first);
+    expect(state.networks.size).toBe(0);
+    expect(state.endpoints.size).toBe(0);
   });
 });
 
