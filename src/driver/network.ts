@@ -183,8 +183,12 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
   return {
     changes: [...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })), { op: 'network.delete', id }],
     plan: [
-      ...eps.flatMap((e) => [...unpublishSteps(e), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
-      { what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } },
+      // With the last network the table goes, ports and all: its element deletes are left out
+      // for the same reason as its firewall below (the flushes of flows are kept).
+      ...eps.flatMap((e) => [...unpublishSteps(e).filter((st) => !last || st.run.kind !== 'nft'), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
+      // The last network's firewall goes with the table below; removing it first would also
+      // fail a retry after the table went (its script needs the table).
+      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } } as const]),
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
       // The table and the hook serve every mynet network; they go with the last one.
       ...(last
