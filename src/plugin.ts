@@ -223,7 +223,7 @@ export class Plugin {
       }
     }
     const out = r.found.map((d) => outcome.get(d) as DoctorResult);
-    if (out.length) log.warn({ policy, differences: out.map((x) => ({ kind: x.difference.kind, object: x.difference.object, detail: x.difference.detail, repaired: x.repaired })) }, 'the kernel differs from the state');
+    if (out.length) log.warn({ policy, differences: out.map((x) => ({ kind: x.difference.kind, object: x.difference.object, detail: x.difference.detail, repaired: x.repaired })) }, 'doctor found differences');
     return out;
   }
 
