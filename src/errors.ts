@@ -72,3 +72,14 @@ export function messageOf(err: unknown): string {
 function firstLine(s: string): string {
   return s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
 }
+
+/** A teardown ran every step and some failed: each is named with the kernel's message. */
+export class HostTeardownError extends PluginError {
+  constructor(
+    readonly failures: readonly { readonly step: string; readonly error: string }[],
+    readonly steps: number,
+  ) {
+    super('HOST_COMMAND_FAILED', `teardown incomplete, ${failures.length} of ${steps} steps failed: ${failures.map((f) => `${f.step}: ${f.error}`).join('; ')}`);
+    this.name = 'HostTeardownError';
+  }
+}

@@ -4,26 +4,28 @@
  * commit the changes (store/) → apply them to the in-memory State → answer.
  * If the commit fails, the host plan is undone, so host and state never disagree for long; a
  * crash in between leaves either a leftover link of ours (removed at start or by the next create
- * of that name) or nothing.
+ * of that name) or nothing. Start-up, the reconcile loop and the doctor are one reconciler
+ * (doctor/reconcile.ts) with different policies; this file decides nothing of the host itself.
  */
 import type { Logger } from 'pino';
 import { messageOf } from './errors.js';
-import { createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave } from './driver/endpoint.js';
+import { createEndpoint, deleteEndpoint, endpointOperInfo, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
 import { parsePortMap, programExternalConnectivity, revokeExternalConnectivity } from './driver/ports.js';
-import { portElements } from './plan/ports.js';
 import type { HostPorts, LinkOwner, PlannedDecision, Proto } from './decision.js';
 import type { Decision } from './decision.js';
-import { TABLE, portElementsScript } from './plan/nft.js';
-import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from './driver/network.js';
+import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork } from './driver/network.js';
 import type { State } from './driver/state.js';
-import { type Executor, applyPlan, undoPlan } from './host/executor.js';
+import { type Executor, applyAll, applyPlan, undoPlan } from './host/executor.js';
 import type { Background } from './host/background.js';
 import type { HostPlan } from './plan/step.js';
 import type { StateStore } from './store/state-store.js';
-import { type Difference, diagnose, safeToRepair } from './doctor/diagnose.js';
+import type { Difference } from './doctor/diagnose.js';
+import { type Action, type Policy, reconcile } from './doctor/reconcile.js';
+import { ensureHookStep } from './doctor/repairs.js';
 import type { KernelSnapshot } from './host/kernel-snapshot.js';
+import type { MarkedLink } from './host/probe.js';
 
 export interface PluginDeps {
   readonly state: State;
@@ -31,13 +33,13 @@ export interface PluginDeps {
   readonly exec: Executor;
   /** Whether a link name is free, ours, or someone else's. */
   readonly linkOwner: (name: string, log: Logger) => Promise<LinkOwner>;
-  /** Names of links in our netdev group, for restore. */
-  readonly ourLinks: (log: Logger) => Promise<string[]>;
+  /** Links carrying our mark (both netdev groups) with their aliases, for the reconciler. */
+  readonly ourLinks: (log: Logger) => Promise<MarkedLink[]>;
   readonly ipamEnv: () => ipam.IpamEnv;
   /** Listening sockets and the ephemeral range, read when ports are published (default: none in use). */
   readonly hostPorts?: (protos: readonly Proto[]) => Promise<HostPorts>;
   readonly now?: () => Date;
-  /** Reads what the kernel holds of ours (for the doctor). */
+  /** Reads what the kernel holds of ours (for the reconciler: start-up, the loop, the doctor). */
   readonly snapshot?: (log: Logger) => Promise<KernelSnapshot>;
   /** Told how many differences each doctor run found, by kind. */
   readonly onDifferences?: (found: readonly Difference[]) => void;
@@ -52,8 +54,6 @@ export interface DoctorResult {
 }
 
 const NO_HOST_PORTS: HostPorts = { listening: () => [], ephemeral: [32768, 60999] };
-
-const PORT_MAPS = ['pub4', 'pub4any', 'pub6', 'pub6any'] as const;
 
 /** Background steps allowed to wait at once before a request waits for them (see commit). */
 const MAX_QUEUED = 16;
@@ -76,7 +76,15 @@ export class Plugin {
     return run;
   }
 
-  private async commit<R>(d: AnyDecision<R>, log: Logger): Promise<R> {
+  /**
+   * `teardown`: every step runs (executor applyAll) and the error names each that failed. Then
+   * nothing is saved: the records stay, so dockerd's retry of the delete runs the whole teardown
+   * again (every teardown step is idempotent: ownership-checked link deletes, nft scripts that
+   * add before they delete) and so re-runs what failed. Until then the reconcile loop treats the
+   * network as stored and makes what is missing again, which the retry then removes: host and
+   * state never disagree about whether the network exists.
+   */
+  private async commit<R>(d: AnyDecision<R>, log: Logger, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
     const all: HostPlan = 'plan' in d ? d.plan : [];
     const bg = this.deps.background;
     const plan = bg ? all.filter((s) => !s.later) : all;
@@ -84,7 +92,7 @@ export class Plugin {
     // and the queue stays short (a bridge takes 1024 ports, queued veths still count).
     if (bg?.touches(all)) await bg.idle();
     else if (bg) await bg.below(MAX_QUEUED);
-    await applyPlan(this.deps.exec, plan, log);
+    await (mode === 'teardown' ? applyAll : applyPlan)(this.deps.exec, plan, log);
     try {
       await this.deps.store.commit(d.changes, this.deps.state);
     } catch (err) {
@@ -103,8 +111,8 @@ export class Plugin {
     return d.response;
   }
 
-  private decide<R>(log: Logger, fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>): Promise<R> {
-    return this.locked(async () => this.commit(await fn(this.deps.state), log));
+  private decide<R>(log: Logger, fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
+    return this.locked(async () => this.commit(await fn(this.deps.state), log, mode));
   }
 
   // NetworkDriver
@@ -115,7 +123,7 @@ export class Plugin {
     });
   }
   deleteNetwork(req: { NetworkID: string }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => deleteNetwork(s, req.NetworkID));
+    return this.decide(log, (s) => deleteNetwork(s, req.NetworkID), 'teardown');
   }
   createEndpoint(req: CreateEndpointRequest, log: Logger): Promise<{ Interface?: { MacAddress: string } }> {
     return this.decide(log, (s) => createEndpoint(s, req));
@@ -162,89 +170,61 @@ export class Plugin {
   }
 
   /**
-   * At start: re-create the bridges and host-side veths of stored networks and endpoints that
-   * are missing (after a reboot the state remains but the links are gone), leave existing ones
-   * as they are, and remove links that carry our mark but belong to nothing we know.
+   * At start: the reconciler with the start-up policy (doctor/reconcile.ts): what the records
+   * say is made again (after a reboot the state remains but the links are gone), what exists is
+   * left as it is, leftovers of a crash of a known record are removed, and links of networks
+   * the state does not know are only reported (`mynet doctor --fix` removes them).
    */
   restore(log: Logger): Promise<void> {
     return this.locked(async () => {
-      await this.deps.background?.idle();
+      const results = await this.reconcileNow('start', log);
+      const orphans = results.filter((r) => r.difference.kind === 'orphan').map((r) => r.difference.object);
+      if (orphans.length) log.warn({ orphans }, 'objects of ours that the state does not know are left in place; `mynet doctor` lists them, `mynet doctor --fix` removes them');
       const s = this.deps.state;
-      const present = new Set(await this.deps.ourLinks(log));
-      const known = new Set<string>();
-      const plan: HostPlan[] = [];
-      for (const n of s.networks.values()) {
-        known.add(n.bridge);
-        if (!present.has(n.bridge)) plan.push(networkSteps(n));
-      }
-      for (const e of s.endpoints.values()) {
-        const n = s.networks.get(e.networkId);
-        known.add(e.hostIf).add(e.containerIf);
-        if (!n) {
-          log.warn({ endpointId: e.id.slice(0, 12) }, 'stored endpoint has no network; dropping it');
-          await this.deps.store.commit([{ op: 'endpoint.delete', id: e.id }], s);
-          s.apply([{ op: 'endpoint.delete', id: e.id }]);
-          continue;
-        }
-        // A host veth without its bridge was re-created above together with the bridge.
-        if (!present.has(e.hostIf)) plan.push(endpointSteps(n, e));
-        // A veth that outlived its bridge was detached by the kernel: put it on the re-created one.
-        else if (!present.has(n.bridge)) {
-          plan.push([{ what: `re-attach veth ${e.hostIf} to ${n.bridge}`, run: { kind: 'ip', args: ['link', 'set', 'dev', e.hostIf, 'master', n.bridge] } }]);
-        }
-      }
-      for (const name of present) {
-        if (!known.has(name)) plan.push([{ what: `remove orphan link ${name}`, run: { kind: 'link-del', name } }]);
-      }
-      if (s.networks.size > 0) {
-        // Published ports exactly as stored: a crash between the kernel change and the save can
-        // leave an element the state never saw (it would block that host port for good) or
-        // lose one it did. One transaction: no moment without the stored ports.
-        const els = [...s.endpoints.values()].flatMap((e) => portElements(e, e.ports));
-        const script = [...PORT_MAPS.map((m) => `flush map ${TABLE} ${m}`), ...(els.length ? [portElementsScript('add', els)] : [])].join('\n');
-        plan.push([{ what: 'published ports exactly as stored', run: { kind: 'nft', script } }]);
-        plan.push([{ what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } }]);
-      }
-      for (const p of plan) {
-        try {
-          await applyPlan(this.deps.exec, p, log);
-        } catch (err) {
-          // One broken network must not keep the others (or the plugin) down; the doctor reports it.
-          log.error({ err: messageOf(err) }, 'restore step failed');
-        }
-      }
-      log.info({ networks: s.networks.size, endpoints: s.endpoints.size, repaired: plan.length }, 'state restored');
+      log.info({ networks: s.networks.size, endpoints: s.endpoints.size, repaired: results.filter((r) => r.repaired).length, failed: results.filter((r) => r.error).length }, 'state restored');
     });
   }
 
   /**
    * Compares state with the kernel and repairs: 'none' only reports, 'safe' re-creates what is
-   * missing or drifted, 'all' also removes orphans that carry our mark.
+   * missing or drifted, 'all' also removes what carries our mark and no record explains.
    */
   doctor(log: Logger, repair: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> {
+    if (!this.deps.snapshot) return Promise.reject(new Error('doctor: no kernel snapshot available'));
+    return this.locked(() => this.reconcileNow(repair === 'none' ? 'report' : repair, log));
+  }
+
+  /** One reconciler run under the lock: observe, decide (pure), repair each on its own, commit. */
+  private async reconcileNow(policy: Policy, log: Logger): Promise<DoctorResult[]> {
     const snapshot = this.deps.snapshot;
-    if (!snapshot) return Promise.reject(new Error('doctor: no kernel snapshot available'));
-    return this.locked(async () => {
-      // A veth whose delete is queued would look like an orphan.
-      await this.deps.background?.idle();
-      const found = diagnose(this.deps.state, await snapshot(log));
-      this.deps.onDifferences?.(found);
-      const out: DoctorResult[] = [];
-      for (const d of found) {
-        if (repair === 'none' || (repair === 'safe' && !safeToRepair(d))) {
-          out.push({ difference: d, repaired: false });
-          continue;
-        }
-        try {
-          await applyPlan(this.deps.exec, d.fix, log);
-          out.push({ difference: d, repaired: true });
-        } catch (err) {
-          out.push({ difference: d, repaired: false, error: messageOf(err) });
-        }
+    if (!snapshot) throw new Error('reconcile: no kernel snapshot available');
+    // A veth whose delete is queued would look like a leftover.
+    await this.deps.background?.idle();
+    const observed = { kernel: await snapshot(log), marked: await this.deps.ourLinks(log) };
+    const r = reconcile(this.deps.state, observed, policy);
+    this.deps.onDifferences?.(r.found);
+    const outcome = new Map<Difference, DoctorResult>(r.left.map((d) => [d, { difference: d, repaired: false }]));
+    const changed: Action[] = [];
+    for (const a of r.actions) {
+      try {
+        // One broken network must not keep the others (or the plugin) down; the result says which.
+        await applyPlan(this.deps.exec, a.fix, log);
+        for (const d of a.differences) outcome.set(d, { difference: d, repaired: true });
+        if (a.changes.length) changed.push(a);
+      } catch (err) {
+        for (const d of a.differences) outcome.set(d, { difference: d, repaired: false, error: messageOf(err) });
       }
-      if (found.length) log.warn({ differences: out.map((r) => ({ kind: r.difference.kind, object: r.difference.object, detail: r.difference.detail, repaired: r.repaired })) }, 'doctor found differences');
-      return out;
-    });
+    }
+    if (changed.length) {
+      try {
+        await this.commit({ changes: changed.flatMap((a) => a.changes), response: undefined }, log);
+      } catch (err) {
+        for (const d of changed.flatMap((a) => a.differences)) outcome.set(d, { difference: d, repaired: false, error: messageOf(err) });
+      }
+    }
+    const out = r.found.map((d) => outcome.get(d) as DoctorResult);
+    if (out.length) log.warn({ policy, differences: out.map((x) => ({ kind: x.difference.kind, object: x.difference.object, detail: x.difference.detail, repaired: x.repaired })) }, 'doctor found differences');
+    return out;
   }
 
   /** Resolves when requests so far and their background steps are done (shutdown, tests). */
@@ -257,7 +237,7 @@ export class Plugin {
   /** Re-asserts the FORWARD hook (dockerd restarts and firewall reloads can remove it). */
   ensureHook(log: Logger): Promise<void> {
     return this.locked(async () => {
-      if (this.deps.state.networks.size > 0) await this.deps.exec.run({ kind: 'forward-hook', action: 'ensure' }, log);
+      if (this.deps.state.networks.size > 0) await applyPlan(this.deps.exec, [ensureHookStep()], log);
     });
   }
 }

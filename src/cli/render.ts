@@ -54,8 +54,22 @@ export function renderPorts(ports: readonly PortView[], st: Style): string {
   );
 }
 
+/** Differences whose repair removes something of ours (only `--fix` does that on its own). */
+const removes = (r: DoctorResult): boolean => r.difference.kind === 'orphan' || r.difference.kind === 'leftover';
+
+/**
+ * Without --fix: every difference, those that --fix would remove said so (the list an operator
+ * reads before removing anything). With --fix: what was repaired, and each removal by name.
+ */
 export function renderDoctor(results: readonly DoctorResult[], fixing: boolean, st: Style): string {
   if (results.length === 0) return st.green('no differences: the kernel matches the state');
-  const state = (r: DoctorResult): string => (r.repaired ? st.green('repaired') : r.error ? st.red(`repair failed: ${r.error}`) : fixing ? st.yellow('left') : st.yellow('found'));
-  return table(['KIND', 'OBJECT', 'DETAIL', 'STATE'], results.map((r) => [r.difference.kind, r.difference.object, r.difference.detail, state(r)]), st);
+  const state = (r: DoctorResult): string => {
+    if (r.repaired) return st.green(removes(r) ? 'removed' : 'repaired');
+    if (r.error) return st.red(`repair failed: ${r.error}`);
+    if (fixing) return st.yellow('left');
+    return st.yellow(removes(r) ? 'found; --fix removes it' : 'found');
+  };
+  const out = table(['KIND', 'OBJECT', 'DETAIL', 'STATE'], results.map((r) => [r.difference.kind, r.difference.object, r.difference.detail, state(r)]), st);
+  const n = results.filter(removes).length;
+  return fixing || n === 0 ? out : `${out}\n\n${n} object(s) of mynet's mark that no record explains; \`mynet doctor --fix\` removes them (and repairs the rest)`;
 }

@@ -71,11 +71,17 @@ export function createEndpoint(
   for (const e of state.endpoints.values()) {
     if (e.hostIf === hostIf) throw new PluginError('CONFLICT', `EndpointID: ${eid.slice(0, 12)} starts like endpoint ${e.id.slice(0, 16)}, whose interface ${hostIf} it would need`);
   }
+  // A name a record holds is a conflict, never a leftover to delete (the plan's first step would):
+  // a bridge stored before bridge names were reserved may hold this veth name.
+  const containerIf = containerVethName(eid);
+  for (const n of state.networks.values()) {
+    if (n.bridge === hostIf || n.bridge === containerIf) throw new PluginError('CONFLICT', `EndpointID: its interface name ${n.bridge} is the bridge of mynet network ${n.id.slice(0, 12)}`);
+  }
   const endpoint: EndpointRecord = {
     id: eid,
     networkId: nid,
     hostIf,
-    containerIf: containerVethName(eid),
+    containerIf,
     // Our own MAC only when dockerd sent none; echoing a field dockerd set fails the endpoint.
     // Docker's rule when it has an IPv4 address (see macFromIPv4); from the id when IPv6-only.
     mac: given ?? (address ? macFromIPv4(address) : macFromId(eid)),

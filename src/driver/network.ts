@@ -4,8 +4,8 @@
  */
 import { PluginError, invalid } from '../errors.js';
 import { parseCidr } from '../ip/cidr.js';
-import { contains } from '../ip/cidr.js';
-import { checkId, defaultBridgeName } from '../plan/link-names.js';
+import { contains, overlaps } from '../ip/cidr.js';
+import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, checkId, defaultBridgeName, short } from '../plan/link-names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
 import { type NftNetwork, baseScript, networkScript, networkTeardownScript, tableTeardownScript } from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
@@ -29,10 +29,48 @@ export interface CreateNetworkRequest {
   IPv6Data?: IpamData[] | null;
 }
 
+const BRIDGE_NAME_OPTION = 'option com.docker.network.bridge.name';
+
+/**
+ * The names mynet generates are reserved: a user's bridge under one of them could take a
+ * container's veth name (mnh/mnc + 12 hex of an endpoint id) or another network's default
+ * bridge name (mn- + 12 hex of its id), and one of the two would later be deleted as the other.
+ */
+function checkUserBridgeName(id: string, name: string): string {
+  const reserved = [HOST_VETH_PREFIX, CONTAINER_VETH_PREFIX, BRIDGE_PREFIX].find((p) => name.startsWith(p));
+  if (reserved && name !== defaultBridgeName(id)) {
+    throw invalid(BRIDGE_NAME_OPTION, `"${name}" starts with "${reserved}", which is reserved for the names mynet generates (mnh…/mnc… for veths, mn-<12 hex of the network id> for this network's default bridge); choose another name`);
+  }
+  return name;
+}
+
+const bridgeOf = (id: string, options: { readonly bridgeName?: string }): string =>
+  options.bridgeName === undefined ? defaultBridgeName(id) : checkUserBridgeName(id, options.bridgeName);
+
 /** The bridge a CreateNetwork request asks for (validates the id and the options). */
 export function bridgeNameFor(req: CreateNetworkRequest): string {
   const id = checkId('NetworkID', req.NetworkID);
-  return parseNetworkOptions(req.Options).bridgeName ?? defaultBridgeName(id);
+  return bridgeOf(id, parseNetworkOptions(req.Options));
+}
+
+/**
+ * A subnet of the new network that overlaps one of another mynet network, whatever IPAM driver
+ * gave either (mynet's refuses overlap at RequestPool, Docker's default does not know ours):
+ * the two would share the NAT elements of that subnet, and deleting one removes the other's.
+ */
+function checkNoOverlap(state: StateView, id: string, subnetsOf: readonly { field: string; pool: string }[]): void {
+  for (const mine of subnetsOf) {
+    const a = parseCidr(mine.pool);
+    if (!a.ok) continue; // refused already by subnets()
+    for (const n of state.networks.values()) {
+      for (const theirs of [...n.ipv4, ...n.ipv6]) {
+        const b = parseCidr(theirs.pool);
+        if (b.ok && a.cidr.family === b.cidr.family && overlaps(a.cidr, b.cidr)) {
+          throw new PluginError('CONFLICT', `${mine.field}: subnet ${mine.pool} of network ${short(id)} overlaps subnet ${theirs.pool} of mynet network ${short(n.id)} (bridge ${n.bridge}); each mynet network needs its own subnets, whatever its IPAM driver`);
+        }
+      }
+    }
+  }
 }
 
 function subnets(field: string, data: IpamData[] | null | undefined, family: 4 | 6): SubnetRecord[] {
@@ -57,10 +95,13 @@ export function createNetwork(
 ): PlannedDecision<Record<string, never>> {
   const id = checkId('NetworkID', req.NetworkID);
   const options = parseNetworkOptions(req.Options);
-  const bridge = options.bridgeName ?? defaultBridgeName(id);
+  const bridge = bridgeOf(id, options);
   if (state.networks.has(id)) return { changes: [], plan: [], response: {} };
+  // A name a record holds is a conflict, never a leftover to delete (the plan's first step would).
   const other = [...state.networks.values()].find((n) => n.bridge === bridge);
   if (other) throw new PluginError('CONFLICT', `bridge name ${bridge} is already used by mynet network ${other.id.slice(0, 12)}`);
+  const ep = [...state.endpoints.values()].find((e) => e.hostIf === bridge || e.containerIf === bridge);
+  if (ep) throw new PluginError('CONFLICT', `${BRIDGE_NAME_OPTION}: ${bridge} is the interface of mynet endpoint ${short(ep.id)}`);
   if (link === 'foreign') {
     throw new PluginError('CONFLICT', `option com.docker.network.bridge.name: a link named "${bridge}" already exists and was not created by mynet; choose another name`);
   }
@@ -73,6 +114,10 @@ export function createNetwork(
     ipv6: subnets('IPv6Data', req.IPv6Data, 6),
     createdAt: now,
   };
+  checkNoOverlap(state, id, [
+    ...network.ipv4.map((s, i) => ({ field: `IPv4Data[${i}].Pool`, pool: s.pool })),
+    ...network.ipv6.map((s, i) => ({ field: `IPv6Data[${i}].Pool`, pool: s.pool })),
+  ]);
   return {
     changes: [{ op: 'network.put', network }],
     plan: [
@@ -138,8 +183,12 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
   return {
     changes: [...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })), { op: 'network.delete', id }],
     plan: [
-      ...eps.flatMap((e) => [...unpublishSteps(e), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
-      { what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } },
+      // With the last network the table goes, ports and all: its element deletes are left out
+      // for the same reason as its firewall below (the flushes of flows are kept).
+      ...eps.flatMap((e) => [...unpublishSteps(e).filter((st) => !last || st.run.kind !== 'nft'), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
+      // The last network's firewall goes with the table below; removing it first would also
+      // fail a retry after the table went (its script needs the table).
+      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } } as const]),
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
       // The table and the hook serve every mynet network; they go with the last one.
       ...(last

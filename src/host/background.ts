@@ -3,35 +3,25 @@
  * RCU readers to let go of the device), which dockerd would otherwise wait for on every
  * container stop; forgetting conntrack flows is a process of its own. Nothing the answer
  * promises depends on either. Steps run one at a time, in order, on their own executor (so
- * they never queue in front of the next request's commands). A plan that names a link or
- * address with work pending waits for it first; restore, the doctor and shutdown wait for all.
+ * they never queue in front of the next request's commands). A plan that touches something
+ * with work pending (the sets of plan/step.ts resourcesOf meet) waits for it first; restore,
+ * the doctor and shutdown wait for all.
  * A crash loses the queue: restore removes leftover links of ours at start; stale flows expire.
  */
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
-import type { HostOp, HostPlan, HostStep } from '../plan/step.js';
-import { renderOp } from '../plan/step.js';
+import { type HostPlan, type HostStep, type Resource, planResources, resourcesOf } from '../plan/step.js';
 import type { Executor } from './executor.js';
-
-const keyOf = (op: HostOp): string => {
-  switch (op.kind) {
-    case 'link-del':
-    case 'link-reap':
-      return op.name;
-    case 'conntrack-flush':
-      return op.address;
-    default:
-      return renderOp(op);
-  }
-};
 
 export class Background {
   private tail: Promise<void> = Promise.resolve();
-  /** Keys (link names, addresses) of queued steps, with how many steps name them. */
-  private readonly pending = new Map<string, number>();
+  /** What queued steps touch, with how many steps touch it. */
+  private readonly pending = new Map<Resource, number>();
+  /** Queued steps (the size of the queue, whatever they touch). */
+  private queued = 0;
   private readonly waiters: (() => void)[] = [];
-  /** Keys covered by the reap that is queued and not started yet. */
-  private queuedReap: string[] | undefined;
+  /** The reaps folded into the reap that is queued and not started yet: what they touch, how many. */
+  private queuedReap: { keys: Resource[]; steps: number } | undefined;
 
   constructor(
     private readonly exec: Executor,
@@ -39,32 +29,33 @@ export class Background {
   ) {}
 
   get size(): number {
-    let n = 0;
-    for (const c of this.pending.values()) n += c;
-    return n;
+    return this.queued;
   }
 
   enqueue(steps: readonly HostStep[], log: Logger): void {
     for (const step of steps) {
-      const key = keyOf(step.run);
-      this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+      const keys = resourcesOf(step.run);
+      for (const k of keys) this.pending.set(k, (this.pending.get(k) ?? 0) + 1);
+      this.queued++;
       // One reap deletes every retired link: a reap already waiting its turn covers this one.
       if (step.run.kind === 'link-reap' && this.queuedReap) {
-        this.queuedReap.push(key);
+        this.queuedReap.keys.push(...keys);
+        this.queuedReap.steps++;
         continue;
       }
-      const covered: string[] = [];
+      const covered = { keys: [] as Resource[], steps: 0 };
       if (step.run.kind === 'link-reap') this.queuedReap = covered;
       this.tail = this.tail.then(async () => {
         if (this.queuedReap === covered) this.queuedReap = undefined; // running: later ones queue anew
         try {
           await this.exec.run(step.run, log);
         } catch (err) {
-          // The doctor finds what is left (an orphan link); say so now, with the request's ids.
+          // The reconciler finds what is left (a leftover link); say so now, with the request's ids.
           log.error({ step: step.what, err: messageOf(err) }, 'background step failed');
           this.onFailure?.(step, err);
         } finally {
-          for (const k of [key, ...covered]) {
+          this.queued -= 1 + covered.steps;
+          for (const k of [...keys, ...covered.keys]) {
             const left = (this.pending.get(k) ?? 1) - 1;
             if (left > 0) this.pending.set(k, left);
             else this.pending.delete(k);
@@ -75,12 +66,10 @@ export class Background {
     }
   }
 
-  /** Whether `plan` names something with queued work (then it must wait for it). */
+  /** Whether `plan` touches something with queued work (then it must wait for it). */
   touches(plan: HostPlan): boolean {
     if (this.pending.size === 0 || plan.length === 0) return false;
-    // Whole words only: 10.0.0.1 must not match 10.0.0.12, nor mnh1 mnh12.
-    const words = new Set(plan.flatMap((s) => [renderOp(s.run), s.undo ? renderOp(s.undo) : '']).join(' ').split(/[\s,{}()[\]"';=@]+/));
-    for (const key of this.pending.keys()) if (words.has(key)) return true;
+    for (const r of planResources(plan)) if (this.pending.has(r)) return true;
     return false;
   }
 

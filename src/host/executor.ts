@@ -1,11 +1,13 @@
 /**
  * The one place plans are run. `applyPlan` runs steps in order; if one fails it undoes the steps
  * already done, in reverse, and throws a HostPlanError naming the failed step, the command and
- * the kernel's message. Consecutive `ip` steps go to the kernel in one `ip -batch` process,
- * because a process per command costs milliseconds and a plan is often several commands.
+ * the kernel's message. `applyAll` is the teardown mode: every step runs whatever failed
+ * before it (deletes have no undo, so stopping would leave the object half removed), and the
+ * error lists each step that failed. Consecutive `ip` steps go to the kernel in one `ip -batch`
+ * process, because a process per command costs milliseconds and a plan is often several commands.
  */
 import type { Logger } from 'pino';
-import { HostPlanError, messageOf } from '../errors.js';
+import { HostPlanError, HostTeardownError, messageOf } from '../errors.js';
 import type { HostOp, HostPlan, HostStep } from '../plan/step.js';
 import { renderOp } from '../plan/step.js';
 
@@ -50,6 +52,41 @@ export async function applyPlan(exec: Executor, plan: HostPlan, log: Logger): Pr
     done.push(...group);
     i = j;
   }
+}
+
+/**
+ * Runs every step of a teardown plan, in order, going on past failures; throws a
+ * HostTeardownError naming each failed step when any failed. Nothing is undone.
+ */
+export async function applyAll(exec: Executor, plan: HostPlan, log: Logger): Promise<void> {
+  const failures: { step: string; error: string }[] = [];
+  let i = 0;
+  while (i < plan.length) {
+    let j = i + 1;
+    if (batchable(plan[i] as HostStep)) while (j < plan.length && batchable(plan[j] as HostStep)) j++;
+    if (j - i > 1) {
+      // A batch stops at its first failure: the rest of the group runs as a batch of its own.
+      const failed = await exec.runIpBatch(plan.slice(i, j).map((s) => s.run as IpOp), log);
+      if (!failed) {
+        i = j;
+        continue;
+      }
+      const bad = plan[i + failed.index] as HostStep;
+      failures.push({ step: bad.what, error: messageOf(failed.error) });
+      log.error({ step: bad.what, err: failed.error }, 'teardown step failed; going on');
+      i += failed.index + 1;
+      continue;
+    }
+    const step = plan[i] as HostStep;
+    try {
+      await exec.run(step.run, log);
+    } catch (err) {
+      failures.push({ step: step.what, error: messageOf(err) });
+      log.error({ step: step.what, err }, 'teardown step failed; going on');
+    }
+    i = j;
+  }
+  if (failures.length) throw new HostTeardownError(failures, plan.length);
 }
 
 /** Undoes `done` in reverse. Never throws: each failure is logged and returned. */

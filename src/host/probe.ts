@@ -16,14 +16,24 @@ export async function linkOwner(exec: ExecaExecutor, name: string, log: Logger):
   return g === undefined ? 'absent' : g === MYNET_GROUP ? 'ours' : 'foreign';
 }
 
+/** A link carrying one of our marks, and the alias that names its network/endpoint (if set). */
+export interface MarkedLink {
+  readonly name: string;
+  /** In the retired group: a veth on its way out (plan/link-names.ts RETIRED_GROUP). */
+  readonly retired: boolean;
+  readonly alias?: string;
+}
+
 /** Our links, retired ones included (a crash can leave some behind before their reap). */
-export async function ourLinks(exec: ExecaExecutor, log: Logger): Promise<string[]> {
-  const names: string[] = [];
+export async function ourLinks(exec: ExecaExecutor, log: Logger): Promise<MarkedLink[]> {
+  const out: MarkedLink[] = [];
   for (const group of [MYNET_GROUP, RETIRED_GROUP]) {
-    const out = await exec.command(['ip', '-j', 'link', 'show', 'group', String(group)], log);
-    names.push(...(JSON.parse(out || '[]') as { ifname?: string }[]).flatMap((l) => (l.ifname ? [l.ifname] : [])));
+    const text = await exec.command(['ip', '-j', 'link', 'show', 'group', String(group)], log);
+    for (const l of JSON.parse(text || '[]') as { ifname?: string; ifalias?: string }[]) {
+      if (l.ifname) out.push({ name: l.ifname, retired: group === RETIRED_GROUP, ...(l.ifalias ? { alias: l.ifalias } : {}) });
+    }
   }
-  return names;
+  return out;
 }
 
 const hexV4 = (h: string): string => {

@@ -3,6 +3,7 @@
  * by pure functions (driver/, plan/) and run by one executor (host/executor.ts), which rolls
  * back the steps already done, in reverse, when one fails.
  */
+import { parseIp } from '../ip/address.js';
 export type HostOp =
   /** One `ip` command (argv after `ip`). `absentOk`: "does not exist" counts as done (deletes). */
   | { readonly kind: 'ip'; readonly args: readonly string[]; readonly absentOk?: boolean }
@@ -39,6 +40,72 @@ export interface HostStep {
 }
 
 export type HostPlan = readonly HostStep[];
+
+/**
+ * Something on the host an op reads or changes, as a typed key: two ops must keep their order
+ * (host/background.ts) exactly when their sets meet. `link:` an interface name, `addr:` a bare
+ * address (a container's, whose flows a conntrack flush forgets), `port:` proto/host port,
+ * `group:` a netdev group, `sysctl:` a key, `hook` the FORWARD hook.
+ */
+export type Resource = `link:${string}` | `addr:${string}` | `port:${string}` | `group:${string}` | `sysctl:${string}` | 'hook';
+
+/** Words of `ip` argv that are followed by an interface name. */
+const IP_LINK_WORDS = new Set(['dev', 'name', 'master']);
+
+function ipResources(args: readonly string[]): Resource[] {
+  const out: Resource[] = [];
+  for (let i = 0; i < args.length - 1; i++) {
+    const w = args[i] as string;
+    const next = args[i + 1] as string;
+    if (IP_LINK_WORDS.has(w)) out.push(`link:${next}`);
+    else if (w === 'group') out.push(`group:${next}`);
+    else if (w === 'alias') i++; // free text, never a name
+  }
+  // `ip link del NAME`, `ip addr add|del ADDR/LEN ...`
+  if (args[0] === 'link' && (args[1] === 'del' || args[1] === 'delete') && args[2] && !IP_LINK_WORDS.has(args[2]) && args[2] !== 'group') out.push(`link:${args[2]}`);
+  if ((args[0] === 'addr' || args[0] === 'address') && (args[1] === 'add' || args[1] === 'del') && args[2]) out.push(`addr:${args[2].split('/')[0] as string}`);
+  return out;
+}
+
+/**
+ * An nft script's interface names (quoted: "mnh…"), addresses (bare ones: element targets and
+ * keys; a subnet is not an address) and published ports ("tcp . 8080").
+ */
+function nftResources(script: string): Resource[] {
+  const out: Resource[] = [];
+  for (const m of script.matchAll(/"([^"]+)"/g)) out.push(`link:${m[1] as string}`);
+  for (const m of script.matchAll(/\b(tcp|udp|sctp) \. (\d+)\b/g)) out.push(`port:${m[1] as string}/${m[2] as string}`);
+  for (const token of script.replace(/"[^"]*"/g, ' ').split(/[\s,{};]+/)) if (!token.includes('/') && parseIp(token)) out.push(`addr:${token}`);
+  return out;
+}
+
+/** What an op touches. Exhaustive: a new op kind does not compile until it says what it touches. */
+export function resourcesOf(op: HostOp): Resource[] {
+  switch (op.kind) {
+    case 'ip':
+      return ipResources(op.args);
+    case 'link-del':
+    case 'link-retire':
+    case 'link-reap':
+      return [`link:${op.name}`];
+    case 'nft':
+      return nftResources(op.script);
+    case 'sysctl': {
+      // net/ipv4/conf/<if>/… names a link.
+      const parts = op.key.split('/');
+      return [`sysctl:${op.key}`, ...(parts[2] === 'conf' && parts[3] && parts[3] !== 'all' && parts[3] !== 'default' ? [`link:${parts[3]}` as const] : [])];
+    }
+    case 'conntrack-flush':
+      return [`addr:${op.address}`];
+    case 'conntrack-flush-port':
+      return [`port:${op.proto}/${op.port}`];
+    case 'forward-hook':
+      return ['hook'];
+  }
+}
+
+/** Everything a plan's steps touch, undo ops included. */
+export const planResources = (plan: HostPlan): Set<Resource> => new Set(plan.flatMap((s) => [...resourcesOf(s.run), ...(s.undo ? resourcesOf(s.undo) : [])]));
 
 /** One line per op, as a reader (and a golden test) would want to see it. */
 export function renderOp(op: HostOp): string {

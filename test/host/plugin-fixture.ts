@@ -11,6 +11,7 @@ import type { HostPorts, Proto } from '../../src/decision.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import type { Executor } from '../../src/host/executor.js';
 import type { Background } from '../../src/host/background.js';
+import { kernelSnapshot } from '../../src/host/kernel-snapshot.js';
 import { linkOwner, ourLinks } from '../../src/host/probe.js';
 import { Plugin } from '../../src/plugin.js';
 import { State } from '../../src/driver/state.js';
@@ -39,6 +40,7 @@ export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
     exec: o.exec ?? exec,
     linkOwner: (n, l) => linkOwner(exec, n, l),
     ourLinks: (l) => ourLinks(exec, l),
+    snapshot: (l) => kernelSnapshot(exec, l),
     ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
     hostPorts: o.hostPorts ?? ((): Promise<HostPorts> => Promise.resolve({ listening: () => [], ephemeral: [49152, 60999] })),
     ...(o.background ? { background: o.background } : {}),

@@ -8,6 +8,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FORWARD_CHAIN } from '../../src/plan/link-names.js';
 import type { Plugin } from '../../src/plugin.js';
 import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
+import { HostTeardownError } from '../../src/errors.js';
+import { FailingExecutor, INJECTED } from './failing-executor.js';
+import { linkInfo } from '../helpers/netns.js';
 import { buildPlugin, createEndpoint, createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, plugContainer } from './plugin-fixture.js';
 
 afterEach(destroyCreated);
@@ -77,5 +80,36 @@ describe('teardown', () => {
     }
     expect(after.nft).not.toContain(FORWARD_CHAIN);
     expect(after.nft).not.toMatch(/jump|accept\s*$/m);
+  });
+
+  it('a failed step does not stop the teardown: the rest is removed, the error names the step, and the retry removes what failed', async () => {
+    const ns = await createNetns();
+    await hostLikeFilter(ns);
+    const before = await ns.dump();
+    const exec = new FailingExecutor(ns.exec);
+    const plugin = buildPlugin(ns, { exec });
+    const net = await createNetwork(plugin);
+    const e1 = await createEndpoint(plugin, net, { join: false });
+    const e2 = await createEndpoint(plugin, net, { join: false });
+    const bridge = `mn-${net.id.slice(0, 12)}`;
+    // DeleteNetwork's first op is e1's veth delete: the kernel "refuses" it.
+    exec.arm(1);
+    const err = await plugin.deleteNetwork({ NetworkID: net.id }, log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostTeardownError);
+    expect((err as HostTeardownError).failures).toEqual([{ step: `delete veth mnh${e1.id.slice(0, 12)}`, error: expect.stringContaining(INJECTED) as string }]);
+    // Everything after it ran: e2's veth, the bridge, the table are gone; e1's veth is left.
+    expect(await linkInfo(ns, `mnh${e2.id.slice(0, 12)}`)).toBeUndefined();
+    expect(await linkInfo(ns, bridge)).toBeUndefined();
+    expect((await ns.dump()).nft).not.toContain('table inet mynet');
+    expect(await linkInfo(ns, `mnh${e1.id.slice(0, 12)}`)).toBeDefined();
+    // The records stay, so dockerd's retry runs the teardown again and removes what failed.
+    expect(plugin.state.networks.has(net.id)).toBe(true);
+    exec.arm(0);
+    await plugin.deleteNetwork({ NetworkID: net.id }, log);
+    expect(plugin.state.networks.size).toBe(0);
+    for (const ep of [e1, e2]) await plugin.releaseAddress({ PoolID: net.poolId4, Address: ipOf(ep.address) }, log);
+    await plugin.releaseAddress({ PoolID: net.poolId4, Address: ipOf(net.gateway4) }, log);
+    await plugin.releasePool({ PoolID: net.poolId4 }, log);
+    expect(await ns.dump()).toEqual(before);
   });
 });

@@ -1,16 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { HostPlanError } from '../../src/errors.js';
+import { HostPlanError, HostTeardownError } from '../../src/errors.js';
 import { parseDefaultPools } from '../../src/ip/pools.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import { State } from '../../src/driver/state.js';
 import type { LinkOwner } from '../../src/decision.js';
 import { Background } from '../../src/host/background.js';
+import { hookStatus } from '../../src/host/forward-hook.js';
+import type { KernelSnapshot } from '../../src/host/kernel-snapshot.js';
+import type { MarkedLink } from '../../src/host/probe.js';
 import { Plugin } from '../../src/plugin.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
 import { hexId, silentLog } from './support.js';
 
-function setup(opts: { links?: string[]; owner?: LinkOwner } = {}) {
+/** A kernel holding these links of ours (up, MTU 1500, no addresses), no nft table, no hook. */
+const kernelWith = (links: readonly MarkedLink[]): KernelSnapshot => ({
+  links: new Map(links.filter((l) => !l.retired).map((l) => [l.name, { name: l.name, mtu: 1500, up: true, addrs: [] }])),
+  nft: undefined,
+  hook: hookStatus('*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n'),
+});
+const mark = (name: string, alias?: string): MarkedLink => ({ name, retired: false, ...(alias ? { alias } : {}) });
+
+function setup(opts: { links?: MarkedLink[]; owner?: LinkOwner } = {}) {
   const state = new State();
   const store = new MemoryStore();
   const exec = new RecordingExecutor();
@@ -20,6 +31,7 @@ function setup(opts: { links?: string[]; owner?: LinkOwner } = {}) {
     exec,
     linkOwner: () => Promise.resolve(opts.owner ?? 'absent'),
     ourLinks: () => Promise.resolve(opts.links ?? []),
+    snapshot: () => Promise.resolve(kernelWith(opts.links ?? [])),
     ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
     now: () => new Date('2024-06-11T10:00:00Z'),
   });
@@ -95,36 +107,84 @@ describe('Plugin: decide → host → save → apply', () => {
   });
 });
 
-describe('Plugin.restore', () => {
-  it('re-creates missing links of stored networks and endpoints, and removes orphans of ours', async () => {
+describe('Plugin.deleteNetwork: teardown is best effort and says what failed', () => {
+  it('every step runs past a failed one, the error names each failure, the records stay; the retry runs the whole teardown again', async () => {
+    const { state, store, exec, plugin } = setup();
+    await plugin.createNetwork(net(1), silentLog);
+    const eids = [hexId(0xa1), hexId(0xa2)];
+    for (const [i, id] of eids.entries()) await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: id, Interface: { Address: `10.1.0.${i + 2}/24` } }, silentLog);
+    const saved = store.committed.length;
+    exec.clear();
+    exec.failWhen = (op) => (op.kind === 'link-del' && op.name === `mnh${hexId(0xa1, 12)}`) || op.kind === 'nft';
+    const err = await plugin.deleteNetwork({ NetworkID: hexId(1) }, silentLog).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostTeardownError);
+    expect((err as HostTeardownError).failures.map((f) => f.step)).toEqual([`delete veth mnh${hexId(0xa1, 12)}`, 'remove the mynet table']);
+    // Past the failures: the other veth, the bridge and the hook were still removed.
+    expect(exec.lines).toContain(`ip link del mnh${hexId(0xa2, 12)}  [if ours; absent ok]`);
+    expect(exec.lines).toContain(`ip link del ${bridgeOf(1)}  [if ours; absent ok]`);
+    expect(exec.lines.at(-1)).toBe('forward-hook remove');
+    expect(state.networks.size).toBe(1);
+    expect(state.endpoints.size).toBe(2);
+    expect(store.committed.length).toBe(saved);
+
+    const first = exec.lines;
+    exec.clear();
+    exec.failWhen = undefined;
+    await expect(plugin.deleteNetwork({ NetworkID: hexId(1) }, silentLog)).resolves.toEqual({});
+    expect(exec.lines).toEqual(first);
+    expect(state.networks.size).toBe(0);
+    expect(state.endpoints.size).toBe(0);
+  });
+});
+
+describe('Plugin.restore (the reconciler with the start-up policy)', () => {
+  it('re-creates missing links of stored networks and endpoints, removes leftovers of known records, leaves links of unknown networks', async () => {
     const { store, exec, plugin } = setup();
     await plugin.createNetwork(net(1), silentLog);
     const eid = hexId(0xe1);
     await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.2/24' } }, silentLog);
     expect(store.committed.length).toBe(2);
 
-    // After a reboot: state remains, links are gone, and an orphan of ours is around.
-    const after = setup({ links: ['mnh0000deadbeef'] });
+    // After a reboot: state remains, links are gone; a retired veth and a veth of the known
+    // network for an unknown endpoint (crash leftovers), and a bridge and a veth of a network
+    // the state does not know (a wiped state directory looks like that).
+    const leftovers = [{ name: 'mnh0000deadbeef', retired: true }, mark('mnh0000feedf00d', `mynet net:${hexId(1, 12)} ep:0000feedf00d`), mark('mnc0000feedf00d')];
+    const unknown = [mark('mn-0000000000aa', 'mynet net:0000000000aa'), mark('mnh0000000000ab', 'mynet net:0000000000aa ep:0000000000ab'), mark('mnc0000000000ab')];
+    const after = setup({ links: [...leftovers, ...unknown] });
     for (const c of store.committed) after.state.apply(c);
     await after.plugin.restore(silentLog);
     const lines = after.exec.lines;
     expect(lines.some((l) => l.startsWith(`ip link add name ${bridgeOf(1)} `))).toBe(true);
     expect(lines.some((l) => l.startsWith(`ip link add name mnh${eid.slice(0, 12)} `))).toBe(true);
-    expect(lines).toContain('ip link del mnh0000deadbeef  [if ours; absent ok]');
+    for (const l of leftovers) expect(lines).toContain(`ip link del ${l.name}  [if ours; absent ok]`);
+    for (const l of unknown) expect(lines.join('\n')).not.toContain(l.name);
     expect(lines).toContain('forward-hook ensure');
     expect(after.state.networks.size).toBe(1);
     expect(after.state.endpoints.size).toBe(1);
     expect(exec.lines.length).toBeGreaterThan(0); // the first plugin's own ops are separate
 
-    // Everything present: nothing is re-created.
-    const intact = setup({ links: [bridgeOf(1), `mnh${eid.slice(0, 12)}`, `mnc${eid.slice(0, 12)}`] });
+    // Everything present: nothing is re-created, nothing removed.
+    const intact = setup({ links: [mark(bridgeOf(1)), mark(`mnh${eid.slice(0, 12)}`), mark(`mnc${eid.slice(0, 12)}`)] });
     for (const c of store.committed) intact.state.apply(c);
     await intact.plugin.restore(silentLog);
     expect(intact.exec.lines.some((l) => l.startsWith('ip link add'))).toBe(false);
     expect(intact.exec.lines.some((l) => l.startsWith('ip link del'))).toBe(false);
   });
 
-  it('an endpoint whose network is gone is dropped from the state', async () => {
+  it('doctor --fix (all) removes what start-up left, and says so per object', async () => {
+    const unknown = [mark('mn-0000000000aa', 'mynet net:0000000000aa'), mark('mnh0000000000ab', 'mynet net:0000000000aa ep:0000000000ab')];
+    const { exec, plugin } = setup({ links: unknown });
+    await plugin.restore(silentLog);
+    expect(exec.lines).toEqual([]);
+    const listed = await plugin.doctor(silentLog, 'none');
+    expect(listed.map((r) => [r.difference.kind, r.difference.object, r.repaired])).toEqual(unknown.map((l) => ['orphan', `link ${l.name}`, false]));
+    expect(exec.lines).toEqual([]);
+    const fixed = await plugin.doctor(silentLog, 'all');
+    expect(fixed.map((r) => [r.difference.object, r.repaired])).toEqual(unknown.map((l) => [`link ${l.name}`, true]));
+    expect(exec.lines).toEqual(unknown.map((l) => `ip link del ${l.name}  [if ours; absent ok]`));
+  });
+
+  it('an endpoint whose network is gone is dropped from the state, through the one commit path', async () => {
     const { state, store, plugin } = setup();
     state.apply([{ op: 'endpoint.put', endpoint: { id: hexId(5), networkId: hexId(6), hostIf: 'mnh5', containerIf: 'mnc5', mac: '02:00:00:00:00:05', ports: [] } }]);
     await plugin.restore(silentLog);

@@ -148,12 +148,19 @@ describe('renderDoctor', () => {
   it('found (no --fix): kind, object, detail, "found", aligned', () => {
     const out = renderDoctor(as(() => ({ repaired: false })), false, PLAIN);
     expect(out.split('\n')).toEqual([
-      'KIND     OBJECT                  DETAIL                                                      STATE',
-      `drift    bridge ${BR_SNAT}  is down                                                     found`,
-      `missing  veth ${VETH_E3}    endpoint 7159bf12552a has no host-side veth                 found`,
-      'orphan   link mn-orphan9         carries mynet\'s mark but belongs to no network or endpoint  found',
+      'KIND     OBJECT                  DETAIL                                                                      STATE',
+      `drift    bridge ${BR_SNAT}  is down                                                                     found`,
+      `missing  veth ${VETH_E3}    endpoint 7159bf12552a has no host-side veth                                 found`,
+      'orphan   link mn-orphan9         carries mynet\'s mark but belongs to no network or endpoint the state knows  found; --fix removes it',
+      '',
+      '1 object(s) of mynet\'s mark that no record explains; `mynet doctor --fix` removes them (and repairs the rest)',
     ]);
-    expectAligned(out, ['KIND', 'OBJECT', 'DETAIL', 'STATE']);
+    expectAligned(out.split('\n\n')[0] as string, ['KIND', 'OBJECT', 'DETAIL', 'STATE']);
+  });
+
+  it('with --fix: a removal says "removed"', () => {
+    const out = renderDoctor(as(() => ({ repaired: true })), true, PLAIN);
+    expect(out.split('\n').slice(1).map((l) => l.split(/ {2,}/).at(-1))).toEqual(['repaired', 'repaired', 'removed']);
   });
 
   it('with --fix: repaired, left, or the repair\'s error', () => {

@@ -225,18 +225,20 @@ describe('diagnose: orphans (removed only by `mynet doctor --fix`)', () => {
     expect(diagnose(fixtureState(), withLink(cleanKernel(), 'mnc7159bf12552a', (l) => ({ ...l, up: false })))).toEqual([]);
   });
 
-  it('a published-port element no endpoint holds: its key is deleted', () => {
-    const k = withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 10.201.0.9 . 80'));
-    const d = only(diagnose(fixtureState(), k));
-    expect(d).toMatchObject({ kind: 'orphan', object: 'pub4any element tcp . 9999' });
-    expect(safeToRepair(d)).toBe(false);
-    expect(scripts(d.fix)).toBe('delete element inet mynet pub4any { tcp . 9999 }');
+  it('a published-port element no endpoint holds: its key is deleted; into a stored network it is a leftover, elsewhere an orphan', () => {
+    const into = only(diagnose(fixtureState(), withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 10.201.0.9 . 80'))));
+    expect(into).toMatchObject({ kind: 'leftover', scope: 'ports', object: 'pub4any element tcp . 9999', detail: 'points into network a16ea39fe89d but no record publishes it' });
+    expect(safeToRepair(into)).toBe(false);
+    expect(scripts(into.fix)).toBe('delete element inet mynet pub4any { tcp . 9999 }');
+    const elsewhere = only(diagnose(fixtureState(), withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 172.31.0.9 . 80'))));
+    expect(elsewhere).toMatchObject({ kind: 'orphan', object: 'pub4any element tcp . 9999' });
+    expect(safeToRepair(elsewhere)).toBe(false);
   });
 
-  it('an element that still exists but points elsewhere is an orphan, and the right one is missing', () => {
+  it('an element that still exists but points elsewhere is a leftover, and the right one is missing', () => {
     const k = withNft(dropElement(cleanKernel(), 'pub4any', 'tcp . 8443 : 10.201.1.2 . 443'), (t) => t.elements.get('pub4any')?.push('tcp . 8443 : 10.201.1.99 . 443'));
     const ds = diagnose(fixtureState(), k);
-    expect(ds.map((d) => `${d.kind} ${d.object}`).sort()).toEqual(['missing port 8443/tcp', 'orphan pub4any element tcp . 8443']);
+    expect(ds.map((d) => `${d.kind} ${d.object}`).sort()).toEqual(['leftover pub4any element tcp . 8443', 'missing port 8443/tcp']);
   });
 
   it('the egress element of a network mynet no longer has', () => {

@@ -4,7 +4,7 @@ import {
   type CreateEndpointRequest, createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave,
 } from '../../../src/driver/endpoint.js';
 import { type CreateNetworkRequest, createNetwork } from '../../../src/driver/network.js';
-import { State } from '../../../src/driver/state.js';
+import { type NetworkRecord, State } from '../../../src/driver/state.js';
 import { macFromId } from '../../../src/plan/link.js';
 import { renderPlan } from '../../../src/plan/step.js';
 
@@ -175,6 +175,17 @@ describe('createEndpoint', () => {
     const ep = s.endpoints.get(EC1);
     if (!net || !ep) throw new Error('missing');
     expect(renderPlan(endpointSteps(net, ep))).toBe(renderPlan(createEndpoint(world(), c1Req).plan));
+  });
+});
+
+describe('createEndpoint: a name a record holds is a conflict (issue 14.3)', () => {
+  it('an endpoint whose veth name is a stored network\'s bridge (stored before names were reserved) is refused, nothing planned', () => {
+    const s = new State();
+    const stolen = `mnh${EC1.slice(0, 12)}`;
+    s.apply([{ op: 'network.put', network: { ...(world().networks.get(NATT) as NetworkRecord), bridge: stolen } }]);
+    const e = errorOf(() => createEndpoint(s, { ...c1Req, NetworkID: NATT }));
+    expect(e.code).toBe('CONFLICT');
+    expect(e.message).toBe(`EndpointID: its interface name ${stolen} is the bridge of mynet network ${NATT.slice(0, 12)}`);
   });
 });
 

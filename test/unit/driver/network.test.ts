@@ -175,6 +175,53 @@ describe('createNetwork', () => {
   });
 });
 
+describe('createNetwork: names mynet generates are reserved; a name a record holds is a conflict (issue 14.3)', () => {
+  const named = (name: string): CreateNetworkRequest => ({ ...v4Req, Options: { 'com.docker.network.generic': { 'com.docker.network.bridge.name': name } } });
+
+  it('refuses mnh…, mnc… and another network\'s mn-… as a user bridge name, naming the option; its own default name is accepted', () => {
+    for (const name of [`mnh${E1.slice(0, 12)}`, `mnc${E1.slice(0, 12)}`, `mn-${N2.slice(0, 12)}`, 'mn-x']) {
+      for (const fn of [() => createNetwork(new State(), named(name), 'absent', NOW), () => bridgeNameFor(named(name))]) {
+        const e = errorOf(fn);
+        expect(e.code).toBe('INVALID_REQUEST');
+        expect(e.message).toMatch(/^option com\.docker\.network\.bridge\.name: ".*" starts with "mn[hc-]", which is reserved/);
+      }
+    }
+    expect(createNetwork(new State(), named(`mn-${N1.slice(0, 12)}`), 'absent', NOW).changes).toHaveLength(1);
+    expect(createNetwork(new State(), named('mnt-ok'), 'absent', NOW).changes).toHaveLength(1);
+  });
+
+  it('a stored endpoint\'s interface name is a conflict, never a leftover to delete, even when the link is ours', () => {
+    const s = new State();
+    s.apply([{ op: 'endpoint.put', endpoint: { id: E1, networkId: N2, hostIf: 'oldveth1', containerIf: 'oldveth2', mac: '02:00:00:00:00:01', ports: [] } }]);
+    for (const name of ['oldveth1', 'oldveth2']) {
+      const e = errorOf(() => createNetwork(s, named(name), 'ours', NOW));
+      expect(e.code).toBe('CONFLICT');
+      expect(e.message).toBe(`option com.docker.network.bridge.name: ${name} is the interface of mynet endpoint ${E1.slice(0, 12)}`);
+    }
+  });
+});
+
+describe('createNetwork: subnets overlap no other mynet network, whatever the IPAM (issue 14.10)', () => {
+  it('refuses the same or an overlapping subnet of another network (IPv4 and IPv6), naming both networks and subnets', () => {
+    const s = new State();
+    created(s, dualReq); // 10.150.0.0/16 and fd00:150::/64, bridge mybr0
+    const cases: [CreateNetworkRequest, string][] = [
+      [{ ...v4Req, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.150.0.0/16', Gateway: '10.150.0.1/16' }] }, `IPv4Data[0].Pool: subnet 10.150.0.0/16 of network ${N1.slice(0, 12)} overlaps subnet 10.150.0.0/16 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`],
+      [{ ...v4Req, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.150.7.0/24' }] }, `IPv4Data[0].Pool: subnet 10.150.7.0/24 of network ${N1.slice(0, 12)} overlaps subnet 10.150.0.0/16 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`],
+      [{ ...v4Req, IPv6Data: [{ AddressSpace: 'LocalDefault', Pool: 'fd00:150::/48' }] }, `IPv6Data[0].Pool: subnet fd00:150::/48 of network ${N1.slice(0, 12)} overlaps subnet fd00:150::/64 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`],
+    ];
+    for (const [req, msg] of cases) {
+      const e = errorOf(() => createNetwork(s, req, 'absent', NOW));
+      expect(e.code).toBe('CONFLICT');
+      expect(e.message.startsWith(msg)).toBe(true);
+    }
+    expect(s.networks.size).toBe(1);
+    // Next to it, and a repeat of the stored create: accepted.
+    expect(createNetwork(s, { ...v4Req, IPv4Data: [{ Pool: '10.151.0.0/16' }] }, 'absent', NOW).changes).toHaveLength(1);
+    expect(createNetwork(s, dualReq, 'ours', NOW)).toEqual({ changes: [], plan: [], response: {} });
+  });
+});
+
 describe('deleteNetwork', () => {
   it('with endpoints: deletes their veths, then the bridge; other networks keep the hook', async () => {
     const s = new State();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HostCommandError, HostPlanError } from '../../../src/errors.js';
-import { applyPlan, undoPlan, undoSteps } from '../../../src/host/executor.js';
+import { HostCommandError, HostPlanError, HostTeardownError } from '../../../src/errors.js';
+import { applyAll, applyPlan, undoPlan, undoSteps } from '../../../src/host/executor.js';
 import { type HostPlan, type HostStep, renderOp } from '../../../src/plan/step.js';
 import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { silentLog } from '../support.js';
@@ -92,6 +92,35 @@ describe('applyPlan', () => {
     expect(err.undoFailures[0]).toMatch(/^ip link del l2 {2}\[if ours; absent ok\]: /);
     expect(err.message).toMatch(/^make l4: .*; rollback incomplete: ip link del l2/);
     expect(err.message).not.toMatch(/rolled back$/);
+  });
+});
+
+describe('applyAll (teardown)', () => {
+  const teardown: HostPlan = [
+    { what: 'delete veth v1', run: { kind: 'link-del', name: 'v1' } },
+    { what: 'set a down', run: { kind: 'ip', args: ['link', 'set', 'dev', 'a', 'down'] } },
+    { what: 'set b down', run: { kind: 'ip', args: ['link', 'set', 'dev', 'b', 'down'] } },
+    { what: 'set c down', run: { kind: 'ip', args: ['link', 'set', 'dev', 'c', 'down'] } },
+    { what: 'remove the firewall', run: { kind: 'nft', script: 'delete table inet x' } },
+    { what: 'delete bridge br', run: { kind: 'link-del', name: 'br' } },
+  ];
+
+  it('runs every step when none fails', async () => {
+    const exec = new RecordingExecutor();
+    await applyAll(exec, teardown, silentLog);
+    expect(exec.ops).toEqual(teardown.map((s) => s.run));
+  });
+
+  it('goes on past failed steps (a lone one and one inside an ip batch), runs the rest, and names each failure', async () => {
+    const exec = new RecordingExecutor({ failAt: [1, 3, 5] }); // v1, b (2nd of the batch), the firewall
+    const err = await applyAll(exec, teardown, silentLog).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostTeardownError);
+    const t = err as HostTeardownError;
+    expect(t.failures.map((f) => f.step)).toEqual(['delete veth v1', 'set b down', 'remove the firewall']);
+    expect(t.message).toMatch(/^teardown incomplete, 3 of 6 steps failed: delete veth v1: .*; set b down: .*; remove the firewall: /);
+    expect(t.code).toBe('HOST_COMMAND_FAILED');
+    // Every step ran once, the one after the failed batch member included; nothing was undone.
+    expect(exec.ops).toEqual(teardown.map((s) => s.run));
   });
 });
 

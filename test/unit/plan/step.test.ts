@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type HostPlan, renderOp, renderPlan } from '../../../src/plan/step.js';
+import { type HostPlan, planResources, renderOp, renderPlan, resourcesOf } from '../../../src/plan/step.js';
 
 describe('renderOp / renderPlan', () => {
   it('renders every kind of op on its own terms', () => {
@@ -20,5 +20,36 @@ describe('renderOp / renderPlan', () => {
     ];
     await expect(renderPlan(plan)).toMatchFileSnapshot('../../golden/plan-render-sample.txt');
     expect(renderPlan([])).toBe('');
+  });
+});
+
+describe('resourcesOf: what each op touches, as typed keys', () => {
+  it('ip: names after dev/name/master, addresses of addr add/del, groups; alias text is never a name', () => {
+    expect(resourcesOf({ kind: 'ip', args: ['link', 'add', 'name', 'mnh1', 'mtu', '1500', 'group', '28014', 'master', 'mn-a', 'up', 'type', 'veth', 'peer', 'name', 'mnc1'] })).toEqual(['link:mnh1', 'group:28014', 'link:mn-a', 'link:mnc1']);
+    expect(resourcesOf({ kind: 'ip', args: ['addr', 'add', 'fd00::1/64', 'dev', 'mn-a', 'nodad'] })).toEqual(['link:mn-a', 'addr:fd00::1']);
+    expect(resourcesOf({ kind: 'ip', args: ['link', 'set', 'dev', 'mnh1', 'alias', 'mynet net:dev ep:name'] })).toEqual(['link:mnh1']);
+    expect(resourcesOf({ kind: 'ip', args: ['link', 'del', 'mnh2'], absentOk: true })).toEqual(['link:mnh2']);
+  });
+
+  it('link ops, conntrack, sysctl, the hook', () => {
+    expect(resourcesOf({ kind: 'link-del', name: 'mn-a' })).toEqual(['link:mn-a']);
+    expect(resourcesOf({ kind: 'link-retire', name: 'mnh1' })).toEqual(['link:mnh1']);
+    expect(resourcesOf({ kind: 'link-reap', name: 'mnh1' })).toEqual(['link:mnh1']);
+    expect(resourcesOf({ kind: 'conntrack-flush', address: '10.0.0.1' })).toEqual(['addr:10.0.0.1']);
+    expect(resourcesOf({ kind: 'conntrack-flush-port', proto: 'udp', port: 5353 })).toEqual(['port:udp/5353']);
+    expect(resourcesOf({ kind: 'sysctl', key: 'net/ipv4/conf/mn-a.b/route_localnet', value: '1' })).toEqual(['sysctl:net/ipv4/conf/mn-a.b/route_localnet', 'link:mn-a.b']);
+    expect(resourcesOf({ kind: 'sysctl', key: 'net/ipv4/ip_forward', value: '1' })).toEqual(['sysctl:net/ipv4/ip_forward']);
+    expect(resourcesOf({ kind: 'forward-hook', action: 'ensure' })).toEqual(['hook']);
+  });
+
+  it('nft: quoted interface names, bare addresses (not subnets), published ports', () => {
+    const r = resourcesOf({ kind: 'nft', script: 'add element inet mynet pub4any { tcp . 8080 : 10.1.0.2 . 80 }\nadd element inet mynet egress { "mn-a" : jump egress-a }\nadd element inet mynet masq4 { 10.1.0.0/24 }' });
+    expect(r.sort()).toEqual(['addr:10.1.0.2', 'link:mn-a', 'port:tcp/8080']);
+  });
+
+  it('keys of different kinds never meet: an address is not a link of the same text, 10.0.0.1 is not 10.0.0.12', () => {
+    const a = planResources([{ what: 'x', run: { kind: 'conntrack-flush', address: '10.0.0.1' } }]);
+    const b = planResources([{ what: 'y', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 1 : 10.0.0.12 . 1 }' } }, { what: 'z', run: { kind: 'link-del', name: '10.0.0.1' } }]);
+    expect([...a].filter((k) => b.has(k))).toEqual([]);
   });
 });
