@@ -59,7 +59,9 @@ function atom(j: Json, quote: boolean): string {
   throw new Error(`nft -j: an element value mynet does not know: ${JSON.stringify(j)}`);
 }
 
-const typeText = (t: Json | undefined): string => (Array.isArray(t) ? t.join(' . ') : String(t ?? ''));
+/** A string field of nft's JSON ('' when absent or not a string). */
+const str = (j: Json | undefined): string => (typeof j === 'string' ? j : typeof j === 'number' ? String(j) : '');
+const typeText = (t: Json | undefined): string => (Array.isArray(t) ? t.map(str).join(' . ') : str(t));
 
 function element(e: Json, quoteKey: boolean): string {
   if (Array.isArray(e) && e.length === 2) return `${atom(e[0] as Json, quoteKey)} : ${atom(e[1] as Json, false)}`;
@@ -78,21 +80,21 @@ export function parseNftTable(json: string): NftTable {
     if (!isObj(item)) continue;
     const { chain, rule, set, map } = item;
     if (isObj(chain)) {
-      const name = String(chain.name);
+      const name = str(chain.name);
       chains.add(name);
       if (!rules.has(name)) rules.set(name, []);
       if (chain.hook !== undefined) {
-        hooks.set(name, { type: String(chain.type) as NftHook['type'], hook: String(chain.hook) as NftHook['hook'], prio: Number(chain.prio), policy: String(chain.policy) });
+        hooks.set(name, { type: str(chain.type) as NftHook['type'], hook: str(chain.hook) as NftHook['hook'], prio: Number(chain.prio), policy: str(chain.policy) });
       }
     } else if (isObj(rule)) {
-      const name = String(rule.chain);
+      const name = str(rule.chain);
       const list = rules.get(name) ?? [];
       list.push(typeof rule.comment === 'string' ? rule.comment : '');
       rules.set(name, list);
     } else {
       const s = isObj(set) ? set : isObj(map) ? map : undefined;
       if (!s) continue;
-      const name = String(s.name);
+      const name = str(s.name);
       const keyType = typeText(s.type);
       const flags = Array.isArray(s.flags) ? s.flags : [];
       sets.set(name, { kind: isObj(set) ? 'set' : 'map', type: isObj(map) ? `${keyType} : ${typeText(s.map)}` : keyType, interval: flags.includes('interval') });

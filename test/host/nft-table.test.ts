@@ -33,7 +33,7 @@ const comparable = (t: NftTable): unknown => ({
   hooks: Object.fromEntries([...t.hooks].sort()),
   rules: Object.fromEntries([...t.rules].sort()),
   sets: Object.fromEntries([...t.sets].sort()),
-  elements: Object.fromEntries([...t.elements].map(([s, els]) => [s, [...els].sort()]).sort()),
+  elements: Object.fromEntries([...t.elements].map(([s, els]): [string, string[]] => [s, [...els].sort()]).sort()),
 });
 
 function network(generic: Record<string, string>, o: { internal?: boolean; v6?: boolean } = {}): NetworkRecord {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { nftDifferences } from '../../../src/doctor/nft.js';
+import { State } from '../../../src/driver/state.js';
 import type { NftTable } from '../../../src/host/nft-json.js';
 import { BR_DUAL, cleanKernel, fixtureState } from './fixture.js';
 
@@ -55,7 +56,7 @@ describe('nftDifferences', () => {
   });
 
   it('with no networks: no base differences, the table is judged only for orphans', () => {
-    const none = nftDifferences({ networks: new Map(), endpoints: new Map(), pools: new Map() } as never, edit(table(), { rules: new Map() }));
+    const none = nftDifferences(new State(), edit(table(), { rules: new Map() }));
     expect(none.every((d) => d.kind === 'orphan')).toBe(true);
   });
 });
