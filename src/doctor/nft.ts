@@ -6,6 +6,7 @@
  * Both sides come from the same model, so a repaired table compares clean.
  */
 import type { NetworkRecord, StateView } from '../driver/state.js';
+import { formatIp, parseIp } from '../ip/address.js';
 import type { NftTable } from '../host/nft-json.js';
 import { short } from '../plan/link-names.js';
 import { BASE_CHAINS, BASE_SETS, RETIRED_CHAINS, TABLE, type NftChain, networkObjects, nftNetwork } from '../plan/nft-model.js';
@@ -34,6 +35,13 @@ function portName(key: string): string {
   const ip = parts.length === 3 ? (parts[0] as string) : undefined;
   return `${ip ? `${ip.includes(':') ? `[${ip}]` : ip}:` : ''}${port}/${proto}`;
 }
+
+/** An element's text with its addresses in canonical form, as nft prints them back. */
+const canonical = (el: string): string =>
+  el.split(' : ').map((side) => side.split(' . ').map((part) => {
+    const a = part.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(part) ? parseIp(part) : undefined;
+    return a ? formatIp(a) : part;
+  }).join(' . ')).join(' : ');
 
 const keyOf = (el: string): string => (el.includes(' : ') ? el.slice(0, el.indexOf(' : ')) : el);
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -105,7 +113,7 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
     }
     for (const e of [...state.endpoints.values()].filter((x) => x.networkId === n.id)) {
       for (const p of portElements(e, e.ports)) {
-        const el = `${p.key} : ${p.value}`;
+        const el = canonical(`${p.key} : ${p.value}`);
         expect(p.map, el);
         if (!has(p.map, el)) {
           out.push({ kind: 'missing', object: `port ${portName(p.key)}`, detail: `published port of ${short(e.id)} is not in ${p.map}`, fix: [{ what: `publish ${portName(p.key)}`, run: { kind: 'nft', script: `add element ${TABLE} ${p.map} { ${el} }` } }] });

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import type { NetworkRecord } from '../driver/state.js';
 import type { GatewayMode } from '../protocol/options.js';
+import { formatIp, parseIp } from '../ip/address.js';
 import { formatCidr, parseCidr } from '../ip/cidr.js';
 import { MYNET_GROUP, short } from './link-names.js';
 
@@ -102,9 +103,15 @@ export interface NftNetwork {
   readonly v6: NftFamily;
 }
 
+// nft prints addresses back in canonical form; the model writes them so, or the doctor would
+// see "fd00:0009::/64" and "fd00:9::/64" as two elements and repair forever.
 const canonicalCidr = (s: string): string => {
   const c = parseCidr(s);
   return c.ok ? formatCidr(c.cidr) : s;
+};
+const canonicalIp = (s: string): string => {
+  const a = parseIp(s);
+  return a ? formatIp(a) : s;
 };
 
 /**
@@ -118,7 +125,7 @@ export function nftNetwork(n: NetworkRecord): NftNetwork {
     subnets: subnets.map((s) => canonicalCidr(s.pool)),
     masquerade: !o.internal && o.masquerade && mode !== 'routed',
     directAccess: !o.internal && mode !== 'nat',
-    ...(snat ? { snat } : {}),
+    ...(snat ? { snat: canonicalIp(snat) } : {}),
   });
   return {
     id: n.id,

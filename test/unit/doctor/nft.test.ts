@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { nftDifferences } from '../../../src/doctor/nft.js';
-import { State } from '../../../src/driver/state.js';
+import { type Snapshot, State } from '../../../src/driver/state.js';
 import type { NftTable } from '../../../src/host/nft-json.js';
-import { BR_DUAL, cleanKernel, fixtureState } from './fixture.js';
+import { BR_DUAL, E1, cleanKernel, fixtureState, fixtureText } from './fixture.js';
 
 const table = (): NftTable => cleanKernel().nft as NftTable;
 const edit = (t: NftTable, e: Partial<{ [K in keyof NftTable]: NftTable[K] }>): NftTable => ({ ...t, ...e });
@@ -53,6 +53,15 @@ describe('nftDifferences', () => {
     const ds = nftDifferences(fixtureState(), edit(table(), { rules }));
     expect(ds.map((d) => `${d.kind} ${d.object}: ${d.detail}`)).toEqual([`drift firewall of ${BR_DUAL}: the rules of ingress-a16ea39fe89d are not as mynet writes them`]);
     expect(ds[0]?.fix.map((s) => s.what)).toEqual([`program the firewall of ${BR_DUAL}`]);
+  });
+
+  it('addresses written in another form than nft prints them back compare equal (no repair forever)', () => {
+    const snap = JSON.parse(fixtureText('state.json')) as Snapshot & { endpoints: { id: string; addressV6?: string }[]; networks: { ipv6: { pool: string }[] }[] };
+    const e1 = snap.endpoints.find((e) => e.id === E1);
+    if (!e1) throw new Error('fixture has no e1');
+    e1.addressV6 = 'fd00:0201:0:0::10/64';
+    for (const n of snap.networks) for (const s6 of n.ipv6) s6.pool = s6.pool.replace('fd00:201::', 'fd00:0201:0000::');
+    expect(nftDifferences(State.fromSnapshot(snap), table())).toEqual([]);
   });
 
   it('with no networks: no base differences, the table is judged only for orphans', () => {
