@@ -139,7 +139,10 @@ describe('the firewall fails closed: without mynet\'s table, nothing of our link
     const netA = await createNetwork(w.plugin);
     const netB = await createNetwork(w.plugin);
     const netC = await createNetwork(w.plugin, { options: { 'com.docker.network.internal': true } });
+    // Bridged traffic goes through FORWARD too (br_netfilter, as dockerd leaves it).
+    await w.host.run(['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
     const a = await container(w, netA);
+    const a2 = await container(w, netA);
     const b = await container(w, netB);
     const c = await container(w, netC);
     await c.box.run(['ip', 'route', 'add', 'default', 'via', ipOf(netC.gateway4)]);
@@ -157,9 +160,12 @@ describe('the firewall fails closed: without mynet\'s table, nothing of our link
     expect(await tcpAsk(a.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR}`);
     expect(await tcpAsk(w.outside, HOST_ADDR, 8080)).toBe(`a from ${OUTSIDE_ADDR}`);
     expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
+    expect(await tcpAsk(a2.box, a.ip, 80)).toBe(`a from ${a2.ip}`);
 
     await w.host.run(['nft', 'delete', 'table', ...TABLE.split(' ')]);
     expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
+    // Closed means closed: within a network too, while the table (its ICC rule) is gone.
+    expect(await tcpAsk(a2.box, a.ip, 80, false)).toBeUndefined();
     // What MYNET-FORWARD dropped is our links' traffic only: the outside host still reaches the host.
     expect(await pings(w.outside, HOST_ADDR)).toBe(true);
   });
