@@ -10,7 +10,7 @@ import type { MarkedLink } from '../host/probe.js';
 import { short } from '../plan/link-names.js';
 import type { Difference } from './difference.js';
 import { linkDifferences, markedDifferences } from './link-differences.js';
-import { nftDifferences } from './nft-differences.js';
+import { nftDifferences } from './nft.js';
 import { ensureHookStep } from './repairs.js';
 
 export type { Difference, DifferenceKind } from './difference.js';
@@ -37,7 +37,7 @@ function allMarked(k: KernelSnapshot, marked: readonly MarkedLink[]): MarkedLink
 }
 
 export function diagnose(state: StateView, k: KernelSnapshot, marked: readonly MarkedLink[] = []): Difference[] {
-  return [...staleRecords(state), ...linkDifferences(state, k), ...hookDifferences(state, k), ...markedDifferences(state, allMarked(k, marked)), ...nftDifferences(state, k)];
+  return [...staleRecords(state), ...linkDifferences(state, k), ...hookDifferences(state, k), ...markedDifferences(state, allMarked(k, marked)), ...nftDifferences(state, k.nft)];
 }
 
 /** Repairs the reconcile loop makes on its own: re-create what records say, drop stale records; never remove. */

@@ -7,7 +7,7 @@ import { parseCidr } from '../ip/cidr.js';
 import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, checkId, defaultBridgeName, short } from '../plan/link-names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
-import { type NftNetwork, baseScript, networkScript, networkTeardownScript, tableTeardownScript } from '../plan/nft.js';
+import { baseScript, networkScript, networkTeardownScript, nftNetwork, tableTeardownScript } from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
 import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
@@ -133,24 +133,6 @@ export function createNetwork(
       },
     ],
     response: {},
-  };
-}
-
-/** How the network's firewall looks in the `inet mynet` table. */
-export function nftNetwork(n: NetworkRecord): NftNetwork {
-  const o = n.options;
-  return {
-    id: n.id,
-    bridge: n.bridge,
-    internal: o.internal,
-    icc: o.icc,
-    isolate: o.isolate,
-    masquerade: o.masquerade && o.gatewayModeIpv4 !== 'routed',
-    directAccess: o.gatewayModeIpv4 !== 'nat',
-    ...(o.hostIpv4 ? { snat4: o.hostIpv4 } : {}),
-    ...(o.hostIpv6 ? { snat6: o.hostIpv6 } : {}),
-    subnets4: n.ipv4.map((s) => s.pool),
-    subnets6: n.ipv6.map((s) => s.pool),
   };
 }
 

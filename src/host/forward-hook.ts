@@ -2,8 +2,12 @@
  * The one thing mynet adds to a chain it does not own. dockerd sets the iptables FORWARD
  * policy to DROP with br_netfilter on, and an accept in our own nft table cannot overrule a drop
  * in iptables' base chain (protocol.md §0). So FORWARD jumps to MYNET-FORWARD, which accepts
- * traffic in or out of links in our netdev group; the fine-grained policy (isolation, ICC,
- * internal networks) lives in mynet's own nft table, where a drop is final.
+ * traffic in or out of links in our netdev group only when mynet's own forward chain marked it
+ * (FORWARD_MARK, plan/nft-model.ts: that chain runs first and marks what it does not drop), and
+ * drops the rest of our links' traffic. The fine-grained policy (isolation, ICC, internal
+ * networks, direct access) lives in mynet's nft table; if that table is gone, nothing of ours
+ * is marked and our links' forwarded traffic is dropped, whatever FORWARD's policy: it fails
+ * closed. Traffic of other links returns to FORWARD untouched.
  *
  * The jump goes right after DOCKER-USER when that exists, so users' DOCKER-USER rules apply to
  * mynet containers as they do to Docker's. Ensuring costs one `iptables-save` when all is in
@@ -12,6 +16,7 @@
 import type { Logger } from 'pino';
 import { HostCommandError } from '../errors.js';
 import { FORWARD_CHAIN, MYNET_GROUP } from '../plan/link-names.js';
+import { FORWARD_MARK } from '../plan/nft-model.js';
 
 export interface CommandRunner {
   command(argv: readonly string[], log: Logger, input?: string): Promise<string>;
@@ -19,9 +24,12 @@ export interface CommandRunner {
 
 const hex = `0x${MYNET_GROUP.toString(16)}`;
 const COMMENT = 'mynet';
+const mark = `0x${FORWARD_MARK.toString(16)}`;
+/** In this order, as iptables-save prints them: not ours → back to FORWARD; ours and marked → accept; ours → drop. */
 export const CHAIN_RULES = [
-  `-A ${FORWARD_CHAIN} -m devgroup --src-group ${hex} -m comment --comment ${COMMENT} -j ACCEPT`,
-  `-A ${FORWARD_CHAIN} -m devgroup --dst-group ${hex} -m comment --comment ${COMMENT} -j ACCEPT`,
+  `-A ${FORWARD_CHAIN} -m devgroup ! --src-group ${hex} ! --dst-group ${hex} -m comment --comment ${COMMENT} -j RETURN`,
+  `-A ${FORWARD_CHAIN} -m mark --mark ${mark}/${mark} -m comment --comment ${COMMENT} -j ACCEPT`,
+  `-A ${FORWARD_CHAIN} -m comment --comment ${COMMENT} -j DROP`,
 ];
 const JUMP = `-m comment --comment ${COMMENT} -j ${FORWARD_CHAIN}`;
 
@@ -43,7 +51,8 @@ export function hookStatus(save: string): HookStatus {
   const lines = save.split('\n');
   const chain = lines.some((l) => l.startsWith(`:${FORWARD_CHAIN} `));
   const ours = lines.filter((l) => l.startsWith(`-A ${FORWARD_CHAIN} `));
-  const rules = ours.length === CHAIN_RULES.length && CHAIN_RULES.every((r) => ours.includes(r));
+  // Order matters: the drop must come last.
+  const rules = ours.length === CHAIN_RULES.length && CHAIN_RULES.every((r, i) => ours[i] === r);
   const forward = lines.filter((l) => l.startsWith('-A FORWARD '));
   const jump = forward.some((l) => l.endsWith(`-j ${FORWARD_CHAIN}`));
   const du = forward.findIndex((l) => l === '-A FORWARD -j DOCKER-USER');

@@ -1,6 +1,7 @@
 /**
  * What the kernel holds of ours, read without changing anything: links in our netdev group
- * (with their master, MTU, state and addresses), the `inet mynet` table as nft prints it, and
+ * (with their master, MTU, state and addresses), the `inet mynet` table as `nft -j` prints it
+ * (host/nft-json.ts), and
  * the iptables FORWARD hook. The doctor compares this with the stored state.
  */
 import type { Logger } from 'pino';
@@ -8,6 +9,9 @@ import { HostCommandError } from '../errors.js';
 import { MYNET_GROUP } from '../plan/link-names.js';
 import { type HookStatus, hookStatus } from './forward-hook.js';
 import type { ExecaExecutor } from './execa-executor.js';
+import { type NftTable, parseNftTable } from './nft-json.js';
+
+export { type NftTable, parseNftTable } from './nft-json.js';
 
 export interface LinkInfo {
   readonly name: string;
@@ -15,12 +19,6 @@ export interface LinkInfo {
   readonly mtu: number;
   readonly up: boolean;
   readonly addrs: readonly string[];
-}
-
-export interface NftTable {
-  readonly chains: ReadonlySet<string>;
-  /** Elements of each map or set, as nft prints them ("tcp . 8080 : 10.1.0.2 . 80"). */
-  readonly elements: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface KernelSnapshot {
@@ -53,25 +51,11 @@ export function parseLinks(ipAddrJson: string): Map<string, LinkInfo> {
   return out;
 }
 
-/** Parses `nft list table inet mynet`: chain names and the elements of every map and set. */
-export function parseNftTable(text: string): NftTable {
-  const chains = new Set<string>();
-  const elements = new Map<string, string[]>();
-  for (const m of text.matchAll(/^\s*chain (\S+) \{/gm)) chains.add(m[1] as string);
-  for (const m of text.matchAll(/^\s*(?:map|set) (\S+) \{([\s\S]*?)^\s*\}/gm)) {
-    const body = m[2] as string;
-    const el = /elements = \{([\s\S]*?)\}/.exec(body);
-    const items = el ? (el[1] as string).split(',').map((s) => s.trim().replace(/\s+/g, ' ')).filter(Boolean) : [];
-    elements.set(m[1] as string, items);
-  }
-  return { chains, elements };
-}
-
 export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<KernelSnapshot> {
   const links = parseLinks(await exec.command(['ip', '-j', 'addr', 'show', 'group', String(MYNET_GROUP)], log));
   let nft: NftTable | undefined;
   try {
-    nft = parseNftTable(await exec.command(['nft', 'list', 'table', 'inet', 'mynet'], log));
+    nft = parseNftTable(await exec.command(['nft', '-j', 'list', 'table', 'inet', 'mynet'], log));
   } catch (err) {
     if (!(err instanceof HostCommandError && /No such file or directory/.test(err.stderr))) throw err;
   }

@@ -122,14 +122,14 @@ describe('doctor on a real kernel', () => {
   });
 
   it('the whole nft table deleted: reported once; rebuilt with every chain and element, and the port answers again', async () => {
-    const before = parseNftTable(await host().run(['nft', 'list', 'table', 'inet', 'mynet']));
+    const before = parseNftTable(await host().run(['nft', '-j', 'list', 'table', 'inet', 'mynet']));
     await host().run(['nft', 'delete', 'table', 'inet', 'mynet']);
     expect(await webFromOutside(false)).toBeUndefined();
     expect(await found()).toEqual(['missing nft table inet mynet']);
     expect(await host().succeeds(['nft', 'list', 'table', 'inet', 'mynet'])).toBe(false);
 
     await repairAll();
-    const after = parseNftTable(await host().run(['nft', 'list', 'table', 'inet', 'mynet']));
+    const after = parseNftTable(await host().run(['nft', '-j', 'list', 'table', 'inet', 'mynet']));
     expect([...after.chains].sort()).toEqual([...before.chains].sort());
     const sorted = (t: typeof before): [string, string[]][] => [...t.elements].map(([m, els]): [string, string[]] => [m, [...els].sort()]).sort();
     expect(sorted(after)).toEqual(sorted(before));

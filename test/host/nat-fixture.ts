@@ -279,3 +279,19 @@ export async function routeLoopbackVia(ns: TestNetns, dev: string, via: string):
   await ns.run(['ip', 'addr', 'flush', 'dev', 'lo']);
   await ns.run(['ip', 'route', 'add', '127.0.0.1/32', 'via', via, 'dev', dev]);
 }
+
+/** IPv6 on the link to the outside host (ULA, inside the test's namespaces only). */
+export const HOST_ADDR6 = 'fd00:203::1';
+export const OUTSIDE_ADDR6 = 'fd00:203::2';
+
+/** Gives the host/outside link IPv6 addresses; the outside still has no route to any container subnet. */
+export async function outsideV6(w: World): Promise<void> {
+  await w.host.run(['ip', 'addr', 'add', `${HOST_ADDR6}/64`, 'dev', 'mnt-up', 'nodad']);
+  await w.outside.run(['ip', 'addr', 'add', `${OUTSIDE_ADDR6}/64`, 'dev', 'mnt-out', 'nodad']);
+}
+
+/** A container's IPv6 default route through its network's gateway (dockerd sets it from Join). */
+export async function v6Default(c: Container, gateway6: string | undefined): Promise<void> {
+  if (!gateway6) throw new Error('the network has no IPv6 gateway');
+  await c.box.run(['ip', '-6', 'route', 'add', 'default', 'via', gateway6.slice(0, gateway6.indexOf('/'))]);
+}

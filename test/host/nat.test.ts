@@ -6,25 +6,29 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TABLE } from '../../src/plan/nft.js';
 import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
-import { createNetwork, dockerLikeFirewall, ipOf, log, pings, publish, removeEndpoint } from './plugin-fixture.js';
+import { createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, publish, removeEndpoint } from './plugin-fixture.js';
 import {
   type Container,
   type World,
   HOST_ADDR,
   HOST_ADDR2,
+  HOST_ADDR6,
   OUTSIDE_ADDR,
+  OUTSIDE_ADDR6,
   SCTP,
   TCP,
   UDP,
   all,
   binding,
   container,
+  outsideV6,
   received,
   routeLoopbackVia,
   serve,
   stopServers,
   tcpAsk,
   udpAsk,
+  v6Default,
   world,
 } from './nat-fixture.js';
 
@@ -80,6 +84,90 @@ describe('outbound NAT', () => {
     expect(await tcpAsk(c.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR2}`);
     expect(await udpAsk(c.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR2}`);
     expect(await w.host.run(['nft', 'list', 'map', ...TABLE.split(' '), 'snat4'])).toContain(`${net.pool4} : ${HOST_ADDR2}`);
+  });
+});
+
+describe('gateway modes, each family on its own (com.docker.network.bridge.gateway_mode_ipv4/6)', () => {
+  /** A dual-stack network with one container, servers outside on both families. */
+  async function dual(generic: Record<string, string>): Promise<{ w: World; c: Container; net: Awaited<ReturnType<typeof createNetwork>>; v6: string }> {
+    const w = await world({ firewall: dockerLikeFirewall });
+    await outsideV6(w);
+    const net = await createNetwork(w.plugin, { v6Pool: 'fd00:72::/64', generic });
+    const c = await container(w, net, { addressV6: 'fd00:72::10/64' });
+    await v6Default(c, net.gateway6);
+    await serve(w.outside, 'outside', { tcp: [7000], bind: '::' });
+    await serve(c.box, 'c', { tcp: [80], bind: '::' });
+    return { w, c, net, v6: 'fd00:72::10' };
+  }
+
+  it('gateway_mode_ipv4=routed: IPv4 leaves unmasqueraded and is reachable directly; IPv6 is still masqueraded and not reachable directly', async () => {
+    const { w, c, net, v6 } = await dual({ 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' });
+    // IPv6 (nat): the outside sees the host's address, and has no way in.
+    expect(await tcpAsk(c.box, OUTSIDE_ADDR6, 7000)).toBe(`outside from ${HOST_ADDR6}`);
+    // IPv4 (routed): the outside sees the container's own address once it routes the subnet back.
+    await w.outside.run(['ip', 'route', 'add', net.pool4, 'via', HOST_ADDR]);
+    await w.outside.run(['ip', '-6', 'route', 'add', 'fd00:72::/64', 'via', HOST_ADDR6]);
+    expect(await tcpAsk(c.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${c.ip}`);
+    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80), in6: tcpAsk(w.outside, v6, 80, false) })).toEqual({ in4: `c from ${OUTSIDE_ADDR}`, in6: undefined });
+  });
+
+  it('gateway_mode_ipv6=routed: IPv6 leaves unmasqueraded and is reachable directly; IPv4 is still masqueraded and not reachable directly', async () => {
+    const { w, c, net, v6 } = await dual({ 'com.docker.network.bridge.gateway_mode_ipv6': 'routed' });
+    expect(await tcpAsk(c.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR}`);
+    await w.outside.run(['ip', 'route', 'add', net.pool4, 'via', HOST_ADDR]);
+    await w.outside.run(['ip', '-6', 'route', 'add', 'fd00:72::/64', 'via', HOST_ADDR6]);
+    expect(await tcpAsk(c.box, OUTSIDE_ADDR6, 7000)).toBe(`outside from ${v6}`);
+    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80, false), in6: tcpAsk(w.outside, v6, 80) })).toEqual({ in4: undefined, in6: `c from ${OUTSIDE_ADDR6}` });
+  });
+
+  it('gateway_mode_ipv6=nat-unprotected: IPv6 masqueraded and reachable directly; IPv4 (nat) not', async () => {
+    const { w, c, net, v6 } = await dual({ 'com.docker.network.bridge.gateway_mode_ipv6': 'nat-unprotected' });
+    expect(await tcpAsk(c.box, OUTSIDE_ADDR6, 7000)).toBe(`outside from ${HOST_ADDR6}`);
+    await w.outside.run(['ip', 'route', 'add', net.pool4, 'via', HOST_ADDR]);
+    await w.outside.run(['ip', '-6', 'route', 'add', 'fd00:72::/64', 'via', HOST_ADDR6]);
+    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80, false), in6: tcpAsk(w.outside, v6, 80) })).toEqual({ in4: undefined, in6: `c from ${OUTSIDE_ADDR6}` });
+  });
+});
+
+describe('the firewall fails closed: without mynet\'s table, nothing of our links is forwarded', () => {
+  it.each([
+    { policy: 'DROP (dockerd)', firewall: dockerLikeFirewall },
+    { policy: 'ACCEPT', firewall: hostLikeFilter },
+  ])('FORWARD policy $policy: isolation, internal networks and other hosts stay cut off when the table is deleted', async ({ firewall }) => {
+    const w = await world({ firewall });
+    await w.host.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    const netA = await createNetwork(w.plugin);
+    const netB = await createNetwork(w.plugin);
+    const netC = await createNetwork(w.plugin, { options: { 'com.docker.network.internal': true } });
+    // Bridged traffic goes through FORWARD too (br_netfilter, as dockerd leaves it).
+    await w.host.run(['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
+    const a = await container(w, netA);
+    const a2 = await container(w, netA);
+    const b = await container(w, netB);
+    const c = await container(w, netC);
+    await c.box.run(['ip', 'route', 'add', 'default', 'via', ipOf(netC.gateway4)]);
+    // The outside host routes every container subnet through the host: only the firewall stops it.
+    for (const n of [netA, netC]) await w.outside.run(['ip', 'route', 'add', n.pool4, 'via', HOST_ADDR]);
+    for (const x of [a, b]) await serve(x.box, x === a ? 'a' : 'b', { tcp: [80] });
+    await outsideServer(w);
+    await publish(w.plugin, a.ep, [binding(TCP, 80, 8080)]);
+    const cutOff = (): Promise<unknown> => all({
+      aToB: tcpAsk(a.box, b.ip, 80, false),
+      outsideToA: tcpAsk(w.outside, a.ip, 80, false),
+      internalOut: tcpAsk(c.box, OUTSIDE_ADDR, 7000, false),
+    });
+    // With the table: what should flow flows, the rest is dropped.
+    expect(await tcpAsk(a.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR}`);
+    expect(await tcpAsk(w.outside, HOST_ADDR, 8080)).toBe(`a from ${OUTSIDE_ADDR}`);
+    expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
+    expect(await tcpAsk(a2.box, a.ip, 80)).toBe(`a from ${a2.ip}`);
+
+    await w.host.run(['nft', 'delete', 'table', ...TABLE.split(' ')]);
+    expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
+    // Closed means closed: within a network too, while the table (its ICC rule) is gone.
+    expect(await tcpAsk(a2.box, a.ip, 80, false)).toBeUndefined();
+    // What MYNET-FORWARD dropped is our links' traffic only: the outside host still reaches the host.
+    expect(await pings(w.outside, HOST_ADDR)).toBe(true);
   });
 });
 

@@ -36,7 +36,7 @@ export const fixtureState = (): State => State.fromSnapshot(JSON.parse(fixtureTe
 /** What the kernel held when the fixture was captured, parsed by the real parsers. */
 export const cleanKernel = (): KernelSnapshot => ({
   links: parseLinks(fixtureText('ip-addr-group.json')),
-  nft: parseNftTable(fixtureText('nft-table.txt')),
+  nft: parseNftTable(fixtureText('nft-table.json')),
   hook: hookStatus(fixtureText('iptables-save.txt')),
 });
 
@@ -54,7 +54,7 @@ export function withLink(k: KernelSnapshot, name: string, edit: (l: LinkInfo) =>
 
 export function withNft(k: KernelSnapshot, edit: (t: { chains: Set<string>; elements: Map<string, string[]> }) => void): KernelSnapshot {
   const t = k.nft as NftTable;
-  const copy = { chains: new Set(t.chains), elements: new Map([...t.elements].map(([m, e]) => [m, [...e]])) };
+  const copy = { ...t, chains: new Set(t.chains), elements: new Map([...t.elements].map(([m, e]) => [m, [...e]])) };
   edit(copy);
   return { ...k, nft: copy };
 }

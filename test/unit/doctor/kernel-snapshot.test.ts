@@ -1,5 +1,5 @@
 /**
- * The snapshot's parsers on what `ip -j addr show group 28014` and `nft list table inet mynet`
+ * The snapshot's parsers on what `ip -j addr show group 28014` and `nft -j list table inet mynet`
  * printed in a real run (test/fixtures/kernel), and what kernelSnapshot asks the host: only links
  * in our group, only our table, and a missing table is "no table", not a failure.
  */
@@ -9,7 +9,9 @@ import { HostCommandError } from '../../../src/errors.js';
 import type { ExecaExecutor } from '../../../src/host/execa-executor.js';
 import { kernelSnapshot, parseLinks, parseNftTable } from '../../../src/host/kernel-snapshot.js';
 import { silentLog } from '../support.js';
-import { BR_DUAL, BR_INTERNAL, BR_SNAT, VETH_E1, VETH_E2, VETH_E3, VETH_E4, fixtureText } from './fixture.js';
+import type { NetworkRecord } from '../../../src/driver/state.js';
+import { BASE_CHAINS, networkObjects, nftNetwork } from '../../../src/plan/nft-model.js';
+import { BR_DUAL, BR_INTERNAL, BR_SNAT, INTERNAL, VETH_E1, VETH_E2, VETH_E3, VETH_E4, fixtureState, fixtureText } from './fixture.js';
 
 describe('parseLinks (ip -j addr show group 28014)', () => {
   const links = parseLinks(fixtureText('ip-addr-group.json'));
@@ -41,22 +43,40 @@ describe('parseLinks (ip -j addr show group 28014)', () => {
   });
 });
 
-describe('parseNftTable (nft list table inet mynet)', () => {
-  const t = parseNftTable(fixtureText('nft-table.txt'));
+describe('parseNftTable (nft -j list table inet mynet, nftables 1.0.6)', () => {
+  const t = parseNftTable(fixtureText('nft-table.json'));
 
-  it('reads every chain, base and per network', () => {
+  it('reads every chain, base and per network, and the hooks of the base chains as numbers', () => {
     expect([...t.chains].sort()).toEqual([
-      'egress-07ce26eaa35e', 'egress-a16ea39fe89d', 'egress-ae428ef4fcd8', 'forward',
+      'egress-07ce26eaa35e', 'egress-a16ea39fe89d', 'egress-ae428ef4fcd8', 'firewall',
       'ingress-07ce26eaa35e', 'ingress-a16ea39fe89d', 'ingress-ae428ef4fcd8', 'localnet', 'output', 'postrouting', 'prerouting',
     ]);
+    // `priority raw` / `filter - 10` come back as numbers: the model writes numbers too.
+    expect(t.hooks.get('localnet')).toEqual({ type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' });
+    expect(t.hooks.get('firewall')).toEqual({ type: 'filter', hook: 'forward', prio: -10, policy: 'accept' });
+    expect(t.hooks.has('egress-a16ea39fe89d')).toBe(false);
   });
 
-  it('reads elements as nft prints them, joined across the lines nft wraps them on', () => {
+  it('reads each chain\'s rules by their comment, in order: the fingerprints the model wrote', () => {
+    const model = networkObjects(nftNetwork(fixtureState().networks.get(INTERNAL) as NetworkRecord));
+    expect(t.rules.get('egress-07ce26eaa35e')).toEqual(model.chains[0]?.rules.map((r) => r.id));
+    expect(t.rules.get('firewall')).toEqual(BASE_CHAINS.find((c) => c.name === 'firewall')?.rules.map((r) => r.id));
+    expect(t.rules.get('firewall')).toHaveLength(5);
+  });
+
+  it('reads set and map declarations as the model writes them (concatenations joined with " . ")', () => {
+    expect(t.sets.get('pub4')).toEqual({ kind: 'map', type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service', interval: false });
+    expect(t.sets.get('egress')).toEqual({ kind: 'map', type: 'ifname : verdict', interval: false });
+    expect(t.sets.get('snat4')).toEqual({ kind: 'map', type: 'ipv4_addr : ipv4_addr', interval: true });
+    expect(t.sets.get('masq6')).toEqual({ kind: 'set', type: 'ipv6_addr', interval: true });
+  });
+
+  it('reads elements in nft\'s own text: concatenations, quoted names with jump verdicts, prefixes, interval map data', () => {
     expect(t.elements.get('pub4')).toEqual(['127.0.0.1 . tcp . 8081 : 10.201.0.3 . 80']);
-    expect(t.elements.get('pub4any')).toEqual(['tcp . 8080 : 10.201.0.2 . 80', 'udp . 5353 : 10.201.0.2 . 53', 'tcp . 8443 : 10.201.1.2 . 443']);
-    expect(t.elements.get('pub6any')).toEqual(['tcp . 8080 : fd00:201::10 . 80', 'udp . 5353 : fd00:201::10 . 53']);
-    expect(t.elements.get('egress')).toEqual([`"${BR_SNAT}" : jump egress-ae428ef4fcd8`, `"${BR_DUAL}" : jump egress-a16ea39fe89d`, `"${BR_INTERNAL}" : jump egress-07ce26eaa35e`]);
-    expect(t.elements.get('subnets4')).toEqual(['10.201.0.0/24', '10.201.1.0/24', '10.201.2.0/24']);
+    expect([...(t.elements.get('pub4any') ?? [])].sort()).toEqual(['tcp . 8080 : 10.201.0.2 . 80', 'tcp . 8443 : 10.201.1.2 . 443', 'udp . 5353 : 10.201.0.2 . 53']);
+    expect([...(t.elements.get('pub6any') ?? [])].sort()).toEqual(['tcp . 8080 : fd00:201::10 . 80', 'udp . 5353 : fd00:201::10 . 53']);
+    expect([...(t.elements.get('egress') ?? [])].sort()).toEqual([`"${BR_INTERNAL}" : jump egress-07ce26eaa35e`, `"${BR_DUAL}" : jump egress-a16ea39fe89d`, `"${BR_SNAT}" : jump egress-ae428ef4fcd8`]);
+    expect([...(t.elements.get('subnets4') ?? [])].sort()).toEqual(['10.201.0.0/24', '10.201.1.0/24', '10.201.2.0/24']);
     expect(t.elements.get('masq6')).toEqual(['fd00:201::/64']);
     expect(t.elements.get('snat4')).toEqual(['10.201.1.0/24 : 198.51.100.7']);
   });
@@ -68,8 +88,21 @@ describe('parseNftTable (nft list table inet mynet)', () => {
     expect([...t.elements.values()].flat().some((e) => e.includes('docker0'))).toBe(false);
   });
 
+  it('ranges, single addresses, wrapped elements and verdicts other than jump', () => {
+    const json = JSON.stringify({ nftables: [
+      { set: { name: 's', type: 'ipv4_addr', flags: ['interval'], elem: ['10.0.0.1', { range: ['10.0.0.5', '10.0.0.9'] }, { elem: { val: { prefix: { addr: '10.1.0.0', len: 16 } }, comment: 'x' } }] } },
+      { map: { name: 'v', type: 'ifname', map: 'verdict', elem: [['a', { accept: null }], ['b', { goto: { target: 'c' } }]] } },
+      { rule: { chain: 'nochain', expr: [] } },
+    ] });
+    const p = parseNftTable(json);
+    expect(p.elements.get('s')).toEqual(['10.0.0.1', '10.0.0.5-10.0.0.9', '10.1.0.0/16']);
+    expect(p.elements.get('v')).toEqual(['"a" : accept', '"b" : goto c']);
+    expect(p.rules.get('nochain')).toEqual(['']);
+    expect(() => parseNftTable(JSON.stringify({ nftables: [{ set: { name: 's', type: 'x', elem: [{ weird: 1 }] } }] }))).toThrow(/does not know/);
+  });
+
   it('an empty table', () => {
-    const empty = parseNftTable('table inet mynet {\n\tcomment "owned by mynet; do not edit"\n}\n');
+    const empty = parseNftTable('{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "mynet", "handle": 1}}]}');
     expect(empty.chains.size).toBe(0);
     expect(empty.elements.size).toBe(0);
   });
@@ -91,15 +124,15 @@ function fakeExec(answers: Record<string, string | Error>): { exec: ExecaExecuto
 
 describe('kernelSnapshot', () => {
   it('asks for our group\'s links, our table and the filter table, and nothing else', async () => {
-    const { exec, argv } = fakeExec({ ip: fixtureText('ip-addr-group.json'), nft: fixtureText('nft-table.txt'), 'iptables-save': fixtureText('iptables-save.txt') });
+    const { exec, argv } = fakeExec({ ip: fixtureText('ip-addr-group.json'), nft: fixtureText('nft-table.json'), 'iptables-save': fixtureText('iptables-save.txt') });
     const k = await kernelSnapshot(exec, silentLog);
     expect(argv).toEqual([
       ['ip', '-j', 'addr', 'show', 'group', '28014'],
-      ['nft', 'list', 'table', 'inet', 'mynet'],
+      ['nft', '-j', 'list', 'table', 'inet', 'mynet'],
       ['iptables-save', '-t', 'filter'],
     ]);
     expect(k.links.size).toBe(7);
-    expect(k.nft?.chains.has('forward')).toBe(true);
+    expect(k.nft?.chains.has('firewall')).toBe(true);
     expect(k.hook).toMatchObject({ chain: true, rules: true, jump: true });
   });
 

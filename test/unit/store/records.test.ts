@@ -16,7 +16,7 @@ import { createEndpoint, deleteEndpoint, endpointSteps, leave } from '../../../s
 import { networkTeardownScript, portElementsScript } from '../../../src/plan/nft.js';
 import { portElements } from '../../../src/plan/ports.js';
 import type { HostOp, HostPlan } from '../../../src/plan/step.js';
-import { nftNetwork } from '../../../src/driver/network.js';
+import { nftNetwork } from '../../../src/plan/nft-model.js';
 import { FileStore } from '../../../src/store/file-store.js';
 import { checkEndpointRecord, checkNetworkRecord } from '../../../src/store/records.js';
 import { hexId, prng, silentLog } from '../support.js';
