@@ -12,7 +12,7 @@
  * - Input held is at most one incomplete message (2 + 65535 bytes) plus one read.
  * - Progress is counted in whole queries, not bytes: a client trickling one byte every few
  *   seconds is closed after `idleMs` without a complete query, and any connection after `lifeMs`
- *   or `maxQueries` queries (the last answers are still sent).
+ *   or `maxQueries` queries (the answers up to there are still sent).
  */
 import type { Socket } from 'node:net';
 
@@ -52,7 +52,9 @@ export function serveTcpConnection(
   let queries = 0;
   let why: CloseReason = 'client';
   let ending = false;
+  let dropped = 0;
   let stall: NodeJS.Timeout | undefined;
+  let linger: NodeJS.Timeout | undefined;
   const close = (reason: CloseReason): void => {
     if (why === 'client') why = reason;
     sock.destroy();
@@ -78,13 +80,15 @@ export function serveTcpConnection(
       const flowing = sock.write(Buffer.concat([head, out]));
       observe({ kind: 'queued', bytes: sock.writableLength });
       if (queries >= limits.maxQueries) {
-        // Send what is answered, then FIN; what the client sends after is read and dropped so
-        // that closing never resets the connection over unread input (a reset loses answers).
-        // The idle and life timers end a client that does not close its side.
+        // Send what is answered, then FIN. What the client sends after is read and dropped, so
+        // that closing does not reset the connection over unread input (a reset can lose the
+        // answers), but only up to `maxQueuedBytes`, and only for `stallMs`: then it is closed.
         why = 'queries';
         ending = true;
         buf = Buffer.alloc(0);
         sock.end();
+        linger = setTimeout(() => sock.destroy(), limits.stallMs);
+        sock.resume();
         return;
       }
       if (!flowing) {
@@ -102,7 +106,11 @@ export function serveTcpConnection(
   };
 
   sock.on('data', (chunk: Buffer) => {
-    if (ending) return;
+    if (ending) {
+      dropped += chunk.length;
+      if (dropped > limits.maxQueuedBytes) sock.destroy();
+      return;
+    }
     buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     pump();
   });
@@ -110,6 +118,7 @@ export function serveTcpConnection(
     clearTimeout(idle);
     clearTimeout(life);
     clearTimeout(stall);
+    clearTimeout(linger);
     observe({ kind: 'closed', why, queries });
   });
 }
