@@ -85,6 +85,27 @@ describe('packaging: the files', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(join(ROOT, 'systemd/mynet.service'), 'utf8')).toMatch(/^Before=docker\.service$/m);
   });
+
+  it('systemd/mynet.service hardening (issue 14.8): systemd-analyze security rates it 3.0 or better, each setting in effect', async () => {
+    // --threshold is on systemd's 0-100 scale of the 0-10 exposure it prints; the unit before
+    // the hardening rated 9.0 (UNSAFE). Capabilities and the read-only file system are run for
+    // real in test/host/unit-sandbox.test.ts; the rest needs systemd, absent here.
+    const unit = join(ROOT, 'systemd/mynet.service');
+    const r = await run('systemd-analyze', ['security', '--offline=true', '--threshold=30', unit]);
+    expect(r.exitCode, `${r.stdout.split('\n').slice(-1)[0]}\n${r.stderr}`).toBe(0);
+    const checks = JSON.parse(await runOk('systemd-analyze', ['security', '--offline=true', '--json=short', unit])) as { name: string; set: boolean }[];
+    const set = new Set(checks.filter((c) => c.set).map((c) => c.name));
+    for (const name of ['NoNewPrivileges=', 'ProtectSystem=', 'ProtectHome=', 'PrivateTmp=', 'PrivateDevices=', 'ProtectKernelModules=', 'ProtectKernelLogs=',
+      'ProtectControlGroups=', 'ProtectClock=', 'ProtectHostname=', 'RestrictNamespaces=~user', 'RestrictRealtime=', 'RestrictSUIDSGID=', 'LockPersonality=',
+      'SystemCallArchitectures=', 'PrivateMounts=', 'ProtectProc=', 'UMask=', 'AmbientCapabilities=', 'CapabilityBoundingSet=~CAP_SYS_ADMIN',
+      'CapabilityBoundingSet=~CAP_SYS_MODULE', 'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)', 'RestrictAddressFamilies=~AF_PACKET', 'SystemCallFilter=~@mount', 'SystemCallFilter=~@module']) {
+      expect(set.has(name), `${name} not in effect`).toBe(true);
+    }
+    const text = readFileSync(unit, 'utf8');
+    expect(text).toMatch(/^MemoryMax=\d+M$/m);
+    expect(text).toMatch(/^TasksMax=\d+$/m);
+    expect(text).toMatch(/^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW$/m);
+  });
 });
 
 describe('packaging: the image (make plugin)', () => {
