@@ -1,6 +1,7 @@
 /**
  * mynet's DNS server: UDP and TCP on one address (MYNET_DNS_LISTEN, default 127.0.0.153:53),
- * answering from the current NameTable. Malformed packets are dropped (counted), never thrown.
+ * answering from the current NameTable. Malformed packets are dropped (counted), never thrown;
+ * responses (QR=1) are never answered. What a TCP client can make it hold is bounded (tcp.ts).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
