@@ -18,6 +18,9 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# capsh names capability bits, setpriv runs the plugin with the unit's (test/host/unit-sandbox).
+command -v capsh >/dev/null || need+=(libcap2-bin)
+command -v setpriv >/dev/null || need+=(util-linux)
 # systemd-analyze verifies the repository's unit file (the e2e packaging test).
 command -v systemd-analyze >/dev/null || need+=(systemd)
 

@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { rm } from 'node:fs/promises';
-import { dockerNames } from './admin/docker-names.js';
+import { NO_NAMES, dockerNames } from './admin/docker-names.js';
 import { createAdminApp } from './admin/server.js';
 import { kernelSnapshot } from './host/kernel-snapshot.js';
 import type { Metrics } from './metrics.js';
-import { Engine } from './dns/engine.js';
+import { Engine, namesSource } from './dns/engine.js';
 import { type DnsServer, startDnsServer } from './dns/server.js';
 import { DockerNameSync } from './dns/sync.js';
 import { loadConfig } from './config.js';
@@ -76,7 +76,10 @@ async function main(): Promise<void> {
   loaded.metrics = metrics;
   for (const f of loaded.early.splice(0)) f(metrics);
   const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => dockerNames() }));
+  // The Docker socket is optional (it is root on the host): without it, no names at all.
+  const source = await namesSource();
+  if (!source.on) log.warn({ why: source.why }, 'docker names off: no host DNS names, no container names in mynet status');
+  const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => (source.on ? dockerNames() : Promise.resolve(NO_NAMES)), namesSource: source }));
   await listenUnix(admin, config.adminSocket, 0o600);
   log.info({ socket: config.socket, adminSocket: config.adminSocket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size, version }, 'listening');
 
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
     isOurNetwork: (id) => state.networks.get(id)?.options.dns === true,
   });
   let dns: DnsServer | undefined;
-  if (config.dnsListen) {
+  if (config.dnsListen && source.on) {
     names.start();
     dns = await startDnsServer({ listen: config.dnsListen, table: () => names.table(), log, onQuery: (a) => count((m) => m.dnsQueries.inc({ answer: a })) }).catch((err: unknown) => {
       // Names are a convenience; networking must not stop because port 53 is taken.

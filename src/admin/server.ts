@@ -8,8 +8,9 @@ import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Plugin } from '../plugin.js';
+import type { NamesSource } from '../dns/engine.js';
 import { type DockerNames, NO_NAMES } from './docker-names.js';
-import { portsView, statusView } from './views.js';
+import { namesView, portsView, statusView } from './views.js';
 
 export interface AdminDeps {
   readonly plugin: Plugin;
@@ -17,6 +18,8 @@ export interface AdminDeps {
   readonly log: Logger;
   readonly version: string;
   readonly names: () => Promise<DockerNames>;
+  /** Whether Docker's names are on (the Docker socket is optional); shown by `mynet status`. */
+  readonly namesSource?: NamesSource;
 }
 
 export function createAdminApp(deps: AdminDeps): express.Express {
@@ -41,7 +44,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   app.get('/version', wrap(() => ({ version: deps.version, node: process.version })));
   app.get('/status', wrap(async () => {
     const checks = await deps.plugin.doctor(deps.log, 'none');
-    return { networks: statusView(deps.plugin.state, await names()), differences: checks.length };
+    return { networks: statusView(deps.plugin.state, await names()), differences: checks.length, ...(deps.namesSource ? { names: namesView(deps.namesSource) } : {}) };
   }));
   app.get('/ports', wrap(async () => ({ ports: portsView(deps.plugin.state, await names()) })));
   app.get('/doctor', wrap(async () => ({ results: await deps.plugin.doctor(deps.log, 'none') })));

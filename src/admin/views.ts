@@ -1,5 +1,6 @@
 /** What `mynet status` and `mynet ports` show, built from the state (pure). */
 import type { StateView } from '../driver/state.js';
+import type { NamesSource } from '../dns/engine.js';
 import type { DockerNames } from './docker-names.js';
 
 export interface EndpointView {
@@ -33,6 +34,15 @@ export interface PortView {
 }
 
 const bare = (cidr?: string): string | undefined => cidr?.slice(0, cidr.indexOf('/'));
+
+/** Host DNS names and container names in `mynet status`: on, or off and why. */
+export interface NamesView {
+  readonly on: boolean;
+  readonly socket: string;
+  readonly why?: string;
+}
+
+export const namesView = (s: NamesSource): NamesView => (s.on ? { on: true, socket: s.socket } : { on: false, socket: s.socket, why: s.why });
 
 export function statusView(state: StateView, names: DockerNames): NetworkView[] {
   return [...state.networks.values()].map((n) => ({

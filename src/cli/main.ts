@@ -4,7 +4,7 @@
  *   mynet status | ports | doctor [--fix] | version   [--json] [--socket PATH]
  */
 import { request } from 'node:http';
-import type { NetworkView, PortView } from '../admin/views.js';
+import type { NamesView, NetworkView, PortView } from '../admin/views.js';
 import type { DoctorResult } from '../plugin.js';
 import { COLOUR, PLAIN, renderDoctor, renderPorts, renderStatus } from './render.js';
 
@@ -51,8 +51,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'status': {
-        const r = await call<{ networks: NetworkView[]; differences: number }>(socket, 'GET', '/status');
-        print(r, () => renderStatus(r.networks, r.differences, st));
+        const r = await call<{ networks: NetworkView[]; differences: number; names?: NamesView }>(socket, 'GET', '/status');
+        print(r, () => renderStatus(r.networks, r.differences, st, r.names));
         return 0;
       }
       case 'ports': {

@@ -1,5 +1,5 @@
 /** Terminal output for the `mynet` command: aligned tables; colour only when writing to a TTY. */
-import type { NetworkView, PortView } from '../admin/views.js';
+import type { NamesView, NetworkView, PortView } from '../admin/views.js';
 import type { DoctorResult } from '../plugin.js';
 
 export interface Style {
@@ -23,8 +23,9 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   return [st.bold(line(headers)), ...rows.map(line)].join('\n');
 }
 
-export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style): string {
-  if (nets.length === 0) return 'no mynet networks';
+export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style, names?: NamesView): string {
+  const namesLine = names === undefined ? [] : names.on ? [`names: on, from the Docker API at ${names.socket}`] : [st.yellow(`names: off: ${names.why ?? 'no Docker socket'}`)];
+  if (nets.length === 0) return ['no mynet networks', ...namesLine].join('\n');
   const out: string[] = [];
   for (const n of nets) {
     out.push(`${st.bold(n.name ?? '(name unknown)')}  ${n.id.slice(0, 12)}  bridge ${n.bridge}  ${n.subnets.join(' ')}  gateway ${n.gateways.join(' ') || '-'}`);
@@ -39,6 +40,7 @@ export function renderStatus(nets: readonly NetworkView[], differences: number, 
     out.push('');
   }
   out.push(differences === 0 ? st.green('health: ok, the kernel matches the state') : st.yellow(`health: ${differences} difference(s) between state and kernel; run \`mynet doctor\``));
+  out.push(...namesLine);
   return out.join('\n');
 }
 

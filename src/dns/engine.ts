@@ -3,6 +3,7 @@
  * DOCKER_HOST (unix:///path or tcp://host:port), default the local socket. Used only off the
  * plugin's request path: a plugin that waits on dockerd can deadlock with it at boot.
  */
+import { stat } from 'node:fs/promises';
 import { request, type RequestOptions } from 'node:http';
 
 export const API = '/v1.41';
@@ -18,6 +19,29 @@ export function dockerTarget(dockerHost: string | undefined = process.env.DOCKER
   if (h.startsWith('unix://')) return { socketPath: h.slice('unix://'.length) };
   const u = new URL(h.replace(/^tcp:/, 'http:'));
   return { host: u.hostname, port: Number(u.port || 2375) };
+}
+
+/** Whether mynet can have Docker's names (DNS, `mynet status`), and if not, why. */
+export type NamesSource = { readonly on: true; readonly socket: string } | { readonly on: false; readonly socket: string; readonly why: string };
+
+/**
+ * The Docker API socket is optional: it is root on the host, and mynet uses it only to read
+ * container names. The managed plugin mounts /dev/null in its place unless the operator sets
+ * `docker.source`; a path that exists and is no socket means "off". A missing socket is not
+ * "off": dockerd may simply not be up yet (the legacy plugin starts before it), so the sync
+ * retries.
+ */
+export async function namesSource(target: Target = dockerTarget()): Promise<NamesSource> {
+  if (!target.socketPath) return { on: true, socket: `tcp://${target.host}:${target.port}` };
+  const socket = target.socketPath;
+  try {
+    const s = await stat(socket);
+    if (s.isSocket()) return { on: true, socket };
+    return { on: false, socket, why: `${socket} is not a socket (managed plugin: docker plugin set <plugin> docker.source=/var/run/docker.sock turns names on)` };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { on: true, socket };
+    return { on: false, socket, why: `cannot use ${socket}: ${(err as Error).message}` };
+  }
 }
 
 export class EngineError extends Error {

@@ -4,7 +4,7 @@
  * malformed packets come back as `{ ok: false }` so the server can drop them.
  */
 export const TYPE = { A: 1, PTR: 12, AAAA: 28, OPT: 41 } as const;
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
 export interface Query {
   readonly id: number;
@@ -20,7 +20,16 @@ export interface Query {
   readonly edns: boolean;
 }
 
-export type ParseResult = { ok: true; query: Query } | { ok: false; id?: number; why: string };
+/**
+ * A packet that is no query we answer. `reply` says what to send back: nothing for a packet whose
+ * header cannot be read or that is itself a response (answering responses lets two servers
+ * ping-pong for ever, RFC 1035 4.1.1), NOTIMP for an opcode other than QUERY (RFC 1035
+ * 4.1.1), FORMERR for the rest.
+ */
+export type ParseFailure =
+  | { ok: false; why: string; reply: 'none' }
+  | { ok: false; id: number; opcode: number; why: string; reply: 'formerr' | 'notimp' };
+export type ParseResult = { ok: true; query: Query } | ParseFailure;
 
 export interface RR {
   readonly name: string;
@@ -60,14 +69,15 @@ function readName(buf: Buffer, start: number): { name: string; end: number } | u
 }
 
 export function parseQuery(buf: Buffer): ParseResult {
-  if (buf.length < 12) return { ok: false, why: 'shorter than a DNS header' };
+  if (buf.length < 12) return { ok: false, why: 'shorter than a DNS header', reply: 'none' };
   const id = buf.readUInt16BE(0);
   const flags = buf.readUInt16BE(2);
-  if (flags & 0x8000) return { ok: false, id, why: 'a response, not a query' };
-  if ((flags >> 11) & 0xf) return { ok: false, id, why: 'not a standard query' };
-  if (buf.readUInt16BE(4) !== 1) return { ok: false, id, why: 'not exactly one question' };
+  if (flags & 0x8000) return { ok: false, why: 'a response, not a query', reply: 'none' };
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode) return { ok: false, id, opcode, why: `opcode ${opcode}, not a standard query`, reply: 'notimp' };
+  if (buf.readUInt16BE(4) !== 1) return { ok: false, id, opcode, why: 'not exactly one question', reply: 'formerr' };
   const q = readName(buf, 12);
-  if (!q || q.end + 4 > buf.length) return { ok: false, id, why: 'malformed question' };
+  if (!q || q.end + 4 > buf.length) return { ok: false, id, opcode, why: 'malformed question', reply: 'formerr' };
   const type = buf.readUInt16BE(q.end);
   const cls = buf.readUInt16BE(q.end + 2);
   const qEnd = q.end + 4;
@@ -135,5 +145,12 @@ export function buildResponse(q: Pick<Query, 'id' | 'rd' | 'question' | 'edns'>,
   return full.length <= maxSize ? full : make([], true);
 }
 
-/** A FORMERR for a packet whose header could be read. */
-export const formErr = (id: number): Buffer => buildResponse({ id, rd: false, question: Buffer.alloc(0), edns: false }, { rcode: RCODE.FORMERR, authoritative: false, answers: [] });
+/**
+ * An error answer (FORMERR, NOTIMP) to a query whose header could be read: no question, the
+ * query's opcode echoed as RFC 1035 4.1.1 asks.
+ */
+export function errorReply(id: number, rcode: number, opcode = 0): Buffer {
+  const out = buildResponse({ id, rd: false, question: Buffer.alloc(0), edns: false }, { rcode, authoritative: false, answers: [] });
+  out.writeUInt16BE(out.readUInt16BE(2) | ((opcode & 0xf) << 11), 2);
+  return out;
+}

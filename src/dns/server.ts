@@ -1,16 +1,18 @@
 /**
  * mynet's DNS server: UDP and TCP on one address (MYNET_DNS_LISTEN, default 127.0.0.153:53),
- * answering from the current NameTable. Malformed packets are dropped (counted), never thrown.
+ * answering from the current NameTable. Malformed packets are dropped (counted), never thrown;
+ * responses (QR=1) are never answered. What a TCP client can make it hold is bounded (tcp.ts).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Listen } from '../ip/listen.js';
 import { parseIp } from '../ip/address.js';
-import { RCODE, type RR, TYPE, buildResponse, formErr, parseQuery } from './packet.js';
+import { RCODE, type RR, TYPE, buildResponse, errorReply, parseQuery } from './packet.js';
 import type { NameTable } from './records.js';
+import { TCP_LIMITS, type TcpEvent, type TcpLimits, serveTcpConnection } from './tcp.js';
 
-export type Answer = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'dropped';
+export type Answer = 'answer' | 'nodata' | 'nxdomain' | 'refused' | 'formerr' | 'notimp' | 'dropped';
 
 const TTL = 5;
 
@@ -25,12 +27,12 @@ const addrBytes = (ip: string): Buffer => {
 export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp', count: (a: Answer) => void): Buffer | undefined {
   const p = parseQuery(packet);
   if (!p.ok) {
-    if (p.id === undefined) {
+    if (p.reply === 'none') {
       count('dropped');
       return undefined;
     }
-    count('formerr');
-    return formErr(p.id);
+    count(p.reply);
+    return errorReply(p.id, p.reply === 'notimp' ? RCODE.NOTIMP : RCODE.FORMERR, p.opcode);
   }
   const q = p.query;
   const size = maxSize === 'udp' ? q.udpSize : maxSize;
@@ -62,8 +64,14 @@ export async function startDnsServer(opts: {
   table: () => NameTable;
   log: Logger;
   onQuery?: (a: Answer) => void;
+  /** Bounds of DNS over TCP (defaults: TCP_LIMITS). */
+  tcp?: Partial<TcpLimits>;
+  /** What the server holds for each TCP connection (tests). */
+  onTcp?: (e: TcpEvent) => void;
 }): Promise<DnsServer> {
   const count = opts.onQuery ?? ((): void => undefined);
+  const limits: TcpLimits = { ...TCP_LIMITS, ...opts.tcp };
+  const onTcp = opts.onTcp ?? ((): void => undefined);
   const family = opts.listen.host.includes(':') ? 'udp6' : 'udp4';
   const udp: Socket = createSocket({ type: family, reuseAddr: false });
   udp.on('message', (msg, rinfo) => {
@@ -80,27 +88,20 @@ export async function startDnsServer(opts: {
   });
   const port = udp.address().port;
   const conns = new Set<TcpSocket>();
-  const tcp: Server = createServer((sock) => {
-    if (conns.size >= 256) return sock.destroy(); // bounded: a flood of idle connections cannot exhaust fds
+  // The high-water mark is where write() asks us to stop: the bound of answers queued per client.
+  const tcp: Server = createServer({ highWaterMark: limits.maxQueuedBytes }, (sock) => {
+    // Bounded: a flood of connections cannot exhaust fds or memory.
+    if (conns.size >= limits.maxConnections) {
+      onTcp({ kind: 'closed', why: 'full', queries: 0 });
+      return sock.destroy();
+    }
     conns.add(sock);
-    sock.setTimeout(10_000, () => sock.destroy());
-    let buf = Buffer.alloc(0);
-    sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length > 70_000) return sock.destroy();
-      while (buf.length >= 2) {
-        const len = buf.readUInt16BE(0);
-        if (buf.length < 2 + len) break;
-        const out = answer(buf.subarray(2, 2 + len), opts.table(), 65535, count);
-        buf = buf.subarray(2 + len);
-        if (!out) return sock.destroy();
-        const head = Buffer.alloc(2);
-        head.writeUInt16BE(out.length);
-        sock.write(Buffer.concat([head, out]));
-      }
-    });
     sock.on('error', (err) => opts.log.debug({ err }, 'dns: tcp connection error'));
     sock.on('close', () => conns.delete(sock));
+    serveTcpConnection(sock, limits, (packet) => answer(packet, opts.table(), 65535, count), (e) => {
+      if (e.kind === 'closed' && e.why !== 'client') opts.log.debug({ why: e.why, queries: e.queries }, 'dns: tcp connection closed');
+      onTcp(e);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);

@@ -120,6 +120,19 @@ describe('admin socket', () => {
     expect((p.json.ports as object[]).every((x) => !('container' in x))).toBe(true);
   });
 
+  it('GET /status says whether names are on (issue 14.8: the Docker socket is optional)', async () => {
+    const offSocket = join(dir, 'run', 'admin-off.sock');
+    const why = '/var/run/docker.sock is not a socket';
+    const off = createServer(createAdminApp({ plugin, metrics, log: silentLog, version: '9.8.7', names: () => names(), namesSource: { on: false, socket: '/var/run/docker.sock', why } }));
+    await listenUnix(off, offSocket, 0o600);
+    try {
+      expect((await call(offSocket, 'GET', '/status')).json.names).toEqual({ on: false, socket: '/var/run/docker.sock', why });
+    } finally {
+      await new Promise((r) => off.close(r));
+    }
+    expect((await get('/status')).json).not.toHaveProperty('names');
+  });
+
   it('GET /ports: every published port, sorted', async () => {
     const r = await get('/ports');
     expect((r.json.ports as { hostPort: number; container?: string }[]).map((p) => [p.hostPort, p.container])).toEqual([[5353, 'web'], [8080, 'web'], [8081, undefined], [8443, undefined]]);
