@@ -39,7 +39,9 @@ export class Mirror {
     }
     this.items.clear();
     for (const [k, v] of next) this.items.set(k, v);
-    this.revision = Math.max(this.revision, list.revision);
+    // The list's revision, even when lower than before: an etcd that lost its data starts again
+    // at revision 1, and keeping the old one would drop every later event as stale.
+    this.revision = list.revision;
     return changes;
   }
 

@@ -104,6 +104,13 @@ export class MemoryKv implements Kv {
     });
   }
 
+  /** An etcd that lost its data: empty, revisions from 1 again, every watch cut. */
+  wipe(): void {
+    this.data.clear();
+    this.revision = 1;
+    this.breakWatches(new Error('etcd restarted empty (memory)'));
+  }
+
   /** Ends every live watch as a cut connection does. */
   breakWatches(err = new Error('connection lost (memory)')): void {
     for (const w of this.watches.splice(0)) {

@@ -142,6 +142,22 @@ describe('ClusterStore: endpoints and following them', () => {
     expect(kv.liveWatches).toBe(0);
   });
 
+  it('etcd lost its data (revisions start again at 1): converges to empty, then follows the republished records', async () => {
+    const kv = new MemoryKv();
+    const b = new ClusterStore(kv, B);
+    for (let n = 1; n <= 20; n++) await b.publishEndpoint(rec(n));
+    const view = new Set<string>();
+    const f = new ClusterStore(kv, A).followEndpoints('blue', { onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))), backoffMs: { first: 5, max: 10 } });
+    await f.synced();
+    expect(view.size).toBe(20);
+    kv.wipe();
+    await f.synced();
+    expect(view.size).toBe(0);
+    await b.publishEndpoint(rec(3));
+    expect([...view]).toEqual([id(3)]);
+    await f.stop();
+  });
+
   it('keeps re-listing while etcd is down, then converges', async () => {
     const kv = new MemoryKv();
     const a = new ClusterStore(kv, A);
