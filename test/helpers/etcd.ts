@@ -7,8 +7,9 @@
  *   const etcd = await startEtcd();  ...  await etcd.stop({ keepData: true }); await etcd.restart();
  *   afterAll(() => etcd.destroy());
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -46,6 +47,52 @@ process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
+/** Files of a throwaway CA, a server certificate for 127.0.0.1 and a client certificate. */
+export interface TestPki {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** Another CA, which signed none of the above. */
+  readonly otherCa: string;
+}
+
+function makePki(dir: string): TestPki {
+  const f = (n: string): string => join(dir, n);
+  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+  const ca = (name: string): void => ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`));
+  const leaf = (name: string, ext: string): void => {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    writeFileSync(f(`${name}.ext`), ext);
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('mnt-ca.pem'), '-CAkey', f('mnt-ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  };
+  ca('mnt-ca');
+  ca('mnt-other-ca');
+  leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  leaf('client', 'extendedKeyUsage=clientAuth\n');
+  return { ca: f('mnt-ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('mnt-other-ca.pem') };
+}
+
+function healthy(url: string, pki: TestPki | undefined): Promise<boolean> {
+  if (!pki) {
+    return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(
+      async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true',
+      () => false,
+    );
+  }
+  return new Promise((resolve) => {
+    const req = request(`${url}/health`, { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString()));
+      res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
 export class TestEtcd {
   private child: ChildProcess | undefined;
   private log = '';
@@ -54,18 +101,21 @@ export class TestEtcd {
     readonly dir: string,
     readonly clientPort: number,
     readonly peerPort: number,
+    /** With TLS: https clients must show a certificate of this CA. */
+    readonly pki?: TestPki,
   ) {}
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.pki ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
-  static async start(): Promise<TestEtcd> {
-    const e = new TestEtcd(mkdtempSync(join(tmpdir(), 'mnt-etcd-')), await freePort(), await freePort());
+  static async start(o: { tls?: boolean } = {}): Promise<TestEtcd> {
+    const dir = mkdtempSync(join(tmpdir(), 'mnt-etcd-'));
+    const e = new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
     await e.restart();
     return e;
   }
@@ -79,6 +129,7 @@ export class TestEtcd {
       '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `mnt=${peer}`,
       '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'warn',
+      ...(this.pki ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth'] : []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     running.add(child);
@@ -92,12 +143,7 @@ export class TestEtcd {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (!this.child) throw new Error(`etcd exited at start: ${this.log}`);
-      try {
-        const r = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-        if (r.ok && ((await r.json()) as { health?: string }).health === 'true') return;
-      } catch {
-        // not up yet; poll again until the deadline
-      }
+      if (await healthy(this.endpoint, this.pki)) return;
       if (Date.now() > deadline) throw new Error(`etcd did not become healthy in 20 s: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -130,4 +176,4 @@ export class TestEtcd {
   }
 }
 
-export const startEtcd = (): Promise<TestEtcd> => TestEtcd.start();
+export const startEtcd = (o: { tls?: boolean } = {}): Promise<TestEtcd> => TestEtcd.start(o);
