@@ -15,7 +15,16 @@ export async function sourceAddressTowards(endpoint: string): Promise<string> {
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
-      sock.connect(port, host, () => resolve());
+      // The callback also runs when the name did not resolve (then the socket is not
+      // connected and remoteAddress throws, with the lookup's error as the cause).
+      sock.connect(port, host, () => {
+        try {
+          sock.remoteAddress();
+          resolve();
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
     });
     return checkNodeAddress('MYNET_NODE_ADDRESS', sock.address().address);
   } catch (err) {

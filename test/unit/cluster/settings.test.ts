@@ -75,3 +75,11 @@ describe('cluster settings', () => {
     expect(readTls(parse({ MYNET_ETCD_ENDPOINTS: 'http://e1:2379' }) as NonNullable<ReturnType<typeof parse>>)).toBeUndefined();
   });
 });
+
+describe('MYNET_NODE_ADDRESS default', () => {
+  it('the source address towards etcd; loopback (etcd on this host only) is refused with what to set', async () => {
+    const { sourceAddressTowards } = await import('../../../src/cluster/node-address.js');
+    await expect(sourceAddressTowards('http://127.0.0.1:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: "127.0.0.1" cannot carry VXLAN between hosts/);
+    await expect(sourceAddressTowards('http://mnt-no-such-host.invalid:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at mnt-no-such-host.invalid:2379/);
+  });
+});
