@@ -173,6 +173,26 @@ describe('etcd down and back', () => {
     }
   });
 
+  it('etcd away longer than the presence lease: the lease is lost, granted again, and the presence put back', async () => {
+    const b = host(2);
+    const events: string[] = [];
+    const p = new NodePresence(kv(), { name: 'host-lease', address: '198.18.0.7' }, { ttlS: 2, retryMs: 200, onLost: () => events.push('lost'), onRestored: () => events.push('restored') });
+    try {
+      await p.start();
+      await etcd.stop({ keepData: true });
+      await sleep(4000);
+      await etcd.restart();
+      await until('presence restored', async () => events.includes('restored') && (await b.listNodes().then((ns) => ns.some((n) => n.name === 'host-lease'), () => false)), 20_000);
+      expect(events[0]).toBe('lost');
+      // And it is kept alive on the new lease: still there after more than one TTL.
+      await sleep(3000);
+      expect((await b.listNodes()).map((n) => n.name)).toContain('host-lease');
+    } finally {
+      await p.stop();
+    }
+    expect((await b.listNodes()).map((n) => n.name)).not.toContain('host-lease');
+  });
+
   it('etcd lost its data: the follower converges to empty, and to the republished records', async () => {
     const name = fresh();
     const a = host(1);
