@@ -31,6 +31,20 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# etcd for the cluster tests (test/helpers/etcd.ts starts private ones). Not `apt-get install
+# etcd-server`: its postinst runs `invoke-rc.d etcd start`, which leaves a system etcd listening
+# on 2379 on any machine with sysv init or systemd. The package is unpacked into a cache
+# directory instead, and the tests find the binary there (or MYNET_TEST_ETCD, or etcd on PATH).
+ETCD_CACHE=${MYNET_ETCD_CACHE:-/var/cache/mynet-tests/etcd}
+if ! command -v etcd >/dev/null && [ ! -x "$ETCD_CACHE/usr/bin/etcd" ]; then
+  echo "install-deps: unpacking etcd-server into $ETCD_CACHE (no service is installed or started)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q etcd-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get download -q etcd-server >/dev/null; })
+  mkdir -p "$ETCD_CACHE"
+  dpkg -x "$tmp"/etcd-server_*.deb "$ETCD_CACHE"
+  rm -rf "$tmp"
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi

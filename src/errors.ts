@@ -15,12 +15,13 @@ export type ErrorCode =
   | 'STATE_IO' // the state directory could not be read or written
   | 'STATE_CORRUPT'
   | 'BODY_TOO_LARGE'
+  | 'CLUSTER_UNAVAILABLE' // etcd (the cluster store) did not answer in time or refused the connection
   | 'INTERNAL';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'INVALID_REQUEST', 'NOT_FOUND', 'NETWORK_NOT_FOUND', 'ENDPOINT_NOT_FOUND', 'POOL_NOT_FOUND',
   'POOL_EXHAUSTED', 'CONFLICT', 'HOST_COMMAND_FAILED', 'STATE_IO', 'STATE_CORRUPT',
-  'BODY_TOO_LARGE', 'INTERNAL',
+  'BODY_TOO_LARGE', 'CLUSTER_UNAVAILABLE', 'INTERNAL',
 ];
 
 export class PluginError extends Error {

@@ -165,6 +165,14 @@ export class ExecaExecutor implements Executor {
           throw err;
         }
         return;
+      case 'bridge':
+        try {
+          await this.command(['bridge', ...op.args], log);
+        } catch (err) {
+          if (op.absentOk && err instanceof HostCommandError && ABSENT.test(err.stderr)) return;
+          throw err;
+        }
+        return;
       case 'link-del':
         return this.deleteOwnedLink(op.name, log);
       case 'link-retire': {

@@ -7,6 +7,11 @@ import { parseIp } from '../ip/address.js';
 export type HostOp =
   /** One `ip` command (argv after `ip`). `absentOk`: "does not exist" counts as done (deletes). */
   | { readonly kind: 'ip'; readonly args: readonly string[]; readonly absentOk?: boolean }
+  /**
+   * One `bridge` command (argv after `bridge`): forwarding entries on mynet's VXLAN devices
+   * (plan/vxlan.ts), which `ip` cannot program. `absentOk` as for `ip`.
+   */
+  | { readonly kind: 'bridge'; readonly args: readonly string[]; readonly absentOk?: boolean }
   /** Delete a link, but only if it carries our mark (netdev group); absent counts as done. */
   | { readonly kind: 'link-del'; readonly name: string }
   /** Take our veth off its bridge, down, into the retired group (plan/link-names.ts); absent: done. */
@@ -112,6 +117,8 @@ export function renderOp(op: HostOp): string {
   switch (op.kind) {
     case 'ip':
       return `ip ${op.args.join(' ')}${op.absentOk ? '  [absent ok]' : ''}`;
+    case 'bridge':
+      return `bridge ${op.args.join(' ')}${op.absentOk ? '  [absent ok]' : ''}`;
     case 'link-del':
       return `ip link del ${op.name}  [if ours; absent ok]`;
     case 'link-retire':

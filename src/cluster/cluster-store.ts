@@ -1,0 +1,240 @@
+/**
+ * The cluster's shared state in etcd, as the orchestrator will use it (docs/multihost-design.md):
+ * network definitions, address claims, endpoint records, and the lists and follows of them.
+ * Every call goes through Kv, so each is bounded in time (etcd-kv.ts) and fails with
+ * CLUSTER_UNAVAILABLE when etcd does not answer. Conflicts are CONFLICT errors that show what
+ * is recorded and who holds it. Address and endpoint records are never on a lease: a lost lease
+ * must not free addresses that running containers use (flannel #29, #520).
+ */
+import { PluginError, invalid } from '../errors.js';
+import { parseIp } from '../ip/address.js';
+import { contains, parseCidr } from '../ip/cidr.js';
+import { PrefixFollower, type FollowerState } from './follower.js';
+import { gatewayMacFor, subnetAndGateway, vniFor } from './identity.js';
+import { canonicalIp, checkCluster, checkEndpointId, keys } from './keys.js';
+import type { Kv, KvItem } from './kv.js';
+import type { MirrorChange } from './mirror.js';
+import { type AddressClaim, type EndpointRecord, type NetworkDefinition, type NodeRecord, type RecordOf, definitionShape, encode, readRecord } from './records.js';
+
+export interface NodeIdentity {
+  readonly name: string;
+  readonly address: string;
+}
+
+export interface NetworkWanted {
+  readonly cluster: string;
+  readonly subnet: string;
+  /** `--gateway`; undefined: the subnet's first host address (deterministic on every host). */
+  readonly gateway?: string;
+  /** `-o mynet.vni`; undefined: derived from the name, or whatever is recorded. */
+  readonly vni?: number;
+  /** This host's underlay MTU minus 50. A recorded smaller MTU is accepted; a larger one is not. */
+  readonly mtu: number;
+}
+
+export type ReleaseOutcome = 'released' | 'absent' | 'not-ours';
+export type WithdrawOutcome = 'withdrawn' | 'absent' | 'not-ours';
+
+export type EndpointChange =
+  | { readonly type: 'put'; readonly endpoint: EndpointRecord }
+  | { readonly type: 'delete'; readonly endpoint: EndpointRecord };
+
+export interface FollowEndpointsOptions {
+  readonly onChanges: (changes: readonly EndpointChange[], how: { readonly resync: boolean }) => void;
+  /** Records that failed validation (logged and counted by the caller, never used). */
+  readonly onProblem?: (problem: string) => void;
+  readonly onState?: (state: FollowerState, err?: Error) => void;
+  readonly backoffMs?: { readonly first: number; readonly max: number };
+}
+
+export class ClusterStore {
+  constructor(
+    readonly kv: Kv,
+    readonly node: NodeIdentity,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private stamp(): string {
+    return this.now().toISOString();
+  }
+
+  async getNetwork(cluster: string): Promise<NetworkDefinition | undefined> {
+    const it = await this.kv.get(keys.network(cluster));
+    return it && this.checked('network', it);
+  }
+
+  /**
+   * Records the network's definition if it is the first, else checks it against the recorded
+   * one. Answers the recorded definition (what every host must build).
+   */
+  async defineNetwork(w: NetworkWanted): Promise<NetworkDefinition> {
+    const cluster = checkCluster('mynet.cluster', w.cluster);
+    const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
+    const vni = w.vni ?? vniFor(cluster);
+    const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, createdBy: this.node.name, createdAt: this.stamp() };
+    const r = await this.kv.createAll([
+      { key: keys.network(cluster), value: encode(def) },
+      { key: keys.vni(vni), value: encode({ v: 1, cluster }) },
+    ]);
+    if (r.created) return def;
+    const [netItem, vniItem] = r.existing;
+    if (netItem) {
+      const recorded = this.checked('network', netItem);
+      const differs = recorded.subnet !== subnet || recorded.gateway !== gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu;
+      if (differs) {
+        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu })}. Create it with the recorded subnet and gateway (the MTU must fit this host's underlay)`);
+      }
+      return recorded;
+    }
+    const holder = vniItem ? this.checked('vni', vniItem).cluster : '?';
+    throw new PluginError('CONFLICT', `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${4096}-16777215>`);
+  }
+
+  /** Claims one address for this node. Claiming again an address this node holds succeeds (a retried request). */
+  async claimAddress(def: NetworkDefinition, address: string): Promise<AddressClaim> {
+    const ip = this.checkInSubnet(def, address);
+    const claim: AddressClaim = { v: 1, cluster: def.cluster, address: ip, node: this.node.name, claimedAt: this.stamp() };
+    const r = await this.kv.createAll([{ key: keys.address(def.cluster, ip), value: encode(claim) }]);
+    if (r.created) return claim;
+    const held = r.existing[0];
+    if (!held) return this.claimAddress(def, address); // released between the compare and the read: try again
+    const c = this.checked('address', held);
+    if (c.node === this.node.name) return c;
+    throw new PluginError('CONFLICT', `Address: ${ip} of cluster network "${def.cluster}" is held by node ${c.node} (since ${c.claimedAt})`);
+  }
+
+  /**
+   * Claims the first candidate no host holds. Candidates come from the local IPAM's order; the
+   * claimed set is read once so a busy network costs one list, not one transaction per address.
+   */
+  async claimAny(def: NetworkDefinition, candidates: Iterable<string>, maxTries = 16): Promise<AddressClaim> {
+    const taken = new Set((await this.kv.list(keys.addresses(def.cluster))).items.map((i) => i.key));
+    let tries = 0;
+    for (const cand of candidates) {
+      const ip = this.checkInSubnet(def, cand);
+      if (taken.has(keys.address(def.cluster, ip))) continue;
+      if (++tries > maxTries) break;
+      try {
+        return await this.claimAddress(def, ip);
+      } catch (err) {
+        // Another host took it since the list: go on with the next one.
+        if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
+      }
+    }
+    throw new PluginError('POOL_EXHAUSTED', `Pool: no free address left in cluster network "${def.cluster}" (${def.subnet}) after ${Math.min(tries, maxTries)} contested tries`);
+  }
+
+  /** Releases this node's claim; another node's claim is left alone ('not-ours'). */
+  async releaseAddress(cluster: string, address: string): Promise<ReleaseOutcome> {
+    const key = keys.address(cluster, address);
+    for (;;) {
+      const it = await this.kv.get(key);
+      if (!it) return 'absent';
+      const c = readRecord('address', key, it.value);
+      // A record that does not parse is nobody's we can prove: leave it to `mynet cluster forget`.
+      if (!c.ok || c.record.node !== this.node.name) return 'not-ours';
+      if (await this.kv.deleteIfAt(key, it.modRevision)) return 'released';
+    }
+  }
+
+  async listClaims(cluster: string): Promise<AddressClaim[]> {
+    return this.listOf('address', keys.addresses(cluster));
+  }
+
+  /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
+  async publishEndpoint(e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'mac' | 'name'>): Promise<EndpointRecord> {
+    const rec: EndpointRecord = {
+      v: 1, cluster: checkCluster('cluster', e.cluster), id: checkEndpointId('EndpointID', e.id), node: this.node.name, underlay: this.node.address,
+      address: canonicalIp('Address', e.address), mac: e.mac.toLowerCase(), ...(e.name !== undefined && { name: e.name }), updatedAt: this.stamp(),
+    };
+    const key = keys.endpoint(rec.cluster, rec.id);
+    const checked = readRecord('endpoint', key, encode(rec));
+    if (!checked.ok) throw invalid('endpoint', checked.problem);
+    await this.kv.put(key, encode(rec));
+    return rec;
+  }
+
+  /** Withdraws this node's endpoint record; another node's is left alone. */
+  async withdrawEndpoint(cluster: string, id: string): Promise<WithdrawOutcome> {
+    const key = keys.endpoint(cluster, id);
+    for (;;) {
+      const it = await this.kv.get(key);
+      if (!it) return 'absent';
+      const c = readRecord('endpoint', key, it.value);
+      if (!c.ok || c.record.node !== this.node.name) return 'not-ours';
+      if (await this.kv.deleteIfAt(key, it.modRevision)) return 'withdrawn';
+    }
+  }
+
+  async listEndpoints(cluster: string): Promise<EndpointRecord[]> {
+    return this.listOf('endpoint', keys.endpoints(cluster));
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return this.listOf('node', keys.nodes());
+  }
+
+  /**
+   * Follows a cluster network's endpoints (list, watch, re-list after any break). The caller
+   * programs the data plane from the changes (plan/vxlan.ts) and skips this node's own.
+   */
+  followEndpoints(cluster: string, o: FollowEndpointsOptions): PrefixFollower {
+    const parse = (key: string, value: string): EndpointRecord | undefined => {
+      const c = readRecord('endpoint', key, value);
+      if (c.ok) return c.record;
+      o.onProblem?.(c.problem);
+      return undefined;
+    };
+    const f = new PrefixFollower({
+      kv: this.kv,
+      prefix: keys.endpoints(cluster),
+      ...(o.onState && { onState: o.onState }),
+      ...(o.backoffMs && { backoffMs: o.backoffMs }),
+      onChanges: (changes: readonly MirrorChange[], how) => {
+        const out: EndpointChange[] = [];
+        for (const ch of changes) {
+          if (ch.type === 'put') {
+            const rec = parse(ch.key, ch.value);
+            if (rec) out.push({ type: 'put', endpoint: rec });
+            else if (ch.previous !== undefined) {
+              // A good record replaced by a bad one: its entries must go, as for a delete.
+              const old = parse(ch.key, ch.previous);
+              if (old) out.push({ type: 'delete', endpoint: old });
+            }
+          } else {
+            const old = parse(ch.key, ch.previous);
+            if (old) out.push({ type: 'delete', endpoint: old });
+          }
+        }
+        if (out.length > 0 || how.resync) o.onChanges(out, { resync: how.resync });
+      },
+    });
+    f.start();
+    return f;
+  }
+
+  private checkInSubnet(def: NetworkDefinition, address: string): string {
+    const ip = canonicalIp('Address', address.split('/')[0] ?? address);
+    const a = parseIp(ip);
+    const c = parseCidr(def.subnet);
+    if (!a || !c.ok || !contains(c.cidr, a)) throw invalid('Address', `${ip} is not in cluster network "${def.cluster}" (${def.subnet})`);
+    if (ip === def.gateway) throw new PluginError('CONFLICT', `Address: ${ip} is the gateway of cluster network "${def.cluster}" (the same on every host)`);
+    return ip;
+  }
+
+  /** A record this call depends on: one that does not fit stops the call (it would be guessed at otherwise). */
+  private checked<K extends keyof RecordOf>(kind: K, it: KvItem): RecordOf[K] {
+    const c = readRecord(kind, it.key, it.value);
+    if (!c.ok) throw new PluginError('STATE_CORRUPT', `cluster: etcd holds a record mynet cannot use: ${c.problem}`);
+    return c.record;
+  }
+
+  /** Lists skip records that do not fit (followEndpoints reports them). */
+  private async listOf<K extends keyof RecordOf>(kind: K, prefix: string): Promise<RecordOf[K][]> {
+    const l = await this.kv.list(prefix);
+    return l.items.flatMap((i) => {
+      const c = readRecord(kind, i.key, i.value);
+      return c.ok ? [c.record] : [];
+    });
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * What every host derives alike from a cluster network's name and subnet, so two hosts that
+ * create the same network at the same moment write byte-identical shapes and the
+ * create-if-absent transaction makes one of them win without a false "differs" (issue 17).
+ */
+import { createHash } from 'node:crypto';
+import { invalid } from '../errors.js';
+import { formatIp } from '../ip/address.js';
+import { formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
+
+/** VNIs below this are left to hand-made devices and other tools (Docker's overlay starts at 4096 too). */
+export const VNI_MIN = 4096;
+export const VNI_MAX = 16_777_215;
+
+const digest = (s: string): Buffer => createHash('sha256').update(`mynet cluster ${s}`).digest();
+
+/** A VXLAN id from the name; a clash between two names is caught by the vnis/ key (keys.ts). */
+export function vniFor(cluster: string): number {
+  return VNI_MIN + (digest(cluster).readUInt32BE(0) % (VNI_MAX - VNI_MIN + 1));
+}
+
+/** The anycast gateway's MAC, locally administered (02:...), the same on every host. */
+export function gatewayMacFor(cluster: string): string {
+  const d = digest(`${cluster} gateway`);
+  return ['02', ...[...d.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+/** The subnet in canonical form and the gateway: `--gateway` if given, else the first host address. */
+export function subnetAndGateway(subnet: string, gateway?: string): { subnet: string; gateway: string } {
+  const c = parseCidr(subnet);
+  if (!c.ok || c.cidr.family !== 4) throw invalid('Pool', `"${subnet}": a cluster network needs an IPv4 subnet`);
+  const { first, last } = hostRange(c.cidr);
+  if (last - first < 1n) throw invalid('Pool', `"${subnet}" is too small for a gateway and an endpoint`);
+  if (gateway === undefined) return { subnet: formatCidr(c.cidr), gateway: formatIp({ family: 4, value: first }) };
+  const g = parseCidr(gateway.includes('/') ? gateway : `${gateway}/${c.cidr.prefix}`);
+  if (!g.ok || g.addr.family !== 4 || g.addr.value < first || g.addr.value > last) throw invalid('Gateway', `"${gateway}" is not a host address of ${formatCidr(c.cidr)}`);
+  return { subnet: formatCidr(c.cidr), gateway: formatIp(g.addr) };
+}
+
+/** VXLAN over IPv4 costs 50 bytes: outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14. */
+export const VXLAN_OVERHEAD_V4 = 50;
+export const clusterMtu = (underlayMtu: number): number => underlayMtu - VXLAN_OVERHEAD_V4;

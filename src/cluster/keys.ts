@@ -1,0 +1,72 @@
+/**
+ * The key layout in etcd, in one place. Everything mynet writes is under PREFIX; the "v1" is the
+ * layout's version, so a later layout can live beside it during an upgrade.
+ *
+ *   /mynet/v1/networks/<cluster>            network definition (create-if-absent)
+ *   /mynet/v1/vnis/<vni>                    which cluster holds a VXLAN id (same transaction)
+ *   /mynet/v1/addresses/<cluster>/<ip>      address claim (never on a lease)
+ *   /mynet/v1/endpoints/<cluster>/<id>      endpoint record (never on a lease)
+ *   /mynet/v1/nodes/<name>                  node presence (on a ~10 s lease)
+ *
+ * Names are checked before they become keys, so no name can reach another's subtree ("/", "..").
+ */
+import { invalid } from '../errors.js';
+import { formatIp, parseIp } from '../ip/address.js';
+import { NODE_NAME } from './settings.js';
+
+export const PREFIX = '/mynet/v1/';
+
+/** A cluster network's name (`-o mynet.cluster=blue`): a DNS label, as it may appear in names. */
+export const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function checkCluster(field: string, name: unknown): string {
+  if (typeof name !== 'string' || !CLUSTER_NAME.test(name)) {
+    throw invalid(field, `${JSON.stringify(name)?.slice(0, 80)} is not a cluster name (a DNS label: 1-63 of a-z 0-9 -, not starting or ending with -)`);
+  }
+  return name;
+}
+
+export function checkNode(field: string, name: unknown): string {
+  if (typeof name !== 'string' || !NODE_NAME.test(name)) throw invalid(field, `${JSON.stringify(name)?.slice(0, 80)} is not a node name`);
+  return name;
+}
+
+const ENDPOINT_ID = /^[0-9a-f]{12,64}$/;
+export function checkEndpointId(field: string, id: unknown): string {
+  if (typeof id !== 'string' || !ENDPOINT_ID.test(id)) throw invalid(field, `${JSON.stringify(id)?.slice(0, 80)} is not an endpoint id (12 to 64 hex)`);
+  return id;
+}
+
+/** The canonical text of an address (no prefix length), so one address has one key. */
+export function canonicalIp(field: string, text: string): string {
+  const a = parseIp(text);
+  if (!a) throw invalid(field, `"${text.slice(0, 80)}" is not an IP address`);
+  return formatIp(a);
+}
+
+export const keys = {
+  networks: (): string => `${PREFIX}networks/`,
+  network: (cluster: string): string => `${PREFIX}networks/${checkCluster('cluster', cluster)}`,
+  vni: (vni: number): string => `${PREFIX}vnis/${vni}`,
+  addresses: (cluster: string): string => `${PREFIX}addresses/${checkCluster('cluster', cluster)}/`,
+  address: (cluster: string, ip: string): string => `${keys.addresses(cluster)}${canonicalIp('address', ip)}`,
+  endpoints: (cluster: string): string => `${PREFIX}endpoints/${checkCluster('cluster', cluster)}/`,
+  endpoint: (cluster: string, id: string): string => `${keys.endpoints(cluster)}${checkEndpointId('endpoint', id)}`,
+  nodes: (): string => `${PREFIX}nodes/`,
+  node: (name: string): string => `${PREFIX}nodes/${checkNode('node', name)}`,
+} as const;
+
+export type KeyKind = 'network' | 'vni' | 'address' | 'endpoint' | 'node';
+
+/** What a key under PREFIX names, or undefined for a key mynet does not write. */
+export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: string } | undefined {
+  if (!key.startsWith(PREFIX)) return undefined;
+  const parts = key.slice(PREFIX.length).split('/');
+  const [kind, a, b] = parts;
+  if (parts.length === 2 && kind === 'networks' && a && CLUSTER_NAME.test(a)) return { kind: 'network', name: a };
+  if (parts.length === 2 && kind === 'vnis' && a && /^\d{1,8}$/.test(a)) return { kind: 'vni', name: a };
+  if (parts.length === 2 && kind === 'nodes' && a && NODE_NAME.test(a)) return { kind: 'node', name: a };
+  if (parts.length === 3 && kind === 'addresses' && a && CLUSTER_NAME.test(a) && b && parseIp(b)) return { kind: 'address', cluster: a, name: b };
+  if (parts.length === 3 && kind === 'endpoints' && a && CLUSTER_NAME.test(a) && b && ENDPOINT_ID.test(b)) return { kind: 'endpoint', cluster: a, name: b };
+  return undefined;
+}

@@ -1,0 +1,102 @@
+/**
+ * This host's presence: /mynet/v1/nodes/<name> on a lease of PRESENCE_TTL_S seconds, kept alive
+ * by the client. Only presence is on a lease: when it expires the host shows as down, and its
+ * addresses and endpoints stay (issue 17). When the lease is lost (etcd was away longer than
+ * the TTL) a new one is granted and the key put again, with a bounded backoff, until stop().
+ * A live node of the same name at another address is refused at start: two hosts sharing a
+ * name would release each other's addresses.
+ */
+import { PluginError } from '../errors.js';
+import type { NodeIdentity } from './cluster-store.js';
+import { keys } from './keys.js';
+import type { Kv, KvLease } from './kv.js';
+import { encode, readRecord, type NodeRecord } from './records.js';
+
+export const PRESENCE_TTL_S = 10;
+
+export interface PresenceOptions {
+  readonly ttlS?: number;
+  readonly onLost?: (err: Error) => void;
+  readonly onRestored?: () => void;
+  readonly retryMs?: number;
+}
+
+export class NodePresence {
+  private lease: KvLease | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  readonly record: NodeRecord;
+
+  constructor(
+    private readonly kv: Kv,
+    node: NodeIdentity,
+    private readonly o: PresenceOptions = {},
+    now: () => Date = () => new Date(),
+  ) {
+    this.record = { v: 1, name: node.name, address: node.address, startedAt: now().toISOString() };
+  }
+
+  /** Grants the lease and puts the key; rejects when etcd is unreachable or the name is taken. */
+  async start(): Promise<void> {
+    const key = keys.node(this.record.name);
+    const lease = await this.kv.lease(this.o.ttlS ?? PRESENCE_TTL_S, (err) => this.lost(lease, err));
+    try {
+      for (;;) {
+        const it = await this.kv.get(key);
+        if (it) {
+          const c = readRecord('node', key, it.value);
+          // The same name at the same address is this host before a restart (its old lease
+          // has not run out yet): take the key over.
+          if (c.ok && c.record.address !== this.record.address) {
+            throw new PluginError('CONFLICT', `MYNET_NODE_NAME: node "${this.record.name}" is already present in the cluster at ${c.record.address} (this host is ${this.record.address}); give each host its own name`);
+          }
+        }
+        if (await lease.putIfAt(key, encode(this.record), it?.modRevision ?? 0)) break;
+      }
+    } catch (err) {
+      // The failure to start is what the caller needs; a revoke that fails too only means the
+      // lease runs out by itself within its TTL.
+      await lease.revoke().catch((e: unknown) => this.o.onLost?.(e as Error));
+      throw err;
+    }
+    this.lease = lease;
+  }
+
+  private lost(lease: KvLease, err: Error): void {
+    if (this.stopped || (this.lease !== undefined && this.lease !== lease)) return;
+    this.lease = undefined;
+    this.o.onLost?.(err);
+    this.retry();
+  }
+
+  private retry(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.stopped) return;
+      this.start().then(
+        () => this.o.onRestored?.(),
+        (err: unknown) => {
+          this.o.onLost?.(err as Error);
+          this.retry();
+        },
+      );
+    }, this.o.retryMs ?? 1000);
+  }
+
+  /** Revokes the lease: the host leaves at once (a clean shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const l = this.lease;
+    this.lease = undefined;
+    await l?.revoke();
+  }
+
+  /** Stops keep-alive without revoking, as a crash would: the key goes when the TTL runs out. */
+  abandon(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.lease?.abandon();
+    this.lease = undefined;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The cluster settings (issue 17), from the environment like the others. With no
+ * MYNET_ETCD_ENDPOINTS there is no cluster: `parseClusterSettings` answers undefined and mynet
+ * stays host-local exactly as before. Only file paths are kept here, never their contents, so a
+ * settings object can be logged whole; the TLS material is read by `readTls` into a value that
+ * refuses to be printed.
+ */
+import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
+import { invalid } from '../errors.js';
+import { parseIp } from '../ip/address.js';
+
+export interface ClusterSettings {
+  /** etcd's client URLs, normalised ("https://e1:2379"), all of one scheme. */
+  readonly endpoints: readonly string[];
+  readonly tls: boolean;
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** This host's name in the cluster (presence key, claim holder). */
+  readonly nodeName: string;
+  /** This host's underlay address for VXLAN; undefined: the source address towards etcd (node-address.ts). */
+  readonly nodeAddress?: string;
+}
+
+/** A node name goes into etcd keys and messages: a host name, no slash, no blank. */
+export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$/;
+
+function endpoint(text: string): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" is not a URL (expected http://host:port or https://host:port)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" must start with http:// or https://`);
+  // A password in a URL ends up in logs and process listings: refuse it instead of masking it.
+  if (u.username !== '' || u.password !== '') throw invalid('MYNET_ETCD_ENDPOINTS', `an endpoint must not carry a user or password (use MYNET_ETCD_CERT/_KEY for client authentication)`);
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '') throw invalid('MYNET_ETCD_ENDPOINTS', `"${u.host}": an endpoint is scheme://host:port, without a path or query`);
+  if (u.hostname === '') throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" has no host`);
+  return `${u.protocol}//${u.host}`;
+}
+
+export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): ClusterSettings | undefined {
+  const raw = env.MYNET_ETCD_ENDPOINTS?.trim() ?? '';
+  const files = (['MYNET_ETCD_CA', 'MYNET_ETCD_CERT', 'MYNET_ETCD_KEY'] as const).filter((k) => (env[k] ?? '') !== '');
+  if (raw === '') {
+    if (files.length > 0) throw invalid(files[0] as string, 'is set but MYNET_ETCD_ENDPOINTS is not: set the etcd endpoints too, or unset it');
+    return undefined;
+  }
+  const endpoints = [...new Set(raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map(endpoint))];
+  if (endpoints.length === 0) throw invalid('MYNET_ETCD_ENDPOINTS', 'lists no endpoint');
+  const schemes = new Set(endpoints.map((e) => e.slice(0, e.indexOf(':'))));
+  // The client uses one set of credentials for every endpoint.
+  if (schemes.size > 1) throw invalid('MYNET_ETCD_ENDPOINTS', 'mixes http:// and https:// endpoints; use one scheme for all');
+  const tls = schemes.has('https');
+  const caFile = env.MYNET_ETCD_CA || undefined;
+  const certFile = env.MYNET_ETCD_CERT || undefined;
+  const keyFile = env.MYNET_ETCD_KEY || undefined;
+  if (!tls && files.length > 0) throw invalid(files[0] as string, 'is set but the endpoints are http://; TLS files need https:// endpoints');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw invalid(certFile ? 'MYNET_ETCD_KEY' : 'MYNET_ETCD_CERT', 'a client certificate needs both MYNET_ETCD_CERT and MYNET_ETCD_KEY');
+  const nodeName = env.MYNET_NODE_NAME || hostname;
+  if (!NODE_NAME.test(nodeName)) {
+    throw invalid(env.MYNET_NODE_NAME ? 'MYNET_NODE_NAME' : 'hostname', `"${nodeName.slice(0, 80)}" is not a usable node name (1-64 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit)`);
+  }
+  const nodeAddress = env.MYNET_NODE_ADDRESS || undefined;
+  if (nodeAddress !== undefined) checkNodeAddress('MYNET_NODE_ADDRESS', nodeAddress);
+  return Object.freeze({ endpoints, tls, nodeName, ...(caFile && { caFile }), ...(certFile && { certFile }), ...(keyFile && { keyFile }), ...(nodeAddress && { nodeAddress }) });
+}
+
+/** The underlay is IPv4 for now: VXLAN over IPv6 costs 70 bytes and the firewall rule is v4 only. */
+export function checkNodeAddress(field: string, text: string): string {
+  const a = parseIp(text);
+  if (!a) throw invalid(field, `"${text.slice(0, 80)}" is not an IP address`);
+  if (a.family !== 4) throw invalid(field, `"${text}": only an IPv4 underlay address is supported so far`);
+  if (a.value === 0n || a.value >> 24n === 127n) throw invalid(field, `"${text}" cannot carry VXLAN between hosts (unspecified or loopback)`);
+  return text;
+}
+
+/** The TLS files' contents. Printing or serialising it shows no key material. */
+export class TlsMaterial {
+  constructor(
+    readonly ca: Buffer | undefined,
+    readonly cert: Buffer | undefined,
+    readonly key: Buffer | undefined,
+  ) {}
+  toJSON(): string {
+    return '[tls material redacted]';
+  }
+  [inspect.custom](): string {
+    return 'TlsMaterial [redacted]';
+  }
+  toString(): string {
+    return '[tls material redacted]';
+  }
+}
+
+export function readTls(s: ClusterSettings, read: (path: string) => Buffer = readFileSync): TlsMaterial | undefined {
+  if (!s.tls) return undefined;
+  const load = (field: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return read(path);
+    } catch (err) {
+      // The path is safe to show; the contents never are (and were not read).
+      throw invalid(field, `cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  };
+  return new TlsMaterial(load('MYNET_ETCD_CA', s.caFile), load('MYNET_ETCD_CERT', s.certFile), load('MYNET_ETCD_KEY', s.keyFile));
+}

@@ -1,0 +1,179 @@
+/**
+ * A private etcd for the host tier: its own data directory (/tmp/mnt-etcd-*), client and peer
+ * URLs on loopback ports picked free at start, stopped by its pid. The binary is MYNET_TEST_ETCD,
+ * else `etcd` on PATH, else the one scripts/install-deps.sh unpacked (Debian's etcd-server,
+ * never installed as a service). No etcd binary is a failure, not a skip: run install-deps.
+ *
+ *   const etcd = await startEtcd();  ...  await etcd.stop({ keepData: true }); await etcd.restart();
+ *   afterAll(() => etcd.destroy());
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+const CACHE = join(process.env.MYNET_ETCD_CACHE ?? '/var/cache/mynet-tests/etcd', 'usr/bin/etcd');
+
+export function etcdBinary(): string {
+  const candidates = [process.env.MYNET_TEST_ETCD, ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'etcd')), CACHE];
+  for (const c of candidates) {
+    if (!c) continue;
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // not this one; try the next candidate
+    }
+  }
+  throw new Error(`no etcd binary (MYNET_TEST_ETCD, PATH, ${CACHE}): run scripts/install-deps.sh`);
+}
+
+/** A port the kernel says is free now (closed again at once; etcd binds it right after). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** Files of a throwaway CA, a server certificate for 127.0.0.1 and a client certificate. */
+export interface TestPki {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** Another CA, which signed none of the above. */
+  readonly otherCa: string;
+}
+
+function makePki(dir: string): TestPki {
+  const f = (n: string): string => join(dir, n);
+  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+  const ca = (name: string): void => ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`));
+  const leaf = (name: string, ext: string): void => {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    writeFileSync(f(`${name}.ext`), ext);
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('mnt-ca.pem'), '-CAkey', f('mnt-ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  };
+  ca('mnt-ca');
+  ca('mnt-other-ca');
+  leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  leaf('client', 'extendedKeyUsage=clientAuth\n');
+  return { ca: f('mnt-ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('mnt-other-ca.pem') };
+}
+
+function healthy(url: string, pki: TestPki | undefined): Promise<boolean> {
+  if (!pki) {
+    return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(
+      async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true',
+      () => false,
+    );
+  }
+  return new Promise((resolve) => {
+    const req = request(`${url}/health`, { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString()));
+      res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+export class TestEtcd {
+  private child: ChildProcess | undefined;
+  private log = '';
+
+  private constructor(
+    readonly dir: string,
+    readonly clientPort: number,
+    readonly peerPort: number,
+    /** With TLS: https clients must show a certificate of this CA. */
+    readonly pki?: TestPki,
+  ) {}
+
+  get endpoint(): string {
+    return `${this.pki ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  static async start(o: { tls?: boolean } = {}): Promise<TestEtcd> {
+    const dir = mkdtempSync(join(tmpdir(), 'mnt-etcd-'));
+    const e = new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
+    await e.restart();
+    return e;
+  }
+
+  /** Starts etcd (again) on the same ports and data directory; resolves when it answers /health. */
+  async restart(): Promise<void> {
+    if (this.child) throw new Error('etcd is already running');
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const child = spawn(etcdBinary(), [
+      '--name', 'mnt', '--data-dir', join(this.dir, 'data'),
+      '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `mnt=${peer}`,
+      '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'warn',
+      ...(this.pki ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth'] : []),
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    running.add(child);
+    child.stderr?.on('data', (b: Buffer) => {
+      this.log = (this.log + b.toString()).slice(-4000);
+    });
+    child.once('exit', () => {
+      running.delete(child);
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (!this.child) throw new Error(`etcd exited at start: ${this.log}`);
+      if (await healthy(this.endpoint, this.pki)) return;
+      if (Date.now() > deadline) throw new Error(`etcd did not become healthy in 20 s: ${this.log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Stops etcd by its pid (SIGKILL: a crash, SIGTERM: a clean stop) and waits for the exit. */
+  async stop(o: { signal?: NodeJS.Signals; keepData?: boolean } = {}): Promise<void> {
+    const c = this.child;
+    if (c) {
+      const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      c.kill(o.signal ?? 'SIGKILL');
+      await exited;
+    }
+    if (!o.keepData) rmSync(join(this.dir, 'data'), { recursive: true, force: true });
+  }
+
+  /** Freezes etcd (SIGSTOP): it holds its sockets but answers nothing, as a hung server. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  async destroy(): Promise<void> {
+    this.thaw();
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const startEtcd = (o: { tls?: boolean } = {}): Promise<TestEtcd> => TestEtcd.start(o);

@@ -1,0 +1,58 @@
+/**
+ * TLS to etcd, as a user configures it (MYNET_ETCD_ENDPOINTS=https://..., MYNET_ETCD_CA/_CERT/
+ * _KEY), against a private etcd that requires client certificates. A wrong or missing
+ * credential fails within the 3 s bound with CLUSTER_UNAVAILABLE, and no error shows key bytes.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterStore } from '../../src/cluster/cluster-store.js';
+import { EtcdKv } from '../../src/cluster/etcd-kv.js';
+import { parseClusterSettings, readTls } from '../../src/cluster/settings.js';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+
+let etcd: TestEtcd;
+const clients: EtcdKv[] = [];
+
+function storeFrom(env: Record<string, string>): ClusterStore {
+  const s = parseClusterSettings({ MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_NODE_ADDRESS: '198.18.0.1', ...env }, 'host-tls');
+  if (!s) throw new Error('no settings');
+  const tls = readTls(s);
+  const kv = new EtcdKv({ endpoints: s.endpoints, ...(tls && { tls }) });
+  clients.push(kv);
+  return new ClusterStore(kv, { name: s.nodeName, address: s.nodeAddress ?? '' });
+}
+
+beforeAll(async () => {
+  etcd = await startEtcd({ tls: true });
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+});
+afterAll(async () => {
+  await etcd?.destroy();
+});
+
+describe('TLS to etcd', () => {
+  it('CA, client certificate and key from the settings: the store works', async () => {
+    const pki = etcd.pki as NonNullable<TestEtcd['pki']>;
+    expect(etcd.endpoint).toMatch(/^https:/);
+    const s = storeFrom({ MYNET_ETCD_CA: pki.ca, MYNET_ETCD_CERT: pki.clientCert, MYNET_ETCD_KEY: pki.clientKey });
+    const def = await s.defineNetwork({ cluster: 'tls', subnet: '10.77.0.0/16', mtu: 1450 });
+    expect(await s.claimAddress(def, '10.77.0.2')).toMatchObject({ node: 'host-tls' });
+  });
+
+  it.each([
+    ['no client certificate', (p: NonNullable<TestEtcd['pki']>) => ({ MYNET_ETCD_CA: p.ca })],
+    ['a CA that did not sign the server', (p: NonNullable<TestEtcd['pki']>) => ({ MYNET_ETCD_CA: p.otherCa, MYNET_ETCD_CERT: p.clientCert, MYNET_ETCD_KEY: p.clientKey })],
+  ])('%s: refused within 3 s with CLUSTER_UNAVAILABLE, no key material in the message', async (_what, env) => {
+    const pki = etcd.pki as NonNullable<TestEtcd['pki']>;
+    const s = storeFrom(env(pki));
+    const t0 = performance.now();
+    const err = await s.listEndpoints('tls').then(() => undefined, (e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(3300);
+    expect(err).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+    const key = readFileSync(pki.clientKey, 'utf8').split('\n')[1] ?? 'no key line';
+    expect(String(err)).not.toContain(key);
+    expect(String(err)).toContain(etcd.endpoint);
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { renderPlan } from '../../../src/plan/step.js';
+import { vxlanGuardScript, vxlanGuardTeardownScript, vxlanPeersScript } from '../../../src/plan/vxlan-firewall.js';
+import {
+  diffEntries, inSync, parseFdb, parseNeigh, remoteEntries, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanDeviceSteps, vxlanName, vxlanTeardownSteps,
+} from '../../../src/plan/vxlan.js';
+
+const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
+const spec = { networkId: NID, cluster: 'blue', vni: 5000, bridge: 'mn-c38af9122a9a', local: '198.18.0.1', mtu: 1450 };
+const web = { address: '10.77.0.5', mac: '02:42:0a:4d:00:05', underlay: '198.18.0.2' };
+const db = { address: '10.77.0.6', mac: '02:42:0a:4d:00:06', underlay: '198.18.0.3' };
+
+describe('VXLAN device plan', () => {
+  it('one device per cluster network, learning off, ARP proxy on, port 4789, the recorded MTU, our group and alias', async () => {
+    const plan = vxlanDeviceSteps(spec);
+    await expect(renderPlan(plan)).toMatchFileSnapshot('../../golden/vxlan-device.txt');
+    expect(vxlanName(NID)).toBe('mnxc38af9122a9a');
+    expect(Buffer.byteLength(vxlanName(NID))).toBeLessThanOrEqual(15);
+    // The create is undone by an ownership-checked delete; the leftover delete is checked too.
+    expect(plan.filter((s) => s.undo).map((s) => s.undo)).toEqual([{ kind: 'link-del', name: 'mnxc38af9122a9a' }]);
+    expect(plan[0]?.run).toEqual({ kind: 'link-del', name: 'mnxc38af9122a9a' });
+    expect(renderPlan(vxlanTeardownSteps(NID))).toBe('# delete vxlan mnxc38af9122a9a\nip link del mnxc38af9122a9a  [if ours; absent ok]');
+  });
+
+  it('a remote endpoint: forwarding entry then neighbour entry, each undone; removal is idempotent', async () => {
+    await expect(renderPlan([...remoteEntrySteps(NID, web), ...removeEntrySteps(NID, web)])).toMatchFileSnapshot('../../golden/vxlan-entries.txt');
+  });
+
+  it('never an all-zero (flood) forwarding entry', () => {
+    const all = [...vxlanDeviceSteps(spec), ...remoteEntrySteps(NID, web), ...repairSteps(NID, diffEntries([web, db], { fdb: new Map(), neigh: new Map() }))];
+    expect(renderPlan(all)).not.toMatch(/00:00:00:00:00:00/);
+  });
+
+  it('remote entries come from every endpoint record not of this node', () => {
+    const recs = [{ node: 'a', ...web, underlay: '198.18.0.1' }, { node: 'b', ...db }];
+    expect(remoteEntries(recs, 'a')).toEqual([db]);
+  });
+});
+
+describe('desired vs observed entries', () => {
+  const fdbJson = JSON.stringify([
+    { mac: '02:42:0a:4d:00:05', dst: '198.18.0.2', flags: ['self'], state: 'permanent' },
+    { mac: '02:42:0a:4d:00:99', dst: '198.18.0.9', flags: ['self'], state: 'permanent' },
+    { mac: '00:00:00:00:00:00', dst: '198.18.0.7', flags: ['self'], state: 'permanent' },
+    // The bridge's own entries for the port have no dst: not the device's table.
+    { mac: '6e:11:22:33:44:55', master: 'mn-c38af9122a9a', flags: ['master'], state: 'permanent' },
+  ]);
+  const neighJson = JSON.stringify([
+    { dst: '10.77.0.5', lladdr: '02:42:0a:4d:00:05', state: ['PERMANENT'] },
+    { dst: '10.77.0.99', lladdr: '02:42:0a:4d:00:99', state: ['PERMANENT'] },
+  ]);
+
+  it('parses the kernel\'s JSON', () => {
+    expect(parseFdb(fdbJson)).toEqual(new Map([['02:42:0a:4d:00:05', '198.18.0.2'], ['02:42:0a:4d:00:99', '198.18.0.9'], ['00:00:00:00:00:00', '198.18.0.7']]));
+    expect(parseNeigh(neighJson)).toEqual(new Map([['10.77.0.5', '02:42:0a:4d:00:05'], ['10.77.0.99', '02:42:0a:4d:00:99']]));
+    expect(parseFdb('')).toEqual(new Map());
+  });
+
+  it('finds the missing, the moved, the stray and the flood entry; the repair plan is golden', async () => {
+    const moved = { ...web, underlay: '198.18.0.4' };
+    const d = diffEntries([moved, db], { fdb: parseFdb(fdbJson), neigh: parseNeigh(neighJson) });
+    expect(d).toEqual({ program: [moved, db], removeFdb: ['00:00:00:00:00:00', '02:42:0a:4d:00:99'], removeNeigh: ['10.77.0.99'] });
+    expect(inSync(d)).toBe(false);
+    await expect(renderPlan(repairSteps(NID, d))).toMatchFileSnapshot('../../golden/vxlan-repair.txt');
+    const good = diffEntries([web], { fdb: new Map([[web.mac, web.underlay]]), neigh: new Map([[web.address, web.mac]]) });
+    expect(inSync(good)).toBe(true);
+    expect(repairSteps(NID, good)).toEqual([]);
+  });
+});
+
+describe('VXLAN firewall guard', () => {
+  it('accepts our VNI only from members; a member change is one element change', async () => {
+    const g = vxlanGuardScript({ networkId: NID, vni: 5000, peers: ['198.18.0.3', '198.18.0.2'] });
+    await expect(
+      [g, vxlanPeersScript('add', NID, ['198.18.0.4']), vxlanPeersScript('delete', NID, ['198.18.0.3']), vxlanGuardTeardownScript(NID)].join('\n---\n'),
+    ).toMatchFileSnapshot('../../golden/vxlan-firewall.txt');
+    expect(vxlanPeersScript('add', NID, [])).toBe('');
+    // No members yet: the set is empty and every VXLAN with our VNI is dropped.
+    expect(vxlanGuardScript({ networkId: NID, vni: 5000, peers: [] })).not.toMatch(/add element/);
+  });
+});
