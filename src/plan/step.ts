@@ -88,6 +88,7 @@ function nftResources(script: string): Resource[] {
 export function resourcesOf(op: HostOp): Resource[] {
   switch (op.kind) {
     case 'ip':
+    case 'bridge': // `bridge fdb ... dev <link>` names its link as ip does
       return ipResources(op.args);
     case 'link-del':
     case 'link-retire':
