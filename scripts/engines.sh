@@ -5,6 +5,7 @@
 #   scripts/engines.sh fetch [LINE...]   fetch and unpack the engines (and compose v2) if missing
 #   scripts/engines.sh test [LINE...]    the whole e2e tier once per engine (fetches first)
 #   scripts/engines.sh env LINE          the environment a run on LINE uses (for a shell: eval)
+#   scripts/engines.sh run LINE CMD...   CMD with that engine's dockerd running (e.g. a bench)
 #
 # LINE is 20.10 (bookworm's docker.io), 26.1 (trixie's) or 28.5 (sid's); default all three, or
 # MYNET_ENGINES="28.5" (space-separated) for a quick local run. Each line runs with one of
@@ -182,6 +183,34 @@ case $cmd in
   env)
     [ $# = 1 ] || die "usage: $0 env LINE"
     env_of "$1" "$(flags_of "$1")" | sed 's/^/export /; s/=\(.*\)$/="\1"/'
+    ;;
+  run)
+    [ $# -ge 2 ] || die "usage: $0 run LINE CMD..."
+    l=$1
+    shift
+    fetch_line "$l"
+    docker version >/dev/null 2>&1 && die "a dockerd already answers on the default socket: stop it first"
+    mkdir -p "$DATA/$l" "$RUN/$l"
+    mapfile -t vars < <(env_of "$l" "$(flags_of "$l")")
+    for v in "${vars[@]}"; do export "${v?}"; done
+    had_docker0=$(ip link show docker0 >/dev/null 2>&1 && echo yes || echo no)
+    policy=$(iptables -S FORWARD | awk '$1=="-P" { print $3; exit }')
+    log=$(mktemp /tmp/mnt-dockerd-XXXXXX.log)
+    # shellcheck disable=SC2086
+    dockerd $MNT_DOCKERD_ARGS >"$log" 2>&1 &
+    dpid=$!
+    stop_engine() {
+      kill "$dpid" 2>/dev/null || true
+      for _ in $(seq 200); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+      [ "$had_docker0" = yes ] || ip link del docker0 2>/dev/null || true
+      # dockerd set the FORWARD policy to DROP (unless --ip-forward-no-drop): put back what was.
+      [ -z "$policy" ] || iptables -P FORWARD "$policy"
+      rm -f "$log"
+    }
+    trap stop_engine EXIT
+    for _ in $(seq 120); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+    docker version --format "engines: running on dockerd {{.Server.Version}} ($MNT_ENGINE)" >&2
+    "$@"
     ;;
   test)
     for l in $(lines "$@"); do fetch_line "$l"; done
