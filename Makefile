@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SRC := $(shell find src -name '*.ts')
 
-.PHONY: all deps build run test bench lint typecheck clean
+.PHONY: all deps build run test test-e2e bench lint typecheck clean
 
 all: build
 
@@ -24,9 +24,15 @@ build: dist/main.js
 run: build
 	exec node dist/main.js
 
-# Everything, on a fresh machine: installs what is missing, then lint, types, unit, host, e2e.
+# Everything, on a fresh machine: installs what is missing, then lint, types, unit, host, and the
+# e2e tier once per engine (dockerd 20.10, 26.1, 28.5 from Debian's archive: scripts/engines.sh).
+# MYNET_ENGINES=28.5 make test runs the e2e tier on that engine only.
 test: deps
 	npm test
+
+# The e2e tier alone, on the engines of MYNET_ENGINES (default all three).
+test-e2e: build
+	./scripts/engines.sh test
 
 # Every benchmark in bench/, one after another (about 15 minutes; figures in BENCHMARKS.md).
 bench: deps build

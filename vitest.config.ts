@@ -18,7 +18,9 @@ export default defineConfig({
       },
       {
         test: {
-          name: 'e2e',
+          // scripts/engines.sh runs the tier once per engine: the project's name says which, next
+          // to every result (`|e2e dockerd 28.5.2+dfsg4 --ip-forward-no-drop| test/e2e/...`).
+          name: process.env.MNT_ENGINE ? `e2e ${process.env.MNT_ENGINE}` : 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,

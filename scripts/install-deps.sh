@@ -9,6 +9,10 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
 command -v dockerd >/dev/null || need+=(docker.io)
+# The engine matrix (scripts/engines.sh) runs trixie's and sid's dockerd on bookworm's containerd,
+# runc and docker-init (bookworm's docker.io brings them; a machine with another engine may lack them).
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v dig >/dev/null || need+=(dnsutils)

@@ -60,8 +60,9 @@ export interface VethSpec {
 }
 
 /**
- * One command makes the pair, attaches the host side to the bridge and brings it up. The
- * container side is left down and unaddressed: dockerd moves, renames and addresses it.
+ * One command makes the pair, attaches the host side to the bridge and brings it up; the next
+ * puts that bridge port in hairpin mode. The container side is left down and unaddressed:
+ * dockerd moves, renames and addresses it.
  */
 export function vethSteps(v: VethSpec): HostStep[] {
   return [
@@ -77,6 +78,11 @@ export function vethSteps(v: VethSpec): HostStep[] {
       },
       undo: { kind: 'link-del', name: v.hostIf },
     },
+    // A container reaching its own published port through the host's address: after DNAT the
+    // frame (bridged, br_netfilter) must go back out of the port it came in on, which a bridge
+    // does only in hairpin mode. Docker's bridge driver sets it when the userland proxy is off
+    // (with the proxy, docker-proxy answers instead); mynet has no proxy, so always.
+    { what: `let ${v.hostIf} send frames back to the port they came from (hairpin to itself)`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'type', 'bridge_slave', 'hairpin', 'on'] } },
     { what: `mark veth ${v.hostIf}`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'alias', endpointAlias(v.networkId, v.endpointId)] } },
   ];
 }

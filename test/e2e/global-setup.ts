@@ -8,13 +8,14 @@ import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { dockerAnswers, startDockerd, stopDockerd } from './helpers/dockerd.js';
+import { ENGINE, dockerAnswers, startDockerd, stopDockerd } from './helpers/dockerd.js';
 import { ok, sh } from './helpers/sh.js';
 
 export const IMAGE = 'mynet-test/busybox:latest';
 
 let owned = false;
 let hadDocker0 = true;
+let forwardPolicy = '';
 
 async function ensureImage(): Promise<void> {
   if ((await sh('docker', ['image', 'inspect', IMAGE])).exitCode === 0) return;
@@ -33,12 +34,22 @@ async function ensureImage(): Promise<void> {
   }
 }
 
+/** The iptables FORWARD policy (dockerd sets DROP unless --ip-forward-no-drop; the next engine must not inherit it). */
+const policyOfForward = async (): Promise<string> => /^-P FORWARD (\w+)/m.exec(await ok('iptables', ['-S', 'FORWARD']))?.[1] ?? '';
+
 export async function setup(project: TestProject): Promise<void> {
-  if (!(await dockerAnswers())) {
+  const answers = await dockerAnswers();
+  if (ENGINE && answers) {
+    throw new Error(`the tier is to run on ${ENGINE}, but a dockerd already answers on the default socket: stop it and run again`);
+  }
+  if (!answers) {
     hadDocker0 = (await sh('ip', ['link', 'show', 'docker0'])).exitCode === 0;
+    forwardPolicy = await policyOfForward();
     owned = true;
     await startDockerd();
   }
+  const version = await ok('docker', ['version', '--format', 'dockerd {{.Server.Version}} (API {{.Server.APIVersion}}), docker CLI {{.Client.Version}}']);
+  console.log(`[engine] ${version}${ENGINE ? `; run as: ${ENGINE}` : ''}`);
   await ensureImage();
   project.provide('dockerdOwned', owned);
 }
@@ -47,6 +58,7 @@ export async function teardown(): Promise<void> {
   if (!owned) return;
   await stopDockerd();
   if (!hadDocker0) await sh('ip', ['link', 'del', 'docker0']);
+  if (forwardPolicy && (await policyOfForward()) !== forwardPolicy) await ok('iptables', ['-P', 'FORWARD', forwardPolicy]);
 }
 
 declare module 'vitest' {

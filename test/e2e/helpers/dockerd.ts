@@ -1,6 +1,9 @@
 /**
  * Starting, stopping and restarting a dockerd that the tests own, through its pidfile, so a test
  * can restart it and the global teardown still stops the one that is running at the end.
+ * scripts/engines.sh picks the engine: its bin directory first in PATH (dockerd, docker-proxy,
+ * docker), and MNT_DOCKERD_ARGS / MNT_DOCKERD_PIDFILE for the data root, exec root, pidfile and
+ * the production flag that engine runs with. Without them: the dockerd in PATH, as installed.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -8,7 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sh, sleep, waitFor } from './sh.js';
 
-const PIDFILE = '/var/run/docker.pid';
+const PIDFILE = process.env.MNT_DOCKERD_PIDFILE || '/var/run/docker.pid';
+const ARGS = (process.env.MNT_DOCKERD_ARGS ?? '').split(/\s+/).filter(Boolean);
+
+/** Which engine the tier runs on, as scripts/engines.sh names it (empty: the one installed). */
+export const ENGINE = process.env.MNT_ENGINE ?? '';
 const LOG_PREFIX = 'mnt-dockerd-';
 
 export async function dockerAnswers(): Promise<boolean> {
@@ -18,7 +25,8 @@ export async function dockerAnswers(): Promise<boolean> {
 export async function startDockerd(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), LOG_PREFIX));
   const log = openSync(join(dir, 'dockerd.log'), 'a');
-  spawn('dockerd', ['--pidfile', PIDFILE], { stdio: ['ignore', log, log], detached: true }).unref();
+  const args = ARGS.includes('--pidfile') ? ARGS : ['--pidfile', PIDFILE, ...ARGS];
+  spawn('dockerd', args, { stdio: ['ignore', log, log], detached: true }).unref();
   await waitFor('dockerd to answer', dockerAnswers, 60_000, 500);
 }
 
