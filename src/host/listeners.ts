@@ -52,7 +52,9 @@ function indexSockets(proto: Proto, text: string, index: Map<string, string[]>):
     if (proto === 'tcp' && f[3] !== '0A') continue;
     const [addr, portHex] = (f[1] as string).split(':');
     const key = `${proto}/${parseInt(portHex as string, 16)}`;
-    index.set(key, [...(index.get(key) ?? []), hexAddr(addr as string)]);
+    const list = index.get(key);
+    if (list) list.push(hexAddr(addr as string));
+    else index.set(key, [hexAddr(addr as string)]);
   }
 }
 
