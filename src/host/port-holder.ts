@@ -32,11 +32,16 @@ import { createSocket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { PluginError, invalid } from '../errors.js';
 import type { HeldSocket } from '../plan/step.js';
+import type { HostPorts, Proto } from '../decision.js';
+import { readHostPorts } from './listeners.js';
 
 /** A bound socket, closed by `close`. */
 export interface Held {
   close(): Promise<void>;
 }
+
+/** The host's listeners of some protocols (host/listeners.ts), to name the one in the way. */
+export type ListenerLookup = (protos: readonly Proto[]) => Promise<HostPorts>;
 
 /** Binds one socket (rejects with the errno error of bind/listen). */
 export type Binder = (s: HeldSocket) => Promise<Held>;
@@ -67,11 +72,20 @@ export const bindSocket: Binder = (s) =>
     });
   });
 
-/** What a failed bind means for the request. */
-function refusal(s: HeldSocket, err: NodeJS.ErrnoException): PluginError {
+/** The binding as the decision names it (driver/ports.ts): "8080/tcp", "127.0.0.1:8080/tcp". */
+const binding = (s: HeldSocket): string => `${s.hostIp === '' ? '' : s.hostIp.includes(':') ? `[${s.hostIp}]:` : `${s.hostIp}:`}${s.port}/${s.proto}`;
+
+/**
+ * What a failed bind means for the request. EADDRINUSE: the listener is looked up in /proc
+ * (only then, ~6 ms) to name it, as the check before binding did.
+ */
+async function refusal(s: HeldSocket, err: NodeJS.ErrnoException, listeners: ListenerLookup): Promise<PluginError> {
   switch (err.code) {
-    case 'EADDRINUSE':
-      return new PluginError('CONFLICT', `host port ${where(s)} is in use by a process of the host (bind: EADDRINUSE)`, { cause: err });
+    case 'EADDRINUSE': {
+      const l = (await listeners([s.proto]).then((h) => h.listening(s.proto, s.port), () => []))[0];
+      const who = l === undefined ? 'a process of the host (bind: EADDRINUSE)' : `a process listening on ${l.includes(':') ? `[${l}]` : l}:${s.port}`;
+      return new PluginError('CONFLICT', `host port ${binding(s)} is in use by ${who}`, { cause: err });
+    }
     case 'EADDRNOTAVAIL':
       // Docker's bridge refuses too ("cannot assign requested address").
       return invalid('Options.com.docker.network.portmap', `${s.address} is not an address of this host (bind ${where(s)}: EADDRNOTAVAIL)`);
@@ -86,7 +100,10 @@ const CANNOT_HOLD = new Set(['EMFILE', 'ENFILE', 'EAFNOSUPPORT', 'ESOCKTNOSUPPOR
 export class PortHolder {
   private readonly held = new Map<string, Held>();
 
-  constructor(private readonly bind: Binder = bindSocket) {}
+  constructor(
+    private readonly bind: Binder = bindSocket,
+    private readonly listeners: ListenerLookup = readHostPorts,
+  ) {}
 
   /** Sockets held now. */
   get size(): number {
@@ -128,7 +145,7 @@ export class PortHolder {
     const first = r.refused[0];
     if (first) {
       await Promise.all(r.bound.map(([, h]) => h.close()));
-      throw refusal(first[0], first[1]);
+      throw await refusal(first[0], first[1], this.listeners);
     }
     this.keep(r.bound, r.unheld, log);
   }
@@ -158,7 +175,7 @@ export class PortHolder {
     const [keep, drop] = [r.bound.filter(([s]) => still.has(keyOf(s))), r.bound.filter(([s]) => !still.has(keyOf(s)))];
     this.keep(keep, r.unheld, log);
     await Promise.all(drop.map(([, h]) => h.close()));
-    for (const [s, err] of r.refused) log.warn({ port: where(s), err: refusal(s, err).message }, 'a stored published port cannot be held: a process of the host took it while mynet was down');
+    for (const [s, err] of r.refused) log.warn({ port: where(s), err: (await refusal(s, err, this.listeners)).message }, 'a stored published port cannot be held: a process of the host took it while mynet was down');
     log.info({ held: this.held.size, notHeld: r.refused.length + r.unheld.length }, 'published host ports held');
   }
 

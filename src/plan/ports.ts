@@ -47,8 +47,8 @@ export function heldSockets(ep: EndpointRecord, ports: readonly PortBinding[]): 
   const out: HeldSocket[] = [];
   for (const b of ports) {
     const s = scopeOf(b.hostIp);
-    if (s.v4 && v4) out.push({ proto: b.proto, address: s.v4 === 'any' ? '0.0.0.0' : s.v4, port: b.hostPort });
-    if (s.v6 && v6) out.push({ proto: b.proto, address: s.v6 === 'any' ? '::' : s.v6, port: b.hostPort });
+    if (s.v4 && v4) out.push({ proto: b.proto, address: s.v4 === 'any' ? '0.0.0.0' : s.v4, port: b.hostPort, hostIp: b.hostIp });
+    if (s.v6 && v6) out.push({ proto: b.proto, address: s.v6 === 'any' ? '::' : s.v6, port: b.hostPort, hostIp: b.hostIp });
   }
   return out;
 }

@@ -9,6 +9,8 @@ export interface HeldSocket {
   /** 0.0.0.0 or :: for every address of the family, else one address. */
   readonly address: string;
   readonly port: number;
+  /** The binding's HostIP as published ('' for every address), for messages. */
+  readonly hostIp: string;
 }
 
 export type HostOp =

@@ -287,7 +287,7 @@ describe('unpublishing', () => {
     publish(s, ep, [b('tcp', 80, 8080, { hostIp: '127.0.0.1' })]);
     const d = revokeExternalConnectivity(s, { NetworkID: DUAL, EndpointID: ep.id });
     expect(d.plan.map((st) => [st.run.kind, st.later === true])).toEqual([['nft', false], ['port-release', false], ['conntrack-flush', true], ['conntrack-flush', true]]);
-    expect(d.plan[1]?.run).toEqual({ kind: 'port-release', sockets: [{ proto: 'tcp', address: '127.0.0.1', port: 8080 }] });
+    expect(d.plan[1]?.run).toEqual({ kind: 'port-release', sockets: [{ proto: 'tcp', address: '127.0.0.1', port: 8080, hostIp: '127.0.0.1' }] });
     s.apply(d.changes);
     expect(revokeExternalConnectivity(s, { NetworkID: DUAL, EndpointID: ep.id }).plan).toEqual([]);
     expect(unpublishSteps(s.endpoints.get(ep.id) as EndpointRecord)).toEqual([]);
@@ -298,7 +298,7 @@ describe('unpublishing', () => {
     const v4 = endpoint(s, V4);
     const dual = endpoint(s, DUAL, true);
     const ports = [{ proto: 'udp' as const, containerPort: 53, hostIp: '', hostPort: 53 }, { proto: 'tcp' as const, containerPort: 80, hostIp: '::', hostPort: 80 }];
-    expect(heldSockets(v4, ports)).toEqual([{ proto: 'udp', address: '0.0.0.0', port: 53 }]);
-    expect(heldSockets(dual, ports)).toEqual([{ proto: 'udp', address: '0.0.0.0', port: 53 }, { proto: 'udp', address: '::', port: 53 }, { proto: 'tcp', address: '::', port: 80 }]);
+    expect(heldSockets(v4, ports)).toEqual([{ proto: 'udp', address: '0.0.0.0', port: 53, hostIp: '' }]);
+    expect(heldSockets(dual, ports)).toEqual([{ proto: 'udp', address: '0.0.0.0', port: 53, hostIp: '' }, { proto: 'udp', address: '::', port: 53, hostIp: '' }, { proto: 'tcp', address: '::', port: 80, hostIp: '::' }]);
   });
 });

@@ -11,10 +11,14 @@ import { PluginError } from '../../../src/errors.js';
 import { portsWithFlows } from '../../../src/host/execa-executor.js';
 import { type Binder, PortHolder } from '../../../src/host/port-holder.js';
 import type { HeldSocket } from '../../../src/plan/step.js';
+import type { HostPorts } from '../../../src/decision.js';
 import { silentLog } from '../support.js';
 
-const tcp = (port: number, address = '0.0.0.0'): HeldSocket => ({ proto: 'tcp', address, port });
-const udp = (port: number, address = '0.0.0.0'): HeldSocket => ({ proto: 'udp', address, port });
+const tcp = (port: number, address = '0.0.0.0', hostIp = ''): HeldSocket => ({ proto: 'tcp', address, port, hostIp });
+const udp = (port: number, address = '0.0.0.0', hostIp = ''): HeldSocket => ({ proto: 'udp', address, port, hostIp });
+/** A host where nothing shows in /proc, or `l` listens ("tcp/8080" → addresses). */
+const listeners = (l: Record<string, string[]> = {}) => (): Promise<HostPorts> =>
+  Promise.resolve({ listening: (proto, port) => l[`${proto}/${port}`] ?? [], ephemeral: [32768, 60999] });
 
 /** A binder over a fake kernel: `busy` ports fail with their errno; counts open sockets. */
 function fakeKernel(busy: Record<string, string> = {}): { bind: Binder; open: Set<string>; binds: number } {
@@ -45,7 +49,7 @@ function capture(): { log: typeof silentLog; warnings: Record<string, unknown>[]
 describe('PortHolder', () => {
   it('holds every socket of a request, and a repeat binds nothing more', async () => {
     const k = fakeKernel();
-    const h = new PortHolder(k.bind);
+    const h = new PortHolder(k.bind, listeners());
     await h.hold([tcp(8080), tcp(8080, '::'), udp(53)], silentLog);
     expect([...k.open].sort()).toEqual(['tcp 0.0.0.0 8080', 'tcp :: 8080', 'udp 0.0.0.0 53']);
     await h.hold([tcp(8080)], silentLog);
@@ -55,16 +59,28 @@ describe('PortHolder', () => {
 
   it('a port in use: CONFLICT naming the port and that a process uses it; nothing of the request stays held', async () => {
     const k = fakeKernel({ 'udp 0.0.0.0 5353': 'EADDRINUSE' });
-    const h = new PortHolder(k.bind);
+    const h = new PortHolder(k.bind, listeners());
     const err = await refusal(h.hold([tcp(8080), udp(5353), tcp(8081)], silentLog));
     expect(err.code).toBe('CONFLICT');
-    expect(err.message).toBe('host port 0.0.0.0:5353/udp is in use by a process of the host (bind: EADDRINUSE)');
+    expect(err.message).toBe('host port 5353/udp is in use by a process of the host (bind: EADDRINUSE)');
     expect(k.open.size).toBe(0);
     expect(h.size).toBe(0);
   });
 
+  it('the listener in the way is named from /proc when it shows there (read only after a failed bind)', async () => {
+    const k = fakeKernel({ 'tcp 127.0.0.1 8086': 'EADDRINUSE', 'tcp :: 8087': 'EADDRINUSE' });
+    let reads = 0;
+    const lookup = listeners({ 'tcp/8086': ['0.0.0.0'], 'tcp/8087': ['::'] });
+    const h = new PortHolder(k.bind, () => { reads++; return lookup(); });
+    await h.hold([tcp(8080)], silentLog);
+    expect(reads).toBe(0);
+    expect((await refusal(h.hold([tcp(8086, '127.0.0.1', '127.0.0.1')], silentLog))).message).toBe('host port 127.0.0.1:8086/tcp is in use by a process listening on 0.0.0.0:8086');
+    expect((await refusal(h.hold([tcp(8087, '::')], silentLog))).message).toBe('host port 8087/tcp is in use by a process listening on [::]:8087');
+    expect(reads).toBe(2);
+  });
+
   it('an address the host does not have: INVALID_REQUEST naming the field', async () => {
-    const h = new PortHolder(fakeKernel({ 'tcp 203.0.113.9 80': 'EADDRNOTAVAIL' }).bind);
+    const h = new PortHolder(fakeKernel({ 'tcp 203.0.113.9 80': 'EADDRNOTAVAIL' }).bind, listeners());
     const err = await refusal(h.hold([tcp(80, '203.0.113.9')], silentLog));
     expect(err.code).toBe('INVALID_REQUEST');
     expect(err.message).toBe('Options.com.docker.network.portmap: 203.0.113.9 is not an address of this host (bind 203.0.113.9:80/tcp: EADDRNOTAVAIL)');
@@ -72,7 +88,7 @@ describe('PortHolder', () => {
 
   it('out of file descriptors: the ports are published without their socket, with a warning saying how many', async () => {
     const k = fakeKernel({ 'udp 0.0.0.0 2': 'EMFILE', 'udp 0.0.0.0 3': 'EMFILE' });
-    const h = new PortHolder(k.bind);
+    const h = new PortHolder(k.bind, listeners());
     const { log, warnings } = capture();
     await h.hold([udp(1), udp(2), udp(3)], log);
     expect(h.size).toBe(1);
@@ -82,14 +98,14 @@ describe('PortHolder', () => {
 
   it('SCTP is not held (Node has no SCTP sockets)', async () => {
     const k = fakeKernel();
-    const h = new PortHolder(k.bind);
-    await h.hold([{ proto: 'sctp', address: '0.0.0.0', port: 9 }], silentLog);
+    const h = new PortHolder(k.bind, listeners());
+    await h.hold([{ proto: 'sctp', address: '0.0.0.0', port: 9, hostIp: '' }], silentLog);
     expect(k.binds).toBe(0);
   });
 
   it('release closes what is held and skips the rest; the port can be held again', async () => {
     const k = fakeKernel();
-    const h = new PortHolder(k.bind);
+    const h = new PortHolder(k.bind, listeners());
     await h.hold([tcp(8080), udp(8080)], silentLog);
     await h.release([tcp(8080), tcp(9999)]);
     expect([...k.open]).toEqual(['udp 0.0.0.0 8080']);
@@ -100,7 +116,7 @@ describe('PortHolder', () => {
 
   it('holdAll at start: holds what it can, logs the ports a process took, and drops what was unpublished meanwhile', async () => {
     const k = fakeKernel({ 'tcp 0.0.0.0 8081': 'EADDRINUSE' });
-    const h = new PortHolder(k.bind);
+    const h = new PortHolder(k.bind, listeners());
     const { log, warnings } = capture();
     let published = [tcp(8080), tcp(8081), udp(53)];
     const holding = h.holdAll(() => published, log);
