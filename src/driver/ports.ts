@@ -82,12 +82,15 @@ const describe = (b: { hostIp: string; hostPort: number; proto: Proto }): string
 
 interface Taken { readonly hostIp: string; readonly owner: string }
 
+/** proto/port as one number (a Map with number keys is several times faster than with strings). */
+const slot = (proto: Proto, hostPort: number): number => NUMBERS[proto] * 65536 + hostPort;
+
 /** Ports published by other endpoints and by this request so far, by proto/port. */
 class TakenPorts {
-  private readonly byPort = new Map<string, Taken[]>();
+  private readonly byPort = new Map<number, Taken[]>();
 
   add(proto: Proto, hostPort: number, hostIp: string, owner: string): void {
-    const key = `${proto}/${hostPort}`;
+    const key = slot(proto, hostPort);
     const list = this.byPort.get(key);
     if (list) list.push({ hostIp, owner });
     else this.byPort.set(key, [{ hostIp, owner }]);
@@ -95,7 +98,7 @@ class TakenPorts {
 
   /** Who holds proto/port on an address that meets hostIp, if anyone (a handful per port at most). */
   owner(proto: Proto, hostPort: number, hostIp: string): string | undefined {
-    return this.byPort.get(`${proto}/${hostPort}`)?.find((t) => clash(t.hostIp, hostIp))?.owner;
+    return this.byPort.get(slot(proto, hostPort))?.find((t) => clash(t.hostIp, hostIp))?.owner;
   }
 }
 
@@ -124,7 +127,8 @@ export function resolveBindings(state: StateView, ep: EndpointRecord, requested:
   // stays taken (this request only adds), so the next binding of that range starts there.
   const cursors = new Map<string, number>();
   const out: (PortBinding | undefined)[] = new Array<PortBinding | undefined>(requested.length);
-  const order = [...requested.keys()].sort((a, b) => Number(!isExact(requested[a] as RequestedBinding)) - Number(!isExact(requested[b] as RequestedBinding)) || a - b);
+  const order = [...requested.keys()].filter((i) => isExact(requested[i] as RequestedBinding));
+  for (const [i, r] of requested.entries()) if (!isExact(r)) order.push(i);
   for (const i of order) {
     const r = requested[i] as RequestedBinding;
     const hostIp = r.hostIp !== '' ? r.hostIp : defaultHostIp === '0.0.0.0' ? '' : defaultHostIp;

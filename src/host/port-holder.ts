@@ -21,14 +21,17 @@
  * not read either); the README says so.
  *
  * Each held socket costs a file descriptor and ~4 KB. Node raises its soft RLIMIT_NOFILE to the
- * hard limit at start; past it (EMFILE), a port is published without its socket and a warning
- * says how many, rather than refusing a `-P` that the firewall alone could serve.
+ * hard limit at start; the holder keeps RESERVED_FDS of them for everything else (an `nft` or
+ * `conntrack` process that cannot be spawned would fail the next request, or worse). Past that
+ * budget (or on EMFILE), a port is published without its socket and a warning says how many,
+ * rather than refusing a `-P` that the firewall alone serves.
  *
  * The holder binds in the namespace of the process it runs in: the plugin's. Tests that run the
  * plugin's code outside the namespace they test give the executor no holder (nothing is held).
  */
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { PluginError, invalid } from '../errors.js';
 import type { HeldSocket } from '../plan/step.js';
@@ -94,6 +97,19 @@ async function refusal(s: HeldSocket, err: NodeJS.ErrnoException, listeners: Lis
   }
 }
 
+/** Descriptors left to the rest of the plugin (clients, state files, host processes' pipes). */
+export const RESERVED_FDS = 1024;
+
+/** The soft RLIMIT_NOFILE of this process (Node has no getrlimit; /proc says it). */
+export function openFileLimit(limits = '/proc/self/limits'): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(limits, 'utf8'));
+    return m?.[1] === undefined ? 1024 : m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return 1024; // no /proc: the usual default soft limit
+  }
+}
+
 /** Errors that mean "this host cannot hold it", not "someone else has it". */
 const CANNOT_HOLD = new Set(['EMFILE', 'ENFILE', 'EAFNOSUPPORT', 'ESOCKTNOSUPPORT', 'EPROTONOSUPPORT']);
 
@@ -103,6 +119,8 @@ export class PortHolder {
   constructor(
     private readonly bind: Binder = bindSocket,
     private readonly listeners: ListenerLookup = readHostPorts,
+    /** At most this many sockets held at once (default: the descriptor limit less RESERVED_FDS). */
+    private readonly maxHeld = Math.max(0, openFileLimit() - RESERVED_FDS),
   ) {}
 
   /** Sockets held now. */
@@ -117,9 +135,11 @@ export class PortHolder {
   /** Binds what is not held yet; sorts the failures into refusals and "cannot hold here". */
   private async bindAll(sockets: readonly HeldSocket[]): Promise<{ bound: [HeldSocket, Held][]; refused: [HeldSocket, NodeJS.ErrnoException][]; unheld: string[] }> {
     const keys = new Set<string>();
-    const todo = sockets.filter((s) => s.proto !== 'sctp' && !this.held.has(keyOf(s)) && !keys.has(keyOf(s)) && Boolean(keys.add(keyOf(s))));
+    const wanted = sockets.filter((s) => s.proto !== 'sctp' && !this.held.has(keyOf(s)) && !keys.has(keyOf(s)) && Boolean(keys.add(keyOf(s))));
+    const room = Math.max(0, this.maxHeld - this.held.size);
+    const todo = wanted.slice(0, room);
     const results = await Promise.allSettled(todo.map((s) => this.bind(s)));
-    const out: Awaited<ReturnType<PortHolder['bindAll']>> = { bound: [], refused: [], unheld: [] };
+    const out: Awaited<ReturnType<PortHolder['bindAll']>> = { bound: [], refused: [], unheld: wanted.slice(room).map((s) => `${where(s)} (over ${this.maxHeld} held sockets)`) };
     results.forEach((r, i) => {
       const s = todo[i] as HeldSocket;
       if (r.status === 'fulfilled') out.bound.push([s, r.value]);
@@ -132,7 +152,7 @@ export class PortHolder {
   private keep(bound: readonly [HeldSocket, Held][], unheld: readonly string[], log: Logger): void {
     for (const [s, h] of bound) this.held.set(keyOf(s), h);
     if (unheld.length) {
-      log.warn({ unheld: unheld.length, first: unheld.slice(0, 5), held: this.held.size }, 'published host ports without a held socket: a process of the host could bind them (for EMFILE: raise LimitNOFILE)');
+      log.warn({ unheld: unheld.length, first: unheld.slice(0, 5), held: this.held.size }, 'published host ports without a held socket: a process of the host could bind them (raise LimitNOFILE)');
     }
   }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { PluginError } from '../../../src/errors.js';
 import { portsWithFlows } from '../../../src/host/execa-executor.js';
-import { type Binder, PortHolder } from '../../../src/host/port-holder.js';
+import { type Binder, PortHolder, RESERVED_FDS, openFileLimit } from '../../../src/host/port-holder.js';
 import type { HeldSocket } from '../../../src/plan/step.js';
 import type { HostPorts } from '../../../src/decision.js';
 import { silentLog } from '../support.js';
@@ -94,6 +94,24 @@ describe('PortHolder', () => {
     expect(h.size).toBe(1);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ unheld: 2, first: ['0.0.0.0:2/udp (EMFILE)', '0.0.0.0:3/udp (EMFILE)'] });
+  });
+
+  it('holds at most its budget of sockets (descriptors kept for the rest of the plugin); the rest is published unheld, said in a warning', async () => {
+    const k = fakeKernel();
+    const h = new PortHolder(k.bind, listeners(), 2);
+    const { log, warnings } = capture();
+    await h.hold([udp(1), udp(2)], log);
+    await h.hold([udp(3), udp(4)], log);
+    expect(h.size).toBe(2);
+    expect(warnings[0]).toMatchObject({ unheld: 2, first: ['0.0.0.0:3/udp (over 2 held sockets)', '0.0.0.0:4/udp (over 2 held sockets)'] });
+    await h.release([udp(1)]);
+    await h.hold([udp(3)], log);
+    expect(h.isHeld(udp(3))).toBe(true);
+  });
+
+  it('the budget comes from the soft RLIMIT_NOFILE in /proc', () => {
+    expect(openFileLimit()).toBeGreaterThan(RESERVED_FDS);
+    expect(openFileLimit('/nonexistent/limits')).toBe(1024);
   });
 
   it('SCTP is not held (Node has no SCTP sockets)', async () => {
