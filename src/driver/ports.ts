@@ -102,9 +102,12 @@ class TakenPorts {
   }
 }
 
-function conflict(proto: Proto, hostPort: number, hostIp: string, taken: TakenPorts, host: HostPorts): string | undefined {
+function conflict(proto: Proto, hostPort: number, hostIp: string, taken: TakenPorts, host: HostPorts, choosing: boolean): string | undefined {
   const owner = taken.owner(proto, hostPort, hostIp);
   if (owner) return `already published by ${owner}`;
+  // A port a client connection uses cannot be bound (held): a range skips it (Docker's bridge
+  // finds it by a failed bind and tries another port); an exact port is the bind's to refuse.
+  if (choosing && host.busy?.(proto, hostPort)) return 'in use by a connection of the host';
   const l = host.listening(proto, hostPort).find((addr) => listenerClash(addr, hostIp));
   if (l !== undefined) return `in use by a process listening on ${l.includes(':') ? `[${l}]` : l}:${hostPort}`;
   return undefined;
@@ -142,7 +145,7 @@ export function resolveBindings(state: StateView, ep: EndpointRecord, requested:
     let why: string | undefined;
     let p = cursors.get(cursorKey) ?? lo;
     for (; p <= hi; p++) {
-      why = conflict(r.proto, p, hostIp, taken, host);
+      why = conflict(r.proto, p, hostIp, taken, host, !isExact(r));
       if (!why) { chosen = p; break; }
     }
     cursors.set(cursorKey, p);

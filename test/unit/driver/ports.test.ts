@@ -135,6 +135,14 @@ describe('resolveBindings', () => {
     expect(resolveBindings(s, ep, [b('udp', 80, 8000, { hostPortEnd: 8005 })], '0.0.0.0', host()).map((x) => x.hostPort)).toEqual([8000]);
   });
 
+  it("a range or HostPort 0 skips ports a client connection uses (their bind would fail); an exact port is left to the bind", () => {
+    const s = world();
+    const ep = endpoint(s, V4);
+    const h: HostPorts = { listening: () => [], busy: (proto, port) => proto === 'tcp' && (port === 40000 || port === 8000), ephemeral: [40000, 40009] };
+    expect(resolveBindings(s, ep, [b('tcp', 80, 0), b('tcp', 81, 8000, { hostPortEnd: 8005 }), b('udp', 82, 0)], '0.0.0.0', h).map((x) => x.hostPort)).toEqual([40001, 8001, 40000]);
+    expect(resolveBindings(s, ep, [b('tcp', 80, 8000)], '0.0.0.0', h).map((x) => x.hostPort)).toEqual([8000]);
+  });
+
   it('HostPort 0 takes free ports of the ephemeral range, one after the other; an exhausted range is a CONFLICT naming it', () => {
     const s = world();
     const ep = endpoint(s, V4);
