@@ -30,8 +30,10 @@ try {
     const image = `mnt-bench/expose-${n}:latest`;
     images.push(image);
     // The busybox image's root, with n EXPOSEd ports (1000/tcp ...).
-    const expose = `EXPOSE ${Array.from({ length: n }, (_, i) => `${1000 + i}/tcp`).join(' ')}`;
-    execFileSync('sh', ['-c', `c=$(docker create ${IMAGE}) && docker export $c | docker import -c "$1" -c 'CMD ["/bin/sh"]' - ${image} >/dev/null && docker rm $c >/dev/null`, 'sh', expose], { stdio: 'inherit' });
+    // One EXPOSE per 2 000 ports: an argument is at most 128 KiB (MAX_ARG_STRLEN).
+    const changes = [];
+    for (let i = 0; i < n; i += 2000) changes.push('-c', `EXPOSE ${Array.from({ length: Math.min(2000, n - i) }, (_, j) => `${1000 + i + j}/tcp`).join(' ')}`);
+    execFileSync('sh', ['-c', `c=$(docker create ${IMAGE}) && docker export $c | docker import "$@" -c 'CMD ["/bin/sh"]' - ${image} >/dev/null && docker rm $c >/dev/null`, 'sh', ...changes], { stdio: 'inherit' });
     for (const driver of BRIDGE.has(n) ? ['mynet', 'bridge'] : ['mynet']) {
       const name = `mnt-bench-expose-${driver}-${n}`;
       trySh('docker', ['rm', '-f', name]);
@@ -47,7 +49,7 @@ try {
       const ratio = (x, b) => (b && n !== 100 ? ` (x${(x / b).toFixed(1)})` : '');
       rows.push([`${n}`, driver, `${run.toFixed(0)} ms${driver === 'mynet' ? ratio(run, base?.run) : ''}`, inside === undefined ? 'n/a' : `${inside.toFixed(0)} ms${ratio(inside, base?.inside)}`, `${rm.toFixed(0)} ms`, published]);
       if (driver === 'mynet' && n !== 100) goal(`14.2 docker run -P with ${n} EXPOSEs (plugin time, ratio to 100)`, `${run.toFixed(0)} ms (${inside?.toFixed(0)} ms${ratio(inside, base?.inside)})`, '', '(reported)', true);
-      console.error(`done ${n} ${driver}`);
+      console.error(`done: ${rows[rows.length - 1].join('  ')}`);
     }
   }
 } finally {
