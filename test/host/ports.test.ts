@@ -13,7 +13,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HostPorts, Proto } from '../../src/decision.js';
 import { PluginError } from '../../src/errors.js';
 import { readHostPorts } from '../../src/host/listeners.js';
@@ -308,12 +308,16 @@ describe('unpublishing', () => {
 
 describe('held host ports: the real plugin in a namespace', () => {
   const ROOT = resolve(import.meta.dirname, '../..');
-  const dir = mkdtempSync(join(tmpdir(), 'mnt-held-'));
-  const sock = join(dir, 'p.sock');
+  let dir = '';
+  let sock = '';
   let proc: ChildProcess | undefined;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mnt-held-'));
+    sock = join(dir, 'p.sock');
+  });
   afterAll(() => {
     if (proc && proc.exitCode === null) proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
