@@ -26,6 +26,11 @@ export type Proto = PortBinding['proto'];
 export interface HostPorts {
   /** Host addresses listening on proto/port ('0.0.0.0' or '::' for any). */
   listening(proto: Proto, port: number): readonly string[];
+  /**
+   * Whether a socket that is not listening uses proto/port as its local port (a TCP connection
+   * a client made from it): binding the port would fail, so a range or HostPort 0 skips it.
+   */
+  busy?(proto: Proto, port: number): boolean;
   /** The kernel's ephemeral range (net.ipv4.ip_local_port_range). */
   readonly ephemeral: readonly [number, number];
 }

@@ -19,6 +19,8 @@ import { messageOf } from './errors.js';
 import { Background } from './host/background.js';
 import { ExecaExecutor } from './host/execa-executor.js';
 import { readHostPorts } from './host/listeners.js';
+import { PortHolder } from './host/port-holder.js';
+import { heldSockets } from './plan/ports.js';
 import { hostPrefixes, linkOwner, ourLinks } from './host/probe.js';
 import { createApp } from './http/app.js';
 import { loadSchemas } from './protocol/schemas.js';
@@ -47,7 +49,9 @@ async function main(): Promise<void> {
     onCommand: (argv: readonly string[], ms: number, ok: boolean) => count((m) => m.command(argv, ms, ok)),
     onSpawn: (command: string) => count((m) => m.processes.inc({ command })),
   };
-  const exec = new ExecaExecutor(execOptions);
+  // Published host ports are held with bound sockets while published (host/port-holder.ts).
+  const holder = new PortHolder();
+  const exec = new ExecaExecutor({ ...execOptions, holder });
   // Background deletes get their own ip process, so they never queue before a request's commands.
   const laterExec = new ExecaExecutor(execOptions);
   const background = new Background(laterExec, () => count((m) => m.backgroundFailures.inc()));
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
     ourLinks: (l) => ourLinks(exec, l),
     ipamEnv: () => ({ defaultPools: config.defaultPools, hostPrefixes: hostPrefixes(log) }),
     hostPorts: readHostPorts,
+    holdsPorts: true,
     snapshot: (l) => kernelSnapshot(exec, l),
     onDifferences: (found) => count((m) => m.doctor(found)),
     background,
@@ -105,6 +110,7 @@ async function main(): Promise<void> {
   };
   plugin
     .restore(log)
+    .then(() => holder.holdAll(() => [...state.endpoints.values()].flatMap((e) => heldSockets(e, e.ports)), log))
     .then(reconcile)
     .catch((err: unknown) => log.error({ err }, 'restore failed'));
   const timer = setInterval(reconcile, config.reconcileIntervalS * 1000);

@@ -12,7 +12,7 @@ import { messageOf } from './errors.js';
 import { createEndpoint, deleteEndpoint, endpointOperInfo, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
-import { parsePortMap, programExternalConnectivity, revokeExternalConnectivity } from './driver/ports.js';
+import { isExact, parsePortMap, programExternalConnectivity, revokeExternalConnectivity } from './driver/ports.js';
 import type { HostPorts, LinkOwner, PlannedDecision, Proto } from './decision.js';
 import type { Decision } from './decision.js';
 import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork } from './driver/network.js';
@@ -38,6 +38,12 @@ export interface PluginDeps {
   readonly ipamEnv: () => ipam.IpamEnv;
   /** Listening sockets and the ephemeral range, read when ports are published (default: none in use). */
   readonly hostPorts?: (protos: readonly Proto[]) => Promise<HostPorts>;
+  /**
+   * The executor holds published ports with bound sockets (port-hold, host/port-holder.ts), so
+   * a failed bind finds a process on an exact port: the listeners are read only for bindings
+   * that choose a port (ranges, HostPort 0).
+   */
+  readonly holdsPorts?: boolean;
   readonly now?: () => Date;
   /** Reads what the kernel holds of ours (for the reconciler: start-up, the loop, the doctor). */
   readonly snapshot?: (log: Logger) => Promise<KernelSnapshot>;
@@ -139,8 +145,10 @@ export class Plugin {
   }
   programExternalConnectivity(req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null }, log: Logger): Promise<Record<string, never>> {
     return this.decide(log, async (s) => {
-      // The host's listeners are read only for the protocols this call publishes (most publish none).
-      const protos = [...new Set(parsePortMap(req.Options).map((b) => b.proto))];
+      // The host's listeners are read only for the protocols this call publishes (most publish
+      // none), and with held ports only for bindings that choose a port (the bind checks the rest).
+      const held = this.deps.holdsPorts === true;
+      const protos = [...new Set(parsePortMap(req.Options).filter((b) => !held || !isExact(b)).map((b) => b.proto))];
       const host = protos.length > 0 && this.deps.hostPorts ? await this.deps.hostPorts(protos) : NO_HOST_PORTS;
       return programExternalConnectivity(s, req, host);
     });

@@ -13,6 +13,7 @@ import { Coprocess, CoprocessUnusable, type GroupResult } from './coprocess.js';
 import { loadExeca } from './load-execa.js';
 import type { Executor, IpOp } from './executor.js';
 import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
+import type { PortHolder } from './port-holder.js';
 
 export interface ExecaExecutorOptions {
   /** Run everything inside this named network namespace (tests). */
@@ -33,6 +34,11 @@ export interface ExecaExecutorOptions {
   readonly persistent?: boolean;
   /** Called when a process is started, one-shot or coprocess (metrics: processes per lifecycle). */
   readonly onSpawn?: (command: string) => void;
+  /**
+   * Runs port-hold / port-release (host/port-holder.ts) in this process's namespace. Without
+   * it (tests running the plugin's code outside the namespace they test) nothing is held.
+   */
+  readonly holder?: PortHolder;
 }
 
 /** Port elements and other one-line nft commands go to the coprocess; table definitions do not. */
@@ -204,9 +210,15 @@ export class ExecaExecutor implements Executor {
         return op.action === 'ensure' ? ensureForwardHook(this, log) : removeForwardHook(this, log);
       case 'conntrack-flush':
         return this.conntrackFlush(['-f', op.address.includes(':') ? 'ipv6' : 'ipv4', '--reply-src', op.address], log);
-      case 'conntrack-flush-port':
-        for (const family of ['ipv4', 'ipv6']) await this.conntrackFlush(['-f', family, '-p', op.proto, '--orig-port-dst', String(op.port)], log);
+      case 'conntrack-flush-ports':
+        for (const family of ['ipv4', 'ipv6'] as const) {
+          for (const proto of ['udp', 'sctp'] as const) await this.conntrackFlushPorts(family, proto, op[proto], log);
+        }
         return;
+      case 'port-hold':
+        return this.opts.holder?.hold(op.sockets, log);
+      case 'port-release':
+        return this.opts.holder?.release(op.sockets);
     }
   }
 
@@ -270,6 +282,21 @@ export class ExecaExecutor implements Executor {
     }
   }
 
+  /**
+   * Forgets the flows to many host ports in one pass: with more than a few ports, one listing
+   * (`conntrack -L`, parsed here) and a delete only for the ports that have flows, which is
+   * usually none; a process per port made a 10 001-port UDP range cost 20 002 processes.
+   */
+  private async conntrackFlushPorts(family: 'ipv4' | 'ipv6', proto: 'udp' | 'sctp', ports: readonly number[], log: Logger): Promise<void> {
+    if (ports.length === 0) return;
+    let targets: readonly number[] = ports;
+    if (ports.length > FLUSH_WITHOUT_LISTING) {
+      const listing = await this.command(['conntrack', '-L', '-f', family, '-p', proto], log);
+      targets = portsWithFlows(listing, new Set(ports));
+    }
+    for (const p of targets) await this.conntrackFlush(['-f', family, '-p', proto, '--orig-port-dst', String(p)], log);
+  }
+
   private async sysctl(key: string, value: string, log: Logger): Promise<void> {
     if (this.opts.netns) {
       // sysctl takes slash-separated keys, which keeps interface names with dots intact.
@@ -285,6 +312,25 @@ export class ExecaExecutor implements Executor {
       throw new HostCommandError(['sysctl', `${key}=${value}`], undefined, (e as Error).message, { cause: e });
     }
   }
+}
+
+/** Up to this many ports, a delete each (one process per port) costs less than a listing first. */
+const FLUSH_WITHOUT_LISTING = 2;
+
+/**
+ * The ports of `wanted` that are the original destination port of a flow in `conntrack -L`
+ * output ("udp 17 29 src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=8080 ... src=... dport=5000"):
+ * the first dport= of a line is the original direction's.
+ */
+export function portsWithFlows(listing: string, wanted: ReadonlySet<number>): number[] {
+  const found = new Set<number>();
+  for (const line of listing.split('\n')) {
+    const at = line.indexOf(' dport=');
+    if (at < 0) continue;
+    const port = parseInt(line.slice(at + 7), 10);
+    if (wanted.has(port)) found.add(port);
+  }
+  return [...found].sort((a, b) => a - b);
 }
 
 /** `ip -batch` splits on blanks and honours double quotes; our values never contain either. */

@@ -43,16 +43,25 @@ function hexAddr(h: string): string {
   return ip ? formatIp(ip) : bytes;
 }
 
-/** Adds the sockets of one /proc/net file to `index` (proto/port → local addresses). */
-function indexSockets(proto: Proto, text: string, index: Map<string, string[]>): void {
+/**
+ * Adds the sockets of one /proc/net file to `index` (proto/port → local addresses) and the
+ * local ports of TCP sockets that do not listen to `busy` (a client's connection from an
+ * ephemeral port: a bind of that port fails with EADDRINUSE although nothing listens).
+ */
+function indexSockets(proto: Proto, text: string, index: Map<string, string[]>, busy: Set<string>): void {
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 4) continue;
-    // TCP: only LISTEN (0A); UDP: every bound socket (07 = unconnected).
-    if (proto === 'tcp' && f[3] !== '0A') continue;
     const [addr, portHex] = (f[1] as string).split(':');
     const key = `${proto}/${parseInt(portHex as string, 16)}`;
-    index.set(key, [...(index.get(key) ?? []), hexAddr(addr as string)]);
+    // TCP: only LISTEN (0A) listens; UDP: every bound socket (07 = unconnected).
+    if (proto === 'tcp' && f[3] !== '0A') {
+      busy.add(key);
+      continue;
+    }
+    const list = index.get(key);
+    if (list) list.push(hexAddr(addr as string));
+    else index.set(key, [hexAddr(addr as string)]);
   }
 }
 
@@ -66,6 +75,7 @@ export async function readHostPorts(protos: readonly Proto[], read: ProcReader =
   const files = [...new Set(protos)].flatMap((p) => FILES[p].map((file) => ({ proto: p, file })));
   const [range, ...texts] = await Promise.all([read(EPHEMERAL), ...files.map((f) => read(f.file))]);
   const index = new Map<string, string[]>();
-  files.forEach((f, i) => indexSockets(f.proto, texts[i] as string, index));
-  return { listening: (proto, port) => index.get(`${proto}/${port}`) ?? [], ephemeral: parseEphemeral(range) };
+  const busy = new Set<string>();
+  files.forEach((f, i) => indexSockets(f.proto, texts[i] as string, index, busy));
+  return { listening: (proto, port) => index.get(`${proto}/${port}`) ?? [], busy: (proto, port) => busy.has(`${proto}/${port}`), ephemeral: parseEphemeral(range) };
 }

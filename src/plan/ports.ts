@@ -5,7 +5,7 @@
 import type { EndpointRecord, PortBinding } from '../driver/state.js';
 import { type PortElement, portElementsScript } from './nft.js';
 import { parseIp } from '../ip/address.js';
-import type { HostStep } from './step.js';
+import type { HeldSocket, HostStep } from './step.js';
 
 /** An address of the family, 'any' for all of them, or undefined for none. */
 export type Scope = { v4: string | undefined; v6: string | undefined };
@@ -34,12 +34,34 @@ export function portElements(ep: EndpointRecord, ports: readonly PortBinding[]):
   return out;
 }
 
+/**
+ * The sockets that hold an endpoint's host ports while they are published, one per map element:
+ * 0.0.0.0 or [::] for a binding on every address of the family, else its address. This is what
+ * Docker's bridge binds (libnetwork/drivers/bridge/port_mapping_linux.go: a socket per host
+ * address and family, an unspecified HostIP becoming 0.0.0.0 and [::] with IPV6_V6ONLY), so a
+ * process of the host that binds the port later gets EADDRINUSE instead of being shadowed.
+ */
+export function heldSockets(ep: EndpointRecord, ports: readonly PortBinding[]): HeldSocket[] {
+  const v4 = bare(ep.address);
+  const v6 = bare(ep.addressV6);
+  const out: HeldSocket[] = [];
+  for (const b of ports) {
+    const s = scopeOf(b.hostIp);
+    if (s.v4 && v4) out.push({ proto: b.proto, address: s.v4 === 'any' ? '0.0.0.0' : s.v4, port: b.hostPort, hostIp: b.hostIp });
+    if (s.v6 && v6) out.push({ proto: b.proto, address: s.v6 === 'any' ? '::' : s.v6, port: b.hostPort, hostIp: b.hostIp });
+  }
+  return out;
+}
+
 /** Steps that remove an endpoint's published ports and the flows that still use them. */
 export function unpublishSteps(ep: EndpointRecord): HostStep[] {
   if (ep.ports.length === 0) return [];
   const els = portElements(ep, ep.ports);
   return [
     { what: `unpublish ports of ${ep.id.slice(0, 12)}`, run: { kind: 'nft', script: portElementsScript('delete', els) } },
+    // Closing sockets is cheap and must be done before the answer: the next container may
+    // publish the same port right away.
+    { what: `release the host port sockets of ${ep.id.slice(0, 12)}`, run: { kind: 'port-release', sockets: heldSockets(ep, ep.ports) } },
     // Established flows (UDP especially) would otherwise keep reaching the old container.
     // After the answer: the elements are gone already, so no new flow reaches the old address.
     ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] => (a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a }, later: true }] : [])),

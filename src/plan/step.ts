@@ -4,6 +4,17 @@
  * back the steps already done, in reverse, when one fails.
  */
 import { parseIp } from '../ip/address.js';
+
+/** A host port held with a bound socket while it is published (host/port-holder.ts). */
+export interface HeldSocket {
+  readonly proto: 'tcp' | 'udp' | 'sctp';
+  /** 0.0.0.0 or :: for every address of the family, else one address. */
+  readonly address: string;
+  readonly port: number;
+  /** The binding's HostIP as published ('' for every address), for messages. */
+  readonly hostIp: string;
+}
+
 export type HostOp =
   /** One `ip` command (argv after `ip`). `absentOk`: "does not exist" counts as done (deletes). */
   | { readonly kind: 'ip'; readonly args: readonly string[]; readonly absentOk?: boolean }
@@ -25,11 +36,19 @@ export type HostOp =
   /** Forget conntrack flows answered by this address (after its ports are unpublished). */
   | { readonly kind: 'conntrack-flush'; readonly address: string }
   /**
-   * Forget conntrack flows to a host port (both families), so that a UDP/SCTP flow that kept
-   * sending while nothing was published there (it is tracked as a flow to the host itself and
-   * never meets the DNAT rules again) reaches the container that now publishes the port.
+   * Forget conntrack flows to these host ports (both families), so that a UDP/SCTP flow that
+   * kept sending while nothing was published there (it is tracked as a flow to the host itself
+   * and never meets the DNAT rules again) reaches the container that now publishes the port.
+   * Many ports in one pass: one listing per protocol and family, a delete per port with flows.
    */
-  | { readonly kind: 'conntrack-flush-port'; readonly proto: 'udp' | 'sctp'; readonly port: number }
+  | { readonly kind: 'conntrack-flush-ports'; readonly udp: readonly number[]; readonly sctp: readonly number[] }
+  /**
+   * Bind a socket for each host port (all or none): a bind that fails because a process of the
+   * host uses the port is the conflict check. Undo: port-release. Already held: done.
+   */
+  | { readonly kind: 'port-hold'; readonly sockets: readonly HeldSocket[] }
+  /** Close the sockets of port-hold; not held counts as done. */
+  | { readonly kind: 'port-release'; readonly sockets: readonly HeldSocket[] }
   /** Make sure iptables FORWARD jumps to our chain (see host/forward-hook.ts); idempotent. */
   | { readonly kind: 'forward-hook'; readonly action: 'ensure' | 'remove' };
 
@@ -103,8 +122,11 @@ export function resourcesOf(op: HostOp): Resource[] {
     }
     case 'conntrack-flush':
       return [`addr:${op.address}`];
-    case 'conntrack-flush-port':
-      return [`port:${op.proto}/${op.port}`];
+    case 'conntrack-flush-ports':
+      return [...op.udp.map((p) => `port:udp/${p}` as const), ...op.sctp.map((p) => `port:sctp/${p}` as const)];
+    case 'port-hold':
+    case 'port-release':
+      return op.sockets.map((s) => `port:${s.proto}/${s.port}` as const);
     case 'forward-hook':
       return ['hook'];
   }
@@ -134,10 +156,25 @@ export function renderOp(op: HostOp): string {
       return `forward-hook ${op.action}`;
     case 'conntrack-flush':
       return `conntrack -D --reply-src ${op.address}  [none ok]`;
-    case 'conntrack-flush-port':
-      return `conntrack -D -p ${op.proto} --orig-port-dst ${op.port}  [ipv4 and ipv6; none ok]`;
+    case 'conntrack-flush-ports':
+      return `conntrack -D --orig-port-dst ${portList('udp', op.udp, 'sctp', op.sctp)}  [ipv4 and ipv6; none ok]`;
+    case 'port-hold':
+      return `hold ${socketList(op.sockets)}  [held ok]`;
+    case 'port-release':
+      return `release ${socketList(op.sockets)}  [not held ok]`;
   }
 }
+
+const portList = (...pairs: (string | readonly number[])[]): string => {
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) {
+    const ports = pairs[i + 1] as readonly number[];
+    if (ports.length) out.push(`-p ${pairs[i] as string} ${ports.join(',')}`);
+  }
+  return out.join(' ');
+};
+const socketList = (sockets: readonly HeldSocket[]): string =>
+  sockets.map((s) => `${s.proto} ${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.port}`).join(', ');
 
 export function renderPlan(plan: HostPlan): string {
   return plan

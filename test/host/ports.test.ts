@@ -3,16 +3,22 @@
  * outside host and from the host itself (its address and 127.0.0.1), host-IP bindings,
  * ephemeral ports and ranges, conflicts with other endpoints and with the host's own listeners
  * (read by src/host/ports.ts from /proc inside the host namespace), unpublishing live UDP flows,
- * and SCTP elements.
+ * and SCTP elements. And, with the real plugin (node dist/main.js, `npm run build` first) in a
+ * namespace: published ports are held with bound sockets, so a process that binds one later gets
+ * EADDRINUSE (issue 14.11), until it is unpublished, and again after a restart.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HostPorts, Proto } from '../../src/decision.js';
 import { PluginError } from '../../src/errors.js';
 import { readHostPorts } from '../../src/host/listeners.js';
 import { TABLE } from '../../src/plan/nft.js';
-import { type TestNetns, destroyCreated } from '../helpers/netns.js';
+import { type TestNetns, createNetns, destroyCreated, dockerId } from '../helpers/netns.js';
 import { type CreatedNetwork, createNetwork, dockerLikeFirewall, ipOf, log, publish } from './plugin-fixture.js';
 import {
   type Background,
@@ -280,10 +286,10 @@ describe('unpublishing', () => {
     expect(await w.host.run(['conntrack', '-L', '--reply-src', c.ip])).toBe('');
 
     // The flow goes on (now to the host itself); the same host port published for a new
-    // container reaches it.
+    // container reaches it. With three ports, the flows are found from one `conntrack -L`.
     const next = await container(w, net);
     const nextServer = await serve(next.box, 'next', { udp: [80] });
-    await publish(w.plugin, next.ep, [binding(UDP, 80, 8080)]);
+    await publish(w.plugin, next.ep, [binding(UDP, 81, 8079), binding(UDP, 80, 8080), binding(UDP, 82, 8081)]);
     await waitFor(() => received(nextServer).length >= 3, 'the flow reaches the new container');
     expect(received(server).length).toBe(settled);
     flow.stop();
@@ -297,6 +303,113 @@ describe('unpublishing', () => {
     expect(map).toContain(`tcp . 8080 : ${c.ip} . 80`);
     await w.plugin.revokeExternalConnectivity({ NetworkID: c.ep.networkId, EndpointID: c.ep.id }, log);
     expect(await nftMap(w.host, 'pub4any')).not.toContain('elements');
+  });
+});
+
+describe('held host ports: the real plugin in a namespace', () => {
+  const ROOT = resolve(import.meta.dirname, '../..');
+  let dir = '';
+  let sock = '';
+  let proc: ChildProcess | undefined;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mnt-held-'));
+    sock = join(dir, 'p.sock');
+  });
+  afterAll(() => {
+    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const call = (path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> =>
+    new Promise((res, rej) => {
+      const data = JSON.stringify(body);
+      const req = request({ socketPath: sock, agent, method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } }, (r) => {
+        let t = '';
+        r.on('data', (d: Buffer) => (t += d.toString()));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body: JSON.parse(t) as Record<string, unknown> }));
+      });
+      req.on('error', rej);
+      req.end(data);
+    });
+  const ok = async (path: string, body: unknown): Promise<void> => {
+    const r = await call(path, body);
+    expect(r, path).toEqual({ status: 200, body: expect.anything() as unknown });
+  };
+
+  async function start(ns: TestNetns): Promise<void> {
+    proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
+      env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MYNET_RECONCILE_INTERVAL: '3600' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let i = 0; i < 400; i++) {
+      if (await call('/Plugin.Activate', {}).then(() => true, () => false)) return;
+      await sleep(25);
+    }
+    throw new Error('the plugin did not answer');
+  }
+  async function stop(): Promise<void> {
+    const p = proc;
+    if (!p || p.exitCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await gone;
+  }
+
+  /** What a process of the host gets when it binds proto/port on host in the namespace: 'bound' or the errno. */
+  const bindInNs = async (ns: TestNetns, proto: 'tcp' | 'udp', port: number, host: string): Promise<string> => {
+    const script = proto === 'tcp'
+      ? 'const s = require("net").createServer(); s.on("error", (e) => { console.log(e.code); process.exit(0); }); s.listen(+process.argv[1], process.argv[2], () => { console.log("bound"); process.exit(0); });'
+      : 'const s = require("dgram").createSocket(process.argv[2].includes(":") ? "udp6" : "udp4"); s.on("error", (e) => { console.log(e.code); process.exit(0); }); s.bind(+process.argv[1], process.argv[2], () => { console.log("bound"); process.exit(0); });';
+    return (await run('ip', ['netns', 'exec', ns.name, 'node', '-e', script, String(port), host], { encoding: 'utf8' })).stdout.trim();
+  };
+
+  it('a process that binds a published port later gets EADDRINUSE, on any address of it; after Revoke it binds; a restart holds the stored ports again', async () => {
+    const ns = await createNetns();
+    await start(ns);
+    const NET = dockerId();
+    const EP = dockerId();
+    await ok('/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.91.0.0/24', Gateway: '10.91.0.1/24' }], IPv6Data: [] });
+    await ok('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.91.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+    await ok('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/x', Options: {} });
+    const portmap = [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }, { Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 8053, HostPortEnd: 8053 }];
+    await ok('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: { 'com.docker.network.portmap': portmap } });
+    // One after the other: two of them would be in each other's way.
+    const tries = async (): Promise<Record<string, string>> => ({
+      tcpAny: await bindInNs(ns, 'tcp', 8080, '0.0.0.0'),
+      tcpDual: await bindInNs(ns, 'tcp', 8080, '::'),
+      tcpLo: await bindInNs(ns, 'tcp', 8080, '127.0.0.1'),
+      udpAny: await bindInNs(ns, 'udp', 8053, '0.0.0.0'),
+      udpLo: await bindInNs(ns, 'udp', 8053, '127.0.0.1'),
+      // The container has no IPv6 address: nothing is published, nor held, on IPv6 only.
+      tcp6Lo: await bindInNs(ns, 'tcp', 8080, '::1'),
+    });
+    const held = { tcpAny: 'EADDRINUSE', tcpDual: 'EADDRINUSE', tcpLo: 'EADDRINUSE', udpAny: 'EADDRINUSE', udpLo: 'EADDRINUSE', tcp6Lo: 'bound' };
+    expect(await tries()).toEqual(held);
+
+    // Restarted: the stored ports are held again.
+    await stop();
+    expect(await bindInNs(ns, 'tcp', 8080, '0.0.0.0')).toBe('bound');
+    await start(ns);
+    for (let i = 0; i < 100 && (await bindInNs(ns, 'tcp', 8080, '0.0.0.0')) === 'bound'; i++) await sleep(50);
+    expect(await tries()).toEqual(held);
+
+    await ok('/NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP });
+    expect(await tries()).toEqual({ tcpAny: 'bound', tcpDual: 'bound', tcpLo: 'bound', udpAny: 'bound', udpLo: 'bound', tcp6Lo: 'bound' });
+
+    // A process already on the port: the bind at publish time is the conflict check, naming it.
+    const server = await background(ns, "require('net').createServer().listen(8086, () => console.log('ready'))", [], 'ready');
+    const refused = await call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: { 'com.docker.network.portmap': [portmap[0], { Proto: 6, IP: '', Port: 81, HostIP: '', HostPort: 8086, HostPortEnd: 8086 }] } });
+    expect(refused).toEqual({ status: 500, body: { Err: `hold 2 host port socket(s) of ${EP.slice(0, 12)}: host port 8086/tcp is in use by a process listening on [::]:8086; rolled back` } });
+    server.stop();
+    // All or nothing: 8080 of the refused request is neither held nor published.
+    expect(await bindInNs(ns, 'tcp', 8080, '0.0.0.0')).toBe('bound');
+    expect(await ns.run(['nft', 'list', 'map', ...TABLE.split(' '), 'pub4any'])).not.toContain('8080');
+
+    await ok('/NetworkDriver.Leave', { NetworkID: NET, EndpointID: EP });
+    await ok('/NetworkDriver.DeleteEndpoint', { NetworkID: NET, EndpointID: EP });
+    await ok('/NetworkDriver.DeleteNetwork', { NetworkID: NET });
+    await stop();
   });
 });
 

@@ -48,7 +48,7 @@ describe('Background.touches', () => {
 
   it('a queued port flush holds back a plan publishing that port', async () => {
     const { bg, release } = gated();
-    bg.enqueue([later({ kind: 'conntrack-flush-port', proto: 'udp', port: 5353 })], silentLog);
+    bg.enqueue([later({ kind: 'conntrack-flush-ports', udp: [5353], sctp: [] })], silentLog);
     expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { udp . 5353 : 10.0.0.3 . 53 }' } }])).toBe(true);
     expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 5353 : 10.0.0.3 . 53 }' } }])).toBe(false);
     release();

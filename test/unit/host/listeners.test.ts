@@ -32,6 +32,8 @@ describe('readHostPorts', () => {
     expect(h.listening('tcp', 9000)).toEqual(['192.168.1.2']);
     expect(h.listening('tcp', 631)).toEqual(['::1']);
     expect(h.listening('tcp', 40000)).toEqual([]);
+    // ... but its local port cannot be bound: a range or HostPort 0 skips it.
+    expect([h.busy?.('tcp', 40000), h.busy?.('tcp', 8080), h.busy?.('udp', 40000)]).toEqual([true, false, false]);
   });
 
   it('reads only the files of the protocols asked for (each read walks the kernel socket table)', async () => {

@@ -36,7 +36,10 @@ describe('resourcesOf: what each op touches, as typed keys', () => {
     expect(resourcesOf({ kind: 'link-retire', name: 'mnh1' })).toEqual(['link:mnh1']);
     expect(resourcesOf({ kind: 'link-reap', name: 'mnh1' })).toEqual(['link:mnh1']);
     expect(resourcesOf({ kind: 'conntrack-flush', address: '10.0.0.1' })).toEqual(['addr:10.0.0.1']);
-    expect(resourcesOf({ kind: 'conntrack-flush-port', proto: 'udp', port: 5353 })).toEqual(['port:udp/5353']);
+    expect(resourcesOf({ kind: 'conntrack-flush-ports', udp: [5353, 5354], sctp: [9] })).toEqual(['port:udp/5353', 'port:udp/5354', 'port:sctp/9']);
+    const held = { proto: 'tcp', address: '0.0.0.0', port: 8080, hostIp: '' } as const;
+    expect(resourcesOf({ kind: 'port-hold', sockets: [held] })).toEqual(['port:tcp/8080']);
+    expect(resourcesOf({ kind: 'port-release', sockets: [held] })).toEqual(['port:tcp/8080']);
     expect(resourcesOf({ kind: 'sysctl', key: 'net/ipv4/conf/mn-a.b/route_localnet', value: '1' })).toEqual(['sysctl:net/ipv4/conf/mn-a.b/route_localnet', 'link:mn-a.b']);
     expect(resourcesOf({ kind: 'sysctl', key: 'net/ipv4/ip_forward', value: '1' })).toEqual(['sysctl:net/ipv4/ip_forward']);
     expect(resourcesOf({ kind: 'forward-hook', action: 'ensure' })).toEqual(['hook']);
