@@ -57,7 +57,10 @@ export class HostPlanError extends PluginError {
     readonly undoFailures: readonly string[],
   ) {
     const tail = undoFailures.length === 0 ? 'rolled back' : `rollback incomplete: ${undoFailures.join('; ')}`;
-    super('HOST_COMMAND_FAILED', `${step}: ${messageOf(cause)}; ${tail}`, { cause });
+    // A step that refused for a reason of its own (a held port's bind found the port in use:
+    // CONFLICT) keeps that code; a command that failed is HOST_COMMAND_FAILED.
+    const code = cause instanceof PluginError && !(cause instanceof HostCommandError) ? cause.code : 'HOST_COMMAND_FAILED';
+    super(code, `${step}: ${messageOf(cause)}; ${tail}`, { cause });
     this.name = 'HostPlanError';
   }
 }

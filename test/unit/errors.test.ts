@@ -53,6 +53,10 @@ describe('error classes', () => {
     expect(new HostPlanError('step', cause, []).message).toBe('step: ip a: boom; rolled back');
     expect(new HostPlanError('step', cause, ['u1: no', 'u2: no']).message).toBe('step: ip a: boom; rollback incomplete: u1: no; u2: no');
     expect(new HostPlanError('step', 'text', []).cause).toBe('text');
+    // A failed command is HOST_COMMAND_FAILED; a step that refused with a code of its own keeps it.
+    expect(new HostPlanError('step', cause, []).code).toBe('HOST_COMMAND_FAILED');
+    expect(new HostPlanError('hold 1 host port socket(s)', new PluginError('CONFLICT', 'host port 8080/tcp is in use'), []).code).toBe('CONFLICT');
+    expect(new HostPlanError('step', new Error('plain'), []).code).toBe('HOST_COMMAND_FAILED');
   });
 
   it('messageOf', () => {
