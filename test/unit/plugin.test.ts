@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { HostPlanError, HostTeardownError } from '../../src/errors.js';
-import { parseDefaultPools } from '../../src/ip/pools.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import { State } from '../../src/driver/state.js';
 import type { LinkOwner } from '../../src/decision.js';
@@ -8,10 +7,9 @@ import { Background } from '../../src/host/background.js';
 import { hookStatus } from '../../src/host/forward-hook.js';
 import type { KernelSnapshot } from '../../src/host/kernel-snapshot.js';
 import type { MarkedLink } from '../../src/host/probe.js';
-import { Plugin } from '../../src/plugin.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
 import { hexId, silentLog } from './support.js';
+import { testPlugin } from '../helpers/test-plugin.js';
 
 /** A kernel holding these links of ours (up, MTU 1500, no addresses), no nft table, no hook. */
 const kernelWith = (links: readonly MarkedLink[]): KernelSnapshot => ({
@@ -22,20 +20,12 @@ const kernelWith = (links: readonly MarkedLink[]): KernelSnapshot => ({
 const mark = (name: string, alias?: string): MarkedLink => ({ name, retired: false, ...(alias ? { alias } : {}) });
 
 function setup(opts: { links?: MarkedLink[]; owner?: LinkOwner } = {}) {
-  const state = new State();
-  const store = new MemoryStore();
-  const exec = new RecordingExecutor();
-  const plugin = new Plugin({
-    state,
-    store,
-    exec,
+  return testPlugin({
     linkOwner: () => Promise.resolve(opts.owner ?? 'absent'),
     ourLinks: () => Promise.resolve(opts.links ?? []),
     snapshot: () => Promise.resolve(kernelWith(opts.links ?? [])),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
     now: () => new Date('2024-06-11T10:00:00Z'),
   });
-  return { state, store, exec, plugin };
 }
 
 const net = (n: number): CreateNetworkRequest => ({
@@ -201,15 +191,7 @@ describe('Plugin: steps after the answer (host/background.ts)', () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
     const background = new Background({ run: async (op, log) => { await gate; await later.run(op, log); }, runIpBatch: (ops, log) => later.runIpBatch(ops, log) });
-    const plugin = new Plugin({
-      state,
-      store: new MemoryStore(),
-      exec,
-      background,
-      linkOwner: () => Promise.resolve('absent'),
-      ourLinks: () => Promise.resolve([]),
-      ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    });
+    const { plugin } = testPlugin({ state, exec, background });
     const eid = hexId(7);
     const ep = { NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.7/24' } };
     await plugin.createNetwork(net(1), silentLog);

@@ -12,16 +12,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DockerNames } from '../../../src/admin/docker-names.js';
 import { createAdminApp } from '../../../src/admin/server.js';
-import { parseDefaultPools } from '../../../src/ip/pools.js';
 import type { KernelSnapshot } from '../../../src/host/kernel-snapshot.js';
 import { listenUnix } from '../../../src/http/socket.js';
 import { Metrics } from '../../../src/metrics.js';
-import { Plugin } from '../../../src/plugin.js';
-import { MemoryStore } from '../../../src/store/memory-store.js';
 import { parsePrometheus, sampleValue } from '../../helpers/prometheus.js';
-import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { BR_SNAT, DUAL, E1, VETH_E3, cleanKernel, fixtureState, withLink, withoutLink } from '../doctor/fixture.js';
 import { silentLog } from '../support.js';
+import { testPlugin } from '../../helpers/test-plugin.js';
 
 interface Answer { status: number; type: string; text: string; json: Record<string, unknown> }
 
@@ -52,18 +49,8 @@ let server: Server;
 let kernel: KernelSnapshot;
 let names: () => Promise<DockerNames>;
 const state = fixtureState();
-const exec = new RecordingExecutor();
 const metrics = new Metrics(() => state);
-const plugin = new Plugin({
-  state,
-  store: new MemoryStore(),
-  exec,
-  linkOwner: () => Promise.resolve('absent'),
-  ourLinks: () => Promise.resolve([]),
-  ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-  snapshot: () => Promise.resolve(kernel),
-  onDifferences: (found) => metrics.doctor(found),
-});
+const { plugin, exec } = testPlugin({ state, snapshot: () => Promise.resolve(kernel), onDifferences: (found) => metrics.doctor(found) });
 const get = (path: string): Promise<Answer> => call(socket, 'GET', path);
 
 beforeAll(async () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import {
   type CreateEndpointRequest, createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave,
 } from '../../../src/driver/endpoint.js';
@@ -7,6 +6,7 @@ import { type CreateNetworkRequest, createNetwork } from '../../../src/driver/ne
 import { type NetworkRecord, State } from '../../../src/driver/state.js';
 import { macFromId } from '../../../src/plan/link.js';
 import { renderPlan } from '../../../src/plan/step.js';
+import { errorOf } from '../support.js';
 
 const NOW = '2024-06-11T10:00:00.000Z';
 const NFULL = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
@@ -52,15 +52,6 @@ function world(): State {
   const s = new State();
   for (const n of nets) s.apply(createNetwork(s, n, 'absent', NOW).changes);
   return s;
-}
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
 }
 
 /** c1's CreateEndpoint as dockerd 20.10 sent it: the MAC is set by the user. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import { createEndpoint } from '../../../src/driver/endpoint.js';
 import type { LinkOwner } from '../../../src/decision.js';
 import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from '../../../src/driver/network.js';
 import { State } from '../../../src/driver/state.js';
 import { renderPlan } from '../../../src/plan/step.js';
+import { errorOf } from '../support.js';
 
 const NOW = '2024-06-11T10:00:00.000Z';
 const N1 = '8f19a07e80feaabe8d677ef1a704b65e57a1a011db75e3b488333bfb5776e9e6';
@@ -36,15 +36,6 @@ const internalReq: CreateNetworkRequest = {
   IPv6Data: [],
 };
 
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
-}
 const created = (s: State, req: CreateNetworkRequest, link: LinkOwner = 'absent') => {
   const d = createNetwork(s, req, link, NOW);
   s.apply(d.changes);
