@@ -56,6 +56,7 @@ describe('Plugin: decide → host → save → apply', () => {
     // The bridge that was made is deleted again.
     const made = exec.lines.findIndex((l) => l.startsWith(`ip link add name ${bridgeOf(1)} `));
     const deleted = exec.lines.map((l) => l.startsWith(`ip link del ${bridgeOf(1)} `)).lastIndexOf(true);
+    expect(made, 'the bridge was made').toBeGreaterThanOrEqual(0);
     expect(deleted).toBeGreaterThan(made);
   });
 
@@ -65,7 +66,6 @@ describe('Plugin: decide → host → save → apply', () => {
     await expect(plugin.createNetwork(net(1), silentLog)).rejects.toThrow(/injected store failure/);
     expect(state.networks.size).toBe(0);
     const undone = exec.lines.slice(exec.lines.findIndex((l) => l === 'forward-hook ensure') + 1);
-    expect(undone.length).toBeGreaterThan(0);
     expect(undone.some((l) => l.startsWith(`ip link del ${bridgeOf(1)} `))).toBe(true);
     // The first network's hook goes away with it.
     expect(undone).toContain('forward-hook remove');
@@ -129,7 +129,7 @@ describe('Plugin.deleteNetwork: teardown is best effort and says what failed', (
 
 describe('Plugin.restore (the reconciler with the start-up policy)', () => {
   it('re-creates missing links of stored networks and endpoints, removes leftovers of known records, leaves links of unknown networks', async () => {
-    const { store, exec, plugin } = setup();
+    const { store, plugin } = setup();
     await plugin.createNetwork(net(1), silentLog);
     const eid = hexId(0xe1);
     await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.2/24' } }, silentLog);
@@ -151,7 +151,6 @@ describe('Plugin.restore (the reconciler with the start-up policy)', () => {
     expect(lines).toContain('forward-hook ensure');
     expect(after.state.networks.size).toBe(1);
     expect(after.state.endpoints.size).toBe(1);
-    expect(exec.lines.length).toBeGreaterThan(0); // the first plugin's own ops are separate
 
     // Everything present: nothing is re-created, nothing removed.
     const intact = setup({ links: [mark(bridgeOf(1)), mark(`mnh${eid.slice(0, 12)}`), mark(`mnc${eid.slice(0, 12)}`)] });

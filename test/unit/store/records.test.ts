@@ -244,9 +244,10 @@ describe('host text rendered from records the checks accept', () => {
 
   it('the check of the property would see each such character (it can fail)', () => {
     const n = { ...goodNetwork(), bridge: 'x#y' };
-    expect(hostTextProblems(plansOf(n, goodEndpoint())).length).toBeGreaterThan(0);
-    expect(hostTextProblems(plansOf({ ...goodNetwork(), bridge: 'a"b' }, goodEndpoint())).length).toBeGreaterThan(0);
-    expect(hostTextProblems(plansOf(goodNetwork(), { ...goodEndpoint(), hostIf: 'a\\b' })).length).toBeGreaterThan(0);
+    // Each finding names the bad value, so a check that flagged something else would not pass.
+    expect(hostTextProblems(plansOf(n, goodEndpoint()))).toContainEqual(expect.stringContaining('x#y'));
+    expect(hostTextProblems(plansOf({ ...goodNetwork(), bridge: 'a"b' }, goodEndpoint()))).toContainEqual(expect.stringContaining('a\\"b'));
+    expect(hostTextProblems(plansOf(goodNetwork(), { ...goodEndpoint(), hostIf: 'a\\b' }))).toContainEqual(expect.stringContaining('a\\\\b'));
   });
 
   it('property: 6 000 mutated records; whatever the checks accept renders clean host text', () => {
