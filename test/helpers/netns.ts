@@ -156,7 +156,9 @@ export async function linkInfo(ns: TestNetns, name: string): Promise<LinkJson | 
     const [link] = JSON.parse(await ns.run(['ip', '-j', '-d', 'link', 'show', 'dev', name])) as LinkJson[];
     return link;
   } catch (err) {
-    if (err instanceof HostCommandError && /does not exist/.test(err.stderr)) return undefined;
+    // "No such device": the name still resolved, but the link went before ip asked for it (a
+    // delete running at the same time, e.g. the plugin's background reap): absent as well.
+    if (err instanceof HostCommandError && /does not exist|No such device/.test(err.stderr)) return undefined;
     throw err;
   }
 }

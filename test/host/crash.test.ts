@@ -53,6 +53,28 @@ function call<T = Record<string, unknown>>(agent: Agent, path: string, body: unk
 
 const answers = (): Promise<boolean> => call(new Agent(), '/Plugin.Activate', {}).then(() => true, () => false);
 
+/** Whether the admin socket answers GET /version (a socket left by the killed process does not: nobody listens on it). */
+const adminAnswers = (): Promise<boolean> =>
+  new Promise((res) => {
+    const req = request({ socketPath: adminSock, method: 'GET', path: '/version' }, (r) => {
+      r.resume();
+      r.on('end', () => res(r.statusCode === 200));
+      r.on('error', () => res(false));
+    });
+    req.on('error', () => res(false));
+    req.end();
+  });
+
+/**
+ * The admin socket is set up after the main one (main.ts listens on it later), so the main socket
+ * answering says nothing about it: wait (bounded) until the new process answers on it, and only
+ * then look at its mode.
+ */
+async function adminReady(): Promise<void> {
+  for (let i = 0; i < 400 && !(await adminAnswers()); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(await adminAnswers(), 'the admin socket answers after a restart').toBe(true);
+}
+
 async function start(ns: TestNetns): Promise<void> {
   proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
     env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: adminSock, MYNET_STATE_DIR: stateDir, MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MYNET_RECONCILE_INTERVAL: '3600' },
@@ -171,6 +193,7 @@ describe('kill -9 under load, restart, repeat', () => {
       await start(ns);
 
       // Files and sockets are root-only.
+      await adminReady();
       expect(statSync(stateDir).mode & 0o777).toBe(0o700);
       expect(statSync(join(stateDir, 'journal.jsonl')).mode & 0o077).toBe(0);
       if (existsSync(join(stateDir, 'state.json'))) expect(statSync(join(stateDir, 'state.json')).mode & 0o077).toBe(0); // made at the first compaction

@@ -8,16 +8,11 @@
  * Orphans: a link in our group is removed by 'all' only; an unmarked look-alike never.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseDefaultPools } from '../../src/ip/pools.js';
-import { State } from '../../src/driver/state.js';
-import { kernelSnapshot, parseNftTable } from '../../src/host/kernel-snapshot.js';
-import { linkOwner, ourLinks } from '../../src/host/probe.js';
+import { parseNftTable } from '../../src/host/kernel-snapshot.js';
 import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/link-names.js';
-import { Plugin } from '../../src/plugin.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { type TestNetns, addrsOf, createNetns, destroyCreated, linkInfo } from '../helpers/netns.js';
 import { HOST_ADDR, OUTSIDE_ADDR, TCP, type Container, type World, binding, container, outsideHost, serve, stopServers, tcpAsk } from './nat-fixture.js';
-import { type CreatedNetwork, createNetwork, dockerLikeFirewall, forwardRules, log, pings, publish } from './plugin-fixture.js';
+import { type CreatedNetwork, buildPlugin, createNetwork, dockerLikeFirewall, forwardRules, log, pings, publish } from './plugin-fixture.js';
 
 afterEach(async () => {
   stopServers();
@@ -47,16 +42,7 @@ beforeEach(async () => {
   const host = await createNetns();
   await dockerLikeFirewall(host);
   const outside = await outsideHost(host);
-  const exec = host.exec;
-  const plugin = new Plugin({
-    state: new State(),
-    store: new MemoryStore(),
-    exec,
-    linkOwner: (n, l) => linkOwner(exec, n, l),
-    ourLinks: (l) => ourLinks(exec, l),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    snapshot: (l) => kernelSnapshot(exec, l),
-  });
+  const plugin = buildPlugin(host);
   const w: World = { host, outside, plugin };
   const net = await createNetwork(plugin, { v6Pool: 'fd00:77::/64' });
   const web = await container(w, net, { addressV6: 'fd00:77::10/64' });

@@ -6,7 +6,6 @@
  */
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { parseDefaultPools } from '../../src/ip/pools.js';
 import type { HostPorts, Proto } from '../../src/decision.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import type { Executor } from '../../src/host/executor.js';
@@ -16,8 +15,8 @@ import { linkOwner, ourLinks } from '../../src/host/probe.js';
 import { Plugin } from '../../src/plugin.js';
 import { State } from '../../src/driver/state.js';
 import type { StateStore } from '../../src/store/state-store.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { type TestNetns, dockerId, silentLog as log } from '../helpers/netns.js';
+import { testPlugin } from '../helpers/test-plugin.js';
 
 export { log };
 
@@ -34,17 +33,14 @@ export interface PluginOptions {
 
 export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
   const exec = ns.exec;
-  return new Plugin({
-    state: o.state ?? new State(),
-    store: o.store ?? new MemoryStore(),
+  return testPlugin<Executor, StateStore>({
+    ...o,
     exec: o.exec ?? exec,
     linkOwner: (n, l) => linkOwner(exec, n, l),
     ourLinks: (l) => ourLinks(exec, l),
     snapshot: (l) => kernelSnapshot(exec, l),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
     hostPorts: o.hostPorts ?? ((): Promise<HostPorts> => Promise.resolve({ listening: () => [], ephemeral: [49152, 60999] })),
-    ...(o.background ? { background: o.background } : {}),
-  });
+  }).plugin;
 }
 
 export interface NetSpec {

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     expect(c.socket).toBe('/run/docker/plugins/mynet.sock');
     expect(c.stateDir).toBe('/var/lib/mynet');
     expect(c.procSysNet).toBe('/proc/sys/net');
-    expect(c.dnsListen).toBeDefined();
+    expect(c.dnsListen).toEqual(loadConfig({ MYNET_DNS_LISTEN: '127.0.0.153:53' }).dnsListen);
     expect(loadConfig({ MYNET_DNS_LISTEN: '' }).dnsListen).toBeUndefined();
   });
 

@@ -18,7 +18,6 @@ import { Agent, type Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDefaultPools } from '../../src/ip/pools.js';
 import { createApp } from '../../src/http/app.js';
 import { routes } from '../../src/http/routes.js';
 import { listenUnix } from '../../src/http/socket.js';
@@ -26,23 +25,13 @@ import { renderOp } from '../../src/plan/step.js';
 import { Plugin } from '../../src/plugin.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
-import { DOCKERD_FIXTURE, silentLog } from './support.js';
+import { DOCKERD_FIXTURE, prng, silentLog } from './support.js';
+import { testPlugin } from '../helpers/test-plugin.js';
 
 const SEED = Number(process.env.MYNET_FUZZ_SEED ?? 20261122);
 const PER_ROUTE = Number(process.env.MYNET_FUZZ_PER_ROUTE ?? 1000);
 const FIXTURE = DOCKERD_FIXTURE;
 
-/** mulberry32: small, seeded, good enough to pick mutations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 const hex = (n: number): string => Array.from({ length: n }, () => '0123456789abcdef'[Math.floor(rnd() * 16)]).join('');
@@ -147,14 +136,13 @@ beforeAll(async () => {
   socketPath = join(tmp, 'p.sock');
   store = new FileStore({ dir: join(tmp, 'state'), log: silentLog });
   const state = await store.load();
-  plugin = new Plugin({
+  ({ plugin } = testPlugin({
     state,
     store,
     exec,
     linkOwner: (name) => Promise.resolve(['eth0', 'lo', 'docker0'].includes(name) ? 'foreign' : 'absent'),
-    ourLinks: () => Promise.resolve([]),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24,fd42:4d4e::/48/64'), hostPrefixes: [] }),
-  });
+    pools: '10.200.0.0/16/24,fd42:4d4e::/48/64',
+  }));
   server = createServer(createApp({ plugin, log: silentLog, bodyLimit: '1mb' }));
   await listenUnix(server, socketPath);
   agent = new Agent({ keepAlive: true });

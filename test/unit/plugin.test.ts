@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { HostPlanError, HostTeardownError } from '../../src/errors.js';
-import { parseDefaultPools } from '../../src/ip/pools.js';
 import type { CreateNetworkRequest } from '../../src/driver/network.js';
 import { State } from '../../src/driver/state.js';
 import type { LinkOwner } from '../../src/decision.js';
@@ -8,10 +7,9 @@ import { Background } from '../../src/host/background.js';
 import { hookStatus } from '../../src/host/forward-hook.js';
 import type { KernelSnapshot } from '../../src/host/kernel-snapshot.js';
 import type { MarkedLink } from '../../src/host/probe.js';
-import { Plugin } from '../../src/plugin.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
 import { hexId, silentLog } from './support.js';
+import { testPlugin } from '../helpers/test-plugin.js';
 
 /** A kernel holding these links of ours (up, MTU 1500, no addresses), no nft table, no hook. */
 const kernelWith = (links: readonly MarkedLink[]): KernelSnapshot => ({
@@ -22,20 +20,12 @@ const kernelWith = (links: readonly MarkedLink[]): KernelSnapshot => ({
 const mark = (name: string, alias?: string): MarkedLink => ({ name, retired: false, ...(alias ? { alias } : {}) });
 
 function setup(opts: { links?: MarkedLink[]; owner?: LinkOwner } = {}) {
-  const state = new State();
-  const store = new MemoryStore();
-  const exec = new RecordingExecutor();
-  const plugin = new Plugin({
-    state,
-    store,
-    exec,
+  return testPlugin({
     linkOwner: () => Promise.resolve(opts.owner ?? 'absent'),
     ourLinks: () => Promise.resolve(opts.links ?? []),
     snapshot: () => Promise.resolve(kernelWith(opts.links ?? [])),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
     now: () => new Date('2024-06-11T10:00:00Z'),
   });
-  return { state, store, exec, plugin };
 }
 
 const net = (n: number): CreateNetworkRequest => ({
@@ -66,6 +56,7 @@ describe('Plugin: decide → host → save → apply', () => {
     // The bridge that was made is deleted again.
     const made = exec.lines.findIndex((l) => l.startsWith(`ip link add name ${bridgeOf(1)} `));
     const deleted = exec.lines.map((l) => l.startsWith(`ip link del ${bridgeOf(1)} `)).lastIndexOf(true);
+    expect(made, 'the bridge was made').toBeGreaterThanOrEqual(0);
     expect(deleted).toBeGreaterThan(made);
   });
 
@@ -75,7 +66,6 @@ describe('Plugin: decide → host → save → apply', () => {
     await expect(plugin.createNetwork(net(1), silentLog)).rejects.toThrow(/injected store failure/);
     expect(state.networks.size).toBe(0);
     const undone = exec.lines.slice(exec.lines.findIndex((l) => l === 'forward-hook ensure') + 1);
-    expect(undone.length).toBeGreaterThan(0);
     expect(undone.some((l) => l.startsWith(`ip link del ${bridgeOf(1)} `))).toBe(true);
     // The first network's hook goes away with it.
     expect(undone).toContain('forward-hook remove');
@@ -139,7 +129,7 @@ describe('Plugin.deleteNetwork: teardown is best effort and says what failed', (
 
 describe('Plugin.restore (the reconciler with the start-up policy)', () => {
   it('re-creates missing links of stored networks and endpoints, removes leftovers of known records, leaves links of unknown networks', async () => {
-    const { store, exec, plugin } = setup();
+    const { store, plugin } = setup();
     await plugin.createNetwork(net(1), silentLog);
     const eid = hexId(0xe1);
     await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.2/24' } }, silentLog);
@@ -161,7 +151,6 @@ describe('Plugin.restore (the reconciler with the start-up policy)', () => {
     expect(lines).toContain('forward-hook ensure');
     expect(after.state.networks.size).toBe(1);
     expect(after.state.endpoints.size).toBe(1);
-    expect(exec.lines.length).toBeGreaterThan(0); // the first plugin's own ops are separate
 
     // Everything present: nothing is re-created, nothing removed.
     const intact = setup({ links: [mark(bridgeOf(1)), mark(`mnh${eid.slice(0, 12)}`), mark(`mnc${eid.slice(0, 12)}`)] });
@@ -201,15 +190,7 @@ describe('Plugin: steps after the answer (host/background.ts)', () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
     const background = new Background({ run: async (op, log) => { await gate; await later.run(op, log); }, runIpBatch: (ops, log) => later.runIpBatch(ops, log) });
-    const plugin = new Plugin({
-      state,
-      store: new MemoryStore(),
-      exec,
-      background,
-      linkOwner: () => Promise.resolve('absent'),
-      ourLinks: () => Promise.resolve([]),
-      ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    });
+    const { plugin } = testPlugin({ state, exec, background });
     const eid = hexId(7);
     const ep = { NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.7/24' } };
     await plugin.createNetwork(net(1), silentLog);

@@ -1,6 +1,7 @@
 /** Small shared pieces of the unit tier (not a test file). */
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { PluginError } from '../../src/errors.js';
 
 /** A logger that writes nothing. */
 export const silentLog: Logger = pino({ level: 'silent' });
@@ -22,3 +23,14 @@ export const hexId = (n: number, len = 64): string => n.toString(16).padStart(4,
 
 /** Every request a real dockerd 20.10 sent (copied from shared/fixtures, so the unit tier needs nothing outside the repository). */
 export const DOCKERD_FIXTURE = resolve(import.meta.dirname, '../fixtures/dockerd-20.10/requests.jsonl');
+
+/** Runs fn and returns the PluginError it throws; any other error goes on, and no error fails the test. */
+export function errorOf(fn: () => unknown): PluginError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof PluginError) return err;
+    throw err;
+  }
+  throw new Error('expected a PluginError, nothing was thrown');
+}

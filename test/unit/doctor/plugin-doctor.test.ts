@@ -5,28 +5,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Difference } from '../../../src/doctor/diagnose.js';
-import { parseDefaultPools } from '../../../src/ip/pools.js';
 import type { State } from '../../../src/driver/state.js';
 import type { KernelSnapshot } from '../../../src/host/kernel-snapshot.js';
 import { Plugin } from '../../../src/plugin.js';
-import { MemoryStore } from '../../../src/store/memory-store.js';
-import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { hexId, silentLog } from '../support.js';
 import { BR_SNAT, VETH_E3, cleanKernel, fixtureState, withLink, withoutLink } from './fixture.js';
+import { testPlugin } from '../../helpers/test-plugin.js';
 
 function setup(kernel: () => KernelSnapshot, state: State = fixtureState()) {
-  const exec = new RecordingExecutor();
   const found: (readonly Difference[])[] = [];
-  const plugin = new Plugin({
-    state,
-    store: new MemoryStore(),
-    exec,
-    linkOwner: () => Promise.resolve('absent'),
-    ourLinks: () => Promise.resolve([]),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    snapshot: () => Promise.resolve(kernel()),
-    onDifferences: (d) => found.push(d),
-  });
+  const { plugin, exec } = testPlugin({ state, snapshot: () => Promise.resolve(kernel()), onDifferences: (d) => found.push(d) });
   return { plugin, exec, found, state };
 }
 
@@ -92,14 +80,7 @@ describe('Plugin.doctor', () => {
   });
 
   it('without a snapshot source it refuses, naming why', async () => {
-    const p = new Plugin({
-      state: fixtureState(),
-      store: new MemoryStore(),
-      exec: new RecordingExecutor(),
-      linkOwner: () => Promise.resolve('absent'),
-      ourLinks: () => Promise.resolve([]),
-      ipamEnv: () => ({ defaultPools: [], hostPrefixes: [] }),
-    });
+    const { plugin: p } = testPlugin({ state: fixtureState(), pools: '' });
     await expect(p.doctor(silentLog, 'none')).rejects.toThrow('doctor: no kernel snapshot available');
   });
 });

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import {
   type CreateEndpointRequest, createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave,
 } from '../../../src/driver/endpoint.js';
@@ -7,10 +6,12 @@ import { type CreateNetworkRequest, createNetwork } from '../../../src/driver/ne
 import { type NetworkRecord, State } from '../../../src/driver/state.js';
 import { macFromId } from '../../../src/plan/link.js';
 import { renderPlan } from '../../../src/plan/step.js';
+import { errorOf } from '../support.js';
+import { DUAL_REQ, INTERNAL_REQ } from './requests.js';
 
 const NOW = '2024-06-11T10:00:00.000Z';
-const NFULL = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
-const NINT = '3c33f0178f27d27d4b78ce9e8296f0675b6035d7dc94e4b17448d7cd8a973766';
+const NFULL = DUAL_REQ.NetworkID;
+const NINT = INTERNAL_REQ.NetworkID;
 const NATT = '4401376d04fa0173a22fa6ac12865a136b765a1712b257fb6951ec7ab7e6310b';
 const NPFX = '888d523846ae21ca9c44b844610a1be3feee74f6cd79dc28803976b67f92e32f';
 const EC1 = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';
@@ -19,21 +20,8 @@ const EC2 = 'f2a3ada4b4f9c2ad3e77f28e3649f7204e472282c5a876386f6ac7aff4ea84b2';
 const SANDBOX = '/var/run/docker/netns/1a0433bfbe3f';
 
 const nets: CreateNetworkRequest[] = [
-  {
-    NetworkID: NFULL,
-    Options: {
-      'com.docker.network.enable_ipv6': true,
-      'com.docker.network.generic': { 'com.docker.network.bridge.name': 'mybr0', 'com.docker.network.driver.mtu': '1400' },
-    },
-    IPv4Data: [{ AddressSpace: 'mylocal', AuxAddresses: { host1: '10.150.0.10/16' }, Gateway: '10.150.0.254/16', Pool: '10.150.0.0/16' }],
-    IPv6Data: [{ AddressSpace: 'mylocal', Gateway: 'fd00:150::2/64', Pool: 'fd00:150::/64' }],
-  },
-  {
-    NetworkID: NINT,
-    Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {}, 'com.docker.network.internal': true },
-    IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '10.151.0.1/24', Pool: '10.151.0.0/24' }],
-    IPv6Data: [],
-  },
+  DUAL_REQ,
+  INTERNAL_REQ,
   {
     NetworkID: NATT,
     Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
@@ -52,15 +40,6 @@ function world(): State {
   const s = new State();
   for (const n of nets) s.apply(createNetwork(s, n, 'absent', NOW).changes);
   return s;
-}
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
 }
 
 /** c1's CreateEndpoint as dockerd 20.10 sent it: the MAC is set by the user. */

@@ -1,15 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import type { Decision } from '../../../src/decision.js';
 import { type IpamEnv, LOCAL_SPACE, releaseAddress, releasePool, requestAddress, requestPool } from '../../../src/driver/ipam.js';
 import { parseDefaultPools } from '../../../src/ip/pools.js';
 import { State } from '../../../src/driver/state.js';
 import { parseCidr, type Cidr } from '../../../src/ip/cidr.js';
 import { parseIp } from '../../../src/ip/address.js';
-import { Plugin } from '../../../src/plugin.js';
-import { MemoryStore } from '../../../src/store/memory-store.js';
-import { RecordingExecutor } from '../../helpers/recording-executor.js';
-import { silentLog } from '../support.js';
+import { errorOf, silentLog } from '../support.js';
+import { testPlugin } from '../../helpers/test-plugin.js';
 
 const cidr = (s: string): Cidr => {
   const r = parseCidr(s);
@@ -24,16 +21,6 @@ const env = (pools = '10.200.0.0/16/24,fd42:4d4e::/48/64', host: string[] = []):
 function take<R>(state: State, d: Decision<R>): R {
   state.apply(d.changes);
   return d.response;
-}
-/** Runs fn and returns the PluginError it throws. */
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError, nothing was thrown');
 }
 const pool = (state: State, req: Parameters<typeof requestPool>[1], e = env()): string =>
   take(state, requestPool(state, req, e)).PoolID;
@@ -389,17 +376,7 @@ describe('large pools cost one interval', () => {
 
 describe('concurrent requestAddress through the Plugin', () => {
   it('200 concurrent calls on one pool give 200 distinct addresses', async () => {
-    const state = new State();
-    const store = new MemoryStore();
-    const exec = new RecordingExecutor();
-    const plugin = new Plugin({
-      state,
-      store,
-      exec,
-      linkOwner: () => Promise.resolve('absent'),
-      ourLinks: () => Promise.resolve([]),
-      ipamEnv: () => env(),
-    });
+    const { plugin, state, store, exec } = testPlugin({ ipamEnv: () => env() });
     const { PoolID } = await plugin.requestPool({ Pool: '10.77.0.0/24' }, silentLog);
     const answers = await Promise.all(Array.from({ length: 200 }, () => plugin.requestAddress({ PoolID, Address: '', Options: null }, silentLog)));
     const addresses = answers.map((a) => a.Address);

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import { createEndpoint } from '../../../src/driver/endpoint.js';
 import type { LinkOwner } from '../../../src/decision.js';
 import { type CreateNetworkRequest, bridgeNameFor, createNetwork, deleteNetwork, networkSteps } from '../../../src/driver/network.js';
 import { State } from '../../../src/driver/state.js';
 import { renderPlan } from '../../../src/plan/step.js';
+import { errorOf } from '../support.js';
+import { DUAL_REQ, INTERNAL_REQ } from './requests.js';
 
 const NOW = '2024-06-11T10:00:00.000Z';
 const N1 = '8f19a07e80feaabe8d677ef1a704b65e57a1a011db75e3b488333bfb5776e9e6';
-const N2 = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
-const N3 = '3c33f0178f27d27d4b78ce9e8296f0675b6035d7dc94e4b17448d7cd8a973766';
+const N2 = DUAL_REQ.NetworkID;
+const N3 = INTERNAL_REQ.NetworkID;
 const E1 = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';
 const E2 = 'c22c4d431a809858c0c47bf69f2952cbc1f19bbeca4cec4c586c33522988ac64';
 
@@ -20,31 +21,9 @@ const v4Req: CreateNetworkRequest = {
   IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '172.20.0.1/16', Pool: '172.20.0.0/16' }],
   IPv6Data: [],
 };
-const dualReq: CreateNetworkRequest = {
-  NetworkID: N2,
-  Options: {
-    'com.docker.network.enable_ipv6': true,
-    'com.docker.network.generic': { 'com.docker.network.bridge.name': 'mybr0', 'com.docker.network.driver.mtu': '1400' },
-  },
-  IPv4Data: [{ AddressSpace: 'mylocal', AuxAddresses: { host1: '10.150.0.10/16' }, Gateway: '10.150.0.254/16', Pool: '10.150.0.0/16' }],
-  IPv6Data: [{ AddressSpace: 'mylocal', Gateway: 'fd00:150::2/64', Pool: 'fd00:150::/64' }],
-};
-const internalReq: CreateNetworkRequest = {
-  NetworkID: N3,
-  Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {}, 'com.docker.network.internal': true },
-  IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '10.151.0.1/24', Pool: '10.151.0.0/24' }],
-  IPv6Data: [],
-};
+const dualReq = DUAL_REQ;
+const internalReq = INTERNAL_REQ;
 
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
-}
 const created = (s: State, req: CreateNetworkRequest, link: LinkOwner = 'absent') => {
   const d = createNetwork(s, req, link, NOW);
   s.apply(d.changes);

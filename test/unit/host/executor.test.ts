@@ -134,21 +134,3 @@ describe('undoSteps / undoPlan', () => {
     expect(await undoSteps(new RecordingExecutor(), [], silentLog)).toEqual([]);
   });
 });
-
-describe('RecordingExecutor', () => {
-  it('counts every op, and clear() starts again', async () => {
-    const exec = new RecordingExecutor();
-    await exec.run({ kind: 'sysctl', key: 'k', value: 'v' }, silentLog);
-    expect(await exec.runIpBatch([{ kind: 'ip', args: ['a'] }, { kind: 'ip', args: ['b'] }], silentLog)).toBeUndefined();
-    expect(exec.calls.map((c) => c.n)).toEqual([1, 2, 3]);
-    exec.clear();
-    exec.failAt = 2;
-    const r = await exec.runIpBatch([{ kind: 'ip', args: ['a'] }, { kind: 'ip', args: ['b'] }, { kind: 'ip', args: ['c'] }], silentLog);
-    expect(r?.index).toBe(1);
-    expect(r?.error).toBeInstanceOf(HostCommandError);
-    expect(exec.lines).toEqual(['ip a', 'ip b']); // a batch stops at its first failure
-    exec.failAt = undefined;
-    exec.failWhen = (op) => op.kind === 'nft';
-    await expect(exec.run({ kind: 'nft', script: '' }, silentLog)).rejects.toThrow(/^nft -f -: /);
-  });
-});

@@ -10,16 +10,12 @@ import { Agent, type IncomingHttpHeaders, type Server, createServer, request } f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDefaultPools } from '../../../src/ip/pools.js';
-import { State } from '../../../src/driver/state.js';
 import { createApp } from '../../../src/http/app.js';
 import { listenUnix } from '../../../src/http/socket.js';
 import { parseIp } from '../../../src/ip/address.js';
 import { formatCidr, parseCidr } from '../../../src/ip/cidr.js';
-import { Plugin } from '../../../src/plugin.js';
-import { MemoryStore } from '../../../src/store/memory-store.js';
-import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { DOCKERD_FIXTURE, silentLog } from '../support.js';
+import { testPlugin } from '../../helpers/test-plugin.js';
 
 interface FixtureLine {
   path: string;
@@ -43,17 +39,7 @@ let tmp: string;
 let socketPath: string;
 let server: Server;
 let agent: Agent;
-const state = new State();
-const store = new MemoryStore();
-const exec = new RecordingExecutor();
-const plugin = new Plugin({
-  state,
-  store,
-  exec,
-  linkOwner: () => Promise.resolve('absent' as const),
-  ourLinks: () => Promise.resolve([]),
-  ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24,fd42:4d4e::/48/64'), hostPrefixes: [] }),
-});
+const { plugin, state, exec } = testPlugin({ pools: '10.200.0.0/16/24,fd42:4d4e::/48/64' });
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'mnt-'));

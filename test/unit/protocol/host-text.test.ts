@@ -12,22 +12,13 @@ import { createEndpoint } from '../../../src/driver/endpoint.js';
 import { programExternalConnectivity } from '../../../src/driver/ports.js';
 import { parseNetworkOptions } from '../../../src/protocol/options.js';
 import { checkHostText, checkMac } from '../../../src/protocol/values.js';
-import { hexId } from '../support.js';
+import { errorOf, hexId } from '../support.js';
 
 const HOSTILE = ['"', '#', '\\', '\n', '\r', '\u0000', ' ', "'", ';', '{', '}', '\t'];
 const G = 'com.docker.network.generic';
 const NET = hexId(1);
 const EP = hexId(2);
 
-function refusal(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected the request to be refused');
-}
 
 const netReq = (over: Record<string, unknown> = {}, generic: Record<string, unknown> = {}) => ({
   NetworkID: NET,
@@ -71,7 +62,7 @@ describe('requests carrying a character that changes an ip or nft line are refus
   for (const [field, make] of REQUESTS) {
     it(field, () => {
       for (const c of HOSTILE) {
-        const e = refusal(() => make(c));
+        const e = errorOf(() => make(c));
         expect(e.code, JSON.stringify(c)).toBe('INVALID_REQUEST');
         expect(e.message.startsWith(`${field}: `), `${JSON.stringify(c)}: ${e.message}`).toBe(true);
       }
@@ -83,7 +74,7 @@ describe('requests carrying a character that changes an ip or nft line are refus
   });
 
   it('a text option says which character and why', () => {
-    expect(refusal(() => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.name': 'x#y' } })).message)
+    expect(errorOf(() => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.name': 'x#y' } })).message)
       .toBe('option com.docker.network.bridge.name: "x#y" contains "#", which would change the meaning of an ip or nft command (refused: " \' # \\ ; { }, blanks and control characters)');
   });
 });

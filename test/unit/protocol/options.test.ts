@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import { DEFAULT_MTU, MYNET_KEYS, parseBool, parseNetworkOptions } from '../../../src/protocol/options.js';
+import { errorOf } from '../support.js';
 
 const G = 'com.docker.network.generic';
 const B = 'com.docker.network.bridge.';
 const withGeneric = (g: Record<string, unknown>, top: Record<string, unknown> = {}) =>
   parseNetworkOptions({ 'com.docker.network.enable_ipv6': false, [G]: g, ...top });
 
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
-}
 
 describe('parseNetworkOptions: defaults', () => {
   it('an empty or missing map gives the defaults', () => {

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PluginError } from '../../../src/errors.js';
 import { routes } from '../../../src/http/routes.js';
 import { type SchemaName, loadSchemas, schemas, validate } from '../../../src/protocol/schemas.js';
-import { DOCKERD_FIXTURE } from '../support.js';
+import { DOCKERD_FIXTURE, errorOf } from '../support.js';
 
 interface FixtureLine { path: string; accept: string; contentType: string | null; body: Record<string, unknown> | null }
 const FIXTURE = DOCKERD_FIXTURE;
@@ -17,15 +16,6 @@ const schemaOf = (path: string): SchemaName => {
 
 beforeAll(() => loadSchemas());
 
-function errorOf(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
-}
 
 const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
 const EID = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';

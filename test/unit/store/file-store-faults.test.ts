@@ -5,44 +5,18 @@
  * is never torn, and a sequence number is never given twice.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readFile, writeFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import { PluginError } from '../../../src/errors.js';
-import type { Change, NetworkRecord, State } from '../../../src/driver/state.js';
-import { parseNetworkOptions } from '../../../src/protocol/options.js';
+import type { Change, State } from '../../../src/driver/state.js';
 import { FileStore } from '../../../src/store/file-store.js';
-import { hexId, silentLog } from '../support.js';
+import { hexId } from '../support.js';
 import { FaultyFs } from './faulty-fs.js';
+import { networkRecord, stateDir } from './state-dir.js';
 
-let tmp: string;
-let dir: string;
-const opened: FileStore[] = [];
-
-beforeEach(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'mnt-'));
-  dir = join(tmp, 'state');
-});
-afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
-  await rm(tmp, { recursive: true, force: true });
-});
-
-const store = (fs?: FaultyFs, compactEvery?: number): FileStore => {
-  const s = new FileStore({ dir, log: silentLog, ...(fs ? { fs } : {}), ...(compactEvery ? { compactEvery } : {}) });
-  opened.push(s);
-  return s;
-};
-const network = (n: number): NetworkRecord => ({
-  id: hexId(n),
-  bridge: `mn-${hexId(n, 12)}`,
-  options: parseNetworkOptions({}),
-  ipv4: [{ pool: `10.${n}.0.0/24`, gateway: `10.${n}.0.1/24` }],
-  ipv6: [],
-  createdAt: '2024-06-11T10:00:00.000Z',
-});
-const put = (n: number): Change[] => [{ op: 'network.put', network: network(n) }];
+const sd = stateDir();
+const store = (fs?: FaultyFs, compactEvery?: number): FileStore => sd.store({ ...(fs ? { fs } : {}), ...(compactEvery ? { compactEvery } : {}) });
+const put = (n: number): Change[] => [{ op: 'network.put', network: networkRecord(n) }];
 
 /** As the orchestrator does: commit, then apply only if the commit succeeded, then maybe compact. */
 async function commit(s: FileStore, state: State, changes: Change[]): Promise<PluginError | undefined> {

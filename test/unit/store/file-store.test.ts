@@ -1,40 +1,14 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
 import { PluginError } from '../../../src/errors.js';
-import type { Change, NetworkRecord, PoolRecord } from '../../../src/driver/state.js';
+import type { Change, PoolRecord } from '../../../src/driver/state.js';
 import { State } from '../../../src/driver/state.js';
-import { parseNetworkOptions } from '../../../src/protocol/options.js';
 import { FileStore } from '../../../src/store/file-store.js';
-import { hexId, silentLog } from '../support.js';
+import { hexId } from '../support.js';
+import { networkRecord, stateDir } from './state-dir.js';
 
-let tmp: string;
-let dir: string;
-const open: FileStore[] = [];
-
-beforeEach(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'mnt-'));
-  dir = join(tmp, 'state');
-});
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close();
-  await rm(tmp, { recursive: true, force: true });
-});
-
-const store = (compactEvery?: number): FileStore => {
-  const s = new FileStore({ dir, log: silentLog, ...(compactEvery ? { compactEvery } : {}) });
-  open.push(s);
-  return s;
-};
-const network = (n: number): NetworkRecord => ({
-  id: hexId(n),
-  bridge: `mn-${hexId(n, 12)}`,
-  options: parseNetworkOptions({}),
-  ipv4: [{ pool: `10.${n}.0.0/24`, gateway: `10.${n}.0.1/24` }],
-  ipv6: [],
-  createdAt: '2024-06-11T10:00:00.000Z',
-});
+const sd = stateDir();
+const store = (compactEvery?: number): FileStore => sd.store(compactEvery ? { compactEvery } : {});
 const poolRec = (n: number): PoolRecord => ({ id: `p${n}`, space: 'mynet-local', pool: `10.${n}.0.0/24`, family: 4, options: {} });
 
 /** Commits and applies, as the orchestrator does. */
@@ -44,12 +18,12 @@ async function commit(s: FileStore, state: State, changes: Change[]): Promise<vo
   await s.maybeCompact(state);
 }
 const sample: Change[][] = [
-  [{ op: 'network.put', network: network(1) }],
+  [{ op: 'network.put', network: networkRecord(1) }],
   [{ op: 'pool.put', pool: poolRec(1) }, { op: 'address.take', pool: 'p1', address: '10.1.0.1' }],
   [{ op: 'address.take', pool: 'p1', address: '10.1.0.2', cursor: true }],
   [{ op: 'address.take', pool: 'p1', address: '10.1.0.3', cursor: true }],
   [{ op: 'endpoint.put', endpoint: { id: hexId(9), networkId: hexId(1), hostIf: 'mnh1', containerIf: 'mnc1', mac: '02:00:00:00:00:01', address: '10.1.0.2/24', ports: [] } }],
-  [{ op: 'network.put', network: network(2) }],
+  [{ op: 'network.put', network: networkRecord(2) }],
   [{ op: 'address.free', pool: 'p1', address: '10.1.0.2' }],
 ];
 
@@ -201,15 +175,15 @@ describe('FileStore', () => {
   it('journal entries already in the snapshot (seq <= snapshot seq) are skipped', async () => {
     await store().load(); // creates the directory
     const snapState = new State();
-    snapState.apply([{ op: 'network.put', network: network(1) }]);
+    snapState.apply([{ op: 'network.put', network: networkRecord(1) }]);
     snapState.seq = 2;
     const a = store();
     await writeFile(a.snapshotPath, JSON.stringify(snapState.toSnapshot()));
     // A crash between writing the snapshot and truncating the journal leaves seq 1 and 2 behind.
     const lines = [
-      { seq: 1, changes: [{ op: 'network.put', network: network(7) }] },
+      { seq: 1, changes: [{ op: 'network.put', network: networkRecord(7) }] },
       { seq: 2, changes: [{ op: 'network.delete', id: hexId(1) }] },
-      { seq: 3, changes: [{ op: 'network.put', network: network(3) }] },
+      { seq: 3, changes: [{ op: 'network.put', network: networkRecord(3) }] },
     ];
     await writeFile(a.journalPath, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
     const s = await a.load();
@@ -220,7 +194,7 @@ describe('FileStore', () => {
   it('creates the state directory 0700 and its files 0600', async () => {
     const a = store();
     const state = await a.load();
-    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(sd.dir())).mode & 0o777).toBe(0o700);
     expect((await stat(a.journalPath)).mode & 0o777).toBe(0o600);
     await commit(a, state, sample[0] as Change[]);
     await a.compact(state);

@@ -9,12 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { CreateNetworkRequest } from '../../../src/driver/network.js';
-import { parseDefaultPools } from '../../../src/ip/pools.js';
-import { Plugin } from '../../../src/plugin.js';
 import { FileStore } from '../../../src/store/file-store.js';
-import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { hexId, silentLog } from '../support.js';
 import { FaultyFs } from './faulty-fs.js';
+import { testPlugin } from '../../helpers/test-plugin.js';
 
 let tmp: string;
 beforeEach(async () => {
@@ -35,16 +33,7 @@ it('refused changes are undone on the host and never applied; acknowledged ones 
   const dir = join(tmp, 'state');
   const store = new FileStore({ dir, log: silentLog, fs });
   const state = await store.load();
-  const exec = new RecordingExecutor();
-  const plugin = new Plugin({
-    state,
-    store,
-    exec,
-    linkOwner: () => Promise.resolve('absent'),
-    ourLinks: () => Promise.resolve([]),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24'), hostPrefixes: [] }),
-    now: () => new Date('2026-12-02T00:00:00Z'),
-  });
+  const { plugin, exec } = testPlugin({ state, store, now: () => new Date('2026-12-02T00:00:00Z') });
   /** The bridge was made, then deleted again (not only the "remove leftover" step before it). */
   const undone = (n: number): boolean => {
     const made = exec.lines.findIndex((l) => l.startsWith(`ip link add name ${bridge(n)} `));

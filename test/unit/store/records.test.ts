@@ -5,10 +5,9 @@
  * snapshot and in the journal. And a property: whatever the checks accept, the host text the
  * plans render from it carries none of the characters that change an ip or nft line.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PluginError } from '../../../src/errors.js';
 import { type EndpointRecord, type NetworkRecord, type PoolRecord, State } from '../../../src/driver/state.js';
 import { createNetwork, deleteNetwork, networkSteps } from '../../../src/driver/network.js';
@@ -19,24 +18,11 @@ import type { HostOp, HostPlan } from '../../../src/plan/step.js';
 import { nftNetwork } from '../../../src/plan/nft-model.js';
 import { FileStore } from '../../../src/store/file-store.js';
 import { checkEndpointRecord, checkNetworkRecord } from '../../../src/store/records.js';
-import { hexId, prng, silentLog } from '../support.js';
+import { hexId, prng } from '../support.js';
+import { stateDir } from './state-dir.js';
 
-let tmp: string;
-let dir: string;
-const opened: FileStore[] = [];
-beforeEach(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'mnt-'));
-  dir = join(tmp, 'state');
-});
-afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
-  await rm(tmp, { recursive: true, force: true });
-});
-const store = (): FileStore => {
-  const s = new FileStore({ dir, log: silentLog });
-  opened.push(s);
-  return s;
-};
+const sd = stateDir();
+const store = (): FileStore => sd.store();
 
 const NET = hexId(1);
 const EP = hexId(2);
@@ -90,7 +76,7 @@ const snapshot = (over: { network?: unknown; endpoint?: unknown; pool?: unknown 
 describe('a good state loads', () => {
   it('the base records pass the checks and load', async () => {
     await store().load();
-    await writeFile(join(dir, 'state.json'), snapshot({}));
+    await writeFile(join(sd.dir(), 'state.json'), snapshot({}));
     const s = await store().load();
     expect(s.networks.get(NET)?.bridge).toBe('mnt-br0');
     expect(s.endpoints.get(EP)?.ports).toHaveLength(2);
@@ -151,7 +137,7 @@ describe('a bad record in the snapshot stops the load, naming the file, the reco
     it(`${kind} ${path} = ${JSON.stringify(value).slice(0, 30)}`, async () => {
       await (store()).load();
       const rec = kind === 'network' ? goodNetwork() : kind === 'endpoint' ? goodEndpoint() : goodPool();
-      const file = join(dir, 'state.json');
+      const file = join(sd.dir(), 'state.json');
       const text = snapshot({ [kind]: withField(rec, path, value) });
       await writeFile(file, text);
       const e = await loadError();
@@ -177,7 +163,7 @@ describe('a bad change in the journal stops the load, naming the file, the line 
   for (const [name, change, msg] of cases) {
     it(name, async () => {
       await store().load();
-      const file = join(dir, 'journal.jsonl');
+      const file = join(sd.dir(), 'journal.jsonl');
       const text = `${JSON.stringify({ seq: 1, changes: [{ op: 'network.put', network: goodNetwork() }] })}\n${JSON.stringify({ seq: 2, changes: [change] })}\n`;
       await writeFile(file, text);
       const e = await loadError();
@@ -244,9 +230,10 @@ describe('host text rendered from records the checks accept', () => {
 
   it('the check of the property would see each such character (it can fail)', () => {
     const n = { ...goodNetwork(), bridge: 'x#y' };
-    expect(hostTextProblems(plansOf(n, goodEndpoint())).length).toBeGreaterThan(0);
-    expect(hostTextProblems(plansOf({ ...goodNetwork(), bridge: 'a"b' }, goodEndpoint())).length).toBeGreaterThan(0);
-    expect(hostTextProblems(plansOf(goodNetwork(), { ...goodEndpoint(), hostIf: 'a\\b' })).length).toBeGreaterThan(0);
+    // Each finding names the bad value, so a check that flagged something else would not pass.
+    expect(hostTextProblems(plansOf(n, goodEndpoint()))).toContainEqual(expect.stringContaining('x#y'));
+    expect(hostTextProblems(plansOf({ ...goodNetwork(), bridge: 'a"b' }, goodEndpoint()))).toContainEqual(expect.stringContaining('a\\"b'));
+    expect(hostTextProblems(plansOf(goodNetwork(), { ...goodEndpoint(), hostIf: 'a\\b' }))).toContainEqual(expect.stringContaining('a\\\\b'));
   });
 
   it('property: 6 000 mutated records; whatever the checks accept renders clean host text', () => {
