@@ -355,16 +355,7 @@ describe.each(NEWER)('replaying dockerd $engine', ({ engine, count }) => {
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as FixtureLine);
-  const st = new State();
-  const ex = new RecordingExecutor();
-  const pl = new Plugin({
-    state: st,
-    store: new MemoryStore(),
-    exec: ex,
-    linkOwner: () => Promise.resolve('absent' as const),
-    ourLinks: () => Promise.resolve([]),
-    ipamEnv: () => ({ defaultPools: parseDefaultPools('10.200.0.0/16/24,fd42:4d4e::/48/64'), hostPrefixes: [] }),
-  });
+  const { plugin: pl, state: st, exec: ex } = testPlugin({ pools: '10.200.0.0/16/24,fd42:4d4e::/48/64' });
   let dir = '';
   let srv: Server | undefined;
   let to: Target | undefined;
