@@ -26,10 +26,19 @@ export async function listenUnix(server: Server, path: string, mode = 0o660): Pr
   }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    // The socket file is made by bind(), inside listen(), with the process umask: made under a
+    // umask that leaves exactly `mode`, it is never reachable with a wider mode, not even
+    // between bind and chmod. listen() binds a unix socket synchronously, so the umask is
+    // restored before anything else of this process can create a file.
+    const umask = process.umask(0o777 & ~mode);
+    try {
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
   });
   await chmod(path, mode);
 }
