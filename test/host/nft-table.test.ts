@@ -108,6 +108,22 @@ describe('the model against real nft', () => {
     expect(comparable(await table(ns))).toEqual(empty);
   });
 
+  it("a network's chains that no record knows are orphans, and their repair removes them (and the map elements jumping to them) on the real nft", async () => {
+    const ns = await createNetns();
+    const kept = network({});
+    const lost = network({});
+    await apply(ns, `${baseScript()}\n${networkScript(nftNetwork(kept))}\n${networkScript(nftNetwork(lost))}`);
+    const withBoth = await table(ns);
+    const orphans = nftDifferences(stateOf([kept]), withBoth);
+    expect(orphans.map((d) => `${d.kind} ${d.object}`)).toEqual([`orphan nft chain egress-${lost.id.slice(0, 12)}`, `orphan nft chain ingress-${lost.id.slice(0, 12)}`]);
+    // Each repair on its own, as `mynet doctor --fix` runs them.
+    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, step.run.script);
+    const after = await table(ns);
+    expect([...after.chains].filter((c) => c.includes(lost.id.slice(0, 12)))).toEqual([]);
+    expect([...(after.elements.get('egress') ?? []), ...(after.elements.get('ingress') ?? [])].filter((e) => e.includes(lost.id.slice(0, 12)))).toEqual([]);
+    expect(nftDifferences(stateOf([kept]), after)).toEqual([]);
+  });
+
   it('a table written by the previous mynet (forward chain at priority filter) is brought to the new shape by the base script', async () => {
     const ns = await createNetns();
     await apply(ns, ['add table inet mynet', 'add chain inet mynet forward { type filter hook forward priority filter; policy accept; }', 'add rule inet mynet forward ct state established,related accept'].join('\n'));
