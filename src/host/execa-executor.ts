@@ -291,17 +291,19 @@ export class ExecaExecutor implements Executor {
  * blanks, takes `"` and `'` as quotes, joins a line ending in `\` to the next and cuts a line
  * at `#` even inside quotes (`alias x#y mtu 1400` ran as `alias x`). Requests and records cannot
  * carry such values (protocol/values.ts checkHostText), so this is the last line of defence:
- * refuse rather than quote, and write nothing to ip.
+ * refuse rather than escape, and write nothing to ip. A plain space is the one exception: the
+ * ownership alias mynet writes ("mynet net:<id>") has one, and a double-quoted word with no `"`
+ * inside is read whole.
  */
 export class IpBatchArgError extends PluginError {
   constructor(readonly arg: string, readonly argv: readonly string[]) {
-    super('INTERNAL', `refusing to run "ip ${argv.join(' ').slice(0, 120)}": argument ${JSON.stringify(arg.slice(0, 40))} contains a character ip -batch cannot carry (# " ' \\, blanks, control characters)`);
+    super('INTERNAL', `refusing to run "ip ${argv.join(' ').slice(0, 120)}": argument ${JSON.stringify(arg.slice(0, 40))} contains a character ip -batch cannot carry (# " ' \\, tabs, newlines, control characters)`);
     this.name = 'IpBatchArgError';
   }
 }
 
 // eslint-disable-next-line no-control-regex
-const BATCH_UNSAFE = /[#"'\\\s\u0000-\u001f\u007f]/;
+const BATCH_UNSAFE = /[#"'\\\u0000-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 
 /** The first argument `ip -batch` cannot carry as one word (an empty one would vanish), if any. */
 const unsafeBatchArg = (args: readonly string[]): string | undefined => args.find((a) => a === '' || BATCH_UNSAFE.test(a));
@@ -310,5 +312,5 @@ const unsafeBatchArg = (args: readonly string[]): string | undefined => args.fin
 export function batchLine(args: readonly string[]): string {
   const bad = unsafeBatchArg(args);
   if (bad !== undefined) throw new IpBatchArgError(bad, args);
-  return args.join(' ');
+  return args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ');
 }

@@ -278,9 +278,9 @@ describe('ExecaExecutor with coprocesses the tools do not answer as expected (is
     try {
       const started = performance.now();
       expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'add', 'mnt-a', 'type', 'dummy'] }, { kind: 'ip', args: ['link', 'set', 'dev', 'mnt-a', 'up'] }], log)).toBeUndefined();
-      await exec.run({ kind: 'ip', args: ['link', 'set', 'dev', 'mnt-a', 'alias', 'a,b'] }, log);
+      await exec.run({ kind: 'ip', args: ['link', 'set', 'dev', 'mnt-a', 'alias', 'a b'] }, log);
       expect(performance.now() - started).toBeLessThan(5000);
-      expect(await lines('one-shot')).toEqual(['link add mnt-a type dummy', 'link set dev mnt-a up', 'link set dev mnt-a alias a,b']);
+      expect(await lines('one-shot')).toEqual(['link add mnt-a type dummy', 'link set dev mnt-a up', 'link set dev mnt-a alias "a b"']);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]?.tool).toBe('ip');
       expect(warnings[0]?.reason).toMatch(/^ip -o -batch -: answered the marker with "\[\{/);

@@ -29,13 +29,14 @@ afterAll(() => {
 const ALIAS = ['link', 'set', 'dev', 'mnh0', 'alias', 'x#y'];
 
 describe('ip -batch arguments', () => {
-  it.each(['x#y', 'a"b', "a'b", 'a\\b', 'a b', 'a\tb', 'a\nb', 'a\u0000b', ''])('%j is refused, naming the argument', (arg) => {
+  it.each(['x#y', '"x#y"', 'a"b', "a'b", 'a\\b', 'a\tb', 'a\u00a0b', 'a\nb', 'a\u0000b', ''])('%j is refused, naming the argument', (arg) => {
     expect(() => batchLine(['link', 'set', 'dev', 'mnh0', 'alias', arg])).toThrow(IpBatchArgError);
     expect(() => batchLine(['link', 'set', 'dev', 'mnh0', 'alias', arg])).toThrow(`argument ${JSON.stringify(arg)}`);
   });
 
-  it('plain words pass unquoted', () => {
+  it('plain words pass unquoted; a word with plain spaces (mynet\'s own alias) is double-quoted, as ip reads it whole', () => {
     expect(batchLine(['link', 'set', 'dev', 'mnh0', 'alias', 'mynet:net=ab12,ep=cd34', 'mtu', '1400'])).toBe('link set dev mnh0 alias mynet:net=ab12,ep=cd34 mtu 1400');
+    expect(batchLine(['link', 'set', 'dev', 'mn-ab12', 'alias', 'mynet net:ab12'])).toBe('link set dev mn-ab12 alias "mynet net:ab12"');
   });
 
   it('a batch with a # argument runs the ops before it, then stops there; nothing of it reaches ip', async () => {
