@@ -23,8 +23,12 @@ function staleRecords(state: StateView): Difference[] {
 }
 
 function hookDifferences(state: StateView, k: KernelSnapshot): Difference[] {
-  if (state.networks.size === 0 || (k.hook.chain && k.hook.rules && k.hook.jump)) return [];
-  return [{ kind: 'missing', object: 'FORWARD hook', detail: !k.hook.jump ? 'iptables FORWARD does not jump to MYNET-FORWARD' : 'the MYNET-FORWARD chain is not as mynet made it', fix: [ensureHookStep()] }];
+  const h = k.hook;
+  if (state.networks.size === 0 || (h.chain && h.rules && h.jump && h.guard)) return [];
+  const detail = !h.jump
+    ? 'iptables FORWARD does not jump to MYNET-FORWARD'
+    : !h.chain || !h.rules ? 'the MYNET-FORWARD chain is not as mynet made it' : "the 127/8 guard is missing from iptables' raw PREROUTING";
+  return [{ kind: 'missing', object: 'FORWARD hook', detail, fix: [ensureHookStep()] }];
 }
 
 /**

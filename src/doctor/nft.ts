@@ -9,7 +9,7 @@ import type { NetworkRecord, StateView } from '../driver/state.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import type { NftTable } from '../host/nft-json.js';
 import { short } from '../plan/link-names.js';
-import { BASE_CHAINS, BASE_SETS, RETIRED_CHAINS, TABLE, type NftChain, networkObjects, nftNetwork } from '../plan/nft-model.js';
+import { BASE_CHAINS, BASE_SETS, RETIRED_CHAINS, TABLE, type NftChain, egressChain, ingressChain, networkObjects, nftNetwork } from '../plan/nft-model.js';
 import { baseScript, networkScript, portElementsScript } from '../plan/nft.js';
 import { portElements } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
@@ -17,6 +17,9 @@ import { contains, parseCidr } from '../ip/cidr.js';
 import type { Difference } from './difference.js';
 
 type NftDifference = Difference;
+
+/** The names networkObjects gives a network's own chains: egress-/ingress- and 12 hex digits. */
+const PER_NETWORK_CHAIN = /^(egress|ingress)-[0-9a-f]{12}$/;
 
 const baseFix: HostPlan = [{ what: 'program the base of the mynet table', run: { kind: 'nft', script: baseScript() } }];
 
@@ -127,11 +130,24 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
       }
     }
   }
+  // A network's chains that no record knows (its network was deleted while its teardown could
+  // not run, or the state was lost): orphans, with the map elements that jump to them, which
+  // must go first (nft refuses to delete a chain still referenced).
+  const known = new Set([...state.networks.values()].flatMap((n) => [egressChain(n.id), ingressChain(n.id)]));
+  const orphanChains = [...t.chains].filter((c) => PER_NETWORK_CHAIN.test(c) && !known.has(c)).sort();
+  const jumpsTo = (c: string): [string, string][] => ['egress', 'ingress'].flatMap((set) => [...(t.elements.get(set) ?? [])].filter((el) => el.endsWith(` : jump ${c}`) || el.endsWith(` : goto ${c}`)).map((el) => [set, el] as [string, string]));
+  const takenWithChain = new Set<string>();
+  for (const c of orphanChains) {
+    const refs = jumpsTo(c);
+    refs.forEach(([set, el]) => takenWithChain.add(`${set} ${el}`));
+    const script = [...refs.map(([set, el]) => `delete element ${TABLE} ${set} { ${keyOf(el)} }`), `flush chain ${TABLE} ${c}`, `delete chain ${TABLE} ${c}`].join('\n');
+    out.push({ kind: 'orphan', object: `nft chain ${c}`, detail: `in mynet's table but no record has network ${c.slice(c.indexOf('-') + 1)}`, fix: [{ what: `remove chain ${c}`, run: { kind: 'nft', script } }] });
+  }
   // Only the maps keyed by records are judged: an unknown subnet in a shared set is not listed.
   for (const [set, els] of t.elements) {
     if (!/^(pub[46](any)?|egress|ingress)$/.test(set)) continue;
     for (const el of els) {
-      if (expected.get(set)?.has(el)) continue;
+      if (expected.get(set)?.has(el) || takenWithChain.has(`${set} ${el}`)) continue;
       const key = keyOf(el);
       const fix = [{ what: `remove ${set} ${key}`, run: { kind: 'nft', script: `delete element ${TABLE} ${set} { ${key} }` } } as const];
       // A published port into a stored network that no record publishes: a crash between the

@@ -4,7 +4,7 @@
  * name in Join), so we only make the pair and tell it which end to take (protocol.md §5d).
  */
 import { PluginError, invalid } from '../errors.js';
-import { parseCidr } from '../ip/cidr.js';
+import { checkCidr, checkMac } from '../protocol/values.js';
 import { checkId, containerVethName, hostVethName } from '../plan/link-names.js';
 import { macFromIPv4, macFromId, vethSteps } from '../plan/link.js';
 import type { HostPlan } from '../plan/step.js';
@@ -33,21 +33,11 @@ export interface JoinResponse {
   DisableGatewayService?: boolean;
 }
 
-const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
-
-function checkMac(field: string, mac: string): string {
-  const m = mac.toLowerCase();
-  if (!MAC.test(m)) throw invalid(field, `"${mac.slice(0, 40)}" is not a MAC address (aa:bb:cc:dd:ee:ff)`);
-  if (parseInt(m.slice(0, 2), 16) & 1) throw invalid(field, `${mac} is a multicast address`);
-  return m;
-}
-
-function checkCidr(field: string, v: string, family: 4 | 6): string {
-  const r = parseCidr(v);
-  if (!r.ok) throw invalid(field, r.why);
-  if (r.addr.family !== family) throw invalid(field, `${v} is not IPv${family}`);
+/** The address as dockerd sent it, once checked (the records keep dockerd's text). */
+const cidrText = (field: string, v: string, family: 4 | 6): string => {
+  checkCidr(field, v, family);
   return v;
-}
+};
 
 export function createEndpoint(
   state: StateView,
@@ -57,8 +47,8 @@ export function createEndpoint(
   const eid = checkId('EndpointID', req.EndpointID);
   const net = networkOf(state, nid);
   const iface = req.Interface ?? {};
-  const address = iface.Address ? checkCidr('Interface.Address', iface.Address, 4) : undefined;
-  const addressV6 = iface.AddressIPv6 ? checkCidr('Interface.AddressIPv6', iface.AddressIPv6, 6) : undefined;
+  const address = iface.Address ? cidrText('Interface.Address', iface.Address, 4) : undefined;
+  const addressV6 = iface.AddressIPv6 ? cidrText('Interface.AddressIPv6', iface.AddressIPv6, 6) : undefined;
   const given = iface.MacAddress ? checkMac('Interface.MacAddress', iface.MacAddress) : undefined;
   const existing = state.endpoints.get(eid);
   if (existing) {

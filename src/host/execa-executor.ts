@@ -106,7 +106,7 @@ export class ExecaExecutor implements Executor {
   /** Runs ip commands on the coprocess, or one-shot; like runIpBatch, stops at the first failure. */
   private async ipGroup(ops: readonly IpOp[], log: Logger, retried = 0): Promise<{ index: number; error: HostCommandError } | undefined> {
     const started = performance.now();
-    const r = await this.onCoprocess('ip', ops.map((o) => o.args.map(quoteBatchArg).join(' ')), log);
+    const r = await this.onCoprocess('ip', ops.map((o) => batchLine(o.args)), log);
     if (r === undefined) return this.ipBatchOneShot(ops, log);
     const ms = performance.now() - started;
     this.opts.onCommand?.(['ip', '-batch', '-'], ms, !r.failed);
@@ -223,12 +223,19 @@ export class ExecaExecutor implements Executor {
   }
 
   async runIpBatch(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: unknown } | undefined> {
-    return this.opts.persistent ? this.ipGroup(ops, log) : this.ipBatchOneShot(ops, log);
+    // An op ip -batch cannot carry fails as if ip had refused it: the ops before it run, it and
+    // the rest do not, so the caller's rollback sees the usual "stopped at index" answer.
+    const bad = ops.findIndex((o) => unsafeBatchArg(o.args) !== undefined);
+    const runnable = bad < 0 ? ops : ops.slice(0, bad);
+    const failed = runnable.length === 0 ? undefined : this.opts.persistent ? await this.ipGroup(runnable, log) : await this.ipBatchOneShot(runnable, log);
+    if (failed || bad < 0) return failed;
+    const op = ops[bad] as IpOp;
+    return { index: bad, error: new IpBatchArgError(unsafeBatchArg(op.args) as string, op.args) };
   }
 
   /** One `ip -batch -` process for `ops`. */
   private async ipBatchOneShot(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: HostCommandError } | undefined> {
-    const script = ops.map((o) => o.args.map(quoteBatchArg).join(' ')).join('\n') + '\n';
+    const script = ops.map((o) => batchLine(o.args)).join('\n') + '\n';
     try {
       await this.command(['ip', '-batch', '-'], log, script);
       return undefined;
@@ -333,8 +340,31 @@ export function portsWithFlows(listing: string, wanted: ReadonlySet<number>): nu
   return [...found].sort((a, b) => a - b);
 }
 
-/** `ip -batch` splits on blanks and honours double quotes; our values never contain either. */
-function quoteBatchArg(a: string): string {
-  if (/[\s"'\\]/.test(a)) return `"${a.replace(/(["\\])/g, '\\$1')}"`;
-  return a;
+/**
+ * An argument that `ip -batch` cannot carry as one word. iproute2 has no escapes: it splits at
+ * blanks, takes `"` and `'` as quotes, joins a line ending in `\` to the next and cuts a line
+ * at `#` even inside quotes (`alias x#y mtu 1400` ran as `alias x`). Requests and records cannot
+ * carry such values (protocol/values.ts checkHostText), so this is the last line of defence:
+ * refuse rather than escape, and write nothing to ip. A plain space is the one exception: the
+ * ownership alias mynet writes ("mynet net:<id>") has one, and a double-quoted word with no `"`
+ * inside is read whole.
+ */
+export class IpBatchArgError extends PluginError {
+  constructor(readonly arg: string, readonly argv: readonly string[]) {
+    super('INTERNAL', `refusing to run "ip ${argv.join(' ').slice(0, 120)}": argument ${JSON.stringify(arg.slice(0, 40))} contains a character ip -batch cannot carry (# " ' \\, tabs, newlines, control characters)`);
+    this.name = 'IpBatchArgError';
+  }
+}
+
+// eslint-disable-next-line no-control-regex
+const BATCH_UNSAFE = /[#"'\\\u0000-\u001f\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+
+/** The first argument `ip -batch` cannot carry as one word (an empty one would vanish), if any. */
+const unsafeBatchArg = (args: readonly string[]): string | undefined => args.find((a) => a === '' || BATCH_UNSAFE.test(a));
+
+/** One `ip -batch` line for `args`, or IpBatchArgError naming the argument it cannot carry. */
+export function batchLine(args: readonly string[]): string {
+  const bad = unsafeBatchArg(args);
+  if (bad !== undefined) throw new IpBatchArgError(bad, args);
+  return args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ');
 }

@@ -9,6 +9,14 @@
  * is marked and our links' forwarded traffic is dropped, whatever FORWARD's policy: it fails
  * closed. Traffic of other links returns to FORWARD untouched.
  *
+ * The 127/8 guard fails closed the same way. route_localnet is on for our bridges (for the
+ * host's own 127.0.0.1 -> published port path), so a container that routes 127.0.0.1 through its
+ * gateway would reach the host's loopback services if nothing dropped it; the drops live in
+ * mynet's nft table (chain `localnet`) and, so that losing the table does not open the host's
+ * loopback, also here as two iptables rules in the raw table's PREROUTING (GUARD_RULES), where
+ * Docker keeps its own drop of remote traffic to loopback-published ports. IPv4 only: IPv6 has
+ * no route_localnet, and the kernel drops ::1 arriving on any other link by itself.
+ *
  * The jump goes right after DOCKER-USER when that exists, so users' DOCKER-USER rules apply to
  * mynet containers as they do to Docker's. Ensuring costs one `iptables-save` when all is in
  * place and one `iptables-restore --noflush` when something is missing. Safe to run twice.
@@ -32,10 +40,15 @@ export const CHAIN_RULES = [
   `-A ${FORWARD_CHAIN} -m comment --comment ${COMMENT} -j DROP`,
 ];
 const JUMP = `-m comment --comment ${COMMENT} -j ${FORWARD_CHAIN}`;
+/** The 127/8 guard, as iptables-save prints it in the raw table: nothing with a loopback address comes in from our links. */
+export const GUARD_RULES = [
+  `-A PREROUTING -s 127.0.0.0/8 -m devgroup --src-group ${hex} -m comment --comment ${COMMENT} -j DROP`,
+  `-A PREROUTING -d 127.0.0.0/8 -m devgroup --src-group ${hex} -m comment --comment ${COMMENT} -j DROP`,
+];
 
 const FAMILIES = [
-  { save: 'iptables-save', restore: 'iptables-restore' },
-  { save: 'ip6tables-save', restore: 'ip6tables-restore' },
+  { save: 'iptables-save', restore: 'iptables-restore', guard: true },
+  { save: 'ip6tables-save', restore: 'ip6tables-restore', guard: false },
 ] as const;
 
 export interface HookStatus {
@@ -44,10 +57,17 @@ export interface HookStatus {
   readonly jump: boolean;
   /** 1-based position for a missing jump: right after DOCKER-USER, else first. */
   readonly insertAt: number;
+  /** Every guard rule is in the raw table's PREROUTING (always true for a family without the guard). */
+  readonly guard: boolean;
+  /** The guard rules found, once per copy, so that a removal takes every copy. */
+  readonly guardFound: readonly string[];
 }
 
-/** Reads the filter table as iptables-save prints it. Pure, so it is unit-tested. */
-export function hookStatus(save: string): HookStatus {
+/**
+ * Reads the filter table and, for IPv4, the raw table as iptables-save prints them; `raw`
+ * undefined means a family without the 127/8 guard (IPv6). Pure, so it is unit-tested.
+ */
+export function hookStatus(save: string, raw?: string): HookStatus {
   const lines = save.split('\n');
   const chain = lines.some((l) => l.startsWith(`:${FORWARD_CHAIN} `));
   const ours = lines.filter((l) => l.startsWith(`-A ${FORWARD_CHAIN} `));
@@ -56,28 +76,43 @@ export function hookStatus(save: string): HookStatus {
   const forward = lines.filter((l) => l.startsWith('-A FORWARD '));
   const jump = forward.some((l) => l.endsWith(`-j ${FORWARD_CHAIN}`));
   const du = forward.findIndex((l) => l === '-A FORWARD -j DOCKER-USER');
-  return { chain, rules, jump, insertAt: du >= 0 ? du + 2 : 1 };
+  const rawLines = raw === undefined ? [] : raw.split('\n');
+  const guardFound = rawLines.filter((l) => GUARD_RULES.includes(l));
+  const guard = raw === undefined || GUARD_RULES.every((r) => guardFound.includes(r));
+  return { chain, rules, jump, insertAt: du >= 0 ? du + 2 : 1, guard, guardFound };
 }
+
+/** The raw-table part of a script, or nothing when it has no rule. */
+const rawSection = (rules: readonly string[]): string[] => (rules.length ? ['*raw', ...rules, 'COMMIT'] : []);
 
 /** The iptables-restore --noflush script that brings `status` to the hook, or '' if none is needed. */
 export function ensureScript(status: HookStatus): string {
-  if (status.chain && status.rules && status.jump) return '';
-  const out = ['*filter'];
-  // Declaring the chain in --noflush mode creates it, or flushes it when it exists, so a chain
-  // whose rules drifted is rewritten whole.
-  if (!status.chain || !status.rules) out.push(`:${FORWARD_CHAIN} - [0:0]`, ...CHAIN_RULES);
-  if (!status.jump) out.push(`-I FORWARD ${status.insertAt} ${JUMP}`);
-  out.push('COMMIT', '');
-  return out.join('\n');
+  const out: string[] = [];
+  if (!status.chain || !status.rules || !status.jump) {
+    out.push('*filter');
+    // Declaring the chain in --noflush mode creates it, or flushes it when it exists, so a chain
+    // whose rules drifted is rewritten whole.
+    if (!status.chain || !status.rules) out.push(`:${FORWARD_CHAIN} - [0:0]`, ...CHAIN_RULES);
+    if (!status.jump) out.push(`-I FORWARD ${status.insertAt} ${JUMP}`);
+    out.push('COMMIT');
+  }
+  // First in PREROUTING, so no earlier ACCEPT of someone else's lets a loopback packet by.
+  if (!status.guard) {
+    out.push(...rawSection(GUARD_RULES.filter((r) => !status.guardFound.includes(r)).map((r) => r.replace('-A PREROUTING', '-I PREROUTING 1'))));
+  }
+  return out.length ? [...out, ''].join('\n') : '';
 }
 
 export function removeScript(status: HookStatus): string {
-  if (!status.chain && !status.jump) return '';
-  const out = ['*filter'];
-  if (status.jump) out.push(`-D FORWARD ${JUMP}`);
-  if (status.chain) out.push(`-F ${FORWARD_CHAIN}`, `-X ${FORWARD_CHAIN}`);
-  out.push('COMMIT', '');
-  return out.join('\n');
+  const out: string[] = [];
+  if (status.chain || status.jump) {
+    out.push('*filter');
+    if (status.jump) out.push(`-D FORWARD ${JUMP}`);
+    if (status.chain) out.push(`-F ${FORWARD_CHAIN}`, `-X ${FORWARD_CHAIN}`);
+    out.push('COMMIT');
+  }
+  out.push(...rawSection(status.guardFound.map((r) => r.replace('-A PREROUTING', '-D PREROUTING'))));
+  return out.length ? [...out, ''].join('\n') : '';
 }
 
 async function forEachFamily(
@@ -97,7 +132,8 @@ async function forEachFamily(
       }
       throw err;
     }
-    const text = script(hookStatus(save));
+    const raw = fam.guard ? await run.command([fam.save, '-t', 'raw'], log) : undefined;
+    const text = script(hookStatus(save, raw));
     if (text) await run.command([fam.restore, '-w', '--noflush'], log, text);
   }
 }

@@ -59,6 +59,6 @@ export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<
   } catch (err) {
     if (!(err instanceof HostCommandError && /No such file or directory/.test(err.stderr))) throw err;
   }
-  const hook = hookStatus(await exec.command(['iptables-save', '-t', 'filter'], log));
+  const hook = hookStatus(await exec.command(['iptables-save', '-t', 'filter'], log), await exec.command(['iptables-save', '-t', 'raw'], log));
   return { links, nft, hook };
 }

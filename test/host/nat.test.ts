@@ -4,6 +4,7 @@
  * any container subnet (nat-fixture.ts), so an answer from outside comes back only through NAT.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { removeForwardHook } from '../../src/host/forward-hook.js';
 import { TABLE } from '../../src/plan/nft.js';
 import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
 import { createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, publish, removeEndpoint } from './plugin-fixture.js';
@@ -328,9 +329,28 @@ describe("the host's loopback", () => {
       udp: undefined,
     });
     expect(received(local).filter((r) => r.startsWith(`${c.ip}:`))).toEqual([]);
-    // What stops it is mynet's guard: without it the container gets in.
-    await w.host.run(['nft', 'flush', 'chain', ...TABLE.split(' '), 'localnet']);
+    // Losing mynet's table fails closed here too: the guard's iptables half (raw PREROUTING)
+    // still drops it, while route_localnet stays on for the bridge.
+    await w.host.run(['nft', 'delete', 'table', ...TABLE.split(' ')]);
+    expect((await w.host.run(['sysctl', '-n', `net.ipv4.conf.${bridge}.route_localnet`])).trim()).toBe('1');
+    expect(await all({ tcp: tcpAsk(c.box, '127.0.0.1', 9999, false), udp: udpAsk(c.box, '127.0.0.1', 9999, false) })).toEqual({
+      tcp: undefined,
+      udp: undefined,
+    });
+    expect(received(local).filter((r) => r.startsWith(`${c.ip}:`))).toEqual([]);
+    // What stops it is that guard: without it too, the container gets in.
+    await removeForwardHook(w.host.exec, log);
     expect(await tcpAsk(c.box, '127.0.0.1', 9999)).toBe(`host-lo from ${c.ip}`);
+  });
+
+  it("the host's own 127.0.0.1 still reaches a port published on 127.0.0.1, with the guard in both places", async () => {
+    const w = await world();
+    const net = await createNetwork(w.plugin);
+    const c = await container(w, net);
+    await serve(c.box, 'c', { tcp: [80] });
+    await publish(w.plugin, c.ep, [binding(TCP, 80, 8089, { hostIp: '127.0.0.1' })]);
+    expect(await w.host.run(['iptables-save', '-t', 'raw'])).toContain('-s 127.0.0.0/8 -m devgroup --src-group 0x6d6e');
+    expect(await tcpAsk(w.host, '127.0.0.1', 8089)).toMatch(/^c from /);
   });
 });
 

@@ -2,8 +2,8 @@
  * The nft model (src/plan/nft-model.ts) against the real nft 1.0.6, in throwaway namespaces:
  * what the create script makes is what the doctor expects (no difference), the teardown leaves
  * nothing of that network, and the JSON fixture the unit tier parses is what nft prints for the
- * fixture state. `MNT_WRITE_FIXTURE=1` rewrites test/fixtures/kernel/nft-table.json and
- * iptables-save.txt instead of comparing with them.
+ * fixture state. `MNT_WRITE_FIXTURE=1` rewrites test/fixtures/kernel/nft-table.json,
+ * iptables-save.txt and iptables-save-raw.txt instead of comparing with them.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ afterAll(destroyCreated);
 
 const FIXTURE = new URL('../fixtures/kernel/nft-table.json', import.meta.url);
 const SAVE_FIXTURE = new URL('../fixtures/kernel/iptables-save.txt', import.meta.url);
+const RAW_FIXTURE = new URL('../fixtures/kernel/iptables-save-raw.txt', import.meta.url);
 
 const apply = (ns: TestNetns, script: string): Promise<string> => ns.exec.command(['nft', '-f', '-'], silent, script);
 const table = async (ns: TestNetns): Promise<NftTable> => parseNftTable(await ns.run(['nft', '-j', 'list', 'table', 'inet', 'mynet']));
@@ -71,6 +72,9 @@ describe('the model against real nft', () => {
     const body = (t: string): string => t.split('\n').filter((l) => !l.startsWith('#')).join('\n');
     if (process.env.MNT_WRITE_FIXTURE === '1') writeFileSync(SAVE_FIXTURE, save);
     expect(body(save)).toBe(body(readFileSync(SAVE_FIXTURE, 'utf8')));
+    const raw = await ns.run(['iptables-save', '-t', 'raw']);
+    if (process.env.MNT_WRITE_FIXTURE === '1') writeFileSync(RAW_FIXTURE, raw);
+    expect(body(raw)).toBe(body(readFileSync(RAW_FIXTURE, 'utf8')));
   });
 
   it.each<{ name: string; generic: Record<string, string>; internal?: boolean }>([
@@ -102,6 +106,22 @@ describe('the model against real nft', () => {
     await apply(ns, networkTeardownScript(nftNetwork(n)));
     await apply(ns, networkTeardownScript(nftNetwork(other)));
     expect(comparable(await table(ns))).toEqual(empty);
+  });
+
+  it("a network's chains that no record knows are orphans, and their repair removes them (and the map elements jumping to them) on the real nft", async () => {
+    const ns = await createNetns();
+    const kept = network({});
+    const lost = network({});
+    await apply(ns, `${baseScript()}\n${networkScript(nftNetwork(kept))}\n${networkScript(nftNetwork(lost))}`);
+    const withBoth = await table(ns);
+    const orphans = nftDifferences(stateOf([kept]), withBoth);
+    expect(orphans.map((d) => `${d.kind} ${d.object}`)).toEqual([`orphan nft chain egress-${lost.id.slice(0, 12)}`, `orphan nft chain ingress-${lost.id.slice(0, 12)}`]);
+    // Each repair on its own, as `mynet doctor --fix` runs them.
+    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, step.run.script);
+    const after = await table(ns);
+    expect([...after.chains].filter((c) => c.includes(lost.id.slice(0, 12)))).toEqual([]);
+    expect([...(after.elements.get('egress') ?? []), ...(after.elements.get('ingress') ?? [])].filter((e) => e.includes(lost.id.slice(0, 12)))).toEqual([]);
+    expect(nftDifferences(stateOf([kept]), after)).toEqual([]);
   });
 
   it('a table written by the previous mynet (forward chain at priority filter) is brought to the new shape by the base script', async () => {

@@ -165,6 +165,18 @@ export const ipOf = (cidr: string): string => cidr.slice(0, cidr.indexOf('/'));
  */
 export async function hostLikeFilter(ns: TestNetns): Promise<void> {
   for (const cmd of ['iptables', 'ip6tables']) await ns.run([cmd, '-w', '-P', 'FORWARD', 'ACCEPT']);
+  await rawPrerouting(ns);
+}
+
+/**
+ * Makes the IPv4 raw table's PREROUTING exist, as on a host where dockerd (or any firewall) has
+ * used it. iptables-nft makes `table ip raw` on the first rule written there (mynet's 127/8
+ * guard, host/forward-hook.ts); that table is not ours, so removing the guard rightly leaves it.
+ */
+async function rawPrerouting(ns: TestNetns): Promise<void> {
+  const rule = ['PREROUTING', '-m', 'comment', '--comment', 'mnt-setup', '-j', 'ACCEPT'];
+  await ns.run(['iptables', '-w', '-t', 'raw', '-A', ...rule]);
+  await ns.run(['iptables', '-w', '-t', 'raw', '-D', ...rule]);
 }
 
 /** Sets up a namespace's filter tables as dockerd leaves them: DOCKER-USER first, then its own chain, policy DROP. */
@@ -177,6 +189,7 @@ export async function dockerLikeFirewall(ns: TestNetns): Promise<void> {
     await ns.run([cmd, '-w', '-A', 'FORWARD', '-j', 'DOCKER-USER']);
     await ns.run([cmd, '-w', '-A', 'FORWARD', '-j', 'DOCKER-FORWARD']);
   }
+  await rawPrerouting(ns);
 }
 
 /** The `-A FORWARD` lines of one family's filter table. */

@@ -63,7 +63,7 @@ describe('teardown', () => {
 
   it('in a namespace without filter tables, leaves only the empty tables iptables-nft made for the hook', async () => {
     // The first write of the hook makes iptables-nft create table ip/ip6 filter with an empty
-    // FORWARD base chain (policy ACCEPT). Those tables are not ours, so removing the hook
+    // FORWARD base chain (policy ACCEPT), and table ip raw with an empty PREROUTING. Those tables are not ours, so removing the hook
     // rightly leaves them; on a real host they exist before mynet starts.
     const ns = await createNetns();
     const before = await ns.dump();
@@ -71,13 +71,11 @@ describe('teardown', () => {
     const after = await ns.dump();
     expect(after.links).toEqual(before.links);
     expect(after.addrs).toEqual(before.addrs);
-    for (const text of [after.iptables, after.ip6tables]) {
-      expect(text.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':'))).toEqual([
-        ':INPUT ACCEPT [0:0]',
-        ':FORWARD ACCEPT [0:0]',
-        ':OUTPUT ACCEPT [0:0]',
-      ]);
-    }
+    // And for the 127/8 guard, IPv4 only: table ip raw with an empty PREROUTING.
+    const chains = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('-') || l.startsWith(':') || l.startsWith('*'));
+    const filter = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
+    expect(chains(after.iptables)).toEqual(['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...filter]);
+    expect(chains(after.ip6tables)).toEqual(filter);
     expect(after.nft).not.toContain(FORWARD_CHAIN);
     expect(after.nft).not.toMatch(/jump|accept\s*$/m);
   });

@@ -185,15 +185,22 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
 
   it('the FORWARD jump gone (a firewall reload): the hook is ensured', () => {
     const save = fixtureText('iptables-save.txt').replace(/^-A FORWARD .*MYNET-FORWARD\n/m, '');
-    const d = only(diagnose(fixtureState(), { ...cleanKernel(), hook: hookStatus(save) }));
+    const d = only(diagnose(fixtureState(), { ...cleanKernel(), hook: hookStatus(save, fixtureText('iptables-save-raw.txt')) }));
     expect(d).toMatchObject({ kind: 'missing', object: 'FORWARD hook', detail: 'iptables FORWARD does not jump to MYNET-FORWARD' });
     expect(lines(d.fix)).toEqual(['# ensure the FORWARD hook', 'forward-hook ensure']);
   });
 
   it('MYNET-FORWARD flushed but the jump kept: reported as a changed chain', () => {
     const save = fixtureText('iptables-save.txt').replace(/^-A MYNET-FORWARD .*\n/gm, '');
-    const d = only(diagnose(fixtureState(), { ...cleanKernel(), hook: hookStatus(save) }));
+    const d = only(diagnose(fixtureState(), { ...cleanKernel(), hook: hookStatus(save, fixtureText('iptables-save-raw.txt')) }));
     expect(d.detail).toBe('the MYNET-FORWARD chain is not as mynet made it');
+  });
+
+  it('the 127/8 guard gone from the raw table (the filter part intact): the hook is ensured', () => {
+    const raw = fixtureText('iptables-save-raw.txt').replace(/^-A PREROUTING -d 127.*\n/m, '');
+    const d = only(diagnose(fixtureState(), { ...cleanKernel(), hook: hookStatus(fixtureText('iptables-save.txt'), raw) }));
+    expect(d).toMatchObject({ kind: 'missing', object: 'FORWARD hook', detail: "the 127/8 guard is missing from iptables' raw PREROUTING" });
+    expect(lines(d.fix)).toEqual(['# ensure the FORWARD hook', 'forward-hook ensure']);
   });
 
   it('several things wrong at once: each is listed, with its own fix', () => {

@@ -37,7 +37,7 @@ export const fixtureState = (): State => State.fromSnapshot(JSON.parse(fixtureTe
 export const cleanKernel = (): KernelSnapshot => ({
   links: parseLinks(fixtureText('ip-addr-group.json')),
   nft: parseNftTable(fixtureText('nft-table.json')),
-  hook: hookStatus(fixtureText('iptables-save.txt')),
+  hook: hookStatus(fixtureText('iptables-save.txt'), fixtureText('iptables-save-raw.txt')),
 });
 
 // Edits of a snapshot, each returning a new one.

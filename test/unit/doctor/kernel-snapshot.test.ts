@@ -114,7 +114,7 @@ function fakeExec(answers: Record<string, string | Error>): { exec: ExecaExecuto
   const exec = {
     command(a: readonly string[], _log: Logger): Promise<string> {
       argv.push([...a]);
-      const r = answers[a[0] as string];
+      const r = answers[a[0] === 'iptables-save' && a.includes('raw') ? 'iptables-save -t raw' : (a[0] as string)];
       if (r === undefined) return Promise.reject(new Error(`unexpected command ${a.join(' ')}`));
       return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
     },
@@ -123,26 +123,27 @@ function fakeExec(answers: Record<string, string | Error>): { exec: ExecaExecuto
 }
 
 describe('kernelSnapshot', () => {
-  it('asks for our group\'s links, our table and the filter table, and nothing else', async () => {
-    const { exec, argv } = fakeExec({ ip: fixtureText('ip-addr-group.json'), nft: fixtureText('nft-table.json'), 'iptables-save': fixtureText('iptables-save.txt') });
+  it('asks for our group\'s links, our table, the filter table and the raw table, and nothing else', async () => {
+    const { exec, argv } = fakeExec({ ip: fixtureText('ip-addr-group.json'), nft: fixtureText('nft-table.json'), 'iptables-save': fixtureText('iptables-save.txt'), 'iptables-save -t raw': fixtureText('iptables-save-raw.txt') });
     const k = await kernelSnapshot(exec, silentLog);
     expect(argv).toEqual([
       ['ip', '-j', 'addr', 'show', 'group', '28014'],
       ['nft', '-j', 'list', 'table', 'inet', 'mynet'],
       ['iptables-save', '-t', 'filter'],
+      ['iptables-save', '-t', 'raw'],
     ]);
     expect(k.links.size).toBe(7);
     expect(k.nft?.chains.has('firewall')).toBe(true);
-    expect(k.hook).toMatchObject({ chain: true, rules: true, jump: true });
+    expect(k.hook).toMatchObject({ chain: true, rules: true, jump: true, guard: true });
   });
 
   it('a table that does not exist is reported as none', async () => {
     const gone = new HostCommandError(['nft', 'list', 'table', 'inet', 'mynet'], 1, 'Error: No such file or directory\nlist table inet mynet\n                ^^^^^');
-    const { exec } = fakeExec({ ip: '[{}]', nft: gone, 'iptables-save': '*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n' });
+    const { exec } = fakeExec({ ip: '[{}]', nft: gone, 'iptables-save': '*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n', 'iptables-save -t raw': '*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n' });
     const k = await kernelSnapshot(exec, silentLog);
     expect(k.nft).toBeUndefined();
     expect(k.links.size).toBe(0);
-    expect(k.hook).toMatchObject({ chain: false, jump: false });
+    expect(k.hook).toMatchObject({ chain: false, jump: false, guard: false });
   });
 
   it('any other failure of nft fails the snapshot (the doctor must not read "gone" into "cannot tell")', async () => {

@@ -64,6 +64,24 @@ describe('nftDifferences', () => {
     expect(nftDifferences(State.fromSnapshot(snap as unknown as Snapshot), table())).toEqual([]);
   });
 
+  it("a network's chains that no record knows: orphans, each removed with the map element that jumps to it", () => {
+    const gone = 'f00dfeedbeef';
+    const el = `"mn-${gone}" : jump egress-${gone}`;
+    const t = edit(table(), {
+      chains: new Set([...table().chains, `egress-${gone}`, `ingress-${gone}`, 'egress-notours']),
+      elements: new Map(table().elements).set('egress', [...(table().elements.get('egress') ?? []), el]),
+    });
+    const d = nftDifferences(fixtureState(), t);
+    expect(d.map((x) => `${x.kind} ${x.object}: ${x.detail}`)).toEqual([
+      `orphan nft chain egress-${gone}: in mynet's table but no record has network ${gone}`,
+      `orphan nft chain ingress-${gone}: in mynet's table but no record has network ${gone}`,
+    ]);
+    expect(d[0]?.fix.map((s) => (s.run.kind === 'nft' ? s.run.script : ''))).toEqual([
+      [`delete element inet mynet egress { "mn-${gone}" }`, `flush chain inet mynet egress-${gone}`, `delete chain inet mynet egress-${gone}`].join('\n'),
+    ]);
+    expect(d[1]?.fix.map((s) => (s.run.kind === 'nft' ? s.run.script : ''))).toEqual([`flush chain inet mynet ingress-${gone}\ndelete chain inet mynet ingress-${gone}`]);
+  });
+
   it('with no networks: no base differences, the table is judged only for orphans', () => {
     const none = nftDifferences(new State(), edit(table(), { rules: new Map() }));
     expect(none.every((d) => d.kind === 'orphan')).toBe(true);

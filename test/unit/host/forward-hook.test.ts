@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { HostCommandError } from '../../../src/errors.js';
 import {
-  CHAIN_RULES, type CommandRunner, ensureForwardHook, ensureScript, hookStatus, removeForwardHook, removeScript,
+  CHAIN_RULES, GUARD_RULES, type CommandRunner, ensureForwardHook, ensureScript, hookStatus, removeForwardHook, removeScript,
 } from '../../../src/host/forward-hook.js';
 import { silentLog } from '../support.js';
 import { fixtureText } from '../doctor/fixture.js';
@@ -48,6 +48,15 @@ function save(opts: { chain?: boolean; jump?: boolean; rules?: string[]; dockerU
   ].join('\n');
 }
 
+// As iptables-save 1.8.9 prints them in the raw table (captured in a namespace).
+const GUARD_SRC = '-A PREROUTING -s 127.0.0.0/8 -m devgroup --src-group 0x6d6e -m comment --comment mynet -j DROP';
+const GUARD_DST = '-A PREROUTING -d 127.0.0.0/8 -m devgroup --src-group 0x6d6e -m comment --comment mynet -j DROP';
+
+/** The raw table as iptables-save prints it, with the given PREROUTING rules. */
+const raw = (rules: string[] = []): string => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...rules, 'COMMIT', ''].join('\n');
+
+const GUARD_ENSURE = ['*raw', GUARD_SRC.replace('-A PREROUTING', '-I PREROUTING 1'), GUARD_DST.replace('-A PREROUTING', '-I PREROUTING 1'), 'COMMIT'];
+
 const FULL_ENSURE = [
   '*filter',
   ':MYNET-FORWARD - [0:0]',
@@ -59,11 +68,11 @@ const FULL_ENSURE = [
 
 describe('hookStatus', () => {
   it('dockerd FORWARD without our chain', () => {
-    expect(hookStatus(save())).toEqual({ chain: false, rules: false, jump: false, insertAt: 2 });
+    expect(hookStatus(save())).toEqual({ chain: false, rules: false, jump: false, insertAt: 2, guard: true, guardFound: [] });
   });
 
   it('with our chain, rules and jump in place', () => {
-    expect(hookStatus(save({ chain: true, jump: true }))).toEqual({ chain: true, rules: true, jump: true, insertAt: 2 });
+    expect(hookStatus(save({ chain: true, jump: true }))).toEqual({ chain: true, rules: true, jump: true, insertAt: 2, guard: true, guardFound: [] });
   });
 
   it('the chain rules are what CHAIN_RULES says: others return, ours pass only marked, the rest of ours is dropped', () => {
@@ -95,7 +104,7 @@ describe('hookStatus', () => {
 
   it('without DOCKER-USER the jump goes first', () => {
     expect(hookStatus(save({ dockerUser: false })).insertAt).toBe(1);
-    expect(hookStatus('')).toEqual({ chain: false, rules: false, jump: false, insertAt: 1 });
+    expect(hookStatus('')).toEqual({ chain: false, rules: false, jump: false, insertAt: 1, guard: true, guardFound: [] });
   });
 
   it('a jump elsewhere in FORWARD counts; one in another chain does not', () => {
@@ -108,6 +117,38 @@ describe('hookStatus', () => {
   it('a chain whose name only starts like ours is not ours', () => {
     const s = save().replace(':DOCKER - [0:0]', ':DOCKER - [0:0]\n:MYNET-FORWARD-OLD - [0:0]');
     expect(hookStatus(s).chain).toBe(false);
+  });
+});
+
+describe('the 127/8 guard in the raw table (IPv4)', () => {
+  it('is what GUARD_RULES says: loopback sources and destinations from our group are dropped', () => {
+    expect(GUARD_RULES).toEqual([GUARD_SRC, GUARD_DST]);
+  });
+
+  it('is seen in place, missing, or half there; a family without it (raw undefined) needs none', () => {
+    const full = save({ chain: true, jump: true });
+    expect(hookStatus(full, raw([GUARD_SRC, GUARD_DST]))).toMatchObject({ guard: true, guardFound: [GUARD_SRC, GUARD_DST] });
+    expect(hookStatus(full, raw([GUARD_DST, '-A PREROUTING -d 127.0.0.0/8 -j DROP']))).toMatchObject({ guard: false, guardFound: [GUARD_DST] });
+    expect(hookStatus(full, raw())).toMatchObject({ guard: false, guardFound: [] });
+    expect(hookStatus(full, '')).toMatchObject({ guard: false });
+    expect(hookStatus(full)).toMatchObject({ guard: true, guardFound: [] });
+  });
+
+  it('ensure inserts only the missing rules, first in PREROUTING; with the filter part when that is missing too', () => {
+    const full = save({ chain: true, jump: true });
+    expect(ensureScript(hookStatus(full, raw()))).toBe([...GUARD_ENSURE, ''].join('\n'));
+    expect(ensureScript(hookStatus(full, raw([GUARD_SRC])))).toBe(['*raw', GUARD_DST.replace('-A PREROUTING', '-I PREROUTING 1'), 'COMMIT', ''].join('\n'));
+    expect(ensureScript(hookStatus(full, raw([GUARD_DST, GUARD_SRC])))).toBe('');
+    expect(ensureScript(hookStatus(save(), raw()))).toBe(FULL_ENSURE.replace(/\n$/, `\n${GUARD_ENSURE.join('\n')}\n`));
+  });
+
+  it('remove deletes every copy of the guard with the hook', () => {
+    expect(removeScript(hookStatus(save(), raw([GUARD_SRC, GUARD_DST, GUARD_SRC])))).toBe(
+      ['*raw', ...[GUARD_SRC, GUARD_DST, GUARD_SRC].map((r) => r.replace('-A PREROUTING', '-D PREROUTING')), 'COMMIT', ''].join('\n'),
+    );
+    expect(removeScript(hookStatus(save({ chain: true, jump: true }), raw([GUARD_DST])))).toBe(
+      ['*filter', '-D FORWARD -m comment --comment mynet -j MYNET-FORWARD', '-F MYNET-FORWARD', '-X MYNET-FORWARD', 'COMMIT', '*raw', GUARD_DST.replace('-A PREROUTING', '-D PREROUTING'), 'COMMIT', ''].join('\n'),
+    );
   });
 });
 
@@ -160,7 +201,7 @@ class FakeRunner implements CommandRunner {
     this.calls.push({ argv, ...(input !== undefined ? { input } : {}) });
     const cmd = argv[0] as string;
     if (cmd.endsWith('-save')) {
-      const out = this.saves[cmd];
+      const out = argv.includes('raw') ? this.saves[`${cmd} -t raw`] : this.saves[cmd];
       if (out instanceof Error) return Promise.reject(out);
       return Promise.resolve(out ?? '');
     }
@@ -174,9 +215,17 @@ describe('ensureForwardHook / removeForwardHook', () => {
     await ensureForwardHook(run, silentLog);
     expect(run.calls).toEqual([
       { argv: ['iptables-save', '-t', 'filter'] },
-      { argv: ['iptables-restore', '-w', '--noflush'], input: FULL_ENSURE },
+      { argv: ['iptables-save', '-t', 'raw'] },
+      { argv: ['iptables-restore', '-w', '--noflush'], input: FULL_ENSURE.replace(/\n$/, `\n${GUARD_ENSURE.join('\n')}\n`) },
       { argv: ['ip6tables-save', '-t', 'filter'] },
     ]);
+  });
+
+  it('the guard is read and written for IPv4 only', async () => {
+    const done = save({ chain: true, jump: true });
+    const run = new FakeRunner({ 'iptables-save': done, 'iptables-save -t raw': raw([GUARD_SRC, GUARD_DST]), 'ip6tables-save': done });
+    await ensureForwardHook(run, silentLog);
+    expect(run.calls.map((c) => c.argv.join(' '))).toEqual(['iptables-save -t filter', 'iptables-save -t raw', 'ip6tables-save -t filter']);
   });
 
   it('an absent ip6tables is skipped; an absent iptables is an error', async () => {
@@ -192,5 +241,10 @@ describe('ensureForwardHook / removeForwardHook', () => {
     const restores = run.calls.filter((c) => c.argv[0]?.endsWith('-restore'));
     expect(restores.map((c) => c.argv[0])).toEqual(['iptables-restore', 'ip6tables-restore']);
     for (const r of restores) expect(r.input).toContain('-X MYNET-FORWARD');
+    const withGuard = new FakeRunner({ 'iptables-save': save(), 'iptables-save -t raw': raw([GUARD_SRC, GUARD_DST]), 'ip6tables-save': save() });
+    await removeForwardHook(withGuard, silentLog);
+    expect(withGuard.calls.filter((c) => c.argv[0]?.endsWith('-restore')).map((c) => c.input)).toEqual([
+      ['*raw', GUARD_SRC.replace('-A', '-D'), GUARD_DST.replace('-A', '-D'), 'COMMIT', ''].join('\n'),
+    ]);
   });
 });

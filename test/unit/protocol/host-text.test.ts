@@ -4,6 +4,7 @@
  * `alias x#y mtu 1400` ran as `alias x`), naming the field. And the value checks the state files
  * get (protocol/values.ts) are the ones requests get.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PluginError } from '../../../src/errors.js';
 import { State } from '../../../src/driver/state.js';
@@ -88,6 +89,13 @@ describe('checkHostText', () => {
 });
 
 describe('checkMac (used at load) accepts exactly what CreateEndpoint accepts', () => {
+  it('because CreateEndpoint calls these checks, not a copy of them', () => {
+    const src = readFileSync(new URL('../../../src/driver/endpoint.ts', import.meta.url), 'utf8');
+    expect(src).toMatch(/import \{ checkCidr, checkMac \} from '\.\.\/protocol\/values\.js';/);
+    expect(src).not.toMatch(/function check(Mac|Cidr)\b/);
+    expect(src).not.toMatch(/const MAC = /);
+  });
+
   it('on a list of good and bad MACs', () => {
     const macs = ['02:42:0a:09:00:02', '02:42:0A:09:00:02', '03:42:0a:09:00:02', '02:42:0a:09:00', '02-42-0a-09-00-02', '02:42:0a:09:00:02#', ' 02:42:0a:09:00:02', '00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', 'aa:bb:cc:dd:ee:fg'];
     for (const mac of macs) {
