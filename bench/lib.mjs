@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: run commands, start dockerd and the plugin if needed.
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,3 +70,32 @@ export function table(headers, rows) {
   const w = headers.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   return all.map((r, k) => r.map((c, i) => c.padEnd(w[i])).join('  ') + (k === 0 ? `\n${w.map((n) => '-'.repeat(n)).join('  ')}` : '')).join('\n');
 }
+
+/**
+ * A client of one plugin's sockets, as dockerd and the mynet command talk to it: `call` POSTs a
+ * protocol request (rejecting on a non-200 answer), `adminGet` reads the admin socket,
+ * `processes` sums mynet_host_processes_total (lines containing `command`, e.g.
+ * 'command="conntrack"'), `rss` reads a pid's resident memory in MiB.
+ */
+export function pluginClient(sock, admin, agent) {
+  const call = (path, body) => new Promise((resolve, reject) => {
+    const data = body === undefined ? '' : JSON.stringify(body);
+    const req = request({ socketPath: sock, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(data) } }, (res) => {
+      const c = [];
+      res.on('data', (d) => c.push(d));
+      res.on('end', () => {
+        const t = Buffer.concat(c).toString();
+        if (res.statusCode === 200) resolve(JSON.parse(t)); else reject(new Error(`${path}: ${t}`));
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+  const adminGet = (path) => new Promise((resolve, reject) => {
+    request({ socketPath: admin, path }, (res) => { let t = ''; res.on('data', (d) => (t += d)); res.on('end', () => resolve(t)); }).on('error', reject).end();
+  });
+  const processes = async (command = '') => (await adminGet('/metrics')).split('\n').filter((l) => l.startsWith('mynet_host_processes_total') && l.includes(command)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+  return { call, adminGet, answers: () => answers(sock), processes, rss };
+}
+
+export const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;

@@ -9,11 +9,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request, Agent } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection } from 'node:net';
-import { goal, median, now, pct, sh, sleep, table } from './lib.mjs';
+import { goal, median, now, pct, sh, sleep, table, pluginClient } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300);
 const hex = (n, w = 64) => n.toString(16).padStart(w, '0');
@@ -25,27 +24,8 @@ const sock = join(dir, 'p.sock');
 const admin = join(dir, 'admin.sock');
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-function call(path, body) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? '' : JSON.stringify(body);
-    const req = request({ socketPath: sock, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(data) } }, (res) => {
-      const c = [];
-      res.on('data', (d) => c.push(d));
-      res.on('end', () => {
-        const t = Buffer.concat(c).toString();
-        if (res.statusCode === 200) resolve(JSON.parse(t)); else reject(new Error(`${path}: ${t}`));
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-const adminGet = (path) => new Promise((resolve, reject) => {
-  request({ socketPath: admin, path }, (res) => { let t = ''; res.on('data', (d) => (t += d)); res.on('end', () => resolve(t)); }).on('error', reject).end();
-});
-const answers = () => new Promise((res) => { const c = createConnection(sock); c.once('connect', () => { c.destroy(); res(true); }); c.once('error', () => res(false)); });
-const spawns = async () => (await adminGet('/metrics')).split('\n').filter((l) => l.startsWith('mynet_host_processes_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const { call, answers, processes, rss } = pluginClient(sock, admin, agent);
+const spawns = () => processes();
 
 let proc;
 let logFile;

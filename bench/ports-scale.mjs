@@ -11,11 +11,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection } from 'node:net';
-import { goal, now, sh, sleep, table } from './lib.mjs';
+import { goal, now, sh, sleep, table, pluginClient } from './lib.mjs';
 
 const COUNTS = (process.env.BENCH_PORT_SCALE ?? '100,4000,20000').split(',').map(Number);
 const ns = `mnt-bench-ps-${process.pid}`;
@@ -25,27 +24,7 @@ const admin = join(dir, 'admin.sock');
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 const id = () => randomBytes(32).toString('hex');
 
-function call(path, body) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(body ?? {});
-    const req = request({ socketPath: sock, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(data) } }, (res) => {
-      const c = [];
-      res.on('data', (d) => c.push(d));
-      res.on('end', () => {
-        const t = Buffer.concat(c).toString();
-        if (res.statusCode === 200) resolve(JSON.parse(t)); else reject(new Error(`${path}: ${t}`));
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-const adminGet = (path) => new Promise((resolve, reject) => {
-  request({ socketPath: admin, path }, (res) => { let t = ''; res.on('data', (d) => (t += d)); res.on('end', () => resolve(t)); }).on('error', reject).end();
-});
-const answers = () => new Promise((res) => { const c = createConnection(sock); c.once('connect', () => { c.destroy(); res(true); }); c.once('error', () => res(false)); });
-const processes = async (command = '') => (await adminGet('/metrics')).split('\n').filter((l) => l.startsWith('mynet_host_processes_total') && l.includes(command)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const { call, adminGet, answers, processes, rss } = pluginClient(sock, admin, agent);
 const fds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
 const fdLimit = (pid) => /Max open files\s+(\d+)\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8')).slice(1, 3).join('/');
 

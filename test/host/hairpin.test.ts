@@ -4,19 +4,11 @@
  * the port it came in on, which the bridge does only in hairpin mode: the veth plan sets it,
  * and turning it off on that one port brings back the time-out users saw.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { destroyCreated } from '../helpers/netns.js';
+import { describe, expect, it } from 'vitest';
 import { createNetwork, dockerLikeFirewall, ipOf, publish } from './plugin-fixture.js';
-import { HOST_ADDR, TCP, UDP, all, binding, container, serve, stopServers, tcpAsk, udpAsk, world } from './nat-fixture.js';
+import { HOST_ADDR, TCP, UDP, all, binding, container, serve, tcpAsk, udpAsk, world, cleanUpServersAndNamespaces } from './nat-fixture.js';
 
-afterEach(async () => {
-  stopServers();
-  await destroyCreated();
-});
-afterAll(async () => {
-  stopServers();
-  await destroyCreated();
-});
+cleanUpServersAndNamespaces();
 
 describe('hairpin to itself', () => {
   it('a container reaches its own published TCP and UDP port through the host address; its port is in hairpin mode, and without it the ask times out', async () => {

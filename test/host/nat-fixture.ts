@@ -14,7 +14,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { HostPorts, Proto } from '../../src/decision.js';
 import { HostCommandError } from '../../src/errors.js';
 import type { Plugin } from '../../src/plugin.js';
-import { type TestNetns, createNetns } from '../helpers/netns.js';
+import { afterAll, afterEach } from 'vitest';
+import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
 import {
   type CreatedNetwork,
   buildPlugin,
@@ -164,6 +165,19 @@ export async function background(ns: TestNetns, script: string, args: readonly s
 }
 
 /** Kills every background process started by this file. For afterEach, before the namespaces go. */
+/**
+ * Registers this file's cleanup: servers first (by their pids), then the namespaces they ran in,
+ * after each test and once more after the file (a failed test may have left both).
+ */
+export function cleanUpServersAndNamespaces(): void {
+  for (const hook of [afterEach, afterAll]) {
+    hook(async () => {
+      stopServers();
+      await destroyCreated();
+    });
+  }
+}
+
 export function stopServers(): void {
   for (const bg of [...running]) bg.stop();
 }

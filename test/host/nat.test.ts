@@ -3,10 +3,10 @@
  * the Plugin runs in a "host" namespace joined to an "outside" namespace that has no route to
  * any container subnet (nat-fixture.ts), so an answer from outside comes back only through NAT.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { removeForwardHook } from '../../src/host/forward-hook.js';
 import { TABLE } from '../../src/plan/nft.js';
-import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
+import { type TestNetns, createNetns } from '../helpers/netns.js';
 import { createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, publish, removeEndpoint } from './plugin-fixture.js';
 import {
   type Container,
@@ -26,22 +26,14 @@ import {
   received,
   routeLoopbackVia,
   serve,
-  stopServers,
+  cleanUpServersAndNamespaces,
   tcpAsk,
   udpAsk,
   v6Default,
   world,
 } from './nat-fixture.js';
 
-// Servers first (by their pids), then the namespaces they ran in.
-afterEach(async () => {
-  stopServers();
-  await destroyCreated();
-});
-afterAll(async () => {
-  stopServers();
-  await destroyCreated();
-});
+cleanUpServersAndNamespaces();
 
 /**
  * A server on the outside host: TCP and UDP port 7000 of OUTSIDE_ADDR, answering "outside from

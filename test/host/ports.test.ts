@@ -13,12 +13,12 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostPorts, Proto } from '../../src/decision.js';
 import { PluginError } from '../../src/errors.js';
 import { readHostPorts } from '../../src/host/listeners.js';
 import { TABLE } from '../../src/plan/nft.js';
-import { type TestNetns, createNetns, destroyCreated, dockerId } from '../helpers/netns.js';
+import { type TestNetns, createNetns, dockerId } from '../helpers/netns.js';
 import { type CreatedNetwork, createNetwork, dockerLikeFirewall, ipOf, log, publish } from './plugin-fixture.js';
 import {
   type Background,
@@ -39,7 +39,7 @@ import {
   routeLoopbackVia,
   serve,
   sleep,
-  stopServers,
+  cleanUpServersAndNamespaces,
   tcpAsk,
   udpAsk,
   udpFlow,
@@ -64,15 +64,7 @@ function nsHostPorts(ns: TestNetns): (protos: readonly Proto[]) => Promise<HostP
   return (protos) => readHostPorts(protos, read);
 }
 
-// Servers first (by their pids), then the namespaces they ran in.
-afterEach(async () => {
-  stopServers();
-  await destroyCreated();
-});
-afterAll(async () => {
-  stopServers();
-  await destroyCreated();
-});
+cleanUpServersAndNamespaces();
 
 /** A world (Docker-like firewall: FORWARD policy DROP), one network, one container serving TCP and UDP 80. */
 async function served(o: { hostPorts?: 'namespace' } = {}): Promise<{ w: World; net: CreatedNetwork; c: Container; server: Background }> {

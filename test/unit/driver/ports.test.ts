@@ -12,11 +12,10 @@ import {
   MAX_BINDINGS, type RequestedBinding, parsePortMap, portMapInfo, programExternalConnectivity, resolveBindings, revokeExternalConnectivity,
 } from '../../../src/driver/ports.js';
 import { type EndpointRecord, State } from '../../../src/driver/state.js';
-import { PluginError } from '../../../src/errors.js';
 import { portElementsScript } from '../../../src/plan/nft.js';
 import { heldSockets, portElements, unpublishSteps } from '../../../src/plan/ports.js';
 import { type HostOp, renderPlan } from '../../../src/plan/step.js';
-import { hexId } from '../support.js';
+import { errorOf, hexId } from '../support.js';
 
 const NOW = '2024-06-11T10:00:00.000Z';
 const DUAL = hexId(0xd0a1);
@@ -62,15 +61,7 @@ const b = (proto: Proto, port: number, hostPort: number, o: { hostIp?: string; h
 });
 const wire = (r: RequestedBinding): Record<string, unknown> => ({ Proto: { tcp: 6, udp: 17, sctp: 132 }[r.proto], IP: '', Port: r.containerPort, HostIP: r.hostIp, HostPort: r.hostPort, HostPortEnd: r.hostPortEnd });
 
-function refusal(fn: () => unknown): PluginError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PluginError) return err;
-    throw err;
-  }
-  throw new Error('expected a PluginError');
-}
+const refusal = errorOf; // the PluginError a call throws (test/unit/support.ts)
 
 /** Publishes `ports` for `ep` and applies the decision, as the orchestrator does. */
 function publish(s: State, ep: EndpointRecord, ports: RequestedBinding[], h: HostPorts = host()): ReturnType<typeof programExternalConnectivity> {
