@@ -25,8 +25,9 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style, names?: NamesView): string {
   const namesLine = names === undefined ? [] : names.on ? [`names: on, from the Docker API at ${names.socket}`] : [st.yellow(`names: off: ${names.why ?? 'no Docker socket'}`)];
-  if (nets.length === 0) return ['no mynet networks', ...namesLine].join('\n');
-  const out: string[] = [];
+  // The names line heads the output and the health line ends it (scripts read the last line).
+  if (nets.length === 0) return [...namesLine, 'no mynet networks'].join('\n');
+  const out: string[] = [...namesLine];
   for (const n of nets) {
     out.push(`${st.bold(n.name ?? '(name unknown)')}  ${n.id.slice(0, 12)}  bridge ${n.bridge}  ${n.subnets.join(' ')}  gateway ${n.gateways.join(' ') || '-'}`);
     const o = n.options;
@@ -40,7 +41,6 @@ export function renderStatus(nets: readonly NetworkView[], differences: number, 
     out.push('');
   }
   out.push(differences === 0 ? st.green('health: ok, the kernel matches the state') : st.yellow(`health: ${differences} difference(s) between state and kernel; run \`mynet doctor\``));
-  out.push(...namesLine);
   return out.join('\n');
 }
 

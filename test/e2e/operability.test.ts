@@ -80,8 +80,9 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
   it('mynet status: the network by Docker\'s name, each container with its address, MAC and host veth, and health ok', async () => {
     const out = await mynetOk('status');
     const lines = out.split('\n');
-    expect(lines[0]).toBe(`${net}  ${netId.slice(0, 12)}  bridge mn-${netId.slice(0, 12)}  10.131.0.0/24  gateway 10.131.0.1`);
-    expect(lines[2]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS$/);
+    expect(lines[0]).toBe('names: on, from the Docker API at /var/run/docker.sock');
+    expect(lines[1]).toBe(`${net}  ${netId.slice(0, 12)}  bridge mn-${netId.slice(0, 12)}  10.131.0.0/24  gateway 10.131.0.1`);
+    expect(lines[3]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS$/);
     for (const [c, f] of facts) {
       expect(lines.find((l) => l.startsWith(`  ${c} `))?.split(/ {2,}/)).toEqual(['', c, `${f.ip}/24`, f.mac, f.veth, c === web ? '1' : '0']);
       // The veth it names is real, ours, and on the network's bridge.
@@ -183,7 +184,8 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
 
   it('with the plugin stopped, the command says so and exits 1', async () => {
     await r.cleanup();
-    expect(await mynetOk('status')).toBe('no mynet networks');
+    // The test's plugin runs beside this dockerd's socket, so host names are on.
+    expect(await mynetOk('status')).toBe('names: on, from the Docker API at /var/run/docker.sock\nno mynet networks');
     expect(await plugin.stop()).toBe(0);
     for (const sub of ['status', 'ports', 'doctor', 'version']) {
       const res = await mynet(sub, '--socket', admin);

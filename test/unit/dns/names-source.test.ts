@@ -43,14 +43,14 @@ describe('namesSource: whether the Docker socket is there', () => {
 });
 
 describe('mynet status says whether names are on', () => {
-  it('off: the reason, after the health line or alone', async () => {
+  it('off: the reason, first, before the networks and the health line', async () => {
     const off = namesView(await namesSource(dockerTarget('unix:///dev/null')));
-    expect(renderStatus([], 0, PLAIN, off)).toBe(`no mynet networks\nnames: off: ${off.why}`);
+    expect(renderStatus([], 0, PLAIN, off)).toBe(`names: off: ${off.why}\nno mynet networks`);
     expect(off.why).toMatch(/docker\.source=/);
   });
 
   it('on: where from; without the field (an older plugin) nothing is added', () => {
-    expect(renderStatus([], 0, PLAIN, { on: true, socket: '/var/run/docker.sock' })).toBe('no mynet networks\nnames: on, from the Docker API at /var/run/docker.sock');
+    expect(renderStatus([], 0, PLAIN, { on: true, socket: '/var/run/docker.sock' })).toBe('names: on, from the Docker API at /var/run/docker.sock\nno mynet networks');
     expect(renderStatus([], 0, PLAIN)).toBe('no mynet networks');
   });
 });
