@@ -6,13 +6,19 @@
  *
  *   const etcd = await startEtcd();  ...  await etcd.stop({ keepData: true }); await etcd.restart();
  *   afterAll(() => etcd.destroy());
+ *
+ * With `netns`, etcd runs inside that (test-made) namespace and listens on `host` there, on
+ * 2379/2380 (the namespace is private, so the ports are free): other namespaces reach it over
+ * their links, as hosts reach an etcd on the network. The test process itself is outside, so
+ * health and `get` go through curl run in the namespace.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 
 const CACHE = join(process.env.MYNET_ETCD_CACHE ?? '/var/cache/mynet-tests/etcd', 'usr/bin/etcd');
 
@@ -74,7 +80,16 @@ function makePki(dir: string): TestPki {
   return { ca: f('mnt-ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('mnt-other-ca.pem') };
 }
 
-function healthy(url: string, pki: TestPki | undefined): Promise<boolean> {
+const execFileP = promisify(execFile);
+
+/** curl inside a namespace (the test process cannot reach an address that lives only there). */
+async function curlIn(netns: string, args: readonly string[]): Promise<string> {
+  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, 'curl', '-sS', '--max-time', '2', ...args]);
+  return stdout;
+}
+
+function healthy(url: string, pki: TestPki | undefined, netns?: string): Promise<boolean> {
+  if (netns) return curlIn(netns, [`${url}/health`]).then((b) => b.includes('"health":"true"'), () => false);
   if (!pki) {
     return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(
       async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true',
@@ -103,19 +118,25 @@ export class TestEtcd {
     readonly peerPort: number,
     /** With TLS: https clients must show a certificate of this CA. */
     readonly pki?: TestPki,
+    /** The namespace etcd runs in (undefined: the test's own) and the address it listens on. */
+    readonly netns?: string,
+    readonly host = '127.0.0.1',
   ) {}
 
   get endpoint(): string {
-    return `${this.pki ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
+    return `${this.pki ? 'https' : 'http'}://${this.host}:${this.clientPort}`;
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
-  static async start(o: { tls?: boolean } = {}): Promise<TestEtcd> {
-    const dir = mkdtempSync(join(tmpdir(), 'mnt-etcd-'));
-    const e = new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
+  static async start(o: EtcdOptions = {}): Promise<TestEtcd> {
+    if (o.netns && o.tls) throw new Error('etcd in a namespace: TLS is not supported here (the certificates name 127.0.0.1)');
+    const dir = mkdtempSync(join(tmpdir(), o.dirPrefix ?? 'mnt-etcd-'));
+    const e = o.netns
+      ? new TestEtcd(dir, 2379, 2380, undefined, o.netns, o.host ?? '127.0.0.1')
+      : new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
     await e.restart();
     return e;
   }
@@ -123,14 +144,17 @@ export class TestEtcd {
   /** Starts etcd (again) on the same ports and data directory; resolves when it answers /health. */
   async restart(): Promise<void> {
     if (this.child) throw new Error('etcd is already running');
-    const peer = `http://127.0.0.1:${this.peerPort}`;
-    const child = spawn(etcdBinary(), [
+    const peer = `http://${this.host}:${this.peerPort}`;
+    // `ip netns exec` execs etcd in place: the child's pid is etcd's, for stop, freeze and kill.
+    const argv = [etcdBinary(), 
       '--name', 'mnt', '--data-dir', join(this.dir, 'data'),
       '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `mnt=${peer}`,
       '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'warn',
       ...(this.pki ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth'] : []),
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ];
+    const [cmd, ...args] = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
+    const child = spawn(cmd as string, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     running.add(child);
     child.stderr?.on('data', (b: Buffer) => {
@@ -143,7 +167,7 @@ export class TestEtcd {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (!this.child) throw new Error(`etcd exited at start: ${this.log}`);
-      if (await healthy(this.endpoint, this.pki)) return;
+      if (await healthy(this.endpoint, this.pki, this.netns)) return;
       if (Date.now() > deadline) throw new Error(`etcd did not become healthy in 20 s: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -169,6 +193,22 @@ export class TestEtcd {
     this.child?.kill('SIGCONT');
   }
 
+  /**
+   * The keys under `prefix` and their values (parsed JSON), read with etcd's JSON gateway
+   * (POST /v3/kv/range) from inside its namespace: what the test checks the plugins wrote.
+   */
+  async get(prefix: string): Promise<Map<string, unknown>> {
+    if (!this.netns) throw new Error('get() is for an etcd in a namespace; use an EtcdKv otherwise');
+    const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
+    const end = Buffer.from(prefix);
+    end[end.length - 1] = (end[end.length - 1] as number) + 1; // the range end of a prefix
+    const body = JSON.stringify({ key: b64(prefix), range_end: b64(end) });
+    const out = JSON.parse(await curlIn(this.netns, ['-X', 'POST', '-d', body, `${this.endpoint}/v3/kv/range`])) as { kvs?: { key: string; value: string }[]; error?: string };
+    if (out.error) throw new Error(`etcd range ${prefix}: ${out.error}`);
+    const dec = (s: string): string => Buffer.from(s, 'base64').toString();
+    return new Map((out.kvs ?? []).map((kv) => [dec(kv.key), JSON.parse(dec(kv.value)) as unknown]));
+  }
+
   async destroy(): Promise<void> {
     this.thaw();
     await this.stop();
@@ -176,4 +216,13 @@ export class TestEtcd {
   }
 }
 
-export const startEtcd = (o: { tls?: boolean } = {}): Promise<TestEtcd> => TestEtcd.start(o);
+export interface EtcdOptions {
+  readonly tls?: boolean;
+  /** Run inside this namespace (one the test made), listening on `host` (default 127.0.0.1). */
+  readonly netns?: string;
+  readonly host?: string;
+  /** Of the data directory in tmpdir (default mnt-etcd-). */
+  readonly dirPrefix?: string;
+}
+
+export const startEtcd = (o: EtcdOptions = {}): Promise<TestEtcd> => TestEtcd.start(o);

@@ -53,8 +53,13 @@ export const randomHex = (bytes: number): string => randomBytes(bytes).toString(
 /** A Docker-shaped id: 64 lowercase hex. */
 export const dockerId = (): string => randomHex(32);
 
-export async function createNetns(): Promise<TestNetns> {
-  const name = `${NETNS_PREFIX}${randomHex(5)}`;
+/**
+ * `prefix` (default NETNS_PREFIX) lets a test name its namespaces by its own tag; `name` makes one
+ * of an exact name again (a host "rebooted": the same namespace name, nothing left inside).
+ */
+export async function createNetns(o: { prefix?: string; name?: string } = {}): Promise<TestNetns> {
+  const name = o.name ?? `${o.prefix ?? NETNS_PREFIX}${randomHex(5)}`;
+  if (!name.startsWith(NETNS_PREFIX)) throw new Error(`namespace ${name}: test namespaces start with ${NETNS_PREFIX}`);
   await execa('ip', ['netns', 'add', name]);
   // Persistent, as the plugin runs it: ip and nft go to coprocesses inside the namespace.
   const exec = new ExecaExecutor({ netns: name, persistent: true });

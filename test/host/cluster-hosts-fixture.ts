@@ -1,0 +1,155 @@
+/**
+ * Three Docker "hosts" on one machine, for the cluster's host tier (issue 17):
+ *
+ *   underlay namespace: bridge mnt-mhh-ul 198.18.10.254/24, etcd listening on that address
+ *   host a/b/c namespaces: mnt-mhh-ul0 198.18.10.1-3/24 (MTU 1500) on that bridge, each with
+ *     its own `node dist/main.js` (own sockets, state directory, DNS 127.0.0.153:53 in its
+ *     namespace, no Docker: DOCKER_HOST names a socket that does not exist)
+ *   a stranger namespace on the same bridge (198.18.10.9), made on demand
+ *
+ * Every name carries the tag mnt-mhh-; 198.18.10.0/24 exists only inside these namespaces.
+ * `destroy` stops the plugins and etcd by their pids, deletes the namespaces and the temp dir.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { createNetns, destroyCreated, type TestNetns } from '../helpers/netns.js';
+import { TAG, type DockerHost } from './dockerd-moves.js';
+import { PluginProcess } from './plugin-process.js';
+
+export const UNDERLAY_BRIDGE = `${TAG}ul`;
+export const UNDERLAY_IF = `${TAG}ul0`;
+export const ETCD_ADDRESS = '198.18.10.254';
+export const STRANGER_ADDRESS = '198.18.10.9';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Host implements DockerHost {
+  plugin: PluginProcess;
+  private current: TestNetns;
+
+  constructor(
+    readonly label: string,
+    readonly address: string,
+    ns: TestNetns,
+    dir: string,
+    etcdEndpoint: string,
+    extraEnv: Readonly<Record<string, string>>,
+  ) {
+    this.current = ns;
+    this.plugin = new PluginProcess(() => this.current.name, dir, {
+      MYNET_DNS_LISTEN: '127.0.0.153:53',
+      DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`,
+      MYNET_ETCD_ENDPOINTS: etcdEndpoint,
+      MYNET_NODE_NAME: this.nodeName,
+      MYNET_NODE_ADDRESS: address,
+      MYNET_LOG_LEVEL: 'info',
+      ...extraEnv,
+    });
+  }
+
+  get nodeName(): string {
+    return `${TAG}${this.label}`;
+  }
+
+  get ns(): TestNetns {
+    return this.current;
+  }
+
+  get socket(): string {
+    return this.plugin.socket;
+  }
+
+  /** After a reboot the host has a new namespace of the same name. */
+  replaceNamespace(ns: TestNetns): void {
+    this.current = ns;
+  }
+}
+
+export interface ClusterOptions {
+  readonly hosts?: number;
+  /** More plugin settings for every host (e.g. MYNET_RECONCILE_INTERVAL). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export class Cluster {
+  readonly hosts: Host[] = [];
+  private constructor(
+    readonly dir: string,
+    readonly underlay: TestNetns,
+    readonly etcd: TestEtcd,
+  ) {}
+
+  static async start(o: ClusterOptions = {}): Promise<Cluster> {
+    const dir = mkdtempSync(join(tmpdir(), TAG));
+    const underlay = await createNetns({ prefix: `${TAG}ul-` });
+    await underlay.run(['ip', 'link', 'add', UNDERLAY_BRIDGE, 'type', 'bridge']);
+    await underlay.run(['ip', 'addr', 'add', `${ETCD_ADDRESS}/24`, 'dev', UNDERLAY_BRIDGE]);
+    await underlay.run(['ip', 'link', 'set', UNDERLAY_BRIDGE, 'up']);
+    const etcd = await startEtcd({ netns: underlay.name, host: ETCD_ADDRESS, dirPrefix: `${TAG}etcd-` });
+    const c = new Cluster(dir, underlay, etcd);
+    const labels = ['a', 'b', 'c', 'd', 'e'].slice(0, o.hosts ?? 3);
+    for (const [i, label] of labels.entries()) {
+      const ns = await createNetns({ prefix: `${TAG}${label}-` });
+      const address = `198.18.10.${i + 1}`;
+      await c.plug(ns, address);
+      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, o.env ?? {}));
+    }
+    await Promise.all(c.hosts.map((h) => h.plugin.start()));
+    return c;
+  }
+
+  /** A veth from the underlay bridge into `ns` (mnt-mhh-ul0 there), addressed and up. */
+  async plug(ns: TestNetns, address: string): Promise<void> {
+    const n = address.split('.').at(-1) as string;
+    const outer = `${TAG}u${n}`;
+    // A rebooted host's old veth went with its namespace; nothing of that name is left here.
+    await this.underlay.run(['ip', 'link', 'add', outer, 'mtu', '1500', 'type', 'veth', 'peer', 'name', UNDERLAY_IF, 'mtu', '1500', 'netns', ns.name]);
+    await this.underlay.run(['ip', 'link', 'set', outer, 'master', UNDERLAY_BRIDGE, 'up']);
+    await ns.run(['ip', 'addr', 'add', `${address}/24`, 'dev', UNDERLAY_IF]);
+    await ns.run(['ip', 'link', 'set', UNDERLAY_IF, 'up']);
+  }
+
+  /** A namespace on the underlay that is no member: for VXLAN from a stranger. */
+  async stranger(): Promise<TestNetns> {
+    const ns = await createNetns({ prefix: `${TAG}x-` });
+    await this.plug(ns, STRANGER_ADDRESS);
+    return ns;
+  }
+
+  /**
+   * A host "rebooted": the plugin dies (kill -9), the kernel state goes (the namespace is deleted,
+   * with every link, address, route and nft table in it), a fresh namespace of the same name
+   * comes up on the underlay with the same address, and the plugin starts with the same state
+   * directory. Containers of that host died with it (their namespaces are the caller's to drop).
+   */
+  async reboot(h: Host): Promise<void> {
+    await h.plugin.kill9();
+    const name = h.ns.name;
+    await h.ns.destroy();
+    // The veth's underlay end leaves with its peer; wait until the kernel has let go of it.
+    const outer = `${TAG}u${h.address.split('.').at(-1) as string}`;
+    for (let i = 0; i < 100 && (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])); i++) await sleep(20);
+    const ns = await createNetns({ name });
+    await this.plug(ns, h.address);
+    h.replaceNamespace(ns);
+    await h.plugin.start();
+  }
+
+  async destroy(): Promise<void> {
+    for (const h of this.hosts) await h.plugin.stop();
+    await this.etcd.destroy();
+    await destroyCreated();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Namespaces of ours (the tag) that still exist: none after destroy. */
+export async function leftoverNamespaces(): Promise<string[]> {
+  const out = (await execa('ip', ['netns', 'list'])).stdout;
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0] as string)
+    .filter((n) => n.startsWith(TAG));
+}
