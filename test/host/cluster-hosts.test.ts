@@ -1,54 +1,366 @@
 /**
  * Issue 17, host tier: three hosts as network namespaces on an underlay bridge, one real etcd on
  * it, a real plugin process per host (cluster-hosts-fixture.ts), containers as namespaces, the
- * protocol driven as dockerd drives it (dockerd-moves.ts).
+ * protocol driven as dockerd drives it (dockerd-moves.ts). The cluster network `blue` is made
+ * with the same request sequence on every host; then, in order: cross-host ping and TCP, --ip
+ * conflicts and races, a stranger's VXLAN, a plugin killed -9 mid-lifecycle, a host rebooted,
+ * etcd stopped and restarted, etcd restarted empty, and everything removed through the protocol.
+ * Names are not tested here: they come from the Docker API (the e2e tier has real dockerds).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { guardChain, peerSet } from '../../src/plan/vxlan-firewall.js';
+import { vxlanName } from '../../src/plan/vxlan.js';
+import { defaultBridgeName } from '../../src/plan/link-names.js';
+import { dockerId, linkInfo, silentLog } from '../helpers/netns.js';
 import { pings } from './plugin-fixture.js';
-import { Cluster, ETCD_ADDRESS, type Host, leftoverNamespaces } from './cluster-hosts-fixture.js';
-import { createNetwork, removeContainer, removeNetwork, runContainer } from './dockerd-moves.js';
+import { Cluster, ETCD_ADDRESS, type Host, STRANGER_ADDRESS, leftoverNamespaces } from './cluster-hosts-fixture.js';
+import { chainCounter, claims, endpointRecords, fdbOf, heldBy, mynetLinks, reachableFrom, rxPackets, tcpLine, until } from './cluster-checks.js';
+import { type Container, type Network, createNetwork, prepareNetwork, releasePool, removeContainer, removeNetwork, requestAddress, runContainer } from './dockerd-moves.js';
+import { NoAnswer, Refused, post, refusal } from './plugin-client.js';
+
+const CLUSTER = 'blue';
+const SUBNET = '10.77.0.0/16';
+
+interface Definition { readonly subnet: string; readonly gateway: string; readonly gatewayMac: string; readonly vni: number; readonly mtu: number; readonly createdBy: string }
 
 let cluster: Cluster;
 const host = (i: number): Host => cluster.hosts[i] as Host;
+/** `blue` as each host's dockerd knows it (each has its own network id). */
+const blue = new Map<Host, Network>();
+const netOf = (h: Host): Network => blue.get(h) as Network;
+const nets = (): Network[] => [...blue.values()];
+/** Containers running now (removed at the end). */
+const live = new Set<Container>();
+let ca: Container, cb: Container, cc: Container;
+
+const run = async (h: Host, ip?: string): Promise<Container> => {
+  const c = await runContainer(netOf(h), ip ? { ip } : {});
+  live.add(c);
+  return c;
+};
+const remove = async (c: Container, o: { gone?: boolean } = {}): Promise<void> => {
+  await removeContainer(c, o);
+  live.delete(c);
+};
+const definition = async (cluster_: string = CLUSTER): Promise<Definition | undefined> =>
+  (await cluster.etcd.get(`/mynet/v1/networks/${cluster_}`)).get(`/mynet/v1/networks/${cluster_}`) as Definition | undefined;
+const converged = (c: Container): Promise<number> =>
+  until(`${c.ip} (${c.host.label}) programmed on the other hosts`, () => reachableFrom(c, nets()), 10_000, async () => JSON.stringify(await Promise.all(nets().map(async (n) => [n.host.label, [...(await fdbOf(n))]]))));
 
 beforeAll(async () => {
+  // The doctor's reconcile runs every 5 s: the cluster's kernel objects must survive it.
   cluster = await Cluster.start({ env: { MYNET_RECONCILE_INTERVAL: '5' } });
 }, 60_000);
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state !== 'fail') return;
+  // What each plugin warned about or failed at (its whole log is in its directory until destroy).
+  for (const h of cluster.hosts) console.error(`--- host ${h.label}: last warnings and errors of its plugin\n${h.plugin.problems().slice(-8).join('\n')}`);
+});
 
 afterAll(async () => {
   await cluster?.destroy();
 });
 
 describe('fixture', () => {
-  it('every host reaches etcd on the underlay; each plugin runs its own host-local networks', async () => {
+  it('every host reaches etcd on the underlay; each plugin runs its own host-local networks, survives kill -9 and a reboot', async () => {
     for (const h of cluster.hosts) expect(await h.ns.succeeds(['curl', '-sS', '--max-time', '2', `http://${ETCD_ADDRESS}:2379/health`])).toBe(true);
-    expect(await cluster.etcd.get('/mnt-nothing/')).toEqual(new Map());
     // The same subnet on every host: local networks are each host's own.
-    const nets = await Promise.all(cluster.hosts.map((h) => createNetwork(h, { subnet: '10.88.0.0/24' })));
-    const pairs = await Promise.all(nets.map(async (n) => [await runContainer(n), await runContainer(n)] as const));
+    const locals = await Promise.all(cluster.hosts.map((h) => createNetwork(h, { subnet: '10.88.0.0/24' })));
+    const pairs = await Promise.all(locals.map(async (n) => [await runContainer(n), await runContainer(n)] as const));
     for (const [x, y] of pairs) expect(await pings(x.box, y.ip)).toBe(true);
-    // kill -9 and restart: the containers still talk, a new one joins.
     await host(0).plugin.kill9();
     await host(0).plugin.start();
     const [x0, y0] = pairs[0] as (typeof pairs)[0];
     expect(await pings(x0.box, y0.ip)).toBe(true);
-    const z0 = await runContainer(nets[0] as (typeof nets)[0]);
-    expect(await pings(z0.box, x0.ip)).toBe(true);
-    await removeContainer(z0);
-    // reboot: the links are gone; the plugin rebuilds the network from its state, dockerd
-    // removes the dead containers' endpoints and starts new ones.
+    // A reboot takes the links; the plugin rebuilds the bridge from its state, dockerd removes
+    // the dead containers' endpoints and starts new ones.
+    const local1 = locals[1] as Network;
     await cluster.reboot(host(1));
-    const [x1, y1] = pairs[1] as (typeof pairs)[1];
-    for (const c of [x1, y1]) await removeContainer(c, { gone: true });
-    const [p1, q1] = [await runContainer(nets[1] as (typeof nets)[1]), await runContainer(nets[1] as (typeof nets)[1])];
+    await until('the bridge restored after the reboot', async () => (await linkInfo(host(1).ns, defaultBridgeName(local1.id))) !== undefined, 5000);
+    for (const c of pairs[1] as (typeof pairs)[1]) await removeContainer(c, { gone: true });
+    const [p1, q1] = [await runContainer(local1), await runContainer(local1)];
     expect(await pings(p1.box, q1.ip)).toBe(true);
     for (const c of [p1, q1, x0, y0, ...(pairs[2] as (typeof pairs)[2])]) await removeContainer(c);
-    for (const n of nets) await removeNetwork(n);
+    for (const n of locals) await removeNetwork(n);
   });
 });
 
-describe('cleanup', () => {
-  it('everything of ours is removed at the end', async () => {
+describe('one cluster network on three hosts', () => {
+  it('the same command on every host: one definition in etcd, the anycast gateway, MTU 1450 and a VXLAN device on every bridge', async () => {
+    for (const h of cluster.hosts) blue.set(h, await createNetwork(h, { subnet: SUBNET, cluster: CLUSTER }));
+    const def = await definition();
+    expect(def).toMatchObject({ subnet: SUBNET, mtu: 1450, createdBy: host(0).nodeName });
+    for (const n of nets()) {
+      const d = def as Definition;
+      expect(n.gateway).toBe(`${d.gateway}/16`);
+      const br = await linkInfo(n.host.ns, defaultBridgeName(n.id));
+      expect(br, `bridge on ${n.host.label}`).toMatchObject({ mtu: 1450, address: d.gatewayMac });
+      const [vx] = JSON.parse(await n.host.ns.run(['ip', '-j', '-d', 'link', 'show', 'dev', vxlanName(n.id)])) as { mtu: number; master: string; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[];
+      expect(vx, `vxlan on ${n.host.label}`).toMatchObject({ mtu: 1450, master: defaultBridgeName(n.id), linkinfo: { info_kind: 'vxlan', info_data: { id: d.vni, port: 4789, learning: false, proxy: true, local: n.host.address } } });
+      expect(await n.host.ns.succeeds(['nft', 'list', 'chain', 'inet', 'mynet', guardChain(n.id)]), `guard on ${n.host.label}`).toBe(true);
+    }
+  });
+
+  it('containers on A, B and C: cross-host ping and TCP; their claims and endpoint records in etcd', async () => {
+    [ca, cb, cc] = await Promise.all([run(host(0)), run(host(1)), run(host(2))]);
+    expect(new Set([ca.ip, cb.ip, cc.ip]).size).toBe(3);
+    for (const c of [ca, cb, cc]) expect((await linkInfo(c.box, c.ifname))?.mtu).toBe(1450);
+    const ms = Math.max(...(await Promise.all([ca, cb, cc].map(converged))));
+    for (const x of [ca, cb, cc]) for (const y of [ca, cb, cc]) if (x !== y) expect(await pings(x.box, y.ip), `${x.host.label} -> ${y.host.label}`).toBe(true);
+    expect(await tcpLine(ca.box, cb.box, cb.ip, 7001, 'a-to-b')).toContain('a-to-b');
+    expect(await tcpLine(cb.box, cc.box, cc.ip, 7002, 'b-to-c')).toContain('b-to-c');
+    expect(await tcpLine(cc.box, ca.box, ca.ip, 7003, 'c-to-a')).toContain('c-to-a');
+    const held = await claims(cluster.etcd, CLUSTER);
+    const records = await endpointRecords(cluster.etcd, CLUSTER);
+    for (const c of [ca, cb, cc]) {
+      const node = (c.host as Host).nodeName;
+      expect(held.get(c.ip), `claim of ${c.ip}`).toMatchObject({ node });
+      expect(records.get(c.endpointId), `record of ${c.ip}`).toMatchObject({ node, address: c.ip, mac: c.mac, underlay: c.host.address });
+    }
+    console.log(`[figure] three new endpoints programmed on every other host within ${ms.toFixed(0)} ms of their Join`);
+  });
+
+  it('--ip held by another host is refused naming that host; a free --ip is claimed by the host that asked and freed on release', async () => {
+    const r = await refusal(requestAddress(netOf(host(1)), ca.ip));
+    expect(r.err).toContain(host(0).nodeName);
+    expect(r.err).toContain(ca.ip);
+    const fixed = await run(host(1), '10.77.9.9');
+    expect((await claims(cluster.etcd, CLUSTER)).get('10.77.9.9')).toMatchObject({ node: host(1).nodeName });
+    await converged(fixed);
+    expect(await pings(ca.box, fixed.ip)).toBe(true);
+    expect((await refusal(requestAddress(netOf(host(2)), '10.77.9.9'))).err).toContain(host(1).nodeName);
+    await remove(fixed);
+    expect((await claims(cluster.etcd, CLUSTER)).has('10.77.9.9')).toBe(false);
+    // Free again: C may take it now.
+    const again = await requestAddress(netOf(host(2)), '10.77.9.9');
+    expect(again).toBe('10.77.9.9/16');
+    await post(host(2).socket, '/IpamDriver.ReleaseAddress', { PoolID: netOf(host(2)).poolId, Address: '10.77.9.9' });
+  });
+
+  it('two hosts racing for the same --ip: exactly one wins each time, the other is refused naming the winner', async () => {
+    const [a, b] = [host(0), host(1)];
+    const wins = { [a.nodeName]: 0, [b.nodeName]: 0 };
+    for (let i = 1; i <= 12; i++) {
+      const ip = `10.77.20.${i}`;
+      const [ra, rb] = await Promise.allSettled([requestAddress(netOf(a), ip), requestAddress(netOf(b), ip)]);
+      const won = [ra, rb].filter((r) => r.status === 'fulfilled');
+      expect(won, `${ip}: ${JSON.stringify([ra, rb].map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason))))}`).toHaveLength(1);
+      const [winner, lost] = ra.status === 'fulfilled' ? [a, rb] : [b, ra];
+      expect(lost.status === 'rejected' && lost.reason instanceof Refused && lost.reason.err.includes(winner.nodeName), String((lost as PromiseRejectedResult).reason)).toBe(true);
+      expect((await claims(cluster.etcd, CLUSTER)).get(ip)).toMatchObject({ node: winner.nodeName });
+      wins[winner.nodeName] = (wins[winner.nodeName] ?? 0) + 1;
+      await post(winner.socket, '/IpamDriver.ReleaseAddress', { PoolID: netOf(winner).poolId, Address: ip });
+    }
+    console.log(`[figure] --ip races won: ${JSON.stringify(wins)}`);
+  });
+
+  it('two hosts racing to create the same new network with different subnets: one wins, the other is refused showing the recorded definition', async () => {
+    const [pa, pb] = await Promise.all([prepareNetwork(host(0), { subnet: '10.78.0.0/16', cluster: 'green' }), prepareNetwork(host(1), { subnet: '10.79.0.0/16', cluster: 'green' })]);
+    const [ra, rb] = await Promise.allSettled([pa.create(), pb.create()]);
+    expect([ra, rb].filter((r) => r.status === 'fulfilled'), JSON.stringify([ra, rb].map((r) => r.status === 'rejected' && String(r.reason)))).toHaveLength(1);
+    const [winner, loser, lost] = ra.status === 'fulfilled' ? [pa.net, pb.net, rb] : [pb.net, pa.net, ra];
+    const reason = (lost as PromiseRejectedResult).reason as unknown;
+    expect(reason).toBeInstanceOf(Refused);
+    expect((reason as Refused).err).toContain(winner.pool);
+    expect((reason as Refused).err).toContain((winner.host as Host).nodeName);
+    expect(await definition('green')).toMatchObject({ subnet: winner.pool, createdBy: (winner.host as Host).nodeName });
+    // The loser left nothing: no bridge, no VXLAN device; dockerd gives its pool back.
+    expect(await linkInfo(loser.host.ns, vxlanName(loser.id))).toBeUndefined();
+    await releasePool(loser);
+    await removeNetwork(winner);
+  });
+
+  it("VXLAN with the network's VNI from a stranger on the underlay is dropped: the guard counts it, nothing reaches the bridge", async () => {
+    const a = host(0);
+    const netA = netOf(a);
+    const vni = ((await definition()) as Definition).vni;
+    const stranger = await cluster.stranger();
+    const fake = '10.77.250.250';
+    await stranger.run(['ip', 'link', 'add', 'mnt-mhh-vx', 'type', 'vxlan', 'id', String(vni), 'local', STRANGER_ADDRESS, 'dstport', '4789', 'nolearning']);
+    await stranger.run(['ip', 'addr', 'add', `${fake}/16`, 'dev', 'mnt-mhh-vx']);
+    await stranger.run(['ip', 'link', 'set', 'mnt-mhh-vx', 'up']);
+    await stranger.run(['ip', 'neigh', 'replace', ca.ip, 'lladdr', ca.mac, 'dev', 'mnt-mhh-vx', 'nud', 'permanent']);
+    await stranger.run(['bridge', 'fdb', 'append', ca.mac, 'dev', 'mnt-mhh-vx', 'dst', a.address, 'self', 'permanent']);
+    // What reaches the container from the stranger's address, counted inside the container.
+    await ca.box.exec.run({ kind: 'nft', script: `add table inet mnt-mhh\nadd chain inet mnt-mhh in { type filter hook input priority 0; }\nadd rule inet mnt-mhh in ip saddr ${fake} counter` }, silentLog);
+    const inContainer = (): Promise<number> => chainCounter(ca.box, 'inet mnt-mhh', 'in');
+    const send = (): Promise<boolean> => stranger.succeeds(['busybox', 'ping', '-c', '5', '-i', '0.2', '-W', '1', ca.ip]);
+    // Control: were the stranger a member, its frames would arrive (so the drop below is the guard's).
+    await a.ns.run(['nft', 'add', 'element', 'inet', 'mynet', peerSet(netA.id), `{ ${STRANGER_ADDRESS} }`]);
+    let before = await inContainer();
+    await send();
+    expect(await inContainer()).toBe(before + 5);
+    await a.ns.run(['nft', 'delete', 'element', 'inet', 'mynet', peerSet(netA.id), `{ ${STRANGER_ADDRESS} }`]);
+    // Not a member: dropped before the VXLAN device, counted by mynet's guard chain.
+    before = await inContainer();
+    const guard = await chainCounter(a.ns, 'inet mynet', guardChain(netA.id));
+    const rx = await rxPackets(a.ns, vxlanName(netA.id));
+    await send();
+    expect(await inContainer()).toBe(before);
+    expect(await rxPackets(a.ns, vxlanName(netA.id))).toBe(rx);
+    expect(await chainCounter(a.ns, 'inet mynet', guardChain(netA.id))).toBeGreaterThanOrEqual(guard + 5);
+    // Members still get through.
+    expect(await pings(cb.box, ca.ip)).toBe(true);
+    await stranger.destroy();
+  });
+
+  it('a plugin killed -9 mid-lifecycle and restarted converges: no address twice, its claims and records are what it holds, remote entries stay', async () => {
+    const [a, b] = [host(0), host(1)];
+    interface Held { readonly net: Network; cidr?: string; endpoint?: string }
+    const holders = new Map<string, string>();
+    const violations: string[] = [];
+    const held: Held[] = [];
+    const stop = { now: false };
+    let lifecycles = 0;
+    const client = async (h: Host, n: number): Promise<void> => {
+      const net = netOf(h);
+      const s = h.socket;
+      try {
+        while (!stop.now) {
+          const me: Held = { net };
+          held.push(me);
+          me.cidr = await requestAddress(net);
+          const who = `${h.label}${n}`;
+          const ip = me.cidr.split('/')[0] as string;
+          const other = holders.get(ip);
+          if (other) violations.push(`${ip} given to ${who} while ${other} holds it`);
+          holders.set(ip, who);
+          me.endpoint = dockerId();
+          const ep = { NetworkID: net.id, EndpointID: me.endpoint };
+          await post(s, '/NetworkDriver.CreateEndpoint', { ...ep, Interface: { Address: me.cidr, AddressIPv6: '', MacAddress: '' }, Options: {} });
+          await post(s, '/NetworkDriver.Join', { ...ep, SandboxKey: '/x', Options: {} });
+          await post(s, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: {} });
+          await post(s, '/NetworkDriver.RevokeExternalConnectivity', ep);
+          await post(s, '/NetworkDriver.Leave', ep);
+          await post(s, '/NetworkDriver.DeleteEndpoint', ep);
+          await post(s, '/IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: ip });
+          holders.delete(ip);
+          held.splice(held.indexOf(me), 1);
+          lifecycles++;
+        }
+      } catch (err) {
+        if (!(err instanceof NoAnswer)) throw err;
+      }
+    };
+    const clients = [0, 1, 2].flatMap((n) => [client(a, n), client(b, n)]);
+    await new Promise((r) => setTimeout(r, 400 + Math.random() * 600));
+    await b.plugin.kill9();
+    stop.now = true;
+    await Promise.all(clients);
+    await b.plugin.start();
+    // Straight after the restart, B still forwards to A's and C's containers (from its own copy).
+    expect((await fdbOf(netOf(b))).get(ca.mac)).toBe(a.address);
+    expect((await fdbOf(netOf(b))).get(cc.mac)).toBe(host(2).address);
+    expect(await pings(cb.box, ca.ip)).toBe(true);
+    // dockerd cleans up what its containers held (deletes are idempotent).
+    for (const h of held.splice(0)) {
+      const s = h.net.host.socket;
+      if (h.endpoint) {
+        await post(s, '/NetworkDriver.Leave', { NetworkID: h.net.id, EndpointID: h.endpoint });
+        await post(s, '/NetworkDriver.DeleteEndpoint', { NetworkID: h.net.id, EndpointID: h.endpoint });
+      }
+      if (h.cidr) await post(s, '/IpamDriver.ReleaseAddress', { PoolID: h.net.poolId, Address: h.cidr.split('/')[0] });
+    }
+    expect(violations).toEqual([]);
+    // Converged: each host claims and publishes exactly what its running containers hold (a
+    // claim or record made by a request whose answer the kill swallowed is gone too).
+    const want = (h: Host): string[] => [...live].filter((c) => c.host === h).map((c) => c.ip).sort();
+    for (const h of [a, b]) {
+      await until(`${h.label}'s claims = its containers'`, async () => JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), h.nodeName)) === JSON.stringify(want(h)), 10_000, async () => JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), h.nodeName)));
+      await until(`${h.label}'s records = its containers'`, async () => JSON.stringify(heldBy(await endpointRecords(cluster.etcd, CLUSTER), h.nodeName)) === JSON.stringify(want(h)), 10_000, async () => JSON.stringify(heldBy(await endpointRecords(cluster.etcd, CLUSTER), h.nodeName)));
+    }
+    // And the other hosts forward to nothing else of B's.
+    const bMacs = [...live].filter((c) => c.host === b).map((c) => c.mac);
+    await until("A's entries for B = B's containers", async () => [...(await fdbOf(netOf(a)))].filter(([, dst]) => dst === b.address).every(([mac]) => bMacs.includes(mac)));
+    const fresh = await run(b);
+    expect([...live].filter((c) => c.ip === fresh.ip)).toHaveLength(1);
+    await converged(fresh);
+    expect(await pings(ca.box, fresh.ip)).toBe(true);
+    await remove(fresh);
+    console.log(`[figure] kill -9 of B after ${lifecycles} lifecycles on A and B; B restarted and converged`);
+  });
+
+  it('a host rebooted: its links gone, the plugin restarted on the same state rebuilds the network; dockerd replaces the dead container; traffic crosses hosts again', async () => {
+    const c = host(2);
+    await cluster.reboot(c);
+    // Rebuilt from the local copy and etcd: bridge, VXLAN device, entries for A's and B's containers.
+    await until("C's entries for A and B", async () => (await fdbOf(netOf(c))).get(ca.mac) === host(0).address && (await fdbOf(netOf(c))).get(cb.mac) === host(1).address, 10_000);
+    await remove(cc, { gone: true });
+    await until("cc's entries gone from A and B", async () => !(await fdbOf(netOf(host(0)))).has(cc.mac) && !(await fdbOf(netOf(host(1)))).has(cc.mac));
+    cc = await run(c);
+    await converged(cc);
+    expect(await pings(cc.box, ca.ip)).toBe(true);
+    expect(await pings(cb.box, cc.ip)).toBe(true);
+    expect(await tcpLine(ca.box, cc.box, cc.ip, 7004, 'a-to-rebooted-c')).toContain('a-to-rebooted-c');
+  });
+
+  it('etcd stopped: traffic goes on, a new cluster endpoint or network fails within 3 s naming etcd, a host-local network works, a release is applied when etcd is back', async () => {
+    const doomed = await run(host(2));
+    await converged(doomed);
+    await cluster.etcd.stop({ keepData: true });
+    expect(await pings(ca.box, cb.ip)).toBe(true);
+    expect(await tcpLine(cb.box, cc.box, cc.ip, 7005, 'b-to-c-without-etcd')).toContain('b-to-c-without-etcd');
+    for (const ip of [undefined, '10.77.30.30']) {
+      const r = await refusal(requestAddress(netOf(host(0)), ip));
+      expect(r.err).toMatch(/etcd/i);
+      expect(r.ms, r.message).toBeLessThan(3500);
+    }
+    const red = await refusal(createNetwork(host(1), { subnet: '10.90.0.0/16', cluster: 'red' }));
+    expect(red.err).toMatch(/etcd/i);
+    expect(red.ms, red.message).toBeLessThan(3500);
+    // Host-local networks do not need etcd.
+    const local = await createNetwork(host(1), { subnet: '10.89.0.0/24' });
+    const [x, y] = [await runContainer(local), await runContainer(local)];
+    expect(await pings(x.box, y.ip)).toBe(true);
+    for (const c of [x, y]) await removeContainer(c);
+    await removeNetwork(local);
+    // Released while etcd is away: kept, and applied when it is back.
+    await remove(doomed);
+    await cluster.etcd.restart();
+    const ms = await until("the release made while etcd was down, in etcd", async () => !(await claims(cluster.etcd, CLUSTER)).has(doomed.ip) && !(await endpointRecords(cluster.etcd, CLUSTER)).has(doomed.endpointId), 15_000);
+    expect((await claims(cluster.etcd, CLUSTER)).get(ca.ip)).toMatchObject({ node: host(0).nodeName });
+    // New endpoints go through again.
+    let back: Container | undefined;
+    await until('a new endpoint on A once etcd is back', async () => {
+      back = await run(host(0)).catch((err: unknown) => {
+        if (err instanceof Refused) return undefined;
+        throw err;
+      });
+      return back !== undefined;
+    }, 10_000);
+    await converged(back as Container);
+    expect(await pings(cc.box, (back as Container).ip)).toBe(true);
+    await remove(back as Container);
+    console.log(`[figure] the release queued while etcd was down reached etcd ${ms.toFixed(0)} ms after it answered again`);
+  });
+
+  it('etcd restarted with its data wiped: every host republishes its claims and endpoints; a new endpoint reaches them', async () => {
+    await cluster.etcd.stop(); // the data directory goes with it
+    await cluster.etcd.restart();
+    for (const c of [ca, cb, cc]) {
+      const node = (c.host as Host).nodeName;
+      await until(`${c.ip}'s claim and record back in etcd`, async () => (await claims(cluster.etcd, CLUSTER)).get(c.ip)?.node === node && (await endpointRecords(cluster.etcd, CLUSTER)).get(c.endpointId)?.node === node, 15_000);
+    }
+    expect(await definition(), 'the network definition is recorded again').toMatchObject({ subnet: SUBNET });
+    const fresh = await run(host(1));
+    expect([ca.ip, cb.ip, cc.ip]).not.toContain(fresh.ip);
+    await converged(fresh);
+    expect(await pings(ca.box, fresh.ip)).toBe(true);
+    expect(await pings(fresh.box, cc.ip)).toBe(true);
+    await remove(fresh);
+  });
+
+  it('everything removed through the protocol: no claim or record of ours in etcd, no link of ours, no nft table, no namespace', async () => {
+    for (const c of [...live]) await remove(c);
+    for (const n of nets()) await removeNetwork(n);
+    expect(await claims(cluster.etcd, CLUSTER)).toEqual(new Map());
+    expect(await endpointRecords(cluster.etcd, CLUSTER)).toEqual(new Map());
+    for (const h of cluster.hosts) await h.plugin.stop();
+    for (const h of cluster.hosts) {
+      expect(await mynetLinks(h.ns), `links of ours on ${h.label}`).toEqual([]);
+      expect(await h.ns.run(['nft', 'list', 'tables']), `nft on ${h.label}`).not.toContain('inet mynet');
+    }
     await cluster.destroy();
     expect(await leftoverNamespaces()).toEqual([]);
   });

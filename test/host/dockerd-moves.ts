@@ -22,6 +22,8 @@ export const TAG = 'mnt-mhh-';
 /** The host side of one dockerd: its namespace and its plugin's socket. */
 export interface DockerHost {
   readonly label: string;
+  /** Its underlay address (where VXLAN for its containers goes). */
+  readonly address: string;
   readonly ns: TestNetns;
   readonly socket: string;
 }

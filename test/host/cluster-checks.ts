@@ -1,0 +1,93 @@
+/**
+ * What the cluster host tests look at: the kernel of each host (forwarding entries on the VXLAN
+ * device, links of ours), what etcd holds (claims and endpoint records, read from inside the
+ * underlay), and traffic between container namespaces (ping, a TCP line with busybox nc).
+ */
+import { execa } from 'execa';
+import type { TestEtcd } from '../helpers/etcd.js';
+import type { TestNetns } from '../helpers/netns.js';
+import { parseFdb, vxlanName } from '../../src/plan/vxlan.js';
+import type { Container, Network } from './dockerd-moves.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `ok` every 50 ms for up to `ms`; the failure says what was awaited and what `show` says. */
+export async function until(what: string, ok: () => Promise<boolean>, ms = 10_000, show?: () => Promise<string>): Promise<number> {
+  const t0 = performance.now();
+  while (!(await ok())) {
+    if (performance.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${show ? `: ${await show()}` : ''}`);
+    await sleep(50);
+  }
+  return performance.now() - t0;
+}
+
+/** Forwarding entries (MAC -> underlay address) on a network's VXLAN device on its host. */
+export async function fdbOf(net: Network): Promise<Map<string, string>> {
+  return parseFdb(await net.host.ns.run(['bridge', '-j', 'fdb', 'show', 'dev', vxlanName(net.id)]));
+}
+
+/** Whether every other host's copy of the network forwards `c`'s MAC to `c`'s host. */
+export async function reachableFrom(c: Container, nets: readonly Network[]): Promise<boolean> {
+  for (const n of nets) {
+    if (n.host === c.host) continue;
+    if ((await fdbOf(n)).get(c.mac) !== c.host.address) return false;
+  }
+  return true;
+}
+
+/** A line over TCP from `from` to a busybox nc listener in `to`; answers what the listener got. */
+export async function tcpLine(from: TestNetns, to: TestNetns, toIp: string, port: number, line: string): Promise<string> {
+  const server = execa('ip', ['netns', 'exec', to.name, 'timeout', '10', 'busybox', 'nc', '-l', '-p', String(port)], { reject: false });
+  try {
+    for (let i = 0; i < 200 && !(await to.run(['busybox', 'netstat', '-ltn'])).includes(`:${port} `); i++) await sleep(25);
+    await execa('ip', ['netns', 'exec', from.name, 'sh', '-c', `echo ${line} | timeout 5 busybox nc ${toIp} ${port}`]);
+    return (await server).stdout;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+export interface Claim { readonly node: string; readonly address: string }
+export interface EndpointRecord { readonly node: string; readonly address: string; readonly mac: string; readonly underlay: string; readonly id: string }
+
+/** The address claims of a cluster network in etcd: address -> claim. */
+export async function claims(etcd: TestEtcd, cluster: string): Promise<Map<string, Claim>> {
+  const out = new Map<string, Claim>();
+  for (const [k, v] of await etcd.get(`/mynet/v1/addresses/${cluster}/`)) out.set(k.split('/').at(-1) as string, v as Claim);
+  return out;
+}
+
+/** The endpoint records of a cluster network in etcd: endpoint id -> record. */
+export async function endpointRecords(etcd: TestEtcd, cluster: string): Promise<Map<string, EndpointRecord>> {
+  const out = new Map<string, EndpointRecord>();
+  for (const [k, v] of await etcd.get(`/mynet/v1/endpoints/${cluster}/`)) out.set(k.split('/').at(-1) as string, v as EndpointRecord);
+  return out;
+}
+
+/** The claims (or records) one node holds, as a sorted list of addresses. */
+export const heldBy = (m: ReadonlyMap<string, { node: string; address: string }>, node: string): string[] =>
+  [...m.values()].filter((c) => c.node === node).map((c) => c.address).sort();
+
+/** Links of mynet's groups (ours and retired) in a namespace. */
+export async function mynetLinks(ns: TestNetns): Promise<string[]> {
+  const names: string[] = [];
+  for (const g of ['28014', '28015']) {
+    const links = JSON.parse(await ns.run(['ip', '-j', 'link', 'show', 'group', g])) as { ifname?: string }[];
+    names.push(...links.flatMap((l) => (l.ifname ? [l.ifname] : [])));
+  }
+  return names.sort();
+}
+
+/** `counter packets N` of the first counter in an nft chain. */
+export async function chainCounter(ns: TestNetns, table: string, chain: string): Promise<number> {
+  const out = await ns.run(['nft', 'list', 'chain', ...table.split(' '), chain]);
+  const m = /counter packets (\d+)/.exec(out);
+  if (!m) throw new Error(`no counter in ${table} ${chain}:\n${out}`);
+  return Number(m[1]);
+}
+
+/** A link's received-packet count (`ip -s`). */
+export async function rxPackets(ns: TestNetns, dev: string): Promise<number> {
+  const [l] = JSON.parse(await ns.run(['ip', '-j', '-s', 'link', 'show', 'dev', dev])) as { stats64: { rx: { packets: number } } }[];
+  return l?.stats64.rx.packets ?? NaN;
+}
