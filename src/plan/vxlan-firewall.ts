@@ -27,6 +27,12 @@ export interface VxlanGuard {
 
 export const guardChain = (networkId: string): string => `vxlan-in-${short(networkId)}`;
 export const peerSet = (networkId: string): string => `vxpeers-${short(networkId)}`;
+/**
+ * The drop count of a network's guard, a named counter: the guard script is re-applied (chain
+ * flushed and refilled) at every reconcile and re-sync, and an anonymous counter in the rule
+ * would start from 0 each time; a named one keeps counting across refills.
+ */
+export const dropCounter = (networkId: string): string => `vxdrop-${short(networkId)}`;
 
 /** The whole guard of one network: chain, set and rule, refilled. */
 export function vxlanGuardScript(g: VxlanGuard, table = VXLAN_TABLE): string {
@@ -35,12 +41,13 @@ export function vxlanGuardScript(g: VxlanGuard, table = VXLAN_TABLE): string {
   return [
     `add table ${table}`,
     `add set ${table} ${set} { type ipv4_addr; }`,
+    `add counter ${table} ${dropCounter(g.networkId)}`,
     `flush set ${table} ${set}`,
     ...(g.peers.length > 0 ? [`add element ${table} ${set} { ${[...g.peers].sort().join(', ')} }`] : []),
     // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
     `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
     `flush chain ${table} ${chain}`,
-    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter drop comment "net:${short(g.networkId)} vxlan from a non-member"`,
+    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter name ${dropCounter(g.networkId)} drop comment "net:${short(g.networkId)} vxlan from a non-member"`,
   ].join('\n');
 }
 
@@ -63,5 +70,7 @@ export function vxlanGuardTeardownScript(networkId: string, table = VXLAN_TABLE)
     `delete chain ${table} ${chain}`,
     `add set ${table} ${set} { type ipv4_addr; }`,
     `delete set ${table} ${set}`,
+    `add counter ${table} ${dropCounter(networkId)}`,
+    `delete counter ${table} ${dropCounter(networkId)}`,
   ].join('\n');
 }

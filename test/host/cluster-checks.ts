@@ -11,14 +11,25 @@ import type { Container, Network } from './dockerd-moves.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `ok` every 50 ms for up to `ms`; the failure says what was awaited and what `show` says. */
+/**
+ * Polls `ok` every 50 ms for up to `ms`; the failure says what was awaited, what `show` says and
+ * the last error `ok` threw (a device the plugin has not made yet is "not yet", not a failure).
+ */
 export async function until(what: string, ok: () => Promise<boolean>, ms = 10_000, show?: () => Promise<string>): Promise<number> {
   const t0 = performance.now();
-  while (!(await ok())) {
-    if (performance.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${show ? `: ${await show()}` : ''}`);
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await ok()) return performance.now() - t0;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() - t0 > ms) {
+      const seen = show ? await show().catch((err: unknown) => `(show failed: ${String(err)})`) : '';
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${seen ? `: ${seen}` : ''}${last ? `; last error: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`);
+    }
     await sleep(50);
   }
-  return performance.now() - t0;
 }
 
 /** Forwarding entries (MAC -> underlay address) on a network's VXLAN device on its host. */
@@ -83,6 +94,14 @@ export async function chainCounter(ns: TestNetns, table: string, chain: string):
   const out = await ns.run(['nft', 'list', 'chain', ...table.split(' '), chain]);
   const m = /counter packets (\d+)/.exec(out);
   if (!m) throw new Error(`no counter in ${table} ${chain}:\n${out}`);
+  return Number(m[1]);
+}
+
+/** The packets of a named nft counter (`nft list counter`). */
+export async function namedCounter(ns: TestNetns, table: string, name: string): Promise<number> {
+  const out = await ns.run(['nft', 'list', 'counter', ...table.split(' '), name]);
+  const m = /packets (\d+)/.exec(out);
+  if (!m) throw new Error(`no packets in counter ${table} ${name}:\n${out}`);
   return Number(m[1]);
 }
 

@@ -16,7 +16,7 @@ import type { NetworkDefinition } from '../../src/cluster/records.js';
 import { applyPlan } from '../../src/host/executor.js';
 import { bridgeSteps, macFromIPv4, vethSteps } from '../../src/plan/link.js';
 import { containerVethName, defaultBridgeName, hostVethName } from '../../src/plan/link-names.js';
-import { vxlanGuardScript, vxlanGuardTeardownScript, guardChain } from '../../src/plan/vxlan-firewall.js';
+import { dropCounter, vxlanGuardScript, vxlanGuardTeardownScript, guardChain } from '../../src/plan/vxlan-firewall.js';
 import { parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, vxlanDeviceSteps, vxlanName } from '../../src/plan/vxlan.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, dockerId, silentLog, type TestNetns } from '../helpers/netns.js';
@@ -216,7 +216,9 @@ describe('cluster data plane between two namespaced hosts', () => {
     await send();
     expect(await fromStranger(a.container)).toBe(before);
     const rules = await a.ns.run(['nft', 'list', 'chain', 'inet', 'mynet', guardChain(a.networkId)]);
-    expect(Number(/counter packets (\d+)/.exec(rules)?.[1])).toBeGreaterThanOrEqual(5);
+    expect(rules).toContain(`counter name "${dropCounter(a.networkId)}" drop`);
+    const dropped = await a.ns.run(['nft', 'list', 'counter', 'inet', 'mynet', dropCounter(a.networkId)]);
+    expect(Number(/packets (\d+)/.exec(dropped)?.[1])).toBeGreaterThanOrEqual(5);
     // The member still gets through.
     expect(await pings(a, b.ip)).toBe(true);
   });
