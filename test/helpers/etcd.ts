@@ -133,7 +133,7 @@ export class TestEtcd {
 
   static async start(o: EtcdOptions = {}): Promise<TestEtcd> {
     if (o.netns && o.tls) throw new Error('etcd in a namespace: TLS is not supported here (the certificates name 127.0.0.1)');
-    const dir = mkdtempSync(join(tmpdir(), o.dirPrefix ?? 'mnt-etcd-'));
+    const dir = mkdtempSync(join(o.baseDir ?? tmpdir(), o.dirPrefix ?? 'mnt-etcd-'));
     const e = o.netns
       ? new TestEtcd(dir, 2379, 2380, undefined, o.netns, o.host ?? '127.0.0.1')
       : new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
@@ -221,8 +221,10 @@ export interface EtcdOptions {
   /** Run inside this namespace (one the test made), listening on `host` (default 127.0.0.1). */
   readonly netns?: string;
   readonly host?: string;
-  /** Of the data directory in tmpdir (default mnt-etcd-). */
+  /** Of the data directory (default mnt-etcd-), made in `baseDir` (default tmpdir()). */
   readonly dirPrefix?: string;
+  /** Where the data directory is made, e.g. /dev/shm: etcd's fsyncs then cost nothing. */
+  readonly baseDir?: string;
 }
 
 export const startEtcd = (o: EtcdOptions = {}): Promise<TestEtcd> => TestEtcd.start(o);

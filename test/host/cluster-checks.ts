@@ -8,6 +8,7 @@ import type { TestEtcd } from '../helpers/etcd.js';
 import type { TestNetns } from '../helpers/netns.js';
 import { parseFdb, vxlanName } from '../../src/plan/vxlan.js';
 import type { Container, Network } from './dockerd-moves.js';
+import { adminGet } from './plugin-client.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -109,4 +110,32 @@ export async function namedCounter(ns: TestNetns, table: string, name: string): 
 export async function rxPackets(ns: TestNetns, dev: string): Promise<number> {
   const [l] = JSON.parse(await ns.run(['ip', '-j', '-s', 'link', 'show', 'dev', dev])) as { stats64: { rx: { packets: number } } }[];
   return l?.stats64.rx.packets ?? NaN;
+}
+
+export interface ClusterStatus {
+  readonly node: string;
+  readonly address: string;
+  readonly etcd: 'up' | 'down';
+  readonly networks: readonly { readonly cluster: string; readonly synced: boolean; readonly remote: number }[];
+  readonly members: readonly { readonly name: string; readonly address: string; readonly up?: boolean; readonly endpoints: number }[];
+}
+
+/** The cluster part of a plugin's admin /status (what `mynet status` prints). */
+export async function clusterStatus(adminSocket: string): Promise<ClusterStatus> {
+  const s = JSON.parse(await adminGet(adminSocket, '/status')) as { cluster?: ClusterStatus };
+  if (!s.cluster) throw new Error('admin /status has no cluster part');
+  return s.cluster;
+}
+
+/**
+ * Waits until a plugin follows etcd on every cluster network (after a start or an outage), and
+ * a little more: its convergence with its journal is queued 50 ms after that and runs under the
+ * request lock, so a request sent after this runs after the convergence.
+ */
+export async function following(adminSocket: string, ms = 10_000): Promise<void> {
+  await until(`${adminSocket}: following etcd`, async () => {
+    const c = await clusterStatus(adminSocket);
+    return c.etcd === 'up' && c.networks.every((n) => n.synced);
+  }, ms, async () => JSON.stringify(await clusterStatus(adminSocket)));
+  await sleep(200);
 }

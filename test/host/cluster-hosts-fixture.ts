@@ -10,7 +10,7 @@
  * Every name carries the tag mnt-mhh-; 198.18.10.0/24 exists only inside these namespaces.
  * `destroy` stops the plugins and etcd by their pids, deletes the namespaces and the temp dir.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -85,9 +85,15 @@ export class Cluster {
     const dir = mkdtempSync(join(tmpdir(), TAG));
     const underlay = await createNetns({ prefix: `${TAG}ul-` });
     await underlay.run(['ip', 'link', 'add', UNDERLAY_BRIDGE, 'type', 'bridge']);
+    // A bridge without a MAC of its own takes the lowest of its ports': a rebooted host's new
+    // veth would change the MAC behind etcd's address, and every host's ARP entry for etcd would
+    // point at nothing for seconds (seen: a lease grant timing out right after a reboot).
+    await underlay.run(['ip', 'link', 'set', 'dev', UNDERLAY_BRIDGE, 'address', '02:6d:68:68:00:fe']);
     await underlay.run(['ip', 'addr', 'add', `${ETCD_ADDRESS}/24`, 'dev', UNDERLAY_BRIDGE]);
     await underlay.run(['ip', 'link', 'set', UNDERLAY_BRIDGE, 'up']);
-    const etcd = await startEtcd({ netns: underlay.name, host: ETCD_ADDRESS, dirPrefix: `${TAG}etcd-` });
+    // etcd's data on tmpfs: every claim is a raft commit with an fsync, and on a machine whose
+    // disk is busy with other work an fsync can stall past the plugin's 3 s budget.
+    const etcd = await startEtcd({ netns: underlay.name, host: ETCD_ADDRESS, dirPrefix: `${TAG}etcd-`, ...(existsSync('/dev/shm') && { baseDir: '/dev/shm' }) });
     const c = new Cluster(dir, underlay, etcd);
     const labels = ['a', 'b', 'c', 'd', 'e'].slice(0, o.hosts ?? 3);
     for (const [i, label] of labels.entries()) {
@@ -127,10 +133,15 @@ export class Cluster {
   async reboot(h: Host): Promise<void> {
     await h.plugin.kill9();
     const name = h.ns.name;
+    const inside = (await execa('ip', ['netns', 'pids', name])).stdout.split('\n').filter(Boolean);
     await h.ns.destroy();
     // The veth's underlay end leaves with its peer; wait until the kernel has let go of it.
     const outer = `${TAG}u${h.address.split('.').at(-1) as string}`;
-    for (let i = 0; i < 100 && (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])); i++) await sleep(20);
+    for (let i = 0; i < 250 && (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])); i++) await sleep(20);
+    if (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])) {
+      const alive = await Promise.all(inside.map(async (pid) => (await execa('ps', ['-o', 'pid=,ppid=,stat=,args=', '-p', pid], { reject: false })).stdout.trim()));
+      throw new Error(`reboot of ${h.label}: ${outer} still on the underlay 5 s after its namespace was deleted; processes that were in it: ${JSON.stringify(alive.filter(Boolean))}`);
+    }
     const ns = await createNetns({ name });
     await this.plug(ns, h.address);
     h.replaceNamespace(ns);
