@@ -18,7 +18,7 @@ import { pings } from './plugin-fixture.js';
 import { Cluster, ETCD_ADDRESS, type Host, STRANGER_ADDRESS, leftoverNamespaces } from './cluster-hosts-fixture.js';
 import { chainCounter, claims, clusterStatus, following, namedCounter, endpointRecords, fdbOf, heldBy, mynetLinks, reachableFrom, rxPackets, tcpLine, until } from './cluster-checks.js';
 import { type Container, type Network, createNetwork, prepareNetwork, releasePool, removeContainer, removeNetwork, requestAddress, runContainer } from './dockerd-moves.js';
-import { NoAnswer, Refused, post, refusal } from './plugin-client.js';
+import { NoAnswer, Refused, adminPost, post, refusal } from './plugin-client.js';
 
 const CLUSTER = 'blue';
 const SUBNET = '10.77.0.0/16';
@@ -324,6 +324,31 @@ describe('one cluster network on three hosts', () => {
     expect(await pings(cc.box, ca.ip)).toBe(true);
     expect(await pings(cb.box, cc.ip)).toBe(true);
     expect(await tcpLine(ca.box, cc.box, cc.ip, 7004, 'a-to-rebooted-c')).toContain('a-to-rebooted-c');
+  });
+
+  it("a host's plugin dies: its presence expires and status shows it down, its claims stay, traffic to its containers goes on; forget is refused for a live node and clears the dead one's records; back, it republishes them", async () => {
+    const [a, b, c] = [host(0), host(1), host(2)];
+    const member = async (name: string): Promise<boolean | undefined> => (await clusterStatus(a.plugin.adminSocket)).members.find((m) => m.name === name)?.up;
+    await c.plugin.kill9();
+    const ms = await until('C shown down on A (its 10 s lease expired)', async () => (await member(c.nodeName)) === false, 20_000);
+    expect((await claims(cluster.etcd, CLUSTER)).get(cc.ip), 'a lost lease frees no address').toMatchObject({ node: c.nodeName });
+    expect(await pings(ca.box, cc.ip), "the kernel of a host whose plugin is down still carries its containers' traffic").toBe(true);
+    const live_ = await adminPost(a.plugin.adminSocket, `/cluster/forget?node=${b.nodeName}`);
+    expect(live_.status, live_.body).not.toBe(200);
+    expect(live_.body).toContain('present');
+    const forgot = await adminPost(a.plugin.adminSocket, `/cluster/forget?node=${c.nodeName}`);
+    expect(forgot.status, forgot.body).toBe(200);
+    expect(heldBy(await claims(cluster.etcd, CLUSTER), c.nodeName)).toEqual([]);
+    expect(heldBy(await endpointRecords(cluster.etcd, CLUSTER), c.nodeName)).toEqual([]);
+    await until("cc's entries gone from A after forget", async () => !(await fdbOf(netOf(a))).has(cc.mac));
+    // C comes back: its journal still has cc, so it claims and publishes it again.
+    await c.plugin.start();
+    await following(c.plugin.adminSocket);
+    await until('C up again on A', async () => (await member(c.nodeName)) === true);
+    await until("cc's claim and record back", async () => (await claims(cluster.etcd, CLUSTER)).get(cc.ip)?.node === c.nodeName && (await endpointRecords(cluster.etcd, CLUSTER)).get(cc.endpointId)?.node === c.nodeName);
+    await converged(cc);
+    expect(await pings(ca.box, cc.ip)).toBe(true);
+    console.log(`[figure] a dead plugin's host shown down after ${(ms / 1000).toFixed(1)} s`);
   });
 
   it('etcd stopped: traffic goes on, a new cluster endpoint or network fails within 3 s naming etcd, a host-local network works, a release is applied when etcd is back', async () => {

@@ -88,3 +88,17 @@ export function adminGet(socket: string, path: string): Promise<string> {
     req.end();
   });
 }
+
+/** POST on the admin socket (`mynet cluster forget`, `mynet doctor --fix`): status and body. */
+export function adminPost(socket: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const req = request({ socketPath: socket, method: 'POST', path, timeout: 10_000 }, (r) => {
+      let t = '';
+      r.on('data', (d: Buffer) => (t += d.toString()));
+      r.on('end', () => res({ status: r.statusCode ?? 0, body: t }));
+    });
+    req.on('timeout', () => req.destroy(new Error('admin: no answer in 10 s')));
+    req.on('error', rej);
+    req.end();
+  });
+}
