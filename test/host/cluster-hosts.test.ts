@@ -351,6 +351,22 @@ describe('one cluster network on three hosts', () => {
     console.log(`[figure] a dead plugin's host shown down after ${(ms / 1000).toFixed(1)} s`);
   });
 
+  it('etcd hung (SIGSTOP): a new cluster endpoint fails within 3 s naming etcd; thawed, requests go through again', async () => {
+    cluster.etcd.freeze();
+    try {
+      const r = await refusal(requestAddress(netOf(host(0))));
+      expect(r.err).toMatch(/etcd/i);
+      expect(r.ms, r.message).toBeLessThan(3500);
+      expect(await pings(ca.box, cb.ip)).toBe(true);
+    } finally {
+      cluster.etcd.thaw();
+    }
+    for (const h of cluster.hosts) await following(h.plugin.adminSocket);
+    const c = await run(host(0));
+    await converged(c);
+    await remove(c);
+  });
+
   it('etcd stopped: traffic goes on, a new cluster endpoint or network fails within 3 s naming etcd, a host-local network works, a release is applied when etcd is back', async () => {
     const doomed = await run(host(2));
     await converged(doomed);
@@ -417,6 +433,11 @@ describe('one cluster network on three hosts', () => {
     for (const h of cluster.hosts) {
       expect(await mynetLinks(h.ns), `links of ours on ${h.label}`).toEqual([]);
       expect(await h.ns.run(['nft', 'list', 'tables']), `nft on ${h.label}`).not.toContain('inet mynet');
+    }
+    // For the record: what the plugins logged as errors over the whole run (etcd's outages included).
+    for (const h of cluster.hosts) {
+      const errors = h.plugin.problems().filter((l) => /"level":(5|6)\d/.test(l));
+      console.log(`[log] host ${h.label}: ${errors.length} error line(s)${errors.length ? `, e.g.\n${errors.slice(0, 5).map((l) => l.slice(0, 400)).join('\n')}` : ''}`);
     }
     await cluster.destroy();
     expect(await leftoverNamespaces()).toEqual([]);
