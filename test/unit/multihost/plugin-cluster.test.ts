@@ -157,4 +157,31 @@ describe('cluster networks through the orchestrator', () => {
     kv.breakWatches();
     await until('republished', () => kv.data.has(keys.endpoint('blue', ep)) && kv.data.has(keys.address('blue', '10.77.0.2')) && kv.data.has(keys.network('blue')), 3000);
   });
+
+  it('status lists the members; forget refuses a present node and removes a gone one\'s records', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const b = host(kv, 'host-b', '198.18.0.2');
+    const poolB = await createClusterNetwork(b);
+    await createClusterNetwork(a);
+    const ip = (await b.plugin.requestAddress({ PoolID: poolB }, log)).Address;
+    await b.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xb2), Interface: { Address: ip } }, log);
+    await until('host A follows B\'s endpoint', () => a.agent.remoteEndpoints() === 1);
+    await until('both present', () => [...kv.data.keys()].filter((k) => k.startsWith(keys.nodes())).length === 2);
+    const st = await a.agent.status();
+    expect(st.members).toEqual([
+      { name: 'host-a', address: '198.18.0.1', up: true, endpoints: 0 },
+      { name: 'host-b', address: '198.18.0.2', up: true, endpoints: 1 },
+    ]);
+    await expect(a.agent.forget('host-b')).rejects.toThrow(/host-b is present in the cluster/);
+    await expect(a.agent.forget('host-a')).rejects.toThrow(/is this host/);
+    // host B dies: its presence goes (here: removed as its lease would expire), its records stay.
+    await b.agent.stop();
+    kv.data.delete(keys.node('host-b'));
+    expect((await a.agent.status()).members.find((m) => m.name === 'host-b')).toMatchObject({ up: false, endpoints: 1 });
+    expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
+    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1 });
+    expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
+    await until('host A drops B\'s endpoint', () => a.agent.remoteEndpoints() === 0);
+  });
 });
