@@ -184,4 +184,38 @@ describe('cluster networks through the orchestrator', () => {
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
     await until('host A drops B\'s endpoint', () => a.agent.remoteEndpoints() === 0);
   });
+
+  it.each([
+    ['IPv6', { IPv6Data: [{ Pool: 'fd00:77::/64' }] }, /IPv6Data: cluster networks are IPv4 only/],
+    ['two subnets', { IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }, { Pool: '10.78.0.0/16' }] }, /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 2/],
+    ['internal', { Options: { 'com.docker.network.internal': true, 'com.docker.network.generic': { 'mynet.cluster': 'blue' } } }, /internal: cluster networks cannot be internal/],
+    ['a bad cluster name', { Options: { 'com.docker.network.generic': { 'mynet.cluster': '../x' } } }, /option mynet\.cluster: "\.\.\/x" is not a cluster name/],
+    ['a VXLAN id below 4096', { Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'mynet.vni': '42' } } }, /option mynet\.vni: "42" is not a whole number from 4096 to 16777215/],
+    ['mynet.vni without a cluster', { Options: { 'com.docker.network.generic': { 'mynet.vni': '5000' } } }, /option mynet\.vni: is only for cluster networks/],
+  ])('refused before etcd is asked: %s', async (_what, over, why) => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await a.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
+    const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
+    const req = { NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }], ...over };
+    expect(errorOf(await a.plugin.createNetwork(req, log).catch((e: unknown) => e))).toMatch(why);
+    expect([...kv.data.keys()].filter((k) => !k.startsWith(keys.nodes()))).toEqual([]);
+    expect(a.exec.calls).toHaveLength(0);
+  });
+
+  it('a second local network in the same cluster network is refused; without etcd settings a cluster network is refused', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    await createClusterNetwork(a);
+    const pool = await a.plugin.requestPool({ Pool: '10.88.0.0/16' }, log);
+    const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
+    const other = { NetworkID: hexId(0xb9), Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: gw.Address }] };
+    expect(errorOf(await a.plugin.createNetwork(other, log).catch((e: unknown) => e))).toMatch(/this host already has network 00b100b100b1 in cluster network "blue"/);
+    const plain = testPlugin();
+    const p2 = await plain.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
+    const g2 = await plain.plugin.requestAddress({ PoolID: p2.PoolID, Options: GW }, log);
+    const err = await plain.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: g2.Address }] }, log).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+    expect(errorOf(err)).toMatch(/set MYNET_ETCD_ENDPOINTS/);
+  });
 });
