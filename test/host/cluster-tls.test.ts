@@ -75,16 +75,17 @@ describe('TLS to etcd', () => {
       stdio: ['ignore', out, out],
     });
     try {
-      const status = async (): Promise<{ cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }> =>
+      const get = (path: string): Promise<string> =>
         new Promise((res, rej) => {
-          const r = request({ socketPath: join(dir, 'a.sock'), path: '/status' }, (m) => {
+          const r = request({ socketPath: join(dir, 'a.sock'), path }, (m) => {
             let body = '';
             m.on('data', (c: Buffer) => (body += c.toString()));
-            m.on('end', () => res(JSON.parse(body) as { cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }));
+            m.on('end', () => res(body));
           });
           r.on('error', rej);
           r.end();
         });
+      const status = async (): Promise<{ cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }> => JSON.parse(await get('/status')) as { cluster?: { etcd: string; members: { name: string; up?: boolean }[] } };
       let st: Awaited<ReturnType<typeof status>> | undefined;
       for (let i = 0; i < 100; i++) {
         st = await status().catch(() => undefined);
@@ -92,6 +93,10 @@ describe('TLS to etcd', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(st?.cluster).toMatchObject({ etcd: 'up', members: [{ name: 'host-tls-plugin', up: true }] });
+      const metrics = await get('/metrics');
+      expect(metrics).toMatch(/^mynet_cluster_etcd_up 1$/m);
+      expect(metrics).toMatch(/^mynet_cluster_remote_endpoints 0$/m);
+      expect(metrics).toContain('mynet_cluster_watch_lag_seconds_bucket');
       const text = readFileSync(log, 'utf8');
       expect(text).toContain('"tls":true');
       for (const f of [pki.clientKey, pki.clientCert]) {
