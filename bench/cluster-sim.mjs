@@ -6,7 +6,7 @@
 // from the steps' arguments. Every etcd request is counted by a wrapper around the Kv.
 //
 // Measured per N: creation of 10 000 endpoints (claimAddress + publishEndpoint, 64 in flight,
-// from every host in turn) while N hosts follow, until every host holds all of them; then 40
+// from every host in turn) while N hosts follow, until every host holds all of them; then 100
 // new endpoints one at a time, each from a random host, timed from the publish until the last
 // host has recorded its entries (convergence); etcd requests and watch events per change; one
 // full lifecycle with claimAny (which lists the claims); a host (re)starting on 10 000 records;
@@ -33,7 +33,7 @@ const cpuS = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').spli
 
 const HOSTS = (process.env.BENCH_SIM_HOSTS ?? '5,10,25,50').split(',').map(Number);
 const ENDPOINTS = Number(process.env.BENCH_SIM_ENDPOINTS ?? 10_000);
-const PROBES = 40;
+const PROBES = 100;
 const IN_FLIGHT = 64;
 const NETWORK_ID = 'f'.repeat(64); // the local network id only names the device in the steps
 
