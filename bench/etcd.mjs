@@ -26,9 +26,13 @@ const freePort = () => new Promise((resolve, reject) => {
   srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
 });
 
-/** Starts etcd; resolves when /health answers (from inside `netns` when one is given). */
+/**
+ * Starts etcd; resolves when /health answers (from inside `netns` when one is given). Its data
+ * (and so its write-ahead log, fsynced on every write) goes under BENCH_ETCD_DIR, default the
+ * temporary directory; BENCH_ETCD_DIR=/dev/shm shows what the figures owe to the disk's fsync.
+ */
 export async function startEtcd({ host = '127.0.0.1', netns } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'mnt-mhb-etcd-'));
+  const dir = mkdtempSync(join(process.env.BENCH_ETCD_DIR || tmpdir(), 'mnt-mhb-etcd-'));
   const [cport, pport] = netns ? [2379, 2380] : [await freePort(), await freePort()];
   const endpoint = `http://${host}:${cport}`;
   const peer = `http://${host}:${pport}`;
