@@ -48,7 +48,7 @@ async function startHost(k) {
   const admin = join(dir, `${name}.admin.sock`);
   const logFile = join(dir, `${name}.log`);
   const env = {
-    ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: admin, MYNET_STATE_DIR: join(dir, `${name}.state`), MYNET_LOG_LEVEL: 'info',
+    ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: admin, MYNET_STATE_DIR: join(dir, `${name}.state`), MYNET_LOG_LEVEL: process.env.BENCH_CP_LOG_LEVEL ?? 'info',
     MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_NODE_NAME: name, MYNET_NODE_ADDRESS: address, DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`,
   };
   const proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, 'dist/main.js'], { env, stdio: ['ignore', openSync(logFile, 'a'), openSync(logFile, 'a')] });
