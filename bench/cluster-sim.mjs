@@ -1,6 +1,7 @@
 // Issue 17, beyond this machine by simulation: N simulated hosts (N = 5, 10, 25, 50), each with
 // the cluster logic mynet runs (dist/cluster: its own EtcdKv gRPC client, ClusterStore, the
-// endpoint follower) against one real etcd, and 10 000 endpoints on one cluster network. What
+// followers of the endpoint records and of the address claims, as multihost/plane.ts) against
+// one real etcd, and 10 000 endpoints on one cluster network. What
 // each host would program into its kernel (dist/plan/vxlan.js remoteEntrySteps and
 // removeEntrySteps) is recorded, not run: a forwarding and a neighbour table per host, kept
 // from the steps' arguments. Every etcd request is counted by a wrapper around the Kv.
@@ -9,8 +10,9 @@
 // from every host in turn) while N hosts follow, until every host holds all of them; then 100
 // new endpoints one at a time, each from a random host, timed from the publish until the last
 // host has recorded its entries (convergence); etcd requests and watch events per change; one
-// full lifecycle with claimAny (which lists the claims); a host (re)starting on 10 000 records;
-// the heap of a follower holding 10 000. The growth law is fitted over N at the end.
+// full lifecycle as the plugin runs it (claimAny on the followed claims), and claimAny without
+// them (a list of every claim); a host (re)starting on 10 000 endpoints;
+// the heap of a host's followers holding 10 000. The growth law is fitted over N at the end.
 //
 //   node bench/cluster-sim.mjs          (BENCH_SIM_HOSTS=5,10 BENCH_SIM_ENDPOINTS=2000 for less)
 import { randomBytes } from 'node:crypto';
@@ -19,6 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ClusterStore } from '../dist/cluster/cluster-store.js';
 import { EtcdKv } from '../dist/cluster/etcd-kv.js';
+import { keys } from '../dist/cluster/keys.js';
 import { macFromIPv4 } from '../dist/plan/link.js';
 import { remoteEntrySteps, removeEntrySteps } from '../dist/plan/vxlan.js';
 import { startEtcd } from './etcd.mjs';
@@ -103,7 +106,11 @@ function follow(h, cluster) {
     },
     onProblem: (p) => { throw new Error(`record refused: ${p}`); },
   });
+  // As the plugin does (multihost/plane.ts): the claims are followed too, so claimAny needs no list.
+  h.claims = h.store.followPrefix(keys.addresses(cluster));
 }
+const synced = (h) => Promise.all([h.follower.synced(), h.claims.synced()]);
+const stopFollowing = (h) => Promise.all([h.follower.stop(), h.claims.stop()]);
 
 const ipOf = (n) => `10.${80 + Math.floor(n / 65536)}.${Math.floor(n / 256) % 256}.${n % 256}`; // within 10.80.0.0/12
 const id = () => randomBytes(32).toString('hex');
@@ -122,7 +129,7 @@ async function runCluster(n, etcd, heapBase) {
   for (const h of hosts) def = await h.store.defineNetwork({ cluster, subnet: '10.80.0.0/12', mtu: 1450 });
   const clientsRss = rssMiB();
   for (const h of hosts) follow(h, cluster);
-  await Promise.all(hosts.map((h) => h.follower.synced()));
+  await Promise.all(hosts.map(synced));
   const setupMs = now() - t0;
 
   // 10 000 endpoints, created from every host in turn, 64 in flight, while every host follows.
@@ -142,7 +149,7 @@ async function runCluster(n, etcd, heapBase) {
     }
   }));
   const writtenMs = now() - tc;
-  await until('every host to hold every endpoint', () => hosts.every((h) => h.fdb.size === remoteOf(h, ENDPOINTS, mine[h.i])));
+  await until('every host to hold every endpoint and claim', () => hosts.every((h) => h.fdb.size === remoteOf(h, ENDPOINTS, mine[h.i]) && h.claims.mirror.size === ENDPOINTS));
   const fannedMs = now() - tc;
   const etcdCpuMsPerCreate = ((cpuS(etcd.pid) - cpu0) * 1000) / ENDPOINTS;
   const createReq = (sumReq(hosts) - reqBefore) / ENDPOINTS;
@@ -176,14 +183,14 @@ async function runCluster(n, etcd, heapBase) {
     for (const o of hosts) { o.watched.delete(eid); o.seen.delete(eid); }
   }
 
-  // One lifecycle as the plugin will run it: claimAny (one list of the claims, one transaction),
-  // publish, publish again with the name (Join), withdraw, release.
+  // One lifecycle as the plugin runs it: claimAny on the followed claims (one transaction),
+  // publish, publish again with the name (Join), withdraw, release. Then claimAny without the
+  // followed copy (one list of every claim first), for its cost.
   const lh = hosts[0];
+  const candidates = () => (function* () { for (let k = 2; ; k++) yield ipOf(k); })();
   const lr0 = lh.counted.total();
-  const lb0 = lh.counted.counts.readBytes;
-  const ca = now();
-  const claim = await lh.store.claimAny(def, (function* () { for (let k = 2; ; k++) yield ipOf(k); })());
-  const claimAnyMs = now() - ca;
+  const known = (key) => lh.claims.mirror.get(key) !== undefined;
+  const claim = await lh.store.claimAny(def, candidates(), 16, known);
   const lid = id();
   const mac = macFromIPv4(`${claim.address}/12`);
   await lh.store.publishEndpoint({ cluster, id: lid, address: claim.address, mac });
@@ -191,16 +198,21 @@ async function runCluster(n, etcd, heapBase) {
   await lh.store.withdrawEndpoint(cluster, lid);
   await lh.store.releaseAddress(cluster, claim.address);
   const lifecycleReq = lh.counted.total() - lr0;
+  const lb0 = lh.counted.counts.readBytes;
+  const ca = now();
+  const listed = await lh.store.claimAny(def, candidates());
+  const claimAnyMs = now() - ca;
   const claimAnyBytes = lh.counted.counts.readBytes - lb0;
+  await lh.store.releaseAddress(cluster, listed.address);
 
   // A host (re)starting: list 10 000 records, program them, watch.
   const fresh = makeHost(n, etcd.endpoint);
   const rs = now();
   follow(fresh, cluster);
-  await fresh.follower.synced();
+  await synced(fresh);
   const restartMs = now() - rs;
   const restartBytes = fresh.counted.counts.readBytes;
-  await fresh.follower.stop();
+  await stopFollowing(fresh);
   await fresh.etcdKv.close();
 
   // Heap: every follower holds 10 000 records; then the recorded kernel tables are dropped.
@@ -210,7 +222,7 @@ async function runCluster(n, etcd, heapBase) {
   const programUs = (hosts.reduce((a, h) => a + h.programMs, 0) / hosts.reduce((a, h) => a + h.steps / 2, 0)) * 1000;
   const eventUs = (hosts.reduce((a, h) => a + h.counted.counts.eventMs, 0) / sumEvents(hosts)) * 1000;
 
-  for (const h of hosts) await h.follower.stop();
+  for (const h of hosts) await stopFollowing(h);
   for (const h of hosts) await h.etcdKv.close();
   // What this run left in etcd goes (its endpoints, claims and definition), so the next starts equal.
   const admin = new EtcdKv({ endpoints: [etcd.endpoint] });
@@ -267,22 +279,23 @@ const xs = rows.map((r) => r.n);
 const conv = fit(xs, rows.map((r) => median(r.conv)));
 const cpu = fit(xs, rows.map((r) => r.etcdCpuMsPerCreate));
 const big = rows.at(-1);
-const recordBytes = big.restartBytes / ENDPOINTS;
+// What a host holds and receives per endpoint: its record and its address claim (both followed).
+const perEndpointBytes = big.restartBytes / ENDPOINTS;
+const ev = big.eventsPerHostPerChange;
 const followerKiB = (big.followerMiB * 1024) / ENDPOINTS;
 console.log(`
-claimAny with ${ENDPOINTS} claims: ${f(big.claimAnyMs)} ms, ${f(big.claimAnyBytes / 2 ** 20, 2)} MiB read (one list of every claim)
+claimAny without the followed claims, ${ENDPOINTS} claims: ${f(big.claimAnyMs)} ms, ${f(big.claimAnyBytes / 2 ** 20, 2)} MiB read (one list of every claim)
 fits over ${xs.join(', ')} hosts (every simulated host shares this process's CPU and etcd's two cores):
   convergence p50 = ${f(conv.a, 2)} ms + ${f(conv.b, 4)} ms x hosts      -> 500 hosts: ${f(conv.at(500))} ms
   etcd CPU per create = ${f(cpu.a, 3)} ms + ${f(cpu.b * 1000, 2)} us x hosts   -> 500 hosts: ${f(cpu.at(500), 2)} ms (${f(1000 / cpu.at(500), 0)} creates/s per etcd core)
 
-growth law, per endpoint change (E endpoints, N hosts, R changes/s cluster-wide):
+growth law, per new endpoint (E endpoints, N hosts, R new endpoints/s cluster-wide):
   etcd requests:    ${median(big.perChange.requests)} by the host that makes it (claim + put), whatever N or E; a whole lifecycle ${big.lifecycleReq}
-  watch events:     1 per host (N in all), ${f(recordBytes, 0)} B each: etcd sends N x R events/s, each host receives R/s
-  per host:         ${f(big.eventUs)} us of follower work and 2 kernel steps per event
-  per host memory:  ${f(followerKiB, 2)} KiB x E (the follower's copy); a restart lists E records (${f(recordBytes, 0)} B each)
-  claimAny:         one list of every claim: ~${f(big.claimAnyBytes / ENDPOINTS, 0)} B x E per address request (the only cost that grows with E)
-  500 hosts, ${ENDPOINTS} endpoints: 500 watch events (~${f((500 * recordBytes) / 1024, 0)} KiB) per change; at R = 100/s, ${f((500 * 100 * recordBytes) / 2 ** 20, 1)} MiB/s out of etcd and
-                    100 events/s (${f((100 * big.eventUs) / 1000, 1)} ms of CPU/s) per host; ${f(followerKiB * ENDPOINTS / 1024, 1)} MiB per follower; all 500 restarting at once list ${f((500 * big.restartBytes) / 2 ** 30, 2)} GiB`);
+  watch events:     ${f(ev, 2)} per host (the claim and the record; ${f(ev, 0)} x N in all), ~${f(perEndpointBytes, 0)} B together: etcd sends ${f(ev, 0)} x N x R events/s
+  per host:         ${f(big.eventUs)} us of follower work per event, 2 kernel steps per endpoint
+  per host memory:  ${f(followerKiB, 2)} KiB x E (the followed copies); a restart lists E records and E claims (${f(perEndpointBytes, 0)} B per endpoint)
+  500 hosts, ${ENDPOINTS} endpoints: ${f(500 * ev, 0)} watch events (~${f((500 * perEndpointBytes) / 1024, 0)} KiB) per new endpoint; at R = 100/s, ${f((500 * 100 * perEndpointBytes) / 2 ** 20, 1)} MiB/s out of etcd and
+                    ${f(100 * ev, 0)} events/s (${f((100 * ev * big.eventUs) / 1000, 1)} ms of CPU/s) per host; ${f(followerKiB * ENDPOINTS / 1024, 1)} MiB per host; all 500 restarting at once list ${f((500 * big.restartBytes) / 2 ** 30, 2)} GiB`);
 
 const c50 = rows.find((r) => r.n === 50) ?? big;
 goal(`17. sim ${c50.n} hosts, ${ENDPOINTS} endpoints: convergence p50 / p99`, `${f(median(c50.conv))} / ${f(pct(c50.conv, 99))} ms`, '', 'p50 < 100, p99 < 500 ms', median(c50.conv) < 100 && pct(c50.conv, 99) < 500);
