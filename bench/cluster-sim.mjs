@@ -55,6 +55,7 @@ function counting(kv) {
       put: (k, v) => { count('put'); return kv.put(k, v); },
       putIfAt: (k, v, r) => { count('txn'); return kv.putIfAt(k, v, r); },
       deleteIfAt: (k, r) => { count('txn'); return kv.deleteIfAt(k, r); },
+      deleteIfValue: (k, v) => { count('txn'); return kv.deleteIfValue(k, v); },
       watch: (p, rev, h) => {
         count('watch');
         return kv.watch(p, rev, { onBroken: h.onBroken, onEvents: (evs) => {
