@@ -284,6 +284,15 @@ describe('one cluster network on three hosts', () => {
     expect(violations).toEqual([]);
     const want = (h: Host): string[] => [...live].filter((c) => c.host === h).map((c) => c.ip).sort();
     await following(b.plugin.adminSocket);
+    // Releases run after their answer: let the ones of the clean-up above reach etcd first.
+    let last = '';
+    await until("B's claims settled", async () => {
+      const now = JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), b.nodeName));
+      const same = now === last;
+      last = now;
+      if (!same) await new Promise((r) => setTimeout(r, 500));
+      return same;
+    });
     // An address B took in its journal but whose answer the kill swallowed is one dockerd never
     // learns of: leaked, as on a host-local network (B's own IPAM refuses it as in use). A claim
     // in etcd that B's journal does not have is released by B's convergence at start (--ip for
