@@ -60,7 +60,7 @@ export async function tcpLine(from: TestNetns, to: TestNetns, toIp: string, port
 }
 
 export interface Claim { readonly node: string; readonly address: string }
-export interface EndpointRecord { readonly node: string; readonly address: string; readonly mac: string; readonly underlay: string; readonly id: string }
+export interface EndpointRecord { readonly node: string; readonly address: string; readonly mac: string; readonly underlay: string; readonly id: string; readonly name?: string }
 
 /** The address claims of a cluster network in etcd: address -> claim. */
 export async function claims(etcd: TestEtcd, cluster: string): Promise<Map<string, Claim>> {

@@ -4,19 +4,20 @@
  *   underlay namespace: bridge mnt-mhh-ul 198.18.10.254/24, etcd listening on that address
  *   host a/b/c namespaces: mnt-mhh-ul0 198.18.10.1-3/24 (MTU 1500) on that bridge, each with
  *     its own `node dist/main.js` (own sockets, state directory, DNS 127.0.0.153:53 in its
- *     namespace, no Docker: DOCKER_HOST names a socket that does not exist)
+ *     namespace; no dockerd: DOCKER_HOST is a FakeDocker that serves the names the test gives)
  *   a stranger namespace on the same bridge (198.18.10.9), made on demand
  *
  * Every name carries the tag mnt-mhh-; 198.18.10.0/24 exists only inside these namespaces.
  * `destroy` stops the plugins and etcd by their pids, deletes the namespaces and the temp dir.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, type TestNetns } from '../helpers/netns.js';
 import { TAG, type DockerHost } from './dockerd-moves.js';
+import { FakeDocker } from './fake-docker.js';
 import { PluginProcess } from './plugin-process.js';
 
 export const UNDERLAY_BRIDGE = `${TAG}ul`;
@@ -36,11 +37,13 @@ export class Host implements DockerHost {
     dir: string,
     etcdEndpoint: string,
     extraEnv: Readonly<Record<string, string>>,
+    /** The Engine API the plugin reads names from (the host tier has no dockerd). */
+    readonly docker: FakeDocker,
   ) {
     this.current = ns;
     this.plugin = new PluginProcess(() => this.current.name, dir, {
       MYNET_DNS_LISTEN: '127.0.0.153:53',
-      DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`,
+      DOCKER_HOST: `unix://${docker.socket}`,
       MYNET_ETCD_ENDPOINTS: etcdEndpoint,
       MYNET_NODE_NAME: this.nodeName,
       MYNET_NODE_ADDRESS: address,
@@ -100,7 +103,9 @@ export class Cluster {
       const ns = await createNetns({ prefix: `${TAG}${label}-` });
       const address = `198.18.10.${i + 1}`;
       await c.plug(ns, address);
-      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, o.env ?? {}));
+      mkdirSync(join(dir, label), { recursive: true, mode: 0o700 });
+      const docker = await FakeDocker.start(join(dir, label, 'docker.sock'));
+      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, o.env ?? {}, docker));
     }
     await Promise.all(c.hosts.map((h) => h.plugin.start()));
     return c;
@@ -150,6 +155,7 @@ export class Cluster {
 
   async destroy(): Promise<void> {
     for (const h of this.hosts) await h.plugin.stop();
+    for (const h of this.hosts) await h.docker.close();
     await this.etcd.destroy();
     await destroyCreated();
     rmSync(this.dir, { recursive: true, force: true });

@@ -35,8 +35,8 @@ const nets = (): Network[] => [...blue.values()];
 const live = new Set<Container>();
 let ca: Container, cb: Container, cc: Container;
 
-const run = async (h: Host, ip?: string): Promise<Container> => {
-  const c = await runContainer(netOf(h), ip ? { ip } : {});
+const run = async (h: Host, ip?: string, name?: string): Promise<Container> => {
+  const c = await runContainer(netOf(h), { ...(ip ? { ip } : {}), ...(name ? { name } : {}) });
   live.add(c);
   return c;
 };
@@ -128,6 +128,20 @@ describe('one cluster network on three hosts', () => {
     expect(text).toContain(`cluster: node ${host(0).nodeName} ${host(0).address}, etcd up`);
     expect(text).toContain(`member ${host(1).nodeName} ${host(1).address} up endpoints 1`);
     console.log(`[figure] three new endpoints programmed on every other host within ${ms.toFixed(0)} ms of their Join`);
+  });
+
+  it("names: a named container on A is served as <name>.blue.mynet (A and PTR) by every host's mynet DNS, reached by that name from B; removed, the name goes", async () => {
+    // What dockerd's embedded DNS does for a container: ask the host's nameserver (mynet's, on
+    // the host's loopback) from the host's namespace.
+    const dig = async (h: Host, ...q: string[]): Promise<string> => (await h.ns.run(['dig', '@127.0.0.153', '+short', '+time=1', '+tries=2', ...q])).trim();
+    const web = await run(host(0), undefined, 'web');
+    await until("web's name in its etcd record", async () => (await endpointRecords(cluster.etcd, CLUSTER)).get(web.endpointId)?.name === 'web');
+    for (const h of cluster.hosts) await until(`web.${CLUSTER}.mynet on ${h.label}`, async () => (await dig(h, `web.${CLUSTER}.mynet`, 'A')) === web.ip, 10_000, () => dig(h, `web.${CLUSTER}.mynet`, 'A'));
+    expect((await dig(host(2), '-x', web.ip)).split('\n')).toContain(`web.${CLUSTER}.mynet.`);
+    await converged(web);
+    expect(await pings(cb.box, await dig(host(1), `web.${CLUSTER}.mynet`))).toBe(true);
+    await remove(web);
+    await until(`web.${CLUSTER}.mynet gone on B`, async () => (await dig(host(1), `web.${CLUSTER}.mynet`, 'A')) === '');
   });
 
   it('--ip held by another host is refused naming that host; a free --ip is claimed by the host that asked and freed on release', async () => {

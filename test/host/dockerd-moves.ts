@@ -15,6 +15,7 @@
  * A "container" is a namespace holding the renamed, addressed veth end with a default route.
  */
 import { createNetns, dockerId, type TestNetns } from '../helpers/netns.js';
+import type { FakeDocker } from './fake-docker.js';
 import { post } from './plugin-client.js';
 
 export const TAG = 'mnt-mhh-';
@@ -26,12 +27,16 @@ export interface DockerHost {
   readonly address: string;
   readonly ns: TestNetns;
   readonly socket: string;
+  /** What this host's dockerd tells API clients (names), when the test has one. */
+  readonly docker?: FakeDocker;
 }
 
 export interface Network {
   readonly host: DockerHost;
   /** dockerd's id: each host's dockerd makes its own for the same cluster network. */
   readonly id: string;
+  /** Its name in `docker network create` (the same on every host). */
+  readonly name: string;
   readonly poolId: string;
   readonly pool: string;
   /** "addr/len", as RequestAddress answered. */
@@ -42,6 +47,9 @@ export interface Network {
 export interface Container {
   readonly host: DockerHost;
   readonly net: Network;
+  /** dockerd's container id and `--name` (unnamed: none). */
+  readonly containerId: string;
+  readonly name?: string;
   readonly endpointId: string;
   /** "addr/len" */
   readonly cidr: string;
@@ -58,6 +66,8 @@ const ipOf = (cidr: string): string => cidr.split('/')[0] as string;
 
 export interface NetworkSpec {
   readonly subnet: string;
+  /** The network's name (default: the cluster's, else "local"). */
+  readonly name?: string;
   /** -o mynet.cluster=... (absent: a host-local network). */
   readonly cluster?: string;
   /** More -o options (mynet.vni, ...). */
@@ -68,7 +78,7 @@ export interface NetworkSpec {
 export async function prepareNetwork(h: DockerHost, spec: NetworkSpec): Promise<{ net: Network; create: () => Promise<unknown> }> {
   const p = await post<{ PoolID: string; Pool: string }>(h.socket, '/IpamDriver.RequestPool', { AddressSpace: 'mynet-local', Pool: spec.subnet, SubPool: '', Options: {}, V6: false });
   const g = await post<{ Address: string }>(h.socket, '/IpamDriver.RequestAddress', { PoolID: p.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
-  const net: Network = { host: h, id: dockerId(), poolId: p.PoolID, pool: p.Pool, gateway: g.Address, ...(spec.cluster ? { cluster: spec.cluster } : {}) };
+  const net: Network = { host: h, id: dockerId(), name: spec.name ?? spec.cluster ?? 'local', poolId: p.PoolID, pool: p.Pool, gateway: g.Address, ...(spec.cluster ? { cluster: spec.cluster } : {}) };
   const generic = { ...(spec.cluster ? { 'mynet.cluster': spec.cluster } : {}), ...(spec.options ?? {}) };
   const create = (): Promise<unknown> =>
     post(h.socket, '/NetworkDriver.CreateNetwork', {
@@ -112,7 +122,7 @@ export async function requestAddress(net: Network, ip?: string): Promise<string>
 }
 
 /** `docker run --network net [--ip ip]`: address, endpoint, join, the sandbox, external connectivity. */
-export async function runContainer(net: Network, o: { ip?: string } = {}): Promise<Container> {
+export async function runContainer(net: Network, o: { ip?: string; name?: string } = {}): Promise<Container> {
   const h = net.host;
   const cidr = await requestAddress(net, o.ip);
   const endpointId = dockerId();
@@ -136,7 +146,10 @@ export async function runContainer(net: Network, o: { ip?: string } = {}): Promi
   await box.run(['ip', 'link', 'set', 'dev', ifname, 'up']);
   if (j.Gateway) await box.run(['ip', 'route', 'add', 'default', 'via', j.Gateway]);
   await post(h.socket, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] } });
-  return { host: h, net, endpointId, cidr, ip: ipOf(cidr), mac, srcName: j.InterfaceName.SrcName, ifname, box };
+  const containerId = dockerId();
+  // The container runs: dockerd's API now shows it, with its name (an unnamed one gets a made-up name from dockerd).
+  h.docker?.started({ id: containerId, name: o.name ?? `mnt-mhh-${containerId.slice(0, 8)}`, networks: { [net.name]: { id: net.id, ip: ipOf(cidr) } } });
+  return { host: h, net, containerId, ...(o.name ? { name: o.name } : {}), endpointId, cidr, ip: ipOf(cidr), mac, srcName: j.InterfaceName.SrcName, ifname, box };
 }
 
 /**
@@ -147,6 +160,7 @@ export async function runContainer(net: Network, o: { ip?: string } = {}): Promi
 export async function removeContainer(c: Container, o: { gone?: boolean } = {}): Promise<void> {
   const s = c.host.socket;
   const ep = { NetworkID: c.net.id, EndpointID: c.endpointId };
+  c.host.docker?.destroyed(c.containerId);
   await post(s, '/NetworkDriver.RevokeExternalConnectivity', ep);
   await post(s, '/NetworkDriver.Leave', ep);
   if (!o.gone) {
