@@ -2,10 +2,11 @@
  * Issue 17, host tier: three hosts as network namespaces on an underlay bridge, one real etcd on
  * it, a real plugin process per host (cluster-hosts-fixture.ts), containers as namespaces, the
  * protocol driven as dockerd drives it (dockerd-moves.ts). The cluster network `blue` is made
- * with the same request sequence on every host; then, in order: cross-host ping and TCP, --ip
- * conflicts and races, a stranger's VXLAN, a plugin killed -9 mid-lifecycle, a host rebooted,
- * etcd stopped and restarted, etcd restarted empty, and everything removed through the protocol.
- * Names are not tested here: they come from the Docker API (the e2e tier has real dockerds).
+ * with the same request sequence on every host; then, in order: cross-host ping and TCP, names
+ * (each host's Engine API is a FakeDocker), --ip conflicts and races, a network race, a
+ * stranger's VXLAN, a plugin killed -9 mid-lifecycle, a host rebooted, a host's plugin dead (its
+ * lease expires; forget), etcd hung, stopped and restarted, restarted empty, and everything
+ * removed through the protocol. The doctor's reconcile runs every 5 s throughout.
  */
 import { join } from 'node:path';
 import { execa } from 'execa';
