@@ -6,8 +6,13 @@
  *
  *   const etcd = await startEtcd();  ...  await etcd.stop({ keepData: true }); await etcd.restart();
  *   afterAll(() => etcd.destroy());
+ *
+ * `{ netns, host }` runs it inside a network namespace the test made, on an address there (the
+ * e2e tier's underlay: hosts in other namespaces reach it, the test process does not), on
+ * etcd's usual ports, since nothing else listens in that namespace; /health is then asked from
+ * inside the namespace too.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -74,6 +79,14 @@ function makePki(dir: string): TestPki {
   return { ca: f('mnt-ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('mnt-other-ca.pem') };
 }
 
+/** /health asked by a node process inside `netns` (plain http only: the e2e tier needs no TLS). */
+function healthyIn(netns: string, url: string): Promise<boolean> {
+  const script = `fetch(process.argv[1]+'/health',{signal:AbortSignal.timeout(1000)}).then(async(r)=>process.exit(r.ok&&(await r.json()).health==='true'?0:1),()=>process.exit(1))`;
+  return new Promise((resolve) => {
+    execFile('ip', ['netns', 'exec', netns, process.execPath, '-e', script, url], { timeout: 3000 }, (err) => resolve(err === null));
+  });
+}
+
 function healthy(url: string, pki: TestPki | undefined): Promise<boolean> {
   if (!pki) {
     return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(
@@ -103,19 +116,24 @@ export class TestEtcd {
     readonly peerPort: number,
     /** With TLS: https clients must show a certificate of this CA. */
     readonly pki?: TestPki,
+    /** The namespace it runs in and its address there (undefined: this namespace, 127.0.0.1). */
+    readonly netns?: string,
+    readonly host = '127.0.0.1',
   ) {}
 
   get endpoint(): string {
-    return `${this.pki ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
+    return `${this.pki ? 'https' : 'http'}://${this.host}:${this.clientPort}`;
   }
 
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
-  static async start(o: { tls?: boolean } = {}): Promise<TestEtcd> {
+  static async start(o: EtcdOptions = {}): Promise<TestEtcd> {
+    if (o.netns && o.tls) throw new Error('etcd in a namespace is plain http only (its health check has no client certificate)');
     const dir = mkdtempSync(join(tmpdir(), 'mnt-etcd-'));
-    const e = new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
+    const [client, peer] = o.netns ? [2379, 2380] : [await freePort(), await freePort()];
+    const e = new TestEtcd(dir, client, peer, o.tls ? makePki(dir) : undefined, o.netns, o.host);
     await e.restart();
     return e;
   }
@@ -123,8 +141,10 @@ export class TestEtcd {
   /** Starts etcd (again) on the same ports and data directory; resolves when it answers /health. */
   async restart(): Promise<void> {
     if (this.child) throw new Error('etcd is already running');
-    const peer = `http://127.0.0.1:${this.peerPort}`;
-    const child = spawn(etcdBinary(), [
+    const peer = `http://${this.host}:${this.peerPort}`;
+    // `ip netns exec` execs etcd, so the child's pid is etcd's own (stop and freeze signal it).
+    const [cmd, pre]: [string, string[]] = this.netns ? ['ip', ['netns', 'exec', this.netns, etcdBinary()]] : [etcdBinary(), []];
+    const child = spawn(cmd, [...pre,
       '--name', 'mnt', '--data-dir', join(this.dir, 'data'),
       '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `mnt=${peer}`,
@@ -143,7 +163,7 @@ export class TestEtcd {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (!this.child) throw new Error(`etcd exited at start: ${this.log}`);
-      if (await healthy(this.endpoint, this.pki)) return;
+      if (await (this.netns ? healthyIn(this.netns, this.endpoint) : healthy(this.endpoint, this.pki))) return;
       if (Date.now() > deadline) throw new Error(`etcd did not become healthy in 20 s: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -176,4 +196,12 @@ export class TestEtcd {
   }
 }
 
-export const startEtcd = (o: { tls?: boolean } = {}): Promise<TestEtcd> => TestEtcd.start(o);
+export interface EtcdOptions {
+  readonly tls?: boolean;
+  /** Run inside this network namespace (made by the test) ... */
+  readonly netns?: string;
+  /** ... listening on this address of it. */
+  readonly host?: string;
+}
+
+export const startEtcd = (o: EtcdOptions = {}): Promise<TestEtcd> => TestEtcd.start(o);
