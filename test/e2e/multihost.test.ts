@@ -9,14 +9,16 @@
  * /etc/resolv.conf (each host here has its own, bound over /etc/resolv.conf in its dockerd's
  * mount namespace). dockerd's embedded DNS (127.0.0.11 in every container on a user-defined
  * network) answers container names itself and forwards the rest to the host's nameservers; it
- * sends to a loopback one from the host's network namespace, where mynet listens. A nameserver
- * given with `docker run --dns 127.0.0.153` is asked from the container's own namespace instead,
- * where nothing listens (the last test shows it).
+ * sends to a loopback one from the host's network namespace, where mynet listens. mynet refuses
+ * names outside its zone, and dockerd then asks the host's next nameserver, so mynet goes first
+ * and the host's own resolver stays after it. A nameserver given with `docker run --dns
+ * 127.0.0.153` is asked from the container's own namespace instead, where nothing listens.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE } from './global-setup.js';
-import { type DockerHost, type Hosts, startHosts } from './helpers/hosts.js';
+import { type DockerHost, HOST_UPSTREAM_DNS, type Hosts, startHosts } from './helpers/hosts.js';
 import { ok, waitFor } from './helpers/sh.js';
+import { UPSTREAM_NAME, startUpstreamDns } from './helpers/upstream-dns.js';
 
 // The underlay of this file's hosts (198.18.0.0/15, only inside the namespaces it makes).
 const SUBNET = '198.18.20';
@@ -108,10 +110,20 @@ describe('two Docker hosts on one mynet cluster network', () => {
     expect(await ipOn(b, taken, cluster)).toBe(webIp);
   });
 
-  it('with `docker run --dns 127.0.0.153` dockerd asks from the container\'s namespace: mynet is not reached that way', async () => {
-    const c = await b.r.container(['--network', cluster, '--dns', '127.0.0.153']);
-    expect(await ask(b, c, `mnt-mhe-cli.${cluster}.mynet`)).not.toBe('from-b');
-    expect(await ask(b, c, 'mnt-mhe-cli')).toBe('from-b'); // its own names still come from dockerd
+  it('names through the host\'s resolv.conf: mynet first, names outside its zone from the next nameserver; not with `--dns 127.0.0.153`', async () => {
+    const upstream = await startUpstreamDns(b.ns, HOST_UPSTREAM_DNS, '203.0.113.77');
+    try {
+      const n = await b.r.network(['-d', 'mynet', '--subnet', '10.78.9.0/24']);
+      const srv = await b.r.container(['--network', n], serving('dns'));
+      const viaHost = await b.r.container(['--network', n]);
+      const viaFlag = await b.r.container(['--network', n, '--dns', '127.0.0.153']);
+      expect(await ask(b, viaHost, `${srv}.${n}.mynet`)).toBe('dns');
+      expect((await b.docker('exec', viaHost, 'nslookup', UPSTREAM_NAME)).stdout).toContain('203.0.113.77');
+      expect(await ask(b, viaFlag, `${srv}.${n}.mynet`)).not.toBe('dns');
+      expect(await ask(b, viaFlag, srv)).toBe('dns'); // its container names still come from dockerd
+    } finally {
+      upstream.kill();
+    }
   });
 
   it('teardown: containers and the network removed on both hosts leave no mynet link in either', async () => {

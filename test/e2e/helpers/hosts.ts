@@ -8,10 +8,11 @@
  *     own plugin directory bound over /run/docker/plugins, where legacy plugin discovery is
  *     hard-coded: that daemon finds its own mynet there and no other. /sys is remounted for the
  *     namespace and the cgroup hierarchy bound back (without that dockerd finds no devices cgroup);
- *   - a resolv.conf bound over /etc/resolv.conf with `nameserver 127.0.0.153`: dockerd's embedded
- *     DNS forwards what it does not know to the *host's* nameservers from the daemon's own
- *     namespace, where mynet's DNS listens on its loopback. (`docker run --dns 127.0.0.153` does
- *     not work: dockerd forwards to an address given with --dns from the container's namespace.)
+ *   - a resolv.conf bound over /etc/resolv.conf with `nameserver 127.0.0.153` and then the host's
+ *     "real" resolver, 127.0.0.154 (a test may start a stand-in there: upstream-dns.ts): dockerd's
+ *     embedded DNS forwards what it does not know to the *host's* nameservers, a loopback one from
+ *     the daemon's own namespace, where mynet's DNS listens. (`docker run --dns 127.0.0.153` does
+ *     not work: dockerd asks a nameserver given with --dns from the container's namespace.)
  *   - a mynet plugin (node dist/main.js) in that namespace, with MYNET_SOCKET in the host's plugin
  *     directory, its own state dir and admin socket, DOCKER_HOST at that daemon's socket, and
  *     MYNET_NODE_NAME / MYNET_NODE_ADDRESS / MYNET_ETCD_ENDPOINTS for the cluster;
@@ -40,6 +41,8 @@ import { type RunResult, ok, sh, sleep, waitFor } from './sh.js';
 
 /** Where mynet's DNS listens in each host's namespace (its own loopback). */
 export const HOST_DNS = '127.0.0.153';
+/** The host's other resolver, after mynet in its resolv.conf (nothing listens unless a test starts one). */
+export const HOST_UPSTREAM_DNS = '127.0.0.154';
 const PLUGINS = '/run/docker/plugins';
 
 export interface DockerHost {
@@ -174,7 +177,7 @@ async function startHost(o: HostsOptions, id: string, top: string, i: number, ul
   const ip = `${o.subnet}.${11 + i}`;
   for (const d of ['cg', 'plugins', 'data', 'exec', 'state']) mkdirSync(join(dir, d), { recursive: true });
   writeFileSync(join(dir, 'daemon.json'), '{}\n');
-  writeFileSync(join(dir, 'resolv.conf'), `nameserver ${HOST_DNS}\n`);
+  writeFileSync(join(dir, 'resolv.conf'), `nameserver ${HOST_DNS}\nnameserver ${HOST_UPSTREAM_DNS}\n`);
 
   await ok('ip', ['netns', 'add', ns]);
   undo.push(`ip netns del ${ns}`, async () => void (await ok('ip', ['netns', 'del', ns])));
