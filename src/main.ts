@@ -29,6 +29,7 @@ import { listenUnix } from './http/socket.js';
 import { createLogger } from './logger.js';
 import { Plugin } from './plugin.js';
 import { FileStore } from './store/file-store.js';
+import { startCluster, type Cluster } from './multihost/start.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -55,7 +56,21 @@ async function main(): Promise<void> {
   // Background deletes get their own ip process, so they never queue before a request's commands.
   const laterExec = new ExecaExecutor(execOptions);
   const background = new Background(laterExec, () => count((m) => m.backgroundFailures.inc()));
-  const plugin = new Plugin({
+  // The cluster (issue 17): only with MYNET_ETCD_ENDPOINTS. Its kernel programming has its own
+  // executor, so remote endpoints never wait behind a request's commands (nor the reverse).
+  const names: { sync?: DockerNameSync } = {};
+  const nameIndex = new Map<string, string>();
+  const cluster: Cluster | undefined = await startCluster({
+    env: process.env,
+    log,
+    exec: new ExecaExecutor(execOptions),
+    state: () => state,
+    locked: (fn) => plugin.exclusive(fn),
+    nameOf: (e) => (e.address ? nameIndex.get(`${e.networkId} ${e.address.split('/')[0] ?? ''}`) : undefined),
+    onRemoteChange: () => names.sync?.refresh(),
+    onLag: (sec) => count((m) => m.clusterWatchLag.observe(sec)),
+  });
+  const plugin: Plugin = new Plugin({
     state,
     store,
     exec,
@@ -67,6 +82,7 @@ async function main(): Promise<void> {
     snapshot: (l) => kernelSnapshot(exec, l),
     onDifferences: (found) => count((m) => m.doctor(found)),
     background,
+    ...(cluster && { cluster: cluster.agent }),
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));
@@ -78,27 +94,37 @@ async function main(): Promise<void> {
   await listenUnix(server, config.socket);
   void loadSchemas().catch((err: unknown) => log.error({ err }, 'cannot load the request schemas'));
   const metrics = new (await import('./metrics.js')).Metrics(() => state);
+  if (cluster) metrics.cluster({ etcdUp: () => cluster.agent.etcdUp, remoteEndpoints: () => cluster.agent.remoteEndpoints() });
   loaded.metrics = metrics;
   for (const f of loaded.early.splice(0)) f(metrics);
   const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   // The Docker socket is optional (it is root on the host): without it, no names at all.
   const source = await namesSource();
   if (!source.on) log.warn({ why: source.why }, 'docker names off: no host DNS names, no container names in mynet status');
-  const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => (source.on ? dockerNames() : Promise.resolve(NO_NAMES)), namesSource: source }));
+  const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => (source.on ? dockerNames() : Promise.resolve(NO_NAMES)), namesSource: source, ...(cluster && { cluster: cluster.agent }) }));
   await listenUnix(admin, config.adminSocket, 0o600);
   log.info({ socket: config.socket, adminSocket: config.adminSocket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size, version }, 'listening');
 
   // Names: from the Docker API, in the background (never on a request path), served over DNS.
-  const names = new DockerNameSync({
+  const sync = new DockerNameSync({
     zone: config.dnsZone,
     engine: new Engine(),
     log,
     isOurNetwork: (id) => state.networks.get(id)?.options.dns === true,
+    // Other hosts' endpoints of cluster networks: `<name>.<cluster>.<zone>` on every host.
+    ...(cluster && { extra: () => cluster.agent.remoteNames() }),
+    onChange: () => {
+      if (!cluster) return;
+      nameIndex.clear();
+      for (const c of sync.containerList()) for (const n of c.networks) if (n.ipv4) nameIndex.set(`${n.networkId} ${n.ipv4}`, c.name);
+      cluster.agent.namesChanged();
+    },
   });
+  names.sync = sync;
   let dns: DnsServer | undefined;
   if (config.dnsListen && source.on) {
-    names.start();
-    dns = await startDnsServer({ listen: config.dnsListen, table: () => names.table(), log, onQuery: (a) => count((m) => m.dnsQueries.inc({ answer: a })) }).catch((err: unknown) => {
+    sync.start();
+    dns = await startDnsServer({ listen: config.dnsListen, table: () => sync.table(), log, onQuery: (a) => count((m) => m.dnsQueries.inc({ answer: a })) }).catch((err: unknown) => {
       // Names are a convenience; networking must not stop because port 53 is taken.
       log.error({ err, listen: config.dnsListen }, 'dns: cannot listen; names will not be served');
       return undefined;
@@ -106,10 +132,16 @@ async function main(): Promise<void> {
   }
 
   const reconcile = (): void => {
-    plugin.doctor(log, 'safe').catch((err: unknown) => log.error({ err }, 'reconcile failed'));
+    plugin
+      .doctor(log, 'safe')
+      // The VXLAN entries against etcd, and the guard's members (a re-made table lost them).
+      .then(() => cluster?.agent.doctor(true, log))
+      .catch((err: unknown) => log.error({ err }, 'reconcile failed'));
   };
   plugin
     .restore(log)
+    // The data plane is rebuilt from the journal first; then the cluster follows etcd (when it answers).
+    .then(() => cluster?.agent.start())
     .then(() => holder.holdAll(() => [...state.endpoints.values()].flatMap((e) => heldSockets(e, e.ports)), log))
     .then(reconcile)
     .catch((err: unknown) => log.error({ err }, 'restore failed'));
@@ -128,12 +160,13 @@ async function main(): Promise<void> {
     }, 8000);
     admin.close();
     admin.closeAllConnections();
-    names.stop();
+    sync.stop();
     void dns?.close();
     server.close(() => {
       void (async () => {
         try {
           await plugin.drain();
+          await cluster?.stop();
           exec.close();
           laterExec.close();
           await store.compact(state);

@@ -61,6 +61,23 @@ export class Metrics {
     });
   }
 
+  /**
+   * Seconds from an endpoint record's write on its host (its updatedAt) to its entries in this
+   * host's kernel: the cross-host convergence time (host clocks must agree, as NTP makes them).
+   */
+  readonly clusterWatchLag = new Histogram({
+    name: 'mynet_cluster_watch_lag_seconds',
+    help: 'Time from an endpoint record written in etcd by its host to its forwarding entries programmed here',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** The cluster's gauges (issue 17), registered only when a cluster store is configured. */
+  cluster(source: { etcdUp(): boolean; remoteEndpoints(): number }): void {
+    new Gauge({ name: 'mynet_cluster_etcd_up', help: '1 when the last etcd call or watch succeeded, 0 when etcd did not answer', registers: [this.registry], collect() { this.set(source.etcdUp() ? 1 : 0); } });
+    new Gauge({ name: 'mynet_cluster_remote_endpoints', help: 'Endpoints of other hosts programmed on this host\'s VXLAN devices', registers: [this.registry], collect() { this.set(source.remoteEndpoints()); } });
+  }
+
   /** Records one doctor check: every kind seen so far is set, to 0 when this check found none. */
   doctor(found: readonly { kind: string }[]): void {
     const byKind = new Map<string, number>();

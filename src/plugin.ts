@@ -26,6 +26,10 @@ import { type Action, type Policy, reconcile } from './doctor/reconcile.js';
 import { ensureHookStep } from './doctor/repairs.js';
 import type { KernelSnapshot } from './host/kernel-snapshot.js';
 import type { MarkedLink } from './host/probe.js';
+import { type ClusterBinding, type NetworkRecord, type StateView } from './driver/state.js';
+import { clusterRequest } from './driver/network.js';
+import { PluginError } from './errors.js';
+import type { ClusterPort } from './multihost/agent.js';
 
 export interface PluginDeps {
   readonly state: State;
@@ -51,6 +55,16 @@ export interface PluginDeps {
   readonly onDifferences?: (found: readonly Difference[]) => void;
   /** Where steps marked `later` run after the answer; without it they run before answering. */
   readonly background?: Background;
+  /** The cluster store (issue 17); undefined without MYNET_ETCD_ENDPOINTS: no cluster networks. */
+  readonly cluster?: ClusterPort;
+}
+
+/** The cluster network a pool's addresses belong to (its subnet is the pool's), if any. */
+function clusterOfPool(state: StateView, poolId: string): ClusterBinding | undefined {
+  const p = state.pools.get(poolId);
+  if (!p || p.record.family !== 4 || p.record.subPool !== undefined) return undefined;
+  for (const n of state.networks.values()) if (n.cluster?.subnet === p.record.pool) return n.cluster;
+  return undefined;
 }
 
 export interface DoctorResult {
@@ -90,7 +104,7 @@ export class Plugin {
    * network as stored and makes what is missing again, which the retry then removes: host and
    * state never disagree about whether the network exists.
    */
-  private async commit<R>(d: AnyDecision<R>, log: Logger, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
+  private async commit<R>(d: AnyDecision<R>, log: Logger, mode: 'plan' | 'teardown' = 'plan', beforeSave?: () => Promise<void>): Promise<R> {
     const all: HostPlan = 'plan' in d ? d.plan : [];
     const bg = this.deps.background;
     const plan = bg ? all.filter((s) => !s.later) : all;
@@ -100,6 +114,9 @@ export class Plugin {
     else if (bg) await bg.below(MAX_QUEUED);
     await (mode === 'teardown' ? applyAll : applyPlan)(this.deps.exec, plan, log);
     try {
+      // The cluster's record (an endpoint published in etcd) comes after the host change and
+      // before the save: if etcd refuses, the host change is undone and nothing is saved.
+      await beforeSave?.();
       await this.deps.store.commit(d.changes, this.deps.state);
     } catch (err) {
       const undoFailures = await undoPlan(this.deps.exec, plan, log);
@@ -121,18 +138,51 @@ export class Plugin {
     return this.locked(async () => this.commit(await fn(this.deps.state), log, mode));
   }
 
+  /** Runs `fn` under the request lock (the cluster agent's convergence with etcd). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.locked(fn);
+  }
+
+  private clusterPort(): ClusterPort {
+    if (!this.deps.cluster) throw new PluginError('CLUSTER_UNAVAILABLE', 'option mynet.cluster: this mynet has no cluster store; set MYNET_ETCD_ENDPOINTS (and MYNET_NODE_NAME) on every host');
+    return this.deps.cluster;
+  }
+
   // NetworkDriver
-  createNetwork(req: CreateNetworkRequest, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, async (s) => {
+  async createNetwork(req: CreateNetworkRequest, log: Logger): Promise<Record<string, never>> {
+    const r = await this.decide(log, async (s) => {
       const owner = await this.deps.linkOwner(bridgeNameFor(req), log);
-      return createNetwork(s, req, owner, (this.deps.now?.() ?? new Date()).toISOString());
+      // A cluster network is checked here first, then defined (or found) in etcd: every host
+      // builds the recorded definition (subnet, gateway and its MAC, VXLAN id, MTU).
+      const wanted = clusterRequest(s, req);
+      const binding = wanted ? await this.clusterPort().defineNetwork(wanted, log) : undefined;
+      return createNetwork(s, req, owner, (this.deps.now?.() ?? new Date()).toISOString(), binding);
     });
+    const n = this.deps.state.networks.get(req.NetworkID);
+    if (n?.cluster) this.deps.cluster?.networkUp(n);
+    return r;
   }
   deleteNetwork(req: { NetworkID: string }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => deleteNetwork(s, req.NetworkID), 'teardown');
+    return this.locked(async () => {
+      const n: NetworkRecord | undefined = this.deps.state.networks.get(req.NetworkID);
+      const eps = n?.cluster ? [...this.deps.state.endpoints.values()].filter((e) => e.networkId === n.id) : [];
+      const r = await this.commit(deleteNetwork(this.deps.state, req.NetworkID), log, 'teardown');
+      if (n?.cluster && this.deps.cluster) {
+        for (const e of eps) await this.deps.cluster.withdraw(n.cluster, e.id, log);
+        await this.deps.cluster.networkDown(n.id);
+      }
+      return r;
+    });
   }
   createEndpoint(req: CreateEndpointRequest, log: Logger): Promise<{ Interface?: { MacAddress: string } }> {
-    return this.decide(log, (s) => createEndpoint(s, req));
+    return this.locked(async () => {
+      const s = this.deps.state;
+      const d = createEndpoint(s, req);
+      const c = s.networks.get(req.NetworkID)?.cluster;
+      const put = d.changes.find((x) => x.op === 'endpoint.put');
+      const publish = c && put?.op === 'endpoint.put' ? () => this.clusterPort().publish(c, put.endpoint, log) : undefined;
+      return this.commit(d, log, 'plan', publish);
+    });
   }
   join(req: { NetworkID: string; EndpointID: string; SandboxKey?: string }, log: Logger): Promise<JoinResponse> {
     return this.decide(log, (s) => join(s, req));
@@ -141,7 +191,13 @@ export class Plugin {
     return this.decide(log, (s) => leave(s, req));
   }
   deleteEndpoint(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => deleteEndpoint(s, req));
+    return this.locked(async () => {
+      const r = await this.commit(deleteEndpoint(this.deps.state, req), log);
+      const c = this.deps.state.networks.get(req.NetworkID)?.cluster;
+      // Withdrawn even when the state had no such endpoint: a retry after a withdrawal etcd missed.
+      if (c && this.deps.cluster) await this.deps.cluster.withdraw(c, req.EndpointID, log);
+      return r;
+    });
   }
   programExternalConnectivity(req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null }, log: Logger): Promise<Record<string, never>> {
     return this.decide(log, async (s) => {
@@ -170,11 +226,36 @@ export class Plugin {
   releasePool(req: { PoolID: string }, log: Logger): Promise<Record<string, never>> {
     return this.decide(log, (s) => ipam.releasePool(s, req.PoolID));
   }
+  /**
+   * On a cluster network's pool the address is claimed in etcd first (`--ip`: that one, else the
+   * first the local order offers that no host holds), then taken in the journal. If the save
+   * fails the claim is released again (or by the next convergence, if etcd is away too).
+   */
   requestAddress(req: ipam.RequestAddressRequest, log: Logger): Promise<{ Address: string; Data: Record<string, string> }> {
-    return this.decide(log, (s) => ipam.requestAddress(s, req));
+    return this.locked(async () => {
+      const s = this.deps.state;
+      const local = ipam.requestAddress(s, req);
+      const c = clusterOfPool(s, req.PoolID);
+      if (!c || req.Options?.RequestAddressType === ipam.GATEWAY_TYPE) return this.commit(local, log);
+      const claimed = await this.clusterPort().claim(c, req.Address ? ipam.bareAddress(req.Address) : undefined, () => ipam.freeAddresses(s, req.PoolID), log);
+      const d = ipam.takeAddress(s, req.PoolID, claimed, !req.Address);
+      try {
+        return await this.commit(d, log);
+      } catch (err) {
+        await this.clusterPort().release(c, claimed, log);
+        throw err;
+      }
+    });
   }
   releaseAddress(req: { PoolID: string; Address: string }, log: Logger): Promise<Record<string, never>> {
-    return this.decide(log, (s) => ipam.releaseAddress(s, req));
+    return this.locked(async () => {
+      const s = this.deps.state;
+      const c = clusterOfPool(s, req.PoolID);
+      const r = await this.commit(ipam.releaseAddress(s, req), log);
+      // etcd away: the journal holds the release and the next convergence applies it.
+      if (c && this.deps.cluster) await this.deps.cluster.release(c, ipam.bareAddress(req.Address), log);
+      return r;
+    });
   }
 
   /**

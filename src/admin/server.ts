@@ -11,6 +11,16 @@ import type { Plugin } from '../plugin.js';
 import type { NamesSource } from '../dns/engine.js';
 import { type DockerNames, NO_NAMES } from './docker-names.js';
 import { namesView, portsView, statusView } from './views.js';
+import type { ClusterStatus } from '../multihost/agent.js';
+import type { EntryDifference } from '../multihost/plane.js';
+import type { DoctorResult } from '../plugin.js';
+
+/** The cluster agent, as the admin endpoint sees it (multihost/agent.ts). */
+export interface AdminCluster {
+  status(): Promise<ClusterStatus>;
+  forget(node: string): Promise<{ addresses: number; endpoints: number }>;
+  doctor(repair: boolean, log: Logger): Promise<EntryDifference[]>;
+}
 
 export interface AdminDeps {
   readonly plugin: Plugin;
@@ -20,6 +30,7 @@ export interface AdminDeps {
   readonly names: () => Promise<DockerNames>;
   /** Whether Docker's names are on (the Docker socket is optional); shown by `mynet status`. */
   readonly namesSource?: NamesSource;
+  readonly cluster?: AdminCluster;
 }
 
 export function createAdminApp(deps: AdminDeps): express.Express {
@@ -41,13 +52,33 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       res.status(500).json({ Err: messageOf(err) });
     }
   };
+  /** The kernel against the state, then the VXLAN entries against etcd (as one list). */
+  const doctor = async (fix: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> => {
+    const results = await deps.plugin.doctor(deps.log, fix);
+    const cluster = deps.cluster ? await deps.cluster.doctor(fix !== 'none', deps.log) : [];
+    return [...results, ...cluster.map((d): DoctorResult => ({ difference: { kind: 'drift', object: d.object, detail: d.detail, fix: [] }, repaired: fix !== 'none' && !d.detail.startsWith('not compared') }))];
+  };
   app.get('/version', wrap(() => ({ version: deps.version, node: process.version })));
   app.get('/status', wrap(async () => {
-    const checks = await deps.plugin.doctor(deps.log, 'none');
-    return { networks: statusView(deps.plugin.state, await names()), differences: checks.length, ...(deps.namesSource ? { names: namesView(deps.namesSource) } : {}) };
+    const checks = await doctor('none');
+    const cluster = deps.cluster ? await deps.cluster.status() : undefined;
+    return { networks: statusView(deps.plugin.state, await names()), differences: checks.length, ...(deps.namesSource ? { names: namesView(deps.namesSource) } : {}), ...(cluster ? { cluster } : {}) };
   }));
   app.get('/ports', wrap(async () => ({ ports: portsView(deps.plugin.state, await names()) })));
-  app.get('/doctor', wrap(async () => ({ results: await deps.plugin.doctor(deps.log, 'none') })));
+  app.get('/doctor', wrap(async () => ({ results: await doctor('none') })));
+  app.post('/cluster/forget', async (req: Request, res: Response) => {
+    const node = req.query.node;
+    if (!deps.cluster) {
+      res.status(400).json({ Err: 'cluster: this mynet has no cluster store (MYNET_ETCD_ENDPOINTS is not set)' });
+      return;
+    }
+    if (typeof node !== 'string' || node === '') {
+      res.status(400).json({ Err: 'node: give the name of the node to forget (mynet cluster forget <node>)' });
+      return;
+    }
+    const cluster = deps.cluster;
+    await wrap(async () => ({ node, ...(await cluster.forget(node)) }))(req, res);
+  });
   app.post('/doctor', async (req: Request, res: Response) => {
     // Only the two repair modes: anything else (fix=none, a typo) must not go on to remove orphans.
     const fix = req.query.fix ?? 'all';
@@ -55,7 +86,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       res.status(400).json({ Err: `fix must be "all" or "safe", not ${JSON.stringify(fix).slice(0, 100)}` });
       return;
     }
-    await wrap(async () => ({ results: await deps.plugin.doctor(deps.log, fix) }))(req, res);
+    await wrap(async () => ({ results: await doctor(fix) }))(req, res);
   });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());

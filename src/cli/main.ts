@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
  * `mynet`: the operator's view of the plugin, over its admin socket.
- *   mynet status | ports | doctor [--fix] | version   [--json] [--socket PATH]
+ *   mynet status | ports | doctor [--fix] | version | cluster forget <node>   [--json] [--socket PATH]
  */
 import { request } from 'node:http';
 import type { NamesView, NetworkView, PortView } from '../admin/views.js';
 import type { DoctorResult } from '../plugin.js';
+import type { ClusterStatus } from '../multihost/agent.js';
 import { COLOUR, PLAIN, renderDoctor, renderPorts, renderStatus } from './render.js';
 
-const USAGE = 'usage: mynet status|ports|doctor [--fix]|version [--json] [--socket PATH]';
+const USAGE = 'usage: mynet status|ports|doctor [--fix]|version|cluster forget <node> [--json] [--socket PATH]';
 
 function call<T>(socketPath: string, method: string, path: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -17,7 +18,16 @@ function call<T>(socketPath: string, method: string, path: string): Promise<T> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return reject(new Error(`the plugin answered HTTP ${res.statusCode}: ${text.slice(0, 500)}`));
+        if (res.statusCode !== 200) {
+          // The plugin's own message ({"Err": ...}) is what the operator needs, not the JSON around it.
+          let why = text.slice(0, 500);
+          try {
+            why = (JSON.parse(text) as { Err?: string }).Err ?? why;
+          } catch {
+            // not JSON: the text as it is
+          }
+          return reject(new Error(`the plugin answered HTTP ${res.statusCode}: ${why}`));
+        }
         try {
           resolve(JSON.parse(text) as T);
         } catch {
@@ -51,8 +61,19 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'status': {
-        const r = await call<{ networks: NetworkView[]; differences: number; names?: NamesView }>(socket, 'GET', '/status');
-        print(r, () => renderStatus(r.networks, r.differences, st, r.names));
+        const r = await call<{ networks: NetworkView[]; differences: number; names?: NamesView; cluster?: ClusterStatus }>(socket, 'GET', '/status');
+        print(r, () => renderStatus(r.networks, r.differences, st, r.names, r.cluster));
+        return 0;
+      }
+      case 'cluster': {
+        const words = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--socket');
+        const node = words[2];
+        if (words[1] !== 'forget' || !node) {
+          process.stderr.write(`${USAGE}\n`);
+          return 2;
+        }
+        const r = await call<{ node: string; addresses: number; endpoints: number }>(socket, 'POST', `/cluster/forget?node=${encodeURIComponent(node)}`);
+        print(r, () => `forgot node ${r.node}: ${r.addresses} address claim(s) and ${r.endpoints} endpoint record(s) removed from etcd`);
         return 0;
       }
       case 'ports': {

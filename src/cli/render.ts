@@ -1,6 +1,18 @@
 /** Terminal output for the `mynet` command: aligned tables; colour only when writing to a TTY. */
 import type { NamesView, NetworkView, PortView } from '../admin/views.js';
 import type { DoctorResult } from '../plugin.js';
+import type { ClusterStatus } from '../multihost/agent.js';
+
+/** The cluster lines of `mynet status`: this node and etcd, then every member. */
+export function renderCluster(c: ClusterStatus, st: Style): string[] {
+  const etcd = c.etcd === 'up' ? st.green('etcd up') : st.red(`etcd down${c.etcdError ? ` (${c.etcdError})` : ''}`);
+  return [
+    `cluster: node ${c.node} ${c.address}, ${etcd}`,
+    ...c.networks.map((n) => `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)`),
+    ...c.members.map((m) => `  member ${m.name} ${m.address} ${m.up === undefined ? 'unknown' : m.up ? st.green('up') : st.red('down')} endpoints ${m.endpoints}`),
+    '',
+  ];
+}
 
 export interface Style {
   bold(s: string): string;
@@ -23,8 +35,11 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   return [st.bold(line(headers)), ...rows.map(line)].join('\n');
 }
 
-export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style, names?: NamesView): string {
-  const namesLine = names === undefined ? [] : names.on ? [`names: on, from the Docker API at ${names.socket}`] : [st.yellow(`names: off: ${names.why ?? 'no Docker socket'}`)];
+export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style, names?: NamesView, cluster?: ClusterStatus): string {
+  const namesLine = [
+    ...(names === undefined ? [] : names.on ? [`names: on, from the Docker API at ${names.socket}`] : [st.yellow(`names: off: ${names.why ?? 'no Docker socket'}`)]),
+    ...(cluster ? renderCluster(cluster, st) : []),
+  ];
   // The names line heads the output and the health line ends it (scripts read the last line).
   if (nets.length === 0) return [...namesLine, 'no mynet networks'].join('\n');
   const out: string[] = [...namesLine];

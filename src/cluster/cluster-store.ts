@@ -32,6 +32,14 @@ export interface NetworkWanted {
   readonly mtu: number;
 }
 
+/** What an address claim needs of a definition (a host's stored copy of it is enough). */
+export type NetworkRef = Pick<NetworkDefinition, 'cluster' | 'subnet' | 'gateway'>;
+
+export interface ForgetOutcome {
+  readonly addresses: number;
+  readonly endpoints: number;
+}
+
 export type ReleaseOutcome = 'released' | 'absent' | 'not-ours';
 export type WithdrawOutcome = 'withdrawn' | 'absent' | 'not-ours';
 
@@ -91,7 +99,7 @@ export class ClusterStore {
   }
 
   /** Claims one address for this node. Claiming again an address this node holds succeeds (a retried request). */
-  async claimAddress(def: NetworkDefinition, address: string): Promise<AddressClaim> {
+  async claimAddress(def: NetworkRef, address: string): Promise<AddressClaim> {
     const ip = this.checkInSubnet(def, address);
     const claim: AddressClaim = { v: 1, cluster: def.cluster, address: ip, node: this.node.name, claimedAt: this.stamp() };
     const r = await this.kv.createAll([{ key: keys.address(def.cluster, ip), value: encode(claim) }]);
@@ -107,8 +115,9 @@ export class ClusterStore {
    * Claims the first candidate no host holds. Candidates come from the local IPAM's order; the
    * claimed set is read once so a busy network costs one list, not one transaction per address.
    */
-  async claimAny(def: NetworkDefinition, candidates: Iterable<string>, maxTries = 16): Promise<AddressClaim> {
-    const taken = new Set((await this.kv.list(keys.addresses(def.cluster))).items.map((i) => i.key));
+  async claimAny(def: NetworkRef, candidates: Iterable<string>, maxTries = 16, known?: (key: string) => boolean): Promise<AddressClaim> {
+    // `known`: a followed copy of the claims (multihost/), so a busy network costs no list at all.
+    const taken = known ? { has: known } : new Set((await this.kv.list(keys.addresses(def.cluster))).items.map((i) => i.key));
     let tries = 0;
     for (const cand of candidates) {
       const ip = this.checkInSubnet(def, cand);
@@ -170,6 +179,32 @@ export class ClusterStore {
     return this.listOf('endpoint', keys.endpoints(cluster));
   }
 
+  /**
+   * `mynet cluster forget <node>`: removes a gone host's address claims and endpoint records in
+   * every cluster network, each only if it still names that node (a compare-and-delete).
+   */
+  async forgetNode(node: string): Promise<ForgetOutcome> {
+    const nets = await this.listOf('network', keys.networks());
+    let addresses = 0;
+    let endpoints = 0;
+    for (const n of nets) {
+      for (const [kind, prefix] of [['address', keys.addresses(n.cluster)], ['endpoint', keys.endpoints(n.cluster)]] as const) {
+        for (const it of (await this.kv.list(prefix)).items) {
+          const c = readRecord(kind, it.key, it.value);
+          if (c.ok && c.record.node === node && (await this.kv.deleteIfAt(it.key, it.modRevision))) {
+            if (kind === 'address') addresses++;
+            else endpoints++;
+          }
+        }
+      }
+    }
+    return { addresses, endpoints };
+  }
+
+  async listNetworks(): Promise<NetworkDefinition[]> {
+    return this.listOf('network', keys.networks());
+  }
+
   async listNodes(): Promise<NodeRecord[]> {
     return this.listOf('node', keys.nodes());
   }
@@ -206,14 +241,23 @@ export class ClusterStore {
             if (old) out.push({ type: 'delete', endpoint: old });
           }
         }
-        if (out.length > 0 || how.resync) o.onChanges(out, { resync: how.resync });
+        // The follower calls only with changes, or for a (re-)list: a list with nothing in it
+        // still tells the consumer what etcd holds (nothing), so it is passed on too.
+        o.onChanges(out, { resync: how.resync });
       },
     });
     f.start();
     return f;
   }
 
-  private checkInSubnet(def: NetworkDefinition, address: string): string {
+  /** A followed copy of a prefix (the claims of a network), for lookups without a request. */
+  followPrefix(prefix: string, backoffMs?: { readonly first: number; readonly max: number }): PrefixFollower {
+    const f = new PrefixFollower({ kv: this.kv, prefix, onChanges: () => undefined, ...(backoffMs && { backoffMs }) });
+    f.start();
+    return f;
+  }
+
+  private checkInSubnet(def: NetworkRef, address: string): string {
     const ip = canonicalIp('Address', address.split('/')[0] ?? address);
     const a = parseIp(ip);
     const c = parseCidr(def.subnet);

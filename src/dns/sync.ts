@@ -21,6 +21,8 @@ export interface SyncOptions {
   readonly isOurNetwork: (networkId: string) => boolean;
   readonly backoff?: { firstMs: number; maxMs: number };
   readonly onChange?: (t: NameTable) => void;
+  /** Names that do not come from this host's Docker: a cluster network's endpoints on other hosts (multihost/). */
+  readonly extra?: () => readonly ContainerInfo[];
 }
 
 export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean): ContainerInfo {
@@ -68,13 +70,19 @@ export class DockerNameSync {
     this.abort.abort();
   }
 
+  /** The containers Docker reports on this host (with all their networks). */
+  containerList(): readonly ContainerInfo[] {
+    return [...this.containers.values()];
+  }
+
   /** Rebuilds the table (e.g. when a network's DNS setting or existence changed). */
   refresh(): void {
     this.rebuild();
   }
 
   private rebuild(): void {
-    const infos = [...this.containers.values()].map((c) => ({ ...c, networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)) }));
+    const infos: ContainerInfo[] = [...this.containers.values()].map((c) => ({ ...c, networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)) }));
+    if (this.o.extra) infos.push(...this.o.extra());
     this.current = new NameTable(this.o.zone, infos);
     this.o.onChange?.(this.current);
   }

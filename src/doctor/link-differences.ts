@@ -6,7 +6,9 @@
  */
 import { endpointSteps } from '../driver/endpoint.js';
 import { networkSteps } from '../driver/network.js';
-import type { EndpointRecord, StateView } from '../driver/state.js';
+import { type EndpointRecord, type StateView, mtuOf } from '../driver/state.js';
+import { vxlanSpecOf } from '../driver/network.js';
+import { vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
 import type { KernelSnapshot } from '../host/kernel-snapshot.js';
 import type { MarkedLink } from '../host/probe.js';
 import { CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, short } from '../plan/link-names.js';
@@ -44,7 +46,14 @@ export function linkDifferences(state: StateView, k: KernelSnapshot): Difference
     for (const gw of [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : []))) {
       if (!br.addrs.includes(gw)) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `gateway ${gw} is not on it`, fix: [addGatewayStep(gw, n.bridge)] });
     }
-    if (br.mtu !== n.options.mtu) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `MTU is ${br.mtu}, not ${n.options.mtu}`, fix: [setMtuStep(n.bridge, n.options.mtu)] });
+    const mtu = mtuOf(n);
+    if (br.mtu !== mtu) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `MTU is ${br.mtu}, not ${mtu}`, fix: [setMtuStep(n.bridge, mtu)] });
+    if (n.cluster) {
+      const dev = vxlanName(n.id);
+      const vx = k.links.get(dev);
+      if (!vx) out.push({ kind: 'missing', object: `vxlan ${dev}`, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: vxlanDeviceSteps(vxlanSpecOf(n, n.cluster)) });
+      else if (vx.master !== n.bridge) out.push({ kind: 'drift', object: `vxlan ${dev}`, detail: `is attached to ${vx.master ?? 'nothing'}, not ${n.bridge}`, fix: [attachVethStep(dev, n.bridge)] });
+    }
     for (const e of eps) {
       const v = k.links.get(e.hostIf);
       if (!v) out.push({ kind: 'missing', object: `veth ${e.hostIf}`, detail: `endpoint ${short(e.id)} has no host-side veth`, fix: endpointSteps(n, e) });
@@ -60,7 +69,11 @@ const ALIAS = /^mynet net:([0-9a-f]{12}) ep:[0-9a-f]{12}$/;
 /** Links of ours that no record names: leftovers of a known state, or orphans. */
 export function markedDifferences(state: StateView, marked: readonly MarkedLink[]): Difference[] {
   const named = new Set<string>();
-  for (const n of state.networks.values()) named.add(n.bridge);
+  // A cluster network's VXLAN device is named by its network record (not an orphan).
+  for (const n of state.networks.values()) {
+    named.add(n.bridge);
+    if (n.cluster) named.add(vxlanName(n.id));
+  }
   for (const e of state.endpoints.values()) if (state.networks.has(e.networkId)) named.add(e.hostIf).add(e.containerIf);
   const networks = new Set([...state.networks.keys()].map(short));
   const whyLeftover = (m: MarkedLink): string | undefined => {

@@ -11,7 +11,7 @@ import type { HostPlan } from '../plan/step.js';
 import { portMapInfo } from './ports.js';
 import { unpublishSteps } from '../plan/ports.js';
 import type { PlannedDecision } from '../decision.js';
-import { type EndpointRecord, type NetworkRecord, type StateView, endpointOf, networkOf } from './state.js';
+import { type EndpointRecord, type NetworkRecord, type StateView, endpointOf, mtuOf, networkOf } from './state.js';
 
 export interface EndpointInterface {
   Address?: string;
@@ -94,7 +94,7 @@ export const endpointSteps = (net: NetworkRecord, e: EndpointRecord): HostPlan =
     bridge: net.bridge,
     hostIf: e.hostIf,
     containerIf: e.containerIf,
-    mtu: net.options.mtu,
+    mtu: mtuOf(net),
     mac: e.mac,
   });
 

@@ -166,3 +166,32 @@ export function releaseAddress(state: StateView, req: { PoolID: string; Address:
   if (!p || !p.taken.has(a.value)) return { changes: [], response: {} };
   return { changes: [{ op: 'address.free', pool: req.PoolID, address: formatIp(a) }], response: {} };
 }
+
+/** An address without its prefix length ("10.77.0.5/16" → "10.77.0.5"). */
+export const bareAddress = (text: string): string => text.split('/')[0] ?? text;
+
+/**
+ * The pool's free addresses in the order requestAddress hands them out (after the cursor, then
+ * from the start), lazily: a cluster network's claim takes the first no other host holds.
+ */
+export function* freeAddresses(state: StateView, poolId: string): Generator<string> {
+  const p = poolOf(state, poolId);
+  const cidr = poolCidr(p.record);
+  const range = allocRange(p.record, cidr);
+  const start = p.cursor !== undefined && p.cursor >= range.first && p.cursor < range.last ? p.cursor + 1n : range.first;
+  for (const [from, to] of [[start, range.last], [range.first, start - 1n]] as const) {
+    let v = from;
+    while (v <= to) {
+      const f = p.taken.firstFree(v, to);
+      if (f === undefined) break;
+      yield formatIp({ family: p.record.family, value: f });
+      v = f + 1n;
+    }
+  }
+}
+
+/** Takes one address a cluster claim chose (checked as an `--ip` is); `cursor`: it was automatic. */
+export function takeAddress(state: StateView, poolId: string, address: string, cursor: boolean): Decision<{ Address: string; Data: Record<string, string> }> {
+  const d = requestAddress(state, { PoolID: poolId, Address: address });
+  return cursor ? { ...d, changes: d.changes.map((c) => (c.op === 'address.take' ? { ...c, cursor: true } : c)) } : d;
+}

@@ -3,7 +3,7 @@
  * free on the host (`link`), so that the decision stays pure.
  */
 import { PluginError, invalid } from '../errors.js';
-import { parseCidr } from '../ip/cidr.js';
+import { formatCidr, parseCidr } from '../ip/cidr.js';
 import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, checkId, defaultBridgeName, short } from '../plan/link-names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
@@ -13,7 +13,9 @@ import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
 import type { LinkOwner, PlannedDecision } from '../decision.js';
-import type { NetworkRecord, StateView, SubnetRecord } from './state.js';
+import { vxlanDeviceSteps, vxlanTeardownSteps, type VxlanSpec } from '../plan/vxlan.js';
+import { vxlanGuardScript, vxlanGuardTeardownScript } from '../plan/vxlan-firewall.js';
+import { type ClusterBinding, type NetworkRecord, type StateView, type SubnetRecord, mtuOf } from './state.js';
 
 export interface IpamData {
   AddressSpace?: string;
@@ -87,11 +89,38 @@ function subnets(field: string, data: IpamData[] | null | undefined, family: 4 |
   });
 }
 
+/** The VXLAN device of a cluster network, from its record. */
+export const vxlanSpecOf = (n: NetworkRecord, c: ClusterBinding): VxlanSpec => ({ networkId: n.id, cluster: c.name, vni: c.vni, bridge: n.bridge, local: c.local, mtu: c.mtu });
+
+/**
+ * What a cluster network asks of etcd, checked before any etcd call: mynet's IPAM (the
+ * addresses are claimed in etcd through it), one IPv4 subnet, no IPv6 yet, and one local
+ * network per cluster name (one VXLAN id, one bridge). Undefined: not a cluster network.
+ */
+export function clusterRequest(state: StateView, req: CreateNetworkRequest): { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number } | undefined {
+  const id = checkId('NetworkID', req.NetworkID);
+  const options = parseNetworkOptions(req.Options);
+  if (options.cluster === undefined || state.networks.has(id)) return undefined;
+  const v4 = req.IPv4Data ?? [];
+  if (v4.length !== 1 || !v4[0]) throw invalid('IPv4Data', `a cluster network (mynet.cluster=${options.cluster}) needs exactly one IPv4 subnet (--subnet), got ${v4.length}`);
+  if ((req.IPv6Data ?? []).length > 0 || options.ipv6) throw invalid('IPv6Data', 'cluster networks are IPv4 only for now (mynet.cluster with --ipv6 is not supported)');
+  const pool = parseCidr(v4[0].Pool);
+  if (!pool.ok) throw invalid('IPv4Data[0].Pool', pool.why);
+  const ours = [...state.pools.values()].some((p) => p.record.family === 4 && p.record.pool === formatCidr(pool.cidr) && p.record.subPool === undefined);
+  if (!ours) throw invalid('IPv4Data[0].Pool', `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${v4[0].Pool} (and without --ip-range)`);
+  const other = [...state.networks.values()].find((n) => n.cluster?.name === options.cluster);
+  if (other) throw new PluginError('CONFLICT', `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`);
+  if (options.internal) throw invalid('option com.docker.network.internal', 'cluster networks cannot be internal yet');
+  const gw = v4[0].Gateway;
+  return { cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: gw.split('/')[0] as string } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu };
+}
+
 export function createNetwork(
   state: StateView,
   req: CreateNetworkRequest,
   link: LinkOwner,
   now: string,
+  cluster?: ClusterBinding,
 ): PlannedDecision<Record<string, never>> {
   const id = checkId('NetworkID', req.NetworkID);
   const options = parseNetworkOptions(req.Options);
@@ -113,7 +142,12 @@ export function createNetwork(
     ipv4: subnets('IPv4Data', req.IPv4Data, 4),
     ipv6: subnets('IPv6Data', req.IPv6Data, 6),
     createdAt: now,
+    ...(cluster ? { cluster } : {}),
   };
+  if (options.cluster !== undefined && !cluster) throw new PluginError('CLUSTER_UNAVAILABLE', 'option mynet.cluster: this mynet has no cluster store (set MYNET_ETCD_ENDPOINTS on every host)');
+  if (cluster && network.ipv4[0]?.gateway?.split('/')[0] !== cluster.gateway) {
+    throw new PluginError('CONFLICT', `IPv4Data[0].Gateway: cluster network "${cluster.name}" has gateway ${cluster.gateway} on every host, this request has ${network.ipv4[0]?.gateway ?? 'none'}; create it with --gateway ${cluster.gateway}`);
+  }
   checkNoOverlap(state, id, [
     ...network.ipv4.map((s, i) => ({ field: `IPv4Data[${i}].Pool`, pool: s.pool })),
     ...network.ipv6.map((s, i) => ({ field: `IPv6Data[${i}].Pool`, pool: s.pool })),
@@ -143,9 +177,16 @@ export function networkSteps(n: NetworkRecord): HostPlan {
     ...bridgeSteps({
       networkId: n.id,
       name: n.bridge,
-      mtu: n.options.mtu,
+      mtu: mtuOf(n),
       addresses: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : [])),
+      ...(n.cluster ? { mac: n.cluster.gatewayMac } : {}),
     }),
+    // The VXLAN device joins the bridge with the guard closed (no member yet): the cluster
+    // follower opens it to the members' underlay addresses (multihost/agent.ts).
+    ...(n.cluster ? [
+      ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster)),
+      { what: `guard VXLAN of ${n.bridge}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: n.id, vni: n.cluster.vni, peers: [] }) }, undo: { kind: 'nft', script: vxlanGuardTeardownScript(n.id) } } as const,
+    ] : []),
     ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
     ...(n.options.icc ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
     {
@@ -171,6 +212,7 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
       // The last network's firewall goes with the table below; removing it first would also
       // fail a retry after the table went (its script needs the table).
       ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } } as const]),
+      ...(n.cluster ? [...vxlanTeardownSteps(n.id), ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: { kind: 'nft', script: vxlanGuardTeardownScript(n.id) } } as const])] : []),
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
       // The table and the hook serve every mynet network; they go with the last one.
       ...(last

@@ -16,6 +16,24 @@ export interface SubnetRecord {
   readonly gateway?: string;
 }
 
+/**
+ * A cluster network's definition as etcd recorded it (issue 17), kept in the network record so
+ * the host rebuilds its bridge and VXLAN device without etcd (after a reboot, with etcd down).
+ */
+export interface ClusterBinding {
+  readonly name: string;
+  /** Canonical IPv4 CIDR, as recorded. */
+  readonly subnet: string;
+  /** The anycast gateway: the same address and MAC on every host's bridge. */
+  readonly gateway: string;
+  readonly gatewayMac: string;
+  readonly vni: number;
+  /** The bridge's, the VXLAN device's and both veth ends' MTU (underlay minus 50). */
+  readonly mtu: number;
+  /** This host's underlay address when the network was made (the VXLAN device's source). */
+  readonly local: string;
+}
+
 export interface NetworkRecord {
   readonly id: string;
   readonly bridge: string;
@@ -23,7 +41,11 @@ export interface NetworkRecord {
   readonly ipv4: readonly SubnetRecord[];
   readonly ipv6: readonly SubnetRecord[];
   readonly createdAt: string;
+  readonly cluster?: ClusterBinding;
 }
+
+/** The MTU of the network's bridge and veths: a cluster network's is its recorded one. */
+export const mtuOf = (n: NetworkRecord): number => n.cluster?.mtu ?? n.options.mtu;
 
 export interface PortBinding {
   readonly proto: 'tcp' | 'udp' | 'sctp';

@@ -14,6 +14,8 @@ export interface BridgeSpec {
   readonly mtu: number;
   /** Gateway addresses with prefix length ("10.1.0.1/24", "fd00::1/64"). */
   readonly addresses: readonly string[];
+  /** The bridge's MAC; default macFromId. A cluster network's is its anycast gateway MAC, the same on every host. */
+  readonly mac?: string;
 }
 
 /** A stable, locally administered MAC: the kernel would otherwise give the bridge its lowest port's MAC, which changes as containers come and go. */
@@ -34,7 +36,7 @@ export function bridgeSteps(b: BridgeSpec): HostStep[] {
     { what: `remove leftover bridge ${b.name}`, run: { kind: 'link-del', name: b.name } },
     {
       what: `create bridge ${b.name}`,
-      run: { kind: 'ip', args: ['link', 'add', 'name', b.name, 'mtu', String(b.mtu), 'address', macFromId(b.networkId), 'group', group, 'type', 'bridge'] },
+      run: { kind: 'ip', args: ['link', 'add', 'name', b.name, 'mtu', String(b.mtu), 'address', b.mac ?? macFromId(b.networkId), 'group', group, 'type', 'bridge'] },
       undo: { kind: 'link-del', name: b.name },
     },
     { what: `mark bridge ${b.name}`, run: { kind: 'ip', args: ['link', 'set', 'dev', b.name, 'alias', networkAlias(b.networkId)] } },

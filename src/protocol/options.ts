@@ -33,6 +33,10 @@ export interface NetworkOptions {
   readonly isolate: boolean;
   /** mynet.dns: names of this network are served by the mynet DNS server (default true). */
   readonly dns: boolean;
+  /** mynet.cluster: the network spans every host that creates it with this name (issue 17). */
+  readonly cluster?: string;
+  /** mynet.vni: the cluster network's VXLAN id (default: derived from the name). */
+  readonly vni?: number;
 }
 
 export const DEFAULT_MTU = 1500;
@@ -57,9 +61,24 @@ const K = {
   hostIpv6: 'com.docker.network.host_ipv6',
   isolate: 'mynet.isolate',
   dns: 'mynet.dns',
+  cluster: 'mynet.cluster',
+  vni: 'mynet.vni',
 } as const;
 
-export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns];
+export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni];
+
+/** A cluster name becomes an etcd key and a DNS label (`web.blue.mynet`): one DNS label. */
+const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** mynet's VXLAN ids: below 4096 is left to hand-made devices and Docker's overlay (cluster/identity.ts). */
+export const VNI_MIN = 4096;
+export const VNI_MAX = 16_777_215;
+
+export function clusterName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !CLUSTER_NAME.test(v)) {
+    throw invalid(field, `${JSON.stringify(v)?.slice(0, 80)} is not a cluster name (a DNS label: 1-63 of a-z 0-9 -, not starting or ending with -)`);
+  }
+  return v;
+}
 
 const TRUE = new Set(['1', 't', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'f', 'false', 'no', 'off']);
@@ -151,7 +170,10 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     ...(has(K.hostIpv6) ? { hostIpv6: parseAddr(o(K.hostIpv6), g[K.hostIpv6], 6) } : {}),
     isolate: boolOf(K.isolate, true),
     dns: boolOf(K.dns, true),
+    ...(has(K.cluster) ? { cluster: clusterName(o(K.cluster), g[K.cluster]) } : {}),
+    ...(has(K.vni) ? { vni: parseInt10(o(K.vni), g[K.vni], VNI_MIN, VNI_MAX) } : {}),
   };
+  if (opts.vni !== undefined && opts.cluster === undefined) throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
   if (opts.ipv6 && opts.mtu < 1280) throw invalid(o(K.mtu), `${opts.mtu} is below 1280, the IPv6 minimum`);
   return opts;
 }
@@ -186,6 +208,8 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   parseGatewayMode(f('gatewayModeIpv6'), r.gatewayModeIpv6);
   if (r.hostIpv4 !== undefined) parseAddr(f('hostIpv4'), str('hostIpv4'), 4);
   if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
+  if (r.cluster !== undefined) clusterName(f('cluster'), r.cluster);
+  if (r.vni !== undefined) parseInt10(f('vni'), r.vni, VNI_MIN, VNI_MAX);
   if (r.ipv6 === true && r.mtu < 1280) throw invalid(f('mtu'), `${String(r.mtu)} is below 1280, the IPv6 minimum`);
   return r as unknown as NetworkOptions;
 }

@@ -11,7 +11,7 @@ import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
 import { contains } from '../ip/cidr.js';
 import { checkId, checkIfName } from '../plan/link-names.js';
-import { checkStoredOptions } from '../protocol/options.js';
+import { VNI_MAX, checkStoredOptions, clusterName } from '../protocol/options.js';
 import { checkCidr, checkHostText, checkMac } from '../protocol/values.js';
 import type { Change, EndpointRecord, NetworkRecord, PoolRecord, Snapshot, SubnetRecord } from '../driver/state.js';
 
@@ -65,7 +65,25 @@ export function checkNetworkRecord(v: unknown, at = ''): NetworkRecord {
   subnets(`${at}ipv4`, r.ipv4, 4);
   subnets(`${at}ipv6`, r.ipv6, 6);
   plain(`${at}createdAt`, r.createdAt, 64);
+  if (r.cluster !== undefined) checkClusterBinding(`${at}cluster.`, r.cluster);
   return r as unknown as NetworkRecord;
+}
+
+const int = (field: string, v: unknown, min: number, max: number): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a whole number from ${min} to ${max}`);
+  return v;
+};
+
+/** A cluster network's stored definition: its values go into `ip link add ... type vxlan` and nft. */
+function checkClusterBinding(at: string, v: unknown): void {
+  const c = object(at.slice(0, -1), v);
+  clusterName(`${at}name`, c.name);
+  cidr(`${at}subnet`, c.subnet, 4);
+  address(`${at}gateway`, c.gateway, 4);
+  address(`${at}local`, c.local, 4);
+  checkMac(`${at}gatewayMac`, checkHostText(`${at}gatewayMac`, c.gatewayMac));
+  int(`${at}vni`, c.vni, 1, VNI_MAX);
+  int(`${at}mtu`, c.mtu, 576, 65_485);
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];

@@ -15,6 +15,7 @@ import type { KernelSnapshot } from '../../src/host/kernel-snapshot.js';
 import type { MarkedLink } from '../../src/host/probe.js';
 import { parseDefaultPools } from '../../src/ip/pools.js';
 import { Plugin } from '../../src/plugin.js';
+import type { ClusterPort } from '../../src/multihost/agent.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { StateStore } from '../../src/store/state-store.js';
 import { RecordingExecutor } from './recording-executor.js';
@@ -37,6 +38,7 @@ export interface TestPluginOptions<E extends Executor = RecordingExecutor, S ext
   readonly snapshot?: (log: Logger) => Promise<KernelSnapshot>;
   readonly onDifferences?: (found: readonly Difference[]) => void;
   readonly background?: Background;
+  readonly cluster?: ClusterPort;
 }
 
 export interface TestPlugin<E extends Executor, S extends StateStore> {
@@ -65,6 +67,7 @@ export function testPlugin<E extends Executor = RecordingExecutor, S extends Sta
     ...(o.snapshot ? { snapshot: o.snapshot } : {}),
     ...(o.onDifferences ? { onDifferences: o.onDifferences } : {}),
     ...(o.background ? { background: o.background } : {}),
+    ...(o.cluster ? { cluster: o.cluster } : {}),
   });
   return { plugin, state, store, exec };
 }

@@ -162,7 +162,7 @@ describe('mynet', () => {
     answers['GET /status'] = [500, JSON.stringify({ Err: 'doctor: no kernel snapshot available' })];
     const r = await mynet(['status', '--socket', socket]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('mynet: the plugin answered HTTP 500: {"Err":"doctor: no kernel snapshot available"}');
+    expect(r.stderr).toBe('mynet: the plugin answered HTTP 500: doctor: no kernel snapshot available');
   });
 
   it('an answer that is not JSON (not mynet\'s admin socket): exit 1 with a message, no stack trace', async () => {

@@ -1,0 +1,363 @@
+/**
+ * This host's part in the cluster (issue 17): what the orchestrator (plugin.ts) asks of etcd at
+ * each of dockerd's calls, the data plane of every local cluster network (plane.ts), this host's
+ * presence, and the convergence of its own records with its journal (converge.ts). With no
+ * MYNET_ETCD_ENDPOINTS there is no agent and nothing here runs.
+ *
+ * The journal stays the truth about this host. A release or a withdrawal that etcd does not take
+ * (it is down) is not lost: the journal no longer holds the address or endpoint, and the next
+ * convergence (when a follower lists again after the outage) removes it from etcd. Every etcd
+ * call is bounded (cluster/etcd-kv.ts, 3 s), so a dead etcd costs a request at most that long.
+ */
+import type { Logger } from 'pino';
+import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.js';
+import { NodePresence } from '../cluster/presence.js';
+import type { NodeRecord } from '../cluster/records.js';
+import { clusterMtu } from '../cluster/identity.js';
+import type { ContainerInfo } from '../dns/records.js';
+import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '../driver/state.js';
+import { PluginError, messageOf } from '../errors.js';
+import { formatIp } from '../ip/address.js';
+import type { Executor } from '../host/executor.js';
+import { convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
+import { type EntryDifference, NetworkPlane } from './plane.js';
+
+export interface AgentOptions {
+  readonly store: ClusterStore;
+  /** The MTU of the underlay interface (the one holding the node address). */
+  readonly underlayMtu: number;
+  readonly exec: Executor;
+  readonly read: (argv: readonly string[], log: Logger) => Promise<string>;
+  readonly log: Logger;
+  readonly state: () => StateView;
+  /** Runs `fn` under the orchestrator's lock (convergence must not race a request). */
+  readonly locked: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The container name of a local endpoint, when Docker told us (names.ts). */
+  readonly nameOf?: (e: EndpointRecord) => string | undefined;
+  readonly onRemoteChange?: () => void;
+  readonly onLag?: (seconds: number) => void;
+  readonly presenceTtlS?: number;
+  readonly backoffMs?: { readonly first: number; readonly max: number };
+}
+
+/** What the orchestrator asks of the cluster (plugin.ts); one implementation, this agent. */
+export interface ClusterPort {
+  defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding>;
+  /** Claims `address` (`--ip`) or the first of `candidates` no host holds; answers the address. */
+  claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string>;
+  /** Never fails: what etcd does not take now, the next convergence does. */
+  release(c: ClusterBinding, address: string, log: Logger): Promise<void>;
+  publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void>;
+  withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void>;
+  networkUp(n: NetworkRecord): void;
+  networkDown(networkId: string): Promise<void>;
+}
+
+export interface MemberStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly up: boolean | undefined;
+  readonly endpoints: number;
+}
+
+export interface ClusterStatus {
+  readonly node: string;
+  readonly address: string;
+  readonly etcd: 'up' | 'down';
+  readonly etcdError?: string;
+  readonly networks: readonly { readonly cluster: string; readonly network: string; readonly synced: boolean; readonly remote: number }[];
+  readonly members: readonly MemberStatus[];
+}
+
+const bare = (cidr: string): string => cidr.split('/')[0] ?? cidr;
+
+export class ClusterAgent implements ClusterPort {
+  readonly planes = new Map<string, NetworkPlane>();
+  private presence: NodePresence | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private reachable = false;
+  private lastError: string | undefined;
+  private convergeQueued = false;
+  /** Endpoint names last published, so a names change republishes only what changed. */
+  private readonly published = new Map<string, string | undefined>();
+
+  constructor(private readonly o: AgentOptions) {}
+
+  get node(): { name: string; address: string } {
+    return this.o.store.node;
+  }
+
+  get etcdUp(): boolean {
+    return this.reachable;
+  }
+
+  /** Calls etcd, keeping track of whether it answers (status, metrics). */
+  private async call<T>(p: Promise<T>): Promise<T> {
+    try {
+      const v = await p;
+      this.reachable = true;
+      this.lastError = undefined;
+      return v;
+    } catch (err) {
+      if (err instanceof PluginError && err.code === 'CLUSTER_UNAVAILABLE') {
+        this.reachable = false;
+        this.lastError = err.message;
+      }
+      throw err;
+    }
+  }
+
+  /** Presence and the planes of the stored cluster networks; never waits for etcd. */
+  start(): void {
+    for (const n of this.o.state().networks.values()) this.networkUp(n);
+    this.startPresence();
+  }
+
+  private startPresence(): void {
+    if (this.stopped) return;
+    const p = new NodePresence(this.o.store.kv, this.o.store.node, {
+      ...(this.o.presenceTtlS !== undefined && { ttlS: this.o.presenceTtlS }),
+      onLost: (err) => this.o.log.warn({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
+      onRestored: () => this.o.log.info('cluster: presence restored'),
+    });
+    this.call(p.start()).then(
+      () => {
+        if (this.stopped) {
+          void p.stop().catch(() => undefined);
+          return;
+        }
+        this.presence = p;
+        this.o.log.info({ node: this.node }, 'cluster: present in etcd');
+        this.scheduleConverge();
+      },
+      (err: unknown) => {
+        this.o.log.warn({ err: messageOf(err) }, 'cluster: cannot register presence yet; retrying');
+        this.presenceTimer = setTimeout(() => this.startPresence(), 1000);
+      },
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.presenceTimer);
+    await Promise.all([...this.planes.values()].map((p) => p.stop()));
+    this.planes.clear();
+    await this.presence?.stop().catch((err: unknown) => this.o.log.warn({ err: messageOf(err) }, 'cluster: presence not revoked; it expires by itself'));
+  }
+
+  async defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding> {
+    const mtu = Math.min(w.mtu, clusterMtu(this.o.underlayMtu));
+    const def = await this.call(this.o.store.defineNetwork({ cluster: w.cluster, subnet: w.subnet, ...(w.gateway !== undefined && { gateway: w.gateway }), ...(w.vni !== undefined && { vni: w.vni }), mtu }));
+    log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy }, 'cluster: network defined');
+    return { name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local: this.node.address };
+  }
+
+  async claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
+    const ref = { cluster: c.name, subnet: c.subnet, gateway: c.gateway };
+    const claim = address !== undefined
+      ? await this.call(this.o.store.claimAddress(ref, address))
+      : await this.call(this.o.store.claimAny(ref, candidates(), 16, this.planeOf(c)?.claimKnown()));
+    log.debug({ cluster: c.name, address: claim.address }, 'cluster: address claimed');
+    return claim.address;
+  }
+
+  async release(c: ClusterBinding, address: string, log: Logger): Promise<void> {
+    try {
+      await this.call(this.o.store.releaseAddress(c.name, bare(address)));
+    } catch (err) {
+      log.warn({ err: messageOf(err), cluster: c.name, address }, 'cluster: release not in etcd yet; the journal keeps it and it is applied when etcd answers');
+    }
+  }
+
+  async publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
+    if (!e.address) throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
+    const name = this.o.nameOf?.(e);
+    await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bare(e.address), mac: e.mac, ...(name !== undefined && { name }) }));
+    this.published.set(e.id, name);
+    log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
+  }
+
+  async withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void> {
+    this.published.delete(endpointId);
+    try {
+      await this.call(this.o.store.withdrawEndpoint(c.name, endpointId));
+    } catch (err) {
+      log.warn({ err: messageOf(err), cluster: c.name, endpoint: endpointId }, 'cluster: withdrawal not in etcd yet; applied when etcd answers');
+    }
+  }
+
+  networkUp(n: NetworkRecord): void {
+    if (!n.cluster || this.planes.has(n.id) || this.stopped) return;
+    const plane = new NetworkPlane(n.id, n.cluster, {
+      store: this.o.store,
+      exec: this.o.exec,
+      read: this.o.read,
+      log: this.o.log.child({ network: n.id.slice(0, 12), cluster: n.cluster.name }),
+      self: this.node.name,
+      onRemoteChange: () => this.o.onRemoteChange?.(),
+      onResynced: () => this.scheduleConverge(),
+      onState: (s) => {
+        if (s === 'synced') {
+          this.reachable = true;
+          this.scheduleConverge();
+        } else if (s === 'resyncing') this.reachable = false;
+      },
+      ...(this.o.onLag && { onLag: this.o.onLag }),
+      ...(this.o.backoffMs && { backoffMs: this.o.backoffMs }),
+    });
+    this.planes.set(n.id, plane);
+    plane.start();
+  }
+
+  async networkDown(networkId: string): Promise<void> {
+    const p = this.planes.get(networkId);
+    this.planes.delete(networkId);
+    await p?.stop();
+    this.o.onRemoteChange?.();
+  }
+
+  private planeOf(c: ClusterBinding): NetworkPlane | undefined {
+    return [...this.planes.values()].find((p) => p.binding.name === c.name);
+  }
+
+  /** One convergence at a time, and at most one waiting: they all read the latest journal. */
+  scheduleConverge(): void {
+    if (this.convergeQueued || this.stopped) return;
+    this.convergeQueued = true;
+    setTimeout(() => {
+      this.convergeQueued = false;
+      this.o.locked(() => this.converge()).catch((err: unknown) => {
+        this.o.log.warn({ err: messageOf(err) }, 'cluster: convergence with etcd failed; retrying at the next sync');
+      });
+    }, 50);
+  }
+
+  /** Takes this host's records in etcd to what its journal says (converge.ts). Under the lock. */
+  async converge(): Promise<void> {
+    const state = this.o.state();
+    for (const n of state.networks.values()) {
+      const c = n.cluster;
+      if (!c) continue;
+      const log = this.o.log.child({ network: n.id.slice(0, 12), cluster: c.name });
+      // etcd restored empty: the definition comes back from this host's copy.
+      await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu })).catch((err: unknown) => {
+        if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
+        log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
+      });
+      const local = this.localOf(state, n, c);
+      const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
+      const plan = convergePlan(this.node, local, { claims, endpoints });
+      if (isEmptyPlan(plan)) continue;
+      log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
+      for (const id of plan.withdraw) await this.call(this.o.store.withdrawEndpoint(c.name, id));
+      for (const a of plan.release) await this.call(this.o.store.releaseAddress(c.name, a));
+      for (const a of plan.claim) {
+        try {
+          await this.call(this.o.store.claimAddress({ cluster: c.name, subnet: c.subnet, gateway: c.gateway }, a));
+        } catch (err) {
+          if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
+          // Two hosts use one address: only an operator can say which container keeps it.
+          log.error({ err: err.message, address: a }, 'cluster: an address this host uses is claimed by another host in etcd');
+        }
+      }
+      for (const e of plan.publish) {
+        await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...(e.name !== undefined && { name: e.name }) }));
+        this.published.set(e.id, e.name);
+      }
+    }
+  }
+
+  private localOf(state: StateView, n: NetworkRecord, c: ClusterBinding): { addresses: Set<string>; endpoints: LocalEndpoint[] } {
+    const addresses = new Set<string>();
+    for (const p of state.pools.values()) {
+      if (p.record.family !== 4 || p.record.pool !== c.subnet) continue;
+      for (const [a, b] of p.taken.intervals()) for (let v = a; v <= b; v++) addresses.add(formatIp({ family: 4, value: v }));
+    }
+    addresses.delete(c.gateway);
+    const endpoints: LocalEndpoint[] = [];
+    for (const e of state.endpoints.values()) {
+      if (e.networkId !== n.id || !e.address) continue;
+      const name = this.o.nameOf?.(e);
+      endpoints.push({ id: e.id, address: bare(e.address), mac: e.mac, ...(name !== undefined && { name }) });
+    }
+    return { addresses, endpoints };
+  }
+
+  /** Docker's names changed: republish the endpoints whose name is new (for DNS on the other hosts). */
+  namesChanged(): void {
+    const state = this.o.state();
+    const stale = [...state.endpoints.values()].some((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== this.o.nameOf?.(e));
+    if (stale) this.scheduleConverge();
+  }
+
+  /** Remote endpoints as the DNS zone serves them: `<name>.<cluster>.<zone>`. */
+  remoteNames(): ContainerInfo[] {
+    const out: ContainerInfo[] = [];
+    for (const p of this.planes.values()) {
+      for (const e of p.records.values()) {
+        if (e.name === undefined) continue;
+        out.push({ id: `cluster:${e.id}`, name: e.name, networks: [{ networkId: `cluster:${p.binding.name}`, networkName: p.binding.name, ipv4: e.address, aliases: [] }] });
+      }
+    }
+    return out;
+  }
+
+  remoteEndpoints(): number {
+    let n = 0;
+    for (const p of this.planes.values()) n += p.remoteCount();
+    return n;
+  }
+
+  async status(): Promise<ClusterStatus> {
+    let nodes: NodeRecord[] | undefined;
+    try {
+      nodes = await this.call(this.o.store.listNodes());
+    } catch {
+      nodes = undefined; // etcd down: members from the followed records, up unknown
+    }
+    const counts = new Map<string, { address: string; n: number }>();
+    for (const p of this.planes.values()) {
+      for (const e of p.records.values()) {
+        const c = counts.get(e.node) ?? { address: e.underlay, n: 0 };
+        c.n++;
+        counts.set(e.node, c);
+      }
+    }
+    const names = new Set([...counts.keys(), ...(nodes ?? []).map((x) => x.name), this.node.name]);
+    const members = [...names].sort().map((name): MemberStatus => {
+      const present = nodes?.find((x) => x.name === name);
+      return { name, address: present?.address ?? counts.get(name)?.address ?? (name === this.node.name ? this.node.address : '?'), up: nodes ? present !== undefined : undefined, endpoints: counts.get(name)?.n ?? 0 };
+    });
+    const networks = [...this.planes.values()].map((p) => ({ cluster: p.binding.name, network: p.networkId.slice(0, 12), synced: p.synced, remote: p.remoteCount() }));
+    return { node: this.node.name, address: this.node.address, etcd: this.reachable ? 'up' : 'down', ...(this.lastError && { etcdError: this.lastError }), networks, members };
+  }
+
+  /** `mynet cluster forget <node>`: only a node that is not present, and never this one. */
+  async forget(node: string): Promise<ForgetOutcome> {
+    if (node === this.node.name) throw new PluginError('CONFLICT', `node: ${node} is this host; it cannot forget itself`);
+    const nodes = await this.call(this.o.store.listNodes());
+    if (nodes.some((x) => x.name === node)) throw new PluginError('CONFLICT', `node: ${node} is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire`);
+    return this.call(this.o.store.forgetNode(node));
+  }
+
+  /** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
+  async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
+    const out: EntryDifference[] = [];
+    for (const p of this.planes.values()) {
+      if (!p.synced) {
+        out.push({ object: `${p.device}`, detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)' });
+        continue;
+      }
+      out.push(...(await p.doctor(repair, log)));
+      if (repair) await p.reassertGuard(log);
+    }
+    return out;
+  }
+
+  /** Resolves when every plane has applied what it received. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.planes.values()].map((p) => p.idle()));
+  }
+}
+

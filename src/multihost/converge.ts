@@ -1,0 +1,48 @@
+/**
+ * What this host must change in etcd so that its own records there match its journal (pure):
+ * at start, after a reconnect and after etcd lost its data. The journal is the truth about this
+ * host: an address it holds and etcd lacks is claimed again, an endpoint it has is published
+ * again (flannel #610: a restarted etcd must not make running containers unreachable), and a
+ * claim or endpoint of this host that the journal no longer has (released or deleted while etcd
+ * was away, or a claim whose answer timed out) is released or withdrawn. Withdrawals come
+ * before releases, so no other host can claim an address while this host's old endpoint record
+ * still points at it.
+ */
+import type { AddressClaim, EndpointRecord } from '../cluster/records.js';
+
+export interface LocalEndpoint {
+  readonly id: string;
+  /** IPv4 without prefix length. */
+  readonly address: string;
+  readonly mac: string;
+  readonly name?: string;
+}
+
+export interface ConvergePlan {
+  readonly withdraw: readonly string[];
+  readonly release: readonly string[];
+  readonly claim: readonly string[];
+  readonly publish: readonly LocalEndpoint[];
+}
+
+export function convergePlan(
+  self: { readonly name: string; readonly address: string },
+  local: { readonly addresses: ReadonlySet<string>; readonly endpoints: readonly LocalEndpoint[] },
+  etcd: { readonly claims: readonly AddressClaim[]; readonly endpoints: readonly EndpointRecord[] },
+): ConvergePlan {
+  const ownClaims = new Set(etcd.claims.filter((c) => c.node === self.name).map((c) => c.address));
+  const ownRecords = new Map(etcd.endpoints.filter((e) => e.node === self.name).map((e) => [e.id, e]));
+  const localIds = new Set(local.endpoints.map((e) => e.id));
+  const same = (l: LocalEndpoint, r: EndpointRecord): boolean => r.address === l.address && r.mac === l.mac && r.underlay === self.address && r.name === l.name;
+  return {
+    withdraw: [...ownRecords.keys()].filter((id) => !localIds.has(id)).sort(),
+    release: [...ownClaims].filter((a) => !local.addresses.has(a)).sort(),
+    claim: [...local.addresses].filter((a) => !ownClaims.has(a)).sort(),
+    publish: local.endpoints.filter((l) => {
+      const r = ownRecords.get(l.id);
+      return !r || !same(l, r);
+    }),
+  };
+}
+
+export const isEmptyPlan = (p: ConvergePlan): boolean => p.withdraw.length + p.release.length + p.claim.length + p.publish.length === 0;

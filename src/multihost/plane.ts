@@ -1,0 +1,200 @@
+/**
+ * One cluster network's data plane on this host: follows the network's endpoint records and
+ * address claims in etcd (list, watch, re-list after any break: cluster/follower.ts) and keeps
+ * the VXLAN device's forwarding and neighbour entries and the VXLAN guard's member set equal to
+ * what etcd says about the other hosts. Changes are applied in the order etcd made them, one
+ * batch at a time. After the first list and after every re-list the kernel's entries are read
+ * and compared as a whole (a restart or a reconnect may have missed deletes), so what a host
+ * holds never drifts from etcd for longer than one sync.
+ *
+ * Nothing is removed because etcd went away: the entries stay until etcd says otherwise, so
+ * running containers keep talking across hosts with etcd down (issue 17).
+ */
+import type { Logger } from 'pino';
+import type { ClusterStore, EndpointChange } from '../cluster/cluster-store.js';
+import type { FollowerState, PrefixFollower } from '../cluster/follower.js';
+import type { EndpointRecord } from '../cluster/records.js';
+import { keys } from '../cluster/keys.js';
+import type { ClusterBinding } from '../driver/state.js';
+import { type Executor, applyAll } from '../host/executor.js';
+import type { HostStep } from '../plan/step.js';
+import { type RemoteEntry, diffEntries, parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
+import { vxlanGuardScript } from '../plan/vxlan-firewall.js';
+
+export interface PlaneDeps {
+  readonly store: ClusterStore;
+  readonly exec: Executor;
+  /** Runs a read-only command and answers its output (bridge -j fdb, ip -j neigh). */
+  readonly read: (argv: readonly string[], log: Logger) => Promise<string>;
+  readonly log: Logger;
+  readonly self: string;
+  /** Remote endpoints changed (names for DNS, metrics). */
+  readonly onRemoteChange?: () => void;
+  /** A sync completed after the first one: etcd is back, or it lost its data (converge own records). */
+  readonly onResynced?: () => void;
+  readonly onState?: (state: FollowerState, err?: Error) => void;
+  /** Seconds from a record's write (its updatedAt) to its entries in the kernel. */
+  readonly onLag?: (seconds: number) => void;
+  readonly backoffMs?: { readonly first: number; readonly max: number };
+}
+
+export interface EntryDifference {
+  readonly object: string;
+  readonly detail: string;
+}
+
+const entryOf = (e: EndpointRecord): RemoteEntry => ({ address: e.address, mac: e.mac, underlay: e.underlay });
+
+export class NetworkPlane {
+  /** Every endpoint record of the cluster network, by endpoint id (this host's own included). */
+  readonly records = new Map<string, EndpointRecord>();
+  private endpoints: PrefixFollower | undefined;
+  private claims: PrefixFollower | undefined;
+  private peers = '';
+  private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Kernel steps that failed in the last batch (the doctor repairs; the next re-list retries). */
+  failures = 0;
+
+  constructor(
+    readonly networkId: string,
+    readonly binding: ClusterBinding,
+    private readonly d: PlaneDeps,
+  ) {}
+
+  get device(): string {
+    return vxlanName(this.networkId);
+  }
+
+  get synced(): boolean {
+    return this.endpoints?.current === 'synced';
+  }
+
+  start(): void {
+    const log = this.d.log;
+    this.endpoints = this.d.store.followEndpoints(this.binding.name, {
+      onChanges: (changes, how) => this.enqueue(changes, how.resync || this.first),
+      onProblem: (problem) => log.warn({ problem, cluster: this.binding.name }, 'cluster: an endpoint record in etcd does not fit and is ignored'),
+      onState: (s, err) => {
+        if (s === 'resyncing') log.warn({ cluster: this.binding.name, err: err?.message }, 'cluster: endpoint watch broken; listing again when etcd answers');
+        if (s === 'synced' && (this.endpoints?.syncs ?? 0) > 1) this.d.onResynced?.();
+        this.d.onState?.(s, err);
+      },
+      ...(this.d.backoffMs && { backoffMs: this.d.backoffMs }),
+    });
+    // The claims are followed too, so choosing a free address costs one transaction, not a list.
+    this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs);
+  }
+
+  private first = true;
+
+  /** Whether a claim key is held, from the followed copy; undefined when the copy is not complete. */
+  claimKnown(): ((key: string) => boolean) | undefined {
+    const c = this.claims;
+    if (!c || c.current !== 'synced') return undefined;
+    return (key) => c.mirror.get(key) !== undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.endpoints?.stop(), this.claims?.stop()]);
+    await this.queue;
+  }
+
+  /** Resolves when the changes received so far are in the kernel. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  /** The entries the kernel should hold: every endpoint of another host. */
+  desired(): RemoteEntry[] {
+    return [...this.records.values()].filter((e) => e.node !== this.d.self).map(entryOf);
+  }
+
+  remoteCount(): number {
+    let n = 0;
+    for (const e of this.records.values()) if (e.node !== this.d.self) n++;
+    return n;
+  }
+
+  private enqueue(changes: readonly EndpointChange[], whole: boolean): void {
+    this.first = false;
+    this.queue = this.queue.then(() => this.apply(changes, whole)).catch((err: unknown) => {
+      this.d.log.error({ err, cluster: this.binding.name }, 'cluster: programming remote endpoints failed; the next sync or the doctor retries');
+    });
+  }
+
+  private async apply(changes: readonly EndpointChange[], whole: boolean): Promise<void> {
+    if (this.stopped) return;
+    const touched = new Map<string, EndpointRecord | undefined>(); // mac → the record that held it before
+    for (const ch of changes) {
+      const old = this.records.get(ch.endpoint.id);
+      if (old) touched.set(old.mac, touched.get(old.mac) ?? old);
+      if (ch.type === 'put') this.records.set(ch.endpoint.id, ch.endpoint);
+      else this.records.delete(ch.endpoint.id);
+      if (!touched.has(ch.endpoint.mac)) touched.set(ch.endpoint.mac, undefined);
+    }
+    const log = this.d.log;
+    let steps: HostStep[];
+    if (whole) {
+      steps = await this.repairAll(log);
+    } else {
+      // Per touched MAC, the record that now holds it decides (an address moved between hosts
+      // in one batch, a delete that comes after the same address's new owner put).
+      const byMac = new Map<string, EndpointRecord>();
+      for (const e of this.records.values()) if (touched.has(e.mac)) byMac.set(e.mac, e);
+      steps = [];
+      for (const [mac, before] of touched) {
+        const now = byMac.get(mac);
+        if (now && now.node !== this.d.self) steps.push(...remoteEntrySteps(this.networkId, entryOf(now)));
+        else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before));
+      }
+    }
+    const peers = [...new Set(this.desired().map((e) => e.underlay))].sort();
+    if (peers.join(',') !== this.peers || whole) {
+      steps.push({ what: `admit VXLAN from ${peers.length} member(s) on ${this.device}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: this.networkId, vni: this.binding.vni, peers }) } });
+    }
+    try {
+      await applyAll(this.d.exec, steps, log);
+      this.failures = 0;
+      this.peers = peers.join(',');
+    } catch (err) {
+      this.failures++;
+      throw err;
+    }
+    const now = Date.now();
+    if (!whole) for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
+    if (changes.length > 0) this.d.onRemoteChange?.();
+  }
+
+  /** Reads the device's entries and answers the steps to the desired ones. */
+  private async repairAll(log: Logger): Promise<HostStep[]> {
+    const observed = await this.observe(log);
+    return repairSteps(this.networkId, diffEntries(this.desired(), observed));
+  }
+
+  async observe(log: Logger): Promise<{ fdb: Map<string, string>; neigh: Map<string, string> }> {
+    const dev = this.device;
+    const [fdb, neigh] = await Promise.all([this.d.read(['bridge', '-j', 'fdb', 'show', 'dev', dev], log), this.d.read(['ip', '-j', 'neigh', 'show', 'dev', dev], log)]);
+    return { fdb: parseFdb(fdb), neigh: parseNeigh(neigh) };
+  }
+
+  /** The doctor's view: entries that differ from etcd's records, and (with `repair`) repaired. */
+  async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
+    await this.queue;
+    const d = diffEntries(this.desired(), await this.observe(log));
+    const out: EntryDifference[] = [
+      ...d.program.map((e) => ({ object: `${this.device} entry ${e.address}`, detail: `missing or wrong: etcd says ${e.mac} on host ${e.underlay}` })),
+      ...d.removeFdb.map((m) => ({ object: `${this.device} fdb ${m}`, detail: 'no endpoint in etcd has this MAC' })),
+      ...d.removeNeigh.map((a) => ({ object: `${this.device} neighbour ${a}`, detail: 'no endpoint in etcd has this address' })),
+    ];
+    if (repair && out.length > 0) await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
+    return out;
+  }
+
+  /** Re-applies the guard's member set (after the doctor re-made the table, for instance). */
+  reassertGuard(log: Logger): Promise<void> {
+    const peers = [...new Set(this.desired().map((e) => e.underlay))].sort();
+    return applyAll(this.d.exec, [{ what: `admit VXLAN from members on ${this.device}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: this.networkId, vni: this.binding.vni, peers }) } }], log);
+  }
+}

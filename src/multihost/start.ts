@@ -1,0 +1,75 @@
+/**
+ * Builds the cluster from the settings (composition for main.ts): no MYNET_ETCD_ENDPOINTS, no
+ * cluster (undefined) and mynet stays host-local exactly as before. Bad settings stop the start
+ * with the setting's name, as the other settings do. Nothing here waits for etcd: the client
+ * connects lazily, presence and the followers retry in the background.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import { ClusterStore } from '../cluster/cluster-store.js';
+import { EtcdKv } from '../cluster/etcd-kv.js';
+import { sourceAddressTowards } from '../cluster/node-address.js';
+import { parseClusterSettings, readTls } from '../cluster/settings.js';
+import type { EndpointRecord, StateView } from '../driver/state.js';
+import type { ExecaExecutor } from '../host/execa-executor.js';
+import { ClusterAgent } from './agent.js';
+
+export interface Cluster {
+  readonly agent: ClusterAgent;
+  stop(): Promise<void>;
+}
+
+export interface StartClusterOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  readonly exec: ExecaExecutor;
+  readonly state: () => StateView;
+  readonly locked: <T>(fn: () => Promise<T>) => Promise<T>;
+  readonly nameOf: (e: EndpointRecord) => string | undefined;
+  readonly onRemoteChange: () => void;
+  readonly onLag: (seconds: number) => void;
+}
+
+/** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
+export function underlayMtu(address: string, log: Logger, readMtu = (dev: string): string => readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8')): number {
+  for (const [dev, addrs] of Object.entries(networkInterfaces())) {
+    if (!addrs?.some((a) => a.address === address)) continue;
+    const mtu = Number(readMtu(dev).trim());
+    if (Number.isInteger(mtu) && mtu >= 626) return mtu;
+  }
+  log.warn({ address }, 'cluster: no interface holds MYNET_NODE_ADDRESS; assuming an underlay MTU of 1500');
+  return 1500;
+}
+
+export async function startCluster(o: StartClusterOptions): Promise<Cluster | undefined> {
+  const settings = parseClusterSettings(o.env, hostname());
+  if (!settings) return undefined;
+  const tls = readTls(settings);
+  const address = settings.nodeAddress ?? (await sourceAddressTowards(settings.endpoints[0] as string));
+  const kv = new EtcdKv({ endpoints: settings.endpoints, ...(tls && { tls }) });
+  const store = new ClusterStore(kv, { name: settings.nodeName, address });
+  const log = o.log.child({ cluster: true });
+  const agent = new ClusterAgent({
+    store,
+    underlayMtu: underlayMtu(address, log),
+    exec: o.exec,
+    read: (argv, l) => o.exec.command(argv, l),
+    log,
+    state: o.state,
+    locked: o.locked,
+    nameOf: o.nameOf,
+    onRemoteChange: o.onRemoteChange,
+    onLag: o.onLag,
+  });
+  // Paths and names only: the settings object holds no key material (cluster/settings.ts).
+  log.info({ endpoints: settings.endpoints, node: settings.nodeName, address, tls: settings.tls }, 'cluster: configured');
+  return {
+    agent,
+    async stop() {
+      await agent.stop();
+      o.exec.close();
+      await kv.close();
+    },
+  };
+}

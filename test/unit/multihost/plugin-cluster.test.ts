@@ -1,0 +1,160 @@
+/**
+ * The orchestrator with the cluster agent, two "hosts" on one in-memory etcd (MemoryKv), kernel
+ * programming recorded: the calls dockerd makes for a cluster network on each host, and what
+ * etcd and each host's data plane end up with. The real kernel and etcd: test/host/cluster-*.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClusterStore } from '../../../src/cluster/cluster-store.js';
+import { keys } from '../../../src/cluster/keys.js';
+import { ClusterAgent } from '../../../src/multihost/agent.js';
+import type { Plugin } from '../../../src/plugin.js';
+import { renderOp } from '../../../src/plan/step.js';
+import { MemoryKv } from '../../helpers/memory-kv.js';
+import { RecordingExecutor } from '../../helpers/recording-executor.js';
+import { testPlugin } from '../../helpers/test-plugin.js';
+import { hexId, silentLog as log } from '../support.js';
+
+const errorOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const bare = (a: string): string => a.split('/')[0] ?? a;
+
+const GW = { RequestAddressType: 'com.docker.network.gateway' };
+const NET = hexId(0xb1);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Host {
+  readonly plugin: Plugin;
+  readonly agent: ClusterAgent;
+  readonly plane: RecordingExecutor;
+  readonly exec: RecordingExecutor;
+}
+
+const agents: ClusterAgent[] = [];
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((a) => a.stop()));
+});
+
+function host(kv: MemoryKv, name: string, address: string): Host {
+  const plane = new RecordingExecutor();
+  const ref: { plugin?: Plugin } = {};
+  const agent = new ClusterAgent({
+    store: new ClusterStore(kv, { name, address }),
+    underlayMtu: 1500,
+    exec: plane,
+    read: () => Promise.resolve('[]'),
+    log,
+    state: () => (ref.plugin as Plugin).state,
+    locked: (fn) => (ref.plugin as Plugin).exclusive(fn),
+    presenceTtlS: 5,
+    backoffMs: { first: 10, max: 50 },
+  });
+  agents.push(agent);
+  const t = testPlugin({ cluster: agent });
+  ref.plugin = t.plugin;
+  agent.start();
+  return { plugin: t.plugin, agent, plane, exec: t.exec };
+}
+
+async function createClusterNetwork(h: Host, opts: Record<string, string> = {}): Promise<string> {
+  const pool = await h.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
+  const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
+  await h.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', ...opts } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }] }, log);
+  return pool.PoolID;
+}
+
+async function until(what: string, ok: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+const planText = (r: RecordingExecutor): string => r.calls.map((c) => renderOp(c.op)).join('\n');
+
+describe('cluster networks through the orchestrator', () => {
+  it('both hosts build the recorded definition; addresses never collide; endpoints reach the other host\'s data plane', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const b = host(kv, 'host-b', '198.18.0.2');
+    const poolA = await createClusterNetwork(a);
+    const poolB = await createClusterNetwork(b);
+    const text = planText(a.exec);
+    // The anycast gateway MAC on the bridge, MTU 1450 on bridge and VXLAN, learning off, ARP proxy on.
+    expect(text).toMatch(/ip link add name mn-[0-9a-f]{12} mtu 1450 address 02:[0-9a-f:]{14} group \d+ type bridge/);
+    expect(text).toMatch(/type vxlan id \d+ local 198\.18\.0\.1 dstport 4789 nolearning proxy/);
+    expect(text).toContain('vxlan-in-');
+    expect(a.plugin.state.networks.get(NET)?.cluster).toEqual(b.plugin.state.networks.get(NET)?.cluster && { ...b.plugin.state.networks.get(NET)?.cluster, local: '198.18.0.1' });
+
+    const ipA = (await a.plugin.requestAddress({ PoolID: poolA }, log)).Address;
+    const ipB = (await b.plugin.requestAddress({ PoolID: poolB }, log)).Address;
+    expect(ipA).toBe('10.77.0.2/16');
+    expect(ipB).toBe('10.77.0.3/16');
+    // --ip held by the other host: refused naming it; the same on this host is the local conflict.
+    expect(errorOf(await b.plugin.requestAddress({ PoolID: poolB, Address: '10.77.0.2' }, log).catch((e: unknown) => e))).toMatch(/10\.77\.0\.2 of cluster network "blue" is held by node host-a/);
+    const epA = hexId(0xa1);
+    await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: epA, Interface: { Address: ipA } }, log);
+    expect(kv.data.get(keys.endpoint('blue', epA))?.value).toContain('"node":"host-a"');
+    await until('host B programs host A\'s endpoint', () => planText(b.plane).includes('bridge fdb replace 02:42:0a:4d:00:02 dev mnx'));
+    expect(planText(b.plane)).toContain('dst 198.18.0.1 self permanent');
+    expect(planText(b.plane)).toMatch(/ip neigh replace 10\.77\.0\.2 lladdr 02:42:0a:4d:00:02 dev mnx[0-9a-f]{12} nud permanent/);
+    expect(planText(b.plane)).toMatch(/add element inet mynet vxpeers-[0-9a-f]{12} \{ 198\.18\.0\.1 \}/);
+    // Host A does not program its own endpoint.
+    expect(planText(a.plane)).not.toContain('02:42:0a:4d:00:02');
+
+    await a.plugin.deleteEndpoint({ NetworkID: NET, EndpointID: epA }, log);
+    await a.plugin.releaseAddress({ PoolID: poolA, Address: bare(ipA) }, log);
+    expect(kv.data.has(keys.endpoint('blue', epA))).toBe(false);
+    expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
+    await until('host B removes it', () => planText(b.plane).includes('bridge fdb del 02:42:0a:4d:00:02 dev mnx'));
+  });
+
+  it('a host whose definition differs is refused with the recorded one', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const b = host(kv, 'host-b', '198.18.0.2');
+    await createClusterNetwork(a);
+    const pool = await b.plugin.requestPool({ Pool: '10.78.0.0/16' }, log);
+    const gw = await b.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
+    const err = await b.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.78.0.0/16', Gateway: gw.Address }] }, log).catch((e: unknown) => e);
+    expect(errorOf(err)).toMatch(/already defined by node host-a as subnet 10\.77\.0\.0\/16, gateway 10\.77\.0\.1/);
+    expect(b.plugin.state.networks.size).toBe(0);
+    expect(b.exec.calls).toHaveLength(0);
+  });
+
+  it('a cluster network needs mynet\'s IPAM and one IPv4 subnet', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const err = await a.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.79.0.0/16', Gateway: '10.79.0.1/16' }] }, log).catch((e: unknown) => e);
+    expect(errorOf(err)).toMatch(/IPv4Data\[0\]\.Pool: .*--ipam-driver mynet/);
+    expect([...kv.data.keys()].filter((k) => !k.startsWith(keys.nodes()))).toEqual([]);
+  });
+
+  it('etcd down: a new address fails with CLUSTER_UNAVAILABLE; a release is applied when etcd is back', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    await a.agent.idle();
+    kv.down = true;
+    kv.breakWatches();
+    const err = await a.plugin.requestAddress({ PoolID: pool }, log).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('CLUSTER_UNAVAILABLE');
+    // The release is answered (dockerd only logs release errors) and kept by the journal.
+    await a.plugin.releaseAddress({ PoolID: pool, Address: bare(ip) }, log);
+    expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
+    kv.down = false;
+    await until('the release reaches etcd', () => !kv.data.has(keys.address('blue', '10.77.0.2')), 3000);
+  });
+
+  it('etcd lost its data: the host republishes its definition, claims and endpoints from its journal', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    const ep = hexId(0xa2);
+    await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: ep, Interface: { Address: ip } }, log);
+    kv.data.clear();
+    kv.breakWatches();
+    await until('republished', () => kv.data.has(keys.endpoint('blue', ep)) && kv.data.has(keys.address('blue', '10.77.0.2')) && kv.data.has(keys.network('blue')), 3000);
+  });
+});
