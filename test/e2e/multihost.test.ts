@@ -101,6 +101,7 @@ describe('two Docker hosts on one mynet cluster network', () => {
     const name = b.r.name('dup');
     b.r.track(name); // docker run creates the container before the address is refused
     const r = await b.docker('run', '-d', '--name', name, '--network', cluster, '--ip', webIp, IMAGE, 'sleep', '600');
+    console.log(`[multihost] --ip ${webIp} on ${b.node}: ${r.stderr}`);
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toContain(webIp);
     expect(r.stderr).toContain(a.node);
