@@ -14,12 +14,14 @@
  * and the host's own resolver stays after it. A nameserver given with `docker run --dns
  * 127.0.0.153` is asked from the container's own namespace instead, where nothing listens.
  */
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE } from './global-setup.js';
 import { type DockerHost, HOST_UPSTREAM_DNS, type Hosts, startHosts } from './helpers/hosts.js';
 import { ok, waitFor } from './helpers/sh.js';
 import { UPSTREAM_NAME, startUpstreamDns } from './helpers/upstream-dns.js';
 
+const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 // The underlay of this file's hosts (198.18.0.0/15, only inside the namespaces it makes).
 const SUBNET = '198.18.20';
 const PORT = '80';
@@ -94,6 +96,11 @@ describe('two Docker hosts on one mynet cluster network', () => {
     expect(await ask(a, web, `${cli}.${cluster}.mynet`)).toBe('from-b');
     // PTR: each host's mynet names the other host's container.
     expect((await b.inNs('dig', `@127.0.0.153`, '+short', '-x', webIp)).stdout).toBe(`${web}.${cluster}.mynet.`);
+    // `mynet status` on host b (its admin socket) shows both members up, one endpoint each.
+    const status = await ok(process.execPath, [CLI, '--socket', b.adminSocket, 'status']);
+    expect(status).toContain(`cluster: node ${b.node} ${b.ip}, etcd up`);
+    expect(status).toContain(`member ${a.node} ${a.ip} up endpoints 1`);
+    expect(status).toContain(`member ${b.node} ${b.ip} up endpoints 1`);
   });
 
   it('`--ip` of an address another host holds is refused, naming that host; once released there, it is free here', async () => {

@@ -54,6 +54,8 @@ export interface DockerHost {
   /** Its underlay address (eth0 in its namespace). */
   readonly ip: string;
   readonly socket: string;
+  /** Its plugin's admin socket (`mynet --socket <it> status`). */
+  readonly adminSocket: string;
   readonly plugin: PluginHandle;
   /** Containers and networks made on this host (removed by destroy, or earlier by the test). */
   readonly r: Resources;
@@ -210,12 +212,13 @@ async function startHost(o: HostsOptions, id: string, top: string, i: number, ul
   await dockerOk('load', '-q', '-i', image);
 
   const r = new Resources(`${o.tag}-${name}`, daemon);
+  const adminSocket = join(dir, 'admin.sock');
   const plugin = await startPlugin({
     netns: ns,
     socket: join(dir, 'plugins', 'mynet.sock'),
     stateDir: join(dir, 'state'),
     env: {
-      MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'),
+      MYNET_ADMIN_SOCKET: adminSocket,
       DOCKER_HOST: `unix://${socket}`,
       MYNET_DNS_LISTEN: `${HOST_DNS}:53`,
       MYNET_NODE_NAME: node,
@@ -237,7 +240,7 @@ async function startHost(o: HostsOptions, id: string, top: string, i: number, ul
     for (const n of nets) await dockerOk('network', 'rm', n);
   });
   return {
-    name, node, ns, dir, ip, socket, plugin, r, docker, dockerOk,
+    name, node, ns, dir, ip, socket, adminSocket, plugin, r, docker, dockerOk,
     inNs: (...argv) => sh('ip', ['netns', 'exec', ns, ...argv]),
     logs: (n = 40) => `--- dockerd of ${name}:\n${tail(dockerdLog, n)}\n--- plugin of ${name}:\n${tail(plugin.logFile, n)}`,
   };
