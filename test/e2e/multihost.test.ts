@@ -35,6 +35,16 @@ const ask = async (h: DockerHost, from: string, target: string): Promise<string>
 };
 const ipOn = (h: DockerHost, c: string, net: string): Promise<string> =>
   h.dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
+/** etcd's keys under `prefix`, read through its JSON gateway from inside the underlay namespace. */
+const ETCD_KEYS = `const [url, p] = process.argv.slice(1); const b = (s) => Buffer.from(s).toString('base64');
+  const end = p.slice(0, -1) + String.fromCharCode(p.charCodeAt(p.length - 1) + 1);
+  const r = await fetch(url + '/v3/kv/range', { method: 'POST', body: JSON.stringify({ key: b(p), range_end: b(end), keys_only: true }) });
+  if (!r.ok) throw new Error('etcd answered ' + r.status);
+  console.log(((await r.json()).kvs ?? []).map((k) => Buffer.from(k.key, 'base64').toString()).join('\\n'));`;
+const etcdKeys = async (run: Hosts, prefix: string): Promise<string[]> => {
+  const e = run.etcd as NonNullable<Hosts['etcd']>;
+  return (await ok('ip', ['netns', 'exec', e.netns as string, process.execPath, '--input-type=module', '-e', ETCD_KEYS, e.endpoint, prefix])).split('\n').filter(Boolean);
+};
 /** mynet's links (its netdev group) in a host's namespace. */
 const mynetLinks = async (h: DockerHost): Promise<string[]> =>
   (JSON.parse((await ok('ip', ['-n', h.ns, '-j', 'link', 'show', 'group', '28014'])) || '[]') as { ifname?: string }[]).flatMap((l) => (l.ifname ? [l.ifname] : []));
@@ -134,10 +144,16 @@ describe('two Docker hosts on one mynet cluster network', () => {
     }
   });
 
-  it('teardown: containers and the network removed on both hosts leave no mynet link in either', async () => {
+  it('teardown: containers and the network removed on both hosts leave no mynet link in either, and no claim or endpoint in etcd', async () => {
+    const claims = `/mynet/v1/addresses/${cluster}/`;
+    const endpoints = `/mynet/v1/endpoints/${cluster}/`;
+    expect((await etcdKeys(run, claims)).length).toBeGreaterThan(0);
+    expect((await etcdKeys(run, endpoints)).length).toBeGreaterThan(0);
     await b.r.cleanup();
     await a.r.cleanup();
     expect(await mynetLinks(a)).toEqual([]);
     expect(await mynetLinks(b)).toEqual([]);
+    expect(await etcdKeys(run, claims)).toEqual([]);
+    expect(await etcdKeys(run, endpoints)).toEqual([]);
   });
 });
