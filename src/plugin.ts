@@ -166,11 +166,17 @@ export class Plugin {
     return this.locked(async () => {
       const n: NetworkRecord | undefined = this.deps.state.networks.get(req.NetworkID);
       const eps = n?.cluster ? [...this.deps.state.endpoints.values()].filter((e) => e.networkId === n.id) : [];
-      const r = await this.commit(deleteNetwork(this.deps.state, req.NetworkID), log, 'teardown');
-      if (n?.cluster && this.deps.cluster) {
-        for (const e of eps) await this.deps.cluster.withdraw(n.cluster, e.id, log);
-        await this.deps.cluster.networkDown(n.id);
+      // The follower stops first: a batch it ran after the teardown would put the guard back.
+      if (n?.cluster) await this.deps.cluster?.networkDown(n.id);
+      let r: Record<string, never>;
+      try {
+        r = await this.commit(deleteNetwork(this.deps.state, req.NetworkID), log, 'teardown');
+      } catch (err) {
+        // The network stays (dockerd retries the delete): keep following etcd meanwhile.
+        if (n?.cluster) this.deps.cluster?.networkUp(n);
+        throw err;
       }
+      if (n?.cluster && this.deps.cluster) for (const e of eps) await this.deps.cluster.withdraw(n.cluster, e.id, log);
       return r;
     });
   }

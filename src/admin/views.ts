@@ -1,5 +1,5 @@
 /** What `mynet status` and `mynet ports` show, built from the state (pure). */
-import type { StateView } from '../driver/state.js';
+import { type StateView, mtuOf } from '../driver/state.js';
 import type { NamesSource } from '../dns/engine.js';
 import type { DockerNames } from './docker-names.js';
 
@@ -51,7 +51,8 @@ export function statusView(state: StateView, names: DockerNames): NetworkView[] 
     bridge: n.bridge,
     subnets: [...n.ipv4, ...n.ipv6].map((s) => s.pool),
     gateways: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [bare(s.gateway) as string] : [])),
-    options: { ...n.options },
+    // A cluster network's bridge runs at its recorded MTU (underlay minus 50), not the option's.
+    options: { ...n.options, mtu: mtuOf(n) },
     endpoints: [...state.endpoints.values()]
       .filter((e) => e.networkId === n.id)
       .map((e) => ({

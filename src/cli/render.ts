@@ -46,7 +46,7 @@ export function renderStatus(nets: readonly NetworkView[], differences: number, 
   for (const n of nets) {
     out.push(`${st.bold(n.name ?? '(name unknown)')}  ${n.id.slice(0, 12)}  bridge ${n.bridge}  ${n.subnets.join(' ')}  gateway ${n.gateways.join(' ') || '-'}`);
     const o = n.options;
-    const flags = [o.internal ? 'internal' : '', o.icc === false ? 'icc off' : '', o.masquerade === false ? 'no masquerade' : '', o.isolate === false ? 'not isolated' : '', `mtu ${String(o.mtu)}`].filter(Boolean);
+    const flags = [typeof o.cluster === 'string' ? `cluster ${o.cluster}` : '', o.internal ? 'internal' : '', o.icc === false ? 'icc off' : '', o.masquerade === false ? 'no masquerade' : '', o.isolate === false ? 'not isolated' : '', `mtu ${String(o.mtu)}`].filter(Boolean);
     out.push(`  options: ${flags.join(', ')}`);
     if (n.endpoints.length) {
       out.push(

@@ -21,6 +21,8 @@ export interface ClusterSettings {
   readonly nodeName: string;
   /** This host's underlay address for VXLAN; undefined: the source address towards etcd (node-address.ts). */
   readonly nodeAddress?: string;
+  /** Seconds of this host's presence lease (MYNET_CLUSTER_PRESENCE_TTL, default 10). */
+  readonly presenceTtlS: number;
 }
 
 /** A node name goes into etcd keys and messages: a host name, no slash, no blank. */
@@ -65,7 +67,10 @@ export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): 
   }
   const nodeAddress = env.MYNET_NODE_ADDRESS || undefined;
   if (nodeAddress !== undefined) checkNodeAddress('MYNET_NODE_ADDRESS', nodeAddress);
-  return Object.freeze({ endpoints, tls, nodeName, ...(caFile && { caFile }), ...(certFile && { certFile }), ...(keyFile && { keyFile }), ...(nodeAddress && { nodeAddress }) });
+  const ttlText = env.MYNET_CLUSTER_PRESENCE_TTL || '10';
+  // Below 2 s a lease cannot be kept alive reliably; above 5 minutes a dead host looks alive too long.
+  if (!/^\d{1,3}$/.test(ttlText) || Number(ttlText) < 2 || Number(ttlText) > 300) throw invalid('MYNET_CLUSTER_PRESENCE_TTL', `"${ttlText.slice(0, 20)}" is not a whole number of seconds from 2 to 300`);
+  return Object.freeze({ endpoints, tls, nodeName, presenceTtlS: Number(ttlText), ...(caFile && { caFile }), ...(certFile && { certFile }), ...(keyFile && { keyFile }), ...(nodeAddress && { nodeAddress }) });
 }
 
 /** The underlay is IPv4 for now: VXLAN over IPv6 costs 70 bytes and the firewall rule is v4 only. */

@@ -284,11 +284,24 @@ export class ClusterAgent implements ClusterPort {
     return { addresses, endpoints };
   }
 
-  /** Docker's names changed: republish the endpoints whose name is new (for DNS on the other hosts). */
+  /**
+   * Docker's names changed: republish the endpoints whose name is new (for DNS on the other
+   * hosts), each under the lock and only if the endpoint still exists (a withdrawn endpoint must
+   * not come back). Costs one put per renamed endpoint, not a convergence.
+   */
   namesChanged(): void {
-    const state = this.o.state();
-    const stale = [...state.endpoints.values()].some((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== this.o.nameOf?.(e));
-    if (stale) this.scheduleConverge();
+    const stale = (): EndpointRecord[] => {
+      const state = this.o.state();
+      return [...state.endpoints.values()].filter((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== this.o.nameOf?.(e));
+    };
+    if (stale().length === 0) return;
+    this.o.locked(async () => {
+      const state = this.o.state();
+      for (const e of stale()) {
+        const c = state.networks.get(e.networkId)?.cluster;
+        if (c) await this.publish(c, e, this.o.log);
+      }
+    }).catch((err: unknown) => this.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name is not in etcd yet; the next convergence publishes it'));
   }
 
   /** Remote endpoints as the DNS zone serves them: `<name>.<cluster>.<zone>`. */

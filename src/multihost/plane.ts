@@ -15,6 +15,8 @@ import type { ClusterStore, EndpointChange } from '../cluster/cluster-store.js';
 import type { FollowerState, PrefixFollower } from '../cluster/follower.js';
 import type { EndpointRecord } from '../cluster/records.js';
 import { keys } from '../cluster/keys.js';
+import { parseIp } from '../ip/address.js';
+import { type Cidr, contains, parseCidr } from '../ip/cidr.js';
 import type { ClusterBinding } from '../driver/state.js';
 import { type Executor, applyAll } from '../host/executor.js';
 import type { HostStep } from '../plan/step.js';
@@ -117,8 +119,23 @@ export class NetworkPlane {
     return n;
   }
 
+  /** A record whose address is outside the network (a hand-written or hostile one) is not programmed, nor named. */
+  private fits(e: EndpointRecord): boolean {
+    const a = parseIp(e.address);
+    if (a && this.subnet && contains(this.subnet, a) && e.address !== this.binding.gateway) return true;
+    this.d.log.warn({ cluster: this.binding.name, endpoint: e.id, address: e.address, node: e.node }, 'cluster: an endpoint record in etcd has an address outside the network (or its gateway); ignored');
+    return false;
+  }
+
+  private get subnet(): Cidr | undefined {
+    const c = parseCidr(this.binding.subnet);
+    return c.ok ? c.cidr : undefined;
+  }
+
   private enqueue(changes: readonly EndpointChange[], whole: boolean): void {
     this.first = false;
+    // A record that does not fit counts as absent: a put of one deletes what it replaced.
+    changes = changes.map((ch) => (ch.type === 'put' && !this.fits(ch.endpoint) ? { type: 'delete', endpoint: ch.endpoint } : ch));
     this.queue = this.queue.then(() => this.apply(changes, whole)).catch((err: unknown) => {
       this.d.log.error({ err, cluster: this.binding.name }, 'cluster: programming remote endpoints failed; the next sync or the doctor retries');
     });

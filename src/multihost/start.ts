@@ -61,6 +61,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     nameOf: o.nameOf,
     onRemoteChange: o.onRemoteChange,
     onLag: o.onLag,
+    presenceTtlS: settings.presenceTtlS,
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).
   log.info({ endpoints: settings.endpoints, node: settings.nodeName, address, tls: settings.tls }, 'cluster: configured');

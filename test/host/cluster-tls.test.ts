@@ -3,7 +3,11 @@
  * _KEY), against a private etcd that requires client certificates. A wrong or missing
  * credential fails within the 3 s bound with CLUSTER_UNAVAILABLE, and no error shows key bytes.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../src/cluster/cluster-store.js';
 import { EtcdKv } from '../../src/cluster/etcd-kv.js';
@@ -54,5 +58,54 @@ describe('TLS to etcd', () => {
     const key = readFileSync(pki.clientKey, 'utf8').split('\n')[1] ?? 'no key line';
     expect(String(err)).not.toContain(key);
     expect(String(err)).toContain(etcd.endpoint);
+  });
+
+  it('the plugin itself, started with the TLS settings: present in etcd, status says etcd up, no key material in its log', async () => {
+    const pki = etcd.pki as NonNullable<TestEtcd['pki']>;
+    const dir = mkdtempSync(join(tmpdir(), 'mnt-tls-plugin-'));
+    const log = join(dir, 'log');
+    const out = openSync(log, 'a');
+    // No network is created: the plugin only registers its presence (nothing on the host changes).
+    const proc = spawn(process.execPath, [resolve(import.meta.dirname, '../../dist/main.js')], {
+      env: {
+        ...process.env, MYNET_SOCKET: join(dir, 'p.sock'), MYNET_ADMIN_SOCKET: join(dir, 'a.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'trace',
+        DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`, MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_ETCD_CA: pki.ca, MYNET_ETCD_CERT: pki.clientCert, MYNET_ETCD_KEY: pki.clientKey,
+        MYNET_NODE_NAME: 'host-tls-plugin', MYNET_NODE_ADDRESS: '198.18.0.77',
+      },
+      stdio: ['ignore', out, out],
+    });
+    try {
+      const get = (path: string): Promise<string> =>
+        new Promise((res, rej) => {
+          const r = request({ socketPath: join(dir, 'a.sock'), path }, (m) => {
+            let body = '';
+            m.on('data', (c: Buffer) => (body += c.toString()));
+            m.on('end', () => res(body));
+          });
+          r.on('error', rej);
+          r.end();
+        });
+      const status = async (): Promise<{ cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }> => JSON.parse(await get('/status')) as { cluster?: { etcd: string; members: { name: string; up?: boolean }[] } };
+      let st: Awaited<ReturnType<typeof status>> | undefined;
+      for (let i = 0; i < 100; i++) {
+        st = await status().catch(() => undefined);
+        if (st?.cluster?.members.some((m) => m.name === 'host-tls-plugin' && m.up)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(st?.cluster).toMatchObject({ etcd: 'up', members: [{ name: 'host-tls-plugin', up: true }] });
+      const metrics = await get('/metrics');
+      expect(metrics).toMatch(/^mynet_cluster_etcd_up 1$/m);
+      expect(metrics).toMatch(/^mynet_cluster_remote_endpoints 0$/m);
+      expect(metrics).toContain('mynet_cluster_watch_lag_seconds_bucket');
+      const text = readFileSync(log, 'utf8');
+      expect(text).toContain('"tls":true');
+      for (const f of [pki.clientKey, pki.clientCert]) {
+        for (const line of readFileSync(f, 'utf8').split('\n').slice(1, -2)) if (line.length > 20) expect(text).not.toContain(line);
+      }
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

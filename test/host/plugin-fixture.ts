@@ -13,6 +13,7 @@ import type { Background } from '../../src/host/background.js';
 import { kernelSnapshot } from '../../src/host/kernel-snapshot.js';
 import { linkOwner, ourLinks } from '../../src/host/probe.js';
 import { Plugin } from '../../src/plugin.js';
+import type { ClusterPort } from '../../src/multihost/agent.js';
 import { State } from '../../src/driver/state.js';
 import type { StateStore } from '../../src/store/state-store.js';
 import { type TestNetns, dockerId, silentLog as log } from '../helpers/netns.js';
@@ -29,6 +30,8 @@ export interface PluginOptions {
   readonly hostPorts?: (protos: readonly Proto[]) => Promise<HostPorts>;
   /** Run `later` steps after the answer, as the plugin does (host/background.ts). */
   readonly background?: Background;
+  /** The cluster agent (multi-host networks). */
+  readonly cluster?: ClusterPort;
 }
 
 export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {

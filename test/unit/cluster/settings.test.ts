@@ -15,6 +15,7 @@ describe('cluster settings', () => {
       endpoints: ['http://10.0.0.5:2379', 'http://10.0.0.6:2379'],
       tls: false,
       nodeName: 'host-a',
+      presenceTtlS: 10,
     });
     expect(parse({ MYNET_ETCD_ENDPOINTS: 'https://e1:2379', MYNET_NODE_NAME: 'b', MYNET_NODE_ADDRESS: '198.18.0.2', MYNET_ETCD_CA: '/ca.pem' })).toEqual({
       endpoints: ['https://e1:2379'],
@@ -22,10 +23,13 @@ describe('cluster settings', () => {
       caFile: '/ca.pem',
       nodeName: 'b',
       nodeAddress: '198.18.0.2',
+      presenceTtlS: 10,
     });
+    expect(parse({ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_CLUSTER_PRESENCE_TTL: '3' })?.presenceTtlS).toBe(3);
   });
 
   it.each([
+    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_CLUSTER_PRESENCE_TTL: '1' }, /MYNET_CLUSTER_PRESENCE_TTL: "1" is not a whole number of seconds from 2 to 300/],
     [{ MYNET_ETCD_ENDPOINTS: 'e1:2379' }, /MYNET_ETCD_ENDPOINTS: "e1:2379" must start with http:\/\/ or https:\/\//],
     [{ MYNET_ETCD_ENDPOINTS: 'not a url' }, /MYNET_ETCD_ENDPOINTS: "not a url" is not a URL/],
     [{ MYNET_ETCD_ENDPOINTS: 'ftp://e1:2379' }, /must start with http/],

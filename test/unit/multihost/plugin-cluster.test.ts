@@ -157,4 +157,79 @@ describe('cluster networks through the orchestrator', () => {
     kv.breakWatches();
     await until('republished', () => kv.data.has(keys.endpoint('blue', ep)) && kv.data.has(keys.address('blue', '10.77.0.2')) && kv.data.has(keys.network('blue')), 3000);
   });
+
+  it('status lists the members; forget refuses a present node and removes a gone one\'s records', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const b = host(kv, 'host-b', '198.18.0.2');
+    const poolB = await createClusterNetwork(b);
+    await createClusterNetwork(a);
+    const ip = (await b.plugin.requestAddress({ PoolID: poolB }, log)).Address;
+    await b.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xb2), Interface: { Address: ip } }, log);
+    await until('host A follows B\'s endpoint', () => a.agent.remoteEndpoints() === 1);
+    await until('both present', () => [...kv.data.keys()].filter((k) => k.startsWith(keys.nodes())).length === 2);
+    const st = await a.agent.status();
+    expect(st.members).toEqual([
+      { name: 'host-a', address: '198.18.0.1', up: true, endpoints: 0 },
+      { name: 'host-b', address: '198.18.0.2', up: true, endpoints: 1 },
+    ]);
+    await expect(a.agent.forget('host-b')).rejects.toThrow(/host-b is present in the cluster/);
+    await expect(a.agent.forget('host-a')).rejects.toThrow(/is this host/);
+    // host B dies: its presence goes (here: removed as its lease would expire), its records stay.
+    await b.agent.stop();
+    kv.data.delete(keys.node('host-b'));
+    expect((await a.agent.status()).members.find((m) => m.name === 'host-b')).toMatchObject({ up: false, endpoints: 1 });
+    expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
+    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1 });
+    expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
+    await until('host A drops B\'s endpoint', () => a.agent.remoteEndpoints() === 0);
+  });
+
+  it.each([
+    ['IPv6', { IPv6Data: [{ Pool: 'fd00:77::/64' }] }, /IPv6Data: cluster networks are IPv4 only/],
+    ['two subnets', { IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }, { Pool: '10.78.0.0/16' }] }, /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 2/],
+    ['internal', { Options: { 'com.docker.network.internal': true, 'com.docker.network.generic': { 'mynet.cluster': 'blue' } } }, /internal: cluster networks cannot be internal/],
+    ['a bad cluster name', { Options: { 'com.docker.network.generic': { 'mynet.cluster': '../x' } } }, /option mynet\.cluster: "\.\.\/x" is not a cluster name/],
+    ['a VXLAN id below 4096', { Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'mynet.vni': '42' } } }, /option mynet\.vni: "42" is not a whole number from 4096 to 16777215/],
+    ['mynet.vni without a cluster', { Options: { 'com.docker.network.generic': { 'mynet.vni': '5000' } } }, /option mynet\.vni: is only for cluster networks/],
+  ])('refused before etcd is asked: %s', async (_what, over, why) => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await a.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
+    const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
+    const req = { NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }], ...over };
+    expect(errorOf(await a.plugin.createNetwork(req, log).catch((e: unknown) => e))).toMatch(why);
+    expect([...kv.data.keys()].filter((k) => !k.startsWith(keys.nodes()))).toEqual([]);
+    expect(a.exec.calls).toHaveLength(0);
+  });
+
+  it('a second local network in the same cluster network is refused; without etcd settings a cluster network is refused', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    await createClusterNetwork(a);
+    const pool = await a.plugin.requestPool({ Pool: '10.88.0.0/16' }, log);
+    const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
+    const other = { NetworkID: hexId(0xb9), Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: gw.Address }] };
+    expect(errorOf(await a.plugin.createNetwork(other, log).catch((e: unknown) => e))).toMatch(/this host already has network 00b100b100b1 in cluster network "blue"/);
+    const plain = testPlugin();
+    const p2 = await plain.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
+    const g2 = await plain.plugin.requestAddress({ PoolID: p2.PoolID, Options: GW }, log);
+    const err = await plain.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: g2.Address }] }, log).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+    expect(errorOf(err)).toMatch(/set MYNET_ETCD_ENDPOINTS/);
+  });
+
+  it('an endpoint record outside the network (hand-written, hostile) is neither programmed nor named', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    await createClusterNetwork(a);
+    await a.agent.idle();
+    const bad = { v: 1, cluster: 'blue', id: hexId(0xee), node: 'host-x', underlay: '198.18.0.66', address: '192.0.2.1', mac: '02:42:c0:00:02:01', name: 'evil', updatedAt: new Date().toISOString() };
+    await kv.put(keys.endpoint('blue', bad.id), JSON.stringify(bad));
+    const good = { ...bad, id: hexId(0xef), address: '10.77.0.66', mac: '02:42:0a:4d:00:42', name: 'fine' };
+    await kv.put(keys.endpoint('blue', good.id), JSON.stringify(good));
+    await until('the good one is programmed', () => planText(a.plane).includes('02:42:0a:4d:00:42'));
+    expect(planText(a.plane)).not.toContain('192.0.2.1');
+    expect(a.agent.remoteNames().map((c) => c.name)).toEqual(['fine']);
+  });
 });

@@ -196,7 +196,7 @@ const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/;
 /** What an ip argument, a link name or a sysctl key may never carry. */
 // eslint-disable-next-line no-control-regex
 const BAD_WORD = /["'#\\;{}\s\u0000-\u001f\u007f]/;
-const ALIAS = /^mynet net:[0-9a-f]{12}( ep:[0-9a-f]{12})?$/;
+const ALIAS = /^mynet net:[0-9a-f]{12}( ep:[0-9a-f]{12}| cluster:[a-z0-9-]{1,63})?$/;
 
 function hostTextProblems(ops: readonly HostOp[]): string[] {
   const out: string[] = [];
@@ -208,7 +208,7 @@ function hostTextProblems(ops: readonly HostOp[]): string[] {
         if (/[#\\']/.test(line) || CONTROL.test(line)) out.push(`nft line ${JSON.stringify(line)}`);
         if ((line.match(/"/g) ?? []).length % 2) out.push(`nft line with an odd number of quotes ${JSON.stringify(line)}`);
         // Inside quotes only interface names, our comments, and the Docker bridge wildcard.
-        for (const q of line.match(/"[^"]*"/g) ?? []) if (!/^"[A-Za-z0-9_.:*-]+"$|^"owned by mynet; do not edit"$/.test(q)) out.push(`nft string ${q}`);
+        for (const q of line.match(/"[^"]*"/g) ?? []) if (!/^"[A-Za-z0-9_.:*-]+"$|^"owned by mynet; do not edit"$|^"net:[0-9a-f]{12} vxlan from a non-member"$/.test(q)) out.push(`nft string ${q}`);
       }
     } else if (op.kind === 'sysctl') {
       if (BAD_WORD.test(op.key) || op.key.includes('..') || BAD_WORD.test(op.value)) out.push(`sysctl ${op.key}`);
@@ -247,9 +247,10 @@ describe('host text rendered from records the checks accept', () => {
       const i = Math.floor(rnd() * (good.length + 1));
       return rnd() < 0.5 ? `${good.slice(0, i)}${char()}${good.slice(i)}` : `${good.slice(0, i)}${char()}${good.slice(i + 1)}`;
     };
-    const baseNet = goodNetwork();
+    // A cluster network: its stored definition goes into `ip link add ... type vxlan` and nft too.
+    const baseNet: NetworkRecord = { ...goodNetwork(), cluster: { name: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:aa:bb:cc:dd:ee', vni: 5000, mtu: 1450, local: '198.18.0.1' } };
     const baseEp = goodEndpoint();
-    const netFields = ['id', 'bridge', 'options.bridgeName', 'options.ifacePrefix', 'options.hostIpv4', 'options.hostIpv6', 'options.hostBindingIpv4', 'ipv4[0].pool', 'ipv4[0].gateway', 'ipv6[0].pool', 'ipv6[0].gateway'];
+    const netFields = ['id', 'bridge', 'options.bridgeName', 'options.ifacePrefix', 'options.hostIpv4', 'options.hostIpv6', 'options.hostBindingIpv4', 'ipv4[0].pool', 'ipv4[0].gateway', 'ipv6[0].pool', 'ipv6[0].gateway', 'cluster.name', 'cluster.local', 'cluster.gatewayMac', 'cluster.gateway', 'cluster.subnet', 'cluster.vni', 'cluster.mtu'];
     const epFields = ['id', 'networkId', 'hostIf', 'containerIf', 'mac', 'address', 'addressV6', 'ports[0].hostIp', 'ports[1].hostIp'];
     const get = (o: unknown, path: string): string => String(path.replace(/\[(\d+)\]/g, '.$1').split('.').reduce((x, k) => (x as Json)[k], o));
     let accepted = 0;
