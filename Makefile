@@ -34,7 +34,7 @@ test: deps
 test-e2e: build
 	./scripts/engines.sh test
 
-# Every benchmark in bench/, one after another (about 15 minutes; figures in BENCHMARKS.md).
+# Every benchmark in bench/, one after another (about 20 minutes; figures in BENCHMARKS.md).
 bench: deps build
 	npm run bench
 

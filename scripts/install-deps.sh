@@ -20,6 +20,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 # dnsmasq: the DNS benchmark compares mynet's server with it (bench/dns.mjs).
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+# iperf3: the multi-host benchmark's cross-host / same-host TCP ratio (bench/cluster-throughput.mjs).
+command -v iperf3 >/dev/null || need+=(iperf3)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 # capsh names capability bits, setpriv runs the plugin with the unit's (test/host/unit-sandbox).

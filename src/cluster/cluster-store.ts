@@ -56,6 +56,15 @@ export interface FollowEndpointsOptions {
 }
 
 export class ClusterStore {
+  /**
+   * What this store wrote last under each key (claims, endpoint records): a release or a
+   * withdrawal is then one compare-and-delete on that exact value (it names this node and the
+   * time of the write), without reading the record first. A key rewritten since (`mynet cluster
+   * forget`, another host after etcd lost its data) fails the compare, and the read-then-delete
+   * below decides as before. Bounded by this host's live claims and endpoints.
+   */
+  private readonly written = new Map<string, string>();
+
   constructor(
     readonly kv: Kv,
     readonly node: NodeIdentity,
@@ -102,12 +111,19 @@ export class ClusterStore {
   async claimAddress(def: NetworkRef, address: string): Promise<AddressClaim> {
     const ip = this.checkInSubnet(def, address);
     const claim: AddressClaim = { v: 1, cluster: def.cluster, address: ip, node: this.node.name, claimedAt: this.stamp() };
-    const r = await this.kv.createAll([{ key: keys.address(def.cluster, ip), value: encode(claim) }]);
-    if (r.created) return claim;
+    const key = keys.address(def.cluster, ip);
+    const r = await this.kv.createAll([{ key, value: encode(claim) }]);
+    if (r.created) {
+      this.written.set(key, encode(claim));
+      return claim;
+    }
     const held = r.existing[0];
     if (!held) return this.claimAddress(def, address); // released between the compare and the read: try again
     const c = this.checked('address', held);
-    if (c.node === this.node.name) return c;
+    if (c.node === this.node.name) {
+      this.written.set(key, held.value);
+      return c;
+    }
     throw new PluginError('CONFLICT', `Address: ${ip} of cluster network "${def.cluster}" is held by node ${c.node} (since ${c.claimedAt})`);
   }
 
@@ -136,6 +152,7 @@ export class ClusterStore {
   /** Releases this node's claim; another node's claim is left alone ('not-ours'). */
   async releaseAddress(cluster: string, address: string): Promise<ReleaseOutcome> {
     const key = keys.address(cluster, address);
+    if (await this.deleteWritten(key)) return 'released';
     for (;;) {
       const it = await this.kv.get(key);
       if (!it) return 'absent';
@@ -160,12 +177,22 @@ export class ClusterStore {
     const checked = readRecord('endpoint', key, encode(rec));
     if (!checked.ok) throw invalid('endpoint', checked.problem);
     await this.kv.put(key, encode(rec));
+    this.written.set(key, encode(rec));
     return rec;
+  }
+
+  /** One compare-and-delete on the value this store wrote under the key, if it did. */
+  private async deleteWritten(key: string): Promise<boolean> {
+    const value = this.written.get(key);
+    if (value === undefined) return false;
+    this.written.delete(key);
+    return this.kv.deleteIfValue(key, value);
   }
 
   /** Withdraws this node's endpoint record; another node's is left alone. */
   async withdrawEndpoint(cluster: string, id: string): Promise<WithdrawOutcome> {
     const key = keys.endpoint(cluster, id);
+    if (await this.deleteWritten(key)) return 'withdrawn';
     for (;;) {
       const it = await this.kv.get(key);
       if (!it) return 'absent';

@@ -124,6 +124,10 @@ export class EtcdKv implements Kv {
     return this.bounded(`delete ${key}`, async () => (await this.client.if(key, 'Mod', '==', modRevision).then(this.client.delete().key(key)).commit()).succeeded);
   }
 
+  deleteIfValue(key: string, value: string): Promise<boolean> {
+    return this.bounded(`delete ${key}`, async () => (await this.client.if(key, 'Value', '==', value).then(this.client.delete().key(key)).commit()).succeeded);
+  }
+
   watch(prefix: string, fromRevision: number, h: KvWatchHandlers): Promise<KvWatch> {
     return this.bounded(`watch ${prefix}`, async () => {
       const w: Watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();

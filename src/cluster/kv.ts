@@ -43,6 +43,8 @@ export interface Kv {
   putIfAt(key: string, value: string, modRevision: number): Promise<boolean>;
   /** Deletes only when the key is still at `modRevision`. False: it changed meanwhile (or is gone). */
   deleteIfAt(key: string, modRevision: number): Promise<boolean>;
+  /** Deletes only when the key still holds exactly `value`. False: it changed meanwhile (or is gone). */
+  deleteIfValue(key: string, value: string): Promise<boolean>;
   watch(prefix: string, fromRevision: number, handlers: KvWatchHandlers): Promise<KvWatch>;
   /** A lease of `ttlS` seconds kept alive until revoked; `onLost` when keep-alive failed for good. */
   lease(ttlS: number, onLost: (err: Error) => void): Promise<KvLease>;

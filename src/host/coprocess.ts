@@ -9,6 +9,11 @@
  *  - nft: an unparseable word `mnmarkN`, whose error (echoing the word) nft writes to stderr
  *    after everything before it has run. nft -i runs each line as one transaction and goes on
  *    after a failure, so a group is always one line: all of it applies or none.
+ *  - bridge (`bridge -force -batch -`, for VXLAN forwarding entries): `fdb show dev mnmarkN`, a
+ *    device that does not exist, whose error (`Cannot find device "mnmarkN"`) comes after
+ *    everything before it has run; -force goes on after a failure, so a group is one line, as
+ *    with nft. A one-shot `bridge` lists every link of the namespace when it starts (6 ms with
+ *    600 links), which the long-running one pays once.
  * Every group has a timeout: the process is killed and the group fails, as with a one-shot command.
  *
  * Each process has its own state (buffers, lines written, the group waiting on it). A process
@@ -39,7 +44,7 @@ export class CoprocessUnusable extends Error {
   }
 }
 
-type Dialect = 'ip' | 'nft';
+type Dialect = 'ip' | 'nft' | 'bridge';
 
 interface Waiter {
   readonly resolve: (r: GroupResult) => void;
@@ -131,7 +136,7 @@ export class Coprocess {
   }
 
   private async runNow(lines: readonly string[]): Promise<GroupResult> {
-    if (this.dialect === 'nft' && lines.length !== 1) throw new Error('nft coprocess: one line per group');
+    if (this.dialect !== 'ip' && lines.length !== 1) throw new Error(`${this.dialect} coprocess: one line per group`);
     if (lines.some((l) => l.includes('\n'))) throw new Error(`${this.dialect} coprocess: a command contains a newline`);
     if (this.unusable) throw this.unusable;
     const { execa } = await loadExeca();
@@ -153,7 +158,7 @@ export class Coprocess {
   /** Writes `lines` and the marker to `c` and waits for the marker's answer until `deadline`. */
   private send(c: Child, lines: readonly string[], deadline: number, probe: boolean): Promise<GroupResult> {
     const marker = ++this.markers;
-    const markLine = this.dialect === 'ip' ? 'link show dev lo' : `mnmark${marker}`;
+    const markLine = this.dialect === 'ip' ? 'link show dev lo' : this.dialect === 'bridge' ? `fdb show dev mnmark${marker}` : `mnmark${marker}`;
     return new Promise<GroupResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (c.waiter !== w) return;
@@ -191,11 +196,14 @@ export class Coprocess {
   private onErr(c: Child, d: string): void {
     c.err += d;
     const w = c.waiter;
-    if (this.dialect !== 'nft' || !w) return;
-    // nft's error for the marker: "Error: ...", the marker line echoed, a line of carets.
-    const m = new RegExp(`(?:^|\\n)Error: [^\\n]*\\nmnmark${w.marker}\\n[ ^~]*\\n`).exec(c.err);
+    if (this.dialect === 'ip' || !w) return;
+    // nft's error for the marker: "Error: ...", the marker line echoed, a line of carets;
+    // bridge's: the missing device named, then the line it failed at.
+    const m = this.dialect === 'nft'
+      ? new RegExp(`(?:^|\\n)Error: [^\\n]*\\nmnmark${w.marker}\\n[ ^~]*\\n`).exec(c.err)
+      : new RegExp(`(?:^|\\n)Cannot find device "mnmark${w.marker}"\\nCommand failed -:\\d+\\n`).exec(c.err);
     if (!m) return this.probeHeard(c);
-    const before = c.err.slice(0, m.index).trim();
+    const before = c.err.slice(0, m.index).replace(/\n?Command failed -:\d+\s*$/, '').trim();
     c.err = c.err.slice(m.index + m[0].length);
     this.settle(c, before ? { failed: { index: 0, stderr: before } } : {});
   }

@@ -51,7 +51,7 @@ const oneLineNft = (script: string): string | undefined => {
 };
 
 /** What a stale ifindex looks like to ip (see ipGroup). */
-const STALE = /No such device|Cannot find device|does not exist/i;
+const STALE = /No such device|Cannot find device|does not exist|unknown ifindex/i;
 const ABSENT = /Cannot find device|does not exist|No such device|No such file or directory|not found/i;
 
 export class ExecaExecutor implements Executor {
@@ -59,8 +59,9 @@ export class ExecaExecutor implements Executor {
   private oneShots = 0;
   private ipCo: Coprocess | undefined;
   private nftCo: Coprocess | undefined;
+  private bridgeCo: Coprocess | undefined;
   /** Tools whose coprocess turned out unusable on this host: they run one-shot from then on. */
-  private readonly oneShotOnly = new Set<'ip' | 'nft'>();
+  private readonly oneShotOnly = new Set<'ip' | 'nft' | 'bridge'>();
 
   constructor(private readonly opts: ExecaExecutorOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -68,17 +69,22 @@ export class ExecaExecutor implements Executor {
 
   /** Processes started so far, coprocesses included. */
   get spawns(): number {
-    return this.oneShots + (this.ipCo?.spawns ?? 0) + (this.nftCo?.spawns ?? 0);
+    return this.oneShots + (this.ipCo?.spawns ?? 0) + (this.nftCo?.spawns ?? 0) + (this.bridgeCo?.spawns ?? 0);
   }
 
   /** Ends the coprocesses (shutdown, tests); the next command starts them again. */
   close(): void {
     this.ipCo?.close();
     this.nftCo?.close();
+    this.bridgeCo?.close();
   }
 
-  private coprocess(kind: 'ip' | 'nft'): Coprocess {
+  private coprocess(kind: 'ip' | 'nft' | 'bridge'): Coprocess {
     const ns = this.opts.netns;
+    if (kind === 'bridge') {
+      const argv = ['bridge', '-force', '-batch', '-'];
+      return (this.bridgeCo ??= new Coprocess('bridge', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv, this.timeoutMs, () => this.opts.onSpawn?.('bridge')));
+    }
     if (kind === 'ip') {
       return (this.ipCo ??= new Coprocess('ip', ns ? ['ip', '-n', ns, '-o', '-batch', '-'] : ['ip', '-o', '-batch', '-'], this.timeoutMs, () => this.opts.onSpawn?.('ip')));
     }
@@ -89,7 +95,7 @@ export class ExecaExecutor implements Executor {
    * Runs `lines` on the tool's coprocess; undefined when the tool runs one-shot here, because the
    * coprocess is off or its marker answer was not understood (then said once, and for good).
    */
-  private async onCoprocess(kind: 'ip' | 'nft', lines: readonly string[], log: Logger): Promise<GroupResult | undefined> {
+  private async onCoprocess(kind: 'ip' | 'nft' | 'bridge', lines: readonly string[], log: Logger): Promise<GroupResult | undefined> {
     if (!this.opts.persistent || this.oneShotOnly.has(kind)) return undefined;
     try {
       return await this.coprocess(kind).run(lines);
@@ -173,7 +179,7 @@ export class ExecaExecutor implements Executor {
         return;
       case 'bridge':
         try {
-          await this.command(['bridge', ...op.args], log);
+          await this.bridge(op.args, log);
         } catch (err) {
           if (op.absentOk && err instanceof HostCommandError && ABSENT.test(err.stderr)) return;
           throw err;
@@ -220,6 +226,27 @@ export class ExecaExecutor implements Executor {
       case 'port-release':
         return this.opts.holder?.release(op.sockets);
     }
+  }
+
+  /** A `bridge` command on the coprocess (VXLAN entries come in bursts), else one-shot. */
+  private async bridge(args: readonly string[], log: Logger): Promise<void> {
+    const started = performance.now();
+    const r = this.opts.persistent && unsafeBatchArg(args) === undefined ? await this.onCoprocess('bridge', [batchLine(args)], log) : undefined;
+    if (r === undefined) {
+      await this.command(['bridge', ...args], log);
+      return;
+    }
+    const ms = performance.now() - started;
+    this.opts.onCommand?.(['bridge', '-batch', '-'], ms, !r.failed);
+    log.debug({ argv: ['bridge', ...args], ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
+    if (!r.failed) return;
+    // bridge keeps name → ifindex as ip does: a VXLAN device made again since is asked anew.
+    if (STALE.test(r.failed.stderr)) {
+      this.bridgeCo?.close();
+      await this.command(['bridge', ...args], log);
+      return;
+    }
+    throw new HostCommandError(['bridge', ...args], 1, r.failed.stderr);
   }
 
   async runIpBatch(ops: readonly IpOp[], log: Logger): Promise<{ index: number; error: unknown } | undefined> {

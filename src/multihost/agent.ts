@@ -14,6 +14,7 @@ import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.
 import { NodePresence } from '../cluster/presence.js';
 import type { NodeRecord } from '../cluster/records.js';
 import { clusterMtu } from '../cluster/identity.js';
+import { keys } from '../cluster/keys.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '../driver/state.js';
 import { PluginError, messageOf } from '../errors.js';
@@ -81,6 +82,15 @@ export class ClusterAgent implements ClusterPort {
   private convergeQueued = false;
   /** Endpoint names last published, so a names change republishes only what changed. */
   private readonly published = new Map<string, string | undefined>();
+  /**
+   * Releases and withdrawals run after the answer, one after another in the order they were
+   * asked (a withdrawal before the release of its address): dockerd does not wait for etcd's two
+   * round trips on every `docker rm`. Nothing is lost if one fails or the plugin dies first: the
+   * journal no longer holds the address or endpoint, and the next convergence removes it.
+   */
+  private ops: Promise<void> = Promise.resolve();
+  /** Address keys with a release still queued: no claim of this host may take them before it ran. */
+  private readonly releasing = new Map<string, number>();
 
   constructor(private readonly o: AgentOptions) {}
 
@@ -141,6 +151,8 @@ export class ClusterAgent implements ClusterPort {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.presenceTimer);
+    // Queued releases get a moment (the journal has them anyway, for the next start).
+    await Promise.race([this.ops, new Promise((r) => setTimeout(r, 2000).unref())]);
     await Promise.all([...this.planes.values()].map((p) => p.stop()));
     this.planes.clear();
     await this.presence?.stop().catch((err: unknown) => this.o.log.warn({ err: messageOf(err) }, 'cluster: presence not revoked; it expires by itself'));
@@ -155,19 +167,37 @@ export class ClusterAgent implements ClusterPort {
 
   async claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
     const ref = { cluster: c.name, subnet: c.subnet, gateway: c.gateway };
+    // A queued release of the same address would delete the claim made now: it runs first.
+    if (address !== undefined && this.releasing.has(keys.address(c.name, bare(address)))) await this.ops;
+    const mirror = this.planeOf(c)?.claimKnown();
+    if (!mirror && this.releasing.size > 0) await this.ops;
+    const known = mirror && ((key: string): boolean => this.releasing.has(key) || mirror(key));
     const claim = address !== undefined
       ? await this.call(this.o.store.claimAddress(ref, address))
-      : await this.call(this.o.store.claimAny(ref, candidates(), 16, this.planeOf(c)?.claimKnown()));
+      : await this.call(this.o.store.claimAny(ref, candidates(), 16, known));
     log.debug({ cluster: c.name, address: claim.address }, 'cluster: address claimed');
     return claim.address;
   }
 
-  async release(c: ClusterBinding, address: string, log: Logger): Promise<void> {
-    try {
-      await this.call(this.o.store.releaseAddress(c.name, bare(address)));
-    } catch (err) {
-      log.warn({ err: messageOf(err), cluster: c.name, address }, 'cluster: release not in etcd yet; the journal keeps it and it is applied when etcd answers');
-    }
+  release(c: ClusterBinding, address: string, log: Logger): Promise<void> {
+    const key = keys.address(c.name, bare(address));
+    this.releasing.set(key, (this.releasing.get(key) ?? 0) + 1);
+    this.later(async () => {
+      try {
+        await this.call(this.o.store.releaseAddress(c.name, bare(address)));
+      } catch (err) {
+        log.warn({ err: messageOf(err), cluster: c.name, address }, 'cluster: release not in etcd yet; the journal keeps it and it is applied when etcd answers');
+      } finally {
+        const n = (this.releasing.get(key) ?? 1) - 1;
+        if (n > 0) this.releasing.set(key, n);
+        else this.releasing.delete(key);
+      }
+    });
+    return Promise.resolve();
+  }
+
+  private later(fn: () => Promise<void>): void {
+    this.ops = this.ops.then(fn);
   }
 
   async publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
@@ -178,13 +208,16 @@ export class ClusterAgent implements ClusterPort {
     log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
   }
 
-  async withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void> {
+  withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void> {
     this.published.delete(endpointId);
-    try {
-      await this.call(this.o.store.withdrawEndpoint(c.name, endpointId));
-    } catch (err) {
-      log.warn({ err: messageOf(err), cluster: c.name, endpoint: endpointId }, 'cluster: withdrawal not in etcd yet; applied when etcd answers');
-    }
+    this.later(async () => {
+      try {
+        await this.call(this.o.store.withdrawEndpoint(c.name, endpointId));
+      } catch (err) {
+        log.warn({ err: messageOf(err), cluster: c.name, endpoint: endpointId }, 'cluster: withdrawal not in etcd yet; applied when etcd answers');
+      }
+    });
+    return Promise.resolve();
   }
 
   networkUp(n: NetworkRecord): void {
@@ -235,6 +268,7 @@ export class ClusterAgent implements ClusterPort {
 
   /** Takes this host's records in etcd to what its journal says (converge.ts). Under the lock. */
   async converge(): Promise<void> {
+    await this.ops;
     const state = this.o.state();
     for (const n of state.networks.values()) {
       const c = n.cluster;
@@ -356,6 +390,8 @@ export class ClusterAgent implements ClusterPort {
 
   /** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
   async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
+    // The reconcile loop's repair run also takes this host's records back to its journal.
+    if (repair) this.scheduleConverge();
     const out: EntryDifference[] = [];
     for (const p of this.planes.values()) {
       if (!p.synced) {
@@ -370,6 +406,7 @@ export class ClusterAgent implements ClusterPort {
 
   /** Resolves when every plane has applied what it received. */
   async idle(): Promise<void> {
+    await this.ops;
     await Promise.all([...this.planes.values()].map((p) => p.idle()));
   }
 }

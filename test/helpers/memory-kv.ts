@@ -91,6 +91,15 @@ export class MemoryKv implements Kv {
     return Promise.resolve(true);
   }
 
+  deleteIfValue(key: string, value: string): Promise<boolean> {
+    this.check(`delete ${key}`);
+    if (this.data.get(key)?.value !== value) return Promise.resolve(false);
+    this.revision++;
+    this.data.delete(key);
+    this.write([{ type: 'delete', key, modRevision: this.revision }]);
+    return Promise.resolve(true);
+  }
+
   /** History is not kept: a watch from an old revision gets nothing before now (as after compaction, but silently: the follower must not rely on it). */
   watch(prefix: string, _fromRevision: number, h: KvWatchHandlers): Promise<KvWatch> {
     this.check(`watch ${prefix}`);

@@ -68,6 +68,30 @@ describe('nft coprocess', () => {
   });
 });
 
+describe('bridge coprocess', () => {
+  const bridge = (...args: string[]) => ({ kind: 'bridge' as const, args });
+  it('VXLAN forwarding entries go to one bridge process; a failure is named; a device made again is found', async () => {
+    const ns = await createNetns();
+    await ns.run(['ip', 'link', 'add', 'mnt-vx', 'type', 'vxlan', 'id', '5000', 'dstport', '4789', 'nolearning']);
+    const before = ns.exec.spawns;
+    for (let i = 0; i < 20; i++) await ns.exec.run(bridge('fdb', 'replace', `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, 'dev', 'mnt-vx', 'dst', '198.18.0.9', 'self', 'permanent'), log);
+    expect(ns.exec.spawns - before).toBe(1);
+    expect((await ns.run(['bridge', 'fdb', 'show', 'dev', 'mnt-vx'])).match(/dst 198\.18\.0\.9/g)).toHaveLength(20);
+    // A refused command fails with the tool's words; the next one still runs on the same process.
+    const err = await ns.exec.run(bridge('fdb', 'replace', 'not-a-mac', 'dev', 'mnt-vx', 'dst', '198.18.0.9', 'self', 'permanent'), log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostCommandError);
+    expect(String(err)).toMatch(/bridge fdb replace not-a-mac/);
+    // An absent entry's delete is fine when absentOk says so; else it fails.
+    await ns.exec.run({ ...bridge('fdb', 'del', '02:00:00:00:99:99', 'dev', 'mnt-vx', 'self'), absentOk: true }, log);
+    await expect(ns.exec.run(bridge('fdb', 'del', '02:00:00:00:99:99', 'dev', 'mnt-vx', 'self'), log)).rejects.toThrow(/No such file or directory/);
+    // The device deleted and made again behind the process's back.
+    await ns.run(['ip', 'link', 'del', 'mnt-vx']);
+    await ns.run(['ip', 'link', 'add', 'mnt-vx', 'type', 'vxlan', 'id', '5000', 'dstport', '4789', 'nolearning']);
+    await ns.exec.run(bridge('fdb', 'replace', '02:00:00:00:01:01', 'dev', 'mnt-vx', 'dst', '198.18.0.8', 'self', 'permanent'), log);
+    expect(await ns.run(['bridge', 'fdb', 'show', 'dev', 'mnt-vx'])).toContain('02:00:00:00:01:01 dst 198.18.0.8');
+  });
+});
+
 describe('ExecaExecutor without persistent', () => {
   it('spawns a process per group, as before', async () => {
     const ns = await createNetns();

@@ -103,6 +103,8 @@ describe('cluster networks through the orchestrator', () => {
 
     await a.plugin.deleteEndpoint({ NetworkID: NET, EndpointID: epA }, log);
     await a.plugin.releaseAddress({ PoolID: poolA, Address: bare(ipA) }, log);
+    // Withdrawal and release run after the answers, in that order.
+    await a.agent.idle();
     expect(kv.data.has(keys.endpoint('blue', epA))).toBe(false);
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
     await until('host B removes it', () => planText(b.plane).includes('bridge fdb del 02:42:0a:4d:00:02 dev mnx'));
@@ -141,6 +143,7 @@ describe('cluster networks through the orchestrator', () => {
     expect((err as { code?: string }).code).toBe('CLUSTER_UNAVAILABLE');
     // The release is answered (dockerd only logs release errors) and kept by the journal.
     await a.plugin.releaseAddress({ PoolID: pool, Address: bare(ip) }, log);
+    await a.agent.idle();
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
     kv.down = false;
     await until('the release reaches etcd', () => !kv.data.has(keys.address('blue', '10.77.0.2')), 3000);
@@ -231,5 +234,23 @@ describe('cluster networks through the orchestrator', () => {
     await until('the good one is programmed', () => planText(a.plane).includes('02:42:0a:4d:00:42'));
     expect(planText(a.plane)).not.toContain('192.0.2.1');
     expect(a.agent.remoteNames().map((c) => c.name)).toEqual(['fine']);
+  });
+
+  it('a release still queued is not overtaken: --ip of that address waits for it, an automatic claim skips it', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    await a.agent.idle();
+    const ip = bare((await a.plugin.requestAddress({ PoolID: pool }, log)).Address);
+    // etcd answers slowly: the release is queued behind a slow call.
+    const slow = kv.deleteIfValue.bind(kv);
+    const order: string[] = [];
+    kv.deleteIfValue = async (k, v) => { await sleep(30); order.push(`release ${k.split('/').pop() ?? ''}`); return slow(k, v); };
+    await a.plugin.releaseAddress({ PoolID: pool, Address: ip }, log);
+    const again = bare((await a.plugin.requestAddress({ PoolID: pool, Address: ip }, log)).Address);
+    order.push(`claimed ${again}`);
+    expect(order).toEqual([`release ${ip}`, `claimed ${ip}`]);
+    await a.agent.idle();
+    expect(JSON.parse(kv.data.get(keys.address('blue', ip))?.value ?? '{}')).toMatchObject({ node: 'host-a' });
   });
 });

@@ -1,0 +1,64 @@
+// Namespaced "hosts" for the multi-host benchmarks, as test/host/cluster-dataplane.test.ts makes
+// them: an underlay bridge in its own namespace (198.18.30.0/24, MTU 1500, inside the namespaces
+// only), a namespace per host plugged into it, and "containers" as namespaces. Every name starts
+// with mnt-mhb- (namespaces) or mhb (links inside them); only namespaces made here are deleted,
+// by the names recorded when they were made, at the end or at exit.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { ExecaExecutor } from '../dist/host/execa-executor.js';
+import { sh } from './lib.mjs';
+
+export const UNDERLAY_PREFIX = '198.18.30';
+const made = new Map(); // name -> executor
+
+const destroy = (name) => {
+  made.get(name)?.close();
+  try { execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' }); } catch { /* already gone */ }
+  made.delete(name);
+};
+process.once('exit', () => { for (const n of [...made.keys()]) destroy(n); });
+
+/** A namespace of ours, with loopback up and IPv6 off (no neighbour discovery in the figures). */
+export function netns(role) {
+  const name = `mnt-mhb-${role}-${randomBytes(3).toString('hex')}`;
+  sh('ip', ['netns', 'add', name]);
+  const exec = new ExecaExecutor({ netns: name, persistent: true });
+  made.set(name, exec);
+  const run = (...argv) => sh('ip', ['netns', 'exec', name, ...argv]);
+  run('ip', 'link', 'set', 'lo', 'up');
+  run('sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  return { name, exec, run, destroy: () => destroy(name) };
+}
+
+/** The underlay: a bridge in its own namespace; `plug` gives a namespace an address on it. */
+export function underlay() {
+  const ns = netns('ul');
+  ns.run('ip', 'link', 'add', 'mhbul', 'mtu', '1500', 'type', 'bridge');
+  ns.run('ip', 'link', 'set', 'mhbul', 'up');
+  let n = 0;
+  return {
+    ns,
+    /** Plugs `into` with ul0 at `address` (198.18.30.x); answers the address. */
+    plug(into, address) {
+      const port = `mhbp${n++}`;
+      ns.run('ip', 'link', 'add', port, 'mtu', '1500', 'type', 'veth', 'peer', 'name', 'ul0', 'mtu', '1500', 'netns', into.name);
+      ns.run('ip', 'link', 'set', port, 'master', 'mhbul', 'up');
+      into.run('ip', 'addr', 'add', `${address}/24`, 'dev', 'ul0');
+      into.run('ip', 'link', 'set', 'ul0', 'up');
+      return address;
+    },
+  };
+}
+
+/** What dockerd does with a container's veth end: into the sandbox, renamed eth0, addressed. */
+export function intoContainer(host, container, ifName, cidr, gateway) {
+  host.run('ip', 'link', 'set', 'dev', ifName, 'netns', container.name);
+  container.run('ip', 'link', 'set', 'dev', ifName, 'name', 'eth0');
+  container.run('ip', 'addr', 'add', cidr, 'dev', 'eth0');
+  container.run('ip', 'link', 'set', 'eth0', 'up');
+  if (gateway) container.run('ip', 'route', 'add', 'default', 'via', gateway);
+}
+
+export function destroyAll() {
+  for (const n of [...made.keys()]) destroy(n);
+}
