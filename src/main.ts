@@ -154,8 +154,11 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     clearInterval(timer);
+    // Which step of the shutdown is under way, so that a forced exit names the one that hung
+    // (requests still in flight, or the cluster's lease and watches, or saving the state).
+    let phase = 'waiting for in-flight requests';
     const force = setTimeout(() => {
-      log.error('in-flight requests did not finish within 8 s; exiting');
+      log.error({ phase }, `shutdown did not finish within 8 s (${phase}); exiting`);
       process.exit(1);
     }, 8000);
     admin.close();
@@ -165,10 +168,13 @@ async function main(): Promise<void> {
     server.close(() => {
       void (async () => {
         try {
+          phase = 'draining background work';
           await plugin.drain();
+          phase = 'stopping the cluster (watches, presence lease, etcd client)';
           await cluster?.stop();
           exec.close();
           laterExec.close();
+          phase = 'saving the state';
           await store.compact(state);
           await store.close();
           await rm(config.socket, { force: true });

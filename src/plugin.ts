@@ -186,8 +186,18 @@ export class Plugin {
       const d = createEndpoint(s, req);
       const c = s.networks.get(req.NetworkID)?.cluster;
       const put = d.changes.find((x) => x.op === 'endpoint.put');
-      const publish = c && put?.op === 'endpoint.put' ? () => this.clusterPort().publish(c, put.endpoint, log) : undefined;
-      return this.commit(d, log, 'plan', publish);
+      let published = false;
+      const publish = c && put?.op === 'endpoint.put' ? async () => {
+        await this.clusterPort().publish(c, put.endpoint, log);
+        published = true;
+      } : undefined;
+      try {
+        return await this.commit(d, log, 'plan', publish);
+      } catch (err) {
+        // Saving failed after the record went out (a full disk): the other hosts must not keep it.
+        if (published && c && put?.op === 'endpoint.put') await this.clusterPort().withdraw(c, put.endpoint.id, log);
+        throw err;
+      }
     });
   }
   join(req: { NetworkID: string; EndpointID: string; SandboxKey?: string }, log: Logger): Promise<JoinResponse> {

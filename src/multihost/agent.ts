@@ -148,14 +148,28 @@ export class ClusterAgent implements ClusterPort {
     );
   }
 
+  /**
+   * Leaves the cluster, each step bounded (a shutdown has 8 s in all, main.ts): queued releases
+   * get a second (the journal has them for the next start anyway), the watches a second, the
+   * presence lease's revoke 1.5 s (else it expires by itself within its TTL).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.convergeQueued = true; // none scheduled from here on
     clearTimeout(this.presenceTimer);
-    // Queued releases get a moment (the journal has them anyway, for the next start).
-    await Promise.race([this.ops, new Promise((r) => setTimeout(r, 2000).unref())]);
-    await Promise.all([...this.planes.values()].map((p) => p.stop()));
+    const within = async (what: string, p: Promise<unknown>, ms: number): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
+      const r = await Promise.race([p.then(() => 'done' as const, (err: unknown) => this.o.log.warn({ err: messageOf(err) }, `cluster: ${what} failed at shutdown`)), late]);
+      clearTimeout(timer);
+      if (r === 'late') this.o.log.warn({ ms }, `cluster: ${what} did not finish at shutdown; going on`);
+    };
+    await within('queued releases', this.ops, 1000);
+    await within('stopping the watches', Promise.all([...this.planes.values()].map((p) => p.stop())), 1000);
     this.planes.clear();
-    await this.presence?.stop().catch((err: unknown) => this.o.log.warn({ err: messageOf(err) }, 'cluster: presence not revoked; it expires by itself'));
+    const presence = this.presence;
+    this.presence = undefined;
+    if (presence) await within('revoking the presence lease (it expires by itself)', presence.stop(), 1500);
   }
 
   async defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding> {
@@ -272,7 +286,8 @@ export class ClusterAgent implements ClusterPort {
     const state = this.o.state();
     for (const n of state.networks.values()) {
       const c = n.cluster;
-      if (!c) continue;
+      // At shutdown the rest waits for the next start (it converges from the journal then).
+      if (!c || this.stopped) continue;
       const log = this.o.log.child({ network: n.id.slice(0, 12), cluster: c.name });
       // etcd restored empty: the definition comes back from this host's copy.
       await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu })).catch((err: unknown) => {

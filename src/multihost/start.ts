@@ -70,7 +70,8 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     async stop() {
       await agent.stop();
       o.exec.close();
-      await kv.close();
+      // The client's close waits for its channels; a hung one must not hold the shutdown.
+      await Promise.race([kv.close(), new Promise((r) => setTimeout(r, 500).unref())]);
     },
   };
 }

@@ -2,15 +2,14 @@
  * Issue: names. Container names resolve inside containers (Docker's embedded DNS, on mynet
  * networks) and from the host, through mynet's own DNS server on 127.0.0.153.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Outside, makeOutside } from './helpers/outside.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
 import { Resources, exec } from './helpers/resources.js';
 import { dockerOk, sh, sleep, waitFor } from './helpers/sh.js';
+import { startUpstreamDns } from './helpers/upstream-dns.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const dig = async (name: string, type = 'A'): Promise<{ status: string; answers: string[] }> => {
   const r = await sh('dig', ['@127.0.0.153', '+tries=1', '+time=2', name, type]);
   const status = /status: (\w+)/.exec(r.stdout)?.[1] ?? 'NO-ANSWER';
@@ -30,13 +29,7 @@ describe('names with a real dockerd', () => {
     outside = await makeOutside(2);
     // An "upstream resolver" on the outside host (mynet's own DNS code, zone `example`), so that
     // external resolution is proved without any address beyond this machine.
-    const script = `const { startDnsServer } = await import('${ROOT}/dist/dns/server.js');
-      const { NameTable } = await import('${ROOT}/dist/dns/records.js');
-      const { pino } = await import('${ROOT}/node_modules/pino/pino.js');
-      const t = new NameTable('example', [{ id: 'x', name: 'ext', networks: [{ networkId: 'n', networkName: 'svc', ipv4: '192.0.2.77', aliases: [] }] }]);
-      await startDnsServer({ listen: { host: '${outside.ip}', port: 53 }, table: () => t, log: pino({ level: 'silent' }) });`;
-    upstream = spawn('ip', ['netns', 'exec', outside.ns, process.execPath, '--input-type=module', '-e', script], { stdio: 'ignore' });
-    await sleep(500);
+    upstream = await startUpstreamDns(outside.ns, outside.ip, '192.0.2.77');
   });
   afterAll(async () => {
     upstream?.kill();

@@ -7,10 +7,10 @@
  *   const etcd = await startEtcd();  ...  await etcd.stop({ keepData: true }); await etcd.restart();
  *   afterAll(() => etcd.destroy());
  *
- * With `netns`, etcd runs inside that (test-made) namespace and listens on `host` there, on
- * 2379/2380 (the namespace is private, so the ports are free): other namespaces reach it over
- * their links, as hosts reach an etcd on the network. The test process itself is outside, so
- * health and `get` go through curl run in the namespace.
+ * `{ netns, host }` runs it inside a network namespace the test made, on an address there (the
+ * e2e tier's underlay: hosts in other namespaces reach it, the test process does not), on
+ * etcd's usual ports, since nothing else listens in that namespace; /health is then asked from
+ * inside the namespace too.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,14 +82,15 @@ function makePki(dir: string): TestPki {
 
 const execFileP = promisify(execFile);
 
-/** curl inside a namespace (the test process cannot reach an address that lives only there). */
-async function curlIn(netns: string, args: readonly string[]): Promise<string> {
-  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, 'curl', '-sS', '--max-time', '2', ...args]);
-  return stdout;
+/** /health asked by a node process inside `netns` (plain http only: the e2e tier needs no TLS). */
+function healthyIn(netns: string, url: string): Promise<boolean> {
+  const script = `fetch(process.argv[1]+'/health',{signal:AbortSignal.timeout(1000)}).then(async(r)=>process.exit(r.ok&&(await r.json()).health==='true'?0:1),()=>process.exit(1))`;
+  return new Promise((resolve) => {
+    execFile('ip', ['netns', 'exec', netns, process.execPath, '-e', script, url], { timeout: 3000 }, (err) => resolve(err === null));
+  });
 }
 
-function healthy(url: string, pki: TestPki | undefined, netns?: string): Promise<boolean> {
-  if (netns) return curlIn(netns, [`${url}/health`]).then((b) => b.includes('"health":"true"'), () => false);
+function healthy(url: string, pki: TestPki | undefined): Promise<boolean> {
   if (!pki) {
     return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then(
       async (r) => r.ok && ((await r.json()) as { health?: string }).health === 'true',
@@ -118,7 +119,7 @@ export class TestEtcd {
     readonly peerPort: number,
     /** With TLS: https clients must show a certificate of this CA. */
     readonly pki?: TestPki,
-    /** The namespace etcd runs in (undefined: the test's own) and the address it listens on. */
+    /** The namespace it runs in and its address there (undefined: this namespace, 127.0.0.1). */
     readonly netns?: string,
     readonly host = '127.0.0.1',
   ) {}
@@ -132,11 +133,10 @@ export class TestEtcd {
   }
 
   static async start(o: EtcdOptions = {}): Promise<TestEtcd> {
-    if (o.netns && o.tls) throw new Error('etcd in a namespace: TLS is not supported here (the certificates name 127.0.0.1)');
+    if (o.netns && o.tls) throw new Error('etcd in a namespace is plain http only (its health check has no client certificate)');
     const dir = mkdtempSync(join(o.baseDir ?? tmpdir(), o.dirPrefix ?? 'mnt-etcd-'));
-    const e = o.netns
-      ? new TestEtcd(dir, 2379, 2380, undefined, o.netns, o.host ?? '127.0.0.1')
-      : new TestEtcd(dir, await freePort(), await freePort(), o.tls ? makePki(dir) : undefined);
+    const [client, peer] = o.netns ? [2379, 2380] : [await freePort(), await freePort()];
+    const e = new TestEtcd(dir, client, peer, o.tls ? makePki(dir) : undefined, o.netns, o.host);
     await e.restart();
     return e;
   }
@@ -145,16 +145,15 @@ export class TestEtcd {
   async restart(): Promise<void> {
     if (this.child) throw new Error('etcd is already running');
     const peer = `http://${this.host}:${this.peerPort}`;
-    // `ip netns exec` execs etcd in place: the child's pid is etcd's, for stop, freeze and kill.
-    const argv = [etcdBinary(), 
+    // `ip netns exec` execs etcd, so the child's pid is etcd's own (stop and freeze signal it).
+    const [cmd, pre]: [string, string[]] = this.netns ? ['ip', ['netns', 'exec', this.netns, etcdBinary()]] : [etcdBinary(), []];
+    const child = spawn(cmd, [...pre,
       '--name', 'mnt', '--data-dir', join(this.dir, 'data'),
       '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `mnt=${peer}`,
       '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'warn',
       ...(this.pki ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth'] : []),
-    ];
-    const [cmd, ...args] = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
-    const child = spawn(cmd as string, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     running.add(child);
     child.stderr?.on('data', (b: Buffer) => {
@@ -167,7 +166,7 @@ export class TestEtcd {
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (!this.child) throw new Error(`etcd exited at start: ${this.log}`);
-      if (await healthy(this.endpoint, this.pki, this.netns)) return;
+      if (await (this.netns ? healthyIn(this.netns, this.endpoint) : healthy(this.endpoint, this.pki))) return;
       if (Date.now() > deadline) throw new Error(`etcd did not become healthy in 20 s: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -195,17 +194,19 @@ export class TestEtcd {
 
   /**
    * The keys under `prefix` and their values (parsed JSON), read with etcd's JSON gateway
-   * (POST /v3/kv/range) from inside its namespace: what the test checks the plugins wrote.
+   * (POST /v3/kv/range) by curl inside its namespace (the test process cannot reach it there):
+   * what a test checks the plugins wrote.
    */
   async get(prefix: string): Promise<Map<string, unknown>> {
     if (!this.netns) throw new Error('get() is for an etcd in a namespace; use an EtcdKv otherwise');
-    const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
+    const b64 = (x: string | Buffer): string => Buffer.from(x).toString('base64');
     const end = Buffer.from(prefix);
     end[end.length - 1] = (end[end.length - 1] as number) + 1; // the range end of a prefix
     const body = JSON.stringify({ key: b64(prefix), range_end: b64(end) });
-    const out = JSON.parse(await curlIn(this.netns, ['-X', 'POST', '-d', body, `${this.endpoint}/v3/kv/range`])) as { kvs?: { key: string; value: string }[]; error?: string };
+    const { stdout } = await execFileP('ip', ['netns', 'exec', this.netns, 'curl', '-sS', '--max-time', '2', '-X', 'POST', '-d', body, `${this.endpoint}/v3/kv/range`]);
+    const out = JSON.parse(stdout) as { kvs?: { key: string; value: string }[]; error?: string };
     if (out.error) throw new Error(`etcd range ${prefix}: ${out.error}`);
-    const dec = (s: string): string => Buffer.from(s, 'base64').toString();
+    const dec = (x: string): string => Buffer.from(x, 'base64').toString();
     return new Map((out.kvs ?? []).map((kv) => [dec(kv.key), JSON.parse(dec(kv.value)) as unknown]));
   }
 
@@ -218,8 +219,9 @@ export class TestEtcd {
 
 export interface EtcdOptions {
   readonly tls?: boolean;
-  /** Run inside this namespace (one the test made), listening on `host` (default 127.0.0.1). */
+  /** Run inside this network namespace (made by the test) ... */
   readonly netns?: string;
+  /** ... listening on this address of it. */
   readonly host?: string;
   /** Of the data directory (default mnt-etcd-), made in `baseDir` (default tmpdir()). */
   readonly dirPrefix?: string;

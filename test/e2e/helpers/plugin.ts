@@ -1,7 +1,8 @@
 /**
  * Starts the plugin as `make run` does (node dist/main.js on /run/docker/plugins/mynet.sock),
  * with a throwaway state directory. Refuses to run if another mynet already answers on the
- * socket: the tests never touch a plugin they did not start.
+ * socket: the tests never touch a plugin they did not start. The multi-host tests (hosts.ts)
+ * start one per "host": on that host's socket, inside its network namespace.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -37,20 +38,25 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Run `make run` instead of node directly (proves the Makefile target). */
   readonly viaMake?: boolean;
+  /** Its socket (MYNET_SOCKET), default SOCKET. */
+  readonly socket?: string;
+  /** Run inside this network namespace (`ip netns exec`, which execs: the pid stays node's). */
+  readonly netns?: string;
 }
 
 export async function startPlugin(opts: StartOptions = {}): Promise<PluginHandle> {
-  if (await socketAnswers()) throw new Error(`a mynet plugin already answers on ${SOCKET}; stop it before running the e2e tests`);
+  const socket = opts.socket ?? SOCKET;
+  if (await socketAnswers(socket)) throw new Error(`a mynet plugin already answers on ${socket}; stop it before running the e2e tests`);
   if (!existsSync(join(ROOT, 'dist/main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
   const stateDir = opts.stateDir ?? join(mkdtempSync(join(tmpdir(), 'mnt-e2e-')), 'state');
   const logFile = `${stateDir}.log`;
   const out = openSync(logFile, 'a');
-  const env = { ...process.env, MYNET_STATE_DIR: stateDir, MYNET_LOG_LEVEL: 'debug', ...opts.env };
-  const proc = opts.viaMake
-    ? spawn('make', ['-s', 'run'], { cwd: ROOT, env, stdio: ['ignore', out, out], detached: true })
-    : spawn(process.execPath, ['dist/main.js'], { cwd: ROOT, env, stdio: ['ignore', out, out], detached: true });
+  const env = { ...process.env, MYNET_STATE_DIR: stateDir, MYNET_LOG_LEVEL: 'debug', ...(opts.socket && { MYNET_SOCKET: opts.socket }), ...opts.env };
+  const argv = opts.viaMake ? ['make', '-s', 'run'] : [process.execPath, 'dist/main.js'];
+  const [cmd, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
+  const proc = spawn(cmd as string, args, { cwd: ROOT, env, stdio: ['ignore', out, out], detached: true });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  await waitFor('the plugin socket', () => socketAnswers(), 10_000, 50).catch((err: unknown) => {
+  await waitFor('the plugin socket', () => socketAnswers(socket), 10_000, 50).catch((err: unknown) => {
     proc.kill('SIGKILL');
     throw new Error(`${String(err)}\n${readFileSync(logFile, 'utf8')}`);
   });

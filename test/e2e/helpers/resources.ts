@@ -12,21 +12,22 @@ export class Resources {
   private readonly networks: string[] = [];
   private n = 0;
 
-  constructor(private readonly tag: string) {}
+  /** `daemon`: arguments that pick another dockerd (['-H', 'unix:///…/docker.sock']; hosts.ts). */
+  constructor(private readonly tag: string, private readonly daemon: readonly string[] = []) {}
 
   name(kind: string): string {
     return `${PREFIX}${this.tag}-${kind}${++this.n}`;
   }
 
   async network(args: string[], name = this.name('net')): Promise<string> {
-    await dockerOk('network', 'create', ...args, name);
+    await dockerOk(...this.daemon, 'network', 'create', ...args, name);
     this.networks.push(name);
     return name;
   }
 
   /** `docker network create` expected to fail: returns the CLI's error text. */
   async networkFails(args: string[], name = this.name('net')): Promise<string> {
-    const r = await docker('network', 'create', ...args, name);
+    const r = await docker(...this.daemon, 'network', 'create', ...args, name);
     if (r.exitCode === 0) {
       this.networks.push(name);
       throw new Error(`docker network create ${args.join(' ')} succeeded but should have failed`);
@@ -37,7 +38,7 @@ export class Resources {
   /** A detached container running `sleep` (or `cmd`). */
   async container(args: string[], cmd: string[] = ['sleep', '600'], name = this.name('c')): Promise<string> {
     this.containers.add(name);
-    await dockerOk('run', '-d', '--name', name, ...args, IMAGE, ...cmd);
+    await dockerOk(...this.daemon, 'run', '-d', '--name', name, ...args, IMAGE, ...cmd);
     return name;
   }
 
@@ -46,9 +47,9 @@ export class Resources {
   }
 
   async cleanup(): Promise<void> {
-    if (this.containers.size) await sh('docker', ['rm', '-f', ...this.containers]);
+    if (this.containers.size) await sh('docker', [...this.daemon, 'rm', '-f', ...this.containers]);
     this.containers.clear();
-    for (const n of this.networks.reverse()) await sh('docker', ['network', 'rm', n]);
+    for (const n of this.networks.reverse()) await sh('docker', [...this.daemon, 'network', 'rm', n]);
     this.networks.length = 0;
   }
 }

@@ -83,6 +83,37 @@ describe('mynet', () => {
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(STATUS)));
   });
 
+  it('status with a cluster: this node and etcd, each cluster network, each member, after the names line', async () => {
+    const cluster = {
+      node: 'host-a', address: '198.18.0.1', etcd: 'up',
+      networks: [{ cluster: 'blue', network: 'c38af9122a9a', synced: true, remote: 2 }],
+      members: [{ name: 'host-a', address: '198.18.0.1', up: true, endpoints: 1 }, { name: 'host-b', address: '198.18.0.2', up: false, endpoints: 2 }],
+    };
+    answers['GET /status'] = [200, JSON.stringify({ ...STATUS, cluster })];
+    const r = await mynet(['status', '--socket', socket]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      'cluster: node host-a 198.18.0.1, etcd up',
+      '  cluster network blue (network c38af9122a9a): following etcd, 2 remote endpoint(s)',
+      '  member host-a 198.18.0.1 up endpoints 1',
+      '  member host-b 198.18.0.2 down endpoints 2',
+    ]);
+  });
+
+  it('cluster forget <node>: POST /cluster/forget, the counts printed; without a node: usage, exit 2', async () => {
+    answers['POST /cluster/forget?node=host-b'] = [200, JSON.stringify({ node: 'host-b', addresses: 3, endpoints: 2 })];
+    const r = await mynet(['cluster', 'forget', 'host-b', '--socket', socket]);
+    expect(r).toEqual({ code: 0, stdout: 'forgot node host-b: 3 address claim(s) and 2 endpoint record(s) removed from etcd', stderr: '' });
+    const u = await mynet(['cluster', 'forget', '--socket', socket]);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/cluster forget <node>/);
+    answers['POST /cluster/forget?node=host-a'] = [500, JSON.stringify({ Err: 'node: host-a is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire' })];
+    const refused = await mynet(['cluster', 'forget', 'host-a', '--socket', socket]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/host-a is present in the cluster/);
+  });
+
   it('ports, and ports --json', async () => {
     const r = await mynet(['ports', '--socket', socket]);
     expect(r).toEqual({ code: 0, stdout: renderPorts(PORTS.ports, PLAIN), stderr: '' });

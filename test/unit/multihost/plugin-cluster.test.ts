@@ -10,6 +10,7 @@ import { ClusterAgent } from '../../../src/multihost/agent.js';
 import type { Plugin } from '../../../src/plugin.js';
 import { renderOp } from '../../../src/plan/step.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
+import type { MemoryStore } from '../../../src/store/memory-store.js';
 import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { testPlugin } from '../../helpers/test-plugin.js';
 import { hexId, silentLog as log } from '../support.js';
@@ -26,6 +27,7 @@ interface Host {
   readonly agent: ClusterAgent;
   readonly plane: RecordingExecutor;
   readonly exec: RecordingExecutor;
+  readonly store: MemoryStore;
 }
 
 const agents: ClusterAgent[] = [];
@@ -51,7 +53,7 @@ function host(kv: MemoryKv, name: string, address: string): Host {
   const t = testPlugin({ cluster: agent });
   ref.plugin = t.plugin;
   agent.start();
-  return { plugin: t.plugin, agent, plane, exec: t.exec };
+  return { plugin: t.plugin, agent, plane, exec: t.exec, store: t.store };
 }
 
 async function createClusterNetwork(h: Host, opts: Record<string, string> = {}): Promise<string> {
@@ -252,5 +254,20 @@ describe('cluster networks through the orchestrator', () => {
     expect(order).toEqual([`release ${ip}`, `claimed ${ip}`]);
     await a.agent.idle();
     expect(JSON.parse(kv.data.get(keys.address('blue', ip))?.value ?? '{}')).toMatchObject({ node: 'host-a' });
+  });
+
+  it('saving fails after the endpoint was published (a full disk): the record is withdrawn, the host change undone', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    a.store.failNext = true;
+    const ep = hexId(0xa7);
+    await expect(a.plugin.createEndpoint({ NetworkID: NET, EndpointID: ep, Interface: { Address: ip } }, log)).rejects.toThrow(/injected store failure/);
+    await a.agent.idle();
+    expect(kv.data.has(keys.endpoint('blue', ep))).toBe(false);
+    expect(a.plugin.state.endpoints.has(ep)).toBe(false);
+    // The veth is made and then deleted again (the undo of its create).
+    expect(planText(a.exec).split("\n").filter((l) => l.includes("mnh00a700a700a7")).pop()).toMatch(/^ip link del mnh00a700a700a7 .*if ours/);
   });
 });
