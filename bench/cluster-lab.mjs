@@ -33,7 +33,8 @@ export function netns(role) {
 /** The underlay: a bridge in its own namespace; `plug` gives a namespace an address on it. */
 export function underlay() {
   const ns = netns('ul');
-  ns.run('ip', 'link', 'add', 'mhbul', 'mtu', '1500', 'type', 'bridge');
+  // Its own MAC: a bridge without one takes its lowest port's, which changes as hosts come and go.
+  ns.run('ip', 'link', 'add', 'mhbul', 'mtu', '1500', 'address', '02:00:c6:12:1e:01', 'type', 'bridge');
   ns.run('ip', 'link', 'set', 'mhbul', 'up');
   let n = 0;
   return {

@@ -5,7 +5,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { messageOf } from '../errors.js';
+import { PluginError, messageOf } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Plugin } from '../plugin.js';
 import type { NamesSource } from '../dns/engine.js';
@@ -48,7 +48,9 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     try {
       res.json(await fn(req));
     } catch (err) {
-      deps.log.error({ err }, 'admin request failed');
+      // A refusal of what the operator asked (forget a live node) is not the plugin failing.
+      if (err instanceof PluginError && (err.code === 'CONFLICT' || err.code === 'INVALID_REQUEST')) deps.log.warn({ err: err.message }, 'admin request refused');
+      else deps.log.error({ err }, 'admin request failed');
       res.status(500).json({ Err: messageOf(err) });
     }
   };

@@ -271,7 +271,8 @@ export async function startHosts(o: HostsOptions): Promise<Hosts> {
     await ok('ip', ['netns', 'add', ul]);
     undo.push(`ip netns del ${ul}`, async () => void (await ok('ip', ['netns', 'del', ul])));
     await ok('ip', ['-n', ul, 'link', 'set', 'lo', 'up']);
-    await ok('ip', ['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
+    // Its own MAC: a bridge without one takes its lowest port's, which changes as hosts come and go (etcd's ARP entries go stale).
+    await ok('ip', ['-n', ul, 'link', 'add', 'br0', 'address', '02:00:c6:12:14:01', 'type', 'bridge']);
     await ok('ip', ['-n', ul, 'addr', 'add', `${o.subnet}.1/24`, 'dev', 'br0']);
     await ok('ip', ['-n', ul, 'link', 'set', 'br0', 'up']);
     let etcd: TestEtcd | undefined;
