@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sh, sleep, waitFor } from './sh.js';
+import { alive, sh, sleep, waitFor } from './sh.js';
 
 const PIDFILE = process.env.MNT_DOCKERD_PIDFILE || '/var/run/docker.pid';
 const ARGS = (process.env.MNT_DOCKERD_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -29,16 +29,6 @@ export async function startDockerd(): Promise<void> {
   spawn('dockerd', args, { stdio: ['ignore', log, log], detached: true }).unref();
   await waitFor('dockerd to answer', dockerAnswers, 60_000, 500);
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-};
 
 export async function stopDockerd(): Promise<void> {
   const pid = Number(readFileSync(PIDFILE, 'utf8').trim());

@@ -37,7 +37,7 @@ import { type TestEtcd, startEtcd } from '../../helpers/etcd.js';
 import { IMAGE } from '../global-setup.js';
 import { type PluginHandle, startPlugin } from './plugin.js';
 import { Resources } from './resources.js';
-import { type RunResult, ok, sh, sleep, waitFor } from './sh.js';
+import { type RunResult, alive, ok, sh, sleep, waitFor } from './sh.js';
 
 /** Where mynet's DNS listens in each host's namespace (its own loopback). */
 export const HOST_DNS = '127.0.0.153';
@@ -103,16 +103,6 @@ export function engineFlags(args = process.env.MNT_DOCKERD_ARGS ?? ''): string[]
   }
   return out;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-};
 
 /** Pids of processes whose command line mentions `dir` (this run's unique directory). */
 function processesUnder(dir: string): number[] {

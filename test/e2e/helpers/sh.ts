@@ -34,3 +34,14 @@ export async function waitFor(what: string, fn: () => Promise<boolean>, ms = 15_
     await sleep(every);
   }
 }
+
+/** Whether a process of that pid exists (signal 0 checks without sending anything). */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+};
