@@ -59,6 +59,8 @@ describe('packaging: the files', () => {
     expect(c.network.type).toBe('host');
     expect(c.linux.capabilities).toEqual(['CAP_NET_ADMIN']);
     expect(c.mounts.map((m) => [m.name, m.source, m.destination, m.settable])).toEqual([
+      // Multi-host networks' TLS files (issue 17): off by default, read-only when set.
+      ['etcd-tls', '/dev/null', '/etc/mynet/etcd-tls', ['source']],
       ['state', '/var/lib/mynet', '/var/lib/mynet', ['source']],
       ['admin', '/run/mynet', '/run/mynet', ['source']],
       ['docker', '/dev/null', '/var/run/docker.sock', ['source']],
@@ -77,6 +79,9 @@ describe('packaging: the files', () => {
     expect(c.env.find((e) => e.name === 'MYNET_PROC_SYS_NET')?.value).toBe('/host/proc/sys/net');
     const settable = c.env.filter((e) => e.settable?.includes('value')).map((e) => e.name);
     expect(settable).toEqual(expect.arrayContaining(['MYNET_LOG_LEVEL', 'MYNET_DEFAULT_POOLS', 'MYNET_DNS_ZONE', 'MYNET_DNS_LISTEN', 'MYNET_RECONCILE_INTERVAL']));
+    expect(settable).toEqual(expect.arrayContaining(['MYNET_ETCD_ENDPOINTS', 'MYNET_ETCD_CA', 'MYNET_ETCD_CERT', 'MYNET_ETCD_KEY', 'MYNET_NODE_NAME', 'MYNET_NODE_ADDRESS', 'MYNET_CLUSTER_PRESENCE_TTL']));
+    // No cluster unless the operator sets one.
+    expect(c.env.find((e) => e.name === 'MYNET_ETCD_ENDPOINTS')?.value).toBe('');
     expect(c.env.find((e) => e.name === 'MYNET_SOCKET')?.value).toBe('/run/docker/plugins/mynet.sock');
   });
 
