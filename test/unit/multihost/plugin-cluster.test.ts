@@ -229,12 +229,12 @@ describe('cluster networks through the orchestrator', () => {
     const a = host(kv, 'host-a', '198.18.0.1');
     await createClusterNetwork(a);
     await a.agent.idle();
-    const bad = { v: 1, cluster: 'blue', id: hexId(0xee), node: 'host-x', underlay: '198.18.0.66', address: '192.0.2.1', mac: '02:42:c0:00:02:01', name: 'evil', updatedAt: new Date().toISOString() };
+    const bad = { v: 1, cluster: 'blue', id: hexId(0xee), node: 'host-x', underlay: '198.18.0.66', address: '203.0.113.9', mac: '02:42:cb:00:71:09', name: 'evil', updatedAt: new Date().toISOString() };
     await kv.put(keys.endpoint('blue', bad.id), JSON.stringify(bad));
     const good = { ...bad, id: hexId(0xef), address: '10.77.0.66', mac: '02:42:0a:4d:00:42', name: 'fine' };
     await kv.put(keys.endpoint('blue', good.id), JSON.stringify(good));
     await until('the good one is programmed', () => planText(a.plane).includes('02:42:0a:4d:00:42'));
-    expect(planText(a.plane)).not.toContain('192.0.2.1');
+    expect(planText(a.plane)).not.toContain('203.0.113.9');
     expect(a.agent.remoteNames().map((c) => c.name)).toEqual(['fine']);
   });
 
