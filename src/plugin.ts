@@ -186,16 +186,17 @@ export class Plugin {
       const d = createEndpoint(s, req);
       const c = s.networks.get(req.NetworkID)?.cluster;
       const put = d.changes.find((x) => x.op === 'endpoint.put');
+      const endpoint = put?.op === 'endpoint.put' ? put.endpoint : undefined;
+      if (!c || !endpoint) return this.commit(d, log);
       let published = false;
-      const publish = c && put?.op === 'endpoint.put' ? async () => {
-        await this.clusterPort().publish(c, put.endpoint, log);
-        published = true;
-      } : undefined;
       try {
-        return await this.commit(d, log, 'plan', publish);
+        return await this.commit(d, log, 'plan', async () => {
+          await this.clusterPort().publish(c, endpoint, log);
+          published = true;
+        });
       } catch (err) {
         // Saving failed after the record went out (a full disk): the other hosts must not keep it.
-        if (published && c && put?.op === 'endpoint.put') await this.clusterPort().withdraw(c, put.endpoint.id, log);
+        if (published) await this.clusterPort().withdraw(c, endpoint.id, log);
         throw err;
       }
     });

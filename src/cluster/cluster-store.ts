@@ -228,10 +228,6 @@ export class ClusterStore {
     return { addresses, endpoints };
   }
 
-  async listNetworks(): Promise<NetworkDefinition[]> {
-    return this.listOf('network', keys.networks());
-  }
-
   async listNodes(): Promise<NodeRecord[]> {
     return this.listOf('node', keys.nodes());
   }

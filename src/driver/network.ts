@@ -4,6 +4,7 @@
  */
 import { PluginError, invalid } from '../errors.js';
 import { formatCidr, parseCidr } from '../ip/cidr.js';
+import { bareAddress } from './ipam.js';
 import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, checkId, defaultBridgeName, short } from '../plan/link-names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
@@ -112,7 +113,7 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): { c
   if (other) throw new PluginError('CONFLICT', `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`);
   if (options.internal) throw invalid('option com.docker.network.internal', 'cluster networks cannot be internal yet');
   const gw = v4[0].Gateway;
-  return { cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: gw.split('/')[0] as string } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu };
+  return { cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu };
 }
 
 export function createNetwork(
@@ -145,7 +146,7 @@ export function createNetwork(
     ...(cluster ? { cluster } : {}),
   };
   if (options.cluster !== undefined && !cluster) throw new PluginError('CLUSTER_UNAVAILABLE', 'option mynet.cluster: this mynet has no cluster store (set MYNET_ETCD_ENDPOINTS on every host)');
-  if (cluster && network.ipv4[0]?.gateway?.split('/')[0] !== cluster.gateway) {
+  if (cluster && (network.ipv4[0]?.gateway && bareAddress(network.ipv4[0].gateway)) !== cluster.gateway) {
     throw new PluginError('CONFLICT', `IPv4Data[0].Gateway: cluster network "${cluster.name}" has gateway ${cluster.gateway} on every host, this request has ${network.ipv4[0]?.gateway ?? 'none'}; create it with --gateway ${cluster.gateway}`);
   }
   checkNoOverlap(state, id, [

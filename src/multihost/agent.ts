@@ -20,6 +20,7 @@ import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '.
 import { PluginError, messageOf } from '../errors.js';
 import { formatIp } from '../ip/address.js';
 import type { Executor } from '../host/executor.js';
+import { bareAddress } from '../driver/ipam.js';
 import { convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
 
@@ -70,12 +71,14 @@ export interface ClusterStatus {
   readonly members: readonly MemberStatus[];
 }
 
-const bare = (cidr: string): string => cidr.split('/')[0] ?? cidr;
+/** What an address claim needs of the stored definition. */
+const refOf = (c: ClusterBinding): { cluster: string; subnet: string; gateway: string } => ({ cluster: c.name, subnet: c.subnet, gateway: c.gateway });
 
 export class ClusterAgent implements ClusterPort {
   readonly planes = new Map<string, NetworkPlane>();
   private presence: NodePresence | undefined;
   private presenceTimer: NodeJS.Timeout | undefined;
+  private presenceRetryMs = 500;
   private stopped = false;
   private reachable = false;
   private lastError: string | undefined;
@@ -138,12 +141,15 @@ export class ClusterAgent implements ClusterPort {
           return;
         }
         this.presence = p;
+        this.presenceRetryMs = 500;
         this.o.log.info({ node: this.node }, 'cluster: present in etcd');
         this.scheduleConverge();
       },
       (err: unknown) => {
-        this.o.log.warn({ err: messageOf(err) }, 'cluster: cannot register presence yet; retrying');
-        this.presenceTimer = setTimeout(() => this.startPresence(), 1000);
+        // Backing off to 30 s: an etcd away for hours must not write a warning every second.
+        this.presenceRetryMs = Math.min(30_000, this.presenceRetryMs * 2);
+        this.o.log.warn({ err: messageOf(err), retryMs: this.presenceRetryMs }, 'cluster: cannot register presence yet; retrying');
+        this.presenceTimer = setTimeout(() => this.startPresence(), this.presenceRetryMs);
       },
     );
   }
@@ -180,9 +186,9 @@ export class ClusterAgent implements ClusterPort {
   }
 
   async claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
-    const ref = { cluster: c.name, subnet: c.subnet, gateway: c.gateway };
+    const ref = refOf(c);
     // A queued release of the same address would delete the claim made now: it runs first.
-    if (address !== undefined && this.releasing.has(keys.address(c.name, bare(address)))) await this.ops;
+    if (address !== undefined && this.releasing.has(keys.address(c.name, bareAddress(address)))) await this.ops;
     const mirror = this.planeOf(c)?.claimKnown();
     if (!mirror && this.releasing.size > 0) await this.ops;
     const known = mirror && ((key: string): boolean => this.releasing.has(key) || mirror(key));
@@ -194,11 +200,11 @@ export class ClusterAgent implements ClusterPort {
   }
 
   release(c: ClusterBinding, address: string, log: Logger): Promise<void> {
-    const key = keys.address(c.name, bare(address));
+    const key = keys.address(c.name, bareAddress(address));
     this.releasing.set(key, (this.releasing.get(key) ?? 0) + 1);
     this.later(async () => {
       try {
-        await this.call(this.o.store.releaseAddress(c.name, bare(address)));
+        await this.call(this.o.store.releaseAddress(c.name, bareAddress(address)));
       } catch (err) {
         log.warn({ err: messageOf(err), cluster: c.name, address }, 'cluster: release not in etcd yet; the journal keeps it and it is applied when etcd answers');
       } finally {
@@ -217,7 +223,7 @@ export class ClusterAgent implements ClusterPort {
   async publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
     if (!e.address) throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
     const name = this.o.nameOf?.(e);
-    await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bare(e.address), mac: e.mac, ...(name !== undefined && { name }) }));
+    await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...(name !== undefined && { name }) }));
     this.published.set(e.id, name);
     log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
   }
@@ -295,15 +301,21 @@ export class ClusterAgent implements ClusterPort {
         log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
       });
       const local = this.localOf(state, n, c);
-      const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
-      const plan = convergePlan(this.node, local, { claims, endpoints });
+      // The followed copies when they are complete (the reconcile loop converges every minute:
+      // listing the whole network from etcd each time would cost every host ~0.5 KiB per endpoint).
+      // A copy a moment behind this host's own last write only adds an idempotent call.
+      const etcd = this.planes.get(n.id)?.followed() ?? await (async () => {
+        const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
+        return { claims, endpoints };
+      })();
+      const plan = convergePlan(this.node, local, etcd);
       if (isEmptyPlan(plan)) continue;
       log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
       for (const id of plan.withdraw) await this.call(this.o.store.withdrawEndpoint(c.name, id));
       for (const a of plan.release) await this.call(this.o.store.releaseAddress(c.name, a));
       for (const a of plan.claim) {
         try {
-          await this.call(this.o.store.claimAddress({ cluster: c.name, subnet: c.subnet, gateway: c.gateway }, a));
+          await this.call(this.o.store.claimAddress(refOf(c), a));
         } catch (err) {
           if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
           // Two hosts use one address: only an operator can say which container keeps it.
@@ -328,7 +340,7 @@ export class ClusterAgent implements ClusterPort {
     for (const e of state.endpoints.values()) {
       if (e.networkId !== n.id || !e.address) continue;
       const name = this.o.nameOf?.(e);
-      endpoints.push({ id: e.id, address: bare(e.address), mac: e.mac, ...(name !== undefined && { name }) });
+      endpoints.push({ id: e.id, address: bareAddress(e.address), mac: e.mac, ...(name !== undefined && { name }) });
     }
     return { addresses, endpoints };
   }

@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { ClusterStore, EndpointChange } from '../cluster/cluster-store.js';
 import type { FollowerState, PrefixFollower } from '../cluster/follower.js';
-import type { EndpointRecord } from '../cluster/records.js';
+import { type AddressClaim, type EndpointRecord, readRecord } from '../cluster/records.js';
 import { keys } from '../cluster/keys.js';
 import { parseIp } from '../ip/address.js';
 import { type Cidr, contains, parseCidr } from '../ip/cidr.js';
@@ -50,19 +50,26 @@ const entryOf = (e: EndpointRecord): RemoteEntry => ({ address: e.address, mac: 
 export class NetworkPlane {
   /** Every endpoint record of the cluster network, by endpoint id (this host's own included). */
   readonly records = new Map<string, EndpointRecord>();
+  /** Remote endpoints per member's underlay address: the guard's members, kept as records change (no rescan per event). */
+  private readonly members = new Map<string, number>();
   private endpoints: PrefixFollower | undefined;
   private claims: PrefixFollower | undefined;
-  private peers = '';
+  /** The member set the guard holds now ('' before the first batch). */
+  private admitted = '';
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** Kernel steps that failed in the last batch (the doctor repairs; the next re-list retries). */
-  failures = 0;
+  /** The next batch is the first list: compared with the kernel as a whole. */
+  private first = true;
+  private readonly subnet: Cidr | undefined;
 
   constructor(
     readonly networkId: string,
     readonly binding: ClusterBinding,
     private readonly d: PlaneDeps,
-  ) {}
+  ) {
+    const c = parseCidr(binding.subnet);
+    this.subnet = c.ok ? c.cidr : undefined;
+  }
 
   get device(): string {
     return vxlanName(this.networkId);
@@ -87,8 +94,6 @@ export class NetworkPlane {
     // The claims are followed too, so choosing a free address costs one transaction, not a list.
     this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs);
   }
-
-  private first = true;
 
   /** Whether a claim key is held, from the followed copy; undefined when the copy is not complete. */
   claimKnown(): ((key: string) => boolean) | undefined {
@@ -115,8 +120,44 @@ export class NetworkPlane {
 
   remoteCount(): number {
     let n = 0;
-    for (const e of this.records.values()) if (e.node !== this.d.self) n++;
+    for (const c of this.members.values()) n += c;
     return n;
+  }
+
+  /** The followed copies of the network's claims and endpoint records, when both are complete. */
+  followed(): { claims: AddressClaim[]; endpoints: EndpointRecord[] } | undefined {
+    const c = this.claims;
+    if (!this.synced || !c || c.current !== 'synced') return undefined;
+    const claims = [...c.mirror.entries()].flatMap((it) => {
+      const r = readRecord('address', it.key, it.value);
+      return r.ok ? [r.record] : [];
+    });
+    return { claims, endpoints: [...this.records.values()] };
+  }
+
+  private put(e: EndpointRecord): void {
+    this.drop(e.id);
+    this.records.set(e.id, e);
+    if (e.node !== this.d.self) this.members.set(e.underlay, (this.members.get(e.underlay) ?? 0) + 1);
+  }
+
+  private drop(id: string): void {
+    const old = this.records.get(id);
+    if (!old) return;
+    this.records.delete(id);
+    if (old.node === this.d.self) return;
+    const n = (this.members.get(old.underlay) ?? 1) - 1;
+    if (n > 0) this.members.set(old.underlay, n);
+    else this.members.delete(old.underlay);
+  }
+
+  /** The guard's script for the members known now (their underlay addresses). */
+  private guardStep(): { step: HostStep; admitted: string } {
+    const peers = [...this.members.keys()].sort();
+    return {
+      admitted: peers.join(','),
+      step: { what: `admit VXLAN from ${peers.length} member(s) on ${this.device}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: this.networkId, vni: this.binding.vni, peers }) } },
+    };
   }
 
   /** A record whose address is outside the network (a hand-written or hostile one) is not programmed, nor named. */
@@ -125,11 +166,6 @@ export class NetworkPlane {
     if (a && this.subnet && contains(this.subnet, a) && e.address !== this.binding.gateway) return true;
     this.d.log.warn({ cluster: this.binding.name, endpoint: e.id, address: e.address, node: e.node }, 'cluster: an endpoint record in etcd has an address outside the network (or its gateway); ignored');
     return false;
-  }
-
-  private get subnet(): Cidr | undefined {
-    const c = parseCidr(this.binding.subnet);
-    return c.ok ? c.cidr : undefined;
   }
 
   private enqueue(changes: readonly EndpointChange[], whole: boolean): void {
@@ -147,8 +183,8 @@ export class NetworkPlane {
     for (const ch of changes) {
       const old = this.records.get(ch.endpoint.id);
       if (old) touched.set(old.mac, touched.get(old.mac) ?? old);
-      if (ch.type === 'put') this.records.set(ch.endpoint.id, ch.endpoint);
-      else this.records.delete(ch.endpoint.id);
+      if (ch.type === 'put') this.put(ch.endpoint);
+      else this.drop(ch.endpoint.id);
       if (!touched.has(ch.endpoint.mac)) touched.set(ch.endpoint.mac, undefined);
     }
     const log = this.d.log;
@@ -167,18 +203,11 @@ export class NetworkPlane {
         else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before));
       }
     }
-    const peers = [...new Set(this.desired().map((e) => e.underlay))].sort();
-    if (peers.join(',') !== this.peers || whole) {
-      steps.push({ what: `admit VXLAN from ${peers.length} member(s) on ${this.device}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: this.networkId, vni: this.binding.vni, peers }) } });
-    }
-    try {
-      await applyAll(this.d.exec, steps, log);
-      this.failures = 0;
-      this.peers = peers.join(',');
-    } catch (err) {
-      this.failures++;
-      throw err;
-    }
+    const guard = this.guardStep();
+    if (guard.admitted !== this.admitted || whole) steps.push(guard.step);
+    // A failure leaves `admitted` as it was, so the next batch writes the guard again.
+    await applyAll(this.d.exec, steps, log);
+    this.admitted = guard.admitted;
     const now = Date.now();
     if (!whole) for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
     if (changes.length > 0) this.d.onRemoteChange?.();
@@ -211,7 +240,6 @@ export class NetworkPlane {
 
   /** Re-applies the guard's member set (after the doctor re-made the table, for instance). */
   reassertGuard(log: Logger): Promise<void> {
-    const peers = [...new Set(this.desired().map((e) => e.underlay))].sort();
-    return applyAll(this.d.exec, [{ what: `admit VXLAN from members on ${this.device}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: this.networkId, vni: this.binding.vni, peers }) } }], log);
+    return applyAll(this.d.exec, [this.guardStep().step], log);
   }
 }

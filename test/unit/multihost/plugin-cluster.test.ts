@@ -270,4 +270,17 @@ describe('cluster networks through the orchestrator', () => {
     // The veth is made and then deleted again (the undo of its create).
     expect(planText(a.exec).split("\n").filter((l) => l.includes("mnh00a700a700a7")).pop()).toMatch(/^ip link del mnh00a700a700a7 .*if ours/);
   });
+
+  it('convergence reads the followed copies once they are complete: no list of the network from etcd', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xa8), Interface: { Address: ip } }, log);
+    await a.agent.idle();
+    await until('both copies followed', () => a.agent.planes.get(NET)?.followed() !== undefined);
+    kv.calls.length = 0;
+    await a.plugin.exclusive(() => a.agent.converge());
+    expect(kv.calls.filter((c) => c.startsWith('list'))).toEqual([]);
+  });
 });
