@@ -1,6 +1,11 @@
 /**
  * Issue: bridges and veth pairs. Containers on a mynet network reach each other by address, by
- * name and by alias, on a host where dockerd runs with its default firewall (FORWARD DROP).
+ * name and by alias, on a host whose FORWARD policy is DROP.
+ *
+ * dockerd sets that policy only when it turns ip_forward on itself (not when forwarding was on
+ * already, and never with 28's --ip-forward-no-drop), so whether the engine under test set it
+ * depends on what ran before. This file sets DROP for its run, as dockerd, ufw or firewalld
+ * leave it on most hosts, and puts the policy that was back afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
@@ -9,6 +14,7 @@ import { dockerOk, ok, sh, waitFor } from './helpers/sh.js';
 
 const ipOf = async (c: string, net: string): Promise<string> =>
   dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
+const forwardPolicy = (rules: string): string => /^-P FORWARD (\w+)/m.exec(rules)?.[1] ?? '';
 const ping = (from: string, to: string, v6 = false): ReturnType<typeof exec> =>
   exec(from, 'ping', v6 ? '-6' : '-4', '-c', '1', '-W', '2', to);
 
@@ -16,13 +22,18 @@ describe('bridges and veth pairs with a real dockerd', () => {
   let plugin: PluginHandle;
   const r = new Resources('b');
 
+  let policy = '';
+
   beforeAll(async () => {
+    policy = forwardPolicy(await ok('iptables', ['-S', 'FORWARD']));
+    if (policy !== 'DROP') await ok('iptables', ['-w', '-P', 'FORWARD', 'DROP']);
     plugin = await startPlugin({ env: { MYNET_RECONCILE_INTERVAL: '1' } });
   });
   afterAll(async () => {
     await r.cleanup();
     await plugin?.stop();
     if (plugin) removeStateDir(plugin);
+    if (policy && policy !== 'DROP') await ok('iptables', ['-w', '-P', 'FORWARD', policy]);
   });
 
   it('the seeds\' scenario: --subnet=172.18.0.0/24 and --ip 172.18.0.10', async () => {

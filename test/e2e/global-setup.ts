@@ -4,7 +4,7 @@
  * if there was none before). The image is made with `docker import` from Debian's
  * busybox-static, since no registry is reachable.
  */
-import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -16,6 +16,9 @@ export const IMAGE = 'mynet-test/busybox:latest';
 let owned = false;
 let hadDocker0 = true;
 let forwardPolicy = '';
+/** The forwarding switches as they were before the tier's dockerd turned them on. */
+const FORWARDING = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
+let forwarding: string[] = [];
 
 async function ensureImage(): Promise<void> {
   if ((await sh('docker', ['image', 'inspect', IMAGE])).exitCode === 0) return;
@@ -45,6 +48,7 @@ export async function setup(project: TestProject): Promise<void> {
   if (!answers) {
     hadDocker0 = (await sh('ip', ['link', 'show', 'docker0'])).exitCode === 0;
     forwardPolicy = await policyOfForward();
+    forwarding = FORWARDING.map((f) => readFileSync(f, 'utf8').trim());
     owned = true;
     await startDockerd();
   }
@@ -59,6 +63,11 @@ export async function teardown(): Promise<void> {
   await stopDockerd();
   if (!hadDocker0) await sh('ip', ['link', 'del', 'docker0']);
   if (forwardPolicy && (await policyOfForward()) !== forwardPolicy) await ok('iptables', ['-P', 'FORWARD', forwardPolicy]);
+  // dockerd turned forwarding on and leaves it on: put back what was, so the next engine starts
+  // from the host this one found (a dockerd that finds forwarding on does not set FORWARD DROP).
+  FORWARDING.forEach((f, i) => {
+    if (forwarding[i] !== undefined && readFileSync(f, 'utf8').trim() !== forwarding[i]) writeFileSync(f, forwarding[i]);
+  });
 }
 
 declare module 'vitest' {
