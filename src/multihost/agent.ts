@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.js';
+import type { AddressClaim } from '../cluster/records.js';
 import { NodePresence } from '../cluster/presence.js';
 import type { NodeRecord } from '../cluster/records.js';
 import { clusterMtu } from '../cluster/identity.js';
@@ -40,7 +41,18 @@ export interface AgentOptions {
   readonly onLag?: (seconds: number) => void;
   readonly presenceTtlS?: number;
   readonly backoffMs?: { readonly first: number; readonly max: number };
+  /** How long `--ip` of an address another host holds waits for its release (CLAIM_GRACE_MS). */
+  readonly claimGraceMs?: number;
 }
+
+/**
+ * How long a claim of one address (`--ip`) that another host holds keeps trying before it is
+ * refused. That host answers dockerd's ReleaseAddress before etcd has the release (the agent's
+ * queue), so for a few milliseconds after `docker rm` there the claim is still in etcd; `docker
+ * run --ip` of it here right then must not fail. A real conflict is refused this much later,
+ * after a handful of compare-and-creates, with the request lock held meanwhile.
+ */
+export const CLAIM_GRACE_MS = 1000;
 
 /** What the orchestrator asks of the cluster (plugin.ts); one implementation, this agent. */
 export interface ClusterPort {
@@ -193,10 +205,25 @@ export class ClusterAgent implements ClusterPort {
     if (!mirror && this.releasing.size > 0) await this.ops;
     const known = mirror && ((key: string): boolean => this.releasing.has(key) || mirror(key));
     const claim = address !== undefined
-      ? await this.call(this.o.store.claimAddress(ref, address))
+      ? await this.claimExact(ref, address, log)
       : await this.call(this.o.store.claimAny(ref, candidates(), 16, known));
     log.debug({ cluster: c.name, address: claim.address }, 'cluster: address claimed');
     return claim.address;
+  }
+
+  /** One address: held by another host, tried again for up to CLAIM_GRACE_MS (a release on its way). */
+  private async claimExact(ref: ReturnType<typeof refOf>, address: string, log: Logger): Promise<AddressClaim> {
+    const end = Date.now() + (this.o.claimGraceMs ?? CLAIM_GRACE_MS);
+    for (let wait = 25; ; wait *= 2) {
+      try {
+        return await this.call(this.o.store.claimAddress(ref, address));
+      } catch (err) {
+        const left = end - Date.now();
+        if (!(err instanceof PluginError && err.code === 'CONFLICT') || left <= 0) throw err;
+        log.debug({ cluster: ref.cluster, address, retryMs: Math.min(wait, left) }, 'cluster: address held by another host; trying again (its release may be on its way)');
+        await new Promise((r) => setTimeout(r, Math.min(wait, left)));
+      }
+    }
   }
 
   release(c: ClusterBinding, address: string, log: Logger): Promise<void> {

@@ -38,11 +38,22 @@ export async function fdbOf(net: Network): Promise<Map<string, string>> {
   return parseFdb(await net.host.ns.run(['bridge', '-j', 'fdb', 'show', 'dev', vxlanName(net.id)]));
 }
 
-/** Whether every other host's copy of the network forwards `c`'s MAC to `c`'s host. */
+/** Neighbour entries (address -> MAC) on a network's VXLAN device: what its ARP proxy answers. */
+export async function neighOf(net: Network): Promise<Map<string, string>> {
+  const rows = JSON.parse((await net.host.ns.run(['ip', '-j', 'neigh', 'show', 'dev', vxlanName(net.id)])) || '[]') as { dst?: string; lladdr?: string }[];
+  return new Map(rows.flatMap((r) => (r.dst && r.lladdr ? [[r.dst, r.lladdr.toLowerCase()] as [string, string]] : [])));
+}
+
+/**
+ * Whether every other host's copy of the network forwards `c`'s MAC to `c`'s host and answers
+ * ARP for `c`'s address with it (the forwarding and the neighbour entry go out in separate
+ * batches, so one may be there a moment before the other).
+ */
 export async function reachableFrom(c: Container, nets: readonly Network[]): Promise<boolean> {
   for (const n of nets) {
     if (n.host === c.host) continue;
     if ((await fdbOf(n)).get(c.mac) !== c.host.address) return false;
+    if ((await neighOf(n)).get(c.ip) !== c.mac.toLowerCase()) return false;
   }
   return true;
 }

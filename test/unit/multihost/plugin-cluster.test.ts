@@ -35,7 +35,7 @@ afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.stop()));
 });
 
-function host(kv: MemoryKv, name: string, address: string): Host {
+function host(kv: MemoryKv, name: string, address: string, claimGraceMs = 50): Host {
   const plane = new RecordingExecutor();
   const ref: { plugin?: Plugin } = {};
   const agent = new ClusterAgent({
@@ -48,6 +48,7 @@ function host(kv: MemoryKv, name: string, address: string): Host {
     locked: (fn) => (ref.plugin as Plugin).exclusive(fn),
     presenceTtlS: 5,
     backoffMs: { first: 10, max: 50 },
+    claimGraceMs,
   });
   agents.push(agent);
   const t = testPlugin({ cluster: agent });
@@ -236,6 +237,28 @@ describe('cluster networks through the orchestrator', () => {
     await until('the good one is programmed', () => planText(a.plane).includes('02:42:0a:4d:00:42'));
     expect(planText(a.plane)).not.toContain('203.0.113.9');
     expect(a.agent.remoteNames().map((c) => c.name)).toEqual(['fine']);
+  });
+
+  it('`docker rm` on one host, then --ip of that address on another at once: the claim waits for the release on its way; a held address is refused after the grace', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const b = host(kv, 'host-b', '198.18.0.2', 1000);
+    const poolA = await createClusterNetwork(a);
+    const poolB = await createClusterNetwork(b);
+    await a.agent.idle();
+    const ip = bare((await a.plugin.requestAddress({ PoolID: poolA }, log)).Address);
+    // Host A answers the release at once; etcd takes 120 ms to have it.
+    const del = kv.deleteIfValue.bind(kv);
+    kv.deleteIfValue = async (k, v) => { await sleep(120); return del(k, v); };
+    await a.plugin.releaseAddress({ PoolID: poolA, Address: ip }, log);
+    expect(kv.data.has(keys.address('blue', ip))).toBe(true);
+    expect(bare((await b.plugin.requestAddress({ PoolID: poolB, Address: ip }, log)).Address)).toBe(ip);
+    expect(JSON.parse(kv.data.get(keys.address('blue', ip))?.value ?? '{}')).toMatchObject({ node: 'host-b' });
+    // Held for real (host B keeps it): refused, naming the holder, once the grace is over.
+    const t0 = Date.now();
+    const err = await a.plugin.requestAddress({ PoolID: poolA, Address: ip }, log).catch((e: unknown) => e);
+    expect(errorOf(err)).toMatch(new RegExp(`${ip.replace(/\./g, '\\.')} of cluster network "blue" is held by node host-b`));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
   });
 
   it('a release still queued is not overtaken: --ip of that address waits for it, an automatic claim skips it', async () => {
