@@ -13,6 +13,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EtcdKv } from '../../src/cluster/etcd-kv.js';
+import { parseClusterSettings, readTls } from '../../src/cluster/settings.js';
+import { startEtcd } from '../helpers/etcd.js';
 import { IMAGE } from './global-setup.js';
 import { httpGet } from './helpers/net.js';
 import { DRIVER, PLUGIN, Packaging, ROOT, assertNoOtherMynet, freePort, run, runOk, timed } from './helpers/packaging.js';
@@ -59,8 +62,11 @@ describe('packaging: the files', () => {
     expect(c.network.type).toBe('host');
     expect(c.linux.capabilities).toEqual(['CAP_NET_ADMIN']);
     expect(c.mounts.map((m) => [m.name, m.source, m.destination, m.settable])).toEqual([
-      // Multi-host networks' TLS files (issue 17): off by default, read-only when set.
-      ['etcd-tls', '/dev/null', '/etc/mynet/etcd-tls', ['source']],
+      // Multi-host networks' TLS files (issue 17): off by default, read-only when set; files, so
+      // that `docker plugin set` can put a real one over the /dev/null the first enable mounted.
+      ['etcd-ca', '/dev/null', '/etc/mynet/etcd/ca.pem', ['source']],
+      ['etcd-cert', '/dev/null', '/etc/mynet/etcd/cert.pem', ['source']],
+      ['etcd-key', '/dev/null', '/etc/mynet/etcd/key.pem', ['source']],
       ['state', '/var/lib/mynet', '/var/lib/mynet', ['source']],
       ['admin', '/run/mynet', '/run/mynet', ['source']],
       ['docker', '/dev/null', '/var/run/docker.sock', ['source']],
@@ -239,6 +245,62 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
       expect(down.exitCode, down.stderr).toBe(0);
     }
     expect(await dockerOk('network', 'ls', '--filter', 'name=mnt-pm-compose_', '--format', '{{.Name}}')).toBe('');
+  });
+
+  it('multi-host through `docker plugin set`, as the README says: the TLS files over their /dev/null defaults, a cluster network on an etcd that requires them', async () => {
+    // A TLS etcd on 127.0.0.1 (the plugin has the host's network), and an underlay address on a
+    // link of our own (the node address cannot be loopback; 198.18.0.0/15 is the tests'): an
+    // empty bridge, since this kernel has no dummy links.
+    const etcd = await startEtcd({ tls: true, dirPrefix: 'mnt-pm-etcd-' });
+    const pki = etcd.pki as NonNullable<typeof etcd.pki>;
+    const underlay = 'mnt-pmc0';
+    const node = 'mnt-pm-node';
+    const cluster = `mnt-pm-${process.pid}`;
+    // The plugin was enabled with the defaults before (the first test): the case that failed
+    // with one directory mount, whose /dev/null default left a file as its mount point.
+    const settings = (on: boolean): string[] => [
+      `etcd-ca.source=${on ? pki.ca : '/dev/null'}`, `etcd-cert.source=${on ? pki.clientCert : '/dev/null'}`, `etcd-key.source=${on ? pki.clientKey : '/dev/null'}`,
+      `MYNET_ETCD_ENDPOINTS=${on ? etcd.endpoint : ''}`,
+      `MYNET_ETCD_CA=${on ? '/etc/mynet/etcd/ca.pem' : ''}`, `MYNET_ETCD_CERT=${on ? '/etc/mynet/etcd/cert.pem' : ''}`, `MYNET_ETCD_KEY=${on ? '/etc/mynet/etcd/key.pem' : ''}`,
+      `MYNET_NODE_NAME=${on ? node : ''}`, `MYNET_NODE_ADDRESS=${on ? '198.18.44.1' : ''}`,
+    ];
+    // etcd's keys under a prefix, read with the test's client certificate through an etcd v3
+    // client (etcd's JSON gateway, asked with curl and the same certificate, listed no keys here).
+    const reader = parseClusterSettings({ MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_ETCD_CA: pki.ca, MYNET_ETCD_CERT: pki.clientCert, MYNET_ETCD_KEY: pki.clientKey, MYNET_NODE_ADDRESS: '198.18.44.2' }, 'mnt-pm-reader');
+    const tls = reader && readTls(reader);
+    const kv = new EtcdKv({ endpoints: [etcd.endpoint], ...(tls && { tls }) });
+    const etcdKeys = async (prefix: string): Promise<string[]> => (await kv.list(prefix)).items.map((i) => i.key);
+    try {
+      await runOk('ip', ['link', 'add', underlay, 'type', 'bridge']);
+      await runOk('ip', ['addr', 'add', '198.18.44.1/32', 'dev', underlay]);
+      await runOk('ip', ['link', 'set', underlay, 'up']);
+      await runOk('docker', ['plugin', 'disable', '-f', PLUGIN]);
+      await runOk('docker', ['plugin', 'set', PLUGIN, ...settings(true)]);
+      await timed('docker plugin enable (cluster settings)', () => runOk('docker', ['plugin', 'enable', PLUGIN]));
+      const n = await r.network(['-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', '10.243.0.0/24', '-o', `mynet.cluster=${cluster}`]);
+      const a = await r.container(['--network', n]);
+      const b = await r.container(['--network', n]);
+      expect(await ping(a, b)).toBe(true);
+      expect(await dockerOk('exec', a, 'cat', '/sys/class/net/eth0/mtu')).toBe('1450'); // the underlay link's 1500 minus VXLAN's 50
+      expect(await etcdKeys(`/mynet/v1/networks/${cluster}`)).toEqual([`/mynet/v1/networks/${cluster}`]);
+      expect(await etcdKeys(`/mynet/v1/addresses/${cluster}/`)).toHaveLength(2);
+      expect(await etcdKeys(`/mynet/v1/endpoints/${cluster}/`)).toHaveLength(2);
+      const status = await runOk('node', [join(ROOT, 'dist/cli/main.js'), 'status', '--socket', join(pkg.adminDir, 'admin.sock')]);
+      expect(status).toContain(`cluster: node ${node} 198.18.44.1, etcd up`);
+      expect(status).toContain(`member ${node} 198.18.44.1 up endpoints 2`);
+      await dockerOk('rm', '-f', a, b);
+      await dockerOk('network', 'rm', n);
+      await waitFor('the claims and endpoint records to leave etcd', async () =>
+        (await etcdKeys(`/mynet/v1/addresses/${cluster}/`)).length + (await etcdKeys(`/mynet/v1/endpoints/${cluster}/`)).length === 0, 5000, 100);
+    } finally {
+      // Back to no cluster (the plugin stays installed for this describe's clean-up).
+      await run('docker', ['plugin', 'disable', '-f', PLUGIN]);
+      await run('docker', ['plugin', 'set', PLUGIN, ...settings(false)]);
+      await run('docker', ['plugin', 'enable', PLUGIN]);
+      await run('ip', ['link', 'del', underlay]);
+      await kv.close();
+      await etcd.destroy();
+    }
   });
 });
 
