@@ -11,9 +11,8 @@
  */
 import type { Logger } from 'pino';
 import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.js';
-import type { AddressClaim } from '../cluster/records.js';
 import { NodePresence } from '../cluster/presence.js';
-import type { NodeRecord } from '../cluster/records.js';
+import type { AddressClaim, NodeRecord } from '../cluster/records.js';
 import { clusterMtu } from '../cluster/identity.js';
 import { keys } from '../cluster/keys.js';
 import type { ContainerInfo } from '../dns/records.js';

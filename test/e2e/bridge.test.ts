@@ -8,13 +8,13 @@
  * leave it on most hosts, and puts the policy that was back afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { policyOfForward } from './global-setup.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
 import { Resources, exec, mynetLinks } from './helpers/resources.js';
 import { dockerOk, ok, sh, waitFor } from './helpers/sh.js';
 
 const ipOf = async (c: string, net: string): Promise<string> =>
   dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
-const forwardPolicy = (rules: string): string => /^-P FORWARD (\w+)/m.exec(rules)?.[1] ?? '';
 const ping = (from: string, to: string, v6 = false): ReturnType<typeof exec> =>
   exec(from, 'ping', v6 ? '-6' : '-4', '-c', '1', '-W', '2', to);
 
@@ -25,7 +25,7 @@ describe('bridges and veth pairs with a real dockerd', () => {
   let policy = '';
 
   beforeAll(async () => {
-    policy = forwardPolicy(await ok('iptables', ['-S', 'FORWARD']));
+    policy = await policyOfForward();
     if (policy !== 'DROP') await ok('iptables', ['-w', '-P', 'FORWARD', 'DROP']);
     plugin = await startPlugin({ env: { MYNET_RECONCILE_INTERVAL: '1' } });
   });

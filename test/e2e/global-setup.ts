@@ -38,7 +38,7 @@ async function ensureImage(): Promise<void> {
 }
 
 /** The iptables FORWARD policy (dockerd sets DROP unless --ip-forward-no-drop; the next engine must not inherit it). */
-const policyOfForward = async (): Promise<string> => /^-P FORWARD (\w+)/m.exec(await ok('iptables', ['-S', 'FORWARD']))?.[1] ?? '';
+export const policyOfForward = async (): Promise<string> => /^-P FORWARD (\w+)/m.exec(await ok('iptables', ['-S', 'FORWARD']))?.[1] ?? '';
 
 export async function setup(project: TestProject): Promise<void> {
   const answers = await dockerAnswers();

@@ -271,6 +271,8 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
     const kv = new EtcdKv({ endpoints: [etcd.endpoint], ...(tls && { tls }) });
     const etcdKeys = async (prefix: string): Promise<string[]> => (await kv.list(prefix)).items.map((i) => i.key);
     try {
+      // Ours by name: what a crashed run of this test left would make the add fail every time.
+      if ((await run('ip', ['link', 'show', underlay])).exitCode === 0) await runOk('ip', ['link', 'del', underlay]);
       await runOk('ip', ['link', 'add', underlay, 'type', 'bridge']);
       await runOk('ip', ['addr', 'add', '198.18.44.1/32', 'dev', underlay]);
       await runOk('ip', ['link', 'set', underlay, 'up']);
