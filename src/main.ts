@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { NO_NAMES, dockerNames } from './admin/docker-names.js';
 import { createAdminApp } from './admin/server.js';
+import { drainer } from './http/drain.js';
 import { kernelSnapshot } from './host/kernel-snapshot.js';
 import type { Metrics } from './metrics.js';
 import { Engine, namesSource } from './dns/engine.js';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   const knownRoutes = new Set(routes.map((r) => r.path));
   const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => count((m) => m.request(knownRoutes.has(route) ? route : 'unknown', ok, ms)) });
   const server = createServer(app);
+  const stopServer = drainer(server);
   await listenUnix(server, config.socket);
   void loadSchemas().catch((err: unknown) => log.error({ err }, 'cannot load the request schemas'));
   const metrics = new (await import('./metrics.js')).Metrics(() => state);
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
     admin.closeAllConnections();
     sync.stop();
     void dns?.close();
-    server.close(() => {
+    stopServer(() => {
       void (async () => {
         try {
           phase = 'draining background work';
@@ -188,7 +190,6 @@ async function main(): Promise<void> {
         }
       })();
     });
-    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
