@@ -1,6 +1,7 @@
 /** Settings come from the environment (the managed plugin's `docker plugin set` edits env too). */
+import { DNS_NAME } from './rules/names.js';
 import { invalid } from './errors.js';
-import { type Listen, parseListen } from './ip/listen.js';
+import { type Listen, parseListen } from './rules/listen.js';
 import { type DefaultPool, parseDefaultPools } from './ip/pools.js';
 
 export interface Config {
@@ -43,7 +44,7 @@ function positive(key: string, v: string): number {
 
 function zone(v: string): string {
   const z = v.toLowerCase().replace(/\.$/, '');
-  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(z)) throw invalid('MYNET_DNS_ZONE', `"${v}" is not a DNS name`);
+  if (!DNS_NAME.test(z)) throw invalid('MYNET_DNS_ZONE', `"${v}" is not a DNS name`);
   return z;
 }
 

@@ -4,6 +4,7 @@
  * MYNET_RECONCILE_INTERVAL). SIGTERM/SIGINT: stop accepting, finish what is in flight, save,
  * remove the sockets, exit 0.
  */
+import { bareAddress } from './rules/address.js';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { rm } from 'node:fs/promises';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     exec: new ExecaExecutor(execOptions),
     state: () => state,
     locked: (fn) => plugin.exclusive(fn),
-    nameOf: (e) => (e.address ? nameIndex.get(`${e.networkId} ${e.address.split('/')[0] ?? ''}`) : undefined),
+    nameOf: (e) => (e.address ? nameIndex.get(`${e.networkId} ${bareAddress(e.address)}`) : undefined),
     onRemoteChange: () => names.sync?.refresh(),
     onLag: (sec) => count((m) => m.clusterWatchLag.observe(sec)),
   });

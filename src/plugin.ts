@@ -12,6 +12,7 @@ import { messageOf } from './errors.js';
 import { createEndpoint, deleteEndpoint, endpointOperInfo, join, leave } from './driver/endpoint.js';
 import type { CreateEndpointRequest, JoinResponse } from './driver/endpoint.js';
 import * as ipam from './driver/ipam.js';
+import { bareAddress } from './rules/address.js';
 import { isExact, parsePortMap, programExternalConnectivity, revokeExternalConnectivity } from './driver/ports.js';
 import type { HostPorts, LinkOwner, PlannedDecision, Proto } from './decision.js';
 import type { Decision } from './decision.js';
@@ -254,7 +255,7 @@ export class Plugin {
       const local = ipam.requestAddress(s, req);
       const c = clusterOfPool(s, req.PoolID);
       if (!c || req.Options?.RequestAddressType === ipam.GATEWAY_TYPE) return this.commit(local, log);
-      const claimed = await this.clusterPort().claim(c, req.Address ? ipam.bareAddress(req.Address) : undefined, () => ipam.freeAddresses(s, req.PoolID), log);
+      const claimed = await this.clusterPort().claim(c, req.Address ? bareAddress(req.Address) : undefined, () => ipam.freeAddresses(s, req.PoolID), log);
       const d = ipam.takeAddress(s, req.PoolID, claimed, !req.Address);
       try {
         return await this.commit(d, log);
@@ -270,7 +271,7 @@ export class Plugin {
       const c = clusterOfPool(s, req.PoolID);
       const r = await this.commit(ipam.releaseAddress(s, req), log);
       // etcd away: the journal holds the release and the next convergence applies it.
-      if (c && this.deps.cluster) await this.deps.cluster.release(c, ipam.bareAddress(req.Address), log);
+      if (c && this.deps.cluster) await this.deps.cluster.release(c, bareAddress(req.Address), log);
       return r;
     });
   }

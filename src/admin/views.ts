@@ -1,4 +1,5 @@
 /** What `mynet status` and `mynet ports` show, built from the state (pure). */
+import { bareAddress } from '../rules/address.js';
 import { type StateView, mtuOf } from '../driver/state.js';
 import type { NamesSource } from '../dns/engine.js';
 import type { DockerNames } from './docker-names.js';
@@ -33,7 +34,7 @@ export interface PortView {
   readonly endpoint: string;
 }
 
-const bare = (cidr?: string): string | undefined => cidr?.slice(0, cidr.indexOf('/'));
+const bare = (cidr?: string): string | undefined => (cidr === undefined ? undefined : bareAddress(cidr));
 
 /** Host DNS names and container names in `mynet status`: on, or off and why. */
 export interface NamesView {

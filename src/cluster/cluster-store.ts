@@ -6,15 +6,18 @@
  * is recorded and who holds it. Address and endpoint records are never on a lease: a lost lease
  * must not free addresses that running containers use (flannel #29, #520).
  */
+import { bareAddress } from '../rules/address.js';
 import { PluginError, invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
 import { contains, parseCidr } from '../ip/cidr.js';
 import { PrefixFollower, type FollowerState } from './follower.js';
 import { gatewayMacFor, subnetAndGateway, vniFor } from './identity.js';
-import { canonicalIp, checkCluster, checkEndpointId, keys } from './keys.js';
+import { checkClusterName, checkId } from '../rules/names.js';
+import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
+import { canonicalIp, keys } from './keys.js';
 import type { Kv, KvItem } from './kv.js';
 import type { MirrorChange } from './mirror.js';
-import { type AddressClaim, type EndpointRecord, type NetworkDefinition, type NodeRecord, type RecordOf, definitionShape, encode, readRecord } from './records.js';
+import { type AddressClaim, type EndpointRecord, type NetworkDefinition, type NodeRecord, type RecordOf, definitionShape, encodeRecord, readRecord } from './records.js';
 
 export interface NodeIdentity {
   readonly name: string;
@@ -85,13 +88,13 @@ export class ClusterStore {
    * one. Answers the recorded definition (what every host must build).
    */
   async defineNetwork(w: NetworkWanted): Promise<NetworkDefinition> {
-    const cluster = checkCluster('mynet.cluster', w.cluster);
+    const cluster = checkClusterName('mynet.cluster', w.cluster);
     const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
     const vni = w.vni ?? vniFor(cluster);
     const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, createdBy: this.node.name, createdAt: this.stamp() };
     const r = await this.kv.createAll([
-      { key: keys.network(cluster), value: encode(def) },
-      { key: keys.vni(vni), value: encode({ v: 1, cluster }) },
+      { key: keys.network(cluster), value: encodeRecord('network', keys.network(cluster), def) },
+      { key: keys.vni(vni), value: encodeRecord('vni', keys.vni(vni), { v: 1, cluster }) },
     ]);
     if (r.created) return def;
     const [netItem, vniItem] = r.existing;
@@ -104,7 +107,7 @@ export class ClusterStore {
       return recorded;
     }
     const holder = vniItem ? this.checked('vni', vniItem).cluster : '?';
-    throw new PluginError('CONFLICT', `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${4096}-16777215>`);
+    throw new PluginError('CONFLICT', `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${VNI_MIN}-${VNI_MAX}>`);
   }
 
   /** Claims one address for this node. Claiming again an address this node holds succeeds (a retried request). */
@@ -112,9 +115,10 @@ export class ClusterStore {
     const ip = this.checkInSubnet(def, address);
     const claim: AddressClaim = { v: 1, cluster: def.cluster, address: ip, node: this.node.name, claimedAt: this.stamp() };
     const key = keys.address(def.cluster, ip);
-    const r = await this.kv.createAll([{ key, value: encode(claim) }]);
+    const value = encodeRecord('address', key, claim);
+    const r = await this.kv.createAll([{ key, value }]);
     if (r.created) {
-      this.written.set(key, encode(claim));
+      this.written.set(key, value);
       return claim;
     }
     const held = r.existing[0];
@@ -170,14 +174,13 @@ export class ClusterStore {
   /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
   async publishEndpoint(e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'mac' | 'name'>): Promise<EndpointRecord> {
     const rec: EndpointRecord = {
-      v: 1, cluster: checkCluster('cluster', e.cluster), id: checkEndpointId('EndpointID', e.id), node: this.node.name, underlay: this.node.address,
+      v: 1, cluster: checkClusterName('cluster', e.cluster), id: checkId('EndpointID', e.id), node: this.node.name, underlay: this.node.address,
       address: canonicalIp('Address', e.address), mac: e.mac.toLowerCase(), ...(e.name !== undefined && { name: e.name }), updatedAt: this.stamp(),
     };
     const key = keys.endpoint(rec.cluster, rec.id);
-    const checked = readRecord('endpoint', key, encode(rec));
-    if (!checked.ok) throw invalid('endpoint', checked.problem);
-    await this.kv.put(key, encode(rec));
-    this.written.set(key, encode(rec));
+    const value = encodeRecord('endpoint', key, rec);
+    await this.kv.put(key, value);
+    this.written.set(key, value);
     return rec;
   }
 
@@ -281,7 +284,7 @@ export class ClusterStore {
   }
 
   private checkInSubnet(def: NetworkRef, address: string): string {
-    const ip = canonicalIp('Address', address.split('/')[0] ?? address);
+    const ip = canonicalIp('Address', bareAddress(address));
     const a = parseIp(ip);
     const c = parseCidr(def.subnet);
     if (!a || !c.ok || !contains(c.cidr, a)) throw invalid('Address', `${ip} is not in cluster network "${def.cluster}" (${def.subnet})`);

@@ -7,10 +7,8 @@ import { createHash } from 'node:crypto';
 import { invalid } from '../errors.js';
 import { formatIp } from '../ip/address.js';
 import { formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
+import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 
-/** VNIs below this are left to hand-made devices and other tools (Docker's overlay starts at 4096 too). */
-export const VNI_MIN = 4096;
-export const VNI_MAX = 16_777_215;
 
 const digest = (s: string): Buffer => createHash('sha256').update(`mynet cluster ${s}`).digest();
 
@@ -36,7 +34,3 @@ export function subnetAndGateway(subnet: string, gateway?: string): { subnet: st
   if (!g.ok || g.addr.family !== 4 || g.addr.value < first || g.addr.value > last) throw invalid('Gateway', `"${gateway}" is not a host address of ${formatCidr(c.cidr)}`);
   return { subnet: formatCidr(c.cidr), gateway: formatIp(g.addr) };
 }
-
-/** VXLAN over IPv4 costs 50 bytes: outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14. */
-export const VXLAN_OVERHEAD_V4 = 50;
-export const clusterMtu = (underlayMtu: number): number => underlayMtu - VXLAN_OVERHEAD_V4;

@@ -12,30 +12,9 @@
  */
 import { invalid } from '../errors.js';
 import { formatIp, parseIp } from '../ip/address.js';
-import { NODE_NAME } from './settings.js';
+import { CLUSTER_NAME, ID, NODE_NAME, checkClusterName, checkId, checkNodeName } from '../rules/names.js';
 
 export const PREFIX = '/mynet/v1/';
-
-/** A cluster network's name (`-o mynet.cluster=blue`): a DNS label, as it may appear in names. */
-export const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export function checkCluster(field: string, name: unknown): string {
-  if (typeof name !== 'string' || !CLUSTER_NAME.test(name)) {
-    throw invalid(field, `${JSON.stringify(name)?.slice(0, 80)} is not a cluster name (a DNS label: 1-63 of a-z 0-9 -, not starting or ending with -)`);
-  }
-  return name;
-}
-
-export function checkNode(field: string, name: unknown): string {
-  if (typeof name !== 'string' || !NODE_NAME.test(name)) throw invalid(field, `${JSON.stringify(name)?.slice(0, 80)} is not a node name`);
-  return name;
-}
-
-const ENDPOINT_ID = /^[0-9a-f]{12,64}$/;
-export function checkEndpointId(field: string, id: unknown): string {
-  if (typeof id !== 'string' || !ENDPOINT_ID.test(id)) throw invalid(field, `${JSON.stringify(id)?.slice(0, 80)} is not an endpoint id (12 to 64 hex)`);
-  return id;
-}
 
 /** The canonical text of an address (no prefix length), so one address has one key. */
 export function canonicalIp(field: string, text: string): string {
@@ -46,14 +25,14 @@ export function canonicalIp(field: string, text: string): string {
 
 export const keys = {
   networks: (): string => `${PREFIX}networks/`,
-  network: (cluster: string): string => `${PREFIX}networks/${checkCluster('cluster', cluster)}`,
+  network: (cluster: string): string => `${PREFIX}networks/${checkClusterName('cluster', cluster)}`,
   vni: (vni: number): string => `${PREFIX}vnis/${vni}`,
-  addresses: (cluster: string): string => `${PREFIX}addresses/${checkCluster('cluster', cluster)}/`,
+  addresses: (cluster: string): string => `${PREFIX}addresses/${checkClusterName('cluster', cluster)}/`,
   address: (cluster: string, ip: string): string => `${keys.addresses(cluster)}${canonicalIp('address', ip)}`,
-  endpoints: (cluster: string): string => `${PREFIX}endpoints/${checkCluster('cluster', cluster)}/`,
-  endpoint: (cluster: string, id: string): string => `${keys.endpoints(cluster)}${checkEndpointId('endpoint', id)}`,
+  endpoints: (cluster: string): string => `${PREFIX}endpoints/${checkClusterName('cluster', cluster)}/`,
+  endpoint: (cluster: string, id: string): string => `${keys.endpoints(cluster)}${checkId('endpoint', id)}`,
   nodes: (): string => `${PREFIX}nodes/`,
-  node: (name: string): string => `${PREFIX}nodes/${checkNode('node', name)}`,
+  node: (name: string): string => `${PREFIX}nodes/${checkNodeName('node', name)}`,
 } as const;
 
 export type KeyKind = 'network' | 'vni' | 'address' | 'endpoint' | 'node';
@@ -67,6 +46,6 @@ export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: 
   if (parts.length === 2 && kind === 'vnis' && a && /^\d{1,8}$/.test(a)) return { kind: 'vni', name: a };
   if (parts.length === 2 && kind === 'nodes' && a && NODE_NAME.test(a)) return { kind: 'node', name: a };
   if (parts.length === 3 && kind === 'addresses' && a && CLUSTER_NAME.test(a) && b && parseIp(b)) return { kind: 'address', cluster: a, name: b };
-  if (parts.length === 3 && kind === 'endpoints' && a && CLUSTER_NAME.test(a) && b && ENDPOINT_ID.test(b)) return { kind: 'endpoint', cluster: a, name: b };
+  if (parts.length === 3 && kind === 'endpoints' && a && CLUSTER_NAME.test(a) && b && ID.test(b)) return { kind: 'endpoint', cluster: a, name: b };
   return undefined;
 }

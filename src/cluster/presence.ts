@@ -10,7 +10,7 @@ import { PluginError } from '../errors.js';
 import type { NodeIdentity } from './cluster-store.js';
 import { keys } from './keys.js';
 import type { Kv, KvLease } from './kv.js';
-import { encode, readRecord, type NodeRecord } from './records.js';
+import { encodeRecord, readRecord, type NodeRecord } from './records.js';
 
 export const PRESENCE_TTL_S = 10;
 
@@ -51,7 +51,7 @@ export class NodePresence {
             throw new PluginError('CONFLICT', `MYNET_NODE_NAME: node "${this.record.name}" is already present in the cluster at ${c.record.address} (this host is ${this.record.address}); give each host its own name`);
           }
         }
-        if (await lease.putIfAt(key, encode(this.record), it?.modRevision ?? 0)) break;
+        if (await lease.putIfAt(key, encodeRecord('node', key, this.record), it?.modRevision ?? 0)) break;
       }
     } catch (err) {
       // The failure to start is what the caller needs; a revoke that fails too only means the

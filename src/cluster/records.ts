@@ -5,10 +5,15 @@
  * never used; a record whose key and contents disagree (another network's address under this
  * network's key) is refused too.
  */
+import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
-import { formatCidr, parseCidr } from '../ip/cidr.js';
-import { CLUSTER_NAME, parseKey } from './keys.js';
-import { NODE_NAME } from './settings.js';
+import { contains, formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
+import { unicastProblem } from '../rules/address.js';
+import { macProblem } from '../rules/mac.js';
+import { CLUSTER_MTU_MAX, CLUSTER_MTU_MIN } from '../rules/mtu.js';
+import { CLUSTER_NAME, CONTAINER_NAME, ID, NODE_NAME } from '../rules/names.js';
+import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
+import { parseKey } from './keys.js';
 
 export const RECORD_VERSION = 1;
 
@@ -67,12 +72,14 @@ export type Checked<T> = { readonly ok: true; readonly record: T } | { readonly 
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const HOSTNAME_ISH = /^[A-Za-z0-9]([A-Za-z0-9._ -]{0,253})?$/;
 
 type Check = (v: unknown) => string | undefined;
 const str = (re: RegExp, what: string): Check => (v) => (typeof v === 'string' && re.test(v) ? undefined : `must be ${what}`);
 const ipv4: Check = (v) => (typeof v === 'string' && parseIp(v)?.family === 4 && !v.includes('/') ? undefined : 'must be an IPv4 address');
+/** An address something is sent to: never loopback, link-local, multicast, broadcast or 0.0.0.0/8. */
+const unicast4: Check = (v) => ipv4(v) ?? (unicastProblem(v as string) ? `${unicastProblem(v as string)}, not a host's` : undefined);
+/** A MAC a forwarding entry may name: the kernel refuses all-zero and multicast ones (finding 17). */
+const mac: Check = (v) => (typeof v !== 'string' ? 'must be a MAC address' : macProblem(v) ? `must be a MAC address of a host: ${JSON.stringify(v.slice(0, 40))} ${macProblem(v)}` : undefined);
 const int = (min: number, max: number): Check => (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`);
 const time: Check = (v) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : 'must be an ISO time');
 const subnet4: Check = (v) => {
@@ -93,14 +100,14 @@ function checkFields(data: unknown, fields: Record<string, Check>): string | und
 }
 
 const FIELDS = {
-  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: ipv4, gatewayMac: str(MAC, 'a MAC address'), vni: int(1, 16_777_215), mtu: int(576, 65_485), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
+  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
-  address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: ipv4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
+  address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
   endpoint: {
-    cluster: str(CLUSTER_NAME, 'a cluster name'), id: str(/^[0-9a-f]{12,64}$/, 'an endpoint id'), node: str(NODE_NAME, 'a node name'), underlay: ipv4,
-    address: ipv4, mac: str(MAC, 'a MAC address'), name: optional(str(HOSTNAME_ISH, 'a container name')), updatedAt: time,
+    cluster: str(CLUSTER_NAME, 'a cluster name'), id: str(ID, 'an endpoint id'), node: str(NODE_NAME, 'a node name'), underlay: unicast4,
+    address: unicast4, mac, name: optional(str(CONTAINER_NAME, 'a container name')), updatedAt: time,
   },
-  node: { name: str(NODE_NAME, 'a node name'), address: ipv4, startedAt: time },
+  node: { name: str(NODE_NAME, 'a node name'), address: unicast4, startedAt: time },
 } as const;
 
 /** The record type stored under each kind of key. */
@@ -125,10 +132,15 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
   const p = checkFields(data, FIELDS[kind]);
   if (p) return { ok: false, problem: `${key}: ${p}` };
   const r = data as Obj;
+  if (kind === 'network') {
+    const gw = parseIp(r.gateway as string);
+    const net = parseCidr(r.subnet as string);
+    if (!gw || !net.ok || !contains(net.cidr, gw) || gw.value < hostRange(net.cidr).first || gw.value > hostRange(net.cidr).last) return { ok: false, problem: `${key}: /gateway ${String(r.gateway)} is not a host address of ${String(r.subnet)}` };
+  }
   // The key is the record's identity: contents that name another object are not this one.
   const mismatch =
     kind === 'network' ? r.cluster !== where.name
-    : kind === 'vni' ? Number(where.name) < 1
+    : kind === 'vni' ? Number(where.name) < VNI_MIN || Number(where.name) > VNI_MAX
     : kind === 'address' ? r.cluster !== where.cluster || r.address !== where.name
     : kind === 'endpoint' ? r.cluster !== where.cluster || r.id !== where.name
     : r.name !== where.name;
@@ -140,4 +152,15 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
 export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu'>): string =>
   `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}`;
 
-export const encode = (r: NetworkDefinition | VniRecord | AddressClaim | EndpointRecord | NodeRecord): string => JSON.stringify(r);
+/**
+ * The bytes to write under `key`, read back through the same check every reader uses first:
+ * this host never writes a record that it, or any other host, would refuse (issue 21: a cluster
+ * MTU of 500 went to etcd and every reader refused it). A refusal is this host's bug or a
+ * request the checks before it let through: INVALID_REQUEST naming the field.
+ */
+export function encodeRecord<K extends keyof RecordOf>(kind: K, key: string, record: RecordOf[K]): string {
+  const bytes = JSON.stringify(record);
+  const back = readRecord(kind, key, bytes);
+  if (!back.ok) throw invalid(`${kind} record`, `this host would write a record its readers refuse: ${back.problem}`);
+  return bytes;
+}

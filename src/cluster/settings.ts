@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
+import { NODE_NAME, NODE_NAME_RULE } from '../rules/names.js';
 
 export interface ClusterSettings {
   /** etcd's client URLs, normalised ("https://e1:2379"), all of one scheme. */
@@ -25,8 +26,6 @@ export interface ClusterSettings {
   readonly presenceTtlS: number;
 }
 
-/** A node name goes into etcd keys and messages: a host name, no slash, no blank. */
-export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$/;
 
 function endpoint(text: string): string {
   let u: URL;
@@ -63,7 +62,7 @@ export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): 
   if ((certFile === undefined) !== (keyFile === undefined)) throw invalid(certFile ? 'MYNET_ETCD_KEY' : 'MYNET_ETCD_CERT', 'a client certificate needs both MYNET_ETCD_CERT and MYNET_ETCD_KEY');
   const nodeName = env.MYNET_NODE_NAME || hostname;
   if (!NODE_NAME.test(nodeName)) {
-    throw invalid(env.MYNET_NODE_NAME ? 'MYNET_NODE_NAME' : 'hostname', `"${nodeName.slice(0, 80)}" is not a usable node name (1-64 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit)`);
+    throw invalid(env.MYNET_NODE_NAME ? 'MYNET_NODE_NAME' : 'hostname', `"${nodeName.slice(0, 80)}" is not a usable node name (${NODE_NAME_RULE})`);
   }
   const nodeAddress = env.MYNET_NODE_ADDRESS || undefined;
   if (nodeAddress !== undefined) checkNodeAddress('MYNET_NODE_ADDRESS', nodeAddress);

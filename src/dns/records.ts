@@ -5,6 +5,7 @@
  *   PTR of each container address                             → <container>.<network>.<zone>
  * Names are case-insensitive. Names outside the zone are refused: this is not an open resolver.
  */
+import { NAME_LABEL } from '../rules/names.js';
 import { parseIp } from '../ip/address.js';
 
 export interface ContainerNet {
@@ -25,8 +26,6 @@ export type Lookup =
   | { readonly kind: 'answer'; readonly a: readonly string[]; readonly aaaa: readonly string[]; readonly ptr: readonly string[] }
   | { readonly kind: 'nxdomain' }
   | { readonly kind: 'refused' };
-
-const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
 /** The reverse name of an address ("4.3.2.1.in-addr.arpa", nibbles for IPv6). */
 export function reverseName(addr: string): string | undefined {
@@ -53,10 +52,10 @@ export class NameTable {
       for (const n of c.networks) {
         const net = n.networkName.toLowerCase();
         // Docker names allow dots; a name that is not one DNS label is left out rather than misread.
-        if (!LABEL.test(net)) continue;
-        const names = new Set([cname, ...n.aliases.map((x) => x.toLowerCase())].filter((x) => LABEL.test(x)));
+        if (!NAME_LABEL.test(net)) continue;
+        const names = new Set([cname, ...n.aliases.map((x) => x.toLowerCase())].filter((x) => NAME_LABEL.test(x)));
         for (const x of names) add(`${x}.${net}.${z}`, n);
-        if (LABEL.test(cname)) {
+        if (NAME_LABEL.test(cname)) {
           add(`${cname}.${z}`, n);
           for (const ip of [n.ipv4, n.ipv6]) {
             const r = ip ? reverseName(ip) : undefined;

@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Listen } from '../ip/listen.js';
+import type { Listen } from '../rules/listen.js';
 import { parseIp } from '../ip/address.js';
 import { RCODE, type RR, TYPE, buildResponse, errorReply, parseQuery } from './packet.js';
 import type { NameTable } from './records.js';

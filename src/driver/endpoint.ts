@@ -4,8 +4,11 @@
  * name in Join), so we only make the pair and tell it which end to take (protocol.md §5d).
  */
 import { PluginError, invalid } from '../errors.js';
-import { checkCidr, checkMac } from '../protocol/values.js';
-import { checkId, containerVethName, hostVethName } from '../plan/link-names.js';
+import { bareAddress } from '../rules/address.js';
+import { checkCidr } from '../rules/host-text.js';
+import { checkMac } from '../rules/mac.js';
+import { checkId } from '../rules/names.js';
+import { containerVethName, hostVethName } from '../plan/link-names.js';
 import { macFromIPv4, macFromId, vethSteps } from '../plan/link.js';
 import type { HostPlan } from '../plan/step.js';
 import { portMapInfo } from './ports.js';
@@ -100,7 +103,7 @@ export const endpointSteps = (net: NetworkRecord, e: EndpointRecord): HostPlan =
 
 const gatewayIp = (subnets: NetworkRecord['ipv4']): string | undefined => {
   const gw = subnets.find((s) => s.gateway)?.gateway;
-  return gw?.slice(0, gw.indexOf('/'));
+  return gw && bareAddress(gw);
 };
 
 export function join(

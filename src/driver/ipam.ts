@@ -167,9 +167,6 @@ export function releaseAddress(state: StateView, req: { PoolID: string; Address:
   return { changes: [{ op: 'address.free', pool: req.PoolID, address: formatIp(a) }], response: {} };
 }
 
-/** An address without its prefix length ("10.77.0.5/16" → "10.77.0.5"). */
-export const bareAddress = (text: string): string => text.split('/')[0] ?? text;
-
 /**
  * The pool's free addresses in the order requestAddress hands them out (after the cursor, then
  * from the start), lazily: a cluster network's claim takes the first no other host holds.

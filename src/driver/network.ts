@@ -4,9 +4,10 @@
  */
 import { PluginError, invalid } from '../errors.js';
 import { formatCidr, parseCidr } from '../ip/cidr.js';
-import { bareAddress } from './ipam.js';
+import { bareAddress } from '../rules/address.js';
 import { contains, overlaps } from '../ip/cidr.js';
-import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, checkId, defaultBridgeName, short } from '../plan/link-names.js';
+import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, defaultBridgeName, short } from '../plan/link-names.js';
+import { checkId } from '../rules/names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
 import { baseScript, networkScript, networkTeardownScript, nftNetwork, tableTeardownScript } from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';

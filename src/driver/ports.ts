@@ -10,10 +10,11 @@
  * again in the same request (`docker run -P` with 4 000 EXPOSEs took 38.7 s when each candidate
  * port was searched for in a list). One request publishes at most MAX_BINDINGS bindings.
  */
+import { checkPort } from '../rules/port.js';
 import { PluginError, invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
 import { portElementsScript } from '../plan/nft.js';
-import { checkId } from '../plan/link-names.js';
+import { checkId } from '../rules/names.js';
 import type { HostStep } from '../plan/step.js';
 import type { HostPorts, PlannedDecision, Proto } from '../decision.js';
 import { bare, heldSockets, portElements, scopeOf, unpublishSteps } from '../plan/ports.js';
@@ -39,10 +40,7 @@ export interface RequestedBinding {
   readonly hostPortEnd: number;
 }
 
-const port = (field: string, v: unknown, min: number): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 65535) throw invalid(field, `${JSON.stringify(v)} is not a port number`);
-  return v;
-};
+const port = checkPort;
 
 /** Decodes Options["com.docker.network.portmap"] (protocol.md §4.2). */
 export function parsePortMap(options: Record<string, unknown> | null | undefined): RequestedBinding[] {

@@ -13,14 +13,14 @@ import type { Logger } from 'pino';
 import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.js';
 import { NodePresence } from '../cluster/presence.js';
 import type { AddressClaim, NodeRecord } from '../cluster/records.js';
-import { clusterMtu } from '../cluster/identity.js';
+import { clusterMtu } from '../rules/mtu.js';
 import { keys } from '../cluster/keys.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '../driver/state.js';
 import { PluginError, messageOf } from '../errors.js';
 import { formatIp } from '../ip/address.js';
 import type { Executor } from '../host/executor.js';
-import { bareAddress } from '../driver/ipam.js';
+import { bareAddress } from '../rules/address.js';
 import { convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
 

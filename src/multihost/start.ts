@@ -13,6 +13,7 @@ import { sourceAddressTowards } from '../cluster/node-address.js';
 import { parseClusterSettings, readTls } from '../cluster/settings.js';
 import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
+import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { ClusterAgent } from './agent.js';
 
 export interface Cluster {
@@ -36,7 +37,7 @@ export function underlayMtu(address: string, log: Logger, readMtu = (dev: string
   for (const [dev, addrs] of Object.entries(networkInterfaces())) {
     if (!addrs?.some((a) => a.address === address)) continue;
     const mtu = Number(readMtu(dev).trim());
-    if (Number.isInteger(mtu) && mtu >= 626) return mtu;
+    if (Number.isInteger(mtu) && mtu >= UNDERLAY_MTU_MIN) return mtu;
   }
   log.warn({ address }, 'cluster: no interface holds MYNET_NODE_ADDRESS; assuming an underlay MTU of 1500');
   return 1500;

@@ -5,6 +5,7 @@
  * so every create plan is safe to run again. A foreign link under that name makes the plan fail
  * at its first step, before anything is made.
  */
+import { bareAddress } from '../rules/address.js';
 import { MYNET_GROUP, endpointAlias, networkAlias } from './link-names.js';
 import type { HostStep } from './step.js';
 
@@ -27,7 +28,7 @@ export const macFromId = (id: string): string => `02:${id.slice(0, 10).match(/..
  * the host and of the other containers, which still hold the address's last MAC, stay right.
  */
 export const macFromIPv4 = (cidr: string): string =>
-  `02:42:${(cidr.split('/')[0] ?? '').split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
+  `02:42:${bareAddress(cidr).split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
 
 const group = String(MYNET_GROUP);
 

@@ -21,7 +21,7 @@ import { formatIp, parseIp } from '../ip/address.js';
 import { formatCidr, parseCidr } from '../ip/cidr.js';
 import { MYNET_GROUP, short } from './link-names.js';
 
-export const TABLE = 'inet mynet';
+export { TABLE } from '../rules/nft-names.js';
 const G = String(MYNET_GROUP);
 
 /**

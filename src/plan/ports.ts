@@ -2,6 +2,7 @@
  * Published ports as host steps: an endpoint's bindings become map elements of the `inet mynet`
  * table (plan/nft.ts), and unpublishing removes them and forgets the flows that still use them.
  */
+import { bareAddress } from '../rules/address.js';
 import type { EndpointRecord, PortBinding } from '../driver/state.js';
 import { type PortElement, portElementsScript } from './nft.js';
 import { parseIp } from '../ip/address.js';
@@ -18,7 +19,8 @@ export function scopeOf(hostIp: string): Scope {
   return parseIp(hostIp)?.family === 6 ? { v4: undefined, v6: hostIp } : { v4: hostIp, v6: undefined };
 }
 
-export const bare = (cidr: string | undefined): string | undefined => cidr?.slice(0, cidr.indexOf('/'));
+/** An address without its prefix length, or undefined when there is none. */
+export const bare = (cidr: string | undefined): string | undefined => (cidr === undefined ? undefined : bareAddress(cidr));
 
 /** The nft map elements of an endpoint's bindings. */
 export function portElements(ep: EndpointRecord, ports: readonly PortBinding[]): PortElement[] {

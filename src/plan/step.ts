@@ -3,6 +3,7 @@
  * by pure functions (driver/, plan/) and run by one executor (host/executor.ts), which rolls
  * back the steps already done, in reverse, when one fails.
  */
+import { bareAddress } from '../rules/address.js';
 import { parseIp } from '../ip/address.js';
 
 /** A host port held with a bound socket while it is published (host/port-holder.ts). */
@@ -87,7 +88,7 @@ function ipResources(args: readonly string[]): Resource[] {
   }
   // `ip link del NAME`, `ip addr add|del ADDR/LEN ...`
   if (args[0] === 'link' && (args[1] === 'del' || args[1] === 'delete') && args[2] && !IP_LINK_WORDS.has(args[2]) && args[2] !== 'group') out.push(`link:${args[2]}`);
-  if ((args[0] === 'addr' || args[0] === 'address') && (args[1] === 'add' || args[1] === 'del') && args[2]) out.push(`addr:${args[2].split('/')[0] as string}`);
+  if ((args[0] === 'addr' || args[0] === 'address') && (args[1] === 'add' || args[1] === 'del') && args[2]) out.push(`addr:${bareAddress(args[2])}`);
   return out;
 }
 

@@ -12,11 +12,10 @@
  * VXLAN on port 4789 (Docker's overlay, flannel) is left alone. The VNI is the 24 bits at
  * offset 32 of the VXLAN header, which follows the 8-byte UDP header: transport bits 96-119.
  */
+import { TABLE } from '../rules/nft-names.js';
 import { short } from './link-names.js';
 import { VXLAN_PORT } from './vxlan.js';
 
-/** Same table as plan/nft.ts (TABLE), repeated here so this file does not depend on its reshaping. */
-export const VXLAN_TABLE = 'inet mynet';
 
 export interface VxlanGuard {
   readonly networkId: string;
@@ -35,7 +34,7 @@ export const peerSet = (networkId: string): string => `vxpeers-${short(networkId
 export const dropCounter = (networkId: string): string => `vxdrop-${short(networkId)}`;
 
 /** The whole guard of one network: chain, set and rule, refilled. */
-export function vxlanGuardScript(g: VxlanGuard, table = VXLAN_TABLE): string {
+export function vxlanGuardScript(g: VxlanGuard, table = TABLE): string {
   const chain = guardChain(g.networkId);
   const set = peerSet(g.networkId);
   return [
@@ -52,7 +51,7 @@ export function vxlanGuardScript(g: VxlanGuard, table = VXLAN_TABLE): string {
 }
 
 /** A member joins or leaves: one element change, the rule untouched. */
-export function vxlanPeersScript(op: 'add' | 'delete', networkId: string, peers: readonly string[], table = VXLAN_TABLE): string {
+export function vxlanPeersScript(op: 'add' | 'delete', networkId: string, peers: readonly string[], table = TABLE): string {
   if (peers.length === 0) return '';
   const set = peerSet(networkId);
   const els = `{ ${[...peers].sort().join(', ')} }`;
@@ -61,7 +60,7 @@ export function vxlanPeersScript(op: 'add' | 'delete', networkId: string, peers:
 }
 
 /** Removes the guard; works on whatever is left (add before delete). */
-export function vxlanGuardTeardownScript(networkId: string, table = VXLAN_TABLE): string {
+export function vxlanGuardTeardownScript(networkId: string, table = TABLE): string {
   const chain = guardChain(networkId);
   const set = peerSet(networkId);
   return [

@@ -8,8 +8,10 @@
  */
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
-import { checkIfName } from '../plan/link-names.js';
-import { checkHostText } from './values.js';
+import { checkHostText } from '../rules/host-text.js';
+import { CLUSTER_MTU_MIN, IPV6_MTU_MIN, MTU_MAX, MTU_MIN, checkClusterMtu } from '../rules/mtu.js';
+import { checkClusterName, checkIfName } from '../rules/names.js';
+import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 
 export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed';
 
@@ -66,19 +68,6 @@ const K = {
 } as const;
 
 export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni];
-
-/** A cluster name becomes an etcd key and a DNS label (`web.blue.mynet`): one DNS label. */
-const CLUSTER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** mynet's VXLAN ids: below 4096 is left to hand-made devices and Docker's overlay (cluster/identity.ts). */
-export const VNI_MIN = 4096;
-export const VNI_MAX = 16_777_215;
-
-export function clusterName(field: string, v: unknown): string {
-  if (typeof v !== 'string' || !CLUSTER_NAME.test(v)) {
-    throw invalid(field, `${JSON.stringify(v)?.slice(0, 80)} is not a cluster name (a DNS label: 1-63 of a-z 0-9 -, not starting or ending with -)`);
-  }
-  return v;
-}
 
 const TRUE = new Set(['1', 't', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'f', 'false', 'no', 'off']);
@@ -157,7 +146,7 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
   const o = (k: string): string => `option ${k}`;
   const opts: NetworkOptions = {
     ...(has(K.name) ? { bridgeName: checkIfName(o(K.name), text(o(K.name), g[K.name])) } : {}),
-    mtu: has(K.mtu) ? parseInt10(o(K.mtu), g[K.mtu], 68, 65535) : DEFAULT_MTU,
+    mtu: has(K.mtu) ? parseInt10(o(K.mtu), g[K.mtu], MTU_MIN, MTU_MAX) : DEFAULT_MTU,
     masquerade: boolOf(K.masq, true),
     icc: boolOf(K.icc, true),
     hostBindingIpv4: has(K.hostBinding) ? parseAddr(o(K.hostBinding), g[K.hostBinding]) : '0.0.0.0',
@@ -170,11 +159,14 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     ...(has(K.hostIpv6) ? { hostIpv6: parseAddr(o(K.hostIpv6), g[K.hostIpv6], 6) } : {}),
     isolate: boolOf(K.isolate, true),
     dns: boolOf(K.dns, true),
-    ...(has(K.cluster) ? { cluster: clusterName(o(K.cluster), g[K.cluster]) } : {}),
+    ...(has(K.cluster) ? { cluster: checkClusterName(o(K.cluster), g[K.cluster]) } : {}),
     ...(has(K.vni) ? { vni: parseInt10(o(K.vni), g[K.vni], VNI_MIN, VNI_MAX) } : {}),
   };
   if (opts.vni !== undefined && opts.cluster === undefined) throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
-  if (opts.ipv6 && opts.mtu < 1280) throw invalid(o(K.mtu), `${opts.mtu} is below 1280, the IPv6 minimum`);
+  if (opts.ipv6 && opts.mtu < IPV6_MTU_MIN) throw invalid(o(K.mtu), `${opts.mtu} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
+  // The definition other hosts read: refuse here what their reader would refuse (rules/mtu.ts).
+  // Over the underlay's limit is not refused: the agent lowers it to what the underlay carries.
+  if (opts.cluster !== undefined && opts.mtu < CLUSTER_MTU_MIN) checkClusterMtu(o(K.mtu), opts.mtu);
   return opts;
 }
 
@@ -198,7 +190,7 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   const str = (k: keyof NetworkOptions): string => checkHostText(f(k), r[k]);
   if (r.bridgeName !== undefined) checkIfName(f('bridgeName'), str('bridgeName'));
   if (typeof r.mtu !== 'number') throw invalid(f('mtu'), `${JSON.stringify(r.mtu)?.slice(0, 40)} is not a number`);
-  parseInt10(f('mtu'), r.mtu, 68, 65535);
+  parseInt10(f('mtu'), r.mtu, MTU_MIN, MTU_MAX);
   for (const k of ['masquerade', 'icc', 'internal', 'ipv6', 'isolate', 'dns'] as const) {
     if (typeof r[k] !== 'boolean') throw invalid(f(k), `${JSON.stringify(r[k])?.slice(0, 40)} is not true or false`);
   }
@@ -208,8 +200,8 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   parseGatewayMode(f('gatewayModeIpv6'), r.gatewayModeIpv6);
   if (r.hostIpv4 !== undefined) parseAddr(f('hostIpv4'), str('hostIpv4'), 4);
   if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
-  if (r.cluster !== undefined) clusterName(f('cluster'), r.cluster);
+  if (r.cluster !== undefined) checkClusterName(f('cluster'), r.cluster);
   if (r.vni !== undefined) parseInt10(f('vni'), r.vni, VNI_MIN, VNI_MAX);
-  if (r.ipv6 === true && r.mtu < 1280) throw invalid(f('mtu'), `${String(r.mtu)} is below 1280, the IPv6 minimum`);
+  if (r.ipv6 === true && r.mtu < IPV6_MTU_MIN) throw invalid(f('mtu'), `${String(r.mtu)} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   return r as unknown as NetworkOptions;
 }

@@ -7,12 +7,16 @@
  * different command. Each check throws INVALID_REQUEST "<field>: <why>"; file-store.ts turns
  * that into STATE_CORRUPT naming the file and the record.
  */
+import { checkPort } from '../rules/port.js';
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
 import { contains } from '../ip/cidr.js';
-import { checkId, checkIfName } from '../plan/link-names.js';
-import { VNI_MAX, checkStoredOptions, clusterName } from '../protocol/options.js';
-import { checkCidr, checkHostText, checkMac } from '../protocol/values.js';
+import { checkStoredOptions } from '../protocol/options.js';
+import { checkCidr, checkHostText } from '../rules/host-text.js';
+import { checkMac } from '../rules/mac.js';
+import { CLUSTER_MTU_MAX, MTU_MIN, checkMtu } from '../rules/mtu.js';
+import { checkClusterName, checkId, checkIfName } from '../rules/names.js';
+import { checkVni } from '../rules/vni.js';
 import type { Change, EndpointRecord, NetworkRecord, PoolRecord, Snapshot, SubnetRecord } from '../driver/state.js';
 
 type Fields = Record<string, unknown>;
@@ -38,10 +42,7 @@ const address = (field: string, v: unknown, family?: Family): bigint => {
   if (!a || (family && a.family !== family)) throw invalid(field, `${JSON.stringify(v)} is not an IPv${family ?? '4 or IPv6'} address`);
   return a.value;
 };
-const port = (field: string, v: unknown, min: number): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 65535) throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a port number`);
-  return v;
-};
+const port = checkPort;
 
 function subnets(field: string, v: unknown, family: Family): SubnetRecord[] {
   return array(field, v).map((s, i) => {
@@ -69,21 +70,20 @@ export function checkNetworkRecord(v: unknown, at = ''): NetworkRecord {
   return r as unknown as NetworkRecord;
 }
 
-const int = (field: string, v: unknown, min: number, max: number): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a whole number from ${min} to ${max}`);
-  return v;
-};
-
-/** A cluster network's stored definition: its values go into `ip link add ... type vxlan` and nft. */
+/**
+ * A cluster network's stored definition: its values go into `ip link add ... type vxlan` and nft.
+ * The MTU is read as the kernel takes it, not as strictly as a new network is made
+ * (rules/mtu.ts): an older mynet wrote cluster MTUs below 576, and its state must still start.
+ */
 function checkClusterBinding(at: string, v: unknown): void {
   const c = object(at.slice(0, -1), v);
-  clusterName(`${at}name`, c.name);
+  checkClusterName(`${at}name`, c.name);
   cidr(`${at}subnet`, c.subnet, 4);
   address(`${at}gateway`, c.gateway, 4);
   address(`${at}local`, c.local, 4);
   checkMac(`${at}gatewayMac`, checkHostText(`${at}gatewayMac`, c.gatewayMac));
-  int(`${at}vni`, c.vni, 1, VNI_MAX);
-  int(`${at}mtu`, c.mtu, 576, 65_485);
+  checkVni(`${at}vni`, c.vni);
+  checkMtu(`${at}mtu`, c.mtu, MTU_MIN, CLUSTER_MTU_MAX);
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];

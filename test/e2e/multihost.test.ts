@@ -83,6 +83,26 @@ describe('two Docker hosts on one mynet cluster network', () => {
     }
   });
 
+  it('issue 21: a cluster MTU below 576 is refused at create naming the option, nothing of it in etcd; 1400 is made on both hosts, inside the containers too', async () => {
+    const name = `${cluster}-mtu`;
+    const create = (mtu: number): string[] => ['-d', 'mynet', '--ipam-driver', 'mynet', '--subnet', '10.79.0.0/16', '-o', `mynet.cluster=${name}`, '-o', `com.docker.network.driver.mtu=${mtu}`];
+    const refused = await a.docker('network', 'create', ...create(500), name);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toMatch(/option com\.docker\.network\.driver\.mtu: 500 is not a whole number from 576 to 65485 \(a cluster network's MTU/);
+    expect(await etcdKeys(run, `/mynet/v1/networks/${name}`)).toEqual([]);
+    expect((await a.docker('network', 'inspect', name)).exitCode).not.toBe(0);
+    // Before the fix, A wrote mtu 500 to etcd here and B refused the definition as corrupt.
+    await a.r.network(create(1400), name);
+    await b.r.network(create(1400), name);
+    expect(await etcdKeys(run, `/mynet/v1/networks/${name}`)).toEqual([`/mynet/v1/networks/${name}`]);
+    for (const h of [a, b]) {
+      const c = await h.r.container(['--network', name]);
+      expect(await h.dockerOk('exec', c, 'cat', '/sys/class/net/eth0/mtu')).toBe('1400');
+    }
+    await a.r.cleanup();
+    await b.r.cleanup();
+  });
+
   it('the same `docker network create` on both hosts; containers reach each other across hosts by address and by <name>.<cluster>.mynet, both ways', async () => {
     const create = ['-d', 'mynet', '--ipam-driver', 'mynet', '--subnet', '10.77.0.0/16', '-o', `mynet.cluster=${cluster}`];
     await a.r.network(create, cluster);

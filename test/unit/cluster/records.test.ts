@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { gatewayMacFor, subnetAndGateway, vniFor, VNI_MAX, VNI_MIN } from '../../../src/cluster/identity.js';
+import { gatewayMacFor, subnetAndGateway, vniFor } from '../../../src/cluster/identity.js';
+import { VNI_MAX, VNI_MIN } from '../../../src/rules/vni.js';
 import { PREFIX, keys, parseKey } from '../../../src/cluster/keys.js';
-import { encode, readRecord, type EndpointRecord, type NetworkDefinition } from '../../../src/cluster/records.js';
+import { readRecord, type EndpointRecord, type NetworkDefinition } from '../../../src/cluster/records.js';
 
 const EP = 'ab'.repeat(32);
 
@@ -20,7 +21,7 @@ describe('key layout', () => {
   it('no name can reach another subtree', () => {
     for (const bad of ['', 'Blue', 'a/b', '..', '-a', 'a'.repeat(64), 'a b']) expect(() => keys.network(bad)).toThrow(/not a cluster name/);
     expect(() => keys.node('../x')).toThrow(/not a node name/);
-    expect(() => keys.endpoint('blue', 'xyz')).toThrow(/not an endpoint id/);
+    expect(() => keys.endpoint('blue', 'xyz')).toThrow(/endpoint: must be a hex id of 12 to 64/);
     expect(() => keys.address('blue', '10.0.0.1/24')).toThrow(/not an IP address/);
   });
 
@@ -37,21 +38,37 @@ describe('records', () => {
   const ep: EndpointRecord = { v: 1, cluster: 'blue', id: EP, node: 'host-a', underlay: '198.18.0.1', address: '10.77.0.5', mac: '02:42:0a:4d:00:05', name: 'web', updatedAt: '2026-12-02T00:00:00.000Z' };
 
   it('reads back what it wrote', () => {
-    expect(readRecord('network', keys.network('blue'), encode(def))).toEqual({ ok: true, record: def });
-    expect(readRecord('endpoint', keys.endpoint('blue', EP), encode(ep))).toEqual({ ok: true, record: ep });
+    expect(readRecord('network', keys.network('blue'), JSON.stringify(def))).toEqual({ ok: true, record: def });
+    expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(ep))).toEqual({ ok: true, record: ep });
   });
 
   it.each([
     ['not JSON', 'network', keys.network('blue'), '{', /not JSON/],
-    ['another version', 'network', keys.network('blue'), encode({ ...def, v: 2 as 1 }), /\/v must be 1/],
-    ['a bad subnet', 'network', keys.network('blue'), encode({ ...def, subnet: '10.77.0.1/16' }), /\/subnet must be a canonical IPv4 CIDR/],
-    ['a VNI out of range', 'network', keys.network('blue'), encode({ ...def, vni: 2 ** 24 }), /\/vni must be an integer/],
-    ['a tiny MTU', 'network', keys.network('blue'), encode({ ...def, mtu: 100 }), /\/mtu must be/],
-    ['another cluster under this key', 'network', keys.network('red'), encode(def), /contents name another object/],
-    ['an endpoint under another id', 'endpoint', keys.endpoint('blue', 'cd'.repeat(32)), encode(ep), /contents name another object/],
-    ['an address with a prefix length', 'endpoint', keys.endpoint('blue', EP), encode({ ...ep, address: '10.77.0.5/16' }), /\/address must be an IPv4 address/],
-    ['a bad MAC', 'endpoint', keys.endpoint('blue', EP), encode({ ...ep, mac: '02:42' }), /\/mac must be a MAC/],
-    ['a record of another kind', 'endpoint', keys.network('blue'), encode(ep), /not a endpoint key/],
+    ['another version', 'network', keys.network('blue'), JSON.stringify({ ...def, v: 2 as 1 }), /\/v must be 1/],
+    ['a bad subnet', 'network', keys.network('blue'), JSON.stringify({ ...def, subnet: '10.77.0.1/16' }), /\/subnet must be a canonical IPv4 CIDR/],
+    ['a VNI out of range', 'network', keys.network('blue'), JSON.stringify({ ...def, vni: 2 ** 24 }), /\/vni must be an integer/],
+    ['a tiny MTU', 'network', keys.network('blue'), JSON.stringify({ ...def, mtu: 100 }), /\/mtu must be/],
+    ['another cluster under this key', 'network', keys.network('red'), JSON.stringify(def), /contents name another object/],
+    ['an endpoint under another id', 'endpoint', keys.endpoint('blue', 'cd'.repeat(32)), JSON.stringify(ep), /contents name another object/],
+    ['an address with a prefix length', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, address: '10.77.0.5/16' }), /\/address must be an IPv4 address/],
+    ['a bad MAC', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '02:42' }), /\/mac must be a MAC/],
+    ['a record of another kind', 'endpoint', keys.network('blue'), JSON.stringify(ep), /not a endpoint key/],
+    // Issue 22, finding 17: the kernel refuses these in a permanent entry; every sync failed and logged.
+    ['an all-zero MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '00:00:00:00:00:00' }), /\/mac must be a MAC address of a host: "00:00:00:00:00:00" is the all-zero address/],
+    ['a multicast MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '01:00:5e:00:00:01' }), /\/mac .* is a multicast address/],
+    ['a broadcast MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: 'ff:ff:ff:ff:ff:ff' }), /\/mac .* is a multicast address/],
+    ['an uppercase MAC', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '02:42:0A:4D:00:05' }), /\/mac .* lowercase/],
+    // Issue 22, finding 1: a forwarding entry never points at loopback, link-local, multicast or broadcast.
+    ['a loopback underlay (finding 1)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '127.0.0.1' }), /\/underlay is a loopback address, not a host's/],
+    ['a link-local underlay', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '169.254.1.1' }), /\/underlay is a link-local address/],
+    ['a multicast underlay', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '239.1.1.1' }), /\/underlay is a multicast address/],
+    ['a broadcast underlay', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '255.255.255.255' }), /\/underlay is reserved .* or broadcast/],
+    ['an underlay of 0.0.0.0', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '0.0.0.0' }), /\/underlay is in "this network"/],
+    ['a loopback container address', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, address: '127.0.0.2' }), /\/address is a loopback address/],
+    ['a loopback node address', 'node', keys.node('host-a'), JSON.stringify({ v: 1, name: 'host-a', address: '127.0.0.1', startedAt: '2026-12-02T00:00:00.000Z' }), /\/address is a loopback address/],
+    ['a gateway outside the subnet', 'network', keys.network('blue'), JSON.stringify({ ...def, gateway: '10.78.0.1' }), /\/gateway 10\.78\.0\.1 is not a host address of 10\.77\.0\.0\/16/],
+    ['a VNI below mynet\'s range', 'network', keys.network('blue'), JSON.stringify({ ...def, vni: 100 }), /\/vni must be an integer from 4096/],
+    ['a VNI key below mynet\'s range', 'vni', keys.vni(100), JSON.stringify({ v: 1, cluster: 'blue' }), /contents name another object/],
   ] as const)('refuses %s', (_what, kind, key, bytes, re) => {
     const r = readRecord(kind, key, bytes);
     expect(r.ok).toBe(false);

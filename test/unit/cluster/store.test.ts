@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterStore, type EndpointChange } from '../../../src/cluster/cluster-store.js';
 import { keys } from '../../../src/cluster/keys.js';
 import { NodePresence } from '../../../src/cluster/presence.js';
-import { encode, type EndpointRecord } from '../../../src/cluster/records.js';
+import type { EndpointRecord } from '../../../src/cluster/records.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
 
 const A = { name: 'host-a', address: '198.18.0.1' };
@@ -185,7 +185,7 @@ describe('ClusterStore: endpoints and following them', () => {
     await f.synced();
     await new ClusterStore(kv, B).publishEndpoint(rec(5));
     expect(view.has(id(5))).toBe(true);
-    kv.external(keys.endpoint('blue', id(5)), encode({ ...(JSON.parse(kv.data.get(keys.endpoint('blue', id(5)))?.value ?? '{}') as EndpointRecord), mac: 'zz' }));
+    kv.external(keys.endpoint('blue', id(5)), JSON.stringify({ ...(JSON.parse(kv.data.get(keys.endpoint('blue', id(5)))?.value ?? '{}') as EndpointRecord), mac: 'zz' }));
     expect(view.has(id(5))).toBe(false);
     expect(problems[0]).toMatch(/\/mac must be a MAC address/);
     await f.stop();

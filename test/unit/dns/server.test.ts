@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPE } from '../../../src/dns/packet.js';
 import { NameTable } from '../../../src/dns/records.js';
 import { type DnsServer, startDnsServer } from '../../../src/dns/server.js';
-import { parseListen } from '../../../src/ip/listen.js';
+import { parseListen } from '../../../src/rules/listen.js';
 import { decode, query } from './dns-client.js';
 
 const table = new NameTable('mynet', [{ id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] }]);

@@ -4,14 +4,12 @@
  * etcd and each host's data plane end up with. The real kernel and etcd: test/host/cluster-*.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClusterStore } from '../../../src/cluster/cluster-store.js';
 import { keys } from '../../../src/cluster/keys.js';
-import { ClusterAgent } from '../../../src/multihost/agent.js';
-import type { Plugin } from '../../../src/plugin.js';
+import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { renderOp } from '../../../src/plan/step.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
-import type { MemoryStore } from '../../../src/store/memory-store.js';
-import { RecordingExecutor } from '../../helpers/recording-executor.js';
+import type { RecordingExecutor } from '../../helpers/recording-executor.js';
+import { type ClusterHost, clusterHost } from '../../helpers/cluster-host.js';
 import { testPlugin } from '../../helpers/test-plugin.js';
 import { hexId, silentLog as log } from '../support.js';
 
@@ -22,13 +20,7 @@ const GW = { RequestAddressType: 'com.docker.network.gateway' };
 const NET = hexId(0xb1);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Host {
-  readonly plugin: Plugin;
-  readonly agent: ClusterAgent;
-  readonly plane: RecordingExecutor;
-  readonly exec: RecordingExecutor;
-  readonly store: MemoryStore;
-}
+type Host = ClusterHost;
 
 const agents: ClusterAgent[] = [];
 afterEach(async () => {
@@ -36,25 +28,9 @@ afterEach(async () => {
 });
 
 function host(kv: MemoryKv, name: string, address: string, claimGraceMs = 50): Host {
-  const plane = new RecordingExecutor();
-  const ref: { plugin?: Plugin } = {};
-  const agent = new ClusterAgent({
-    store: new ClusterStore(kv, { name, address }),
-    underlayMtu: 1500,
-    exec: plane,
-    read: () => Promise.resolve('[]'),
-    log,
-    state: () => (ref.plugin as Plugin).state,
-    locked: (fn) => (ref.plugin as Plugin).exclusive(fn),
-    presenceTtlS: 5,
-    backoffMs: { first: 10, max: 50 },
-    claimGraceMs,
-  });
-  agents.push(agent);
-  const t = testPlugin({ cluster: agent });
-  ref.plugin = t.plugin;
-  agent.start();
-  return { plugin: t.plugin, agent, plane, exec: t.exec, store: t.store };
+  const h = clusterHost(kv, name, address, { claimGraceMs });
+  agents.push(h.agent);
+  return h;
 }
 
 async function createClusterNetwork(h: Host, opts: Record<string, string> = {}): Promise<string> {

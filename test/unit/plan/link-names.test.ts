@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BRIDGE_PREFIX, MYNET_GROUP, checkId, checkIfName, containerVethName, defaultBridgeName, endpointAlias, hostVethName, networkAlias, short,
+  BRIDGE_PREFIX, MYNET_GROUP, containerVethName, defaultBridgeName, endpointAlias, hostVethName, networkAlias, short,
 } from '../../../src/plan/link-names.js';
+import { checkId, checkIfName } from '../../../src/rules/names.js';
 
 const NID = '8f19a07e80feaabe8d677ef1a704b65e57a1a011db75e3b488333bfb5776e9e6';
 const EID = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';

@@ -115,7 +115,7 @@ const BAD: [ 'network' | 'endpoint' | 'pool', string, unknown, RegExp][] = [
   ['endpoint', 'hostIf', 'mnh#1', /hostIf: "mnh#1" contains "#"/],
   ['endpoint', 'containerIf', "mnc'1", /containerIf: .* contains "'"/],
   ['endpoint', 'mac', '02:42:0a:09:00:02#', /mac: .* contains "#"/],
-  ['endpoint', 'mac', '03:42:0a:09:00:02', /mac: 03:42:0a:09:00:02 is a multicast address/],
+  ['endpoint', 'mac', '03:42:0a:09:00:02', /mac: "03:42:0a:09:00:02" is a multicast address/],
   ['endpoint', 'mac', '02:42:0A:09:00:02', /mac: "02:42:0A:09:00:02" must be lowercase/],
   ['endpoint', 'address', '10.9.0.2/24"', /address: .* contains "\\""/],
   ['endpoint', 'addressV6', '10.9.0.2/24', /addressV6: 10\.9\.0\.2\/24 is not IPv6/],

@@ -1,7 +1,7 @@
 /**
  * Checks of single values that end up in host command text, shared by requests and by the
- * records read back from the state files (store/records.ts): what a request could not get
- * through must not come in through a state file either.
+ * records read back from the state files (store/records.ts) and from etcd: what a request could
+ * not get through must not come in through a state file or another host either.
  *
  * `ip -batch` reads a line up to `#` as a comment (`alias x#y mtu 1400` ran as `alias x`),
  * splits words at blanks, takes `"` and `'` as quotes with no escapes, and joins a line ending in
@@ -22,16 +22,6 @@ export function checkHostText(field: string, v: unknown): string {
     throw invalid(field, `${JSON.stringify(v.slice(0, 40))} contains ${JSON.stringify(bad[0])}, which would change the meaning of an ip or nft command (refused: " ' # \\ ; { }, blanks and control characters)`);
   }
   return v;
-}
-
-const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
-
-/** A unicast MAC address; returns it in lowercase. */
-export function checkMac(field: string, mac: string): string {
-  const m = mac.toLowerCase();
-  if (!MAC.test(m)) throw invalid(field, `"${mac.slice(0, 40)}" is not a MAC address (aa:bb:cc:dd:ee:ff)`);
-  if (parseInt(m.slice(0, 2), 16) & 1) throw invalid(field, `${mac} is a multicast address`);
-  return m;
 }
 
 /** An address with prefix length of the family ("10.1.0.2/24"). */

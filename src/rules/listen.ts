@@ -1,6 +1,7 @@
 /** An address:port to listen on (MYNET_DNS_LISTEN). */
 import { invalid } from '../errors.js';
-import { parseIp } from './address.js';
+import { parseIp } from '../ip/address.js';
+import { PORT_MAX } from './port.js';
 
 export interface Listen {
   readonly host: string;
@@ -13,6 +14,6 @@ export function parseListen(text: string): Listen | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
-  if (!m || !host || !parseIp(host) || port > 65535) throw invalid('MYNET_DNS_LISTEN', `"${text}" is not address:port (e.g. 127.0.0.153:53, [::1]:53, or empty to disable)`);
+  if (!m || !host || !parseIp(host) || port > PORT_MAX) throw invalid('MYNET_DNS_LISTEN', `"${text}" is not address:port (e.g. 127.0.0.153:53, [::1]:53, or empty to disable)`);
   return { host, port };
 }

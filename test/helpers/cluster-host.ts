@@ -1,0 +1,50 @@
+/**
+ * One "host" of a cluster for the unit tier: the orchestrator with a cluster agent on an
+ * in-memory etcd (MemoryKv), its kernel programming recorded. Several on one MemoryKv make a
+ * cluster; the real kernel and etcd are the host tier's (test/host/cluster-*).
+ */
+import { ClusterStore } from '../../src/cluster/cluster-store.js';
+import { ClusterAgent } from '../../src/multihost/agent.js';
+import type { Plugin } from '../../src/plugin.js';
+import type { MemoryStore } from '../../src/store/memory-store.js';
+import { silentLog as log } from '../unit/support.js';
+import type { MemoryKv } from './memory-kv.js';
+import { RecordingExecutor } from './recording-executor.js';
+import { testPlugin } from './test-plugin.js';
+
+export interface ClusterHost {
+  readonly plugin: Plugin;
+  readonly agent: ClusterAgent;
+  /** The data plane's kernel programming (VXLAN entries, guard). */
+  readonly plane: RecordingExecutor;
+  /** The orchestrator's plans. */
+  readonly exec: RecordingExecutor;
+  readonly store: MemoryStore;
+}
+
+export interface ClusterHostOptions {
+  readonly claimGraceMs?: number;
+  readonly underlayMtu?: number;
+}
+
+/** A started host; the caller stops `agent` (afterEach). */
+export function clusterHost(kv: MemoryKv, name: string, address: string, o: ClusterHostOptions = {}): ClusterHost {
+  const plane = new RecordingExecutor();
+  const ref: { plugin?: Plugin } = {};
+  const agent = new ClusterAgent({
+    store: new ClusterStore(kv, { name, address }),
+    underlayMtu: o.underlayMtu ?? 1500,
+    exec: plane,
+    read: () => Promise.resolve('[]'),
+    log,
+    state: () => (ref.plugin as Plugin).state,
+    locked: (fn) => (ref.plugin as Plugin).exclusive(fn),
+    presenceTtlS: 5,
+    backoffMs: { first: 10, max: 50 },
+    claimGraceMs: o.claimGraceMs ?? 50,
+  });
+  const t = testPlugin({ cluster: agent });
+  ref.plugin = t.plugin;
+  agent.start();
+  return { plugin: t.plugin, agent, plane, exec: t.exec, store: t.store };
+}
