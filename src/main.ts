@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     nameOf: (e) => (e.address ? nameIndex.get(`${e.networkId} ${bareAddress(e.address)}`) : undefined),
     onRemoteChange: () => names.sync?.refresh(),
     onLag: (sec) => count((m) => m.clusterWatchLag.observe(sec)),
+    onRefused: (reason) => count((m) => m.clusterRecordsRefused.inc({ reason })),
   });
   const plugin: Plugin = new Plugin({
     state,

@@ -72,6 +72,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Endpoint records of other hosts that parse but are not believed (multihost/trust.ts), by reason. */
+  readonly clusterRecordsRefused = new Counter({ name: 'mynet_cluster_records_refused_total', help: 'Endpoint records in etcd not programmed because they are not believed (another node\'s claimed address, this host\'s own address or MAC, ...), by reason', labelNames: ['reason'], registers: [this.registry] });
+
   /** The cluster's gauges (issue 17), registered only when a cluster store is configured. */
   cluster(source: { etcdUp(): boolean; remoteEndpoints(): number }): void {
     new Gauge({ name: 'mynet_cluster_etcd_up', help: '1 when the last etcd call or watch succeeded, 0 when etcd did not answer', registers: [this.registry], collect() { this.set(source.etcdUp() ? 1 : 0); } });

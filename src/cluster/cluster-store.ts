@@ -277,8 +277,8 @@ export class ClusterStore {
   }
 
   /** A followed copy of a prefix (the claims of a network), for lookups without a request. */
-  followPrefix(prefix: string, backoffMs?: { readonly first: number; readonly max: number }): PrefixFollower {
-    const f = new PrefixFollower({ kv: this.kv, prefix, onChanges: () => undefined, ...(backoffMs && { backoffMs }) });
+  followPrefix(prefix: string, backoffMs?: { readonly first: number; readonly max: number }, onChanges: (changes: readonly MirrorChange[]) => void = () => undefined): PrefixFollower {
+    const f = new PrefixFollower({ kv: this.kv, prefix, onChanges, ...(backoffMs && { backoffMs }) });
     f.start();
     return f;
   }

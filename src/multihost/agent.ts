@@ -23,6 +23,7 @@ import type { Executor } from '../host/executor.js';
 import { bareAddress } from '../rules/address.js';
 import { convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
+import { type RefusalReason, ownEndpoints } from './trust.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -38,6 +39,8 @@ export interface AgentOptions {
   readonly nameOf?: (e: EndpointRecord) => string | undefined;
   readonly onRemoteChange?: () => void;
   readonly onLag?: (seconds: number) => void;
+  /** An endpoint record of another host was not believed (multihost/trust.ts). */
+  readonly onRefused?: (reason: RefusalReason) => void;
   readonly presenceTtlS?: number;
   readonly backoffMs?: { readonly first: number; readonly max: number };
   /** How long `--ip` of an address another host holds waits for its release (CLAIM_GRACE_MS). */
@@ -249,13 +252,21 @@ export class ClusterAgent implements ClusterPort {
   async publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
     if (!e.address) throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
     const name = this.o.nameOf?.(e);
-    await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...(name !== undefined && { name }) }));
+    const plane = this.planeOf(c);
+    plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac);
+    try {
+      await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...(name !== undefined && { name }) }));
+    } catch (err) {
+      plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
+      throw err;
+    }
     this.published.set(e.id, name);
     log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
   }
 
   withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void> {
     this.published.delete(endpointId);
+    this.planeOf(c)?.ownEndpointRemoved(endpointId);
     this.later(async () => {
       try {
         await this.call(this.o.store.withdrawEndpoint(c.name, endpointId));
@@ -274,6 +285,9 @@ export class ClusterAgent implements ClusterPort {
       read: this.o.read,
       log: this.o.log.child({ network: n.id.slice(0, 12), cluster: n.cluster.name }),
       self: this.node.name,
+      selfUnderlay: this.node.address,
+      own: () => ownEndpoints([...this.o.state().endpoints.values()].filter((e) => e.networkId === n.id).map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac }))),
+      ...(this.o.onRefused && { onRefused: this.o.onRefused }),
       onRemoteChange: () => this.o.onRemoteChange?.(),
       onResynced: () => this.scheduleConverge(),
       onState: (s) => {

@@ -15,13 +15,13 @@ import type { ClusterStore, EndpointChange } from '../cluster/cluster-store.js';
 import type { FollowerState, PrefixFollower } from '../cluster/follower.js';
 import { type AddressClaim, type EndpointRecord, readRecord } from '../cluster/records.js';
 import { keys } from '../cluster/keys.js';
-import { parseIp } from '../ip/address.js';
-import { type Cidr, contains, parseCidr } from '../ip/cidr.js';
+import { type Cidr, parseCidr } from '../ip/cidr.js';
 import type { ClusterBinding } from '../driver/state.js';
 import { type Executor, applyAll } from '../host/executor.js';
 import type { HostStep } from '../plan/step.js';
 import { type RemoteEntry, diffEntries, parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
 import { vxlanGuardScript } from '../plan/vxlan-firewall.js';
+import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 
 export interface PlaneDeps {
   readonly store: ClusterStore;
@@ -30,6 +30,12 @@ export interface PlaneDeps {
   readonly read: (argv: readonly string[], log: Logger) => Promise<string>;
   readonly log: Logger;
   readonly self: string;
+  /** This host's underlay address: no other node's record may send frames to it. */
+  readonly selfUnderlay: string;
+  /** This host's own endpoints on this network, from its state (trust.ts). */
+  readonly own: () => OwnEndpoints;
+  /** A record was refused (trust.ts): counted by reason. */
+  readonly onRefused?: (reason: RefusalReason) => void;
   /** Remote endpoints changed (names for DNS, metrics). */
   readonly onRemoteChange?: () => void;
   /** A sync completed after the first one: etcd is back, or it lost its data (converge own records). */
@@ -47,9 +53,24 @@ export interface EntryDifference {
 
 const entryOf = (e: EndpointRecord): RemoteEntry => ({ address: e.address, mac: e.mac, underlay: e.underlay });
 
+export interface RefusedRecord {
+  readonly record: EndpointRecord;
+  readonly reason: RefusalReason;
+  readonly detail: string;
+}
+
 export class NetworkPlane {
-  /** Every endpoint record of the cluster network, by endpoint id (this host's own included). */
+  /** Every endpoint record of the cluster network this host believes, by endpoint id (its own included). */
   readonly records = new Map<string, EndpointRecord>();
+  /** Records that parse but that this host does not believe (trust.ts), by endpoint id: never programmed, listed by the doctor. */
+  readonly refused = new Map<string, RefusedRecord>();
+  /**
+   * The records believed, as judged (ahead of `records`, which follows the kernel's queue), and
+   * by MAC (one MAC, one endpoint: trust.ts).
+   */
+  private readonly believed = new Map<string, EndpointRecord>();
+  private readonly byMac = new Map<string, EndpointRecord>();
+  private readonly pendingOwn = new Map<string, { readonly id: string; readonly address?: string; readonly mac: string }>();
   /** Remote endpoints per member's underlay address: the guard's members, kept as records change (no rescan per event). */
   private readonly members = new Map<string, number>();
   private endpoints: PrefixFollower | undefined;
@@ -92,7 +113,8 @@ export class NetworkPlane {
       ...(this.d.backoffMs && { backoffMs: this.d.backoffMs }),
     });
     // The claims are followed too, so choosing a free address costs one transaction, not a list.
-    this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs);
+    // A changed claim may change what a record is believed: judge again the records of its address.
+    this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs, (changes) => this.claimsChanged(changes.map((c) => c.key)));
   }
 
   /** Whether a claim key is held, from the followed copy; undefined when the copy is not complete. */
@@ -160,24 +182,117 @@ export class NetworkPlane {
     };
   }
 
-  /** A record whose address is outside the network (a hand-written or hostile one) is not programmed, nor named. */
-  private fits(e: EndpointRecord): boolean {
-    const a = parseIp(e.address);
-    if (a && this.subnet && contains(this.subnet, a) && e.address !== this.binding.gateway) return true;
-    this.d.log.warn({ cluster: this.binding.name, endpoint: e.id, address: e.address, node: e.node }, 'cluster: an endpoint record in etcd has an address outside the network (or its gateway); ignored');
-    return false;
+  /** Who holds an address's claim, from the followed copy; undefined while the copy is not complete. */
+  private claimHolder(): ((address: string) => string | undefined) | undefined {
+    const c = this.claims;
+    if (!c || c.current !== 'synced') return undefined;
+    return (address) => {
+      const it = c.mirror.get(keys.address(this.binding.name, address));
+      const r = it && readRecord('address', it.key, it.value);
+      return r && r.ok ? r.record.node : undefined;
+    };
   }
 
-  private enqueue(changes: readonly EndpointChange[], whole: boolean): void {
-    this.first = false;
-    // A record that does not fit counts as absent: a put of one deletes what it replaced.
-    changes = changes.map((ch) => (ch.type === 'put' && !this.fits(ch.endpoint) ? { type: 'delete', endpoint: ch.endpoint } : ch));
-    this.queue = this.queue.then(() => this.apply(changes, whole)).catch((err: unknown) => {
+  /**
+   * Turns the puts of records this host does not believe into deletes (what they replaced goes),
+   * and remembers them as refused. Judged against this host's endpoints as they are now.
+   */
+  private judge(changes: readonly EndpointChange[]): EndpointChange[] {
+    const ctx = {
+      self: this.d.self, selfUnderlay: this.d.selfUnderlay, subnet: this.subnet, gateway: this.binding.gateway,
+      gatewayMac: this.binding.gatewayMac, own: this.ownNow(), claimHolder: this.claimHolder(),
+      macHolder: (mac: string) => {
+        const e = this.byMac.get(mac);
+        return e && e.node !== this.d.self ? e : undefined;
+      },
+    };
+    const freed: string[] = [];
+    const unbelieve = (id: string): void => {
+      const old = this.believed.get(id);
+      if (!old) return;
+      this.believed.delete(id);
+      if (this.byMac.get(old.mac)?.id === id) {
+        this.byMac.delete(old.mac);
+        freed.push(old.mac);
+      }
+    };
+    const out = changes.map((ch): EndpointChange => {
+      const id = ch.endpoint.id;
+      if (ch.type === 'delete') {
+        this.refused.delete(id);
+        unbelieve(id);
+        return ch;
+      }
+      const j = judgeRecord(ch.endpoint, ctx);
+      if (j.ok) {
+        this.refused.delete(id);
+        unbelieve(id);
+        this.believed.set(id, ch.endpoint);
+        this.byMac.set(ch.endpoint.mac, ch.endpoint);
+        return ch;
+      }
+      unbelieve(id);
+      const before = this.refused.get(id);
+      this.refused.set(id, { record: ch.endpoint, reason: j.reason, detail: j.detail });
+      // 'unclaimed' is also what a real record looks like while its claim's watch event is on
+      // its way: listed by the doctor, not counted or logged (the claim judges it again).
+      if (j.reason !== 'unclaimed' && (before?.reason !== j.reason || before.record.updatedAt !== ch.endpoint.updatedAt)) {
+        this.d.onRefused?.(j.reason);
+        this.d.log.warn({ cluster: this.binding.name, endpoint: id, node: ch.endpoint.node, reason: j.reason, detail: j.detail }, 'cluster: an endpoint record in etcd is not believed; ignored');
+      }
+      return { type: 'delete', endpoint: ch.endpoint };
+    });
+    // A MAC given up: the records refused for holding it are judged again (the next one may have it).
+    const waiting = [...this.refused.values()].filter((r) => r.reason === 'mac-taken' && freed.includes(r.record.mac)).map((r) => r.record);
+    if (waiting.length > 0) queueMicrotask(() => this.enqueue(waiting.map((endpoint) => ({ type: 'put', endpoint })), false, false));
+    return out;
+  }
+
+  /** Claims changed: the records of those addresses, believed or refused, are judged again. */
+  private claimsChanged(keysChanged: readonly string[]): void {
+    if (this.stopped || !this.endpoints) return;
+    const prefix = keys.addresses(this.binding.name);
+    const addresses = new Set(keysChanged.map((k) => k.slice(prefix.length)));
+    const again = [...this.believed.values(), ...[...this.refused.values()].map((r) => r.record)].filter((e) => addresses.has(e.address));
+    if (again.length > 0) this.enqueue(again.map((endpoint) => ({ type: 'put', endpoint })), false, false);
+  }
+
+  /**
+   * An endpoint of this host's took `address` and `mac`: another node's record of either is no
+   * longer believed (its neighbour entry would answer this host's own containers' ARP).
+   */
+  ownEndpointAdded(id: string, address: string | undefined, mac: string): void {
+    if (this.stopped) return;
+    // Until the orchestrator commits it, the state does not have it: judged as this host's meanwhile.
+    this.pendingOwn.set(id, { id, ...(address !== undefined && { address }), mac });
+    const hit = [...this.believed.values()].filter((e) => e.node !== this.d.self && (e.address === address || e.mac === mac));
+    if (hit.length > 0) this.enqueue(hit.map((endpoint) => ({ type: 'put', endpoint })), false, false);
+  }
+
+  /** An endpoint of this host's is gone (withdrawn, or its create rolled back). */
+  ownEndpointRemoved(id: string): void {
+    this.pendingOwn.delete(id);
+  }
+
+  /** This host's endpoints: the state's, and those published before the state has them. */
+  private ownNow(): OwnEndpoints {
+    if (this.pendingOwn.size === 0) return this.d.own();
+    const base = this.d.own();
+    for (const id of this.pendingOwn.keys()) if (base.ids.has(id)) this.pendingOwn.delete(id);
+    return this.pendingOwn.size === 0 ? base : mergeOwn(base, this.pendingOwn.values());
+  }
+
+  /** `fromWatch`: the changes are etcd's news (their lag is measured), not a judgement again. */
+  private enqueue(changes: readonly EndpointChange[], whole: boolean, fromWatch = true): void {
+    if (fromWatch) this.first = false;
+    // A record not believed counts as absent: a put of one deletes what it replaced.
+    changes = this.judge(changes);
+    this.queue = this.queue.then(() => this.apply(changes, whole, fromWatch)).catch((err: unknown) => {
       this.d.log.error({ err, cluster: this.binding.name }, 'cluster: programming remote endpoints failed; the next sync or the doctor retries');
     });
   }
 
-  private async apply(changes: readonly EndpointChange[], whole: boolean): Promise<void> {
+  private async apply(changes: readonly EndpointChange[], whole: boolean, fromWatch: boolean): Promise<void> {
     if (this.stopped) return;
     const touched = new Map<string, EndpointRecord | undefined>(); // mac → the record that held it before
     for (const ch of changes) {
@@ -209,7 +324,7 @@ export class NetworkPlane {
     await applyAll(this.d.exec, steps, log);
     this.admitted = guard.admitted;
     const now = Date.now();
-    if (!whole) for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
+    if (!whole && fromWatch) for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
     if (changes.length > 0) this.d.onRemoteChange?.();
   }
 
@@ -234,8 +349,10 @@ export class NetworkPlane {
       ...d.removeFdb.map((m) => ({ object: `${this.device} fdb ${m}`, detail: 'no endpoint in etcd has this MAC' })),
       ...d.removeNeigh.map((a) => ({ object: `${this.device} neighbour ${a}`, detail: 'no endpoint in etcd has this address' })),
     ];
+    // Listed, never repaired here: a refused record is someone else's write (the doctor cannot fix etcd's writer).
+    const refused = [...this.refused.values()].map((r) => ({ object: `${this.device} record ${r.record.id.slice(0, 12)} of node ${r.record.node}`, detail: `refused (${r.reason}): ${r.detail}` }));
     if (repair && out.length > 0) await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
-    return out;
+    return [...out, ...refused];
   }
 
   /** Re-applies the guard's member set (after the doctor re-made the table, for instance). */

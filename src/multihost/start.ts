@@ -15,6 +15,7 @@ import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { ClusterAgent } from './agent.js';
+import type { RefusalReason } from './trust.js';
 
 export interface Cluster {
   readonly agent: ClusterAgent;
@@ -30,6 +31,7 @@ export interface StartClusterOptions {
   readonly nameOf: (e: EndpointRecord) => string | undefined;
   readonly onRemoteChange: () => void;
   readonly onLag: (seconds: number) => void;
+  readonly onRefused: (reason: RefusalReason) => void;
 }
 
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
@@ -62,6 +64,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     nameOf: o.nameOf,
     onRemoteChange: o.onRemoteChange,
     onLag: o.onLag,
+    onRefused: o.onRefused,
     presenceTtlS: settings.presenceTtlS,
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).

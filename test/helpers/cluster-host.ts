@@ -25,6 +25,8 @@ export interface ClusterHost {
 export interface ClusterHostOptions {
   readonly claimGraceMs?: number;
   readonly underlayMtu?: number;
+  /** Refused records, by reason (the metric's source). */
+  readonly refused?: Map<string, number>;
 }
 
 /** A started host; the caller stops `agent` (afterEach). */
@@ -42,6 +44,7 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     presenceTtlS: 5,
     backoffMs: { first: 10, max: 50 },
     claimGraceMs: o.claimGraceMs ?? 50,
+    ...(o.refused && { onRefused: (reason: string) => o.refused?.set(reason, (o.refused.get(reason) ?? 0) + 1) }),
   });
   const t = testPlugin({ cluster: agent });
   ref.plugin = t.plugin;

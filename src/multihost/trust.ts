@@ -1,0 +1,98 @@
+/**
+ * What a host believes of another host's endpoint record before it reaches the kernel (issue
+ * 22, finding 1). The record's shape was checked when it was read (cluster/records.ts: no
+ * loopback, link-local, multicast or broadcast address, no all-zero or multicast MAC); here is
+ * its meaning in this host's context. Any holder of etcd credentials can write any record, so a
+ * record that would send a member's traffic elsewhere, or take over an address or MAC of this
+ * host's own containers, is refused, counted by reason and listed by the doctor. Pure: the
+ * context is handed in.
+ */
+import { parseIp } from '../ip/address.js';
+import { type Cidr, contains } from '../ip/cidr.js';
+import type { EndpointRecord } from '../cluster/records.js';
+
+export type RefusalReason =
+  | 'outside-network' // its address is not in the network's subnet
+  | 'gateway' // its address is the anycast gateway (the same on every host)
+  | 'own-address' // its address is one of this host's containers on this network
+  | 'own-mac' // its MAC is one of this host's containers', or the gateway's
+  | 'own-underlay' // it sends frames to this host's own underlay address, under another node's name
+  | 'claimed-by-other' // the address's claim in etcd names another node
+  | 'unclaimed' // no claim in etcd holds its address (judged again when one comes)
+  | 'mac-taken' // another believed record, of another endpoint, has its MAC
+  | 'names-this-host'; // it names this node, but this host did not publish it
+
+export const REFUSAL_REASONS: readonly RefusalReason[] = ['outside-network', 'gateway', 'own-address', 'own-mac', 'own-underlay', 'claimed-by-other', 'unclaimed', 'mac-taken', 'names-this-host'];
+
+export interface TrustContext {
+  readonly self: string;
+  /** This host's underlay address. */
+  readonly selfUnderlay: string;
+  readonly subnet: Cidr | undefined;
+  readonly gateway: string;
+  readonly gatewayMac: string;
+  /** This host's own endpoints on the network (built once per batch: ownEndpoints). */
+  readonly own: OwnEndpoints;
+  /** Who holds an address's claim in etcd; undefined when the followed copy is not complete. */
+  readonly claimHolder: ((address: string) => string | undefined) | undefined;
+  /** The believed record of another host that holds a MAC now, if any. */
+  readonly macHolder: (mac: string) => EndpointRecord | undefined;
+}
+
+export interface OwnEndpoints {
+  readonly ids: ReadonlySet<string>;
+  /** Address (no prefix length) → endpoint id. */
+  readonly addresses: ReadonlyMap<string, string>;
+  /** MAC → endpoint id. */
+  readonly macs: ReadonlyMap<string, string>;
+}
+
+/** The lookup tables of this host's endpoints (address without prefix length). */
+export const ownEndpoints = (list: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>): OwnEndpoints =>
+  mergeOwn({ ids: new Set(), addresses: new Map(), macs: new Map() }, list);
+
+/** `base` with more endpoints (published, not yet in the state). */
+export function mergeOwn(base: OwnEndpoints, more: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>): OwnEndpoints {
+  const ids = new Set(base.ids);
+  const addresses = new Map(base.addresses);
+  const macs = new Map(base.macs);
+  for (const e of more) {
+    ids.add(e.id);
+    if (e.address !== undefined) addresses.set(e.address, e.id);
+    macs.set(e.mac, e.id);
+  }
+  return { ids, addresses, macs };
+}
+
+export type Judgement = { readonly ok: true } | { readonly ok: false; readonly reason: RefusalReason; readonly detail: string };
+
+const refuse = (reason: RefusalReason, detail: string): Judgement => ({ ok: false, reason, detail });
+
+export function judgeRecord(e: EndpointRecord, c: TrustContext): Judgement {
+  const a = parseIp(e.address);
+  if (!a || !c.subnet || !contains(c.subnet, a)) return refuse('outside-network', `address ${e.address} is not in the network`);
+  if (e.address === c.gateway) return refuse('gateway', `address ${e.address} is the network's gateway`);
+  if (e.node === c.self) {
+    // This host's own records are never programmed here; one it did not write is a forgery.
+    return c.own.ids.has(e.id) ? { ok: true } : refuse('names-this-host', `names this node (${c.self}), which has no endpoint ${e.id.slice(0, 12)}`);
+  }
+  if (e.underlay === c.selfUnderlay) return refuse('own-underlay', `node ${e.node} gives this host's own underlay address ${e.underlay}`);
+  if (e.mac === c.gatewayMac) return refuse('own-mac', `MAC ${e.mac} is the network's gateway MAC`);
+  const byAddress = c.own.addresses.get(e.address);
+  if (byAddress !== undefined) return refuse('own-address', `address ${e.address} is this host's endpoint ${byAddress.slice(0, 12)}`);
+  const byMac = c.own.macs.get(e.mac);
+  if (byMac !== undefined) return refuse('own-mac', `MAC ${e.mac} is this host's endpoint ${byMac.slice(0, 12)}`);
+  // An address is the node's that claims it: a record taking another's would break traffic to it.
+  // Every endpoint's address is claimed before it is published, but the claims are followed by a
+  // watch of their own and may lag the record: an unclaimed one waits (judged again when the
+  // claims change). While the claims' copy is incomplete (etcd away) the record is let through.
+  if (c.claimHolder) {
+    const holder = c.claimHolder(e.address);
+    if (holder === undefined) return refuse('unclaimed', `no claim holds address ${e.address}`);
+    if (holder !== e.node) return refuse('claimed-by-other', `address ${e.address} is claimed by node ${holder}, not ${e.node}`);
+  }
+  // One MAC, one endpoint: the first believed keeps it (a forwarding entry has one destination).
+  const other = c.macHolder(e.mac);
+  if (other && other.id !== e.id) return refuse('mac-taken', `MAC ${e.mac} is endpoint ${other.id.slice(0, 12)}'s, of node ${other.node}`);
+  return { ok: true };
+}
