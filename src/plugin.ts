@@ -27,7 +27,7 @@ import { type Action, type Policy, reconcile } from './doctor/reconcile.js';
 import { ensureHookStep } from './doctor/repairs.js';
 import type { KernelSnapshot } from './host/kernel-snapshot.js';
 import type { MarkedLink } from './host/probe.js';
-import { type ClusterBinding, type NetworkRecord, type StateView } from './driver/state.js';
+import { type ClusterBinding, type EndpointRecord, type NetworkRecord, type StateView } from './driver/state.js';
 import { clusterRequest } from './driver/network.js';
 import { PluginError } from './errors.js';
 import type { ClusterPort } from './multihost/agent.js';
@@ -151,12 +151,13 @@ export class Plugin {
 
   // NetworkDriver
   async createNetwork(req: CreateNetworkRequest, log: Logger): Promise<Record<string, never>> {
+    // A cluster network is checked here first, then defined (or found) in etcd, outside the
+    // lock (finding 6): every host builds the recorded definition (subnet, gateway and its MAC,
+    // VXLAN id, MTU). A definition left by a create that then fails is what any host's is: shared.
+    const wanted = clusterRequest(this.deps.state, req);
+    const binding = wanted ? await this.clusterPort().defineNetwork(wanted, log) : undefined;
     const r = await this.decide(log, async (s) => {
       const owner = await this.deps.linkOwner(bridgeNameFor(req), log);
-      // A cluster network is checked here first, then defined (or found) in etcd: every host
-      // builds the recorded definition (subnet, gateway and its MAC, VXLAN id, MTU).
-      const wanted = clusterRequest(s, req);
-      const binding = wanted ? await this.clusterPort().defineNetwork(wanted, log) : undefined;
       return createNetwork(s, req, owner, (this.deps.now?.() ?? new Date()).toISOString(), binding);
     });
     const n = this.deps.state.networks.get(req.NetworkID);
@@ -181,26 +182,38 @@ export class Plugin {
       return r;
     });
   }
-  createEndpoint(req: CreateEndpointRequest, log: Logger): Promise<{ Interface?: { MacAddress: string } }> {
-    return this.locked(async () => {
+  /**
+   * A cluster network's endpoint is published in etcd after the host change and the save, outside
+   * the lock (finding 6: a lossy etcd must not hold up local networks). If etcd does not take it,
+   * the endpoint is taken back under the lock and the request fails, as if it had never been made;
+   * a crash before the publish leaves it in the journal, and the convergence at start publishes it.
+   */
+  async createEndpoint(req: CreateEndpointRequest, log: Logger): Promise<{ Interface?: { MacAddress: string } }> {
+    let made: { c: ClusterBinding; endpoint: EndpointRecord } | undefined;
+    const r = await this.locked(async () => {
       const s = this.deps.state;
       const d = createEndpoint(s, req);
       const c = s.networks.get(req.NetworkID)?.cluster;
       const put = d.changes.find((x) => x.op === 'endpoint.put');
       const endpoint = put?.op === 'endpoint.put' ? put.endpoint : undefined;
-      if (!c || !endpoint) return this.commit(d, log);
-      let published = false;
-      try {
-        return await this.commit(d, log, 'plan', async () => {
-          await this.clusterPort().publish(c, endpoint, log);
-          published = true;
-        });
-      } catch (err) {
-        // Saving failed after the record went out (a full disk): the other hosts must not keep it.
-        if (published) await this.clusterPort().withdraw(c, endpoint.id, log);
-        throw err;
-      }
+      const answer = await this.commit(d, log);
+      if (c && endpoint) made = { c, endpoint };
+      return answer;
     });
+    if (!made) return r;
+    const { c, endpoint } = made;
+    try {
+      await this.clusterPort().publish(c, endpoint, log);
+    } catch (err) {
+      await this.locked(() => this.commit(deleteEndpoint(this.deps.state, { NetworkID: req.NetworkID, EndpointID: req.EndpointID }), log, 'teardown')).catch((undoErr: unknown) => {
+        // Left in the state: dockerd's rollback (DeleteEndpoint) or the reconcile loop removes it.
+        log.error({ err: undoErr }, 'taking back an endpoint etcd did not take failed');
+      });
+      // A publish that timed out may still land in etcd: withdrawn too (queued, compare-and-delete).
+      await this.clusterPort().withdraw(c, endpoint.id, log);
+      throw err;
+    }
+    return r;
   }
   join(req: { NetworkID: string; EndpointID: string; SandboxKey?: string }, log: Logger): Promise<JoinResponse> {
     return this.decide(log, (s) => join(s, req));
@@ -249,21 +262,30 @@ export class Plugin {
    * first the local order offers that no host holds), then taken in the journal. If the save
    * fails the claim is released again (or by the next convergence, if etcd is away too).
    */
-  requestAddress(req: ipam.RequestAddressRequest, log: Logger): Promise<{ Address: string; Data: Record<string, string> }> {
-    return this.locked(async () => {
-      const s = this.deps.state;
-      const local = ipam.requestAddress(s, req);
-      const c = clusterOfPool(s, req.PoolID);
-      if (!c || req.Options?.RequestAddressType === ipam.GATEWAY_TYPE) return this.commit(local, log);
-      const claimed = await this.clusterPort().claim(c, req.Address ? bareAddress(req.Address) : undefined, () => ipam.freeAddresses(s, req.PoolID), log);
-      const d = ipam.takeAddress(s, req.PoolID, claimed, !req.Address);
-      try {
-        return await this.commit(d, log);
-      } catch (err) {
-        await this.clusterPort().release(c, claimed, log);
-        throw err;
-      }
-    });
+  async requestAddress(req: ipam.RequestAddressRequest, log: Logger): Promise<{ Address: string; Data: Record<string, string> }> {
+    const s = this.deps.state;
+    const c = clusterOfPool(s, req.PoolID);
+    if (!c || req.Options?.RequestAddressType === ipam.GATEWAY_TYPE) return this.decide(log, (st) => ipam.requestAddress(st, req));
+    // The claim waits for etcd outside the lock: a slow or lossy etcd holds up no request of a
+    // local network (issue 22, finding 6). The journal's take is decided under the lock, on the
+    // state as it is then; only a failed save gives the claim back (a take refused because the
+    // address is in use here keeps the claim: it is this host's, for the endpoint that uses it).
+    ipam.requestAddress(s, req); // the request's own checks (pool, address form) before etcd is asked
+    const cluster = this.clusterPort();
+    const claimed = await cluster.claim(c, req.Address ? bareAddress(req.Address) : undefined, () => ipam.freeAddresses(this.deps.state, req.PoolID), log);
+    try {
+      return await this.locked(async () => {
+        const d = ipam.takeAddress(this.deps.state, req.PoolID, claimed, !req.Address);
+        try {
+          return await this.commit(d, log);
+        } catch (err) {
+          await cluster.release(c, claimed, log);
+          throw err;
+        }
+      });
+    } finally {
+      cluster.settled(c, claimed);
+    }
   }
   releaseAddress(req: { PoolID: string; Address: string }, log: Logger): Promise<Record<string, never>> {
     return this.locked(async () => {

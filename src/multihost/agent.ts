@@ -52,15 +52,21 @@ export interface AgentOptions {
  * refused. That host answers dockerd's ReleaseAddress before etcd has the release (the agent's
  * queue), so for a few milliseconds after `docker rm` there the claim is still in etcd; `docker
  * run --ip` of it here right then must not fail. A real conflict is refused this much later,
- * after a handful of compare-and-creates, with the request lock held meanwhile.
+ * after a handful of compare-and-creates; the orchestrator claims outside its request lock, so
+ * the wait holds up no other request (issue 22, finding 6).
  */
 export const CLAIM_GRACE_MS = 1000;
 
 /** What the orchestrator asks of the cluster (plugin.ts); one implementation, this agent. */
 export interface ClusterPort {
   defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding>;
-  /** Claims `address` (`--ip`) or the first of `candidates` no host holds; answers the address. */
+  /**
+   * Claims `address` (`--ip`) or the first of `candidates` no host holds; answers the address.
+   * Called outside the request lock: until `settled`, the address is not offered to another claim.
+   */
   claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string>;
+  /** The claimed address is in the journal now, or given up: it leaves the claims in flight. */
+  settled(c: ClusterBinding, address: string): void;
   /** Never fails: what etcd does not take now, the next convergence does. */
   release(c: ClusterBinding, address: string, log: Logger): Promise<void>;
   publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void>;
@@ -108,6 +114,10 @@ export class ClusterAgent implements ClusterPort {
   private ops: Promise<void> = Promise.resolve();
   /** Address keys with a release still queued: no claim of this host may take them before it ran. */
   private readonly releasing = new Map<string, number>();
+  /** Claims made and not yet in the journal (their requests run outside the lock): never offered twice. */
+  private readonly inFlight = new Set<string>();
+  /** The claims of each cluster network, one after another (claim()). */
+  private readonly claimQueues = new Map<string, Promise<void>>();
 
   constructor(private readonly o: AgentOptions) {}
 
@@ -199,16 +209,37 @@ export class ClusterAgent implements ClusterPort {
     return { name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local: this.node.address };
   }
 
-  async claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
+  /**
+   * One claim at a time per cluster network (never across networks, never under the request
+   * lock): a claim that this node already holds succeeds again in etcd, so two made at once could
+   * both be answered the same address; one after the other, the second skips the first's.
+   */
+  claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
+    const run = (this.claimQueues.get(c.name) ?? Promise.resolve()).then(() => this.claimNow(c, address, candidates, log));
+    const tail = run.then(() => undefined, () => undefined);
+    this.claimQueues.set(c.name, tail);
+    void tail.then(() => {
+      if (this.claimQueues.get(c.name) === tail) this.claimQueues.delete(c.name);
+    });
+    return run;
+  }
+
+  private async claimNow(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
     const ref = refOf(c);
     // A queued release of the same address would delete the claim made now: it runs first.
     if (address !== undefined && this.releasing.has(keys.address(c.name, bareAddress(address)))) await this.ops;
     const mirror = this.planeOf(c)?.claimKnown();
     if (!mirror && this.releasing.size > 0) await this.ops;
     const known = mirror && ((key: string): boolean => this.releasing.has(key) || mirror(key));
+    // A claim of this node's is idempotent in etcd: one in flight for another request would be
+    // answered again. Automatic addresses skip them; a `--ip` of one is refused at the journal.
+    const free = function* (this: ClusterAgent): Iterable<string> {
+      for (const a of candidates()) if (!this.inFlight.has(keys.address(c.name, a))) yield a;
+    }.bind(this);
     const claim = address !== undefined
       ? await this.claimExact(ref, address, log)
-      : await this.call(this.o.store.claimAny(ref, candidates(), 16, known));
+      : await this.call(this.o.store.claimAny(ref, free(), 16, known));
+    this.inFlight.add(keys.address(c.name, claim.address));
     log.debug({ cluster: c.name, address: claim.address }, 'cluster: address claimed');
     return claim.address;
   }
@@ -226,6 +257,10 @@ export class ClusterAgent implements ClusterPort {
         await new Promise((r) => setTimeout(r, Math.min(wait, left)));
       }
     }
+  }
+
+  settled(c: ClusterBinding, address: string): void {
+    this.inFlight.delete(keys.address(c.name, bareAddress(address)));
   }
 
   release(c: ClusterBinding, address: string, log: Logger): Promise<void> {

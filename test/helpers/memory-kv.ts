@@ -17,6 +17,8 @@ export class MemoryKv implements Kv {
   readonly data = new Map<string, KvItem & { lease?: string }>();
   revision = 1;
   down = false;
+  /** While set, writes (createAll, put) wait for it: an etcd that answers late (lossy, overloaded). */
+  stall: Promise<void> | undefined;
   watches: Watch[] = [];
   private leases = 0;
   /** Every call, by name (to count requests). */
@@ -59,19 +61,21 @@ export class MemoryKv implements Kv {
     return Promise.resolve({ revision: this.revision, items: [...this.data.values()].filter((i) => i.key.startsWith(prefix)).sort((a, b) => a.key.localeCompare(b.key)) });
   }
 
-  createAll(entries: readonly { key: string; value: string }[]): Promise<CreateResult> {
+  async createAll(entries: readonly { key: string; value: string }[]): Promise<CreateResult> {
     this.check(`create ${entries[0]?.key}`);
-    if (entries.some((e) => this.data.has(e.key))) return Promise.resolve({ created: false, existing: entries.map((e) => this.data.get(e.key)) });
+    await this.stall;
+    if (entries.some((e) => this.data.has(e.key))) return { created: false, existing: entries.map((e) => this.data.get(e.key)) };
     this.revision++;
     this.write(entries.map((e) => this.putNow(e.key, e.value)));
-    return Promise.resolve({ created: true, revision: this.revision });
+    return { created: true, revision: this.revision };
   }
 
-  put(key: string, value: string): Promise<number> {
+  async put(key: string, value: string): Promise<number> {
     this.check(`put ${key}`);
+    await this.stall;
     this.revision++;
     this.write([this.putNow(key, value)]);
-    return Promise.resolve(this.revision);
+    return this.revision;
   }
 
   putIfAt(key: string, value: string, modRevision: number, lease?: string): Promise<boolean> {

@@ -283,3 +283,60 @@ describe('cluster networks through the orchestrator', () => {
     expect(kv.calls.filter((c) => c.startsWith('list'))).toEqual([]);
   });
 });
+
+describe('etcd trouble never touches local networks (issue 22, finding 6)', () => {
+  it('while etcd answers nothing, a cluster network\'s address and endpoint wait; a local network is made, addressed and given an endpoint meanwhile', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    let answer = (): void => undefined;
+    kv.stall = new Promise((r) => (answer = r));
+    const order: string[] = [];
+    // A cluster request: its claim waits for etcd.
+    const clusterIp = a.plugin.requestAddress({ PoolID: pool }, log).then((r) => (order.push('cluster address'), r));
+    // A local network's whole lifecycle meanwhile, through the same plugin.
+    const lp = await a.plugin.requestPool({ Pool: '10.99.0.0/24' }, log);
+    const lgw = await a.plugin.requestAddress({ PoolID: lp.PoolID, Options: GW }, log);
+    await a.plugin.createNetwork({ NetworkID: hexId(0x11), Options: {}, IPv4Data: [{ Pool: '10.99.0.0/24', Gateway: lgw.Address }] }, log);
+    const lip = await a.plugin.requestAddress({ PoolID: lp.PoolID }, log);
+    await a.plugin.createEndpoint({ NetworkID: hexId(0x11), EndpointID: hexId(0x12), Interface: { Address: lip.Address } }, log);
+    order.push('local lifecycle');
+    // A cluster endpoint's publish waits too, and holds up nothing either.
+    kv.stall = undefined;
+    answer();
+    const ip = (await clusterIp).Address;
+    let answerPublish = (): void => undefined;
+    kv.stall = new Promise((r) => (answerPublish = r));
+    const ep = a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe1), Interface: { Address: ip } }, log).then(() => order.push('cluster endpoint'));
+    await a.plugin.deleteEndpoint({ NetworkID: hexId(0x11), EndpointID: hexId(0x12) }, log);
+    order.push('local delete');
+    kv.stall = undefined;
+    answerPublish();
+    await ep;
+    expect(order).toEqual(['local lifecycle', 'cluster address', 'local delete', 'cluster endpoint']);
+    expect(kv.data.has(keys.endpoint('blue', hexId(0xe1)))).toBe(true);
+  });
+
+  it('two automatic addresses claimed at once on one host are two addresses (the claims in flight are not offered twice)', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const got = await Promise.all([1, 2, 3, 4].map(() => a.plugin.requestAddress({ PoolID: pool }, log)));
+    expect(new Set(got.map((g) => g.Address)).size).toBe(4);
+    await a.agent.idle();
+    const claims = [...kv.data.keys()].filter((k) => k.startsWith(keys.addresses('blue')));
+    expect(claims).toHaveLength(4);
+  });
+
+  it('etcd refuses the publish: the endpoint is taken back (host plan undone, not in the state) and the request fails', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    kv.down = true;
+    const err = await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe2), Interface: { Address: ip } }, log).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('CLUSTER_UNAVAILABLE');
+    expect(a.plugin.state.endpoints.has(hexId(0xe2))).toBe(false);
+    expect(planText(a.exec)).toMatch(/link del mnh00e200e200e2|link set mnh00e200e200e2 .*group 28015/);
+  });
+});
