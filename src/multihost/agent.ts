@@ -383,7 +383,11 @@ export class ClusterAgent implements ClusterPort {
         const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
         return { claims, endpoints };
       })();
-      const plan = convergePlan(this.node, local, etcd);
+      const whole = convergePlan(this.node, local, etcd);
+      // A claim under way (requests claim outside the lock) is in etcd before it is in the
+      // journal: this round releases none of the network's addresses, the next one decides.
+      const claiming = this.claimQueues.has(c.name) || [...this.inFlight].some((k) => k.startsWith(keys.addresses(c.name)));
+      const plan = claiming ? { ...whole, release: [] } : whole;
       if (isEmptyPlan(plan)) continue;
       log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
       for (const id of plan.withdraw) await this.call(this.o.store.withdrawEndpoint(c.name, id));

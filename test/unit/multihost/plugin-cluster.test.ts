@@ -340,3 +340,20 @@ describe('etcd trouble never touches local networks (issue 22, finding 6)', () =
     expect(planText(a.exec)).toMatch(/link del mnh00e200e200e2|link set mnh00e200e200e2 .*group 28015/);
   });
 });
+
+describe('convergence and claims made outside the lock', () => {
+  it('an address claimed but not yet in the journal is not released by a convergence that runs in between; once given up, it is', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    await createClusterNetwork(a);
+    const c = [...a.plugin.state.networks.values()][0]?.cluster;
+    if (!c) throw new Error('no cluster binding');
+    const ip = await a.agent.claim(c, undefined, () => ['10.77.0.9'], log);
+    expect(ip).toBe('10.77.0.9');
+    await a.plugin.exclusive(() => a.agent.converge());
+    expect(kv.data.has(keys.address('blue', '10.77.0.9'))).toBe(true);
+    a.agent.settled(c, ip);
+    await a.plugin.exclusive(() => a.agent.converge());
+    expect(kv.data.has(keys.address('blue', '10.77.0.9'))).toBe(false);
+  });
+});
