@@ -361,50 +361,65 @@ export class ClusterAgent implements ClusterPort {
     }, 50);
   }
 
-  /** Takes this host's records in etcd to what its journal says (converge.ts). Under the lock. */
+  /**
+   * Takes this host's records in etcd to what its journal says (converge.ts). Under the lock.
+   * Each network on its own: one that fails (an unreadable record, a refused write) is logged
+   * and the others still converge (issue 22, finding 12); the first failure is thrown at the end.
+   */
   async converge(): Promise<void> {
     await this.ops;
     const state = this.o.state();
+    const failures: unknown[] = [];
     for (const n of state.networks.values()) {
       const c = n.cluster;
       // At shutdown the rest waits for the next start (it converges from the journal then).
       if (!c || this.stopped) continue;
       const log = this.o.log.child({ network: n.id.slice(0, 12), cluster: c.name });
-      // etcd restored empty: the definition comes back from this host's copy.
-      await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu })).catch((err: unknown) => {
+      try {
+        await this.convergeNetwork(state, n, c, log);
+      } catch (err) {
+        log.warn({ err: messageOf(err) }, 'cluster: this network\'s records did not converge with its journal; the others go on');
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  }
+
+  private async convergeNetwork(state: StateView, n: NetworkRecord, c: ClusterBinding, log: Logger): Promise<void> {
+    // etcd restored empty: the definition comes back from this host's copy.
+    await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu })).catch((err: unknown) => {
+      if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
+      log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
+    });
+    const local = this.localOf(state, n, c);
+    // The followed copies when they are complete (the reconcile loop converges every minute:
+    // listing the whole network from etcd each time would cost every host ~0.5 KiB per endpoint).
+    // A copy a moment behind this host's own last write only adds an idempotent call.
+    const etcd = this.planes.get(n.id)?.followed() ?? await (async () => {
+      const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
+      return { claims, endpoints };
+    })();
+    const whole = convergePlan(this.node, local, etcd);
+    // A claim under way (requests claim outside the lock) is in etcd before it is in the
+    // journal: this round releases none of the network's addresses, the next one decides.
+    const claiming = this.claimQueues.has(c.name) || [...this.inFlight].some((k) => k.startsWith(keys.addresses(c.name)));
+    const plan = claiming ? { ...whole, release: [] } : whole;
+    if (isEmptyPlan(plan)) return;
+    log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
+    for (const id of plan.withdraw) await this.call(this.o.store.withdrawEndpoint(c.name, id));
+    for (const a of plan.release) await this.call(this.o.store.releaseAddress(c.name, a));
+    for (const a of plan.claim) {
+      try {
+        await this.call(this.o.store.claimAddress(refOf(c), a));
+      } catch (err) {
         if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
-        log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
-      });
-      const local = this.localOf(state, n, c);
-      // The followed copies when they are complete (the reconcile loop converges every minute:
-      // listing the whole network from etcd each time would cost every host ~0.5 KiB per endpoint).
-      // A copy a moment behind this host's own last write only adds an idempotent call.
-      const etcd = this.planes.get(n.id)?.followed() ?? await (async () => {
-        const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
-        return { claims, endpoints };
-      })();
-      const whole = convergePlan(this.node, local, etcd);
-      // A claim under way (requests claim outside the lock) is in etcd before it is in the
-      // journal: this round releases none of the network's addresses, the next one decides.
-      const claiming = this.claimQueues.has(c.name) || [...this.inFlight].some((k) => k.startsWith(keys.addresses(c.name)));
-      const plan = claiming ? { ...whole, release: [] } : whole;
-      if (isEmptyPlan(plan)) continue;
-      log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
-      for (const id of plan.withdraw) await this.call(this.o.store.withdrawEndpoint(c.name, id));
-      for (const a of plan.release) await this.call(this.o.store.releaseAddress(c.name, a));
-      for (const a of plan.claim) {
-        try {
-          await this.call(this.o.store.claimAddress(refOf(c), a));
-        } catch (err) {
-          if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
-          // Two hosts use one address: only an operator can say which container keeps it.
-          log.error({ err: err.message, address: a }, 'cluster: an address this host uses is claimed by another host in etcd');
-        }
+        // Two hosts use one address: only an operator can say which container keeps it.
+        log.error({ err: err.message, address: a }, 'cluster: an address this host uses is claimed by another host in etcd');
       }
-      for (const e of plan.publish) {
-        await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...(e.name !== undefined && { name: e.name }) }));
-        this.published.set(e.id, e.name);
-      }
+    }
+    for (const e of plan.publish) {
+      await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...(e.name !== undefined && { name: e.name }) }));
+      this.published.set(e.id, e.name);
     }
   }
 

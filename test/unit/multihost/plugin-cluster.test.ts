@@ -357,3 +357,24 @@ describe('convergence and claims made outside the lock', () => {
     expect(kv.data.has(keys.address('blue', '10.77.0.9'))).toBe(false);
   });
 });
+
+describe('one network\'s trouble stays its own (issue 22, finding 12)', () => {
+  it('an unreadable definition of one cluster network in etcd: the other network of the host still converges (its lost record republished)', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const p2 = await a.plugin.requestPool({ Pool: '10.88.0.0/16' }, log);
+    const g2 = await a.plugin.requestAddress({ PoolID: p2.PoolID, Options: GW }, log);
+    await a.plugin.createNetwork({ NetworkID: hexId(0xb7), Options: { 'com.docker.network.generic': { 'mynet.cluster': 'red' } }, IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: g2.Address }] }, log);
+    const ip1 = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe5), Interface: { Address: ip1 } }, log);
+    const ip2 = (await a.plugin.requestAddress({ PoolID: p2.PoolID }, log)).Address;
+    await a.plugin.createEndpoint({ NetworkID: hexId(0xb7), EndpointID: hexId(0xe6), Interface: { Address: ip2 } }, log);
+    // blue's definition is junk now ("blue" comes first in the host's networks), and red lost its endpoint record.
+    kv.external(keys.network('blue'), '{"v":1,"junk":true}');
+    kv.external(keys.endpoint('red', hexId(0xe6)), undefined);
+    const err = await a.plugin.exclusive(() => a.agent.converge()).catch((e: unknown) => e);
+    expect(errorOf(err)).toMatch(/networks\/blue/);
+    expect(kv.data.has(keys.endpoint('red', hexId(0xe6)))).toBe(true);
+  });
+});
