@@ -310,12 +310,16 @@ export class NetworkPlane {
       // Per touched MAC, the record that now holds it decides (an address moved between hosts
       // in one batch, a delete that comes after the same address's new owner put).
       const byMac = new Map<string, EndpointRecord>();
-      for (const e of this.records.values()) if (touched.has(e.mac)) byMac.set(e.mac, e);
+      const held = new Set<string>(); // addresses a remote record holds now, after these changes
+      for (const e of this.records.values()) {
+        if (touched.has(e.mac)) byMac.set(e.mac, e);
+        if (e.node !== this.d.self) held.add(e.address);
+      }
       steps = [];
       for (const [mac, before] of touched) {
         const now = byMac.get(mac);
         if (now && now.node !== this.d.self) steps.push(...remoteEntrySteps(this.networkId, entryOf(now)));
-        else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before));
+        else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before, { neighbour: !held.has(before.address) }));
       }
     }
     const guard = this.guardStep();

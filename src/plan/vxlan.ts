@@ -76,11 +76,15 @@ export function remoteEntrySteps(networkId: string, e: RemoteEntry): HostStep[] 
   ];
 }
 
-/** Removes one remote endpoint's entries; absent entries count as removed (idempotent). */
-export function removeEntrySteps(networkId: string, e: Pick<RemoteEntry, 'address' | 'mac'>): HostStep[] {
+/**
+ * Removes one remote endpoint's entries; absent entries count as removed (idempotent).
+ * `neighbour: false` keeps the address's neighbour entry: another endpoint holds the address now
+ * (issue 22, finding 16: a late delete of its old record removed the new owner's entry).
+ */
+export function removeEntrySteps(networkId: string, e: Pick<RemoteEntry, 'address' | 'mac'>, o: { readonly neighbour?: boolean } = {}): HostStep[] {
   const dev = vxlanName(networkId);
   return [
-    { what: `stop answering ARP for ${e.address} on ${dev}`, run: neighDel(dev, e.address) },
+    ...(o.neighbour === false ? [] : [{ what: `stop answering ARP for ${e.address} on ${dev}`, run: neighDel(dev, e.address) }]),
     { what: `stop forwarding ${e.mac} on ${dev}`, run: fdbDel(dev, e.mac) },
   ];
 }

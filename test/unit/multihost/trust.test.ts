@@ -11,10 +11,12 @@ import type { EndpointRecord } from '../../../src/cluster/records.js';
 import { parseCidr } from '../../../src/ip/cidr.js';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { judgeRecord, ownEndpoints, type TrustContext } from '../../../src/multihost/trust.js';
+import { NetworkPlane } from '../../../src/multihost/plane.js';
+import type { ClusterStore, EndpointChange } from '../../../src/cluster/cluster-store.js';
 import { renderOp } from '../../../src/plan/step.js';
 import { type ClusterHost, clusterHost } from '../../helpers/cluster-host.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
-import type { RecordingExecutor } from '../../helpers/recording-executor.js';
+import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { hexId, silentLog as log } from '../support.js';
 
 const subnet = parseCidr('10.77.0.0/16');
@@ -148,5 +150,37 @@ describe('forged endpoint records between two hosts (finding 1)', () => {
     kv.external(keys.address('blue', '10.77.5.5'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-c', claimedAt: new Date().toISOString() }));
     const n = planText(a.plane).split('ip neigh replace 10.77.5.5').length;
     await until('A programs it again', () => planText(a.plane).split('ip neigh replace 10.77.5.5').length > n);
+  });
+});
+
+describe('an address that moved between hosts (issue 22, finding 16)', () => {
+  it('the late delete of its old record leaves the new owner\'s neighbour entry in place (claims not known: both records believed)', async () => {
+    let push: (changes: EndpointChange[]) => void = () => undefined;
+    const store = {
+      followEndpoints: (_c: string, o: { onChanges: (ch: EndpointChange[], how: { resync: boolean }) => void }) => {
+        push = (ch) => o.onChanges(ch, { resync: false });
+        return { current: 'synced', syncs: 1, stop: () => Promise.resolve() };
+      },
+      // etcd's claims not listed yet (a reconnect): no claim can be asked.
+      followPrefix: () => ({ current: 'resyncing', mirror: new Map(), stop: () => Promise.resolve() }),
+    } as unknown as ClusterStore;
+    const exec = new RecordingExecutor();
+    const binding = { name: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:aa:bb:cc:dd:ee', vni: 5000, mtu: 1450, local: '198.18.0.1' };
+    const plane = new NetworkPlane(NET, binding, { store, exec, read: () => Promise.resolve('[]'), log, self: 'host-a', selfUnderlay: '198.18.0.1', own: () => ownEndpoints([]) });
+    plane.start();
+    const at = new Date().toISOString();
+    const old: EndpointRecord = { v: 1, cluster: 'blue', id: hexId(0xd1), node: 'host-c', underlay: '203.0.113.7', address: '10.77.5.5', mac: '02:42:0a:4d:05:05', updatedAt: at };
+    const moved: EndpointRecord = { ...old, id: hexId(0xd2), node: 'host-d', underlay: '203.0.113.8', mac: '02:42:0a:4d:05:06' };
+    push([{ type: 'put', endpoint: old }]); // the first batch: compared with the kernel as a whole
+    await plane.idle();
+    push([{ type: 'put', endpoint: moved }]);
+    await plane.idle();
+    const before = exec.calls.length;
+    push([{ type: 'delete', endpoint: old }]); // host-c's withdrawal, late
+    await plane.idle();
+    const late = exec.calls.slice(before).map((c) => renderOp(c.op)).join('\n');
+    expect(late).toContain('bridge fdb del 02:42:0a:4d:05:05');
+    expect(late).not.toContain('neigh del 10.77.5.5');
+    await plane.stop();
   });
 });
