@@ -71,3 +71,20 @@ export function udpBeforeMarker(port: number, host: string, packets: readonly Bu
     for (const p of [...packets, marker]) s.send(p, port, host);
   });
 }
+
+/** One UDP query and its answer; rejects when none comes (a guard, not a test of absence). */
+export function udpAsk(port: number, host: string, buf: Buffer, ms = 2000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    const t = setTimeout(() => {
+      s.close();
+      reject(new Error(`no UDP answer from ${host}:${port} in ${ms} ms`));
+    }, ms);
+    s.on('message', (m) => {
+      clearTimeout(t);
+      s.close();
+      resolve(m);
+    });
+    s.send(buf, port, host);
+  });
+}

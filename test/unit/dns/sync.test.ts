@@ -82,10 +82,10 @@ describe('the Engine API client and the name sync (nock)', () => {
     sync.start();
     await waitFor(() => a(sync!, 'web.front.mynet').length > 0);
     // The API goes away: events and listing fail for a while.
-    nock(BASE).get(/\/v1\.41\/events.*/).times(2).reply(500, 'down');
+    const down = nock(BASE).get(/\/v1\.41\/events.*/).times(2).reply(500, 'down');
     nock(BASE).get('/v1.41/containers/json').times(2).reply(500, 'down');
     first.push(null); // the stream drops
-    await new Promise((r) => setTimeout(r, 60));
+    await waitFor(() => down.isDone()); // it tried the events again twice, and failed
     expect(a(sync, 'web.front.mynet')).toEqual(['10.1.0.2']); // still served
     // It comes back with a new container.
     nock(BASE).get(/\/v1\.41\/events.*/).reply(200, () => new Readable({ read() {} }));
