@@ -45,6 +45,7 @@ import {
   udpFlow,
   world,
 } from './nat-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -405,10 +406,4 @@ describe('held host ports: the real plugin in a namespace', () => {
   });
 });
 
-async function waitFor(ok: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = (ok: () => boolean, what: string, ms = 5000): Promise<number> => waitUntil(what, ok, { ms, every: 50 });
