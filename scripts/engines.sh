@@ -28,6 +28,8 @@
 # --data-root, --exec-root and --pidfile of its own under /var/lib/mynet-engines/<line> and
 # /run/mynet-engines/<line>; a dockerd that already answers on the default socket is refused.
 # MYNET_TIER_LOCK=FILE: each engine's run takes `flock FILE` (the tier's machine-wide lock).
+# MYNET_TEST_SUMMARY=FILE: the closing line of each engine's run is also written there
+# (scripts/test.sh prints them at the end of `make test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -229,6 +231,7 @@ case $cmd in
       # shellcheck disable=SC2086
       if env "${vars[@]}" "${lock[@]}" npx vitest run --project "e2e $engine" ${MNT_E2E_FILES:-}; then r=passed; else r=FAILED; status=1; fi
       summary+=("$engine: $r in $(($(date +%s) - start)) s")
+      [ -z "${MYNET_TEST_SUMMARY:-}" ] || echo "${summary[-1]}" >>"$MYNET_TEST_SUMMARY"
     done
     echo "==== e2e tier per engine ===="
     printf '  %s\n' "${summary[@]}"

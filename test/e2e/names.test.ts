@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Outside, makeOutside } from './helpers/outside.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
 import { Resources, exec } from './helpers/resources.js';
-import { dockerOk, sh, sleep, waitFor } from './helpers/sh.js';
+import { dockerOk, sh, waitFor } from './helpers/sh.js';
 import { startUpstreamDns } from './helpers/upstream-dns.js';
 
 const dig = async (name: string, type = 'A'): Promise<{ status: string; answers: string[] }> => {
@@ -72,7 +72,11 @@ describe('names with a real dockerd', () => {
   it('containers on a network with mynet.dns=false are not served', async () => {
     const n = await r.network(['-d', 'mynet', '--subnet', '10.73.0.0/24', '-o', 'mynet.dns=false']);
     const c = await r.container(['--network', n]);
-    await sleep(500);
+    // A container on a served network, started after it: once its name is served, the name sync
+    // has followed the events past c's start, so c's name would be there by now.
+    const served = await r.network(['-d', 'mynet', '--subnet', '10.76.0.0/24']);
+    const later = await r.container(['--network', served]);
+    await waitFor('a later container\'s name', async () => (await dig(`${later}.${served}.mynet`)).answers.length === 1, 5000, 100);
     expect((await dig(`${c}.${n}.mynet`)).status).toBe('NXDOMAIN');
   });
 

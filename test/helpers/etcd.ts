@@ -19,6 +19,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { waitUntil } from './wait.js';
 
 const CACHE = join(process.env.MYNET_ETCD_CACHE ?? '/var/cache/mynet-tests/etcd', 'usr/bin/etcd');
 
@@ -163,13 +164,11 @@ export class TestEtcd {
       running.delete(child);
       if (this.child === child) this.child = undefined;
     });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
+    const up = async (): Promise<boolean> => {
       if (!this.child) throw new Error(`etcd exited at start: ${this.log}`);
-      if (await (this.netns ? healthyIn(this.netns, this.endpoint) : healthy(this.endpoint, this.pki))) return;
-      if (Date.now() > deadline) throw new Error(`etcd did not become healthy in 20 s: ${this.log}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return this.netns ? healthyIn(this.netns, this.endpoint) : healthy(this.endpoint, this.pki);
+    };
+    await waitUntil('etcd to become healthy', up, { ms: 20_000, every: 50, show: () => this.log });
   }
 
   /** Stops etcd by its pid (SIGKILL: a crash, SIGTERM: a clean stop) and waits for the exit. */

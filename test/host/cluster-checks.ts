@@ -9,6 +9,7 @@ import type { TestNetns } from '../helpers/netns.js';
 import { parseFdb, vxlanName } from '../../src/plan/vxlan.js';
 import type { Container, Network } from './dockerd-moves.js';
 import { adminGet } from './plugin-client.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -16,22 +17,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Polls `ok` every 50 ms for up to `ms`; the failure says what was awaited, what `show` says and
  * the last error `ok` threw (a device the plugin has not made yet is "not yet", not a failure).
  */
-export async function until(what: string, ok: () => Promise<boolean>, ms = 10_000, show?: () => Promise<string>): Promise<number> {
-  const t0 = performance.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await ok()) return performance.now() - t0;
-    } catch (err) {
-      last = err;
-    }
-    if (performance.now() - t0 > ms) {
-      const seen = show ? await show().catch((err: unknown) => `(show failed: ${String(err)})`) : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${seen ? `: ${seen}` : ''}${last ? `; last error: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`);
-    }
-    await sleep(50);
-  }
-}
+export const until = (what: string, ok: () => Promise<boolean>, ms = 10_000, show?: () => Promise<string>): Promise<number> =>
+  waitUntil(what, ok, { ms, every: 50, retryErrors: true, ...(show ? { show } : {}) });
 
 /** Forwarding entries (MAC -> underlay address) on a network's VXLAN device on its host. */
 export async function fdbOf(net: Network): Promise<Map<string, string>> {

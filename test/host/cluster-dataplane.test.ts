@@ -20,9 +20,9 @@ import { dropCounter, vxlanGuardScript, vxlanGuardTeardownScript, guardChain } f
 import { parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, vxlanDeviceSteps, vxlanName } from '../../src/plan/vxlan.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, dockerId, silentLog, type TestNetns } from '../helpers/netns.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const PING = ['busybox', 'ping'];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Host {
   readonly name: string;
@@ -47,13 +47,7 @@ const hosts: Host[] = [];
 const kvs: EtcdKv[] = [];
 const CLUSTER = `dp${Date.now().toString(36)}`;
 
-async function until(what: string, ok: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+const until = (what: string, ok: () => Promise<boolean>, ms = 10_000): Promise<number> => waitUntil(what, ok, { ms, every: 25 });
 
 /** A namespace with IPv6 off, so no neighbour discovery disturbs the packet counts below. */
 async function quietNetns(): Promise<TestNetns> {

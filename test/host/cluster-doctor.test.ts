@@ -15,6 +15,7 @@ import { guardChain } from '../../src/plan/vxlan-firewall.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, dockerId, silentLog as log, type TestNetns } from '../helpers/netns.js';
 import { buildPlugin } from './plugin-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 interface Host {
   readonly ns: TestNetns;
@@ -27,18 +28,11 @@ interface Host {
 const CLUSTER = `doc${Date.now().toString(36)}`;
 const NET = dockerId();
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let etcd: TestEtcd;
 let underlay: TestNetns;
 const hosts: Host[] = [];
 
-async function until(what: string, ok: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+const until = (what: string, ok: () => Promise<boolean>, ms = 10_000): Promise<number> => waitUntil(what, ok, { ms, every: 25 });
 
 async function makeHost(n: number): Promise<Host> {
   const ns = await createNetns();

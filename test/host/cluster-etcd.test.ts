@@ -11,6 +11,7 @@ import type { KvEvent } from '../../src/cluster/kv.js';
 import { NodePresence } from '../../src/cluster/presence.js';
 import type { EndpointRecord } from '../../src/cluster/records.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let etcd: TestEtcd;
 const clients: EtcdKv[] = [];
@@ -26,13 +27,7 @@ let cluster = 0;
 /** A fresh cluster name per test, so tests share one etcd without seeing each other. */
 const fresh = (): string => `c${Date.now().toString(36)}${++cluster}`;
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+const until = (what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<number> => waitUntil(what, ok, { ms, every: 25 });
 
 beforeAll(async () => {
   etcd = await startEtcd();

@@ -13,6 +13,7 @@ import { ClusterStore } from '../../src/cluster/cluster-store.js';
 import { EtcdKv } from '../../src/cluster/etcd-kv.js';
 import { parseClusterSettings, readTls } from '../../src/cluster/settings.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let etcd: TestEtcd;
 const clients: EtcdKv[] = [];
@@ -87,11 +88,11 @@ describe('TLS to etcd', () => {
         });
       const status = async (): Promise<{ cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }> => JSON.parse(await get('/status')) as { cluster?: { etcd: string; members: { name: string; up?: boolean }[] } };
       let st: Awaited<ReturnType<typeof status>> | undefined;
-      for (let i = 0; i < 100; i++) {
-        st = await status().catch(() => undefined);
-        if (st?.cluster?.members.some((m) => m.name === 'host-tls-plugin' && m.up)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const present = async (): Promise<boolean> => {
+        st = await status();
+        return st.cluster?.members.some((m) => m.name === 'host-tls-plugin' && m.up) ?? false;
+      };
+      await waitUntil('the plugin present in the cluster over TLS', present, { ms: 10_000, every: 100, retryErrors: true, show: () => st });
       expect(st?.cluster).toMatchObject({ etcd: 'up', members: [{ name: 'host-tls-plugin', up: true }] });
       const metrics = await get('/metrics');
       expect(metrics).toMatch(/^mynet_cluster_etcd_up 1$/m);

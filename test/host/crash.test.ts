@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type TestNetns, createNetns, destroyCreated, dockerId } from '../helpers/netns.js';
 import { pings } from './plugin-fixture.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const ROUNDS = Number(process.env.MYNET_CRASH_ROUNDS ?? 20);
 const CLIENTS = Number(process.env.MYNET_CRASH_CLIENTS ?? 20);
@@ -71,7 +72,7 @@ const adminAnswers = (): Promise<boolean> =>
  * then look at its mode.
  */
 async function adminReady(): Promise<void> {
-  for (let i = 0; i < 400 && !(await adminAnswers()); i++) await new Promise((r) => setTimeout(r, 25));
+  await waitUntil('the admin socket to answer after a restart', adminAnswers, { ms: 10_000, every: 25 });
   expect(await adminAnswers(), 'the admin socket answers after a restart').toBe(true);
 }
 
@@ -80,7 +81,7 @@ async function start(ns: TestNetns): Promise<void> {
     env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: adminSock, MYNET_STATE_DIR: stateDir, MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MYNET_RECONCILE_INTERVAL: '3600' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (let i = 0; i < 400 && !(await answers()); i++) await new Promise((r) => setTimeout(r, 25));
+  await waitUntil('the plugin to answer after a restart', answers, { ms: 10_000, every: 25 });
   expect(await answers(), 'the plugin answers after a restart').toBe(true);
 }
 

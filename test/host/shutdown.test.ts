@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createNetns, destroyCreated } from '../helpers/netns.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'mnt-shutdown-'));
@@ -43,7 +44,7 @@ describe('shutdown', () => {
       env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    for (let i = 0; i < 400 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 25));
+    await waitUntil('the plugin to answer on both sockets', ready, { ms: 10_000, every: 25 });
     expect(await ready()).toBe(true);
     const silent = connect(sock);
     await new Promise((r) => silent.once('connect', r));

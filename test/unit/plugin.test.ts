@@ -10,6 +10,7 @@ import type { MarkedLink } from '../../src/host/probe.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
 import { hexId, silentLog } from './support.js';
 import { testPlugin } from '../helpers/test-plugin.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** A kernel holding these links of ours (up, MTU 1500, no addresses), no nft table, no hook. */
 const kernelWith = (links: readonly MarkedLink[]): KernelSnapshot => ({
@@ -203,8 +204,11 @@ describe('Plugin: steps after the answer (host/background.ts)', () => {
     expect(exec.lines.slice(before)).toEqual([expect.stringMatching(new RegExp(`^ip link set dev mnh${eid.slice(0, 12)} down nomaster group retired`))]);
 
     let created = false;
+    let waiting = false;
+    const idle = background.idle.bind(background);
+    background.idle = () => ((waiting = true), idle());
     const again = plugin.createEndpoint(ep, silentLog).then(() => (created = true));
-    await new Promise((r) => setTimeout(r, 30));
+    await waitUntil('the create waits for the queue', () => waiting);
     expect(created).toBe(false); // it names mnh<id>, whose delete is still queued
     release();
     await again;

@@ -1,5 +1,6 @@
 /** Commands for the e2e tier: argv only, with the output a failing assertion needs. */
 import { execa } from 'execa';
+import { waitUntil } from '../../helpers/wait.js';
 
 export interface RunResult {
   readonly stdout: string;
@@ -25,14 +26,9 @@ export const dockerOk = (...args: string[]): Promise<string> => ok('docker', arg
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns true or `ms` passes. */
+/** Polls `fn` until it returns true or `ms` passes (test/helpers/wait.ts). */
 export async function waitFor(what: string, fn: () => Promise<boolean>, ms = 15_000, every = 200): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
+  await waitUntil(what, fn, { ms, every });
 }
 
 /** Whether a process of that pid exists (signal 0 checks without sending anything). */

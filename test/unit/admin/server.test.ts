@@ -19,6 +19,7 @@ import { parsePrometheus, sampleValue } from '../../helpers/prometheus.js';
 import { BR_SNAT, DUAL, E1, VETH_E3, cleanKernel, fixtureState, withLink, withoutLink } from '../doctor/fixture.js';
 import { silentLog } from '../support.js';
 import { testPlugin } from '../../helpers/test-plugin.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 interface Answer { status: number; type: string; text: string; json: Record<string, unknown> }
 
@@ -205,8 +206,10 @@ describe('admin socket', () => {
     // A full collection on demand: gc() exposed for this test only.
     setFlagsFromString('--expose-gc');
     (runInNewContext('gc') as () => void)();
-    await new Promise((r) => setTimeout(r, 50)); // the gc entry reaches the observer asynchronously
-    const live = sampleValue(parsePrometheus((await get('/metrics')).text), 'mynet_process_heap_live_bytes');
+    // The gc entry reaches the observer asynchronously; the gauge is 0 before the first.
+    const liveNow = async (): Promise<number | undefined> => sampleValue(parsePrometheus((await get('/metrics')).text), 'mynet_process_heap_live_bytes');
+    await waitUntil('the full collection observed', async () => ((await liveNow()) ?? 0) > 0);
+    const live = await liveNow();
     expect(live).toBeGreaterThan(1e6);
     expect(live).toBeLessThan(process.memoryUsage().heapTotal);
   });

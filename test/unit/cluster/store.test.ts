@@ -4,6 +4,7 @@ import { keys } from '../../../src/cluster/keys.js';
 import { NodePresence } from '../../../src/cluster/presence.js';
 import type { EndpointRecord } from '../../../src/cluster/records.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const A = { name: 'host-a', address: '198.18.0.1' };
 const B = { name: 'host-b', address: '198.18.0.2' };
@@ -165,8 +166,9 @@ describe('ClusterStore: endpoints and following them', () => {
     const view = new Set<string>();
     kv.down = true;
     const f = a.followEndpoints('blue', { onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))), onState: (s) => states.push(s), backoffMs: { first: 5, max: 10 } });
-    await new Promise((r) => setTimeout(r, 60));
-    expect(kv.calls.filter((c) => c.startsWith('list')).length).toBeGreaterThan(2);
+    const lists = (): number => kv.calls.filter((c) => c.startsWith('list')).length;
+    await waitUntil('three lists while etcd is down', () => lists() > 2);
+    expect(lists()).toBeGreaterThan(2);
     expect(view.size).toBe(0);
     kv.down = false;
     await new ClusterStore(kv, B).publishEndpoint(rec(7));
@@ -224,7 +226,7 @@ describe('NodePresence', () => {
     const [loseIt] = [...kv.lost.values()];
     loseIt?.();
     expect(await new ClusterStore(kv, A).listNodes()).toEqual([]);
-    await new Promise((r) => setTimeout(r, 30));
+    await waitUntil('the presence restored', () => events.includes('restored'));
     expect(events).toEqual(['lost', 'restored']);
     expect((await new ClusterStore(kv, A).listNodes()).map((n) => n.address)).toEqual(['198.18.0.2']);
     await p.stop();

@@ -1,4 +1,5 @@
 /** A minimal DNS client for tests: queries as dig sends them, and a decoder of our answers. */
+import { createSocket } from 'node:dgram';
 import { TYPE } from '../../../src/dns/packet.js';
 
 /** A query as dig would send it. */
@@ -48,3 +49,42 @@ function labelsOf(d: Buffer): string {
   return out.join('.');
 }
 
+
+/**
+ * Sends `packets` over UDP from one socket, then `marker` (a query); resolves with every
+ * datagram that came back, up to and including the marker's answer. The server reads its socket
+ * in order, so an answer to one of `packets` would have come before the marker's: nothing before
+ * it means none was answered, without waiting for time to pass.
+ */
+export function udpBeforeMarker(port: number, host: string, packets: readonly Buffer[], marker: Buffer): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    const got: Buffer[] = [];
+    s.on('error', reject);
+    s.on('message', (m) => {
+      got.push(m);
+      if (m.length >= 2 && m.readUInt16BE(0) === marker.readUInt16BE(0)) {
+        s.close();
+        resolve(got);
+      }
+    });
+    for (const p of [...packets, marker]) s.send(p, port, host);
+  });
+}
+
+/** One UDP query and its answer; rejects when none comes (a guard, not a test of absence). */
+export function udpAsk(port: number, host: string, buf: Buffer, ms = 2000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    const t = setTimeout(() => {
+      s.close();
+      reject(new Error(`no UDP answer from ${host}:${port} in ${ms} ms`));
+    }, ms);
+    s.on('message', (m) => {
+      clearTimeout(t);
+      s.close();
+      resolve(m);
+    });
+    s.send(buf, port, host);
+  });
+}

@@ -3,6 +3,7 @@ import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine, dockerTarget } from '../../../src/dns/engine.js';
 import { DockerNameSync } from '../../../src/dns/sync.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { silentLog } from '../support.js';
 
 const BASE = 'http://127.0.0.1:2375';
@@ -12,13 +13,7 @@ const inspect = (id: string, name: string, ip: string, net = 'front', netId = 'n
   NetworkSettings: { Networks: { [net]: { NetworkID: netId, IPAddress: ip, GlobalIPv6Address: '', Aliases: [id.slice(0, 12)] } } },
 });
 const event = (o: object): string => `${JSON.stringify(o)}\n`;
-const waitFor = async (fn: () => boolean, ms = 3000): Promise<void> => {
-  const until = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const waitFor = (fn: () => boolean, ms = 3000): Promise<number> => waitUntil(fn.toString(), fn, { ms });
 const a = (s: DockerNameSync, name: string): string[] => {
   const r = s.table().lookup(name);
   return r.kind === 'answer' ? [...r.a] : [];
@@ -87,10 +82,10 @@ describe('the Engine API client and the name sync (nock)', () => {
     sync.start();
     await waitFor(() => a(sync!, 'web.front.mynet').length > 0);
     // The API goes away: events and listing fail for a while.
-    nock(BASE).get(/\/v1\.41\/events.*/).times(2).reply(500, 'down');
+    const down = nock(BASE).get(/\/v1\.41\/events.*/).times(2).reply(500, 'down');
     nock(BASE).get('/v1.41/containers/json').times(2).reply(500, 'down');
     first.push(null); // the stream drops
-    await new Promise((r) => setTimeout(r, 60));
+    await waitFor(() => down.isDone()); // it tried the events again twice, and failed
     expect(a(sync, 'web.front.mynet')).toEqual(['10.1.0.2']); // still served
     // It comes back with a new container.
     nock(BASE).get(/\/v1\.41\/events.*/).reply(200, () => new Readable({ read() {} }));

@@ -15,14 +15,20 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function serve(handlerMs: number): Promise<{ path: string; stop: (done: () => void) => void }> {
+async function serve(handlerMs: number): Promise<{ path: string; stop: (done: () => void) => void; inHandler: Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'mnt-drain-'));
   dirs.push(dir);
   const path = join(dir, 's.sock');
-  const server = createServer((_req, res) => setTimeout(() => res.end('whole answer'), handlerMs));
+  let entered: () => void = () => undefined;
+  const inHandler = new Promise<void>((r) => (entered = r));
+  // The handler answers handlerMs after it started: a request that is under way when stop() comes.
+  const server = createServer((_req, res) => {
+    entered();
+    setTimeout(() => res.end('whole answer'), handlerMs);
+  });
   const stop = drainer(server);
   await new Promise<void>((r) => server.listen(path, r));
-  return { path, stop };
+  return { path, stop, inHandler };
 }
 
 const stopped = (stop: (done: () => void) => void): Promise<number> => {
@@ -54,7 +60,7 @@ describe('drainer', () => {
       req.on('error', reject);
       req.end('{}');
     });
-    await new Promise((r) => setTimeout(r, 50)); // the request is in the handler now
+    await s.inHandler;
     const ms = stopped(s.stop);
     expect(await body).toBe('whole answer');
     expect(await ms).toBeLessThan(1000);

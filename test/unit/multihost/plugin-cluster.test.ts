@@ -11,6 +11,7 @@ import { MemoryKv } from '../../helpers/memory-kv.js';
 import type { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { type ClusterHost, clusterHost } from '../../helpers/cluster-host.js';
 import { testPlugin } from '../../helpers/test-plugin.js';
+import { waitUntil } from '../../helpers/wait.js';
 import { hexId, silentLog as log } from '../support.js';
 
 const errorOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -40,13 +41,7 @@ async function createClusterNetwork(h: Host, opts: Record<string, string> = {}):
   return pool.PoolID;
 }
 
-async function until(what: string, ok: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, ok: () => boolean, ms = 2000): Promise<number> => waitUntil(what, ok, { ms, every: 5 });
 
 const planText = (r: RecordingExecutor): string => r.calls.map((c) => renderOp(c.op)).join('\n');
 
