@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.js';
+import type { PrefixFollower } from '../cluster/follower.js';
 import { NodePresence } from '../cluster/presence.js';
 import type { AddressClaim, NodeRecord } from '../cluster/records.js';
 import { clusterMtu } from '../rules/mtu.js';
@@ -116,6 +117,8 @@ export class ClusterAgent implements ClusterPort {
   private readonly releasing = new Map<string, number>();
   /** Claims made and not yet in the journal (their requests run outside the lock): never offered twice. */
   private readonly inFlight = new Set<string>();
+  /** The presences of the nodes (nodes/ prefix), followed. */
+  private members: PrefixFollower | undefined;
   /** The claims of each cluster network, one after another (claim()). */
   private readonly claimQueues = new Map<string, Promise<void>>();
 
@@ -149,6 +152,18 @@ export class ClusterAgent implements ClusterPort {
   start(): void {
     for (const n of this.o.state().networks.values()) this.networkUp(n);
     this.startPresence();
+    // Who is present: a host whose lease expired has its names left out of DNS until it is back.
+    this.members = this.o.store.followPrefix(keys.nodes(), this.o.backoffMs, () => this.o.onRemoteChange?.());
+  }
+
+  /**
+   * Whether a node's presence is in etcd (its lease alive). While the copy of the presences is not
+   * complete (etcd away), every node counts as up: nothing is taken away because etcd went.
+   */
+  isUp(node: string): boolean {
+    const m = this.members;
+    if (!m || m.current !== 'synced' || node === this.node.name) return true;
+    return m.mirror.get(keys.node(node)) !== undefined;
   }
 
   private startPresence(): void {
@@ -195,7 +210,7 @@ export class ClusterAgent implements ClusterPort {
       if (r === 'late') this.o.log.warn({ ms }, `cluster: ${what} did not finish at shutdown; going on`);
     };
     await within('queued releases', this.ops, 1000);
-    await within('stopping the watches', Promise.all([...this.planes.values()].map((p) => p.stop())), 1000);
+    await within('stopping the watches', Promise.all([...[...this.planes.values()].map((p) => p.stop()), this.members?.stop()]), 1000);
     this.planes.clear();
     const presence = this.presence;
     this.presence = undefined;
@@ -464,7 +479,8 @@ export class ClusterAgent implements ClusterPort {
     const out: ContainerInfo[] = [];
     for (const p of this.planes.values()) {
       for (const e of p.records.values()) {
-        if (e.name === undefined) continue;
+        // A dead host's containers answer nothing (issue 23): a name resolves only where it can be reached.
+        if (e.name === undefined || !this.isUp(e.node)) continue;
         out.push({ id: `cluster:${e.id}`, name: e.name, networks: [{ networkId: `cluster:${p.binding.name}`, networkName: p.binding.name, ipv4: e.address, aliases: [] }] });
       }
     }

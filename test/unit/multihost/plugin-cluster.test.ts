@@ -204,6 +204,9 @@ describe('cluster networks through the orchestrator', () => {
     const bad = { v: 1, cluster: 'blue', id: hexId(0xee), node: 'host-x', underlay: '198.18.0.66', address: '203.0.113.9', mac: '02:42:cb:00:71:09', name: 'evil', updatedAt: new Date().toISOString() };
     await kv.put(keys.endpoint('blue', bad.id), JSON.stringify(bad));
     const good = { ...bad, id: hexId(0xef), address: '10.77.0.66', mac: '02:42:0a:4d:00:42', name: 'fine' };
+    // A real host's record: its node is present and holds the address's claim.
+    await kv.put(keys.node('host-x'), JSON.stringify({ v: 1, name: 'host-x', address: '198.18.0.66', startedAt: new Date().toISOString() }));
+    await kv.put(keys.address('blue', '10.77.0.66'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.0.66', node: 'host-x', claimedAt: new Date().toISOString() }));
     await kv.put(keys.endpoint('blue', good.id), JSON.stringify(good));
     await until('the good one is programmed', () => planText(a.plane).includes('02:42:0a:4d:00:42'));
     expect(planText(a.plane)).not.toContain('203.0.113.9');

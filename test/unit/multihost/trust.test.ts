@@ -184,3 +184,22 @@ describe('an address that moved between hosts (issue 22, finding 16)', () => {
     await plane.stop();
   });
 });
+
+describe('a dead host\'s names (issue 22 finding 11, issue 23)', () => {
+  it('leave DNS when its presence expires, and come back with it; its forwarding entries stay', async () => {
+    const kv = new MemoryKv();
+    const { h: a } = await member(kv, 'host-a', '198.18.0.1', new Map());
+    const at = new Date().toISOString();
+    kv.external(keys.node('host-c'), JSON.stringify({ v: 1, name: 'host-c', address: '203.0.113.7', startedAt: at }));
+    kv.external(keys.address('blue', '10.77.5.5'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-c', claimedAt: at }));
+    kv.external(keys.endpoint('blue', hexId(0xd3)), JSON.stringify({ v: 1, cluster: 'blue', id: hexId(0xd3), node: 'host-c', underlay: '203.0.113.7', address: '10.77.5.5', mac: '02:42:0a:4d:05:05', name: 'web', updatedAt: at }));
+    const names = (): string[] => a.agent.remoteNames().map((n) => n.name);
+    await until('web on host-c is named', () => names().includes('web'));
+    kv.external(keys.node('host-c'), undefined); // its lease expired
+    await until('web leaves the names', () => !names().includes('web'));
+    await a.agent.idle();
+    expect(planText(a.plane)).not.toContain('neigh del 10.77.5.5');
+    kv.external(keys.node('host-c'), JSON.stringify({ v: 1, name: 'host-c', address: '203.0.113.7', startedAt: new Date().toISOString() }));
+    await until('web is named again', () => names().includes('web'));
+  });
+});
