@@ -53,7 +53,8 @@ export class EtcdKv implements Kv {
       },
       ...(o.tls && {
         credentials: {
-          // undefined: the system's roots (createSsl's default) when no CA file is given.
+          // undefined (no CA file): Node's bundled CA list (Mozilla's), not the system's store:
+          // grpc-js passes no `ca` to Node's TLS then (NODE_EXTRA_CA_CERTS adds to that list).
           rootCertificate: o.tls.ca as Buffer,
           ...(o.tls.key && { privateKey: o.tls.key }),
           ...(o.tls.cert && { certChain: o.tls.cert }),

@@ -5,6 +5,7 @@
  * settings object can be logged whole; the TLS material is read by `readTls` into a value that
  * refuses to be printed.
  */
+import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { invalid } from '../errors.js';
@@ -111,4 +112,32 @@ export function readTls(s: ClusterSettings, read: (path: string) => Buffer = rea
     }
   };
   return new TlsMaterial(load('MYNET_ETCD_CA', s.caFile), load('MYNET_ETCD_CERT', s.certFile), load('MYNET_ETCD_KEY', s.keyFile));
+}
+
+/**
+ * The TLS files' contents checked before the client takes them (issue 22, finding 20): a
+ * certificate that is not one, or a key that is not the certificate's, failed later inside gRPC
+ * with a message that named no setting. The errors name the setting, never the contents.
+ */
+export function checkTls(t: TlsMaterial): TlsMaterial {
+  const certificate = (field: string, pem: Buffer): X509Certificate => {
+    try {
+      return new X509Certificate(pem);
+    } catch (err) {
+      throw invalid(field, `is not a PEM certificate (${(err as Error).message.slice(0, 80)})`);
+    }
+  };
+  if (t.ca) certificate('MYNET_ETCD_CA', t.ca);
+  if (t.cert && t.key) {
+    const cert = certificate('MYNET_ETCD_CERT', t.cert);
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(t.key);
+    } catch {
+      // The parser's message may quote the file: only the setting is named.
+      throw invalid('MYNET_ETCD_KEY', 'is not an unencrypted PEM private key');
+    }
+    if (!cert.checkPrivateKey(key)) throw invalid('MYNET_ETCD_KEY', 'is not the private key of the certificate in MYNET_ETCD_CERT');
+  }
+  return t;
 }

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { ClusterStore } from '../cluster/cluster-store.js';
 import { EtcdKv } from '../cluster/etcd-kv.js';
 import { sourceAddressTowards } from '../cluster/node-address.js';
-import { parseClusterSettings, readTls } from '../cluster/settings.js';
+import { checkTls, parseClusterSettings, readTls } from '../cluster/settings.js';
 import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
@@ -48,7 +48,8 @@ export function underlayMtu(address: string, log: Logger, readMtu = (dev: string
 export async function startCluster(o: StartClusterOptions): Promise<Cluster | undefined> {
   const settings = parseClusterSettings(o.env, hostname());
   if (!settings) return undefined;
-  const tls = readTls(settings);
+  const read = readTls(settings);
+  const tls = read && checkTls(read);
   const address = settings.nodeAddress ?? (await sourceAddressTowards(settings.endpoints[0] as string));
   const kv = new EtcdKv({ endpoints: settings.endpoints, ...(tls && { tls }) });
   const store = new ClusterStore(kv, { name: settings.nodeName, address });

@@ -1,6 +1,10 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parseClusterSettings, readTls } from '../../../src/cluster/settings.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TlsMaterial, checkTls, parseClusterSettings, readTls } from '../../../src/cluster/settings.js';
 
 const parse = (env: Record<string, string>, host = 'host-a'): ReturnType<typeof parseClusterSettings> => parseClusterSettings(env, host);
 
@@ -85,5 +89,26 @@ describe('MYNET_NODE_ADDRESS default', () => {
     const { sourceAddressTowards } = await import('../../../src/cluster/node-address.js');
     await expect(sourceAddressTowards('http://127.0.0.1:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: "127.0.0.1" cannot carry VXLAN between hosts/);
     await expect(sourceAddressTowards('http://mnt-no-such-host.invalid:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at mnt-no-such-host.invalid:2379/);
+  });
+});
+
+describe('checkTls (issue 22, finding 20)', () => {
+  it('a CA that is no certificate, a key that is not the certificate\'s: refused naming the setting, never the contents', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mnt-tls-'));
+    try {
+      for (const n of ['a', 'b']) execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=mnt-${n}`, '-keyout', join(dir, `${n}.key`), '-out', join(dir, `${n}.pem`)], { stdio: 'ignore' });
+      const f = (n: string): Buffer => readFileSync(join(dir, n));
+      expect(checkTls(new TlsMaterial(f('a.pem'), f('a.pem'), f('a.key')))).toBeInstanceOf(TlsMaterial);
+      expect(() => checkTls(new TlsMaterial(Buffer.from('SECRET-NOT-A-CERT'), undefined, undefined))).toThrow(/^MYNET_ETCD_CA: is not a PEM certificate/);
+      expect(() => checkTls(new TlsMaterial(undefined, f('a.pem'), f('b.key')))).toThrow(/^MYNET_ETCD_KEY: is not the private key of the certificate in MYNET_ETCD_CERT$/);
+      expect(() => checkTls(new TlsMaterial(undefined, f('a.pem'), Buffer.from('SECRET-NOT-A-KEY')))).toThrow(/^MYNET_ETCD_KEY: is not an unencrypted PEM private key$/);
+      expect(() => checkTls(new TlsMaterial(undefined, Buffer.from('SECRET'), f('a.key')))).toThrow(/^MYNET_ETCD_CERT: is not a PEM certificate/);
+      for (const bad of [Buffer.from('SECRET-NOT-A-CERT')]) {
+        const msg = (() => { try { checkTls(new TlsMaterial(bad, undefined, undefined)); return ''; } catch (e) { return (e as Error).message; } })();
+        expect(msg).not.toContain('SECRET');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
