@@ -130,8 +130,18 @@ export class EtcdKv implements Kv {
   }
 
   watch(prefix: string, fromRevision: number, h: KvWatchHandlers): Promise<KvWatch> {
+    // A watch made after the time bound gave up on it is nobody's: cancelled as soon as it
+    // exists (issue 22, finding 22: it went on delivering events to a follower that had moved on).
+    let abandoned = false;
+    const made = this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
+    made.then(
+      (w) => {
+        if (abandoned) void w.cancel().catch(() => undefined); // the channel is gone, and the watch with it
+      },
+      () => undefined, // the bounded call below reports the failure
+    );
     return this.bounded(`watch ${prefix}`, async () => {
-      const w: Watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
+      const w: Watcher = await made;
       let over = false;
       const broken = (err: Error): void => {
         if (over) return;
@@ -154,6 +164,9 @@ export class EtcdKv implements Kv {
           await w.cancel();
         },
       };
+    }).catch((err: unknown) => {
+      abandoned = true;
+      throw err;
     });
   }
 
