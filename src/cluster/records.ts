@@ -120,9 +120,17 @@ export interface RecordOf {
 }
 
 /** Parses and checks the record stored under `key`; the kind comes from the key. */
+/**
+ * The largest record mynet writes is an endpoint's, about 400 bytes (a 255-character name
+ * included); anything much larger is someone else's write, refused before it is parsed or kept
+ * (issue 22, finding 14: 1.5 MiB values were parsed and held twice in memory).
+ */
+export const RECORD_MAX_BYTES = 2048;
+
 export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes: string): Checked<RecordOf[K]> {
   const where = parseKey(key);
   if (!where || where.kind !== kind) return { ok: false, problem: `${key}: not a ${kind} key` };
+  if (bytes.length > RECORD_MAX_BYTES) return { ok: false, problem: `${key}: ${bytes.length} bytes, over the ${RECORD_MAX_BYTES} a mynet record takes` };
   let data: unknown;
   try {
     data = JSON.parse(bytes);

@@ -53,6 +53,7 @@ describe('records', () => {
     ['an address with a prefix length', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, address: '10.77.0.5/16' }), /\/address must be an IPv4 address/],
     ['a bad MAC', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '02:42' }), /\/mac must be a MAC/],
     ['a record of another kind', 'endpoint', keys.network('blue'), JSON.stringify(ep), /not a endpoint key/],
+    ['a huge record (finding 14)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, junk: 'x'.repeat(1_500_000) }), /1500\d{3} bytes, over the 2048 a mynet record takes/],
     // Issue 22, finding 17: the kernel refuses these in a permanent entry; every sync failed and logged.
     ['an all-zero MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '00:00:00:00:00:00' }), /\/mac must be a MAC address of a host: "00:00:00:00:00:00" is the all-zero address/],
     ['a multicast MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '01:00:5e:00:00:01' }), /\/mac .* is a multicast address/],
