@@ -456,8 +456,9 @@ export class ClusterAgent implements ClusterPort {
 
   /**
    * Docker's names changed: republish the endpoints whose name is new (for DNS on the other
-   * hosts), each under the lock and only if the endpoint still exists (a withdrawn endpoint must
-   * not come back). Costs one put per renamed endpoint, not a convergence.
+   * hosts), only if the endpoint still exists when the put runs (a withdrawn endpoint must not
+   * come back). On the queue of releases and withdrawals, not under the request lock (finding
+   * 6): a withdrawal asked after this is queued behind it. One put per renamed endpoint.
    */
   namesChanged(): void {
     const stale = (): EndpointRecord[] => {
@@ -465,13 +466,17 @@ export class ClusterAgent implements ClusterPort {
       return [...state.endpoints.values()].filter((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== this.o.nameOf?.(e));
     };
     if (stale().length === 0) return;
-    this.o.locked(async () => {
+    this.later(async () => {
       const state = this.o.state();
-      for (const e of stale()) {
-        const c = state.networks.get(e.networkId)?.cluster;
-        if (c) await this.publish(c, e, this.o.log);
+      try {
+        for (const e of stale()) {
+          const c = state.networks.get(e.networkId)?.cluster;
+          if (c) await this.publish(c, e, this.o.log);
+        }
+      } catch (err) {
+        this.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name is not in etcd yet; the next convergence publishes it');
       }
-    }).catch((err: unknown) => this.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name is not in etcd yet; the next convergence publishes it'));
+    });
   }
 
   /** Remote endpoints as the DNS zone serves them: `<name>.<cluster>.<zone>`. */
