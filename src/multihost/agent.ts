@@ -19,10 +19,10 @@ import { keys } from '../cluster/keys.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '../driver/state.js';
 import { PluginError, messageOf } from '../errors.js';
-import { formatIp } from '../ip/address.js';
+import { formatIp, parseIp } from '../ip/address.js';
 import type { Executor } from '../host/executor.js';
 import { bareAddress } from '../rules/address.js';
-import { convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
+import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
 import { type RefusalReason, ownEndpoints } from './trust.js';
 
@@ -117,6 +117,8 @@ export class ClusterAgent implements ClusterPort {
   private readonly releasing = new Map<string, number>();
   /** Claims made and not yet in the journal (their requests run outside the lock): never offered twice. */
   private readonly inFlight = new Set<string>();
+  /** The convergence running, if any (one at a time). */
+  private converging: Promise<void> = Promise.resolve();
   /** The presences of the nodes (nodes/ prefix), followed. */
   private members: PrefixFollower | undefined;
   /** The claims of each cluster network, one after another (claim()). */
@@ -370,14 +372,18 @@ export class ClusterAgent implements ClusterPort {
     this.convergeQueued = true;
     setTimeout(() => {
       this.convergeQueued = false;
-      this.o.locked(() => this.converge()).catch((err: unknown) => {
+      // Not under the request lock (finding 6): each write checks the journal again right before
+      // it is made, and runs on the queue of releases and withdrawals, in order with them.
+      this.converging = this.converging.then(() => this.converge()).catch((err: unknown) => {
         this.o.log.warn({ err: messageOf(err) }, 'cluster: convergence with etcd failed; retrying at the next sync');
       });
     }, 50);
   }
 
   /**
-   * Takes this host's records in etcd to what its journal says (converge.ts). Under the lock.
+   * Takes this host's records in etcd to what its journal says (converge.ts). Without the request
+   * lock: the plan is decided on the state as it is (a synchronous read), and its writes check it
+   * again (convergeWrites).
    * Each network on its own: one that fails (an unreadable record, a refused write) is logged
    * and the others still converge (issue 22, finding 12); the first failure is thrown at the end.
    */
@@ -421,9 +427,24 @@ export class ClusterAgent implements ClusterPort {
     const plan = claiming ? { ...whole, release: [] } : whole;
     if (isEmptyPlan(plan)) return;
     log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
-    for (const id of plan.withdraw) await this.call(this.o.store.withdrawEndpoint(c.name, id));
-    for (const a of plan.release) await this.call(this.o.store.releaseAddress(c.name, a));
+    const run = this.ops.then(() => this.convergeWrites(c, plan, log));
+    this.ops = run.catch(() => undefined); // the queue goes on; the failure is this convergence's, thrown below
+    await run;
+  }
+
+  /**
+   * The plan's etcd writes, each only if the journal still says so right before it (requests
+   * run meanwhile: the plan was decided without the request lock).
+   */
+  private async convergeWrites(c: ClusterBinding, plan: ConvergePlan, log: Logger): Promise<void> {
+    const state = this.o.state();
+    for (const id of plan.withdraw) if (!state.endpoints.has(id)) await this.call(this.o.store.withdrawEndpoint(c.name, id));
+    for (const a of plan.release) {
+      if (this.holds(state, c, a) || this.claimQueues.has(c.name) || this.inFlight.has(keys.address(c.name, a))) continue;
+      await this.call(this.o.store.releaseAddress(c.name, a));
+    }
     for (const a of plan.claim) {
+      if (!this.holds(state, c, a)) continue;
       try {
         await this.call(this.o.store.claimAddress(refOf(c), a));
       } catch (err) {
@@ -433,9 +454,18 @@ export class ClusterAgent implements ClusterPort {
       }
     }
     for (const e of plan.publish) {
+      if (!state.endpoints.has(e.id)) continue;
       await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...(e.name !== undefined && { name: e.name }) }));
       this.published.set(e.id, e.name);
     }
+  }
+
+  /** Whether the journal holds `address` in the cluster network's pool now. */
+  private holds(state: StateView, c: ClusterBinding, address: string): boolean {
+    const a = parseIp(address);
+    if (!a) return false;
+    for (const p of state.pools.values()) if (p.record.family === 4 && p.record.pool === c.subnet && p.taken.has(a.value)) return true;
+    return false;
   }
 
   private localOf(state: StateView, n: NetworkRecord, c: ClusterBinding): { addresses: Set<string>; endpoints: LocalEndpoint[] } {

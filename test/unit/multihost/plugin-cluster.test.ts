@@ -376,3 +376,27 @@ describe('one network\'s trouble stays its own (issue 22, finding 12)', () => {
     expect(kv.data.has(keys.endpoint('red', hexId(0xe6)))).toBe(true);
   });
 });
+
+describe('convergence without the request lock (issue 22, finding 6)', () => {
+  it('a convergence waiting for a stalled etcd holds up no request of a local network; when etcd answers it finishes its writes', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '198.18.0.1');
+    const pool = await createClusterNetwork(a);
+    const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
+    await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe7), Interface: { Address: ip } }, log);
+    kv.external(keys.endpoint('blue', hexId(0xe7)), undefined); // etcd lost it: the convergence republishes it
+    let answer = (): void => undefined;
+    kv.stall = new Promise((r) => (answer = r));
+    const before = kv.calls.length;
+    a.agent.scheduleConverge();
+    await waitUntil('the convergence waits for etcd', () => kv.calls.slice(before).some((c) => c.startsWith('create /mynet/v1/networks/blue')));
+    const lp = await a.plugin.requestPool({ Pool: '10.98.0.0/24' }, log);
+    const lgw = await a.plugin.requestAddress({ PoolID: lp.PoolID, Options: GW }, log);
+    await a.plugin.createNetwork({ NetworkID: hexId(0x21), Options: {}, IPv4Data: [{ Pool: '10.98.0.0/24', Gateway: lgw.Address }] }, log);
+    await a.plugin.deleteNetwork({ NetworkID: hexId(0x21) }, log);
+    expect(kv.data.has(keys.endpoint('blue', hexId(0xe7)))).toBe(false); // still waiting
+    kv.stall = undefined;
+    answer();
+    await waitUntil('the lost record republished', () => kv.data.has(keys.endpoint('blue', hexId(0xe7))));
+  });
+});
