@@ -209,7 +209,9 @@ export class Plugin {
   }
   deleteEndpoint(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
     return this.locked(async () => {
-      const r = await this.commit(deleteEndpoint(this.deps.state, req), log);
+      // Teardown mode: a step that fails (its object gone in a way the executor cannot tell)
+      // does not keep the others from running; the error names each failure.
+      const r = await this.commit(deleteEndpoint(this.deps.state, req), log, 'teardown');
       const c = this.deps.state.networks.get(req.NetworkID)?.cluster;
       // Withdrawn even when the state had no such endpoint: a retry after a withdrawal etcd missed.
       if (c && this.deps.cluster) await this.deps.cluster.withdraw(c, req.EndpointID, log);

@@ -60,12 +60,14 @@ export function vxlanPeersScript(op: 'add' | 'delete', networkId: string, peers:
   return op === 'add' ? `add element ${table} ${set} ${els}` : [`add element ${table} ${set} ${els}`, `delete element ${table} ${set} ${els}`].join('\n');
 }
 
-/** Removes the guard; works on whatever is left (add before delete). */
+/**
+ * Removes the guard; works on whatever is left of it (add before delete). It does not add the
+ * table: run it with ifTable (plan/nft.ts nftTeardown), so a table already gone stays gone.
+ */
 export function vxlanGuardTeardownScript(networkId: string, table = VXLAN_TABLE): string {
   const chain = guardChain(networkId);
   const set = peerSet(networkId);
   return [
-    `add table ${table}`,
     `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
     `delete chain ${table} ${chain}`,
     `add set ${table} ${set} { type ipv4_addr; }`,
