@@ -34,6 +34,12 @@ export const peerSet = (networkId: string): string => `vxpeers-${short(networkId
  */
 export const dropCounter = (networkId: string): string => `vxdrop-${short(networkId)}`;
 
+/** The guard chain's priority on the input hook: just before filter (0). */
+export const GUARD_PRIORITY = -5;
+
+/** The guard rule's comment: the doctor finds the rule by it (doctor/vxlan.ts); it names the VNI the rule matches. */
+export const guardComment = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): string => `net:${short(g.networkId)} vni:${g.vni} vxlan from a non-member`;
+
 /** The whole guard of one network: chain, set and rule, refilled. */
 export function vxlanGuardScript(g: VxlanGuard, table = VXLAN_TABLE): string {
   const chain = guardChain(g.networkId);
@@ -47,7 +53,7 @@ export function vxlanGuardScript(g: VxlanGuard, table = VXLAN_TABLE): string {
     // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
     `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
     `flush chain ${table} ${chain}`,
-    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter name ${dropCounter(g.networkId)} drop comment "net:${short(g.networkId)} vxlan from a non-member"`,
+    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter name ${dropCounter(g.networkId)} drop comment "${guardComment(g)}"`,
   ].join('\n');
 }
 
