@@ -59,7 +59,7 @@ export interface PluginDeps {
   /** The cluster store (issue 17); undefined without MYNET_ETCD_ENDPOINTS: no cluster networks. */
   readonly cluster?: ClusterPort;
   /** What the cluster's data plane last knew, for the reconciler (multihost/plane.ts planeView). */
-  readonly dataPlane?: () => DataPlaneView;
+  readonly dataPlane?: () => Promise<DataPlaneView>;
 }
 
 /** The cluster network a pool's addresses belong to (its subnet is the pool's), if any. */
@@ -311,7 +311,7 @@ export class Plugin {
     if (!snapshot) throw new Error('reconcile: no kernel snapshot available');
     // A veth whose delete is queued would look like a leftover.
     await this.deps.background?.idle();
-    const observed = { kernel: await snapshot(log), marked: await this.deps.ourLinks(log), ...(this.deps.dataPlane ? { plane: this.deps.dataPlane() } : {}) };
+    const observed = { kernel: await snapshot(log), marked: await this.deps.ourLinks(log), ...(this.deps.dataPlane ? { plane: await this.deps.dataPlane() } : {}) };
     const r = reconcile(this.deps.state, observed, policy);
     this.deps.onDifferences?.(r.found);
     const outcome = new Map<Difference, DoctorResult>(r.left.map((d) => [d, { difference: d, repaired: false }]));

@@ -24,8 +24,15 @@ import { type RemoteEntry, diffEntries, parseFdb, parseNeigh, remoteEntrySteps, 
 import { vxlanGuardScript } from '../plan/vxlan-firewall.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
 
-/** The reconciler's view of every cluster network's data plane, by local network id. */
-export const planeView = (planes: ReadonlyMap<string, NetworkPlane>): DataPlaneView => new Map([...planes].map(([id, p]) => [id, p.view()]));
+/**
+ * The reconciler's view of every cluster network's data plane, by local network id, once each
+ * plane has applied what it received (its queue writes only to the kernel, never waits for
+ * etcd): a guard repaired from this view does not undo a member change already on its way.
+ */
+export async function planeView(planes: ReadonlyMap<string, NetworkPlane>): Promise<DataPlaneView> {
+  await Promise.all([...planes.values()].map((p) => p.idle()));
+  return new Map([...planes].map(([id, p]) => [id, p.view()]));
+}
 
 export interface PlaneDeps {
   readonly store: ClusterStore;

@@ -41,7 +41,7 @@ export interface TestPluginOptions<E extends Executor = RecordingExecutor, S ext
   readonly background?: Background;
   readonly cluster?: ClusterPort;
   /** What the cluster's data plane last knew (main.ts: planeView of the agent's planes). */
-  readonly dataPlane?: () => DataPlaneView;
+  readonly dataPlane?: () => Promise<DataPlaneView>;
 }
 
 export interface TestPlugin<E extends Executor, S extends StateStore> {

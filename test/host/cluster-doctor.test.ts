@@ -123,7 +123,8 @@ async function strangerSends(vni: number): Promise<void> {
     // A fixed neighbour: each echo request is one frame to host 2, and no ARP goes on after the call.
     await stranger.run(['ip', 'neigh', 'replace', '10.77.0.250', 'lladdr', '02:6d:00:00:00:fa', 'dev', 'mntdocx', 'nud', 'permanent']);
   }
-  await stranger.run(['ping', '-c', '3', '-i', '0.2', '-W', '1', '10.77.0.250']).catch(() => undefined); // no answer is expected
+  // busybox's ping: this machine has no other. Each echo request is one frame (the neighbour is fixed).
+  await stranger.run(['busybox', 'ping', '-c', '3', '-i', '0.2', '-W', '1', '10.77.0.250']).catch(() => undefined); // no answer is expected
 }
 
 describe('the doctor on a cluster network', () => {
@@ -154,9 +155,9 @@ describe('the doctor on a cluster network', () => {
     const fixed = await b.plugin.doctor(log, 'all');
     expect(fixed.map((r) => [r.difference.object, r.repaired])).toEqual([[guardObject, true]]);
     expect(await b.ns.run(['nft', 'list', 'set', 'inet', 'mynet', peerSet(NET)])).toContain('198.18.50.1');
-    expect(await drops(b)).toBe(0);
+    const before = await drops(b);
     await strangerSends(vniOf(b));
-    expect(await drops(b)).toBeGreaterThan(0);
+    expect(await drops(b)).toBeGreaterThanOrEqual(before + 3);
     expect(await b.plugin.doctor(log, 'none')).toEqual([]);
   });
 
@@ -173,7 +174,7 @@ describe('the doctor on a cluster network', () => {
       expect(await b.ns.run(['nft', 'list', 'set', 'inet', 'mynet', peerSet(NET)])).toContain('198.18.50.1');
       const before = await drops(b);
       await strangerSends(vniOf(b));
-      expect(await drops(b)).toBeGreaterThan(before);
+      expect(await drops(b)).toBeGreaterThanOrEqual(before + 3);
     } finally {
       await etcd.restart();
     }
