@@ -32,6 +32,7 @@ import { createLogger } from './logger.js';
 import { Plugin } from './plugin.js';
 import { FileStore } from './store/file-store.js';
 import { startCluster, type Cluster } from './multihost/start.js';
+import { planeView } from './multihost/plane.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
     snapshot: (l) => kernelSnapshot(exec, l),
     onDifferences: (found) => count((m) => m.doctor(found)),
     background,
-    ...(cluster && { cluster: cluster.agent }),
+    ...(cluster && { cluster: cluster.agent, dataPlane: () => planeView(cluster.agent.planes) }),
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
   const reconcile = (): void => {
     plugin
       .doctor(log, 'safe')
-      // The VXLAN entries against etcd, and the guard's members (a re-made table lost them).
+      // The VXLAN entries against etcd (the devices and guards are part of the doctor's run above).
       .then(() => cluster?.agent.doctor(true, log))
       .catch((err: unknown) => log.error({ err }, 'reconcile failed'));
   };

@@ -25,6 +25,7 @@ import type { StateStore } from './store/state-store.js';
 import type { Difference } from './doctor/diagnose.js';
 import { type Action, type Policy, reconcile } from './doctor/reconcile.js';
 import { ensureHookStep } from './doctor/repairs.js';
+import type { DataPlaneView } from './doctor/vxlan.js';
 import type { KernelSnapshot } from './host/kernel-snapshot.js';
 import type { MarkedLink } from './host/probe.js';
 import { type ClusterBinding, type EndpointRecord, type NetworkRecord, type StateView } from './driver/state.js';
@@ -58,6 +59,8 @@ export interface PluginDeps {
   readonly background?: Background;
   /** The cluster store (issue 17); undefined without MYNET_ETCD_ENDPOINTS: no cluster networks. */
   readonly cluster?: ClusterPort;
+  /** What the cluster's data plane last knew, for the reconciler (multihost/plane.ts planeView). */
+  readonly dataPlane?: () => Promise<DataPlaneView>;
 }
 
 /** The cluster network a pool's addresses belong to (its subnet is the pool's), if any. */
@@ -223,7 +226,9 @@ export class Plugin {
   }
   deleteEndpoint(req: { NetworkID: string; EndpointID: string }, log: Logger): Promise<Record<string, never>> {
     return this.locked(async () => {
-      const r = await this.commit(deleteEndpoint(this.deps.state, req), log);
+      // Teardown mode: a step that fails (its object gone in a way the executor cannot tell)
+      // does not keep the others from running; the error names each failure.
+      const r = await this.commit(deleteEndpoint(this.deps.state, req), log, 'teardown');
       const c = this.deps.state.networks.get(req.NetworkID)?.cluster;
       // Withdrawn even when the state had no such endpoint: a retry after a withdrawal etcd missed.
       if (c && this.deps.cluster) await this.deps.cluster.withdraw(c, req.EndpointID, log);
@@ -329,7 +334,7 @@ export class Plugin {
     if (!snapshot) throw new Error('reconcile: no kernel snapshot available');
     // A veth whose delete is queued would look like a leftover.
     await this.deps.background?.idle();
-    const observed = { kernel: await snapshot(log), marked: await this.deps.ourLinks(log) };
+    const observed = { kernel: await snapshot(log), marked: await this.deps.ourLinks(log), ...(this.deps.dataPlane ? { plane: await this.deps.dataPlane() } : {}) };
     const r = reconcile(this.deps.state, observed, policy);
     this.deps.onDifferences?.(r.found);
     const outcome = new Map<Difference, DoctorResult>(r.left.map((d) => [d, { difference: d, repaired: false }]));

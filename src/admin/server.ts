@@ -58,7 +58,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   const doctor = async (fix: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> => {
     const results = await deps.plugin.doctor(deps.log, fix);
     const cluster = deps.cluster ? await deps.cluster.doctor(fix !== 'none', deps.log) : [];
-    return [...results, ...cluster.map((d): DoctorResult => ({ difference: { kind: 'drift', object: d.object, detail: d.detail, fix: [] }, repaired: fix !== 'none' && !d.detail.startsWith('not compared') }))];
+    return [...results, ...cluster.map((d): DoctorResult => ({ difference: { kind: 'drift', object: d.object, detail: d.detail, fix: [] }, repaired: fix !== 'none' && d.compared !== false }))];
   };
   app.get('/version', wrap(() => ({ version: deps.version, node: process.version })));
   app.get('/status', wrap(async () => {

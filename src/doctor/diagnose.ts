@@ -11,6 +11,7 @@ import { short } from '../plan/link-names.js';
 import type { Difference } from './difference.js';
 import { linkDifferences, markedDifferences } from './link-differences.js';
 import { nftDifferences } from './nft.js';
+import { type DataPlaneView, vxlanDifferences } from './vxlan.js';
 import { ensureHookStep } from './repairs.js';
 
 export type { Difference, DifferenceKind } from './difference.js';
@@ -40,8 +41,15 @@ function allMarked(k: KernelSnapshot, marked: readonly MarkedLink[]): MarkedLink
   return [...marked, ...[...k.links.keys()].filter((n) => !names.has(n)).map((name) => ({ name, retired: false }))];
 }
 
-export function diagnose(state: StateView, k: KernelSnapshot, marked: readonly MarkedLink[] = []): Difference[] {
-  return [...staleRecords(state), ...linkDifferences(state, k), ...hookDifferences(state, k), ...markedDifferences(state, allMarked(k, marked)), ...nftDifferences(state, k.nft)];
+/**
+ * `plane`: what the cluster's data plane last knew of each cluster network (members, remote
+ * entries); the VXLAN devices and guards come last, after a table made again by nftDifferences.
+ */
+export function diagnose(state: StateView, k: KernelSnapshot, marked: readonly MarkedLink[] = [], plane?: DataPlaneView): Difference[] {
+  return [
+    ...staleRecords(state), ...linkDifferences(state, k), ...hookDifferences(state, k), ...markedDifferences(state, allMarked(k, marked)), ...nftDifferences(state, k.nft),
+    ...vxlanDifferences(state, k, plane),
+  ];
 }
 
 /** Repairs the reconcile loop makes on its own: re-create what records say, drop stale records; never remove. */

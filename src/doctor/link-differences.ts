@@ -7,8 +7,7 @@
 import { endpointSteps } from '../driver/endpoint.js';
 import { networkSteps } from '../driver/network.js';
 import { type EndpointRecord, type StateView, mtuOf } from '../driver/state.js';
-import { vxlanSpecOf } from '../driver/network.js';
-import { vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
+import { vxlanName } from '../plan/vxlan.js';
 import type { KernelSnapshot } from '../host/kernel-snapshot.js';
 import type { MarkedLink } from '../host/probe.js';
 import { CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, short } from '../plan/link-names.js';
@@ -48,12 +47,7 @@ export function linkDifferences(state: StateView, k: KernelSnapshot): Difference
     }
     const mtu = mtuOf(n);
     if (br.mtu !== mtu) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `MTU is ${br.mtu}, not ${mtu}`, fix: [setMtuStep(n.bridge, mtu)] });
-    if (n.cluster) {
-      const dev = vxlanName(n.id);
-      const vx = k.links.get(dev);
-      if (!vx) out.push({ kind: 'missing', object: `vxlan ${dev}`, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: vxlanDeviceSteps(vxlanSpecOf(n, n.cluster)) });
-      else if (vx.master !== n.bridge) out.push({ kind: 'drift', object: `vxlan ${dev}`, detail: `is attached to ${vx.master ?? 'nothing'}, not ${n.bridge}`, fix: [attachVethStep(dev, n.bridge)] });
-    }
+    // A cluster network's VXLAN device is compared in vxlan.ts, with its guard.
     for (const e of eps) {
       const v = k.links.get(e.hostIf);
       if (!v) out.push({ kind: 'missing', object: `veth ${e.hostIf}`, detail: `endpoint ${short(e.id)} has no host-side veth`, fix: endpointSteps(n, e) });

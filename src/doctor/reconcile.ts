@@ -22,6 +22,7 @@ import type { HostPlan } from '../plan/step.js';
 import type { Difference } from './difference.js';
 import { diagnose, safeToRepair } from './diagnose.js';
 import { oneTransaction } from './repairs.js';
+import type { DataPlaneView } from './vxlan.js';
 
 export type Policy = 'report' | 'start' | 'safe' | 'all';
 
@@ -29,6 +30,8 @@ export type Policy = 'report' | 'start' | 'safe' | 'all';
 export interface Observed {
   readonly kernel: KernelSnapshot;
   readonly marked: readonly MarkedLink[];
+  /** What the cluster's data plane last knew (members of each guard, remote entries); none without a cluster. */
+  readonly plane?: DataPlaneView;
 }
 
 /** One repair: the differences it settles, its host plan, and the state changes it makes. */
@@ -62,7 +65,7 @@ export function repairs(policy: Policy, d: Difference): boolean {
 const single = (d: Difference): Action => ({ differences: [d], fix: d.fix, changes: d.changes ?? [] });
 
 export function reconcile(state: StateView, observed: Observed, policy: Policy): Reconciliation {
-  const found = diagnose(state, observed.kernel, observed.marked);
+  const found = diagnose(state, observed.kernel, observed.marked, observed.plane);
   const chosen = found.filter((d) => repairs(policy, d));
   const left = found.filter((d) => !repairs(policy, d));
   if (policy !== 'start') return { found, actions: chosen.map(single), left };

@@ -9,7 +9,7 @@ import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, defaultBridgeName, short } from '../plan/link-names.js';
 import { checkId } from '../rules/names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
-import { baseScript, networkScript, networkTeardownScript, nftNetwork, tableTeardownScript } from '../plan/nft.js';
+import { baseScript, networkScript, networkTeardownScript, nftNetwork, nftTeardown, tableTeardownScript } from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
 import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
@@ -187,14 +187,14 @@ export function networkSteps(n: NetworkRecord): HostPlan {
     // follower opens it to the members' underlay addresses (multihost/agent.ts).
     ...(n.cluster ? [
       ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster)),
-      { what: `guard VXLAN of ${n.bridge}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: n.id, vni: n.cluster.vni, peers: [] }) }, undo: { kind: 'nft', script: vxlanGuardTeardownScript(n.id) } } as const,
+      { what: `guard VXLAN of ${n.bridge}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: n.id, vni: n.cluster.vni, peers: [] }) }, undo: nftTeardown(vxlanGuardTeardownScript(n.id)) } as const,
     ] : []),
     ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
     ...(n.options.icc ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
     {
       what: `program the firewall of ${n.bridge}`,
       run: { kind: 'nft', script: `${baseScript()}\n${networkScript(nft)}` },
-      undo: { kind: 'nft', script: networkTeardownScript(nft) },
+      undo: nftTeardown(networkTeardownScript(nft)),
     },
   ];
 }
@@ -213,8 +213,8 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
       ...eps.flatMap((e) => [...unpublishSteps(e).filter((st) => !last || st.run.kind !== 'nft'), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
       // The last network's firewall goes with the table below; removing it first would also
       // fail a retry after the table went (its script needs the table).
-      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } } as const]),
-      ...(n.cluster ? [...vxlanTeardownSteps(n.id), ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: { kind: 'nft', script: vxlanGuardTeardownScript(n.id) } } as const])] : []),
+      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: nftTeardown(networkTeardownScript(nftNetwork(n))) } as const]),
+      ...(n.cluster ? [...vxlanTeardownSteps(n.id), ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: nftTeardown(vxlanGuardTeardownScript(n.id)) } as const])] : []),
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
       // The table and the hook serve every mynet network; they go with the last one.
       ...(last

@@ -196,20 +196,16 @@ export class ExecaExecutor implements Executor {
       case 'link-reap':
         // Only links we retired are in that group; "No such device" when there are none.
         return this.run({ kind: 'ip', args: ['link', 'del', 'group', String(RETIRED_GROUP)], absentOk: true }, log);
-      case 'nft': {
-        const line = this.opts.persistent ? oneLineNft(op.script) : undefined;
-        const started = performance.now();
-        const r = line === undefined ? undefined : await this.onCoprocess('nft', [line], log);
-        if (r === undefined) {
-          await this.command(['nft', '-f', '-'], log, op.script);
-          return;
+      case 'nft':
+        try {
+          return await this.nft(op.script, log);
+        } catch (err) {
+          if (op.ifTable && err instanceof HostCommandError && !(await this.tableExists(op.ifTable, log))) {
+            log.debug({ table: op.ifTable }, 'nft teardown: the table is gone, so is everything in it');
+            return;
+          }
+          throw err;
         }
-        const ms = performance.now() - started;
-        this.opts.onCommand?.(['nft', '-f', '-'], ms, !r.failed);
-        log.debug({ argv: ['nft', '-i'], ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
-        if (r.failed) throw new HostCommandError(['nft', '-f', '-'], 1, r.failed.stderr);
-        return;
-      }
       case 'sysctl':
         return this.sysctl(op.key, op.value, log);
       case 'forward-hook':
@@ -225,6 +221,32 @@ export class ExecaExecutor implements Executor {
         return this.opts.holder?.hold(op.sockets, log);
       case 'port-release':
         return this.opts.holder?.release(op.sockets);
+    }
+  }
+
+  /** One nft script: on the coprocess when it is one line, else `nft -f -`. */
+  private async nft(script: string, log: Logger): Promise<void> {
+    const line = this.opts.persistent ? oneLineNft(script) : undefined;
+    const started = performance.now();
+    const r = line === undefined ? undefined : await this.onCoprocess('nft', [line], log);
+    if (r === undefined) {
+      await this.command(['nft', '-f', '-'], log, script);
+      return;
+    }
+    const ms = performance.now() - started;
+    this.opts.onCommand?.(['nft', '-f', '-'], ms, !r.failed);
+    log.debug({ argv: ['nft', '-i'], ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
+    if (r.failed) throw new HostCommandError(['nft', '-f', '-'], 1, r.failed.stderr);
+  }
+
+  /** Whether an nft table ('inet mynet') exists; nft says "No such file or directory" when not. */
+  async tableExists(table: string, log: Logger): Promise<boolean> {
+    try {
+      await this.command(['nft', 'list', 'table', ...table.split(' ')], log);
+      return true;
+    } catch (err) {
+      if (err instanceof HostCommandError && /No such file or directory/.test(err.stderr)) return false;
+      throw err;
     }
   }
 

@@ -19,6 +19,16 @@ export interface LinkInfo {
   readonly mtu: number;
   readonly up: boolean;
   readonly addrs: readonly string[];
+  /** A VXLAN device's attributes (`ip -d`), for the doctor's comparison with its record. */
+  readonly vxlan?: VxlanInfo;
+}
+
+export interface VxlanInfo {
+  readonly id: number;
+  readonly local?: string;
+  readonly port: number;
+  readonly learning: boolean;
+  readonly proxy: boolean;
 }
 
 export interface KernelSnapshot {
@@ -34,25 +44,34 @@ interface IpLink {
   mtu?: number;
   flags?: string[];
   addr_info?: { local: string; prefixlen: number; scope?: string }[];
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } };
+}
+
+function vxlanOf(l: IpLink): VxlanInfo | undefined {
+  const d = l.linkinfo?.info_kind === 'vxlan' ? l.linkinfo.info_data : undefined;
+  if (!d) return undefined;
+  return { id: d.id ?? 0, ...(d.local ? { local: d.local } : {}), port: d.port ?? 0, learning: d.learning ?? false, proxy: d.proxy ?? false };
 }
 
 export function parseLinks(ipAddrJson: string): Map<string, LinkInfo> {
   const out = new Map<string, LinkInfo>();
   for (const l of JSON.parse(ipAddrJson || '[]') as IpLink[]) {
     if (!l.ifname) continue;
+    const vxlan = vxlanOf(l);
     out.set(l.ifname, {
       name: l.ifname,
       ...(l.master ? { master: l.master } : {}),
       mtu: l.mtu ?? 0,
       up: (l.flags ?? []).includes('UP'),
       addrs: (l.addr_info ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`),
+      ...(vxlan ? { vxlan } : {}),
     });
   }
   return out;
 }
 
 export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<KernelSnapshot> {
-  const links = parseLinks(await exec.command(['ip', '-j', 'addr', 'show', 'group', String(MYNET_GROUP)], log));
+  const links = parseLinks(await exec.command(['ip', '-d', '-j', 'addr', 'show', 'group', String(MYNET_GROUP)], log));
   let nft: NftTable | undefined;
   try {
     nft = parseNftTable(await exec.command(['nft', '-j', 'list', 'table', 'inet', 'mynet'], log));

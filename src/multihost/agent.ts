@@ -567,11 +567,10 @@ export class ClusterAgent implements ClusterPort {
     const out: EntryDifference[] = [];
     for (const p of this.planes.values()) {
       if (!p.synced) {
-        out.push({ object: `${p.device}`, detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)' });
+        out.push({ object: `${p.device}`, detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)', compared: false });
         continue;
       }
       out.push(...(await p.doctor(repair, log)));
-      if (repair) await p.reassertGuard(log);
     }
     return out;
   }

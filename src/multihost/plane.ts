@@ -22,6 +22,17 @@ import type { HostStep } from '../plan/step.js';
 import { type RemoteEntry, diffEntries, parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
 import { vxlanGuardScript } from '../plan/vxlan-firewall.js';
 import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
+import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
+
+/**
+ * The reconciler's view of every cluster network's data plane, by local network id, once each
+ * plane has applied what it received (its queue writes only to the kernel, never waits for
+ * etcd): a guard repaired from this view does not undo a member change already on its way.
+ */
+export async function planeView(planes: ReadonlyMap<string, NetworkPlane>): Promise<DataPlaneView> {
+  await Promise.all([...planes.values()].map((p) => p.idle()));
+  return new Map([...planes].map(([id, p]) => [id, p.view()]));
+}
 
 export interface PlaneDeps {
   readonly store: ClusterStore;
@@ -49,6 +60,8 @@ export interface PlaneDeps {
 export interface EntryDifference {
   readonly object: string;
   readonly detail: string;
+  /** false: the plane does not follow etcd right now, so nothing was compared (nor repaired). */
+  readonly compared?: false;
 }
 
 const entryOf = (e: EndpointRecord): RemoteEntry => ({ address: e.address, mac: e.mac, underlay: e.underlay });
@@ -82,6 +95,8 @@ export class NetworkPlane {
   /** The next batch is the first list: compared with the kernel as a whole. */
   private first = true;
   private readonly subnet: Cidr | undefined;
+  /** The first list from etcd is in `records`: from then on they are the last known, etcd up or not. */
+  private listed = false;
 
   constructor(
     readonly networkId: string,
@@ -302,6 +317,7 @@ export class NetworkPlane {
       else this.drop(ch.endpoint.id);
       if (!touched.has(ch.endpoint.mac)) touched.set(ch.endpoint.mac, undefined);
     }
+    this.listed = true;
     const log = this.d.log;
     let steps: HostStep[];
     if (whole) {
@@ -359,8 +375,12 @@ export class NetworkPlane {
     return [...out, ...refused];
   }
 
-  /** Re-applies the guard's member set (after the doctor re-made the table, for instance). */
-  reassertGuard(log: Logger): Promise<void> {
-    return applyAll(this.d.exec, [this.guardStep().step], log);
+  /**
+   * What the reconciler needs of this network (doctor/vxlan.ts): the guard's members and the
+   * remote entries as last received from etcd, kept while etcd is unreachable; nothing before
+   * the first list.
+   */
+  view(): PlaneKnowledge {
+    return this.listed ? { members: [...this.members.keys()].sort(), entries: this.desired() } : {};
   }
 }

@@ -35,12 +35,22 @@ function bySet(els: readonly NftElement[]): Map<string, NftElement[]> {
 export const addElementLines = (els: readonly NftElement[]): string[] =>
   [...bySet(els)].map(([set, list]) => `add element ${TABLE} ${set} { ${list.map(elementText).join(', ')} }`);
 
-/** Add-then-delete lines: removes the elements whether or not they are there. */
+/**
+ * Declares the base maps and sets of these names (a no-op for those that exist as declared):
+ * a teardown that adds an element before deleting it must not fail because someone deleted
+ * the map by hand. The map comes back empty, as the doctor wants it while any network is stored.
+ */
+export const declareSetLines = (names: Iterable<string>): string[] => {
+  const wanted = new Set(names);
+  return BASE_SETS.filter((s) => wanted.has(s.name)).map(setLine);
+};
+
+/** Add-then-delete lines: removes the elements whether or not they (or their map) are there. */
 export const deleteElementLines = (els: readonly NftElement[]): string[] =>
-  [...bySet(els)].flatMap(([set, list]) => [
+  [...declareSetLines(els.map((e) => e.set)), ...[...bySet(els)].flatMap(([set, list]) => [
     `add element ${TABLE} ${set} { ${list.map(elementText).join(', ')} }`,
     `delete element ${TABLE} ${set} { ${list.map((e) => e.key).join(', ')} }`,
-  ]);
+  ])];
 
 /** The table, its maps and base chains. Safe to apply before every network change. */
 export function baseScript(): string {

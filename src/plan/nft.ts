@@ -6,6 +6,8 @@
  * ports' element script (their elements come from plan/ports.ts).
  */
 import { TABLE } from './nft-model.js';
+import { declareSetLines } from './nft-render.js';
+import type { HostOp } from './step.js';
 
 export { TABLE, type NftNetwork, nftNetwork } from './nft-model.js';
 export { baseScript, networkScript, networkTeardownScript, tableTeardownScript } from './nft-render.js';
@@ -25,7 +27,7 @@ export function portElementsScript(op: 'add' | 'delete', els: readonly PortEleme
     if (list) list.push(e);
     else byMap.set(e.map, [e]);
   }
-  const out: string[] = [];
+  const out: string[] = op === 'delete' ? declareSetLines(byMap.keys()) : [];
   for (const [map, list] of byMap) {
     const add = `add element ${TABLE} ${map} { ${list.map((e) => `${e.key} : ${e.value}`).join(', ')} }`;
     // add-then-delete keeps a delete idempotent.
@@ -34,3 +36,9 @@ export function portElementsScript(op: 'add' | 'delete', els: readonly PortEleme
   }
   return out.join('\n');
 }
+
+/**
+ * A teardown script as an op: when it fails because mynet's table is gone (`nft delete table`,
+ * `nft flush ruleset`), what it would remove is gone with it, and the executor counts it done.
+ */
+export const nftTeardown = (script: string): HostOp => ({ kind: 'nft', script, ifTable: TABLE });

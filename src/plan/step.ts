@@ -30,8 +30,12 @@ export type HostOp =
   | { readonly kind: 'link-retire'; readonly name: string }
   /** Delete every retired link at once (`ip link del group`); `name` is the one that asked. */
   | { readonly kind: 'link-reap'; readonly name: string }
-  /** One nft transaction (`nft -f -`): all of it applies or none. */
-  | { readonly kind: 'nft'; readonly script: string }
+  /**
+   * One nft transaction (`nft -f -`): all of it applies or none. `ifTable` (a teardown, e.g.
+   * 'inet mynet'): the script only removes objects of that table, so when it fails and the table
+   * is not there, everything it would remove is gone already and the op counts as done.
+   */
+  | { readonly kind: 'nft'; readonly script: string; readonly ifTable?: string }
   /** A /proc/sys key in slash form (net/ipv4/ip_forward), so interface names with dots stay whole. */
   | { readonly kind: 'sysctl'; readonly key: string; readonly value: string }
   /** Forget conntrack flows answered by this address (after its ports are unpublished). */
@@ -150,7 +154,7 @@ export function renderOp(op: HostOp): string {
     case 'link-reap':
       return `ip link del group retired  [with ${op.name}; none ok]`;
     case 'nft':
-      return `nft -f - <<\n${op.script.trimEnd()}\n>>`;
+      return `nft -f - <<\n${op.script.trimEnd()}\n>>${op.ifTable ? `  [no table ${op.ifTable}: done]` : ''}`;
     case 'sysctl':
       return `sysctl ${op.key}=${op.value}`;
     case 'forward-hook':

@@ -33,6 +33,12 @@ export const peerSet = (networkId: string): string => `vxpeers-${short(networkId
  */
 export const dropCounter = (networkId: string): string => `vxdrop-${short(networkId)}`;
 
+/** The guard chain's priority on the input hook: just before filter (0). */
+export const GUARD_PRIORITY = -5;
+
+/** The guard rule's comment: the doctor finds the rule by it (doctor/vxlan.ts); it names the VNI the rule matches. */
+export const guardComment = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): string => `net:${short(g.networkId)} vni:${g.vni} vxlan from a non-member`;
+
 /** The whole guard of one network: chain, set and rule, refilled. */
 export function vxlanGuardScript(g: VxlanGuard, table = TABLE): string {
   const chain = guardChain(g.networkId);
@@ -46,7 +52,7 @@ export function vxlanGuardScript(g: VxlanGuard, table = TABLE): string {
     // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
     `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
     `flush chain ${table} ${chain}`,
-    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter name ${dropCounter(g.networkId)} drop comment "net:${short(g.networkId)} vxlan from a non-member"`,
+    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter name ${dropCounter(g.networkId)} drop comment "${guardComment(g)}"`,
   ].join('\n');
 }
 
@@ -59,12 +65,14 @@ export function vxlanPeersScript(op: 'add' | 'delete', networkId: string, peers:
   return op === 'add' ? `add element ${table} ${set} ${els}` : [`add element ${table} ${set} ${els}`, `delete element ${table} ${set} ${els}`].join('\n');
 }
 
-/** Removes the guard; works on whatever is left (add before delete). */
+/**
+ * Removes the guard; works on whatever is left of it (add before delete). It does not add the
+ * table: run it with ifTable (plan/nft.ts nftTeardown), so a table already gone stays gone.
+ */
 export function vxlanGuardTeardownScript(networkId: string, table = TABLE): string {
   const chain = guardChain(networkId);
   const set = peerSet(networkId);
   return [
-    `add table ${table}`,
     `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
     `delete chain ${table} ${chain}`,
     `add set ${table} ${set} { type ipv4_addr; }`,

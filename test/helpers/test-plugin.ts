@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Difference } from '../../src/doctor/diagnose.js';
+import type { DataPlaneView } from '../../src/doctor/vxlan.js';
 import type { HostPorts, LinkOwner, Proto } from '../../src/decision.js';
 import type { IpamEnv } from '../../src/driver/ipam.js';
 import { State } from '../../src/driver/state.js';
@@ -39,6 +40,8 @@ export interface TestPluginOptions<E extends Executor = RecordingExecutor, S ext
   readonly onDifferences?: (found: readonly Difference[]) => void;
   readonly background?: Background;
   readonly cluster?: ClusterPort;
+  /** What the cluster's data plane last knew (main.ts: planeView of the agent's planes). */
+  readonly dataPlane?: () => Promise<DataPlaneView>;
 }
 
 export interface TestPlugin<E extends Executor, S extends StateStore> {
@@ -68,6 +71,7 @@ export function testPlugin<E extends Executor = RecordingExecutor, S extends Sta
     ...(o.onDifferences ? { onDifferences: o.onDifferences } : {}),
     ...(o.background ? { background: o.background } : {}),
     ...(o.cluster ? { cluster: o.cluster } : {}),
+    ...(o.dataPlane ? { dataPlane: o.dataPlane } : {}),
   });
   return { plugin, state, store, exec };
 }

@@ -19,6 +19,9 @@ import type { StateStore } from '../../src/store/state-store.js';
 import { type TestNetns, dockerId, silentLog as log } from '../helpers/netns.js';
 import { testPlugin } from '../helpers/test-plugin.js';
 
+import { ClusterAgent } from '../../src/multihost/agent.js';
+import { planeView } from '../../src/multihost/plane.js';
+
 export { log };
 
 export interface PluginOptions {
@@ -38,6 +41,8 @@ export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
   const exec = ns.exec;
   return testPlugin<Executor, StateStore>({
     ...o,
+    // As main.ts wires it: the reconciler reads what the agent's data planes last knew.
+    ...(o.cluster instanceof ClusterAgent ? { dataPlane: () => planeView((o.cluster as ClusterAgent).planes) } : {}),
     exec: o.exec ?? exec,
     linkOwner: (n, l) => linkOwner(exec, n, l),
     ourLinks: (l) => ourLinks(exec, l),

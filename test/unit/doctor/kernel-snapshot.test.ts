@@ -127,7 +127,7 @@ describe('kernelSnapshot', () => {
     const { exec, argv } = fakeExec({ ip: fixtureText('ip-addr-group.json'), nft: fixtureText('nft-table.json'), 'iptables-save': fixtureText('iptables-save.txt'), 'iptables-save -t raw': fixtureText('iptables-save-raw.txt') });
     const k = await kernelSnapshot(exec, silentLog);
     expect(argv).toEqual([
-      ['ip', '-j', 'addr', 'show', 'group', '28014'],
+      ['ip', '-d', '-j', 'addr', 'show', 'group', '28014'],
       ['nft', '-j', 'list', 'table', 'inet', 'mynet'],
       ['iptables-save', '-t', 'filter'],
       ['iptables-save', '-t', 'raw'],

@@ -246,7 +246,7 @@ describe('programExternalConnectivity', () => {
       '>>',
       '  undo: nft -f - <<',
       ...portElementsScript('delete', portElements(ep, s.endpoints.get(ep.id)?.ports ?? [])).split('\n'),
-      '>>',
+      '>>  [no table inet mynet: done]',
       '# forget flows to 3 newly published UDP/SCTP host port(s)  [after the answer]',
       'conntrack -D --orig-port-dst -p udp 5353,5355,5354  [ipv4 and ipv6; none ok]',
     ].join('\n'));

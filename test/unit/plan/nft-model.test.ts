@@ -121,6 +121,14 @@ describe('rendering', () => {
       flush chain inet mynet egress-abababababab
       add chain inet mynet ingress-abababababab
       flush chain inet mynet ingress-abababababab
+      add map inet mynet egress { type ifname : verdict; }
+      add map inet mynet ingress { type ifname : verdict; }
+      add set inet mynet masq4 { type ipv4_addr; flags interval; }
+      add set inet mynet masq6 { type ipv6_addr; flags interval; }
+      add map inet mynet snat4 { type ipv4_addr : ipv4_addr; flags interval; }
+      add map inet mynet snat6 { type ipv6_addr : ipv6_addr; flags interval; }
+      add set inet mynet subnets4 { type ipv4_addr; flags interval; }
+      add set inet mynet subnets6 { type ipv6_addr; flags interval; }
       add element inet mynet egress { "mn-abababababab" : jump egress-abababababab }
       delete element inet mynet egress { "mn-abababababab" }
       add element inet mynet ingress { "mn-abababababab" : jump ingress-abababababab }

@@ -208,7 +208,7 @@ function hostTextProblems(ops: readonly HostOp[]): string[] {
         if (/[#\\']/.test(line) || CONTROL.test(line)) out.push(`nft line ${JSON.stringify(line)}`);
         if ((line.match(/"/g) ?? []).length % 2) out.push(`nft line with an odd number of quotes ${JSON.stringify(line)}`);
         // Inside quotes only interface names, our comments, and the Docker bridge wildcard.
-        for (const q of line.match(/"[^"]*"/g) ?? []) if (!/^"[A-Za-z0-9_.:*-]+"$|^"owned by mynet; do not edit"$|^"net:[0-9a-f]{12} vxlan from a non-member"$/.test(q)) out.push(`nft string ${q}`);
+        for (const q of line.match(/"[^"]*"/g) ?? []) if (!/^"[A-Za-z0-9_.:*-]+"$|^"owned by mynet; do not edit"$|^"net:[0-9a-f]{12} vni:[0-9]{1,8} vxlan from a non-member"$/.test(q)) out.push(`nft string ${q}`);
       }
     } else if (op.kind === 'sysctl') {
       if (BAD_WORD.test(op.key) || op.key.includes('..') || BAD_WORD.test(op.value)) out.push(`sysctl ${op.key}`);
