@@ -68,7 +68,6 @@ async function main(): Promise<void> {
     log,
     exec: new ExecaExecutor(execOptions),
     state: () => state,
-    locked: (fn) => plugin.exclusive(fn),
     nameOf: (e) => (e.address ? nameIndex.get(`${e.networkId} ${bareAddress(e.address)}`) : undefined),
     onRemoteChange: () => names.sync?.refresh(),
     onLag: (sec) => count((m) => m.clusterWatchLag.observe(sec)),

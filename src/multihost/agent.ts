@@ -34,8 +34,6 @@ export interface AgentOptions {
   readonly read: (argv: readonly string[], log: Logger) => Promise<string>;
   readonly log: Logger;
   readonly state: () => StateView;
-  /** Runs `fn` under the orchestrator's lock (convergence must not race a request). */
-  readonly locked: <T>(fn: () => Promise<T>) => Promise<T>;
   /** The container name of a local endpoint, when Docker told us (names.ts). */
   readonly nameOf?: (e: EndpointRecord) => string | undefined;
   readonly onRemoteChange?: () => void;

@@ -27,7 +27,6 @@ export interface StartClusterOptions {
   readonly log: Logger;
   readonly exec: ExecaExecutor;
   readonly state: () => StateView;
-  readonly locked: <T>(fn: () => Promise<T>) => Promise<T>;
   readonly nameOf: (e: EndpointRecord) => string | undefined;
   readonly onRemoteChange: () => void;
   readonly onLag: (seconds: number) => void;
@@ -61,7 +60,6 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     read: (argv, l) => o.exec.command(argv, l),
     log,
     state: o.state,
-    locked: o.locked,
     nameOf: o.nameOf,
     onRemoteChange: o.onRemoteChange,
     onLag: o.onLag,

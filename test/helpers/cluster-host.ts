@@ -40,7 +40,6 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     read: () => Promise.resolve('[]'),
     log,
     state: () => (ref.plugin as Plugin).state,
-    locked: (fn) => (ref.plugin as Plugin).exclusive(fn),
     presenceTtlS: 5,
     backoffMs: { first: 10, max: 50 },
     claimGraceMs: o.claimGraceMs ?? 50,

@@ -54,7 +54,6 @@ async function makeHost(n: number): Promise<Host> {
     read: (argv) => ns.run(argv),
     log,
     state: () => (ref.plugin as Plugin).state,
-    locked: (fn) => (ref.plugin as Plugin).exclusive(fn),
     backoffMs: { first: 50, max: 200 },
   });
   ref.plugin = buildPlugin(ns, { cluster: agent });

@@ -39,7 +39,6 @@ function agentFor(kv: MemoryKv, name: string, address: string, exec: Executor, r
     read,
     log,
     state: () => plugin().state,
-    locked: (fn) => plugin().exclusive(fn),
     backoffMs: { first: 10, max: 50 },
   });
   agents.push(a);
