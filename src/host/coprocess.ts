@@ -96,6 +96,11 @@ export class Coprocess {
     return r;
   }
 
+  /** The pid of the running process, if one runs (it lives in the namespace it was started in). */
+  get pid(): number | undefined {
+    return this.child?.proc.pid;
+  }
+
   /** Ends the process (tests, shutdown); a group still waiting on it fails. */
   close(): void {
     const c = this.child;

@@ -286,6 +286,17 @@ describe('unpublishing', () => {
     flow.stop();
   });
 
+  it('with no flow to forget, unpublishing spawns no process: the conntrack table is read in-process (issue 26)', async () => {
+    const { w, net, c } = await served();
+    await publish(w.plugin, c.ep, [binding(UDP, 80, 8080), binding(TCP, 80, 8080)]);
+    // A flow of another address is in the table: only the container's own flows count.
+    await w.host.run(['conntrack', '-I', '-p', 'udp', '-s', OUTSIDE_ADDR, '-d', HOST_ADDR, '--sport', '5000', '--dport', '9', '-r', HOST_ADDR, '-q', OUTSIDE_ADDR, '--reply-port-src', '9', '--reply-port-dst', '5000', '-t', '60']);
+    const before = w.host.exec.spawns;
+    await w.plugin.revokeExternalConnectivity({ NetworkID: net.id, EndpointID: c.ep.id }, log);
+    expect(w.host.exec.spawns - before).toBe(0);
+    expect(await nftMap(w.host, 'pub4any')).not.toContain('elements');
+  });
+
   it('SCTP: the binding becomes an element of pub4any', async () => {
     const { w, c } = await served();
     await publish(w.plugin, c.ep, [binding(SCTP, 80, 8080), binding(TCP, 80, 8080)]);
