@@ -108,7 +108,7 @@ export class Plugin {
    * network as stored and makes what is missing again, which the retry then removes: host and
    * state never disagree about whether the network exists.
    */
-  private async commit<R>(d: AnyDecision<R>, log: Logger, mode: 'plan' | 'teardown' = 'plan', beforeSave?: () => Promise<void>): Promise<R> {
+  private async commit<R>(d: AnyDecision<R>, log: Logger, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
     const all: HostPlan = 'plan' in d ? d.plan : [];
     const bg = this.deps.background;
     const plan = bg ? all.filter((s) => !s.later) : all;
@@ -118,9 +118,6 @@ export class Plugin {
     else if (bg) await bg.below(MAX_QUEUED);
     await (mode === 'teardown' ? applyAll : applyPlan)(this.deps.exec, plan, log);
     try {
-      // The cluster's record (an endpoint published in etcd) comes after the host change and
-      // before the save: if etcd refuses, the host change is undone and nothing is saved.
-      await beforeSave?.();
       await this.deps.store.commit(d.changes, this.deps.state);
     } catch (err) {
       const undoFailures = await undoPlan(this.deps.exec, plan, log);

@@ -418,11 +418,7 @@ export class ClusterAgent implements ClusterPort {
       const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
       return { claims, endpoints };
     })();
-    const whole = convergePlan(this.node, local, etcd);
-    // A claim under way (requests claim outside the lock) is in etcd before it is in the
-    // journal: this round releases none of the network's addresses, the next one decides.
-    const claiming = this.claimQueues.has(c.name) || [...this.inFlight].some((k) => k.startsWith(keys.addresses(c.name)));
-    const plan = claiming ? { ...whole, release: [] } : whole;
+    const plan = convergePlan(this.node, local, etcd);
     if (isEmptyPlan(plan)) return;
     log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
     const run = this.ops.then(() => this.convergeWrites(c, plan, log));
@@ -438,6 +434,8 @@ export class ClusterAgent implements ClusterPort {
     const state = this.o.state();
     for (const id of plan.withdraw) if (!state.endpoints.has(id)) await this.call(this.o.store.withdrawEndpoint(c.name, id));
     for (const a of plan.release) {
+      // A claim under way (requests claim outside the lock) is in etcd before it is in the
+      // journal: while one runs on this network, or this address is in flight, it is not released.
       if (this.holds(state, c, a) || this.claimQueues.has(c.name) || this.inFlight.has(keys.address(c.name, a))) continue;
       await this.call(this.o.store.releaseAddress(c.name, a));
     }
