@@ -6,13 +6,15 @@ import tseslint from 'typescript-eslint';
 // The layers' import direction (README, Layout): each layer of src/ may import only the layers
 // listed for it. Type-only imports are free (the contract types live in src/decision.ts and
 // the records in src/driver/state.ts). test/unit/layers.test.ts also refuses import circles.
-const LAYERS = ['rules', 'ip', 'plan', 'protocol', 'driver', 'host', 'doctor', 'store', 'dns', 'http', 'admin', 'cli', 'cluster', 'multihost'];
+const LAYERS = ['rules', 'ip', 'policy', 'plan', 'protocol', 'driver', 'host', 'doctor', 'store', 'dns', 'http', 'admin', 'cli', 'cluster', 'multihost'];
 const TOP = ['plugin', 'main', 'config', 'metrics', 'errors', 'logger', 'decision'];
 const MAY_IMPORT = {
   // The value rules every layer shares (MTU bounds, VNI range, names and ids, MAC, address forms,
   // nft table name): one home each, so no layer keeps a copy that drifts (issue 21).
   rules: ['ip', 'errors'],
   ip: ['errors'],
+  // Network policy (issue 25): documents, labels and what they compile to; pure.
+  policy: ['rules', 'ip', 'errors'],
   plan: ['rules', 'ip', 'errors'],
   protocol: ['rules', 'ip', 'plan', 'errors'],
   driver: ['rules', 'ip', 'plan', 'protocol', 'errors'],
