@@ -8,6 +8,7 @@
  */
 import { invalid } from '../errors.js';
 import { checkLabels, type Labels } from '../rules/label.js';
+import { checkNetworkName, checkPolicyName } from '../rules/names.js';
 import { checkPort } from '../rules/port.js';
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
@@ -38,9 +39,6 @@ export interface Policy {
 /** Bounds: a policy is small, and its rules stay few (each is an nft rule; README, Policy). */
 export const POLICY_LIMITS = { rules: 64, from: 64, ports: 64, bytes: 64 * 1024 };
 
-const POLICY_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-/** Docker's own rule for a network name (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), bounded. */
-const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const PORT = /^(tcp|udp|sctp)\/([0-9]{1,5})(?:-([0-9]{1,5}))?$/;
 
 const show = (v: unknown): string => JSON.stringify(v)?.slice(0, 80) ?? String(v);
@@ -80,11 +78,11 @@ function parseRule(field: string, v: unknown): IngressRule {
 /** A policy from its JSON form; `field` names where it came from (`policy`, `etcd /mynet/...`). */
 export function parsePolicy(field: string, v: unknown): Policy {
   const o = object(field, v, ['name', 'network', 'select', 'ingress'], ['name', 'network', 'select', 'ingress']);
-  if (typeof o.name !== 'string' || !POLICY_NAME.test(o.name)) throw invalid(`${field}.name`, `${show(o.name)} is not a policy name (1-63 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit)`);
-  if (typeof o.network !== 'string' || !NETWORK_NAME.test(o.network)) throw invalid(`${field}.network`, `${show(o.network)} is not a network name or id`);
+  const name = checkPolicyName(`${field}.name`, o.name);
+  const network = checkNetworkName(`${field}.network`, o.network);
   const select = checkLabels(`${field}.select`, o.select);
   const ingress = list(`${field}.ingress`, o.ingress, POLICY_LIMITS.rules).map((r, i) => parseRule(`${field}.ingress[${i}]`, r));
-  return { name: o.name, network: o.network, select, ingress };
+  return { name, network, select, ingress };
 }
 
 /** A policy file's text: JSON (one policy or a list of them), at most POLICY_LIMITS.bytes. */

@@ -47,3 +47,17 @@ export function checkIfName(field: string, name: string): string {
   }
   return name;
 }
+
+/** A network policy's name (issue 25): it is shown, logged and a metric label. */
+export const POLICY_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+export function checkPolicyName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !POLICY_NAME.test(v)) throw invalid(field, `${show(v)} is not a policy name (1-63 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit)`);
+  return v;
+}
+
+/** A Docker network's name as the user gives it (Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, bounded), or its id. */
+export const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export function checkNetworkName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || !NETWORK_NAME.test(v)) throw invalid(field, `${show(v)} is not a network name or id`);
+  return v;
+}
