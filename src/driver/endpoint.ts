@@ -6,6 +6,7 @@
 import { PluginError, invalid } from '../errors.js';
 import { bareAddress } from '../rules/address.js';
 import { checkCidr } from '../rules/host-text.js';
+import { labelsFromOptions } from '../rules/label.js';
 import { checkMac } from '../rules/mac.js';
 import { checkId } from '../rules/names.js';
 import { containerVethName, hostVethName } from '../plan/link-names.js';
@@ -53,6 +54,7 @@ export function createEndpoint(
   const address = iface.Address ? cidrText('Interface.Address', iface.Address, 4) : undefined;
   const addressV6 = iface.AddressIPv6 ? cidrText('Interface.AddressIPv6', iface.AddressIPv6, 6) : undefined;
   const given = iface.MacAddress ? checkMac('Interface.MacAddress', iface.MacAddress) : undefined;
+  const labels = labelsFromOptions(req.Options);
   const existing = state.endpoints.get(eid);
   if (existing) {
     if (existing.networkId !== nid) throw new PluginError('CONFLICT', `EndpointID: ${eid.slice(0, 12)} already exists on another network`);
@@ -81,6 +83,7 @@ export function createEndpoint(
     ...(address ? { address } : {}),
     ...(addressV6 ? { addressV6 } : {}),
     ports: [],
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
   };
   return {
     changes: [{ op: 'endpoint.put', endpoint }],

@@ -4,6 +4,7 @@
  * succeeded and the changes were saved. Changes are small and idempotent (the journal in
  * store/file-store.ts replays them), and apply() is the only code that mutates a State.
  */
+import type { Labels } from '../rules/label.js';
 import { PluginError } from '../errors.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import { IntervalSet, type Interval } from '../ip/interval-set.js';
@@ -66,6 +67,8 @@ export interface EndpointRecord {
   readonly sandboxKey?: string;
   /** Ports in force (set by ProgramExternalConnectivity, cleared by Revoke/Leave). */
   readonly ports: readonly PortBinding[];
+  /** Its `mynet.label.*` driver options, for network policy (issue 25); absent when none. */
+  readonly labels?: Labels;
 }
 
 export interface PoolRecord {

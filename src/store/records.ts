@@ -7,6 +7,7 @@
  * different command. Each check throws INVALID_REQUEST "<field>: <why>"; file-store.ts turns
  * that into STATE_CORRUPT naming the file and the record.
  */
+import { checkLabels } from '../rules/label.js';
 import { checkPort } from '../rules/port.js';
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
@@ -107,6 +108,7 @@ export function checkEndpointRecord(v: unknown, at = ''): EndpointRecord {
     port(`${f}.hostPort`, p.hostPort, 1);
     if (p.hostIp !== '') address(`${f}.hostIp`, p.hostIp);
   });
+  if (r.labels !== undefined) checkLabels(`${at}labels`, r.labels);
   return r as unknown as EndpointRecord;
 }
 

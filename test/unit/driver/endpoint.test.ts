@@ -6,6 +6,7 @@ import { type CreateNetworkRequest, createNetwork } from '../../../src/driver/ne
 import { type NetworkRecord, State } from '../../../src/driver/state.js';
 import { macFromId } from '../../../src/plan/link.js';
 import { renderPlan } from '../../../src/plan/step.js';
+import { checkEndpointRecord } from '../../../src/store/records.js';
 import { errorOf } from '../support.js';
 import { DUAL_REQ, INTERNAL_REQ } from './requests.js';
 
@@ -100,6 +101,19 @@ describe('createEndpoint', () => {
     const d = createEndpoint(s, { ...attReq, Interface: { Address: '10.152.0.9/24', MacAddress: '02:AB:CD:EF:01:02' } });
     expect(d.response).toEqual({});
     expect(d.changes[0]).toMatchObject({ endpoint: { mac: '02:ab:cd:ef:01:02' } });
+  });
+
+  it('keeps the mynet.label.* driver options as the endpoint\'s labels (network policy), checked on the way in and out', () => {
+    const s = world();
+    const d = createEndpoint(s, { ...attReq, Options: { 'mynet.label.app': 'web', 'mynet.label.tier': 'front', 'com.docker.network.endpoint.exposedports': [] } });
+    expect(d.changes[0]).toMatchObject({ endpoint: { labels: { app: 'web', tier: 'front' } } });
+    const e = (d.changes[0] as { endpoint: Parameters<typeof checkEndpointRecord>[0] }).endpoint;
+    expect(checkEndpointRecord(JSON.parse(JSON.stringify(e)))).toEqual(e);
+    expect(() => checkEndpointRecord({ ...(e as object), labels: { app: 'we b' } })).toThrow(/labels\.app: label value "we b"/);
+    // No labels, no field: records written before labels existed read the same.
+    expect(createEndpoint(s, attReq).changes[0]).not.toHaveProperty('endpoint.labels');
+    const bad = errorOf(() => createEndpoint(s, { ...attReq, Options: { 'mynet.label.app': 'a;b' } }));
+    expect(bad.message).toMatch(/Options\.mynet\.label\.app: label value "a;b"/);
   });
 
   it('a repeated create answers as the first one did, without host steps', () => {
