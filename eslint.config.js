@@ -15,7 +15,7 @@ const MAY_IMPORT = {
   ip: ['errors'],
   // Network policy (issue 25): documents, labels and what they compile to; pure.
   policy: ['rules', 'ip', 'errors'],
-  plan: ['rules', 'ip', 'errors'],
+  plan: ['rules', 'ip', 'policy', 'errors'],
   protocol: ['rules', 'ip', 'plan', 'errors'],
   driver: ['rules', 'ip', 'plan', 'protocol', 'errors'],
   host: ['rules', 'ip', 'plan', 'errors'],

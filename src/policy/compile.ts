@@ -41,7 +41,7 @@ export interface CompiledNetwork {
    * uses it (each becomes one nft set), so "from every web" in 100 policies is one set.
    */
   readonly groups: ReadonlyMap<string, readonly string[]>;
-  /** Policies by name; those selecting nothing are left out (they allow nothing to no one). */
+  /** Policies by name, those selecting nothing yet included. */
   readonly policies: readonly CompiledPolicy[];
 }
 
@@ -85,9 +85,9 @@ export function compileNetwork(policies: readonly Policy[], endpoints: readonly 
   };
   for (const p of [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const selected = group([p.select]);
-    const members = groups.get(selected) ?? [];
-    if (members.length === 0) continue;
-    for (const a of members) if (!protectedBy.has(a)) protectedBy.set(a, p.name);
+    // Kept when it selects nothing yet: the rules then depend on the policies only, and an
+    // endpoint coming or going changes set elements, never rules (plan/policy-nft.ts).
+    for (const a of groups.get(selected) ?? []) if (!protectedBy.has(a)) protectedBy.set(a, p.name);
     const rules = p.ingress.map((r): CompiledRule => ({
       // As NetworkPolicy: an absent or empty `from` (or `ports`) matches every source (or port).
       ...(r.from === undefined || r.from.length === 0 ? {} : { sources: group(r.from) }),
@@ -95,8 +95,5 @@ export function compileNetwork(policies: readonly Policy[], endpoints: readonly 
     }));
     out.push({ name: p.name, selected, rules });
   }
-  // Groups only a left-out policy used are not kept.
-  const used = new Set(out.flatMap((p) => [p.selected, ...p.rules.flatMap((r) => (r.sources === undefined ? [] : [r.sources]))]));
-  for (const id of groups.keys()) if (!used.has(id)) groups.delete(id);
   return { protectedBy, groups, policies: out };
 }

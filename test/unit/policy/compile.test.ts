@@ -37,7 +37,7 @@ const cases: Record<string, Policy[]> = {
   'empty lists mean anywhere and every port': [pol('open-db', { app: 'db' }, [{ from: [], ports: [] }])],
   'a source selector matching no one': [pol('db', { app: 'db' }, [{ from: [{ app: 'nobody' }] }])],
   'no rules: the selected accept nothing': [pol('deny-db', { app: 'db' }, [])],
-  'selects no endpoint: left out': [pol('ghost', { app: 'ghost' }, [{}])],
+  'selects no endpoint yet: kept, protecting no one': [pol('ghost', { app: 'ghost' }, [{}])],
   'empty selector: every endpoint': [pol('all', {}, [{ from: [{ app: 'web' }] }])],
   'two policies on one endpoint add up; drops count under the first by name': [pol('z-web', { app: 'db' }, [{ from: [{ app: 'web' }] }]), pol('a-batch', { app: 'db', tier: 'back' }, [{ from: [{ app: 'batch' }], ports: ['tcp/1-1024'] }])],
 };
