@@ -33,6 +33,7 @@ import { Plugin } from './plugin.js';
 import { FileStore } from './store/file-store.js';
 import { startCluster, type Cluster } from './multihost/start.js';
 import { planeView } from './multihost/plane.js';
+import type { DnsNames } from './multihost/dns-names.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   // The cluster (issue 17): only with MYNET_ETCD_ENDPOINTS. Its kernel programming has its own
   // executor, so remote endpoints never wait behind a request's commands (nor the reverse).
   const names: { sync?: DockerNameSync } = {};
-  const nameIndex = new Map<string, string>();
+  const nameIndex = new Map<string, DnsNames>();
   const cluster: Cluster | undefined = await startCluster({
     env: process.env,
     log,
@@ -115,12 +116,14 @@ async function main(): Promise<void> {
     engine: new Engine(),
     log,
     isOurNetwork: (id) => state.networks.get(id)?.options.dns === true,
+    // A cluster network's containers answer by bare name too, from every host (issue 23).
+    clusterOf: (id) => state.networks.get(id)?.cluster?.name,
     // Other hosts' endpoints of cluster networks: `<name>.<cluster>.<zone>` on every host.
     ...(cluster && { extra: () => cluster.agent.remoteNames() }),
     onChange: () => {
       if (!cluster) return;
       nameIndex.clear();
-      for (const c of sync.containerList()) for (const n of c.networks) if (n.ipv4) nameIndex.set(`${n.networkId} ${n.ipv4}`, c.name);
+      for (const c of sync.containerList()) for (const n of c.networks) if (n.ipv4) nameIndex.set(`${n.networkId} ${n.ipv4}`, { name: c.name, aliases: n.aliases });
       cluster.agent.namesChanged();
     },
   });

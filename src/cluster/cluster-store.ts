@@ -172,10 +172,11 @@ export class ClusterStore {
   }
 
   /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
-  async publishEndpoint(e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'mac' | 'name'>): Promise<EndpointRecord> {
+  async publishEndpoint(e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'mac' | 'name' | 'aliases'>): Promise<EndpointRecord> {
     const rec: EndpointRecord = {
       v: 1, cluster: checkClusterName('cluster', e.cluster), id: checkId('EndpointID', e.id), node: this.node.name, underlay: this.node.address,
-      address: canonicalIp('Address', e.address), mac: e.mac.toLowerCase(), ...(e.name !== undefined && { name: e.name }), updatedAt: this.stamp(),
+      address: canonicalIp('Address', e.address), mac: e.mac.toLowerCase(), ...(e.name !== undefined && { name: e.name }),
+      ...(e.aliases !== undefined && e.aliases.length > 0 && { aliases: e.aliases }), updatedAt: this.stamp(),
     };
     const key = keys.endpoint(rec.cluster, rec.id);
     const value = encodeRecord('endpoint', key, rec);

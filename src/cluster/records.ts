@@ -11,7 +11,7 @@ import { contains, formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
 import { unicastProblem } from '../rules/address.js';
 import { macProblem } from '../rules/mac.js';
 import { CLUSTER_MTU_MAX, CLUSTER_MTU_MIN } from '../rules/mtu.js';
-import { CLUSTER_NAME, CONTAINER_NAME, ID, NODE_NAME } from '../rules/names.js';
+import { CLUSTER_NAME, CONTAINER_NAME, ID, MAX_RECORD_ALIASES, NAME_LABEL, NODE_NAME } from '../rules/names.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 import { parseKey } from './keys.js';
 
@@ -58,6 +58,8 @@ export interface EndpointRecord {
   readonly mac: string;
   /** The container's name, for DNS on every host (`web.blue.mynet`); absent when unnamed. */
   readonly name?: string;
+  /** Its `--network-alias` names (compose service names), for bare names on every host (issue 23). */
+  readonly aliases?: readonly string[];
   readonly updatedAt: string;
 }
 
@@ -88,6 +90,8 @@ const subnet4: Check = (v) => {
   return c.ok && c.cidr.family === 4 && formatCidr(c.cidr) === v ? undefined : 'must be a canonical IPv4 CIDR';
 };
 const optional = (c: Check): Check => (v) => (v === undefined ? undefined : c(v));
+const labels = (max: number): Check => (v) =>
+  Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && NAME_LABEL.test(x)) ? undefined : `must be a list of at most ${max} DNS names (lowercase labels)`;
 
 function checkFields(data: unknown, fields: Record<string, Check>): string | undefined {
   if (!isObject(data)) return '/ must be an object';
@@ -105,7 +109,8 @@ const FIELDS = {
   address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
   endpoint: {
     cluster: str(CLUSTER_NAME, 'a cluster name'), id: str(ID, 'an endpoint id'), node: str(NODE_NAME, 'a node name'), underlay: unicast4,
-    address: unicast4, mac, name: optional(str(CONTAINER_NAME, 'a container name')), updatedAt: time,
+    address: unicast4, mac, name: optional(str(CONTAINER_NAME, 'a container name')),
+    aliases: optional(labels(MAX_RECORD_ALIASES)), updatedAt: time,
   },
   node: { name: str(NODE_NAME, 'a node name'), address: unicast4, startedAt: time },
 } as const;

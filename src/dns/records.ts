@@ -3,10 +3,14 @@
  *   <container>.<network>.<zone> and <alias>.<network>.<zone> → the container's addresses on that network
  *   <container>.<zone>                                       → its addresses on every mynet network
  *   PTR of each container address                             → <container>.<network>.<zone>
+ *   <container> and <alias>, one label, of a cluster network    → its addresses on every host (bare.ts)
+ * A cluster network's containers have their names under the cluster's name too, so that
+ * `<name>.<cluster>.<zone>` holds this host's containers with the other hosts' ones.
  * Names are case-insensitive. Names outside the zone are refused: this is not an open resolver.
  */
 import { NAME_LABEL } from '../rules/names.js';
 import { parseIp } from '../ip/address.js';
+import { BareNames, rotate } from './bare.js';
 
 export interface ContainerNet {
   readonly networkId: string;
@@ -14,6 +18,8 @@ export interface ContainerNet {
   readonly ipv4?: string;
   readonly ipv6?: string;
   readonly aliases: readonly string[];
+  /** The cluster name of a cluster network (`-o mynet.cluster`); absent on a host-local one. */
+  readonly cluster?: string;
 }
 
 export interface ContainerInfo {
@@ -38,6 +44,7 @@ export function reverseName(addr: string): string | undefined {
 export class NameTable {
   private readonly forward = new Map<string, { a: Set<string>; aaaa: Set<string> }>();
   private readonly reverse = new Map<string, string>();
+  private readonly bare = new BareNames();
 
   constructor(readonly zone: string, containers: readonly ContainerInfo[]) {
     const z = zone.toLowerCase().replace(/\.$/, '');
@@ -54,7 +61,12 @@ export class NameTable {
         // Docker names allow dots; a name that is not one DNS label is left out rather than misread.
         if (!NAME_LABEL.test(net)) continue;
         const names = new Set([cname, ...n.aliases.map((x) => x.toLowerCase())].filter((x) => NAME_LABEL.test(x)));
-        for (const x of names) add(`${x}.${net}.${z}`, n);
+        const cluster = n.cluster?.toLowerCase();
+        for (const x of names) {
+          add(`${x}.${net}.${z}`, n);
+          if (cluster && cluster !== net && NAME_LABEL.test(cluster)) add(`${x}.${cluster}.${z}`, n);
+          if (cluster) this.bare.add(x, cluster, n.ipv4, n.ipv6);
+        }
         if (NAME_LABEL.test(cname)) {
           add(`${cname}.${z}`, n);
           for (const ip of [n.ipv4, n.ipv6]) {
@@ -73,15 +85,20 @@ export class NameTable {
     return this.forward.size;
   }
 
-  lookup(qname: string): Lookup {
+  /** `turn` rotates the addresses of a name held by several containers (bare.ts). */
+  lookup(qname: string, turn = 0): Lookup {
     const name = qname.toLowerCase().replace(/\.$/, '');
     if (name.endsWith('.in-addr.arpa') || name.endsWith('.ip6.arpa')) {
       const target = this.reverse.get(name);
       return target ? { kind: 'answer', a: [], aaaa: [], ptr: [target] } : { kind: 'refused' };
     }
+    if (name !== this.zoneName && !name.includes('.')) {
+      const b = this.bare.lookup(name);
+      return b.kind === 'answer' ? { kind: 'answer', a: rotate(b.a, turn), aaaa: rotate(b.aaaa, turn), ptr: [] } : { kind: 'refused' };
+    }
     if (name !== this.zoneName && !name.endsWith(`.${this.zoneName}`)) return { kind: 'refused' };
     const e = this.forward.get(name);
-    if (e) return { kind: 'answer', a: [...e.a], aaaa: [...e.aaaa], ptr: [] };
+    if (e) return { kind: 'answer', a: rotate([...e.a].sort(), turn), aaaa: rotate([...e.aaaa].sort(), turn), ptr: [] };
     // The zone apex exists (no records of its own); anything else unknown does not.
     return name === this.zoneName ? { kind: 'answer', a: [], aaaa: [], ptr: [] } : { kind: 'nxdomain' };
   }

@@ -24,7 +24,7 @@ const addrBytes = (ip: string): Buffer => {
 };
 
 /** Answers one packet; `undefined` means drop it. */
-export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp', count: (a: Answer) => void): Buffer | undefined {
+export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp', count: (a: Answer) => void, turn = 0): Buffer | undefined {
   const p = parseQuery(packet);
   if (!p.ok) {
     if (p.reply === 'none') {
@@ -40,7 +40,7 @@ export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp'
     count('refused');
     return buildResponse(q, { rcode: RCODE.REFUSED, authoritative: false, answers: [] }, size);
   }
-  const r = table.lookup(q.name);
+  const r = table.lookup(q.name, turn);
   if (r.kind !== 'answer') {
     count(r.kind);
     return buildResponse(q, { rcode: r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED, authoritative: r.kind === 'nxdomain', answers: [] }, size);
@@ -70,12 +70,15 @@ export async function startDnsServer(opts: {
   onTcp?: (e: TcpEvent) => void;
 }): Promise<DnsServer> {
   const count = opts.onQuery ?? ((): void => undefined);
+  // Each answer starts a name's addresses one further on (records.ts, bare.ts).
+  let turn = 0;
+  const next = (): number => (turn = (turn + 1) % 1_000_000);
   const limits: TcpLimits = { ...TCP_LIMITS, ...opts.tcp };
   const onTcp = opts.onTcp ?? ((): void => undefined);
   const family = opts.listen.host.includes(':') ? 'udp6' : 'udp4';
   const udp: Socket = createSocket({ type: family, reuseAddr: false });
   udp.on('message', (msg, rinfo) => {
-    const out = answer(msg, opts.table(), 'udp', count);
+    const out = answer(msg, opts.table(), 'udp', count, next());
     if (out) udp.send(out, rinfo.port, rinfo.address, (err) => err && opts.log.debug({ err }, 'dns: send failed'));
   });
   udp.on('error', (err) => opts.log.error({ err }, 'dns: udp socket error'));
@@ -98,7 +101,7 @@ export async function startDnsServer(opts: {
     conns.add(sock);
     sock.on('error', (err) => opts.log.debug({ err }, 'dns: tcp connection error'));
     sock.on('close', () => conns.delete(sock));
-    serveTcpConnection(sock, limits, (packet) => answer(packet, opts.table(), 65535, count), (e) => {
+    serveTcpConnection(sock, limits, (packet) => answer(packet, opts.table(), 65535, count, next()), (e) => {
       if (e.kind === 'closed' && e.why !== 'client') opts.log.debug({ why: e.why, queries: e.queries }, 'dns: tcp connection closed');
       onTcp(e);
     });

@@ -19,6 +19,8 @@ export interface SyncOptions {
   readonly log: Logger;
   /** Networks whose names we serve (mynet networks with mynet.dns on). */
   readonly isOurNetwork: (networkId: string) => boolean;
+  /** The cluster name of a cluster network (its containers answer by bare name, records.ts). */
+  readonly clusterOf?: (networkId: string) => string | undefined;
   readonly backoff?: { firstMs: number; maxMs: number };
   readonly onChange?: (t: NameTable) => void;
   /** Names that do not come from this host's Docker: a cluster network's endpoints on other hosts (multihost/). */
@@ -81,7 +83,11 @@ export class DockerNameSync {
   }
 
   private rebuild(): void {
-    const infos: ContainerInfo[] = [...this.containers.values()].map((c) => ({ ...c, networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)) }));
+    const clusterOf = (id: string): { cluster?: string } => {
+      const cluster = this.o.clusterOf?.(id);
+      return cluster === undefined ? {} : { cluster };
+    };
+    const infos: ContainerInfo[] = [...this.containers.values()].map((c) => ({ ...c, networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)).map((n) => ({ ...n, ...clusterOf(n.networkId) })) }));
     if (this.o.extra) infos.push(...this.o.extra());
     this.current = new NameTable(this.o.zone, infos);
     this.o.onChange?.(this.current);

@@ -25,6 +25,7 @@ import { bareAddress } from '../rules/address.js';
 import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
 import { type RefusalReason, ownEndpoints } from './trust.js';
+import { type DnsNames, namesKey, recordNames } from './dns-names.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -34,8 +35,8 @@ export interface AgentOptions {
   readonly read: (argv: readonly string[], log: Logger) => Promise<string>;
   readonly log: Logger;
   readonly state: () => StateView;
-  /** The container name of a local endpoint, when Docker told us (names.ts). */
-  readonly nameOf?: (e: EndpointRecord) => string | undefined;
+  /** The container name and aliases of a local endpoint, when Docker told us (dns-names.ts). */
+  readonly nameOf?: (e: EndpointRecord) => DnsNames | undefined;
   readonly onRemoteChange?: () => void;
   readonly onLag?: (seconds: number) => void;
   /** An endpoint record of another host was not believed (multihost/trust.ts). */
@@ -102,8 +103,8 @@ export class ClusterAgent implements ClusterPort {
   private reachable = false;
   private lastError: string | undefined;
   private convergeQueued = false;
-  /** Endpoint names last published, so a names change republishes only what changed. */
-  private readonly published = new Map<string, string | undefined>();
+  /** Endpoint names last published (namesKey), so a names change republishes only what changed. */
+  private readonly published = new Map<string, string>();
   /**
    * Releases and withdrawals run after the answer, one after another in the order they were
    * asked (a withdrawal before the release of its address): dockerd does not wait for etcd's two
@@ -301,16 +302,16 @@ export class ClusterAgent implements ClusterPort {
 
   async publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
     if (!e.address) throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
-    const name = this.o.nameOf?.(e);
+    const names = recordNames(this.o.nameOf?.(e));
     const plane = this.planeOf(c);
     plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac);
     try {
-      await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...(name !== undefined && { name }) }));
+      await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...names }));
     } catch (err) {
       plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
       throw err;
     }
-    this.published.set(e.id, name);
+    this.published.set(e.id, namesKey(names));
     log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
   }
 
@@ -451,8 +452,9 @@ export class ClusterAgent implements ClusterPort {
     }
     for (const e of plan.publish) {
       if (!state.endpoints.has(e.id)) continue;
-      await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...(e.name !== undefined && { name: e.name }) }));
-      this.published.set(e.id, e.name);
+      const names = { ...(e.name !== undefined && { name: e.name }), ...(e.aliases !== undefined && { aliases: e.aliases }) };
+      await this.call(this.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...names }));
+      this.published.set(e.id, namesKey(names));
     }
   }
 
@@ -474,8 +476,7 @@ export class ClusterAgent implements ClusterPort {
     const endpoints: LocalEndpoint[] = [];
     for (const e of state.endpoints.values()) {
       if (e.networkId !== n.id || !e.address) continue;
-      const name = this.o.nameOf?.(e);
-      endpoints.push({ id: e.id, address: bareAddress(e.address), mac: e.mac, ...(name !== undefined && { name }) });
+      endpoints.push({ id: e.id, address: bareAddress(e.address), mac: e.mac, ...recordNames(this.o.nameOf?.(e)) });
     }
     return { addresses, endpoints };
   }
@@ -489,7 +490,7 @@ export class ClusterAgent implements ClusterPort {
   namesChanged(): void {
     const stale = (): EndpointRecord[] => {
       const state = this.o.state();
-      return [...state.endpoints.values()].filter((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== this.o.nameOf?.(e));
+      return [...state.endpoints.values()].filter((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== namesKey(recordNames(this.o.nameOf?.(e))));
     };
     if (stale().length === 0) return;
     this.later(async () => {
@@ -512,7 +513,7 @@ export class ClusterAgent implements ClusterPort {
       for (const e of p.records.values()) {
         // A dead host's containers answer nothing (issue 23): a name resolves only where it can be reached.
         if (e.name === undefined || !this.isUp(e.node)) continue;
-        out.push({ id: `cluster:${e.id}`, name: e.name, networks: [{ networkId: `cluster:${p.binding.name}`, networkName: p.binding.name, ipv4: e.address, aliases: [] }] });
+        out.push({ id: `cluster:${e.id}`, name: e.name, networks: [{ networkId: `cluster:${p.binding.name}`, networkName: p.binding.name, cluster: p.binding.name, ipv4: e.address, aliases: e.aliases ?? [] }] });
       }
     }
     return out;

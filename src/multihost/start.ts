@@ -16,6 +16,7 @@ import type { ExecaExecutor } from '../host/execa-executor.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { ClusterAgent } from './agent.js';
 import type { RefusalReason } from './trust.js';
+import type { DnsNames } from './dns-names.js';
 
 export interface Cluster {
   readonly agent: ClusterAgent;
@@ -27,7 +28,7 @@ export interface StartClusterOptions {
   readonly log: Logger;
   readonly exec: ExecaExecutor;
   readonly state: () => StateView;
-  readonly nameOf: (e: EndpointRecord) => string | undefined;
+  readonly nameOf: (e: EndpointRecord) => DnsNames | undefined;
   readonly onRemoteChange: () => void;
   readonly onLag: (seconds: number) => void;
   readonly onRefused: (reason: RefusalReason) => void;

@@ -38,6 +38,12 @@ export function checkNodeName(field: string, v: unknown): string {
 
 /** A container name as it travels in an endpoint record, for DNS on other hosts. */
 export const CONTAINER_NAME = /^[A-Za-z0-9]([A-Za-z0-9._ -]{0,253})?$/;
+/**
+ * How many `--network-alias` names an endpoint record carries (issue 23): only names mynet's DNS
+ * can answer (NAME_LABEL) travel, so with a 255-character name a record stays under
+ * RECORD_MAX_BYTES (16 × 66 bytes of aliases and ~400 of the rest).
+ */
+export const MAX_RECORD_ALIASES = 16;
 
 const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 /** An interface name (at most 15 bytes, IFNAMSIZ - 1) that cannot be read as an option. */

@@ -4,7 +4,7 @@
  * cluster; the real kernel and etcd are the host tier's (test/host/cluster-*).
  */
 import { ClusterStore } from '../../src/cluster/cluster-store.js';
-import { ClusterAgent } from '../../src/multihost/agent.js';
+import { type AgentOptions, ClusterAgent } from '../../src/multihost/agent.js';
 import type { Plugin } from '../../src/plugin.js';
 import type { MemoryStore } from '../../src/store/memory-store.js';
 import { silentLog as log } from '../unit/support.js';
@@ -27,6 +27,8 @@ export interface ClusterHostOptions {
   readonly underlayMtu?: number;
   /** Refused records, by reason (the metric's source). */
   readonly refused?: Map<string, number>;
+  /** The names Docker would report of a local endpoint (main.ts feeds them from the Docker API). */
+  readonly nameOf?: AgentOptions['nameOf'];
 }
 
 /** A started host; the caller stops `agent` (afterEach). */
@@ -43,6 +45,7 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     presenceTtlS: 5,
     backoffMs: { first: 10, max: 50 },
     claimGraceMs: o.claimGraceMs ?? 50,
+    ...(o.nameOf && { nameOf: o.nameOf }),
     ...(o.refused && { onRefused: (reason: string) => o.refused?.set(reason, (o.refused.get(reason) ?? 0) + 1) }),
   });
   const t = testPlugin({ cluster: agent });

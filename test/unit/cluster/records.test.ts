@@ -40,6 +40,8 @@ describe('records', () => {
   it('reads back what it wrote', () => {
     expect(readRecord('network', keys.network('blue'), JSON.stringify(def))).toEqual({ ok: true, record: def });
     expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(ep))).toEqual({ ok: true, record: ep });
+    const aliased = { ...ep, aliases: ['api', 'web_1'] };
+    expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(aliased))).toEqual({ ok: true, record: aliased });
   });
 
   it.each([
@@ -52,6 +54,10 @@ describe('records', () => {
     ['an endpoint under another id', 'endpoint', keys.endpoint('blue', 'cd'.repeat(32)), JSON.stringify(ep), /contents name another object/],
     ['an address with a prefix length', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, address: '10.77.0.5/16' }), /\/address must be an IPv4 address/],
     ['a bad MAC', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '02:42' }), /\/mac must be a MAC/],
+    // Issue 23: aliases become DNS answers on every host.
+    ['aliases that are no list', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, aliases: 'api' }), /\/aliases must be a list of at most 16 DNS names/],
+    ['an alias that is no DNS label', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, aliases: ['api.evil.com'] }), /\/aliases must be a list/],
+    ['17 aliases', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, aliases: Array.from({ length: 17 }, (_, i) => `a${i}`) }), /\/aliases must be a list of at most 16/],
     ['a record of another kind', 'endpoint', keys.network('blue'), JSON.stringify(ep), /not a endpoint key/],
     ['a huge record (finding 14)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, junk: 'x'.repeat(1_500_000) }), /1500\d{3} bytes, over the 2048 a mynet record takes/],
     // Issue 22, finding 17: the kernel refuses these in a permanent entry; every sync failed and logged.
