@@ -116,7 +116,7 @@ export class ClusterStore {
     if (netItem) {
       const recorded = this.checked('network', netItem);
       if (definitionConflicts(recorded, { ...w, subnet, gateway })) {
-        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it with the recorded subnet, gateway, --internal and mynet.multicast (the MTU must fit this host's underlay)`);
+        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`);
       }
       return recorded;
     }
