@@ -63,10 +63,14 @@ export interface PluginDeps {
   readonly dataPlane?: () => Promise<DataPlaneView>;
 }
 
-/** The cluster network a pool's addresses belong to (its subnet is the pool's), if any. */
+/**
+ * The cluster network a pool's addresses belong to (its subnet is the pool's), if any. A pool
+ * with a SubPool (`--ip-range`) is bound too: the range is where this host picks, the claim in
+ * etcd is of the subnet's address (issue 23).
+ */
 function clusterOfPool(state: StateView, poolId: string): ClusterBinding | undefined {
   const p = state.pools.get(poolId);
-  if (!p || p.record.family !== 4 || p.record.subPool !== undefined) return undefined;
+  if (!p || p.record.family !== 4) return undefined;
   for (const n of state.networks.values()) if (n.cluster?.subnet === p.record.pool) return n.cluster;
   return undefined;
 }

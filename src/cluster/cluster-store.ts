@@ -33,6 +33,20 @@ export interface NetworkWanted {
   readonly vni?: number;
   /** This host's underlay MTU minus 50. A recorded smaller MTU is accepted; a larger one is not. */
   readonly mtu: number;
+  /** `--internal`, `-o mynet.multicast=true`: every host must ask the same (absent: false). */
+  readonly internal?: boolean;
+  readonly multicast?: boolean;
+}
+
+/**
+ * Whether a host's request and the recorded definition are two different networks: the subnet,
+ * the gateway, an asked-for VXLAN id, an MTU larger than recorded, `--internal` or multicast.
+ * A record without internal/multicast (written before they existed) has neither.
+ * `--ip-range` is not compared: it is each host's own.
+ */
+export function definitionConflicts(recorded: NetworkDefinition, w: Omit<NetworkWanted, 'cluster'>): boolean {
+  return recorded.subnet !== w.subnet || recorded.gateway !== w.gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu
+    || (recorded.internal === true) !== (w.internal === true) || (recorded.multicast === true) !== (w.multicast === true);
 }
 
 /** What an address claim needs of a definition (a host's stored copy of it is enough). */
@@ -91,7 +105,8 @@ export class ClusterStore {
     const cluster = checkClusterName('mynet.cluster', w.cluster);
     const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
     const vni = w.vni ?? vniFor(cluster);
-    const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, createdBy: this.node.name, createdAt: this.stamp() };
+    const flags = { ...(w.internal === true && { internal: true as const }), ...(w.multicast === true && { multicast: true as const }) };
+    const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, ...flags, createdBy: this.node.name, createdAt: this.stamp() };
     const r = await this.kv.createAll([
       { key: keys.network(cluster), value: encodeRecord('network', keys.network(cluster), def) },
       { key: keys.vni(vni), value: encodeRecord('vni', keys.vni(vni), { v: 1, cluster }) },
@@ -100,9 +115,8 @@ export class ClusterStore {
     const [netItem, vniItem] = r.existing;
     if (netItem) {
       const recorded = this.checked('network', netItem);
-      const differs = recorded.subnet !== subnet || recorded.gateway !== gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu;
-      if (differs) {
-        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu })}. Create it with the recorded subnet and gateway (the MTU must fit this host's underlay)`);
+      if (definitionConflicts(recorded, { ...w, subnet, gateway })) {
+        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`);
       }
       return recorded;
     }

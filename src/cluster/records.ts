@@ -28,6 +28,13 @@ export interface NetworkDefinition {
   readonly vni: number;
   /** For the bridge, the VXLAN device and both veth ends (underlay MTU minus 50). */
   readonly mtu: number;
+  /**
+   * `--internal` and `-o mynet.multicast=true`, written only when true: a record without them
+   * (every record a mynet before issue 23 wrote, which refused both) is a network with neither,
+   * and a plain network's record stays byte for byte what older hosts write and read.
+   */
+  readonly internal?: true;
+  readonly multicast?: true;
   readonly createdBy: string;
   readonly createdAt: string;
 }
@@ -92,6 +99,7 @@ const subnet4: Check = (v) => {
 const optional = (c: Check): Check => (v) => (v === undefined ? undefined : c(v));
 const labels = (max: number): Check => (v) =>
   Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && NAME_LABEL.test(x)) ? undefined : `must be a list of at most ${max} DNS names (lowercase labels)`;
+const onlyTrue: Check = (v) => (v === true ? undefined : 'must be true when present');
 
 function checkFields(data: unknown, fields: Record<string, Check>): string | undefined {
   if (!isObject(data)) return '/ must be an object';
@@ -104,7 +112,7 @@ function checkFields(data: unknown, fields: Record<string, Check>): string | und
 }
 
 const FIELDS = {
-  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
+  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), internal: optional(onlyTrue), multicast: optional(onlyTrue), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
   address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
   endpoint: {
@@ -161,9 +169,13 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
   return { ok: true, record: data as RecordOf[K] };
 }
 
-/** The fields that make two definitions of one cluster network the same network. */
-export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu'>): string =>
-  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}`;
+/**
+ * The fields that make two definitions of one cluster network the same network. A host's
+ * `--ip-range` is not one of them: each host gives addresses from its own range of the one
+ * subnet, and the claims in etcd keep them apart (issue 23).
+ */
+export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'internal' | 'multicast'>): string =>
+  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}, ${d.internal ? 'internal' : 'not internal'}, multicast ${d.multicast ? 'on' : 'off'}`;
 
 /**
  * The bytes to write under `key`, read back through the same check every reader uses first:

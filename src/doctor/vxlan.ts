@@ -10,7 +10,7 @@
 import { vxlanSpecOf } from '../driver/network.js';
 import type { NetworkRecord, StateView } from '../driver/state.js';
 import type { KernelSnapshot, LinkInfo } from '../host/kernel-snapshot.js';
-import { type RemoteEntry, VXLAN_PORT, type VxlanSpec, remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
+import { type RemoteEntry, VXLAN_PORT, type VxlanSpec, floodSteps, remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
 import { GUARD_PRIORITY, guardChain, guardComment, peerSet, vxlanGuardScript } from '../plan/vxlan-firewall.js';
 import type { HostPlan } from '../plan/step.js';
 import type { Difference } from './difference.js';
@@ -22,6 +22,8 @@ export interface PlaneKnowledge {
   readonly members?: readonly string[];
   /** The remote endpoints' entries; undefined before the first sync. */
   readonly entries?: readonly RemoteEntry[];
+  /** The member hosts the all-zero entry floods to (mynet.multicast; empty without it). */
+  readonly flood?: readonly string[];
 }
 
 /** By local network id. */
@@ -40,10 +42,14 @@ export function deviceDrift(spec: VxlanSpec, l: LinkInfo): string | undefined {
   return wrong.length ? wrong.join(', ') : undefined;
 }
 
-/** The device made again as the record says, on its bridge, with the remote entries the plane knows. */
-const remakeDevice = (n: NetworkRecord, spec: VxlanSpec, entries: readonly RemoteEntry[] | undefined): HostPlan => [
+/**
+ * The device made again as the record says, on its bridge, with the remote entries and (with
+ * mynet.multicast) the flood entries the plane knows: a remade device floods to the same hosts.
+ */
+const remakeDevice = (n: NetworkRecord, spec: VxlanSpec, plane: PlaneKnowledge | undefined): HostPlan => [
   ...vxlanDeviceSteps(spec),
-  ...(entries ?? []).flatMap((e) => remoteEntrySteps(n.id, e)),
+  ...(plane?.entries ?? []).flatMap((e) => remoteEntrySteps(n.id, e)),
+  ...(n.cluster?.multicast ? (plane?.flood ?? []).flatMap((u) => floodSteps(n.id, u)) : []),
 ];
 
 function deviceDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowledge | undefined): Difference[] {
@@ -54,10 +60,10 @@ function deviceDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnow
   const object = `vxlan ${dev}`;
   // No bridge: the network's whole plan is made again (link-differences.ts), the device with it.
   if (!k.links.has(n.bridge)) return [];
-  if (!l) return [{ kind: 'missing', object, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: remakeDevice(n, spec, plane?.entries) }];
+  if (!l) return [{ kind: 'missing', object, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: remakeDevice(n, spec, plane) }];
   const drift = deviceDrift(spec, l);
   // proxy and the VNI cannot change on a live device: it is deleted (ours by its mark) and made again.
-  if (drift) return [{ kind: 'drift', object, detail: `${drift}: made again`, fix: remakeDevice(n, spec, plane?.entries) }];
+  if (drift) return [{ kind: 'drift', object, detail: `${drift}: made again`, fix: remakeDevice(n, spec, plane) }];
   const out: Difference[] = [];
   if (l.mtu !== spec.mtu) out.push({ kind: 'drift', object, detail: `MTU is ${l.mtu}, not ${spec.mtu}`, fix: [setMtuStep(dev, spec.mtu)] });
   if (l.master !== n.bridge) out.push({ kind: 'drift', object, detail: `is attached to ${l.master ?? 'nothing'}, not ${n.bridge}`, fix: [attachVethStep(dev, n.bridge)] });

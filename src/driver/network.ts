@@ -14,6 +14,7 @@ import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../pla
 import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
+import { checkClusterOptions } from './cluster-options.js';
 import type { LinkOwner, PlannedDecision } from '../decision.js';
 import { vxlanDeviceSteps, vxlanTeardownSteps, type VxlanSpec } from '../plan/vxlan.js';
 import { vxlanGuardScript, vxlanGuardTeardownScript } from '../plan/vxlan-firewall.js';
@@ -94,12 +95,24 @@ function subnets(field: string, data: IpamData[] | null | undefined, family: 4 |
 /** The VXLAN device of a cluster network, from its record. */
 export const vxlanSpecOf = (n: NetworkRecord, c: ClusterBinding): VxlanSpec => ({ networkId: n.id, cluster: c.name, vni: c.vni, bridge: n.bridge, local: c.local, mtu: c.mtu });
 
+/** What a cluster network asks of etcd (cluster/cluster-store.ts NetworkWanted, by value). */
+export interface ClusterWanted {
+  readonly cluster: string;
+  readonly subnet: string;
+  readonly gateway?: string;
+  readonly vni?: number;
+  readonly mtu: number;
+  readonly internal?: boolean;
+  readonly multicast?: boolean;
+}
+
 /**
  * What a cluster network asks of etcd, checked before any etcd call: mynet's IPAM (the
- * addresses are claimed in etcd through it), one IPv4 subnet, no IPv6 yet, and one local
- * network per cluster name (one VXLAN id, one bridge). Undefined: not a cluster network.
+ * addresses are claimed in etcd through it), one IPv4 subnet, no IPv6 yet, one local network
+ * per cluster name (one VXLAN id, one bridge), and none of the options that would act on this
+ * host only (cluster-options.ts). Undefined: not a cluster network.
  */
-export function clusterRequest(state: StateView, req: CreateNetworkRequest): { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number } | undefined {
+export function clusterRequest(state: StateView, req: CreateNetworkRequest): ClusterWanted | undefined {
   const id = checkId('NetworkID', req.NetworkID);
   const options = parseNetworkOptions(req.Options);
   if (options.cluster === undefined || state.networks.has(id)) return undefined;
@@ -108,13 +121,17 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): { c
   if ((req.IPv6Data ?? []).length > 0 || options.ipv6) throw invalid('IPv6Data', 'cluster networks are IPv4 only for now (mynet.cluster with --ipv6 is not supported)');
   const pool = parseCidr(v4[0].Pool);
   if (!pool.ok) throw invalid('IPv4Data[0].Pool', pool.why);
-  const ours = [...state.pools.values()].some((p) => p.record.family === 4 && p.record.pool === formatCidr(pool.cidr) && p.record.subPool === undefined);
-  if (!ours) throw invalid('IPv4Data[0].Pool', `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${v4[0].Pool} (and without --ip-range)`);
+  // With --ip-range the pool has a SubPool: this host's own range of the one subnet (issue 23).
+  const ours = [...state.pools.values()].some((p) => p.record.family === 4 && p.record.pool === formatCidr(pool.cidr));
+  if (!ours) throw invalid('IPv4Data[0].Pool', `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${v4[0].Pool}`);
   const other = [...state.networks.values()].find((n) => n.cluster?.name === options.cluster);
   if (other) throw new PluginError('CONFLICT', `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`);
-  if (options.internal) throw invalid('option com.docker.network.internal', 'cluster networks cannot be internal yet');
+  checkClusterOptions(options, v4[0]);
   const gw = v4[0].Gateway;
-  return { cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu };
+  return {
+    cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu,
+    internal: options.internal, multicast: options.multicast === true,
+  };
 }
 
 export function createNetwork(

@@ -33,6 +33,10 @@ export interface ClusterBinding {
   readonly mtu: number;
   /** This host's underlay address when the network was made (the VXLAN device's source). */
   readonly local: string;
+  /** As recorded (issue 23): absent in bindings stored before, which had neither. */
+  readonly internal?: true;
+  /** Broadcast and multicast cross hosts: an all-zero forwarding entry per member host. */
+  readonly multicast?: true;
 }
 
 export interface NetworkRecord {

@@ -10,7 +10,7 @@
  * call is bounded (cluster/etcd-kv.ts, 3 s), so a dead etcd costs a request at most that long.
  */
 import type { Logger } from 'pino';
-import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.js';
+import { type ClusterStore, type ForgetOutcome, type NetworkWanted } from '../cluster/cluster-store.js';
 import type { PrefixFollower } from '../cluster/follower.js';
 import { NodePresence } from '../cluster/presence.js';
 import type { AddressClaim, NodeRecord } from '../cluster/records.js';
@@ -59,7 +59,7 @@ export const CLAIM_GRACE_MS = 1000;
 
 /** What the orchestrator asks of the cluster (plugin.ts); one implementation, this agent. */
 export interface ClusterPort {
-  defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding>;
+  defineNetwork(w: NetworkWanted, log: Logger): Promise<ClusterBinding>;
   /**
    * Claims `address` (`--ip`) or the first of `candidates` no host holds; answers the address.
    * Called outside the request lock: until `settled`, the address is not offered to another claim.
@@ -218,11 +218,14 @@ export class ClusterAgent implements ClusterPort {
     if (presence) await within('revoking the presence lease (it expires by itself)', presence.stop(), 1500);
   }
 
-  async defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding> {
+  async defineNetwork(w: NetworkWanted, log: Logger): Promise<ClusterBinding> {
     const mtu = Math.min(w.mtu, clusterMtu(this.o.underlayMtu));
-    const def = await this.call(this.o.store.defineNetwork({ cluster: w.cluster, subnet: w.subnet, ...(w.gateway !== undefined && { gateway: w.gateway }), ...(w.vni !== undefined && { vni: w.vni }), mtu }));
+    const def = await this.call(this.o.store.defineNetwork({ ...w, mtu }));
     log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy }, 'cluster: network defined');
-    return { name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local: this.node.address };
+    return {
+      name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local: this.node.address,
+      ...(def.internal && { internal: true }), ...(def.multicast && { multicast: true }),
+    };
   }
 
   /**

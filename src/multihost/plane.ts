@@ -19,7 +19,7 @@ import { type Cidr, parseCidr } from '../ip/cidr.js';
 import type { ClusterBinding } from '../driver/state.js';
 import { type Executor, applyAll } from '../host/executor.js';
 import type { HostStep } from '../plan/step.js';
-import { type RemoteEntry, diffEntries, parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
+import { type ObservedEntries, type RemoteEntry, diffEntries, floodChangeSteps, parseFdb, parseFlood, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
 import { vxlanGuardScript } from '../plan/vxlan-firewall.js';
 import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
@@ -90,6 +90,8 @@ export class NetworkPlane {
   private claims: PrefixFollower | undefined;
   /** The member set the guard holds now ('' before the first batch). */
   private admitted = '';
+  /** The all-zero entry's destinations as last programmed (mynet.multicast; empty without it). */
+  private flooded: readonly string[] = [];
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   /** The next batch is the first list: compared with the kernel as a whole. */
@@ -153,6 +155,14 @@ export class NetworkPlane {
   /** The entries the kernel should hold: every endpoint of another host. */
   desired(): RemoteEntry[] {
     return [...this.records.values()].filter((e) => e.node !== this.d.self).map(entryOf);
+  }
+
+  /**
+   * Where the all-zero entry floods: every member host (the guard's members, kept by the same
+   * record changes) with mynet.multicast on, none without it.
+   */
+  desiredFlood(): string[] {
+    return this.binding.multicast ? [...this.members.keys()].sort() : [];
   }
 
   remoteCount(): number {
@@ -338,11 +348,15 @@ export class NetworkPlane {
         else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before, { neighbour: !held.has(before.address) }));
       }
     }
+    // The flood entries follow the members as the guard does (a whole sync compared them with the kernel already).
+    const flood = this.desiredFlood();
+    if (!whole) steps.push(...floodChangeSteps(this.networkId, this.flooded, flood));
     const guard = this.guardStep();
     if (guard.admitted !== this.admitted || whole) steps.push(guard.step);
-    // A failure leaves `admitted` as it was, so the next batch writes the guard again.
+    // A failure leaves `admitted` and `flooded` as they were, so the next batch writes them again.
     await applyAll(this.d.exec, steps, log);
     this.admitted = guard.admitted;
+    this.flooded = flood;
     const now = Date.now();
     if (!whole && fromWatch) for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
     if (changes.length > 0) this.d.onRemoteChange?.();
@@ -351,27 +365,32 @@ export class NetworkPlane {
   /** Reads the device's entries and answers the steps to the desired ones. */
   private async repairAll(log: Logger): Promise<HostStep[]> {
     const observed = await this.observe(log);
-    return repairSteps(this.networkId, diffEntries(this.desired(), observed));
+    return repairSteps(this.networkId, diffEntries(this.desired(), observed, this.desiredFlood()));
   }
 
-  async observe(log: Logger): Promise<{ fdb: Map<string, string>; neigh: Map<string, string> }> {
+  async observe(log: Logger): Promise<ObservedEntries & { flood: ReadonlySet<string> }> {
     const dev = this.device;
     const [fdb, neigh] = await Promise.all([this.d.read(['bridge', '-j', 'fdb', 'show', 'dev', dev], log), this.d.read(['ip', '-j', 'neigh', 'show', 'dev', dev], log)]);
-    return { fdb: parseFdb(fdb), neigh: parseNeigh(neigh) };
+    return { fdb: parseFdb(fdb), neigh: parseNeigh(neigh), flood: parseFlood(fdb) };
   }
 
   /** The doctor's view: entries that differ from etcd's records, and (with `repair`) repaired. */
   async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
     await this.queue;
-    const d = diffEntries(this.desired(), await this.observe(log));
+    const d = diffEntries(this.desired(), await this.observe(log), this.desiredFlood());
     const out: EntryDifference[] = [
       ...d.program.map((e) => ({ object: `${this.device} entry ${e.address}`, detail: `missing or wrong: etcd says ${e.mac} on host ${e.underlay}` })),
       ...d.removeFdb.map((m) => ({ object: `${this.device} fdb ${m}`, detail: 'no endpoint in etcd has this MAC' })),
       ...d.removeNeigh.map((a) => ({ object: `${this.device} neighbour ${a}`, detail: 'no endpoint in etcd has this address' })),
+      ...(d.addFlood ?? []).map((u) => ({ object: `${this.device} flood ${u}`, detail: 'missing: multicast is on and this member host is not flooded to' })),
+      ...(d.removeFlood ?? []).map((u) => ({ object: `${this.device} flood ${u}`, detail: this.binding.multicast ? 'no member host has this address' : 'multicast is off: nothing floods between hosts' })),
     ];
     // Listed, never repaired here: a refused record is someone else's write (the doctor cannot fix etcd's writer).
     const refused = [...this.refused.values()].map((r) => ({ object: `${this.device} record ${r.record.id.slice(0, 12)} of node ${r.record.node}`, detail: `refused (${r.reason}): ${r.detail}` }));
-    if (repair && out.length > 0) await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
+    if (repair && out.length > 0) {
+      await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
+      this.flooded = this.desiredFlood();
+    }
     return [...out, ...refused];
   }
 
@@ -381,6 +400,6 @@ export class NetworkPlane {
    * the first list.
    */
   view(): PlaneKnowledge {
-    return this.listed ? { members: [...this.members.keys()].sort(), entries: this.desired() } : {};
+    return this.listed ? { members: [...this.members.keys()].sort(), entries: this.desired(), flood: this.desiredFlood() } : {};
   }
 }

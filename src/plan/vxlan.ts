@@ -2,10 +2,13 @@
  * The data plane of a cluster network (issue 17), as pure plan builders: one VXLAN device per
  * cluster network, a port of that network's bridge, and for every remote endpoint one
  * forwarding entry (its MAC → its host's underlay address) and one neighbour entry (its IP →
- * its MAC, which the device's ARP proxy answers from). No all-zero forwarding entry is ever
- * added, so nothing floods between hosts, and ARP never crosses hosts: the anycast gateway (the
- * same IP and MAC on every host's bridge) is safe. `proxy` cannot be changed on an existing
- * device, so the device is created with its final flags or not at all.
+ * its MAC, which the device's ARP proxy answers from). Without `-o mynet.multicast=true` no
+ * all-zero forwarding entry is added, so nothing floods between hosts; with it, one per member
+ * host (`floodSteps`), so broadcast, multicast and unknown unicast go to every member. ARP never
+ * crosses hosts either way: with `proxy` the device answers ARP from its neighbour table or drops
+ * it, before any forwarding entry is looked at, so the anycast gateway (the same IP and MAC on
+ * every host's bridge) stays safe. `proxy` cannot be changed on an existing device, so the
+ * device is created with its final flags or not at all.
  *
  * Ownership: the device is named mnx<network id> and carries mynet's netdev group and an alias;
  * forwarding and neighbour entries live on that device only, so they are ours by where they are.
@@ -76,6 +79,35 @@ export function remoteEntrySteps(networkId: string, e: RemoteEntry): HostStep[] 
   ];
 }
 
+/** The MAC of the flood entries: frames whose MAC has no entry of its own go to each of its destinations. */
+export const FLOOD_MAC = '00:00:00:00:00:00';
+
+const floodDel = (dev: string, underlay: string): HostStep['run'] => ({ kind: 'bridge', args: ['fdb', 'del', FLOOD_MAC, 'dev', dev, 'dst', underlay, 'self'], absentOk: true });
+
+/**
+ * Floods broadcast and multicast to one member host (mynet.multicast). `append` adds a
+ * destination to the one all-zero entry; appending one already there changes nothing.
+ */
+export function floodSteps(networkId: string, underlay: string): HostStep[] {
+  const dev = vxlanName(networkId);
+  return [{ what: `flood broadcast and multicast to ${underlay} on ${dev}`, run: { kind: 'bridge', args: ['fdb', 'append', FLOOD_MAC, 'dev', dev, 'dst', underlay, 'self', 'permanent'] }, undo: floodDel(dev, underlay) }];
+}
+
+/** Stops flooding to one host (it left, or multicast is off); an absent destination counts as removed. */
+export const unfloodSteps = (networkId: string, underlay: string): HostStep[] => [
+  { what: `stop flooding to ${underlay} on ${vxlanName(networkId)}`, run: floodDel(vxlanName(networkId), underlay) },
+];
+
+/** The flood entries to add and remove to go from `had` to `want` (member underlay addresses). */
+export function floodChangeSteps(networkId: string, had: Iterable<string>, want: Iterable<string>): HostStep[] {
+  const h = new Set(had);
+  const w = new Set(want);
+  return [
+    ...[...h].filter((u) => !w.has(u)).sort().flatMap((u) => unfloodSteps(networkId, u)),
+    ...[...w].filter((u) => !h.has(u)).sort().flatMap((u) => floodSteps(networkId, u)),
+  ];
+}
+
 /**
  * Removes one remote endpoint's entries; absent entries count as removed (idempotent).
  * `neighbour: false` keeps the address's neighbour entry: another endpoint holds the address now
@@ -95,15 +127,23 @@ export interface ObservedEntries {
   readonly fdb: ReadonlyMap<string, string>;
   /** IP → MAC (permanent neighbour entries). */
   readonly neigh: ReadonlyMap<string, string>;
+  /** The all-zero entry's destinations (each one a row of `bridge fdb`); absent: not read. */
+  readonly flood?: ReadonlySet<string>;
 }
 
 /** `bridge -j fdb show dev <vxlan>`: keeps the device's remote entries, not the bridge's learned ones. */
 export function parseFdb(json: string): Map<string, string> {
   const rows = JSON.parse(json || '[]') as { mac?: string; dst?: string }[];
   const out = new Map<string, string>();
-  // An all-zero entry (flooding) is kept too: no endpoint explains it, so diffEntries removes it.
-  for (const r of rows) if (r.mac && r.dst) out.set(r.mac.toLowerCase(), r.dst);
+  // The all-zero entry has a row per destination: parseFlood reads those; diffEntries compares them.
+  for (const r of rows) if (r.mac && r.dst && r.mac !== FLOOD_MAC) out.set(r.mac.toLowerCase(), r.dst);
   return out;
+}
+
+/** The all-zero entry's destinations in `bridge -j fdb show dev <vxlan>`. */
+export function parseFlood(json: string): Set<string> {
+  const rows = JSON.parse(json || '[]') as { mac?: string; dst?: string }[];
+  return new Set(rows.flatMap((r) => (r.mac === FLOOD_MAC && r.dst ? [r.dst] : [])));
 }
 
 /** `ip -j neigh show dev <vxlan>`. */
@@ -120,9 +160,14 @@ export interface EntryDiff {
   /** Kernel entries no remote endpoint explains (a withdrawn endpoint, a flood entry). */
   readonly removeFdb: readonly string[];
   readonly removeNeigh: readonly string[];
+  /** Member hosts the all-zero entry should flood to and does not (mynet.multicast). */
+  readonly addFlood?: readonly string[];
+  /** Destinations of the all-zero entry that are no member's, or all of them with multicast off. */
+  readonly removeFlood?: readonly string[];
 }
 
-export function diffEntries(desired: readonly RemoteEntry[], observed: ObservedEntries): EntryDiff {
+/** `flood`: the member hosts to flood to (empty with multicast off: every all-zero destination goes). */
+export function diffEntries(desired: readonly RemoteEntry[], observed: ObservedEntries, flood: readonly string[] = []): EntryDiff {
   const program = desired.filter((e) => observed.fdb.get(e.mac.toLowerCase()) !== e.underlay || observed.neigh.get(e.address) !== e.mac.toLowerCase());
   const macs = new Set(desired.map((e) => e.mac.toLowerCase()));
   const ips = new Set(desired.map((e) => e.address));
@@ -130,10 +175,15 @@ export function diffEntries(desired: readonly RemoteEntry[], observed: ObservedE
     program,
     removeFdb: [...observed.fdb.keys()].filter((m) => !macs.has(m)).sort(),
     removeNeigh: [...observed.neigh.keys()].filter((a) => !ips.has(a)).sort(),
+    ...(observed.flood && {
+      addFlood: flood.filter((u) => !observed.flood?.has(u)).sort(),
+      removeFlood: [...observed.flood].filter((u) => !flood.includes(u)).sort(),
+    }),
   };
 }
 
-export const inSync = (d: EntryDiff): boolean => d.program.length === 0 && d.removeFdb.length === 0 && d.removeNeigh.length === 0;
+export const inSync = (d: EntryDiff): boolean =>
+  d.program.length === 0 && d.removeFdb.length === 0 && d.removeNeigh.length === 0 && !d.addFlood?.length && !d.removeFlood?.length;
 
 /** Steps that take the kernel to the desired entries: removals first, then (re)programming. */
 export function repairSteps(networkId: string, d: EntryDiff): HostStep[] {
@@ -141,7 +191,9 @@ export function repairSteps(networkId: string, d: EntryDiff): HostStep[] {
   return [
     ...d.removeNeigh.map((a): HostStep => ({ what: `remove stray neighbour ${a} on ${dev}`, run: neighDel(dev, a) })),
     ...d.removeFdb.map((m): HostStep => ({ what: `remove stray forwarding entry ${m} on ${dev}`, run: fdbDel(dev, m) })),
+    ...(d.removeFlood ?? []).flatMap((u) => unfloodSteps(networkId, u)),
     ...d.program.flatMap((e) => remoteEntrySteps(networkId, e)),
+    ...(d.addFlood ?? []).flatMap((u) => floodSteps(networkId, u)),
   ];
 }
 

@@ -39,6 +39,11 @@ export interface NetworkOptions {
   readonly cluster?: string;
   /** mynet.vni: the cluster network's VXLAN id (default: derived from the name). */
   readonly vni?: number;
+  /**
+   * mynet.multicast: broadcast and multicast frames cross hosts (one all-zero forwarding entry
+   * per member host, multihost/plane.ts). Cluster networks only; absent in records made before it: off.
+   */
+  readonly multicast?: boolean;
 }
 
 export const DEFAULT_MTU = 1500;
@@ -65,9 +70,13 @@ const K = {
   dns: 'mynet.dns',
   cluster: 'mynet.cluster',
   vni: 'mynet.vni',
+  multicast: 'mynet.multicast',
 } as const;
 
-export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni];
+/** The option keys, for the README's option table (test/unit/protocol/option-table.test.ts). */
+export const OPTION_KEYS = K;
+
+export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni, K.multicast];
 
 const TRUE = new Set(['1', 't', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'f', 'false', 'no', 'off']);
@@ -161,8 +170,11 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     dns: boolOf(K.dns, true),
     ...(has(K.cluster) ? { cluster: checkClusterName(o(K.cluster), g[K.cluster]) } : {}),
     ...(has(K.vni) ? { vni: parseInt10(o(K.vni), g[K.vni], VNI_MIN, VNI_MAX) } : {}),
+    ...(has(K.multicast) ? { multicast: parseBool(K.multicast, g[K.multicast]) } : {}),
   };
   if (opts.vni !== undefined && opts.cluster === undefined) throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
+  // A local network's bridge floods broadcast and multicast to every port already.
+  if (opts.multicast !== undefined && opts.cluster === undefined) throw invalid(o(K.multicast), `is only for cluster networks (-o ${K.cluster}=<name>); a local network carries broadcast and multicast already`);
   if (opts.ipv6 && opts.mtu < IPV6_MTU_MIN) throw invalid(o(K.mtu), `${opts.mtu} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   // The definition other hosts read: refuse here what their reader would refuse (rules/mtu.ts).
   // Over the underlay's limit is not refused: the agent lowers it to what the underlay carries.
@@ -202,6 +214,7 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
   if (r.cluster !== undefined) checkClusterName(f('cluster'), r.cluster);
   if (r.vni !== undefined) parseInt10(f('vni'), r.vni, VNI_MIN, VNI_MAX);
+  if (r.multicast !== undefined && typeof r.multicast !== 'boolean') throw invalid(f('multicast'), `${JSON.stringify(r.multicast)?.slice(0, 40)} is not true or false`);
   if (r.ipv6 === true && r.mtu < IPV6_MTU_MIN) throw invalid(f('mtu'), `${String(r.mtu)} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   return r as unknown as NetworkOptions;
 }

@@ -85,6 +85,9 @@ function checkClusterBinding(at: string, v: unknown): void {
   checkMac(`${at}gatewayMac`, checkHostText(`${at}gatewayMac`, c.gatewayMac));
   checkVni(`${at}vni`, c.vni);
   checkMtu(`${at}mtu`, c.mtu, MTU_MIN, CLUSTER_MTU_MAX);
+  for (const k of ['internal', 'multicast'] as const) {
+    if (c[k] !== undefined && c[k] !== true) throw invalid(`${at}${k}`, `${JSON.stringify(c[k])?.slice(0, 40)} must be true when present`);
+  }
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];

@@ -21,9 +21,9 @@ describe('ClusterStore: definitions and claims', () => {
     expect(await b.defineNetwork({ ...blue, subnet: '10.77.0.9/16' })).toEqual(d);
     // A host with a larger underlay MTU accepts the recorded smaller one; a smaller underlay cannot.
     expect(await b.defineNetwork({ ...blue, mtu: 8950 })).toEqual(d);
-    await expect(b.defineNetwork({ ...blue, mtu: 1400 })).rejects.toThrow(/mtu 1450; this host asked for .*mtu 1400/);
+    await expect(b.defineNetwork({ ...blue, mtu: 1400 })).rejects.toThrow(/mtu 1450, not internal, multicast off; this host asked for .*mtu 1400/);
     await expect(b.defineNetwork({ ...blue, subnet: '10.78.0.0/16' })).rejects.toThrow(
-      /cluster network "blue" is already defined by node host-a as subnet 10.77.0.0\/16, gateway 10.77.0.1, vni \d+, mtu 1450; this host asked for subnet 10.78.0.0\/16/,
+      /cluster network "blue" is already defined by node host-a as subnet 10.77.0.0\/16, gateway 10.77.0.1, vni \d+, mtu 1450, not internal, multicast off; this host asked for subnet 10.78.0.0\/16/,
     );
     await expect(b.defineNetwork({ ...blue, gateway: '10.77.0.254' })).rejects.toMatchObject({ code: 'CONFLICT' });
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderPlan } from '../../../src/plan/step.js';
 import { vxlanGuardScript, vxlanGuardTeardownScript, vxlanPeersScript } from '../../../src/plan/vxlan-firewall.js';
 import {
-  diffEntries, inSync, parseFdb, parseNeigh, remoteEntries, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanDeviceSteps, vxlanName, vxlanTeardownSteps,
+  FLOOD_MAC, diffEntries, floodChangeSteps, floodSteps, inSync, parseFdb, parseFlood, parseNeigh, remoteEntries, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanDeviceSteps, vxlanName, vxlanTeardownSteps,
 } from '../../../src/plan/vxlan.js';
 
 const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
@@ -51,20 +51,43 @@ describe('desired vs observed entries', () => {
   ]);
 
   it('parses the kernel\'s JSON', () => {
-    expect(parseFdb(fdbJson)).toEqual(new Map([['02:42:0a:4d:00:05', '198.18.0.2'], ['02:42:0a:4d:00:99', '198.18.0.9'], ['00:00:00:00:00:00', '198.18.0.7']]));
+    expect(parseFdb(fdbJson)).toEqual(new Map([['02:42:0a:4d:00:05', '198.18.0.2'], ['02:42:0a:4d:00:99', '198.18.0.9']]));
+    expect(parseFlood(fdbJson)).toEqual(new Set(['198.18.0.7']));
     expect(parseNeigh(neighJson)).toEqual(new Map([['10.77.0.5', '02:42:0a:4d:00:05'], ['10.77.0.99', '02:42:0a:4d:00:99']]));
     expect(parseFdb('')).toEqual(new Map());
   });
 
   it('finds the missing, the moved, the stray and the flood entry; the repair plan is golden', async () => {
     const moved = { ...web, underlay: '198.18.0.4' };
-    const d = diffEntries([moved, db], { fdb: parseFdb(fdbJson), neigh: parseNeigh(neighJson) });
-    expect(d).toEqual({ program: [moved, db], removeFdb: ['00:00:00:00:00:00', '02:42:0a:4d:00:99'], removeNeigh: ['10.77.0.99'] });
+    const d = diffEntries([moved, db], { fdb: parseFdb(fdbJson), neigh: parseNeigh(neighJson), flood: parseFlood(fdbJson) });
+    // Multicast off: the flood entry's one destination goes (by destination, so only that row).
+    expect(d).toEqual({ program: [moved, db], removeFdb: ['02:42:0a:4d:00:99'], removeNeigh: ['10.77.0.99'], addFlood: [], removeFlood: ['198.18.0.7'] });
     expect(inSync(d)).toBe(false);
     await expect(renderPlan(repairSteps(NID, d))).toMatchFileSnapshot('../../golden/vxlan-repair.txt');
     const good = diffEntries([web], { fdb: new Map([[web.mac, web.underlay]]), neigh: new Map([[web.address, web.mac]]) });
     expect(inSync(good)).toBe(true);
     expect(repairSteps(NID, good)).toEqual([]);
+  });
+});
+
+describe('flood entries (mynet.multicast, issue 23)', () => {
+  it('one all-zero destination per member host, appended; removed by destination, absent counts as removed', () => {
+    expect(renderPlan(floodSteps(NID, '198.18.0.2'))).toContain(`bridge fdb append ${FLOOD_MAC} dev ${vxlanName(NID)} dst 198.18.0.2 self permanent`);
+    const un = floodChangeSteps(NID, ['198.18.0.2', '198.18.0.3'], ['198.18.0.3', '198.18.0.4']);
+    expect(un.map((s) => s.run)).toEqual([
+      { kind: 'bridge', args: ['fdb', 'del', FLOOD_MAC, 'dev', vxlanName(NID), 'dst', '198.18.0.2', 'self'], absentOk: true },
+      { kind: 'bridge', args: ['fdb', 'append', FLOOD_MAC, 'dev', vxlanName(NID), 'dst', '198.18.0.4', 'self', 'permanent'] },
+    ]);
+    expect(floodChangeSteps(NID, ['198.18.0.2'], ['198.18.0.2'])).toEqual([]);
+  });
+
+  it('the diff adds the members not flooded to and removes the destinations no member has', () => {
+    const fdb = JSON.stringify([{ mac: FLOOD_MAC, dst: '198.18.0.2' }, { mac: FLOOD_MAC, dst: '198.18.0.9' }]);
+    const d = diffEntries([], { fdb: parseFdb(fdb), neigh: new Map(), flood: parseFlood(fdb) }, ['198.18.0.2', '198.18.0.3']);
+    expect(d).toMatchObject({ addFlood: ['198.18.0.3'], removeFlood: ['198.18.0.9'], removeFdb: [] });
+    expect(inSync(d)).toBe(false);
+    expect(renderPlan(repairSteps(NID, d))).toMatch(/fdb del 00:00:00:00:00:00 dev \S+ dst 198\.18\.0\.9 self[\s\S]*fdb append 00:00:00:00:00:00 dev \S+ dst 198\.18\.0\.3/);
+    expect(inSync(diffEntries([], { fdb: new Map(), neigh: new Map(), flood: new Set(['198.18.0.2']) }, ['198.18.0.2']))).toBe(true);
   });
 });
 

@@ -165,7 +165,6 @@ describe('cluster networks through the orchestrator', () => {
   it.each([
     ['IPv6', { IPv6Data: [{ Pool: 'fd00:77::/64' }] }, /IPv6Data: cluster networks are IPv4 only/],
     ['two subnets', { IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }, { Pool: '10.78.0.0/16' }] }, /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 2/],
-    ['internal', { Options: { 'com.docker.network.internal': true, 'com.docker.network.generic': { 'mynet.cluster': 'blue' } } }, /internal: cluster networks cannot be internal/],
     ['a bad cluster name', { Options: { 'com.docker.network.generic': { 'mynet.cluster': '../x' } } }, /option mynet\.cluster: "\.\.\/x" is not a cluster name/],
     ['a VXLAN id below 4096', { Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'mynet.vni': '42' } } }, /option mynet\.vni: "42" is not a whole number from 4096 to 16777215/],
     ['mynet.vni without a cluster', { Options: { 'com.docker.network.generic': { 'mynet.vni': '5000' } } }, /option mynet\.vni: is only for cluster networks/],
