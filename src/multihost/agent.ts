@@ -25,6 +25,8 @@ import { bareAddress } from '../rules/address.js';
 import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
 import { type RefusalReason, ownEndpoints } from './trust.js';
+import { settleDepartures } from './departures.js';
+import { Backoff } from '../cluster/backoff.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -44,6 +46,8 @@ export interface AgentOptions {
   readonly backoffMs?: { readonly first: number; readonly max: number };
   /** How long `--ip` of an address another host holds waits for its release (CLAIM_GRACE_MS). */
   readonly claimGraceMs?: number;
+  /** Deletes a settled departure from the journal (plugin.ts); without it departures wait. */
+  readonly departureSettled?: (cluster: string, log: Logger) => Promise<void>;
 }
 
 /**
@@ -121,8 +125,13 @@ export class ClusterAgent implements ClusterPort {
   private members: PrefixFollower | undefined;
   /** The claims of each cluster network, one after another (claim()). */
   private readonly claimQueues = new Map<string, Promise<void>>();
+  /** Convergences tried again while departures are owed and etcd does not take them. */
+  private readonly departureRetry: Backoff;
+  private departureTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: AgentOptions) {}
+  constructor(private readonly o: AgentOptions) {
+    this.departureRetry = new Backoff(o.backoffMs);
+  }
 
   get node(): { name: string; address: string } {
     return this.o.store.node;
@@ -171,7 +180,10 @@ export class ClusterAgent implements ClusterPort {
     const p = new NodePresence(this.o.store.kv, this.o.store.node, {
       ...(this.o.presenceTtlS !== undefined && { ttlS: this.o.presenceTtlS }),
       onLost: (err) => this.o.log.warn({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
-      onRestored: () => this.o.log.info('cluster: presence restored'),
+      onRestored: () => {
+        this.o.log.info('cluster: presence restored');
+        this.scheduleConverge(); // etcd is back: what it missed meanwhile (departures too)
+      },
     });
     this.call(p.start()).then(
       () => {
@@ -202,6 +214,7 @@ export class ClusterAgent implements ClusterPort {
     this.stopped = true;
     this.convergeQueued = true; // none scheduled from here on
     clearTimeout(this.presenceTimer);
+    clearTimeout(this.departureTimer);
     const within = async (what: string, p: Promise<unknown>, ms: number): Promise<void> => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
@@ -372,8 +385,12 @@ export class ClusterAgent implements ClusterPort {
       this.convergeQueued = false;
       // Not under the request lock (finding 6): each write checks the journal again right before
       // it is made, and runs on the queue of releases and withdrawals, in order with them.
-      this.converging = this.converging.then(() => this.converge()).catch((err: unknown) => {
+      this.converging = this.converging.then(() => this.converge()).then(() => this.departureRetry.reset(), (err: unknown) => {
         this.o.log.warn({ err: messageOf(err) }, 'cluster: convergence with etcd failed; retrying at the next sync');
+        // Departures have no follower whose resync would bring the next try: a timer does.
+        if (this.o.state().departures.size === 0 || this.stopped) return;
+        clearTimeout(this.departureTimer);
+        this.departureTimer = setTimeout(() => this.scheduleConverge(), this.departureRetry.next());
       });
     }, 50);
   }
@@ -400,6 +417,13 @@ export class ClusterAgent implements ClusterPort {
         log.warn({ err: messageOf(err) }, 'cluster: this network\'s records did not converge with its journal; the others go on');
         failures.push(err);
       }
+    }
+    const settled = this.o.departureSettled;
+    if (settled && state.departures.size > 0 && !this.stopped) {
+      // On the queue of releases and withdrawals, in order with them (finding 7).
+      const run = this.ops.then(() => settleDepartures({ store: this.o.store, call: (p) => this.call(p), state: this.o.state, settled, log: this.o.log }));
+      this.ops = run.then(() => undefined, () => undefined);
+      await run.catch((err: unknown) => failures.push(err));
     }
     if (failures.length > 0) throw failures[0];
   }
