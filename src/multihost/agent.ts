@@ -26,7 +26,7 @@ import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from
 import { type EntryDifference, NetworkPlane } from './plane.js';
 import { type RefusalReason, ownEndpoints } from './trust.js';
 import { settleDepartures } from './departures.js';
-import { Backoff } from '../cluster/backoff.js';
+import { Backoff, RateLimitedWarning } from '../cluster/backoff.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -177,10 +177,13 @@ export class ClusterAgent implements ClusterPort {
 
   private startPresence(): void {
     if (this.stopped) return;
+    // One warning a minute while the lease stays lost (finding 18), however often it is tried.
+    const lost = new RateLimitedWarning((f, m) => this.o.log.warn(f, m));
     const p = new NodePresence(this.o.store.kv, this.o.store.node, {
       ...(this.o.presenceTtlS !== undefined && { ttlS: this.o.presenceTtlS }),
-      onLost: (err) => this.o.log.warn({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
+      onLost: (err) => void lost.warnNow({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
       onRestored: () => {
+        lost.reset();
         this.o.log.info('cluster: presence restored');
         this.scheduleConverge(); // etcd is back: what it missed meanwhile (departures too)
       },
