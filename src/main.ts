@@ -73,6 +73,8 @@ async function main(): Promise<void> {
     onRemoteChange: () => names.sync?.refresh(),
     onLag: (sec) => count((m) => m.clusterWatchLag.observe(sec)),
     onRefused: (reason) => count((m) => m.clusterRecordsRefused.inc({ reason })),
+    // Called only after the start (the agent starts after the plugin is built).
+    departureSettled: (c, l) => plugin.departureSettled(c, l),
   });
   const plugin: Plugin = new Plugin({
     state,

@@ -305,6 +305,14 @@ export class Plugin {
   }
 
   /**
+   * etcd holds nothing of this host's in a cluster network it left (multihost/departures.ts):
+   * the departure leaves the journal. Under the lock, as every change of the journal.
+   */
+  departureSettled(cluster: string, log: Logger): Promise<void> {
+    return this.decide(log, (s) => ({ changes: s.departures.has(cluster) ? [{ op: 'departure.delete', cluster }] : [], response: undefined }));
+  }
+
+  /**
    * At start: the reconciler with the start-up policy (doctor/reconcile.ts): what the records
    * say is made again (after a reboot the state remains but the links are gone), what exists is
    * left as it is, leftovers of a crash of a known record are removed, and links of networks

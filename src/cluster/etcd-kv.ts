@@ -161,7 +161,11 @@ export class EtcdKv implements Kv {
       return {
         cancel: async () => {
           over = true;
-          await w.cancel();
+          // Bounded as every call: a hung etcd never answers a cancel, and a DeleteNetwork
+          // (which stops the network's follower first) waited for it for good (issue 22). Its
+          // events are ignored from here on (`over`), so a cancel etcd did not confirm in time
+          // only leaves a stream that goes with the channel; it is not the caller's failure.
+          await this.bounded(`cancel the watch of ${prefix}`, () => w.cancel()).catch(() => undefined);
         },
       };
     }).catch((err: unknown) => {

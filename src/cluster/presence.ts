@@ -11,6 +11,7 @@ import type { NodeIdentity } from './cluster-store.js';
 import { keys } from './keys.js';
 import type { Kv, KvLease } from './kv.js';
 import { encodeRecord, readRecord, type NodeRecord } from './records.js';
+import { Backoff } from './backoff.js';
 
 export const PRESENCE_TTL_S = 10;
 
@@ -18,6 +19,7 @@ export interface PresenceOptions {
   readonly ttlS?: number;
   readonly onLost?: (err: Error) => void;
   readonly onRestored?: () => void;
+  /** The first wait after a loss; doubled on each failed try up to 30 s (backoff.ts). */
   readonly retryMs?: number;
 }
 
@@ -25,6 +27,8 @@ export class NodePresence {
   private lease: KvLease | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Issue 22, finding 18: a lost lease was tried again every second, with a warning each. */
+  private readonly backoff: Backoff;
   readonly record: NodeRecord;
 
   constructor(
@@ -34,6 +38,7 @@ export class NodePresence {
     now: () => Date = () => new Date(),
   ) {
     this.record = { v: 1, name: node.name, address: node.address, startedAt: now().toISOString() };
+    this.backoff = new Backoff({ first: o.retryMs ?? 1000, max: Math.max(30_000, o.retryMs ?? 1000) });
   }
 
   /** Grants the lease and puts the key; rejects when etcd is unreachable or the name is taken. */
@@ -74,13 +79,16 @@ export class NodePresence {
     this.timer = setTimeout(() => {
       if (this.stopped) return;
       this.start().then(
-        () => this.o.onRestored?.(),
+        () => {
+          this.backoff.reset();
+          this.o.onRestored?.();
+        },
         (err: unknown) => {
           this.o.onLost?.(err as Error);
           this.retry();
         },
       );
-    }, this.o.retryMs ?? 1000);
+    }, this.backoff.next());
   }
 
   /** Revokes the lease: the host leaves at once (a clean shutdown). */

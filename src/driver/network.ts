@@ -172,7 +172,8 @@ export function createNetwork(
     ...network.ipv6.map((s, i) => ({ field: `IPv6Data[${i}].Pool`, pool: s.pool })),
   ]);
   return {
-    changes: [{ op: 'network.put', network }],
+    // Made here again: this host's records in etcd are the new network's (the convergence's).
+    changes: [{ op: 'network.put', network }, ...(cluster && state.departures.has(cluster.name) ? [{ op: 'departure.delete' as const, cluster: cluster.name }] : [])],
     plan: [
       // The first network brings mynet's table and the FORWARD hook, so undoing it (a later step
       // or saving the state failed) takes them away again; otherwise they would stay with no
@@ -223,7 +224,12 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
   const eps = [...state.endpoints.values()].filter((e) => e.networkId === id);
   const last = state.networks.size === 1;
   return {
-    changes: [...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })), { op: 'network.delete', id }],
+    changes: [
+      ...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })),
+      { op: 'network.delete', id },
+      // What etcd holds of this host's in the cluster is removed when etcd answers (finding 7).
+      ...(n.cluster ? [{ op: 'departure.put' as const, departure: { cluster: n.cluster.name, subnet: n.cluster.subnet } }] : []),
+    ],
     plan: [
       // With the last network the table goes, ports and all: its element deletes are left out
       // for the same reason as its firewall below (the flushes of flows are kept).

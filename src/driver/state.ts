@@ -91,6 +91,18 @@ export interface PoolState {
   cursor: bigint | undefined;
 }
 
+/**
+ * A cluster network this host left while etcd may not have heard of it (issue 22, finding 7):
+ * its address claims and endpoint records in etcd are this host's to remove when etcd answers.
+ * Kept in the journal in the same line as the network's delete, so no crash or restart between
+ * the answer to DeleteNetwork and etcd's return loses it; deleted once etcd holds nothing of
+ * this host's in that cluster (multihost/departures.ts), or when the network is made here again.
+ */
+export interface DepartureRecord {
+  readonly cluster: string;
+  readonly subnet: string;
+}
+
 export type Change =
   | { readonly op: 'network.put'; readonly network: NetworkRecord }
   | { readonly op: 'network.delete'; readonly id: string }
@@ -99,13 +111,17 @@ export type Change =
   | { readonly op: 'pool.put'; readonly pool: PoolRecord }
   | { readonly op: 'pool.delete'; readonly id: string }
   | { readonly op: 'address.take'; readonly pool: string; readonly address: string; readonly cursor?: boolean }
-  | { readonly op: 'address.free'; readonly pool: string; readonly address: string };
+  | { readonly op: 'address.free'; readonly pool: string; readonly address: string }
+  | { readonly op: 'departure.put'; readonly departure: DepartureRecord }
+  | { readonly op: 'departure.delete'; readonly cluster: string };
 
 /** Read-only view given to decisions. */
 export interface StateView {
   readonly networks: ReadonlyMap<string, NetworkRecord>;
   readonly endpoints: ReadonlyMap<string, EndpointRecord>;
   readonly pools: ReadonlyMap<string, Readonly<PoolState>>;
+  /** Cluster networks left whose records etcd may still hold, by cluster name. */
+  readonly departures: ReadonlyMap<string, DepartureRecord>;
 }
 
 export interface Snapshot {
@@ -114,6 +130,8 @@ export interface Snapshot {
   readonly networks: readonly NetworkRecord[];
   readonly endpoints: readonly EndpointRecord[];
   readonly pools: ReadonlyArray<PoolRecord & { readonly taken: ReadonlyArray<readonly [string, string]>; readonly cursor?: string }>;
+  /** Absent in the snapshots of a mynet before departures: none. */
+  readonly departures?: readonly DepartureRecord[];
 }
 
 const addrValue = (text: string): bigint => {
@@ -126,6 +144,7 @@ export class State implements StateView {
   readonly networks = new Map<string, NetworkRecord>();
   readonly endpoints = new Map<string, EndpointRecord>();
   readonly pools = new Map<string, PoolState>();
+  readonly departures = new Map<string, DepartureRecord>();
   /** Sequence number of the last change set applied (the journal's position). */
   seq = 0;
 
@@ -151,6 +170,8 @@ export class State implements StateView {
           break;
         }
         case 'address.free': this.pools.get(c.pool)?.taken.delete(addrValue(c.address)); break;
+        case 'departure.put': this.departures.set(c.departure.cluster, c.departure); break;
+        case 'departure.delete': this.departures.delete(c.cluster); break;
       }
     }
   }
@@ -171,6 +192,7 @@ export class State implements StateView {
       networks: [...this.networks.values()],
       endpoints: [...this.endpoints.values()],
       pools: [...this.pools.values()].map(fmt),
+      ...(this.departures.size > 0 && { departures: [...this.departures.values()] }),
     };
   }
 
@@ -179,6 +201,7 @@ export class State implements StateView {
     st.seq = s.seq;
     for (const n of s.networks) st.networks.set(n.id, n);
     for (const e of s.endpoints) st.endpoints.set(e.id, e);
+    for (const d of s.departures ?? []) st.departures.set(d.cluster, d);
     for (const p of s.pools) {
       const { taken, cursor, ...record } = p;
       st.pools.set(p.id, {

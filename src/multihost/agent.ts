@@ -26,6 +26,8 @@ import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from
 import { type EntryDifference, NetworkPlane } from './plane.js';
 import { type RefusalReason, ownEndpoints } from './trust.js';
 import { type DnsNames, namesKey, recordNames } from './dns-names.js';
+import { settleDepartures } from './departures.js';
+import { Backoff, RateLimitedWarning } from '../cluster/backoff.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -45,6 +47,8 @@ export interface AgentOptions {
   readonly backoffMs?: { readonly first: number; readonly max: number };
   /** How long `--ip` of an address another host holds waits for its release (CLAIM_GRACE_MS). */
   readonly claimGraceMs?: number;
+  /** Deletes a settled departure from the journal (plugin.ts); without it departures wait. */
+  readonly departureSettled?: (cluster: string, log: Logger) => Promise<void>;
 }
 
 /**
@@ -122,8 +126,13 @@ export class ClusterAgent implements ClusterPort {
   private members: PrefixFollower | undefined;
   /** The claims of each cluster network, one after another (claim()). */
   private readonly claimQueues = new Map<string, Promise<void>>();
+  /** Convergences tried again while departures are owed and etcd does not take them. */
+  private readonly departureRetry: Backoff;
+  private departureTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: AgentOptions) {}
+  constructor(private readonly o: AgentOptions) {
+    this.departureRetry = new Backoff(o.backoffMs);
+  }
 
   get node(): { name: string; address: string } {
     return this.o.store.node;
@@ -169,10 +178,16 @@ export class ClusterAgent implements ClusterPort {
 
   private startPresence(): void {
     if (this.stopped) return;
+    // One warning a minute while the lease stays lost (finding 18), however often it is tried.
+    const lost = new RateLimitedWarning((f, m) => this.o.log.warn(f, m));
     const p = new NodePresence(this.o.store.kv, this.o.store.node, {
       ...(this.o.presenceTtlS !== undefined && { ttlS: this.o.presenceTtlS }),
-      onLost: (err) => this.o.log.warn({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
-      onRestored: () => this.o.log.info('cluster: presence restored'),
+      onLost: (err) => void lost.warnNow({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
+      onRestored: () => {
+        lost.reset();
+        this.o.log.info('cluster: presence restored');
+        this.scheduleConverge(); // etcd is back: what it missed meanwhile (departures too)
+      },
     });
     this.call(p.start()).then(
       () => {
@@ -203,6 +218,7 @@ export class ClusterAgent implements ClusterPort {
     this.stopped = true;
     this.convergeQueued = true; // none scheduled from here on
     clearTimeout(this.presenceTimer);
+    clearTimeout(this.departureTimer);
     const within = async (what: string, p: Promise<unknown>, ms: number): Promise<void> => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
@@ -376,8 +392,12 @@ export class ClusterAgent implements ClusterPort {
       this.convergeQueued = false;
       // Not under the request lock (finding 6): each write checks the journal again right before
       // it is made, and runs on the queue of releases and withdrawals, in order with them.
-      this.converging = this.converging.then(() => this.converge()).catch((err: unknown) => {
+      this.converging = this.converging.then(() => this.converge()).then(() => this.departureRetry.reset(), (err: unknown) => {
         this.o.log.warn({ err: messageOf(err) }, 'cluster: convergence with etcd failed; retrying at the next sync');
+        // Departures have no follower whose resync would bring the next try: a timer does.
+        if (this.o.state().departures.size === 0 || this.stopped) return;
+        clearTimeout(this.departureTimer);
+        this.departureTimer = setTimeout(() => this.scheduleConverge(), this.departureRetry.next());
       });
     }, 50);
   }
@@ -404,6 +424,13 @@ export class ClusterAgent implements ClusterPort {
         log.warn({ err: messageOf(err) }, 'cluster: this network\'s records did not converge with its journal; the others go on');
         failures.push(err);
       }
+    }
+    const settled = this.o.departureSettled;
+    if (settled && state.departures.size > 0 && !this.stopped) {
+      // On the queue of releases and withdrawals, in order with them (finding 7).
+      const run = this.ops.then(() => settleDepartures({ store: this.o.store, call: (p) => this.call(p), state: this.o.state, settled, log: this.o.log }));
+      this.ops = run.then(() => undefined, () => undefined);
+      await run.catch((err: unknown) => failures.push(err));
     }
     if (failures.length > 0) throw failures[0];
   }

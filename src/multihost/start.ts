@@ -32,6 +32,8 @@ export interface StartClusterOptions {
   readonly onRemoteChange: () => void;
   readonly onLag: (seconds: number) => void;
   readonly onRefused: (reason: RefusalReason) => void;
+  /** Deletes a settled departure from the journal (plugin.ts departureSettled). */
+  readonly departureSettled: (cluster: string, log: Logger) => Promise<void>;
 }
 
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
@@ -67,6 +69,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     onRemoteChange: o.onRemoteChange,
     onLag: o.onLag,
     onRefused: o.onRefused,
+    departureSettled: o.departureSettled,
     presenceTtlS: settings.presenceTtlS,
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).

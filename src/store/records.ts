@@ -18,7 +18,7 @@ import { checkMac } from '../rules/mac.js';
 import { CLUSTER_MTU_MAX, MTU_MIN, checkMtu } from '../rules/mtu.js';
 import { checkClusterName, checkId, checkIfName } from '../rules/names.js';
 import { checkVni } from '../rules/vni.js';
-import type { Change, EndpointRecord, NetworkRecord, PoolRecord, Snapshot, SubnetRecord } from '../driver/state.js';
+import type { Change, DepartureRecord, EndpointRecord, NetworkRecord, PoolRecord, Snapshot, SubnetRecord } from '../driver/state.js';
 
 type Fields = Record<string, unknown>;
 type Family = 4 | 6;
@@ -142,19 +142,29 @@ export function checkPoolRecord(v: unknown, at = '', withTaken = false): PoolRec
   return r as unknown as PoolRecord;
 }
 
+/** A cluster network left (driver/state.ts): its name becomes an etcd key prefix. */
+export function checkDepartureRecord(v: unknown, at = ''): DepartureRecord {
+  const r = object(at.slice(0, -1), v);
+  checkClusterName(`${at}cluster`, r.cluster);
+  cidr(`${at}subnet`, r.subnet, 4);
+  return r as unknown as DepartureRecord;
+}
+
 /** Each record of a snapshot whose outer shape is right (shape.ts): "<where>: <field>: <why>", or undefined. */
 export function snapshotRecordProblem(s: Snapshot): string | undefined {
   const lists = [
     ['networks', s.networks, (r: unknown) => checkNetworkRecord(r)],
     ['endpoints', s.endpoints, (r: unknown) => checkEndpointRecord(r)],
     ['pools', s.pools, (r: unknown) => checkPoolRecord(r, '', true)],
+    ['departures', s.departures ?? [], (r: unknown) => checkDepartureRecord(r)],
   ] as const;
   for (const [name, list, check] of lists) {
     for (let i = 0; i < list.length; i++) {
       try {
         check(list[i]);
       } catch (err) {
-        return `/${name}/${i} (id ${JSON.stringify(String(list[i]?.id).slice(0, 16))}): ${(err as Error).message}`;
+        const r = list[i] as { id?: unknown; cluster?: unknown } | undefined;
+        return `/${name}/${i} (id ${JSON.stringify(String(r?.id ?? r?.cluster).slice(0, 16))}): ${(err as Error).message}`;
       }
     }
   }
@@ -177,6 +187,8 @@ export function checkChange(v: unknown): Change {
       address('address', c.address);
       if (c.cursor !== undefined && typeof c.cursor !== 'boolean') throw invalid('cursor', 'must be true or false');
       break;
+    case 'departure.put': checkDepartureRecord(c.departure, 'departure.'); break;
+    case 'departure.delete': checkClusterName('cluster', c.cluster); break;
     default: throw invalid('op', `${JSON.stringify(c.op)?.slice(0, 40)} is not a known change`);
   }
   return c as unknown as Change;

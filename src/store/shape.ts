@@ -24,6 +24,7 @@ export function snapshotProblem(data: unknown): string | undefined {
     const p = recordsProblem(data[f], f);
     if (p) return p;
   }
+  if (data.departures !== undefined && (!Array.isArray(data.departures) || !data.departures.every(isObject))) return '/departures must be an array of objects';
   return undefined;
 }
 

@@ -136,7 +136,7 @@ export class TestEtcd {
   static async start(o: EtcdOptions = {}): Promise<TestEtcd> {
     if (o.netns && o.tls) throw new Error('etcd in a namespace is plain http only (its health check has no client certificate)');
     const dir = mkdtempSync(join(o.baseDir ?? tmpdir(), o.dirPrefix ?? 'mnt-etcd-'));
-    const [client, peer] = o.netns ? [2379, 2380] : [await freePort(), await freePort()];
+    const [client, peer] = o.ports ?? (o.netns ? [2379, 2380] : [await freePort(), await freePort()]);
     const e = new TestEtcd(dir, client, peer, o.tls ? makePki(dir) : undefined, o.netns, o.host);
     await e.restart();
     return e;
@@ -226,6 +226,8 @@ export interface EtcdOptions {
   readonly dirPrefix?: string;
   /** Where the data directory is made, e.g. /dev/shm: etcd's fsyncs then cost nothing. */
   readonly baseDir?: string;
+  /** Client and peer ports (default: 2379/2380 in a namespace, free ones otherwise). */
+  readonly ports?: readonly [number, number];
 }
 
 export const startEtcd = (o: EtcdOptions = {}): Promise<TestEtcd> => TestEtcd.start(o);

@@ -8,6 +8,7 @@
  *   a stranger namespace on the same bridge (198.18.10.9), made on demand
  *
  * Every name carries the tag mnt-mhh-; 198.18.10.0/24 exists only inside these namespaces.
+ * Another test file running beside it passes its own `tag`, `underlay` (/24) and etcd ports.
  * `destroy` stops the plugins and etcd by their pids, deletes the namespaces and the temp dir.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +40,7 @@ export class Host implements DockerHost {
     extraEnv: Readonly<Record<string, string>>,
     /** The Engine API the plugin reads names from (the host tier has no dockerd). */
     readonly docker: FakeDocker,
+    readonly tag: string = TAG,
   ) {
     this.current = ns;
     this.plugin = new PluginProcess(() => this.current.name, dir, {
@@ -53,7 +55,7 @@ export class Host implements DockerHost {
   }
 
   get nodeName(): string {
-    return `${TAG}${this.label}`;
+    return `${this.tag}${this.label}`;
   }
 
   get ns(): TestNetns {
@@ -74,6 +76,12 @@ export interface ClusterOptions {
   readonly hosts?: number;
   /** More plugin settings for every host (e.g. MYNET_RECONCILE_INTERVAL). */
   readonly env?: Readonly<Record<string, string>>;
+  /** The prefix of every name made (default TAG, mnt-mhh-). */
+  readonly tag?: string;
+  /** The underlay's first three octets (default 198.18.10): hosts .1.., etcd .254, stranger .9. */
+  readonly underlay?: string;
+  /** etcd's client and peer ports in its namespace (default 2379, 2380). */
+  readonly etcdPorts?: readonly [number, number];
 }
 
 export class Cluster {
@@ -82,30 +90,48 @@ export class Cluster {
     readonly dir: string,
     readonly underlay: TestNetns,
     readonly etcd: TestEtcd,
+    readonly tag: string,
+    readonly net: string,
   ) {}
 
+  get etcdAddress(): string {
+    return `${this.net}.254`;
+  }
+
+  /** The underlay interface's name in each host's namespace. */
+  get underlayIf(): string {
+    return `${this.tag}ul0`;
+  }
+
+  get strangerAddress(): string {
+    return `${this.net}.9`;
+  }
+
   static async start(o: ClusterOptions = {}): Promise<Cluster> {
-    const dir = mkdtempSync(join(tmpdir(), TAG));
-    const underlay = await createNetns({ prefix: `${TAG}ul-` });
-    await underlay.run(['ip', 'link', 'add', UNDERLAY_BRIDGE, 'type', 'bridge']);
+    const tag = o.tag ?? TAG;
+    const net = o.underlay ?? '198.18.10';
+    const bridge = `${tag}ul`;
+    const dir = mkdtempSync(join(tmpdir(), tag));
+    const underlay = await createNetns({ prefix: `${tag}ul-` });
+    await underlay.run(['ip', 'link', 'add', bridge, 'type', 'bridge']);
     // A bridge without a MAC of its own takes the lowest of its ports': a rebooted host's new
     // veth would change the MAC behind etcd's address, and every host's ARP entry for etcd would
     // point at nothing for seconds (seen: a lease grant timing out right after a reboot).
-    await underlay.run(['ip', 'link', 'set', 'dev', UNDERLAY_BRIDGE, 'address', '02:6d:68:68:00:fe']);
-    await underlay.run(['ip', 'addr', 'add', `${ETCD_ADDRESS}/24`, 'dev', UNDERLAY_BRIDGE]);
-    await underlay.run(['ip', 'link', 'set', UNDERLAY_BRIDGE, 'up']);
+    await underlay.run(['ip', 'link', 'set', 'dev', bridge, 'address', '02:6d:68:68:00:fe']);
+    await underlay.run(['ip', 'addr', 'add', `${net}.254/24`, 'dev', bridge]);
+    await underlay.run(['ip', 'link', 'set', bridge, 'up']);
     // etcd's data on tmpfs: every claim is a raft commit with an fsync, and on a machine whose
     // disk is busy with other work an fsync can stall past the plugin's 3 s budget.
-    const etcd = await startEtcd({ netns: underlay.name, host: ETCD_ADDRESS, dirPrefix: `${TAG}etcd-`, ...(existsSync('/dev/shm') && { baseDir: '/dev/shm' }) });
-    const c = new Cluster(dir, underlay, etcd);
+    const etcd = await startEtcd({ netns: underlay.name, host: `${net}.254`, dirPrefix: `${tag}etcd-`, ...(o.etcdPorts && { ports: o.etcdPorts }), ...(existsSync('/dev/shm') && { baseDir: '/dev/shm' }) });
+    const c = new Cluster(dir, underlay, etcd, tag, net);
     const labels = ['a', 'b', 'c', 'd', 'e'].slice(0, o.hosts ?? 3);
     for (const [i, label] of labels.entries()) {
-      const ns = await createNetns({ prefix: `${TAG}${label}-` });
-      const address = `198.18.10.${i + 1}`;
+      const ns = await createNetns({ prefix: `${tag}${label}-` });
+      const address = `${net}.${i + 1}`;
       await c.plug(ns, address);
       mkdirSync(join(dir, label), { recursive: true, mode: 0o700 });
       const docker = await FakeDocker.start(join(dir, label, 'docker.sock'));
-      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, o.env ?? {}, docker));
+      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, o.env ?? {}, docker, tag));
     }
     await Promise.all(c.hosts.map((h) => h.plugin.start()));
     return c;
@@ -114,18 +140,18 @@ export class Cluster {
   /** A veth from the underlay bridge into `ns` (mnt-mhh-ul0 there), addressed and up. */
   async plug(ns: TestNetns, address: string): Promise<void> {
     const n = address.split('.').at(-1) as string;
-    const outer = `${TAG}u${n}`;
+    const outer = `${this.tag}u${n}`;
     // A rebooted host's old veth went with its namespace; nothing of that name is left here.
-    await this.underlay.run(['ip', 'link', 'add', outer, 'mtu', '1500', 'type', 'veth', 'peer', 'name', UNDERLAY_IF, 'mtu', '1500', 'netns', ns.name]);
-    await this.underlay.run(['ip', 'link', 'set', outer, 'master', UNDERLAY_BRIDGE, 'up']);
-    await ns.run(['ip', 'addr', 'add', `${address}/24`, 'dev', UNDERLAY_IF]);
-    await ns.run(['ip', 'link', 'set', UNDERLAY_IF, 'up']);
+    await this.underlay.run(['ip', 'link', 'add', outer, 'mtu', '1500', 'type', 'veth', 'peer', 'name', this.underlayIf, 'mtu', '1500', 'netns', ns.name]);
+    await this.underlay.run(['ip', 'link', 'set', outer, 'master', `${this.tag}ul`, 'up']);
+    await ns.run(['ip', 'addr', 'add', `${address}/24`, 'dev', this.underlayIf]);
+    await ns.run(['ip', 'link', 'set', this.underlayIf, 'up']);
   }
 
   /** A namespace on the underlay that is no member: for VXLAN from a stranger. */
   async stranger(): Promise<TestNetns> {
-    const ns = await createNetns({ prefix: `${TAG}x-` });
-    await this.plug(ns, STRANGER_ADDRESS);
+    const ns = await createNetns({ prefix: `${this.tag}x-` });
+    await this.plug(ns, this.strangerAddress);
     return ns;
   }
 
@@ -141,7 +167,7 @@ export class Cluster {
     const inside = (await execa('ip', ['netns', 'pids', name])).stdout.split('\n').filter(Boolean);
     await h.ns.destroy();
     // The veth's underlay end leaves with its peer; wait until the kernel has let go of it.
-    const outer = `${TAG}u${h.address.split('.').at(-1) as string}`;
+    const outer = `${this.tag}u${h.address.split('.').at(-1) as string}`;
     for (let i = 0; i < 250 && (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])); i++) await sleep(20);
     if (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])) {
       const alive = await Promise.all(inside.map(async (pid) => (await execa('ps', ['-o', 'pid=,ppid=,stat=,args=', '-p', pid], { reject: false })).stdout.trim()));
@@ -163,10 +189,10 @@ export class Cluster {
 }
 
 /** Namespaces of ours (the tag) that still exist: none after destroy. */
-export async function leftoverNamespaces(): Promise<string[]> {
+export async function leftoverNamespaces(tag = TAG): Promise<string[]> {
   const out = (await execa('ip', ['netns', 'list'])).stdout;
   return out
     .split('\n')
     .map((l) => l.split(' ')[0] as string)
-    .filter((n) => n.startsWith(TAG));
+    .filter((n) => n.startsWith(tag));
 }

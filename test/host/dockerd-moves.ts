@@ -29,6 +29,8 @@ export interface DockerHost {
   readonly socket: string;
   /** What this host's dockerd tells API clients (names), when the test has one. */
   readonly docker?: FakeDocker;
+  /** The name prefix of what its tests create (containers' namespaces, names); default TAG. */
+  readonly tag?: string;
 }
 
 export interface Network {
@@ -138,7 +140,7 @@ export async function runContainer(net: Network, o: { ip?: string; name?: string
   const mac = created.Interface?.MacAddress;
   if (!mac) throw new Error('CreateEndpoint without a MAC in the request must answer one');
   const j = await post<{ InterfaceName: { SrcName: string; DstPrefix: string }; Gateway?: string }>(h.socket, '/NetworkDriver.Join', { ...ep, SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`, Options: {} });
-  const box = await createNetns({ prefix: `${TAG}c-` });
+  const box = await createNetns({ prefix: `${h.tag ?? TAG}c-` });
   const ifname = `${j.InterfaceName.DstPrefix}0`;
   await h.ns.run(['ip', 'link', 'set', 'dev', j.InterfaceName.SrcName, 'netns', box.name]);
   await box.run(['ip', 'link', 'set', 'dev', j.InterfaceName.SrcName, 'name', ifname]);
@@ -148,7 +150,7 @@ export async function runContainer(net: Network, o: { ip?: string; name?: string
   await post(h.socket, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] } });
   const containerId = dockerId();
   // The container runs: dockerd's API now shows it, with its name (an unnamed one gets a made-up name from dockerd).
-  h.docker?.started({ id: containerId, name: o.name ?? `mnt-mhh-${containerId.slice(0, 8)}`, networks: { [net.name]: { id: net.id, ip: ipOf(cidr) } } });
+  h.docker?.started({ id: containerId, name: o.name ?? `${h.tag ?? TAG}${containerId.slice(0, 8)}`, networks: { [net.name]: { id: net.id, ip: ipOf(cidr) } } });
   return { host: h, net, containerId, ...(o.name ? { name: o.name } : {}), endpointId, cidr, ip: ipOf(cidr), mac, srcName: j.InterfaceName.SrcName, ifname, box };
 }
 
