@@ -56,10 +56,11 @@ async function main(): Promise<void> {
   };
   // Published host ports are held with bound sockets while published (host/port-holder.ts).
   const holder = new PortHolder();
-  const exec = new ExecaExecutor({ ...execOptions, holder });
   // Background deletes get their own ip process, so they never queue before a request's commands.
   const laterExec = new ExecaExecutor(execOptions);
   const background = new Background(laterExec, () => count((m) => m.backgroundFailures.inc()));
+  // Retired veths stay on their bridge until the reap: a bridge they fill waits for it.
+  const exec = new ExecaExecutor({ ...execOptions, holder, whenBridgeFull: () => background.idle() });
   // The cluster (issue 17): only with MYNET_ETCD_ENDPOINTS. Its kernel programming has its own
   // executor, so remote endpoints never wait behind a request's commands (nor the reverse).
   const names: { sync?: DockerNameSync } = {};

@@ -26,7 +26,10 @@ export type HostOp =
   | { readonly kind: 'bridge'; readonly args: readonly string[]; readonly absentOk?: boolean }
   /** Delete a link, but only if it carries our mark (netdev group); absent counts as done. */
   | { readonly kind: 'link-del'; readonly name: string }
-  /** Take our veth off its bridge, down, into the retired group (plan/link-names.ts); absent: done. */
+  /**
+   * Our veth down (its bridge port forwards nothing) and into the retired group
+   * (plan/link-names.ts); absent: done. It stays on its bridge until the reap deletes it.
+   */
   | { readonly kind: 'link-retire'; readonly name: string }
   /** Delete every retired link at once (`ip link del group`); `name` is the one that asked. */
   | { readonly kind: 'link-reap'; readonly name: string }
@@ -150,7 +153,7 @@ export function renderOp(op: HostOp): string {
     case 'link-del':
       return `ip link del ${op.name}  [if ours; absent ok]`;
     case 'link-retire':
-      return `ip link set dev ${op.name} down nomaster group retired  [if ours; absent ok]`;
+      return `ip link set dev ${op.name} down group retired  [if ours; absent ok]`;
     case 'link-reap':
       return `ip link del group retired  [with ${op.name}; none ok]`;
     case 'nft':

@@ -201,7 +201,7 @@ describe('Plugin: steps after the answer (host/background.ts)', () => {
     expect(state.endpoints.size).toBe(0);
     expect(background.size).toBe(1);
     // Before the answer the veth only left its bridge; it is deleted after the answer.
-    expect(exec.lines.slice(before)).toEqual([expect.stringMatching(new RegExp(`^ip link set dev mnh${eid.slice(0, 12)} down nomaster group retired`))]);
+    expect(exec.lines.slice(before)).toEqual([expect.stringMatching(new RegExp(`^ip link set dev mnh${eid.slice(0, 12)} down group retired`))]);
 
     let created = false;
     let waiting = false;
