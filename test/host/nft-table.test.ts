@@ -12,8 +12,10 @@ import { type NetworkRecord, type Snapshot, State } from '../../src/driver/state
 import { ensureForwardHook } from '../../src/host/forward-hook.js';
 import { type NftTable, parseNftTable } from '../../src/host/nft-json.js';
 import { nftNetwork } from '../../src/plan/nft-model.js';
-import { baseScript, networkScript, networkTeardownScript } from '../../src/plan/nft-render.js';
-import { portElementsScript } from '../../src/plan/nft.js';
+import { baseCommands, networkCommands, networkTeardownCommands } from '../../src/plan/nft-render.js';
+import { type PortElement, TABLE, portElementCommands } from '../../src/plan/nft.js';
+import { nftScript } from '../../src/plan/nft-text.js';
+import type { NftNetwork } from '../../src/plan/nft-model.js';
 import { portElements } from '../../src/plan/ports.js';
 import { parseNetworkOptions } from '../../src/protocol/options.js';
 import { type TestNetns, createNetns, destroyCreated, dockerId, silentLog as silent } from '../helpers/netns.js';
@@ -26,6 +28,11 @@ const SAVE_FIXTURE = new URL('../fixtures/kernel/iptables-save.txt', import.meta
 const RAW_FIXTURE = new URL('../fixtures/kernel/iptables-save-raw.txt', import.meta.url);
 
 const apply = (ns: TestNetns, script: string): Promise<string> => ns.exec.command(['nft', '-f', '-'], silent, script);
+// The changes as the executor gives them to nft (plan/nft-text.ts, the one renderer).
+const baseScript = (): string => nftScript(TABLE, baseCommands());
+const networkScript = (n: NftNetwork): string => nftScript(TABLE, networkCommands(n));
+const networkTeardownScript = (n: NftNetwork): string => nftScript(TABLE, networkTeardownCommands(n));
+const portElementsScript = (op: 'add' | 'delete', els: readonly PortElement[]): string => nftScript(TABLE, portElementCommands(op, els));
 const table = async (ns: TestNetns): Promise<NftTable> => parseNftTable(await ns.run(['nft', '-j', 'list', 'table', 'inet', 'mynet']));
 
 /** A table with its elements sorted: nft lists a hash set in its own order. */
@@ -117,7 +124,7 @@ describe('the model against real nft', () => {
     const orphans = nftDifferences(stateOf([kept]), withBoth);
     expect(orphans.map((d) => `${d.kind} ${d.object}`)).toEqual([`orphan nft chain egress-${lost.id.slice(0, 12)}`, `orphan nft chain ingress-${lost.id.slice(0, 12)}`]);
     // Each repair on its own, as `mynet doctor --fix` runs them.
-    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, step.run.script);
+    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, nftScript(step.run.table, step.run.commands));
     const after = await table(ns);
     expect([...after.chains].filter((c) => c.includes(lost.id.slice(0, 12)))).toEqual([]);
     expect([...(after.elements.get('egress') ?? []), ...(after.elements.get('ingress') ?? [])].filter((e) => e.includes(lost.id.slice(0, 12)))).toEqual([]);
