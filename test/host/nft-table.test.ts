@@ -16,6 +16,9 @@ import { baseCommands, networkCommands, networkTeardownCommands } from '../../sr
 import { type PortElement, TABLE, portElementCommands } from '../../src/plan/nft.js';
 import { nftScript } from '../../src/plan/nft-text.js';
 import type { NftNetwork } from '../../src/plan/nft-model.js';
+import type { NftCommand } from '../../src/plan/nft-change.js';
+import { guardCommands, guardMemberCommands, guardTeardownCommands } from '../../src/plan/vxlan-firewall.js';
+import { FakeNft } from '../helpers/fake-nft.js';
 import { portElements } from '../../src/plan/ports.js';
 import { parseNetworkOptions } from '../../src/protocol/options.js';
 import { type TestNetns, createNetns, destroyCreated, dockerId, silentLog as silent } from '../helpers/netns.js';
@@ -141,5 +144,28 @@ describe('the model against real nft', () => {
     const after = await table(ns);
     expect(after.chains.has('forward')).toBe(false);
     expect(nftDifferences(stateOf([n]), after)).toEqual([]);
+  });
+});
+
+describe('the fake nft of the unit tier agrees with nft', () => {
+  it('a create / guard / member change / teardown sequence leaves the same table in both, step by step', async () => {
+    const ns = await createNetns();
+    const fake = new FakeNft();
+    const a = nftNetwork(network({}));
+    const b = nftNetwork(network({ 'com.docker.network.bridge.enable_icc': 'false' }, { v6: false }));
+    const g = { networkId: a.id, vni: 5141, peers: ['198.18.141.2'] };
+    const steps: NftCommand[][] = [
+      [...baseCommands(), ...networkCommands(a)],
+      [...baseCommands(), ...networkCommands(b)],
+      guardCommands(g),
+      guardMemberCommands(a.id, ['198.18.141.3'], ['198.18.141.2']),
+      networkTeardownCommands(b),
+      guardTeardownCommands(a.id),
+    ];
+    for (const c of steps) {
+      await apply(ns, nftScript(TABLE, c));
+      fake.apply(TABLE, c);
+      expect(comparable(fake.dump(TABLE) as NftTable)).toEqual(comparable(await table(ns)));
+    }
   });
 });
