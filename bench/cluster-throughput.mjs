@@ -14,7 +14,8 @@ import { pino } from 'pino';
 import { applyPlan } from '../dist/host/executor.js';
 import { bridgeSteps, macFromIPv4, vethSteps } from '../dist/plan/link.js';
 import { containerVethName, defaultBridgeName, hostVethName } from '../dist/plan/link-names.js';
-import { vxlanGuardScript } from '../dist/plan/vxlan-firewall.js';
+import { guardCommands } from '../dist/plan/vxlan-firewall.js';
+import { nftOp } from '../dist/plan/nft.js';
 import { remoteEntrySteps, vxlanDeviceSteps } from '../dist/plan/vxlan.js';
 import { destroyAll, intoContainer, netns, underlay, UNDERLAY_PREFIX } from './cluster-lab.mjs';
 import { goal, median, sh, sleep, table } from './lib.mjs';
@@ -61,7 +62,7 @@ const b1 = await container(B, 'b1');
 for (const h of hosts) {
   const other = h === A ? B : A;
   for (const e of other.containers) await applyPlan(h.ns.exec, remoteEntrySteps(h.networkId, { address: e.ip, mac: e.mac, underlay: other.address }), log);
-  await applyPlan(h.ns.exec, [{ what: 'vxlan guard', run: { kind: 'nft', script: vxlanGuardScript({ networkId: h.networkId, vni: VNI, peers: [other.address] }) } }], log);
+  await applyPlan(h.ns.exec, [{ what: 'vxlan guard', run: nftOp(guardCommands({ networkId: h.networkId, vni: VNI, peers: [other.address] })) }], log);
 }
 sh('ip', ['netns', 'exec', a1.name, 'busybox', 'ping', '-c', '1', '-W', '2', b1.ip]);
 sh('ip', ['netns', 'exec', a1.name, 'busybox', 'ping', '-c', '1', '-W', '2', a2.ip]);

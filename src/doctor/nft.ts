@@ -10,7 +10,8 @@ import { formatIp, parseIp } from '../ip/address.js';
 import type { NftTable } from '../host/nft-json.js';
 import { short } from '../plan/link-names.js';
 import { BASE_CHAINS, BASE_SETS, RETIRED_CHAINS, TABLE, type NftChain, egressChain, ingressChain, networkObjects, nftNetwork } from '../plan/nft-model.js';
-import { baseScript, networkScript, portElementsScript } from '../plan/nft.js';
+import { baseCommands, networkCommands, nftOp, portElementCommands } from '../plan/nft.js';
+import { add, chainObj, del, elementObj, flush } from '../plan/nft-change.js';
 import { portElements } from '../plan/ports.js';
 import type { HostPlan } from '../plan/step.js';
 import { contains, parseCidr } from '../ip/cidr.js';
@@ -21,10 +22,10 @@ type NftDifference = Difference;
 /** The names networkObjects gives a network's own chains: egress-/ingress- and 12 hex digits. */
 const PER_NETWORK_CHAIN = /^(egress|ingress)-[0-9a-f]{12}$/;
 
-const baseFix: HostPlan = [{ what: 'program the base of the mynet table', run: { kind: 'nft', script: baseScript() } }];
+const baseFix: HostPlan = [{ what: 'program the base of the mynet table', run: nftOp(baseCommands()) }];
 
 const firewallFix = (n: NetworkRecord): HostPlan => [
-  { what: `program the firewall of ${n.bridge}`, run: { kind: 'nft', script: `${baseScript()}\n${networkScript(nftNetwork(n))}` } },
+  { what: `program the firewall of ${n.bridge}`, run: nftOp([...baseCommands(), ...networkCommands(nftNetwork(n))]) },
 ];
 
 /** A port element's key ("tcp . 8080", "127.0.0.1 . tcp . 8081") as an operator reads it: "8080/tcp", "127.0.0.1:8081/tcp". */
@@ -95,7 +96,7 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
       detail: 'the table is gone (a firewall flush?)',
       fix: [
         ...[...state.networks.values()].flatMap(firewallFix),
-        ...(ports.length ? [{ what: 'publish every port again', run: { kind: 'nft', script: portElementsScript('add', ports) } } as const] : []),
+        ...(ports.length ? [{ what: 'publish every port again', run: nftOp(portElementCommands('add', ports)) }] : []),
       ],
     }];
   }
@@ -125,7 +126,7 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
         const el = canonical(`${p.key} : ${p.value}`);
         expect(p.map, el);
         if (!has(p.map, el)) {
-          out.push({ kind: 'missing', scope: 'ports', object: `port ${portName(p.key)}`, detail: `published port of ${short(e.id)} is not in ${p.map}`, fix: [{ what: `publish ${portName(p.key)}`, run: { kind: 'nft', script: `add element ${TABLE} ${p.map} { ${el} }` } }] });
+          out.push({ kind: 'missing', scope: 'ports', object: `port ${portName(p.key)}`, detail: `published port of ${short(e.id)} is not in ${p.map}`, fix: [{ what: `publish ${portName(p.key)}`, run: nftOp([add(elementObj(p.map, [{ key: keyOf(el), value: el.slice(keyOf(el).length + 3) }]))]) }] });
         }
       }
     }
@@ -140,8 +141,8 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
   for (const c of orphanChains) {
     const refs = jumpsTo(c);
     refs.forEach(([set, el]) => takenWithChain.add(`${set} ${el}`));
-    const script = [...refs.map(([set, el]) => `delete element ${TABLE} ${set} { ${keyOf(el)} }`), `flush chain ${TABLE} ${c}`, `delete chain ${TABLE} ${c}`].join('\n');
-    out.push({ kind: 'orphan', object: `nft chain ${c}`, detail: `in mynet's table but no record has network ${c.slice(c.indexOf('-') + 1)}`, fix: [{ what: `remove chain ${c}`, run: { kind: 'nft', script } }] });
+    const commands = [...refs.map(([set, el]) => del(elementObj(set, [{ key: keyOf(el) }]))), flush(chainObj(c)), del(chainObj(c))];
+    out.push({ kind: 'orphan', object: `nft chain ${c}`, detail: `in mynet's table but no record has network ${c.slice(c.indexOf('-') + 1)}`, fix: [{ what: `remove chain ${c}`, run: nftOp(commands) }] });
   }
   // Only the maps keyed by records are judged: an unknown subnet in a shared set is not listed.
   for (const [set, els] of t.elements) {
@@ -149,7 +150,7 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
     for (const el of els) {
       if (expected.get(set)?.has(el) || takenWithChain.has(`${set} ${el}`)) continue;
       const key = keyOf(el);
-      const fix = [{ what: `remove ${set} ${key}`, run: { kind: 'nft', script: `delete element ${TABLE} ${set} { ${key} }` } } as const];
+      const fix: HostPlan = [{ what: `remove ${set} ${key}`, run: nftOp([del(elementObj(set, [{ key }]))]) }];
       // A published port into a stored network that no record publishes: a crash between the
       // nft change and the save (it would block that host port for good).
       const into = set.startsWith('pub') ? networkOfTarget(state, el) : undefined;

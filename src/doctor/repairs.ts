@@ -28,10 +28,11 @@ export const ensureHookStep = (): HostStep => ({ what: 'ensure the FORWARD hook'
 
 /**
  * Several nft repairs as one transaction (all or nothing), in the order given; undefined when
- * one of them is not an nft step.
+ * one of them is not an nft step (or they are not of one table).
  */
 export function oneTransaction(what: string, steps: readonly HostStep[]): HostStep | undefined {
-  const scripts = steps.map((s) => (s.run.kind === 'nft' ? s.run.script : undefined));
-  if (scripts.some((x) => x === undefined)) return undefined;
-  return { what, run: { kind: 'nft', script: scripts.join('\n') } };
+  const ops = steps.flatMap((s) => (s.run.kind === 'nft' ? [s.run] : []));
+  const table = ops[0]?.table;
+  if (ops.length !== steps.length || table === undefined || ops.some((o) => o.table !== table)) return undefined;
+  return { what, run: { kind: 'nft', table, commands: ops.flatMap((o) => o.commands) } };
 }

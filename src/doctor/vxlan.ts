@@ -11,7 +11,8 @@ import { vxlanSpecOf } from '../driver/network.js';
 import type { NetworkRecord, StateView } from '../driver/state.js';
 import type { KernelSnapshot, LinkInfo } from '../host/kernel-snapshot.js';
 import { type RemoteEntry, VXLAN_PORT, type VxlanSpec, floodSteps, remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
-import { GUARD_PRIORITY, guardChain, guardComment, peerSet, vxlanGuardScript } from '../plan/vxlan-firewall.js';
+import { GUARD_PRIORITY, guardChain, guardCommands, guardComment, peerSet } from '../plan/vxlan-firewall.js';
+import { nftOp } from '../plan/nft.js';
 import type { HostPlan } from '../plan/step.js';
 import type { Difference } from './difference.js';
 import { attachVethStep, setMtuStep } from './repairs.js';
@@ -81,7 +82,7 @@ function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowl
   // Members: the plane's last knowledge; before it has any, what the kernel's set still holds.
   const members = plane?.members ?? kernelMembers ?? [];
   const g = { networkId: n.id, vni: n.cluster.vni, peers: members };
-  const fix: HostPlan = [{ what: `guard VXLAN of ${n.bridge} (${members.length} member(s))`, run: { kind: 'nft', script: vxlanGuardScript(g) } }];
+  const fix: HostPlan = [{ what: `guard VXLAN of ${n.bridge} (${members.length} member(s))`, run: nftOp(guardCommands(g)) }];
   const object = `VXLAN guard ${chain}`;
   const hook = t?.hooks.get(chain);
   let detail: string | undefined;

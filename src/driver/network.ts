@@ -9,15 +9,15 @@ import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, defaultBridgeName, short } from '../plan/link-names.js';
 import { checkId } from '../rules/names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
-import { baseScript, networkScript, networkTeardownScript, nftNetwork, nftTeardown, tableTeardownScript } from '../plan/nft.js';
+import { baseCommands, networkCommands, networkTeardownCommands, nftNetwork, nftOp, nftTeardown, reverse, tableTeardownCommands } from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
 import { unpublishSteps } from '../plan/ports.js';
-import type { HostPlan } from '../plan/step.js';
+import type { HostPlan, HostStep } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
 import { checkClusterOptions } from './cluster-options.js';
 import type { LinkOwner, PlannedDecision } from '../decision.js';
 import { vxlanDeviceSteps, vxlanTeardownSteps, type VxlanSpec } from '../plan/vxlan.js';
-import { vxlanGuardScript, vxlanGuardTeardownScript } from '../plan/vxlan-firewall.js';
+import { guardCommands, guardTeardownCommands, guardUndo } from '../plan/vxlan-firewall.js';
 import { type ClusterBinding, type NetworkRecord, type StateView, type SubnetRecord, mtuOf } from './state.js';
 
 export interface IpamData {
@@ -178,7 +178,7 @@ export function createNetwork(
       // The first network brings mynet's table and the FORWARD hook, so undoing it (a later step
       // or saving the state failed) takes them away again; otherwise they would stay with no
       // network to remove them. The table step comes first so that its undo runs last.
-      ...(first ? [{ what: 'ensure the mynet table', run: { kind: 'nft', script: baseScript() }, undo: { kind: 'nft', script: tableTeardownScript() } } as const] : []),
+      ...(first ? [{ what: 'ensure the mynet table', run: nftOp(baseCommands()), undo: nftOp(reverse(baseCommands())) }] : []),
       ...networkSteps(network),
       {
         what: 'ensure the FORWARD hook',
@@ -188,6 +188,12 @@ export function createNetwork(
     ],
     response: {},
   };
+}
+
+/** A cluster network's VXLAN guard, closed: its undo is the reverse of the guard's own objects. */
+function guardStep(n: NetworkRecord, vni: number): HostStep {
+  const g = { networkId: n.id, vni, peers: [] };
+  return { what: `guard VXLAN of ${n.bridge}`, run: nftOp(guardCommands(g)), undo: nftTeardown(guardUndo(g)) };
 }
 
 /** The host steps that make a stored network (used by create and by restore at start). */
@@ -201,18 +207,17 @@ export function networkSteps(n: NetworkRecord): HostPlan {
       addresses: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : [])),
       ...(n.cluster ? { mac: n.cluster.gatewayMac } : {}),
     }),
-    // The VXLAN device joins the bridge with the guard closed (no member yet): the cluster
-    // follower opens it to the members' underlay addresses (multihost/agent.ts).
-    ...(n.cluster ? [
-      ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster)),
-      { what: `guard VXLAN of ${n.bridge}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: n.id, vni: n.cluster.vni, peers: [] }) }, undo: nftTeardown(vxlanGuardTeardownScript(n.id)) } as const,
-    ] : []),
+    // The guard comes before the VXLAN device (issue 22, finding 19: a device up before its
+    // guard accepts anyone's VXLAN meanwhile), closed (no member yet): the cluster follower
+    // opens it to the members' underlay addresses (multihost/plane.ts).
+    ...(n.cluster ? [guardStep(n, n.cluster.vni), ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster))] : []),
     ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
     ...(n.options.icc ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
     {
       what: `program the firewall of ${n.bridge}`,
-      run: { kind: 'nft', script: `${baseScript()}\n${networkScript(nft)}` },
-      undo: nftTeardown(networkTeardownScript(nft)),
+      // The base is shared with every network: the undo is the reverse of this network's part only.
+      run: nftOp([...baseCommands(), ...networkCommands(nft)]),
+      undo: nftTeardown(reverse(networkCommands(nft))),
     },
   ];
 }
@@ -236,13 +241,13 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
       ...eps.flatMap((e) => [...unpublishSteps(e).filter((st) => !last || st.run.kind !== 'nft'), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
       // The last network's firewall goes with the table below; removing it first would also
       // fail a retry after the table went (its script needs the table).
-      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: nftTeardown(networkTeardownScript(nftNetwork(n))) } as const]),
-      ...(n.cluster ? [...vxlanTeardownSteps(n.id), ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: nftTeardown(vxlanGuardTeardownScript(n.id)) } as const])] : []),
+      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: nftTeardown(networkTeardownCommands(nftNetwork(n))) }]),
+      ...(n.cluster ? [...vxlanTeardownSteps(n.id), ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: nftTeardown(guardTeardownCommands(n.id)) }])] : []),
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
       // The table and the hook serve every mynet network; they go with the last one.
       ...(last
         ? [
-            { what: 'remove the mynet table', run: { kind: 'nft', script: tableTeardownScript() } } as const,
+            { what: 'remove the mynet table', run: nftOp(tableTeardownCommands()) },
             { what: 'remove the FORWARD hook', run: { kind: 'forward-hook', action: 'remove' } } as const,
           ]
         : []),

@@ -13,7 +13,7 @@
 import { checkPort } from '../rules/port.js';
 import { PluginError, invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
-import { nftTeardown, portElementsScript } from '../plan/nft.js';
+import { nftOp, nftTeardown, portElementCommands, reverse } from '../plan/nft.js';
 import { checkId } from '../rules/names.js';
 import type { HostStep } from '../plan/step.js';
 import type { HostPorts, PlannedDecision, Proto } from '../decision.js';
@@ -190,8 +190,8 @@ export function programExternalConnectivity(
   if (sockets.length) plan.push({ what: `hold ${sockets.length} host port socket(s) of ${eid.slice(0, 12)}`, run: { kind: 'port-hold', sockets }, undo: { kind: 'port-release', sockets } });
   plan.push({
     what: `publish ${ports.length} port(s) of ${eid.slice(0, 12)}`,
-    run: { kind: 'nft', script: portElementsScript('add', els) },
-    undo: nftTeardown(portElementsScript('delete', els)),
+    run: nftOp(portElementCommands('add', els)),
+    undo: nftTeardown(reverse(portElementCommands('add', els))),
   });
   if (flows.udp.length + flows.sctp.length > 0) {
     plan.push({ what: `forget flows to ${flows.udp.length + flows.sctp.length} newly published UDP/SCTP host port(s)`, run: { kind: 'conntrack-flush-ports', udp: flows.udp, sctp: flows.sctp }, later: true });

@@ -14,6 +14,7 @@ import { Coprocess, CoprocessUnusable, type GroupResult } from './coprocess.js';
 import { loadExeca } from './load-execa.js';
 import type { Executor, IpOp } from './executor.js';
 import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
+import { type NftRunDeps, runNft } from './nft-run.js';
 import type { PortHolder } from './port-holder.js';
 
 export interface ExecaExecutorOptions {
@@ -47,15 +48,6 @@ export interface ExecaExecutorOptions {
    */
   readonly whenBridgeFull?: () => Promise<void>;
 }
-
-/** Port elements and other one-line nft commands go to the coprocess; table definitions do not. */
-const NFT_LINE_MAX = 32 * 1024;
-const oneLineNft = (script: string): string | undefined => {
-  const lines = script.split('\n').filter((l) => l.trim() !== '');
-  const balanced = lines.every((l) => l.split('{').length === l.split('}').length && !l.trimStart().startsWith('#'));
-  const joined = lines.join('; ');
-  return balanced && lines.length > 0 && joined.length <= NFT_LINE_MAX ? joined : undefined;
-};
 
 /** What a stale ifindex looks like to ip (see ipGroup). */
 const STALE = /No such device|Cannot find device|does not exist|unknown ifindex/i;
@@ -207,15 +199,7 @@ export class ExecaExecutor implements Executor {
         // Only links we retired are in that group; "No such device" when there are none.
         return this.run({ kind: 'ip', args: ['link', 'del', 'group', String(RETIRED_GROUP)], absentOk: true }, log);
       case 'nft':
-        try {
-          return await this.nft(op.script, log);
-        } catch (err) {
-          if (op.ifTable && err instanceof HostCommandError && !(await this.tableExists(op.ifTable, log))) {
-            log.debug({ table: op.ifTable }, 'nft teardown: the table is gone, so is everything in it');
-            return;
-          }
-          throw err;
-        }
+        return runNft(this.nftDeps, op, log);
       case 'sysctl':
         return this.sysctl(op.key, op.value, log);
       case 'forward-hook':
@@ -239,31 +223,12 @@ export class ExecaExecutor implements Executor {
     }
   }
 
-  /** One nft script: on the coprocess when it is one line, else `nft -f -`. */
-  private async nft(script: string, log: Logger): Promise<void> {
-    const line = this.opts.persistent ? oneLineNft(script) : undefined;
-    const started = performance.now();
-    const r = line === undefined ? undefined : await this.onCoprocess('nft', [line], log);
-    if (r === undefined) {
-      await this.command(['nft', '-f', '-'], log, script);
-      return;
-    }
-    const ms = performance.now() - started;
-    this.opts.onCommand?.(['nft', '-f', '-'], ms, !r.failed);
-    log.debug({ argv: ['nft', '-i'], ms: Math.round(ms * 100) / 100, coprocess: true }, 'host command');
-    if (r.failed) throw new HostCommandError(['nft', '-f', '-'], 1, r.failed.stderr);
-  }
-
-  /** Whether an nft table ('inet mynet') exists; nft says "No such file or directory" when not. */
-  async tableExists(table: string, log: Logger): Promise<boolean> {
-    try {
-      await this.command(['nft', 'list', 'table', ...table.split(' ')], log);
-      return true;
-    } catch (err) {
-      if (err instanceof HostCommandError && /No such file or directory/.test(err.stderr)) return false;
-      throw err;
-    }
-  }
+  /** What host/nft-run.ts needs of this executor. */
+  private readonly nftDeps: NftRunDeps = {
+    command: (argv, log, input) => this.command(argv, log, input),
+    coprocess: (lines, log) => this.onCoprocess('nft', lines, log),
+    onCommand: (argv, ms, ok) => this.opts.onCommand?.(argv, ms, ok),
+  };
 
   /** A `bridge` command on the coprocess (VXLAN entries come in bursts), else one-shot. */
   private async bridge(args: readonly string[], log: Logger): Promise<void> {

@@ -20,7 +20,8 @@ import type { ClusterBinding } from '../driver/state.js';
 import { type Executor, applyAll } from '../host/executor.js';
 import type { HostStep } from '../plan/step.js';
 import { type ObservedEntries, type RemoteEntry, diffEntries, floodChangeSteps, parseFdb, parseFlood, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
-import { vxlanGuardScript } from '../plan/vxlan-firewall.js';
+import { guardCommands, guardMemberCommands } from '../plan/vxlan-firewall.js';
+import { nftOp } from '../plan/nft.js';
 import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
 
@@ -88,8 +89,8 @@ export class NetworkPlane {
   private readonly members = new Map<string, number>();
   private endpoints: PrefixFollower | undefined;
   private claims: PrefixFollower | undefined;
-  /** The member set the guard holds now ('' before the first batch). */
-  private admitted = '';
+  /** The members the guard's set holds now; undefined until the whole guard is written (first batch, or after a failure). */
+  private admitted: ReadonlySet<string> | undefined;
   /** The all-zero entry's destinations as last programmed (mynet.multicast; empty without it). */
   private flooded: readonly string[] = [];
   private queue: Promise<void> = Promise.resolve();
@@ -198,13 +199,21 @@ export class NetworkPlane {
     else this.members.delete(old.underlay);
   }
 
-  /** The guard's script for the members known now (their underlay addresses). */
-  private guardStep(): { step: HostStep; admitted: string } {
-    const peers = [...this.members.keys()].sort();
-    return {
-      admitted: peers.join(','),
-      step: { what: `admit VXLAN from ${peers.length} member(s) on ${this.device}`, run: { kind: 'nft', script: vxlanGuardScript({ networkId: this.networkId, vni: this.binding.vni, peers }) } },
-    };
+  /**
+   * The guard for the members known now (their underlay addresses): whole after a sync from
+   * scratch, else only the members that joined or left as elements (issue 22, finding 13: a
+   * watch storm rewrote the whole guard per event).
+   */
+  private guardStep(whole: boolean): { step?: HostStep; admitted: ReadonlySet<string> } {
+    const peers = new Set(this.members.keys());
+    const before = this.admitted;
+    if (whole || !before) {
+      return { admitted: peers, step: { what: `admit VXLAN from ${peers.size} member(s) on ${this.device}`, run: nftOp(guardCommands({ networkId: this.networkId, vni: this.binding.vni, peers: [...peers] })) } };
+    }
+    const joined = [...peers].filter((p) => !before.has(p));
+    const left = [...before].filter((p) => !peers.has(p));
+    if (joined.length + left.length === 0) return { admitted: peers };
+    return { admitted: peers, step: { what: `VXLAN members of ${this.device}: ${joined.length} joined, ${left.length} left`, run: nftOp(guardMemberCommands(this.networkId, joined, left)) } };
   }
 
   /** Who holds an address's claim, from the followed copy; undefined while the copy is not complete. */
@@ -351,9 +360,11 @@ export class NetworkPlane {
     // The flood entries follow the members as the guard does (a whole sync compared them with the kernel already).
     const flood = this.desiredFlood();
     if (!whole) steps.push(...floodChangeSteps(this.networkId, this.flooded, flood));
-    const guard = this.guardStep();
-    if (guard.admitted !== this.admitted || whole) steps.push(guard.step);
-    // A failure leaves `admitted` and `flooded` as they were, so the next batch writes them again.
+    const guard = this.guardStep(whole);
+    if (guard.step) steps.push(guard.step);
+    // After a failure the set's members are not known: the next batch writes the whole guard;
+    // `flooded` stays as it was, so the next batch writes the flood entries again.
+    this.admitted = undefined;
     await applyAll(this.d.exec, steps, log);
     this.admitted = guard.admitted;
     this.flooded = flood;

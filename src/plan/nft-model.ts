@@ -1,7 +1,7 @@
 /**
  * What mynet keeps in its own nftables table, `inet mynet`, as data: the base objects every
  * network shares (maps, sets, base chains) and, per network, its two chains and its elements.
- * This is the one place that decides them: the create script, the teardown script
+ * This is the one place that decides them: the create and teardown changes
  * (nft-render.ts) and the doctor's expected view (doctor/nft.ts) are all derived from here, so
  * they cannot drift apart.
  *
@@ -41,7 +41,7 @@ const DOCKER_BRIDGES = '{ "docker0", "docker_gwbridge", "br-*" }';
 
 export interface NftHook {
   readonly type: 'filter' | 'nat';
-  readonly hook: 'prerouting' | 'forward' | 'output' | 'postrouting';
+  readonly hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
   /** Numeric priority, as `nft -j` prints it. */
   readonly prio: number;
 }

@@ -1,25 +1,20 @@
 /**
- * The `nft -f -` scripts, rendered from the model (nft-model.ts). Every script is idempotent:
- * chains are added then flushed and refilled, elements are added before they are deleted (nft
- * 1.0.6 has no `destroy`), so a script can run twice and a teardown works on whatever is left.
- * Each script is one transaction: all or nothing.
+ * The table's changes, built from the model (nft-model.ts) as typed commands (nft-change.ts;
+ * nft-text.ts writes them). Every change is idempotent: chains are added then flushed and
+ * refilled, elements are destroyed (added, then deleted), so a change can run twice and a
+ * teardown works on whatever is left. Each change is one transaction: all or nothing.
  */
 import {
-  BASE_CHAINS, BASE_SETS, RETIRED_CHAINS, TABLE,
-  type NftChain, type NftElement, type NftNetwork, type NftSet, networkLeftovers, networkObjects,
+  BASE_CHAINS, BASE_SETS, RETIRED_CHAINS,
+  type NftChain, type NftElement, type NftNetwork, networkLeftovers, networkObjects,
 } from './nft-model.js';
+import { type NftCommand, add, chainObj, del, destroy, elementObj, flush, ruleObj, setObj, tableObj } from './nft-change.js';
 
-const ruleLine = (c: NftChain, r: NftChain['rules'][number]): string => `add rule ${TABLE} ${c.name} ${r.text} comment "${r.id}"`;
-
-export function chainLines(c: NftChain): string[] {
-  const spec = c.hook ? ` { type ${c.hook.type} hook ${c.hook.hook} priority ${c.hook.prio}; policy accept; }` : '';
-  return [`add chain ${TABLE} ${c.name}${spec}`, `flush chain ${TABLE} ${c.name}`, ...c.rules.map((r) => ruleLine(c, r))];
+/** A chain made to hold exactly its rules: added, flushed, refilled. */
+export function chainCommands(c: NftChain): NftCommand[] {
+  const chain = chainObj(c.name, c.hook);
+  return [add(chain), flush(chainObj(c.name)), ...c.rules.map((r) => add(ruleObj(c.name, r)))];
 }
-
-const setLine = (s: NftSet): string =>
-  `add ${s.kind} ${TABLE} ${s.name} { type ${s.type};${s.interval ? ' flags interval;' : ''} }`;
-
-const elementText = (e: NftElement): string => (e.value === undefined ? e.key : `${e.key} : ${e.value}`);
 
 function bySet(els: readonly NftElement[]): Map<string, NftElement[]> {
   const out = new Map<string, NftElement[]>();
@@ -31,46 +26,48 @@ function bySet(els: readonly NftElement[]): Map<string, NftElement[]> {
   return out;
 }
 
-/** `add element` lines, one per set, in the order the sets first appear. */
-export const addElementLines = (els: readonly NftElement[]): string[] =>
-  [...bySet(els)].map(([set, list]) => `add element ${TABLE} ${set} { ${list.map(elementText).join(', ')} }`);
+const items = (list: readonly NftElement[]): { key: string; value?: string }[] => list.map((e) => (e.value === undefined ? { key: e.key } : { key: e.key, value: e.value }));
+
+/** One `add element` per set, in the order the sets first appear. */
+export const addElements = (els: readonly NftElement[]): NftCommand[] => [...bySet(els)].map(([set, list]) => add(elementObj(set, items(list))));
 
 /**
  * Declares the base maps and sets of these names (a no-op for those that exist as declared):
- * a teardown that adds an element before deleting it must not fail because someone deleted
- * the map by hand. The map comes back empty, as the doctor wants it while any network is stored.
+ * a teardown that destroys an element must not fail because someone deleted the map by hand.
+ * The map comes back empty, as the doctor wants it while any network is stored.
  */
-export const declareSetLines = (names: Iterable<string>): string[] => {
+export const declareSets = (names: Iterable<string>): NftCommand[] => {
   const wanted = new Set(names);
-  return BASE_SETS.filter((s) => wanted.has(s.name)).map(setLine);
+  return BASE_SETS.filter((s) => wanted.has(s.name)).map((s) => add(setObj(s)));
 };
 
-/** Add-then-delete lines: removes the elements whether or not they (or their map) are there. */
-export const deleteElementLines = (els: readonly NftElement[]): string[] =>
-  [...declareSetLines(els.map((e) => e.set)), ...[...bySet(els)].flatMap(([set, list]) => [
-    `add element ${TABLE} ${set} { ${list.map(elementText).join(', ')} }`,
-    `delete element ${TABLE} ${set} { ${list.map((e) => e.key).join(', ')} }`,
-  ])];
+/** Removes the elements whether or not they (or their base map) are there. */
+export const destroyElements = (els: readonly NftElement[]): NftCommand[] => [
+  ...declareSets(els.map((e) => e.set)),
+  ...[...bySet(els)].map(([set, list]) => destroy(elementObj(set, items(list)))),
+];
+
+export const TABLE_COMMENT = 'owned by mynet; do not edit';
 
 /** The table, its maps and base chains. Safe to apply before every network change. */
-export function baseScript(): string {
+export function baseCommands(): NftCommand[] {
   return [
-    `add table ${TABLE} { comment "owned by mynet; do not edit"; }`,
-    ...BASE_SETS.map(setLine),
+    add(tableObj(TABLE_COMMENT)),
+    ...BASE_SETS.map((s) => add(setObj(s))),
     // A base chain cannot change its priority in place: a retired one is removed.
-    ...RETIRED_CHAINS.flatMap((c) => [`add chain ${TABLE} ${c}`, `flush chain ${TABLE} ${c}`, `delete chain ${TABLE} ${c}`]),
-    ...BASE_CHAINS.flatMap(chainLines),
-  ].join('\n');
+    ...RETIRED_CHAINS.flatMap((c) => [add(chainObj(c)), flush(chainObj(c)), del(chainObj(c))]),
+    ...BASE_CHAINS.flatMap(chainCommands),
+  ];
 }
 
-/** Chains and elements of one network. */
-export function networkScript(n: NftNetwork): string {
+/** Chains and elements of one network (the base is not part of it: see baseCommands). */
+export function networkCommands(n: NftNetwork): NftCommand[] {
   const o = networkObjects(n);
-  return [...o.chains.flatMap(chainLines), ...addElementLines(o.elements)].join('\n');
+  return [...o.chains.flatMap(chainCommands), ...addElements(o.elements)];
 }
 
 /** Removes one network's chains and elements; works on whatever part of them is left. */
-export function networkTeardownScript(n: NftNetwork): string {
+export function networkTeardownCommands(n: NftNetwork): NftCommand[] {
   const o = networkObjects(n);
   const seen = new Set<string>();
   // The model's elements, then any NAT element an older rendering may have left.
@@ -80,11 +77,11 @@ export function networkTeardownScript(n: NftNetwork): string {
   });
   return [
     // Make the chains exist and empty them, drop the elements that jump to them, then delete them.
-    ...o.chains.flatMap((c) => [`add chain ${TABLE} ${c.name}`, `flush chain ${TABLE} ${c.name}`]),
-    ...deleteElementLines(els),
-    ...o.chains.map((c) => `delete chain ${TABLE} ${c.name}`),
-  ].join('\n');
+    ...o.chains.flatMap((c) => [add(chainObj(c.name)), flush(chainObj(c.name))]),
+    ...destroyElements(els),
+    ...o.chains.map((c) => del(chainObj(c.name))),
+  ];
 }
 
 /** Removes the whole table (when the last network goes). */
-export const tableTeardownScript = (): string => [`add table ${TABLE}`, `delete table ${TABLE}`].join('\n');
+export const tableTeardownCommands = (): NftCommand[] => [destroy(tableObj())];

@@ -1,16 +1,19 @@
 /**
  * mynet's own nftables table, `inet mynet`: outbound masquerade, isolation, internal networks and
  * published ports. We never edit a table we do not own; the only rules outside it are the FORWARD
- * hook (host/forward-hook.ts). What the table holds is decided in nft-model.ts and rendered to
- * scripts in nft-render.ts; this module is what the rest of mynet imports, plus the published
- * ports' element script (their elements come from plan/ports.ts).
+ * hook (host/forward-hook.ts). What the table holds is decided in nft-model.ts, its changes are
+ * built in nft-render.ts as typed commands (nft-change.ts); this module is what the rest of mynet
+ * imports: the ops that carry a change to the executor, and the published ports' elements
+ * (which come from plan/ports.ts).
  */
 import { TABLE } from './nft-model.js';
-import { declareSetLines } from './nft-render.js';
+import { type NftCommand, add, destroy, elementObj } from './nft-change.js';
+import { declareSets } from './nft-render.js';
 import type { HostOp } from './step.js';
 
 export { TABLE, type NftNetwork, nftNetwork } from './nft-model.js';
-export { baseScript, networkScript, networkTeardownScript, tableTeardownScript } from './nft-render.js';
+export { baseCommands, networkCommands, networkTeardownCommands, tableTeardownCommands } from './nft-render.js';
+export { reverse } from './nft-change.js';
 
 /** One published port as map elements: which map, its key and its value. */
 export interface PortElement {
@@ -19,7 +22,8 @@ export interface PortElement {
   readonly value: string;
 }
 
-export function portElementsScript(op: 'add' | 'delete', els: readonly PortElement[]): string {
+/** Publishing adds the elements; unpublishing destroys them (absent ones, or their map, included). */
+export function portElementCommands(op: 'add' | 'delete', els: readonly PortElement[]): NftCommand[] {
   // Grouped by map in one pass (a list copied per element made 20 000 elements quadratic).
   const byMap = new Map<string, PortElement[]>();
   for (const e of els) {
@@ -27,18 +31,19 @@ export function portElementsScript(op: 'add' | 'delete', els: readonly PortEleme
     if (list) list.push(e);
     else byMap.set(e.map, [e]);
   }
-  const out: string[] = op === 'delete' ? declareSetLines(byMap.keys()) : [];
+  const out: NftCommand[] = op === 'delete' ? declareSets(byMap.keys()) : [];
   for (const [map, list] of byMap) {
-    const add = `add element ${TABLE} ${map} { ${list.map((e) => `${e.key} : ${e.value}`).join(', ')} }`;
-    // add-then-delete keeps a delete idempotent.
-    out.push(add);
-    if (op === 'delete') out.push(`delete element ${TABLE} ${map} { ${list.map((e) => e.key).join(', ')} }`);
+    const o = elementObj(map, list.map((e) => ({ key: e.key, value: e.value })));
+    out.push(op === 'add' ? add(o) : destroy(o));
   }
-  return out.join('\n');
+  return out;
 }
 
+/** A change of mynet's table as an op: one nft transaction. */
+export const nftOp = (commands: readonly NftCommand[]): HostOp => ({ kind: 'nft', table: TABLE, commands });
+
 /**
- * A teardown script as an op: when it fails because mynet's table is gone (`nft delete table`,
+ * A teardown change as an op: when it fails because mynet's table is gone (`nft delete table`,
  * `nft flush ruleset`), what it would remove is gone with it, and the executor counts it done.
  */
-export const nftTeardown = (script: string): HostOp => ({ kind: 'nft', script, ifTable: TABLE });
+export const nftTeardown = (commands: readonly NftCommand[]): HostOp => ({ kind: 'nft', table: TABLE, commands, absentTableOk: true });

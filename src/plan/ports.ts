@@ -4,7 +4,7 @@
  */
 import { bareAddress } from '../rules/address.js';
 import type { EndpointRecord, PortBinding } from '../driver/state.js';
-import { type PortElement, nftTeardown, portElementsScript } from './nft.js';
+import { type PortElement, nftTeardown, portElementCommands } from './nft.js';
 import { parseIp } from '../ip/address.js';
 import type { HeldSocket, HostStep } from './step.js';
 
@@ -60,7 +60,7 @@ export function unpublishSteps(ep: EndpointRecord): HostStep[] {
   if (ep.ports.length === 0) return [];
   const els = portElements(ep, ep.ports);
   return [
-    { what: `unpublish ports of ${ep.id.slice(0, 12)}`, run: nftTeardown(portElementsScript('delete', els)) },
+    { what: `unpublish ports of ${ep.id.slice(0, 12)}`, run: nftTeardown(portElementCommands('delete', els)) },
     // Closing sockets is cheap and must be done before the answer: the next container may
     // publish the same port right away.
     { what: `release the host port sockets of ${ep.id.slice(0, 12)}`, run: { kind: 'port-release', sockets: heldSockets(ep, ep.ports) } },

@@ -4,7 +4,8 @@
  * back the steps already done, in reverse, when one fails.
  */
 import { bareAddress } from '../rules/address.js';
-import { parseIp } from '../ip/address.js';
+import { type NftCommand, nftResources } from './nft-change.js';
+import { nftScript } from './nft-text.js';
 
 /** A host port held with a bound socket while it is published (host/port-holder.ts). */
 export interface HeldSocket {
@@ -34,11 +35,12 @@ export type HostOp =
   /** Delete every retired link at once (`ip link del group`); `name` is the one that asked. */
   | { readonly kind: 'link-reap'; readonly name: string }
   /**
-   * One nft transaction (`nft -f -`): all of it applies or none. `ifTable` (a teardown, e.g.
-   * 'inet mynet'): the script only removes objects of that table, so when it fails and the table
-   * is not there, everything it would remove is gone already and the op counts as done.
+   * One nft transaction on one table ('inet mynet'): typed commands (plan/nft-change.ts),
+   * written as `nft -f` text in one place (plan/nft-text.ts); all of it applies or none.
+   * `absentTableOk` (a teardown): the change only removes objects of that table, so when it
+   * fails and the table is not there, everything it would remove is gone already: done.
    */
-  | { readonly kind: 'nft'; readonly script: string; readonly ifTable?: string }
+  | { readonly kind: 'nft'; readonly table: string; readonly commands: readonly NftCommand[]; readonly absentTableOk?: boolean }
   /** A /proc/sys key in slash form (net/ipv4/ip_forward), so interface names with dots stay whole. */
   | { readonly kind: 'sysctl'; readonly key: string; readonly value: string }
   /** Forget conntrack flows answered by this address (after its ports are unpublished). */
@@ -99,18 +101,6 @@ function ipResources(args: readonly string[]): Resource[] {
   return out;
 }
 
-/**
- * An nft script's interface names (quoted: "mnh…"), addresses (bare ones: element targets and
- * keys; a subnet is not an address) and published ports ("tcp . 8080").
- */
-function nftResources(script: string): Resource[] {
-  const out: Resource[] = [];
-  for (const m of script.matchAll(/"([^"]+)"/g)) out.push(`link:${m[1] as string}`);
-  for (const m of script.matchAll(/\b(tcp|udp|sctp) \. (\d+)\b/g)) out.push(`port:${m[1] as string}/${m[2] as string}`);
-  for (const token of script.replace(/"[^"]*"/g, ' ').split(/[\s,{};]+/)) if (!token.includes('/') && parseIp(token)) out.push(`addr:${token}`);
-  return out;
-}
-
 /** What an op touches. Exhaustive: a new op kind does not compile until it says what it touches. */
 export function resourcesOf(op: HostOp): Resource[] {
   switch (op.kind) {
@@ -122,7 +112,7 @@ export function resourcesOf(op: HostOp): Resource[] {
     case 'link-reap':
       return [`link:${op.name}`];
     case 'nft':
-      return nftResources(op.script);
+      return nftResources(op.commands);
     case 'sysctl': {
       // net/ipv4/conf/<if>/… names a link.
       const parts = op.key.split('/');
@@ -157,7 +147,7 @@ export function renderOp(op: HostOp): string {
     case 'link-reap':
       return `ip link del group retired  [with ${op.name}; none ok]`;
     case 'nft':
-      return `nft -f - <<\n${op.script.trimEnd()}\n>>${op.ifTable ? `  [no table ${op.ifTable}: done]` : ''}`;
+      return `nft -f - <<\n${nftScript(op.table, op.commands)}\n>>${op.absentTableOk ? `  [no table ${op.table}: done]` : ''}`;
     case 'sysctl':
       return `sysctl ${op.key}=${op.value}`;
     case 'forward-hook':

@@ -4,18 +4,18 @@
  * before the VXLAN socket sees it: without this, anyone who can send a UDP packet to this host
  * could put frames on the network's bridge, an open door into every container of it.
  *
- * Kept apart from plan/nft.ts (being reshaped into typed data) for a later merge: typed data
- * (VxlanGuard) and its nft text. Each network has its own base chain on the input hook and its
- * own peer set in mynet's table, so a network's script is idempotent (add, flush, refill) and
- * touches no other network's rules; several base chains on one hook each see every packet, and
+ * Typed commands (plan/nft-change.ts), written as text in one place (plan/nft-text.ts) like the
+ * rest of mynet's table. Each network has its own base chain on the input hook and its own peer
+ * set in mynet's table, so a network's guard is idempotent (add, flush, refill) and touches no
+ * other network's rules; several base chains on one hook each see every packet, and
  * a drop in any of them is final. Only VXLAN with one of our VNIs is matched: another tool's
  * VXLAN on port 4789 (Docker's overlay, flannel) is left alone. The VNI is the 24 bits at
  * offset 32 of the VXLAN header, which follows the 8-byte UDP header: transport bits 96-119.
  */
-import { TABLE } from '../rules/nft-names.js';
 import { short } from './link-names.js';
+import { type NftCommand, add, chainObj, counterObj, destroy, elementObj, flush, reverse, ruleObj, setObj, tableObj } from './nft-change.js';
+import type { NftHook, NftRule, NftSet } from './nft-model.js';
 import { VXLAN_PORT } from './vxlan.js';
-
 
 export interface VxlanGuard {
   readonly networkId: string;
@@ -27,7 +27,7 @@ export interface VxlanGuard {
 export const guardChain = (networkId: string): string => `vxlan-in-${short(networkId)}`;
 export const peerSet = (networkId: string): string => `vxpeers-${short(networkId)}`;
 /**
- * The drop count of a network's guard, a named counter: the guard script is re-applied (chain
+ * The drop count of a network's guard, a named counter: the whole guard is re-applied (chain
  * flushed and refilled) at every reconcile and re-sync, and an anonymous counter in the rule
  * would start from 0 each time; a named one keeps counting across refills.
  */
@@ -39,45 +39,57 @@ export const GUARD_PRIORITY = -5;
 /** The guard rule's comment: the doctor finds the rule by it (doctor/vxlan.ts); it names the VNI the rule matches. */
 export const guardComment = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): string => `net:${short(g.networkId)} vni:${g.vni} vxlan from a non-member`;
 
-/** The whole guard of one network: chain, set and rule, refilled. */
-export function vxlanGuardScript(g: VxlanGuard, table = TABLE): string {
-  const chain = guardChain(g.networkId);
-  const set = peerSet(g.networkId);
-  return [
-    `add table ${table}`,
-    `add set ${table} ${set} { type ipv4_addr; }`,
-    `add counter ${table} ${dropCounter(g.networkId)}`,
-    `flush set ${table} ${set}`,
-    ...(g.peers.length > 0 ? [`add element ${table} ${set} { ${[...g.peers].sort().join(', ')} }`] : []),
-    // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
-    `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
-    `flush chain ${table} ${chain}`,
-    `add rule ${table} ${chain} udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${set} counter name ${dropCounter(g.networkId)} drop comment "${guardComment(g)}"`,
-  ].join('\n');
-}
+/** The guard's member set: our underlay addresses are IPv4. */
+const memberSet = (networkId: string): NftSet => ({ name: peerSet(networkId), kind: 'set', type: 'ipv4_addr', interval: false });
+const guardHook: NftHook = { type: 'filter', hook: 'input', prio: GUARD_PRIORITY };
 
-/** A member joins or leaves: one element change, the rule untouched. */
-export function vxlanPeersScript(op: 'add' | 'delete', networkId: string, peers: readonly string[], table = TABLE): string {
-  if (peers.length === 0) return '';
-  const set = peerSet(networkId);
-  const els = `{ ${[...peers].sort().join(', ')} }`;
-  // nft 1.0.6 has no `destroy`: add before delete so a delete of an absent member succeeds.
-  return op === 'add' ? `add element ${table} ${set} ${els}` : [`add element ${table} ${set} ${els}`, `delete element ${table} ${set} ${els}`].join('\n');
+/** The guard's rule: our VNI on the VXLAN port from an address not in the member set is counted and dropped. */
+export const guardRule = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): NftRule => ({
+  text: `udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${peerSet(g.networkId)} counter name ${dropCounter(g.networkId)} drop`,
+  id: guardComment(g),
+});
+
+/** The guard's own objects: set, counter, chain and rule (the table is not its own). */
+function guardObjects(g: VxlanGuard): NftCommand[] {
+  const chain = guardChain(g.networkId);
+  const set = memberSet(g.networkId);
+  return [
+    add(setObj(set)),
+    add(counterObj(dropCounter(g.networkId))),
+    flush(setObj(set)),
+    add(elementObj(set.name, [...g.peers].sort().map((key) => ({ key })))),
+    // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
+    add(chainObj(chain, guardHook)),
+    flush(chainObj(chain)),
+    add(ruleObj(chain, guardRule(g))),
+  ];
 }
 
 /**
- * Removes the guard; works on whatever is left of it (add before delete). It does not add the
- * table: run it with ifTable (plan/nft.ts nftTeardown), so a table already gone stays gone.
+ * The whole guard of one network: set, counter, chain and rule, refilled (network create, the
+ * doctor's repair, the data plane's full sync). The table is added first (the guard comes before
+ * the network's firewall, and before its device); the undo is the reverse of the guard's own part.
  */
-export function vxlanGuardTeardownScript(networkId: string, table = TABLE): string {
-  const chain = guardChain(networkId);
-  const set = peerSet(networkId);
+export const guardCommands = (g: VxlanGuard): NftCommand[] => [add(tableObj()), ...guardObjects(g)];
+export const guardUndo = (g: VxlanGuard): NftCommand[] => reverse(guardObjects(g));
+
+/** Members join or leave: element changes only, the rule and the other members untouched. */
+export function guardMemberCommands(networkId: string, joined: readonly string[], left: readonly string[]): NftCommand[] {
+  const items = (list: readonly string[]): { key: string }[] => [...list].sort().map((key) => ({ key }));
   return [
-    `add chain ${table} ${chain} { type filter hook input priority filter - 5; policy accept; }`,
-    `delete chain ${table} ${chain}`,
-    `add set ${table} ${set} { type ipv4_addr; }`,
-    `delete set ${table} ${set}`,
-    `add counter ${table} ${dropCounter(networkId)}`,
-    `delete counter ${table} ${dropCounter(networkId)}`,
-  ].join('\n');
+    ...(left.length > 0 ? [destroy(elementObj(peerSet(networkId), items(left)))] : []),
+    ...(joined.length > 0 ? [add(elementObj(peerSet(networkId), items(joined)))] : []),
+  ];
+}
+
+/**
+ * Removes the guard; works on whatever is left of it (each part destroyed). It does not add the
+ * table: run it with plan/nft.ts nftTeardown, so a table already gone stays gone.
+ */
+export function guardTeardownCommands(networkId: string): NftCommand[] {
+  return [
+    destroy(chainObj(guardChain(networkId), guardHook)),
+    destroy(setObj(memberSet(networkId))),
+    destroy(counterObj(dropCounter(networkId))),
+  ];
 }

@@ -16,7 +16,8 @@ import type { NetworkDefinition } from '../../src/cluster/records.js';
 import { applyPlan } from '../../src/host/executor.js';
 import { bridgeSteps, macFromIPv4, vethSteps } from '../../src/plan/link.js';
 import { containerVethName, defaultBridgeName, hostVethName } from '../../src/plan/link-names.js';
-import { dropCounter, vxlanGuardScript, vxlanGuardTeardownScript, guardChain } from '../../src/plan/vxlan-firewall.js';
+import { dropCounter, guardChain, guardCommands, guardTeardownCommands } from '../../src/plan/vxlan-firewall.js';
+import { nftOp, nftTeardown } from '../../src/plan/nft.js';
 import { parseFdb, parseNeigh, remoteEntrySteps, removeEntrySteps, vxlanDeviceSteps, vxlanName } from '../../src/plan/vxlan.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, dockerId, silentLog, type TestNetns } from '../helpers/netns.js';
@@ -127,7 +128,7 @@ beforeAll(async () => {
   stranger = await quietNetns();
   await plug(stranger, '9', '198.18.0.9');
   // Each host accepts VXLAN with the network's VNI from the other host only.
-  for (const h of hosts) await applyPlan(h.ns.exec, [{ what: 'vxlan guard', run: { kind: 'nft', script: vxlanGuardScript({ networkId: h.networkId, vni: def.vni, peers: hosts.filter((o) => o !== h).map((o) => o.underlay) }) } }], silentLog);
+  for (const h of hosts) await applyPlan(h.ns.exec, [{ what: 'vxlan guard', run: nftOp(guardCommands({ networkId: h.networkId, vni: def.vni, peers: hosts.filter((o) => o !== h).map((o) => o.underlay) })) }], silentLog);
 });
 
 afterAll(async () => {
@@ -192,20 +193,20 @@ describe('cluster data plane between two namespaced hosts', () => {
     const aMac = macFromIPv4(`${a.ip}/24`);
     await stranger.run(['ip', 'link', 'add', 'mntvx', 'type', 'vxlan', 'id', String(def.vni), 'local', '198.18.0.9', 'dstport', '4789', 'nolearning']);
     await stranger.run(['ip', 'addr', 'add', `${STRANGER_IP}/24`, 'dev', 'mntvx']);
-    await a.container.exec.run({ kind: 'nft', script: `add table inet mnt\nadd chain inet mnt in { type filter hook input priority 0; }\nadd rule inet mnt in ip saddr ${STRANGER_IP} counter` }, silentLog);
+    await a.container.exec.command(['nft', '-f', '-'], silentLog, `add table inet mnt\nadd chain inet mnt in { type filter hook input priority 0; }\nadd rule inet mnt in ip saddr ${STRANGER_IP} counter`);
     await stranger.run(['ip', 'link', 'set', 'mntvx', 'up']);
     await stranger.run(['ip', 'neigh', 'replace', a.ip, 'lladdr', aMac, 'dev', 'mntvx', 'nud', 'permanent']);
     await stranger.run(['bridge', 'fdb', 'append', aMac, 'dev', 'mntvx', 'dst', a.underlay, 'self', 'permanent']);
     const send = (): Promise<boolean> => stranger.succeeds([...PING, '-c', '5', '-i', '0.2', '-W', '1', a.ip]);
     // Without the guard the stranger's frames reach a's container (its replies cannot return:
     // no entry for the stranger), which is why the guard must exist.
-    await applyPlan(a.ns.exec, [{ what: 'drop the guard', run: { kind: 'nft', script: vxlanGuardTeardownScript(a.networkId) } }], silentLog);
+    await applyPlan(a.ns.exec, [{ what: 'drop the guard', run: nftTeardown(guardTeardownCommands(a.networkId)) }], silentLog);
     let before = await fromStranger(a.container);
     await send();
     expect(await fromStranger(a.container)).toBe(before + 5);
     // With the guard: nothing arrives, and the guard's counter shows the drops.
     const b = hosts[1] as Host;
-    await applyPlan(a.ns.exec, [{ what: 'vxlan guard', run: { kind: 'nft', script: vxlanGuardScript({ networkId: a.networkId, vni: def.vni, peers: [b.underlay] }) } }], silentLog);
+    await applyPlan(a.ns.exec, [{ what: 'vxlan guard', run: nftOp(guardCommands({ networkId: a.networkId, vni: def.vni, peers: [b.underlay] })) }], silentLog);
     before = await fromStranger(a.container);
     await send();
     expect(await fromStranger(a.container)).toBe(before);

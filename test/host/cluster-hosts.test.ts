@@ -11,7 +11,8 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dropCounter, guardChain, peerSet } from '../../src/plan/vxlan-firewall.js';
+import { dropCounter, guardChain, guardMemberCommands } from '../../src/plan/vxlan-firewall.js';
+import { nftOp } from '../../src/plan/nft.js';
 import { vxlanName } from '../../src/plan/vxlan.js';
 import { defaultBridgeName } from '../../src/plan/link-names.js';
 import { dockerId, linkInfo, silentLog } from '../helpers/netns.js';
@@ -208,22 +209,22 @@ describe('one cluster network on three hosts', () => {
     await stranger.run(['ip', 'neigh', 'replace', ca.ip, 'lladdr', ca.mac, 'dev', 'mnt-mhh-vx', 'nud', 'permanent']);
     await stranger.run(['bridge', 'fdb', 'append', ca.mac, 'dev', 'mnt-mhh-vx', 'dst', a.address, 'self', 'permanent']);
     // What reaches the container from the stranger's address, counted inside the container.
-    await ca.box.exec.run({ kind: 'nft', script: `add table inet mnt-mhh\nadd chain inet mnt-mhh in { type filter hook input priority 0; }\nadd rule inet mnt-mhh in ip saddr ${fake} counter` }, silentLog);
+    await ca.box.exec.command(['nft', '-f', '-'], silentLog, `add table inet mnt-mhh\nadd chain inet mnt-mhh in { type filter hook input priority 0; }\nadd rule inet mnt-mhh in ip saddr ${fake} counter`);
     const inContainer = (): Promise<number> => chainCounter(ca.box, 'inet mnt-mhh', 'in');
     const send = (): Promise<boolean> => stranger.succeeds(['busybox', 'ping', '-c', '5', '-i', '0.2', '-W', '1', ca.ip]);
     // Control: were the stranger a member, its frames would arrive (so the drop below is the
     // guard's). The plugin's reconcile (every 5 s) puts the member set back as etcd says, which
     // may take the stranger out mid-send: tried up to 3 times, and any arrival proves the point.
-    const element = `add element inet mynet ${peerSet(netA.id)} { ${STRANGER_ADDRESS} }`;
+    const joins = nftOp(guardMemberCommands(netA.id, [STRANGER_ADDRESS], []));
     let arrived = 0;
     for (let i = 0; i < 3 && arrived === 0; i++) {
-      await a.ns.exec.run({ kind: 'nft', script: element }, silentLog);
+      await a.ns.exec.run(joins, silentLog);
       const start = await inContainer();
       await send();
       arrived = (await inContainer()) - start;
     }
     expect(arrived, 'frames of a member with this VNI arrive').toBeGreaterThan(0);
-    await a.ns.exec.run({ kind: 'nft', script: `${element}\n${element.replace('add', 'delete')}` }, silentLog);
+    await a.ns.exec.run(nftOp(guardMemberCommands(netA.id, [], [STRANGER_ADDRESS])), silentLog);
     // Not a member: dropped before the VXLAN device, counted by mynet's guard chain.
     const before = await inContainer();
     // The guard chain's rule counts into a named counter (kept when the reconcile refills the chain).

@@ -7,6 +7,8 @@
  * test/unit/host/coprocess.test.ts.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type NftCommand, type NftObject, add, del, elementObj, setObj, tableObj } from '../../src/plan/nft-change.js';
+import type { HostOp } from '../../src/plan/step.js';
 import { HostCommandError } from '../../src/errors.js';
 import { ExecaExecutor } from '../../src/host/execa-executor.js';
 import { createNetns, destroyCreated, silentLog as log } from '../helpers/netns.js';
@@ -53,17 +55,20 @@ describe('ip coprocess', () => {
 });
 
 describe('nft coprocess', () => {
-  it('one-line scripts go to one nft process; a failing script applies nothing of itself; multi-line tables still use nft -f', async () => {
+  it('changes go to one nft process, one line each; a failing change applies nothing of itself', async () => {
     const ns = await createNetns();
     const before = ns.exec.spawns;
-    await ns.exec.run({ kind: 'nft', script: 'table inet mnt_co {\n  set s { type ipv4_addr; }\n}\n' }, log); // nft -f: one process
-    await ns.exec.run({ kind: 'nft', script: 'add element inet mnt_co s { 10.0.0.1 }\n' }, log);
-    const err = await ns.exec.run({ kind: 'nft', script: 'add element inet mnt_co s { 10.0.0.2 }\nadd element inet mnt_co nosuch { 10.0.0.3 }\n' }, log).catch((e: unknown) => e);
+    const t = (...commands: NftCommand[]): HostOp => ({ kind: 'nft', table: 'inet mnt_co', commands });
+    const s = { name: 's', kind: 'set', type: 'ipv4_addr', interval: false } as const;
+    const el = (key: string): NftObject => elementObj('s', [{ key }]);
+    await ns.exec.run(t(add(tableObj()), add(setObj(s))), log);
+    await ns.exec.run(t(add(el('10.0.0.1'))), log);
+    const err = await ns.exec.run(t(add(el('10.0.0.2')), add(elementObj('nosuch', [{ key: '10.0.0.3' }]))), log).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostCommandError);
     expect(String(err)).toMatch(/nft -f -: Error: No such file or directory/);
-    await ns.exec.run({ kind: 'nft', script: 'add element inet mnt_co s { 10.0.0.4 }\ndelete element inet mnt_co s { 10.0.0.1 }\n' }, log);
-    // The table (one nft -f) and one coprocess for every one-line script.
-    expect(ns.exec.spawns - before).toBe(2);
+    await ns.exec.run(t(add(el('10.0.0.4')), del(el('10.0.0.1'))), log);
+    // One coprocess for every change.
+    expect(ns.exec.spawns - before).toBe(1);
     expect(await ns.run(['nft', 'list', 'set', 'inet', 'mnt_co', 's'])).toMatch(/elements = \{ 10\.0\.0\.4 \}/);
   });
 });

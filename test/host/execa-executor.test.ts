@@ -3,6 +3,7 @@
  * fails instead of hanging dockerd), and failures carry the command and the kernel's words.
  */
 import { pino, type Logger } from 'pino';
+import { add, chainObj, tableObj } from '../../src/plan/nft-change.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HostCommandError } from '../../src/errors.js';
 import { ExecaExecutor } from '../../src/host/execa-executor.js';
@@ -45,9 +46,9 @@ describe('ExecaExecutor', () => {
     const warnLog: Logger = pino({ level: 'warn' }, { write: (s: string) => void warnings.push(JSON.parse(s)) });
     const exec = new ExecaExecutor({ netns: ns.name, persistent: true });
     try {
-      await exec.run({ kind: 'nft', script: 'add table inet mnt_probe' }, warnLog);
-      await exec.run({ kind: 'nft', script: 'add chain inet mnt_probe c' }, warnLog);
-      await expect(exec.run({ kind: 'nft', script: 'add chain inet mnt_nosuch c' }, warnLog)).rejects.toThrow(/^nft -f -: Error: No such file or directory/);
+      await exec.run({ kind: 'nft', table: 'inet mnt_probe', commands: [add(tableObj())] }, warnLog);
+      await exec.run({ kind: 'nft', table: 'inet mnt_probe', commands: [add(chainObj('c'))] }, warnLog);
+      await expect(exec.run({ kind: 'nft', table: 'inet mnt_nosuch', commands: [add(chainObj('c'))] }, warnLog)).rejects.toThrow(/^nft -f -: Error: No such file or directory/);
       expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'add', 'mnt-probe', 'type', 'bridge'] }], warnLog)).toBeUndefined();
       expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'set', 'dev', 'mnt-probe', 'up'] }], warnLog)).toBeUndefined();
       expect(warnings).toEqual([]);

@@ -12,8 +12,13 @@ import { type NetworkRecord, type Snapshot, State } from '../../src/driver/state
 import { ensureForwardHook } from '../../src/host/forward-hook.js';
 import { type NftTable, parseNftTable } from '../../src/host/nft-json.js';
 import { nftNetwork } from '../../src/plan/nft-model.js';
-import { baseScript, networkScript, networkTeardownScript } from '../../src/plan/nft-render.js';
-import { portElementsScript } from '../../src/plan/nft.js';
+import { baseCommands, networkCommands, networkTeardownCommands } from '../../src/plan/nft-render.js';
+import { type PortElement, TABLE, portElementCommands } from '../../src/plan/nft.js';
+import { nftScript } from '../../src/plan/nft-text.js';
+import type { NftNetwork } from '../../src/plan/nft-model.js';
+import type { NftCommand } from '../../src/plan/nft-change.js';
+import { guardCommands, guardMemberCommands, guardTeardownCommands } from '../../src/plan/vxlan-firewall.js';
+import { FakeNft } from '../helpers/fake-nft.js';
 import { portElements } from '../../src/plan/ports.js';
 import { parseNetworkOptions } from '../../src/protocol/options.js';
 import { type TestNetns, createNetns, destroyCreated, dockerId, silentLog as silent } from '../helpers/netns.js';
@@ -26,6 +31,11 @@ const SAVE_FIXTURE = new URL('../fixtures/kernel/iptables-save.txt', import.meta
 const RAW_FIXTURE = new URL('../fixtures/kernel/iptables-save-raw.txt', import.meta.url);
 
 const apply = (ns: TestNetns, script: string): Promise<string> => ns.exec.command(['nft', '-f', '-'], silent, script);
+// The changes as the executor gives them to nft (plan/nft-text.ts, the one renderer).
+const baseScript = (): string => nftScript(TABLE, baseCommands());
+const networkScript = (n: NftNetwork): string => nftScript(TABLE, networkCommands(n));
+const networkTeardownScript = (n: NftNetwork): string => nftScript(TABLE, networkTeardownCommands(n));
+const portElementsScript = (op: 'add' | 'delete', els: readonly PortElement[]): string => nftScript(TABLE, portElementCommands(op, els));
 const table = async (ns: TestNetns): Promise<NftTable> => parseNftTable(await ns.run(['nft', '-j', 'list', 'table', 'inet', 'mynet']));
 
 /** A table with its elements sorted: nft lists a hash set in its own order. */
@@ -117,7 +127,7 @@ describe('the model against real nft', () => {
     const orphans = nftDifferences(stateOf([kept]), withBoth);
     expect(orphans.map((d) => `${d.kind} ${d.object}`)).toEqual([`orphan nft chain egress-${lost.id.slice(0, 12)}`, `orphan nft chain ingress-${lost.id.slice(0, 12)}`]);
     // Each repair on its own, as `mynet doctor --fix` runs them.
-    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, step.run.script);
+    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, nftScript(step.run.table, step.run.commands));
     const after = await table(ns);
     expect([...after.chains].filter((c) => c.includes(lost.id.slice(0, 12)))).toEqual([]);
     expect([...(after.elements.get('egress') ?? []), ...(after.elements.get('ingress') ?? [])].filter((e) => e.includes(lost.id.slice(0, 12)))).toEqual([]);
@@ -134,5 +144,28 @@ describe('the model against real nft', () => {
     const after = await table(ns);
     expect(after.chains.has('forward')).toBe(false);
     expect(nftDifferences(stateOf([n]), after)).toEqual([]);
+  });
+});
+
+describe('the fake nft of the unit tier agrees with nft', () => {
+  it('a create / guard / member change / teardown sequence leaves the same table in both, step by step', async () => {
+    const ns = await createNetns();
+    const fake = new FakeNft();
+    const a = nftNetwork(network({}));
+    const b = nftNetwork(network({ 'com.docker.network.bridge.enable_icc': 'false' }, { v6: false }));
+    const g = { networkId: a.id, vni: 5141, peers: ['198.18.141.2'] };
+    const steps: NftCommand[][] = [
+      [...baseCommands(), ...networkCommands(a)],
+      [...baseCommands(), ...networkCommands(b)],
+      guardCommands(g),
+      guardMemberCommands(a.id, ['198.18.141.3'], ['198.18.141.2']),
+      networkTeardownCommands(b),
+      guardTeardownCommands(a.id),
+    ];
+    for (const c of steps) {
+      await apply(ns, nftScript(TABLE, c));
+      fake.apply(TABLE, c);
+      expect(comparable(fake.dump(TABLE) as NftTable)).toEqual(comparable(await table(ns)));
+    }
   });
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { renderPlan } from '../../../src/plan/step.js';
-import { vxlanGuardScript, vxlanGuardTeardownScript, vxlanPeersScript } from '../../../src/plan/vxlan-firewall.js';
+import { guardCommands, guardMemberCommands, guardTeardownCommands, guardUndo } from '../../../src/plan/vxlan-firewall.js';
+import { nftScript } from '../../../src/plan/nft-text.js';
+import { TABLE } from '../../../src/rules/nft-names.js';
+import type { NftCommand } from '../../../src/plan/nft-change.js';
+
+const text = (c: readonly NftCommand[]): string => nftScript(TABLE, c);
 import {
   FLOOD_MAC, diffEntries, floodChangeSteps, floodSteps, inSync, parseFdb, parseFlood, parseNeigh, remoteEntries, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanDeviceSteps, vxlanName, vxlanTeardownSteps,
 } from '../../../src/plan/vxlan.js';
@@ -93,12 +98,12 @@ describe('flood entries (mynet.multicast, issue 23)', () => {
 
 describe('VXLAN firewall guard', () => {
   it('accepts our VNI only from members; a member change is one element change', async () => {
-    const g = vxlanGuardScript({ networkId: NID, vni: 5000, peers: ['198.18.0.3', '198.18.0.2'] });
+    const g = { networkId: NID, vni: 5000, peers: ['198.18.0.3', '198.18.0.2'] };
     await expect(
-      [g, vxlanPeersScript('add', NID, ['198.18.0.4']), vxlanPeersScript('delete', NID, ['198.18.0.3']), vxlanGuardTeardownScript(NID)].join('\n---\n'),
+      [guardCommands(g), guardMemberCommands(NID, ['198.18.0.4'], []), guardMemberCommands(NID, [], ['198.18.0.3']), guardUndo(g), guardTeardownCommands(NID)].map(text).join('\n---\n'),
     ).toMatchFileSnapshot('../../golden/vxlan-firewall.txt');
-    expect(vxlanPeersScript('add', NID, [])).toBe('');
+    expect(guardMemberCommands(NID, [], [])).toEqual([]);
     // No members yet: the set is empty and every VXLAN with our VNI is dropped.
-    expect(vxlanGuardScript({ networkId: NID, vni: 5000, peers: [] })).not.toMatch(/add element/);
+    expect(text(guardCommands({ networkId: NID, vni: 5000, peers: [] }))).not.toMatch(/add element/);
   });
 });

@@ -3,6 +3,7 @@
  * the clean snapshot gives nothing, and each way a host drifts (taken apart below as it happens
  * on a host) gives one difference whose fix plan repairs exactly that.
  */
+import { nftScript } from '../../../src/plan/nft-text.js';
 import { describe, expect, it } from 'vitest';
 import { type Difference, diagnose, safeToRepair } from '../../../src/doctor/diagnose.js';
 import { State } from '../../../src/driver/state.js';
@@ -32,7 +33,7 @@ const only = (ds: Difference[]): Difference => {
 };
 const lines = (plan: HostPlan): string[] => renderPlan(plan).split('\n');
 /** Every nft script of a plan, joined. */
-const scripts = (plan: HostPlan): string => plan.flatMap((s) => (s.run.kind === 'nft' ? [s.run.script] : [])).join('\n');
+const scripts = (plan: HostPlan): string => plan.flatMap((s) => (s.run.kind === 'nft' ? [nftScript(s.run.table, s.run.commands)] : [])).join('\n');
 
 describe('diagnose: a clean host', () => {
   it('the state and the kernel of the same real run give no differences', () => {

@@ -3,6 +3,7 @@
  * base chains compared by hook and by their rules' fingerprints, per-network chains by their
  * rules, a chain an older mynet left, and a kernel that prints an address in another form.
  */
+import { nftScript } from '../../../src/plan/nft-text.js';
 import { describe, expect, it } from 'vitest';
 import { nftDifferences } from '../../../src/doctor/nft.js';
 import { type Snapshot, State } from '../../../src/driver/state.js';
@@ -12,7 +13,7 @@ import { BR_DUAL, E1, cleanKernel, fixtureState, fixtureText } from './fixture.j
 const table = (): NftTable => cleanKernel().nft as NftTable;
 const edit = (t: NftTable, e: Partial<{ [K in keyof NftTable]: NftTable[K] }>): NftTable => ({ ...t, ...e });
 const found = (t: NftTable): string[] => nftDifferences(fixtureState(), t).map((d) => `${d.kind} ${d.object}: ${d.detail}`);
-const scripts = (t: NftTable): string => nftDifferences(fixtureState(), t).flatMap((d) => d.fix.flatMap((s) => (s.run.kind === 'nft' ? [s.run.script] : []))).join('\n');
+const scripts = (t: NftTable): string => nftDifferences(fixtureState(), t).flatMap((d) => d.fix.flatMap((s) => (s.run.kind === 'nft' ? [nftScript(s.run.table, s.run.commands)] : []))).join('\n');
 
 describe('nftDifferences', () => {
   it('the real capture of the fixture state: nothing', () => {
@@ -76,10 +77,10 @@ describe('nftDifferences', () => {
       `orphan nft chain egress-${gone}: in mynet's table but no record has network ${gone}`,
       `orphan nft chain ingress-${gone}: in mynet's table but no record has network ${gone}`,
     ]);
-    expect(d[0]?.fix.map((s) => (s.run.kind === 'nft' ? s.run.script : ''))).toEqual([
+    expect(d[0]?.fix.map((s) => (s.run.kind === 'nft' ? nftScript(s.run.table, s.run.commands) : ''))).toEqual([
       [`delete element inet mynet egress { "mn-${gone}" }`, `flush chain inet mynet egress-${gone}`, `delete chain inet mynet egress-${gone}`].join('\n'),
     ]);
-    expect(d[1]?.fix.map((s) => (s.run.kind === 'nft' ? s.run.script : ''))).toEqual([`flush chain inet mynet ingress-${gone}\ndelete chain inet mynet ingress-${gone}`]);
+    expect(d[1]?.fix.map((s) => (s.run.kind === 'nft' ? nftScript(s.run.table, s.run.commands) : ''))).toEqual([`flush chain inet mynet ingress-${gone}\ndelete chain inet mynet ingress-${gone}`]);
   });
 
   it('with no networks: no base differences, the table is judged only for orphans', () => {

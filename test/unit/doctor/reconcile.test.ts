@@ -8,7 +8,7 @@ import { type Observed, type Policy, reconcile } from '../../../src/doctor/recon
 import { State } from '../../../src/driver/state.js';
 import type { KernelSnapshot } from '../../../src/host/kernel-snapshot.js';
 import type { MarkedLink } from '../../../src/host/probe.js';
-import { renderPlan } from '../../../src/plan/step.js';
+import { renderOp, renderPlan } from '../../../src/plan/step.js';
 import { BR_DUAL, DUAL, VETH_E1, VETH_E3, cleanKernel, dropElement, fixtureState, withNft, withoutLink } from './fixture.js';
 
 const dual = DUAL.slice(0, 12);
@@ -72,8 +72,8 @@ describe('reconcile: start-up', () => {
     expect(r.actions).toHaveLength(1);
     const a = r.actions[0];
     expect(a?.differences.map((d) => `${d.kind} ${d.object}`)).toEqual(['leftover pub4any element tcp . 9999', 'missing port 8443/tcp']);
-    expect(a?.fix.map((s) => s.run)).toEqual([
-      { kind: 'nft', script: 'delete element inet mynet pub4any { tcp . 9999 }\nadd element inet mynet pub4any { tcp . 8443 : 10.201.1.2 . 443 }' },
+    expect(a?.fix.map((s) => renderOp(s.run))).toEqual([
+      'nft -f - <<\ndelete element inet mynet pub4any { tcp . 9999 }\nadd element inet mynet pub4any { tcp . 8443 : 10.201.1.2 . 443 }\n>>',
     ]);
     expect(r.left.map((d) => `${d.kind} ${d.object}`)).toEqual(['orphan pub4any element tcp . 7777']);
     // The loop re-adds the missing one and removes nothing.

@@ -12,7 +12,10 @@ import {
   MAX_BINDINGS, type RequestedBinding, parsePortMap, portMapInfo, programExternalConnectivity, resolveBindings, revokeExternalConnectivity,
 } from '../../../src/driver/ports.js';
 import { type EndpointRecord, State } from '../../../src/driver/state.js';
-import { portElementsScript } from '../../../src/plan/nft.js';
+import { type PortElement, TABLE, portElementCommands, reverse } from '../../../src/plan/nft.js';
+import { nftScript } from '../../../src/plan/nft-text.js';
+
+const portElementsScript = (op: 'add' | 'delete', els: readonly PortElement[]): string => nftScript(TABLE, portElementCommands(op, els));
 import { heldSockets, portElements, unpublishSteps } from '../../../src/plan/ports.js';
 import { type HostOp, renderPlan } from '../../../src/plan/step.js';
 import { errorOf, hexId } from '../support.js';
@@ -245,7 +248,8 @@ describe('programExternalConnectivity', () => {
       `add element inet mynet pub6 { ::1 . udp . 5354 : ${ep.addressV6?.split('/')[0]} . 55 }`,
       '>>',
       '  undo: nft -f - <<',
-      ...portElementsScript('delete', portElements(ep, s.endpoints.get(ep.id)?.ports ?? [])).split('\n'),
+      // The undo is the reverse of the publish: the same elements destroyed, last map first.
+      ...nftScript(TABLE, reverse(portElementCommands('add', portElements(ep, s.endpoints.get(ep.id)?.ports ?? [])))).split('\n'),
       '>>  [no table inet mynet: done]',
       '# forget flows to 3 newly published UDP/SCTP host port(s)  [after the answer]',
       'conntrack -D --orig-port-dst -p udp 5353,5355,5354  [ipv4 and ipv6; none ok]',

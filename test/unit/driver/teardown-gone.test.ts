@@ -10,17 +10,19 @@ import { deleteNetwork } from '../../../src/driver/network.js';
 import { revokeExternalConnectivity } from '../../../src/driver/ports.js';
 import { BASE_SETS, TABLE } from '../../../src/plan/nft-model.js';
 import type { HostPlan } from '../../../src/plan/step.js';
-import { vxlanGuardTeardownScript } from '../../../src/plan/vxlan-firewall.js';
+import { guardTeardownCommands } from '../../../src/plan/vxlan-firewall.js';
+import type { NftCommand } from '../../../src/plan/nft-change.js';
 import { DUAL, E1, E2, fixtureState } from '../doctor/fixture.js';
 
 const nftOps = (plan: HostPlan) => plan.flatMap((s) => (s.run.kind === 'nft' ? [s.run] : []));
 
-/** Sets whose elements a script adds or deletes, and the sets it declares. */
-function setsOf(script: string): { touched: Set<string>; declared: Set<string> } {
-  const touched = new Set([...script.matchAll(/^(?:add|delete) element inet mynet (\S+) /gm)].map((m) => m[1] as string));
-  const declared = new Set([...script.matchAll(/^add (?:set|map) inet mynet (\S+) /gm)].map((m) => m[1] as string));
+/** Sets whose elements a change touches, and the sets it declares (read from the typed commands). */
+function setsOf(commands: readonly NftCommand[]): { touched: Set<string>; declared: Set<string> } {
+  const touched = new Set(commands.flatMap((c) => (c.object.obj === 'element' ? [c.object.set] : [])));
+  const declared = new Set(commands.flatMap((c) => (c.verb === 'add' && c.object.obj === 'set' ? [c.object.set.name] : [])));
   return { touched, declared };
 }
+const addsTable = (commands: readonly NftCommand[]): boolean => commands.some((c) => c.verb === 'add' && c.object.obj === 'table');
 
 describe('teardown plans when the objects are gone', () => {
   const s = fixtureState();
@@ -35,19 +37,20 @@ describe('teardown plans when the objects are gone', () => {
     const ops = nftOps(plan);
     expect(ops.length).toBeGreaterThan(0);
     for (const op of ops) {
-      expect(op.ifTable).toBe(TABLE);
-      expect(op.script).not.toMatch(/^add table/m);
+      expect(op.table).toBe(TABLE);
+      expect(op.absentTableOk).toBe(true);
+      expect(addsTable(op.commands)).toBe(false);
     }
   });
 
   it.each(plans)('%s: every map it takes elements out of is declared first (a base map deleted by hand)', (_what, plan) => {
     for (const op of nftOps(plan)) {
-      const { touched, declared } = setsOf(op.script);
+      const { touched, declared } = setsOf(op.commands);
       for (const set of touched) if (BASE_SETS.some((b) => b.name === set)) expect(declared).toContain(set);
     }
   });
 
   it('the VXLAN guard\'s teardown does not make the table again', () => {
-    expect(vxlanGuardTeardownScript(DUAL)).not.toMatch(/add table/);
+    expect(addsTable(guardTeardownCommands(DUAL))).toBe(false);
   });
 });

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { Background } from '../../../src/host/background.js';
 import type { HostStep } from '../../../src/plan/step.js';
+import { add, elementObj } from '../../../src/plan/nft-change.js';
+import { nftOp } from '../../../src/plan/nft.js';
 import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { silentLog } from '../support.js';
 
@@ -22,11 +24,11 @@ describe('Background.touches', () => {
   it('a queued flush of an address holds back a plan publishing to that address, not one to 10.0.0.12', async () => {
     const { bg, release } = gated();
     bg.enqueue([later({ kind: 'conntrack-flush', address: '10.0.0.1' })], silentLog);
-    expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 80 : 10.0.0.1 . 80 }' } }])).toBe(true);
-    expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 80 : 10.0.0.12 . 80 }' } }])).toBe(false);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.1 . 80' }]))]) }])).toBe(true);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.12 . 80' }]))]) }])).toBe(false);
     release();
     await bg.idle();
-    expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 80 : 10.0.0.1 . 80 }' } }])).toBe(false);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.1 . 80' }]))]) }])).toBe(false);
   });
 
   it('a queued reap holds back the veth name it and the reaps folded into it cover, in run or undo, and nothing else', async () => {
@@ -49,8 +51,8 @@ describe('Background.touches', () => {
   it('a queued port flush holds back a plan publishing that port', async () => {
     const { bg, release } = gated();
     bg.enqueue([later({ kind: 'conntrack-flush-ports', udp: [5353], sctp: [] })], silentLog);
-    expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { udp . 5353 : 10.0.0.3 . 53 }' } }])).toBe(true);
-    expect(bg.touches([{ what: 'p', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 5353 : 10.0.0.3 . 53 }' } }])).toBe(false);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'udp . 5353', value: '10.0.0.3 . 53' }]))]) }])).toBe(true);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 5353', value: '10.0.0.3 . 53' }]))]) }])).toBe(false);
     release();
     await bg.idle();
   });

@@ -5,6 +5,7 @@
  * what the parser expects is found at the first start instead of costing a timeout per command.
  */
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { add, elementObj } from '../../../src/plan/nft-change.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -259,8 +260,8 @@ describe('ExecaExecutor with coprocesses the tools do not answer as expected (is
     const exec = new ExecaExecutor({ persistent: true, timeoutMs: 10_000 });
     try {
       const started = performance.now();
-      await exec.run({ kind: 'nft', script: 'add element inet t s { 10.0.0.1 }\n' }, log);
-      await exec.run({ kind: 'nft', script: 'add element inet t s { 10.0.0.2 }\n' }, log);
+      await exec.run({ kind: 'nft', table: 'inet t', commands: [add(elementObj('s', [{ key: '10.0.0.1' }]))] }, log);
+      await exec.run({ kind: 'nft', table: 'inet t', commands: [add(elementObj('s', [{ key: '10.0.0.2' }]))] }, log);
       expect(performance.now() - started).toBeLessThan(5000);
       expect(await lines('one-shot')).toEqual(['add element inet t s { 10.0.0.1 }', 'add element inet t s { 10.0.0.2 }']);
       expect(warnings).toHaveLength(1);

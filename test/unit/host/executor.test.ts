@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HostCommandError, HostPlanError, HostTeardownError } from '../../../src/errors.js';
+import { add, del, destroy, tableObj } from '../../../src/plan/nft-change.js';
+import { nftOp } from '../../../src/plan/nft.js';
 import { applyAll, applyPlan, undoPlan, undoSteps } from '../../../src/host/executor.js';
 import { type HostPlan, type HostStep, renderOp } from '../../../src/plan/step.js';
 import { RecordingExecutor } from '../../helpers/recording-executor.js';
@@ -63,11 +65,11 @@ describe('applyPlan', () => {
   }
 
   it('a failing single (non-batched) step is rolled back too, across batches', async () => {
-    const plan: HostPlan = [...ipPlan(2), { what: 'load rules', run: { kind: 'nft', script: 'x' }, undo: { kind: 'nft', script: 'y' } }, { what: 'hook', run: { kind: 'forward-hook', action: 'ensure' } }];
+    const plan: HostPlan = [...ipPlan(2), { what: 'load rules', run: nftOp([add(tableObj())]), undo: nftOp([destroy(tableObj())]) }, { what: 'hook', run: { kind: 'forward-hook', action: 'ensure' } }];
     const exec = new RecordingExecutor({ failAt: 4 });
     const err = await planError(applyPlan(exec, plan, silentLog));
     expect(err.step).toBe('hook');
-    expect(exec.lines.slice(4)).toEqual(['nft -f - <<\ny\n>>', 'ip link del l2  [if ours; absent ok]', 'ip link del l1  [if ours; absent ok]']);
+    expect(exec.lines.slice(4)).toEqual(['nft -f - <<\nadd table inet mynet\ndelete table inet mynet\n>>', 'ip link del l2  [if ours; absent ok]', 'ip link del l1  [if ours; absent ok]']);
     expect(err.message).toMatch(/^hook: iptables-restore -w --noflush: .*; rolled back$/);
   });
 
@@ -101,7 +103,7 @@ describe('applyAll (teardown)', () => {
     { what: 'set a down', run: { kind: 'ip', args: ['link', 'set', 'dev', 'a', 'down'] } },
     { what: 'set b down', run: { kind: 'ip', args: ['link', 'set', 'dev', 'b', 'down'] } },
     { what: 'set c down', run: { kind: 'ip', args: ['link', 'set', 'dev', 'c', 'down'] } },
-    { what: 'remove the firewall', run: { kind: 'nft', script: 'delete table inet x' } },
+    { what: 'remove the firewall', run: { kind: 'nft', table: 'inet x', commands: [del(tableObj())] } },
     { what: 'delete bridge br', run: { kind: 'link-del', name: 'br' } },
   ];
 

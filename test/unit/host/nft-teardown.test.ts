@@ -1,7 +1,7 @@
 /**
  * A teardown's nft script when mynet's table is already gone (`nft delete table inet mynet`,
  * `nft flush ruleset`): nft refuses the whole script ("No such file or directory"), and the
- * executor counts an op with `ifTable` as done exactly when the table is really absent. A stand-in
+ * executor counts an op with `absentTableOk` as done exactly when the table is really absent. A stand-in
  * `nft` first on PATH plays the kernel: `nft -f -` always fails as nft does on a missing table,
  * and `nft list table` answers from a file the test creates or removes.
  */
@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HostCommandError } from '../../../src/errors.js';
 import { ExecaExecutor } from '../../../src/host/execa-executor.js';
-import { nftTeardown } from '../../../src/plan/nft.js';
+import { nftOp, nftTeardown } from '../../../src/plan/nft.js';
+import { chainObj, destroy } from '../../../src/plan/nft-change.js';
 import { silentLog as log } from '../../helpers/netns.js';
 
 const NFT = `#!/bin/sh
@@ -29,7 +30,7 @@ exit 1
 
 let dir: string;
 const path = process.env.PATH;
-const script = 'add chain inet mynet egress-abababababab\ndelete chain inet mynet egress-abababababab';
+const change = [destroy(chainObj('egress-abababababab'))];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mnt-nftgone-'));
@@ -50,18 +51,18 @@ beforeEach(async () => {
 
 describe('an nft teardown when the table is gone', () => {
   it('counts as done when the table is absent', async () => {
-    await expect(new ExecaExecutor().run(nftTeardown(script), log)).resolves.toBeUndefined();
+    await expect(new ExecaExecutor().run(nftTeardown(change), log)).resolves.toBeUndefined();
   });
 
   it('fails as before when the table is there: the failure is about something else', async () => {
     await writeFile(join(dir, 'table'), '');
-    const err = await new ExecaExecutor().run(nftTeardown(script), log).then(() => undefined, (e: unknown) => e);
+    const err = await new ExecaExecutor().run(nftTeardown(change), log).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(HostCommandError);
     expect((err as HostCommandError).stderr).toContain('No such file or directory');
   });
 
-  it('a script that is no teardown (no ifTable) still fails on a missing table', async () => {
-    const err = await new ExecaExecutor().run({ kind: 'nft', script }, log).then(() => undefined, (e: unknown) => e);
+  it('a change that is no teardown (no absentTableOk) still fails on a missing table', async () => {
+    const err = await new ExecaExecutor().run(nftOp(change), log).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(HostCommandError);
   });
 });

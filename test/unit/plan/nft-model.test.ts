@@ -6,7 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import type { NetworkRecord } from '../../../src/driver/state.js';
 import { BASE_CHAINS, FORWARD_MARK, networkObjects, nftNetwork } from '../../../src/plan/nft-model.js';
-import { baseScript, networkScript, networkTeardownScript } from '../../../src/plan/nft-render.js';
+import { baseCommands, networkCommands, networkTeardownCommands } from '../../../src/plan/nft-render.js';
+import { nftScript } from '../../../src/plan/nft-text.js';
+import { TABLE } from '../../../src/rules/nft-names.js';
+import type { NftNetwork } from '../../../src/plan/nft-model.js';
+
+// The changes as nft is given them (plan/nft-text.ts, the one renderer).
+const baseScript = (): string => nftScript(TABLE, baseCommands());
+const networkScript = (n: NftNetwork): string => nftScript(TABLE, networkCommands(n));
+const networkTeardownScript = (n: NftNetwork): string => nftScript(TABLE, networkTeardownCommands(n));
 import { parseNetworkOptions } from '../../../src/protocol/options.js';
 
 const ID = 'ab'.repeat(32);

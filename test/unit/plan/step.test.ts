@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { type HostPlan, planResources, renderOp, renderPlan, resourcesOf } from '../../../src/plan/step.js';
+import { add, chainObj, elementObj, ruleObj, tableObj } from '../../../src/plan/nft-change.js';
+import { nftOp } from '../../../src/plan/nft.js';
+
+const el = (set: string, key: string, value?: string): ReturnType<typeof add> => add(elementObj(set, [value === undefined ? { key } : { key, value }]));
 
 describe('renderOp / renderPlan', () => {
   it('renders every kind of op on its own terms', () => {
     expect(renderOp({ kind: 'ip', args: ['link', 'set', 'dev', 'x', 'up'] })).toBe('ip link set dev x up');
     expect(renderOp({ kind: 'ip', args: ['link', 'del', 'dev', 'x'], absentOk: true })).toBe('ip link del dev x  [absent ok]');
     expect(renderOp({ kind: 'link-del', name: 'mn-1' })).toBe('ip link del mn-1  [if ours; absent ok]');
-    expect(renderOp({ kind: 'nft', script: 'add table inet mynet\n\n' })).toBe('nft -f - <<\nadd table inet mynet\n>>');
+    expect(renderOp(nftOp([add(tableObj())]))).toBe('nft -f - <<\nadd table inet mynet\n>>');
     expect(renderOp({ kind: 'sysctl', key: 'net/ipv4/ip_forward', value: '1' })).toBe('sysctl net/ipv4/ip_forward=1');
     expect(renderOp({ kind: 'forward-hook', action: 'ensure' })).toBe('forward-hook ensure');
     expect(renderOp({ kind: 'forward-hook', action: 'remove' })).toBe('forward-hook remove');
@@ -16,7 +20,7 @@ describe('renderOp / renderPlan', () => {
     const plan: HostPlan = [
       { what: 'enable forwarding', run: { kind: 'sysctl', key: 'net/ipv4/ip_forward', value: '1' } },
       { what: 'make a thing', run: { kind: 'ip', args: ['link', 'add', 'name', 'x', 'type', 'dummy'] }, undo: { kind: 'link-del', name: 'x' } },
-      { what: 'load rules', run: { kind: 'nft', script: 'table inet t {\n}\n' } },
+      { what: 'load rules', run: { kind: 'nft', table: 'inet t', commands: [add(tableObj())] } },
     ];
     await expect(renderPlan(plan)).toMatchFileSnapshot('../../golden/plan-render-sample.txt');
     expect(renderPlan([])).toBe('');
@@ -45,14 +49,17 @@ describe('resourcesOf: what each op touches, as typed keys', () => {
     expect(resourcesOf({ kind: 'forward-hook', action: 'ensure' })).toEqual(['hook']);
   });
 
-  it('nft: quoted interface names, bare addresses (not subnets), published ports', () => {
-    const r = resourcesOf({ kind: 'nft', script: 'add element inet mynet pub4any { tcp . 8080 : 10.1.0.2 . 80 }\nadd element inet mynet egress { "mn-a" : jump egress-a }\nadd element inet mynet masq4 { 10.1.0.0/24 }' });
+  it('nft: read from the typed objects: quoted interface names, bare addresses (not subnets), published ports', () => {
+    const r = resourcesOf(nftOp([el('pub4any', 'tcp . 8080', '10.1.0.2 . 80'), el('egress', '"mn-a"', 'jump egress-a'), el('masq4', '10.1.0.0/24')]));
     expect(r.sort()).toEqual(['addr:10.1.0.2', 'link:mn-a', 'port:tcp/8080']);
+    // A rule names interfaces in quotes; a chain names nothing.
+    const rule = { text: 'oifname { "mn-b", "br-*" } drop', id: 'x' };
+    expect(resourcesOf(nftOp([add(chainObj('egress-a')), add(ruleObj('egress-a', rule))])).sort()).toEqual(['link:br-*', 'link:mn-b']);
   });
 
   it('keys of different kinds never meet: an address is not a link of the same text, 10.0.0.1 is not 10.0.0.12', () => {
     const a = planResources([{ what: 'x', run: { kind: 'conntrack-flush', address: '10.0.0.1' } }]);
-    const b = planResources([{ what: 'y', run: { kind: 'nft', script: 'add element inet mynet pub4any { tcp . 1 : 10.0.0.12 . 1 }' } }, { what: 'z', run: { kind: 'link-del', name: '10.0.0.1' } }]);
+    const b = planResources([{ what: 'y', run: nftOp([el('pub4any', 'tcp . 1', '10.0.0.12 . 1')]) }, { what: 'z', run: { kind: 'link-del', name: '10.0.0.1' } }]);
     expect([...a].filter((k) => b.has(k))).toEqual([]);
   });
 });

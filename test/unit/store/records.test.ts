@@ -12,7 +12,8 @@ import { PluginError } from '../../../src/errors.js';
 import { type EndpointRecord, type NetworkRecord, type PoolRecord, State } from '../../../src/driver/state.js';
 import { createNetwork, deleteNetwork, networkSteps } from '../../../src/driver/network.js';
 import { createEndpoint, deleteEndpoint, endpointSteps, leave } from '../../../src/driver/endpoint.js';
-import { networkTeardownScript, portElementsScript } from '../../../src/plan/nft.js';
+import { networkTeardownCommands, nftOp, portElementCommands } from '../../../src/plan/nft.js';
+import { nftScript } from '../../../src/plan/nft-text.js';
 import { portElements } from '../../../src/plan/ports.js';
 import type { HostOp, HostPlan } from '../../../src/plan/step.js';
 import { nftNetwork } from '../../../src/plan/nft-model.js';
@@ -182,11 +183,11 @@ function plansOf(n: NetworkRecord, e: EndpointRecord): HostOp[] {
   const plans: HostPlan[] = [
     networkSteps(n),
     endpointSteps(n, e),
-    [{ what: 'publish', run: { kind: 'nft', script: portElementsScript('add', portElements(e, e.ports)) } }],
+    [{ what: 'publish', run: nftOp(portElementCommands('add', portElements(e, e.ports))) }],
     leave(st, { NetworkID: n.id, EndpointID: e.id }).plan,
     deleteEndpoint(st, { NetworkID: n.id, EndpointID: e.id }).plan,
     deleteNetwork(st, n.id).plan,
-    [{ what: 'teardown', run: { kind: 'nft', script: networkTeardownScript(nftNetwork(n)) } }],
+    [{ what: 'teardown', run: nftOp(networkTeardownCommands(nftNetwork(n))) }],
   ];
   return plans.flat().flatMap((s) => [s.run, ...(s.undo ? [s.undo] : [])]);
 }
@@ -204,7 +205,7 @@ function hostTextProblems(ops: readonly HostOp[]): string[] {
     if (op.kind === 'ip') {
       for (const a of op.args) if (BAD_WORD.test(a) && !ALIAS.test(a)) out.push(`ip arg ${JSON.stringify(a)}`);
     } else if (op.kind === 'nft') {
-      for (const line of op.script.split('\n')) {
+      for (const line of nftScript(op.table, op.commands).split('\n')) {
         if (/[#\\']/.test(line) || CONTROL.test(line)) out.push(`nft line ${JSON.stringify(line)}`);
         if ((line.match(/"/g) ?? []).length % 2) out.push(`nft line with an odd number of quotes ${JSON.stringify(line)}`);
         // Inside quotes only interface names, our comments, and the Docker bridge wildcard.
