@@ -33,6 +33,8 @@ export interface NetworkWanted {
   readonly vni?: number;
   /** This host's underlay MTU minus 50. A recorded smaller MTU is accepted; a larger one is not. */
   readonly mtu: number;
+  /** `-o mynet.encrypt`: must be what is recorded, both ways (a plain host must not join an encrypted network). */
+  readonly encrypt?: 'wireguard';
 }
 
 /** What an address claim needs of a definition (a host's stored copy of it is enough). */
@@ -91,7 +93,7 @@ export class ClusterStore {
     const cluster = checkClusterName('mynet.cluster', w.cluster);
     const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
     const vni = w.vni ?? vniFor(cluster);
-    const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, createdBy: this.node.name, createdAt: this.stamp() };
+    const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, ...(w.encrypt && { encrypt: w.encrypt }), createdBy: this.node.name, createdAt: this.stamp() };
     const r = await this.kv.createAll([
       { key: keys.network(cluster), value: encodeRecord('network', keys.network(cluster), def) },
       { key: keys.vni(vni), value: encodeRecord('vni', keys.vni(vni), { v: 1, cluster }) },
@@ -100,9 +102,9 @@ export class ClusterStore {
     const [netItem, vniItem] = r.existing;
     if (netItem) {
       const recorded = this.checked('network', netItem);
-      const differs = recorded.subnet !== subnet || recorded.gateway !== gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu;
+      const differs = recorded.subnet !== subnet || recorded.gateway !== gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu || recorded.encrypt !== w.encrypt;
       if (differs) {
-        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu })}. Create it with the recorded subnet and gateway (the MTU must fit this host's underlay)`);
+        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...(w.encrypt && { encrypt: w.encrypt }) })}. Create it with the recorded subnet, gateway and encryption (-o mynet.encrypt; the MTU must fit this host's underlay)`);
       }
       return recorded;
     }

@@ -28,6 +28,8 @@ export interface NetworkDefinition {
   readonly vni: number;
   /** For the bridge, the VXLAN device and both veth ends (underlay MTU minus 50). */
   readonly mtu: number;
+  /** Traffic between hosts through WireGuard (issue 24); absent: VXLAN in the clear. Part of the network's identity. */
+  readonly encrypt?: 'wireguard';
   readonly createdBy: string;
   readonly createdAt: string;
 }
@@ -100,7 +102,7 @@ function checkFields(data: unknown, fields: Record<string, Check>): string | und
 }
 
 const FIELDS = {
-  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
+  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), encrypt: optional(str(/^wireguard$/, '"wireguard" when present')), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
   address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
   endpoint: {
@@ -157,8 +159,8 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
 }
 
 /** The fields that make two definitions of one cluster network the same network. */
-export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu'>): string =>
-  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}`;
+export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'encrypt'>): string =>
+  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}${d.encrypt ? `, encrypted (${d.encrypt})` : ''}`;
 
 /**
  * The bytes to write under `key`, read back through the same check every reader uses first:

@@ -99,7 +99,7 @@ export const vxlanSpecOf = (n: NetworkRecord, c: ClusterBinding): VxlanSpec => (
  * addresses are claimed in etcd through it), one IPv4 subnet, no IPv6 yet, and one local
  * network per cluster name (one VXLAN id, one bridge). Undefined: not a cluster network.
  */
-export function clusterRequest(state: StateView, req: CreateNetworkRequest): { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number } | undefined {
+export function clusterRequest(state: StateView, req: CreateNetworkRequest): { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number; encrypt?: 'wireguard' } | undefined {
   const id = checkId('NetworkID', req.NetworkID);
   const options = parseNetworkOptions(req.Options);
   if (options.cluster === undefined || state.networks.has(id)) return undefined;
@@ -114,7 +114,7 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): { c
   if (other) throw new PluginError('CONFLICT', `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`);
   if (options.internal) throw invalid('option com.docker.network.internal', 'cluster networks cannot be internal yet');
   const gw = v4[0].Gateway;
-  return { cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu };
+  return { cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu, ...(options.encrypt && { encrypt: options.encrypt }) };
 }
 
 export function createNetwork(

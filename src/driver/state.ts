@@ -32,6 +32,8 @@ export interface ClusterBinding {
   readonly mtu: number;
   /** This host's underlay address when the network was made (the VXLAN device's source). */
   readonly local: string;
+  /** Through WireGuard (issue 24): the VXLAN device's source is then this host's tunnel address. */
+  readonly encrypt?: 'wireguard';
 }
 
 export interface NetworkRecord {

@@ -14,7 +14,7 @@ import { type ClusterStore, type ForgetOutcome } from '../cluster/cluster-store.
 import type { PrefixFollower } from '../cluster/follower.js';
 import { NodePresence } from '../cluster/presence.js';
 import type { AddressClaim, NodeRecord } from '../cluster/records.js';
-import { clusterMtu } from '../rules/mtu.js';
+import { clusterMtu, encryptedClusterMtu } from '../rules/mtu.js';
 import { keys } from '../cluster/keys.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '../driver/state.js';
@@ -25,6 +25,7 @@ import { bareAddress } from '../rules/address.js';
 import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
 import { type EntryDifference, NetworkPlane } from './plane.js';
 import { type RefusalReason, ownEndpoints } from './trust.js';
+import type { WireGuardPort } from './wireguard/port.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -44,6 +45,8 @@ export interface AgentOptions {
   readonly backoffMs?: { readonly first: number; readonly max: number };
   /** How long `--ip` of an address another host holds waits for its release (CLAIM_GRACE_MS). */
   readonly claimGraceMs?: number;
+  /** Encrypted cluster networks (issue 24): whether this host can, and its tunnel address. */
+  readonly wireguard?: WireGuardPort;
 }
 
 /**
@@ -58,7 +61,7 @@ export const CLAIM_GRACE_MS = 1000;
 
 /** What the orchestrator asks of the cluster (plugin.ts); one implementation, this agent. */
 export interface ClusterPort {
-  defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding>;
+  defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number; encrypt?: 'wireguard' }, log: Logger): Promise<ClusterBinding>;
   /**
    * Claims `address` (`--ip`) or the first of `candidates` no host holds; answers the address.
    * Called outside the request lock: until `settled`, the address is not offered to another claim.
@@ -217,11 +220,16 @@ export class ClusterAgent implements ClusterPort {
     if (presence) await within('revoking the presence lease (it expires by itself)', presence.stop(), 1500);
   }
 
-  async defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number }, log: Logger): Promise<ClusterBinding> {
-    const mtu = Math.min(w.mtu, clusterMtu(this.o.underlayMtu));
-    const def = await this.call(this.o.store.defineNetwork({ cluster: w.cluster, subnet: w.subnet, ...(w.gateway !== undefined && { gateway: w.gateway }), ...(w.vni !== undefined && { vni: w.vni }), mtu }));
-    log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy }, 'cluster: network defined');
-    return { name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local: this.node.address };
+  async defineNetwork(w: { cluster: string; subnet: string; gateway?: string; vni?: number; mtu: number; encrypt?: 'wireguard' }, log: Logger): Promise<ClusterBinding> {
+    // A host that cannot encrypt is refused before it writes anything (issue 24).
+    const wg = w.encrypt ? this.o.wireguard?.ability() ?? { ok: false as const, refusal: 'option mynet.encrypt: this mynet was started without WireGuard support' } : undefined;
+    if (wg && !wg.ok) throw new PluginError('INVALID_REQUEST', wg.refusal);
+    const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(this.o.underlayMtu) : clusterMtu(this.o.underlayMtu));
+    const def = await this.call(this.o.store.defineNetwork({ cluster: w.cluster, subnet: w.subnet, ...(w.gateway !== undefined && { gateway: w.gateway }), ...(w.vni !== undefined && { vni: w.vni }), mtu, ...(w.encrypt && { encrypt: w.encrypt }) }));
+    log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy, encrypt: def.encrypt ?? 'none' }, 'cluster: network defined');
+    // An encrypted network's VXLAN runs between tunnel addresses, inside WireGuard.
+    const local = def.encrypt && this.o.wireguard ? this.o.wireguard.tunnelAddress : this.node.address;
+    return { name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local, ...(def.encrypt && { encrypt: def.encrypt }) };
   }
 
   /**
@@ -406,7 +414,7 @@ export class ClusterAgent implements ClusterPort {
 
   private async convergeNetwork(state: StateView, n: NetworkRecord, c: ClusterBinding, log: Logger): Promise<void> {
     // etcd restored empty: the definition comes back from this host's copy.
-    await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu })).catch((err: unknown) => {
+    await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu, ...(c.encrypt && { encrypt: c.encrypt }) })).catch((err: unknown) => {
       if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
       log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
     });

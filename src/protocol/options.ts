@@ -39,6 +39,8 @@ export interface NetworkOptions {
   readonly cluster?: string;
   /** mynet.vni: the cluster network's VXLAN id (default: derived from the name). */
   readonly vni?: number;
+  /** mynet.encrypt: the cluster network's traffic between hosts goes through WireGuard (issue 24). */
+  readonly encrypt?: 'wireguard';
 }
 
 export const DEFAULT_MTU = 1500;
@@ -65,9 +67,18 @@ const K = {
   dns: 'mynet.dns',
   cluster: 'mynet.cluster',
   vni: 'mynet.vni',
+  encrypt: 'mynet.encrypt',
 } as const;
 
-export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni];
+export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni, K.encrypt];
+
+/** The encryptions a cluster network can have; only WireGuard so far. */
+export const ENCRYPTIONS = ['wireguard'] as const;
+
+function parseEncrypt(field: string, v: unknown): 'wireguard' {
+  if (typeof v === 'string' && (ENCRYPTIONS as readonly string[]).includes(v)) return v as 'wireguard';
+  throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not supported; valid values: ${ENCRYPTIONS.join(', ')}`);
+}
 
 const TRUE = new Set(['1', 't', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'f', 'false', 'no', 'off']);
@@ -161,8 +172,10 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     dns: boolOf(K.dns, true),
     ...(has(K.cluster) ? { cluster: checkClusterName(o(K.cluster), g[K.cluster]) } : {}),
     ...(has(K.vni) ? { vni: parseInt10(o(K.vni), g[K.vni], VNI_MIN, VNI_MAX) } : {}),
+    ...(has(K.encrypt) ? { encrypt: parseEncrypt(o(K.encrypt), g[K.encrypt]) } : {}),
   };
   if (opts.vni !== undefined && opts.cluster === undefined) throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
+  if (opts.encrypt !== undefined && opts.cluster === undefined) throw invalid(o(K.encrypt), `is only for cluster networks (-o ${K.cluster}=<name>): a local network's traffic never leaves the host`);
   if (opts.ipv6 && opts.mtu < IPV6_MTU_MIN) throw invalid(o(K.mtu), `${opts.mtu} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   // The definition other hosts read: refuse here what their reader would refuse (rules/mtu.ts).
   // Over the underlay's limit is not refused: the agent lowers it to what the underlay carries.
@@ -202,6 +215,7 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
   if (r.cluster !== undefined) checkClusterName(f('cluster'), r.cluster);
   if (r.vni !== undefined) parseInt10(f('vni'), r.vni, VNI_MIN, VNI_MAX);
+  if (r.encrypt !== undefined) parseEncrypt(f('encrypt'), r.encrypt);
   if (r.ipv6 === true && r.mtu < IPV6_MTU_MIN) throw invalid(f('mtu'), `${String(r.mtu)} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   return r as unknown as NetworkOptions;
 }

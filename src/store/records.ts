@@ -84,6 +84,7 @@ function checkClusterBinding(at: string, v: unknown): void {
   checkMac(`${at}gatewayMac`, checkHostText(`${at}gatewayMac`, c.gatewayMac));
   checkVni(`${at}vni`, c.vni);
   checkMtu(`${at}mtu`, c.mtu, MTU_MIN, CLUSTER_MTU_MAX);
+  if (c.encrypt !== undefined && c.encrypt !== 'wireguard') throw invalid(`${at}encrypt`, `${JSON.stringify(c.encrypt)?.slice(0, 40)} is not "wireguard"`);
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];
