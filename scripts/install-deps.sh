@@ -27,6 +27,11 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 # capsh names capability bits, setpriv runs the plugin with the unit's (test/host/unit-sandbox).
 command -v capsh >/dev/null || need+=(libcap2-bin)
 command -v setpriv >/dev/null || need+=(util-linux)
+# Encrypted cluster networks (issue 24): wg sets keys and peers; wireguard-go runs WireGuard in
+# user space on kernels without it (this one, CI's); tcpdump shows the host tier's underlay capture.
+command -v wg >/dev/null || need+=(wireguard-tools)
+command -v wireguard-go >/dev/null || need+=(wireguard-go)
+command -v tcpdump >/dev/null || need+=(tcpdump)
 # systemd-analyze verifies the repository's unit file (the e2e packaging test).
 command -v systemd-analyze >/dev/null || need+=(systemd)
 

@@ -36,17 +36,19 @@ export interface NetworkWanted {
   /** `--internal`, `-o mynet.multicast=true`: every host must ask the same (absent: false). */
   readonly internal?: boolean;
   readonly multicast?: boolean;
+  /** `-o mynet.encrypt`: must be what is recorded, both ways (a plain host must not join an encrypted network). */
+  readonly encrypt?: 'wireguard';
 }
 
 /**
  * Whether a host's request and the recorded definition are two different networks: the subnet,
- * the gateway, an asked-for VXLAN id, an MTU larger than recorded, `--internal` or multicast.
- * A record without internal/multicast (written before they existed) has neither.
+ * the gateway, an asked-for VXLAN id, an MTU larger than recorded, `--internal`, multicast or
+ * the encryption. A record without internal/multicast/encrypt (written before they existed) has none.
  * `--ip-range` is not compared: it is each host's own.
  */
 export function definitionConflicts(recorded: NetworkDefinition, w: Omit<NetworkWanted, 'cluster'>): boolean {
   return recorded.subnet !== w.subnet || recorded.gateway !== w.gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu
-    || (recorded.internal === true) !== (w.internal === true) || (recorded.multicast === true) !== (w.multicast === true);
+    || (recorded.internal === true) !== (w.internal === true) || (recorded.multicast === true) !== (w.multicast === true) || recorded.encrypt !== w.encrypt;
 }
 
 /** What an address claim needs of a definition (a host's stored copy of it is enough). */
@@ -105,7 +107,7 @@ export class ClusterStore {
     const cluster = checkClusterName('mynet.cluster', w.cluster);
     const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
     const vni = w.vni ?? vniFor(cluster);
-    const flags = { ...(w.internal === true && { internal: true as const }), ...(w.multicast === true && { multicast: true as const }) };
+    const flags = { ...(w.internal === true && { internal: true as const }), ...(w.multicast === true && { multicast: true as const }), ...(w.encrypt && { encrypt: w.encrypt }) };
     const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, ...flags, createdBy: this.node.name, createdAt: this.stamp() };
     const r = await this.kv.createAll([
       { key: keys.network(cluster), value: encodeRecord('network', keys.network(cluster), def) },
@@ -116,7 +118,7 @@ export class ClusterStore {
     if (netItem) {
       const recorded = this.checked('network', netItem);
       if (definitionConflicts(recorded, { ...w, subnet, gateway })) {
-        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`);
+        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`);
       }
       return recorded;
     }

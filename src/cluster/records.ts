@@ -35,6 +35,8 @@ export interface NetworkDefinition {
    */
   readonly internal?: true;
   readonly multicast?: true;
+  /** Traffic between hosts through WireGuard (issue 24); absent: VXLAN in the clear. Part of the network's identity. */
+  readonly encrypt?: 'wireguard';
   readonly createdBy: string;
   readonly createdAt: string;
 }
@@ -112,7 +114,7 @@ function checkFields(data: unknown, fields: Record<string, Check>): string | und
 }
 
 const FIELDS = {
-  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), internal: optional(onlyTrue), multicast: optional(onlyTrue), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
+  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), internal: optional(onlyTrue), multicast: optional(onlyTrue), encrypt: optional(str(/^wireguard$/, '"wireguard" when present')), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
   address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
   endpoint: {
@@ -174,8 +176,8 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
  * `--ip-range` is not one of them: each host gives addresses from its own range of the one
  * subnet, and the claims in etcd keep them apart (issue 23).
  */
-export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'internal' | 'multicast'>): string =>
-  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}, ${d.internal ? 'internal' : 'not internal'}, multicast ${d.multicast ? 'on' : 'off'}`;
+export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'internal' | 'multicast' | 'encrypt'>): string =>
+  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}, ${d.internal ? 'internal' : 'not internal'}, multicast ${d.multicast ? 'on' : 'off'}${d.encrypt ? `, encrypted (${d.encrypt})` : ''}`;
 
 /**
  * The bytes to write under `key`, read back through the same check every reader uses first:

@@ -104,6 +104,7 @@ export interface ClusterWanted {
   readonly mtu: number;
   readonly internal?: boolean;
   readonly multicast?: boolean;
+  readonly encrypt?: 'wireguard';
 }
 
 /**
@@ -130,7 +131,7 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): Clu
   const gw = v4[0].Gateway;
   return {
     cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu,
-    internal: options.internal, multicast: options.multicast === true,
+    internal: options.internal, multicast: options.multicast === true, ...(options.encrypt && { encrypt: options.encrypt }),
   };
 }
 

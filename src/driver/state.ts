@@ -37,6 +37,8 @@ export interface ClusterBinding {
   readonly internal?: true;
   /** Broadcast and multicast cross hosts: an all-zero forwarding entry per member host. */
   readonly multicast?: true;
+  /** Through WireGuard (issue 24): the VXLAN device's source is then this host's tunnel address. */
+  readonly encrypt?: 'wireguard';
 }
 
 export interface NetworkRecord {

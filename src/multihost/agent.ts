@@ -14,7 +14,7 @@ import { type ClusterStore, type ForgetOutcome, type NetworkWanted } from '../cl
 import type { PrefixFollower } from '../cluster/follower.js';
 import { NodePresence } from '../cluster/presence.js';
 import type { AddressClaim, NodeRecord } from '../cluster/records.js';
-import { clusterMtu } from '../rules/mtu.js';
+import { clusterMtu, encryptedClusterMtu } from '../rules/mtu.js';
 import { keys } from '../cluster/keys.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord, StateView } from '../driver/state.js';
@@ -28,6 +28,7 @@ import { type RefusalReason, ownEndpoints } from './trust.js';
 import { type DnsNames, namesKey, recordNames } from './dns-names.js';
 import { settleDepartures } from './departures.js';
 import { Backoff, RateLimitedWarning } from '../cluster/backoff.js';
+import type { WireGuardPort } from './wireguard/port.js';
 
 export interface AgentOptions {
   readonly store: ClusterStore;
@@ -49,6 +50,8 @@ export interface AgentOptions {
   readonly claimGraceMs?: number;
   /** Deletes a settled departure from the journal (plugin.ts); without it departures wait. */
   readonly departureSettled?: (cluster: string, log: Logger) => Promise<void>;
+  /** Encrypted cluster networks (issue 24): whether this host can, and its tunnel address. */
+  readonly wireguard?: WireGuardPort;
 }
 
 /**
@@ -235,12 +238,17 @@ export class ClusterAgent implements ClusterPort {
   }
 
   async defineNetwork(w: NetworkWanted, log: Logger): Promise<ClusterBinding> {
-    const mtu = Math.min(w.mtu, clusterMtu(this.o.underlayMtu));
+    // A host that cannot encrypt is refused before it writes anything (issue 24).
+    const wg = w.encrypt ? this.o.wireguard?.ability() ?? { ok: false as const, refusal: 'option mynet.encrypt: this mynet was started without WireGuard support' } : undefined;
+    if (wg && !wg.ok) throw new PluginError('INVALID_REQUEST', wg.refusal);
+    const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(this.o.underlayMtu) : clusterMtu(this.o.underlayMtu));
     const def = await this.call(this.o.store.defineNetwork({ ...w, mtu }));
-    log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy }, 'cluster: network defined');
+    log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy, encrypt: def.encrypt ?? 'none' }, 'cluster: network defined');
+    // An encrypted network's VXLAN runs between tunnel addresses, inside WireGuard.
+    const local = def.encrypt && this.o.wireguard ? this.o.wireguard.tunnelAddress : this.node.address;
     return {
-      name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local: this.node.address,
-      ...(def.internal && { internal: true }), ...(def.multicast && { multicast: true }),
+      name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local,
+      ...(def.internal && { internal: true }), ...(def.multicast && { multicast: true }), ...(def.encrypt && { encrypt: def.encrypt }),
     };
   }
 
@@ -437,7 +445,7 @@ export class ClusterAgent implements ClusterPort {
 
   private async convergeNetwork(state: StateView, n: NetworkRecord, c: ClusterBinding, log: Logger): Promise<void> {
     // etcd restored empty: the definition comes back from this host's copy.
-    await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu })).catch((err: unknown) => {
+    await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu, ...(c.encrypt && { encrypt: c.encrypt }) })).catch((err: unknown) => {
       if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
       log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
     });

@@ -13,10 +13,13 @@ import { sourceAddressTowards } from '../cluster/node-address.js';
 import { checkTls, parseClusterSettings, readTls } from '../cluster/settings.js';
 import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
+import { bareAddress } from '../rules/address.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { ClusterAgent } from './agent.js';
 import type { RefusalReason } from './trust.js';
 import type { DnsNames } from './dns-names.js';
+import { encryptionAbility, probeHost } from './wireguard/capability.js';
+import { parseWireGuardSettings, tunnelAddressFor } from './wireguard/settings.js';
 
 export interface Cluster {
   readonly agent: ClusterAgent;
@@ -58,7 +61,10 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
   const kv = new EtcdKv({ endpoints: settings.endpoints, ...(tls && { tls }) });
   const store = new ClusterStore(kv, { name: settings.nodeName, address });
   const log = o.log.child({ cluster: true });
+  const wg = parseWireGuardSettings(o.env);
   const agent = new ClusterAgent({
+    // Probed at each encrypted create (a few stat calls): installing wireguard-go needs no restart.
+    wireguard: { ability: () => encryptionAbility(wg, probeHost(o.env)), tunnelAddress: bareAddress(wg.address ?? tunnelAddressFor(address)) },
     store,
     underlayMtu: underlayMtu(address, log),
     exec: o.exec,
@@ -73,7 +79,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     presenceTtlS: settings.presenceTtlS,
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).
-  log.info({ endpoints: settings.endpoints, node: settings.nodeName, address, tls: settings.tls }, 'cluster: configured');
+  log.info({ endpoints: settings.endpoints, node: settings.nodeName, address, tls: settings.tls, wireguard: wg }, 'cluster: configured');
   return {
     agent,
     async stop() {

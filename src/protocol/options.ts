@@ -44,6 +44,8 @@ export interface NetworkOptions {
    * per member host, multihost/plane.ts). Cluster networks only; absent in records made before it: off.
    */
   readonly multicast?: boolean;
+  /** mynet.encrypt: the cluster network's traffic between hosts goes through WireGuard (issue 24). */
+  readonly encrypt?: 'wireguard';
 }
 
 export const DEFAULT_MTU = 1500;
@@ -71,12 +73,21 @@ const K = {
   cluster: 'mynet.cluster',
   vni: 'mynet.vni',
   multicast: 'mynet.multicast',
+  encrypt: 'mynet.encrypt',
 } as const;
 
 /** The option keys, for the README's option table (test/unit/protocol/option-table.test.ts). */
 export const OPTION_KEYS = K;
 
-export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni, K.multicast];
+export const MYNET_KEYS: readonly string[] = [K.isolate, K.dns, K.cluster, K.vni, K.multicast, K.encrypt];
+
+/** The encryptions a cluster network can have; only WireGuard so far. */
+export const ENCRYPTIONS = ['wireguard'] as const;
+
+function parseEncrypt(field: string, v: unknown): 'wireguard' {
+  if (typeof v === 'string' && (ENCRYPTIONS as readonly string[]).includes(v)) return v as 'wireguard';
+  throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not supported; valid values: ${ENCRYPTIONS.join(', ')}`);
+}
 
 const TRUE = new Set(['1', 't', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'f', 'false', 'no', 'off']);
@@ -171,10 +182,12 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     ...(has(K.cluster) ? { cluster: checkClusterName(o(K.cluster), g[K.cluster]) } : {}),
     ...(has(K.vni) ? { vni: parseInt10(o(K.vni), g[K.vni], VNI_MIN, VNI_MAX) } : {}),
     ...(has(K.multicast) ? { multicast: parseBool(K.multicast, g[K.multicast]) } : {}),
+    ...(has(K.encrypt) ? { encrypt: parseEncrypt(o(K.encrypt), g[K.encrypt]) } : {}),
   };
   if (opts.vni !== undefined && opts.cluster === undefined) throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
   // A local network's bridge floods broadcast and multicast to every port already.
   if (opts.multicast !== undefined && opts.cluster === undefined) throw invalid(o(K.multicast), `is only for cluster networks (-o ${K.cluster}=<name>); a local network carries broadcast and multicast already`);
+  if (opts.encrypt !== undefined && opts.cluster === undefined) throw invalid(o(K.encrypt), `is only for cluster networks (-o ${K.cluster}=<name>): a local network's traffic never leaves the host`);
   if (opts.ipv6 && opts.mtu < IPV6_MTU_MIN) throw invalid(o(K.mtu), `${opts.mtu} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   // The definition other hosts read: refuse here what their reader would refuse (rules/mtu.ts).
   // Over the underlay's limit is not refused: the agent lowers it to what the underlay carries.
@@ -215,6 +228,7 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   if (r.cluster !== undefined) checkClusterName(f('cluster'), r.cluster);
   if (r.vni !== undefined) parseInt10(f('vni'), r.vni, VNI_MIN, VNI_MAX);
   if (r.multicast !== undefined && typeof r.multicast !== 'boolean') throw invalid(f('multicast'), `${JSON.stringify(r.multicast)?.slice(0, 40)} is not true or false`);
+  if (r.encrypt !== undefined) parseEncrypt(f('encrypt'), r.encrypt);
   if (r.ipv6 === true && r.mtu < IPV6_MTU_MIN) throw invalid(f('mtu'), `${String(r.mtu)} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   return r as unknown as NetworkOptions;
 }

@@ -32,6 +32,15 @@ export const UNDERLAY_MTU_MIN = CLUSTER_MTU_MIN + VXLAN_OVERHEAD[4];
 /** The MTU containers get on a cluster network over an underlay of `underlayMtu`. */
 export const clusterMtu = (underlayMtu: number, family: UnderlayFamily = 4): number => underlayMtu - VXLAN_OVERHEAD[family];
 
+/**
+ * The MTU containers get on an encrypted cluster network (issue 24): VXLAN (over the IPv4
+ * tunnel addresses) inside WireGuard (over the underlay's family).
+ */
+export const encryptedClusterMtu = (underlayMtu: number, family: UnderlayFamily = 4): number => underlayMtu - WIREGUARD_OVERHEAD[family] - VXLAN_OVERHEAD[4];
+
+/** The WireGuard interface's own MTU: what one encrypted packet of it fills the underlay with. */
+export const wireguardMtu = (underlayMtu: number, family: UnderlayFamily = 4): number => underlayMtu - WIREGUARD_OVERHEAD[family];
+
 /** A whole number within [min, max]; `what` says whose bounds they are, for the message. */
 export function checkMtu(field: string, v: unknown, min: number, max: number, what = ''): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {

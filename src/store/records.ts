@@ -88,6 +88,7 @@ function checkClusterBinding(at: string, v: unknown): void {
   for (const k of ['internal', 'multicast'] as const) {
     if (c[k] !== undefined && c[k] !== true) throw invalid(`${at}${k}`, `${JSON.stringify(c[k])?.slice(0, 40)} must be true when present`);
   }
+  if (c.encrypt !== undefined && c.encrypt !== 'wireguard') throw invalid(`${at}encrypt`, `${JSON.stringify(c.encrypt)?.slice(0, 40)} is not "wireguard"`);
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];

@@ -6,6 +6,7 @@
 import { ClusterStore } from '../../src/cluster/cluster-store.js';
 import { type AgentOptions, ClusterAgent } from '../../src/multihost/agent.js';
 import type { Plugin } from '../../src/plugin.js';
+import type { WireGuardPort } from '../../src/multihost/wireguard/port.js';
 import type { MemoryStore } from '../../src/store/memory-store.js';
 import { silentLog as log } from '../unit/support.js';
 import type { MemoryKv } from './memory-kv.js';
@@ -29,6 +30,8 @@ export interface ClusterHostOptions {
   readonly refused?: Map<string, number>;
   /** The names Docker would report of a local endpoint (main.ts feeds them from the Docker API). */
   readonly nameOf?: AgentOptions['nameOf'];
+  /** Encrypted networks (issue 24): what this host can do. */
+  readonly wireguard?: WireGuardPort;
 }
 
 /** A started host; the caller stops `agent` (afterEach). */
@@ -46,6 +49,7 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     backoffMs: { first: 10, max: 50 },
     claimGraceMs: o.claimGraceMs ?? 50,
     ...(o.nameOf && { nameOf: o.nameOf }),
+    ...(o.wireguard && { wireguard: o.wireguard }),
     ...(o.refused && { onRefused: (reason: string) => o.refused?.set(reason, (o.refused.get(reason) ?? 0) + 1) }),
   });
   const t = testPlugin({ cluster: agent });

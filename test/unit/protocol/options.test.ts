@@ -146,7 +146,7 @@ describe('parseNetworkOptions: unknown keys', () => {
     expect(e.code).toBe('INVALID_REQUEST');
     expect(e.message).toMatch(/^option mynet\.custom: /);
     for (const k of MYNET_KEYS) expect(e.message).toContain(k);
-    expect(MYNET_KEYS).toEqual(['mynet.isolate', 'mynet.dns', 'mynet.cluster', 'mynet.vni', 'mynet.multicast']);
+    expect(MYNET_KEYS).toEqual(['mynet.isolate', 'mynet.dns', 'mynet.cluster', 'mynet.vni', 'mynet.multicast', 'mynet.encrypt']);
   });
 
   it('unknown non-mynet keys are ignored', () => {

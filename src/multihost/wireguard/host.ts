@@ -1,0 +1,163 @@
+/**
+ * This host's WireGuard for encrypted cluster networks (issue 24): one interface, its key,
+ * its record in etcd, and its peers kept equal to what etcd says about the other members.
+ *
+ * - `up()` (the first encrypted network): the interface (kernel device, or wireguard-go in user
+ *   space, which detaches and lives on across plugin restarts like a kernel device), its key
+ *   file and port, the tunnel address, MTU underlay - 60; then this host's peer record.
+ * - Peers follow two prefixes, the peer records and the node presences (a record is believed
+ *   only for a present member at its registered address: peer-record.ts judgePeers); every
+ *   change re-judges the whole set and takes the interface to it (peer-plan.ts), one pass at a
+ *   time. While either copy is not complete (etcd away) nothing is removed: the tunnels keep
+ *   running on what was last known, as the VXLAN entries do (plane.ts).
+ * - `encryptedVnis()`: the plaintext VXLAN of those networks is dropped (peer-plan.ts).
+ */
+import type { Logger } from 'pino';
+import { PrefixFollower } from '../../cluster/follower.js';
+import type { Kv } from '../../cluster/kv.js';
+import { keys } from '../../cluster/keys.js';
+import { readRecord } from '../../cluster/records.js';
+import { messageOf } from '../../errors.js';
+import { type Executor, applyAll, applyPlan } from '../../host/executor.js';
+import { wireguardMtu } from '../../rules/mtu.js';
+import { bareAddress } from '../../rules/address.js';
+import type { Runner } from './capability.js';
+import { type HostKey, loadOrCreateKey } from './keyfile.js';
+import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
+import { interfaceCommands, interfaceSteps, parseWgShow, peerCommands, plaintextGuardCommands, WG_TABLE } from './peer-plan.js';
+
+export interface WireGuardHostDeps {
+  readonly kv: Kv;
+  readonly backoffMs?: { readonly first: number; readonly max: number };
+  readonly exec: Executor;
+  /** Runs a command on this host (wg, wireguard-go) and answers its output. */
+  readonly command: (argv: readonly string[], log: Logger) => Promise<string>;
+  readonly log: Logger;
+  readonly node: { readonly name: string; readonly address: string };
+  readonly stateDir: string;
+  readonly iface: string;
+  readonly port: number;
+  /** With its prefix ("198.18.170.1/24"). */
+  readonly tunnelCidr: string;
+  readonly underlayMtu: number;
+  readonly runner: Runner;
+  readonly now?: () => Date;
+}
+
+export class WireGuardHost {
+  private key: HostKey | undefined;
+  private peersFollower: PrefixFollower | undefined;
+  private nodesFollower: PrefixFollower | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** What was judged last (status, doctor): peers programmed and records refused. */
+  last: Judged = { peers: [], refused: [] };
+
+  constructor(private readonly d: WireGuardHostDeps) {}
+
+  get tunnelAddress(): string {
+    return bareAddress(this.d.tunnelCidr);
+  }
+
+  get publicKey(): string | undefined {
+    return this.key?.publicKey;
+  }
+
+  /** The interface, its key and address, this host's record; then the peers follow etcd. */
+  async up(): Promise<void> {
+    const { iface, log } = this.d;
+    this.key = loadOrCreateKey(this.d.stateDir);
+    const exists = await this.d.command(['ip', 'link', 'show', 'dev', iface], log).then(() => true, () => false);
+    if (!exists) {
+      // wireguard-go detaches (its own stdio on /dev/null) and exits when the interface is deleted.
+      if (this.d.runner === 'userspace') await this.d.command(['wireguard-go', iface], log);
+      else await applyPlan(this.d.exec, [{ what: `WireGuard interface ${iface}`, run: { kind: 'ip', args: ['link', 'add', 'dev', iface, 'type', 'wireguard'] } }], log);
+    }
+    for (const c of interfaceCommands(iface, this.key.path, this.d.port)) await this.d.command(c, log);
+    await applyPlan(this.d.exec, interfaceSteps(iface, this.d.tunnelCidr, wireguardMtu(this.d.underlayMtu)), log);
+    await this.publish();
+    if (!this.peersFollower) {
+      // Judged when a copy changes, and when it becomes complete (the changes of a list come just before).
+      const follow = (prefix: string): PrefixFollower => {
+        const f = new PrefixFollower({ kv: this.d.kv, prefix, onChanges: () => this.schedule(), onState: (s) => s === 'synced' && this.schedule(), ...(this.d.backoffMs && { backoffMs: this.d.backoffMs }) });
+        f.start();
+        return f;
+      };
+      this.peersFollower = follow(PEERS_PREFIX);
+      this.nodesFollower = follow(keys.nodes());
+    }
+    log.info({ iface, runner: this.d.runner, publicKey: this.key.publicKey, tunnel: this.d.tunnelCidr, port: this.d.port }, 'wireguard: interface up');
+  }
+
+  /** This host's record (public key, port, addresses): never on the presence lease. */
+  async publish(): Promise<void> {
+    if (!this.key) return;
+    const r: PeerRecord = { v: 1, node: this.d.node.name, publicKey: this.key.publicKey, port: this.d.port, underlay: this.d.node.address, tunnel: this.tunnelAddress, updatedAt: (this.d.now?.() ?? new Date()).toISOString() };
+    await this.d.kv.put(peerKey(r.node), encodePeer(r));
+  }
+
+  /** The peers as etcd says now, or undefined while either copy is incomplete. */
+  private judged(): Judged | undefined {
+    const p = this.peersFollower;
+    const n = this.nodesFollower;
+    if (!this.key || !p || !n || p.current !== 'synced' || n.current !== 'synced') return undefined;
+    const registered = new Map<string, string>();
+    for (const it of n.mirror.entries()) {
+      const r = readRecord('node', it.key, it.value);
+      if (r.ok) registered.set(r.record.name, r.record.address);
+    }
+    const records: PeerRecord[] = [];
+    for (const it of p.mirror.entries()) {
+      const r = readPeer(it.key, it.value);
+      if (r.ok) records.push(r.record);
+      else this.d.log.warn({ problem: r.problem }, 'wireguard: a peer record in etcd does not fit and is ignored');
+    }
+    return judgePeers(records, { node: this.d.node.name, publicKey: this.key.publicKey, underlay: this.d.node.address, tunnelCidr: this.d.tunnelCidr }, registered);
+  }
+
+  private schedule(): void {
+    this.queue = this.queue.then(async () => void (await this.sync())).catch((err: unknown) => {
+      this.d.log.error({ err: messageOf(err) }, 'wireguard: programming the peers failed; the next change or the doctor retries');
+    });
+  }
+
+  /** Reads the interface's peers and takes them to what etcd says. Answers the commands run. */
+  async sync(): Promise<readonly (readonly string[])[]> {
+    if (this.stopped) return [];
+    const j = this.judged();
+    if (!j) return [];
+    for (const r of j.refused) if (!this.last.refused.some((x) => x.record.node === r.record.node && x.reason === r.reason)) this.d.log.warn({ node: r.record.node, reason: r.reason, detail: r.detail }, 'wireguard: a peer record is not believed; not programmed');
+    this.last = j;
+    const cmds = peerCommands(this.d.iface, j.peers, await this.observe());
+    for (const c of cmds) await this.d.command(c, this.d.log);
+    return cmds;
+  }
+
+  async observe(): Promise<ReturnType<typeof parseWgShow>> {
+    const { iface, log } = this.d;
+    // Never `wg show dump` or `wg showconf`: both print the private key.
+    const [endpoints, allowed] = await Promise.all([this.d.command(['wg', 'show', iface, 'endpoints'], log), this.d.command(['wg', 'show', iface, 'allowed-ips'], log)]);
+    return parseWgShow(endpoints, allowed);
+  }
+
+  /** The tunnel address of a node's peer, if it is believed: an encrypted network's VXLAN goes there. */
+  tunnelOf(node: string): string | undefined {
+    return this.last.peers.find((p) => p.node === node)?.tunnel;
+  }
+
+  /** The plaintext VXLAN of these networks' VNIs is dropped from now on. */
+  async encryptedVnis(vnis: readonly number[]): Promise<void> {
+    await applyAll(this.d.exec, [{ what: `drop plaintext VXLAN of ${vnis.length} encrypted network(s)`, run: { kind: 'nft', table: WG_TABLE, commands: plaintextGuardCommands(this.d.iface, vnis) } }], this.d.log);
+  }
+
+  /** Resolves when every change received so far is programmed. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.peersFollower?.stop(), this.nodesFollower?.stop()]);
+    await this.queue;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The WireGuard interface and its peers as plans (issue 24), pure: what `wg` should be told for
+ * the peers this host believes (peer-record.ts judgePeers) against what the interface holds.
+ * `wg` commands are argv lists for the runner (wireguard/host.ts); `ip` and nft go through the
+ * executor as host steps. Nothing here ever names the private key: `wg` reads it from its file.
+ */
+import type { HostStep } from '../../plan/step.js';
+import { VXLAN_PORT } from '../../plan/vxlan.js';
+import { type NftCommand, add, chainObj, counterObj, flush, ruleObj, tableObj } from '../../plan/nft-change.js';
+import type { PeerRecord } from './peer-record.js';
+import { isWgKey } from './keyfile.js';
+
+/** One peer as the interface holds it: its endpoint and allowed addresses. */
+export interface ObservedPeer {
+  readonly endpoint: string | undefined;
+  readonly allowedIps: readonly string[];
+}
+
+/** `wg show <if> endpoints` and `wg show <if> allowed-ips`, by public key (lines "key\tvalue"). */
+export function parseWgShow(endpoints: string, allowedIps: string): Map<string, ObservedPeer> {
+  const out = new Map<string, ObservedPeer>();
+  const lines = (t: string): [string, string][] => t.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => {
+    const [k = '', v = ''] = l.split('\t');
+    return [k, v];
+  });
+  for (const [k, v] of lines(endpoints)) if (isWgKey(k)) out.set(k, { endpoint: v === '(none)' ? undefined : v, allowedIps: [] });
+  for (const [k, v] of lines(allowedIps)) {
+    if (!isWgKey(k)) continue;
+    const ips = v === '(none)' ? [] : v.split(' ').filter((x) => x !== '');
+    out.set(k, { endpoint: out.get(k)?.endpoint, allowedIps: ips });
+  }
+  return out;
+}
+
+export type WgCommand = readonly string[];
+
+/** The `wg set` commands that take the interface's peers to `peers`. */
+export function peerCommands(iface: string, peers: readonly PeerRecord[], observed: ReadonlyMap<string, ObservedPeer>): WgCommand[] {
+  const out: WgCommand[] = [];
+  const wanted = new Set(peers.map((p) => p.publicKey));
+  for (const key of [...observed.keys()].sort()) if (!wanted.has(key)) out.push(['wg', 'set', iface, 'peer', key, 'remove']);
+  for (const p of peers) {
+    const endpoint = `${p.underlay}:${p.port}`;
+    const allowed = `${p.tunnel}/32`;
+    const o = observed.get(p.publicKey);
+    if (o && o.endpoint === endpoint && o.allowedIps.length === 1 && o.allowedIps[0] === allowed) continue;
+    // `wg set ... allowed-ips` replaces the list: a changed tunnel address leaves no old one behind.
+    out.push(['wg', 'set', iface, 'peer', p.publicKey, 'endpoint', endpoint, 'allowed-ips', allowed, 'persistent-keepalive', '25']);
+  }
+  return out;
+}
+
+/** After the interface exists: its key file, port, tunnel address, MTU, up. */
+export function interfaceCommands(iface: string, keyPath: string, port: number): WgCommand[] {
+  return [['wg', 'set', iface, 'private-key', keyPath, 'listen-port', String(port)]];
+}
+
+export function interfaceSteps(iface: string, tunnelCidr: string, mtu: number): HostStep[] {
+  return [
+    { what: `tunnel address ${tunnelCidr} on ${iface}`, run: { kind: 'ip', args: ['addr', 'replace', tunnelCidr, 'dev', iface] } },
+    { what: `${iface} at MTU ${mtu}, up`, run: { kind: 'ip', args: ['link', 'set', 'dev', iface, 'mtu', String(mtu), 'up'] } },
+  ];
+}
+
+/** mynet's table for what WireGuard adds to the firewall; apart from `inet mynet` (plan/nft-model.ts is being reshaped). */
+export const WG_TABLE = 'inet mynet-wg';
+export const PLAINTEXT_CHAIN = 'plaintext-in';
+export const PLAINTEXT_COUNTER = 'plaintext-drop';
+
+/**
+ * The drop of plaintext VXLAN for encrypted networks: VXLAN carrying one of their VNIs that did
+ * not come out of the WireGuard interface is dropped, from anyone (a forged frame with a member's
+ * tunnel address as its source included). Refilled whole on each change; one named counter.
+ */
+/**
+ * The plaintext drop as typed firewall changes (plan/nft-change.ts) on its own table: before
+ * mynet's own VXLAN guard (priority -5) on the input hook, so a drop in either is final.
+ */
+export function plaintextGuardCommands(iface: string, vnis: readonly number[]): NftCommand[] {
+  const chain = chainObj(PLAINTEXT_CHAIN, { type: 'filter', hook: 'input', prio: -6 });
+  return [
+    add(tableObj()),
+    add(counterObj(PLAINTEXT_COUNTER)),
+    add(chain),
+    flush(chainObj(PLAINTEXT_CHAIN)),
+    ...[...vnis].sort((a, b) => a - b).map((vni) => add(ruleObj(PLAINTEXT_CHAIN, {
+      text: `iifname != "${iface}" udp dport ${VXLAN_PORT} @th,96,24 ${vni} counter name ${PLAINTEXT_COUNTER} drop`,
+      id: `vni:${vni} plaintext vxlan of an encrypted network`,
+    }))),
+  ];
+}
+
