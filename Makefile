@@ -40,7 +40,7 @@ bench: deps build
 	npm run bench
 
 lint: node_modules
-	npx eslint .
+	npm run -s lint
 
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit

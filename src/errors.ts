@@ -19,9 +19,19 @@ export type ErrorCode =
   | 'INTERNAL';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
-  'INVALID_REQUEST', 'NOT_FOUND', 'NETWORK_NOT_FOUND', 'ENDPOINT_NOT_FOUND', 'POOL_NOT_FOUND',
-  'POOL_EXHAUSTED', 'CONFLICT', 'HOST_COMMAND_FAILED', 'STATE_IO', 'STATE_CORRUPT',
-  'BODY_TOO_LARGE', 'CLUSTER_UNAVAILABLE', 'INTERNAL',
+  'INVALID_REQUEST',
+  'NOT_FOUND',
+  'NETWORK_NOT_FOUND',
+  'ENDPOINT_NOT_FOUND',
+  'POOL_NOT_FOUND',
+  'POOL_EXHAUSTED',
+  'CONFLICT',
+  'HOST_COMMAND_FAILED',
+  'STATE_IO',
+  'STATE_CORRUPT',
+  'BODY_TOO_LARGE',
+  'CLUSTER_UNAVAILABLE',
+  'INTERNAL',
 ];
 
 export class PluginError extends Error {
@@ -65,8 +75,7 @@ export class HostPlanError extends PluginError {
   }
 }
 
-export const invalid = (field: string, why: string): PluginError =>
-  new PluginError('INVALID_REQUEST', `${field}: ${why}`);
+export const invalid = (field: string, why: string): PluginError => new PluginError('INVALID_REQUEST', `${field}: ${why}`);
 
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
@@ -74,7 +83,12 @@ export function messageOf(err: unknown): string {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '';
+  return (
+    s
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? ''
+  );
 }
 
 /** A teardown ran every step and some failed: each is named with the kernel's message. */
@@ -83,7 +97,10 @@ export class HostTeardownError extends PluginError {
     readonly failures: readonly { readonly step: string; readonly error: string }[],
     readonly steps: number,
   ) {
-    super('HOST_COMMAND_FAILED', `teardown incomplete, ${failures.length} of ${steps} steps failed: ${failures.map((f) => `${f.step}: ${f.error}`).join('; ')}`);
+    super(
+      'HOST_COMMAND_FAILED',
+      `teardown incomplete, ${failures.length} of ${steps} steps failed: ${failures.map((f) => `${f.step}: ${f.error}`).join('; ')}`,
+    );
     this.name = 'HostTeardownError';
   }
 }

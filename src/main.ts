@@ -96,7 +96,12 @@ async function main(): Promise<void> {
   };
   // Unknown paths share one label, so a client cannot grow the metrics without bound.
   const knownRoutes = new Set(routes.map((r) => r.path));
-  const app = createApp({ plugin, log, onRegister: ensureHook, onRequest: (route, ok, ms) => count((m) => m.request(knownRoutes.has(route) ? route : 'unknown', ok, ms)) });
+  const app = createApp({
+    plugin,
+    log,
+    onRegister: ensureHook,
+    onRequest: (route, ok, ms) => count((m) => m.request(knownRoutes.has(route) ? route : 'unknown', ok, ms)),
+  });
   const server = createServer(app);
   const stopServer = drainer(server);
   await listenUnix(server, config.socket);
@@ -109,9 +114,29 @@ async function main(): Promise<void> {
   // The Docker socket is optional (it is root on the host): without it, no names at all.
   const source = await namesSource();
   if (!source.on) log.warn({ why: source.why }, 'docker names off: no host DNS names, no container names in mynet status');
-  const admin = createServer(createAdminApp({ plugin, metrics, log: log.child({ admin: true }), version, names: () => (source.on ? dockerNames() : Promise.resolve(NO_NAMES)), namesSource: source, ...(cluster && { cluster: cluster.agent }) }));
+  const admin = createServer(
+    createAdminApp({
+      plugin,
+      metrics,
+      log: log.child({ admin: true }),
+      version,
+      names: () => (source.on ? dockerNames() : Promise.resolve(NO_NAMES)),
+      namesSource: source,
+      ...(cluster && { cluster: cluster.agent }),
+    }),
+  );
   await listenUnix(admin, config.adminSocket, 0o600);
-  log.info({ socket: config.socket, adminSocket: config.adminSocket, stateDir: config.stateDir, networks: state.networks.size, endpoints: state.endpoints.size, version }, 'listening');
+  log.info(
+    {
+      socket: config.socket,
+      adminSocket: config.adminSocket,
+      stateDir: config.stateDir,
+      networks: state.networks.size,
+      endpoints: state.endpoints.size,
+      version,
+    },
+    'listening',
+  );
 
   // Names: from the Docker API, in the background (never on a request path), served over DNS.
   const sync = new DockerNameSync({
@@ -126,7 +151,8 @@ async function main(): Promise<void> {
     onChange: () => {
       if (!cluster) return;
       nameIndex.clear();
-      for (const c of sync.containerList()) for (const n of c.networks) if (n.ipv4) nameIndex.set(`${n.networkId} ${n.ipv4}`, { name: c.name, aliases: n.aliases });
+      for (const c of sync.containerList())
+        for (const n of c.networks) if (n.ipv4) nameIndex.set(`${n.networkId} ${n.ipv4}`, { name: c.name, aliases: n.aliases });
       cluster.agent.namesChanged();
     },
   });
@@ -134,7 +160,12 @@ async function main(): Promise<void> {
   let dns: DnsServer | undefined;
   if (config.dnsListen && source.on) {
     sync.start();
-    dns = await startDnsServer({ listen: config.dnsListen, table: () => sync.table(), log, onQuery: (a) => count((m) => m.dnsQueries.inc({ answer: a })) }).catch((err: unknown) => {
+    dns = await startDnsServer({
+      listen: config.dnsListen,
+      table: () => sync.table(),
+      log,
+      onQuery: (a) => count((m) => m.dnsQueries.inc({ answer: a })),
+    }).catch((err: unknown) => {
       // Names are a convenience; networking must not stop because port 53 is taken.
       log.error({ err, listen: config.dnsListen }, 'dns: cannot listen; names will not be served');
       return undefined;

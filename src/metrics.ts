@@ -10,7 +10,12 @@ import type { StateView } from './driver/state.js';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'mynet_requests_total', help: 'Plugin requests by route and outcome', labelNames: ['route', 'outcome'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'mynet_requests_total',
+    help: 'Plugin requests by route and outcome',
+    labelNames: ['route', 'outcome'],
+    registers: [this.registry],
+  });
   readonly requestSeconds = new Histogram({
     name: 'mynet_request_duration_seconds',
     help: 'Plugin request duration by route',
@@ -18,7 +23,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [this.registry],
   });
-  readonly commands = new Counter({ name: 'mynet_host_commands_total', help: 'Host commands (processes) by program and outcome', labelNames: ['command', 'outcome'], registers: [this.registry] });
+  readonly commands = new Counter({
+    name: 'mynet_host_commands_total',
+    help: 'Host commands (processes) by program and outcome',
+    labelNames: ['command', 'outcome'],
+    registers: [this.registry],
+  });
   readonly commandSeconds = new Histogram({
     name: 'mynet_host_command_duration_seconds',
     help: 'Host command duration by program',
@@ -26,29 +36,73 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
     registers: [this.registry],
   });
-  readonly processes = new Counter({ name: 'mynet_host_processes_total', help: 'Processes started for host commands (one-shot and the long-running ip/nft ones), by program', labelNames: ['command'], registers: [this.registry] });
-  readonly backgroundFailures = new Counter({ name: 'mynet_background_failures_total', help: 'Steps run after the answer (veth deletes, conntrack flushes) that failed; the doctor reports what they left', registers: [this.registry] });
-  readonly dnsQueries = new Counter({ name: 'mynet_dns_queries_total', help: 'DNS queries by answer', labelNames: ['answer'], registers: [this.registry] });
-  readonly doctorDifferences = new Counter({ name: 'mynet_doctor_differences_total', help: 'Differences between state and kernel found by the doctor, by kind, counted at every check', labelNames: ['kind'], registers: [this.registry] });
+  readonly processes = new Counter({
+    name: 'mynet_host_processes_total',
+    help: 'Processes started for host commands (one-shot and the long-running ip/nft ones), by program',
+    labelNames: ['command'],
+    registers: [this.registry],
+  });
+  readonly backgroundFailures = new Counter({
+    name: 'mynet_background_failures_total',
+    help: 'Steps run after the answer (veth deletes, conntrack flushes) that failed; the doctor reports what they left',
+    registers: [this.registry],
+  });
+  readonly dnsQueries = new Counter({
+    name: 'mynet_dns_queries_total',
+    help: 'DNS queries by answer',
+    labelNames: ['answer'],
+    registers: [this.registry],
+  });
+  readonly doctorDifferences = new Counter({
+    name: 'mynet_doctor_differences_total',
+    help: 'Differences between state and kernel found by the doctor, by kind, counted at every check',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   /** What the last check found (before repairs): the one to alert on, since it falls back to 0. */
-  readonly doctorLast = new Gauge({ name: 'mynet_doctor_differences', help: 'Differences between state and kernel found by the last doctor check (before repairs), by kind', labelNames: ['kind'], registers: [this.registry] });
+  readonly doctorLast = new Gauge({
+    name: 'mynet_doctor_differences',
+    help: 'Differences between state and kernel found by the last doctor check (before repairs), by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
 
   /**
    * The heap still in use right after the last full (mark-compact) collection: what the plugin
    * keeps. RSS and heap size follow V8's sizing of its heap to the load and swing by tens of per
    * cent; this is the figure a leak makes grow.
    */
-  readonly liveHeap = new Gauge({ name: 'mynet_process_heap_live_bytes', help: 'V8 heap in use right after the last full garbage collection (0 before the first)', registers: [this.registry] });
+  readonly liveHeap = new Gauge({
+    name: 'mynet_process_heap_live_bytes',
+    help: 'V8 heap in use right after the last full garbage collection (0 before the first)',
+    registers: [this.registry],
+  });
   private readonly gcObserver = new PerformanceObserver((list) => {
-    const major = list.getEntries().some((e) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    const major = list
+      .getEntries()
+      .some((e) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
     if (major) this.liveHeap.set(getHeapStatistics().used_heap_size);
   });
 
   constructor(state: () => StateView) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mynet_process_' });
     this.gcObserver.observe({ entryTypes: ['gc'] });
-    new Gauge({ name: 'mynet_networks', help: 'Networks in state', registers: [this.registry], collect() { this.set(state().networks.size); } });
-    new Gauge({ name: 'mynet_endpoints', help: 'Endpoints in state', registers: [this.registry], collect() { this.set(state().endpoints.size); } });
+    new Gauge({
+      name: 'mynet_networks',
+      help: 'Networks in state',
+      registers: [this.registry],
+      collect() {
+        this.set(state().networks.size);
+      },
+    });
+    new Gauge({
+      name: 'mynet_endpoints',
+      help: 'Endpoints in state',
+      registers: [this.registry],
+      collect() {
+        this.set(state().endpoints.size);
+      },
+    });
     new Gauge({
       name: 'mynet_published_ports',
       help: 'Published port bindings in force',
@@ -73,12 +127,31 @@ export class Metrics {
   });
 
   /** Endpoint records of other hosts that parse but are not believed (multihost/trust.ts), by reason. */
-  readonly clusterRecordsRefused = new Counter({ name: 'mynet_cluster_records_refused_total', help: 'Endpoint records in etcd not programmed because they are not believed (another node\'s claimed address, this host\'s own address or MAC, ...), by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly clusterRecordsRefused = new Counter({
+    name: 'mynet_cluster_records_refused_total',
+    help: "Endpoint records in etcd not programmed because they are not believed (another node's claimed address, this host's own address or MAC, ...), by reason",
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
 
   /** The cluster's gauges (issue 17), registered only when a cluster store is configured. */
   cluster(source: { etcdUp(): boolean; remoteEndpoints(): number }): void {
-    new Gauge({ name: 'mynet_cluster_etcd_up', help: '1 when the last etcd call or watch succeeded, 0 when etcd did not answer', registers: [this.registry], collect() { this.set(source.etcdUp() ? 1 : 0); } });
-    new Gauge({ name: 'mynet_cluster_remote_endpoints', help: 'Endpoints of other hosts programmed on this host\'s VXLAN devices', registers: [this.registry], collect() { this.set(source.remoteEndpoints()); } });
+    new Gauge({
+      name: 'mynet_cluster_etcd_up',
+      help: '1 when the last etcd call or watch succeeded, 0 when etcd did not answer',
+      registers: [this.registry],
+      collect() {
+        this.set(source.etcdUp() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'mynet_cluster_remote_endpoints',
+      help: "Endpoints of other hosts programmed on this host's VXLAN devices",
+      registers: [this.registry],
+      collect() {
+        this.set(source.remoteEndpoints());
+      },
+    });
   }
 
   /** Records one doctor check: every kind seen so far is set, to 0 when this check found none. */

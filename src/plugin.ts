@@ -129,7 +129,11 @@ export class Plugin {
       throw err;
     }
     this.deps.state.apply(d.changes);
-    if (bg && plan.length < all.length) bg.enqueue(all.filter((s) => s.later), log);
+    if (bg && plan.length < all.length)
+      bg.enqueue(
+        all.filter((s) => s.later),
+        log,
+      );
     try {
       await this.deps.store.maybeCompact(this.deps.state);
     } catch (err) {
@@ -139,7 +143,11 @@ export class Plugin {
     return d.response;
   }
 
-  private decide<R>(log: Logger, fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>, mode: 'plan' | 'teardown' = 'plan'): Promise<R> {
+  private decide<R>(
+    log: Logger,
+    fn: (s: State) => AnyDecision<R> | Promise<AnyDecision<R>>,
+    mode: 'plan' | 'teardown' = 'plan',
+  ): Promise<R> {
     return this.locked(async () => this.commit(await fn(this.deps.state), log, mode));
   }
 
@@ -149,7 +157,11 @@ export class Plugin {
   }
 
   private clusterPort(): ClusterPort {
-    if (!this.deps.cluster) throw new PluginError('CLUSTER_UNAVAILABLE', 'option mynet.cluster: this mynet has no cluster store; set MYNET_ETCD_ENDPOINTS (and MYNET_NODE_NAME) on every host');
+    if (!this.deps.cluster)
+      throw new PluginError(
+        'CLUSTER_UNAVAILABLE',
+        'option mynet.cluster: this mynet has no cluster store; set MYNET_ETCD_ENDPOINTS (and MYNET_NODE_NAME) on every host',
+      );
     return this.deps.cluster;
   }
 
@@ -209,7 +221,9 @@ export class Plugin {
     try {
       await this.clusterPort().publish(c, endpoint, log);
     } catch (err) {
-      await this.locked(() => this.commit(deleteEndpoint(this.deps.state, { NetworkID: req.NetworkID, EndpointID: req.EndpointID }), log, 'teardown')).catch((undoErr: unknown) => {
+      await this.locked(() =>
+        this.commit(deleteEndpoint(this.deps.state, { NetworkID: req.NetworkID, EndpointID: req.EndpointID }), log, 'teardown'),
+      ).catch((undoErr: unknown) => {
         // Left in the state: dockerd's rollback (DeleteEndpoint) or the reconcile loop removes it.
         log.error({ err: undoErr }, 'taking back an endpoint etcd did not take failed');
       });
@@ -236,12 +250,21 @@ export class Plugin {
       return r;
     });
   }
-  programExternalConnectivity(req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null }, log: Logger): Promise<Record<string, never>> {
+  programExternalConnectivity(
+    req: { NetworkID: string; EndpointID: string; Options?: Record<string, unknown> | null },
+    log: Logger,
+  ): Promise<Record<string, never>> {
     return this.decide(log, async (s) => {
       // The host's listeners are read only for the protocols this call publishes (most publish
       // none), and with held ports only for bindings that choose a port (the bind checks the rest).
       const held = this.deps.holdsPorts === true;
-      const protos = [...new Set(parsePortMap(req.Options).filter((b) => !held || !isExact(b)).map((b) => b.proto))];
+      const protos = [
+        ...new Set(
+          parsePortMap(req.Options)
+            .filter((b) => !held || !isExact(b))
+            .map((b) => b.proto),
+        ),
+      ];
       const host = protos.length > 0 && this.deps.hostPorts ? await this.deps.hostPorts(protos) : NO_HOST_PORTS;
       return programExternalConnectivity(s, req, host);
     });
@@ -278,7 +301,12 @@ export class Plugin {
     // address is in use here keeps the claim: it is this host's, for the endpoint that uses it).
     ipam.requestAddress(s, req); // the request's own checks (pool, address form) before etcd is asked
     const cluster = this.clusterPort();
-    const claimed = await cluster.claim(c, req.Address ? bareAddress(req.Address) : undefined, () => ipam.freeAddresses(this.deps.state, req.PoolID), log);
+    const claimed = await cluster.claim(
+      c,
+      req.Address ? bareAddress(req.Address) : undefined,
+      () => ipam.freeAddresses(this.deps.state, req.PoolID),
+      log,
+    );
     try {
       return await this.locked(async () => {
         const d = ipam.takeAddress(this.deps.state, req.PoolID, claimed, !req.Address);
@@ -309,7 +337,10 @@ export class Plugin {
    * the departure leaves the journal. Under the lock, as every change of the journal.
    */
   departureSettled(cluster: string, log: Logger): Promise<void> {
-    return this.decide(log, (s) => ({ changes: s.departures.has(cluster) ? [{ op: 'departure.delete', cluster }] : [], response: undefined }));
+    return this.decide(log, (s) => ({
+      changes: s.departures.has(cluster) ? [{ op: 'departure.delete', cluster }] : [],
+      response: undefined,
+    }));
   }
 
   /**
@@ -322,9 +353,21 @@ export class Plugin {
     return this.locked(async () => {
       const results = await this.reconcileNow('start', log);
       const orphans = results.filter((r) => r.difference.kind === 'orphan').map((r) => r.difference.object);
-      if (orphans.length) log.warn({ orphans }, 'objects of ours that the state does not know are left in place; `mynet doctor` lists them, `mynet doctor --fix` removes them');
+      if (orphans.length)
+        log.warn(
+          { orphans },
+          'objects of ours that the state does not know are left in place; `mynet doctor` lists them, `mynet doctor --fix` removes them',
+        );
       const s = this.deps.state;
-      log.info({ networks: s.networks.size, endpoints: s.endpoints.size, repaired: results.filter((r) => r.repaired).length, failed: results.filter((r) => r.error).length }, 'state restored');
+      log.info(
+        {
+          networks: s.networks.size,
+          endpoints: s.endpoints.size,
+          repaired: results.filter((r) => r.repaired).length,
+          failed: results.filter((r) => r.error).length,
+        },
+        'state restored',
+      );
     });
   }
 
@@ -343,7 +386,11 @@ export class Plugin {
     if (!snapshot) throw new Error('reconcile: no kernel snapshot available');
     // A veth whose delete is queued would look like a leftover.
     await this.deps.background?.idle();
-    const observed = { kernel: await snapshot(log), marked: await this.deps.ourLinks(log), ...(this.deps.dataPlane ? { plane: await this.deps.dataPlane() } : {}) };
+    const observed = {
+      kernel: await snapshot(log),
+      marked: await this.deps.ourLinks(log),
+      ...(this.deps.dataPlane ? { plane: await this.deps.dataPlane() } : {}),
+    };
     const r = reconcile(this.deps.state, observed, policy);
     this.deps.onDifferences?.(r.found);
     const outcome = new Map<Difference, DoctorResult>(r.left.map((d) => [d, { difference: d, repaired: false }]));
@@ -366,7 +413,19 @@ export class Plugin {
       }
     }
     const out = r.found.map((d) => outcome.get(d) as DoctorResult);
-    if (out.length) log.warn({ policy, differences: out.map((x) => ({ kind: x.difference.kind, object: x.difference.object, detail: x.difference.detail, repaired: x.repaired })) }, 'doctor found differences');
+    if (out.length)
+      log.warn(
+        {
+          policy,
+          differences: out.map((x) => ({
+            kind: x.difference.kind,
+            object: x.difference.object,
+            detail: x.difference.detail,
+            repaired: x.repaired,
+          })),
+        },
+        'doctor found differences',
+      );
     return out;
   }
 

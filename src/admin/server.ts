@@ -44,30 +44,56 @@ export function createAdminApp(deps: AdminDeps): express.Express {
       return NO_NAMES;
     }
   };
-  const wrap = (fn: (req: Request) => unknown) => async (req: Request, res: Response): Promise<void> => {
-    try {
-      res.json(await fn(req));
-    } catch (err) {
-      // A refusal of what the operator asked (forget a live node) is not the plugin failing.
-      if (err instanceof PluginError && (err.code === 'CONFLICT' || err.code === 'INVALID_REQUEST')) deps.log.warn({ err: err.message }, 'admin request refused');
-      else deps.log.error({ err }, 'admin request failed');
-      res.status(500).json({ Err: messageOf(err) });
-    }
-  };
+  const wrap =
+    (fn: (req: Request) => unknown) =>
+    async (req: Request, res: Response): Promise<void> => {
+      try {
+        res.json(await fn(req));
+      } catch (err) {
+        // A refusal of what the operator asked (forget a live node) is not the plugin failing.
+        if (err instanceof PluginError && (err.code === 'CONFLICT' || err.code === 'INVALID_REQUEST'))
+          deps.log.warn({ err: err.message }, 'admin request refused');
+        else deps.log.error({ err }, 'admin request failed');
+        res.status(500).json({ Err: messageOf(err) });
+      }
+    };
   /** The kernel against the state, then the VXLAN entries against etcd (as one list). */
   const doctor = async (fix: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> => {
     const results = await deps.plugin.doctor(deps.log, fix);
     const cluster = deps.cluster ? await deps.cluster.doctor(fix !== 'none', deps.log) : [];
-    return [...results, ...cluster.map((d): DoctorResult => ({ difference: { kind: 'drift', object: d.object, detail: d.detail, fix: [] }, repaired: fix !== 'none' && d.compared !== false }))];
+    return [
+      ...results,
+      ...cluster.map((d): DoctorResult => ({
+        difference: { kind: 'drift', object: d.object, detail: d.detail, fix: [] },
+        repaired: fix !== 'none' && d.compared !== false,
+      })),
+    ];
   };
-  app.get('/version', wrap(() => ({ version: deps.version, node: process.version })));
-  app.get('/status', wrap(async () => {
-    const checks = await doctor('none');
-    const cluster = deps.cluster ? await deps.cluster.status() : undefined;
-    return { networks: statusView(deps.plugin.state, await names()), differences: checks.length, ...(deps.namesSource ? { names: namesView(deps.namesSource) } : {}), ...(cluster ? { cluster } : {}) };
-  }));
-  app.get('/ports', wrap(async () => ({ ports: portsView(deps.plugin.state, await names()) })));
-  app.get('/doctor', wrap(async () => ({ results: await doctor('none') })));
+  app.get(
+    '/version',
+    wrap(() => ({ version: deps.version, node: process.version })),
+  );
+  app.get(
+    '/status',
+    wrap(async () => {
+      const checks = await doctor('none');
+      const cluster = deps.cluster ? await deps.cluster.status() : undefined;
+      return {
+        networks: statusView(deps.plugin.state, await names()),
+        differences: checks.length,
+        ...(deps.namesSource ? { names: namesView(deps.namesSource) } : {}),
+        ...(cluster ? { cluster } : {}),
+      };
+    }),
+  );
+  app.get(
+    '/ports',
+    wrap(async () => ({ ports: portsView(deps.plugin.state, await names()) })),
+  );
+  app.get(
+    '/doctor',
+    wrap(async () => ({ results: await doctor('none') })),
+  );
   app.post('/cluster/forget', async (req: Request, res: Response) => {
     const node = req.query.node;
     if (!deps.cluster) {

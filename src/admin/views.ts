@@ -43,7 +43,8 @@ export interface NamesView {
   readonly why?: string;
 }
 
-export const namesView = (s: NamesSource): NamesView => (s.on ? { on: true, socket: s.socket } : { on: false, socket: s.socket, why: s.why });
+export const namesView = (s: NamesSource): NamesView =>
+  s.on ? { on: true, socket: s.socket } : { on: false, socket: s.socket, why: s.why };
 
 export function statusView(state: StateView, names: DockerNames): NetworkView[] {
   return [...state.networks.values()].map((n) => ({

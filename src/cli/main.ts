@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   const json = args.includes('--json');
   const fix = args.includes('--fix');
   const si = args.indexOf('--socket');
-  const socket = si >= 0 ? (args[si + 1] ?? '') : (process.env.MYNET_ADMIN_SOCKET || '/run/mynet/admin.sock');
+  const socket = si >= 0 ? (args[si + 1] ?? '') : process.env.MYNET_ADMIN_SOCKET || '/run/mynet/admin.sock';
   // An empty socketPath would make node's http client connect to localhost:80 instead.
   if (si >= 0 && (socket === '' || socket.startsWith('--'))) {
     process.stderr.write(`mynet: --socket needs a path\n${USAGE}\n`);
@@ -61,7 +61,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'status': {
-        const r = await call<{ networks: NetworkView[]; differences: number; names?: NamesView; cluster?: ClusterStatus }>(socket, 'GET', '/status');
+        const r = await call<{ networks: NetworkView[]; differences: number; names?: NamesView; cluster?: ClusterStatus }>(
+          socket,
+          'GET',
+          '/status',
+        );
         print(r, () => renderStatus(r.networks, r.differences, st, r.names, r.cluster));
         return 0;
       }
@@ -72,7 +76,11 @@ async function main(argv: string[]): Promise<number> {
           process.stderr.write(`${USAGE}\n`);
           return 2;
         }
-        const r = await call<{ node: string; addresses: number; endpoints: number }>(socket, 'POST', `/cluster/forget?node=${encodeURIComponent(node)}`);
+        const r = await call<{ node: string; addresses: number; endpoints: number }>(
+          socket,
+          'POST',
+          `/cluster/forget?node=${encodeURIComponent(node)}`,
+        );
         print(r, () => `forgot node ${r.node}: ${r.addresses} address claim(s) and ${r.endpoints} endpoint record(s) removed from etcd`);
         return 0;
       }
@@ -109,7 +117,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`mynet: ${String(err)}\n`);
-  process.exit(1);
-});
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`mynet: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

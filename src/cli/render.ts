@@ -8,8 +8,14 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
   const etcd = c.etcd === 'up' ? st.green('etcd up') : st.red(`etcd down${c.etcdError ? ` (${c.etcdError})` : ''}`);
   return [
     `cluster: node ${c.node} ${c.address}, ${etcd}`,
-    ...c.networks.map((n) => `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)`),
-    ...c.members.map((m) => `  member ${m.name} ${m.address} ${m.up === undefined ? 'unknown' : m.up ? st.green('up') : st.red('down')} endpoints ${m.endpoints}`),
+    ...c.networks.map(
+      (n) =>
+        `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)`,
+    ),
+    ...c.members.map(
+      (m) =>
+        `  member ${m.name} ${m.address} ${m.up === undefined ? 'unknown' : m.up ? st.green('up') : st.red('down')} endpoints ${m.endpoints}`,
+    ),
     '',
   ];
 }
@@ -21,7 +27,10 @@ export interface Style {
   yellow(s: string): string;
 }
 
-const wrap = (code: string) => (s: string): string => `\u001b[${code}m${s}\u001b[0m`;
+const wrap =
+  (code: string) =>
+  (s: string): string =>
+    `\u001b[${code}m${s}\u001b[0m`;
 export const COLOUR: Style = { bold: wrap('1'), red: wrap('31'), green: wrap('32'), yellow: wrap('33') };
 export const PLAIN: Style = { bold: (s) => s, red: (s) => s, green: (s) => s, yellow: (s) => s };
 
@@ -31,31 +40,61 @@ const visible = (s: string): number => s.replace(/\u001b\[\d+m/g, '').length;
 export function table(headers: readonly string[], rows: readonly (readonly string[])[], st: Style): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - visible(c)))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - visible(c))))
+      .join('  ')
+      .trimEnd();
   return [st.bold(line(headers)), ...rows.map(line)].join('\n');
 }
 
-export function renderStatus(nets: readonly NetworkView[], differences: number, st: Style, names?: NamesView, cluster?: ClusterStatus): string {
+export function renderStatus(
+  nets: readonly NetworkView[],
+  differences: number,
+  st: Style,
+  names?: NamesView,
+  cluster?: ClusterStatus,
+): string {
   const namesLine = [
-    ...(names === undefined ? [] : names.on ? [`names: on, from the Docker API at ${names.socket}`] : [st.yellow(`names: off: ${names.why ?? 'no Docker socket'}`)]),
+    ...(names === undefined
+      ? []
+      : names.on
+        ? [`names: on, from the Docker API at ${names.socket}`]
+        : [st.yellow(`names: off: ${names.why ?? 'no Docker socket'}`)]),
     ...(cluster ? renderCluster(cluster, st) : []),
   ];
   // The names line heads the output and the health line ends it (scripts read the last line).
   if (nets.length === 0) return [...namesLine, 'no mynet networks'].join('\n');
   const out: string[] = [...namesLine];
   for (const n of nets) {
-    out.push(`${st.bold(n.name ?? '(name unknown)')}  ${n.id.slice(0, 12)}  bridge ${n.bridge}  ${n.subnets.join(' ')}  gateway ${n.gateways.join(' ') || '-'}`);
+    out.push(
+      `${st.bold(n.name ?? '(name unknown)')}  ${n.id.slice(0, 12)}  bridge ${n.bridge}  ${n.subnets.join(' ')}  gateway ${n.gateways.join(' ') || '-'}`,
+    );
     const o = n.options;
-    const flags = [typeof o.cluster === 'string' ? `cluster ${o.cluster}` : '', o.internal ? 'internal' : '', o.icc === false ? 'icc off' : '', o.masquerade === false ? 'no masquerade' : '', o.isolate === false ? 'not isolated' : '', `mtu ${String(o.mtu)}`].filter(Boolean);
+    const flags = [
+      typeof o.cluster === 'string' ? `cluster ${o.cluster}` : '',
+      o.internal ? 'internal' : '',
+      o.icc === false ? 'icc off' : '',
+      o.masquerade === false ? 'no masquerade' : '',
+      o.isolate === false ? 'not isolated' : '',
+      `mtu ${String(o.mtu)}`,
+    ].filter(Boolean);
     out.push(`  options: ${flags.join(', ')}`);
     if (n.endpoints.length) {
       out.push(
-        table(['  CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS'], n.endpoints.map((e) => [`  ${e.container ?? e.id.slice(0, 12)}`, e.addresses.join(' '), e.mac, e.hostVeth, String(e.ports)]), st),
+        table(
+          ['  CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS'],
+          n.endpoints.map((e) => [`  ${e.container ?? e.id.slice(0, 12)}`, e.addresses.join(' '), e.mac, e.hostVeth, String(e.ports)]),
+          st,
+        ),
       );
     } else out.push('  no endpoints');
     out.push('');
   }
-  out.push(differences === 0 ? st.green('health: ok, the kernel matches the state') : st.yellow(`health: ${differences} difference(s) between state and kernel; run \`mynet doctor\``));
+  out.push(
+    differences === 0
+      ? st.green('health: ok, the kernel matches the state')
+      : st.yellow(`health: ${differences} difference(s) between state and kernel; run \`mynet doctor\``),
+  );
   return out.join('\n');
 }
 
@@ -66,7 +105,13 @@ export function renderPorts(ports: readonly PortView[], st: Style): string {
   if (ports.length === 0) return 'no published ports';
   return table(
     ['HOST', 'PROTO', 'CONTAINER', 'CONTAINER PORT', 'NETWORK'],
-    ports.map((p) => [hostPort(p.hostIp, p.hostPort), p.proto, p.container ?? p.endpoint.slice(0, 12), hostPort(p.containerIp, p.containerPort), p.network]),
+    ports.map((p) => [
+      hostPort(p.hostIp, p.hostPort),
+      p.proto,
+      p.container ?? p.endpoint.slice(0, 12),
+      hostPort(p.containerIp, p.containerPort),
+      p.network,
+    ]),
     st,
   );
 }
@@ -86,7 +131,13 @@ export function renderDoctor(results: readonly DoctorResult[], fixing: boolean, 
     if (fixing) return st.yellow('left');
     return st.yellow(removes(r) ? 'found; --fix removes it' : 'found');
   };
-  const out = table(['KIND', 'OBJECT', 'DETAIL', 'STATE'], results.map((r) => [r.difference.kind, r.difference.object, r.difference.detail, state(r)]), st);
+  const out = table(
+    ['KIND', 'OBJECT', 'DETAIL', 'STATE'],
+    results.map((r) => [r.difference.kind, r.difference.object, r.difference.detail, state(r)]),
+    st,
+  );
   const n = results.filter(removes).length;
-  return fixing || n === 0 ? out : `${out}\n\n${n} object(s) of mynet's mark that no record explains; \`mynet doctor --fix\` removes them (and repairs the rest)`;
+  return fixing || n === 0
+    ? out
+    : `${out}\n\n${n} object(s) of mynet's mark that no record explains; \`mynet doctor --fix\` removes them (and repairs the rest)`;
 }

@@ -23,7 +23,8 @@ export class Backoff {
     readonly policy: BackoffPolicy = DEFAULT_BACKOFF,
     private readonly random: () => number = Math.random,
   ) {
-    if (!(policy.first > 0) || !(policy.max >= policy.first)) throw new RangeError(`backoff: first ${policy.first} ms must be > 0 and at most max ${policy.max} ms`);
+    if (!(policy.first > 0) || !(policy.max >= policy.first))
+      throw new RangeError(`backoff: first ${policy.first} ms must be > 0 and at most max ${policy.max} ms`);
   }
 
   /** The wait before the next try, in ms; each call doubles the step up to the cap. */

@@ -17,7 +17,16 @@ import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 import { canonicalIp, keys } from './keys.js';
 import type { Kv, KvItem } from './kv.js';
 import type { MirrorChange } from './mirror.js';
-import { type AddressClaim, type EndpointRecord, type NetworkDefinition, type NodeRecord, type RecordOf, definitionShape, encodeRecord, readRecord } from './records.js';
+import {
+  type AddressClaim,
+  type EndpointRecord,
+  type NetworkDefinition,
+  type NodeRecord,
+  type RecordOf,
+  definitionShape,
+  encodeRecord,
+  readRecord,
+} from './records.js';
 
 export interface NodeIdentity {
   readonly name: string;
@@ -47,8 +56,15 @@ export interface NetworkWanted {
  * `--ip-range` is not compared: it is each host's own.
  */
 export function definitionConflicts(recorded: NetworkDefinition, w: Omit<NetworkWanted, 'cluster'>): boolean {
-  return recorded.subnet !== w.subnet || recorded.gateway !== w.gateway || (w.vni !== undefined && recorded.vni !== w.vni) || recorded.mtu > w.mtu
-    || (recorded.internal === true) !== (w.internal === true) || (recorded.multicast === true) !== (w.multicast === true) || recorded.encrypt !== w.encrypt;
+  return (
+    recorded.subnet !== w.subnet ||
+    recorded.gateway !== w.gateway ||
+    (w.vni !== undefined && recorded.vni !== w.vni) ||
+    recorded.mtu > w.mtu ||
+    (recorded.internal === true) !== (w.internal === true) ||
+    (recorded.multicast === true) !== (w.multicast === true) ||
+    recorded.encrypt !== w.encrypt
+  );
 }
 
 /** What an address claim needs of a definition (a host's stored copy of it is enough). */
@@ -63,8 +79,7 @@ export type ReleaseOutcome = 'released' | 'absent' | 'not-ours';
 export type WithdrawOutcome = 'withdrawn' | 'absent' | 'not-ours';
 
 export type EndpointChange =
-  | { readonly type: 'put'; readonly endpoint: EndpointRecord }
-  | { readonly type: 'delete'; readonly endpoint: EndpointRecord };
+  { readonly type: 'put'; readonly endpoint: EndpointRecord } | { readonly type: 'delete'; readonly endpoint: EndpointRecord };
 
 export interface FollowEndpointsOptions {
   readonly onChanges: (changes: readonly EndpointChange[], how: { readonly resync: boolean }) => void;
@@ -107,8 +122,23 @@ export class ClusterStore {
     const cluster = checkClusterName('mynet.cluster', w.cluster);
     const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
     const vni = w.vni ?? vniFor(cluster);
-    const flags = { ...(w.internal === true && { internal: true as const }), ...(w.multicast === true && { multicast: true as const }), ...(w.encrypt && { encrypt: w.encrypt }) };
-    const def: NetworkDefinition = { v: 1, cluster, subnet, gateway, gatewayMac: gatewayMacFor(cluster), vni, mtu: w.mtu, ...flags, createdBy: this.node.name, createdAt: this.stamp() };
+    const flags = {
+      ...(w.internal === true && { internal: true as const }),
+      ...(w.multicast === true && { multicast: true as const }),
+      ...(w.encrypt && { encrypt: w.encrypt }),
+    };
+    const def: NetworkDefinition = {
+      v: 1,
+      cluster,
+      subnet,
+      gateway,
+      gatewayMac: gatewayMacFor(cluster),
+      vni,
+      mtu: w.mtu,
+      ...flags,
+      createdBy: this.node.name,
+      createdAt: this.stamp(),
+    };
     const r = await this.kv.createAll([
       { key: keys.network(cluster), value: encodeRecord('network', keys.network(cluster), def) },
       { key: keys.vni(vni), value: encodeRecord('vni', keys.vni(vni), { v: 1, cluster }) },
@@ -118,12 +148,18 @@ export class ClusterStore {
     if (netItem) {
       const recorded = this.checked('network', netItem);
       if (definitionConflicts(recorded, { ...w, subnet, gateway })) {
-        throw new PluginError('CONFLICT', `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`);
+        throw new PluginError(
+          'CONFLICT',
+          `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`,
+        );
       }
       return recorded;
     }
     const holder = vniItem ? this.checked('vni', vniItem).cluster : '?';
-    throw new PluginError('CONFLICT', `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${VNI_MIN}-${VNI_MAX}>`);
+    throw new PluginError(
+      'CONFLICT',
+      `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${VNI_MIN}-${VNI_MAX}>`,
+    );
   }
 
   /** Claims one address for this node. Claiming again an address this node holds succeeds (a retried request). */
@@ -144,7 +180,10 @@ export class ClusterStore {
       this.written.set(key, held.value);
       return c;
     }
-    throw new PluginError('CONFLICT', `Address: ${ip} of cluster network "${def.cluster}" is held by node ${c.node} (since ${c.claimedAt})`);
+    throw new PluginError(
+      'CONFLICT',
+      `Address: ${ip} of cluster network "${def.cluster}" is held by node ${c.node} (since ${c.claimedAt})`,
+    );
   }
 
   /**
@@ -166,7 +205,10 @@ export class ClusterStore {
         if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
       }
     }
-    throw new PluginError('POOL_EXHAUSTED', `Pool: no free address left in cluster network "${def.cluster}" (${def.subnet}) after ${Math.min(tries, maxTries)} contested tries`);
+    throw new PluginError(
+      'POOL_EXHAUSTED',
+      `Pool: no free address left in cluster network "${def.cluster}" (${def.subnet}) after ${Math.min(tries, maxTries)} contested tries`,
+    );
   }
 
   /** Releases this node's claim; another node's claim is left alone ('not-ours'). */
@@ -190,9 +232,16 @@ export class ClusterStore {
   /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
   async publishEndpoint(e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'mac' | 'name' | 'aliases'>): Promise<EndpointRecord> {
     const rec: EndpointRecord = {
-      v: 1, cluster: checkClusterName('cluster', e.cluster), id: checkId('EndpointID', e.id), node: this.node.name, underlay: this.node.address,
-      address: canonicalIp('Address', e.address), mac: e.mac.toLowerCase(), ...(e.name !== undefined && { name: e.name }),
-      ...(e.aliases !== undefined && e.aliases.length > 0 && { aliases: e.aliases }), updatedAt: this.stamp(),
+      v: 1,
+      cluster: checkClusterName('cluster', e.cluster),
+      id: checkId('EndpointID', e.id),
+      node: this.node.name,
+      underlay: this.node.address,
+      address: canonicalIp('Address', e.address),
+      mac: e.mac.toLowerCase(),
+      ...(e.name !== undefined && { name: e.name }),
+      ...(e.aliases !== undefined && e.aliases.length > 0 && { aliases: e.aliases }),
+      updatedAt: this.stamp(),
     };
     const key = keys.endpoint(rec.cluster, rec.id);
     const value = encodeRecord('endpoint', key, rec);
@@ -235,7 +284,10 @@ export class ClusterStore {
     let addresses = 0;
     let endpoints = 0;
     for (const n of nets) {
-      for (const [kind, prefix] of [['address', keys.addresses(n.cluster)], ['endpoint', keys.endpoints(n.cluster)]] as const) {
+      for (const [kind, prefix] of [
+        ['address', keys.addresses(n.cluster)],
+        ['endpoint', keys.endpoints(n.cluster)],
+      ] as const) {
         for (const it of (await this.kv.list(prefix)).items) {
           const c = readRecord(kind, it.key, it.value);
           if (c.ok && c.record.node === node && (await this.kv.deleteIfAt(it.key, it.modRevision))) {
@@ -294,7 +346,11 @@ export class ClusterStore {
   }
 
   /** A followed copy of a prefix (the claims of a network), for lookups without a request. */
-  followPrefix(prefix: string, backoffMs?: { readonly first: number; readonly max: number }, onChanges: (changes: readonly MirrorChange[]) => void = () => undefined): PrefixFollower {
+  followPrefix(
+    prefix: string,
+    backoffMs?: { readonly first: number; readonly max: number },
+    onChanges: (changes: readonly MirrorChange[]) => void = () => undefined,
+  ): PrefixFollower {
     const f = new PrefixFollower({ kv: this.kv, prefix, onChanges, ...(backoffMs && { backoffMs }) });
     f.start();
     return f;
@@ -305,7 +361,8 @@ export class ClusterStore {
     const a = parseIp(ip);
     const c = parseCidr(def.subnet);
     if (!a || !c.ok || !contains(c.cidr, a)) throw invalid('Address', `${ip} is not in cluster network "${def.cluster}" (${def.subnet})`);
-    if (ip === def.gateway) throw new PluginError('CONFLICT', `Address: ${ip} is the gateway of cluster network "${def.cluster}" (the same on every host)`);
+    if (ip === def.gateway)
+      throw new PluginError('CONFLICT', `Address: ${ip} is the gateway of cluster network "${def.cluster}" (the same on every host)`);
     return ip;
   }
 

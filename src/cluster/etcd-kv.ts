@@ -68,7 +68,10 @@ export class EtcdKv implements Kv {
   private async bounded<T>(what: string, call: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ClusterUnavailableError(`cluster: etcd at ${this.where} did not answer ${what} within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(
+        () => reject(new ClusterUnavailableError(`cluster: etcd at ${this.where} did not answer ${what} within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
     });
     try {
       return await Promise.race([call(), timeout]);
@@ -122,11 +125,17 @@ export class EtcdKv implements Kv {
   }
 
   deleteIfAt(key: string, modRevision: number): Promise<boolean> {
-    return this.bounded(`delete ${key}`, async () => (await this.client.if(key, 'Mod', '==', modRevision).then(this.client.delete().key(key)).commit()).succeeded);
+    return this.bounded(
+      `delete ${key}`,
+      async () => (await this.client.if(key, 'Mod', '==', modRevision).then(this.client.delete().key(key)).commit()).succeeded,
+    );
   }
 
   deleteIfValue(key: string, value: string): Promise<boolean> {
-    return this.bounded(`delete ${key}`, async () => (await this.client.if(key, 'Value', '==', value).then(this.client.delete().key(key)).commit()).succeeded);
+    return this.bounded(
+      `delete ${key}`,
+      async () => (await this.client.if(key, 'Value', '==', value).then(this.client.delete().key(key)).commit()).succeeded,
+    );
   }
 
   watch(prefix: string, fromRevision: number, h: KvWatchHandlers): Promise<KvWatch> {
@@ -156,8 +165,14 @@ export class EtcdKv implements Kv {
         );
         if (events.length > 0) h.onEvents(events);
       });
-      w.on('disconnected', (err) => broken(new ClusterUnavailableError(`cluster: the watch of ${prefix} on etcd at ${this.where} was cut: ${err.message}`, { cause: err })));
-      w.on('error', (err) => broken(new ClusterUnavailableError(`cluster: etcd at ${this.where} ended the watch of ${prefix}: ${err.message}`, { cause: err })));
+      w.on('disconnected', (err) =>
+        broken(
+          new ClusterUnavailableError(`cluster: the watch of ${prefix} on etcd at ${this.where} was cut: ${err.message}`, { cause: err }),
+        ),
+      );
+      w.on('error', (err) =>
+        broken(new ClusterUnavailableError(`cluster: etcd at ${this.where} ended the watch of ${prefix}: ${err.message}`, { cause: err })),
+      );
       return {
         cancel: async () => {
           over = true;
@@ -176,7 +191,9 @@ export class EtcdKv implements Kv {
 
   async lease(ttlS: number, onLost: (err: Error) => void): Promise<KvLease> {
     const lease = this.client.lease(ttlS);
-    lease.on('lost', (err) => onLost(new ClusterUnavailableError(`cluster: the presence lease on etcd at ${this.where} was lost: ${err.message}`, { cause: err })));
+    lease.on('lost', (err) =>
+      onLost(new ClusterUnavailableError(`cluster: the presence lease on etcd at ${this.where} was lost: ${err.message}`, { cause: err })),
+    );
     const id = await this.bounded('grant a lease', () => lease.grant());
     return {
       id,

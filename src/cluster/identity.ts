@@ -9,7 +9,6 @@ import { formatIp } from '../ip/address.js';
 import { formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 
-
 const digest = (s: string): Buffer => createHash('sha256').update(`mynet cluster ${s}`).digest();
 
 /** A VXLAN id from the name; a clash between two names is caught by the vnis/ key (keys.ts). */
@@ -31,6 +30,7 @@ export function subnetAndGateway(subnet: string, gateway?: string): { subnet: st
   if (last - first < 1n) throw invalid('Pool', `"${subnet}" is too small for a gateway and an endpoint`);
   if (gateway === undefined) return { subnet: formatCidr(c.cidr), gateway: formatIp({ family: 4, value: first }) };
   const g = parseCidr(gateway.includes('/') ? gateway : `${gateway}/${c.cidr.prefix}`);
-  if (!g.ok || g.addr.family !== 4 || g.addr.value < first || g.addr.value > last) throw invalid('Gateway', `"${gateway}" is not a host address of ${formatCidr(c.cidr)}`);
+  if (!g.ok || g.addr.family !== 4 || g.addr.value < first || g.addr.value > last)
+    throw invalid('Gateway', `"${gateway}" is not a host address of ${formatCidr(c.cidr)}`);
   return { subnet: formatCidr(c.cidr), gateway: formatIp(g.addr) };
 }

@@ -45,7 +45,9 @@ export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: 
   if (parts.length === 2 && kind === 'networks' && a && CLUSTER_NAME.test(a)) return { kind: 'network', name: a };
   if (parts.length === 2 && kind === 'vnis' && a && /^\d{1,8}$/.test(a)) return { kind: 'vni', name: a };
   if (parts.length === 2 && kind === 'nodes' && a && NODE_NAME.test(a)) return { kind: 'node', name: a };
-  if (parts.length === 3 && kind === 'addresses' && a && CLUSTER_NAME.test(a) && b && parseIp(b)) return { kind: 'address', cluster: a, name: b };
-  if (parts.length === 3 && kind === 'endpoints' && a && CLUSTER_NAME.test(a) && b && ID.test(b)) return { kind: 'endpoint', cluster: a, name: b };
+  if (parts.length === 3 && kind === 'addresses' && a && CLUSTER_NAME.test(a) && b && parseIp(b))
+    return { kind: 'address', cluster: a, name: b };
+  if (parts.length === 3 && kind === 'endpoints' && a && CLUSTER_NAME.test(a) && b && ID.test(b))
+    return { kind: 'endpoint', cluster: a, name: b };
   return undefined;
 }

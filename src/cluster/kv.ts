@@ -31,7 +31,8 @@ export interface KvWatch {
 }
 
 /** Outcome of a create-if-absent: made, or the value already there. */
-export type CreateResult = { readonly created: true; readonly revision: number } | { readonly created: false; readonly existing: readonly (KvItem | undefined)[] };
+export type CreateResult =
+  { readonly created: true; readonly revision: number } | { readonly created: false; readonly existing: readonly (KvItem | undefined)[] };
 
 export interface Kv {
   get(key: string): Promise<KvItem | undefined>;

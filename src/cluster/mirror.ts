@@ -35,7 +35,8 @@ export class Mirror {
     for (const [key, item] of next) {
       const old = this.items.get(key);
       if (!old) changes.push({ type: 'put', key, value: item.value });
-      else if (old.value !== item.value || old.modRevision !== item.modRevision) changes.push({ type: 'put', key, value: item.value, previous: old.value });
+      else if (old.value !== item.value || old.modRevision !== item.modRevision)
+        changes.push({ type: 'put', key, value: item.value, previous: old.value });
     }
     this.items.clear();
     for (const [k, v] of next) this.items.set(k, v);

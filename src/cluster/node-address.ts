@@ -29,7 +29,11 @@ export async function sourceAddressTowards(endpoint: string): Promise<string> {
     return checkNodeAddress('MYNET_NODE_ADDRESS', sock.address().address);
   } catch (err) {
     if (err instanceof PluginError) throw err;
-    throw new PluginError('INVALID_REQUEST', `MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at ${u.host} to take it from (${(err as Error).message}); set it to this host's underlay address`, { cause: err });
+    throw new PluginError(
+      'INVALID_REQUEST',
+      `MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at ${u.host} to take it from (${(err as Error).message}); set it to this host's underlay address`,
+      { cause: err },
+    );
   } finally {
     sock.close();
   }

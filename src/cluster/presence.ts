@@ -53,7 +53,10 @@ export class NodePresence {
           // The same name at the same address is this host before a restart (its old lease
           // has not run out yet): take the key over.
           if (c.ok && c.record.address !== this.record.address) {
-            throw new PluginError('CONFLICT', `MYNET_NODE_NAME: node "${this.record.name}" is already present in the cluster at ${c.record.address} (this host is ${this.record.address}); give each host its own name`);
+            throw new PluginError(
+              'CONFLICT',
+              `MYNET_NODE_NAME: node "${this.record.name}" is already present in the cluster at ${c.record.address} (this host is ${this.record.address}); give each host its own name`,
+            );
           }
         }
         if (await lease.putIfAt(key, encodeRecord('node', key, this.record), it?.modRevision ?? 0)) break;

@@ -85,22 +85,40 @@ type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 type Check = (v: unknown) => string | undefined;
-const str = (re: RegExp, what: string): Check => (v) => (typeof v === 'string' && re.test(v) ? undefined : `must be ${what}`);
+const str =
+  (re: RegExp, what: string): Check =>
+  (v) =>
+    typeof v === 'string' && re.test(v) ? undefined : `must be ${what}`;
 const ipv4: Check = (v) => (typeof v === 'string' && parseIp(v)?.family === 4 && !v.includes('/') ? undefined : 'must be an IPv4 address');
 /** An address something is sent to: never loopback, link-local, multicast, broadcast or 0.0.0.0/8. */
 const unicast4: Check = (v) => ipv4(v) ?? (unicastProblem(v as string) ? `${unicastProblem(v as string)}, not a host's` : undefined);
 /** A MAC a forwarding entry may name: the kernel refuses all-zero and multicast ones (finding 17). */
-const mac: Check = (v) => (typeof v !== 'string' ? 'must be a MAC address' : macProblem(v) ? `must be a MAC address of a host: ${JSON.stringify(v.slice(0, 40))} ${macProblem(v)}` : undefined);
-const int = (min: number, max: number): Check => (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`);
+const mac: Check = (v) =>
+  typeof v !== 'string'
+    ? 'must be a MAC address'
+    : macProblem(v)
+      ? `must be a MAC address of a host: ${JSON.stringify(v.slice(0, 40))} ${macProblem(v)}`
+      : undefined;
+const int =
+  (min: number, max: number): Check =>
+  (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`;
 const time: Check = (v) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : 'must be an ISO time');
 const subnet4: Check = (v) => {
   if (typeof v !== 'string') return 'must be an IPv4 CIDR';
   const c = parseCidr(v);
   return c.ok && c.cidr.family === 4 && formatCidr(c.cidr) === v ? undefined : 'must be a canonical IPv4 CIDR';
 };
-const optional = (c: Check): Check => (v) => (v === undefined ? undefined : c(v));
-const labels = (max: number): Check => (v) =>
-  Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && NAME_LABEL.test(x)) ? undefined : `must be a list of at most ${max} DNS names (lowercase labels)`;
+const optional =
+  (c: Check): Check =>
+  (v) =>
+    v === undefined ? undefined : c(v);
+const labels =
+  (max: number): Check =>
+  (v) =>
+    Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && NAME_LABEL.test(x))
+      ? undefined
+      : `must be a list of at most ${max} DNS names (lowercase labels)`;
 const onlyTrue: Check = (v) => (v === true ? undefined : 'must be true when present');
 
 function checkFields(data: unknown, fields: Record<string, Check>): string | undefined {
@@ -114,13 +132,31 @@ function checkFields(data: unknown, fields: Record<string, Check>): string | und
 }
 
 const FIELDS = {
-  network: { cluster: str(CLUSTER_NAME, 'a cluster name'), subnet: subnet4, gateway: unicast4, gatewayMac: mac, vni: int(VNI_MIN, VNI_MAX), mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX), internal: optional(onlyTrue), multicast: optional(onlyTrue), encrypt: optional(str(/^wireguard$/, '"wireguard" when present')), createdBy: str(NODE_NAME, 'a node name'), createdAt: time },
+  network: {
+    cluster: str(CLUSTER_NAME, 'a cluster name'),
+    subnet: subnet4,
+    gateway: unicast4,
+    gatewayMac: mac,
+    vni: int(VNI_MIN, VNI_MAX),
+    mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX),
+    internal: optional(onlyTrue),
+    multicast: optional(onlyTrue),
+    encrypt: optional(str(/^wireguard$/, '"wireguard" when present')),
+    createdBy: str(NODE_NAME, 'a node name'),
+    createdAt: time,
+  },
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
   address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
   endpoint: {
-    cluster: str(CLUSTER_NAME, 'a cluster name'), id: str(ID, 'an endpoint id'), node: str(NODE_NAME, 'a node name'), underlay: unicast4,
-    address: unicast4, mac, name: optional(str(CONTAINER_NAME, 'a container name')),
-    aliases: optional(labels(MAX_RECORD_ALIASES)), updatedAt: time,
+    cluster: str(CLUSTER_NAME, 'a cluster name'),
+    id: str(ID, 'an endpoint id'),
+    node: str(NODE_NAME, 'a node name'),
+    underlay: unicast4,
+    address: unicast4,
+    mac,
+    name: optional(str(CONTAINER_NAME, 'a container name')),
+    aliases: optional(labels(MAX_RECORD_ALIASES)),
+    updatedAt: time,
   },
   node: { name: str(NODE_NAME, 'a node name'), address: unicast4, startedAt: time },
 } as const;
@@ -145,7 +181,8 @@ export const RECORD_MAX_BYTES = 2048;
 export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes: string): Checked<RecordOf[K]> {
   const where = parseKey(key);
   if (!where || where.kind !== kind) return { ok: false, problem: `${key}: not a ${kind} key` };
-  if (bytes.length > RECORD_MAX_BYTES) return { ok: false, problem: `${key}: ${bytes.length} bytes, over the ${RECORD_MAX_BYTES} a mynet record takes` };
+  if (bytes.length > RECORD_MAX_BYTES)
+    return { ok: false, problem: `${key}: ${bytes.length} bytes, over the ${RECORD_MAX_BYTES} a mynet record takes` };
   let data: unknown;
   try {
     data = JSON.parse(bytes);
@@ -158,15 +195,20 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
   if (kind === 'network') {
     const gw = parseIp(r.gateway as string);
     const net = parseCidr(r.subnet as string);
-    if (!gw || !net.ok || !contains(net.cidr, gw) || gw.value < hostRange(net.cidr).first || gw.value > hostRange(net.cidr).last) return { ok: false, problem: `${key}: /gateway ${String(r.gateway)} is not a host address of ${String(r.subnet)}` };
+    if (!gw || !net.ok || !contains(net.cidr, gw) || gw.value < hostRange(net.cidr).first || gw.value > hostRange(net.cidr).last)
+      return { ok: false, problem: `${key}: /gateway ${String(r.gateway)} is not a host address of ${String(r.subnet)}` };
   }
   // The key is the record's identity: contents that name another object are not this one.
   const mismatch =
-    kind === 'network' ? r.cluster !== where.name
-    : kind === 'vni' ? Number(where.name) < VNI_MIN || Number(where.name) > VNI_MAX
-    : kind === 'address' ? r.cluster !== where.cluster || r.address !== where.name
-    : kind === 'endpoint' ? r.cluster !== where.cluster || r.id !== where.name
-    : r.name !== where.name;
+    kind === 'network'
+      ? r.cluster !== where.name
+      : kind === 'vni'
+        ? Number(where.name) < VNI_MIN || Number(where.name) > VNI_MAX
+        : kind === 'address'
+          ? r.cluster !== where.cluster || r.address !== where.name
+          : kind === 'endpoint'
+            ? r.cluster !== where.cluster || r.id !== where.name
+            : r.name !== where.name;
   if (mismatch) return { ok: false, problem: `${key}: the record's contents name another object than its key` };
   return { ok: true, record: data as RecordOf[K] };
 }
@@ -176,7 +218,9 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
  * `--ip-range` is not one of them: each host gives addresses from its own range of the one
  * subnet, and the claims in etcd keep them apart (issue 23).
  */
-export const definitionShape = (d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'internal' | 'multicast' | 'encrypt'>): string =>
+export const definitionShape = (
+  d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'internal' | 'multicast' | 'encrypt'>,
+): string =>
   `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}, ${d.internal ? 'internal' : 'not internal'}, multicast ${d.multicast ? 'on' : 'off'}${d.encrypt ? `, encrypted (${d.encrypt})` : ''}`;
 
 /**

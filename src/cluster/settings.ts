@@ -27,7 +27,6 @@ export interface ClusterSettings {
   readonly presenceTtlS: number;
 }
 
-
 function endpoint(text: string): string {
   let u: URL;
   try {
@@ -35,10 +34,16 @@ function endpoint(text: string): string {
   } catch {
     throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" is not a URL (expected http://host:port or https://host:port)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" must start with http:// or https://`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" must start with http:// or https://`);
   // A password in a URL ends up in logs and process listings: refuse it instead of masking it.
-  if (u.username !== '' || u.password !== '') throw invalid('MYNET_ETCD_ENDPOINTS', `an endpoint must not carry a user or password (use MYNET_ETCD_CERT/_KEY for client authentication)`);
-  if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '') throw invalid('MYNET_ETCD_ENDPOINTS', `"${u.host}": an endpoint is scheme://host:port, without a path or query`);
+  if (u.username !== '' || u.password !== '')
+    throw invalid(
+      'MYNET_ETCD_ENDPOINTS',
+      `an endpoint must not carry a user or password (use MYNET_ETCD_CERT/_KEY for client authentication)`,
+    );
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '')
+    throw invalid('MYNET_ETCD_ENDPOINTS', `"${u.host}": an endpoint is scheme://host:port, without a path or query`);
   if (u.hostname === '') throw invalid('MYNET_ETCD_ENDPOINTS', `"${text.slice(0, 80)}" has no host`);
   return `${u.protocol}//${u.host}`;
 }
@@ -47,10 +52,19 @@ export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): 
   const raw = env.MYNET_ETCD_ENDPOINTS?.trim() ?? '';
   const files = (['MYNET_ETCD_CA', 'MYNET_ETCD_CERT', 'MYNET_ETCD_KEY'] as const).filter((k) => (env[k] ?? '') !== '');
   if (raw === '') {
-    if (files.length > 0) throw invalid(files[0] as string, 'is set but MYNET_ETCD_ENDPOINTS is not: set the etcd endpoints too, or unset it');
+    if (files.length > 0)
+      throw invalid(files[0] as string, 'is set but MYNET_ETCD_ENDPOINTS is not: set the etcd endpoints too, or unset it');
     return undefined;
   }
-  const endpoints = [...new Set(raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map(endpoint))];
+  const endpoints = [
+    ...new Set(
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
+        .map(endpoint),
+    ),
+  ];
   if (endpoints.length === 0) throw invalid('MYNET_ETCD_ENDPOINTS', 'lists no endpoint');
   const schemes = new Set(endpoints.map((e) => e.slice(0, e.indexOf(':'))));
   // The client uses one set of credentials for every endpoint.
@@ -59,18 +73,33 @@ export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): 
   const caFile = env.MYNET_ETCD_CA || undefined;
   const certFile = env.MYNET_ETCD_CERT || undefined;
   const keyFile = env.MYNET_ETCD_KEY || undefined;
-  if (!tls && files.length > 0) throw invalid(files[0] as string, 'is set but the endpoints are http://; TLS files need https:// endpoints');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw invalid(certFile ? 'MYNET_ETCD_KEY' : 'MYNET_ETCD_CERT', 'a client certificate needs both MYNET_ETCD_CERT and MYNET_ETCD_KEY');
+  if (!tls && files.length > 0)
+    throw invalid(files[0] as string, 'is set but the endpoints are http://; TLS files need https:// endpoints');
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw invalid(certFile ? 'MYNET_ETCD_KEY' : 'MYNET_ETCD_CERT', 'a client certificate needs both MYNET_ETCD_CERT and MYNET_ETCD_KEY');
   const nodeName = env.MYNET_NODE_NAME || hostname;
   if (!NODE_NAME.test(nodeName)) {
-    throw invalid(env.MYNET_NODE_NAME ? 'MYNET_NODE_NAME' : 'hostname', `"${nodeName.slice(0, 80)}" is not a usable node name (${NODE_NAME_RULE})`);
+    throw invalid(
+      env.MYNET_NODE_NAME ? 'MYNET_NODE_NAME' : 'hostname',
+      `"${nodeName.slice(0, 80)}" is not a usable node name (${NODE_NAME_RULE})`,
+    );
   }
   const nodeAddress = env.MYNET_NODE_ADDRESS || undefined;
   if (nodeAddress !== undefined) checkNodeAddress('MYNET_NODE_ADDRESS', nodeAddress);
   const ttlText = env.MYNET_CLUSTER_PRESENCE_TTL || '10';
   // Below 2 s a lease cannot be kept alive reliably; above 5 minutes a dead host looks alive too long.
-  if (!/^\d{1,3}$/.test(ttlText) || Number(ttlText) < 2 || Number(ttlText) > 300) throw invalid('MYNET_CLUSTER_PRESENCE_TTL', `"${ttlText.slice(0, 20)}" is not a whole number of seconds from 2 to 300`);
-  return Object.freeze({ endpoints, tls, nodeName, presenceTtlS: Number(ttlText), ...(caFile && { caFile }), ...(certFile && { certFile }), ...(keyFile && { keyFile }), ...(nodeAddress && { nodeAddress }) });
+  if (!/^\d{1,3}$/.test(ttlText) || Number(ttlText) < 2 || Number(ttlText) > 300)
+    throw invalid('MYNET_CLUSTER_PRESENCE_TTL', `"${ttlText.slice(0, 20)}" is not a whole number of seconds from 2 to 300`);
+  return Object.freeze({
+    endpoints,
+    tls,
+    nodeName,
+    presenceTtlS: Number(ttlText),
+    ...(caFile && { caFile }),
+    ...(certFile && { certFile }),
+    ...(keyFile && { keyFile }),
+    ...(nodeAddress && { nodeAddress }),
+  });
 }
 
 /** The underlay is IPv4 for now: VXLAN over IPv6 costs 70 bytes and the firewall rule is v4 only. */
@@ -78,7 +107,8 @@ export function checkNodeAddress(field: string, text: string): string {
   const a = parseIp(text);
   if (!a) throw invalid(field, `"${text.slice(0, 80)}" is not an IP address`);
   if (a.family !== 4) throw invalid(field, `"${text}": only an IPv4 underlay address is supported so far`);
-  if (a.value === 0n || a.value >> 24n === 127n) throw invalid(field, `"${text}" cannot carry VXLAN between hosts (unspecified or loopback)`);
+  if (a.value === 0n || a.value >> 24n === 127n)
+    throw invalid(field, `"${text}" cannot carry VXLAN between hosts (unspecified or loopback)`);
   return text;
 }
 

@@ -22,7 +22,8 @@ export function dockerTarget(dockerHost: string | undefined = process.env.DOCKER
 }
 
 /** Whether mynet can have Docker's names (DNS, `mynet status`), and if not, why. */
-export type NamesSource = { readonly on: true; readonly socket: string } | { readonly on: false; readonly socket: string; readonly why: string };
+export type NamesSource =
+  { readonly on: true; readonly socket: string } | { readonly on: false; readonly socket: string; readonly why: string };
 
 /**
  * The Docker API socket is optional: it is root on the host, and mynet uses it only to read
@@ -37,7 +38,11 @@ export async function namesSource(target: Target = dockerTarget()): Promise<Name
   try {
     const s = await stat(socket);
     if (s.isSocket()) return { on: true, socket };
-    return { on: false, socket, why: `${socket} is not a socket (managed plugin: docker plugin set <plugin> docker.source=/var/run/docker.sock turns names on)` };
+    return {
+      on: false,
+      socket,
+      why: `${socket} is not a socket (managed plugin: docker plugin set <plugin> docker.source=/var/run/docker.sock turns names on)`,
+    };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { on: true, socket };
     return { on: false, socket, why: `cannot use ${socket}: ${(err as Error).message}` };
@@ -45,14 +50,21 @@ export async function namesSource(target: Target = dockerTarget()): Promise<Name
 }
 
 export class EngineError extends Error {
-  constructor(readonly path: string, readonly status: number | undefined, message: string) {
+  constructor(
+    readonly path: string,
+    readonly status: number | undefined,
+    message: string,
+  ) {
     super(`docker API ${path}: ${message}`);
     this.name = 'EngineError';
   }
 }
 
 export class Engine {
-  constructor(readonly target: Target = dockerTarget(), private readonly timeoutMs = 5000) {}
+  constructor(
+    readonly target: Target = dockerTarget(),
+    private readonly timeoutMs = 5000,
+  ) {}
 
   private opts(path: string): RequestOptions {
     return { ...this.target, path: `${API}${path}`, method: 'GET', headers: { Host: 'docker' } };

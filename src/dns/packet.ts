@@ -27,8 +27,7 @@ export interface Query {
  * 4.1.1), FORMERR for the rest.
  */
 export type ParseFailure =
-  | { ok: false; why: string; reply: 'none' }
-  | { ok: false; id: number; opcode: number; why: string; reply: 'formerr' | 'notimp' };
+  { ok: false; why: string; reply: 'none' } | { ok: false; id: number; opcode: number; why: string; reply: 'formerr' | 'notimp' };
 export type ParseResult = { ok: true; query: Query } | ParseFailure;
 
 export interface RR {
@@ -106,7 +105,10 @@ export function parseQuery(buf: Buffer): ParseResult {
 
 function encodeName(name: string): Buffer {
   const parts = name.split('.').filter((l) => l.length > 0);
-  return Buffer.concat([...parts.map((l) => Buffer.concat([Buffer.from([Buffer.byteLength(l, 'latin1')]), Buffer.from(l, 'latin1')])), Buffer.from([0])]);
+  return Buffer.concat([
+    ...parts.map((l) => Buffer.concat([Buffer.from([Buffer.byteLength(l, 'latin1')]), Buffer.from(l, 'latin1')])),
+    Buffer.from([0]),
+  ]);
 }
 
 function encodeRR(rr: RR): Buffer {

@@ -46,7 +46,10 @@ export class NameTable {
   private readonly reverse = new Map<string, string>();
   private readonly bare = new BareNames();
 
-  constructor(readonly zone: string, containers: readonly ContainerInfo[]) {
+  constructor(
+    readonly zone: string,
+    containers: readonly ContainerInfo[],
+  ) {
     const z = zone.toLowerCase().replace(/\.$/, '');
     const add = (name: string, n: ContainerNet): void => {
       const e = this.forward.get(name) ?? { a: new Set<string>(), aaaa: new Set<string>() };

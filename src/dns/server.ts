@@ -24,7 +24,13 @@ const addrBytes = (ip: string): Buffer => {
 };
 
 /** Answers one packet; `undefined` means drop it. */
-export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp', count: (a: Answer) => void, turn = 0): Buffer | undefined {
+export function answer(
+  packet: Buffer,
+  table: NameTable,
+  maxSize: number | 'udp',
+  count: (a: Answer) => void,
+  turn = 0,
+): Buffer | undefined {
   const p = parseQuery(packet);
   if (!p.ok) {
     if (p.reply === 'none') {
@@ -43,11 +49,16 @@ export function answer(packet: Buffer, table: NameTable, maxSize: number | 'udp'
   const r = table.lookup(q.name, turn);
   if (r.kind !== 'answer') {
     count(r.kind);
-    return buildResponse(q, { rcode: r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED, authoritative: r.kind === 'nxdomain', answers: [] }, size);
+    return buildResponse(
+      q,
+      { rcode: r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED, authoritative: r.kind === 'nxdomain', answers: [] },
+      size,
+    );
   }
   const rrs: RR[] = [];
   if (q.type === TYPE.A || q.type === 255) rrs.push(...r.a.map((ip) => ({ name: q.name, type: TYPE.A, ttl: TTL, data: addrBytes(ip) })));
-  if (q.type === TYPE.AAAA || q.type === 255) rrs.push(...r.aaaa.map((ip) => ({ name: q.name, type: TYPE.AAAA, ttl: TTL, data: addrBytes(ip) })));
+  if (q.type === TYPE.AAAA || q.type === 255)
+    rrs.push(...r.aaaa.map((ip) => ({ name: q.name, type: TYPE.AAAA, ttl: TTL, data: addrBytes(ip) })));
   if (q.type === TYPE.PTR || q.type === 255) rrs.push(...r.ptr.map((t) => ({ name: q.name, type: TYPE.PTR, ttl: TTL, data: t })));
   count(rrs.length ? 'answer' : 'nodata');
   return buildResponse(q, { rcode: RCODE.NOERROR, authoritative: true, answers: rrs }, size);
@@ -101,10 +112,15 @@ export async function startDnsServer(opts: {
     conns.add(sock);
     sock.on('error', (err) => opts.log.debug({ err }, 'dns: tcp connection error'));
     sock.on('close', () => conns.delete(sock));
-    serveTcpConnection(sock, limits, (packet) => answer(packet, opts.table(), 65535, count, next()), (e) => {
-      if (e.kind === 'closed' && e.why !== 'client') opts.log.debug({ why: e.why, queries: e.queries }, 'dns: tcp connection closed');
-      onTcp(e);
-    });
+    serveTcpConnection(
+      sock,
+      limits,
+      (packet) => answer(packet, opts.table(), 65535, count, next()),
+      (e) => {
+        if (e.kind === 'closed' && e.why !== 'client') opts.log.debug({ why: e.why, queries: e.queries }, 'dns: tcp connection closed');
+        onTcp(e);
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);

@@ -9,9 +9,23 @@ import type { Logger } from 'pino';
 import { Engine, EngineError } from './engine.js';
 import { type ContainerInfo, NameTable } from './records.js';
 
-interface InspectNet { NetworkID?: string; IPAddress?: string; GlobalIPv6Address?: string; Aliases?: string[] | null }
-interface Inspect { Id: string; Name: string; State?: { Running?: boolean }; NetworkSettings?: { Networks?: Record<string, InspectNet> } }
-interface DockerEvent { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } }
+interface InspectNet {
+  NetworkID?: string;
+  IPAddress?: string;
+  GlobalIPv6Address?: string;
+  Aliases?: string[] | null;
+}
+interface Inspect {
+  Id: string;
+  Name: string;
+  State?: { Running?: boolean };
+  NetworkSettings?: { Networks?: Record<string, InspectNet> };
+}
+interface DockerEvent {
+  Type?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
 
 export interface SyncOptions {
   readonly zone: string;
@@ -33,15 +47,18 @@ export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean)
     name: c.Name.replace(/^\//, ''),
     networks: Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) =>
       n.NetworkID && isOurNetwork(n.NetworkID)
-        ? [{
-            networkId: n.NetworkID,
-            networkName: name,
-            ...(n.IPAddress ? { ipv4: n.IPAddress } : {}),
-            ...(n.GlobalIPv6Address ? { ipv6: n.GlobalIPv6Address } : {}),
-            // dockerd lists the short container id among the aliases; it is no name.
-            aliases: (n.Aliases ?? []).filter((a) => !c.Id.startsWith(a)),
-          }]
-        : []),
+        ? [
+            {
+              networkId: n.NetworkID,
+              networkName: name,
+              ...(n.IPAddress ? { ipv4: n.IPAddress } : {}),
+              ...(n.GlobalIPv6Address ? { ipv6: n.GlobalIPv6Address } : {}),
+              // dockerd lists the short container id among the aliases; it is no name.
+              aliases: (n.Aliases ?? []).filter((a) => !c.Id.startsWith(a)),
+            },
+          ]
+        : [],
+    ),
   };
 }
 
@@ -87,7 +104,10 @@ export class DockerNameSync {
       const cluster = this.o.clusterOf?.(id);
       return cluster === undefined ? {} : { cluster };
     };
-    const infos: ContainerInfo[] = [...this.containers.values()].map((c) => ({ ...c, networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)).map((n) => ({ ...n, ...clusterOf(n.networkId) })) }));
+    const infos: ContainerInfo[] = [...this.containers.values()].map((c) => ({
+      ...c,
+      networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)).map((n) => ({ ...n, ...clusterOf(n.networkId) })),
+    }));
     if (this.o.extra) infos.push(...this.o.extra());
     this.current = new NameTable(this.o.zone, infos);
     this.o.onChange?.(this.current);
@@ -97,7 +117,11 @@ export class DockerNameSync {
     try {
       const c = await this.o.engine.get<Inspect>(`/containers/${encodeURIComponent(id)}/json`);
       if (c.State?.Running === false) this.containers.delete(c.Id);
-      else this.containers.set(c.Id, containerInfo(c, () => true));
+      else
+        this.containers.set(
+          c.Id,
+          containerInfo(c, () => true),
+        );
     } catch (err) {
       if (err instanceof EngineError && err.status === 404) this.containers.delete(id);
       else throw err;
@@ -129,10 +153,19 @@ export class DockerNameSync {
       // The stream's outcome as a value, so a failure while we are still listing is not an
       // unhandled rejection.
       const streaming: Promise<unknown> = this.o.engine
-        .stream(`/events?since=${since}&filters=${filters}`, (o) => {
-          queue = queue.then(() => this.onEvent(o as DockerEvent)).catch((err: unknown) => this.o.log.warn({ err }, 'dns: cannot follow a docker event'));
-        }, this.abort.signal)
-        .then(() => undefined, (err: unknown) => err ?? new Error('events stream failed'));
+        .stream(
+          `/events?since=${since}&filters=${filters}`,
+          (o) => {
+            queue = queue
+              .then(() => this.onEvent(o as DockerEvent))
+              .catch((err: unknown) => this.o.log.warn({ err }, 'dns: cannot follow a docker event'));
+          },
+          this.abort.signal,
+        )
+        .then(
+          () => undefined,
+          (err: unknown) => err ?? new Error('events stream failed'),
+        );
       try {
         await this.listAll();
         this.delay = this.o.backoff?.firstMs ?? 200;

@@ -35,12 +35,20 @@ export interface TcpLimits {
  * Worst case held for all clients together: 256 × (64 KiB + one answer queued + 128 KiB input)
  * ≈ 64 MiB, for at most `stallMs`; a client that reads holds next to nothing.
  */
-export const TCP_LIMITS: TcpLimits = { maxConnections: 256, maxQueuedBytes: 64 * 1024, stallMs: 5000, idleMs: 10_000, lifeMs: 30_000, maxQueries: 1000 };
+export const TCP_LIMITS: TcpLimits = {
+  maxConnections: 256,
+  maxQueuedBytes: 64 * 1024,
+  stallMs: 5000,
+  idleMs: 10_000,
+  lifeMs: 30_000,
+  maxQueries: 1000,
+};
 
 export type CloseReason = 'client' | 'dropped' | 'stalled' | 'idle' | 'life' | 'queries' | 'full';
 
 /** What the server holds for a connection, for tests and logs. */
-export type TcpEvent = { kind: 'queued'; bytes: number } | { kind: 'paused'; bytes: number } | { kind: 'closed'; why: CloseReason; queries: number };
+export type TcpEvent =
+  { kind: 'queued'; bytes: number } | { kind: 'paused'; bytes: number } | { kind: 'closed'; why: CloseReason; queries: number };
 
 export function serveTcpConnection(
   sock: Socket,

@@ -20,7 +20,13 @@ export type { Difference, DifferenceKind } from './difference.js';
 function staleRecords(state: StateView): Difference[] {
   return [...state.endpoints.values()]
     .filter((e) => !state.networks.has(e.networkId))
-    .map((e) => ({ kind: 'stale', object: `endpoint ${short(e.id)}`, detail: `its network ${short(e.networkId)} is not in the state`, fix: [], changes: [{ op: 'endpoint.delete', id: e.id }] }));
+    .map((e) => ({
+      kind: 'stale',
+      object: `endpoint ${short(e.id)}`,
+      detail: `its network ${short(e.networkId)} is not in the state`,
+      fix: [],
+      changes: [{ op: 'endpoint.delete', id: e.id }],
+    }));
 }
 
 function hookDifferences(state: StateView, k: KernelSnapshot): Difference[] {
@@ -28,7 +34,9 @@ function hookDifferences(state: StateView, k: KernelSnapshot): Difference[] {
   if (state.networks.size === 0 || (h.chain && h.rules && h.jump && h.guard)) return [];
   const detail = !h.jump
     ? 'iptables FORWARD does not jump to MYNET-FORWARD'
-    : !h.chain || !h.rules ? 'the MYNET-FORWARD chain is not as mynet made it' : "the 127/8 guard is missing from iptables' raw PREROUTING";
+    : !h.chain || !h.rules
+      ? 'the MYNET-FORWARD chain is not as mynet made it'
+      : "the 127/8 guard is missing from iptables' raw PREROUTING";
   return [{ kind: 'missing', object: 'FORWARD hook', detail, fix: [ensureHookStep()] }];
 }
 
@@ -47,7 +55,11 @@ function allMarked(k: KernelSnapshot, marked: readonly MarkedLink[]): MarkedLink
  */
 export function diagnose(state: StateView, k: KernelSnapshot, marked: readonly MarkedLink[] = [], plane?: DataPlaneView): Difference[] {
   return [
-    ...staleRecords(state), ...linkDifferences(state, k), ...hookDifferences(state, k), ...markedDifferences(state, allMarked(k, marked)), ...nftDifferences(state, k.nft),
+    ...staleRecords(state),
+    ...linkDifferences(state, k),
+    ...hookDifferences(state, k),
+    ...markedDifferences(state, allMarked(k, marked)),
+    ...nftDifferences(state, k.nft),
     ...vxlanDifferences(state, k, plane),
   ];
 }

@@ -37,21 +37,43 @@ export function linkDifferences(state: StateView, k: KernelSnapshot): Difference
         object: `bridge ${n.bridge}`,
         detail: `network ${short(n.id)} has no bridge`,
         // Host veths that survived are put back on the new bridge; missing ones are made again.
-        fix: [...networkSteps(n), ...eps.flatMap((e) => (k.links.has(e.hostIf) ? [attachVethStep(e.hostIf, n.bridge)] : endpointSteps(n, e)))],
+        fix: [
+          ...networkSteps(n),
+          ...eps.flatMap((e) => (k.links.has(e.hostIf) ? [attachVethStep(e.hostIf, n.bridge)] : endpointSteps(n, e))),
+        ],
       });
       continue;
     }
     if (!br.up) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: 'is down', fix: [bringUpStep(n.bridge)] });
     for (const gw of [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [s.gateway] : []))) {
-      if (!br.addrs.includes(gw)) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `gateway ${gw} is not on it`, fix: [addGatewayStep(gw, n.bridge)] });
+      if (!br.addrs.includes(gw))
+        out.push({
+          kind: 'drift',
+          object: `bridge ${n.bridge}`,
+          detail: `gateway ${gw} is not on it`,
+          fix: [addGatewayStep(gw, n.bridge)],
+        });
     }
     const mtu = mtuOf(n);
-    if (br.mtu !== mtu) out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `MTU is ${br.mtu}, not ${mtu}`, fix: [setMtuStep(n.bridge, mtu)] });
+    if (br.mtu !== mtu)
+      out.push({ kind: 'drift', object: `bridge ${n.bridge}`, detail: `MTU is ${br.mtu}, not ${mtu}`, fix: [setMtuStep(n.bridge, mtu)] });
     // A cluster network's VXLAN device is compared in vxlan.ts, with its guard.
     for (const e of eps) {
       const v = k.links.get(e.hostIf);
-      if (!v) out.push({ kind: 'missing', object: `veth ${e.hostIf}`, detail: `endpoint ${short(e.id)} has no host-side veth`, fix: endpointSteps(n, e) });
-      else if (v.master !== n.bridge) out.push({ kind: 'drift', object: `veth ${e.hostIf}`, detail: `is attached to ${v.master ?? 'nothing'}, not ${n.bridge}`, fix: [attachVethStep(e.hostIf, n.bridge)] });
+      if (!v)
+        out.push({
+          kind: 'missing',
+          object: `veth ${e.hostIf}`,
+          detail: `endpoint ${short(e.id)} has no host-side veth`,
+          fix: endpointSteps(n, e),
+        });
+      else if (v.master !== n.bridge)
+        out.push({
+          kind: 'drift',
+          object: `veth ${e.hostIf}`,
+          detail: `is attached to ${v.master ?? 'nothing'}, not ${n.bridge}`,
+          fix: [attachVethStep(e.hostIf, n.bridge)],
+        });
     }
   }
   return out;
@@ -88,7 +110,13 @@ export function markedDifferences(state: StateView, marked: readonly MarkedLink[
     const peer = m.name.startsWith(CONTAINER_VETH_PREFIX) ? `${HOST_VETH_PREFIX}${m.name.slice(CONTAINER_VETH_PREFIX.length)}` : undefined;
     const why = leftovers.get(m.name) ?? (peer && leftovers.has(peer) ? `the container end of leftover ${peer}` : undefined);
     if (why) out.push({ kind: 'leftover', object: `link ${m.name}`, detail: why, fix: [removeLinkStep(m.name, 'leftover link')] });
-    else out.push({ kind: 'orphan', object: `link ${m.name}`, detail: 'carries mynet\'s mark but belongs to no network or endpoint the state knows', fix: [removeLinkStep(m.name, 'orphan link')] });
+    else
+      out.push({
+        kind: 'orphan',
+        object: `link ${m.name}`,
+        detail: "carries mynet's mark but belongs to no network or endpoint the state knows",
+        fix: [removeLinkStep(m.name, 'orphan link')],
+      });
   }
   return out;
 }

@@ -9,7 +9,17 @@ import type { NetworkRecord, StateView } from '../driver/state.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import type { NftTable } from '../host/nft-json.js';
 import { short } from '../plan/link-names.js';
-import { BASE_CHAINS, BASE_SETS, RETIRED_CHAINS, TABLE, type NftChain, egressChain, ingressChain, networkObjects, nftNetwork } from '../plan/nft-model.js';
+import {
+  BASE_CHAINS,
+  BASE_SETS,
+  RETIRED_CHAINS,
+  TABLE,
+  type NftChain,
+  egressChain,
+  ingressChain,
+  networkObjects,
+  nftNetwork,
+} from '../plan/nft-model.js';
 import { baseCommands, networkCommands, nftOp, portElementCommands } from '../plan/nft.js';
 import { add, chainObj, del, elementObj, flush } from '../plan/nft-change.js';
 import { portElements } from '../plan/ports.js';
@@ -38,10 +48,18 @@ function portName(key: string): string {
 
 /** An element's text with its addresses in canonical form, as nft prints them back. */
 const canonical = (el: string): string =>
-  el.split(' : ').map((side) => side.split(' . ').map((part) => {
-    const a = part.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(part) ? parseIp(part) : undefined;
-    return a ? formatIp(a) : part;
-  }).join(' . ')).join(' : ');
+  el
+    .split(' : ')
+    .map((side) =>
+      side
+        .split(' . ')
+        .map((part) => {
+          const a = part.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(part) ? parseIp(part) : undefined;
+          return a ? formatIp(a) : part;
+        })
+        .join(' . '),
+    )
+    .join(' : ');
 
 const keyOf = (el: string): string => (el.includes(' : ') ? el.slice(0, el.indexOf(' : ')) : el);
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -50,10 +68,19 @@ const sameList = (a: readonly string[], b: readonly string[]): boolean => a.leng
 function chainDrift(c: NftChain, t: NftTable): string | undefined {
   if (!t.chains.has(c.name)) return 'is missing';
   const hook = t.hooks.get(c.name);
-  if (c.hook && (!hook || hook.type !== c.hook.type || hook.hook !== c.hook.hook || hook.prio !== c.hook.prio || hook.policy !== 'accept')) {
+  if (
+    c.hook &&
+    (!hook || hook.type !== c.hook.type || hook.hook !== c.hook.hook || hook.prio !== c.hook.prio || hook.policy !== 'accept')
+  ) {
     return `hooks ${hook ? `${hook.type} ${hook.hook} at priority ${hook.prio}, policy ${hook.policy}` : 'nothing'}, not ${c.hook.type} ${c.hook.hook} at priority ${c.hook.prio}, policy accept`;
   }
-  if (!sameList(t.rules.get(c.name) ?? [], c.rules.map((r) => r.id))) return 'its rules are not as mynet writes them';
+  if (
+    !sameList(
+      t.rules.get(c.name) ?? [],
+      c.rules.map((r) => r.id),
+    )
+  )
+    return 'its rules are not as mynet writes them';
   return undefined;
 }
 
@@ -62,7 +89,11 @@ function baseDifferences(t: NftTable): NftDifference[] {
   const out: NftDifference[] = [];
   for (const s of BASE_SETS) {
     const seen = t.sets.get(s.name);
-    const detail = !seen ? 'is missing' : seen.kind !== s.kind || seen.type !== s.type || seen.interval !== s.interval ? `is a ${seen.kind} of ${seen.type}, not a ${s.kind} of ${s.type}` : undefined;
+    const detail = !seen
+      ? 'is missing'
+      : seen.kind !== s.kind || seen.type !== s.type || seen.interval !== s.interval
+        ? `is a ${seen.kind} of ${seen.type}, not a ${s.kind} of ${s.type}`
+        : undefined;
     if (detail) out.push({ kind: seen ? 'drift' : 'missing', object: `nft ${s.kind} ${s.name}`, detail, fix: baseFix });
   }
   for (const c of BASE_CHAINS) {
@@ -79,10 +110,12 @@ function baseDifferences(t: NftTable): NftDifference[] {
 function networkOfTarget(state: StateView, element: string): NetworkRecord | undefined {
   const addr = parseIp(element.slice(element.indexOf(' : ') + 3).split(' . ')[0] ?? '');
   if (!addr) return undefined;
-  return [...state.networks.values()].find((n) => [...n.ipv4, ...n.ipv6].some((s) => {
-    const c = parseCidr(s.pool);
-    return c.ok && contains(c.cidr, addr);
-  }));
+  return [...state.networks.values()].find((n) =>
+    [...n.ipv4, ...n.ipv6].some((s) => {
+      const c = parseCidr(s.pool);
+      return c.ok && contains(c.cidr, addr);
+    }),
+  );
 }
 
 /** Everything of the table for the stored state, with each difference's repair. */
@@ -90,15 +123,17 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
   if (!t) {
     if (state.networks.size === 0) return [];
     const ports = [...state.endpoints.values()].flatMap((e) => portElements(e, e.ports));
-    return [{
-      kind: 'missing',
-      object: `nft table ${TABLE}`,
-      detail: 'the table is gone (a firewall flush?)',
-      fix: [
-        ...[...state.networks.values()].flatMap(firewallFix),
-        ...(ports.length ? [{ what: 'publish every port again', run: nftOp(portElementCommands('add', ports)) }] : []),
-      ],
-    }];
+    return [
+      {
+        kind: 'missing',
+        object: `nft table ${TABLE}`,
+        detail: 'the table is gone (a firewall flush?)',
+        fix: [
+          ...[...state.networks.values()].flatMap(firewallFix),
+          ...(ports.length ? [{ what: 'publish every port again', run: nftOp(portElementCommands('add', ports)) }] : []),
+        ],
+      },
+    ];
   }
   const out: NftDifference[] = state.networks.size > 0 ? baseDifferences(t) : [];
   const expected = new Map<string, Set<string>>();
@@ -117,16 +152,37 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
     const drift = o.chains.flatMap((c) => (chainDrift(c, t) ? [c.name] : []));
     const missing = els.filter(([set, el]) => !has(set, el));
     if (gone || missing.length) {
-      out.push({ kind: 'missing', object: `firewall of ${n.bridge}`, detail: gone ? 'its chains are missing' : `missing ${missing.map(([set, el]) => `${set} ${el}`).join(', ')}`, fix: firewallFix(n) });
+      out.push({
+        kind: 'missing',
+        object: `firewall of ${n.bridge}`,
+        detail: gone ? 'its chains are missing' : `missing ${missing.map(([set, el]) => `${set} ${el}`).join(', ')}`,
+        fix: firewallFix(n),
+      });
     } else if (drift.length) {
-      out.push({ kind: 'drift', object: `firewall of ${n.bridge}`, detail: `the rules of ${drift.join(', ')} are not as mynet writes them`, fix: firewallFix(n) });
+      out.push({
+        kind: 'drift',
+        object: `firewall of ${n.bridge}`,
+        detail: `the rules of ${drift.join(', ')} are not as mynet writes them`,
+        fix: firewallFix(n),
+      });
     }
     for (const e of [...state.endpoints.values()].filter((x) => x.networkId === n.id)) {
       for (const p of portElements(e, e.ports)) {
         const el = canonical(`${p.key} : ${p.value}`);
         expect(p.map, el);
         if (!has(p.map, el)) {
-          out.push({ kind: 'missing', scope: 'ports', object: `port ${portName(p.key)}`, detail: `published port of ${short(e.id)} is not in ${p.map}`, fix: [{ what: `publish ${portName(p.key)}`, run: nftOp([add(elementObj(p.map, [{ key: keyOf(el), value: el.slice(keyOf(el).length + 3) }]))]) }] });
+          out.push({
+            kind: 'missing',
+            scope: 'ports',
+            object: `port ${portName(p.key)}`,
+            detail: `published port of ${short(e.id)} is not in ${p.map}`,
+            fix: [
+              {
+                what: `publish ${portName(p.key)}`,
+                run: nftOp([add(elementObj(p.map, [{ key: keyOf(el), value: el.slice(keyOf(el).length + 3) }]))]),
+              },
+            ],
+          });
         }
       }
     }
@@ -136,13 +192,23 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
   // must go first (nft refuses to delete a chain still referenced).
   const known = new Set([...state.networks.values()].flatMap((n) => [egressChain(n.id), ingressChain(n.id)]));
   const orphanChains = [...t.chains].filter((c) => PER_NETWORK_CHAIN.test(c) && !known.has(c)).sort();
-  const jumpsTo = (c: string): [string, string][] => ['egress', 'ingress'].flatMap((set) => [...(t.elements.get(set) ?? [])].filter((el) => el.endsWith(` : jump ${c}`) || el.endsWith(` : goto ${c}`)).map((el) => [set, el] as [string, string]));
+  const jumpsTo = (c: string): [string, string][] =>
+    ['egress', 'ingress'].flatMap((set) =>
+      [...(t.elements.get(set) ?? [])]
+        .filter((el) => el.endsWith(` : jump ${c}`) || el.endsWith(` : goto ${c}`))
+        .map((el) => [set, el] as [string, string]),
+    );
   const takenWithChain = new Set<string>();
   for (const c of orphanChains) {
     const refs = jumpsTo(c);
     refs.forEach(([set, el]) => takenWithChain.add(`${set} ${el}`));
     const commands = [...refs.map(([set, el]) => del(elementObj(set, [{ key: keyOf(el) }]))), flush(chainObj(c)), del(chainObj(c))];
-    out.push({ kind: 'orphan', object: `nft chain ${c}`, detail: `in mynet's table but no record has network ${c.slice(c.indexOf('-') + 1)}`, fix: [{ what: `remove chain ${c}`, run: nftOp(commands) }] });
+    out.push({
+      kind: 'orphan',
+      object: `nft chain ${c}`,
+      detail: `in mynet's table but no record has network ${c.slice(c.indexOf('-') + 1)}`,
+      fix: [{ what: `remove chain ${c}`, run: nftOp(commands) }],
+    });
   }
   // Only the maps keyed by records are judged: an unknown subnet in a shared set is not listed.
   for (const [set, els] of t.elements) {
@@ -154,8 +220,15 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
       // A published port into a stored network that no record publishes: a crash between the
       // nft change and the save (it would block that host port for good).
       const into = set.startsWith('pub') ? networkOfTarget(state, el) : undefined;
-      if (into) out.push({ kind: 'leftover', scope: 'ports', object: `${set} element ${key}`, detail: `points into network ${short(into.id)} but no record publishes it`, fix });
-      else out.push({ kind: 'orphan', object: `${set} element ${key}`, detail: 'in mynet\'s table but in no record', fix });
+      if (into)
+        out.push({
+          kind: 'leftover',
+          scope: 'ports',
+          object: `${set} element ${key}`,
+          detail: `points into network ${short(into.id)} but no record publishes it`,
+          fix,
+        });
+      else out.push({ kind: 'orphan', object: `${set} element ${key}`, detail: "in mynet's table but in no record", fix });
     }
   }
   return out;

@@ -73,7 +73,10 @@ export function reconcile(state: StateView, observed: Observed, policy: Policy):
   // brings its maps first); elements that must go come out before stored ones go in, since a
   // leftover can hold the key a stored port needs.
   const ports = chosen.filter((d) => d.scope === 'ports').sort((a, b) => Number(a.kind !== 'leftover') - Number(b.kind !== 'leftover'));
-  const one = oneTransaction('published ports as stored', ports.flatMap((d) => d.fix));
+  const one = oneTransaction(
+    'published ports as stored',
+    ports.flatMap((d) => d.fix),
+  );
   const actions = chosen.filter((d) => !one || d.scope !== 'ports').map(single);
   if (one && ports.length) actions.push({ differences: ports, fix: [one], changes: [] });
   return { found, actions, left };

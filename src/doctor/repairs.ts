@@ -11,7 +11,10 @@ export const attachVethStep = (hostIf: string, bridge: string): HostStep => ({
   run: { kind: 'ip', args: ['link', 'set', 'dev', hostIf, 'master', bridge] },
 });
 
-export const bringUpStep = (name: string): HostStep => ({ what: `bring up ${name}`, run: { kind: 'ip', args: ['link', 'set', 'dev', name, 'up'] } });
+export const bringUpStep = (name: string): HostStep => ({
+  what: `bring up ${name}`,
+  run: { kind: 'ip', args: ['link', 'set', 'dev', name, 'up'] },
+});
 
 /** nodad for IPv6, as when the bridge is made: the gateway must answer at once. */
 export const addGatewayStep = (gateway: string, bridge: string): HostStep => ({
@@ -19,7 +22,10 @@ export const addGatewayStep = (gateway: string, bridge: string): HostStep => ({
   run: { kind: 'ip', args: ['addr', 'add', gateway, 'dev', bridge, ...(gateway.includes(':') ? ['nodad'] : [])] },
 });
 
-export const setMtuStep = (name: string, mtu: number): HostStep => ({ what: `set MTU of ${name}`, run: { kind: 'ip', args: ['link', 'set', 'dev', name, 'mtu', String(mtu)] } });
+export const setMtuStep = (name: string, mtu: number): HostStep => ({
+  what: `set MTU of ${name}`,
+  run: { kind: 'ip', args: ['link', 'set', 'dev', name, 'mtu', String(mtu)] },
+});
 
 /** Ownership-checked: the executor deletes it only while it carries our mark; absent is done. */
 export const removeLinkStep = (name: string, why: string): HostStep => ({ what: `remove ${why} ${name}`, run: { kind: 'link-del', name } });

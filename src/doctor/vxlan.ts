@@ -61,17 +61,27 @@ function deviceDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnow
   const object = `vxlan ${dev}`;
   // No bridge: the network's whole plan is made again (link-differences.ts), the device with it.
   if (!k.links.has(n.bridge)) return [];
-  if (!l) return [{ kind: 'missing', object, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: remakeDevice(n, spec, plane) }];
+  if (!l)
+    return [
+      { kind: 'missing', object, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: remakeDevice(n, spec, plane) },
+    ];
   const drift = deviceDrift(spec, l);
   // proxy and the VNI cannot change on a live device: it is deleted (ours by its mark) and made again.
   if (drift) return [{ kind: 'drift', object, detail: `${drift}: made again`, fix: remakeDevice(n, spec, plane) }];
   const out: Difference[] = [];
   if (l.mtu !== spec.mtu) out.push({ kind: 'drift', object, detail: `MTU is ${l.mtu}, not ${spec.mtu}`, fix: [setMtuStep(dev, spec.mtu)] });
-  if (l.master !== n.bridge) out.push({ kind: 'drift', object, detail: `is attached to ${l.master ?? 'nothing'}, not ${n.bridge}`, fix: [attachVethStep(dev, n.bridge)] });
+  if (l.master !== n.bridge)
+    out.push({
+      kind: 'drift',
+      object,
+      detail: `is attached to ${l.master ?? 'nothing'}, not ${n.bridge}`,
+      fix: [attachVethStep(dev, n.bridge)],
+    });
   return out;
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
 function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowledge | undefined): Difference[] {
   if (!n.cluster) return [];
@@ -87,14 +97,19 @@ function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowl
   const hook = t?.hooks.get(chain);
   let detail: string | undefined;
   if (!t || !t.chains.has(chain)) detail = 'its chain is missing: VXLAN from any host is accepted';
-  else if (!hook || (hook.hook as string) !== 'input' || hook.type !== 'filter' || hook.prio !== GUARD_PRIORITY || hook.policy !== 'accept') detail = `its chain does not hook filter input at priority ${GUARD_PRIORITY}`;
+  else if (!hook || (hook.hook as string) !== 'input' || hook.type !== 'filter' || hook.prio !== GUARD_PRIORITY || hook.policy !== 'accept')
+    detail = `its chain does not hook filter input at priority ${GUARD_PRIORITY}`;
   else if (!sameSet(t.rules.get(chain) ?? [], [guardComment(g)])) detail = 'its rule is not as mynet writes it';
   else if (!t.sets.has(set)) detail = `its member set ${set} is missing`;
-  else if (plane?.members && !sameSet(kernelMembers ?? [], plane.members)) detail = `its members are ${(kernelMembers ?? []).join(', ') || 'none'}, not ${plane.members.join(', ') || 'none'}`;
+  else if (plane?.members && !sameSet(kernelMembers ?? [], plane.members))
+    detail = `its members are ${(kernelMembers ?? []).join(', ') || 'none'}, not ${plane.members.join(', ') || 'none'}`;
   if (!detail) return [];
   return [{ kind: t?.chains.has(chain) ? 'drift' : 'missing', object, detail, fix }];
 }
 
 export function vxlanDifferences(state: StateView, k: KernelSnapshot, plane: DataPlaneView = new Map()): Difference[] {
-  return [...state.networks.values()].flatMap((n) => [...deviceDifferences(n, k, plane.get(n.id)), ...guardDifferences(n, k, plane.get(n.id))]);
+  return [...state.networks.values()].flatMap((n) => [
+    ...deviceDifferences(n, k, plane.get(n.id)),
+    ...guardDifferences(n, k, plane.get(n.id)),
+  ]);
 }

@@ -25,22 +25,34 @@ export function clusterRefusals(o: NetworkOptions, ipam: ClusterIpamData): Clust
   if (!o.icc) {
     // ICC off is the bridge's own filter on each host; frames to and from the VXLAN port would
     // be filtered only where a host said so, and a host that did not would still let them in.
-    out.push({ field: `option ${K.icc}`, why: 'ICC off is not supported on cluster networks: each host\'s bridge would filter only its own side of the traffic between hosts' });
+    out.push({
+      field: `option ${K.icc}`,
+      why: "ICC off is not supported on cluster networks: each host's bridge would filter only its own side of the traffic between hosts",
+    });
   }
   if (o.gatewayModeIpv4 !== 'nat') {
     // Every host has the anycast gateway: traffic from outside would enter at whichever host it
     // reaches and the reply would leave through the container's own host.
-    out.push({ field: `option ${K.gwMode4}`, why: `"${o.gatewayModeIpv4}" is not supported on cluster networks (direct access from other hosts would enter at any host, every host has the gateway, and replies leave through the container's own); only nat is, publish ports with -p instead` });
+    out.push({
+      field: `option ${K.gwMode4}`,
+      why: `"${o.gatewayModeIpv4}" is not supported on cluster networks (direct access from other hosts would enter at any host, every host has the gateway, and replies leave through the container's own); only nat is, publish ports with -p instead`,
+    });
   }
   if (!o.dns) {
     // Remote containers' names are served from etcd on every host whatever this option says.
-    out.push({ field: `option ${K.dns}`, why: 'false is not supported on cluster networks: every host serves the names of the network\'s containers on every host' });
+    out.push({
+      field: `option ${K.dns}`,
+      why: "false is not supported on cluster networks: every host serves the names of the network's containers on every host",
+    });
   }
   const aux = Object.keys(ipam.AuxAddresses ?? {});
   if (aux.length > 0) {
     // dockerd reserves them before the network is bound to its cluster: in this host's pool only,
     // so another host could give one of them to a container.
-    out.push({ field: 'IPv4Data[0].AuxAddresses', why: `--aux-address (${aux.slice(0, 3).join(', ')}) is not supported on cluster networks: dockerd reserves those addresses on this host only, and another host could give them to a container` });
+    out.push({
+      field: 'IPv4Data[0].AuxAddresses',
+      why: `--aux-address (${aux.slice(0, 3).join(', ')}) is not supported on cluster networks: dockerd reserves those addresses on this host only, and another host could give them to a container`,
+    });
   }
   return out;
 }

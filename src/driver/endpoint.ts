@@ -43,10 +43,7 @@ const cidrText = (field: string, v: string, family: 4 | 6): string => {
   return v;
 };
 
-export function createEndpoint(
-  state: StateView,
-  req: CreateEndpointRequest,
-): PlannedDecision<{ Interface?: { MacAddress: string } }> {
+export function createEndpoint(state: StateView, req: CreateEndpointRequest): PlannedDecision<{ Interface?: { MacAddress: string } }> {
   const nid = checkId('NetworkID', req.NetworkID);
   const eid = checkId('EndpointID', req.EndpointID);
   const net = networkOf(state, nid);
@@ -64,13 +61,18 @@ export function createEndpoint(
   // Link names hold 12 hex of the id: another endpoint with the same first 12 would own them.
   const hostIf = hostVethName(eid);
   for (const e of state.endpoints.values()) {
-    if (e.hostIf === hostIf) throw new PluginError('CONFLICT', `EndpointID: ${eid.slice(0, 12)} starts like endpoint ${e.id.slice(0, 16)}, whose interface ${hostIf} it would need`);
+    if (e.hostIf === hostIf)
+      throw new PluginError(
+        'CONFLICT',
+        `EndpointID: ${eid.slice(0, 12)} starts like endpoint ${e.id.slice(0, 16)}, whose interface ${hostIf} it would need`,
+      );
   }
   // A name a record holds is a conflict, never a leftover to delete (the plan's first step would):
   // a bridge stored before bridge names were reserved may hold this veth name.
   const containerIf = containerVethName(eid);
   for (const n of state.networks.values()) {
-    if (n.bridge === hostIf || n.bridge === containerIf) throw new PluginError('CONFLICT', `EndpointID: its interface name ${n.bridge} is the bridge of mynet network ${n.id.slice(0, 12)}`);
+    if (n.bridge === hostIf || n.bridge === containerIf)
+      throw new PluginError('CONFLICT', `EndpointID: its interface name ${n.bridge} is the bridge of mynet network ${n.id.slice(0, 12)}`);
   }
   const endpoint: EndpointRecord = {
     id: eid,
@@ -109,10 +111,7 @@ const gatewayIp = (subnets: NetworkRecord['ipv4']): string | undefined => {
   return gw && bareAddress(gw);
 };
 
-export function join(
-  state: StateView,
-  req: { NetworkID: string; EndpointID: string; SandboxKey?: string },
-): PlannedDecision<JoinResponse> {
+export function join(state: StateView, req: { NetworkID: string; EndpointID: string; SandboxKey?: string }): PlannedDecision<JoinResponse> {
   const net = networkOf(state, checkId('NetworkID', req.NetworkID));
   const ep = endpointOf(state, checkId('EndpointID', req.EndpointID));
   if (ep.networkId !== net.id) throw invalid('EndpointID', `${ep.id.slice(0, 12)} is not on network ${net.id.slice(0, 12)}`);

@@ -59,7 +59,11 @@ export function requestPool(
     }
   } else {
     if (req.SubPool) throw invalid('SubPool', 'given without a Pool');
-    cidr = pickDefault(family, held.map((h) => h.cidr), env);
+    cidr = pickDefault(
+      family,
+      held.map((h) => h.cidr),
+      env,
+    );
   }
   const id = `${space}/${formatCidr(cidr)}${subPool ? `/${formatCidr(subPool)}` : ''}`;
   const record: PoolRecord = {
@@ -111,10 +115,7 @@ export function poolOf(state: StateView, id: string): Readonly<PoolState> {
   return p;
 }
 
-export function requestAddress(
-  state: StateView,
-  req: RequestAddressRequest,
-): Decision<{ Address: string; Data: Record<string, string> }> {
+export function requestAddress(state: StateView, req: RequestAddressRequest): Decision<{ Address: string; Data: Record<string, string> }> {
   const p = poolOf(state, req.PoolID);
   const cidr = poolCidr(p.record);
   const isGateway = req.Options?.RequestAddressType === GATEWAY_TYPE;
@@ -176,7 +177,10 @@ export function* freeAddresses(state: StateView, poolId: string): Generator<stri
   const cidr = poolCidr(p.record);
   const range = allocRange(p.record, cidr);
   const start = p.cursor !== undefined && p.cursor >= range.first && p.cursor < range.last ? p.cursor + 1n : range.first;
-  for (const [from, to] of [[start, range.last], [range.first, start - 1n]] as const) {
+  for (const [from, to] of [
+    [start, range.last],
+    [range.first, start - 1n],
+  ] as const) {
     let v = from;
     while (v <= to) {
       const f = p.taken.firstFree(v, to);
@@ -188,7 +192,12 @@ export function* freeAddresses(state: StateView, poolId: string): Generator<stri
 }
 
 /** Takes one address a cluster claim chose (checked as an `--ip` is); `cursor`: it was automatic. */
-export function takeAddress(state: StateView, poolId: string, address: string, cursor: boolean): Decision<{ Address: string; Data: Record<string, string> }> {
+export function takeAddress(
+  state: StateView,
+  poolId: string,
+  address: string,
+  cursor: boolean,
+): Decision<{ Address: string; Data: Record<string, string> }> {
   const d = requestAddress(state, { PoolID: poolId, Address: address });
   return cursor ? { ...d, changes: d.changes.map((c) => (c.op === 'address.take' ? { ...c, cursor: true } : c)) } : d;
 }

@@ -9,7 +9,16 @@ import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, defaultBridgeName, short } from '../plan/link-names.js';
 import { checkId } from '../rules/names.js';
 import { bridgeSteps, deleteLinkStep } from '../plan/link.js';
-import { baseCommands, networkCommands, networkTeardownCommands, nftNetwork, nftOp, nftTeardown, reverse, tableTeardownCommands } from '../plan/nft.js';
+import {
+  baseCommands,
+  networkCommands,
+  networkTeardownCommands,
+  nftNetwork,
+  nftOp,
+  nftTeardown,
+  reverse,
+  tableTeardownCommands,
+} from '../plan/nft.js';
 import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../plan/sysctl.js';
 import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan, HostStep } from '../plan/step.js';
@@ -44,7 +53,10 @@ const BRIDGE_NAME_OPTION = 'option com.docker.network.bridge.name';
 function checkUserBridgeName(id: string, name: string): string {
   const reserved = [HOST_VETH_PREFIX, CONTAINER_VETH_PREFIX, BRIDGE_PREFIX].find((p) => name.startsWith(p));
   if (reserved && name !== defaultBridgeName(id)) {
-    throw invalid(BRIDGE_NAME_OPTION, `"${name}" starts with "${reserved}", which is reserved for the names mynet generates (mnh…/mnc… for veths, mn-<12 hex of the network id> for this network's default bridge); choose another name`);
+    throw invalid(
+      BRIDGE_NAME_OPTION,
+      `"${name}" starts with "${reserved}", which is reserved for the names mynet generates (mnh…/mnc… for veths, mn-<12 hex of the network id> for this network's default bridge); choose another name`,
+    );
   }
   return name;
 }
@@ -71,7 +83,10 @@ function checkNoOverlap(state: StateView, id: string, subnetsOf: readonly { fiel
       for (const theirs of [...n.ipv4, ...n.ipv6]) {
         const b = parseCidr(theirs.pool);
         if (b.ok && a.cidr.family === b.cidr.family && overlaps(a.cidr, b.cidr)) {
-          throw new PluginError('CONFLICT', `${mine.field}: subnet ${mine.pool} of network ${short(id)} overlaps subnet ${theirs.pool} of mynet network ${short(n.id)} (bridge ${n.bridge}); each mynet network needs its own subnets, whatever its IPAM driver`);
+          throw new PluginError(
+            'CONFLICT',
+            `${mine.field}: subnet ${mine.pool} of network ${short(id)} overlaps subnet ${theirs.pool} of mynet network ${short(n.id)} (bridge ${n.bridge}); each mynet network needs its own subnets, whatever its IPAM driver`,
+          );
         }
       }
     }
@@ -93,7 +108,14 @@ function subnets(field: string, data: IpamData[] | null | undefined, family: 4 |
 }
 
 /** The VXLAN device of a cluster network, from its record. */
-export const vxlanSpecOf = (n: NetworkRecord, c: ClusterBinding): VxlanSpec => ({ networkId: n.id, cluster: c.name, vni: c.vni, bridge: n.bridge, local: c.local, mtu: c.mtu });
+export const vxlanSpecOf = (n: NetworkRecord, c: ClusterBinding): VxlanSpec => ({
+  networkId: n.id,
+  cluster: c.name,
+  vni: c.vni,
+  bridge: n.bridge,
+  local: c.local,
+  mtu: c.mtu,
+});
 
 /** What a cluster network asks of etcd (cluster/cluster-store.ts NetworkWanted, by value). */
 export interface ClusterWanted {
@@ -118,20 +140,39 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): Clu
   const options = parseNetworkOptions(req.Options);
   if (options.cluster === undefined || state.networks.has(id)) return undefined;
   const v4 = req.IPv4Data ?? [];
-  if (v4.length !== 1 || !v4[0]) throw invalid('IPv4Data', `a cluster network (mynet.cluster=${options.cluster}) needs exactly one IPv4 subnet (--subnet), got ${v4.length}`);
-  if ((req.IPv6Data ?? []).length > 0 || options.ipv6) throw invalid('IPv6Data', 'cluster networks are IPv4 only for now (mynet.cluster with --ipv6 is not supported)');
+  if (v4.length !== 1 || !v4[0])
+    throw invalid(
+      'IPv4Data',
+      `a cluster network (mynet.cluster=${options.cluster}) needs exactly one IPv4 subnet (--subnet), got ${v4.length}`,
+    );
+  if ((req.IPv6Data ?? []).length > 0 || options.ipv6)
+    throw invalid('IPv6Data', 'cluster networks are IPv4 only for now (mynet.cluster with --ipv6 is not supported)');
   const pool = parseCidr(v4[0].Pool);
   if (!pool.ok) throw invalid('IPv4Data[0].Pool', pool.why);
   // With --ip-range the pool has a SubPool: this host's own range of the one subnet (issue 23).
   const ours = [...state.pools.values()].some((p) => p.record.family === 4 && p.record.pool === formatCidr(pool.cidr));
-  if (!ours) throw invalid('IPv4Data[0].Pool', `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${v4[0].Pool}`);
+  if (!ours)
+    throw invalid(
+      'IPv4Data[0].Pool',
+      `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${v4[0].Pool}`,
+    );
   const other = [...state.networks.values()].find((n) => n.cluster?.name === options.cluster);
-  if (other) throw new PluginError('CONFLICT', `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`);
+  if (other)
+    throw new PluginError(
+      'CONFLICT',
+      `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`,
+    );
   checkClusterOptions(options, v4[0]);
   const gw = v4[0].Gateway;
   return {
-    cluster: options.cluster, subnet: formatCidr(pool.cidr), ...(gw ? { gateway: bareAddress(gw) } : {}), ...(options.vni !== undefined ? { vni: options.vni } : {}), mtu: options.mtu,
-    internal: options.internal, multicast: options.multicast === true, ...(options.encrypt && { encrypt: options.encrypt }),
+    cluster: options.cluster,
+    subnet: formatCidr(pool.cidr),
+    ...(gw ? { gateway: bareAddress(gw) } : {}),
+    ...(options.vni !== undefined ? { vni: options.vni } : {}),
+    mtu: options.mtu,
+    internal: options.internal,
+    multicast: options.multicast === true,
+    ...(options.encrypt && { encrypt: options.encrypt }),
   };
 }
 
@@ -152,7 +193,10 @@ export function createNetwork(
   const ep = [...state.endpoints.values()].find((e) => e.hostIf === bridge || e.containerIf === bridge);
   if (ep) throw new PluginError('CONFLICT', `${BRIDGE_NAME_OPTION}: ${bridge} is the interface of mynet endpoint ${short(ep.id)}`);
   if (link === 'foreign') {
-    throw new PluginError('CONFLICT', `option com.docker.network.bridge.name: a link named "${bridge}" already exists and was not created by mynet; choose another name`);
+    throw new PluginError(
+      'CONFLICT',
+      `option com.docker.network.bridge.name: a link named "${bridge}" already exists and was not created by mynet; choose another name`,
+    );
   }
   const first = state.networks.size === 0;
   const network: NetworkRecord = {
@@ -164,9 +208,16 @@ export function createNetwork(
     createdAt: now,
     ...(cluster ? { cluster } : {}),
   };
-  if (options.cluster !== undefined && !cluster) throw new PluginError('CLUSTER_UNAVAILABLE', 'option mynet.cluster: this mynet has no cluster store (set MYNET_ETCD_ENDPOINTS on every host)');
+  if (options.cluster !== undefined && !cluster)
+    throw new PluginError(
+      'CLUSTER_UNAVAILABLE',
+      'option mynet.cluster: this mynet has no cluster store (set MYNET_ETCD_ENDPOINTS on every host)',
+    );
   if (cluster && (network.ipv4[0]?.gateway && bareAddress(network.ipv4[0].gateway)) !== cluster.gateway) {
-    throw new PluginError('CONFLICT', `IPv4Data[0].Gateway: cluster network "${cluster.name}" has gateway ${cluster.gateway} on every host, this request has ${network.ipv4[0]?.gateway ?? 'none'}; create it with --gateway ${cluster.gateway}`);
+    throw new PluginError(
+      'CONFLICT',
+      `IPv4Data[0].Gateway: cluster network "${cluster.name}" has gateway ${cluster.gateway} on every host, this request has ${network.ipv4[0]?.gateway ?? 'none'}; create it with --gateway ${cluster.gateway}`,
+    );
   }
   checkNoOverlap(state, id, [
     ...network.ipv4.map((s, i) => ({ field: `IPv4Data[${i}].Pool`, pool: s.pool })),
@@ -174,7 +225,10 @@ export function createNetwork(
   ]);
   return {
     // Made here again: this host's records in etcd are the new network's (the convergence's).
-    changes: [{ op: 'network.put', network }, ...(cluster && state.departures.has(cluster.name) ? [{ op: 'departure.delete' as const, cluster: cluster.name }] : [])],
+    changes: [
+      { op: 'network.put', network },
+      ...(cluster && state.departures.has(cluster.name) ? [{ op: 'departure.delete' as const, cluster: cluster.name }] : []),
+    ],
     plan: [
       // The first network brings mynet's table and the FORWARD hook, so undoing it (a later step
       // or saving the state failed) takes them away again; otherwise they would stay with no
@@ -239,11 +293,19 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
     plan: [
       // With the last network the table goes, ports and all: its element deletes are left out
       // for the same reason as its firewall below (the flushes of flows are kept).
-      ...eps.flatMap((e) => [...unpublishSteps(e).filter((st) => !last || st.run.kind !== 'nft'), deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`)]),
+      ...eps.flatMap((e) => [
+        ...unpublishSteps(e).filter((st) => !last || st.run.kind !== 'nft'),
+        deleteLinkStep(e.hostIf, `delete veth ${e.hostIf}`),
+      ]),
       // The last network's firewall goes with the table below; removing it first would also
       // fail a retry after the table went (its script needs the table).
       ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: nftTeardown(networkTeardownCommands(nftNetwork(n))) }]),
-      ...(n.cluster ? [...vxlanTeardownSteps(n.id), ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: nftTeardown(guardTeardownCommands(n.id)) }])] : []),
+      ...(n.cluster
+        ? [
+            ...vxlanTeardownSteps(n.id),
+            ...(last ? [] : [{ what: `remove the VXLAN guard of ${n.bridge}`, run: nftTeardown(guardTeardownCommands(n.id)) }]),
+          ]
+        : []),
       deleteLinkStep(n.bridge, `delete bridge ${n.bridge}`),
       // The table and the hook serve every mynet network; they go with the last one.
       ...(last

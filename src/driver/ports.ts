@@ -55,7 +55,8 @@ export function parsePortMap(options: Record<string, unknown> | null | undefined
     const proto = PROTOS[o.Proto as number];
     if (!proto) throw invalid(`${f}.Proto`, `${JSON.stringify(o.Proto)} is not 6 (tcp), 17 (udp) or 132 (sctp)`);
     const hostIp = o.HostIP === undefined || o.HostIP === null ? '' : o.HostIP;
-    if (typeof hostIp !== 'string' || (hostIp !== '' && !parseIp(hostIp))) throw invalid(`${f}.HostIP`, `${JSON.stringify(hostIp).slice(0, 60)} is not an IP address`);
+    if (typeof hostIp !== 'string' || (hostIp !== '' && !parseIp(hostIp)))
+      throw invalid(`${f}.HostIP`, `${JSON.stringify(hostIp).slice(0, 60)} is not an IP address`);
     const hostPort = o.HostPort === undefined ? 0 : port(`${f}.HostPort`, o.HostPort, 0);
     const hostPortEnd = o.HostPortEnd === undefined || o.HostPortEnd === 0 ? hostPort : port(`${f}.HostPortEnd`, o.HostPortEnd, 0);
     if (hostPortEnd < hostPort) throw invalid(`${f}.HostPortEnd`, `${hostPortEnd} is below HostPort ${hostPort}`);
@@ -66,19 +67,24 @@ export function parsePortMap(options: Record<string, unknown> | null | undefined
 /** An exact host port (not a range, not "any free port"). */
 export const isExact = (b: RequestedBinding): boolean => b.hostPort !== 0 && b.hostPortEnd === b.hostPort;
 
-const meets = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && (a === 'any' || b === 'any' || a === b);
+const meets = (a: string | undefined, b: string | undefined): boolean =>
+  a !== undefined && b !== undefined && (a === 'any' || b === 'any' || a === b);
 const clash = (a: string, b: string): boolean => {
   const x = scopeOf(a);
   const y = scopeOf(b);
   return meets(x.v4, y.v4) || meets(x.v6, y.v6);
 };
 /** A host listener on [::] usually takes IPv4 too (v6only off), so it clashes with anything. */
-const listenerClash = (listener: string, hostIp: string): boolean => listener === '::' || clash(listener === '0.0.0.0' ? '0.0.0.0' : listener, hostIp);
+const listenerClash = (listener: string, hostIp: string): boolean =>
+  listener === '::' || clash(listener === '0.0.0.0' ? '0.0.0.0' : listener, hostIp);
 
 const describe = (b: { hostIp: string; hostPort: number; proto: Proto }): string =>
   `${b.hostIp === '' ? '' : b.hostIp.includes(':') ? `[${b.hostIp}]:` : `${b.hostIp}:`}${b.hostPort}/${b.proto}`;
 
-interface Taken { readonly hostIp: string; readonly owner: string }
+interface Taken {
+  readonly hostIp: string;
+  readonly owner: string;
+}
 
 /** proto/port as one number (a Map with number keys is several times faster than with strings). */
 const slot = (proto: Proto, hostPort: number): number => NUMBERS[proto] * 65536 + hostPort;
@@ -100,7 +106,14 @@ class TakenPorts {
   }
 }
 
-function conflict(proto: Proto, hostPort: number, hostIp: string, taken: TakenPorts, host: HostPorts, choosing: boolean): string | undefined {
+function conflict(
+  proto: Proto,
+  hostPort: number,
+  hostIp: string,
+  taken: TakenPorts,
+  host: HostPorts,
+  choosing: boolean,
+): string | undefined {
   const owner = taken.owner(proto, hostPort, hostIp);
   if (owner) return `already published by ${owner}`;
   // A port a client connection uses cannot be bound (held): a range skips it (Docker's bridge
@@ -117,7 +130,13 @@ function conflict(proto: Proto, hostPort: number, hostIp: string, taken: TakenPo
  * "exact host ports are placed before ranges"), so `-p 8000-8010:80 -p 8000:81` gives 8000 to
  * the exact binding and 8001 to the range; the answer keeps the request's order.
  */
-export function resolveBindings(state: StateView, ep: EndpointRecord, requested: readonly RequestedBinding[], defaultHostIp: string, host: HostPorts): PortBinding[] {
+export function resolveBindings(
+  state: StateView,
+  ep: EndpointRecord,
+  requested: readonly RequestedBinding[],
+  defaultHostIp: string,
+  host: HostPorts,
+): PortBinding[] {
   const taken = new TakenPorts();
   for (const e of state.endpoints.values()) {
     if (e.id === ep.id) continue;
@@ -135,7 +154,10 @@ export function resolveBindings(state: StateView, ep: EndpointRecord, requested:
     const hostIp = r.hostIp !== '' ? r.hostIp : defaultHostIp === '0.0.0.0' ? '' : defaultHostIp;
     const scope = scopeOf(hostIp);
     if ((scope.v4 && !ep.address && !scope.v6) || (scope.v6 && !ep.addressV6 && !scope.v4)) {
-      throw invalid(FIELD, `${describe({ hostIp, hostPort: r.hostPort, proto: r.proto })}: the container has no IPv${scope.v4 ? 4 : 6} address on this network`);
+      throw invalid(
+        FIELD,
+        `${describe({ hostIp, hostPort: r.hostPort, proto: r.proto })}: the container has no IPv${scope.v4 ? 4 : 6} address on this network`,
+      );
     }
     const [lo, hi] = r.hostPort === 0 ? host.ephemeral : [r.hostPort, r.hostPortEnd];
     const cursorKey = `${r.proto}|${lo}|${hi}|${hostIp}`;
@@ -144,11 +166,19 @@ export function resolveBindings(state: StateView, ep: EndpointRecord, requested:
     let p = cursors.get(cursorKey) ?? lo;
     for (; p <= hi; p++) {
       why = conflict(r.proto, p, hostIp, taken, host, !isExact(r));
-      if (!why) { chosen = p; break; }
+      if (!why) {
+        chosen = p;
+        break;
+      }
     }
     cursors.set(cursorKey, p);
     if (chosen === undefined) {
-      const what = r.hostPort === 0 ? `no free port in the ephemeral range ${lo}-${hi}/${r.proto}` : lo === hi ? `host port ${describe({ hostIp, hostPort: lo, proto: r.proto })} is ${why ?? 'taken'}` : `no free host port in ${lo}-${hi}/${r.proto}`;
+      const what =
+        r.hostPort === 0
+          ? `no free port in the ephemeral range ${lo}-${hi}/${r.proto}`
+          : lo === hi
+            ? `host port ${describe({ hostIp, hostPort: lo, proto: r.proto })} is ${why ?? 'taken'}`
+            : `no free host port in ${lo}-${hi}/${r.proto}`;
       throw new PluginError('CONFLICT', what);
     }
     const b: PortBinding = { proto: r.proto, containerPort: r.containerPort, hostIp, hostPort: chosen };
@@ -187,19 +217,31 @@ export function programExternalConnectivity(
   const plan: HostStep[] = [];
   // The held sockets first: a bind that fails (a process of the host uses the port) refuses the
   // request before anything else changed.
-  if (sockets.length) plan.push({ what: `hold ${sockets.length} host port socket(s) of ${eid.slice(0, 12)}`, run: { kind: 'port-hold', sockets }, undo: { kind: 'port-release', sockets } });
+  if (sockets.length)
+    plan.push({
+      what: `hold ${sockets.length} host port socket(s) of ${eid.slice(0, 12)}`,
+      run: { kind: 'port-hold', sockets },
+      undo: { kind: 'port-release', sockets },
+    });
   plan.push({
     what: `publish ${ports.length} port(s) of ${eid.slice(0, 12)}`,
     run: nftOp(portElementCommands('add', els)),
     undo: nftTeardown(reverse(portElementCommands('add', els))),
   });
   if (flows.udp.length + flows.sctp.length > 0) {
-    plan.push({ what: `forget flows to ${flows.udp.length + flows.sctp.length} newly published UDP/SCTP host port(s)`, run: { kind: 'conntrack-flush-ports', udp: flows.udp, sctp: flows.sctp }, later: true });
+    plan.push({
+      what: `forget flows to ${flows.udp.length + flows.sctp.length} newly published UDP/SCTP host port(s)`,
+      run: { kind: 'conntrack-flush-ports', udp: flows.udp, sctp: flows.sctp },
+      later: true,
+    });
   }
   return { changes: [{ op: 'endpoint.put', endpoint: { ...ep, ports } }], plan, response: {} };
 }
 
-export function revokeExternalConnectivity(state: StateView, req: { NetworkID: string; EndpointID: string }): PlannedDecision<Record<string, never>> {
+export function revokeExternalConnectivity(
+  state: StateView,
+  req: { NetworkID: string; EndpointID: string },
+): PlannedDecision<Record<string, never>> {
   checkId('NetworkID', req.NetworkID);
   const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
   if (!ep || ep.ports.length === 0) return { changes: [], plan: [], response: {} };
@@ -208,4 +250,11 @@ export function revokeExternalConnectivity(state: StateView, req: { NetworkID: s
 
 /** EndpointOperInfo's view of the bindings in force, in dockerd's PortBinding shape. */
 export const portMapInfo = (ep: EndpointRecord): Record<string, unknown>[] =>
-  ep.ports.map((b) => ({ Proto: NUMBERS[b.proto], IP: bare(ep.address) ?? bare(ep.addressV6) ?? '', Port: b.containerPort, HostIP: b.hostIp, HostPort: b.hostPort, HostPortEnd: b.hostPort }));
+  ep.ports.map((b) => ({
+    Proto: NUMBERS[b.proto],
+    IP: bare(ep.address) ?? bare(ep.addressV6) ?? '',
+    Port: b.containerPort,
+    HostIP: b.hostIp,
+    HostPort: b.hostPort,
+    HostPortEnd: b.hostPort,
+  }));

@@ -153,16 +153,26 @@ export class State implements StateView {
   apply(changes: readonly Change[]): void {
     for (const c of changes) {
       switch (c.op) {
-        case 'network.put': this.networks.set(c.network.id, c.network); break;
-        case 'network.delete': this.networks.delete(c.id); break;
-        case 'endpoint.put': this.endpoints.set(c.endpoint.id, c.endpoint); break;
-        case 'endpoint.delete': this.endpoints.delete(c.id); break;
+        case 'network.put':
+          this.networks.set(c.network.id, c.network);
+          break;
+        case 'network.delete':
+          this.networks.delete(c.id);
+          break;
+        case 'endpoint.put':
+          this.endpoints.set(c.endpoint.id, c.endpoint);
+          break;
+        case 'endpoint.delete':
+          this.endpoints.delete(c.id);
+          break;
         case 'pool.put': {
           const old = this.pools.get(c.pool.id);
           this.pools.set(c.pool.id, { record: c.pool, taken: old?.taken ?? new IntervalSet(), cursor: old?.cursor });
           break;
         }
-        case 'pool.delete': this.pools.delete(c.id); break;
+        case 'pool.delete':
+          this.pools.delete(c.id);
+          break;
         case 'address.take': {
           const p = this.pools.get(c.pool);
           if (!p) break; // the pool went away in the same batch or earlier: nothing to record
@@ -171,9 +181,15 @@ export class State implements StateView {
           if (c.cursor) p.cursor = v;
           break;
         }
-        case 'address.free': this.pools.get(c.pool)?.taken.delete(addrValue(c.address)); break;
-        case 'departure.put': this.departures.set(c.departure.cluster, c.departure); break;
-        case 'departure.delete': this.departures.delete(c.cluster); break;
+        case 'address.free':
+          this.pools.get(c.pool)?.taken.delete(addrValue(c.address));
+          break;
+        case 'departure.put':
+          this.departures.set(c.departure.cluster, c.departure);
+          break;
+        case 'departure.delete':
+          this.departures.delete(c.cluster);
+          break;
       }
     }
   }

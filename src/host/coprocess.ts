@@ -38,7 +38,10 @@ export interface GroupResult {
 
 /** The tool's answer to the marker is not what this file parses; none of the group was sent. */
 export class CoprocessUnusable extends Error {
-  constructor(readonly argv: readonly string[], reason: string) {
+  constructor(
+    readonly argv: readonly string[],
+    reason: string,
+  ) {
     super(`${argv.join(' ')}: ${reason}`);
     this.name = 'CoprocessUnusable';
   }
@@ -163,21 +166,31 @@ export class Coprocess {
   /** Writes `lines` and the marker to `c` and waits for the marker's answer until `deadline`. */
   private send(c: Child, lines: readonly string[], deadline: number, probe: boolean): Promise<GroupResult> {
     const marker = ++this.markers;
-    const markLine = this.dialect === 'ip' ? 'link show dev lo' : this.dialect === 'bridge' ? `fdb show dev mnmark${marker}` : `mnmark${marker}`;
+    const markLine =
+      this.dialect === 'ip' ? 'link show dev lo' : this.dialect === 'bridge' ? `fdb show dev mnmark${marker}` : `mnmark${marker}`;
     return new Promise<GroupResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (c.waiter !== w) return;
-        c.waiter = undefined;
-        this.retire(c);
-        reject(new HostCommandError(this.argv, undefined, '', { timedOut: true }));
-      }, Math.max(0, deadline - performance.now()));
+      const timer = setTimeout(
+        () => {
+          if (c.waiter !== w) return;
+          c.waiter = undefined;
+          this.retire(c);
+          reject(new HostCommandError(this.argv, undefined, '', { timedOut: true }));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
       const w: Waiter = {
         firstLine: c.written + 1,
         lines: lines.length,
         marker,
         probe,
-        resolve: (r) => { clearTimeout(timer); resolve(r); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       c.waiter = w;
       c.written += lines.length + 1;
@@ -204,11 +217,15 @@ export class Coprocess {
     if (this.dialect === 'ip' || !w) return;
     // nft's error for the marker: "Error: ...", the marker line echoed, a line of carets;
     // bridge's: the missing device named, then the line it failed at.
-    const m = this.dialect === 'nft'
-      ? new RegExp(`(?:^|\\n)Error: [^\\n]*\\nmnmark${w.marker}\\n[ ^~]*\\n`).exec(c.err)
-      : new RegExp(`(?:^|\\n)Cannot find device "mnmark${w.marker}"\\nCommand failed -:\\d+\\n`).exec(c.err);
+    const m =
+      this.dialect === 'nft'
+        ? new RegExp(`(?:^|\\n)Error: [^\\n]*\\nmnmark${w.marker}\\n[ ^~]*\\n`).exec(c.err)
+        : new RegExp(`(?:^|\\n)Cannot find device "mnmark${w.marker}"\\nCommand failed -:\\d+\\n`).exec(c.err);
     if (!m) return this.probeHeard(c);
-    const before = c.err.slice(0, m.index).replace(/\n?Command failed -:\d+\s*$/, '').trim();
+    const before = c.err
+      .slice(0, m.index)
+      .replace(/\n?Command failed -:\d+\s*$/, '')
+      .trim();
     c.err = c.err.slice(m.index + m[0].length);
     this.settle(c, before ? { failed: { index: 0, stderr: before } } : {});
   }

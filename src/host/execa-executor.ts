@@ -85,12 +85,21 @@ export class ExecaExecutor implements Executor {
     const ns = this.opts.netns;
     if (kind === 'bridge') {
       const argv = ['bridge', '-force', '-batch', '-'];
-      return (this.bridgeCo ??= new Coprocess('bridge', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv, this.timeoutMs, () => this.opts.onSpawn?.('bridge')));
+      return (this.bridgeCo ??= new Coprocess('bridge', ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv, this.timeoutMs, () =>
+        this.opts.onSpawn?.('bridge'),
+      ));
     }
     if (kind === 'ip') {
-      return (this.ipCo ??= new Coprocess('ip', ns ? ['ip', '-n', ns, '-o', '-batch', '-'] : ['ip', '-o', '-batch', '-'], this.timeoutMs, () => this.opts.onSpawn?.('ip')));
+      return (this.ipCo ??= new Coprocess(
+        'ip',
+        ns ? ['ip', '-n', ns, '-o', '-batch', '-'] : ['ip', '-o', '-batch', '-'],
+        this.timeoutMs,
+        () => this.opts.onSpawn?.('ip'),
+      ));
     }
-    return (this.nftCo ??= new Coprocess('nft', ns ? ['ip', 'netns', 'exec', ns, 'nft', '-i'] : ['nft', '-i'], this.timeoutMs, () => this.opts.onSpawn?.('nft')));
+    return (this.nftCo ??= new Coprocess('nft', ns ? ['ip', 'netns', 'exec', ns, 'nft', '-i'] : ['nft', '-i'], this.timeoutMs, () =>
+      this.opts.onSpawn?.('nft'),
+    ));
   }
 
   /**
@@ -105,7 +114,10 @@ export class ExecaExecutor implements Executor {
       if (!(err instanceof CoprocessUnusable)) throw err;
       if (!this.oneShotOnly.has(kind)) {
         this.oneShotOnly.add(kind);
-        log.warn({ tool: kind, reason: err.message }, `${kind}: its answers are not what the long-running process expects; running ${kind} once per command from now on (slower, same results)`);
+        log.warn(
+          { tool: kind, reason: err.message },
+          `${kind}: its answers are not what the long-running process expects; running ${kind} once per command from now on (slower, same results)`,
+        );
       }
       return undefined;
     }
@@ -114,7 +126,11 @@ export class ExecaExecutor implements Executor {
   /** Runs ip commands on the coprocess, or one-shot; like runIpBatch, stops at the first failure. */
   private async ipGroup(ops: readonly IpOp[], log: Logger, retried = 0): Promise<{ index: number; error: HostCommandError } | undefined> {
     const started = performance.now();
-    const r = await this.onCoprocess('ip', ops.map((o) => batchLine(o.args)), log);
+    const r = await this.onCoprocess(
+      'ip',
+      ops.map((o) => batchLine(o.args)),
+      log,
+    );
     if (r === undefined) return this.ipBatchOneShot(ops, log);
     const ms = performance.now() - started;
     this.opts.onCommand?.(['ip', '-batch', '-'], ms, !r.failed);
@@ -187,7 +203,8 @@ export class ExecaExecutor implements Executor {
       case 'link-retire': {
         const group = await this.linkGroup(op.name, log);
         if (group === undefined || group === RETIRED_GROUP) return;
-        if (group !== MYNET_GROUP) throw new PluginError('CONFLICT', `refusing to retire link "${op.name}": it does not carry mynet's mark (group ${group})`);
+        if (group !== MYNET_GROUP)
+          throw new PluginError('CONFLICT', `refusing to retire link "${op.name}": it does not carry mynet's mark (group ${group})`);
         // Down (the bridge stops forwarding to it and forgets the MACs learnt on it) and out of
         // our group; it leaves the bridge when the reap deletes it, after the answer: taking a
         // port off a bridge costs the kernel more the more ports the bridge has (0.6 ms with 10,
@@ -233,7 +250,8 @@ export class ExecaExecutor implements Executor {
   /** A `bridge` command on the coprocess (VXLAN entries come in bursts), else one-shot. */
   private async bridge(args: readonly string[], log: Logger): Promise<void> {
     const started = performance.now();
-    const r = this.opts.persistent && unsafeBatchArg(args) === undefined ? await this.onCoprocess('bridge', [batchLine(args)], log) : undefined;
+    const r =
+      this.opts.persistent && unsafeBatchArg(args) === undefined ? await this.onCoprocess('bridge', [batchLine(args)], log) : undefined;
     if (r === undefined) {
       await this.command(['bridge', ...args], log);
       return;
@@ -276,7 +294,8 @@ export class ExecaExecutor implements Executor {
     // the rest do not, so the caller's rollback sees the usual "stopped at index" answer.
     const bad = ops.findIndex((o) => unsafeBatchArg(o.args) !== undefined);
     const runnable = bad < 0 ? ops : ops.slice(0, bad);
-    const group = (xs: readonly IpOp[]): Promise<{ index: number; error: HostCommandError } | undefined> => (this.opts.persistent ? this.ipGroup(xs, log) : this.ipBatchOneShot(xs, log));
+    const group = (xs: readonly IpOp[]): Promise<{ index: number; error: HostCommandError } | undefined> =>
+      this.opts.persistent ? this.ipGroup(xs, log) : this.ipBatchOneShot(xs, log);
     let failed = runnable.length === 0 ? undefined : await group(runnable);
     if (failed && this.opts.whenBridgeFull && bridgeFull(failed.error)) {
       // The lines before the refused one ran: the rest runs once the retired veths are gone.
@@ -445,8 +464,14 @@ export function portsWithFlows(listing: string, wanted: ReadonlySet<number>): nu
  * inside is read whole.
  */
 export class IpBatchArgError extends PluginError {
-  constructor(readonly arg: string, readonly argv: readonly string[]) {
-    super('INTERNAL', `refusing to run "ip ${argv.join(' ').slice(0, 120)}": argument ${JSON.stringify(arg.slice(0, 40))} contains a character ip -batch cannot carry (# " ' \\, tabs, newlines, control characters)`);
+  constructor(
+    readonly arg: string,
+    readonly argv: readonly string[],
+  ) {
+    super(
+      'INTERNAL',
+      `refusing to run "ip ${argv.join(' ').slice(0, 120)}": argument ${JSON.stringify(arg.slice(0, 40))} contains a character ip -batch cannot carry (# " ' \\, tabs, newlines, control characters)`,
+    );
     this.name = 'IpBatchArgError';
   }
 }

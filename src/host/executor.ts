@@ -34,7 +34,10 @@ export async function applyPlan(exec: Executor, plan: HostPlan, log: Logger): Pr
     const group = plan.slice(i, j);
     let failed: { index: number; error: unknown } | undefined;
     if (group.length > 1) {
-      failed = await exec.runIpBatch(group.map((s) => s.run as IpOp), log);
+      failed = await exec.runIpBatch(
+        group.map((s) => s.run as IpOp),
+        log,
+      );
     } else {
       try {
         await exec.run(step.run, log);
@@ -66,7 +69,10 @@ export async function applyAll(exec: Executor, plan: HostPlan, log: Logger): Pro
     if (batchable(plan[i] as HostStep)) while (j < plan.length && batchable(plan[j] as HostStep)) j++;
     if (j - i > 1) {
       // A batch stops at its first failure: the rest of the group runs as a batch of its own.
-      const failed = await exec.runIpBatch(plan.slice(i, j).map((s) => s.run as IpOp), log);
+      const failed = await exec.runIpBatch(
+        plan.slice(i, j).map((s) => s.run as IpOp),
+        log,
+      );
       if (!failed) {
         i = j;
         continue;

@@ -98,7 +98,9 @@ export function ensureScript(status: HookStatus): string {
   }
   // First in PREROUTING, so no earlier ACCEPT of someone else's lets a loopback packet by.
   if (!status.guard) {
-    out.push(...rawSection(GUARD_RULES.filter((r) => !status.guardFound.includes(r)).map((r) => r.replace('-A PREROUTING', '-I PREROUTING 1'))));
+    out.push(
+      ...rawSection(GUARD_RULES.filter((r) => !status.guardFound.includes(r)).map((r) => r.replace('-A PREROUTING', '-I PREROUTING 1'))),
+    );
   }
   return out.length ? [...out, ''].join('\n') : '';
 }
@@ -115,11 +117,7 @@ export function removeScript(status: HookStatus): string {
   return out.length ? [...out, ''].join('\n') : '';
 }
 
-async function forEachFamily(
-  run: CommandRunner,
-  log: Logger,
-  script: (s: HookStatus) => string,
-): Promise<void> {
+async function forEachFamily(run: CommandRunner, log: Logger, script: (s: HookStatus) => string): Promise<void> {
   for (const fam of FAMILIES) {
     let save: string;
     try {

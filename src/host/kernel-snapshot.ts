@@ -50,7 +50,13 @@ interface IpLink {
 function vxlanOf(l: IpLink): VxlanInfo | undefined {
   const d = l.linkinfo?.info_kind === 'vxlan' ? l.linkinfo.info_data : undefined;
   if (!d) return undefined;
-  return { id: d.id ?? 0, ...(d.local ? { local: d.local } : {}), port: d.port ?? 0, learning: d.learning ?? false, proxy: d.proxy ?? false };
+  return {
+    id: d.id ?? 0,
+    ...(d.local ? { local: d.local } : {}),
+    port: d.port ?? 0,
+    learning: d.learning ?? false,
+    proxy: d.proxy ?? false,
+  };
 }
 
 export function parseLinks(ipAddrJson: string): Map<string, LinkInfo> {
@@ -78,6 +84,9 @@ export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<
   } catch (err) {
     if (!(err instanceof HostCommandError && /No such file or directory/.test(err.stderr))) throw err;
   }
-  const hook = hookStatus(await exec.command(['iptables-save', '-t', 'filter'], log), await exec.command(['iptables-save', '-t', 'raw'], log));
+  const hook = hookStatus(
+    await exec.command(['iptables-save', '-t', 'filter'], log),
+    await exec.command(['iptables-save', '-t', 'raw'], log),
+  );
   return { links, nft, hook };
 }

@@ -77,5 +77,9 @@ export async function readHostPorts(protos: readonly Proto[], read: ProcReader =
   const index = new Map<string, string[]>();
   const busy = new Set<string>();
   files.forEach((f, i) => indexSockets(f.proto, texts[i] as string, index, busy));
-  return { listening: (proto, port) => index.get(`${proto}/${port}`) ?? [], busy: (proto, port) => busy.has(`${proto}/${port}`), ephemeral: parseEphemeral(range) };
+  return {
+    listening: (proto, port) => index.get(`${proto}/${port}`) ?? [],
+    busy: (proto, port) => busy.has(`${proto}/${port}`),
+    ephemeral: parseEphemeral(range),
+  };
 }

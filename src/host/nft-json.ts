@@ -84,7 +84,12 @@ export function parseNftTable(json: string): NftTable {
       chains.add(name);
       if (!rules.has(name)) rules.set(name, []);
       if (chain.hook !== undefined) {
-        hooks.set(name, { type: str(chain.type) as NftHook['type'], hook: str(chain.hook) as NftHook['hook'], prio: Number(chain.prio), policy: str(chain.policy) });
+        hooks.set(name, {
+          type: str(chain.type) as NftHook['type'],
+          hook: str(chain.hook) as NftHook['hook'],
+          prio: Number(chain.prio),
+          policy: str(chain.policy),
+        });
       }
     } else if (isObj(rule)) {
       const name = str(rule.chain);
@@ -97,8 +102,15 @@ export function parseNftTable(json: string): NftTable {
       const name = str(s.name);
       const keyType = typeText(s.type);
       const flags = Array.isArray(s.flags) ? s.flags : [];
-      sets.set(name, { kind: isObj(set) ? 'set' : 'map', type: isObj(map) ? `${keyType} : ${typeText(s.map)}` : keyType, interval: flags.includes('interval') });
-      elements.set(name, (Array.isArray(s.elem) ? s.elem : []).map((e) => element(e, keyType === 'ifname')));
+      sets.set(name, {
+        kind: isObj(set) ? 'set' : 'map',
+        type: isObj(map) ? `${keyType} : ${typeText(s.map)}` : keyType,
+        interval: flags.includes('interval'),
+      });
+      elements.set(
+        name,
+        (Array.isArray(s.elem) ? s.elem : []).map((e) => element(e, keyType === 'ifname')),
+      );
     }
   }
   return { chains, hooks, rules, sets, elements };

@@ -76,7 +76,8 @@ export const bindSocket: Binder = (s) =>
   });
 
 /** The binding as the decision names it (driver/ports.ts): "8080/tcp", "127.0.0.1:8080/tcp". */
-const binding = (s: HeldSocket): string => `${s.hostIp === '' ? '' : s.hostIp.includes(':') ? `[${s.hostIp}]:` : `${s.hostIp}:`}${s.port}/${s.proto}`;
+const binding = (s: HeldSocket): string =>
+  `${s.hostIp === '' ? '' : s.hostIp.includes(':') ? `[${s.hostIp}]:` : `${s.hostIp}:`}${s.port}/${s.proto}`;
 
 /**
  * What a failed bind means for the request. EADDRINUSE: the listener is looked up in /proc
@@ -85,8 +86,14 @@ const binding = (s: HeldSocket): string => `${s.hostIp === '' ? '' : s.hostIp.in
 async function refusal(s: HeldSocket, err: NodeJS.ErrnoException, listeners: ListenerLookup): Promise<PluginError> {
   switch (err.code) {
     case 'EADDRINUSE': {
-      const l = (await listeners([s.proto]).then((h) => h.listening(s.proto, s.port), () => []))[0];
-      const who = l === undefined ? 'a process of the host (bind: EADDRINUSE)' : `a process listening on ${l.includes(':') ? `[${l}]` : l}:${s.port}`;
+      const l = (
+        await listeners([s.proto]).then(
+          (h) => h.listening(s.proto, s.port),
+          () => [],
+        )
+      )[0];
+      const who =
+        l === undefined ? 'a process of the host (bind: EADDRINUSE)' : `a process listening on ${l.includes(':') ? `[${l}]` : l}:${s.port}`;
       return new PluginError('CONFLICT', `host port ${binding(s)} is in use by ${who}`, { cause: err });
     }
     case 'EADDRNOTAVAIL':
@@ -133,17 +140,26 @@ export class PortHolder {
   }
 
   /** Binds what is not held yet; sorts the failures into refusals and "cannot hold here". */
-  private async bindAll(sockets: readonly HeldSocket[]): Promise<{ bound: [HeldSocket, Held][]; refused: [HeldSocket, NodeJS.ErrnoException][]; unheld: string[] }> {
+  private async bindAll(
+    sockets: readonly HeldSocket[],
+  ): Promise<{ bound: [HeldSocket, Held][]; refused: [HeldSocket, NodeJS.ErrnoException][]; unheld: string[] }> {
     const keys = new Set<string>();
-    const wanted = sockets.filter((s) => s.proto !== 'sctp' && !this.held.has(keyOf(s)) && !keys.has(keyOf(s)) && Boolean(keys.add(keyOf(s))));
+    const wanted = sockets.filter(
+      (s) => s.proto !== 'sctp' && !this.held.has(keyOf(s)) && !keys.has(keyOf(s)) && Boolean(keys.add(keyOf(s))),
+    );
     const room = Math.max(0, this.maxHeld - this.held.size);
     const todo = wanted.slice(0, room);
     const results = await Promise.allSettled(todo.map((s) => this.bind(s)));
-    const out: Awaited<ReturnType<PortHolder['bindAll']>> = { bound: [], refused: [], unheld: wanted.slice(room).map((s) => `${where(s)} (over ${this.maxHeld} held sockets)`) };
+    const out: Awaited<ReturnType<PortHolder['bindAll']>> = {
+      bound: [],
+      refused: [],
+      unheld: wanted.slice(room).map((s) => `${where(s)} (over ${this.maxHeld} held sockets)`),
+    };
     results.forEach((r, i) => {
       const s = todo[i] as HeldSocket;
       if (r.status === 'fulfilled') out.bound.push([s, r.value]);
-      else if (CANNOT_HOLD.has((r.reason as NodeJS.ErrnoException).code ?? '')) out.unheld.push(`${where(s)} (${(r.reason as NodeJS.ErrnoException).code})`);
+      else if (CANNOT_HOLD.has((r.reason as NodeJS.ErrnoException).code ?? ''))
+        out.unheld.push(`${where(s)} (${(r.reason as NodeJS.ErrnoException).code})`);
       else out.refused.push([s, r.reason as NodeJS.ErrnoException]);
     });
     return out;
@@ -152,7 +168,10 @@ export class PortHolder {
   private keep(bound: readonly [HeldSocket, Held][], unheld: readonly string[], log: Logger): void {
     for (const [s, h] of bound) this.held.set(keyOf(s), h);
     if (unheld.length) {
-      log.warn({ unheld: unheld.length, first: unheld.slice(0, 5), held: this.held.size }, 'published host ports without a held socket: a process of the host could bind them (raise LimitNOFILE)');
+      log.warn(
+        { unheld: unheld.length, first: unheld.slice(0, 5), held: this.held.size },
+        'published host ports without a held socket: a process of the host could bind them (raise LimitNOFILE)',
+      );
     }
   }
 
@@ -195,7 +214,11 @@ export class PortHolder {
     const [keep, drop] = [r.bound.filter(([s]) => still.has(keyOf(s))), r.bound.filter(([s]) => !still.has(keyOf(s)))];
     this.keep(keep, r.unheld, log);
     await Promise.all(drop.map(([, h]) => h.close()));
-    for (const [s, err] of r.refused) log.warn({ port: where(s), err: (await refusal(s, err, this.listeners)).message }, 'a stored published port cannot be held: a process of the host took it while mynet was down');
+    for (const [s, err] of r.refused)
+      log.warn(
+        { port: where(s), err: (await refusal(s, err, this.listeners)).message },
+        'a stored published port cannot be held: a process of the host took it while mynet was down',
+      );
     log.info({ held: this.held.size, notHeld: r.refused.length + r.unheld.length }, 'published host ports held');
   }
 

@@ -24,7 +24,8 @@ const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
 /** The one mapper from a thrown value to the wire: [status, message]. */
 export function toErr(err: unknown): { status: number; message: string } {
-  if (err instanceof PluginError) return { status: err.code === 'BODY_TOO_LARGE' ? 413 : err.code === 'NOT_FOUND' ? 404 : 500, message: err.message };
+  if (err instanceof PluginError)
+    return { status: err.code === 'BODY_TOO_LARGE' ? 413 : err.code === 'NOT_FOUND' ? 404 : 500, message: err.message };
   const e = err as { type?: string; status?: number };
   if (e?.type === 'entity.too.large') return { status: 413, message: 'body: request body is too large' };
   if (e?.type === 'entity.parse.failed') return { status: 500, message: `body: not valid JSON (${messageOf(err)})` };
@@ -50,7 +51,8 @@ export function createApp(deps: AppDeps): express.Express {
       const ms = Math.round((performance.now() - started) * 100) / 100;
       const l = res.locals.log as Logger;
       const line = { status: res.statusCode, ms, ...(res.locals.ids as object), ...(res.locals.failure as object) };
-      if (res.statusCode >= 400) l.warn(line, 'request failed'); else l.info(line, 'request');
+      if (res.statusCode >= 400) l.warn(line, 'request failed');
+      else l.info(line, 'request');
       deps.onRequest?.(req.path, res.statusCode < 400, ms);
     });
     next();
@@ -60,7 +62,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req: Request, res: Response) => send(res, 404, { Err: `unknown route: ${req.method} ${req.path.slice(0, 200)}` }));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const { status, message } = toErr(err);
-    (res.locals.log as Logger | undefined ?? deps.log).error({ err }, message);
+    ((res.locals.log as Logger | undefined) ?? deps.log).error({ err }, message);
     send(res, status, { Err: message });
   });
   return app;

@@ -44,7 +44,11 @@ export const routes: readonly Route[] = [
   route<NetEp>('/NetworkDriver.DeleteEndpoint', 'netEp', (b, c) => c.plugin.deleteEndpoint(b, c.log)),
   route<NetEp & { SandboxKey?: string }>('/NetworkDriver.Join', 'join', (b, c) => c.plugin.join(b, c.log)),
   route<NetEp>('/NetworkDriver.Leave', 'netEp', (b, c) => c.plugin.leave(b, c.log)),
-  route<NetEp & { Options?: Record<string, unknown> | null }>('/NetworkDriver.ProgramExternalConnectivity', 'programExternalConnectivity', (b, c) => c.plugin.programExternalConnectivity(b, c.log)),
+  route<NetEp & { Options?: Record<string, unknown> | null }>(
+    '/NetworkDriver.ProgramExternalConnectivity',
+    'programExternalConnectivity',
+    (b, c) => c.plugin.programExternalConnectivity(b, c.log),
+  ),
   route<NetEp>('/NetworkDriver.RevokeExternalConnectivity', 'netEp', (b, c) => c.plugin.revokeExternalConnectivity(b, c.log)),
   // Swarm-only calls: we are a local-scope driver, so there is nothing to allocate or discover.
   route('/NetworkDriver.AllocateNetwork', 'networkOnly', () => ({ Options: {} })),

@@ -8,9 +8,7 @@ export interface Cidr {
   readonly prefix: number;
 }
 
-export type CidrParse =
-  | { ok: true; cidr: Cidr; addr: IpAddr }
-  | { ok: false; why: string };
+export type CidrParse = { ok: true; cidr: Cidr; addr: IpAddr } | { ok: false; why: string };
 
 /**
  * Parses "addr/len". `addr` keeps the address as written (for "10.0.0.1/24" forms such as

@@ -37,7 +37,10 @@ export class IntervalSet {
     let ans = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if ((this.starts[mid] as bigint) <= v) { ans = mid; lo = mid + 1; } else hi = mid - 1;
+      if ((this.starts[mid] as bigint) <= v) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     return ans;
   }
@@ -74,10 +77,16 @@ export class IntervalSet {
     const s = this.starts[i] as bigint;
     const e = this.ends[i] as bigint;
     if (v > e) return;
-    if (s === e) { this.starts.splice(i, 1); this.ends.splice(i, 1); }
-    else if (v === s) this.starts[i] = s + 1n;
+    if (s === e) {
+      this.starts.splice(i, 1);
+      this.ends.splice(i, 1);
+    } else if (v === s) this.starts[i] = s + 1n;
     else if (v === e) this.ends[i] = e - 1n;
-    else { this.ends[i] = v - 1n; this.starts.splice(i + 1, 0, v + 1n); this.ends.splice(i + 1, 0, e); }
+    else {
+      this.ends[i] = v - 1n;
+      this.starts.splice(i + 1, 0, v + 1n);
+      this.ends.splice(i + 1, 0, e);
+    }
   }
 
   /** The smallest value in [from, to] not in the set, or undefined. */

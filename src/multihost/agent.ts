@@ -99,7 +99,11 @@ export interface ClusterStatus {
 }
 
 /** What an address claim needs of the stored definition. */
-const refOf = (c: ClusterBinding): { cluster: string; subnet: string; gateway: string } => ({ cluster: c.name, subnet: c.subnet, gateway: c.gateway });
+const refOf = (c: ClusterBinding): { cluster: string; subnet: string; gateway: string } => ({
+  cluster: c.name,
+  subnet: c.subnet,
+  gateway: c.gateway,
+});
 
 export class ClusterAgent implements ClusterPort {
   readonly planes = new Map<string, NetworkPlane>();
@@ -225,7 +229,13 @@ export class ClusterAgent implements ClusterPort {
     const within = async (what: string, p: Promise<unknown>, ms: number): Promise<void> => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-      const r = await Promise.race([p.then(() => 'done' as const, (err: unknown) => this.o.log.warn({ err: messageOf(err) }, `cluster: ${what} failed at shutdown`)), late]);
+      const r = await Promise.race([
+        p.then(
+          () => 'done' as const,
+          (err: unknown) => this.o.log.warn({ err: messageOf(err) }, `cluster: ${what} failed at shutdown`),
+        ),
+        late,
+      ]);
       clearTimeout(timer);
       if (r === 'late') this.o.log.warn({ ms }, `cluster: ${what} did not finish at shutdown; going on`);
     };
@@ -239,7 +249,12 @@ export class ClusterAgent implements ClusterPort {
 
   async defineNetwork(w: NetworkWanted, log: Logger): Promise<ClusterBinding> {
     // A host that cannot encrypt is refused before it writes anything (issue 24).
-    const wg = w.encrypt ? this.o.wireguard?.ability() ?? { ok: false as const, refusal: 'option mynet.encrypt: this mynet was started without WireGuard support' } : undefined;
+    const wg = w.encrypt
+      ? (this.o.wireguard?.ability() ?? {
+          ok: false as const,
+          refusal: 'option mynet.encrypt: this mynet was started without WireGuard support',
+        })
+      : undefined;
     if (wg && !wg.ok) throw new PluginError('INVALID_REQUEST', wg.refusal);
     const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(this.o.underlayMtu) : clusterMtu(this.o.underlayMtu));
     const def = await this.call(this.o.store.defineNetwork({ ...w, mtu }));
@@ -247,8 +262,16 @@ export class ClusterAgent implements ClusterPort {
     // An encrypted network's VXLAN runs between tunnel addresses, inside WireGuard.
     const local = def.encrypt && this.o.wireguard ? this.o.wireguard.tunnelAddress : this.node.address;
     return {
-      name: def.cluster, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: def.mtu, local,
-      ...(def.internal && { internal: true }), ...(def.multicast && { multicast: true }), ...(def.encrypt && { encrypt: def.encrypt }),
+      name: def.cluster,
+      subnet: def.subnet,
+      gateway: def.gateway,
+      gatewayMac: def.gatewayMac,
+      vni: def.vni,
+      mtu: def.mtu,
+      local,
+      ...(def.internal && { internal: true }),
+      ...(def.multicast && { multicast: true }),
+      ...(def.encrypt && { encrypt: def.encrypt }),
     };
   }
 
@@ -259,7 +282,10 @@ export class ClusterAgent implements ClusterPort {
    */
   claim(c: ClusterBinding, address: string | undefined, candidates: () => Iterable<string>, log: Logger): Promise<string> {
     const run = (this.claimQueues.get(c.name) ?? Promise.resolve()).then(() => this.claimNow(c, address, candidates, log));
-    const tail = run.then(() => undefined, () => undefined);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
     this.claimQueues.set(c.name, tail);
     void tail.then(() => {
       if (this.claimQueues.get(c.name) === tail) this.claimQueues.delete(c.name);
@@ -279,9 +305,8 @@ export class ClusterAgent implements ClusterPort {
     const free = function* (this: ClusterAgent): Iterable<string> {
       for (const a of candidates()) if (!this.inFlight.has(keys.address(c.name, a))) yield a;
     }.bind(this);
-    const claim = address !== undefined
-      ? await this.claimExact(ref, address, log)
-      : await this.call(this.o.store.claimAny(ref, free(), 16, known));
+    const claim =
+      address !== undefined ? await this.claimExact(ref, address, log) : await this.call(this.o.store.claimAny(ref, free(), 16, known));
     this.inFlight.add(keys.address(c.name, claim.address));
     log.debug({ cluster: c.name, address: claim.address }, 'cluster: address claimed');
     return claim.address;
@@ -296,7 +321,10 @@ export class ClusterAgent implements ClusterPort {
       } catch (err) {
         const left = end - Date.now();
         if (!(err instanceof PluginError && err.code === 'CONFLICT') || left <= 0) throw err;
-        log.debug({ cluster: ref.cluster, address, retryMs: Math.min(wait, left) }, 'cluster: address held by another host; trying again (its release may be on its way)');
+        log.debug(
+          { cluster: ref.cluster, address, retryMs: Math.min(wait, left) },
+          'cluster: address held by another host; trying again (its release may be on its way)',
+        );
         await new Promise((r) => setTimeout(r, Math.min(wait, left)));
       }
     }
@@ -313,7 +341,10 @@ export class ClusterAgent implements ClusterPort {
       try {
         await this.call(this.o.store.releaseAddress(c.name, bareAddress(address)));
       } catch (err) {
-        log.warn({ err: messageOf(err), cluster: c.name, address }, 'cluster: release not in etcd yet; the journal keeps it and it is applied when etcd answers');
+        log.warn(
+          { err: messageOf(err), cluster: c.name, address },
+          'cluster: release not in etcd yet; the journal keeps it and it is applied when etcd answers',
+        );
       } finally {
         const n = (this.releasing.get(key) ?? 1) - 1;
         if (n > 0) this.releasing.set(key, n);
@@ -328,7 +359,8 @@ export class ClusterAgent implements ClusterPort {
   }
 
   async publish(c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
-    if (!e.address) throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
+    if (!e.address)
+      throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
     const names = recordNames(this.o.nameOf?.(e));
     const plane = this.planeOf(c);
     plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac);
@@ -349,7 +381,10 @@ export class ClusterAgent implements ClusterPort {
       try {
         await this.call(this.o.store.withdrawEndpoint(c.name, endpointId));
       } catch (err) {
-        log.warn({ err: messageOf(err), cluster: c.name, endpoint: endpointId }, 'cluster: withdrawal not in etcd yet; applied when etcd answers');
+        log.warn(
+          { err: messageOf(err), cluster: c.name, endpoint: endpointId },
+          'cluster: withdrawal not in etcd yet; applied when etcd answers',
+        );
       }
     });
     return Promise.resolve();
@@ -364,7 +399,12 @@ export class ClusterAgent implements ClusterPort {
       log: this.o.log.child({ network: n.id.slice(0, 12), cluster: n.cluster.name }),
       self: this.node.name,
       selfUnderlay: this.node.address,
-      own: () => ownEndpoints([...this.o.state().endpoints.values()].filter((e) => e.networkId === n.id).map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac }))),
+      own: () =>
+        ownEndpoints(
+          [...this.o.state().endpoints.values()]
+            .filter((e) => e.networkId === n.id)
+            .map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac })),
+        ),
       ...(this.o.onRefused && { onRefused: this.o.onRefused }),
       onRemoteChange: () => this.o.onRemoteChange?.(),
       onResynced: () => this.scheduleConverge(),
@@ -400,13 +440,18 @@ export class ClusterAgent implements ClusterPort {
       this.convergeQueued = false;
       // Not under the request lock (finding 6): each write checks the journal again right before
       // it is made, and runs on the queue of releases and withdrawals, in order with them.
-      this.converging = this.converging.then(() => this.converge()).then(() => this.departureRetry.reset(), (err: unknown) => {
-        this.o.log.warn({ err: messageOf(err) }, 'cluster: convergence with etcd failed; retrying at the next sync');
-        // Departures have no follower whose resync would bring the next try: a timer does.
-        if (this.o.state().departures.size === 0 || this.stopped) return;
-        clearTimeout(this.departureTimer);
-        this.departureTimer = setTimeout(() => this.scheduleConverge(), this.departureRetry.next());
-      });
+      this.converging = this.converging
+        .then(() => this.converge())
+        .then(
+          () => this.departureRetry.reset(),
+          (err: unknown) => {
+            this.o.log.warn({ err: messageOf(err) }, 'cluster: convergence with etcd failed; retrying at the next sync');
+            // Departures have no follower whose resync would bring the next try: a timer does.
+            if (this.o.state().departures.size === 0 || this.stopped) return;
+            clearTimeout(this.departureTimer);
+            this.departureTimer = setTimeout(() => this.scheduleConverge(), this.departureRetry.next());
+          },
+        );
     }, 50);
   }
 
@@ -429,15 +474,20 @@ export class ClusterAgent implements ClusterPort {
       try {
         await this.convergeNetwork(state, n, c, log);
       } catch (err) {
-        log.warn({ err: messageOf(err) }, 'cluster: this network\'s records did not converge with its journal; the others go on');
+        log.warn({ err: messageOf(err) }, "cluster: this network's records did not converge with its journal; the others go on");
         failures.push(err);
       }
     }
     const settled = this.o.departureSettled;
     if (settled && state.departures.size > 0 && !this.stopped) {
       // On the queue of releases and withdrawals, in order with them (finding 7).
-      const run = this.ops.then(() => settleDepartures({ store: this.o.store, call: (p) => this.call(p), state: this.o.state, settled, log: this.o.log }));
-      this.ops = run.then(() => undefined, () => undefined);
+      const run = this.ops.then(() =>
+        settleDepartures({ store: this.o.store, call: (p) => this.call(p), state: this.o.state, settled, log: this.o.log }),
+      );
+      this.ops = run.then(
+        () => undefined,
+        () => undefined,
+      );
       await run.catch((err: unknown) => failures.push(err));
     }
     if (failures.length > 0) throw failures[0];
@@ -445,7 +495,16 @@ export class ClusterAgent implements ClusterPort {
 
   private async convergeNetwork(state: StateView, n: NetworkRecord, c: ClusterBinding, log: Logger): Promise<void> {
     // etcd restored empty: the definition comes back from this host's copy.
-    await this.call(this.o.store.defineNetwork({ cluster: c.name, subnet: c.subnet, gateway: c.gateway, vni: c.vni, mtu: c.mtu, ...(c.encrypt && { encrypt: c.encrypt }) })).catch((err: unknown) => {
+    await this.call(
+      this.o.store.defineNetwork({
+        cluster: c.name,
+        subnet: c.subnet,
+        gateway: c.gateway,
+        vni: c.vni,
+        mtu: c.mtu,
+        ...(c.encrypt && { encrypt: c.encrypt }),
+      }),
+    ).catch((err: unknown) => {
       if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
       log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
     });
@@ -453,13 +512,21 @@ export class ClusterAgent implements ClusterPort {
     // The followed copies when they are complete (the reconcile loop converges every minute:
     // listing the whole network from etcd each time would cost every host ~0.5 KiB per endpoint).
     // A copy a moment behind this host's own last write only adds an idempotent call.
-    const etcd = this.planes.get(n.id)?.followed() ?? await (async () => {
-      const [claims, endpoints] = await Promise.all([this.call(this.o.store.listClaims(c.name)), this.call(this.o.store.listEndpoints(c.name))]);
-      return { claims, endpoints };
-    })();
+    const etcd =
+      this.planes.get(n.id)?.followed() ??
+      (await (async () => {
+        const [claims, endpoints] = await Promise.all([
+          this.call(this.o.store.listClaims(c.name)),
+          this.call(this.o.store.listEndpoints(c.name)),
+        ]);
+        return { claims, endpoints };
+      })());
     const plan = convergePlan(this.node, local, etcd);
     if (isEmptyPlan(plan)) return;
-    log.info({ withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length }, 'cluster: converging this host\'s records with its journal');
+    log.info(
+      { withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length },
+      "cluster: converging this host's records with its journal",
+    );
     const run = this.ops.then(() => this.convergeWrites(c, plan, log));
     this.ops = run.catch(() => undefined); // the queue goes on; the failure is this convergence's, thrown below
     await run;
@@ -528,7 +595,12 @@ export class ClusterAgent implements ClusterPort {
   namesChanged(): void {
     const stale = (): EndpointRecord[] => {
       const state = this.o.state();
-      return [...state.endpoints.values()].filter((e) => state.networks.get(e.networkId)?.cluster && this.published.has(e.id) && this.published.get(e.id) !== namesKey(recordNames(this.o.nameOf?.(e))));
+      return [...state.endpoints.values()].filter(
+        (e) =>
+          state.networks.get(e.networkId)?.cluster &&
+          this.published.has(e.id) &&
+          this.published.get(e.id) !== namesKey(recordNames(this.o.nameOf?.(e))),
+      );
     };
     if (stale().length === 0) return;
     this.later(async () => {
@@ -551,7 +623,19 @@ export class ClusterAgent implements ClusterPort {
       for (const e of p.records.values()) {
         // A dead host's containers answer nothing (issue 23): a name resolves only where it can be reached.
         if (e.name === undefined || !this.isUp(e.node)) continue;
-        out.push({ id: `cluster:${e.id}`, name: e.name, networks: [{ networkId: `cluster:${p.binding.name}`, networkName: p.binding.name, cluster: p.binding.name, ipv4: e.address, aliases: e.aliases ?? [] }] });
+        out.push({
+          id: `cluster:${e.id}`,
+          name: e.name,
+          networks: [
+            {
+              networkId: `cluster:${p.binding.name}`,
+              networkName: p.binding.name,
+              cluster: p.binding.name,
+              ipv4: e.address,
+              aliases: e.aliases ?? [],
+            },
+          ],
+        });
       }
     }
     return out;
@@ -581,17 +665,38 @@ export class ClusterAgent implements ClusterPort {
     const names = new Set([...counts.keys(), ...(nodes ?? []).map((x) => x.name), this.node.name]);
     const members = [...names].sort().map((name): MemberStatus => {
       const present = nodes?.find((x) => x.name === name);
-      return { name, address: present?.address ?? counts.get(name)?.address ?? (name === this.node.name ? this.node.address : '?'), up: nodes ? present !== undefined : undefined, endpoints: counts.get(name)?.n ?? 0 };
+      return {
+        name,
+        address: present?.address ?? counts.get(name)?.address ?? (name === this.node.name ? this.node.address : '?'),
+        up: nodes ? present !== undefined : undefined,
+        endpoints: counts.get(name)?.n ?? 0,
+      };
     });
-    const networks = [...this.planes.values()].map((p) => ({ cluster: p.binding.name, network: p.networkId.slice(0, 12), synced: p.synced, remote: p.remoteCount() }));
-    return { node: this.node.name, address: this.node.address, etcd: this.reachable ? 'up' : 'down', ...(this.lastError && { etcdError: this.lastError }), networks, members };
+    const networks = [...this.planes.values()].map((p) => ({
+      cluster: p.binding.name,
+      network: p.networkId.slice(0, 12),
+      synced: p.synced,
+      remote: p.remoteCount(),
+    }));
+    return {
+      node: this.node.name,
+      address: this.node.address,
+      etcd: this.reachable ? 'up' : 'down',
+      ...(this.lastError && { etcdError: this.lastError }),
+      networks,
+      members,
+    };
   }
 
   /** `mynet cluster forget <node>`: only a node that is not present, and never this one. */
   async forget(node: string): Promise<ForgetOutcome> {
     if (node === this.node.name) throw new PluginError('CONFLICT', `node: ${node} is this host; it cannot forget itself`);
     const nodes = await this.call(this.o.store.listNodes());
-    if (nodes.some((x) => x.name === node)) throw new PluginError('CONFLICT', `node: ${node} is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire`);
+    if (nodes.some((x) => x.name === node))
+      throw new PluginError(
+        'CONFLICT',
+        `node: ${node} is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire`,
+      );
     return this.call(this.o.store.forgetNode(node));
   }
 
@@ -602,7 +707,11 @@ export class ClusterAgent implements ClusterPort {
     const out: EntryDifference[] = [];
     for (const p of this.planes.values()) {
       if (!p.synced) {
-        out.push({ object: `${p.device}`, detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)', compared: false });
+        out.push({
+          object: `${p.device}`,
+          detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)',
+          compared: false,
+        });
         continue;
       }
       out.push(...(await p.doctor(repair, log)));
@@ -616,4 +725,3 @@ export class ClusterAgent implements ClusterPort {
     await Promise.all([...this.planes.values()].map((p) => p.idle()));
   }
 }
-

@@ -34,7 +34,12 @@ export function convergePlan(
   const ownClaims = new Set(etcd.claims.filter((c) => c.node === self.name).map((c) => c.address));
   const ownRecords = new Map(etcd.endpoints.filter((e) => e.node === self.name).map((e) => [e.id, e]));
   const localIds = new Set(local.endpoints.map((e) => e.id));
-  const same = (l: LocalEndpoint, r: EndpointRecord): boolean => r.address === l.address && r.mac === l.mac && r.underlay === self.address && r.name === l.name && (r.aliases ?? []).join() === (l.aliases ?? []).join();
+  const same = (l: LocalEndpoint, r: EndpointRecord): boolean =>
+    r.address === l.address &&
+    r.mac === l.mac &&
+    r.underlay === self.address &&
+    r.name === l.name &&
+    (r.aliases ?? []).join() === (l.aliases ?? []).join();
   return {
     withdraw: [...ownRecords.keys()].filter((id) => !localIds.has(id)).sort(),
     release: [...ownClaims].filter((a) => !local.addresses.has(a)).sort(),

@@ -54,7 +54,11 @@ async function settleOne(d: DepartureDeps, cluster: string, log: Logger): Promis
     const [claims, endpoints] = await Promise.all([d.call(d.store.listClaims(cluster)), d.call(d.store.listEndpoints(cluster))]);
     // Nothing of this cluster is this host's any more: every record of this node's goes.
     const plan = convergePlan(d.store.node, { addresses: new Set(), endpoints: [] }, { claims, endpoints });
-    if (!isEmptyPlan(plan)) log.info({ withdraw: plan.withdraw.length, release: plan.release.length }, 'cluster: removing what this host left in etcd of a cluster network it removed');
+    if (!isEmptyPlan(plan))
+      log.info(
+        { withdraw: plan.withdraw.length, release: plan.release.length },
+        'cluster: removing what this host left in etcd of a cluster network it removed',
+      );
     // Withdrawals first: no other host may claim an address while this host's record points at it.
     for (const id of plan.withdraw) if (owed(d.state(), cluster)) await d.call(d.store.withdrawEndpoint(cluster, id));
     for (const a of plan.release) if (owed(d.state(), cluster)) await d.call(d.store.releaseAddress(cluster, a));

@@ -21,7 +21,10 @@ export interface RecordNames {
 export function recordNames(n: DnsNames | undefined): RecordNames {
   if (!n) return {};
   const own = n.name.toLowerCase();
-  const aliases = [...new Set(n.aliases.map((a) => a.toLowerCase()))].filter((a) => a !== own && NAME_LABEL.test(a)).sort().slice(0, MAX_RECORD_ALIASES);
+  const aliases = [...new Set(n.aliases.map((a) => a.toLowerCase()))]
+    .filter((a) => a !== own && NAME_LABEL.test(a))
+    .sort()
+    .slice(0, MAX_RECORD_ALIASES);
   return { name: n.name, ...(aliases.length > 0 && { aliases }) };
 }
 

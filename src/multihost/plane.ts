@@ -19,7 +19,19 @@ import { type Cidr, parseCidr } from '../ip/cidr.js';
 import type { ClusterBinding } from '../driver/state.js';
 import { type Executor, applyAll } from '../host/executor.js';
 import type { HostStep } from '../plan/step.js';
-import { type ObservedEntries, type RemoteEntry, diffEntries, floodChangeSteps, parseFdb, parseFlood, parseNeigh, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanName } from '../plan/vxlan.js';
+import {
+  type ObservedEntries,
+  type RemoteEntry,
+  diffEntries,
+  floodChangeSteps,
+  parseFdb,
+  parseFlood,
+  parseNeigh,
+  remoteEntrySteps,
+  removeEntrySteps,
+  repairSteps,
+  vxlanName,
+} from '../plan/vxlan.js';
 import { guardCommands, guardMemberCommands } from '../plan/vxlan-firewall.js';
 import { nftOp } from '../plan/nft.js';
 import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
@@ -122,9 +134,11 @@ export class NetworkPlane {
     const log = this.d.log;
     this.endpoints = this.d.store.followEndpoints(this.binding.name, {
       onChanges: (changes, how) => this.enqueue(changes, how.resync || this.first),
-      onProblem: (problem) => log.warn({ problem, cluster: this.binding.name }, 'cluster: an endpoint record in etcd does not fit and is ignored'),
+      onProblem: (problem) =>
+        log.warn({ problem, cluster: this.binding.name }, 'cluster: an endpoint record in etcd does not fit and is ignored'),
       onState: (s, err) => {
-        if (s === 'resyncing') log.warn({ cluster: this.binding.name, err: err?.message }, 'cluster: endpoint watch broken; listing again when etcd answers');
+        if (s === 'resyncing')
+          log.warn({ cluster: this.binding.name, err: err?.message }, 'cluster: endpoint watch broken; listing again when etcd answers');
         if (s === 'synced' && (this.endpoints?.syncs ?? 0) > 1) this.d.onResynced?.();
         this.d.onState?.(s, err);
       },
@@ -132,7 +146,9 @@ export class NetworkPlane {
     });
     // The claims are followed too, so choosing a free address costs one transaction, not a list.
     // A changed claim may change what a record is believed: judge again the records of its address.
-    this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs, (changes) => this.claimsChanged(changes.map((c) => c.key)));
+    this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs, (changes) =>
+      this.claimsChanged(changes.map((c) => c.key)),
+    );
   }
 
   /** Whether a claim key is held, from the followed copy; undefined when the copy is not complete. */
@@ -208,12 +224,24 @@ export class NetworkPlane {
     const peers = new Set(this.members.keys());
     const before = this.admitted;
     if (whole || !before) {
-      return { admitted: peers, step: { what: `admit VXLAN from ${peers.size} member(s) on ${this.device}`, run: nftOp(guardCommands({ networkId: this.networkId, vni: this.binding.vni, peers: [...peers] })) } };
+      return {
+        admitted: peers,
+        step: {
+          what: `admit VXLAN from ${peers.size} member(s) on ${this.device}`,
+          run: nftOp(guardCommands({ networkId: this.networkId, vni: this.binding.vni, peers: [...peers] })),
+        },
+      };
     }
     const joined = [...peers].filter((p) => !before.has(p));
     const left = [...before].filter((p) => !peers.has(p));
     if (joined.length + left.length === 0) return { admitted: peers };
-    return { admitted: peers, step: { what: `VXLAN members of ${this.device}: ${joined.length} joined, ${left.length} left`, run: nftOp(guardMemberCommands(this.networkId, joined, left)) } };
+    return {
+      admitted: peers,
+      step: {
+        what: `VXLAN members of ${this.device}: ${joined.length} joined, ${left.length} left`,
+        run: nftOp(guardMemberCommands(this.networkId, joined, left)),
+      },
+    };
   }
 
   /** Who holds an address's claim, from the followed copy; undefined while the copy is not complete. */
@@ -233,8 +261,13 @@ export class NetworkPlane {
    */
   private judge(changes: readonly EndpointChange[]): EndpointChange[] {
     const ctx = {
-      self: this.d.self, selfUnderlay: this.d.selfUnderlay, subnet: this.subnet, gateway: this.binding.gateway,
-      gatewayMac: this.binding.gatewayMac, own: this.ownNow(), claimHolder: this.claimHolder(),
+      self: this.d.self,
+      selfUnderlay: this.d.selfUnderlay,
+      subnet: this.subnet,
+      gateway: this.binding.gateway,
+      gatewayMac: this.binding.gatewayMac,
+      own: this.ownNow(),
+      claimHolder: this.claimHolder(),
       macHolder: (mac: string) => {
         const e = this.byMac.get(mac);
         return e && e.node !== this.d.self ? e : undefined;
@@ -272,13 +305,23 @@ export class NetworkPlane {
       // its way: listed by the doctor, not counted or logged (the claim judges it again).
       if (j.reason !== 'unclaimed' && (before?.reason !== j.reason || before.record.updatedAt !== ch.endpoint.updatedAt)) {
         this.d.onRefused?.(j.reason);
-        this.d.log.warn({ cluster: this.binding.name, endpoint: id, node: ch.endpoint.node, reason: j.reason, detail: j.detail }, 'cluster: an endpoint record in etcd is not believed; ignored');
+        this.d.log.warn(
+          { cluster: this.binding.name, endpoint: id, node: ch.endpoint.node, reason: j.reason, detail: j.detail },
+          'cluster: an endpoint record in etcd is not believed; ignored',
+        );
       }
       return { type: 'delete', endpoint: ch.endpoint };
     });
     // A MAC given up: the records refused for holding it are judged again (the next one may have it).
     const waiting = [...this.refused.values()].filter((r) => r.reason === 'mac-taken' && freed.includes(r.record.mac)).map((r) => r.record);
-    if (waiting.length > 0) queueMicrotask(() => this.enqueue(waiting.map((endpoint) => ({ type: 'put', endpoint })), false, false));
+    if (waiting.length > 0)
+      queueMicrotask(() =>
+        this.enqueue(
+          waiting.map((endpoint) => ({ type: 'put', endpoint })),
+          false,
+          false,
+        ),
+      );
     return out;
   }
 
@@ -288,7 +331,12 @@ export class NetworkPlane {
     const prefix = keys.addresses(this.binding.name);
     const addresses = new Set(keysChanged.map((k) => k.slice(prefix.length)));
     const again = [...this.believed.values(), ...[...this.refused.values()].map((r) => r.record)].filter((e) => addresses.has(e.address));
-    if (again.length > 0) this.enqueue(again.map((endpoint) => ({ type: 'put', endpoint })), false, false);
+    if (again.length > 0)
+      this.enqueue(
+        again.map((endpoint) => ({ type: 'put', endpoint })),
+        false,
+        false,
+      );
   }
 
   /**
@@ -300,7 +348,12 @@ export class NetworkPlane {
     // Until the orchestrator commits it, the state does not have it: judged as this host's meanwhile.
     this.pendingOwn.set(id, { id, ...(address !== undefined && { address }), mac });
     const hit = [...this.believed.values()].filter((e) => e.node !== this.d.self && (e.address === address || e.mac === mac));
-    if (hit.length > 0) this.enqueue(hit.map((endpoint) => ({ type: 'put', endpoint })), false, false);
+    if (hit.length > 0)
+      this.enqueue(
+        hit.map((endpoint) => ({ type: 'put', endpoint })),
+        false,
+        false,
+      );
   }
 
   /** An endpoint of this host's is gone (withdrawn, or its create rolled back). */
@@ -321,9 +374,14 @@ export class NetworkPlane {
     if (fromWatch) this.first = false;
     // A record not believed counts as absent: a put of one deletes what it replaced.
     changes = this.judge(changes);
-    this.queue = this.queue.then(() => this.apply(changes, whole, fromWatch)).catch((err: unknown) => {
-      this.d.log.error({ err, cluster: this.binding.name }, 'cluster: programming remote endpoints failed; the next sync or the doctor retries');
-    });
+    this.queue = this.queue
+      .then(() => this.apply(changes, whole, fromWatch))
+      .catch((err: unknown) => {
+        this.d.log.error(
+          { err, cluster: this.binding.name },
+          'cluster: programming remote endpoints failed; the next sync or the doctor retries',
+        );
+      });
   }
 
   private async apply(changes: readonly EndpointChange[], whole: boolean, fromWatch: boolean): Promise<void> {
@@ -354,7 +412,8 @@ export class NetworkPlane {
       for (const [mac, before] of touched) {
         const now = byMac.get(mac);
         if (now && now.node !== this.d.self) steps.push(...remoteEntrySteps(this.networkId, entryOf(now)));
-        else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before, { neighbour: !held.has(before.address) }));
+        else if (before && before.node !== this.d.self)
+          steps.push(...removeEntrySteps(this.networkId, before, { neighbour: !held.has(before.address) }));
       }
     }
     // The flood entries follow the members as the guard does (a whole sync compared them with the kernel already).
@@ -369,7 +428,8 @@ export class NetworkPlane {
     this.admitted = guard.admitted;
     this.flooded = flood;
     const now = Date.now();
-    if (!whole && fromWatch) for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
+    if (!whole && fromWatch)
+      for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
     if (changes.length > 0) this.d.onRemoteChange?.();
   }
 
@@ -381,7 +441,10 @@ export class NetworkPlane {
 
   async observe(log: Logger): Promise<ObservedEntries & { flood: ReadonlySet<string> }> {
     const dev = this.device;
-    const [fdb, neigh] = await Promise.all([this.d.read(['bridge', '-j', 'fdb', 'show', 'dev', dev], log), this.d.read(['ip', '-j', 'neigh', 'show', 'dev', dev], log)]);
+    const [fdb, neigh] = await Promise.all([
+      this.d.read(['bridge', '-j', 'fdb', 'show', 'dev', dev], log),
+      this.d.read(['ip', '-j', 'neigh', 'show', 'dev', dev], log),
+    ]);
     return { fdb: parseFdb(fdb), neigh: parseNeigh(neigh), flood: parseFlood(fdb) };
   }
 
@@ -390,14 +453,26 @@ export class NetworkPlane {
     await this.queue;
     const d = diffEntries(this.desired(), await this.observe(log), this.desiredFlood());
     const out: EntryDifference[] = [
-      ...d.program.map((e) => ({ object: `${this.device} entry ${e.address}`, detail: `missing or wrong: etcd says ${e.mac} on host ${e.underlay}` })),
+      ...d.program.map((e) => ({
+        object: `${this.device} entry ${e.address}`,
+        detail: `missing or wrong: etcd says ${e.mac} on host ${e.underlay}`,
+      })),
       ...d.removeFdb.map((m) => ({ object: `${this.device} fdb ${m}`, detail: 'no endpoint in etcd has this MAC' })),
       ...d.removeNeigh.map((a) => ({ object: `${this.device} neighbour ${a}`, detail: 'no endpoint in etcd has this address' })),
-      ...(d.addFlood ?? []).map((u) => ({ object: `${this.device} flood ${u}`, detail: 'missing: multicast is on and this member host is not flooded to' })),
-      ...(d.removeFlood ?? []).map((u) => ({ object: `${this.device} flood ${u}`, detail: this.binding.multicast ? 'no member host has this address' : 'multicast is off: nothing floods between hosts' })),
+      ...(d.addFlood ?? []).map((u) => ({
+        object: `${this.device} flood ${u}`,
+        detail: 'missing: multicast is on and this member host is not flooded to',
+      })),
+      ...(d.removeFlood ?? []).map((u) => ({
+        object: `${this.device} flood ${u}`,
+        detail: this.binding.multicast ? 'no member host has this address' : 'multicast is off: nothing floods between hosts',
+      })),
     ];
     // Listed, never repaired here: a refused record is someone else's write (the doctor cannot fix etcd's writer).
-    const refused = [...this.refused.values()].map((r) => ({ object: `${this.device} record ${r.record.id.slice(0, 12)} of node ${r.record.node}`, detail: `refused (${r.reason}): ${r.detail}` }));
+    const refused = [...this.refused.values()].map((r) => ({
+      object: `${this.device} record ${r.record.id.slice(0, 12)} of node ${r.record.node}`,
+      detail: `refused (${r.reason}): ${r.detail}`,
+    }));
     if (repair && out.length > 0) {
       await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
       this.flooded = this.desiredFlood();

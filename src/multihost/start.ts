@@ -40,7 +40,11 @@ export interface StartClusterOptions {
 }
 
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
-export function underlayMtu(address: string, log: Logger, readMtu = (dev: string): string => readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8')): number {
+export function underlayMtu(
+  address: string,
+  log: Logger,
+  readMtu = (dev: string): string => readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8'),
+): number {
   for (const [dev, addrs] of Object.entries(networkInterfaces())) {
     if (!addrs?.some((a) => a.address === address)) continue;
     const mtu = Number(readMtu(dev).trim());
@@ -64,7 +68,10 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
   const wg = parseWireGuardSettings(o.env);
   const agent = new ClusterAgent({
     // Probed at each encrypted create (a few stat calls): installing wireguard-go needs no restart.
-    wireguard: { ability: () => encryptionAbility(wg, probeHost(o.env)), tunnelAddress: bareAddress(wg.address ?? tunnelAddressFor(address)) },
+    wireguard: {
+      ability: () => encryptionAbility(wg, probeHost(o.env)),
+      tunnelAddress: bareAddress(wg.address ?? tunnelAddressFor(address)),
+    },
     store,
     underlayMtu: underlayMtu(address, log),
     exec: o.exec,

@@ -22,7 +22,17 @@ export type RefusalReason =
   | 'mac-taken' // another believed record, of another endpoint, has its MAC
   | 'names-this-host'; // it names this node, but this host did not publish it
 
-export const REFUSAL_REASONS: readonly RefusalReason[] = ['outside-network', 'gateway', 'own-address', 'own-mac', 'own-underlay', 'claimed-by-other', 'unclaimed', 'mac-taken', 'names-this-host'];
+export const REFUSAL_REASONS: readonly RefusalReason[] = [
+  'outside-network',
+  'gateway',
+  'own-address',
+  'own-mac',
+  'own-underlay',
+  'claimed-by-other',
+  'unclaimed',
+  'mac-taken',
+  'names-this-host',
+];
 
 export interface TrustContext {
   readonly self: string;
@@ -48,11 +58,15 @@ export interface OwnEndpoints {
 }
 
 /** The lookup tables of this host's endpoints (address without prefix length). */
-export const ownEndpoints = (list: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>): OwnEndpoints =>
-  mergeOwn({ ids: new Set(), addresses: new Map(), macs: new Map() }, list);
+export const ownEndpoints = (
+  list: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>,
+): OwnEndpoints => mergeOwn({ ids: new Set(), addresses: new Map(), macs: new Map() }, list);
 
 /** `base` with more endpoints (published, not yet in the state). */
-export function mergeOwn(base: OwnEndpoints, more: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>): OwnEndpoints {
+export function mergeOwn(
+  base: OwnEndpoints,
+  more: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>,
+): OwnEndpoints {
   const ids = new Set(base.ids);
   const addresses = new Map(base.addresses);
   const macs = new Map(base.macs);
@@ -74,7 +88,9 @@ export function judgeRecord(e: EndpointRecord, c: TrustContext): Judgement {
   if (e.address === c.gateway) return refuse('gateway', `address ${e.address} is the network's gateway`);
   if (e.node === c.self) {
     // This host's own records are never programmed here; one it did not write is a forgery.
-    return c.own.ids.has(e.id) ? { ok: true } : refuse('names-this-host', `names this node (${c.self}), which has no endpoint ${e.id.slice(0, 12)}`);
+    return c.own.ids.has(e.id)
+      ? { ok: true }
+      : refuse('names-this-host', `names this node (${c.self}), which has no endpoint ${e.id.slice(0, 12)}`);
   }
   if (e.underlay === c.selfUnderlay) return refuse('own-underlay', `node ${e.node} gives this host's own underlay address ${e.underlay}`);
   if (e.mac === c.gatewayMac) return refuse('own-mac', `MAC ${e.mac} is the network's gateway MAC`);

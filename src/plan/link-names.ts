@@ -20,5 +20,4 @@ export const defaultBridgeName = (networkId: string): string => `${BRIDGE_PREFIX
 export const hostVethName = (endpointId: string): string => `${HOST_VETH_PREFIX}${short(endpointId)}`;
 export const containerVethName = (endpointId: string): string => `${CONTAINER_VETH_PREFIX}${short(endpointId)}`;
 export const networkAlias = (networkId: string): string => `mynet net:${short(networkId)}`;
-export const endpointAlias = (networkId: string, endpointId: string): string =>
-  `mynet net:${short(networkId)} ep:${short(endpointId)}`;
+export const endpointAlias = (networkId: string, endpointId: string): string => `mynet net:${short(networkId)} ep:${short(endpointId)}`;

@@ -28,7 +28,10 @@ export const macFromId = (id: string): string => `02:${id.slice(0, 10).match(/..
  * the host and of the other containers, which still hold the address's last MAC, stay right.
  */
 export const macFromIPv4 = (cidr: string): string =>
-  `02:42:${bareAddress(cidr).split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
+  `02:42:${bareAddress(cidr)
+    .split('.')
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join(':')}`;
 
 const group = String(MYNET_GROUP);
 
@@ -37,7 +40,23 @@ export function bridgeSteps(b: BridgeSpec): HostStep[] {
     { what: `remove leftover bridge ${b.name}`, run: { kind: 'link-del', name: b.name } },
     {
       what: `create bridge ${b.name}`,
-      run: { kind: 'ip', args: ['link', 'add', 'name', b.name, 'mtu', String(b.mtu), 'address', b.mac ?? macFromId(b.networkId), 'group', group, 'type', 'bridge'] },
+      run: {
+        kind: 'ip',
+        args: [
+          'link',
+          'add',
+          'name',
+          b.name,
+          'mtu',
+          String(b.mtu),
+          'address',
+          b.mac ?? macFromId(b.networkId),
+          'group',
+          group,
+          'type',
+          'bridge',
+        ],
+      },
       undo: { kind: 'link-del', name: b.name },
     },
     { what: `mark bridge ${b.name}`, run: { kind: 'ip', args: ['link', 'set', 'dev', b.name, 'alias', networkAlias(b.networkId)] } },
@@ -75,8 +94,28 @@ export function vethSteps(v: VethSpec): HostStep[] {
       run: {
         kind: 'ip',
         args: [
-          'link', 'add', 'name', v.hostIf, 'mtu', String(v.mtu), 'group', group, 'master', v.bridge, 'up',
-          'type', 'veth', 'peer', 'name', v.containerIf, 'mtu', String(v.mtu), 'address', v.mac, 'group', group,
+          'link',
+          'add',
+          'name',
+          v.hostIf,
+          'mtu',
+          String(v.mtu),
+          'group',
+          group,
+          'master',
+          v.bridge,
+          'up',
+          'type',
+          'veth',
+          'peer',
+          'name',
+          v.containerIf,
+          'mtu',
+          String(v.mtu),
+          'address',
+          v.mac,
+          'group',
+          group,
         ],
       },
       undo: { kind: 'link-del', name: v.hostIf },
@@ -85,7 +124,13 @@ export function vethSteps(v: VethSpec): HostStep[] {
     // frame (bridged, br_netfilter) must go back out of the port it came in on, which a bridge
     // does only in hairpin mode. Docker's bridge driver sets it when the userland proxy is off
     // (with the proxy, docker-proxy answers instead); mynet has no proxy, so always.
-    { what: `let ${v.hostIf} send frames back to the port they came from (hairpin to itself)`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'type', 'bridge_slave', 'hairpin', 'on'] } },
-    { what: `mark veth ${v.hostIf}`, run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'alias', endpointAlias(v.networkId, v.endpointId)] } },
+    {
+      what: `let ${v.hostIf} send frames back to the port they came from (hairpin to itself)`,
+      run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'type', 'bridge_slave', 'hairpin', 'on'] },
+    },
+    {
+      what: `mark veth ${v.hostIf}`,
+      run: { kind: 'ip', args: ['link', 'set', 'dev', v.hostIf, 'alias', endpointAlias(v.networkId, v.endpointId)] },
+    },
   ];
 }

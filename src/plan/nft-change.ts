@@ -82,7 +82,8 @@ export function reverse(commands: readonly NftCommand[]): NftCommand[] {
   const out: NftCommand[] = [];
   for (const c of [...commands].reverse()) {
     if (c.verb === 'flush') continue;
-    if (c.verb !== 'add') throw new PluginError('INTERNAL', `an nft change with "${c.verb} ${c.object.obj} ${nameOf(c.object)}" has no reverse`);
+    if (c.verb !== 'add')
+      throw new PluginError('INTERNAL', `an nft change with "${c.verb} ${c.object.obj} ${nameOf(c.object)}" has no reverse`);
     if (c.object.obj === 'rule') {
       if (addedChains.has(c.object.chain)) continue;
       throw new PluginError('INTERNAL', `an nft change adding a rule to chain ${c.object.chain}, which it does not add, has no reverse`);
@@ -120,7 +121,8 @@ export function nftResources(commands: readonly NftCommand[]): NftResource[] {
         if (it.value !== undefined) atomsOf(it.value, out);
       }
     } else if (o.obj === 'rule') {
-      for (const word of o.rule.text.split(/[\s,{}]+/)) if (word.length > 1 && word.startsWith('"') && word.endsWith('"')) out.push(`link:${word.slice(1, -1)}`);
+      for (const word of o.rule.text.split(/[\s,{}]+/))
+        if (word.length > 1 && word.startsWith('"') && word.endsWith('"')) out.push(`link:${word.slice(1, -1)}`);
     }
   }
   return out;

@@ -140,7 +140,11 @@ export function nftNetwork(n: NetworkRecord): NftNetwork {
 
 const fingerprint = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 12);
 const rule = (text: string): NftRule => ({ text, id: fingerprint(text) });
-const chain = (name: string, rules: readonly string[], hook?: NftHook): NftChain => ({ name, rules: rules.map(rule), ...(hook ? { hook } : {}) });
+const chain = (name: string, rules: readonly string[], hook?: NftHook): NftChain => ({
+  name,
+  rules: rules.map(rule),
+  ...(hook ? { hook } : {}),
+});
 
 export const BASE_SETS: readonly NftSet[] = [
   // Published ports: specific host address, or any local address (per family).
@@ -176,44 +180,61 @@ export const BASE_CHAINS: readonly NftChain[] = [
   // would also let a container reach the host's services on 127.0.0.0/8, or pose as a local
   // client: nothing with a loopback address may come in from a mynet link. At raw priority, so
   // before the answers to the host's 127.0.0.1 flows are de-NATed back to 127.0.0.1.
-  chain('localnet', [
-    `iifgroup ${G} ip daddr 127.0.0.0/8 drop`,
-    `iifgroup ${G} ip saddr 127.0.0.0/8 drop`,
-  ], { type: 'filter', hook: 'prerouting', prio: -300 }),
-  chain('prerouting', [
-    // Loopback bindings are served from the host only (output chain): another host that sends
-    // to 127.0.0.1 must not reach them.
-    'fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to ip daddr . meta l4proto . th dport map @pub4',
-    'fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to meta l4proto . th dport map @pub4any',
-    'fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6',
-    'fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @pub6any',
-  ], { type: 'nat', hook: 'prerouting', prio: -100 }),
-  chain('output', [
-    'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @pub4',
-    'fib daddr type local dnat ip to meta l4proto . th dport map @pub4any',
-    'fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6',
-    'fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @pub6any',
-  ], { type: 'nat', hook: 'output', prio: -100 }),
-  chain('postrouting', [
-    // Hairpin: a container reaching a published port through the host's address must see
-    // the answer come back through the host, so its source is rewritten.
-    `ct status dnat ip saddr @subnets4 oifgroup ${G} masquerade`,
-    `ct status dnat ip6 saddr @subnets6 oifgroup ${G} masquerade`,
-    // The host itself on 127.0.0.1 (route_localnet is on for our bridges).
-    `ip saddr 127.0.0.0/8 oifgroup ${G} masquerade`,
-    `oifgroup != ${G} snat ip to ip saddr map @snat4`,
-    `oifgroup != ${G} snat ip6 to ip6 saddr map @snat6`,
-    `oifgroup != ${G} ip saddr @masq4 masquerade`,
-    `oifgroup != ${G} ip6 saddr @masq6 masquerade`,
-  ], { type: 'nat', hook: 'postrouting', prio: 100 }),
-  chain('firewall', [
-    // Marked first, dropped after: see FORWARD_MARK.
-    `iifgroup ${G} meta mark set meta mark | ${FORWARD_MARK_HEX}`,
-    `oifgroup ${G} meta mark set meta mark | ${FORWARD_MARK_HEX}`,
-    'ct state established,related accept',
-    'iifname vmap @egress',
-    'oifname vmap @ingress',
-  ], { type: 'filter', hook: 'forward', prio: FORWARD_PRIO }),
+  chain('localnet', [`iifgroup ${G} ip daddr 127.0.0.0/8 drop`, `iifgroup ${G} ip saddr 127.0.0.0/8 drop`], {
+    type: 'filter',
+    hook: 'prerouting',
+    prio: -300,
+  }),
+  chain(
+    'prerouting',
+    [
+      // Loopback bindings are served from the host only (output chain): another host that sends
+      // to 127.0.0.1 must not reach them.
+      'fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to ip daddr . meta l4proto . th dport map @pub4',
+      'fib daddr type local ip daddr != 127.0.0.0/8 dnat ip to meta l4proto . th dport map @pub4any',
+      'fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6',
+      'fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @pub6any',
+    ],
+    { type: 'nat', hook: 'prerouting', prio: -100 },
+  ),
+  chain(
+    'output',
+    [
+      'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @pub4',
+      'fib daddr type local dnat ip to meta l4proto . th dport map @pub4any',
+      'fib daddr type local ip6 daddr != ::1 dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6',
+      'fib daddr type local ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @pub6any',
+    ],
+    { type: 'nat', hook: 'output', prio: -100 },
+  ),
+  chain(
+    'postrouting',
+    [
+      // Hairpin: a container reaching a published port through the host's address must see
+      // the answer come back through the host, so its source is rewritten.
+      `ct status dnat ip saddr @subnets4 oifgroup ${G} masquerade`,
+      `ct status dnat ip6 saddr @subnets6 oifgroup ${G} masquerade`,
+      // The host itself on 127.0.0.1 (route_localnet is on for our bridges).
+      `ip saddr 127.0.0.0/8 oifgroup ${G} masquerade`,
+      `oifgroup != ${G} snat ip to ip saddr map @snat4`,
+      `oifgroup != ${G} snat ip6 to ip6 saddr map @snat6`,
+      `oifgroup != ${G} ip saddr @masq4 masquerade`,
+      `oifgroup != ${G} ip6 saddr @masq6 masquerade`,
+    ],
+    { type: 'nat', hook: 'postrouting', prio: 100 },
+  ),
+  chain(
+    'firewall',
+    [
+      // Marked first, dropped after: see FORWARD_MARK.
+      `iifgroup ${G} meta mark set meta mark | ${FORWARD_MARK_HEX}`,
+      `oifgroup ${G} meta mark set meta mark | ${FORWARD_MARK_HEX}`,
+      'ct state established,related accept',
+      'iifname vmap @egress',
+      'oifname vmap @ingress',
+    ],
+    { type: 'filter', hook: 'forward', prio: FORWARD_PRIO },
+  ),
 ];
 
 export const egressChain = (id: string): string => `egress-${short(id)}`;
@@ -267,7 +288,10 @@ function natElements(f: NftFamily, set: string, map: string): NftElement[] {
  */
 export function networkLeftovers(n: NftNetwork): NftElement[] {
   const out: NftElement[] = [];
-  for (const [f, set, map, any] of [[n.v4, 'masq4', 'snat4', '0.0.0.0'], [n.v6, 'masq6', 'snat6', '::']] as const) {
+  for (const [f, set, map, any] of [
+    [n.v4, 'masq4', 'snat4', '0.0.0.0'],
+    [n.v6, 'masq6', 'snat6', '::'],
+  ] as const) {
     for (const s of f.subnets) out.push({ set, key: s }, { set: map, key: s, value: f.snat ?? any });
   }
   return out;

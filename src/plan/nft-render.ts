@@ -5,8 +5,14 @@
  * teardown works on whatever is left. Each change is one transaction: all or nothing.
  */
 import {
-  BASE_CHAINS, BASE_SETS, RETIRED_CHAINS,
-  type NftChain, type NftElement, type NftNetwork, networkLeftovers, networkObjects,
+  BASE_CHAINS,
+  BASE_SETS,
+  RETIRED_CHAINS,
+  type NftChain,
+  type NftElement,
+  type NftNetwork,
+  networkLeftovers,
+  networkObjects,
 } from './nft-model.js';
 import { type NftCommand, add, chainObj, del, destroy, elementObj, flush, ruleObj, setObj, tableObj } from './nft-change.js';
 
@@ -26,10 +32,12 @@ function bySet(els: readonly NftElement[]): Map<string, NftElement[]> {
   return out;
 }
 
-const items = (list: readonly NftElement[]): { key: string; value?: string }[] => list.map((e) => (e.value === undefined ? { key: e.key } : { key: e.key, value: e.value }));
+const items = (list: readonly NftElement[]): { key: string; value?: string }[] =>
+  list.map((e) => (e.value === undefined ? { key: e.key } : { key: e.key, value: e.value }));
 
 /** One `add element` per set, in the order the sets first appear. */
-export const addElements = (els: readonly NftElement[]): NftCommand[] => [...bySet(els)].map(([set, list]) => add(elementObj(set, items(list))));
+export const addElements = (els: readonly NftElement[]): NftCommand[] =>
+  [...bySet(els)].map(([set, list]) => add(elementObj(set, items(list))));
 
 /**
  * Declares the base maps and sets of these names (a no-op for those that exist as declared):

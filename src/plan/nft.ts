@@ -33,7 +33,10 @@ export function portElementCommands(op: 'add' | 'delete', els: readonly PortElem
   }
   const out: NftCommand[] = op === 'delete' ? declareSets(byMap.keys()) : [];
   for (const [map, list] of byMap) {
-    const o = elementObj(map, list.map((e) => ({ key: e.key, value: e.value })));
+    const o = elementObj(
+      map,
+      list.map((e) => ({ key: e.key, value: e.value })),
+    );
     out.push(op === 'add' ? add(o) : destroy(o));
   }
   return out;

@@ -45,7 +45,8 @@ export const policyChain = (networkId: string): string => `policy-${short(networ
 /** The rule the network's egress and ingress chains start with once it has a policy. */
 export const policyJump = (networkId: string): string => `jump ${policyChain(networkId)}`;
 /** A policy's counter: its name hashed, so any policy name makes a valid nft name of fixed length. */
-export const policyCounter = (networkId: string, policy: string): string => `pc-${short(networkId)}-${createHash('sha256').update(policy).digest('hex').slice(0, 12)}`;
+export const policyCounter = (networkId: string, policy: string): string =>
+  `pc-${short(networkId)}-${createHash('sha256').update(policy).digest('hex').slice(0, 12)}`;
 
 const FAMILIES = [
   { f: 4, ip: 'ip', type: 'ipv4_addr', tag: '4' },
@@ -55,7 +56,8 @@ const FAMILIES = [
 const ofFamily = (addresses: readonly string[], f: 4 | 6): string[] => addresses.filter((a) => parseIp(a)?.family === f);
 
 /** `tcp . 5432`, `udp . 6000-6010`: the elements of a rule's anonymous port set. */
-const portElements = (ports: readonly PortSpec[]): string => ports.map((p) => `${p.proto} . ${formatPortSpec(p).slice(p.proto.length + 1)}`).join(', ');
+const portElements = (ports: readonly PortSpec[]): string =>
+  ports.map((p) => `${p.proto} . ${formatPortSpec(p).slice(p.proto.length + 1)}`).join(', ');
 
 export function policyObjects(networkId: string, c: CompiledNetwork): PolicyObjects {
   const n = short(networkId);
@@ -89,8 +91,12 @@ export function policyObjects(networkId: string, c: CompiledNetwork): PolicyObje
 export function renderPolicyObjects(o: PolicyObjects): string {
   const lines: string[] = [];
   for (const name of o.counters.keys()) lines.push(`counter ${name} { }`);
-  for (const s of o.sets) lines.push(`set ${s.name} { type ${s.type};${s.elements.length ? ` elements = { ${s.elements.join(', ')} }` : ''} }`);
-  for (const m of o.maps) lines.push(`map ${m.name} { type ${m.type} : counter;${m.elements.length ? ` elements = { ${m.elements.map(([a, c]) => `${a} : "${c}"`).join(', ')} }` : ''} }`);
+  for (const s of o.sets)
+    lines.push(`set ${s.name} { type ${s.type};${s.elements.length ? ` elements = { ${s.elements.join(', ')} }` : ''} }`);
+  for (const m of o.maps)
+    lines.push(
+      `map ${m.name} { type ${m.type} : counter;${m.elements.length ? ` elements = { ${m.elements.map(([a, c]) => `${a} : "${c}"`).join(', ')} }` : ''} }`,
+    );
   lines.push(`chain ${o.chain} {`, ...o.rules.map((r) => `  ${r}`), '}');
   return lines.join('\n');
 }

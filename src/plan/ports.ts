@@ -30,8 +30,18 @@ export function portElements(ep: EndpointRecord, ports: readonly PortBinding[]):
   for (const b of ports) {
     const s = scopeOf(b.hostIp);
     const tail = `${b.proto} . ${b.hostPort}`;
-    if (s.v4 && v4) out.push(s.v4 === 'any' ? { map: 'pub4any', key: tail, value: `${v4} . ${b.containerPort}` } : { map: 'pub4', key: `${s.v4} . ${tail}`, value: `${v4} . ${b.containerPort}` });
-    if (s.v6 && v6) out.push(s.v6 === 'any' ? { map: 'pub6any', key: tail, value: `${v6} . ${b.containerPort}` } : { map: 'pub6', key: `${s.v6} . ${tail}`, value: `${v6} . ${b.containerPort}` });
+    if (s.v4 && v4)
+      out.push(
+        s.v4 === 'any'
+          ? { map: 'pub4any', key: tail, value: `${v4} . ${b.containerPort}` }
+          : { map: 'pub4', key: `${s.v4} . ${tail}`, value: `${v4} . ${b.containerPort}` },
+      );
+    if (s.v6 && v6)
+      out.push(
+        s.v6 === 'any'
+          ? { map: 'pub6any', key: tail, value: `${v6} . ${b.containerPort}` }
+          : { map: 'pub6', key: `${s.v6} . ${tail}`, value: `${v6} . ${b.containerPort}` },
+      );
   }
   return out;
 }
@@ -66,7 +76,8 @@ export function unpublishSteps(ep: EndpointRecord): HostStep[] {
     { what: `release the host port sockets of ${ep.id.slice(0, 12)}`, run: { kind: 'port-release', sockets: heldSockets(ep, ep.ports) } },
     // Established flows (UDP especially) would otherwise keep reaching the old container.
     // After the answer: the elements are gone already, so no new flow reaches the old address.
-    ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] => (a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a }, later: true }] : [])),
+    ...[bare(ep.address), bare(ep.addressV6)].flatMap((a): HostStep[] =>
+      a ? [{ what: `forget flows to ${a}`, run: { kind: 'conntrack-flush', address: a }, later: true }] : [],
+    ),
   ];
 }
-

@@ -96,8 +96,10 @@ function ipResources(args: readonly string[]): Resource[] {
     else if (w === 'alias') i++; // free text, never a name
   }
   // `ip link del NAME`, `ip addr add|del ADDR/LEN ...`
-  if (args[0] === 'link' && (args[1] === 'del' || args[1] === 'delete') && args[2] && !IP_LINK_WORDS.has(args[2]) && args[2] !== 'group') out.push(`link:${args[2]}`);
-  if ((args[0] === 'addr' || args[0] === 'address') && (args[1] === 'add' || args[1] === 'del') && args[2]) out.push(`addr:${bareAddress(args[2])}`);
+  if (args[0] === 'link' && (args[1] === 'del' || args[1] === 'delete') && args[2] && !IP_LINK_WORDS.has(args[2]) && args[2] !== 'group')
+    out.push(`link:${args[2]}`);
+  if ((args[0] === 'addr' || args[0] === 'address') && (args[1] === 'add' || args[1] === 'del') && args[2])
+    out.push(`addr:${bareAddress(args[2])}`);
   return out;
 }
 
@@ -116,7 +118,10 @@ export function resourcesOf(op: HostOp): Resource[] {
     case 'sysctl': {
       // net/ipv4/conf/<if>/… names a link.
       const parts = op.key.split('/');
-      return [`sysctl:${op.key}`, ...(parts[2] === 'conf' && parts[3] && parts[3] !== 'all' && parts[3] !== 'default' ? [`link:${parts[3]}` as const] : [])];
+      return [
+        `sysctl:${op.key}`,
+        ...(parts[2] === 'conf' && parts[3] && parts[3] !== 'all' && parts[3] !== 'default' ? [`link:${parts[3]}` as const] : []),
+      ];
     }
     case 'conntrack-flush':
       return [`addr:${op.address}`];
@@ -131,7 +136,8 @@ export function resourcesOf(op: HostOp): Resource[] {
 }
 
 /** Everything a plan's steps touch, undo ops included. */
-export const planResources = (plan: HostPlan): Set<Resource> => new Set(plan.flatMap((s) => [...resourcesOf(s.run), ...(s.undo ? resourcesOf(s.undo) : [])]));
+export const planResources = (plan: HostPlan): Set<Resource> =>
+  new Set(plan.flatMap((s) => [...resourcesOf(s.run), ...(s.undo ? resourcesOf(s.undo) : [])]));
 
 /** One line per op, as a reader (and a golden test) would want to see it. */
 export function renderOp(op: HostOp): string {

@@ -17,8 +17,18 @@ export const forwardingSteps = (ipv4: boolean, ipv6: boolean): HostStep[] => [
  * port after DNAT.
  */
 export const bridgeNetfilterSteps = (ipv6: boolean): HostStep[] => [
-  { what: 'pass bridged IPv4 traffic to the firewall (ICC off; needs the br_netfilter module)', run: { kind: 'sysctl', key: 'net/bridge/bridge-nf-call-iptables', value: '1' } },
-  ...(ipv6 ? [{ what: 'pass bridged IPv6 traffic to the firewall (ICC off)', run: { kind: 'sysctl', key: 'net/bridge/bridge-nf-call-ip6tables', value: '1' } } as const] : []),
+  {
+    what: 'pass bridged IPv4 traffic to the firewall (ICC off; needs the br_netfilter module)',
+    run: { kind: 'sysctl', key: 'net/bridge/bridge-nf-call-iptables', value: '1' },
+  },
+  ...(ipv6
+    ? [
+        {
+          what: 'pass bridged IPv6 traffic to the firewall (ICC off)',
+          run: { kind: 'sysctl', key: 'net/bridge/bridge-nf-call-ip6tables', value: '1' },
+        } as const,
+      ]
+    : []),
 ];
 
 export const routeLocalnetStep = (bridge: string): HostStep => ({

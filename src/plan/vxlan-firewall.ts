@@ -13,7 +13,19 @@
  * offset 32 of the VXLAN header, which follows the 8-byte UDP header: transport bits 96-119.
  */
 import { short } from './link-names.js';
-import { type NftCommand, add, chainObj, counterObj, destroy, elementObj, flush, reverse, ruleObj, setObj, tableObj } from './nft-change.js';
+import {
+  type NftCommand,
+  add,
+  chainObj,
+  counterObj,
+  destroy,
+  elementObj,
+  flush,
+  reverse,
+  ruleObj,
+  setObj,
+  tableObj,
+} from './nft-change.js';
 import type { NftHook, NftRule, NftSet } from './nft-model.js';
 import { VXLAN_PORT } from './vxlan.js';
 
@@ -37,7 +49,8 @@ export const dropCounter = (networkId: string): string => `vxdrop-${short(networ
 export const GUARD_PRIORITY = -5;
 
 /** The guard rule's comment: the doctor finds the rule by it (doctor/vxlan.ts); it names the VNI the rule matches. */
-export const guardComment = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): string => `net:${short(g.networkId)} vni:${g.vni} vxlan from a non-member`;
+export const guardComment = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): string =>
+  `net:${short(g.networkId)} vni:${g.vni} vxlan from a non-member`;
 
 /** The guard's member set: our underlay addresses are IPv4. */
 const memberSet = (networkId: string): NftSet => ({ name: peerSet(networkId), kind: 'set', type: 'ipv4_addr', interval: false });
@@ -57,7 +70,12 @@ function guardObjects(g: VxlanGuard): NftCommand[] {
     add(setObj(set)),
     add(counterObj(dropCounter(g.networkId))),
     flush(setObj(set)),
-    add(elementObj(set.name, [...g.peers].sort().map((key) => ({ key })))),
+    add(
+      elementObj(
+        set.name,
+        [...g.peers].sort().map((key) => ({ key })),
+      ),
+    ),
     // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
     add(chainObj(chain, guardHook)),
     flush(chainObj(chain)),

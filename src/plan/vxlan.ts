@@ -51,7 +51,26 @@ export function vxlanDeviceSteps(v: VxlanSpec): HostStep[] {
       what: `create vxlan ${dev} (vni ${v.vni}) for cluster network ${v.cluster}`,
       run: {
         kind: 'ip',
-        args: ['link', 'add', 'name', dev, 'mtu', String(v.mtu), 'group', group, 'type', 'vxlan', 'id', String(v.vni), 'local', v.local, 'dstport', String(VXLAN_PORT), 'nolearning', 'proxy'],
+        args: [
+          'link',
+          'add',
+          'name',
+          dev,
+          'mtu',
+          String(v.mtu),
+          'group',
+          group,
+          'type',
+          'vxlan',
+          'id',
+          String(v.vni),
+          'local',
+          v.local,
+          'dstport',
+          String(VXLAN_PORT),
+          'nolearning',
+          'proxy',
+        ],
       },
       undo: { kind: 'link-del', name: dev },
     },
@@ -61,10 +80,20 @@ export function vxlanDeviceSteps(v: VxlanSpec): HostStep[] {
 }
 
 /** Deleting the device takes its forwarding and neighbour entries with it. */
-export const vxlanTeardownSteps = (networkId: string): HostStep[] => [{ what: `delete vxlan ${vxlanName(networkId)}`, run: { kind: 'link-del', name: vxlanName(networkId) } }];
+export const vxlanTeardownSteps = (networkId: string): HostStep[] => [
+  { what: `delete vxlan ${vxlanName(networkId)}`, run: { kind: 'link-del', name: vxlanName(networkId) } },
+];
 
-const fdbDel = (dev: string, mac: string): HostStep['run'] => ({ kind: 'bridge', args: ['fdb', 'del', mac, 'dev', dev, 'self'], absentOk: true });
-const neighDel = (dev: string, address: string): HostStep['run'] => ({ kind: 'ip', args: ['neigh', 'del', address, 'dev', dev], absentOk: true });
+const fdbDel = (dev: string, mac: string): HostStep['run'] => ({
+  kind: 'bridge',
+  args: ['fdb', 'del', mac, 'dev', dev, 'self'],
+  absentOk: true,
+});
+const neighDel = (dev: string, address: string): HostStep['run'] => ({
+  kind: 'ip',
+  args: ['neigh', 'del', address, 'dev', dev],
+  absentOk: true,
+});
 
 /**
  * Programs one remote endpoint. `replace` makes it idempotent, and moves an endpoint whose MAC
@@ -74,15 +103,27 @@ const neighDel = (dev: string, address: string): HostStep['run'] => ({ kind: 'ip
 export function remoteEntrySteps(networkId: string, e: RemoteEntry): HostStep[] {
   const dev = vxlanName(networkId);
   return [
-    { what: `forward ${e.mac} to ${e.underlay} on ${dev}`, run: { kind: 'bridge', args: ['fdb', 'replace', e.mac, 'dev', dev, 'dst', e.underlay, 'self', 'permanent'] }, undo: fdbDel(dev, e.mac) },
-    { what: `answer ARP for ${e.address} with ${e.mac} on ${dev}`, run: { kind: 'ip', args: ['neigh', 'replace', e.address, 'lladdr', e.mac, 'dev', dev, 'nud', 'permanent'] }, undo: neighDel(dev, e.address) },
+    {
+      what: `forward ${e.mac} to ${e.underlay} on ${dev}`,
+      run: { kind: 'bridge', args: ['fdb', 'replace', e.mac, 'dev', dev, 'dst', e.underlay, 'self', 'permanent'] },
+      undo: fdbDel(dev, e.mac),
+    },
+    {
+      what: `answer ARP for ${e.address} with ${e.mac} on ${dev}`,
+      run: { kind: 'ip', args: ['neigh', 'replace', e.address, 'lladdr', e.mac, 'dev', dev, 'nud', 'permanent'] },
+      undo: neighDel(dev, e.address),
+    },
   ];
 }
 
 /** The MAC of the flood entries: frames whose MAC has no entry of its own go to each of its destinations. */
 export const FLOOD_MAC = '00:00:00:00:00:00';
 
-const floodDel = (dev: string, underlay: string): HostStep['run'] => ({ kind: 'bridge', args: ['fdb', 'del', FLOOD_MAC, 'dev', dev, 'dst', underlay, 'self'], absentOk: true });
+const floodDel = (dev: string, underlay: string): HostStep['run'] => ({
+  kind: 'bridge',
+  args: ['fdb', 'del', FLOOD_MAC, 'dev', dev, 'dst', underlay, 'self'],
+  absentOk: true,
+});
 
 /**
  * Floods broadcast and multicast to one member host (mynet.multicast). `append` adds a
@@ -90,7 +131,13 @@ const floodDel = (dev: string, underlay: string): HostStep['run'] => ({ kind: 'b
  */
 export function floodSteps(networkId: string, underlay: string): HostStep[] {
   const dev = vxlanName(networkId);
-  return [{ what: `flood broadcast and multicast to ${underlay} on ${dev}`, run: { kind: 'bridge', args: ['fdb', 'append', FLOOD_MAC, 'dev', dev, 'dst', underlay, 'self', 'permanent'] }, undo: floodDel(dev, underlay) }];
+  return [
+    {
+      what: `flood broadcast and multicast to ${underlay} on ${dev}`,
+      run: { kind: 'bridge', args: ['fdb', 'append', FLOOD_MAC, 'dev', dev, 'dst', underlay, 'self', 'permanent'] },
+      undo: floodDel(dev, underlay),
+    },
+  ];
 }
 
 /** Stops flooding to one host (it left, or multicast is off); an absent destination counts as removed. */
@@ -103,8 +150,14 @@ export function floodChangeSteps(networkId: string, had: Iterable<string>, want:
   const h = new Set(had);
   const w = new Set(want);
   return [
-    ...[...h].filter((u) => !w.has(u)).sort().flatMap((u) => unfloodSteps(networkId, u)),
-    ...[...w].filter((u) => !h.has(u)).sort().flatMap((u) => floodSteps(networkId, u)),
+    ...[...h]
+      .filter((u) => !w.has(u))
+      .sort()
+      .flatMap((u) => unfloodSteps(networkId, u)),
+    ...[...w]
+      .filter((u) => !h.has(u))
+      .sort()
+      .flatMap((u) => floodSteps(networkId, u)),
   ];
 }
 
@@ -113,7 +166,11 @@ export function floodChangeSteps(networkId: string, had: Iterable<string>, want:
  * `neighbour: false` keeps the address's neighbour entry: another endpoint holds the address now
  * (issue 22, finding 16: a late delete of its old record removed the new owner's entry).
  */
-export function removeEntrySteps(networkId: string, e: Pick<RemoteEntry, 'address' | 'mac'>, o: { readonly neighbour?: boolean } = {}): HostStep[] {
+export function removeEntrySteps(
+  networkId: string,
+  e: Pick<RemoteEntry, 'address' | 'mac'>,
+  o: { readonly neighbour?: boolean } = {},
+): HostStep[] {
   const dev = vxlanName(networkId);
   return [
     ...(o.neighbour === false ? [] : [{ what: `stop answering ARP for ${e.address} on ${dev}`, run: neighDel(dev, e.address) }]),
@@ -168,7 +225,9 @@ export interface EntryDiff {
 
 /** `flood`: the member hosts to flood to (empty with multicast off: every all-zero destination goes). */
 export function diffEntries(desired: readonly RemoteEntry[], observed: ObservedEntries, flood: readonly string[] = []): EntryDiff {
-  const program = desired.filter((e) => observed.fdb.get(e.mac.toLowerCase()) !== e.underlay || observed.neigh.get(e.address) !== e.mac.toLowerCase());
+  const program = desired.filter(
+    (e) => observed.fdb.get(e.mac.toLowerCase()) !== e.underlay || observed.neigh.get(e.address) !== e.mac.toLowerCase(),
+  );
   const macs = new Set(desired.map((e) => e.mac.toLowerCase()));
   const ips = new Set(desired.map((e) => e.address));
   return {
@@ -198,5 +257,7 @@ export function repairSteps(networkId: string, d: EntryDiff): HostStep[] {
 }
 
 /** The remote entries from endpoint records: every endpoint not on this node. */
-export const remoteEntries = (endpoints: readonly { node: string; address: string; mac: string; underlay: string }[], self: string): RemoteEntry[] =>
-  endpoints.filter((e) => e.node !== self).map((e) => ({ address: e.address, mac: e.mac, underlay: e.underlay }));
+export const remoteEntries = (
+  endpoints: readonly { node: string; address: string; mac: string; underlay: string }[],
+  self: string,
+): RemoteEntry[] => endpoints.filter((e) => e.node !== self).map((e) => ({ address: e.address, mac: e.mac, underlay: e.underlay }));

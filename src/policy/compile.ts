@@ -47,7 +47,9 @@ export interface CompiledNetwork {
 
 /** A group's id: a hash of its selectors in a canonical form (keys sorted, entries sorted). */
 export function groupId(selectors: readonly Labels[]): string {
-  const canon = [...new Set(selectors.map((sel) => JSON.stringify(Object.entries(sel).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))))].sort();
+  const canon = [
+    ...new Set(selectors.map((sel) => JSON.stringify(Object.entries(sel).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))),
+  ].sort();
   return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 12);
 }
 
@@ -55,7 +57,9 @@ export function groupId(selectors: readonly Labels[]): string {
 const compareIp = (a: IpAddr, b: IpAddr): number => a.family - b.family || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0);
 
 /** Each endpoint's addresses in set order, computed once per compilation (a rule's sources can be every endpoint). */
-function inOrder(endpoints: readonly PolicyEndpoint[]): { readonly labels: PolicyEndpoint['labels']; readonly rank: readonly number[] }[] & { addresses: readonly string[] } {
+function inOrder(
+  endpoints: readonly PolicyEndpoint[],
+): { readonly labels: PolicyEndpoint['labels']; readonly rank: readonly number[] }[] & { addresses: readonly string[] } {
   const all = [...new Set(endpoints.flatMap((e) => e.addresses))].map((s) => ({ s, ip: parseIp(s) }));
   all.sort((x, y) => (x.ip && y.ip ? compareIp(x.ip, y.ip) : x.s < y.s ? -1 : x.s > y.s ? 1 : 0));
   const rank = new Map(all.map((x, i) => [x.s, i]));

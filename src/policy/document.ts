@@ -46,7 +46,8 @@ const show = (v: unknown): string => JSON.stringify(v)?.slice(0, 80) ?? String(v
 function object(field: string, v: unknown, keys: readonly string[], required: readonly string[]): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!keys.includes(k)) throw invalid(`${field}.${k.slice(0, 60)}`, `unknown field (known: ${keys.join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) throw invalid(`${field}.${k.slice(0, 60)}`, `unknown field (known: ${keys.join(', ')})`);
   for (const k of required) if (o[k] === undefined) throw invalid(`${field}.${k}`, 'is required');
   return o;
 }
@@ -70,8 +71,14 @@ export const formatPortSpec = (p: PortSpec): string => `${p.proto}/${p.from}${p.
 
 function parseRule(field: string, v: unknown): IngressRule {
   const o = object(field, v, ['from', 'ports'], []);
-  const from = o.from === undefined ? undefined : list(`${field}.from`, o.from, POLICY_LIMITS.from).map((s, i) => checkLabels(`${field}.from[${i}]`, s));
-  const ports = o.ports === undefined ? undefined : list(`${field}.ports`, o.ports, POLICY_LIMITS.ports).map((p, i) => parsePortSpec(`${field}.ports[${i}]`, p));
+  const from =
+    o.from === undefined
+      ? undefined
+      : list(`${field}.from`, o.from, POLICY_LIMITS.from).map((s, i) => checkLabels(`${field}.from[${i}]`, s));
+  const ports =
+    o.ports === undefined
+      ? undefined
+      : list(`${field}.ports`, o.ports, POLICY_LIMITS.ports).map((p, i) => parsePortSpec(`${field}.ports[${i}]`, p));
   return { ...(from ? { from } : {}), ...(ports ? { ports } : {}) };
 }
 

@@ -122,7 +122,8 @@ function parseGatewayMode(field: string, v: unknown): GatewayMode {
 
 function parseAddr(field: string, v: unknown, family?: 4 | 6): string {
   const a = typeof v === 'string' ? parseIp(v) : undefined;
-  if (!a || (family && a.family !== family)) throw invalid(field, `${JSON.stringify(v)?.slice(0, 60)} is not an IPv${family ?? '4 or IPv6'} address`);
+  if (!a || (family && a.family !== family))
+    throw invalid(field, `${JSON.stringify(v)?.slice(0, 60)} is not an IPv${family ?? '4 or IPv6'} address`);
   return v as string;
 }
 
@@ -158,8 +159,7 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     throw invalid(`option ${K.inhibit}`, 'not supported by mynet (the bridge always has its gateway address)');
   }
   if (has(K.trusted)) throw invalid(`option ${K.trusted}`, 'not supported by mynet');
-  const boolOf = (k: string, dflt: boolean, v: unknown = g[k]): boolean =>
-    v === undefined || v === '' ? dflt : parseBool(k, v);
+  const boolOf = (k: string, dflt: boolean, v: unknown = g[k]): boolean => (v === undefined || v === '' ? dflt : parseBool(k, v));
   const internal = boolOf(K.internal, false, top[K.internal]) || boolOf(K.internal, false);
   const ipv6 = boolOf(K.ipv6, false, top[K.ipv6]) || boolOf(K.ipv6, false);
   const mode = (k: string): GatewayMode => (has(k) ? parseGatewayMode(`option ${k}`, g[k]) : 'nat');
@@ -184,10 +184,16 @@ export function parseNetworkOptions(options: Record<string, unknown> | null | un
     ...(has(K.multicast) ? { multicast: parseBool(K.multicast, g[K.multicast]) } : {}),
     ...(has(K.encrypt) ? { encrypt: parseEncrypt(o(K.encrypt), g[K.encrypt]) } : {}),
   };
-  if (opts.vni !== undefined && opts.cluster === undefined) throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
+  if (opts.vni !== undefined && opts.cluster === undefined)
+    throw invalid(o(K.vni), `is only for cluster networks (-o ${K.cluster}=<name>)`);
   // A local network's bridge floods broadcast and multicast to every port already.
-  if (opts.multicast !== undefined && opts.cluster === undefined) throw invalid(o(K.multicast), `is only for cluster networks (-o ${K.cluster}=<name>); a local network carries broadcast and multicast already`);
-  if (opts.encrypt !== undefined && opts.cluster === undefined) throw invalid(o(K.encrypt), `is only for cluster networks (-o ${K.cluster}=<name>): a local network's traffic never leaves the host`);
+  if (opts.multicast !== undefined && opts.cluster === undefined)
+    throw invalid(
+      o(K.multicast),
+      `is only for cluster networks (-o ${K.cluster}=<name>); a local network carries broadcast and multicast already`,
+    );
+  if (opts.encrypt !== undefined && opts.cluster === undefined)
+    throw invalid(o(K.encrypt), `is only for cluster networks (-o ${K.cluster}=<name>): a local network's traffic never leaves the host`);
   if (opts.ipv6 && opts.mtu < IPV6_MTU_MIN) throw invalid(o(K.mtu), `${opts.mtu} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   // The definition other hosts read: refuse here what their reader would refuse (rules/mtu.ts).
   // Over the underlay's limit is not refused: the agent lowers it to what the underlay carries.
@@ -227,7 +233,8 @@ export function checkStoredOptions(field: string, v: unknown): NetworkOptions {
   if (r.hostIpv6 !== undefined) parseAddr(f('hostIpv6'), str('hostIpv6'), 6);
   if (r.cluster !== undefined) checkClusterName(f('cluster'), r.cluster);
   if (r.vni !== undefined) parseInt10(f('vni'), r.vni, VNI_MIN, VNI_MAX);
-  if (r.multicast !== undefined && typeof r.multicast !== 'boolean') throw invalid(f('multicast'), `${JSON.stringify(r.multicast)?.slice(0, 40)} is not true or false`);
+  if (r.multicast !== undefined && typeof r.multicast !== 'boolean')
+    throw invalid(f('multicast'), `${JSON.stringify(r.multicast)?.slice(0, 40)} is not true or false`);
   if (r.encrypt !== undefined) parseEncrypt(f('encrypt'), r.encrypt);
   if (r.ipv6 === true && r.mtu < IPV6_MTU_MIN) throw invalid(f('mtu'), `${String(r.mtu)} is below ${IPV6_MTU_MIN}, the IPv6 minimum`);
   return r as unknown as NetworkOptions;

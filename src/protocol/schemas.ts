@@ -76,7 +76,9 @@ export function validate<T>(name: SchemaName, body: unknown): T {
   if (v(body)) return body as T;
   const e = v.errors?.[0];
   // A missing property is named in full ("IPv4Data.0.Pool"), not by its parent object.
-  const path = e ? [e.instancePath.replace(/^\//, '').replaceAll('/', '.'), (e.params as { missingProperty?: string }).missingProperty] : [];
+  const path = e
+    ? [e.instancePath.replace(/^\//, '').replaceAll('/', '.'), (e.params as { missingProperty?: string }).missingProperty]
+    : [];
   const field = path.filter((p) => p).join('.') || 'body';
   const why = e?.keyword === 'required' ? 'is required' : (e?.message ?? 'is invalid');
   throw invalid(field, why);

@@ -19,7 +19,10 @@ export function checkHostText(field: string, v: unknown): string {
   if (typeof v !== 'string') throw invalid(field, `${JSON.stringify(v)?.slice(0, 40) ?? String(v)} is not a string`);
   const bad = UNSAFE.exec(v);
   if (bad) {
-    throw invalid(field, `${JSON.stringify(v.slice(0, 40))} contains ${JSON.stringify(bad[0])}, which would change the meaning of an ip or nft command (refused: " ' # \\ ; { }, blanks and control characters)`);
+    throw invalid(
+      field,
+      `${JSON.stringify(v.slice(0, 40))} contains ${JSON.stringify(bad[0])}, which would change the meaning of an ip or nft command (refused: " ' # \\ ; { }, blanks and control characters)`,
+    );
   }
   return v;
 }

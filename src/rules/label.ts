@@ -24,7 +24,8 @@ export function checkLabelKey(field: string, k: unknown): string {
 }
 
 export function checkLabelValue(field: string, v: unknown): string {
-  if (typeof v !== 'string' || (v !== '' && !LABEL_TEXT.test(v))) throw invalid(field, `label value ${show(v)} is not ${LABEL_RULE} (or empty)`);
+  if (typeof v !== 'string' || (v !== '' && !LABEL_TEXT.test(v)))
+    throw invalid(field, `label value ${show(v)} is not ${LABEL_RULE} (or empty)`);
   return v;
 }
 
@@ -59,4 +60,5 @@ export function labelsFromOptions(options: Readonly<Record<string, unknown>> | n
 }
 
 /** Every key of `selector` is on `labels` with the same value (an empty selector matches all). */
-export const matches = (selector: Labels, labels: Labels): boolean => Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v);
+export const matches = (selector: Labels, labels: Labels): boolean =>
+  Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v);

@@ -14,6 +14,7 @@ export function parseListen(text: string): Listen | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
-  if (!m || !host || !parseIp(host) || port > PORT_MAX) throw invalid('MYNET_DNS_LISTEN', `"${text}" is not address:port (e.g. 127.0.0.153:53, [::1]:53, or empty to disable)`);
+  if (!m || !host || !parseIp(host) || port > PORT_MAX)
+    throw invalid('MYNET_DNS_LISTEN', `"${text}" is not address:port (e.g. 127.0.0.153:53, [::1]:53, or empty to disable)`);
   return { host, port };
 }

@@ -36,7 +36,8 @@ export const clusterMtu = (underlayMtu: number, family: UnderlayFamily = 4): num
  * The MTU containers get on an encrypted cluster network (issue 24): VXLAN (over the IPv4
  * tunnel addresses) inside WireGuard (over the underlay's family).
  */
-export const encryptedClusterMtu = (underlayMtu: number, family: UnderlayFamily = 4): number => underlayMtu - WIREGUARD_OVERHEAD[family] - VXLAN_OVERHEAD[4];
+export const encryptedClusterMtu = (underlayMtu: number, family: UnderlayFamily = 4): number =>
+  underlayMtu - WIREGUARD_OVERHEAD[family] - VXLAN_OVERHEAD[4];
 
 /** The WireGuard interface's own MTU: what one encrypted packet of it fills the underlay with. */
 export const wireguardMtu = (underlayMtu: number, family: UnderlayFamily = 4): number => underlayMtu - WIREGUARD_OVERHEAD[family];
@@ -51,4 +52,10 @@ export function checkMtu(field: string, v: unknown, min: number, max: number, wh
 
 /** The check of a cluster network's MTU, for the request, the journal and etcd alike. */
 export const checkClusterMtu = (field: string, v: unknown): number =>
-  checkMtu(field, v, CLUSTER_MTU_MIN, CLUSTER_MTU_MAX, `a cluster network's MTU: ${CLUSTER_MTU_MIN} at least, and VXLAN adds ${VXLAN_OVERHEAD[4]} bytes to every frame`);
+  checkMtu(
+    field,
+    v,
+    CLUSTER_MTU_MIN,
+    CLUSTER_MTU_MAX,
+    `a cluster network's MTU: ${CLUSTER_MTU_MIN} at least, and VXLAN adds ${VXLAN_OVERHEAD[4]} bytes to every frame`,
+  );

@@ -57,7 +57,8 @@ export function checkIfName(field: string, name: string): string {
 /** A network policy's name (issue 25): it is shown, logged and a metric label. */
 export const POLICY_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 export function checkPolicyName(field: string, v: unknown): string {
-  if (typeof v !== 'string' || !POLICY_NAME.test(v)) throw invalid(field, `${show(v)} is not a policy name (1-63 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit)`);
+  if (typeof v !== 'string' || !POLICY_NAME.test(v))
+    throw invalid(field, `${show(v)} is not a policy name (1-63 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit)`);
   return v;
 }
 

@@ -14,7 +14,10 @@ export const VNI_MAX = VXLAN_ID_MAX;
  */
 export function checkVni(field: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < VNI_MIN || v > VNI_MAX) {
-    throw invalid(field, `${JSON.stringify(v)?.slice(0, 40)} is not a VXLAN id from ${VNI_MIN} to ${VNI_MAX} (mynet's range: below ${VNI_MIN} is left to other tools)`);
+    throw invalid(
+      field,
+      `${JSON.stringify(v)?.slice(0, 40)} is not a VXLAN id from ${VNI_MIN} to ${VNI_MAX} (mynet's range: below ${VNI_MIN} is left to other tools)`,
+    );
   }
   return v;
 }

@@ -67,7 +67,9 @@ export class FileStore implements StateStore {
       try {
         state.apply(e.changes);
       } catch (err) {
-        throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: entry ${e.seq} cannot be applied: ${messageOf(err)}`, { cause: err });
+        throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: entry ${e.seq} cannot be applied: ${messageOf(err)}`, {
+          cause: err,
+        });
       }
       state.seq = e.seq;
     }
@@ -75,7 +77,10 @@ export class FileStore implements StateStore {
     try {
       fd = this.fs.openSync(this.journalPath, constants.O_WRONLY | constants.O_CREAT, 0o600);
       if (torn) {
-        this.opts.log.warn({ file: this.journalPath, keptBytes: goodBytes }, 'dropping an unfinished last journal line (a crash during a write that was never acknowledged)');
+        this.opts.log.warn(
+          { file: this.journalPath, keptBytes: goodBytes },
+          'dropping an unfinished last journal line (a crash during a write that was never acknowledged)',
+        );
         this.fs.ftruncateSync(fd, goodBytes);
         this.fs.fdatasyncSync(fd);
       }
@@ -100,14 +105,20 @@ export class FileStore implements StateStore {
     try {
       data = JSON.parse(text);
     } catch (err) {
-      throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: not valid JSON (${messageOf(err)}); the file was kept as it is`, { cause: err });
+      throw new PluginError(
+        'STATE_CORRUPT',
+        `state file ${this.snapshotPath}: not valid JSON (${messageOf(err)}); the file was kept as it is`,
+        { cause: err },
+      );
     }
     const problem = snapshotProblem(data) ?? snapshotRecordProblem(data as Snapshot);
     if (problem) throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${problem}; the file was kept as it is`);
     try {
       return State.fromSnapshot(data as Snapshot);
     } catch (err) {
-      throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${messageOf(err)}; the file was kept as it is`, { cause: err });
+      throw new PluginError('STATE_CORRUPT', `state file ${this.snapshotPath}: ${messageOf(err)}; the file was kept as it is`, {
+        cause: err,
+      });
     }
   }
 
@@ -131,16 +142,27 @@ export class FileStore implements StateStore {
       try {
         entry = JSON.parse(text);
       } catch (err) {
-        throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} is not valid JSON (${messageOf(err)}); the file was kept as it is`, { cause: err });
+        throw new PluginError(
+          'STATE_CORRUPT',
+          `state file ${this.journalPath}: line ${line} is not valid JSON (${messageOf(err)}); the file was kept as it is`,
+          { cause: err },
+        );
       }
       if (!isJournalEntry(entry)) {
-        throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} is not a journal entry; the file was kept as it is`);
+        throw new PluginError(
+          'STATE_CORRUPT',
+          `state file ${this.journalPath}: line ${line} is not a journal entry; the file was kept as it is`,
+        );
       }
       entry.changes.forEach((c, i) => {
         try {
           checkChange(c);
         } catch (err) {
-          throw new PluginError('STATE_CORRUPT', `state file ${this.journalPath}: line ${line} (entry ${entry.seq}), change ${i} (${String(c.op).slice(0, 20)}): ${messageOf(err)}; the file was kept as it is`, { cause: err });
+          throw new PluginError(
+            'STATE_CORRUPT',
+            `state file ${this.journalPath}: line ${line} (entry ${entry.seq}), change ${i} (${String(c.op).slice(0, 20)}): ${messageOf(err)}; the file was kept as it is`,
+            { cause: err },
+          );
         }
       });
       entries.push(entry);
@@ -170,7 +192,12 @@ export class FileStore implements StateStore {
       // append + fdatasync (~0.3 ms here) is cheaper than three thread-pool round trips.
       journal.append(Buffer.from(`${JSON.stringify({ seq, changes })}\n`));
     } catch (err) {
-      this.opts.log.error({ err, seq, unsynced: journal.unsynced }, err instanceof JournalError && err.kind === 'unsynced' ? 'state journal not synced; refusing changes until a snapshot is written' : 'state journal append failed; the change was not saved');
+      this.opts.log.error(
+        { err, seq, unsynced: journal.unsynced },
+        err instanceof JournalError && err.kind === 'unsynced'
+          ? 'state journal not synced; refusing changes until a snapshot is written'
+          : 'state journal append failed; the change was not saved',
+      );
       throw err;
     }
     state.seq = seq;
@@ -194,7 +221,9 @@ export class FileStore implements StateStore {
     try {
       journal.reset();
     } catch (err) {
-      throw new PluginError('STATE_IO', `state file ${this.journalPath}: cannot be emptied after a snapshot: ${messageOf(err)}`, { cause: err });
+      throw new PluginError('STATE_IO', `state file ${this.journalPath}: cannot be emptied after a snapshot: ${messageOf(err)}`, {
+        cause: err,
+      });
     }
     this.sinceCompact = 0;
   }

@@ -48,7 +48,11 @@ export class Journal {
 
   /** The error every append gets while the journal is untrusted (`detail`: the last repair tried). */
   refusal(detail?: string): JournalError {
-    return new JournalError(this.path, 'unsynced', `state journal ${this.path} not synced: ${this.unsyncedWhy ?? 'unknown'}; ${refusing}${detail ? ` (${detail})` : ''}`);
+    return new JournalError(
+      this.path,
+      'unsynced',
+      `state journal ${this.path} not synced: ${this.unsyncedWhy ?? 'unknown'}; ${refusing}${detail ? ` (${detail})` : ''}`,
+    );
   }
 
   /** Writes and syncs one whole line (ending in a newline), or throws and leaves the journal as it was. */
@@ -66,7 +70,12 @@ export class Journal {
     } catch (err) {
       const undo = this.cutBack(start);
       if (undo === undefined) {
-        throw new JournalError(this.path, 'write', `state journal ${this.path}: cannot be written: ${messageOf(err)}; the change was not saved`, { cause: err });
+        throw new JournalError(
+          this.path,
+          'write',
+          `state journal ${this.path}: cannot be written: ${messageOf(err)}; the change was not saved`,
+          { cause: err },
+        );
       }
       this.unsyncedWhy = `a failed write (${messageOf(err)}) could not be undone: ${undo}`;
       throw this.refusal();
@@ -79,7 +88,12 @@ export class Journal {
       // dockerd was told failed. Whether or not this works, the journal stays untrusted.
       const undo = this.cutBack(start);
       const kept = undo === undefined ? '' : ` (its line could not be removed either: ${undo})`;
-      throw new JournalError(this.path, 'unsynced', `state journal ${this.path} not synced: ${messageOf(err)}; the change was not saved${kept}; ${refusing}`, { cause: err });
+      throw new JournalError(
+        this.path,
+        'unsynced',
+        `state journal ${this.path} not synced: ${messageOf(err)}; the change was not saved${kept}; ${refusing}`,
+        { cause: err },
+      );
     }
     this.size = start + line.length;
   }

@@ -88,7 +88,8 @@ function checkClusterBinding(at: string, v: unknown): void {
   for (const k of ['internal', 'multicast'] as const) {
     if (c[k] !== undefined && c[k] !== true) throw invalid(`${at}${k}`, `${JSON.stringify(c[k])?.slice(0, 40)} must be true when present`);
   }
-  if (c.encrypt !== undefined && c.encrypt !== 'wireguard') throw invalid(`${at}encrypt`, `${JSON.stringify(c.encrypt)?.slice(0, 40)} is not "wireguard"`);
+  if (c.encrypt !== undefined && c.encrypt !== 'wireguard')
+    throw invalid(`${at}encrypt`, `${JSON.stringify(c.encrypt)?.slice(0, 40)} is not "wireguard"`);
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];
@@ -107,7 +108,8 @@ export function checkEndpointRecord(v: unknown, at = ''): EndpointRecord {
   array(`${at}ports`, r.ports).forEach((b, i) => {
     const f = `${at}ports[${i}]`;
     const p = object(f, b);
-    if (typeof p.proto !== 'string' || !PROTOS.includes(p.proto)) throw invalid(`${f}.proto`, `${JSON.stringify(p.proto)?.slice(0, 40)} is not one of ${PROTOS.join(', ')}`);
+    if (typeof p.proto !== 'string' || !PROTOS.includes(p.proto))
+      throw invalid(`${f}.proto`, `${JSON.stringify(p.proto)?.slice(0, 40)} is not one of ${PROTOS.join(', ')}`);
     port(`${f}.containerPort`, p.containerPort, 1);
     port(`${f}.hostPort`, p.hostPort, 1);
     if (p.hostIp !== '') address(`${f}.hostIp`, p.hostIp);
@@ -126,7 +128,8 @@ export function checkPoolRecord(v: unknown, at = '', withTaken = false): PoolRec
   const pool = cidr(`${at}pool`, r.pool, family).cidr;
   if (r.subPool !== undefined) {
     const sub = cidr(`${at}subPool`, r.subPool, family).cidr;
-    if (sub.prefix < pool.prefix || !contains(pool, { family, value: sub.base })) throw invalid(`${at}subPool`, `${r.subPool as string} is not inside ${r.pool as string}`);
+    if (sub.prefix < pool.prefix || !contains(pool, { family, value: sub.base }))
+      throw invalid(`${at}subPool`, `${r.subPool as string} is not inside ${r.pool as string}`);
   }
   for (const [k, val] of Object.entries(object(`${at}options`, r.options))) plain(`${at}options.${k.slice(0, 60)}`, val);
   if (withTaken) {
@@ -176,21 +179,36 @@ export function snapshotRecordProblem(s: Snapshot): string | undefined {
 export function checkChange(v: unknown): Change {
   const c = object('change', v);
   switch (c.op) {
-    case 'network.put': checkNetworkRecord(c.network, 'network.'); break;
-    case 'endpoint.put': checkEndpointRecord(c.endpoint, 'endpoint.'); break;
-    case 'pool.put': checkPoolRecord(c.pool, 'pool.'); break;
+    case 'network.put':
+      checkNetworkRecord(c.network, 'network.');
+      break;
+    case 'endpoint.put':
+      checkEndpointRecord(c.endpoint, 'endpoint.');
+      break;
+    case 'pool.put':
+      checkPoolRecord(c.pool, 'pool.');
+      break;
     case 'network.delete':
-    case 'endpoint.delete': checkId('id', c.id); break;
-    case 'pool.delete': plain('id', c.id); break;
+    case 'endpoint.delete':
+      checkId('id', c.id);
+      break;
+    case 'pool.delete':
+      plain('id', c.id);
+      break;
     case 'address.take':
     case 'address.free':
       plain('pool', c.pool);
       address('address', c.address);
       if (c.cursor !== undefined && typeof c.cursor !== 'boolean') throw invalid('cursor', 'must be true or false');
       break;
-    case 'departure.put': checkDepartureRecord(c.departure, 'departure.'); break;
-    case 'departure.delete': checkClusterName('cluster', c.cluster); break;
-    default: throw invalid('op', `${JSON.stringify(c.op)?.slice(0, 40)} is not a known change`);
+    case 'departure.put':
+      checkDepartureRecord(c.departure, 'departure.');
+      break;
+    case 'departure.delete':
+      checkClusterName('cluster', c.cluster);
+      break;
+    default:
+      throw invalid('op', `${JSON.stringify(c.op)?.slice(0, 40)} is not a known change`);
   }
   return c as unknown as Change;
 }

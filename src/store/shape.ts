@@ -24,10 +24,16 @@ export function snapshotProblem(data: unknown): string | undefined {
     const p = recordsProblem(data[f], f);
     if (p) return p;
   }
-  if (data.departures !== undefined && (!Array.isArray(data.departures) || !data.departures.every(isObject))) return '/departures must be an array of objects';
+  if (data.departures !== undefined && (!Array.isArray(data.departures) || !data.departures.every(isObject)))
+    return '/departures must be an array of objects';
   return undefined;
 }
 
 export function isJournalEntry(data: unknown): data is { seq: number; changes: Change[] } {
-  return isObject(data) && isSeq(data.seq, 1) && Array.isArray(data.changes) && data.changes.every((c) => isObject(c) && typeof c.op === 'string');
+  return (
+    isObject(data) &&
+    isSeq(data.seq, 1) &&
+    Array.isArray(data.changes) &&
+    data.changes.every((c) => isObject(c) && typeof c.op === 'string')
+  );
 }

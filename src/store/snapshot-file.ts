@@ -28,12 +28,18 @@ export async function writeSnapshotFile(fs: StoreFs, path: string, data: Buffer)
     await fs.rename(tmp, path);
   } catch (err) {
     const cleanup = await removeTemp(fs, tmp, fd);
-    throw new PluginError('STATE_IO', `state file ${path}: cannot be written: ${messageOf(err)}${cleanup}; the previous snapshot is unchanged`, { cause: err });
+    throw new PluginError(
+      'STATE_IO',
+      `state file ${path}: cannot be written: ${messageOf(err)}${cleanup}; the previous snapshot is unchanged`,
+      { cause: err },
+    );
   }
   try {
     fsyncDir(fs, dirname(path));
   } catch (err) {
-    throw new PluginError('STATE_IO', `state file ${path}: renamed into place but its directory could not be synced: ${messageOf(err)}`, { cause: err });
+    throw new PluginError('STATE_IO', `state file ${path}: renamed into place but its directory could not be synced: ${messageOf(err)}`, {
+      cause: err,
+    });
   }
 }
 

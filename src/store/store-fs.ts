@@ -5,7 +5,18 @@
  * snapshot writes are asynchronous (a large state must not stall DNS while it is written).
  */
 import {
-  close, closeSync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, rename, unlink, write, writeSync,
+  close,
+  closeSync,
+  fdatasyncSync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  open,
+  openSync,
+  rename,
+  unlink,
+  write,
+  writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 

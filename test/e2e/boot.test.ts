@@ -43,7 +43,9 @@ describe('host reboot and boot order with --restart always containers', () => {
 
   beforeAll(async () => {
     if (!inject('dockerdOwned')) {
-      throw new Error('this test stops and starts dockerd, and the dockerd running here was not started by the tests: stop it (the e2e tier then starts its own) and run again');
+      throw new Error(
+        'this test stops and starts dockerd, and the dockerd running here was not started by the tests: stop it (the e2e tier then starts its own) and run again',
+      );
     }
     plugin = await startPlugin();
     stateDir = plugin.stateDir;

@@ -36,7 +36,7 @@ describe('bridges and veth pairs with a real dockerd', () => {
     if (policy && policy !== 'DROP') await ok('iptables', ['-w', '-P', 'FORWARD', policy]);
   });
 
-  it('the seeds\' scenario: --subnet=172.18.0.0/24 and --ip 172.18.0.10', async () => {
+  it("the seeds' scenario: --subnet=172.18.0.0/24 and --ip 172.18.0.10", async () => {
     const n = await r.network(['-d', 'mynet', '--subnet=172.18.0.0/24'], r.name('mynetwork'));
     const c = await r.container(['--network', n, '--ip', '172.18.0.10']);
     const addr = await dockerOk('exec', c, 'ip', '-4', '-o', 'addr', 'show', 'eth0');
@@ -71,7 +71,8 @@ describe('bridges and veth pairs with a real dockerd', () => {
     for (let i = 0; i < 5 && !blocked; i++) {
       await ok('iptables', ['-D', ...jump]);
       blocked = (await ping(b, target)).exitCode !== 0;
-      if (!blocked) expect((await sh('iptables', ['-C', ...jump])).exitCode, 'a ping went through while our FORWARD jump was absent').toBe(0);
+      if (!blocked)
+        expect((await sh('iptables', ['-C', ...jump])).exitCode, 'a ping went through while our FORWARD jump was absent').toBe(0);
     }
     expect(blocked).toBe(true);
     // The plugin re-asserts it (MYNET_RECONCILE_INTERVAL=1 here).

@@ -41,7 +41,17 @@ describe('cluster network options across two Docker hosts (issue 23)', () => {
   let b: DockerHost;
   let tag: string;
   const cluster = (what: string): string => `mnt-no-${tag}-${what}`;
-  const create = (name: string, subnet: string, ...more: string[]): string[] => ['-d', 'mynet', '--ipam-driver', 'mynet', '--subnet', subnet, '-o', `mynet.cluster=${name}`, ...more];
+  const create = (name: string, subnet: string, ...more: string[]): string[] => [
+    '-d',
+    'mynet',
+    '--ipam-driver',
+    'mynet',
+    '--subnet',
+    subnet,
+    '-o',
+    `mynet.cluster=${name}`,
+    ...more,
+  ];
 
   beforeAll(async () => {
     run = await startHosts({ tag: 'no', names: ['a', 'b'], subnet: SUBNET, etcd: true });
@@ -59,9 +69,11 @@ describe('cluster network options across two Docker hosts (issue 23)', () => {
     const web = await a.r.container(['--network', name, '-p', '18080:80'], serving('from-a'));
     const cli = await b.r.container(['--network', name], serving('from-b'));
     const webIp = await ipOn(a, web, name);
-    await waitFor('host b to reach web on host a', async () => (await ask(b, cli, webIp)) === 'from-a', 10_000, 250).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${a.logs()}\n${b.logs()}`);
-    });
+    await waitFor('host b to reach web on host a', async () => (await ask(b, cli, webIp)) === 'from-a', 10_000, 250).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}\n${a.logs()}\n${b.logs()}`);
+      },
+    );
     expect(await ask(a, web, await ipOn(b, cli, name))).toBe('from-b');
     // The outside: etcd on the underlay. A plain (local) network's container on host A reaches it.
     const etcd = new URL((run.etcd as NonNullable<Hosts['etcd']>).endpoint);
@@ -79,7 +91,8 @@ describe('cluster network options across two Docker hosts (issue 23)', () => {
 
   it('--ip-range, the same range on both hosts: every address from it, none twice, reachable across hosts', async () => {
     const name = cluster('same');
-    for (const h of [a, b]) await h.r.network(create(name, '10.212.16.0/20', '--ip-range', '10.212.17.0/25', '--gateway', '10.212.16.1'), name);
+    for (const h of [a, b])
+      await h.r.network(create(name, '10.212.16.0/20', '--ip-range', '10.212.17.0/25', '--gateway', '10.212.16.1'), name);
     const ips: string[] = [];
     const made: [DockerHost, string][] = [];
     for (const h of [a, b, a, b]) {
@@ -90,13 +103,13 @@ describe('cluster network options across two Docker hosts (issue 23)', () => {
     for (const ip of ips) expect(ip).toMatch(/^10\.212\.17\.([0-9]|[1-9][0-9]|1[01][0-9]|12[0-7])$/);
     expect(new Set(ips).size).toBe(4);
     const [[, onA], [, onB]] = made as [[DockerHost, string], [DockerHost, string]];
-    await waitFor('host a to reach host b\'s container', async () => (await ask(a, onA, ips[1] as string)) === 'from-b', 10_000, 250);
+    await waitFor("host a to reach host b's container", async () => (await ask(a, onA, ips[1] as string)) === 'from-b', 10_000, 250);
     expect(await ask(b, onB, ips[2] as string)).toBe('from-a');
     await a.r.cleanup();
     await b.r.cleanup();
   });
 
-  it('--ip-range, a range per host: each host gives from its own, --ip outside it is given, the other host\'s address refused; without --gateway the second range is refused naming it', async () => {
+  it("--ip-range, a range per host: each host gives from its own, --ip outside it is given, the other host's address refused; without --gateway the second range is refused naming it", async () => {
     const name = cluster('per');
     await a.r.network(create(name, '10.212.32.0/20', '--ip-range', '10.212.33.0/24', '--gateway', '10.212.32.1'), name);
     await b.r.network(create(name, '10.212.32.0/20', '--ip-range', '10.212.34.0/24', '--gateway', '10.212.32.1'), name);
@@ -112,34 +125,47 @@ describe('cluster network options across two Docker hosts (issue 23)', () => {
     const refused = await b.docker('run', '-d', '--name', dup, '--network', name, '--ip', ipA, 'mynet-test/busybox:latest', 'sleep', '600');
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain(a.node);
-    await waitFor('host a to reach both of host b\'s containers', async () => (await ask(a, onA, ipB)) === 'from-b' && (await ask(a, onA, '10.212.33.200')) === 'fixed', 10_000, 250);
+    await waitFor(
+      "host a to reach both of host b's containers",
+      async () => (await ask(a, onA, ipB)) === 'from-b' && (await ask(a, onA, '10.212.33.200')) === 'fixed',
+      10_000,
+      250,
+    );
     expect(await ask(b, onB, ipA)).toBe('from-a');
 
     // Each host's range gives its own first address as the gateway (as Docker's IPAM does): the second is refused, naming the recorded one.
     const gw = cluster('gw');
     await a.r.network(create(gw, '10.212.48.0/20', '--ip-range', '10.212.49.0/24'), gw);
-    expect(await b.r.networkFails(create(gw, '10.212.48.0/20', '--ip-range', '10.212.50.0/24'), gw)).toMatch(/already defined by node \S+ as subnet 10\.212\.48\.0\/20, gateway 10\.212\.49\.0.*--gateway 10\.212\.49\.0/);
+    expect(await b.r.networkFails(create(gw, '10.212.48.0/20', '--ip-range', '10.212.50.0/24'), gw)).toMatch(
+      /already defined by node \S+ as subnet 10\.212\.48\.0\/20, gateway 10\.212\.49\.0.*--gateway 10\.212\.49\.0/,
+    );
     await a.r.cleanup();
     await b.r.cleanup();
   });
 
-  it('-o mynet.multicast=true: host B\'s container answers a multicast and a broadcast ping from host A; without it only host A\'s own container does', async () => {
+  it("-o mynet.multicast=true: host B's container answers a multicast and a broadcast ping from host A; without it only host A's own container does", async () => {
     const on = cluster('mc');
     const off = cluster('nomc');
     for (const h of [a, b]) {
       await h.r.network(create(on, '10.212.2.0/24', '-o', 'mynet.multicast=true'), on);
       await h.r.network(create(off, '10.212.3.0/24'), off);
     }
-    const listener = async (h: DockerHost, net: string): Promise<string> => ipOn(h, await h.r.container(['--network', net, ...ECHO_BROADCASTS]), net);
+    const listener = async (h: DockerHost, net: string): Promise<string> =>
+      ipOn(h, await h.r.container(['--network', net, ...ECHO_BROADCASTS]), net);
     const bOn = await listener(b, on);
     const [aOff, bOff] = [await listener(a, off), await listener(b, off)];
     const senderOn = await a.r.container(['--network', on]);
     const senderOff = await a.r.container(['--network', off]);
     // B's endpoint reaches A through etcd's watch: its unicast first, then the flood entry is there too.
-    await waitFor('host a to reach host b\'s listener', async () => (await answering(a, senderOn, bOn)).includes(bOn), 10_000, 250);
+    await waitFor("host a to reach host b's listener", async () => (await answering(a, senderOn, bOn)).includes(bOn), 10_000, 250);
     expect(await answering(a, senderOn, '224.0.0.1'), `${a.logs()}\n${b.logs()}`).toEqual([bOn]);
     expect(await answering(a, senderOn, '10.212.2.255')).toEqual([bOn]);
-    await waitFor('host a to reach host b\'s listener (multicast off)', async () => (await answering(a, senderOff, bOff)).includes(bOff), 10_000, 250);
+    await waitFor(
+      "host a to reach host b's listener (multicast off)",
+      async () => (await answering(a, senderOff, bOff)).includes(bOff),
+      10_000,
+      250,
+    );
     expect(await answering(a, senderOff, '224.0.0.1')).toEqual([aOff]);
     expect(await answering(a, senderOff, '10.212.3.255')).toEqual([aOff]);
     // The flood entry: one, to host B only, on A's VXLAN device of the multicast network.

@@ -36,8 +36,10 @@ describe.each(COMPOSES)('packaging: examples/compose.yml with $name and the lega
   let plugin: PluginHandle | undefined;
   let port = 0;
   let env: Record<string, string> = {};
-  const compose = (...args: string[]): ReturnType<typeof run> => run(c.cmd, [...c.pre, '-f', FILE, '-p', PROJECT, ...args], { env, timeoutMs: 120_000 });
-  const composeOk = (...args: string[]): Promise<string> => runOk(c.cmd, [...c.pre, '-f', FILE, '-p', PROJECT, ...args], { env, timeoutMs: 120_000 });
+  const compose = (...args: string[]): ReturnType<typeof run> =>
+    run(c.cmd, [...c.pre, '-f', FILE, '-p', PROJECT, ...args], { env, timeoutMs: 120_000 });
+  const composeOk = (...args: string[]): Promise<string> =>
+    runOk(c.cmd, [...c.pre, '-f', FILE, '-p', PROJECT, ...args], { env, timeoutMs: 120_000 });
   const sh = (service: string, cmd: string): ReturnType<typeof run> => compose('exec', '-T', service, 'sh', '-c', cmd);
 
   beforeAll(async () => {
@@ -75,11 +77,22 @@ describe.each(COMPOSES)('packaging: examples/compose.yml with $name and the lega
 
   it('networks are mynet with its IPAM: driver_opts mtu, ip_range, gateway, aux address, a fixed address', async () => {
     const inspect = JSON.parse(await runOk('docker', ['network', 'inspect', `${PROJECT}_front`, `${PROJECT}_back`])) as {
-      Name: string; Driver: string; Internal: boolean; IPAM: { Driver: string; Config: { Subnet: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[] };
+      Name: string;
+      Driver: string;
+      Internal: boolean;
+      IPAM: {
+        Driver: string;
+        Config: { Subnet: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[];
+      };
     }[];
     const [front, back] = inspect;
     expect([front?.Driver, front?.IPAM.Driver, back?.Driver, back?.IPAM.Driver]).toEqual(['mynet', 'mynet', 'mynet', 'mynet']);
-    expect(front?.IPAM.Config[0]).toMatchObject({ Subnet: '10.123.0.0/24', IPRange: '10.123.0.128/25', Gateway: '10.123.0.1', AuxiliaryAddresses: { printer: '10.123.0.129' } });
+    expect(front?.IPAM.Config[0]).toMatchObject({
+      Subnet: '10.123.0.0/24',
+      IPRange: '10.123.0.128/25',
+      Gateway: '10.123.0.1',
+      AuxiliaryAddresses: { printer: '10.123.0.129' },
+    });
     expect(back?.Internal).toBe(true);
     expect((await sh('client', 'cat /sys/class/net/eth0/mtu')).stdout).toBe('1450');
     const addr = (await sh('client', "ip -4 -o addr show eth0 | awk '{print $4}'")).stdout;

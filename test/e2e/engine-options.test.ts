@@ -27,9 +27,15 @@ describe('options of the newer engines, mynet against the bridge driver', () => 
 
   it('endpoint sysctls given with driver-opt reach the container as on the bridge driver (applied by 28, not by 20.10 or 26.1)', async () => {
     const seen: Record<string, string> = {};
-    for (const [driver, subnet] of [['bridge', '10.89.0.0/24'], ['mynet', '10.89.1.0/24']] as const) {
+    for (const [driver, subnet] of [
+      ['bridge', '10.89.0.0/24'],
+      ['mynet', '10.89.1.0/24'],
+    ] as const) {
       const n = await r.network(['-d', driver, '--subnet', subnet]);
-      const c = await r.container(['--network', `name=${n},driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1`]);
+      const c = await r.container([
+        '--network',
+        `name=${n},driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1`,
+      ]);
       seen[driver] = (await exec(c, 'cat', '/proc/sys/net/ipv4/conf/eth0/log_martians')).stdout;
     }
     expect(seen.mynet).toBe(seen.bridge);
@@ -40,7 +46,10 @@ describe('options of the newer engines, mynet against the bridge driver', () => 
 
   it('an IPv6-only network (--ipv4=false, 28+): IPv6 addresses only, peers reach each other by name, as on the bridge driver', async () => {
     const seen: Record<string, { created: boolean; v4: string; v6: boolean; ping: boolean }> = {};
-    for (const [driver, subnet] of [['bridge', 'fd00:89:a::/64'], ['mynet', 'fd00:89:b::/64']] as const) {
+    for (const [driver, subnet] of [
+      ['bridge', 'fd00:89:a::/64'],
+      ['mynet', 'fd00:89:b::/64'],
+    ] as const) {
       let name: string;
       try {
         name = await r.network(['-d', driver, '--ipv4=false', '--ipv6', '--subnet', subnet]);
@@ -55,12 +64,17 @@ describe('options of the newer engines, mynet against the bridge driver', () => 
       const addrs = (await exec(a, 'ip', '-o', 'addr', 'show', 'eth0')).stdout;
       seen[driver] = {
         created: true,
-        v4: addrs.split('\n').filter((l) => / inet /.test(l)).join(' '),
+        v4: addrs
+          .split('\n')
+          .filter((l) => / inet /.test(l))
+          .join(' '),
         v6: addrs.includes(subnet.replace('::/64', '::')),
         ping: (await exec(a, 'ping', '-6', '-c', '1', '-W', '3', b)).exitCode === 0,
       };
     }
     expect(seen.mynet).toEqual(seen.bridge);
-    expect(seen.mynet).toEqual(major >= 28 ? { created: true, v4: '', v6: true, ping: true } : { created: false, v4: '', v6: false, ping: false });
+    expect(seen.mynet).toEqual(
+      major >= 28 ? { created: true, v4: '', v6: true, ping: true } : { created: false, v4: '', v6: false, ping: false },
+    );
   });
 });

@@ -8,7 +8,12 @@ import { type PluginHandle, SOCKET, removeStateDir, startPlugin } from './helper
 import { Resources, mynetLinks } from './helpers/resources.js';
 import { dockerOk, ok } from './helpers/sh.js';
 
-interface IpamConfig { Subnet: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }
+interface IpamConfig {
+  Subnet: string;
+  Gateway?: string;
+  IPRange?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
 const ipamOf = async (net: string): Promise<{ Driver: string; Config: IpamConfig[] }> =>
   JSON.parse(await dockerOk('network', 'inspect', net, '--format', '{{json .IPAM}}')) as { Driver: string; Config: IpamConfig[] };
 
@@ -47,9 +52,21 @@ describe('foundation: docker network create -d mynet', () => {
 
   it('with --ipam-driver mynet honours --subnet, --ip-range, --gateway, --aux-address and --ipv6', async () => {
     const n = await r.network([
-      '-d', 'mynet', '--ipam-driver', 'mynet',
-      '--subnet', '10.98.0.0/16', '--ip-range', '10.98.5.0/24', '--gateway', '10.98.0.254', '--aux-address', 'host1=10.98.0.10',
-      '--ipv6', '--subnet', 'fd00:98::/64',
+      '-d',
+      'mynet',
+      '--ipam-driver',
+      'mynet',
+      '--subnet',
+      '10.98.0.0/16',
+      '--ip-range',
+      '10.98.5.0/24',
+      '--gateway',
+      '10.98.0.254',
+      '--aux-address',
+      'host1=10.98.0.10',
+      '--ipv6',
+      '--subnet',
+      'fd00:98::/64',
     ]);
     const cfg = (await ipamOf(n)).Config;
     const v4 = cfg.find((c) => c.Subnet === '10.98.0.0/16');
@@ -65,7 +82,7 @@ describe('foundation: docker network create -d mynet', () => {
     expect(addr).toMatch(/inet 10\.98\.5\.\d+\/16/);
   });
 
-  it('refuses an overlapping --subnet with mynet\'s message in the docker CLI error', async () => {
+  it("refuses an overlapping --subnet with mynet's message in the docker CLI error", async () => {
     await r.network(['-d', 'mynet', '--ipam-driver', 'mynet', '--subnet', '10.97.0.0/16']);
     const err = await r.networkFails(['-d', 'mynet', '--ipam-driver', 'mynet', '--subnet', '10.97.3.0/24']);
     expect(err).toContain('10.97.3.0/24 overlaps 10.97.0.0/16, already allocated by mynet');
@@ -90,7 +107,11 @@ describe('foundation: docker network create -d mynet', () => {
   });
 
   it('logs one JSON line per request with a request id, the route and the network id', () => {
-    const lines = plugin.logs().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = plugin
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const create = lines.find((l) => l.route === '/NetworkDriver.CreateNetwork' && l.msg === 'request');
     expect(create).toMatchObject({ status: 200 });
     expect(create?.reqId).toMatch(/^req-/);

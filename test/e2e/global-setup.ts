@@ -26,7 +26,8 @@ async function ensureImage(): Promise<void> {
   try {
     for (const d of ['bin', 'etc', 'tmp', 'www']) mkdirSync(join(root, d));
     await ok('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
-    for (const a of (await ok('/bin/busybox', ['--list'])).split('\n')) if (a && a !== 'busybox') symlinkSync('busybox', join(root, 'bin', a));
+    for (const a of (await ok('/bin/busybox', ['--list'])).split('\n'))
+      if (a && a !== 'busybox') symlinkSync('busybox', join(root, 'bin', a));
     writeFileSync(join(root, 'www', 'index.html'), 'mynet-e2e\n');
     const tar = join(tmpdir(), `mnt-bbroot-${process.pid}.tar`);
     await ok('tar', ['-C', root, '-cf', tar, '.']);
@@ -52,7 +53,11 @@ export async function setup(project: TestProject): Promise<void> {
     owned = true;
     await startDockerd();
   }
-  const version = await ok('docker', ['version', '--format', 'dockerd {{.Server.Version}} (API {{.Server.APIVersion}}), docker CLI {{.Client.Version}}']);
+  const version = await ok('docker', [
+    'version',
+    '--format',
+    'dockerd {{.Server.Version}} (API {{.Server.APIVersion}}), docker CLI {{.Client.Version}}',
+  ]);
   console.log(`[engine] ${version}${ENGINE ? `; run as: ${ENGINE}` : ''}`);
   await ensureImage();
   project.provide('dockerdOwned', owned);

@@ -43,11 +43,17 @@ const ETCD_KEYS = `const [url, p] = process.argv.slice(1); const b = (s) => Buff
   console.log(((await r.json()).kvs ?? []).map((k) => Buffer.from(k.key, 'base64').toString()).join('\\n'));`;
 const etcdKeys = async (run: Hosts, prefix: string): Promise<string[]> => {
   const e = run.etcd as NonNullable<Hosts['etcd']>;
-  return (await ok('ip', ['netns', 'exec', e.netns as string, process.execPath, '--input-type=module', '-e', ETCD_KEYS, e.endpoint, prefix])).split('\n').filter(Boolean);
+  return (
+    await ok('ip', ['netns', 'exec', e.netns as string, process.execPath, '--input-type=module', '-e', ETCD_KEYS, e.endpoint, prefix])
+  )
+    .split('\n')
+    .filter(Boolean);
 };
 /** mynet's links (its netdev group) in a host's namespace. */
 const mynetLinks = async (h: DockerHost): Promise<string[]> =>
-  (JSON.parse((await ok('ip', ['-n', h.ns, '-j', 'link', 'show', 'group', '28014'])) || '[]') as { ifname?: string }[]).flatMap((l) => (l.ifname ? [l.ifname] : []));
+  (JSON.parse((await ok('ip', ['-n', h.ns, '-j', 'link', 'show', 'group', '28014'])) || '[]') as { ifname?: string }[]).flatMap((l) =>
+    l.ifname ? [l.ifname] : [],
+  );
 
 describe('two Docker hosts on one mynet cluster network', () => {
   let run: Hosts;
@@ -60,7 +66,9 @@ describe('two Docker hosts on one mynet cluster network', () => {
     run = await startHosts({ tag: 'mhe', names: ['a', 'b'], subnet: SUBNET, etcd: true });
     [a, b] = run.hosts as [DockerHost, DockerHost];
     cluster = `mnt-mhe-${run.id}`;
-    console.log(`[multihost] 2 hosts, etcd and plugins up in ${((Date.now() - t0) / 1000).toFixed(1)} s (dockerd ${await a.dockerOk('version', '--format', '{{.Server.Version}}')})`);
+    console.log(
+      `[multihost] 2 hosts, etcd and plugins up in ${((Date.now() - t0) / 1000).toFixed(1)} s (dockerd ${await a.dockerOk('version', '--format', '{{.Server.Version}}')})`,
+    );
   });
   afterAll(async () => {
     await run?.destroy();
@@ -85,10 +93,23 @@ describe('two Docker hosts on one mynet cluster network', () => {
 
   it('issue 21: a cluster MTU below 576 is refused at create naming the option, nothing of it in etcd; 1400 is made on both hosts, inside the containers too', async () => {
     const name = `${cluster}-mtu`;
-    const create = (mtu: number): string[] => ['-d', 'mynet', '--ipam-driver', 'mynet', '--subnet', '10.79.0.0/16', '-o', `mynet.cluster=${name}`, '-o', `com.docker.network.driver.mtu=${mtu}`];
+    const create = (mtu: number): string[] => [
+      '-d',
+      'mynet',
+      '--ipam-driver',
+      'mynet',
+      '--subnet',
+      '10.79.0.0/16',
+      '-o',
+      `mynet.cluster=${name}`,
+      '-o',
+      `com.docker.network.driver.mtu=${mtu}`,
+    ];
     const refused = await a.docker('network', 'create', ...create(500), name);
     expect(refused.exitCode).not.toBe(0);
-    expect(refused.stderr).toMatch(/option com\.docker\.network\.driver\.mtu: 500 is not a whole number from 576 to 65485 \(a cluster network's MTU/);
+    expect(refused.stderr).toMatch(
+      /option com\.docker\.network\.driver\.mtu: 500 is not a whole number from 576 to 65485 \(a cluster network's MTU/,
+    );
     expect(await etcdKeys(run, `/mynet/v1/networks/${name}`)).toEqual([]);
     expect((await a.docker('network', 'inspect', name)).exitCode).not.toBe(0);
     // Before the fix, A wrote mtu 500 to etcd here and B refused the definition as corrupt.
@@ -114,13 +135,19 @@ describe('two Docker hosts on one mynet cluster network', () => {
     expect(cliIp).toMatch(/^10\.77\./);
     expect(cliIp).not.toBe(webIp);
     // The cluster MTU: the underlay's 1500 minus VXLAN's 50, inside the containers too.
-    for (const [h, c] of [[a, web], [b, cli]] as const) expect(await h.dockerOk('exec', c, 'cat', '/sys/class/net/eth0/mtu')).toBe('1450');
+    for (const [h, c] of [
+      [a, web],
+      [b, cli],
+    ] as const)
+      expect(await h.dockerOk('exec', c, 'cat', '/sys/class/net/eth0/mtu')).toBe('1450');
     expect((await mynetLinks(a)).some((l) => l.startsWith('mnx'))).toBe(true);
 
     // B learns A's endpoint through etcd's watch: allow it a moment, then everything at once.
-    await waitFor('host b to reach web on host a', async () => (await ask(b, cli, webIp)) === 'from-a', 10_000, 250).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${a.logs()}\n${b.logs()}`);
-    });
+    await waitFor('host b to reach web on host a', async () => (await ask(b, cli, webIp)) === 'from-a', 10_000, 250).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}\n${a.logs()}\n${b.logs()}`);
+      },
+    );
     expect(await ask(b, cli, `${web}.${cluster}.mynet`)).toBe('from-a');
     expect(await ask(a, web, cliIp)).toBe('from-b');
     expect(await ask(a, web, `${cli}.${cluster}.mynet`)).toBe('from-b');
@@ -148,7 +175,7 @@ describe('two Docker hosts on one mynet cluster network', () => {
     expect(await ipOn(b, taken, cluster)).toBe(webIp);
   });
 
-  it('names through the host\'s resolv.conf: mynet first, names outside its zone from the next nameserver; not with `--dns 127.0.0.153`', async () => {
+  it("names through the host's resolv.conf: mynet first, names outside its zone from the next nameserver; not with `--dns 127.0.0.153`", async () => {
     const upstream = await startUpstreamDns(b.ns, HOST_UPSTREAM_DNS, '203.0.113.77');
     try {
       const n = await b.r.network(['-d', 'mynet', '--subnet', '10.78.9.0/24']);
@@ -175,8 +202,10 @@ describe('two Docker hosts on one mynet cluster network', () => {
     expect(await mynetLinks(b)).toEqual([]);
     // Withdrawals and releases reach etcd just after dockerd's answers (the agent's queue).
     const left = async (): Promise<string[]> => [...(await etcdKeys(run, claims)), ...(await etcdKeys(run, endpoints))];
-    await waitFor('no claim or endpoint of the network left in etcd', async () => (await left()).length === 0, 5000, 100).catch(async (err: unknown) => {
-      throw new Error(`${String(err)}: ${(await left()).join(', ')}`);
-    });
+    await waitFor('no claim or endpoint of the network left in etcd', async () => (await left()).length === 0, 5000, 100).catch(
+      async (err: unknown) => {
+        throw new Error(`${String(err)}: ${(await left()).join(', ')}`);
+      },
+    );
   });
 });

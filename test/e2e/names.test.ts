@@ -16,7 +16,8 @@ const dig = async (name: string, type = 'A'): Promise<{ status: string; answers:
   const short = await sh('dig', ['@127.0.0.153', '+tries=1', '+time=2', '+short', name, type]);
   return { status, answers: short.stdout.split('\n').filter(Boolean) };
 };
-const ipOf = (c: string, net: string): Promise<string> => dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
+const ipOf = (c: string, net: string): Promise<string> =>
+  dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
 
 describe('names with a real dockerd', () => {
   let plugin: PluginHandle;
@@ -76,11 +77,11 @@ describe('names with a real dockerd', () => {
     // has followed the events past c's start, so c's name would be there by now.
     const served = await r.network(['-d', 'mynet', '--subnet', '10.76.0.0/24']);
     const later = await r.container(['--network', served]);
-    await waitFor('a later container\'s name', async () => (await dig(`${later}.${served}.mynet`)).answers.length === 1, 5000, 100);
+    await waitFor("a later container's name", async () => (await dig(`${later}.${served}.mynet`)).answers.length === 1, 5000, 100);
     expect((await dig(`${c}.${n}.mynet`)).status).toBe('NXDOMAIN');
   });
 
-  it('inside containers: names and aliases resolve (Docker\'s embedded DNS), and external names do on non-internal networks only', async () => {
+  it("inside containers: names and aliases resolve (Docker's embedded DNS), and external names do on non-internal networks only", async () => {
     const n = await r.network(['-d', 'mynet', '--subnet', '10.74.0.0/24']);
     const internal = await r.network(['-d', 'mynet', '--internal', '--subnet', '10.75.0.0/24']);
     const srv = await r.container(['--network', n, '--network-alias', 'db']);

@@ -23,7 +23,12 @@ const HTTPD = ['httpd', '-f', '-p', '80', '-h', '/www'];
 const INTERVAL_S = 2;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface EndpointFacts { ip: string; mac: string; endpointId: string; veth: string }
+interface EndpointFacts {
+  ip: string;
+  mac: string;
+  endpointId: string;
+  veth: string;
+}
 
 describe('the mynet command, the reconcile loop and /metrics with a real dockerd', () => {
   const r = new Resources('op');
@@ -65,7 +70,11 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     web = await r.container(['--network', net, '-p', '8095:80'], HTTPD);
     client = await r.container(['--network', net]);
     for (const c of [web, client]) {
-      const s = JSON.parse(await dockerOk('inspect', c, '--format', `{{json (index .NetworkSettings.Networks "${net}")}}`)) as { IPAddress: string; MacAddress: string; EndpointID: string };
+      const s = JSON.parse(await dockerOk('inspect', c, '--format', `{{json (index .NetworkSettings.Networks "${net}")}}`)) as {
+        IPAddress: string;
+        MacAddress: string;
+        EndpointID: string;
+      };
       facts.set(c, { ip: s.IPAddress, mac: s.MacAddress, endpointId: s.EndpointID, veth: `mnh${s.EndpointID.slice(0, 12)}` });
     }
   });
@@ -77,14 +86,21 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('mynet status: the network by Docker\'s name, each container with its address, MAC and host veth, and health ok', async () => {
+  it("mynet status: the network by Docker's name, each container with its address, MAC and host veth, and health ok", async () => {
     const out = await mynetOk('status');
     const lines = out.split('\n');
     expect(lines[0]).toBe('names: on, from the Docker API at /var/run/docker.sock');
     expect(lines[1]).toBe(`${net}  ${netId.slice(0, 12)}  bridge mn-${netId.slice(0, 12)}  10.131.0.0/24  gateway 10.131.0.1`);
     expect(lines[3]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS$/);
     for (const [c, f] of facts) {
-      expect(lines.find((l) => l.startsWith(`  ${c} `))?.split(/ {2,}/)).toEqual(['', c, `${f.ip}/24`, f.mac, f.veth, c === web ? '1' : '0']);
+      expect(lines.find((l) => l.startsWith(`  ${c} `))?.split(/ {2,}/)).toEqual([
+        '',
+        c,
+        `${f.ip}/24`,
+        f.mac,
+        f.veth,
+        c === web ? '1' : '0',
+      ]);
       // The veth it names is real, ours, and on the network's bridge.
       const [link] = JSON.parse(await ok('ip', ['-j', '-d', 'link', 'show', 'dev', f.veth])) as { master?: string; group?: string }[];
       expect(link).toMatchObject({ master: `mn-${netId.slice(0, 12)}`, group: '28014' });
@@ -92,7 +108,14 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     expect(lines.at(-1)).toBe('health: ok, the kernel matches the state');
     expect(out).not.toContain('\u001b[');
 
-    const json = JSON.parse(await mynetOk('status', '--json')) as { networks: { id: string; name?: string; endpoints: { id: string; container?: string; addresses: string[]; mac: string; hostVeth: string }[] }[]; differences: number };
+    const json = JSON.parse(await mynetOk('status', '--json')) as {
+      networks: {
+        id: string;
+        name?: string;
+        endpoints: { id: string; container?: string; addresses: string[]; mac: string; hostVeth: string }[];
+      }[];
+      differences: number;
+    };
     expect(json.differences).toBe(0);
     const n = json.networks.find((x) => x.id === netId);
     expect(n?.name).toBe(net);
@@ -109,8 +132,28 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     const row = out.split('\n').find((l) => /:8095 /.test(l));
     expect(row?.split(/ {2,}/)).toEqual([expect.stringMatching(/^(\*|0\.0\.0\.0):8095$/), 'tcp', web, `${webIp}:80`, net]);
 
-    const json = JSON.parse(await mynetOk('ports', '--json')) as { ports: { hostPort: number; proto: string; container?: string; containerIp: string; containerPort: number; network: string; endpoint: string }[] };
-    expect(json.ports).toEqual([expect.objectContaining({ hostPort: 8095, proto: 'tcp', container: web, containerIp: webIp, containerPort: 80, network: net, endpoint: facts.get(web)?.endpointId })]);
+    const json = JSON.parse(await mynetOk('ports', '--json')) as {
+      ports: {
+        hostPort: number;
+        proto: string;
+        container?: string;
+        containerIp: string;
+        containerPort: number;
+        network: string;
+        endpoint: string;
+      }[];
+    };
+    expect(json.ports).toEqual([
+      expect.objectContaining({
+        hostPort: 8095,
+        proto: 'tcp',
+        container: web,
+        containerIp: webIp,
+        containerPort: 80,
+        network: net,
+        endpoint: facts.get(web)?.endpointId,
+      }),
+    ]);
     // And it is what answers.
     expect(await httpGet(outside.hostIp, 8095, outside.ns)).toBe('mynet-e2e');
   });
@@ -121,7 +164,7 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     expect(JSON.parse(await mynetOk('version', '--json'))).toEqual({ version: VERSION, node: process.version });
   });
 
-  it('a flush of mynet\'s firewall (its FORWARD jump and its nft table) is repaired by the reconcile loop, without a restart', async () => {
+  it("a flush of mynet's firewall (its FORWARD jump and its nft table) is repaired by the reconcile loop, without a restart", async () => {
     const webIp = facts.get(web)?.ip as string;
     const reachable = async (): Promise<boolean> =>
       (await exec(client, 'ping', '-c', '1', '-W', '1', webIp)).exitCode === 0 &&
@@ -140,7 +183,10 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     // Back within the interval (polled for up to 3 intervals, plus the time a check itself takes).
     let back = false;
     while (!back && Date.now() - flushed < 3 * INTERVAL_S * 1000 + 5000) {
-      back = (await sh('nft', ['list', 'table', 'inet', 'mynet'])).exitCode === 0 && (await ok('iptables', ['-S', 'FORWARD'])).includes('-j MYNET-FORWARD') && (await reachable());
+      back =
+        (await sh('nft', ['list', 'table', 'inet', 'mynet'])).exitCode === 0 &&
+        (await ok('iptables', ['-S', 'FORWARD'])).includes('-j MYNET-FORWARD') &&
+        (await reachable());
       if (!back) await sleep(250);
     }
     expect(back, `not repaired within ${Date.now() - flushed} ms`).toBe(true);
@@ -149,7 +195,10 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     expect(plugin.proc.exitCode).toBeNull();
     // It was the reconcile loop: the doctor logged both differences as repaired.
     const log = plugin.logs().slice(logBefore);
-    const found = log.split('\n').filter((l) => l.includes('"doctor found differences"')).map((l) => JSON.parse(l) as { differences: { object: string; repaired: boolean }[] });
+    const found = log
+      .split('\n')
+      .filter((l) => l.includes('"doctor found differences"'))
+      .map((l) => JSON.parse(l) as { differences: { object: string; repaired: boolean }[] });
     const repaired = found.flatMap((f) => f.differences.filter((d) => d.repaired).map((d) => d.object));
     expect(repaired).toEqual(expect.arrayContaining(['nft table inet mynet', 'FORWARD hook']));
     // dockerd's own FORWARD rules are untouched, and ours is back after DOCKER-USER.
@@ -169,7 +218,15 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
       if (line && !line.startsWith('#')) expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+$/);
     }
     const m = parsePrometheus(res.body);
-    for (const name of ['mynet_requests_total', 'mynet_request_duration_seconds', 'mynet_host_commands_total', 'mynet_networks', 'mynet_endpoints', 'mynet_published_ports', 'mynet_doctor_differences_total']) {
+    for (const name of [
+      'mynet_requests_total',
+      'mynet_request_duration_seconds',
+      'mynet_host_commands_total',
+      'mynet_networks',
+      'mynet_endpoints',
+      'mynet_published_ports',
+      'mynet_doctor_differences_total',
+    ]) {
       expect(m.help.has(name), `HELP ${name}`).toBe(true);
       expect(m.type.has(name), `TYPE ${name}`).toBe(true);
     }

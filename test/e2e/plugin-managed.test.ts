@@ -55,8 +55,11 @@ afterAll(async () => {
 describe('packaging: the files', () => {
   it('config.json: both interfaces on mynet.sock, host network, CAP_NET_ADMIN only, settable mounts and env; writable only the sysctls mynet writes, the Docker socket off by default', () => {
     const c = JSON.parse(readFileSync(join(ROOT, 'config.json'), 'utf8')) as {
-      interface: { types: string[]; socket: string }; network: { type: string }; linux: { capabilities: string[] };
-      mounts: { name: string; source: string; destination: string; settable?: string[]; options: string[] }[]; env: { name: string; value: string; settable?: string[] }[];
+      interface: { types: string[]; socket: string };
+      network: { type: string };
+      linux: { capabilities: string[] };
+      mounts: { name: string; source: string; destination: string; settable?: string[]; options: string[] }[];
+      env: { name: string; value: string; settable?: string[] }[];
     };
     expect(c.interface).toEqual({ types: ['docker.networkdriver/1.0', 'docker.ipamdriver/1.0'], socket: 'mynet.sock' });
     expect(c.network.type).toBe('host');
@@ -81,11 +84,27 @@ describe('packaging: the files', () => {
     // read-only (which does not stop connect(2): the API is root, hence off by default).
     const rw = c.mounts.filter((m) => m.options.includes('rw')).map((m) => m.name);
     expect(rw).toEqual(['state', 'admin', 'ipforward', 'ipv6forward', 'ipv4conf']);
-    for (const m of c.mounts) expect(m.options.filter((o) => o === 'rw' || o === 'ro'), m.name).toHaveLength(1);
+    for (const m of c.mounts)
+      expect(
+        m.options.filter((o) => o === 'rw' || o === 'ro'),
+        m.name,
+      ).toHaveLength(1);
     expect(c.env.find((e) => e.name === 'MYNET_PROC_SYS_NET')?.value).toBe('/host/proc/sys/net');
     const settable = c.env.filter((e) => e.settable?.includes('value')).map((e) => e.name);
-    expect(settable).toEqual(expect.arrayContaining(['MYNET_LOG_LEVEL', 'MYNET_DEFAULT_POOLS', 'MYNET_DNS_ZONE', 'MYNET_DNS_LISTEN', 'MYNET_RECONCILE_INTERVAL']));
-    expect(settable).toEqual(expect.arrayContaining(['MYNET_ETCD_ENDPOINTS', 'MYNET_ETCD_CA', 'MYNET_ETCD_CERT', 'MYNET_ETCD_KEY', 'MYNET_NODE_NAME', 'MYNET_NODE_ADDRESS', 'MYNET_CLUSTER_PRESENCE_TTL']));
+    expect(settable).toEqual(
+      expect.arrayContaining(['MYNET_LOG_LEVEL', 'MYNET_DEFAULT_POOLS', 'MYNET_DNS_ZONE', 'MYNET_DNS_LISTEN', 'MYNET_RECONCILE_INTERVAL']),
+    );
+    expect(settable).toEqual(
+      expect.arrayContaining([
+        'MYNET_ETCD_ENDPOINTS',
+        'MYNET_ETCD_CA',
+        'MYNET_ETCD_CERT',
+        'MYNET_ETCD_KEY',
+        'MYNET_NODE_NAME',
+        'MYNET_NODE_ADDRESS',
+        'MYNET_CLUSTER_PRESENCE_TTL',
+      ]),
+    );
     // No cluster unless the operator sets one.
     expect(c.env.find((e) => e.name === 'MYNET_ETCD_ENDPOINTS')?.value).toBe('');
     expect(c.env.find((e) => e.name === 'MYNET_SOCKET')?.value).toBe('/run/docker/plugins/mynet.sock');
@@ -104,12 +123,38 @@ describe('packaging: the files', () => {
     const unit = join(ROOT, 'systemd/mynet.service');
     const r = await run('systemd-analyze', ['security', '--offline=true', '--threshold=30', unit]);
     expect(r.exitCode, `${r.stdout.split('\n').slice(-1)[0]}\n${r.stderr}`).toBe(0);
-    const checks = JSON.parse(await runOk('systemd-analyze', ['security', '--offline=true', '--json=short', unit])) as { name: string; set: boolean }[];
+    const checks = JSON.parse(await runOk('systemd-analyze', ['security', '--offline=true', '--json=short', unit])) as {
+      name: string;
+      set: boolean;
+    }[];
     const set = new Set(checks.filter((c) => c.set).map((c) => c.name));
-    for (const name of ['NoNewPrivileges=', 'ProtectSystem=', 'ProtectHome=', 'PrivateTmp=', 'PrivateDevices=', 'ProtectKernelModules=', 'ProtectKernelLogs=',
-      'ProtectControlGroups=', 'ProtectClock=', 'ProtectHostname=', 'RestrictNamespaces=~user', 'RestrictRealtime=', 'RestrictSUIDSGID=', 'LockPersonality=',
-      'SystemCallArchitectures=', 'PrivateMounts=', 'ProtectProc=', 'UMask=', 'AmbientCapabilities=', 'CapabilityBoundingSet=~CAP_SYS_ADMIN',
-      'CapabilityBoundingSet=~CAP_SYS_MODULE', 'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)', 'RestrictAddressFamilies=~AF_PACKET', 'SystemCallFilter=~@mount', 'SystemCallFilter=~@module']) {
+    for (const name of [
+      'NoNewPrivileges=',
+      'ProtectSystem=',
+      'ProtectHome=',
+      'PrivateTmp=',
+      'PrivateDevices=',
+      'ProtectKernelModules=',
+      'ProtectKernelLogs=',
+      'ProtectControlGroups=',
+      'ProtectClock=',
+      'ProtectHostname=',
+      'RestrictNamespaces=~user',
+      'RestrictRealtime=',
+      'RestrictSUIDSGID=',
+      'LockPersonality=',
+      'SystemCallArchitectures=',
+      'PrivateMounts=',
+      'ProtectProc=',
+      'UMask=',
+      'AmbientCapabilities=',
+      'CapabilityBoundingSet=~CAP_SYS_ADMIN',
+      'CapabilityBoundingSet=~CAP_SYS_MODULE',
+      'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)',
+      'RestrictAddressFamilies=~AF_PACKET',
+      'SystemCallFilter=~@mount',
+      'SystemCallFilter=~@module',
+    ]) {
       expect(set.has(name), `${name} not in effect`).toBe(true);
     }
     const text = readFileSync(unit, 'utf8');
@@ -124,8 +169,21 @@ describe('packaging: the image (make plugin)', () => {
   afterAll(() => r.cleanup());
 
   it('has Node 20, iproute2, nftables, conntrack and iptables on nf_tables; the bundle has config.json and rootfs', async () => {
-    const out = await runOk('docker', ['run', '--rm', '--network', 'none', '--entrypoint', 'sh', pkg.image, '-c',
-      'node -v; ip -V; nft -v; conntrack -V; iptables -V; ip6tables -V; test -d /run/docker/plugins && echo plugins-dir; test -f /app/dist/main.js && echo main'], { timeoutMs: 60_000 });
+    const out = await runOk(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--entrypoint',
+        'sh',
+        pkg.image,
+        '-c',
+        'node -v; ip -V; nft -v; conntrack -V; iptables -V; ip6tables -V; test -d /run/docker/plugins && echo plugins-dir; test -f /app/dist/main.js && echo main',
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(out).toMatch(/^v20\./m);
     expect(out).toMatch(/iproute2/);
     expect(out).toMatch(/nftables v1\./);
@@ -142,11 +200,29 @@ describe('packaging: the image (make plugin)', () => {
   it('answers on its socket within a second of start, and exits 0 on SIGTERM as PID 1', async () => {
     const name = r.name('sig');
     r.track(name);
-    await runOk('docker', ['create', '--name', name, '--network', 'none', '-e', 'MYNET_LOG_LEVEL=info', '-e', 'MYNET_DNS_LISTEN=', pkg.image]);
+    await runOk('docker', [
+      'create',
+      '--name',
+      name,
+      '--network',
+      'none',
+      '-e',
+      'MYNET_LOG_LEVEL=info',
+      '-e',
+      'MYNET_DNS_LISTEN=',
+      pkg.image,
+    ]);
     await runOk('docker', ['start', name]);
-    await waitFor('the plugin to log "listening"', async () => (await sh('docker', ['logs', name])).stdout.includes('"msg":"listening"'), 10_000, 100);
+    await waitFor(
+      'the plugin to log "listening"',
+      async () => (await sh('docker', ['logs', name])).stdout.includes('"msg":"listening"'),
+      10_000,
+      100,
+    );
     const started = Date.parse(await dockerOk('inspect', name, '--format', '{{.State.StartedAt}}'));
-    const logs = (await sh('docker', ['logs', name])).stdout.split('\n').flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as { msg?: string; time: number }] : []));
+    const logs = (await sh('docker', ['logs', name])).stdout
+      .split('\n')
+      .flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as { msg?: string; time: number }] : []));
     const ms = (logs.find((l) => l.msg === 'listening')?.time ?? Infinity) - started;
     console.log(`[packaging] socket listening ${ms} ms after the container started`);
     expect(ms).toBeLessThan(1000);
@@ -188,8 +264,13 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
     expect(await ping(client, web)).toBe(true);
     expect(await httpGet('127.0.0.1', port)).toBe('mynet-e2e');
     // mynet's DNS, fed from the Docker socket (docker.source set), answers on the host.
-    const ip = (await dockerOk('inspect', web, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`));
-    await waitFor('mynet DNS to answer for the container', async () => (await sh('dig', ['+short', '+time=1', '+tries=1', '@127.0.0.153', `${web}.${net}.mynet`])).stdout === ip, 10_000, 250);
+    const ip = await dockerOk('inspect', web, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
+    await waitFor(
+      'mynet DNS to answer for the container',
+      async () => (await sh('dig', ['+short', '+time=1', '+tries=1', '@127.0.0.153', `${web}.${net}.mynet`])).stdout === ip,
+      10_000,
+      250,
+    );
     // The state is in the host directory the manifest mounts.
     expect(readdirSync(pkg.stateDir).join(' ')).toMatch(/journal\.jsonl|state\.json/);
   });
@@ -219,7 +300,17 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
     expect(await ping(late, web)).toBe(true);
     expect(await httpGet('127.0.0.1', port)).toBe('mynet-e2e');
     // The new plugin read the old one's state: the first network's subnet is still taken.
-    const clash = await run('docker', ['network', 'create', '-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', '10.241.0.0/25', r.name('clash')]);
+    const clash = await run('docker', [
+      'network',
+      'create',
+      '-d',
+      DRIVER,
+      '--ipam-driver',
+      DRIVER,
+      '--subnet',
+      '10.241.0.0/25',
+      r.name('clash'),
+    ]);
     expect(clash.exitCode).not.toBe(0);
     expect(clash.stderr).toContain('10.241.0.0/24');
     const net2 = await r.network(['-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', '10.241.1.0/24']);
@@ -239,7 +330,9 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
       await waitFor('web to serve', async () => (await httpGet('127.0.0.1', webPort)) === 'hello from web', 15_000, 250);
       expect((await compose('exec', '-T', 'client', 'wget', '-qO-', 'http://web/')).stdout).toBe('hello from web');
       expect((await compose('exec', '-T', 'web', 'wget', '-qO-', 'http://api:8080/')).stdout).toBe('hello from api');
-      expect(await dockerOk('network', 'inspect', 'mnt-pm-compose_front', '--format', '{{.Driver}} {{.IPAM.Driver}}')).toBe(`${DRIVER} ${DRIVER}`);
+      expect(await dockerOk('network', 'inspect', 'mnt-pm-compose_front', '--format', '{{.Driver}} {{.IPAM.Driver}}')).toBe(
+        `${DRIVER} ${DRIVER}`,
+      );
     } finally {
       const down = await compose('down', '--remove-orphans');
       expect(down.exitCode, down.stderr).toBe(0);
@@ -259,14 +352,28 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
     // The plugin was enabled with the defaults before (the first test): the case that failed
     // with one directory mount, whose /dev/null default left a file as its mount point.
     const settings = (on: boolean): string[] => [
-      `etcd-ca.source=${on ? pki.ca : '/dev/null'}`, `etcd-cert.source=${on ? pki.clientCert : '/dev/null'}`, `etcd-key.source=${on ? pki.clientKey : '/dev/null'}`,
+      `etcd-ca.source=${on ? pki.ca : '/dev/null'}`,
+      `etcd-cert.source=${on ? pki.clientCert : '/dev/null'}`,
+      `etcd-key.source=${on ? pki.clientKey : '/dev/null'}`,
       `MYNET_ETCD_ENDPOINTS=${on ? etcd.endpoint : ''}`,
-      `MYNET_ETCD_CA=${on ? '/etc/mynet/etcd/ca.pem' : ''}`, `MYNET_ETCD_CERT=${on ? '/etc/mynet/etcd/cert.pem' : ''}`, `MYNET_ETCD_KEY=${on ? '/etc/mynet/etcd/key.pem' : ''}`,
-      `MYNET_NODE_NAME=${on ? node : ''}`, `MYNET_NODE_ADDRESS=${on ? '198.18.44.1' : ''}`,
+      `MYNET_ETCD_CA=${on ? '/etc/mynet/etcd/ca.pem' : ''}`,
+      `MYNET_ETCD_CERT=${on ? '/etc/mynet/etcd/cert.pem' : ''}`,
+      `MYNET_ETCD_KEY=${on ? '/etc/mynet/etcd/key.pem' : ''}`,
+      `MYNET_NODE_NAME=${on ? node : ''}`,
+      `MYNET_NODE_ADDRESS=${on ? '198.18.44.1' : ''}`,
     ];
     // etcd's keys under a prefix, read with the test's client certificate through an etcd v3
     // client (etcd's JSON gateway, asked with curl and the same certificate, listed no keys here).
-    const reader = parseClusterSettings({ MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_ETCD_CA: pki.ca, MYNET_ETCD_CERT: pki.clientCert, MYNET_ETCD_KEY: pki.clientKey, MYNET_NODE_ADDRESS: '198.18.44.2' }, 'mnt-pm-reader');
+    const reader = parseClusterSettings(
+      {
+        MYNET_ETCD_ENDPOINTS: etcd.endpoint,
+        MYNET_ETCD_CA: pki.ca,
+        MYNET_ETCD_CERT: pki.clientCert,
+        MYNET_ETCD_KEY: pki.clientKey,
+        MYNET_NODE_ADDRESS: '198.18.44.2',
+      },
+      'mnt-pm-reader',
+    );
     const tls = reader && readTls(reader);
     const kv = new EtcdKv({ endpoints: [etcd.endpoint], ...(tls && { tls }) });
     const etcdKeys = async (prefix: string): Promise<string[]> => (await kv.list(prefix)).items.map((i) => i.key);
@@ -292,8 +399,13 @@ describe('packaging: make plugin-install, driver mynet:latest', () => {
       expect(status).toContain(`member ${node} 198.18.44.1 up endpoints 2`);
       await dockerOk('rm', '-f', a, b);
       await dockerOk('network', 'rm', n);
-      await waitFor('the claims and endpoint records to leave etcd', async () =>
-        (await etcdKeys(`/mynet/v1/addresses/${cluster}/`)).length + (await etcdKeys(`/mynet/v1/endpoints/${cluster}/`)).length === 0, 5000, 100);
+      await waitFor(
+        'the claims and endpoint records to leave etcd',
+        async () =>
+          (await etcdKeys(`/mynet/v1/addresses/${cluster}/`)).length + (await etcdKeys(`/mynet/v1/endpoints/${cluster}/`)).length === 0,
+        5000,
+        100,
+      );
     } finally {
       // Back to no cluster (the plugin stays installed for this describe's clean-up).
       await run('docker', ['plugin', 'disable', '-f', PLUGIN]);
@@ -336,9 +448,25 @@ describe('packaging: make plugin-push to a registry on 127.0.0.1, docker plugin 
     mkdirSync(state, { recursive: true, mode: 0o700 });
     mkdirSync(pkg.adminDir, { recursive: true });
     await timed('docker plugin install', () =>
-      runOk('docker', ['plugin', 'install', '--alias', PLUGIN, '--grant-all-permissions', ref,
-        `state.source=${state}`, `admin.source=${pkg.adminDir}`, 'MYNET_LOG_LEVEL=debug'], { timeoutMs: 300_000 }));
-    expect(await dockerOk('plugin', 'inspect', PLUGIN, '--format', '{{.Name}} {{.PluginReference}} {{.Enabled}}')).toBe(`${DRIVER} ${ref} true`);
+      runOk(
+        'docker',
+        [
+          'plugin',
+          'install',
+          '--alias',
+          PLUGIN,
+          '--grant-all-permissions',
+          ref,
+          `state.source=${state}`,
+          `admin.source=${pkg.adminDir}`,
+          'MYNET_LOG_LEVEL=debug',
+        ],
+        { timeoutMs: 300_000 },
+      ),
+    );
+    expect(await dockerOk('plugin', 'inspect', PLUGIN, '--format', '{{.Name}} {{.PluginReference}} {{.Enabled}}')).toBe(
+      `${DRIVER} ${ref} true`,
+    );
     net = await r.network(['-d', DRIVER, '--ipam-driver', DRIVER, '--subnet', '10.242.0.0/24']);
     const port = await freePort();
     web = await r.container(['--network', net, '-p', `127.0.0.1:${port}:80`], ['httpd', '-f', '-p', '80', '-h', '/www']);
@@ -349,7 +477,15 @@ describe('packaging: make plugin-push to a registry on 127.0.0.1, docker plugin 
     // Installed as the README says, without docker.source: no Docker socket, names off, said so.
     const status = await runOk('node', [join(ROOT, 'dist/cli/main.js'), 'status', '--socket', join(pkg.adminDir, 'admin.sock')]);
     expect(status).toMatch(/^names: off: \/var\/run\/docker\.sock is not a socket .*docker\.source=\/var\/run\/docker\.sock/m);
-    expect(await dockerOk('plugin', 'inspect', PLUGIN, '--format', '{{range .Settings.Mounts}}{{if eq .Name "docker"}}{{.Source}}{{end}}{{end}}')).toBe('/dev/null');
+    expect(
+      await dockerOk(
+        'plugin',
+        'inspect',
+        PLUGIN,
+        '--format',
+        '{{range .Settings.Mounts}}{{if eq .Name "docker"}}{{.Source}}{{end}}{{end}}',
+      ),
+    ).toBe('/dev/null');
   });
 
   it('docker plugin upgrade to a newer push keeps the settings and the networks', async () => {
@@ -358,7 +494,9 @@ describe('packaging: make plugin-push to a registry on 127.0.0.1, docker plugin 
     pkg.track(ref2);
     await timed('make plugin-push (second tag)', () => pkg.make('plugin-push', { REGISTRY: registry, PLUGIN_TAG: `${tag}-2` }));
     await runOk('docker', ['plugin', 'disable', '-f', PLUGIN]);
-    await timed('docker plugin upgrade', () => runOk('docker', ['plugin', 'upgrade', '--grant-all-permissions', '--skip-remote-check', PLUGIN, ref2], { timeoutMs: 300_000 }));
+    await timed('docker plugin upgrade', () =>
+      runOk('docker', ['plugin', 'upgrade', '--grant-all-permissions', '--skip-remote-check', PLUGIN, ref2], { timeoutMs: 300_000 }),
+    );
     // dockerd 20.10 starts an upgraded plugin with the manifest's mount sources, though inspect
     // still shows the ones set: set them again (the README says so; defaults are unaffected).
     await runOk('docker', ['plugin', 'set', PLUGIN, `state.source=${state}`, `admin.source=${pkg.adminDir}`]);

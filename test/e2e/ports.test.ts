@@ -13,14 +13,29 @@ import { Resources, exec } from './helpers/resources.js';
 import { docker, dockerOk, ok, sh, waitFor } from './helpers/sh.js';
 
 const HTTPD = ['httpd', '-f', '-p', '80', '-h', '/www'];
-const ipOf = (c: string, net: string): Promise<string> => dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
+const ipOf = (c: string, net: string): Promise<string> =>
+  dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`);
 const ping = (from: string, to: string): Promise<boolean> => exec(from, 'ping', '-c', '1', '-W', '2', to).then((r) => r.exitCode === 0);
 
 /** Asks the plugin itself (EndpointOperInfo) which ports are in force for a container. */
 async function portsInForce(c: string, net: string): Promise<{ HostPort: number; Port: number; Proto: number }[]> {
-  const ids = JSON.parse(await dockerOk('inspect', c, '--format', `{{json (index .NetworkSettings.Networks "${net}")}}`)) as { NetworkID: string; EndpointID: string };
-  const out = await ok('curl', ['-s', '--unix-socket', SOCKET, '-X', 'POST', '-d', JSON.stringify({ NetworkID: ids.NetworkID, EndpointID: ids.EndpointID }), 'http://plugin/NetworkDriver.EndpointOperInfo']);
-  return (JSON.parse(out) as { Value: { 'com.docker.network.portmap': { HostPort: number; Port: number; Proto: number }[] } }).Value['com.docker.network.portmap'];
+  const ids = JSON.parse(await dockerOk('inspect', c, '--format', `{{json (index .NetworkSettings.Networks "${net}")}}`)) as {
+    NetworkID: string;
+    EndpointID: string;
+  };
+  const out = await ok('curl', [
+    '-s',
+    '--unix-socket',
+    SOCKET,
+    '-X',
+    'POST',
+    '-d',
+    JSON.stringify({ NetworkID: ids.NetworkID, EndpointID: ids.EndpointID }),
+    'http://plugin/NetworkDriver.EndpointOperInfo',
+  ]);
+  return (JSON.parse(out) as { Value: { 'com.docker.network.portmap': { HostPort: number; Port: number; Proto: number }[] } }).Value[
+    'com.docker.network.portmap'
+  ];
 }
 
 const nftMap = (map: string): Promise<string> => ok('nft', ['list', 'map', 'inet', 'mynet', map]);
@@ -41,7 +56,7 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     if (plugin) removeStateDir(plugin);
   });
 
-  it('masquerades outbound traffic to the host\'s address (and not when disabled)', async () => {
+  it("masquerades outbound traffic to the host's address (and not when disabled)", async () => {
     const on = await r.network(['-d', 'mynet', '--subnet', '10.81.0.0/24']);
     const off = await r.network(['-d', 'mynet', '--subnet', '10.81.1.0/24', '-o', 'com.docker.network.bridge.enable_ip_masquerade=false']);
     const a = await r.container(['--network', on]);
@@ -51,7 +66,7 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     expect(await ping(b, outside.ip)).toBe(false);
   });
 
-  it('publishes -p 8080:80: answers from the outside host, the host\'s address and 127.0.0.1, with no proxy process', async () => {
+  it("publishes -p 8080:80: answers from the outside host, the host's address and 127.0.0.1, with no proxy process", async () => {
     const n = await r.network(['-d', 'mynet', '--subnet', '10.82.0.0/24']);
     await r.container(['--network', n, '-p', '8080:80'], HTTPD);
     expect(await httpGet(outside.hostIp, 8080, outside.ns)).toBe('mynet-e2e');
@@ -60,7 +75,7 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     expect((await sh('pgrep', ['-f', 'docker-proxy.*8080'])).exitCode).not.toBe(0);
   });
 
-  it('reaches a published port from containers through the host\'s address (hairpin), ICC on or off', async () => {
+  it("reaches a published port from containers through the host's address (hairpin), ICC on or off", async () => {
     const n = await r.network(['-d', 'mynet', '--subnet', '10.83.0.0/24', '-o', 'com.docker.network.bridge.enable_icc=false']);
     const web = await r.container(['--network', n, '-p', '8081:80'], HTTPD);
     const client = await r.container(['--network', n]);
@@ -79,7 +94,7 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     expect(await httpGet(outside.hostIp, 8082)).toBe('');
   });
 
-  it('honours com.docker.network.bridge.host_binding_ipv4 as the network\'s default host IP', async () => {
+  it("honours com.docker.network.bridge.host_binding_ipv4 as the network's default host IP", async () => {
     const n = await r.network(['-d', 'mynet', '--subnet', '10.84.1.0/24', '-o', 'com.docker.network.bridge.host_binding_ipv4=127.0.0.1']);
     await r.container(['--network', n, '-p', '8083:80'], HTTPD);
     expect(await httpGet('127.0.0.1', 8083)).toBe('mynet-e2e');
@@ -167,7 +182,7 @@ describe('outbound NAT, isolation and published ports with a real dockerd', () =
     expect(await ping(a, outside.hostIp)).toBe(false);
   });
 
-  it('isolates mynet networks from each other and from Docker\'s bridges, both ways', async () => {
+  it("isolates mynet networks from each other and from Docker's bridges, both ways", async () => {
     const n1 = await r.network(['-d', 'mynet', '--subnet', '10.89.0.0/24']);
     const n2 = await r.network(['-d', 'mynet', '--subnet', '10.89.1.0/24']);
     const dn = await r.network(['-d', 'bridge', '--subnet', '10.89.2.0/24']);
@@ -216,7 +231,12 @@ describe('dockerd restarts with mynet networks present', () => {
     const peer = await r.container(['--network', n, '--restart', 'always']);
     expect(await httpGet('127.0.0.1', 8090)).toBe('mynet-e2e');
     await restartDockerd(inject('dockerdOwned'));
-    await waitFor('restarted containers', async () => (await dockerOk('ps', '-q', '--filter', `network=${n}`)).split('\n').filter(Boolean).length === 2, 60_000, 500);
+    await waitFor(
+      'restarted containers',
+      async () => (await dockerOk('ps', '-q', '--filter', `network=${n}`)).split('\n').filter(Boolean).length === 2,
+      60_000,
+      500,
+    );
     await waitFor('the published port', async () => (await httpGet('127.0.0.1', 8090)) === 'mynet-e2e', 20_000, 500);
     expect(await ping(peer, web)).toBe(true);
   });

@@ -68,17 +68,55 @@ export interface TestPki {
 function makePki(dir: string): TestPki {
   const f = (n: string): string => join(dir, n);
   const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
-  const ca = (name: string): void => ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`));
+  const ca = (name: string): void =>
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.pem`),
+    );
   const leaf = (name: string, ext: string): void => {
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
     writeFileSync(f(`${name}.ext`), ext);
-    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('mnt-ca.pem'), '-CAkey', f('mnt-ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('mnt-ca.pem'),
+      '-CAkey',
+      f('mnt-ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.pem`),
+    );
   };
   ca('mnt-ca');
   ca('mnt-other-ca');
   leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   leaf('client', 'extendedKeyUsage=clientAuth\n');
-  return { ca: f('mnt-ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('mnt-other-ca.pem') };
+  return {
+    ca: f('mnt-ca.pem'),
+    serverCert: f('server.pem'),
+    serverKey: f('server.key'),
+    clientCert: f('client.pem'),
+    clientKey: f('client.key'),
+    otherCa: f('mnt-other-ca.pem'),
+  };
 }
 
 const execFileP = promisify(execFile);
@@ -99,11 +137,15 @@ function healthy(url: string, pki: TestPki | undefined): Promise<boolean> {
     );
   }
   return new Promise((resolve) => {
-    const req = request(`${url}/health`, { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 }, (res) => {
-      let body = '';
-      res.on('data', (b: Buffer) => (body += b.toString()));
-      res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
-    });
+    const req = request(
+      `${url}/health`,
+      { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), timeout: 1000 },
+      (res) => {
+        let body = '';
+        res.on('data', (b: Buffer) => (body += b.toString()));
+        res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+      },
+    );
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
     req.end();
@@ -148,13 +190,36 @@ export class TestEtcd {
     const peer = `http://${this.host}:${this.peerPort}`;
     // `ip netns exec` execs etcd, so the child's pid is etcd's own (stop and freeze signal it).
     const [cmd, pre]: [string, string[]] = this.netns ? ['ip', ['netns', 'exec', this.netns, etcdBinary()]] : [etcdBinary(), []];
-    const child = spawn(cmd, [...pre,
-      '--name', 'mnt', '--data-dir', join(this.dir, 'data'),
-      '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `mnt=${peer}`,
-      '--initial-cluster-state', 'new', '--logger', 'zap', '--log-level', 'warn',
-      ...(this.pki ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth'] : []),
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      cmd,
+      [
+        ...pre,
+        '--name',
+        'mnt',
+        '--data-dir',
+        join(this.dir, 'data'),
+        '--listen-client-urls',
+        this.endpoint,
+        '--advertise-client-urls',
+        this.endpoint,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `mnt=${peer}`,
+        '--initial-cluster-state',
+        'new',
+        '--logger',
+        'zap',
+        '--log-level',
+        'warn',
+        ...(this.pki
+          ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth']
+          : []),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     this.child = child;
     running.add(child);
     child.stderr?.on('data', (b: Buffer) => {
@@ -202,7 +267,20 @@ export class TestEtcd {
     const end = Buffer.from(prefix);
     end[end.length - 1] = (end[end.length - 1] as number) + 1; // the range end of a prefix
     const body = JSON.stringify({ key: b64(prefix), range_end: b64(end) });
-    const { stdout } = await execFileP('ip', ['netns', 'exec', this.netns, 'curl', '-sS', '--max-time', '2', '-X', 'POST', '-d', body, `${this.endpoint}/v3/kv/range`]);
+    const { stdout } = await execFileP('ip', [
+      'netns',
+      'exec',
+      this.netns,
+      'curl',
+      '-sS',
+      '--max-time',
+      '2',
+      '-X',
+      'POST',
+      '-d',
+      body,
+      `${this.endpoint}/v3/kv/range`,
+    ]);
     const out = JSON.parse(stdout) as { kvs?: { key: string; value: string }[]; error?: string };
     if (out.error) throw new Error(`etcd range ${prefix}: ${out.error}`);
     const dec = (x: string): string => Buffer.from(x, 'base64').toString();

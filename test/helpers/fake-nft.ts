@@ -18,8 +18,14 @@ import type { NftCommand, NftObject } from '../../src/plan/nft-change.js';
 import type { NftHook, NftSet } from '../../src/plan/nft-model.js';
 import type { HostOp } from '../../src/plan/step.js';
 
-interface Rule { readonly text: string; readonly comment: string }
-interface Chain { readonly hook?: NftHook; rules: Rule[] }
+interface Rule {
+  readonly text: string;
+  readonly comment: string;
+}
+interface Chain {
+  readonly hook?: NftHook;
+  rules: Rule[];
+}
 interface FakeTable {
   chains: Map<string, Chain>;
   sets: Map<string, { decl: NftSet; elements: Map<string, string | undefined> }>;
@@ -104,7 +110,8 @@ export class FakeNft {
       case 'set': {
         const have = t.sets.get(o.set.name);
         if (!have) t.sets.set(o.set.name, { decl: o.set, elements: new Map() });
-        else if (have.decl.kind !== o.set.kind || have.decl.type !== o.set.type || have.decl.interval !== o.set.interval) refuse(EEXIST, `add ${o.set.kind} ${o.set.name}: declared otherwise`);
+        else if (have.decl.kind !== o.set.kind || have.decl.type !== o.set.type || have.decl.interval !== o.set.interval)
+          refuse(EEXIST, `add ${o.set.kind} ${o.set.name}: declared otherwise`);
         return;
       }
       case 'counter':
@@ -122,10 +129,15 @@ export class FakeNft {
       case 'element': {
         const s = t.sets.get(o.set) ?? refuse(ENOENT, `add element: no set ${o.set}`);
         for (const it of o.items) {
-          if ((s.decl.kind === 'map') !== (it.value !== undefined)) refuse('Error: syntax error', `add element ${o.set} { ${it.key} }: ${s.decl.kind === 'map' ? 'a map element needs a value' : 'a set element has no value'}`);
+          if ((s.decl.kind === 'map') !== (it.value !== undefined))
+            refuse(
+              'Error: syntax error',
+              `add element ${o.set} { ${it.key} }: ${s.decl.kind === 'map' ? 'a map element needs a value' : 'a set element has no value'}`,
+            );
           const target = jumpOf(it.value);
           if (target !== undefined && !t.chains.has(target)) refuse(ENOENT, `add element: no chain ${target}`);
-          if (s.elements.has(it.key) && s.elements.get(it.key) !== it.value) refuse(EBUSY, `add element ${o.set} { ${it.key} }: holds another value`);
+          if (s.elements.has(it.key) && s.elements.get(it.key) !== it.value)
+            refuse(EBUSY, `add element ${o.set} { ${it.key} }: holds another value`);
           s.elements.set(it.key, it.value);
         }
         return;

@@ -58,7 +58,10 @@ export class MemoryKv implements Kv {
 
   list(prefix: string): Promise<KvList> {
     this.check(`list ${prefix}`);
-    return Promise.resolve({ revision: this.revision, items: [...this.data.values()].filter((i) => i.key.startsWith(prefix)).sort((a, b) => a.key.localeCompare(b.key)) });
+    return Promise.resolve({
+      revision: this.revision,
+      items: [...this.data.values()].filter((i) => i.key.startsWith(prefix)).sort((a, b) => a.key.localeCompare(b.key)),
+    });
   }
 
   async createAll(entries: readonly { key: string; value: string }[]): Promise<CreateResult> {

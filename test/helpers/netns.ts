@@ -118,7 +118,8 @@ const MAC = /\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/gi;
 // `tentative`: an IPv6 address still in duplicate address detection (a second or so after its
 // link came up); a dump taken meanwhile differs from one taken later by this flag alone (seen
 // twice in ports.test's before/after comparison).
-const NOISE = /^(ifindex|link_index|link_netnsid|stats|stats64|valid_life_time|preferred_life_time|tentative|.*_timer|[tg][sr]o(_ipv4)?_max_(size|segs))$/;
+const NOISE =
+  /^(ifindex|link_index|link_netnsid|stats|stats64|valid_life_time|preferred_life_time|tentative|.*_timer|[tg][sr]o(_ipv4)?_max_(size|segs))$/;
 
 /** Drops noisy keys and masks MAC addresses (also inside bridge ids), recursively. */
 export function normalize(v: unknown): unknown {

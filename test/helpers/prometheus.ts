@@ -44,7 +44,8 @@ export function parsePrometheus(text: string): Exposition {
     const m = SAMPLE.exec(line);
     if (!m) throw new Error(`line ${i + 1}: not a Prometheus sample: ${line}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] as string] = unescape(l[2] as string);
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1] as string] = unescape(l[2] as string);
     const raw = m[3] as string;
     samples.push({ name: m[1] as string, labels, value: raw.endsWith('Inf') ? (raw.startsWith('-') ? -Infinity : Infinity) : Number(raw) });
   });

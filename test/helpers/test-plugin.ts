@@ -53,7 +53,9 @@ export interface TestPlugin<E extends Executor, S extends StateStore> {
 
 export const DEFAULT_TEST_POOLS = '10.200.0.0/16/24';
 
-export function testPlugin<E extends Executor = RecordingExecutor, S extends StateStore = MemoryStore>(o: TestPluginOptions<E, S> = {}): TestPlugin<E, S> {
+export function testPlugin<E extends Executor = RecordingExecutor, S extends StateStore = MemoryStore>(
+  o: TestPluginOptions<E, S> = {},
+): TestPlugin<E, S> {
   const state = o.state ?? new State();
   const store = o.store ?? (new MemoryStore() as unknown as S);
   const exec = o.exec ?? (new RecordingExecutor() as unknown as E);

@@ -27,7 +27,10 @@ export async function fdbOf(net: Network): Promise<Map<string, string>> {
 
 /** Neighbour entries (address -> MAC) on a network's VXLAN device: what its ARP proxy answers. */
 export async function neighOf(net: Network): Promise<Map<string, string>> {
-  const rows = JSON.parse((await net.host.ns.run(['ip', '-j', 'neigh', 'show', 'dev', vxlanName(net.id)])) || '[]') as { dst?: string; lladdr?: string }[];
+  const rows = JSON.parse((await net.host.ns.run(['ip', '-j', 'neigh', 'show', 'dev', vxlanName(net.id)])) || '[]') as {
+    dst?: string;
+    lladdr?: string;
+  }[];
   return new Map(rows.flatMap((r) => (r.dst && r.lladdr ? [[r.dst, r.lladdr.toLowerCase()] as [string, string]] : [])));
 }
 
@@ -57,8 +60,18 @@ export async function tcpLine(from: TestNetns, to: TestNetns, toIp: string, port
   }
 }
 
-export interface Claim { readonly node: string; readonly address: string }
-export interface EndpointRecord { readonly node: string; readonly address: string; readonly mac: string; readonly underlay: string; readonly id: string; readonly name?: string }
+export interface Claim {
+  readonly node: string;
+  readonly address: string;
+}
+export interface EndpointRecord {
+  readonly node: string;
+  readonly address: string;
+  readonly mac: string;
+  readonly underlay: string;
+  readonly id: string;
+  readonly name?: string;
+}
 
 /** The address claims of a cluster network in etcd: address -> claim. */
 export async function claims(etcd: TestEtcd, cluster: string): Promise<Map<string, Claim>> {
@@ -76,7 +89,10 @@ export async function endpointRecords(etcd: TestEtcd, cluster: string): Promise<
 
 /** The claims (or records) one node holds, as a sorted list of addresses. */
 export const heldBy = (m: ReadonlyMap<string, { node: string; address: string }>, node: string): string[] =>
-  [...m.values()].filter((c) => c.node === node).map((c) => c.address).sort();
+  [...m.values()]
+    .filter((c) => c.node === node)
+    .map((c) => c.address)
+    .sort();
 
 /** Links of mynet's groups (ours and retired) in a namespace. */
 export async function mynetLinks(ns: TestNetns): Promise<string[]> {
@@ -131,9 +147,14 @@ export async function clusterStatus(adminSocket: string): Promise<ClusterStatus>
  * request lock, so a request sent after this runs after the convergence.
  */
 export async function following(adminSocket: string, ms = 10_000): Promise<void> {
-  await until(`${adminSocket}: following etcd`, async () => {
-    const c = await clusterStatus(adminSocket);
-    return c.etcd === 'up' && c.networks.every((n) => n.synced);
-  }, ms, async () => JSON.stringify(await clusterStatus(adminSocket)));
+  await until(
+    `${adminSocket}: following etcd`,
+    async () => {
+      const c = await clusterStatus(adminSocket);
+      return c.etcd === 'up' && c.networks.every((n) => n.synced);
+    },
+    ms,
+    async () => JSON.stringify(await clusterStatus(adminSocket)),
+  );
   await sleep(200);
 }

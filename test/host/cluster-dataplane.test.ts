@@ -82,9 +82,25 @@ async function makeHost(n: number): Promise<Host> {
   // set to the recorded gateway MAC here; the integration gives BridgeSpec a mac field.)
   await applyPlan(ns.exec, bridgeSteps({ networkId, name: bridge, mtu: def.mtu, addresses: [`${def.gateway}/24`] }), silentLog);
   await ns.run(['ip', 'link', 'set', 'dev', bridge, 'address', def.gatewayMac]);
-  await applyPlan(ns.exec, vxlanDeviceSteps({ networkId, cluster: CLUSTER, vni: def.vni, bridge, local: underlayIp, mtu: def.mtu }), silentLog);
+  await applyPlan(
+    ns.exec,
+    vxlanDeviceSteps({ networkId, cluster: CLUSTER, vni: def.vni, bridge, local: underlayIp, mtu: def.mtu }),
+    silentLog,
+  );
   const mac = macFromIPv4(`${ip}/24`);
-  await applyPlan(ns.exec, vethSteps({ networkId, endpointId, bridge, hostIf: hostVethName(endpointId), containerIf: containerVethName(endpointId), mtu: def.mtu, mac }), silentLog);
+  await applyPlan(
+    ns.exec,
+    vethSteps({
+      networkId,
+      endpointId,
+      bridge,
+      hostIf: hostVethName(endpointId),
+      containerIf: containerVethName(endpointId),
+      mtu: def.mtu,
+      mac,
+    }),
+    silentLog,
+  );
   // What dockerd does with the container end: into the sandbox, renamed, addressed.
   await ns.run(['ip', 'link', 'set', 'dev', containerVethName(endpointId), 'netns', container.name]);
   await container.run(['ip', 'link', 'set', 'dev', containerVethName(endpointId), 'name', 'eth0']);
@@ -106,8 +122,10 @@ function follow(h: Host): void {
   h.follower = h.store.followEndpoints(CLUSTER, { onChanges: program, backoffMs: { first: 100, max: 500 } });
 }
 
-const publish = (h: Host): Promise<unknown> => h.store.publishEndpoint({ cluster: CLUSTER, id: h.endpointId, address: h.ip, mac: macFromIPv4(`${h.ip}/24`), name: `c${h.name}` });
-const pings = (from: Host, to: string, count = 1): Promise<boolean> => from.container.succeeds([...PING, '-c', String(count), '-W', '1', to]);
+const publish = (h: Host): Promise<unknown> =>
+  h.store.publishEndpoint({ cluster: CLUSTER, id: h.endpointId, address: h.ip, mac: macFromIPv4(`${h.ip}/24`), name: `c${h.name}` });
+const pings = (from: Host, to: string, count = 1): Promise<boolean> =>
+  from.container.succeeds([...PING, '-c', String(count), '-W', '1', to]);
 /** Packets from the stranger's address that reached the container, by a counter inside it. */
 const STRANGER_IP = '10.77.0.250';
 const fromStranger = async (ns: TestNetns): Promise<number> => {
@@ -128,7 +146,17 @@ beforeAll(async () => {
   stranger = await quietNetns();
   await plug(stranger, '9', '198.18.0.9');
   // Each host accepts VXLAN with the network's VNI from the other host only.
-  for (const h of hosts) await applyPlan(h.ns.exec, [{ what: 'vxlan guard', run: nftOp(guardCommands({ networkId: h.networkId, vni: def.vni, peers: hosts.filter((o) => o !== h).map((o) => o.underlay) })) }], silentLog);
+  for (const h of hosts)
+    await applyPlan(
+      h.ns.exec,
+      [
+        {
+          what: 'vxlan guard',
+          run: nftOp(guardCommands({ networkId: h.networkId, vni: def.vni, peers: hosts.filter((o) => o !== h).map((o) => o.underlay) })),
+        },
+      ],
+      silentLog,
+    );
 });
 
 afterAll(async () => {
@@ -142,11 +170,19 @@ afterAll(async () => {
 describe('cluster data plane between two namespaced hosts', () => {
   it('devices as planned: VXLAN with learning off, proxy on, port 4789, MTU 1450 on bridge, VXLAN and both veth ends; no flood entry', async () => {
     const [a] = hosts as [Host, Host];
-    const [vx] = JSON.parse(await a.ns.run(['ip', '-j', '-d', 'link', 'show', 'dev', vxlanName(a.networkId)])) as { mtu: number; group: string; master: string; linkinfo: { info_kind: string; info_data: { id: number; port: number; learning: boolean; proxy: boolean; local: string } } }[];
+    const [vx] = JSON.parse(await a.ns.run(['ip', '-j', '-d', 'link', 'show', 'dev', vxlanName(a.networkId)])) as {
+      mtu: number;
+      group: string;
+      master: string;
+      linkinfo: { info_kind: string; info_data: { id: number; port: number; learning: boolean; proxy: boolean; local: string } };
+    }[];
     expect(vx?.linkinfo.info_kind).toBe('vxlan');
     expect(vx?.linkinfo.info_data).toMatchObject({ id: def.vni, port: 4789, learning: false, proxy: true, local: '198.18.0.1' });
     expect(vx).toMatchObject({ mtu: 1450, group: '28014', master: defaultBridgeName(a.networkId) });
-    const [br] = JSON.parse(await a.ns.run(['ip', '-j', 'link', 'show', 'dev', defaultBridgeName(a.networkId)])) as { mtu: number; address: string }[];
+    const [br] = JSON.parse(await a.ns.run(['ip', '-j', 'link', 'show', 'dev', defaultBridgeName(a.networkId)])) as {
+      mtu: number;
+      address: string;
+    }[];
     expect(br).toMatchObject({ mtu: 1450, address: def.gatewayMac });
     const [hv] = JSON.parse(await a.ns.run(['ip', '-j', 'link', 'show', 'dev', hostVethName(a.endpointId)])) as { mtu: number }[];
     const [cv] = JSON.parse(await a.container.run(['ip', '-j', 'link', 'show', 'dev', 'eth0'])) as { mtu: number }[];
@@ -163,37 +199,60 @@ describe('cluster data plane between two namespaced hosts', () => {
     await Promise.all(hosts.map(publish));
     await until('entries on both hosts', async () => (await entriesOf(a)).fdb.size === 1 && (await entriesOf(b)).fdb.size === 1);
     const convergeMs = performance.now() - t0;
-    expect(await entriesOf(a)).toEqual({ fdb: new Map([[macFromIPv4(`${b.ip}/24`), b.underlay]]), neigh: new Map([[b.ip, macFromIPv4(`${b.ip}/24`)]]) });
+    expect(await entriesOf(a)).toEqual({
+      fdb: new Map([[macFromIPv4(`${b.ip}/24`), b.underlay]]),
+      neigh: new Map([[b.ip, macFromIPv4(`${b.ip}/24`)]]),
+    });
     expect(await pings(a, b.ip, 3)).toBe(true);
     expect(await pings(b, a.ip, 3)).toBe(true);
     // Both containers reach the anycast gateway, each on its own host.
     expect(await pings(a, def.gateway)).toBe(true);
     expect(await pings(b, def.gateway)).toBe(true);
     // TCP: a line from a's container to a listener in b's.
-    const server: ResultPromise = execa('ip', ['netns', 'exec', b.container.name, 'timeout', '10', 'busybox', 'nc', '-l', '-p', '7777'], { reject: false });
+    const server: ResultPromise = execa('ip', ['netns', 'exec', b.container.name, 'timeout', '10', 'busybox', 'nc', '-l', '-p', '7777'], {
+      reject: false,
+    });
     await until('the listener', () => b.container.run(['busybox', 'netstat', '-ltn']).then((o) => o.includes(':7777')));
     await execa('ip', ['netns', 'exec', a.container.name, 'sh', '-c', `echo hello-over-vxlan | timeout 5 busybox nc ${b.ip} 7777`]);
     expect((await server).stdout).toContain('hello-over-vxlan');
     // b withdraws its endpoint: a's follower removes its entries, traffic stops.
     expect(await b.store.withdrawEndpoint(CLUSTER, b.endpointId)).toBe('withdrawn');
-    await until('a to drop b\'s entries', async () => (await entriesOf(a)).fdb.size === 0);
+    await until("a to drop b's entries", async () => (await entriesOf(a)).fdb.size === 0);
     expect((await entriesOf(a)).neigh.size).toBe(0);
     expect(await pings(a, b.ip)).toBe(false);
     // Back again.
     await publish(b);
-    await until('b\'s entries again', async () => (await entriesOf(a)).fdb.size === 1);
+    await until("b's entries again", async () => (await entriesOf(a)).fdb.size === 1);
     expect(await pings(a, b.ip)).toBe(true);
     expect(hosts.flatMap((h) => h.errors)).toEqual([]);
     console.log(`[figure] publish on both hosts -> entries programmed on both: ${convergeMs.toFixed(1)} ms`);
   });
 
-  it('VXLAN with the network\'s VNI from a stranger is dropped by the guard (and reaches the container without it)', async () => {
+  it("VXLAN with the network's VNI from a stranger is dropped by the guard (and reaches the container without it)", async () => {
     const [a] = hosts as [Host, Host];
     // The stranger's own VXLAN device with the same VNI, aimed at a's container.
     const aMac = macFromIPv4(`${a.ip}/24`);
-    await stranger.run(['ip', 'link', 'add', 'mntvx', 'type', 'vxlan', 'id', String(def.vni), 'local', '198.18.0.9', 'dstport', '4789', 'nolearning']);
+    await stranger.run([
+      'ip',
+      'link',
+      'add',
+      'mntvx',
+      'type',
+      'vxlan',
+      'id',
+      String(def.vni),
+      'local',
+      '198.18.0.9',
+      'dstport',
+      '4789',
+      'nolearning',
+    ]);
     await stranger.run(['ip', 'addr', 'add', `${STRANGER_IP}/24`, 'dev', 'mntvx']);
-    await a.container.exec.command(['nft', '-f', '-'], silentLog, `add table inet mnt\nadd chain inet mnt in { type filter hook input priority 0; }\nadd rule inet mnt in ip saddr ${STRANGER_IP} counter`);
+    await a.container.exec.command(
+      ['nft', '-f', '-'],
+      silentLog,
+      `add table inet mnt\nadd chain inet mnt in { type filter hook input priority 0; }\nadd rule inet mnt in ip saddr ${STRANGER_IP} counter`,
+    );
     await stranger.run(['ip', 'link', 'set', 'mntvx', 'up']);
     await stranger.run(['ip', 'neigh', 'replace', a.ip, 'lladdr', aMac, 'dev', 'mntvx', 'nud', 'permanent']);
     await stranger.run(['bridge', 'fdb', 'append', aMac, 'dev', 'mntvx', 'dst', a.underlay, 'self', 'permanent']);
@@ -206,7 +265,11 @@ describe('cluster data plane between two namespaced hosts', () => {
     expect(await fromStranger(a.container)).toBe(before + 5);
     // With the guard: nothing arrives, and the guard's counter shows the drops.
     const b = hosts[1] as Host;
-    await applyPlan(a.ns.exec, [{ what: 'vxlan guard', run: nftOp(guardCommands({ networkId: a.networkId, vni: def.vni, peers: [b.underlay] })) }], silentLog);
+    await applyPlan(
+      a.ns.exec,
+      [{ what: 'vxlan guard', run: nftOp(guardCommands({ networkId: a.networkId, vni: def.vni, peers: [b.underlay] })) }],
+      silentLog,
+    );
     before = await fromStranger(a.container);
     await send();
     expect(await fromStranger(a.container)).toBe(before);

@@ -64,7 +64,14 @@ async function makeHost(n: number): Promise<Host> {
 async function createNetwork(h: Host): Promise<void> {
   const p = await h.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
   const g = await h.plugin.requestAddress({ PoolID: p.PoolID, Options: GW }, log);
-  await h.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': CLUSTER } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: g.Address }] }, log);
+  await h.plugin.createNetwork(
+    {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': CLUSTER } },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: g.Address }],
+    },
+    log,
+  );
   h.poolId = p.PoolID;
 }
 
@@ -87,7 +94,7 @@ beforeAll(async () => {
   const [a] = hosts as [Host, Host];
   const ip = (await a.plugin.requestAddress({ PoolID: a.poolId as string }, log)).Address;
   await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: dockerId(), Interface: { Address: ip } }, log);
-  await until('host 2 programs host 1\'s endpoint', async () => (await fdbOf(hosts[1] as Host)).includes('dst 198.18.50.1'));
+  await until("host 2 programs host 1's endpoint", async () => (await fdbOf(hosts[1] as Host)).includes('dst 198.18.50.1'));
 }, 60_000);
 
 afterAll(async () => {
@@ -100,16 +107,36 @@ afterAll(async () => {
 });
 
 const vniOf = (h: Host): number => h.plugin.state.networks.get(NET)?.cluster?.vni as number;
-const drops = async (h: Host): Promise<number> => Number(/packets (\d+)/.exec(await h.ns.run(['nft', 'list', 'counter', 'inet', 'mynet', dropCounter(NET)]))?.[1] ?? NaN);
+const drops = async (h: Host): Promise<number> =>
+  Number(/packets (\d+)/.exec(await h.ns.run(['nft', 'list', 'counter', 'inet', 'mynet', dropCounter(NET)]))?.[1] ?? NaN);
 const deleteGuard = async (h: Host): Promise<void> => {
-  for (const [kind, name] of [['chain', guardChain(NET)], ['set', peerSet(NET)], ['counter', dropCounter(NET)]]) await h.ns.run(['nft', 'delete', kind as string, 'inet', 'mynet', name as string]);
+  for (const [kind, name] of [
+    ['chain', guardChain(NET)],
+    ['set', peerSet(NET)],
+    ['counter', dropCounter(NET)],
+  ])
+    await h.ns.run(['nft', 'delete', kind as string, 'inet', 'mynet', name as string]);
 };
 const guardObject = `VXLAN guard ${guardChain(NET)}`;
 
 /** The stranger sends VXLAN with the network's VNI to host 2 (ARP for a container's address, flooded there). */
 async function strangerSends(vni: number): Promise<void> {
   if (!(await stranger.succeeds(['ip', 'link', 'show', 'dev', 'mntdocx']))) {
-    await stranger.run(['ip', 'link', 'add', 'mntdocx', 'type', 'vxlan', 'id', String(vni), 'local', '198.18.50.9', 'dstport', '4789', 'nolearning']);
+    await stranger.run([
+      'ip',
+      'link',
+      'add',
+      'mntdocx',
+      'type',
+      'vxlan',
+      'id',
+      String(vni),
+      'local',
+      '198.18.50.9',
+      'dstport',
+      '4789',
+      'nolearning',
+    ]);
     await stranger.run(['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'mntdocx', 'dst', '198.18.50.2']);
     await stranger.run(['ip', 'addr', 'add', '10.77.200.9/16', 'dev', 'mntdocx']);
     await stranger.run(['ip', 'link', 'set', 'mntdocx', 'up']);
@@ -140,11 +167,13 @@ describe('the doctor on a cluster network', () => {
     expect(await b.agent.doctor(false, log)).toEqual([]);
   });
 
-  it('the VXLAN guard deleted by hand: the doctor reports it, --fix puts it back with its member, and a stranger\'s VXLAN is dropped again', async () => {
+  it("the VXLAN guard deleted by hand: the doctor reports it, --fix puts it back with its member, and a stranger's VXLAN is dropped again", async () => {
     const b = hosts[1] as Host;
     await deleteGuard(b);
     const found = await b.plugin.doctor(log, 'none');
-    expect(found.map((r) => [r.difference.object, r.difference.detail])).toEqual([[guardObject, 'its chain is missing: VXLAN from any host is accepted']]);
+    expect(found.map((r) => [r.difference.object, r.difference.detail])).toEqual([
+      [guardObject, 'its chain is missing: VXLAN from any host is accepted'],
+    ]);
     const fixed = await b.plugin.doctor(log, 'all');
     expect(fixed.map((r) => [r.difference.object, r.repaired])).toEqual([[guardObject, true]]);
     expect(await b.ns.run(['nft', 'list', 'set', 'inet', 'mynet', peerSet(NET)])).toContain('198.18.50.1');
@@ -154,7 +183,7 @@ describe('the doctor on a cluster network', () => {
     expect(await b.plugin.doctor(log, 'none')).toEqual([]);
   });
 
-  it('with etcd unreachable, the reconcile loop\'s policy puts the guard back with the members the data plane last knew', async () => {
+  it("with etcd unreachable, the reconcile loop's policy puts the guard back with the members the data plane last knew", async () => {
     const b = hosts[1] as Host;
     await etcd.stop({ keepData: true });
     try {
@@ -177,23 +206,50 @@ describe('the doctor on a cluster network', () => {
   it.each([
     ['a wrong VNI', (vni: number) => ['id', String(vni + 1), 'local', '198.18.50.2'], 'VNI'],
     ['a wrong local address', (vni: number) => ['id', String(vni), 'local', '198.18.50.77'], 'local address 198.18.50.77'],
-  ])('a VXLAN device with %s is reported, made again as recorded, on its bridge, with its forwarding entries', async (_what, attrs, detail) => {
-    const b = hosts[1] as Host;
-    const dev = vxlanName(NET);
-    const vni = vniOf(b);
-    await b.ns.run(['ip', 'link', 'del', dev]);
-    await b.ns.run(['ip', 'link', 'add', 'name', dev, 'mtu', '1450', 'group', '28014', 'type', 'vxlan', ...attrs(vni), 'dstport', '4789', 'nolearning', 'proxy']);
-    await b.ns.run(['ip', 'link', 'set', 'dev', dev, 'master', `mn-${NET.slice(0, 12)}`, 'up']);
-    const found = await b.plugin.doctor(log, 'none');
-    expect(found.map((r) => r.difference.object)).toEqual([`vxlan ${dev}`]);
-    expect(found[0]?.difference.detail).toContain(detail);
-    expect((await b.plugin.doctor(log, 'safe')).every((r) => r.repaired)).toBe(true);
-    const [link] = JSON.parse(await b.ns.run(['ip', '-d', '-j', 'link', 'show', 'dev', dev])) as { master?: string; linkinfo: { info_data: { id: number; local: string } } }[];
-    expect([link?.linkinfo.info_data.id, link?.linkinfo.info_data.local, link?.master]).toEqual([vni, '198.18.50.2', `mn-${NET.slice(0, 12)}`]);
-    expect(await fdbOf(b)).toContain('dst 198.18.50.1');
-    expect(await b.plugin.doctor(log, 'none')).toEqual([]);
-    expect(await b.agent.doctor(false, log)).toEqual([]);
-  });
+  ])(
+    'a VXLAN device with %s is reported, made again as recorded, on its bridge, with its forwarding entries',
+    async (_what, attrs, detail) => {
+      const b = hosts[1] as Host;
+      const dev = vxlanName(NET);
+      const vni = vniOf(b);
+      await b.ns.run(['ip', 'link', 'del', dev]);
+      await b.ns.run([
+        'ip',
+        'link',
+        'add',
+        'name',
+        dev,
+        'mtu',
+        '1450',
+        'group',
+        '28014',
+        'type',
+        'vxlan',
+        ...attrs(vni),
+        'dstport',
+        '4789',
+        'nolearning',
+        'proxy',
+      ]);
+      await b.ns.run(['ip', 'link', 'set', 'dev', dev, 'master', `mn-${NET.slice(0, 12)}`, 'up']);
+      const found = await b.plugin.doctor(log, 'none');
+      expect(found.map((r) => r.difference.object)).toEqual([`vxlan ${dev}`]);
+      expect(found[0]?.difference.detail).toContain(detail);
+      expect((await b.plugin.doctor(log, 'safe')).every((r) => r.repaired)).toBe(true);
+      const [link] = JSON.parse(await b.ns.run(['ip', '-d', '-j', 'link', 'show', 'dev', dev])) as {
+        master?: string;
+        linkinfo: { info_data: { id: number; local: string } };
+      }[];
+      expect([link?.linkinfo.info_data.id, link?.linkinfo.info_data.local, link?.master]).toEqual([
+        vni,
+        '198.18.50.2',
+        `mn-${NET.slice(0, 12)}`,
+      ]);
+      expect(await fdbOf(b)).toContain('dst 198.18.50.1');
+      expect(await b.plugin.doctor(log, 'none')).toEqual([]);
+      expect(await b.agent.doctor(false, log)).toEqual([]);
+    },
+  );
 
   it('a deleted VXLAN device and a flushed firewall are made again, members and entries included', async () => {
     const b = hosts[1] as Host;

@@ -51,7 +51,8 @@ describe('races on a real etcd', () => {
       expect(won).toHaveLength(1);
       const winner = (won[0] as PromiseFulfilledResult<{ node: string }>).value.node;
       for (const r of results) {
-        if (r.status === 'rejected') expect(String(r.reason)).toContain(`Address: ${ip} of cluster network "${name}" is held by node ${winner}`);
+        if (r.status === 'rejected')
+          expect(String(r.reason)).toContain(`Address: ${ip} of cluster network "${name}" is held by node ${winner}`);
       }
       expect(await hosts[0]?.listClaims(name)).toContainEqual(expect.objectContaining({ address: ip, node: winner }));
     }
@@ -99,7 +100,10 @@ describe('presence and records', () => {
     const k = kv();
     const events: KvEvent[] = [];
     const start = (await k.list(keys.endpoints(name))).revision + 1;
-    const w = await k.watch(keys.endpoints(name), start, { onEvents: (e) => events.push(...e), onBroken: (err) => events.push({ type: 'delete', key: `broken ${err.message}`, modRevision: 0 }) });
+    const w = await k.watch(keys.endpoints(name), start, {
+      onEvents: (e) => events.push(...e),
+      onBroken: (err) => events.push({ type: 'delete', key: `broken ${err.message}`, modRevision: 0 }),
+    });
     const b = host(2);
     await b.publishEndpoint({ cluster: name, id: id(1), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' });
     await b.withdrawEndpoint(name, id(1));
@@ -117,9 +121,16 @@ describe('etcd down and back', () => {
     for (const how of ['killed', 'frozen'] as const) {
       if (how === 'killed') await etcd.stop({ keepData: true });
       else etcd.freeze();
-      for (const call of [() => a.claimAddress(def, '10.77.0.50'), () => a.defineNetwork({ cluster: fresh(), subnet: '10.9.0.0/16', mtu: 1450 }), () => a.listEndpoints(name)]) {
+      for (const call of [
+        () => a.claimAddress(def, '10.77.0.50'),
+        () => a.defineNetwork({ cluster: fresh(), subnet: '10.9.0.0/16', mtu: 1450 }),
+        () => a.listEndpoints(name),
+      ]) {
         const t0 = performance.now();
-        const err = await call().then(() => undefined, (e: unknown) => e);
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         const ms = performance.now() - t0;
         expect(err, how).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
         expect(String(err)).toMatch(new RegExp(`cluster: etcd at ${etcd.endpoint} (did not answer .* within 3000 ms|failed .*)`));
@@ -130,7 +141,15 @@ describe('etcd down and back', () => {
       else etcd.thaw();
       const back = performance.now();
       // The circuit breaker lets calls through again within about a second.
-      await until(`calls to work after etcd ${how}`, () => a.claimAddress(def, '10.77.0.50').then(() => true, () => false), 10_000);
+      await until(
+        `calls to work after etcd ${how}`,
+        () =>
+          a.claimAddress(def, '10.77.0.50').then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+      );
       console.log(`[figure] etcd ${how} then back: calls work again after ${(performance.now() - back).toFixed(0)} ms`);
     }
   });
@@ -144,7 +163,8 @@ describe('etcd down and back', () => {
     const view = new Map<string, EndpointRecord>();
     const states: string[] = [];
     const f = a.followEndpoints(name, {
-      onChanges: (cs: readonly EndpointChange[]) => cs.forEach((c) => (c.type === 'put' ? view.set(c.endpoint.id, c.endpoint) : view.delete(c.endpoint.id))),
+      onChanges: (cs: readonly EndpointChange[]) =>
+        cs.forEach((c) => (c.type === 'put' ? view.set(c.endpoint.id, c.endpoint) : view.delete(c.endpoint.id))),
       onState: (s) => states.push(s),
       backoffMs: { first: 100, max: 500 },
     });
@@ -156,8 +176,21 @@ describe('etcd down and back', () => {
       await etcd.restart();
       // Changes made as soon as etcd is back, by a host whose client reconnects first.
       const c = host(3);
-      await until('host 3 to reach etcd', () => c.publishEndpoint({ cluster: name, id: id(3), address: '10.77.0.4', mac: '02:42:0a:4d:00:04' }).then(() => true, () => false), 10_000);
-      expect(await b.withdrawEndpoint(name, id(1)).catch(async () => { await sleep(1200); return b.withdrawEndpoint(name, id(1)); })).toBe('withdrawn');
+      await until(
+        'host 3 to reach etcd',
+        () =>
+          c.publishEndpoint({ cluster: name, id: id(3), address: '10.77.0.4', mac: '02:42:0a:4d:00:04' }).then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+      );
+      expect(
+        await b.withdrawEndpoint(name, id(1)).catch(async () => {
+          await sleep(1200);
+          return b.withdrawEndpoint(name, id(1));
+        }),
+      ).toBe('withdrawn');
       await until('convergence', () => view.size === 2 && view.has(id(2)) && view.has(id(3)) && f.current === 'synced', 15_000);
       expect(f.syncs).toBeGreaterThanOrEqual(2);
       // And the watch runs again after the re-list.
@@ -171,13 +204,26 @@ describe('etcd down and back', () => {
   it('etcd away longer than the presence lease: the lease is lost, granted again, and the presence put back', async () => {
     const b = host(2);
     const events: string[] = [];
-    const p = new NodePresence(kv(), { name: 'host-lease', address: '198.18.0.7' }, { ttlS: 2, retryMs: 200, onLost: () => events.push('lost'), onRestored: () => events.push('restored') });
+    const p = new NodePresence(
+      kv(),
+      { name: 'host-lease', address: '198.18.0.7' },
+      { ttlS: 2, retryMs: 200, onLost: () => events.push('lost'), onRestored: () => events.push('restored') },
+    );
     try {
       await p.start();
       await etcd.stop({ keepData: true });
       await sleep(4000);
       await etcd.restart();
-      await until('presence restored', async () => events.includes('restored') && (await b.listNodes().then((ns) => ns.some((n) => n.name === 'host-lease'), () => false)), 20_000);
+      await until(
+        'presence restored',
+        async () =>
+          events.includes('restored') &&
+          (await b.listNodes().then(
+            (ns) => ns.some((n) => n.name === 'host-lease'),
+            () => false,
+          )),
+        20_000,
+      );
       expect(events[0]).toBe('lost');
       // And it is kept alive on the new lease: still there after more than one TTL.
       await sleep(3000);
@@ -195,7 +241,10 @@ describe('etcd down and back', () => {
     const ep = { cluster: name, id: id(9), address: '10.77.0.9', mac: '02:42:0a:4d:00:09' };
     await b.publishEndpoint(ep);
     const view = new Set<string>();
-    const f = a.followEndpoints(name, { onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))), backoffMs: { first: 100, max: 500 } });
+    const f = a.followEndpoints(name, {
+      onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))),
+      backoffMs: { first: 100, max: 500 },
+    });
     try {
       await f.synced();
       expect(view.has(id(9))).toBe(true);
@@ -203,7 +252,15 @@ describe('etcd down and back', () => {
       await etcd.restart();
       await until('the empty etcd to be seen', () => view.size === 0 && f.current === 'synced', 15_000);
       // What the orchestrator does on reconnect: republish this host's endpoints from its journal.
-      await until('the republish', () => b.publishEndpoint(ep).then(() => true, () => false), 10_000);
+      await until(
+        'the republish',
+        () =>
+          b.publishEndpoint(ep).then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+      );
       await until('the republished endpoint', () => view.has(id(9)));
     } finally {
       await f.stop();

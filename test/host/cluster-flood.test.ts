@@ -30,8 +30,13 @@ const kvs: EtcdKv[] = [];
 const networkId = dockerId();
 const stores: Record<string, ClusterStore> = {};
 
-const flood = async (): Promise<string[]> => [...parseFlood(await ns.run(['bridge', '-j', 'fdb', 'show', 'dev', vxlanName(networkId)]))].sort();
-const floodIs = (want: string[]): Promise<number> => waitUntil(`flood entries ${want.join(',') || 'none'}`, async () => JSON.stringify(await flood()) === JSON.stringify(want), { ms: 10_000, every: 25 });
+const flood = async (): Promise<string[]> =>
+  [...parseFlood(await ns.run(['bridge', '-j', 'fdb', 'show', 'dev', vxlanName(networkId)]))].sort();
+const floodIs = (want: string[]): Promise<number> =>
+  waitUntil(`flood entries ${want.join(',') || 'none'}`, async () => JSON.stringify(await flood()) === JSON.stringify(want), {
+    ms: 10_000,
+    every: 25,
+  });
 
 /** An endpoint of node `n`, as that host writes it: its address claimed, then its record. */
 async function endpoint(n: string, ip: string): Promise<string> {
@@ -44,7 +49,11 @@ async function endpoint(n: string, ip: string): Promise<string> {
 
 beforeAll(async () => {
   etcd = await startEtcd({ dirPrefix: 'mnt-no-etcd-' });
-  for (const [n, addr] of [['a', A], ['b', B], ['c', C]] as const) {
+  for (const [n, addr] of [
+    ['a', A],
+    ['b', B],
+    ['c', C],
+  ] as const) {
     const kv = new EtcdKv({ endpoints: [etcd.endpoint] });
     kvs.push(kv);
     stores[n] = new ClusterStore(kv, { name: `mnt-no-${n}`, address: addr });
@@ -53,12 +62,31 @@ beforeAll(async () => {
   expect(def.multicast).toBe(true);
   ns = await createNetns({ prefix: 'mnt-no-' });
   const bridge = defaultBridgeName(networkId);
-  await applyPlan(ns.exec, bridgeSteps({ networkId, name: bridge, mtu: 1450, addresses: [`${def.gateway}/24`], mac: def.gatewayMac }), silentLog);
+  await applyPlan(
+    ns.exec,
+    bridgeSteps({ networkId, name: bridge, mtu: 1450, addresses: [`${def.gateway}/24`], mac: def.gatewayMac }),
+    silentLog,
+  );
   await applyPlan(ns.exec, vxlanDeviceSteps({ networkId, cluster: CLUSTER, vni: def.vni, bridge, local: A, mtu: 1450 }), silentLog);
-  const binding: ClusterBinding = { name: CLUSTER, subnet: def.subnet, gateway: def.gateway, gatewayMac: def.gatewayMac, vni: def.vni, mtu: 1450, local: A, multicast: true };
+  const binding: ClusterBinding = {
+    name: CLUSTER,
+    subnet: def.subnet,
+    gateway: def.gateway,
+    gatewayMac: def.gatewayMac,
+    vni: def.vni,
+    mtu: 1450,
+    local: A,
+    multicast: true,
+  };
   plane = new NetworkPlane(networkId, binding, {
-    store: stores.a as ClusterStore, exec: ns.exec, read: (argv) => ns.run(argv), log: silentLog, self: 'mnt-no-a', selfUnderlay: A,
-    own: () => ({ ids: new Set(), addresses: new Map(), macs: new Map() }), backoffMs: { first: 50, max: 200 },
+    store: stores.a as ClusterStore,
+    exec: ns.exec,
+    read: (argv) => ns.run(argv),
+    log: silentLog,
+    self: 'mnt-no-a',
+    selfUnderlay: A,
+    own: () => ({ ids: new Set(), addresses: new Map(), macs: new Map() }),
+    backoffMs: { first: 50, max: 200 },
   });
   plane.start();
 }, 60_000);
@@ -85,7 +113,11 @@ describe('mynet.multicast: flood entries follow membership (real kernel, real et
 
     await (stores.b as ClusterStore).withdrawEndpoint(CLUSTER, b1);
     await plane.idle();
-    await waitUntil('b1 gone', async () => !(await ns.run(['bridge', 'fdb', 'show', 'dev', vxlanName(networkId)])).includes(macFromIPv4('10.212.8.10/24')), { ms: 10_000, every: 25 });
+    await waitUntil(
+      'b1 gone',
+      async () => !(await ns.run(['bridge', 'fdb', 'show', 'dev', vxlanName(networkId)])).includes(macFromIPv4('10.212.8.10/24')),
+      { ms: 10_000, every: 25 },
+    );
     expect(await flood()).toEqual([B, C]); // b still has an endpoint
     await (stores.c as ClusterStore).withdrawEndpoint(CLUSTER, c1);
     await floodIs([B]);

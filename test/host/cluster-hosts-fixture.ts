@@ -122,7 +122,13 @@ export class Cluster {
     await underlay.run(['ip', 'link', 'set', bridge, 'up']);
     // etcd's data on tmpfs: every claim is a raft commit with an fsync, and on a machine whose
     // disk is busy with other work an fsync can stall past the plugin's 3 s budget.
-    const etcd = await startEtcd({ netns: underlay.name, host: `${net}.254`, dirPrefix: `${tag}etcd-`, ...(o.etcdPorts && { ports: o.etcdPorts }), ...(existsSync('/dev/shm') && { baseDir: '/dev/shm' }) });
+    const etcd = await startEtcd({
+      netns: underlay.name,
+      host: `${net}.254`,
+      dirPrefix: `${tag}etcd-`,
+      ...(o.etcdPorts && { ports: o.etcdPorts }),
+      ...(existsSync('/dev/shm') && { baseDir: '/dev/shm' }),
+    });
     const c = new Cluster(dir, underlay, etcd, tag, net);
     const labels = ['a', 'b', 'c', 'd', 'e'].slice(0, o.hosts ?? 3);
     for (const [i, label] of labels.entries()) {
@@ -142,7 +148,23 @@ export class Cluster {
     const n = address.split('.').at(-1) as string;
     const outer = `${this.tag}u${n}`;
     // A rebooted host's old veth went with its namespace; nothing of that name is left here.
-    await this.underlay.run(['ip', 'link', 'add', outer, 'mtu', '1500', 'type', 'veth', 'peer', 'name', this.underlayIf, 'mtu', '1500', 'netns', ns.name]);
+    await this.underlay.run([
+      'ip',
+      'link',
+      'add',
+      outer,
+      'mtu',
+      '1500',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      this.underlayIf,
+      'mtu',
+      '1500',
+      'netns',
+      ns.name,
+    ]);
     await this.underlay.run(['ip', 'link', 'set', outer, 'master', `${this.tag}ul`, 'up']);
     await ns.run(['ip', 'addr', 'add', `${address}/24`, 'dev', this.underlayIf]);
     await ns.run(['ip', 'link', 'set', this.underlayIf, 'up']);
@@ -170,8 +192,12 @@ export class Cluster {
     const outer = `${this.tag}u${h.address.split('.').at(-1) as string}`;
     for (let i = 0; i < 250 && (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])); i++) await sleep(20);
     if (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])) {
-      const alive = await Promise.all(inside.map(async (pid) => (await execa('ps', ['-o', 'pid=,ppid=,stat=,args=', '-p', pid], { reject: false })).stdout.trim()));
-      throw new Error(`reboot of ${h.label}: ${outer} still on the underlay 5 s after its namespace was deleted; processes that were in it: ${JSON.stringify(alive.filter(Boolean))}`);
+      const alive = await Promise.all(
+        inside.map(async (pid) => (await execa('ps', ['-o', 'pid=,ppid=,stat=,args=', '-p', pid], { reject: false })).stdout.trim()),
+      );
+      throw new Error(
+        `reboot of ${h.label}: ${outer} still on the underlay 5 s after its namespace was deleted; processes that were in it: ${JSON.stringify(alive.filter(Boolean))}`,
+      );
     }
     const ns = await createNetns({ name });
     await this.plug(ns, h.address);

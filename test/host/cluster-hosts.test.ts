@@ -18,14 +18,45 @@ import { defaultBridgeName } from '../../src/plan/link-names.js';
 import { dockerId, linkInfo, silentLog } from '../helpers/netns.js';
 import { pings } from './plugin-fixture.js';
 import { Cluster, ETCD_ADDRESS, type Host, STRANGER_ADDRESS, leftoverNamespaces } from './cluster-hosts-fixture.js';
-import { chainCounter, claims, clusterStatus, following, namedCounter, endpointRecords, fdbOf, heldBy, mynetLinks, reachableFrom, rxPackets, tcpLine, until } from './cluster-checks.js';
-import { type Container, type Network, createNetwork, prepareNetwork, releasePool, removeContainer, removeNetwork, requestAddress, runContainer } from './dockerd-moves.js';
+import {
+  chainCounter,
+  claims,
+  clusterStatus,
+  following,
+  namedCounter,
+  endpointRecords,
+  fdbOf,
+  heldBy,
+  mynetLinks,
+  reachableFrom,
+  rxPackets,
+  tcpLine,
+  until,
+} from './cluster-checks.js';
+import {
+  type Container,
+  type Network,
+  createNetwork,
+  prepareNetwork,
+  releasePool,
+  removeContainer,
+  removeNetwork,
+  requestAddress,
+  runContainer,
+} from './dockerd-moves.js';
 import { NoAnswer, Refused, adminPost, post, refusal } from './plugin-client.js';
 
 const CLUSTER = 'blue';
 const SUBNET = '10.77.0.0/16';
 
-interface Definition { readonly subnet: string; readonly gateway: string; readonly gatewayMac: string; readonly vni: number; readonly mtu: number; readonly createdBy: string }
+interface Definition {
+  readonly subnet: string;
+  readonly gateway: string;
+  readonly gatewayMac: string;
+  readonly vni: number;
+  readonly mtu: number;
+  readonly createdBy: string;
+}
 
 let cluster: Cluster;
 const host = (i: number): Host => cluster.hosts[i] as Host;
@@ -49,7 +80,12 @@ const remove = async (c: Container, o: { gone?: boolean } = {}): Promise<void> =
 const definition = async (cluster_: string = CLUSTER): Promise<Definition | undefined> =>
   (await cluster.etcd.get(`/mynet/v1/networks/${cluster_}`)).get(`/mynet/v1/networks/${cluster_}`) as Definition | undefined;
 const converged = (c: Container): Promise<number> =>
-  until(`${c.ip} (${c.host.label}) programmed on the other hosts`, () => reachableFrom(c, nets()), 10_000, async () => JSON.stringify(await Promise.all(nets().map(async (n) => [n.host.label, [...(await fdbOf(n))]]))));
+  until(
+    `${c.ip} (${c.host.label}) programmed on the other hosts`,
+    () => reachableFrom(c, nets()),
+    10_000,
+    async () => JSON.stringify(await Promise.all(nets().map(async (n) => [n.host.label, [...(await fdbOf(n))]]))),
+  );
 
 beforeAll(async () => {
   // The doctor's reconcile runs every 5 s: the cluster's kernel objects must survive it.
@@ -59,7 +95,8 @@ beforeAll(async () => {
 afterEach((ctx) => {
   if (ctx.task.result?.state !== 'fail') return;
   // What each plugin warned about or failed at (its whole log is in its directory until destroy).
-  for (const h of cluster.hosts) console.error(`--- host ${h.label}: last warnings and errors of its plugin\n${h.plugin.problems().slice(-8).join('\n')}`);
+  for (const h of cluster.hosts)
+    console.error(`--- host ${h.label}: last warnings and errors of its plugin\n${h.plugin.problems().slice(-8).join('\n')}`);
 });
 
 afterAll(async () => {
@@ -68,7 +105,8 @@ afterAll(async () => {
 
 describe('fixture', () => {
   it('every host reaches etcd on the underlay; each plugin runs its own host-local networks, survives kill -9 and a reboot', async () => {
-    for (const h of cluster.hosts) expect(await h.ns.succeeds(['curl', '-sS', '--max-time', '2', `http://${ETCD_ADDRESS}:2379/health`])).toBe(true);
+    for (const h of cluster.hosts)
+      expect(await h.ns.succeeds(['curl', '-sS', '--max-time', '2', `http://${ETCD_ADDRESS}:2379/health`])).toBe(true);
     // The same subnet on every host: local networks are each host's own.
     const locals = await Promise.all(cluster.hosts.map((h) => createNetwork(h, { subnet: '10.88.0.0/24' })));
     const pairs = await Promise.all(locals.map(async (n) => [await runContainer(n), await runContainer(n)] as const));
@@ -81,7 +119,11 @@ describe('fixture', () => {
     // the dead containers' endpoints and starts new ones.
     const local1 = locals[1] as Network;
     await cluster.reboot(host(1));
-    await until('the bridge restored after the reboot', async () => (await linkInfo(host(1).ns, defaultBridgeName(local1.id))) !== undefined, 5000);
+    await until(
+      'the bridge restored after the reboot',
+      async () => (await linkInfo(host(1).ns, defaultBridgeName(local1.id))) !== undefined,
+      5000,
+    );
     for (const c of pairs[1] as (typeof pairs)[1]) await removeContainer(c, { gone: true });
     const [p1, q1] = [await runContainer(local1), await runContainer(local1)];
     expect(await pings(p1.box, q1.ip)).toBe(true);
@@ -100,8 +142,16 @@ describe('one cluster network on three hosts', () => {
       expect(n.gateway).toBe(`${d.gateway}/16`);
       const br = await linkInfo(n.host.ns, defaultBridgeName(n.id));
       expect(br, `bridge on ${n.host.label}`).toMatchObject({ mtu: 1450, address: d.gatewayMac });
-      const [vx] = JSON.parse(await n.host.ns.run(['ip', '-j', '-d', 'link', 'show', 'dev', vxlanName(n.id)])) as { mtu: number; master: string; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[];
-      expect(vx, `vxlan on ${n.host.label}`).toMatchObject({ mtu: 1450, master: defaultBridgeName(n.id), linkinfo: { info_kind: 'vxlan', info_data: { id: d.vni, port: 4789, learning: false, proxy: true, local: n.host.address } } });
+      const [vx] = JSON.parse(await n.host.ns.run(['ip', '-j', '-d', 'link', 'show', 'dev', vxlanName(n.id)])) as {
+        mtu: number;
+        master: string;
+        linkinfo: { info_kind: string; info_data: Record<string, unknown> };
+      }[];
+      expect(vx, `vxlan on ${n.host.label}`).toMatchObject({
+        mtu: 1450,
+        master: defaultBridgeName(n.id),
+        linkinfo: { info_kind: 'vxlan', info_data: { id: d.vni, port: 4789, learning: false, proxy: true, local: n.host.address } },
+      });
       expect(await n.host.ns.succeeds(['nft', 'list', 'chain', 'inet', 'mynet', guardChain(n.id)]), `guard on ${n.host.label}`).toBe(true);
     }
   });
@@ -111,7 +161,8 @@ describe('one cluster network on three hosts', () => {
     expect(new Set([ca.ip, cb.ip, cc.ip]).size).toBe(3);
     for (const c of [ca, cb, cc]) expect((await linkInfo(c.box, c.ifname))?.mtu).toBe(1450);
     const ms = Math.max(...(await Promise.all([ca, cb, cc].map(converged))));
-    for (const x of [ca, cb, cc]) for (const y of [ca, cb, cc]) if (x !== y) expect(await pings(x.box, y.ip), `${x.host.label} -> ${y.host.label}`).toBe(true);
+    for (const x of [ca, cb, cc])
+      for (const y of [ca, cb, cc]) if (x !== y) expect(await pings(x.box, y.ip), `${x.host.label} -> ${y.host.label}`).toBe(true);
     expect(await tcpLine(ca.box, cb.box, cb.ip, 7001, 'a-to-b')).toContain('a-to-b');
     expect(await tcpLine(cb.box, cc.box, cc.ip, 7002, 'b-to-c')).toContain('b-to-c');
     expect(await tcpLine(cc.box, ca.box, ca.ip, 7003, 'c-to-a')).toContain('c-to-a');
@@ -124,9 +175,18 @@ describe('one cluster network on three hosts', () => {
     }
     // mynet status on A: this node, etcd up, every member up with its endpoint count.
     const st = await clusterStatus(host(0).plugin.adminSocket);
-    expect(st).toMatchObject({ node: host(0).nodeName, address: host(0).address, etcd: 'up', networks: [{ cluster: CLUSTER, synced: true, remote: 2 }] });
-    expect([...st.members].sort((x, y) => x.name.localeCompare(y.name))).toEqual(cluster.hosts.map((h) => ({ name: h.nodeName, address: h.address, up: true, endpoints: 1 })));
-    const text = (await execa(process.execPath, [join(import.meta.dirname, '../../dist/cli/main.js'), 'status', '--socket', host(0).plugin.adminSocket])).stdout;
+    expect(st).toMatchObject({
+      node: host(0).nodeName,
+      address: host(0).address,
+      etcd: 'up',
+      networks: [{ cluster: CLUSTER, synced: true, remote: 2 }],
+    });
+    expect([...st.members].sort((x, y) => x.name.localeCompare(y.name))).toEqual(
+      cluster.hosts.map((h) => ({ name: h.nodeName, address: h.address, up: true, endpoints: 1 })),
+    );
+    const text = (
+      await execa(process.execPath, [join(import.meta.dirname, '../../dist/cli/main.js'), 'status', '--socket', host(0).plugin.adminSocket])
+    ).stdout;
     expect(text).toContain(`cluster: node ${host(0).nodeName} ${host(0).address}, etcd up`);
     expect(text).toContain(`member ${host(1).nodeName} ${host(1).address} up endpoints 1`);
     console.log(`[figure] three new endpoints programmed on every other host within ${ms.toFixed(0)} ms of their Join`);
@@ -135,10 +195,20 @@ describe('one cluster network on three hosts', () => {
   it("names: a named container on A is served as <name>.blue.mynet (A and PTR) by every host's mynet DNS, reached by that name from B; removed, the name goes", async () => {
     // What dockerd's embedded DNS does for a container: ask the host's nameserver (mynet's, on
     // the host's loopback) from the host's namespace.
-    const dig = async (h: Host, ...q: string[]): Promise<string> => (await h.ns.run(['dig', '@127.0.0.153', '+short', '+time=1', '+tries=2', ...q])).trim();
+    const dig = async (h: Host, ...q: string[]): Promise<string> =>
+      (await h.ns.run(['dig', '@127.0.0.153', '+short', '+time=1', '+tries=2', ...q])).trim();
     const web = await run(host(0), undefined, 'web');
-    await until("web's name in its etcd record", async () => (await endpointRecords(cluster.etcd, CLUSTER)).get(web.endpointId)?.name === 'web');
-    for (const h of cluster.hosts) await until(`web.${CLUSTER}.mynet on ${h.label}`, async () => (await dig(h, `web.${CLUSTER}.mynet`, 'A')) === web.ip, 10_000, () => dig(h, `web.${CLUSTER}.mynet`, 'A'));
+    await until(
+      "web's name in its etcd record",
+      async () => (await endpointRecords(cluster.etcd, CLUSTER)).get(web.endpointId)?.name === 'web',
+    );
+    for (const h of cluster.hosts)
+      await until(
+        `web.${CLUSTER}.mynet on ${h.label}`,
+        async () => (await dig(h, `web.${CLUSTER}.mynet`, 'A')) === web.ip,
+        10_000,
+        () => dig(h, `web.${CLUSTER}.mynet`, 'A'),
+      );
     expect((await dig(host(2), '-x', web.ip)).split('\n')).toContain(`web.${CLUSTER}.mynet.`);
     await converged(web);
     expect(await pings(cb.box, await dig(host(1), `web.${CLUSTER}.mynet`))).toBe(true);
@@ -173,7 +243,10 @@ describe('one cluster network on three hosts', () => {
       const won = [ra, rb].filter((r) => r.status === 'fulfilled');
       expect(won, `${ip}: ${JSON.stringify([ra, rb].map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason))))}`).toHaveLength(1);
       const [winner, lost] = ra.status === 'fulfilled' ? [a, rb] : [b, ra];
-      expect(lost.status === 'rejected' && lost.reason instanceof Refused && lost.reason.err.includes(winner.nodeName), String((lost as PromiseRejectedResult).reason)).toBe(true);
+      expect(
+        lost.status === 'rejected' && lost.reason instanceof Refused && lost.reason.err.includes(winner.nodeName),
+        String((lost as PromiseRejectedResult).reason),
+      ).toBe(true);
       expect((await claims(cluster.etcd, CLUSTER)).get(ip)).toMatchObject({ node: winner.nodeName });
       wins[winner.nodeName] = (wins[winner.nodeName] ?? 0) + 1;
       await post(winner.socket, '/IpamDriver.ReleaseAddress', { PoolID: netOf(winner).poolId, Address: ip });
@@ -182,9 +255,15 @@ describe('one cluster network on three hosts', () => {
   });
 
   it('two hosts racing to create the same new network with different subnets: one wins, the other is refused showing the recorded definition', async () => {
-    const [pa, pb] = await Promise.all([prepareNetwork(host(0), { subnet: '10.78.0.0/16', cluster: 'green' }), prepareNetwork(host(1), { subnet: '10.79.0.0/16', cluster: 'green' })]);
+    const [pa, pb] = await Promise.all([
+      prepareNetwork(host(0), { subnet: '10.78.0.0/16', cluster: 'green' }),
+      prepareNetwork(host(1), { subnet: '10.79.0.0/16', cluster: 'green' }),
+    ]);
     const [ra, rb] = await Promise.allSettled([pa.create(), pb.create()]);
-    expect([ra, rb].filter((r) => r.status === 'fulfilled'), JSON.stringify([ra, rb].map((r) => r.status === 'rejected' && String(r.reason)))).toHaveLength(1);
+    expect(
+      [ra, rb].filter((r) => r.status === 'fulfilled'),
+      JSON.stringify([ra, rb].map((r) => r.status === 'rejected' && String(r.reason))),
+    ).toHaveLength(1);
     const [winner, loser, lost] = ra.status === 'fulfilled' ? [pa.net, pb.net, rb] : [pb.net, pa.net, ra];
     const reason = (lost as PromiseRejectedResult).reason as unknown;
     expect(reason).toBeInstanceOf(Refused);
@@ -203,13 +282,31 @@ describe('one cluster network on three hosts', () => {
     const vni = ((await definition()) as Definition).vni;
     const stranger = await cluster.stranger();
     const fake = '10.77.250.250';
-    await stranger.run(['ip', 'link', 'add', 'mnt-mhh-vx', 'type', 'vxlan', 'id', String(vni), 'local', STRANGER_ADDRESS, 'dstport', '4789', 'nolearning']);
+    await stranger.run([
+      'ip',
+      'link',
+      'add',
+      'mnt-mhh-vx',
+      'type',
+      'vxlan',
+      'id',
+      String(vni),
+      'local',
+      STRANGER_ADDRESS,
+      'dstport',
+      '4789',
+      'nolearning',
+    ]);
     await stranger.run(['ip', 'addr', 'add', `${fake}/16`, 'dev', 'mnt-mhh-vx']);
     await stranger.run(['ip', 'link', 'set', 'mnt-mhh-vx', 'up']);
     await stranger.run(['ip', 'neigh', 'replace', ca.ip, 'lladdr', ca.mac, 'dev', 'mnt-mhh-vx', 'nud', 'permanent']);
     await stranger.run(['bridge', 'fdb', 'append', ca.mac, 'dev', 'mnt-mhh-vx', 'dst', a.address, 'self', 'permanent']);
     // What reaches the container from the stranger's address, counted inside the container.
-    await ca.box.exec.command(['nft', '-f', '-'], silentLog, `add table inet mnt-mhh\nadd chain inet mnt-mhh in { type filter hook input priority 0; }\nadd rule inet mnt-mhh in ip saddr ${fake} counter`);
+    await ca.box.exec.command(
+      ['nft', '-f', '-'],
+      silentLog,
+      `add table inet mnt-mhh\nadd chain inet mnt-mhh in { type filter hook input priority 0; }\nadd rule inet mnt-mhh in ip saddr ${fake} counter`,
+    );
     const inContainer = (): Promise<number> => chainCounter(ca.box, 'inet mnt-mhh', 'in');
     const send = (): Promise<boolean> => stranger.succeeds(['busybox', 'ping', '-c', '5', '-i', '0.2', '-W', '1', ca.ip]);
     // Control: were the stranger a member, its frames would arrive (so the drop below is the
@@ -228,7 +325,9 @@ describe('one cluster network on three hosts', () => {
     // Not a member: dropped before the VXLAN device, counted by mynet's guard chain.
     const before = await inContainer();
     // The guard chain's rule counts into a named counter (kept when the reconcile refills the chain).
-    expect(await a.ns.run(['nft', 'list', 'chain', 'inet', 'mynet', guardChain(netA.id)])).toContain(`counter name "${dropCounter(netA.id)}" drop`);
+    expect(await a.ns.run(['nft', 'list', 'chain', 'inet', 'mynet', guardChain(netA.id)])).toContain(
+      `counter name "${dropCounter(netA.id)}" drop`,
+    );
     const guard = await namedCounter(a.ns, 'inet mynet', dropCounter(netA.id));
     const rx = await rxPackets(a.ns, vxlanName(netA.id));
     await send();
@@ -242,7 +341,11 @@ describe('one cluster network on three hosts', () => {
 
   it('a plugin killed -9 mid-lifecycle and restarted converges: no address twice, its claims and records are what it holds, remote entries stay', async () => {
     const [a, b] = [host(0), host(1)];
-    interface Held { readonly net: Network; cidr?: string; endpoint?: string }
+    interface Held {
+      readonly net: Network;
+      cidr?: string;
+      endpoint?: string;
+    }
     const holders = new Map<string, string>();
     const violations: string[] = [];
     const held: Held[] = [];
@@ -263,7 +366,11 @@ describe('one cluster network on three hosts', () => {
           holders.set(ip, who);
           me.endpoint = dockerId();
           const ep = { NetworkID: net.id, EndpointID: me.endpoint };
-          await post(s, '/NetworkDriver.CreateEndpoint', { ...ep, Interface: { Address: me.cidr, AddressIPv6: '', MacAddress: '' }, Options: {} });
+          await post(s, '/NetworkDriver.CreateEndpoint', {
+            ...ep,
+            Interface: { Address: me.cidr, AddressIPv6: '', MacAddress: '' },
+            Options: {},
+          });
           await post(s, '/NetworkDriver.Join', { ...ep, SandboxKey: '/x', Options: {} });
           await post(s, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: {} });
           await post(s, '/NetworkDriver.RevokeExternalConnectivity', ep);
@@ -298,7 +405,11 @@ describe('one cluster network on three hosts', () => {
       if (h.cidr) await post(s, '/IpamDriver.ReleaseAddress', { PoolID: h.net.poolId, Address: h.cidr.split('/')[0] });
     }
     expect(violations).toEqual([]);
-    const want = (h: Host): string[] => [...live].filter((c) => c.host === h).map((c) => c.ip).sort();
+    const want = (h: Host): string[] =>
+      [...live]
+        .filter((c) => c.host === h)
+        .map((c) => c.ip)
+        .sort();
     await following(b.plugin.adminSocket);
     // Releases run after their answer: let the ones of the clean-up above reach etcd first.
     let last = '';
@@ -324,27 +435,48 @@ describe('one cluster network on three hosts', () => {
     // Converged: each host claims and publishes exactly what its running containers hold (a
     // claim or record made by a request whose answer the kill swallowed is gone too).
     for (const h of [a, b]) {
-      await until(`${h.label}'s claims = its containers'`, async () => JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), h.nodeName)) === JSON.stringify(want(h)), 10_000, async () => JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), h.nodeName)));
-      await until(`${h.label}'s records = its containers'`, async () => JSON.stringify(heldBy(await endpointRecords(cluster.etcd, CLUSTER), h.nodeName)) === JSON.stringify(want(h)), 10_000, async () => JSON.stringify(heldBy(await endpointRecords(cluster.etcd, CLUSTER), h.nodeName)));
+      await until(
+        `${h.label}'s claims = its containers'`,
+        async () => JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), h.nodeName)) === JSON.stringify(want(h)),
+        10_000,
+        async () => JSON.stringify(heldBy(await claims(cluster.etcd, CLUSTER), h.nodeName)),
+      );
+      await until(
+        `${h.label}'s records = its containers'`,
+        async () => JSON.stringify(heldBy(await endpointRecords(cluster.etcd, CLUSTER), h.nodeName)) === JSON.stringify(want(h)),
+        10_000,
+        async () => JSON.stringify(heldBy(await endpointRecords(cluster.etcd, CLUSTER), h.nodeName)),
+      );
     }
     // And the other hosts forward to nothing else of B's.
     const bMacs = [...live].filter((c) => c.host === b).map((c) => c.mac);
-    await until("A's entries for B = B's containers", async () => [...(await fdbOf(netOf(a)))].filter(([, dst]) => dst === b.address).every(([mac]) => bMacs.includes(mac)));
+    await until("A's entries for B = B's containers", async () =>
+      [...(await fdbOf(netOf(a)))].filter(([, dst]) => dst === b.address).every(([mac]) => bMacs.includes(mac)),
+    );
     const fresh = await run(b);
     expect([...live].filter((c) => c.ip === fresh.ip)).toHaveLength(1);
     await converged(fresh);
     expect(await pings(ca.box, fresh.ip)).toBe(true);
     await remove(fresh);
-    console.log(`[figure] kill -9 of B after ${lifecycles} lifecycles on A and B; B restarted and converged (${leaked} address(es) taken by a request whose answer the kill swallowed)`);
+    console.log(
+      `[figure] kill -9 of B after ${lifecycles} lifecycles on A and B; B restarted and converged (${leaked} address(es) taken by a request whose answer the kill swallowed)`,
+    );
   });
 
   it('a host rebooted: its links gone, the plugin restarted on the same state rebuilds the network; dockerd replaces the dead container; traffic crosses hosts again', async () => {
     const c = host(2);
     await cluster.reboot(c);
     // Rebuilt from the local copy and etcd: bridge, VXLAN device, entries for A's and B's containers.
-    await until("C's entries for A and B", async () => (await fdbOf(netOf(c))).get(ca.mac) === host(0).address && (await fdbOf(netOf(c))).get(cb.mac) === host(1).address, 10_000);
+    await until(
+      "C's entries for A and B",
+      async () => (await fdbOf(netOf(c))).get(ca.mac) === host(0).address && (await fdbOf(netOf(c))).get(cb.mac) === host(1).address,
+      10_000,
+    );
     await remove(cc, { gone: true });
-    await until("cc's entries gone from A and B", async () => !(await fdbOf(netOf(host(0)))).has(cc.mac) && !(await fdbOf(netOf(host(1)))).has(cc.mac));
+    await until(
+      "cc's entries gone from A and B",
+      async () => !(await fdbOf(netOf(host(0)))).has(cc.mac) && !(await fdbOf(netOf(host(1)))).has(cc.mac),
+    );
     cc = await run(c);
     await converged(cc);
     expect(await pings(cc.box, ca.ip)).toBe(true);
@@ -354,7 +486,8 @@ describe('one cluster network on three hosts', () => {
 
   it("a host's plugin dies: its presence expires and status shows it down, its claims stay, traffic to its containers goes on; forget is refused for a live node and clears the dead one's records; back, it republishes them", async () => {
     const [a, b, c] = [host(0), host(1), host(2)];
-    const member = async (name: string): Promise<boolean | undefined> => (await clusterStatus(a.plugin.adminSocket)).members.find((m) => m.name === name)?.up;
+    const member = async (name: string): Promise<boolean | undefined> =>
+      (await clusterStatus(a.plugin.adminSocket)).members.find((m) => m.name === name)?.up;
     await c.plugin.kill9();
     const ms = await until('C shown down on A (its 10 s lease expired)', async () => (await member(c.nodeName)) === false, 20_000);
     expect((await claims(cluster.etcd, CLUSTER)).get(cc.ip), 'a lost lease frees no address').toMatchObject({ node: c.nodeName });
@@ -371,7 +504,12 @@ describe('one cluster network on three hosts', () => {
     await c.plugin.start();
     await following(c.plugin.adminSocket);
     await until('C up again on A', async () => (await member(c.nodeName)) === true);
-    await until("cc's claim and record back", async () => (await claims(cluster.etcd, CLUSTER)).get(cc.ip)?.node === c.nodeName && (await endpointRecords(cluster.etcd, CLUSTER)).get(cc.endpointId)?.node === c.nodeName);
+    await until(
+      "cc's claim and record back",
+      async () =>
+        (await claims(cluster.etcd, CLUSTER)).get(cc.ip)?.node === c.nodeName &&
+        (await endpointRecords(cluster.etcd, CLUSTER)).get(cc.endpointId)?.node === c.nodeName,
+    );
     await converged(cc);
     expect(await pings(ca.box, cc.ip)).toBe(true);
     console.log(`[figure] a dead plugin's host shown down after ${(ms / 1000).toFixed(1)} s`);
@@ -417,17 +555,26 @@ describe('one cluster network on three hosts', () => {
     // Released while etcd is away: kept, and applied when it is back.
     await remove(doomed);
     await cluster.etcd.restart();
-    const ms = await until("the release made while etcd was down, in etcd", async () => !(await claims(cluster.etcd, CLUSTER)).has(doomed.ip) && !(await endpointRecords(cluster.etcd, CLUSTER)).has(doomed.endpointId), 15_000);
+    const ms = await until(
+      'the release made while etcd was down, in etcd',
+      async () =>
+        !(await claims(cluster.etcd, CLUSTER)).has(doomed.ip) && !(await endpointRecords(cluster.etcd, CLUSTER)).has(doomed.endpointId),
+      15_000,
+    );
     expect((await claims(cluster.etcd, CLUSTER)).get(ca.ip)).toMatchObject({ node: host(0).nodeName });
     // New endpoints go through again.
     let back: Container | undefined;
-    await until('a new endpoint on A once etcd is back', async () => {
-      back = await run(host(0)).catch((err: unknown) => {
-        if (err instanceof Refused) return undefined;
-        throw err;
-      });
-      return back !== undefined;
-    }, 10_000);
+    await until(
+      'a new endpoint on A once etcd is back',
+      async () => {
+        back = await run(host(0)).catch((err: unknown) => {
+          if (err instanceof Refused) return undefined;
+          throw err;
+        });
+        return back !== undefined;
+      },
+      10_000,
+    );
     await converged(back as Container);
     expect(await pings(cc.box, (back as Container).ip)).toBe(true);
     await remove(back as Container);
@@ -439,7 +586,13 @@ describe('one cluster network on three hosts', () => {
     await cluster.etcd.restart();
     for (const c of [ca, cb, cc]) {
       const node = (c.host as Host).nodeName;
-      await until(`${c.ip}'s claim and record back in etcd`, async () => (await claims(cluster.etcd, CLUSTER)).get(c.ip)?.node === node && (await endpointRecords(cluster.etcd, CLUSTER)).get(c.endpointId)?.node === node, 15_000);
+      await until(
+        `${c.ip}'s claim and record back in etcd`,
+        async () =>
+          (await claims(cluster.etcd, CLUSTER)).get(c.ip)?.node === node &&
+          (await endpointRecords(cluster.etcd, CLUSTER)).get(c.endpointId)?.node === node,
+        15_000,
+      );
     }
     expect(await definition(), 'the network definition is recorded again').toMatchObject({ subnet: SUBNET });
     const fresh = await run(host(1));
@@ -453,7 +606,13 @@ describe('one cluster network on three hosts', () => {
   it('everything removed through the protocol: no claim or record of ours in etcd, no link of ours, no nft table, no namespace', async () => {
     for (const c of [...live]) await remove(c);
     for (const n of nets()) await removeNetwork(n);
-    await until('no claim and no record left in etcd', async () => (await claims(cluster.etcd, CLUSTER)).size === 0 && (await endpointRecords(cluster.etcd, CLUSTER)).size === 0, 5000, async () => JSON.stringify([...(await claims(cluster.etcd, CLUSTER)).keys(), ...(await endpointRecords(cluster.etcd, CLUSTER)).keys()]));
+    await until(
+      'no claim and no record left in etcd',
+      async () => (await claims(cluster.etcd, CLUSTER)).size === 0 && (await endpointRecords(cluster.etcd, CLUSTER)).size === 0,
+      5000,
+      async () =>
+        JSON.stringify([...(await claims(cluster.etcd, CLUSTER)).keys(), ...(await endpointRecords(cluster.etcd, CLUSTER)).keys()]),
+    );
     for (const h of cluster.hosts) await h.plugin.stop();
     for (const h of cluster.hosts) {
       expect(await mynetLinks(h.ns), `links of ours on ${h.label}`).toEqual([]);
@@ -462,7 +621,16 @@ describe('one cluster network on three hosts', () => {
     // For the record: what the plugins logged as errors over the whole run (etcd's outages included).
     for (const h of cluster.hosts) {
       const errors = h.plugin.problems().filter((l) => /"level":(5|6)\d/.test(l));
-      console.log(`[log] host ${h.label}: ${errors.length} error line(s)${errors.length ? `, e.g.\n${errors.slice(0, 5).map((l) => l.slice(0, 400)).join('\n')}` : ''}`);
+      console.log(
+        `[log] host ${h.label}: ${errors.length} error line(s)${
+          errors.length
+            ? `, e.g.\n${errors
+                .slice(0, 5)
+                .map((l) => l.slice(0, 400))
+                .join('\n')}`
+            : ''
+        }`,
+      );
     }
     await cluster.destroy();
     expect(await leftoverNamespaces()).toEqual([]);

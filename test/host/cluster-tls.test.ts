@@ -48,12 +48,18 @@ describe('TLS to etcd', () => {
 
   it.each([
     ['no client certificate', (p: NonNullable<TestEtcd['pki']>) => ({ MYNET_ETCD_CA: p.ca })],
-    ['a CA that did not sign the server', (p: NonNullable<TestEtcd['pki']>) => ({ MYNET_ETCD_CA: p.otherCa, MYNET_ETCD_CERT: p.clientCert, MYNET_ETCD_KEY: p.clientKey })],
+    [
+      'a CA that did not sign the server',
+      (p: NonNullable<TestEtcd['pki']>) => ({ MYNET_ETCD_CA: p.otherCa, MYNET_ETCD_CERT: p.clientCert, MYNET_ETCD_KEY: p.clientKey }),
+    ],
   ])('%s: refused within 3 s with CLUSTER_UNAVAILABLE, no key material in the message', async (_what, env) => {
     const pki = etcd.pki as NonNullable<TestEtcd['pki']>;
     const s = storeFrom(env(pki));
     const t0 = performance.now();
-    const err = await s.listEndpoints('tls').then(() => undefined, (e: unknown) => e);
+    const err = await s.listEndpoints('tls').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(performance.now() - t0).toBeLessThan(3300);
     expect(err).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
     const key = readFileSync(pki.clientKey, 'utf8').split('\n')[1] ?? 'no key line';
@@ -69,9 +75,19 @@ describe('TLS to etcd', () => {
     // No network is created: the plugin only registers its presence (nothing on the host changes).
     const proc = spawn(process.execPath, [resolve(import.meta.dirname, '../../dist/main.js')], {
       env: {
-        ...process.env, MYNET_SOCKET: join(dir, 'p.sock'), MYNET_ADMIN_SOCKET: join(dir, 'a.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'trace',
-        DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`, MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_ETCD_CA: pki.ca, MYNET_ETCD_CERT: pki.clientCert, MYNET_ETCD_KEY: pki.clientKey,
-        MYNET_NODE_NAME: 'host-tls-plugin', MYNET_NODE_ADDRESS: '198.18.0.77',
+        ...process.env,
+        MYNET_SOCKET: join(dir, 'p.sock'),
+        MYNET_ADMIN_SOCKET: join(dir, 'a.sock'),
+        MYNET_STATE_DIR: join(dir, 'state'),
+        MYNET_DNS_LISTEN: '',
+        MYNET_LOG_LEVEL: 'trace',
+        DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`,
+        MYNET_ETCD_ENDPOINTS: etcd.endpoint,
+        MYNET_ETCD_CA: pki.ca,
+        MYNET_ETCD_CERT: pki.clientCert,
+        MYNET_ETCD_KEY: pki.clientKey,
+        MYNET_NODE_NAME: 'host-tls-plugin',
+        MYNET_NODE_ADDRESS: '198.18.0.77',
       },
       stdio: ['ignore', out, out],
     });
@@ -86,7 +102,8 @@ describe('TLS to etcd', () => {
           r.on('error', rej);
           r.end();
         });
-      const status = async (): Promise<{ cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }> => JSON.parse(await get('/status')) as { cluster?: { etcd: string; members: { name: string; up?: boolean }[] } };
+      const status = async (): Promise<{ cluster?: { etcd: string; members: { name: string; up?: boolean }[] } }> =>
+        JSON.parse(await get('/status')) as { cluster?: { etcd: string; members: { name: string; up?: boolean }[] } };
       let st: Awaited<ReturnType<typeof status>> | undefined;
       const present = async (): Promise<boolean> => {
         st = await status();

@@ -18,16 +18,35 @@ afterAll(destroyCreated);
 
 const ip = (...args: string[]) => ({ kind: 'ip' as const, args });
 const links = async (ns: { run(a: readonly string[]): Promise<string> }): Promise<string[]> =>
-  (JSON.parse(await ns.run(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n !== 'lo').sort();
+  (JSON.parse(await ns.run(['ip', '-j', 'link', 'show'])) as { ifname: string }[])
+    .map((l) => l.ifname)
+    .filter((n) => n !== 'lo')
+    .sort();
 
 describe('ip coprocess', () => {
   it('runs groups in one process; a failing line is named, later lines do not run, the next group gets a new process', async () => {
     const ns = await createNetns();
     const before = ns.exec.spawns;
-    expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-a', 'type', 'bridge'), ip('link', 'set', 'dev', 'mnt-a', 'alias', 'a b'), ip('link', 'set', 'dev', 'mnt-a', 'up')], log)).toBeUndefined();
+    expect(
+      await ns.exec.runIpBatch(
+        [
+          ip('link', 'add', 'mnt-a', 'type', 'bridge'),
+          ip('link', 'set', 'dev', 'mnt-a', 'alias', 'a b'),
+          ip('link', 'set', 'dev', 'mnt-a', 'up'),
+        ],
+        log,
+      ),
+    ).toBeUndefined();
     expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-b', 'type', 'bridge')], log)).toBeUndefined();
     expect(ns.exec.spawns - before).toBe(1);
-    const failed = await ns.exec.runIpBatch([ip('link', 'add', 'mnt-c', 'type', 'bridge'), ip('link', 'add', 'mnt-a', 'type', 'bridge'), ip('link', 'add', 'mnt-d', 'type', 'bridge')], log);
+    const failed = await ns.exec.runIpBatch(
+      [
+        ip('link', 'add', 'mnt-c', 'type', 'bridge'),
+        ip('link', 'add', 'mnt-a', 'type', 'bridge'),
+        ip('link', 'add', 'mnt-d', 'type', 'bridge'),
+      ],
+      log,
+    );
     expect(failed?.index).toBe(1);
     expect(String(failed?.error)).toMatch(/ip link add mnt-a type bridge: RTNETLINK answers: File exists/);
     expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-d', 'type', 'bridge')], log)).toBeUndefined();
@@ -41,7 +60,15 @@ describe('ip coprocess', () => {
     await ns.exec.runIpBatch([ip('link', 'add', 'mnt-br', 'type', 'bridge'), ip('link', 'set', 'dev', 'mnt-br', 'up')], log);
     await ns.run(['ip', 'link', 'del', 'mnt-br']);
     await ns.run(['ip', 'link', 'add', 'mnt-br', 'type', 'bridge']);
-    expect(await ns.exec.runIpBatch([ip('link', 'add', 'mnt-v', 'master', 'mnt-br', 'type', 'veth', 'peer', 'name', 'mnt-p'), ip('link', 'set', 'dev', 'mnt-br', 'alias', 'again')], log)).toBeUndefined();
+    expect(
+      await ns.exec.runIpBatch(
+        [
+          ip('link', 'add', 'mnt-v', 'master', 'mnt-br', 'type', 'veth', 'peer', 'name', 'mnt-p'),
+          ip('link', 'set', 'dev', 'mnt-br', 'alias', 'again'),
+        ],
+        log,
+      ),
+    ).toBeUndefined();
     expect(await ns.run(['ip', '-j', 'link', 'show', 'dev', 'mnt-v'])).toContain('"master":"mnt-br"');
   });
 
@@ -51,7 +78,6 @@ describe('ip coprocess', () => {
     await expect(ns.exec.run(ip('link', 'add', 'mnt-e', 'type', 'bridge'), log)).resolves.toBeUndefined();
     expect(await links(ns)).toEqual(['mnt-e']);
   });
-
 });
 
 describe('nft coprocess', () => {
@@ -79,16 +105,34 @@ describe('bridge coprocess', () => {
     const ns = await createNetns();
     await ns.run(['ip', 'link', 'add', 'mnt-vx', 'type', 'vxlan', 'id', '5000', 'dstport', '4789', 'nolearning']);
     const before = ns.exec.spawns;
-    for (let i = 0; i < 20; i++) await ns.exec.run(bridge('fdb', 'replace', `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, 'dev', 'mnt-vx', 'dst', '198.18.0.9', 'self', 'permanent'), log);
+    for (let i = 0; i < 20; i++)
+      await ns.exec.run(
+        bridge(
+          'fdb',
+          'replace',
+          `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`,
+          'dev',
+          'mnt-vx',
+          'dst',
+          '198.18.0.9',
+          'self',
+          'permanent',
+        ),
+        log,
+      );
     expect(ns.exec.spawns - before).toBe(1);
     expect((await ns.run(['bridge', 'fdb', 'show', 'dev', 'mnt-vx'])).match(/dst 198\.18\.0\.9/g)).toHaveLength(20);
     // A refused command fails with the tool's words; the next one still runs on the same process.
-    const err = await ns.exec.run(bridge('fdb', 'replace', 'not-a-mac', 'dev', 'mnt-vx', 'dst', '198.18.0.9', 'self', 'permanent'), log).catch((e: unknown) => e);
+    const err = await ns.exec
+      .run(bridge('fdb', 'replace', 'not-a-mac', 'dev', 'mnt-vx', 'dst', '198.18.0.9', 'self', 'permanent'), log)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostCommandError);
     expect(String(err)).toMatch(/bridge fdb replace not-a-mac/);
     // An absent entry's delete is fine when absentOk says so; else it fails.
     await ns.exec.run({ ...bridge('fdb', 'del', '02:00:00:00:99:99', 'dev', 'mnt-vx', 'self'), absentOk: true }, log);
-    await expect(ns.exec.run(bridge('fdb', 'del', '02:00:00:00:99:99', 'dev', 'mnt-vx', 'self'), log)).rejects.toThrow(/No such file or directory/);
+    await expect(ns.exec.run(bridge('fdb', 'del', '02:00:00:00:99:99', 'dev', 'mnt-vx', 'self'), log)).rejects.toThrow(
+      /No such file or directory/,
+    );
     // The device deleted and made again behind the process's back.
     await ns.run(['ip', 'link', 'del', 'mnt-vx']);
     await ns.run(['ip', 'link', 'add', 'mnt-vx', 'type', 'vxlan', 'id', '5000', 'dstport', '4789', 'nolearning']);

@@ -52,7 +52,11 @@ function call<T = Record<string, unknown>>(agent: Agent, path: string, body: unk
   });
 }
 
-const answers = (): Promise<boolean> => call(new Agent(), '/Plugin.Activate', {}).then(() => true, () => false);
+const answers = (): Promise<boolean> =>
+  call(new Agent(), '/Plugin.Activate', {}).then(
+    () => true,
+    () => false,
+  );
 
 /** Whether the admin socket answers GET /version (a socket left by the killed process does not: nobody listens on it). */
 const adminAnswers = (): Promise<boolean> =>
@@ -78,7 +82,15 @@ async function adminReady(): Promise<void> {
 
 async function start(ns: TestNetns): Promise<void> {
   proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
-    env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: adminSock, MYNET_STATE_DIR: stateDir, MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MYNET_RECONCILE_INTERVAL: '3600' },
+    env: {
+      ...process.env,
+      MYNET_SOCKET: sock,
+      MYNET_ADMIN_SOCKET: adminSock,
+      MYNET_STATE_DIR: stateDir,
+      MYNET_DNS_LISTEN: '',
+      MYNET_LOG_LEVEL: 'error',
+      MYNET_RECONCILE_INTERVAL: '3600',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitUntil('the plugin to answer after a restart', answers, { ms: 10_000, every: 25 });
@@ -99,25 +111,52 @@ const bare = (a: string): string => a.split('/')[0] as string;
 const POOL = '10.66.0.0/16';
 
 /** What a client holds; `deleting`: its DeleteEndpoint was sent (it may have run before a kill). */
-interface Held { readonly address: string; endpoint?: string; created?: boolean; deleting?: boolean }
+interface Held {
+  readonly address: string;
+  endpoint?: string;
+  created?: boolean;
+  deleting?: boolean;
+}
 
 describe('kill -9 under load, restart, repeat', () => {
   it(`${ROUNDS} rounds of ${CLIENTS} clients: state loads, no address twice, links match, peers still talk, nothing left`, async () => {
     const ns = await createNetns();
     await start(ns);
     const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS + 4 });
-    const pool = await call<{ PoolID: string }>(agent, '/IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: POOL, Options: {}, V6: false });
-    const gw = await call<{ Address: string }>(agent, '/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '10.66.0.1', Options: { RequestAddressType: 'com.docker.network.gateway' } });
-    await call(agent, '/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: POOL, Gateway: gw.Address }], IPv6Data: [] });
+    const pool = await call<{ PoolID: string }>(agent, '/IpamDriver.RequestPool', {
+      AddressSpace: 'LocalDefault',
+      Pool: POOL,
+      Options: {},
+      V6: false,
+    });
+    const gw = await call<{ Address: string }>(agent, '/IpamDriver.RequestAddress', {
+      PoolID: pool.PoolID,
+      Address: '10.66.0.1',
+      Options: { RequestAddressType: 'com.docker.network.gateway' },
+    });
+    await call(agent, '/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: POOL, Gateway: gw.Address }],
+      IPv6Data: [],
+    });
 
     // Two long-lived containers.
     const boxes: TestNetns[] = [];
     const fixed: { id: string; address: string }[] = [];
     for (const n of [2, 3]) {
       const id = dockerId();
-      const a = await call<{ Address: string }>(agent, '/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: `10.66.0.${n}`, Options: {} });
+      const a = await call<{ Address: string }>(agent, '/IpamDriver.RequestAddress', {
+        PoolID: pool.PoolID,
+        Address: `10.66.0.${n}`,
+        Options: {},
+      });
       await call(agent, '/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: id, Interface: { Address: a.Address } });
-      const j = await call<{ InterfaceName: { SrcName: string } }>(agent, '/NetworkDriver.Join', { NetworkID: NET, EndpointID: id, SandboxKey: `/x/${n}` });
+      const j = await call<{ InterfaceName: { SrcName: string } }>(agent, '/NetworkDriver.Join', {
+        NetworkID: NET,
+        EndpointID: id,
+        SandboxKey: `/x/${n}`,
+      });
       const box = await createNetns();
       await ns.run(['ip', 'link', 'set', 'dev', j.InterfaceName.SrcName, 'netns', box.name]);
       await box.run(['ip', 'addr', 'add', a.Address, 'dev', j.InterfaceName.SrcName]);
@@ -148,7 +187,13 @@ describe('kill -9 under load, restart, repeat', () => {
           h.created = true;
           await call(a, '/NetworkDriver.Join', { ...ep, SandboxKey: '/x' });
           const port = 20000 + i;
-          await call(a, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: i % 2 ? { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: port, HostPortEnd: port }] } : {} });
+          await call(a, '/NetworkDriver.ProgramExternalConnectivity', {
+            ...ep,
+            Options:
+              i % 2
+                ? { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: port, HostPortEnd: port }] }
+                : {},
+          });
           await call(a, '/NetworkDriver.RevokeExternalConnectivity', ep);
           await call(a, '/NetworkDriver.Leave', ep);
           h.deleting = true;
@@ -203,8 +248,13 @@ describe('kill -9 under load, restart, repeat', () => {
 
       // Links: every acknowledged endpoint has its veth; no veth without a possible owner.
       const veths = new Set(await ourVeths());
-      const possible = new Set([...fixed.map((f) => `mnh${f.id.slice(0, 12)}`), ...held.flat().flatMap((h) => (h.endpoint ? [`mnh${h.endpoint.slice(0, 12)}`] : []))]);
-      for (const h of held.flat()) if (h.created && !h.deleting) expect(veths.has(`mnh${h.endpoint?.slice(0, 12)}`), `veth of an acknowledged endpoint after round ${round}`).toBe(true);
+      const possible = new Set([
+        ...fixed.map((f) => `mnh${f.id.slice(0, 12)}`),
+        ...held.flat().flatMap((h) => (h.endpoint ? [`mnh${h.endpoint.slice(0, 12)}`] : [])),
+      ]);
+      for (const h of held.flat())
+        if (h.created && !h.deleting)
+          expect(veths.has(`mnh${h.endpoint?.slice(0, 12)}`), `veth of an acknowledged endpoint after round ${round}`).toBe(true);
       for (const v of veths) expect(possible.has(v), `veth ${v} belongs to no endpoint after round ${round}`).toBe(true);
       expect(await pings(boxes[0] as TestNetns, fixed[1]?.address as string), `peers after round ${round}`).toBe(true);
 
@@ -234,7 +284,10 @@ describe('kill -9 under load, restart, repeat', () => {
     p.kill('SIGTERM');
     await exited;
     agent.destroy();
-    for (const g of ['28014', '28015']) expect((JSON.parse(await ns.run(['ip', '-j', 'link', 'show', 'group', g])) as { ifname?: string }[]).filter((l) => l.ifname)).toEqual([]);
+    for (const g of ['28014', '28015'])
+      expect((JSON.parse(await ns.run(['ip', '-j', 'link', 'show', 'group', g])) as { ifname?: string }[]).filter((l) => l.ifname)).toEqual(
+        [],
+      );
     expect(await ns.run(['nft', 'list', 'tables'])).not.toContain('inet mynet');
     console.log(`crash: ${ROUNDS} kills survived, ${lifecycles} lifecycles completed between them, ${CLIENTS} clients`);
   }, 600_000);

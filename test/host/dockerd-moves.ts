@@ -78,9 +78,27 @@ export interface NetworkSpec {
 
 /** The calls before CreateNetwork; the returned `create` sends it (a race test holds it back). */
 export async function prepareNetwork(h: DockerHost, spec: NetworkSpec): Promise<{ net: Network; create: () => Promise<unknown> }> {
-  const p = await post<{ PoolID: string; Pool: string }>(h.socket, '/IpamDriver.RequestPool', { AddressSpace: 'mynet-local', Pool: spec.subnet, SubPool: '', Options: {}, V6: false });
-  const g = await post<{ Address: string }>(h.socket, '/IpamDriver.RequestAddress', { PoolID: p.PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } });
-  const net: Network = { host: h, id: dockerId(), name: spec.name ?? spec.cluster ?? 'local', poolId: p.PoolID, pool: p.Pool, gateway: g.Address, ...(spec.cluster ? { cluster: spec.cluster } : {}) };
+  const p = await post<{ PoolID: string; Pool: string }>(h.socket, '/IpamDriver.RequestPool', {
+    AddressSpace: 'mynet-local',
+    Pool: spec.subnet,
+    SubPool: '',
+    Options: {},
+    V6: false,
+  });
+  const g = await post<{ Address: string }>(h.socket, '/IpamDriver.RequestAddress', {
+    PoolID: p.PoolID,
+    Address: '',
+    Options: { RequestAddressType: 'com.docker.network.gateway' },
+  });
+  const net: Network = {
+    host: h,
+    id: dockerId(),
+    name: spec.name ?? spec.cluster ?? 'local',
+    poolId: p.PoolID,
+    pool: p.Pool,
+    gateway: g.Address,
+    ...(spec.cluster ? { cluster: spec.cluster } : {}),
+  };
   const generic = { ...(spec.cluster ? { 'mynet.cluster': spec.cluster } : {}), ...(spec.options ?? {}) };
   const create = (): Promise<unknown> =>
     post(h.socket, '/NetworkDriver.CreateNetwork', {
@@ -119,7 +137,11 @@ export async function removeNetwork(net: Network): Promise<void> {
 
 /** RequestAddress as `docker run [--ip]` sends it; answers "addr/len". */
 export async function requestAddress(net: Network, ip?: string): Promise<string> {
-  const r = await post<{ Address: string }>(net.host.socket, '/IpamDriver.RequestAddress', { PoolID: net.poolId, Address: ip ?? '', Options: null });
+  const r = await post<{ Address: string }>(net.host.socket, '/IpamDriver.RequestAddress', {
+    PoolID: net.poolId,
+    Address: ip ?? '',
+    Options: null,
+  });
   return r.Address;
 }
 
@@ -131,7 +153,11 @@ export async function runContainer(net: Network, o: { ip?: string; name?: string
   const ep = { NetworkID: net.id, EndpointID: endpointId };
   let created: { Interface?: { MacAddress?: string } };
   try {
-    created = await post(h.socket, '/NetworkDriver.CreateEndpoint', { ...ep, Interface: { Address: cidr, AddressIPv6: '', MacAddress: '' }, Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] } });
+    created = await post(h.socket, '/NetworkDriver.CreateEndpoint', {
+      ...ep,
+      Interface: { Address: cidr, AddressIPv6: '', MacAddress: '' },
+      Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] },
+    });
   } catch (err) {
     // dockerd gives the address back when the driver refuses the endpoint.
     await post(h.socket, '/IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: ipOf(cidr) });
@@ -139,7 +165,11 @@ export async function runContainer(net: Network, o: { ip?: string; name?: string
   }
   const mac = created.Interface?.MacAddress;
   if (!mac) throw new Error('CreateEndpoint without a MAC in the request must answer one');
-  const j = await post<{ InterfaceName: { SrcName: string; DstPrefix: string }; Gateway?: string }>(h.socket, '/NetworkDriver.Join', { ...ep, SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`, Options: {} });
+  const j = await post<{ InterfaceName: { SrcName: string; DstPrefix: string }; Gateway?: string }>(h.socket, '/NetworkDriver.Join', {
+    ...ep,
+    SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`,
+    Options: {},
+  });
   const box = await createNetns({ prefix: `${h.tag ?? TAG}c-` });
   const ifname = `${j.InterfaceName.DstPrefix}0`;
   await h.ns.run(['ip', 'link', 'set', 'dev', j.InterfaceName.SrcName, 'netns', box.name]);
@@ -147,11 +177,30 @@ export async function runContainer(net: Network, o: { ip?: string; name?: string
   await box.run(['ip', 'addr', 'add', cidr, 'dev', ifname]);
   await box.run(['ip', 'link', 'set', 'dev', ifname, 'up']);
   if (j.Gateway) await box.run(['ip', 'route', 'add', 'default', 'via', j.Gateway]);
-  await post(h.socket, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] } });
+  await post(h.socket, '/NetworkDriver.ProgramExternalConnectivity', {
+    ...ep,
+    Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] },
+  });
   const containerId = dockerId();
   // The container runs: dockerd's API now shows it, with its name (an unnamed one gets a made-up name from dockerd).
-  h.docker?.started({ id: containerId, name: o.name ?? `${h.tag ?? TAG}${containerId.slice(0, 8)}`, networks: { [net.name]: { id: net.id, ip: ipOf(cidr) } } });
-  return { host: h, net, containerId, ...(o.name ? { name: o.name } : {}), endpointId, cidr, ip: ipOf(cidr), mac, srcName: j.InterfaceName.SrcName, ifname, box };
+  h.docker?.started({
+    id: containerId,
+    name: o.name ?? `${h.tag ?? TAG}${containerId.slice(0, 8)}`,
+    networks: { [net.name]: { id: net.id, ip: ipOf(cidr) } },
+  });
+  return {
+    host: h,
+    net,
+    containerId,
+    ...(o.name ? { name: o.name } : {}),
+    endpointId,
+    cidr,
+    ip: ipOf(cidr),
+    mac,
+    srcName: j.InterfaceName.SrcName,
+    ifname,
+    box,
+  };
 }
 
 /**

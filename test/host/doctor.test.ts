@@ -11,8 +11,29 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseNftTable } from '../../src/host/kernel-snapshot.js';
 import { FORWARD_CHAIN, MYNET_GROUP, endpointAlias } from '../../src/plan/link-names.js';
 import { type TestNetns, addrsOf, createNetns, destroyCreated, linkInfo } from '../helpers/netns.js';
-import { HOST_ADDR, OUTSIDE_ADDR, TCP, type Container, type World, binding, container, outsideHost, serve, stopServers, tcpAsk } from './nat-fixture.js';
-import { type CreatedNetwork, buildPlugin, createNetwork, dockerLikeFirewall, forwardRules, log, pings, publish } from './plugin-fixture.js';
+import {
+  HOST_ADDR,
+  OUTSIDE_ADDR,
+  TCP,
+  type Container,
+  type World,
+  binding,
+  container,
+  outsideHost,
+  serve,
+  stopServers,
+  tcpAsk,
+} from './nat-fixture.js';
+import {
+  type CreatedNetwork,
+  buildPlugin,
+  createNetwork,
+  dockerLikeFirewall,
+  forwardRules,
+  log,
+  pings,
+  publish,
+} from './plugin-fixture.js';
 
 afterEach(async () => {
   stopServers();
@@ -35,7 +56,8 @@ interface Setup {
 let s: Setup;
 
 /** doctor('none') → the differences as "kind object". */
-const found = async (): Promise<string[]> => (await s.w.plugin.doctor(log, 'none')).map((r) => `${r.difference.kind} ${r.difference.object}`);
+const found = async (): Promise<string[]> =>
+  (await s.w.plugin.doctor(log, 'none')).map((r) => `${r.difference.kind} ${r.difference.object}`);
 const webFromOutside = (expectAnswer = true): Promise<string | undefined> => tcpAsk(s.w.outside, HOST_ADDR, 8080, expectAnswer);
 
 beforeEach(async () => {
@@ -117,7 +139,8 @@ describe('doctor on a real kernel', () => {
     await repairAll();
     const after = parseNftTable(await host().run(['nft', '-j', 'list', 'table', 'inet', 'mynet']));
     expect([...after.chains].sort()).toEqual([...before.chains].sort());
-    const sorted = (t: typeof before): [string, string[]][] => [...t.elements].map(([m, els]): [string, string[]] => [m, [...els].sort()]).sort();
+    const sorted = (t: typeof before): [string, string[]][] =>
+      [...t.elements].map(([m, els]): [string, string[]] => [m, [...els].sort()]).sort();
     expect(sorted(after)).toEqual(sorted(before));
     expect(after.elements.get('pub6any')).toEqual(['tcp . 8080 : fd00:77::10 . 80']);
     expect(await webFromOutside()).toBe(`web from ${OUTSIDE_ADDR}`);
@@ -138,7 +161,7 @@ describe('doctor on a real kernel', () => {
     expect(await webFromOutside()).toBe(`web from ${OUTSIDE_ADDR}`);
   });
 
-  it('an orphan in our group is removed by \'all\' only; an unmarked look-alike is never touched', async () => {
+  it("an orphan in our group is removed by 'all' only; an unmarked look-alike is never touched", async () => {
     const orphan = 'mn-orphanX';
     const lookalike = 'mn-lookalikeX';
     await host().run(['ip', 'link', 'add', orphan, 'group', G, 'type', 'bridge']);
@@ -158,7 +181,7 @@ describe('doctor on a real kernel', () => {
     expect(await webFromOutside()).toBe(`web from ${OUTSIDE_ADDR}`);
   });
 
-  it('an unmarked link squatting a missing bridge\'s name is not touched: the repair fails, saying why', async () => {
+  it("an unmarked link squatting a missing bridge's name is not touched: the repair fails, saying why", async () => {
     await host().run(['ip', 'link', 'del', 'dev', s.bridge]);
     await host().run(['ip', 'link', 'add', s.bridge, 'type', 'bridge']);
     const squatter = await linkInfo(host(), s.bridge);
@@ -178,7 +201,7 @@ describe('doctor on a real kernel', () => {
     expect(await webFromOutside()).toBe(`web from ${OUTSIDE_ADDR}`);
   });
 
-  it('\'safe\' repairs what is missing: several things at once, in one run', async () => {
+  it("'safe' repairs what is missing: several things at once, in one run", async () => {
     await host().run(['ip', 'link', 'set', 'dev', s.bridge, 'down']);
     await host().run(['ip', 'link', 'set', 'dev', s.bridge, 'mtu', '1400']);
     await host().run(['ip', 'addr', 'del', s.net.gateway4, 'dev', s.bridge]);
@@ -199,7 +222,9 @@ describe('doctor on a real kernel', () => {
     const br = await linkInfo(host(), s.bridge);
     expect(br?.mtu).toBe(1500);
     expect(br?.flags).toContain('UP');
-    expect((await addrsOf(host(), s.bridge)).map((a) => `${a.local}/${a.prefixlen}`)).toEqual(expect.arrayContaining([s.net.gateway4, s.net.gateway6]));
+    expect((await addrsOf(host(), s.bridge)).map((a) => `${a.local}/${a.prefixlen}`)).toEqual(
+      expect.arrayContaining([s.net.gateway4, s.net.gateway6]),
+    );
     expect(await webFromOutside()).toBe(`web from ${OUTSIDE_ADDR}`);
   });
 });

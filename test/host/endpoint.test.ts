@@ -78,8 +78,10 @@ describe('CreateEndpoint', () => {
       await pings(boxB, 'fd00:5c::a', expectReachable),
     ];
     const hookRules = async (): Promise<string[]> =>
-      [...(await ns.run(['iptables-save', '-t', 'filter'])).split('\n'), ...(await ns.run(['ip6tables-save', '-t', 'filter'])).split('\n')]
-        .filter((l) => l.endsWith(`-j ${FORWARD_CHAIN}`));
+      [
+        ...(await ns.run(['iptables-save', '-t', 'filter'])).split('\n'),
+        ...(await ns.run(['ip6tables-save', '-t', 'filter'])).split('\n'),
+      ].filter((l) => l.endsWith(`-j ${FORWARD_CHAIN}`));
 
     expect(await hookRules()).toHaveLength(2);
     expect(await reach(true)).toEqual([true, true]);
@@ -122,7 +124,10 @@ describe('CreateEndpoint', () => {
     for (let n = 1; n <= total; n++) {
       const id = dockerId();
       exec.arm(n);
-      const err = await plugin.createEndpoint(request(id), log).then(() => undefined, (e: unknown) => e);
+      const err = await plugin.createEndpoint(request(id), log).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       const failed = exec.seen[n - 1] as HostOp;
       const where = `op ${n}/${total} (${renderOp(failed).split('\n')[0]})`;
       expect(err, where).toBeInstanceOf(PluginError);
@@ -144,7 +149,13 @@ describe('CreateEndpoint', () => {
 });
 
 describe('Leave / DeleteEndpoint', () => {
-  async function withEndpoint(): Promise<{ ns: TestNetns; box: TestNetns; plugin: ReturnType<typeof buildPlugin>; netId: string; epId: string }> {
+  async function withEndpoint(): Promise<{
+    ns: TestNetns;
+    box: TestNetns;
+    plugin: ReturnType<typeof buildPlugin>;
+    netId: string;
+    epId: string;
+  }> {
     const ns = await createNetns();
     const plugin = buildPlugin(ns);
     const net = await createNetwork(plugin);
@@ -233,14 +244,25 @@ describe('DeleteEndpoint with steps after the answer (as the plugin runs)', () =
       runIpBatch: (ops, l) => laterExec.runIpBatch(ops, l),
     };
     const background = new Background(gated);
-    const exec = new ExecaExecutor({ netns: ns.name, persistent: true, whenBridgeFull: () => { asked++; letGo(); return background.idle(); } });
+    const exec = new ExecaExecutor({
+      netns: ns.name,
+      persistent: true,
+      whenBridgeFull: () => {
+        asked++;
+        letGo();
+        return background.idle();
+      },
+    });
     onTestFinished(() => exec.close());
     const plugin = buildPlugin(ns, { background, exec });
     const net = await createNetwork(plugin);
     const bridge = `mn-${net.id.slice(0, 12)}`;
     // A bridge takes 1023 ports (the kernel's BR_MAX_PORTS, 1024, less port 0): 1022 of the
     // test's own, then one endpoint.
-    const fill = Array.from({ length: 1022 }, (_, i) => ({ kind: 'ip' as const, args: ['link', 'add', 'name', `mnt-np1f${i}`, 'master', bridge, 'type', 'veth', 'peer', 'name', `mnt-np1p${i}`] }));
+    const fill = Array.from({ length: 1022 }, (_, i) => ({
+      kind: 'ip' as const,
+      args: ['link', 'add', 'name', `mnt-np1f${i}`, 'master', bridge, 'type', 'veth', 'peer', 'name', `mnt-np1p${i}`],
+    }));
     expect(await ns.exec.runIpBatch(fill, log)).toBeUndefined();
     const first = await createEndpoint(plugin, net, { join: false });
     await plugin.deleteEndpoint({ NetworkID: net.id, EndpointID: first.id }, log);
@@ -253,8 +275,22 @@ describe('DeleteEndpoint with steps after the answer (as the plugin runs)', () =
 
   it('restore deletes retired veths a crash left behind, and never a foreign link', async () => {
     const ns = await createNetns();
-    await ns.run(['ip', 'link', 'add', 'mnhdead0000001', 'group', String(MYNET_GROUP + 1), 'type', 'veth', 'peer', 'name', 'mncdead0000001']);
-    await ns.run(['ip', 'link', 'add', 'mnt-foreign', 'type', 'dummy']).catch(() => ns.run(['ip', 'link', 'add', 'mnt-foreign', 'type', 'bridge']));
+    await ns.run([
+      'ip',
+      'link',
+      'add',
+      'mnhdead0000001',
+      'group',
+      String(MYNET_GROUP + 1),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'mncdead0000001',
+    ]);
+    await ns
+      .run(['ip', 'link', 'add', 'mnt-foreign', 'type', 'dummy'])
+      .catch(() => ns.run(['ip', 'link', 'add', 'mnt-foreign', 'type', 'bridge']));
     const plugin = buildPlugin(ns);
     await plugin.restore(log);
     expect(await linkInfo(ns, 'mnhdead0000001')).toBeUndefined();

@@ -14,7 +14,10 @@ afterAll(destroyCreated);
 
 async function expectTimeout(exec: ExecaExecutor): Promise<void> {
   const started = performance.now();
-  const err = await exec.command(['sleep', '5'], log).then(() => undefined, (e: unknown) => e);
+  const err = await exec.command(['sleep', '5'], log).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const ms = performance.now() - started;
   expect(err).toBeInstanceOf(HostCommandError);
   expect((err as HostCommandError).code).toBe('HOST_COMMAND_FAILED');
@@ -34,13 +37,16 @@ describe('ExecaExecutor', () => {
 
   it('names the command and the kernel message on failure, and treats a missing link as deleted', async () => {
     const ns = await createNetns();
-    const err = await ns.exec.command(['ip', 'link', 'set', 'dev', 'mnt-nosuch', 'up'], log).then(() => undefined, (e: unknown) => e);
+    const err = await ns.exec.command(['ip', 'link', 'set', 'dev', 'mnt-nosuch', 'up'], log).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HostCommandError);
     expect((err as HostCommandError).message).toMatch(/^ip link set dev mnt-nosuch up: .*(Cannot find device|does not exist)/);
     await expect(ns.exec.run({ kind: 'link-del', name: 'mnt-nosuch' }, log)).resolves.toBeUndefined();
   });
 
-  it('with coprocesses, this host\'s ip and nft pass the start-up probe: no warning, one process each, a failure still named', async () => {
+  it("with coprocesses, this host's ip and nft pass the start-up probe: no warning, one process each, a failure still named", async () => {
     const ns = await createNetns();
     const warnings: unknown[] = [];
     const warnLog: Logger = pino({ level: 'warn' }, { write: (s: string) => void warnings.push(JSON.parse(s)) });
@@ -48,7 +54,9 @@ describe('ExecaExecutor', () => {
     try {
       await exec.run({ kind: 'nft', table: 'inet mnt_probe', commands: [add(tableObj())] }, warnLog);
       await exec.run({ kind: 'nft', table: 'inet mnt_probe', commands: [add(chainObj('c'))] }, warnLog);
-      await expect(exec.run({ kind: 'nft', table: 'inet mnt_nosuch', commands: [add(chainObj('c'))] }, warnLog)).rejects.toThrow(/^nft -f -: Error: No such file or directory/);
+      await expect(exec.run({ kind: 'nft', table: 'inet mnt_nosuch', commands: [add(chainObj('c'))] }, warnLog)).rejects.toThrow(
+        /^nft -f -: Error: No such file or directory/,
+      );
       expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'add', 'mnt-probe', 'type', 'bridge'] }], warnLog)).toBeUndefined();
       expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'set', 'dev', 'mnt-probe', 'up'] }], warnLog)).toBeUndefined();
       expect(warnings).toEqual([]);

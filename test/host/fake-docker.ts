@@ -75,14 +75,22 @@ export class FakeDocker {
       return;
     }
     if (path === '/containers/json') {
-      return json(200, [...this.containers.values()].map((c) => ({ Id: c.id, Names: [`/${c.name}`], NetworkSettings: { Networks: {} } })));
+      return json(
+        200,
+        [...this.containers.values()].map((c) => ({ Id: c.id, Names: [`/${c.name}`], NetworkSettings: { Networks: {} } })),
+      );
     }
     if (path === '/networks') return json(200, []);
     const m = /^\/containers\/([0-9a-f]+)\/json$/.exec(path);
     if (m) {
       const c = this.containers.get(m[1] as string);
       if (!c) return json(404, { message: `No such container: ${m[1]}` });
-      const networks = Object.fromEntries(Object.entries(c.networks).map(([name, n]) => [name, { NetworkID: n.id, IPAddress: n.ip, GlobalIPv6Address: '', Aliases: [c.id.slice(0, 12)] }]));
+      const networks = Object.fromEntries(
+        Object.entries(c.networks).map(([name, n]) => [
+          name,
+          { NetworkID: n.id, IPAddress: n.ip, GlobalIPv6Address: '', Aliases: [c.id.slice(0, 12)] },
+        ]),
+      );
       return json(200, { Id: c.id, Name: `/${c.name}`, State: { Running: true }, NetworkSettings: { Networks: networks } });
     }
     json(404, { message: `page not found: ${path}` });

@@ -24,7 +24,9 @@ describe('hairpin to itself', () => {
     const gw = ipOf(net.gateway4);
 
     // The host side of each veth, on the bridge, in hairpin mode (`ip -d`: "hairpin on").
-    const ports = (await w.host.run(['ip', '-d', '-o', 'link', 'show', 'type', 'veth'])).split('\n').filter((l) => l.includes('bridge_slave'));
+    const ports = (await w.host.run(['ip', '-d', '-o', 'link', 'show', 'type', 'veth']))
+      .split('\n')
+      .filter((l) => l.includes('bridge_slave'));
     expect(ports).toHaveLength(2);
     for (const p of ports) expect(p).toMatch(/ hairpin on /);
 

@@ -47,46 +47,79 @@ const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 it(`${CONNS} connections of endpoint lifecycles for ${SECONDS} s: no error, no fd growth, memory bounded`, async () => {
   const ns = await createNetns();
   proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
-    env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error' },
+    env: {
+      ...process.env,
+      MYNET_SOCKET: sock,
+      MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'),
+      MYNET_STATE_DIR: join(dir, 'state'),
+      MYNET_DNS_LISTEN: '',
+      MYNET_LOG_LEVEL: 'error',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const setup = new Agent({ keepAlive: true });
   for (let i = 0; i < 400; i++) {
-    if (await call(setup, '/Plugin.Activate', {}).then(() => true, () => false)) break;
+    if (
+      await call(setup, '/Plugin.Activate', {}).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 25));
   }
   const pid = proc.pid as number; // ip netns exec execs node in place
   const NET = id();
-  await call(setup, '/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.60.0.0/14', Gateway: '10.60.0.1/14' }], IPv6Data: [] });
+  await call(setup, '/NetworkDriver.CreateNetwork', {
+    NetworkID: NET,
+    Options: { 'com.docker.network.generic': {} },
+    IPv4Data: [{ AddressSpace: 'x', Pool: '10.60.0.0/14', Gateway: '10.60.0.1/14' }],
+    IPv6Data: [],
+  });
   const fd0 = fds(pid);
   let done = 0;
   let rssEarly = 0;
   const errors: string[] = [];
   const until = Date.now() + SECONDS * 1000;
   let n = 0;
-  await Promise.all(Array.from({ length: CONNS }, async (_, w) => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    while (Date.now() < until) {
-      const k = ++n;
-      const ep = { NetworkID: NET, EndpointID: id() };
-      try {
-        await call(agent, '/NetworkDriver.CreateEndpoint', { ...ep, Interface: { Address: `10.${60 + ((k >> 16) & 3)}.${(k >> 8) & 255}.${(k & 255) || 1}/14` } });
-        await call(agent, '/NetworkDriver.Join', { ...ep, SandboxKey: '/x' });
-        await call(agent, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: w % 4 === 0 ? { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 40000 + w, HostPortEnd: 40000 + w }] } : {} });
-        await call(agent, '/NetworkDriver.RevokeExternalConnectivity', ep);
-        await call(agent, '/NetworkDriver.Leave', ep);
-        await call(agent, '/NetworkDriver.DeleteEndpoint', ep);
-        if (++done === 500) rssEarly = rss(pid);
-      } catch (e) {
-        errors.push(String(e).slice(0, 300));
+  await Promise.all(
+    Array.from({ length: CONNS }, async (_, w) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      while (Date.now() < until) {
+        const k = ++n;
+        const ep = { NetworkID: NET, EndpointID: id() };
+        try {
+          await call(agent, '/NetworkDriver.CreateEndpoint', {
+            ...ep,
+            Interface: { Address: `10.${60 + ((k >> 16) & 3)}.${(k >> 8) & 255}.${k & 255 || 1}/14` },
+          });
+          await call(agent, '/NetworkDriver.Join', { ...ep, SandboxKey: '/x' });
+          await call(agent, '/NetworkDriver.ProgramExternalConnectivity', {
+            ...ep,
+            Options:
+              w % 4 === 0
+                ? {
+                    'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 40000 + w, HostPortEnd: 40000 + w }],
+                  }
+                : {},
+          });
+          await call(agent, '/NetworkDriver.RevokeExternalConnectivity', ep);
+          await call(agent, '/NetworkDriver.Leave', ep);
+          await call(agent, '/NetworkDriver.DeleteEndpoint', ep);
+          if (++done === 500) rssEarly = rss(pid);
+        } catch (e) {
+          errors.push(String(e).slice(0, 300));
+        }
       }
-    }
-    agent.destroy();
-  }));
+      agent.destroy();
+    }),
+  );
   setup.destroy();
   await new Promise((r) => setTimeout(r, 500));
   const rssEnd = rss(pid);
-  console.log(`load: ${done} lifecycles over ${CONNS} connections in ${SECONDS} s, ${errors.length} errors, fds ${fd0} -> ${fds(pid)}, RSS ${rssEarly.toFixed(1)} -> ${rssEnd.toFixed(1)} MiB`);
+  console.log(
+    `load: ${done} lifecycles over ${CONNS} connections in ${SECONDS} s, ${errors.length} errors, fds ${fd0} -> ${fds(pid)}, RSS ${rssEarly.toFixed(1)} -> ${rssEnd.toFixed(1)} MiB`,
+  );
   expect(errors.slice(0, 3)).toEqual([]);
   expect(done).toBeGreaterThanOrEqual(CONNS); // every connection completed lifecycles (requests are serialised by one lock)
   expect(fds(pid)).toBeLessThanOrEqual(fd0 + 2);

@@ -16,14 +16,7 @@ import { HostCommandError } from '../../src/errors.js';
 import type { Plugin } from '../../src/plugin.js';
 import { afterAll, afterEach } from 'vitest';
 import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js';
-import {
-  type CreatedNetwork,
-  buildPlugin,
-  createEndpoint,
-  hostLikeFilter,
-  ipOf,
-  plugContainer,
-} from './plugin-fixture.js';
+import { type CreatedNetwork, buildPlugin, createEndpoint, hostLikeFilter, ipOf, plugContainer } from './plugin-fixture.js';
 
 export const HOST_ADDR = '203.0.113.1';
 export const OUTSIDE_ADDR = '203.0.113.2';
@@ -232,7 +225,13 @@ async function client(from: TestNetns, script: string, addr: string, port: numbe
  * undefined when it is refused, unreachable or silent. An answer is retried once (a fresh
  * bridge port can lose the first SYN); silence is waited for once, `ms` long.
  */
-export async function tcpAsk(from: TestNetns, addr: string, port: number, expectAnswer = true, ms = expectAnswer ? 3000 : 1200): Promise<string | undefined> {
+export async function tcpAsk(
+  from: TestNetns,
+  addr: string,
+  port: number,
+  expectAnswer = true,
+  ms = expectAnswer ? 3000 : 1200,
+): Promise<string | undefined> {
   const tries = expectAnswer ? 2 : 1;
   for (let i = 0; i < tries; i++) {
     const r = await client(from, TCP_CLIENT, addr, port, ms);
@@ -242,7 +241,13 @@ export async function tcpAsk(from: TestNetns, addr: string, port: number, expect
 }
 
 /** Sends a datagram every 250 ms until one is answered or `ms` pass; the answer or undefined. */
-export async function udpAsk(from: TestNetns, addr: string, port: number, expectAnswer = true, ms = expectAnswer ? 3000 : 1200): Promise<string | undefined> {
+export async function udpAsk(
+  from: TestNetns,
+  addr: string,
+  port: number,
+  expectAnswer = true,
+  ms = expectAnswer ? 3000 : 1200,
+): Promise<string | undefined> {
   return client(from, UDP_CLIENT, addr, port, ms);
 }
 
@@ -275,7 +280,12 @@ export const UDP = 17;
 export const SCTP = 132;
 
 /** One binding; HostPortEnd defaults to HostPort, as `-p 8080:80` sends it. */
-export const binding = (proto: 6 | 17 | 132, port: number, hostPort: number, o: { hostIp?: string; hostPortEnd?: number } = {}): PortMapEntry => ({
+export const binding = (
+  proto: 6 | 17 | 132,
+  port: number,
+  hostPort: number,
+  o: { hostIp?: string; hostPortEnd?: number } = {},
+): PortMapEntry => ({
   Proto: proto,
   IP: '',
   Port: port,

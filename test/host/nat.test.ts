@@ -60,7 +60,11 @@ describe('outbound NAT', () => {
     const c = await container(w, net);
     const server = await outsideServer(w);
     expect(
-      await all({ ping: pings(c.box, OUTSIDE_ADDR, false), tcp: tcpAsk(c.box, OUTSIDE_ADDR, 7000, false), udp: udpAsk(c.box, OUTSIDE_ADDR, 7000, false) }),
+      await all({
+        ping: pings(c.box, OUTSIDE_ADDR, false),
+        tcp: tcpAsk(c.box, OUTSIDE_ADDR, 7000, false),
+        udp: udpAsk(c.box, OUTSIDE_ADDR, 7000, false),
+      }),
     ).toEqual({ ping: false, tcp: undefined, udp: undefined });
     // The datagrams did arrive, from the container's own address: only the way back is missing.
     expect(received(server).length).toBeGreaterThan(0);
@@ -82,7 +86,9 @@ describe('outbound NAT', () => {
 
 describe('gateway modes, each family on its own (com.docker.network.bridge.gateway_mode_ipv4/6)', () => {
   /** A dual-stack network with one container, servers outside on both families. */
-  async function dual(generic: Record<string, string>): Promise<{ w: World; c: Container; net: Awaited<ReturnType<typeof createNetwork>>; v6: string }> {
+  async function dual(
+    generic: Record<string, string>,
+  ): Promise<{ w: World; c: Container; net: Awaited<ReturnType<typeof createNetwork>>; v6: string }> {
     const w = await world({ firewall: dockerLikeFirewall });
     await outsideV6(w);
     const net = await createNetwork(w.plugin, { v6Pool: 'fd00:72::/64', generic });
@@ -101,7 +107,10 @@ describe('gateway modes, each family on its own (com.docker.network.bridge.gatew
     await w.outside.run(['ip', 'route', 'add', net.pool4, 'via', HOST_ADDR]);
     await w.outside.run(['ip', '-6', 'route', 'add', 'fd00:72::/64', 'via', HOST_ADDR6]);
     expect(await tcpAsk(c.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${c.ip}`);
-    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80), in6: tcpAsk(w.outside, v6, 80, false) })).toEqual({ in4: `c from ${OUTSIDE_ADDR}`, in6: undefined });
+    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80), in6: tcpAsk(w.outside, v6, 80, false) })).toEqual({
+      in4: `c from ${OUTSIDE_ADDR}`,
+      in6: undefined,
+    });
   });
 
   it('gateway_mode_ipv6=routed: IPv6 leaves unmasqueraded and is reachable directly; IPv4 is still masqueraded and not reachable directly', async () => {
@@ -110,7 +119,10 @@ describe('gateway modes, each family on its own (com.docker.network.bridge.gatew
     await w.outside.run(['ip', 'route', 'add', net.pool4, 'via', HOST_ADDR]);
     await w.outside.run(['ip', '-6', 'route', 'add', 'fd00:72::/64', 'via', HOST_ADDR6]);
     expect(await tcpAsk(c.box, OUTSIDE_ADDR6, 7000)).toBe(`outside from ${v6}`);
-    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80, false), in6: tcpAsk(w.outside, v6, 80) })).toEqual({ in4: undefined, in6: `c from ${OUTSIDE_ADDR6}` });
+    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80, false), in6: tcpAsk(w.outside, v6, 80) })).toEqual({
+      in4: undefined,
+      in6: `c from ${OUTSIDE_ADDR6}`,
+    });
   });
 
   it('gateway_mode_ipv6=nat-unprotected: IPv6 masqueraded and reachable directly; IPv4 (nat) not', async () => {
@@ -118,50 +130,57 @@ describe('gateway modes, each family on its own (com.docker.network.bridge.gatew
     expect(await tcpAsk(c.box, OUTSIDE_ADDR6, 7000)).toBe(`outside from ${HOST_ADDR6}`);
     await w.outside.run(['ip', 'route', 'add', net.pool4, 'via', HOST_ADDR]);
     await w.outside.run(['ip', '-6', 'route', 'add', 'fd00:72::/64', 'via', HOST_ADDR6]);
-    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80, false), in6: tcpAsk(w.outside, v6, 80) })).toEqual({ in4: undefined, in6: `c from ${OUTSIDE_ADDR6}` });
+    expect(await all({ in4: tcpAsk(w.outside, c.ip, 80, false), in6: tcpAsk(w.outside, v6, 80) })).toEqual({
+      in4: undefined,
+      in6: `c from ${OUTSIDE_ADDR6}`,
+    });
   });
 });
 
-describe('the firewall fails closed: without mynet\'s table, nothing of our links is forwarded', () => {
+describe("the firewall fails closed: without mynet's table, nothing of our links is forwarded", () => {
   it.each([
     { policy: 'DROP (dockerd)', firewall: dockerLikeFirewall },
     { policy: 'ACCEPT', firewall: hostLikeFilter },
-  ])('FORWARD policy $policy: isolation, internal networks and other hosts stay cut off when the table is deleted', async ({ firewall }) => {
-    const w = await world({ firewall });
-    await w.host.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-    const netA = await createNetwork(w.plugin);
-    const netB = await createNetwork(w.plugin);
-    const netC = await createNetwork(w.plugin, { options: { 'com.docker.network.internal': true } });
-    // Bridged traffic goes through FORWARD too (br_netfilter, as dockerd leaves it).
-    await w.host.run(['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
-    const a = await container(w, netA);
-    const a2 = await container(w, netA);
-    const b = await container(w, netB);
-    const c = await container(w, netC);
-    await c.box.run(['ip', 'route', 'add', 'default', 'via', ipOf(netC.gateway4)]);
-    // The outside host routes every container subnet through the host: only the firewall stops it.
-    for (const n of [netA, netC]) await w.outside.run(['ip', 'route', 'add', n.pool4, 'via', HOST_ADDR]);
-    for (const x of [a, b]) await serve(x.box, x === a ? 'a' : 'b', { tcp: [80] });
-    await outsideServer(w);
-    await publish(w.plugin, a.ep, [binding(TCP, 80, 8080)]);
-    const cutOff = (): Promise<unknown> => all({
-      aToB: tcpAsk(a.box, b.ip, 80, false),
-      outsideToA: tcpAsk(w.outside, a.ip, 80, false),
-      internalOut: tcpAsk(c.box, OUTSIDE_ADDR, 7000, false),
-    });
-    // With the table: what should flow flows, the rest is dropped.
-    expect(await tcpAsk(a.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR}`);
-    expect(await tcpAsk(w.outside, HOST_ADDR, 8080)).toBe(`a from ${OUTSIDE_ADDR}`);
-    expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
-    expect(await tcpAsk(a2.box, a.ip, 80)).toBe(`a from ${a2.ip}`);
+  ])(
+    'FORWARD policy $policy: isolation, internal networks and other hosts stay cut off when the table is deleted',
+    async ({ firewall }) => {
+      const w = await world({ firewall });
+      await w.host.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+      const netA = await createNetwork(w.plugin);
+      const netB = await createNetwork(w.plugin);
+      const netC = await createNetwork(w.plugin, { options: { 'com.docker.network.internal': true } });
+      // Bridged traffic goes through FORWARD too (br_netfilter, as dockerd leaves it).
+      await w.host.run(['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
+      const a = await container(w, netA);
+      const a2 = await container(w, netA);
+      const b = await container(w, netB);
+      const c = await container(w, netC);
+      await c.box.run(['ip', 'route', 'add', 'default', 'via', ipOf(netC.gateway4)]);
+      // The outside host routes every container subnet through the host: only the firewall stops it.
+      for (const n of [netA, netC]) await w.outside.run(['ip', 'route', 'add', n.pool4, 'via', HOST_ADDR]);
+      for (const x of [a, b]) await serve(x.box, x === a ? 'a' : 'b', { tcp: [80] });
+      await outsideServer(w);
+      await publish(w.plugin, a.ep, [binding(TCP, 80, 8080)]);
+      const cutOff = (): Promise<unknown> =>
+        all({
+          aToB: tcpAsk(a.box, b.ip, 80, false),
+          outsideToA: tcpAsk(w.outside, a.ip, 80, false),
+          internalOut: tcpAsk(c.box, OUTSIDE_ADDR, 7000, false),
+        });
+      // With the table: what should flow flows, the rest is dropped.
+      expect(await tcpAsk(a.box, OUTSIDE_ADDR, 7000)).toBe(`outside from ${HOST_ADDR}`);
+      expect(await tcpAsk(w.outside, HOST_ADDR, 8080)).toBe(`a from ${OUTSIDE_ADDR}`);
+      expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
+      expect(await tcpAsk(a2.box, a.ip, 80)).toBe(`a from ${a2.ip}`);
 
-    await w.host.run(['nft', 'delete', 'table', ...TABLE.split(' ')]);
-    expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
-    // Closed means closed: within a network too, while the table (its ICC rule) is gone.
-    expect(await tcpAsk(a2.box, a.ip, 80, false)).toBeUndefined();
-    // What MYNET-FORWARD dropped is our links' traffic only: the outside host still reaches the host.
-    expect(await pings(w.outside, HOST_ADDR)).toBe(true);
-  });
+      await w.host.run(['nft', 'delete', 'table', ...TABLE.split(' ')]);
+      expect(await cutOff()).toEqual({ aToB: undefined, outsideToA: undefined, internalOut: undefined });
+      // Closed means closed: within a network too, while the table (its ICC rule) is gone.
+      expect(await tcpAsk(a2.box, a.ip, 80, false)).toBeUndefined();
+      // What MYNET-FORWARD dropped is our links' traffic only: the outside host still reaches the host.
+      expect(await pings(w.outside, HOST_ADDR)).toBe(true);
+    },
+  );
 });
 
 describe('inter-container communication (ICC)', () => {
@@ -244,7 +263,8 @@ describe('internal networks', () => {
     ).toEqual({ ping: false, tcp: undefined, udp: undefined, pingIn: false, tcpIn: undefined });
 
     await expect(publish(w.plugin, a.ep, [binding(TCP, 80, 8080), binding(UDP, 80, 8080)])).resolves.toEqual({});
-    for (const map of ['pub4', 'pub4any']) expect(await w.host.run(['nft', 'list', 'map', ...TABLE.split(' '), map])).not.toContain('elements');
+    for (const map of ['pub4', 'pub4any'])
+      expect(await w.host.run(['nft', 'list', 'map', ...TABLE.split(' '), map])).not.toContain('elements');
     expect(w.plugin.endpointOperInfo({ NetworkID: net.id, EndpointID: a.ep.id }).Value['com.docker.network.portmap']).toEqual([]);
     expect(await tcpAsk(w.outside, HOST_ADDR, 8080, false)).toBeUndefined();
   });

@@ -73,7 +73,10 @@ describe('CreateNetwork', () => {
     const plugin = buildPlugin(ns);
     const before = await ns.dump();
     const { request } = await networkRequest(plugin, { generic: { 'com.docker.network.bridge.name': taken } });
-    const err = await plugin.createNetwork(request, log).then(() => undefined, (e: unknown) => e);
+    const err = await plugin.createNetwork(request, log).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PluginError);
     expect((err as PluginError).code).toBe('CONFLICT');
     expect((err as PluginError).message).toContain(`"${taken}"`);
@@ -90,7 +93,10 @@ describe('CreateNetwork', () => {
     const plugin = buildPlugin(ns);
     const before = await ns.dump();
     const { id, request } = await networkRequest(plugin, { v6Pool: 'fd00:5b::/64' });
-    const err = await plugin.createNetwork(request, log).then(() => undefined, (e: unknown) => e);
+    const err = await plugin.createNetwork(request, log).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PluginError);
     const msg = (err as Error).message;
     expect(msg).toMatch(/^add gateway fd00:5b::1\/64 to mn-[0-9a-f]{12}: ip addr add fd00:5b::1\/64 dev mn-[0-9a-f]{12} nodad: /);
@@ -121,7 +127,10 @@ describe('CreateNetwork', () => {
       const before = await ns.dump();
       const { id, request } = await networkRequest(plugin, { v6Pool: 'fd00:5d::/64' });
       exec.arm(n);
-      const err = await plugin.createNetwork(request, log).then(() => undefined, (e: unknown) => e);
+      const err = await plugin.createNetwork(request, log).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       const failed = exec.seen[n - 1] as HostOp;
       const where = `op ${n}/${total} (${renderOp(failed).split('\n')[0]})`;
       expect(err, where).toBeInstanceOf(PluginError);

@@ -69,9 +69,14 @@ const stateOf = (nets: readonly NetworkRecord[]): State => {
 describe('the model against real nft', () => {
   it('the fixture state, rendered and applied, prints what test/fixtures/kernel/nft-table.json holds', async () => {
     const ns = await createNetns();
-    const state = State.fromSnapshot(JSON.parse(readFileSync(new URL('../fixtures/kernel/state.json', import.meta.url), 'utf8')) as Snapshot);
+    const state = State.fromSnapshot(
+      JSON.parse(readFileSync(new URL('../fixtures/kernel/state.json', import.meta.url), 'utf8')) as Snapshot,
+    );
     const ports = [...state.endpoints.values()].flatMap((e) => portElements(e, e.ports));
-    await apply(ns, [baseScript(), ...[...state.networks.values()].map((n) => networkScript(nftNetwork(n))), portElementsScript('add', ports)].join('\n'));
+    await apply(
+      ns,
+      [baseScript(), ...[...state.networks.values()].map((n) => networkScript(nftNetwork(n))), portElementsScript('add', ports)].join('\n'),
+    );
     const json = await ns.run(['nft', '-j', 'list', 'table', 'inet', 'mynet']);
     if (process.env.MNT_WRITE_FIXTURE === '1') writeFileSync(FIXTURE, `${JSON.stringify(JSON.parse(json), null, 1)}\n`);
     expect(comparable(parseNftTable(json))).toEqual(comparable(parseNftTable(readFileSync(FIXTURE, 'utf8'))));
@@ -79,7 +84,11 @@ describe('the model against real nft', () => {
     // The FORWARD hook of the same run, as iptables-save prints it (kernel-snapshot reads it).
     await ensureForwardHook(ns.exec, silent);
     const save = await ns.run(['iptables-save', '-t', 'filter']);
-    const body = (t: string): string => t.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const body = (t: string): string =>
+      t
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join('\n');
     if (process.env.MNT_WRITE_FIXTURE === '1') writeFileSync(SAVE_FIXTURE, save);
     expect(body(save)).toBe(body(readFileSync(SAVE_FIXTURE, 'utf8')));
     const raw = await ns.run(['iptables-save', '-t', 'raw']);
@@ -90,8 +99,19 @@ describe('the model against real nft', () => {
   it.each<{ name: string; generic: Record<string, string>; internal?: boolean }>([
     { name: 'defaults, dual stack', generic: {} },
     { name: 'v4 routed, v6 nat', generic: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' } },
-    { name: 'v4 nat-unprotected, v6 routed, no ICC, not isolated', generic: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected', 'com.docker.network.bridge.gateway_mode_ipv6': 'routed', 'com.docker.network.bridge.enable_icc': 'false', 'mynet.isolate': 'false' } },
-    { name: 'SNAT to host addresses of both families', generic: { 'com.docker.network.host_ipv4': '203.0.113.7', 'com.docker.network.host_ipv6': 'fd00:ff::7' } },
+    {
+      name: 'v4 nat-unprotected, v6 routed, no ICC, not isolated',
+      generic: {
+        'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected',
+        'com.docker.network.bridge.gateway_mode_ipv6': 'routed',
+        'com.docker.network.bridge.enable_icc': 'false',
+        'mynet.isolate': 'false',
+      },
+    },
+    {
+      name: 'SNAT to host addresses of both families',
+      generic: { 'com.docker.network.host_ipv4': '203.0.113.7', 'com.docker.network.host_ipv6': 'fd00:ff::7' },
+    },
     { name: 'no masquerade', generic: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' } },
     { name: 'internal', generic: {}, internal: true },
   ])('$name: create → the doctor finds nothing → teardown leaves only the base', async ({ generic, internal }) => {
@@ -125,18 +145,31 @@ describe('the model against real nft', () => {
     await apply(ns, `${baseScript()}\n${networkScript(nftNetwork(kept))}\n${networkScript(nftNetwork(lost))}`);
     const withBoth = await table(ns);
     const orphans = nftDifferences(stateOf([kept]), withBoth);
-    expect(orphans.map((d) => `${d.kind} ${d.object}`)).toEqual([`orphan nft chain egress-${lost.id.slice(0, 12)}`, `orphan nft chain ingress-${lost.id.slice(0, 12)}`]);
+    expect(orphans.map((d) => `${d.kind} ${d.object}`)).toEqual([
+      `orphan nft chain egress-${lost.id.slice(0, 12)}`,
+      `orphan nft chain ingress-${lost.id.slice(0, 12)}`,
+    ]);
     // Each repair on its own, as `mynet doctor --fix` runs them.
-    for (const d of orphans) for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, nftScript(step.run.table, step.run.commands));
+    for (const d of orphans)
+      for (const step of d.fix) if (step.run.kind === 'nft') await apply(ns, nftScript(step.run.table, step.run.commands));
     const after = await table(ns);
     expect([...after.chains].filter((c) => c.includes(lost.id.slice(0, 12)))).toEqual([]);
-    expect([...(after.elements.get('egress') ?? []), ...(after.elements.get('ingress') ?? [])].filter((e) => e.includes(lost.id.slice(0, 12)))).toEqual([]);
+    expect(
+      [...(after.elements.get('egress') ?? []), ...(after.elements.get('ingress') ?? [])].filter((e) => e.includes(lost.id.slice(0, 12))),
+    ).toEqual([]);
     expect(nftDifferences(stateOf([kept]), after)).toEqual([]);
   });
 
   it('a table written by the previous mynet (forward chain at priority filter) is brought to the new shape by the base script', async () => {
     const ns = await createNetns();
-    await apply(ns, ['add table inet mynet', 'add chain inet mynet forward { type filter hook forward priority filter; policy accept; }', 'add rule inet mynet forward ct state established,related accept'].join('\n'));
+    await apply(
+      ns,
+      [
+        'add table inet mynet',
+        'add chain inet mynet forward { type filter hook forward priority filter; policy accept; }',
+        'add rule inet mynet forward ct state established,related accept',
+      ].join('\n'),
+    );
     const n = network({});
     const before = await table(ns);
     expect(nftDifferences(stateOf([n]), before).map((d) => `${d.kind} ${d.object}`)).toContain('drift nft chain forward');

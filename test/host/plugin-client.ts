@@ -25,7 +25,13 @@ export function post<T = Record<string, unknown>>(socket: string, path: string, 
   return new Promise((res, rej) => {
     const data = body === undefined ? '' : JSON.stringify(body);
     const req = request(
-      { socketPath: socket, method: 'POST', path, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) }, timeout: timeoutMs },
+      {
+        socketPath: socket,
+        method: 'POST',
+        path,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+        timeout: timeoutMs,
+      },
       (r) => {
         let t = '';
         r.on('data', (d: Buffer) => (t += d.toString()));

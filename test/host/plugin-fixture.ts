@@ -146,11 +146,7 @@ export async function createEndpoint(
  * What dockerd does after Join: move the container end into the sandbox, rename it
  * `<DstPrefix>0`, give it its addresses and bring it up, and set the default route.
  */
-export async function plugContainer(
-  host: TestNetns,
-  box: TestNetns,
-  ep: Awaited<ReturnType<typeof createEndpoint>>,
-): Promise<string> {
+export async function plugContainer(host: TestNetns, box: TestNetns, ep: Awaited<ReturnType<typeof createEndpoint>>): Promise<string> {
   const ifname = `${ep.dstPrefix}0`;
   await host.run(['ip', 'link', 'set', 'dev', ep.srcName, 'netns', box.name]);
   await box.run(['ip', 'link', 'set', 'dev', ep.srcName, 'name', ifname]);
@@ -206,9 +202,7 @@ export async function forwardRules(ns: TestNetns, save: 'iptables-save' | 'ip6ta
 }
 
 /** `ping`, or busybox's when iputils is not installed. */
-const PING: readonly string[] = (process.env.PATH ?? '/usr/bin:/bin')
-  .split(delimiter)
-  .some((d) => existsSync(join(d, 'ping')))
+const PING: readonly string[] = (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).some((d) => existsSync(join(d, 'ping')))
   ? ['ping']
   : ['busybox', 'ping'];
 

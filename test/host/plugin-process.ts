@@ -60,7 +60,10 @@ export class PluginProcess {
       MYNET_STATE_DIR: this.stateDir,
       ...this.env,
     };
-    const child = spawn('ip', ['netns', 'exec', this.netns(), process.execPath, join(ROOT, 'dist/main.js')], { env, stdio: ['ignore', log, log] });
+    const child = spawn('ip', ['netns', 'exec', this.netns(), process.execPath, join(ROOT, 'dist/main.js')], {
+      env,
+      stdio: ['ignore', log, log],
+    });
     closeSync(log);
     this.child = child;
     this.starts++;

@@ -25,7 +25,11 @@ async function nft(ns: TestNetns, script: string): Promise<void> {
   await execa('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], { input: script });
 }
 
-async function world(): Promise<{ sw: TestNetns; box: Record<'db' | 'web' | 'other', TestNetns>; addr: Record<'db' | 'web' | 'other', string> }> {
+async function world(): Promise<{
+  sw: TestNetns;
+  box: Record<'db' | 'web' | 'other', TestNetns>;
+  addr: Record<'db' | 'web' | 'other', string>;
+}> {
   const sw = await createNetns({ prefix: 'mnt-pol' });
   await sw.run(['ip', 'link', 'add', BR, 'type', 'bridge']);
   await sw.run(['ip', 'link', 'set', BR, 'up']);
@@ -41,15 +45,19 @@ async function world(): Promise<{ sw: TestNetns; box: Record<'db' | 'web' | 'oth
     box[name] = ns;
   }
   // The shape of mynet's table, cut down: conntrack first, then the network's chain, which jumps to its policy chain first.
-  await nft(sw, `table inet ${TABLE} {
+  await nft(
+    sw,
+    `table inet ${TABLE} {
   chain ${policyChain(NET)} { }
   chain egress { ${policyJump(NET)}; accept; }
   chain firewall { type filter hook forward priority 0; policy drop; ct state established,related accept; iifname "${BR}" jump egress; }
-}\n`);
+}\n`,
+  );
   return { sw, box, addr };
 }
 
-const pol = (name: string, select: Record<string, string>, ingress: unknown[]): Policy => parsePolicy(name, { name, network: 'blue', select, ingress });
+const pol = (name: string, select: Record<string, string>, ingress: unknown[]): Policy =>
+  parsePolicy(name, { name, network: 'blue', select, ingress });
 
 describe('network policy in nft, real kernel', () => {
   it('allows what a policy allows, drops and counts the rest, passes replies, keeps an allowed connection through an update, and is undone by removal', async () => {
@@ -82,12 +90,28 @@ describe('network policy in nft, real kernel', () => {
 
     // A long-lived allowed connection: an echo on db, a client on web writing every 100 ms.
     o = await apply([pol('db-from-web', { app: 'db' }, [{ from: [{ app: 'web' }], ports: ['tcp/5432', 'tcp/5433'] }])], o);
-    const echo = await background(box.db, `require('net').createServer((s) => s.pipe(s)).listen(5433, () => console.log('ready'));`, [], 'ready');
-    const talk = await background(box.web, `const s = require('net').connect(5433, process.argv[1], () => console.log('ready')); let n = 0; s.setEncoding('utf8'); s.on('data', (d) => console.log('echo ' + d.trim().split('\\n').pop())); s.on('error', (e) => console.log('error ' + e.code)); setInterval(() => s.write('n' + n++ + '\\n'), 100);`, [addr.db], 'ready');
+    const echo = await background(
+      box.db,
+      `require('net').createServer((s) => s.pipe(s)).listen(5433, () => console.log('ready'));`,
+      [],
+      'ready',
+    );
+    const talk = await background(
+      box.web,
+      `const s = require('net').connect(5433, process.argv[1], () => console.log('ready')); let n = 0; s.setEncoding('utf8'); s.on('data', (d) => console.log('echo ' + d.trim().split('\\n').pop())); s.on('error', (e) => console.log('error ' + e.code)); setInterval(() => s.write('n' + n++ + '\\n'), 100);`,
+      [addr.db],
+      'ready',
+    );
     await waitUntil('echoes through the allowed connection', () => talk.lines.filter((l) => l.startsWith('echo ')).length >= 3);
     // An unrelated change of rules (another policy, other sets): the connection keeps going.
     const before = talk.lines.length;
-    o = await apply([pol('db-from-web', { app: 'db' }, [{ from: [{ app: 'web' }], ports: ['tcp/5432', 'tcp/5433'] }]), pol('other-open', { app: 'other' }, [{}])], o);
+    o = await apply(
+      [
+        pol('db-from-web', { app: 'db' }, [{ from: [{ app: 'web' }], ports: ['tcp/5432', 'tcp/5433'] }]),
+        pol('other-open', { app: 'other' }, [{}]),
+      ],
+      o,
+    );
     await waitUntil('echoes after the update', () => talk.lines.length >= before + 5);
     expect(talk.lines.filter((l) => l.startsWith('error'))).toEqual([]);
     talk.stop();

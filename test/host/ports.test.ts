@@ -75,13 +75,19 @@ async function served(o: { hostPorts?: 'namespace' } = {}): Promise<{ w: World; 
   return { w, net, c, server };
 }
 
-const rejection = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+const rejection = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 /** The host ports EndpointOperInfo reports for an endpoint. */
 const hostPortsOf = (w: World, c: Container): number[] =>
-  (w.plugin.endpointOperInfo({ NetworkID: c.ep.networkId, EndpointID: c.ep.id }).Value['com.docker.network.portmap'] as { HostPort: number }[]).map(
-    (b) => b.HostPort,
-  );
+  (
+    w.plugin.endpointOperInfo({ NetworkID: c.ep.networkId, EndpointID: c.ep.id }).Value['com.docker.network.portmap'] as {
+      HostPort: number;
+    }[]
+  ).map((b) => b.HostPort);
 
 const nftMap = (ns: TestNetns, map: string): Promise<string> => ns.run(['nft', 'list', 'map', ...TABLE.split(' '), map]);
 
@@ -140,11 +146,15 @@ describe('DNAT', () => {
 
     // The trick itself works: a DNAT rule of our own for 127.0.0.1 lets the outside host in, so
     // what keeps it out above is mynet's prerouting excluding 127.0.0.0/8.
-    await w.host.exec.command(['nft', '-f', '-'], log, [
-      'add table ip mnt_probe',
-      'add chain ip mnt_probe p { type nat hook prerouting priority dstnat - 1; }',
-      `add rule ip mnt_probe p ip daddr 127.0.0.1 tcp dport 8081 dnat to ${c.ip}:80`,
-    ].join('\n'));
+    await w.host.exec.command(
+      ['nft', '-f', '-'],
+      log,
+      [
+        'add table ip mnt_probe',
+        'add chain ip mnt_probe p { type nat hook prerouting priority dstnat - 1; }',
+        `add rule ip mnt_probe p ip daddr 127.0.0.1 tcp dport 8081 dnat to ${c.ip}:80`,
+      ].join('\n'),
+    );
     expect(await tcpAsk(w.outside, '127.0.0.1', 8081)).toBe(`c from ${OUTSIDE_ADDR}`);
   });
 
@@ -290,7 +300,30 @@ describe('unpublishing', () => {
     const { w, net, c } = await served();
     await publish(w.plugin, c.ep, [binding(UDP, 80, 8080), binding(TCP, 80, 8080)]);
     // A flow of another address is in the table: only the container's own flows count.
-    await w.host.run(['conntrack', '-I', '-p', 'udp', '-s', OUTSIDE_ADDR, '-d', HOST_ADDR, '--sport', '5000', '--dport', '9', '-r', HOST_ADDR, '-q', OUTSIDE_ADDR, '--reply-port-src', '9', '--reply-port-dst', '5000', '-t', '60']);
+    await w.host.run([
+      'conntrack',
+      '-I',
+      '-p',
+      'udp',
+      '-s',
+      OUTSIDE_ADDR,
+      '-d',
+      HOST_ADDR,
+      '--sport',
+      '5000',
+      '--dport',
+      '9',
+      '-r',
+      HOST_ADDR,
+      '-q',
+      OUTSIDE_ADDR,
+      '--reply-port-src',
+      '9',
+      '--reply-port-dst',
+      '5000',
+      '-t',
+      '60',
+    ]);
     const before = w.host.exec.spawns;
     await w.plugin.revokeExternalConnectivity({ NetworkID: net.id, EndpointID: c.ep.id }, log);
     expect(w.host.exec.spawns - before).toBe(0);
@@ -326,11 +359,14 @@ describe('held host ports: the real plugin in a namespace', () => {
   const call = (path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> =>
     new Promise((res, rej) => {
       const data = JSON.stringify(body);
-      const req = request({ socketPath: sock, agent, method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } }, (r) => {
-        let t = '';
-        r.on('data', (d: Buffer) => (t += d.toString()));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body: JSON.parse(t) as Record<string, unknown> }));
-      });
+      const req = request(
+        { socketPath: sock, agent, method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } },
+        (r) => {
+          let t = '';
+          r.on('data', (d: Buffer) => (t += d.toString()));
+          r.on('end', () => res({ status: r.statusCode ?? 0, body: JSON.parse(t) as Record<string, unknown> }));
+        },
+      );
       req.on('error', rej);
       req.end(data);
     });
@@ -341,10 +377,26 @@ describe('held host ports: the real plugin in a namespace', () => {
 
   async function start(ns: TestNetns): Promise<void> {
     proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
-      env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MYNET_RECONCILE_INTERVAL: '3600' },
+      env: {
+        ...process.env,
+        MYNET_SOCKET: sock,
+        MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'),
+        MYNET_STATE_DIR: join(dir, 'state'),
+        MYNET_DNS_LISTEN: '',
+        MYNET_LOG_LEVEL: 'error',
+        MYNET_RECONCILE_INTERVAL: '3600',
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    await waitUntil('the plugin to answer', () => call('/Plugin.Activate', {}).then(() => true, () => false), { ms: 10_000, every: 25 });
+    await waitUntil(
+      'the plugin to answer',
+      () =>
+        call('/Plugin.Activate', {}).then(
+          () => true,
+          () => false,
+        ),
+      { ms: 10_000, every: 25 },
+    );
   }
   async function stop(): Promise<void> {
     const p = proc;
@@ -356,9 +408,10 @@ describe('held host ports: the real plugin in a namespace', () => {
 
   /** What a process of the host gets when it binds proto/port on host in the namespace: 'bound' or the errno. */
   const bindInNs = async (ns: TestNetns, proto: 'tcp' | 'udp', port: number, host: string): Promise<string> => {
-    const script = proto === 'tcp'
-      ? 'const s = require("net").createServer(); s.on("error", (e) => { console.log(e.code); process.exit(0); }); s.listen(+process.argv[1], process.argv[2], () => { console.log("bound"); process.exit(0); });'
-      : 'const s = require("dgram").createSocket(process.argv[2].includes(":") ? "udp6" : "udp4"); s.on("error", (e) => { console.log(e.code); process.exit(0); }); s.bind(+process.argv[1], process.argv[2], () => { console.log("bound"); process.exit(0); });';
+    const script =
+      proto === 'tcp'
+        ? 'const s = require("net").createServer(); s.on("error", (e) => { console.log(e.code); process.exit(0); }); s.listen(+process.argv[1], process.argv[2], () => { console.log("bound"); process.exit(0); });'
+        : 'const s = require("dgram").createSocket(process.argv[2].includes(":") ? "udp6" : "udp4"); s.on("error", (e) => { console.log(e.code); process.exit(0); }); s.bind(+process.argv[1], process.argv[2], () => { console.log("bound"); process.exit(0); });';
     return (await run('ip', ['netns', 'exec', ns.name, 'node', '-e', script, String(port), host], { encoding: 'utf8' })).stdout.trim();
   };
 
@@ -367,11 +420,28 @@ describe('held host ports: the real plugin in a namespace', () => {
     await start(ns);
     const NET = dockerId();
     const EP = dockerId();
-    await ok('/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.91.0.0/24', Gateway: '10.91.0.1/24' }], IPv6Data: [] });
-    await ok('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.91.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+    await ok('/NetworkDriver.CreateNetwork', {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'x', Pool: '10.91.0.0/24', Gateway: '10.91.0.1/24' }],
+      IPv6Data: [],
+    });
+    await ok('/NetworkDriver.CreateEndpoint', {
+      NetworkID: NET,
+      EndpointID: EP,
+      Interface: { Address: '10.91.0.2/24', AddressIPv6: '', MacAddress: '' },
+      Options: {},
+    });
     await ok('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/x', Options: {} });
-    const portmap = [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }, { Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 8053, HostPortEnd: 8053 }];
-    await ok('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: { 'com.docker.network.portmap': portmap } });
+    const portmap = [
+      { Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 },
+      { Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 8053, HostPortEnd: 8053 },
+    ];
+    await ok('/NetworkDriver.ProgramExternalConnectivity', {
+      NetworkID: NET,
+      EndpointID: EP,
+      Options: { 'com.docker.network.portmap': portmap },
+    });
     // One after the other: two of them would be in each other's way.
     const tries = async (): Promise<Record<string, string>> => ({
       tcpAny: await bindInNs(ns, 'tcp', 8080, '0.0.0.0'),
@@ -382,14 +452,24 @@ describe('held host ports: the real plugin in a namespace', () => {
       // The container has no IPv6 address: nothing is published, nor held, on IPv6 only.
       tcp6Lo: await bindInNs(ns, 'tcp', 8080, '::1'),
     });
-    const held = { tcpAny: 'EADDRINUSE', tcpDual: 'EADDRINUSE', tcpLo: 'EADDRINUSE', udpAny: 'EADDRINUSE', udpLo: 'EADDRINUSE', tcp6Lo: 'bound' };
+    const held = {
+      tcpAny: 'EADDRINUSE',
+      tcpDual: 'EADDRINUSE',
+      tcpLo: 'EADDRINUSE',
+      udpAny: 'EADDRINUSE',
+      udpLo: 'EADDRINUSE',
+      tcp6Lo: 'bound',
+    };
     expect(await tries()).toEqual(held);
 
     // Restarted: the stored ports are held again.
     await stop();
     expect(await bindInNs(ns, 'tcp', 8080, '0.0.0.0')).toBe('bound');
     await start(ns);
-    await waitUntil('the restarted plugin to hold 8080 again', async () => (await bindInNs(ns, 'tcp', 8080, '0.0.0.0')) !== 'bound', { ms: 5000, every: 50 });
+    await waitUntil('the restarted plugin to hold 8080 again', async () => (await bindInNs(ns, 'tcp', 8080, '0.0.0.0')) !== 'bound', {
+      ms: 5000,
+      every: 50,
+    });
     expect(await tries()).toEqual(held);
 
     await ok('/NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP });
@@ -397,8 +477,19 @@ describe('held host ports: the real plugin in a namespace', () => {
 
     // A process already on the port: the bind at publish time is the conflict check, naming it.
     const server = await background(ns, "require('net').createServer().listen(8086, () => console.log('ready'))", [], 'ready');
-    const refused = await call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET, EndpointID: EP, Options: { 'com.docker.network.portmap': [portmap[0], { Proto: 6, IP: '', Port: 81, HostIP: '', HostPort: 8086, HostPortEnd: 8086 }] } });
-    expect(refused).toEqual({ status: 500, body: { Err: `hold 2 host port socket(s) of ${EP.slice(0, 12)}: host port 8086/tcp is in use by a process listening on [::]:8086; rolled back` } });
+    const refused = await call('/NetworkDriver.ProgramExternalConnectivity', {
+      NetworkID: NET,
+      EndpointID: EP,
+      Options: {
+        'com.docker.network.portmap': [portmap[0], { Proto: 6, IP: '', Port: 81, HostIP: '', HostPort: 8086, HostPortEnd: 8086 }],
+      },
+    });
+    expect(refused).toEqual({
+      status: 500,
+      body: {
+        Err: `hold 2 host port socket(s) of ${EP.slice(0, 12)}: host port 8086/tcp is in use by a process listening on [::]:8086; rolled back`,
+      },
+    });
     server.stop();
     // All or nothing: 8080 of the refused request is neither held nor published.
     expect(await bindInNs(ns, 'tcp', 8080, '0.0.0.0')).toBe('bound');

@@ -50,7 +50,22 @@ it('restore() re-creates missing bridges and veths, keeps existing links, remove
   // A veth of network A for an endpoint no record knows (a crash between host change and save),
   // a bridge of ours of a network the state does not know, and look-alikes without our mark,
   // which are not ours to touch.
-  await ns.run(['ip', 'link', 'add', 'name', 'mnh0000000c0ffe', 'group', String(MYNET_GROUP), 'type', 'veth', 'peer', 'name', 'mnc0000000c0ffe', 'group', String(MYNET_GROUP)]);
+  await ns.run([
+    'ip',
+    'link',
+    'add',
+    'name',
+    'mnh0000000c0ffe',
+    'group',
+    String(MYNET_GROUP),
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'mnc0000000c0ffe',
+    'group',
+    String(MYNET_GROUP),
+  ]);
   await ns.run(['ip', 'link', 'set', 'dev', 'mnh0000000c0ffe', 'alias', endpointAlias(netA.id, '0000000c0ffe')]);
   await ns.run(['ip', 'link', 'add', 'name', 'mn-orphan0001', 'group', String(MYNET_GROUP), 'type', 'bridge']);
   await ns.run(['ip', 'link', 'add', 'name', 'mn-orphan0002', 'type', 'bridge']);
@@ -147,9 +162,12 @@ it('a start with the state wiped leaves every network in place: containers still
 
   // `mynet doctor` lists what --fix would remove, and removes nothing.
   const listed = await p2.doctor(log, 'none');
-  expect(listed.filter((r) => r.difference.object.startsWith('link ')).map((r) => `${r.difference.kind} ${r.difference.object}`).sort()).toEqual(
-    [`orphan link ${bridgeOf(net.id)}`, `orphan link ${hostIf(a.id)}`, `orphan link ${hostIf(b.id)}`].sort(),
-  );
+  expect(
+    listed
+      .filter((r) => r.difference.object.startsWith('link '))
+      .map((r) => `${r.difference.kind} ${r.difference.object}`)
+      .sort(),
+  ).toEqual([`orphan link ${bridgeOf(net.id)}`, `orphan link ${hostIf(a.id)}`, `orphan link ${hostIf(b.id)}`].sort());
   expect(await pings(boxA, ipOf(b.address))).toBe(true);
   // `mynet doctor --fix` removes them, each by name.
   const fixed = await p2.doctor(log, 'all');

@@ -35,13 +35,21 @@ const answers = (socketPath: string, method: string, path: string): Promise<bool
     req.end(method === 'POST' ? '{}' : undefined);
   });
 // main.ts listens on the admin socket last and takes SIGTERM right after: wait for it to answer.
-const ready = async (): Promise<boolean> => (await answers(sock, 'POST', '/Plugin.Activate')) && answers(join(dir, 'admin.sock'), 'GET', '/version');
+const ready = async (): Promise<boolean> =>
+  (await answers(sock, 'POST', '/Plugin.Activate')) && answers(join(dir, 'admin.sock'), 'GET', '/version');
 
 describe('shutdown', () => {
   it('SIGTERM with a silent connection open: exit 0 within 2 s, state saved', async () => {
     const ns = await createNetns();
     proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
-      env: { ...process.env, MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'), MYNET_STATE_DIR: join(dir, 'state'), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error' },
+      env: {
+        ...process.env,
+        MYNET_SOCKET: sock,
+        MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'),
+        MYNET_STATE_DIR: join(dir, 'state'),
+        MYNET_DNS_LISTEN: '',
+        MYNET_LOG_LEVEL: 'error',
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     await waitUntil('the plugin to answer on both sockets', ready, { ms: 10_000, every: 25 });

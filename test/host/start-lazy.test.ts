@@ -47,7 +47,16 @@ async function packagesLoaded(name: string, env: Record<string, string>, cleanEx
   const admin = join(dir, `${name}-admin.sock`);
   const imports = join(dir, `${name}.imports`);
   proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--import', HOOK, join(ROOT, 'dist/main.js')], {
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', MYNET_SOCKET: sock, MYNET_ADMIN_SOCKET: admin, MYNET_STATE_DIR: join(dir, `${name}-state`), MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MNT_IMPORTS_FILE: imports, ...env },
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      MYNET_SOCKET: sock,
+      MYNET_ADMIN_SOCKET: admin,
+      MYNET_STATE_DIR: join(dir, `${name}-state`),
+      MYNET_DNS_LISTEN: '',
+      MYNET_LOG_LEVEL: 'error',
+      MNT_IMPORTS_FILE: imports,
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const ready = async (): Promise<boolean> => (await answers(sock, 'POST', '/Plugin.Activate')) && answers(admin, 'GET', '/version');
@@ -77,7 +86,11 @@ describe('start: what the plugin loads', () => {
   it('with cluster settings: the etcd client is loaded (the recording sees it)', async () => {
     // The plugin's fresh namespace has no route to this etcd (a test address, on no link): the
     // client connects lazily and retries in the background, the plugin answers all the same.
-    const loaded = await packagesLoaded('cluster', { MYNET_ETCD_ENDPOINTS: 'http://198.18.0.2:2379', MYNET_NODE_ADDRESS: '198.18.0.1' }, false);
+    const loaded = await packagesLoaded(
+      'cluster',
+      { MYNET_ETCD_ENDPOINTS: 'http://198.18.0.2:2379', MYNET_NODE_ADDRESS: '198.18.0.1' },
+      false,
+    );
     expect(loaded).toContain('etcd3');
   });
 });

@@ -146,7 +146,9 @@ describe('state on a full disk (64 KiB tmpfs)', () => {
     expect(seen.enospc).toBeGreaterThan(0);
     expect(existsSync(join(stateDir, 'state.json.tmp')), 'no failed snapshot temp file left').toBe(false);
     await close(s);
-    console.log(`full disk: ${acked} commits acknowledged, ${refused} refused, ${seen.short} short writes and ${seen.enospc} ENOSPC from the kernel`);
+    console.log(
+      `full disk: ${acked} commits acknowledged, ${refused} refused, ${seen.short} short writes and ${seen.enospc} ENOSPC from the kernel`,
+    );
 
     // A restart: loads cleanly and holds exactly what was acknowledged.
     const r = open();

@@ -19,7 +19,17 @@ import { MemoryKv } from '../helpers/memory-kv.js';
 import { type TestNetns, createNetns, destroyCreated, dockerId } from '../helpers/netns.js';
 import { RecordingExecutor } from '../helpers/recording-executor.js';
 import { testPlugin } from '../helpers/test-plugin.js';
-import { type CreatedNetwork, buildPlugin, createEndpoint, createNetwork, hostLikeFilter, ipOf, log, publish, removeEndpoint } from './plugin-fixture.js';
+import {
+  type CreatedNetwork,
+  buildPlugin,
+  createEndpoint,
+  createNetwork,
+  hostLikeFilter,
+  ipOf,
+  log,
+  publish,
+  removeEndpoint,
+} from './plugin-fixture.js';
 
 const CLUSTER = 'mnt-gone';
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
@@ -31,7 +41,14 @@ afterEach(async () => {
   await destroyCreated();
 });
 
-function agentFor(kv: MemoryKv, name: string, address: string, exec: Executor, read: (argv: readonly string[]) => Promise<string>, plugin: () => Plugin): ClusterAgent {
+function agentFor(
+  kv: MemoryKv,
+  name: string,
+  address: string,
+  exec: Executor,
+  read: (argv: readonly string[]) => Promise<string>,
+  plugin: () => Plugin,
+): ClusterAgent {
   const a = new ClusterAgent({
     store: new ClusterStore(kv, { name, address }),
     underlayMtu: 1500,
@@ -48,7 +65,11 @@ function agentFor(kv: MemoryKv, name: string, address: string, exec: Executor, r
 async function clusterNetwork(plugin: Plugin, id: string): Promise<CreatedNetwork> {
   const p = await plugin.requestPool({ Pool: '10.78.0.0/16' }, log);
   const g = await plugin.requestAddress({ PoolID: p.PoolID, Options: GW }, log);
-  const request = { NetworkID: id, Options: { 'com.docker.network.generic': { 'mynet.cluster': CLUSTER } }, IPv4Data: [{ Pool: '10.78.0.0/16', Gateway: g.Address }] };
+  const request = {
+    NetworkID: id,
+    Options: { 'com.docker.network.generic': { 'mynet.cluster': CLUSTER } },
+    IPv4Data: [{ Pool: '10.78.0.0/16', Gateway: g.Address }],
+  };
   await plugin.createNetwork(request, log);
   return { id, request, gateway4: g.Address, pool4: p.Pool, poolId4: p.PoolID };
 }
@@ -72,29 +93,48 @@ interface World {
 type Break = (w: World) => Promise<void>;
 
 const CASES: [string, Break][] = [
-  ['mynet\'s whole nft table', (w) => w.ns.run(['nft', 'delete', 'table', 'inet', 'mynet']).then(() => undefined)],
-  ['a network\'s chains and their rules', async (w) => {
-    await w.ns.run(['nft', 'delete', 'element', 'inet', 'mynet', 'egress', `{ "mn-${w.a.id.slice(0, 12)}" }`]);
-    await w.ns.run(['nft', 'delete', 'chain', 'inet', 'mynet', egressChain(w.a.id)]);
-    await w.ns.run(['nft', 'flush', 'chain', 'inet', 'mynet', ingressChain(w.a.id)]);
-  }],
-  ['the published ports\' maps (rules that use them flushed first)', async (w) => {
-    for (const c of ['prerouting', 'output']) await w.ns.run(['nft', 'flush', 'chain', 'inet', 'mynet', c]);
-    for (const m of ['pub4any', 'pub6any']) await w.ns.run(['nft', 'delete', 'map', 'inet', 'mynet', m]);
-  }],
-  ['veths, bridges and the VXLAN device', async (w) => {
-    for (const l of (await w.ns.run(['ip', '-o', 'link', 'show', 'group', '28014'])).split('\n').flatMap((x) => /^\d+: ([^:@]+)/.exec(x)?.[1] ?? [])) {
-      await w.ns.run(['ip', 'link', 'del', 'dev', l]).catch(() => undefined); // a veth's peer goes with it
-    }
-  }],
-  ['the VXLAN guard\'s chain, set and counter, and the forwarding and neighbour entries', async (w) => {
-    const dev = vxlanName(w.c.id);
-    for (const x of [['chain', guardChain(w.c.id)], ['set', peerSet(w.c.id)], ['counter', dropCounter(w.c.id)]]) await w.ns.run(['nft', 'delete', x[0] as string, 'inet', 'mynet', x[1] as string]);
-    await w.ns.run(['ip', 'neigh', 'flush', 'dev', dev]);
-    for (const line of (await w.ns.run(['bridge', 'fdb', 'show', 'dev', dev])).split('\n').filter((l) => l.includes(' dst '))) {
-      await w.ns.run(['bridge', 'fdb', 'del', line.split(' ')[0] as string, 'dev', dev, 'self']);
-    }
-  }],
+  ["mynet's whole nft table", (w) => w.ns.run(['nft', 'delete', 'table', 'inet', 'mynet']).then(() => undefined)],
+  [
+    "a network's chains and their rules",
+    async (w) => {
+      await w.ns.run(['nft', 'delete', 'element', 'inet', 'mynet', 'egress', `{ "mn-${w.a.id.slice(0, 12)}" }`]);
+      await w.ns.run(['nft', 'delete', 'chain', 'inet', 'mynet', egressChain(w.a.id)]);
+      await w.ns.run(['nft', 'flush', 'chain', 'inet', 'mynet', ingressChain(w.a.id)]);
+    },
+  ],
+  [
+    "the published ports' maps (rules that use them flushed first)",
+    async (w) => {
+      for (const c of ['prerouting', 'output']) await w.ns.run(['nft', 'flush', 'chain', 'inet', 'mynet', c]);
+      for (const m of ['pub4any', 'pub6any']) await w.ns.run(['nft', 'delete', 'map', 'inet', 'mynet', m]);
+    },
+  ],
+  [
+    'veths, bridges and the VXLAN device',
+    async (w) => {
+      for (const l of (await w.ns.run(['ip', '-o', 'link', 'show', 'group', '28014']))
+        .split('\n')
+        .flatMap((x) => /^\d+: ([^:@]+)/.exec(x)?.[1] ?? [])) {
+        await w.ns.run(['ip', 'link', 'del', 'dev', l]).catch(() => undefined); // a veth's peer goes with it
+      }
+    },
+  ],
+  [
+    "the VXLAN guard's chain, set and counter, and the forwarding and neighbour entries",
+    async (w) => {
+      const dev = vxlanName(w.c.id);
+      for (const x of [
+        ['chain', guardChain(w.c.id)],
+        ['set', peerSet(w.c.id)],
+        ['counter', dropCounter(w.c.id)],
+      ])
+        await w.ns.run(['nft', 'delete', x[0] as string, 'inet', 'mynet', x[1] as string]);
+      await w.ns.run(['ip', 'neigh', 'flush', 'dev', dev]);
+      for (const line of (await w.ns.run(['bridge', 'fdb', 'show', 'dev', dev])).split('\n').filter((l) => l.includes(' dst '))) {
+        await w.ns.run(['bridge', 'fdb', 'del', line.split(' ')[0] as string, 'dev', dev, 'self']);
+      }
+    },
+  ],
 ];
 
 describe('teardown of what is already gone', () => {
@@ -104,11 +144,25 @@ describe('teardown of what is already gone', () => {
     const before = await ns.dump();
     const kv = new MemoryKv();
     const ref: { plugin?: Plugin; other?: Plugin } = {};
-    const agent = agentFor(kv, 'mnt-gone-1', '198.18.60.1', ns.exec, (argv) => ns.run(argv), () => ref.plugin as Plugin);
+    const agent = agentFor(
+      kv,
+      'mnt-gone-1',
+      '198.18.60.1',
+      ns.exec,
+      (argv) => ns.run(argv),
+      () => ref.plugin as Plugin,
+    );
     ref.plugin = buildPlugin(ns, { cluster: agent });
     const plugin = ref.plugin;
     agent.start();
-    const otherAgent = agentFor(kv, 'mnt-gone-2', '198.18.60.2', new RecordingExecutor(), () => Promise.resolve('[]'), () => ref.other as Plugin);
+    const otherAgent = agentFor(
+      kv,
+      'mnt-gone-2',
+      '198.18.60.2',
+      new RecordingExecutor(),
+      () => Promise.resolve('[]'),
+      () => ref.other as Plugin,
+    );
     ref.other = testPlugin({ cluster: otherAgent }).plugin;
     otherAgent.start();
 
@@ -122,8 +176,12 @@ describe('teardown of what is already gone', () => {
     // The other host's endpoint on the cluster network: this host forwards to it.
     const oc = await clusterNetwork(ref.other, cid);
     const o1 = await createEndpoint(ref.other, oc, { join: false });
-    await until('the other host\'s endpoint is programmed', async () => (await ns.run(['bridge', 'fdb', 'show', 'dev', vxlanName(cid)])).includes('dst 198.18.60.2'));
-    await until('the guard admits the other host', async () => (await ns.run(['nft', 'list', 'set', 'inet', 'mynet', peerSet(cid)])).includes('198.18.60.2'));
+    await until("the other host's endpoint is programmed", async () =>
+      (await ns.run(['bridge', 'fdb', 'show', 'dev', vxlanName(cid)])).includes('dst 198.18.60.2'),
+    );
+    await until('the guard admits the other host', async () =>
+      (await ns.run(['nft', 'list', 'set', 'inet', 'mynet', peerSet(cid)])).includes('198.18.60.2'),
+    );
 
     await breakIt({ ns, plugin, a, b, c });
 

@@ -11,7 +11,17 @@ import { type TestNetns, createNetns, destroyCreated } from '../helpers/netns.js
 import { HostTeardownError } from '../../src/errors.js';
 import { FailingExecutor, INJECTED } from './failing-executor.js';
 import { linkInfo } from '../helpers/netns.js';
-import { buildPlugin, createEndpoint, createNetwork, dockerLikeFirewall, hostLikeFilter, ipOf, log, pings, plugContainer } from './plugin-fixture.js';
+import {
+  buildPlugin,
+  createEndpoint,
+  createNetwork,
+  dockerLikeFirewall,
+  hostLikeFilter,
+  ipOf,
+  log,
+  pings,
+  plugContainer,
+} from './plugin-fixture.js';
 
 afterEach(destroyCreated);
 afterAll(destroyCreated);
@@ -94,7 +104,9 @@ describe('teardown', () => {
     exec.arm(1);
     const err = await plugin.deleteNetwork({ NetworkID: net.id }, log).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HostTeardownError);
-    expect((err as HostTeardownError).failures).toEqual([{ step: `delete veth mnh${e1.id.slice(0, 12)}`, error: expect.stringContaining(INJECTED) as string }]);
+    expect((err as HostTeardownError).failures).toEqual([
+      { step: `delete veth mnh${e1.id.slice(0, 12)}`, error: expect.stringContaining(INJECTED) as string },
+    ]);
     // Everything after it ran: e2's veth, the bridge, the table are gone; e1's veth is left.
     expect(await linkInfo(ns, `mnh${e2.id.slice(0, 12)}`)).toBeUndefined();
     expect(await linkInfo(ns, bridge)).toBeUndefined();

@@ -37,7 +37,11 @@ function setting(key: string): string[] {
 /** CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW → "+net_admin,+net_raw" (setpriv's syntax). */
 const unitCaps = setting('CapabilityBoundingSet').map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`);
 /** What the unit lets the plugin write: StateDirectory=, RuntimeDirectory=, ReadWritePaths=. */
-const unitWritable = [...setting('StateDirectory').map((d) => `/var/lib/${d}`), ...setting('RuntimeDirectory').map((d) => `/run/${d}`), ...setting('ReadWritePaths')];
+const unitWritable = [
+  ...setting('StateDirectory').map((d) => `/var/lib/${d}`),
+  ...setting('RuntimeDirectory').map((d) => `/run/${d}`),
+  ...setting('ReadWritePaths'),
+];
 /** The same paths inside this test's directory (the plugin must not touch the host's). */
 const inDir = (p: string): string => join(dir, p);
 
@@ -82,7 +86,13 @@ async function start(ns: TestNetns, caps: readonly string[], writable: readonly 
   proc = p;
   p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   for (let i = 0; i < 200 && p.exitCode === null; i++) {
-    if (await call('/Plugin.Activate', {}).then(() => true, () => false)) return true;
+    if (
+      await call('/Plugin.Activate', {}).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
     await new Promise((r) => setTimeout(r, 25));
   }
   return false;
@@ -91,11 +101,14 @@ async function start(ns: TestNetns, caps: readonly string[], writable: readonly 
 function call<T = Record<string, unknown>>(path: string, body: unknown): Promise<T> {
   return new Promise((res, rej) => {
     const data = JSON.stringify(body);
-    const req = request({ socketPath: sock, agent: new Agent(), method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } }, (r) => {
-      let t = '';
-      r.on('data', (d: Buffer) => (t += d.toString()));
-      r.on('end', () => (r.statusCode === 200 ? res(JSON.parse(t) as T) : rej(new Error(`${path} ${r.statusCode}: ${t}`))));
-    });
+    const req = request(
+      { socketPath: sock, agent: new Agent(), method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } },
+      (r) => {
+        let t = '';
+        r.on('data', (d: Buffer) => (t += d.toString()));
+        r.on('end', () => (r.statusCode === 200 ? res(JSON.parse(t) as T) : rej(new Error(`${path} ${r.statusCode}: ${t}`))));
+      },
+    );
     req.on('error', rej);
     req.end(data);
   });
@@ -105,13 +118,31 @@ function call<T = Record<string, unknown>>(path: string, body: unknown): Promise
 async function lifecycle(ns: TestNetns): Promise<{ bridge: boolean; veth: boolean; after: string }> {
   const net = dockerId();
   const ep = dockerId();
-  const pool = await call<{ PoolID: string }>('/IpamDriver.RequestPool', { AddressSpace: 'LocalDefault', Pool: '10.67.0.0/24', Options: {}, V6: false });
-  const gw = await call<{ Address: string }>('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '10.67.0.1', Options: { RequestAddressType: 'com.docker.network.gateway' } });
-  await call('/NetworkDriver.CreateNetwork', { NetworkID: net, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.67.0.0/24', Gateway: gw.Address }], IPv6Data: [] });
+  const pool = await call<{ PoolID: string }>('/IpamDriver.RequestPool', {
+    AddressSpace: 'LocalDefault',
+    Pool: '10.67.0.0/24',
+    Options: {},
+    V6: false,
+  });
+  const gw = await call<{ Address: string }>('/IpamDriver.RequestAddress', {
+    PoolID: pool.PoolID,
+    Address: '10.67.0.1',
+    Options: { RequestAddressType: 'com.docker.network.gateway' },
+  });
+  await call('/NetworkDriver.CreateNetwork', {
+    NetworkID: net,
+    Options: { 'com.docker.network.generic': {} },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.67.0.0/24', Gateway: gw.Address }],
+    IPv6Data: [],
+  });
   const a = await call<{ Address: string }>('/IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: {} });
   await call('/NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: a.Address } });
   const j = await call<{ InterfaceName: { SrcName: string } }>('/NetworkDriver.Join', { NetworkID: net, EndpointID: ep, SandboxKey: '/x' });
-  await call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID: net, EndpointID: ep, Options: { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '127.0.0.1', HostPort: 8080, HostPortEnd: 8080 }] } });
+  await call('/NetworkDriver.ProgramExternalConnectivity', {
+    NetworkID: net,
+    EndpointID: ep,
+    Options: { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '127.0.0.1', HostPort: 8080, HostPortEnd: 8080 }] },
+  });
   const links = await ns.run(['ip', '-o', 'link', 'show']);
   const bridge = links.includes(`: ${defaultBridgeName(net)}: `);
   const veth = links.includes(j.InterfaceName.SrcName);
@@ -124,21 +155,30 @@ async function lifecycle(ns: TestNetns): Promise<{ bridge: boolean; veth: boolea
   return { bridge, veth, after: await ns.run(['ip', '-o', 'link', 'show']) };
 }
 
-describe('systemd/mynet.service: the plugin with exactly the unit\'s privileges', () => {
-  it('the unit names a bounding set and writable paths, and the plugin\'s default paths are among them', () => {
+describe("systemd/mynet.service: the plugin with exactly the unit's privileges", () => {
+  it("the unit names a bounding set and writable paths, and the plugin's default paths are among them", () => {
     expect(unitCaps).toContain('+net_admin');
     expect(setting('ProtectSystem')).toEqual(['strict']);
     expect(setting('NoNewPrivileges')).toEqual(['yes']);
-    for (const p of [DEFAULTS.MYNET_STATE_DIR, dirname(DEFAULTS.MYNET_ADMIN_SOCKET), dirname(DEFAULTS.MYNET_SOCKET)]) expect(unitWritable, p).toContain(p);
+    for (const p of [DEFAULTS.MYNET_STATE_DIR, dirname(DEFAULTS.MYNET_ADMIN_SOCKET), dirname(DEFAULTS.MYNET_SOCKET)])
+      expect(unitWritable, p).toContain(p);
   });
 
-  it('runs a network + endpoint lifecycle with a published port and serves DNS on port 53, with only the unit\'s capabilities and writable paths', async () => {
+  it("runs a network + endpoint lifecycle with a published port and serves DNS on port 53, with only the unit's capabilities and writable paths", async () => {
     const ns = await createNetns();
     expect(await start(ns, unitCaps, unitWritable.map(inDir)), `the plugin did not answer:\n${stderr}`).toBe(true);
     // The plugin process has exactly the bounding set, and nothing to inherit.
     const status = readFileSync(`/proc/${proc?.pid}/status`, 'utf8');
     const mask = (name: string): bigint => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1] ?? 'x'}`);
-    const bits = unitCaps.map((c) => Number(/^\d+$/.test(c) ? c : execFileSync('capsh', [`--explain=cap_${c.slice(1)}`]).toString().match(/\((\d+)\)/)?.[1]));
+    const bits = unitCaps.map((c) =>
+      Number(
+        /^\d+$/.test(c)
+          ? c
+          : execFileSync('capsh', [`--explain=cap_${c.slice(1)}`])
+              .toString()
+              .match(/\((\d+)\)/)?.[1],
+      ),
+    );
     expect(mask('CapBnd')).toBe(bits.reduce((m, b) => m | (1n << BigInt(b)), 0n));
     expect(mask('CapEff')).toBe(mask('CapBnd'));
     expect(mask('CapInh')).toBe(0n);
@@ -160,7 +200,12 @@ describe('systemd/mynet.service: the plugin with exactly the unit\'s privileges'
     const ns = await createNetns();
     const caps = unitCaps.filter((c) => c !== '+net_admin');
     const up = await start(ns, caps, unitWritable.map(inDir));
-    const failed = !up || (await lifecycle(ns).then(() => false, (err: Error) => /CreateNetwork 500/.test(err.message)));
+    const failed =
+      !up ||
+      (await lifecycle(ns).then(
+        () => false,
+        (err: Error) => /CreateNetwork 500/.test(err.message),
+      ));
     expect(failed, 'the lifecycle worked without CAP_NET_ADMIN: the sandbox does not limit capabilities').toBe(true);
   });
 

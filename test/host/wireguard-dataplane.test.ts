@@ -82,7 +82,19 @@ async function makeHost(n: number): Promise<Host> {
   await applyPlan(ns.exec, bridgeSteps({ networkId, name: bridge, mtu: MTU, addresses: [`${GATEWAY}/24`] }), silentLog);
   // The encrypted network's VXLAN device: its source is the tunnel address, not the underlay's.
   await applyPlan(ns.exec, vxlanDeviceSteps({ networkId, cluster: 'ngsecure', vni: VNI, bridge, local: tunnel, mtu: MTU }), silentLog);
-  await applyPlan(ns.exec, vethSteps({ networkId, endpointId, bridge, hostIf: hostVethName(endpointId), containerIf: containerVethName(endpointId), mtu: MTU, mac: macFromIPv4(`${ip}/24`) }), silentLog);
+  await applyPlan(
+    ns.exec,
+    vethSteps({
+      networkId,
+      endpointId,
+      bridge,
+      hostIf: hostVethName(endpointId),
+      containerIf: containerVethName(endpointId),
+      mtu: MTU,
+      mac: macFromIPv4(`${ip}/24`),
+    }),
+    silentLog,
+  );
   await ns.run(['ip', 'link', 'set', 'dev', containerVethName(endpointId), 'netns', box.name]);
   await box.run(['ip', 'link', 'set', 'dev', containerVethName(endpointId), 'name', 'eth0']);
   await box.run(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
@@ -94,8 +106,17 @@ async function makeHost(n: number): Promise<Host> {
   const iface = `${TAG}w${n}`;
   const stateDir = mkdtempSync(join(dir, `h${n}-`));
   const wg = new WireGuardHost({
-    kv, exec: ns.exec, command: (argv, log) => ns.exec.command(argv, log), log: silentLog, node: { name, address },
-    stateDir, iface, port: 51820, tunnelCidr: `${tunnel}/24`, underlayMtu: 1500, runner: 'userspace',
+    kv,
+    exec: ns.exec,
+    command: (argv, log) => ns.exec.command(argv, log),
+    log: silentLog,
+    node: { name, address },
+    stateDir,
+    iface,
+    port: 51820,
+    tunnelCidr: `${tunnel}/24`,
+    underlayMtu: 1500,
+    runner: 'userspace',
     backoffMs: { first: 100, max: 500 },
   });
   await wg.up();
@@ -116,7 +137,11 @@ beforeAll(async () => {
   for (const h of hosts) {
     const o = hosts.find((x) => x !== h) as Host;
     await until(`${h.name} believes ${o.name}'s peer record`, async () => (await h.wg.idle(), h.wg.tunnelOf(o.name) === o.tunnel));
-    await applyPlan(h.ns.exec, remoteEntrySteps(h.networkId, { address: o.ip, mac: macFromIPv4(`${o.ip}/24`), underlay: h.wg.tunnelOf(o.name) as string }), silentLog);
+    await applyPlan(
+      h.ns.exec,
+      remoteEntrySteps(h.networkId, { address: o.ip, mac: macFromIPv4(`${o.ip}/24`), underlay: h.wg.tunnelOf(o.name) as string }),
+      silentLog,
+    );
   }
 }, 90_000);
 
@@ -134,16 +159,18 @@ afterAll(async () => {
 });
 
 describe('encrypted cluster network: WireGuard between two hosts (wireguard-go)', () => {
-  it('each host\'s key stays on it; its public key, port and addresses are in etcd; the peers come from the watch', async () => {
+  it("each host's key stays on it; its public key, port and addresses are in etcd; the peers come from the watch", async () => {
     const [a, b] = hosts as [Host, Host];
     const records = await a.kv.list('/mynet/v1/wireguard/');
     // The private key: in the state directory, 0600, and nowhere in etcd.
     const privateKey = readFileSync(join(a.stateDir, 'wireguard.key'), 'utf8').trim();
     expect(statSync(join(a.stateDir, 'wireguard.key')).mode & 0o777).toBe(0o600);
-    expect(records.items.map((i) => JSON.parse(i.value) as Record<string, unknown>)).toEqual(expect.arrayContaining([
-      expect.objectContaining({ node: a.name, publicKey: a.wg.publicKey, port: 51820, underlay: a.underlay, tunnel: a.tunnel }),
-      expect.objectContaining({ node: b.name, publicKey: b.wg.publicKey, port: 51820, underlay: b.underlay, tunnel: b.tunnel }),
-    ]));
+    expect(records.items.map((i) => JSON.parse(i.value) as Record<string, unknown>)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ node: a.name, publicKey: a.wg.publicKey, port: 51820, underlay: a.underlay, tunnel: a.tunnel }),
+        expect.objectContaining({ node: b.name, publicKey: b.wg.publicKey, port: 51820, underlay: b.underlay, tunnel: b.tunnel }),
+      ]),
+    );
     // No private key in etcd: nothing there but the two public keys.
     const all = (await a.kv.list('/mynet/')).items.map((i) => i.value).join('\n');
     expect(all.match(/[A-Za-z0-9+/]{43}=/g)?.sort()).toEqual([a.wg.publicKey, b.wg.publicKey].sort());
@@ -157,7 +184,11 @@ describe('encrypted cluster network: WireGuard between two hosts (wireguard-go)'
   it('the underlay carries WireGuard only: no VXLAN and none of the payload sent between the containers', async () => {
     const [a, b] = hosts as [Host, Host];
     const pcap = join(dir, 'underlay.pcap');
-    const capture = execa('ip', ['netns', 'exec', underlay.name, 'tcpdump', '--immediate-mode', '-Z', 'root', '-i', `${TAG}u2`, '-nn', '-U', '-w', pcap], { reject: false });
+    const capture = execa(
+      'ip',
+      ['netns', 'exec', underlay.name, 'tcpdump', '--immediate-mode', '-Z', 'root', '-i', `${TAG}u2`, '-nn', '-U', '-w', pcap],
+      { reject: false },
+    );
     let listening = false;
     capture.stderr?.on('data', (d: Buffer) => (listening ||= d.toString().includes('listening on')));
     try {
@@ -176,18 +207,37 @@ describe('encrypted cluster network: WireGuard between two hosts (wireguard-go)'
     const bytes = readFileSync(pcap);
     const text = (filter: string[]): Promise<string> => execa('tcpdump', ['-nn', '-r', pcap, ...filter]).then((r) => r.stdout);
     const wgLines = (await text(['udp', 'port', '51820'])).split('\n').filter(Boolean);
-    expect(wgLines.length, `capture: ${bytes.length} bytes; ${(await capture).stderr}; all: ${(await text([])).slice(0, 400)}`).toBeGreaterThan(4);
+    expect(
+      wgLines.length,
+      `capture: ${bytes.length} bytes; ${(await capture).stderr}; all: ${(await text([])).slice(0, 400)}`,
+    ).toBeGreaterThan(4);
     expect(await text(['udp', 'port', '4789'])).toBe('');
     expect(bytes.includes(Buffer.from('mnt-ng-secret-'))).toBe(false);
   });
 
-  it('a forged plaintext VXLAN frame with the network\'s VNI is dropped before VXLAN sees it', async () => {
+  it("a forged plaintext VXLAN frame with the network's VNI is dropped before VXLAN sees it", async () => {
     const b = hosts[1] as Host;
     const x = await quiet();
     await plug(x, 9, '198.18.161.9');
     // The stranger speaks plain VXLAN to host b's underlay address, from a member's tunnel address.
     await x.run(['ip', 'addr', 'add', '198.18.170.1/32', 'dev', `${TAG}ul0`]);
-    await x.run(['ip', 'link', 'add', `${TAG}fx`, 'type', 'vxlan', 'id', String(VNI), 'local', '198.18.170.1', 'remote', b.underlay, 'dstport', '4789', 'nolearning']);
+    await x.run([
+      'ip',
+      'link',
+      'add',
+      `${TAG}fx`,
+      'type',
+      'vxlan',
+      'id',
+      String(VNI),
+      'local',
+      '198.18.170.1',
+      'remote',
+      b.underlay,
+      'dstport',
+      '4789',
+      'nolearning',
+    ]);
     await x.run(['ip', 'addr', 'add', '10.216.5.250/24', 'dev', `${TAG}fx`]);
     await x.run(['ip', 'link', 'set', `${TAG}fx`, 'up']);
     await x.run(['ip', 'neigh', 'replace', b.ip, 'lladdr', macFromIPv4(`${b.ip}/24`), 'dev', `${TAG}fx`, 'nud', 'permanent']);

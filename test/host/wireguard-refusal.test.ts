@@ -41,8 +41,13 @@ afterAll(async () => {
 
 async function host(label: string, wireguard: string): Promise<DockerHost> {
   const p = new PluginProcess(() => ns.name, join(dir, label), {
-    MYNET_ETCD_ENDPOINTS: etcd.endpoint, MYNET_NODE_NAME: `${TAG}${label}`, MYNET_NODE_ADDRESS: '198.18.160.1',
-    MYNET_WIREGUARD: wireguard, MYNET_WIREGUARD_INTERFACE: `${TAG}w`, MYNET_DNS_LISTEN: '127.0.0.153:53', MYNET_LOG_LEVEL: 'info',
+    MYNET_ETCD_ENDPOINTS: etcd.endpoint,
+    MYNET_NODE_NAME: `${TAG}${label}`,
+    MYNET_NODE_ADDRESS: '198.18.160.1',
+    MYNET_WIREGUARD: wireguard,
+    MYNET_WIREGUARD_INTERFACE: `${TAG}w`,
+    MYNET_DNS_LISTEN: '127.0.0.153:53',
+    MYNET_LOG_LEVEL: 'info',
   });
   plugins.push(p);
   await p.start();
@@ -54,7 +59,9 @@ describe('an encrypted network at create (real plugins, real etcd)', () => {
     const off = await host('off', 'off');
     const spec = { subnet: '10.216.1.0/24', cluster: 'ngsecure', options: { 'mynet.encrypt': 'wireguard' } };
     const r = await refusal((await prepareNetwork(off, spec)).create());
-    expect(r.err).toMatch(/option mynet\.encrypt: this host cannot encrypt \(MYNET_WIREGUARD=off\); set MYNET_WIREGUARD=kernel or userspace/);
+    expect(r.err).toMatch(
+      /option mynet\.encrypt: this host cannot encrypt \(MYNET_WIREGUARD=off\); set MYNET_WIREGUARD=kernel or userspace/,
+    );
     const kernel = await host('kernel', 'kernel');
     if (existsSync('/sys/module/wireguard')) {
       expect((await createNetwork(kernel, { ...spec, cluster: 'ngkernel' })).id).toMatch(/^[0-9a-f]{64}$/);
@@ -62,12 +69,17 @@ describe('an encrypted network at create (real plugins, real etcd)', () => {
       const k = await refusal((await prepareNetwork(kernel, { ...spec, subnet: '10.216.2.0/24' })).create());
       expect(k.err).toMatch(/this kernel has no WireGuard .*set MYNET_WIREGUARD=userspace .*wireguard-go/);
     }
-    expect([...(await etcd.get('/mynet/v1/networks/')).keys()]).toEqual(existsSync('/sys/module/wireguard') ? ['/mynet/v1/networks/ngkernel'] : []);
+    expect([...(await etcd.get('/mynet/v1/networks/')).keys()]).toEqual(
+      existsSync('/sys/module/wireguard') ? ['/mynet/v1/networks/ngkernel'] : [],
+    );
   });
 
   it('MYNET_WIREGUARD=userspace with wireguard-go installed: created, encrypted in etcd, MTU 1500 - 60 - 50', async () => {
     const user = await host('user', 'userspace');
     await createNetwork(user, { subnet: '10.216.3.0/24', cluster: 'nguser', options: { 'mynet.encrypt': 'wireguard' } });
-    expect((await etcd.get('/mynet/v1/networks/nguser')).get('/mynet/v1/networks/nguser')).toMatchObject({ encrypt: 'wireguard', mtu: 1390 });
+    expect((await etcd.get('/mynet/v1/networks/nguser')).get('/mynet/v1/networks/nguser')).toMatchObject({
+      encrypt: 'wireguard',
+      mtu: 1390,
+    });
   });
 });

@@ -41,7 +41,9 @@ describe('error classes', () => {
   });
 
   it('HostCommandError names the command and the first stderr line, or the exit code, or the timeout', () => {
-    expect(new HostCommandError(['ip', 'link', 'add'], 2, '\n  RTNETLINK answers: File exists\nmore').message).toBe('ip link add: RTNETLINK answers: File exists');
+    expect(new HostCommandError(['ip', 'link', 'add'], 2, '\n  RTNETLINK answers: File exists\nmore').message).toBe(
+      'ip link add: RTNETLINK answers: File exists',
+    );
     expect(new HostCommandError(['nft', '-f', '-'], 1, '').message).toBe('nft -f -: exit code 1');
     expect(new HostCommandError(['x'], undefined, '').message).toBe('x: exit code ?');
     expect(new HostCommandError(['x'], undefined, 'whatever', { timedOut: true }).message).toBe('x: timed out');
@@ -55,7 +57,9 @@ describe('error classes', () => {
     expect(new HostPlanError('step', 'text', []).cause).toBe('text');
     // A failed command is HOST_COMMAND_FAILED; a step that refused with a code of its own keeps it.
     expect(new HostPlanError('step', cause, []).code).toBe('HOST_COMMAND_FAILED');
-    expect(new HostPlanError('hold 1 host port socket(s)', new PluginError('CONFLICT', 'host port 8080/tcp is in use'), []).code).toBe('CONFLICT');
+    expect(new HostPlanError('hold 1 host port socket(s)', new PluginError('CONFLICT', 'host port 8080/tcp is in use'), []).code).toBe(
+      'CONFLICT',
+    );
     expect(new HostPlanError('step', new Error('plain'), []).code).toBe('HOST_COMMAND_FAILED');
   });
 

@@ -22,7 +22,8 @@ export function recording(): Line[] {
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Line)
     .map((l) => {
-      const generic = (l.body?.Options as Record<string, unknown> | undefined)?.['com.docker.network.generic'] as Record<string, unknown> | undefined;
+      const generic = (l.body?.Options as Record<string, unknown> | undefined)?.['com.docker.network.generic'] as
+        Record<string, unknown> | undefined;
       if (generic) delete generic['mynet.custom'];
       return l;
     });
@@ -35,19 +36,94 @@ export function withPoolIds(body: Record<string, unknown> | null, ids: ReadonlyM
 }
 
 const HOSTILE: readonly unknown[] = [
-  null, true, false, 0, -1, 1e308, 3.5, [], {}, [[]], { a: { b: { c: {} } } }, '', ' ', '-', '--', '-rf', '--help', '-batch',
-  'x'.repeat(16), 'mn-' + 'a'.repeat(13), 'eth0', 'lo', 'docker0', 'a b', 'a\nb', 'a\u0000b', 'a;reboot', '$(reboot)', '`id`', '|id', '&& id',
-  "'; drop", '"quoted"', '\\', '../../etc/passwd', 'ユニコード', '🙂'.repeat(20), '\u202e', 'x'.repeat(70_000),
-  '10.0.0.0/33', '10.0.0.1', '999.1.1.1/24', '10.0.0.0/8', '0.0.0.0/0', '::ffff:10.0.0.1', '::ffff:10.0.0.1/120', 'fd00::/200', 'fd00::1/64',
-  '10.1.0.0/16', '10.1.0.0/24', '10.1.0.1/24', '224.0.0.1/4', '255.255.255.255/32', '::/0', 'fe80::1/64', '1.2.3.4/-1', '1.2.3.4/08',
-  'ABCDEF', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), '0'.repeat(64), 'A'.repeat(64), '0123456789ab', 'f'.repeat(64),
-  '02:42:ac:11:00:02', '01:00:5e:00:00:01', 'zz:zz:zz:zz:zz:zz', '0', '65536', '99999', '-80', '1-2', 'true', 'false', 'yes',
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1e308,
+  3.5,
+  [],
+  {},
+  [[]],
+  { a: { b: { c: {} } } },
+  '',
+  ' ',
+  '-',
+  '--',
+  '-rf',
+  '--help',
+  '-batch',
+  'x'.repeat(16),
+  'mn-' + 'a'.repeat(13),
+  'eth0',
+  'lo',
+  'docker0',
+  'a b',
+  'a\nb',
+  'a\u0000b',
+  'a;reboot',
+  '$(reboot)',
+  '`id`',
+  '|id',
+  '&& id',
+  "'; drop",
+  '"quoted"',
+  '\\',
+  '../../etc/passwd',
+  'ユニコード',
+  '🙂'.repeat(20),
+  '\u202e',
+  'x'.repeat(70_000),
+  '10.0.0.0/33',
+  '10.0.0.1',
+  '999.1.1.1/24',
+  '10.0.0.0/8',
+  '0.0.0.0/0',
+  '::ffff:10.0.0.1',
+  '::ffff:10.0.0.1/120',
+  'fd00::/200',
+  'fd00::1/64',
+  '10.1.0.0/16',
+  '10.1.0.0/24',
+  '10.1.0.1/24',
+  '224.0.0.1/4',
+  '255.255.255.255/32',
+  '::/0',
+  'fe80::1/64',
+  '1.2.3.4/-1',
+  '1.2.3.4/08',
+  'ABCDEF',
+  'g'.repeat(64),
+  'a'.repeat(63),
+  'a'.repeat(65),
+  '0'.repeat(64),
+  'A'.repeat(64),
+  '0123456789ab',
+  'f'.repeat(64),
+  '02:42:ac:11:00:02',
+  '01:00:5e:00:00:01',
+  'zz:zz:zz:zz:zz:zz',
+  '0',
+  '65536',
+  '99999',
+  '-80',
+  '1-2',
+  'true',
+  'false',
+  'yes',
 ];
 
 /** Options that reach host commands: the bridge name and friends. */
 const GENERIC_KEYS = [
-  'com.docker.network.bridge.name', 'com.docker.network.driver.mtu', 'com.docker.network.bridge.enable_icc', 'com.docker.network.bridge.host_binding_ipv4',
-  'com.docker.network.container_iface_prefix', 'mynet.isolate', 'mynet.dns', 'com.docker.network.bridge.enable_ip_masquerade',
+  'com.docker.network.bridge.name',
+  'com.docker.network.driver.mtu',
+  'com.docker.network.bridge.enable_icc',
+  'com.docker.network.bridge.host_binding_ipv4',
+  'com.docker.network.container_iface_prefix',
+  'mynet.isolate',
+  'mynet.dns',
+  'com.docker.network.bridge.enable_ip_masquerade',
 ];
 
 const NOT_JSON = ['', 'null', '[]', '"x"', '42', '{', '{"a":', 'not json', '\u0000', '{"NetworkID": NaN}'];
@@ -87,7 +163,10 @@ const valueAt = (root: unknown, at: Path): unknown =>
  * rules, not by the schema), a field removed (accepted where it is optional), or a hostile value
  * (wrong type, injection, bad CIDR...). A few bodies are not JSON at all.
  */
-export function mutator(rnd: () => number, bodies: readonly (Record<string, unknown> | null)[]): (seed: Record<string, unknown> | null) => string {
+export function mutator(
+  rnd: () => number,
+  bodies: readonly (Record<string, unknown> | null)[],
+): (seed: Record<string, unknown> | null) => string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   // Every value the recording has under each key name: the "plausible" replacements.
   const byKey = new Map<string, unknown[]>();
@@ -111,7 +190,8 @@ export function mutator(rnd: () => number, bodies: readonly (Record<string, unkn
       if (k < 0.3 && typeof last === 'string' && byKey.has(last)) body = setAt(body, at, structuredClone(pick(byKey.get(last) ?? [])));
       else if (k < 0.65) body = setAt(body, at, pick(HOSTILE));
       else if (k < 0.78 && at.length > 0) body = setAt(body, at, undefined, true);
-      else if (k < 0.85) body = setAt(body, [pick(['Extra', '__proto__', 'constructor', 'Options', 'Interface', 'IPv4Data'])], pick(HOSTILE));
+      else if (k < 0.85)
+        body = setAt(body, [pick(['Extra', '__proto__', 'constructor', 'Options', 'Interface', 'IPv4Data'])], pick(HOSTILE));
       else if (k < 0.95) body = setAt(body, ['Options'], { 'com.docker.network.generic': { [pick(GENERIC_KEYS)]: pick(HOSTILE) } });
       else body = setAt(body, pick(all.filter((p) => p.length > 0).concat([[]])), [pick(HOSTILE), pick(HOSTILE)]);
     }

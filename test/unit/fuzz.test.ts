@@ -39,7 +39,10 @@ const PER_ROUTE = Number(process.env.MYNET_FUZZ_PER_ROUTE ?? 60);
 
 const rnd = prng(SEED);
 const lines: Line[] = recording();
-const mutate = mutator(rnd, lines.map((l) => l.body));
+const mutate = mutator(
+  rnd,
+  lines.map((l) => l.body),
+);
 
 let tmp: string;
 let socketPath: string;
@@ -63,7 +66,8 @@ function post(path: string, body: string): Promise<{ status: number; text: strin
   });
 }
 
-const files = async (): Promise<string> => (await readFile(store.snapshotPath, 'utf8').catch(() => '')) + '\u0001' + (await readFile(store.journalPath, 'utf8').catch(() => ''));
+const files = async (): Promise<string> =>
+  (await readFile(store.snapshotPath, 'utf8').catch(() => '')) + '\u0001' + (await readFile(store.journalPath, 'utf8').catch(() => ''));
 
 /** Arguments of ours that start with "-" (ip/nft syntax we write ourselves). */
 const OUR_DASHED = new Set(['-batch', '-j', '-o', '-n']);
@@ -112,10 +116,19 @@ const bodyOf = (k: number): string => {
 
 /** Every route's recorded requests (by index); the calls dockerd never made to us get one of their own. */
 const UNRECORDED: Record<string, Line> = {
-  '/NetworkDriver.AllocateNetwork': { path: '/NetworkDriver.AllocateNetwork', body: { NetworkID: lines[4]?.body?.NetworkID, Options: {}, IPv4Data: [] } },
+  '/NetworkDriver.AllocateNetwork': {
+    path: '/NetworkDriver.AllocateNetwork',
+    body: { NetworkID: lines[4]?.body?.NetworkID, Options: {}, IPv4Data: [] },
+  },
   '/NetworkDriver.FreeNetwork': { path: '/NetworkDriver.FreeNetwork', body: { NetworkID: lines[4]?.body?.NetworkID } },
-  '/NetworkDriver.DiscoverNew': { path: '/NetworkDriver.DiscoverNew', body: { DiscoveryType: 1, DiscoveryData: { Address: '203.0.113.7', BindAddress: '203.0.113.7' } } },
-  '/NetworkDriver.DiscoverDelete': { path: '/NetworkDriver.DiscoverDelete', body: { DiscoveryType: 1, DiscoveryData: { Address: '203.0.113.7' } } },
+  '/NetworkDriver.DiscoverNew': {
+    path: '/NetworkDriver.DiscoverNew',
+    body: { DiscoveryType: 1, DiscoveryData: { Address: '203.0.113.7', BindAddress: '203.0.113.7' } },
+  },
+  '/NetworkDriver.DiscoverDelete': {
+    path: '/NetworkDriver.DiscoverDelete',
+    body: { DiscoveryType: 1, DiscoveryData: { Address: '203.0.113.7' } },
+  },
 };
 const RECORDED = lines.length;
 function seedsOf(path: string): number[] {
@@ -207,7 +220,10 @@ describe('fuzz: every route, hostile bodies', () => {
 
   it('a body over the limit is 413 with {"Err"}, and the server goes on', async () => {
     const before = await files();
-    const a = await post('/NetworkDriver.CreateNetwork', JSON.stringify({ NetworkID: 'a'.repeat(64), Options: { x: 'y'.repeat(2 * 1024 * 1024) } }));
+    const a = await post(
+      '/NetworkDriver.CreateNetwork',
+      JSON.stringify({ NetworkID: 'a'.repeat(64), Options: { x: 'y'.repeat(2 * 1024 * 1024) } }),
+    );
     expect(a.status).toBe(413);
     expect(JSON.parse(a.text)).toHaveProperty('Err');
     expect(await files()).toBe(before);

@@ -9,14 +9,18 @@ import { describe, expect, it } from 'vitest';
 const SRC = resolve(import.meta.dirname, '../../src');
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
+  );
 }
 
 /** Module → the modules of src/ it imports (relative specifiers only; .js resolves to .ts). */
 export function importGraph(files: readonly string[], read: (f: string) => string): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const f of files) {
-    const deps = [...read(f).matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'/gm)].map((m) => resolve(dirname(f), (m[1] as string).replace(/\.js$/, '.ts')));
+    const deps = [...read(f).matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+'(\.[^']+)'/gm)].map((m) =>
+      resolve(dirname(f), (m[1] as string).replace(/\.js$/, '.ts')),
+    );
     graph.set(f, deps);
   }
   return graph;
@@ -43,8 +47,24 @@ export function circles(graph: ReadonlyMap<string, readonly string[]>): string[]
 
 describe('imports', () => {
   it('the circle finder finds a circle of three and none in a line', () => {
-    expect(circles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]))).toEqual([['a', 'b', 'c']]);
-    expect(circles(new Map([['a', ['b']], ['b', ['c']], ['c', []]]))).toEqual([]);
+    expect(
+      circles(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+        ]),
+      ),
+    ).toEqual([['a', 'b', 'c']]);
+    expect(
+      circles(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('src/ has no import circle', () => {

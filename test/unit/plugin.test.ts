@@ -90,7 +90,10 @@ describe('Plugin: decide → host → save → apply', () => {
     const { state, plugin } = setup();
     const { PoolID, Pool } = await plugin.requestPool({ Pool: '' }, silentLog);
     expect(Pool).toBe('10.200.0.0/24');
-    const gw = await plugin.requestAddress({ PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } }, silentLog);
+    const gw = await plugin.requestAddress(
+      { PoolID, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } },
+      silentLog,
+    );
     expect(gw.Address).toBe('10.200.0.1/24');
     await plugin.releaseAddress({ PoolID, Address: '10.200.0.1' }, silentLog);
     await plugin.releasePool({ PoolID }, silentLog);
@@ -103,7 +106,8 @@ describe('Plugin.deleteNetwork: teardown is best effort and says what failed', (
     const { state, store, exec, plugin } = setup();
     await plugin.createNetwork(net(1), silentLog);
     const eids = [hexId(0xa1), hexId(0xa2)];
-    for (const [i, id] of eids.entries()) await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: id, Interface: { Address: `10.1.0.${i + 2}/24` } }, silentLog);
+    for (const [i, id] of eids.entries())
+      await plugin.createEndpoint({ NetworkID: hexId(1), EndpointID: id, Interface: { Address: `10.1.0.${i + 2}/24` } }, silentLog);
     const saved = store.committed.length;
     exec.clear();
     exec.failWhen = (op) => (op.kind === 'link-del' && op.name === `mnh${hexId(0xa1, 12)}`) || op.kind === 'nft';
@@ -139,8 +143,16 @@ describe('Plugin.restore (the reconciler with the start-up policy)', () => {
     // After a reboot: state remains, links are gone; a retired veth and a veth of the known
     // network for an unknown endpoint (crash leftovers), and a bridge and a veth of a network
     // the state does not know (a wiped state directory looks like that).
-    const leftovers = [{ name: 'mnh0000deadbeef', retired: true }, mark('mnh0000feedf00d', `mynet net:${hexId(1, 12)} ep:0000feedf00d`), mark('mnc0000feedf00d')];
-    const unknown = [mark('mn-0000000000aa', 'mynet net:0000000000aa'), mark('mnh0000000000ab', 'mynet net:0000000000aa ep:0000000000ab'), mark('mnc0000000000ab')];
+    const leftovers = [
+      { name: 'mnh0000deadbeef', retired: true },
+      mark('mnh0000feedf00d', `mynet net:${hexId(1, 12)} ep:0000feedf00d`),
+      mark('mnc0000feedf00d'),
+    ];
+    const unknown = [
+      mark('mn-0000000000aa', 'mynet net:0000000000aa'),
+      mark('mnh0000000000ab', 'mynet net:0000000000aa ep:0000000000ab'),
+      mark('mnc0000000000ab'),
+    ];
     const after = setup({ links: [...leftovers, ...unknown] });
     for (const c of store.committed) after.state.apply(c);
     await after.plugin.restore(silentLog);
@@ -167,7 +179,9 @@ describe('Plugin.restore (the reconciler with the start-up policy)', () => {
     await plugin.restore(silentLog);
     expect(exec.lines).toEqual([]);
     const listed = await plugin.doctor(silentLog, 'none');
-    expect(listed.map((r) => [r.difference.kind, r.difference.object, r.repaired])).toEqual(unknown.map((l) => ['orphan', `link ${l.name}`, false]));
+    expect(listed.map((r) => [r.difference.kind, r.difference.object, r.repaired])).toEqual(
+      unknown.map((l) => ['orphan', `link ${l.name}`, false]),
+    );
     expect(exec.lines).toEqual([]);
     const fixed = await plugin.doctor(silentLog, 'all');
     expect(fixed.map((r) => [r.difference.object, r.repaired])).toEqual(unknown.map((l) => [`link ${l.name}`, true]));
@@ -176,7 +190,12 @@ describe('Plugin.restore (the reconciler with the start-up policy)', () => {
 
   it('an endpoint whose network is gone is dropped from the state, through the one commit path', async () => {
     const { state, store, plugin } = setup();
-    state.apply([{ op: 'endpoint.put', endpoint: { id: hexId(5), networkId: hexId(6), hostIf: 'mnh5', containerIf: 'mnc5', mac: '02:00:00:00:00:05', ports: [] } }]);
+    state.apply([
+      {
+        op: 'endpoint.put',
+        endpoint: { id: hexId(5), networkId: hexId(6), hostIf: 'mnh5', containerIf: 'mnc5', mac: '02:00:00:00:00:05', ports: [] },
+      },
+    ]);
     await plugin.restore(silentLog);
     expect(state.endpoints.size).toBe(0);
     expect(store.committed).toEqual([[{ op: 'endpoint.delete', id: hexId(5) }]]);
@@ -190,7 +209,13 @@ describe('Plugin: steps after the answer (host/background.ts)', () => {
     const later = new RecordingExecutor();
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
-    const background = new Background({ run: async (op, log) => { await gate; await later.run(op, log); }, runIpBatch: (ops, log) => later.runIpBatch(ops, log) });
+    const background = new Background({
+      run: async (op, log) => {
+        await gate;
+        await later.run(op, log);
+      },
+      runIpBatch: (ops, log) => later.runIpBatch(ops, log),
+    });
     const { plugin } = testPlugin({ state, exec, background });
     const eid = hexId(7);
     const ep = { NetworkID: hexId(1), EndpointID: eid, Interface: { Address: '10.1.0.7/24' } };
@@ -201,7 +226,9 @@ describe('Plugin: steps after the answer (host/background.ts)', () => {
     expect(state.endpoints.size).toBe(0);
     expect(background.size).toBe(1);
     // Before the answer the veth only left its bridge; it is deleted after the answer.
-    expect(exec.lines.slice(before)).toEqual([expect.stringMatching(new RegExp(`^ip link set dev mnh${eid.slice(0, 12)} down group retired`))]);
+    expect(exec.lines.slice(before)).toEqual([
+      expect.stringMatching(new RegExp(`^ip link set dev mnh${eid.slice(0, 12)} down group retired`)),
+    ]);
 
     let created = false;
     let waiting = false;

@@ -27,15 +27,27 @@ export type Ability = { readonly ok: true; readonly runner: Runner } | { readonl
 const PREFIX = 'option mynet.encrypt: this host cannot encrypt';
 
 export function encryptionAbility(s: Pick<WireGuardSettings, 'mode'>, h: HostAbilities): Ability {
-  if (s.mode === 'off') return { ok: false, refusal: `${PREFIX} (MYNET_WIREGUARD=off); set MYNET_WIREGUARD=kernel or userspace to create encrypted networks here` };
+  if (s.mode === 'off')
+    return {
+      ok: false,
+      refusal: `${PREFIX} (MYNET_WIREGUARD=off); set MYNET_WIREGUARD=kernel or userspace to create encrypted networks here`,
+    };
   if (!h.wg) return { ok: false, refusal: `${PREFIX}: wg is not installed (apt-get install wireguard-tools)` };
   if (s.mode === 'kernel') {
     if (h.kernel) return { ok: true, runner: 'kernel' };
     const go = h.wireguardGo ? 'wireguard-go is installed' : 'or install wireguard-go (apt-get install wireguard-go)';
-    return { ok: false, refusal: `${PREFIX}: this kernel has no WireGuard (no /sys/module/wireguard); load the wireguard module, or set MYNET_WIREGUARD=userspace to run it in user space with wireguard-go (${go}; slower, ~0.3 Gbit/s per core)` };
+    return {
+      ok: false,
+      refusal: `${PREFIX}: this kernel has no WireGuard (no /sys/module/wireguard); load the wireguard module, or set MYNET_WIREGUARD=userspace to run it in user space with wireguard-go (${go}; slower, ~0.3 Gbit/s per core)`,
+    };
   }
-  if (!h.wireguardGo) return { ok: false, refusal: `${PREFIX}: MYNET_WIREGUARD=userspace needs wireguard-go (apt-get install wireguard-go)` };
-  if (!h.tun) return { ok: false, refusal: `${PREFIX}: MYNET_WIREGUARD=userspace needs /dev/net/tun (the tun device), which this host does not have` };
+  if (!h.wireguardGo)
+    return { ok: false, refusal: `${PREFIX}: MYNET_WIREGUARD=userspace needs wireguard-go (apt-get install wireguard-go)` };
+  if (!h.tun)
+    return {
+      ok: false,
+      refusal: `${PREFIX}: MYNET_WIREGUARD=userspace needs /dev/net/tun (the tun device), which this host does not have`,
+    };
   return { ok: true, runner: 'userspace' };
 }
 
@@ -54,5 +66,10 @@ function onPath(cmd: string, path: string): boolean {
 
 export function probeHost(env: NodeJS.ProcessEnv = process.env): HostAbilities {
   const path = env.PATH ?? '';
-  return { kernel: existsSync('/sys/module/wireguard'), wireguardGo: onPath('wireguard-go', path), wg: onPath('wg', path), tun: existsSync('/dev/net/tun') };
+  return {
+    kernel: existsSync('/sys/module/wireguard'),
+    wireguardGo: onPath('wireguard-go', path),
+    wg: onPath('wg', path),
+    tun: existsSync('/dev/net/tun'),
+  };
 }

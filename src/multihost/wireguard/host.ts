@@ -67,11 +67,19 @@ export class WireGuardHost {
   async up(): Promise<void> {
     const { iface, log } = this.d;
     this.key = loadOrCreateKey(this.d.stateDir);
-    const exists = await this.d.command(['ip', 'link', 'show', 'dev', iface], log).then(() => true, () => false);
+    const exists = await this.d.command(['ip', 'link', 'show', 'dev', iface], log).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
       // wireguard-go detaches (its own stdio on /dev/null) and exits when the interface is deleted.
       if (this.d.runner === 'userspace') await this.d.command(['wireguard-go', iface], log);
-      else await applyPlan(this.d.exec, [{ what: `WireGuard interface ${iface}`, run: { kind: 'ip', args: ['link', 'add', 'dev', iface, 'type', 'wireguard'] } }], log);
+      else
+        await applyPlan(
+          this.d.exec,
+          [{ what: `WireGuard interface ${iface}`, run: { kind: 'ip', args: ['link', 'add', 'dev', iface, 'type', 'wireguard'] } }],
+          log,
+        );
     }
     for (const c of interfaceCommands(iface, this.key.path, this.d.port)) await this.d.command(c, log);
     await applyPlan(this.d.exec, interfaceSteps(iface, this.d.tunnelCidr, wireguardMtu(this.d.underlayMtu)), log);
@@ -79,20 +87,37 @@ export class WireGuardHost {
     if (!this.peersFollower) {
       // Judged when a copy changes, and when it becomes complete (the changes of a list come just before).
       const follow = (prefix: string): PrefixFollower => {
-        const f = new PrefixFollower({ kv: this.d.kv, prefix, onChanges: () => this.schedule(), onState: (s) => s === 'synced' && this.schedule(), ...(this.d.backoffMs && { backoffMs: this.d.backoffMs }) });
+        const f = new PrefixFollower({
+          kv: this.d.kv,
+          prefix,
+          onChanges: () => this.schedule(),
+          onState: (s) => s === 'synced' && this.schedule(),
+          ...(this.d.backoffMs && { backoffMs: this.d.backoffMs }),
+        });
         f.start();
         return f;
       };
       this.peersFollower = follow(PEERS_PREFIX);
       this.nodesFollower = follow(keys.nodes());
     }
-    log.info({ iface, runner: this.d.runner, publicKey: this.key.publicKey, tunnel: this.d.tunnelCidr, port: this.d.port }, 'wireguard: interface up');
+    log.info(
+      { iface, runner: this.d.runner, publicKey: this.key.publicKey, tunnel: this.d.tunnelCidr, port: this.d.port },
+      'wireguard: interface up',
+    );
   }
 
   /** This host's record (public key, port, addresses): never on the presence lease. */
   async publish(): Promise<void> {
     if (!this.key) return;
-    const r: PeerRecord = { v: 1, node: this.d.node.name, publicKey: this.key.publicKey, port: this.d.port, underlay: this.d.node.address, tunnel: this.tunnelAddress, updatedAt: (this.d.now?.() ?? new Date()).toISOString() };
+    const r: PeerRecord = {
+      v: 1,
+      node: this.d.node.name,
+      publicKey: this.key.publicKey,
+      port: this.d.port,
+      underlay: this.d.node.address,
+      tunnel: this.tunnelAddress,
+      updatedAt: (this.d.now?.() ?? new Date()).toISOString(),
+    };
     await this.d.kv.put(peerKey(r.node), encodePeer(r));
   }
 
@@ -112,13 +137,19 @@ export class WireGuardHost {
       if (r.ok) records.push(r.record);
       else this.d.log.warn({ problem: r.problem }, 'wireguard: a peer record in etcd does not fit and is ignored');
     }
-    return judgePeers(records, { node: this.d.node.name, publicKey: this.key.publicKey, underlay: this.d.node.address, tunnelCidr: this.d.tunnelCidr }, registered);
+    return judgePeers(
+      records,
+      { node: this.d.node.name, publicKey: this.key.publicKey, underlay: this.d.node.address, tunnelCidr: this.d.tunnelCidr },
+      registered,
+    );
   }
 
   private schedule(): void {
-    this.queue = this.queue.then(async () => void (await this.sync())).catch((err: unknown) => {
-      this.d.log.error({ err: messageOf(err) }, 'wireguard: programming the peers failed; the next change or the doctor retries');
-    });
+    this.queue = this.queue
+      .then(async () => void (await this.sync()))
+      .catch((err: unknown) => {
+        this.d.log.error({ err: messageOf(err) }, 'wireguard: programming the peers failed; the next change or the doctor retries');
+      });
   }
 
   /** Reads the interface's peers and takes them to what etcd says. Answers the commands run. */
@@ -126,7 +157,12 @@ export class WireGuardHost {
     if (this.stopped) return [];
     const j = this.judged();
     if (!j) return [];
-    for (const r of j.refused) if (!this.last.refused.some((x) => x.record.node === r.record.node && x.reason === r.reason)) this.d.log.warn({ node: r.record.node, reason: r.reason, detail: r.detail }, 'wireguard: a peer record is not believed; not programmed');
+    for (const r of j.refused)
+      if (!this.last.refused.some((x) => x.record.node === r.record.node && x.reason === r.reason))
+        this.d.log.warn(
+          { node: r.record.node, reason: r.reason, detail: r.detail },
+          'wireguard: a peer record is not believed; not programmed',
+        );
     this.last = j;
     const cmds = peerCommands(this.d.iface, j.peers, await this.observe());
     for (const c of cmds) await this.d.command(c, this.d.log);
@@ -136,7 +172,10 @@ export class WireGuardHost {
   async observe(): Promise<ReturnType<typeof parseWgShow>> {
     const { iface, log } = this.d;
     // Never `wg show dump` or `wg showconf`: both print the private key.
-    const [endpoints, allowed] = await Promise.all([this.d.command(['wg', 'show', iface, 'endpoints'], log), this.d.command(['wg', 'show', iface, 'allowed-ips'], log)]);
+    const [endpoints, allowed] = await Promise.all([
+      this.d.command(['wg', 'show', iface, 'endpoints'], log),
+      this.d.command(['wg', 'show', iface, 'allowed-ips'], log),
+    ]);
     return parseWgShow(endpoints, allowed);
   }
 
@@ -147,7 +186,16 @@ export class WireGuardHost {
 
   /** The plaintext VXLAN of these networks' VNIs is dropped from now on. */
   async encryptedVnis(vnis: readonly number[]): Promise<void> {
-    await applyAll(this.d.exec, [{ what: `drop plaintext VXLAN of ${vnis.length} encrypted network(s)`, run: { kind: 'nft', table: WG_TABLE, commands: plaintextGuardCommands(this.d.iface, vnis) } }], this.d.log);
+    await applyAll(
+      this.d.exec,
+      [
+        {
+          what: `drop plaintext VXLAN of ${vnis.length} encrypted network(s)`,
+          run: { kind: 'nft', table: WG_TABLE, commands: plaintextGuardCommands(this.d.iface, vnis) },
+        },
+      ],
+      this.d.log,
+    );
   }
 
   /** Resolves when every change received so far is programmed. */

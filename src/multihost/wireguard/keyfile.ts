@@ -51,13 +51,23 @@ export function loadOrCreateKey(stateDir: string): HostKey {
   let text: string;
   try {
     const st = statSync(path);
-    if ((st.mode & 0o077) !== 0) throw new PluginError('STATE_IO', `${path}: the WireGuard private key is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it, or delete it to make a new one`);
+    if ((st.mode & 0o077) !== 0)
+      throw new PluginError(
+        'STATE_IO',
+        `${path}: the WireGuard private key is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it, or delete it to make a new one`,
+      );
     text = readFileSync(path, 'utf8').trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof PluginError ? err : new PluginError('STATE_IO', `${path}: cannot read the WireGuard key (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw err instanceof PluginError
+        ? err
+        : new PluginError('STATE_IO', `${path}: cannot read the WireGuard key (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+            cause: err,
+          });
     return writeKey(stateDir, newPrivateKey());
   }
-  if (!isWgKey(text)) throw new PluginError('STATE_CORRUPT', `${path}: not a WireGuard private key (32 bytes in base64); delete it to make a new one`);
+  if (!isWgKey(text))
+    throw new PluginError('STATE_CORRUPT', `${path}: not a WireGuard private key (32 bytes in base64); delete it to make a new one`);
   return { path, publicKey: publicKeyOf(text) };
 }
 

@@ -19,10 +19,15 @@ export interface ObservedPeer {
 /** `wg show <if> endpoints` and `wg show <if> allowed-ips`, by public key (lines "key\tvalue"). */
 export function parseWgShow(endpoints: string, allowedIps: string): Map<string, ObservedPeer> {
   const out = new Map<string, ObservedPeer>();
-  const lines = (t: string): [string, string][] => t.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((l) => {
-    const [k = '', v = ''] = l.split('\t');
-    return [k, v];
-  });
+  const lines = (t: string): [string, string][] =>
+    t
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .map((l) => {
+        const [k = '', v = ''] = l.split('\t');
+        return [k, v];
+      });
   for (const [k, v] of lines(endpoints)) if (isWgKey(k)) out.set(k, { endpoint: v === '(none)' ? undefined : v, allowedIps: [] });
   for (const [k, v] of lines(allowedIps)) {
     if (!isWgKey(k)) continue;
@@ -83,10 +88,15 @@ export function plaintextGuardCommands(iface: string, vnis: readonly number[]): 
     add(counterObj(PLAINTEXT_COUNTER)),
     add(chain),
     flush(chainObj(PLAINTEXT_CHAIN)),
-    ...[...vnis].sort((a, b) => a - b).map((vni) => add(ruleObj(PLAINTEXT_CHAIN, {
-      text: `iifname != "${iface}" udp dport ${VXLAN_PORT} @th,96,24 ${vni} counter name ${PLAINTEXT_COUNTER} drop`,
-      id: `vni:${vni} plaintext vxlan of an encrypted network`,
-    }))),
+    ...[...vnis]
+      .sort((a, b) => a - b)
+      .map((vni) =>
+        add(
+          ruleObj(PLAINTEXT_CHAIN, {
+            text: `iifname != "${iface}" udp dport ${VXLAN_PORT} @th,96,24 ${vni} counter name ${PLAINTEXT_COUNTER} drop`,
+            id: `vni:${vni} plaintext vxlan of an encrypted network`,
+          }),
+        ),
+      ),
   ];
 }
-

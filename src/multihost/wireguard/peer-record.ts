@@ -43,7 +43,8 @@ const unicast4 = (v: unknown): string | undefined => {
 export function readPeer(key: string, bytes: string): PeerRead {
   const name = key.startsWith(PEERS_PREFIX) ? key.slice(PEERS_PREFIX.length) : '';
   if (!NODE_NAME.test(name)) return { ok: false, problem: `${key}: not a WireGuard peer key` };
-  if (bytes.length > PEER_MAX_BYTES) return { ok: false, problem: `${key}: ${bytes.length} bytes, over the ${PEER_MAX_BYTES} a peer record takes` };
+  if (bytes.length > PEER_MAX_BYTES)
+    return { ok: false, problem: `${key}: ${bytes.length} bytes, over the ${PEER_MAX_BYTES} a peer record takes` };
   let r: Record<string, unknown>;
   try {
     const data: unknown = JSON.parse(bytes);
@@ -56,7 +57,12 @@ export function readPeer(key: string, bytes: string): PeerRead {
     ['v', r.v === 1 ? undefined : 'must be 1 (this mynet reads layout v1 records only)'],
     ['node', r.node === name ? undefined : `must be the key's node name (${name})`],
     ['publicKey', isWgKey(r.publicKey) ? undefined : 'must be a WireGuard key (32 bytes in base64)'],
-    ['port', typeof r.port === 'number' && Number.isInteger(r.port) && r.port >= PORT_MIN && r.port <= PORT_MAX ? undefined : `must be an integer from ${PORT_MIN} to ${PORT_MAX}`],
+    [
+      'port',
+      typeof r.port === 'number' && Number.isInteger(r.port) && r.port >= PORT_MIN && r.port <= PORT_MAX
+        ? undefined
+        : `must be an integer from ${PORT_MIN} to ${PORT_MAX}`,
+    ],
     ['underlay', unicast4(r.underlay)],
     ['tunnel', unicast4(r.tunnel)],
     ['updatedAt', typeof r.updatedAt === 'string' && !Number.isNaN(Date.parse(r.updatedAt)) ? undefined : 'must be an ISO time'],
@@ -104,10 +110,22 @@ export function judgePeers(records: readonly PeerRecord[], self: Self, registere
     if (r.node === self.node) continue;
     const at = registered.get(r.node);
     const t = parseIp(r.tunnel);
-    if (at === undefined) refused.push({ record: r, reason: 'not-member', detail: `node ${r.node} has no presence record (not a member now)` });
-    else if (at !== r.underlay) refused.push({ record: r, reason: 'underlay-mismatch', detail: `underlay ${r.underlay} is not ${at}, the address node ${r.node} registered` });
-    else if (r.publicKey === self.publicKey || r.underlay === self.underlay || t?.value === selfTunnel) refused.push({ record: r, reason: 'self', detail: 'names this host\'s key or address' });
-    else if (!c.ok || !t || !contains(c.cidr, t)) refused.push({ record: r, reason: 'outside-tunnel', detail: `tunnel ${r.tunnel} is outside this host's tunnel network ${self.tunnelCidr}` });
+    if (at === undefined)
+      refused.push({ record: r, reason: 'not-member', detail: `node ${r.node} has no presence record (not a member now)` });
+    else if (at !== r.underlay)
+      refused.push({
+        record: r,
+        reason: 'underlay-mismatch',
+        detail: `underlay ${r.underlay} is not ${at}, the address node ${r.node} registered`,
+      });
+    else if (r.publicKey === self.publicKey || r.underlay === self.underlay || t?.value === selfTunnel)
+      refused.push({ record: r, reason: 'self', detail: "names this host's key or address" });
+    else if (!c.ok || !t || !contains(c.cidr, t))
+      refused.push({
+        record: r,
+        reason: 'outside-tunnel',
+        detail: `tunnel ${r.tunnel} is outside this host's tunnel network ${self.tunnelCidr}`,
+      });
     else candidates.push(r);
   }
   const count = (f: (r: PeerRecord) => string): Map<string, number> => {
@@ -120,7 +138,14 @@ export function judgePeers(records: readonly PeerRecord[], self: Self, registere
   const underlays = count((r) => r.underlay);
   const peers: PeerRecord[] = [];
   for (const r of candidates) {
-    const dup = (keys.get(r.publicKey) ?? 0) > 1 ? 'public key' : (tunnels.get(r.tunnel) ?? 0) > 1 ? 'tunnel address' : (underlays.get(r.underlay) ?? 0) > 1 ? 'underlay address' : undefined;
+    const dup =
+      (keys.get(r.publicKey) ?? 0) > 1
+        ? 'public key'
+        : (tunnels.get(r.tunnel) ?? 0) > 1
+          ? 'tunnel address'
+          : (underlays.get(r.underlay) ?? 0) > 1
+            ? 'underlay address'
+            : undefined;
     if (dup) refused.push({ record: r, reason: 'duplicate', detail: `its ${dup} is another node's too` });
     else peers.push(r);
   }

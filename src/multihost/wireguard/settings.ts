@@ -39,9 +39,11 @@ export const PORT_MAX = 65_535;
 
 export function parseWireGuardSettings(env: NodeJS.ProcessEnv): WireGuardSettings {
   const modeText = (env.MYNET_WIREGUARD ?? '').trim() || 'kernel';
-  if (!(WIREGUARD_MODES as readonly string[]).includes(modeText)) throw invalid('MYNET_WIREGUARD', `"${modeText.slice(0, 40)}" is not one of ${WIREGUARD_MODES.join(', ')}`);
+  if (!(WIREGUARD_MODES as readonly string[]).includes(modeText))
+    throw invalid('MYNET_WIREGUARD', `"${modeText.slice(0, 40)}" is not one of ${WIREGUARD_MODES.join(', ')}`);
   const portText = (env.MYNET_WIREGUARD_PORT ?? '').trim() || String(DEFAULT_PORT);
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) < PORT_MIN || Number(portText) > PORT_MAX) throw invalid('MYNET_WIREGUARD_PORT', `"${portText.slice(0, 20)}" is not a UDP port from ${PORT_MIN} to ${PORT_MAX}`);
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) < PORT_MIN || Number(portText) > PORT_MAX)
+    throw invalid('MYNET_WIREGUARD_PORT', `"${portText.slice(0, 20)}" is not a UDP port from ${PORT_MIN} to ${PORT_MAX}`);
   const iface = checkIfName('MYNET_WIREGUARD_INTERFACE', (env.MYNET_WIREGUARD_INTERFACE ?? '').trim() || DEFAULT_IFACE);
   const addressText = (env.MYNET_WIREGUARD_ADDRESS ?? '').trim();
   const address = addressText === '' ? undefined : checkTunnelAddress('MYNET_WIREGUARD_ADDRESS', addressText);
@@ -51,10 +53,13 @@ export function parseWireGuardSettings(env: NodeJS.ProcessEnv): WireGuardSetting
 /** An IPv4 host address with a prefix of 8 to 30 bits, kept as given ("198.18.170.1/24"). */
 export function checkTunnelAddress(field: string, text: string): string {
   const c = parseCidr(text);
-  if (!c.ok || c.addr.family !== 4) throw invalid(field, `"${text.slice(0, 60)}" is not an IPv4 address with a prefix length (e.g. 100.64.0.1/10)`);
-  if (c.cidr.prefix < 8 || c.cidr.prefix > 30) throw invalid(field, `"${text}": the prefix must be from /8 to /30 (it holds every host's tunnel address)`);
+  if (!c.ok || c.addr.family !== 4)
+    throw invalid(field, `"${text.slice(0, 60)}" is not an IPv4 address with a prefix length (e.g. 100.64.0.1/10)`);
+  if (c.cidr.prefix < 8 || c.cidr.prefix > 30)
+    throw invalid(field, `"${text}": the prefix must be from /8 to /30 (it holds every host's tunnel address)`);
   const host = c.addr.value & ((1n << BigInt(32 - c.cidr.prefix)) - 1n);
-  if (host === 0n || host === (1n << BigInt(32 - c.cidr.prefix)) - 1n) throw invalid(field, `"${text}" is the network or broadcast address of ${formatCidr(c.cidr)}`);
+  if (host === 0n || host === (1n << BigInt(32 - c.cidr.prefix)) - 1n)
+    throw invalid(field, `"${text}" is the network or broadcast address of ${formatCidr(c.cidr)}`);
   return text;
 }
 

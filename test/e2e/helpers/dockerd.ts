@@ -44,7 +44,9 @@ export async function stopDockerd(): Promise<void> {
 
 export async function restartDockerd(owned: boolean): Promise<void> {
   if (!owned) {
-    throw new Error('this test restarts dockerd, and the dockerd running here was not started by the tests: stop it (the e2e tier then starts its own) and run again');
+    throw new Error(
+      'this test restarts dockerd, and the dockerd running here was not started by the tests: stop it (the e2e tier then starts its own) and run again',
+    );
   }
   await stopDockerd();
   await startDockerd();

@@ -124,14 +124,15 @@ function processesUnder(dir: string): number[] {
 async function stopPid(pid: number, what: string, ms = 20_000): Promise<void> {
   if (!alive(pid)) return;
   process.kill(pid, 'SIGTERM');
-  for (const until = Date.now() + ms; alive(pid) && Date.now() < until; ) await sleep(100);
+  for (const until = Date.now() + ms; alive(pid) && Date.now() < until;) await sleep(100);
   if (alive(pid)) {
     process.kill(pid, 'SIGKILL');
     throw new Error(`${what} (pid ${pid}) did not stop within ${ms / 1000} s of SIGTERM; killed`);
   }
 }
 
-const tail = (file: string, n: number): string => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '(no log)');
+const tail = (file: string, n: number): string =>
+  existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '(no log)';
 
 /** Undo steps, run last-first; every one runs, and the errors are reported together. */
 class Undo {
@@ -154,14 +155,41 @@ class Undo {
 
 /** The dockerd command line, run as multihost.md §4 says (every step execs: the pid is dockerd's). */
 function dockerdScript(dir: string, ns: string): string {
-  const dockerd = ['dockerd', '--data-root', `${dir}/data`, '--exec-root', `${dir}/exec`, '--pidfile', `${dir}/docker.pid`,
-    '-H', `unix://${dir}/docker.sock`, '--config-file', `${dir}/daemon.json`, '--bridge=none', ...engineFlags()].join(' ');
-  const inner = [`mount -t sysfs sysfs /sys`, `mount --rbind ${dir}/cg /sys/fs/cgroup`, `mount --bind ${dir}/plugins ${PLUGINS}`,
-    `mount --bind ${dir}/resolv.conf /etc/resolv.conf`, `exec ${dockerd}`].join(' && ');
+  const dockerd = [
+    'dockerd',
+    '--data-root',
+    `${dir}/data`,
+    '--exec-root',
+    `${dir}/exec`,
+    '--pidfile',
+    `${dir}/docker.pid`,
+    '-H',
+    `unix://${dir}/docker.sock`,
+    '--config-file',
+    `${dir}/daemon.json`,
+    '--bridge=none',
+    ...engineFlags(),
+  ].join(' ');
+  const inner = [
+    `mount -t sysfs sysfs /sys`,
+    `mount --rbind ${dir}/cg /sys/fs/cgroup`,
+    `mount --bind ${dir}/plugins ${PLUGINS}`,
+    `mount --bind ${dir}/resolv.conf /etc/resolv.conf`,
+    `exec ${dockerd}`,
+  ].join(' && ');
   return `mount --rbind /sys/fs/cgroup ${dir}/cg && exec nsenter --net=/run/netns/${ns} sh -c '${inner}'`;
 }
 
-async function startHost(o: HostsOptions, id: string, top: string, i: number, ul: string, image: string, etcd: TestEtcd | undefined, undo: Undo): Promise<DockerHost> {
+async function startHost(
+  o: HostsOptions,
+  id: string,
+  top: string,
+  i: number,
+  ul: string,
+  image: string,
+  etcd: TestEtcd | undefined,
+  undo: Undo,
+): Promise<DockerHost> {
   const name = o.names[i] as string;
   const node = `mnt-${o.tag}-${id}-${name}`;
   const ns = node;
@@ -186,7 +214,10 @@ async function startHost(o: HostsOptions, id: string, top: string, i: number, ul
   const dockerOk = (...args: string[]): Promise<string> => ok('docker', [...daemon, ...args]);
   const dockerdLog = join(dir, 'dockerd.log');
   const log = openSync(dockerdLog, 'a');
-  const proc = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', dockerdScript(dir, ns)], { stdio: ['ignore', log, log], detached: true });
+  const proc = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', dockerdScript(dir, ns)], {
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
   proc.unref();
   const pid = proc.pid as number;
   undo.push(`the processes left under ${dir}`, () => {
@@ -195,10 +226,15 @@ async function startHost(o: HostsOptions, id: string, top: string, i: number, ul
     if (left.length) throw new Error(`processes still ran from ${dir} after dockerd stopped: ${left.join(', ')} (killed)`);
   });
   undo.push(`dockerd of ${name}`, () => stopPid(pid, `dockerd of ${name}`));
-  await waitFor(`dockerd of ${name} to answer`, async () => {
-    if (!alive(pid)) throw new Error(`dockerd of ${name} exited at start:\n${tail(dockerdLog, 30)}`);
-    return (await docker('version', '--format', '{{.Server.Version}}')).exitCode === 0;
-  }, 60_000, 200);
+  await waitFor(
+    `dockerd of ${name} to answer`,
+    async () => {
+      if (!alive(pid)) throw new Error(`dockerd of ${name} exited at start:\n${tail(dockerdLog, 30)}`);
+      return (await docker('version', '--format', '{{.Server.Version}}')).exitCode === 0;
+    },
+    60_000,
+    200,
+  );
   await dockerOk('load', '-q', '-i', image);
 
   const r = new Resources(`${o.tag}-${name}`, daemon);
@@ -230,7 +266,17 @@ async function startHost(o: HostsOptions, id: string, top: string, i: number, ul
     for (const n of nets) await dockerOk('network', 'rm', n);
   });
   return {
-    name, node, ns, dir, ip, socket, adminSocket, plugin, r, docker, dockerOk,
+    name,
+    node,
+    ns,
+    dir,
+    ip,
+    socket,
+    adminSocket,
+    plugin,
+    r,
+    docker,
+    dockerOk,
     inNs: (...argv) => sh('ip', ['netns', 'exec', ns, ...argv]),
     logs: (n = 40) => `--- dockerd of ${name}:\n${tail(dockerdLog, n)}\n--- plugin of ${name}:\n${tail(plugin.logFile, n)}`,
   };

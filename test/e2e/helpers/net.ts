@@ -10,13 +10,16 @@ export const inNs = (ns: string | undefined, argv: string[]): [string, string[]]
 export async function httpGet(ip: string, port: number, ns?: string): Promise<string> {
   const [cmd, args] = inNs(ns, ['busybox', 'nc', '-w', '3', ip, String(port)]);
   const r = await sh(cmd, args, { input: 'GET / HTTP/1.0\r\n\r\n', timeoutMs: 10_000 });
-  return r.exitCode === 0 ? r.stdout.split('\r\n\r\n')[1] ?? '' : '';
+  return r.exitCode === 0 ? (r.stdout.split('\r\n\r\n')[1] ?? '') : '';
 }
 
 /** The same from inside a container. */
 export async function httpGetFrom(container: string, ip: string, port: number): Promise<string> {
-  const r = await sh('docker', ['exec', '-i', container, 'nc', '-w', '3', ip, String(port)], { input: 'GET / HTTP/1.0\r\n\r\n', timeoutMs: 10_000 });
-  return r.exitCode === 0 ? r.stdout.split('\r\n\r\n')[1] ?? '' : '';
+  const r = await sh('docker', ['exec', '-i', container, 'nc', '-w', '3', ip, String(port)], {
+    input: 'GET / HTTP/1.0\r\n\r\n',
+    timeoutMs: 10_000,
+  });
+  return r.exitCode === 0 ? (r.stdout.split('\r\n\r\n')[1] ?? '') : '';
 }
 
 const UDP_CLIENT = `const s=require('dgram').createSocket(process.argv[1].includes(':')?'udp6':'udp4');

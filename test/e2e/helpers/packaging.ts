@@ -27,8 +27,18 @@ export interface RunResult {
 }
 
 /** Runs a command with extra environment; never throws for a non-zero exit. */
-export async function run(cmd: string, args: readonly string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
-  const r = await execa(cmd, args, { reject: false, timeout: opts.timeoutMs ?? 120_000, cwd: opts.cwd ?? ROOT, env: { LC_ALL: 'C', ...opts.env }, all: false });
+export async function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+): Promise<RunResult> {
+  const r = await execa(cmd, args, {
+    reject: false,
+    timeout: opts.timeoutMs ?? 120_000,
+    cwd: opts.cwd ?? ROOT,
+    env: { LC_ALL: 'C', ...opts.env },
+    all: false,
+  });
   return { stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim(), exitCode: r.exitCode ?? -1 };
 }
 
@@ -61,7 +71,10 @@ export async function assertNoOtherMynet(): Promise<void> {
   if (await socketAnswers(SOCKET)) throw new Error(`a legacy mynet answers on ${SOCKET}; stop it before running the packaging tests`);
   const names = (await runOk('docker', ['plugin', 'ls', '--format', '{{.Name}}'])).split('\n').filter(Boolean);
   const ours = names.filter((n) => /(^|\/)mynet:[^/]*$/.test(n));
-  if (ours.length) throw new Error(`a managed mynet plugin is installed (${ours.join(', ')}); remove it (docker plugin disable -f, rm) before running the packaging tests`);
+  if (ours.length)
+    throw new Error(
+      `a managed mynet plugin is installed (${ours.join(', ')}); remove it (docker plugin disable -f, rm) before running the packaging tests`,
+    );
 }
 
 /** A free TCP port on 127.0.0.1 (for the registry, published ports). */
@@ -89,11 +102,16 @@ export async function startRegistry(dir: string): Promise<Registry> {
   const address = `127.0.0.1:${port}`;
   mkdirSync(join(dir, 'data'), { recursive: true });
   const config = join(dir, 'config.yml');
-  writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${address}\n`);
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${address}\n`,
+  );
   const log = openSync(join(dir, 'registry.log'), 'a');
   const proc: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const spawnFailed = new Promise<never>((_, rej) => proc.once('error', (err) => rej(new Error(`cannot run docker-registry (apt-get install docker-registry): ${err.message}`))));
+  const spawnFailed = new Promise<never>((_, rej) =>
+    proc.once('error', (err) => rej(new Error(`cannot run docker-registry (apt-get install docker-registry): ${err.message}`))),
+  );
   const get = async (path: string): Promise<Response> => fetch(`http://${address}${path}`, { signal: AbortSignal.timeout(2000) });
   const stop = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
@@ -114,7 +132,7 @@ export async function startRegistry(dir: string): Promise<Registry> {
     address,
     async tags(repo) {
       const r = await get(`/v2/${repo}/tags/list`);
-      return r.status === 200 ? ((await r.json()) as { tags?: string[] }).tags ?? [] : [];
+      return r.status === 200 ? (((await r.json()) as { tags?: string[] }).tags ?? []) : [];
     },
     stop,
   };

@@ -17,7 +17,10 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 export function socketAnswers(path = SOCKET): Promise<boolean> {
   return new Promise((res) => {
     const c = createConnection(path);
-    c.once('connect', () => { c.destroy(); res(true); });
+    c.once('connect', () => {
+      c.destroy();
+      res(true);
+    });
     c.once('error', () => res(false));
   });
 }
@@ -51,7 +54,13 @@ export async function startPlugin(opts: StartOptions = {}): Promise<PluginHandle
   const stateDir = opts.stateDir ?? join(mkdtempSync(join(tmpdir(), 'mnt-e2e-')), 'state');
   const logFile = `${stateDir}.log`;
   const out = openSync(logFile, 'a');
-  const env = { ...process.env, MYNET_STATE_DIR: stateDir, MYNET_LOG_LEVEL: 'debug', ...(opts.socket && { MYNET_SOCKET: opts.socket }), ...opts.env };
+  const env = {
+    ...process.env,
+    MYNET_STATE_DIR: stateDir,
+    MYNET_LOG_LEVEL: 'debug',
+    ...(opts.socket && { MYNET_SOCKET: opts.socket }),
+    ...opts.env,
+  };
   const argv = opts.viaMake ? ['make', '-s', 'run'] : [process.execPath, 'dist/main.js'];
   const [cmd, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
   const proc = spawn(cmd as string, args, { cwd: ROOT, env, stdio: ['ignore', out, out], detached: true });
@@ -76,7 +85,10 @@ export async function startPlugin(opts: StartOptions = {}): Promise<PluginHandle
     async stop() {
       signalGroup('SIGTERM');
       const code = await Promise.race([exited, sleep(10_000).then(() => 'timeout' as const)]);
-      if (code === 'timeout') { signalGroup('SIGKILL'); throw new Error('plugin did not exit within 10 s of SIGTERM'); }
+      if (code === 'timeout') {
+        signalGroup('SIGKILL');
+        throw new Error('plugin did not exit within 10 s of SIGTERM');
+      }
       return code;
     },
     async kill() {

@@ -13,7 +13,10 @@ export class Resources {
   private n = 0;
 
   /** `daemon`: arguments that pick another dockerd (['-H', 'unix:///…/docker.sock']; hosts.ts). */
-  constructor(private readonly tag: string, private readonly daemon: readonly string[] = []) {}
+  constructor(
+    private readonly tag: string,
+    private readonly daemon: readonly string[] = [],
+  ) {}
 
   name(kind: string): string {
     return `${PREFIX}${this.tag}-${kind}${++this.n}`;

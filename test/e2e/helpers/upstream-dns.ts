@@ -18,9 +18,14 @@ export async function startUpstreamDns(ns: string, host: string, answer: string)
     const t = new NameTable('example', [{ id: 'x', name: 'ext', networks: [{ networkId: 'n', networkName: 'svc', ipv4: '${answer}', aliases: [] }] }]);
     await startDnsServer({ listen: { host: '${host}', port: 53 }, table: () => t, log: pino({ level: 'silent' }) });`;
   const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script], { stdio: 'ignore' });
-  await waitFor(`the upstream DNS on ${host} in ${ns}`, async () => {
-    if (proc.exitCode !== null) throw new Error(`the upstream DNS exited (${proc.exitCode})`);
-    return (await sh('ip', ['netns', 'exec', ns, 'dig', `@${host}`, '+tries=1', '+time=1', '+short', UPSTREAM_NAME])).stdout === answer;
-  }, 10_000, 100);
+  await waitFor(
+    `the upstream DNS on ${host} in ${ns}`,
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`the upstream DNS exited (${proc.exitCode})`);
+      return (await sh('ip', ['netns', 'exec', ns, 'dig', `@${host}`, '+tries=1', '+time=1', '+short', UPSTREAM_NAME])).stdout === answer;
+    },
+    10_000,
+    100,
+  );
   return proc;
 }

@@ -15,17 +15,33 @@ describe('dockerNames', () => {
   });
 
   it('maps network ids to names and endpoint ids to container names, on every network of a container', async () => {
-    nock(BASE).get('/v1.41/networks').reply(200, [{ Id: 'n1', Name: 'front' }, { Id: 'n2', Name: 'back' }, { Id: 'b0', Name: 'bridge' }]);
-    nock(BASE).get('/v1.41/containers/json').reply(200, [
-      { Names: ['/web'], NetworkSettings: { Networks: { front: { EndpointID: 'e1' }, back: { EndpointID: 'e2' } } } },
-      { Names: ['/db', '/web/db'], NetworkSettings: { Networks: { back: { EndpointID: 'e3' } } } },
-      // Created, not started: no endpoint yet. And one without network settings at all.
-      { Names: ['/idle'], NetworkSettings: { Networks: { front: { EndpointID: '' } } } },
-      { Names: ['/odd'] },
-    ]);
+    nock(BASE)
+      .get('/v1.41/networks')
+      .reply(200, [
+        { Id: 'n1', Name: 'front' },
+        { Id: 'n2', Name: 'back' },
+        { Id: 'b0', Name: 'bridge' },
+      ]);
+    nock(BASE)
+      .get('/v1.41/containers/json')
+      .reply(200, [
+        { Names: ['/web'], NetworkSettings: { Networks: { front: { EndpointID: 'e1' }, back: { EndpointID: 'e2' } } } },
+        { Names: ['/db', '/web/db'], NetworkSettings: { Networks: { back: { EndpointID: 'e3' } } } },
+        // Created, not started: no endpoint yet. And one without network settings at all.
+        { Names: ['/idle'], NetworkSettings: { Networks: { front: { EndpointID: '' } } } },
+        { Names: ['/odd'] },
+      ]);
     const n = await dockerNames(engine);
-    expect([...n.networks]).toEqual([['n1', 'front'], ['n2', 'back'], ['b0', 'bridge']]);
-    expect([...n.endpoints]).toEqual([['e1', 'web'], ['e2', 'web'], ['e3', 'db']]);
+    expect([...n.networks]).toEqual([
+      ['n1', 'front'],
+      ['n2', 'back'],
+      ['b0', 'bridge'],
+    ]);
+    expect([...n.endpoints]).toEqual([
+      ['e1', 'web'],
+      ['e2', 'web'],
+      ['e3', 'db'],
+    ]);
   });
 
   it('fails when the API fails (the admin server then shows ids only)', async () => {

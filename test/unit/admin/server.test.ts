@@ -21,7 +21,12 @@ import { silentLog } from '../support.js';
 import { testPlugin } from '../../helpers/test-plugin.js';
 import { waitUntil } from '../../helpers/wait.js';
 
-interface Answer { status: number; type: string; text: string; json: Record<string, unknown> }
+interface Answer {
+  status: number;
+  type: string;
+  text: string;
+  json: Record<string, unknown>;
+}
 
 function call(socketPath: string, method: string, path: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -71,7 +76,12 @@ beforeEach(() => {
 });
 
 /** Down bridge (drift), missing veth (missing), orphan link. */
-const broken = (): KernelSnapshot => withLink(withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })), 'mn-orphan9', (l) => l);
+const broken = (): KernelSnapshot =>
+  withLink(
+    withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })),
+    'mn-orphan9',
+    (l) => l,
+  );
 
 describe('admin socket', () => {
   it('is root only (mode 0600)', async () => {
@@ -84,7 +94,7 @@ describe('admin socket', () => {
     expect(r.json).toEqual({ version: '9.8.7', node: process.version });
   });
 
-  it('GET /status: networks with Docker\'s names and the number of differences, changing nothing', async () => {
+  it("GET /status: networks with Docker's names and the number of differences, changing nothing", async () => {
     let r = await get('/status');
     expect(r.status).toBe(200);
     const nets = r.json.networks as { name?: string; endpoints: { container?: string }[] }[];
@@ -98,7 +108,7 @@ describe('admin socket', () => {
     expect(exec.calls).toEqual([]);
   });
 
-  it('Docker\'s names failing (dockerd down) still answers, with ids only', async () => {
+  it("Docker's names failing (dockerd down) still answers, with ids only", async () => {
     names = () => Promise.reject(new Error('connect ENOENT /var/run/docker.sock'));
     const r = await get('/status');
     expect(r.status).toBe(200);
@@ -111,7 +121,16 @@ describe('admin socket', () => {
   it('GET /status says whether names are on (issue 14.8: the Docker socket is optional)', async () => {
     const offSocket = join(dir, 'run', 'admin-off.sock');
     const why = '/var/run/docker.sock is not a socket';
-    const off = createServer(createAdminApp({ plugin, metrics, log: silentLog, version: '9.8.7', names: () => names(), namesSource: { on: false, socket: '/var/run/docker.sock', why } }));
+    const off = createServer(
+      createAdminApp({
+        plugin,
+        metrics,
+        log: silentLog,
+        version: '9.8.7',
+        names: () => names(),
+        namesSource: { on: false, socket: '/var/run/docker.sock', why },
+      }),
+    );
     await listenUnix(off, offSocket, 0o600);
     try {
       expect((await call(offSocket, 'GET', '/status')).json.names).toEqual({ on: false, socket: '/var/run/docker.sock', why });
@@ -130,14 +149,17 @@ describe('admin socket', () => {
         forgot.push(node);
         return Promise.resolve({ addresses: 1, endpoints: 1 });
       },
-      doctor: (repair: boolean) => Promise.resolve(repair ? [] : [{ object: 'mnxc38af9122a9a entry 10.77.0.5', detail: 'missing or wrong' }]),
+      doctor: (repair: boolean) =>
+        Promise.resolve(repair ? [] : [{ object: 'mnxc38af9122a9a entry 10.77.0.5', detail: 'missing or wrong' }]),
     };
     const app = createServer(createAdminApp({ plugin, metrics, log: silentLog, version: '9.8.7', names: () => names(), cluster }));
     await listenUnix(app, clusterSocket, 0o600);
     try {
       expect((await call(clusterSocket, 'GET', '/status')).json.cluster).toMatchObject({ node: 'host-a', etcd: 'up' });
       const d = await call(clusterSocket, 'GET', '/doctor');
-      expect((d.json.results as { difference: { object: string } }[]).map((x) => x.difference.object)).toEqual(['mnxc38af9122a9a entry 10.77.0.5']);
+      expect((d.json.results as { difference: { object: string } }[]).map((x) => x.difference.object)).toEqual([
+        'mnxc38af9122a9a entry 10.77.0.5',
+      ]);
       expect((await call(clusterSocket, 'POST', '/cluster/forget')).status).toBe(400);
       const f = await call(clusterSocket, 'POST', '/cluster/forget?node=host-b');
       expect(f.json).toEqual({ node: 'host-b', addresses: 1, endpoints: 1 });
@@ -152,7 +174,12 @@ describe('admin socket', () => {
 
   it('GET /ports: every published port, sorted', async () => {
     const r = await get('/ports');
-    expect((r.json.ports as { hostPort: number; container?: string }[]).map((p) => [p.hostPort, p.container])).toEqual([[5353, 'web'], [8080, 'web'], [8081, undefined], [8443, undefined]]);
+    expect((r.json.ports as { hostPort: number; container?: string }[]).map((p) => [p.hostPort, p.container])).toEqual([
+      [5353, 'web'],
+      [8080, 'web'],
+      [8081, undefined],
+      [8443, undefined],
+    ]);
   });
 
   it('GET /doctor reports and changes nothing', async () => {
@@ -160,7 +187,9 @@ describe('admin socket', () => {
     const r = await get('/doctor');
     const results = r.json.results as { difference: { kind: string; object: string }; repaired: boolean }[];
     expect(results.map((x) => `${x.difference.kind} ${x.difference.object} ${x.repaired}`)).toEqual([
-      `drift bridge ${BR_SNAT} false`, `missing veth ${VETH_E3} false`, 'orphan link mn-orphan9 false',
+      `drift bridge ${BR_SNAT} false`,
+      `missing veth ${VETH_E3} false`,
+      'orphan link mn-orphan9 false',
     ]);
     expect(exec.calls).toEqual([]);
   });
@@ -207,14 +236,15 @@ describe('admin socket', () => {
     setFlagsFromString('--expose-gc');
     (runInNewContext('gc') as () => void)();
     // The gc entry reaches the observer asynchronously; the gauge is 0 before the first.
-    const liveNow = async (): Promise<number | undefined> => sampleValue(parsePrometheus((await get('/metrics')).text), 'mynet_process_heap_live_bytes');
+    const liveNow = async (): Promise<number | undefined> =>
+      sampleValue(parsePrometheus((await get('/metrics')).text), 'mynet_process_heap_live_bytes');
     await waitUntil('the full collection observed', async () => ((await liveNow()) ?? 0) > 0);
     const live = await liveNow();
     expect(live).toBeGreaterThan(1e6);
     expect(live).toBeLessThan(process.memoryUsage().heapTotal);
   });
 
-  it('GET /metrics is Prometheus text with mynet\'s metrics, gauges read from the state', async () => {
+  it("GET /metrics is Prometheus text with mynet's metrics, gauges read from the state", async () => {
     metrics.request('/NetworkDriver.CreateEndpoint', true, 3);
     metrics.request('/NetworkDriver.CreateEndpoint', false, 1);
     metrics.command(['ip', '-batch', '-'], 2, true);
@@ -225,7 +255,18 @@ describe('admin socket', () => {
     expect(r.status).toBe(200);
     expect(r.type).toMatch(/^text\/plain; version=0\.0\.4/);
     const m = parsePrometheus(r.text);
-    for (const name of ['mynet_requests_total', 'mynet_request_duration_seconds', 'mynet_host_commands_total', 'mynet_host_command_duration_seconds', 'mynet_dns_queries_total', 'mynet_networks', 'mynet_endpoints', 'mynet_published_ports', 'mynet_doctor_differences_total', 'mynet_process_heap_live_bytes']) {
+    for (const name of [
+      'mynet_requests_total',
+      'mynet_request_duration_seconds',
+      'mynet_host_commands_total',
+      'mynet_host_command_duration_seconds',
+      'mynet_dns_queries_total',
+      'mynet_networks',
+      'mynet_endpoints',
+      'mynet_published_ports',
+      'mynet_doctor_differences_total',
+      'mynet_process_heap_live_bytes',
+    ]) {
       expect(m.help.has(name), name).toBe(true);
       expect(m.type.has(name), name).toBe(true);
     }

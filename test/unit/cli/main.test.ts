@@ -23,18 +23,30 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const VITE_NODE = join(ROOT, 'node_modules/.bin/vite-node');
 const CLI = join(ROOT, 'src/cli/main.ts');
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `mynet ARGS` with stdout and stderr as pipes (not a TTY). */
 async function mynet(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const r = await execa(VITE_NODE, [CLI, ...args], { reject: false, cwd: ROOT, env: { MYNET_ADMIN_SOCKET: '', NO_COLOR: '', ...env }, timeout: 20_000 });
+  const r = await execa(VITE_NODE, [CLI, ...args], {
+    reject: false,
+    cwd: ROOT,
+    env: { MYNET_ADMIN_SOCKET: '', NO_COLOR: '', ...env },
+    timeout: 20_000,
+  });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 const state = fixtureState();
 const STATUS = { networks: statusView(state, NO_NAMES), differences: 0 };
 const PORTS = { ports: portsView(state, NO_NAMES) };
-const found = diagnose(state, withLink(withoutLink(cleanKernel(), VETH_E3), 'mn-orphan9', (l) => l));
+const found = diagnose(
+  state,
+  withLink(withoutLink(cleanKernel(), VETH_E3), 'mn-orphan9', (l) => l),
+);
 const results = (repaired: (i: number) => boolean): DoctorResult[] => found.map((difference, i) => ({ difference, repaired: repaired(i) }));
 
 let dir: string;
@@ -85,9 +97,14 @@ describe('mynet', () => {
 
   it('status with a cluster: this node and etcd, each cluster network, each member, after the names line', async () => {
     const cluster = {
-      node: 'host-a', address: '198.18.0.1', etcd: 'up',
+      node: 'host-a',
+      address: '198.18.0.1',
+      etcd: 'up',
       networks: [{ cluster: 'blue', network: 'c38af9122a9a', synced: true, remote: 2 }],
-      members: [{ name: 'host-a', address: '198.18.0.1', up: true, endpoints: 1 }, { name: 'host-b', address: '198.18.0.2', up: false, endpoints: 2 }],
+      members: [
+        { name: 'host-a', address: '198.18.0.1', up: true, endpoints: 1 },
+        { name: 'host-b', address: '198.18.0.2', up: false, endpoints: 2 },
+      ],
     };
     answers['GET /status'] = [200, JSON.stringify({ ...STATUS, cluster })];
     const r = await mynet(['status', '--socket', socket]);
@@ -108,7 +125,12 @@ describe('mynet', () => {
     const u = await mynet(['cluster', 'forget', '--socket', socket]);
     expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/cluster forget <node>/);
-    answers['POST /cluster/forget?node=host-a'] = [500, JSON.stringify({ Err: 'node: host-a is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire' })];
+    answers['POST /cluster/forget?node=host-a'] = [
+      500,
+      JSON.stringify({
+        Err: 'node: host-a is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire',
+      }),
+    ];
     const refused = await mynet(['cluster', 'forget', 'host-a', '--socket', socket]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/host-a is present in the cluster/);
@@ -131,7 +153,13 @@ describe('mynet', () => {
     answers['GET /doctor'] = [200, JSON.stringify({ results: results(() => false) })];
     const r = await mynet(['doctor', '--socket', socket]);
     expect(r.code).toBe(3);
-    expect(r.stdout).toBe(renderDoctor(results(() => false), false, PLAIN));
+    expect(r.stdout).toBe(
+      renderDoctor(
+        results(() => false),
+        false,
+        PLAIN,
+      ),
+    );
     const j = await mynet(['doctor', '--json', '--socket', socket]);
     expect(j.code).toBe(3);
     expect(JSON.parse(j.stdout)).toEqual(JSON.parse(JSON.stringify({ results: results(() => false) })));
@@ -142,8 +170,16 @@ describe('mynet', () => {
     let r = await mynet(['doctor', '--fix', '--socket', socket]);
     expect(seen).toEqual(['POST /doctor?fix=all']);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').slice(1).every((l) => l.endsWith('repaired') || l.endsWith('removed'))).toBe(true);
-    answers['POST /doctor?fix=all'] = [200, JSON.stringify({ results: results((i) => i !== 1).map((x, i) => (i === 1 ? { ...x, error: 'boom' } : x)) })];
+    expect(
+      r.stdout
+        .split('\n')
+        .slice(1)
+        .every((l) => l.endsWith('repaired') || l.endsWith('removed')),
+    ).toBe(true);
+    answers['POST /doctor?fix=all'] = [
+      200,
+      JSON.stringify({ results: results((i) => i !== 1).map((x, i) => (i === 1 ? { ...x, error: 'boom' } : x)) }),
+    ];
     r = await mynet(['doctor', '--fix', '--socket', socket]);
     expect(r.code).toBe(3);
     expect(r.stdout).toContain('repair failed: boom');
@@ -163,7 +199,10 @@ describe('mynet', () => {
   });
 
   it('--socket without a path: usage, exit 2 (an empty path would mean localhost:80 to node)', async () => {
-    for (const args of [['status', '--socket'], ['status', '--socket', '--json']]) {
+    for (const args of [
+      ['status', '--socket'],
+      ['status', '--socket', '--json'],
+    ]) {
       const r = await mynet(args, { MYNET_ADMIN_SOCKET: socket });
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^mynet: --socket needs a path\nusage: /);
@@ -181,7 +220,10 @@ describe('mynet', () => {
     const stale = join(dir, 'stale.sock');
     // A process that listens, then dies without removing its socket.
     await new Promise<void>((done, fail) => {
-      const p = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+      const p = spawn(process.execPath, [
+        '-e',
+        `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`,
+      ]);
       p.once('exit', () => (existsSync(stale) ? done() : fail(new Error('no stale socket'))));
     });
     const r = await mynet(['ports', '--socket', stale]);
@@ -189,14 +231,14 @@ describe('mynet', () => {
     expect(r.stderr).toBe(`mynet: the plugin is not running (nothing answers on ${stale})`);
   });
 
-  it('an error answer: exit 1 with the plugin\'s message', async () => {
+  it("an error answer: exit 1 with the plugin's message", async () => {
     answers['GET /status'] = [500, JSON.stringify({ Err: 'doctor: no kernel snapshot available' })];
     const r = await mynet(['status', '--socket', socket]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('mynet: the plugin answered HTTP 500: doctor: no kernel snapshot available');
   });
 
-  it('an answer that is not JSON (not mynet\'s admin socket): exit 1 with a message, no stack trace', async () => {
+  it("an answer that is not JSON (not mynet's admin socket): exit 1 with a message, no stack trace", async () => {
     answers['GET /version'] = [200, '<html>hello</html>'];
     const r = await mynet(['version', '--socket', socket]);
     expect(r.code).toBe(1);

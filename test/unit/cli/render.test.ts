@@ -9,14 +9,36 @@ import { portsView, statusView } from '../../../src/admin/views.js';
 import { COLOUR, PLAIN, renderDoctor, renderPorts, renderStatus, table } from '../../../src/cli/render.js';
 import { diagnose } from '../../../src/doctor/diagnose.js';
 import type { DoctorResult } from '../../../src/plugin.js';
-import { BR_DUAL, BR_SNAT, DUAL, E1, E2, E3, SNAT, VETH_E1, VETH_E2, VETH_E3, cleanKernel, fixtureState, withLink, withoutLink } from '../doctor/fixture.js';
+import {
+  BR_DUAL,
+  BR_SNAT,
+  DUAL,
+  E1,
+  E2,
+  E3,
+  SNAT,
+  VETH_E1,
+  VETH_E2,
+  VETH_E3,
+  cleanKernel,
+  fixtureState,
+  withLink,
+  withoutLink,
+} from '../doctor/fixture.js';
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[\d+m/g;
 const strip = (s: string): string => s.replace(ANSI, '');
 const NAMES: DockerNames = {
-  networks: new Map([[DUAL, 'front'], [SNAT, 'back']]),
-  endpoints: new Map([[E1, 'web'], [E2, 'admin'], [E3, 'api']]),
+  networks: new Map([
+    [DUAL, 'front'],
+    [SNAT, 'back'],
+  ]),
+  endpoints: new Map([
+    [E1, 'web'],
+    [E2, 'admin'],
+    [E3, 'api'],
+  ]),
 };
 
 /** Checks that every row's cells start where the header's titles start. */
@@ -35,14 +57,30 @@ function expectAligned(text: string, headers: readonly string[]): void {
 
 describe('table', () => {
   it('pads every column but the last to its widest cell, two spaces apart, with no trailing space', () => {
-    const t = table(['A', 'LONGER', 'C'], [['xxxx', 'y', 'z'], ['', 'yyyyyyyy', '']], PLAIN);
+    const t = table(
+      ['A', 'LONGER', 'C'],
+      [
+        ['xxxx', 'y', 'z'],
+        ['', 'yyyyyyyy', ''],
+      ],
+      PLAIN,
+    );
     expect(t.split('\n')).toEqual(['A     LONGER    C', 'xxxx  y         z', '      yyyyyyyy']);
   });
 
   it('aligns by visible width: coloured cells line up with plain ones', () => {
-    const rows = [[COLOUR.red('ab'), 'c', 'd'], ['abcd', COLOUR.green('e'), 'f']];
+    const rows = [
+      [COLOUR.red('ab'), 'c', 'd'],
+      ['abcd', COLOUR.green('e'), 'f'],
+    ];
     const coloured = table(['H1', 'H2', 'H3'], rows, COLOUR);
-    expect(strip(coloured)).toBe(table(['H1', 'H2', 'H3'], rows.map((r) => r.map(strip)), PLAIN));
+    expect(strip(coloured)).toBe(
+      table(
+        ['H1', 'H2', 'H3'],
+        rows.map((r) => r.map(strip)),
+        PLAIN,
+      ),
+    );
     expect(coloured.split('\n')[0]).toBe('\u001b[1mH1    H2  H3\u001b[0m');
   });
 
@@ -70,7 +108,9 @@ describe('renderStatus', () => {
     expect(out).toContain(`back  ae428ef4fcd8  bridge ${BR_SNAT}  10.201.1.0/24  gateway 10.201.1.1\n  options: mtu 1400\n`);
     expect(out).toMatch(new RegExp(`  api +10\\.201\\.1\\.2/24 +\\S+ +${VETH_E3} +1\n`));
     // An unnamed network (dockerd did not say) and its endpoint by short id; internal shows.
-    expect(out).toContain('(name unknown)  07ce26eaa35e  bridge mn-07ce26eaa35e  10.201.2.0/24  gateway 10.201.2.1\n  options: internal, mtu 1500\n');
+    expect(out).toContain(
+      '(name unknown)  07ce26eaa35e  bridge mn-07ce26eaa35e  10.201.2.0/24  gateway 10.201.2.1\n  options: internal, mtu 1500\n',
+    );
     expect(out).toMatch(/\n {2}a2a6cadea4e4 +10\.201\.2\.2\/24 /);
     expect(lines.at(-1)).toBe('health: ok, the kernel matches the state');
   });
@@ -91,7 +131,9 @@ describe('renderStatus', () => {
 
   it('differences turn the health line into a pointer to `mynet doctor`', () => {
     expect(renderStatus(nets, 2, PLAIN).split('\n').at(-1)).toBe('health: 2 difference(s) between state and kernel; run `mynet doctor`');
-    expect(renderStatus(nets, 2, COLOUR).split('\n').at(-1)).toBe('\u001b[33mhealth: 2 difference(s) between state and kernel; run `mynet doctor`\u001b[0m');
+    expect(renderStatus(nets, 2, COLOUR).split('\n').at(-1)).toBe(
+      '\u001b[33mhealth: 2 difference(s) between state and kernel; run `mynet doctor`\u001b[0m',
+    );
     expect(renderStatus(nets, 0, COLOUR).split('\n').at(-1)).toBe('\u001b[32mhealth: ok, the kernel matches the state\u001b[0m');
   });
 
@@ -123,8 +165,12 @@ describe('renderPorts', () => {
     const s = fixtureState();
     const e = s.endpoints.get(E1);
     if (!e) throw new Error('fixture');
-    s.apply([{ op: 'endpoint.put', endpoint: { ...e, ports: [{ proto: 'tcp', containerPort: 80, hostIp: '2001:db8::5', hostPort: 9090 }] } }]);
-    const row = renderPorts(portsView(s, { networks: new Map(), endpoints: new Map() }), PLAIN).split('\n').find((l) => l.includes('9090'));
+    s.apply([
+      { op: 'endpoint.put', endpoint: { ...e, ports: [{ proto: 'tcp', containerPort: 80, hostIp: '2001:db8::5', hostPort: 9090 }] } },
+    ]);
+    const row = renderPorts(portsView(s, { networks: new Map(), endpoints: new Map() }), PLAIN)
+      .split('\n')
+      .find((l) => l.includes('9090'));
     expect(row?.split(/ {2,}/)).toEqual(['[2001:db8::5]:9090', 'tcp', E1.slice(0, 12), '[fd00:201::10]:80', DUAL.slice(0, 12)]);
   });
 
@@ -141,38 +187,68 @@ describe('renderPorts', () => {
 });
 
 describe('renderDoctor', () => {
-  const broken = withLink(withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })), 'mn-orphan9', (l) => l);
+  const broken = withLink(
+    withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })),
+    'mn-orphan9',
+    (l) => l,
+  );
   const found = diagnose(fixtureState(), broken);
-  const as = (f: (i: number) => Omit<DoctorResult, 'difference'>): DoctorResult[] => found.map((difference, i) => ({ difference, ...f(i) }));
+  const as = (f: (i: number) => Omit<DoctorResult, 'difference'>): DoctorResult[] =>
+    found.map((difference, i) => ({ difference, ...f(i) }));
 
   it('found (no --fix): kind, object, detail, "found", aligned', () => {
-    const out = renderDoctor(as(() => ({ repaired: false })), false, PLAIN);
+    const out = renderDoctor(
+      as(() => ({ repaired: false })),
+      false,
+      PLAIN,
+    );
     expect(out.split('\n')).toEqual([
       'KIND     OBJECT                  DETAIL                                                                      STATE',
       `drift    bridge ${BR_SNAT}  is down                                                                     found`,
       `missing  veth ${VETH_E3}    endpoint 7159bf12552a has no host-side veth                                 found`,
-      'orphan   link mn-orphan9         carries mynet\'s mark but belongs to no network or endpoint the state knows  found; --fix removes it',
+      "orphan   link mn-orphan9         carries mynet's mark but belongs to no network or endpoint the state knows  found; --fix removes it",
       '',
-      '1 object(s) of mynet\'s mark that no record explains; `mynet doctor --fix` removes them (and repairs the rest)',
+      "1 object(s) of mynet's mark that no record explains; `mynet doctor --fix` removes them (and repairs the rest)",
     ]);
     expectAligned(out.split('\n\n')[0] as string, ['KIND', 'OBJECT', 'DETAIL', 'STATE']);
   });
 
   it('with --fix: a removal says "removed"', () => {
-    const out = renderDoctor(as(() => ({ repaired: true })), true, PLAIN);
-    expect(out.split('\n').slice(1).map((l) => l.split(/ {2,}/).at(-1))).toEqual(['repaired', 'repaired', 'removed']);
+    const out = renderDoctor(
+      as(() => ({ repaired: true })),
+      true,
+      PLAIN,
+    );
+    expect(
+      out
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/ {2,}/).at(-1)),
+    ).toEqual(['repaired', 'repaired', 'removed']);
   });
 
-  it('with --fix: repaired, left, or the repair\'s error', () => {
-    const out = renderDoctor(as((i) => (i === 0 ? { repaired: true } : i === 1 ? { repaired: false, error: 'create veth: File exists' } : { repaired: false })), true, PLAIN);
-    expect(out.split('\n').slice(1).map((l) => l.split(/ {2,}/).at(-1))).toEqual(['repaired', 'repair failed: create veth: File exists', 'left']);
+  it("with --fix: repaired, left, or the repair's error", () => {
+    const out = renderDoctor(
+      as((i) => (i === 0 ? { repaired: true } : i === 1 ? { repaired: false, error: 'create veth: File exists' } : { repaired: false })),
+      true,
+      PLAIN,
+    );
+    expect(
+      out
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/ {2,}/).at(-1)),
+    ).toEqual(['repaired', 'repair failed: create veth: File exists', 'left']);
   });
 
   it('colours the state: green repaired, red failed, yellow found/left; alignment unchanged', () => {
     const rs = as((i) => (i === 0 ? { repaired: true } : i === 1 ? { repaired: false, error: 'boom' } : { repaired: false }));
     const c = renderDoctor(rs, true, COLOUR);
     expect(strip(c)).toBe(renderDoctor(rs, true, PLAIN));
-    const states = c.split('\n').slice(1).map((l) => l.slice(l.lastIndexOf('  ') + 2));
+    const states = c
+      .split('\n')
+      .slice(1)
+      .map((l) => l.slice(l.lastIndexOf('  ') + 2));
     expect(states).toEqual(['\u001b[32mrepaired\u001b[0m', '\u001b[31mrepair failed: boom\u001b[0m', '\u001b[33mleft\u001b[0m']);
   });
 

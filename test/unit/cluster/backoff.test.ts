@@ -27,9 +27,18 @@ describe('RateLimitedWarning', () => {
   it('writes the first at once, then one per interval saying how many were left out', () => {
     let t = 0;
     const written: Record<string, unknown>[] = [];
-    const w = new RateLimitedWarning((f) => written.push(f), 1000, () => t);
+    const w = new RateLimitedWarning(
+      (f) => written.push(f),
+      1000,
+      () => t,
+    );
     for (t = 0; t < 4000; t += 100) w.warnNow({ n: t }, 'x');
-    expect(written).toEqual([{ n: 0 }, { n: 1000, sameWarningsLeftOut: 9 }, { n: 2000, sameWarningsLeftOut: 9 }, { n: 3000, sameWarningsLeftOut: 9 }]);
+    expect(written).toEqual([
+      { n: 0 },
+      { n: 1000, sameWarningsLeftOut: 9 },
+      { n: 2000, sameWarningsLeftOut: 9 },
+      { n: 3000, sameWarningsLeftOut: 9 },
+    ]);
     w.reset();
     expect(w.warnNow({ n: 'after' }, 'x')).toBe(true);
   });

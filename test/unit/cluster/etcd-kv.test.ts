@@ -10,7 +10,11 @@ import { EtcdKv } from '../../../src/cluster/etcd-kv.js';
 function lateWatchClient(delayMs: number): { client: unknown; cancelled: () => number } {
   let cancels = 0;
   const watcher = { on: () => watcher, cancel: () => ((cancels += 1), Promise.resolve()) };
-  const builder = { prefix: () => builder, startRevision: () => builder, create: () => new Promise((r) => setTimeout(() => r(watcher), delayMs)) };
+  const builder = {
+    prefix: () => builder,
+    startRevision: () => builder,
+    create: () => new Promise((r) => setTimeout(() => r(watcher), delayMs)),
+  };
   return { client: { watch: () => builder }, cancelled: () => cancels };
 }
 
@@ -19,7 +23,9 @@ describe('EtcdKv.watch and its time bound', () => {
     const kv = new EtcdKv({ endpoints: ['http://127.0.0.1:1'], timeoutMs: 20 });
     const late = lateWatchClient(80);
     (kv as unknown as { client: unknown }).client = late.client;
-    await expect(kv.watch('/mynet/v1/endpoints/blue/', 5, { onEvents: () => undefined, onBroken: () => undefined })).rejects.toThrow(/did not answer watch .* within 20 ms/);
+    await expect(kv.watch('/mynet/v1/endpoints/blue/', 5, { onEvents: () => undefined, onBroken: () => undefined })).rejects.toThrow(
+      /did not answer watch .* within 20 ms/,
+    );
     expect(late.cancelled()).toBe(0);
     await new Promise((r) => setTimeout(r, 120));
     expect(late.cancelled()).toBe(1);

@@ -16,7 +16,11 @@ describe('presence after a lost lease', () => {
     const kv = new MemoryKv();
     let losses = 0;
     let restored = 0;
-    const p = new NodePresence(kv, { name: 'mnt-nf-host', address: '198.18.130.1' }, { onLost: () => losses++, onRestored: () => restored++ });
+    const p = new NodePresence(
+      kv,
+      { name: 'mnt-nf-host', address: '198.18.130.1' },
+      { onLost: () => losses++, onRestored: () => restored++ },
+    );
     await p.start();
     kv.down = true;
     for (const expire of kv.lost.values()) expire();

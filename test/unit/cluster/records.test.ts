@@ -29,13 +29,34 @@ describe('key layout', () => {
     expect(parseKey(keys.address('blue', '10.77.0.5'))).toEqual({ kind: 'address', cluster: 'blue', name: '10.77.0.5' });
     expect(parseKey(keys.endpoint('blue', EP))).toEqual({ kind: 'endpoint', cluster: 'blue', name: EP });
     expect(parseKey(keys.node('h1'))).toEqual({ kind: 'node', name: 'h1' });
-    for (const k of ['/mynet/v2/networks/blue', '/mynet/v1/networks/blue/x', '/mynet/v1/addresses/blue/zz', '/other']) expect(parseKey(k)).toBeUndefined();
+    for (const k of ['/mynet/v2/networks/blue', '/mynet/v1/networks/blue/x', '/mynet/v1/addresses/blue/zz', '/other'])
+      expect(parseKey(k)).toBeUndefined();
   });
 });
 
 describe('records', () => {
-  const def: NetworkDefinition = { v: 1, cluster: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:aa:bb:cc:dd:ee', vni: 5000, mtu: 1450, createdBy: 'host-a', createdAt: '2026-12-02T00:00:00.000Z' };
-  const ep: EndpointRecord = { v: 1, cluster: 'blue', id: EP, node: 'host-a', underlay: '198.18.0.1', address: '10.77.0.5', mac: '02:42:0a:4d:00:05', name: 'web', updatedAt: '2026-12-02T00:00:00.000Z' };
+  const def: NetworkDefinition = {
+    v: 1,
+    cluster: 'blue',
+    subnet: '10.77.0.0/16',
+    gateway: '10.77.0.1',
+    gatewayMac: '02:aa:bb:cc:dd:ee',
+    vni: 5000,
+    mtu: 1450,
+    createdBy: 'host-a',
+    createdAt: '2026-12-02T00:00:00.000Z',
+  };
+  const ep: EndpointRecord = {
+    v: 1,
+    cluster: 'blue',
+    id: EP,
+    node: 'host-a',
+    underlay: '198.18.0.1',
+    address: '10.77.0.5',
+    mac: '02:42:0a:4d:00:05',
+    name: 'web',
+    updatedAt: '2026-12-02T00:00:00.000Z',
+  };
 
   it('reads back what it wrote', () => {
     expect(readRecord('network', keys.network('blue'), JSON.stringify(def))).toEqual({ ok: true, record: def });
@@ -47,35 +68,149 @@ describe('records', () => {
   it.each([
     ['not JSON', 'network', keys.network('blue'), '{', /not JSON/],
     ['another version', 'network', keys.network('blue'), JSON.stringify({ ...def, v: 2 as 1 }), /\/v must be 1/],
-    ['a bad subnet', 'network', keys.network('blue'), JSON.stringify({ ...def, subnet: '10.77.0.1/16' }), /\/subnet must be a canonical IPv4 CIDR/],
+    [
+      'a bad subnet',
+      'network',
+      keys.network('blue'),
+      JSON.stringify({ ...def, subnet: '10.77.0.1/16' }),
+      /\/subnet must be a canonical IPv4 CIDR/,
+    ],
     ['a VNI out of range', 'network', keys.network('blue'), JSON.stringify({ ...def, vni: 2 ** 24 }), /\/vni must be an integer/],
     ['a tiny MTU', 'network', keys.network('blue'), JSON.stringify({ ...def, mtu: 100 }), /\/mtu must be/],
     ['another cluster under this key', 'network', keys.network('red'), JSON.stringify(def), /contents name another object/],
-    ['an endpoint under another id', 'endpoint', keys.endpoint('blue', 'cd'.repeat(32)), JSON.stringify(ep), /contents name another object/],
-    ['an address with a prefix length', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, address: '10.77.0.5/16' }), /\/address must be an IPv4 address/],
+    [
+      'an endpoint under another id',
+      'endpoint',
+      keys.endpoint('blue', 'cd'.repeat(32)),
+      JSON.stringify(ep),
+      /contents name another object/,
+    ],
+    [
+      'an address with a prefix length',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, address: '10.77.0.5/16' }),
+      /\/address must be an IPv4 address/,
+    ],
     ['a bad MAC', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '02:42' }), /\/mac must be a MAC/],
     // Issue 23: aliases become DNS answers on every host.
-    ['aliases that are no list', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, aliases: 'api' }), /\/aliases must be a list of at most 16 DNS names/],
-    ['an alias that is no DNS label', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, aliases: ['api.evil.com'] }), /\/aliases must be a list/],
-    ['17 aliases', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, aliases: Array.from({ length: 17 }, (_, i) => `a${i}`) }), /\/aliases must be a list of at most 16/],
+    [
+      'aliases that are no list',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, aliases: 'api' }),
+      /\/aliases must be a list of at most 16 DNS names/,
+    ],
+    [
+      'an alias that is no DNS label',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, aliases: ['api.evil.com'] }),
+      /\/aliases must be a list/,
+    ],
+    [
+      '17 aliases',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, aliases: Array.from({ length: 17 }, (_, i) => `a${i}`) }),
+      /\/aliases must be a list of at most 16/,
+    ],
     ['a record of another kind', 'endpoint', keys.network('blue'), JSON.stringify(ep), /not a endpoint key/],
-    ['a huge record (finding 14)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, junk: 'x'.repeat(1_500_000) }), /1500\d{3} bytes, over the 2048 a mynet record takes/],
+    [
+      'a huge record (finding 14)',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, junk: 'x'.repeat(1_500_000) }),
+      /1500\d{3} bytes, over the 2048 a mynet record takes/,
+    ],
     // Issue 22, finding 17: the kernel refuses these in a permanent entry; every sync failed and logged.
-    ['an all-zero MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '00:00:00:00:00:00' }), /\/mac must be a MAC address of a host: "00:00:00:00:00:00" is the all-zero address/],
-    ['a multicast MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '01:00:5e:00:00:01' }), /\/mac .* is a multicast address/],
-    ['a broadcast MAC (finding 17)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: 'ff:ff:ff:ff:ff:ff' }), /\/mac .* is a multicast address/],
+    [
+      'an all-zero MAC (finding 17)',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, mac: '00:00:00:00:00:00' }),
+      /\/mac must be a MAC address of a host: "00:00:00:00:00:00" is the all-zero address/,
+    ],
+    [
+      'a multicast MAC (finding 17)',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, mac: '01:00:5e:00:00:01' }),
+      /\/mac .* is a multicast address/,
+    ],
+    [
+      'a broadcast MAC (finding 17)',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, mac: 'ff:ff:ff:ff:ff:ff' }),
+      /\/mac .* is a multicast address/,
+    ],
     ['an uppercase MAC', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, mac: '02:42:0A:4D:00:05' }), /\/mac .* lowercase/],
     // Issue 22, finding 1: a forwarding entry never points at loopback, link-local, multicast or broadcast.
-    ['a loopback underlay (finding 1)', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '127.0.0.1' }), /\/underlay is a loopback address, not a host's/],
-    ['a link-local underlay', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '169.254.1.1' }), /\/underlay is a link-local address/],
-    ['a multicast underlay', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '239.1.1.1' }), /\/underlay is a multicast address/],
-    ['a broadcast underlay', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '255.255.255.255' }), /\/underlay is reserved .* or broadcast/],
-    ['an underlay of 0.0.0.0', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, underlay: '0.0.0.0' }), /\/underlay is in "this network"/],
-    ['a loopback container address', 'endpoint', keys.endpoint('blue', EP), JSON.stringify({ ...ep, address: '127.0.0.2' }), /\/address is a loopback address/],
-    ['a loopback node address', 'node', keys.node('host-a'), JSON.stringify({ v: 1, name: 'host-a', address: '127.0.0.1', startedAt: '2026-12-02T00:00:00.000Z' }), /\/address is a loopback address/],
-    ['a gateway outside the subnet', 'network', keys.network('blue'), JSON.stringify({ ...def, gateway: '10.78.0.1' }), /\/gateway 10\.78\.0\.1 is not a host address of 10\.77\.0\.0\/16/],
-    ['a VNI below mynet\'s range', 'network', keys.network('blue'), JSON.stringify({ ...def, vni: 100 }), /\/vni must be an integer from 4096/],
-    ['a VNI key below mynet\'s range', 'vni', keys.vni(100), JSON.stringify({ v: 1, cluster: 'blue' }), /contents name another object/],
+    [
+      'a loopback underlay (finding 1)',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '127.0.0.1' }),
+      /\/underlay is a loopback address, not a host's/,
+    ],
+    [
+      'a link-local underlay',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '169.254.1.1' }),
+      /\/underlay is a link-local address/,
+    ],
+    [
+      'a multicast underlay',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '239.1.1.1' }),
+      /\/underlay is a multicast address/,
+    ],
+    [
+      'a broadcast underlay',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '255.255.255.255' }),
+      /\/underlay is reserved .* or broadcast/,
+    ],
+    [
+      'an underlay of 0.0.0.0',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '0.0.0.0' }),
+      /\/underlay is in "this network"/,
+    ],
+    [
+      'a loopback container address',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, address: '127.0.0.2' }),
+      /\/address is a loopback address/,
+    ],
+    [
+      'a loopback node address',
+      'node',
+      keys.node('host-a'),
+      JSON.stringify({ v: 1, name: 'host-a', address: '127.0.0.1', startedAt: '2026-12-02T00:00:00.000Z' }),
+      /\/address is a loopback address/,
+    ],
+    [
+      'a gateway outside the subnet',
+      'network',
+      keys.network('blue'),
+      JSON.stringify({ ...def, gateway: '10.78.0.1' }),
+      /\/gateway 10\.78\.0\.1 is not a host address of 10\.77\.0\.0\/16/,
+    ],
+    [
+      "a VNI below mynet's range",
+      'network',
+      keys.network('blue'),
+      JSON.stringify({ ...def, vni: 100 }),
+      /\/vni must be an integer from 4096/,
+    ],
+    ["a VNI key below mynet's range", 'vni', keys.vni(100), JSON.stringify({ v: 1, cluster: 'blue' }), /contents name another object/],
   ] as const)('refuses %s', (_what, kind, key, bytes, re) => {
     const r = readRecord(kind, key, bytes);
     expect(r.ok).toBe(false);

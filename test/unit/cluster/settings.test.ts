@@ -21,7 +21,9 @@ describe('cluster settings', () => {
       nodeName: 'host-a',
       presenceTtlS: 10,
     });
-    expect(parse({ MYNET_ETCD_ENDPOINTS: 'https://e1:2379', MYNET_NODE_NAME: 'b', MYNET_NODE_ADDRESS: '198.18.0.2', MYNET_ETCD_CA: '/ca.pem' })).toEqual({
+    expect(
+      parse({ MYNET_ETCD_ENDPOINTS: 'https://e1:2379', MYNET_NODE_NAME: 'b', MYNET_NODE_ADDRESS: '198.18.0.2', MYNET_ETCD_CA: '/ca.pem' }),
+    ).toEqual({
       endpoints: ['https://e1:2379'],
       tls: true,
       caFile: '/ca.pem',
@@ -33,7 +35,10 @@ describe('cluster settings', () => {
   });
 
   it.each([
-    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_CLUSTER_PRESENCE_TTL: '1' }, /MYNET_CLUSTER_PRESENCE_TTL: "1" is not a whole number of seconds from 2 to 300/],
+    [
+      { MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_CLUSTER_PRESENCE_TTL: '1' },
+      /MYNET_CLUSTER_PRESENCE_TTL: "1" is not a whole number of seconds from 2 to 300/,
+    ],
     [{ MYNET_ETCD_ENDPOINTS: 'e1:2379' }, /MYNET_ETCD_ENDPOINTS: "e1:2379" must start with http:\/\/ or https:\/\//],
     [{ MYNET_ETCD_ENDPOINTS: 'not a url' }, /MYNET_ETCD_ENDPOINTS: "not a url" is not a URL/],
     [{ MYNET_ETCD_ENDPOINTS: 'ftp://e1:2379' }, /must start with http/],
@@ -73,7 +78,8 @@ describe('cluster settings', () => {
     const files: Record<string, string> = { '/ca': 'CA-BYTES', '/cert': 'CERT-BYTES', '/key': 'PRIVATE-KEY-BYTES' };
     const tls = readTls(s, (p) => Buffer.from(files[p] ?? ''));
     expect(tls?.key?.toString()).toBe('PRIVATE-KEY-BYTES');
-    for (const shown of [JSON.stringify({ tls }), inspect(tls), String(tls), inspect({ tls }, { depth: 5 })]) expect(shown).not.toMatch(/BYTES/);
+    for (const shown of [JSON.stringify({ tls }), inspect(tls), String(tls), inspect({ tls }, { depth: 5 })])
+      expect(shown).not.toMatch(/BYTES/);
   });
 
   it('an unreadable TLS file names the setting and the path', () => {
@@ -87,24 +93,64 @@ describe('cluster settings', () => {
 describe('MYNET_NODE_ADDRESS default', () => {
   it('the source address towards etcd; loopback (etcd on this host only) is refused with what to set', async () => {
     const { sourceAddressTowards } = await import('../../../src/cluster/node-address.js');
-    await expect(sourceAddressTowards('http://127.0.0.1:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: "127.0.0.1" cannot carry VXLAN between hosts/);
-    await expect(sourceAddressTowards('http://mnt-no-such-host.invalid:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at mnt-no-such-host.invalid:2379/);
+    await expect(sourceAddressTowards('http://127.0.0.1:2379')).rejects.toThrow(
+      /MYNET_NODE_ADDRESS: "127.0.0.1" cannot carry VXLAN between hosts/,
+    );
+    await expect(sourceAddressTowards('http://mnt-no-such-host.invalid:2379')).rejects.toThrow(
+      /MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at mnt-no-such-host.invalid:2379/,
+    );
   });
 });
 
 describe('checkTls (issue 22, finding 20)', () => {
-  it('a CA that is no certificate, a key that is not the certificate\'s: refused naming the setting, never the contents', () => {
+  it("a CA that is no certificate, a key that is not the certificate's: refused naming the setting, never the contents", () => {
     const dir = mkdtempSync(join(tmpdir(), 'mnt-tls-'));
     try {
-      for (const n of ['a', 'b']) execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=mnt-${n}`, '-keyout', join(dir, `${n}.key`), '-out', join(dir, `${n}.pem`)], { stdio: 'ignore' });
+      for (const n of ['a', 'b'])
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'ec',
+            '-pkeyopt',
+            'ec_paramgen_curve:prime256v1',
+            '-nodes',
+            '-days',
+            '1',
+            '-subj',
+            `/CN=mnt-${n}`,
+            '-keyout',
+            join(dir, `${n}.key`),
+            '-out',
+            join(dir, `${n}.pem`),
+          ],
+          { stdio: 'ignore' },
+        );
       const f = (n: string): Buffer => readFileSync(join(dir, n));
       expect(checkTls(new TlsMaterial(f('a.pem'), f('a.pem'), f('a.key')))).toBeInstanceOf(TlsMaterial);
-      expect(() => checkTls(new TlsMaterial(Buffer.from('SECRET-NOT-A-CERT'), undefined, undefined))).toThrow(/^MYNET_ETCD_CA: is not a PEM certificate/);
-      expect(() => checkTls(new TlsMaterial(undefined, f('a.pem'), f('b.key')))).toThrow(/^MYNET_ETCD_KEY: is not the private key of the certificate in MYNET_ETCD_CERT$/);
-      expect(() => checkTls(new TlsMaterial(undefined, f('a.pem'), Buffer.from('SECRET-NOT-A-KEY')))).toThrow(/^MYNET_ETCD_KEY: is not an unencrypted PEM private key$/);
-      expect(() => checkTls(new TlsMaterial(undefined, Buffer.from('SECRET'), f('a.key')))).toThrow(/^MYNET_ETCD_CERT: is not a PEM certificate/);
+      expect(() => checkTls(new TlsMaterial(Buffer.from('SECRET-NOT-A-CERT'), undefined, undefined))).toThrow(
+        /^MYNET_ETCD_CA: is not a PEM certificate/,
+      );
+      expect(() => checkTls(new TlsMaterial(undefined, f('a.pem'), f('b.key')))).toThrow(
+        /^MYNET_ETCD_KEY: is not the private key of the certificate in MYNET_ETCD_CERT$/,
+      );
+      expect(() => checkTls(new TlsMaterial(undefined, f('a.pem'), Buffer.from('SECRET-NOT-A-KEY')))).toThrow(
+        /^MYNET_ETCD_KEY: is not an unencrypted PEM private key$/,
+      );
+      expect(() => checkTls(new TlsMaterial(undefined, Buffer.from('SECRET'), f('a.key')))).toThrow(
+        /^MYNET_ETCD_CERT: is not a PEM certificate/,
+      );
       for (const bad of [Buffer.from('SECRET-NOT-A-CERT')]) {
-        const msg = (() => { try { checkTls(new TlsMaterial(bad, undefined, undefined)); return ''; } catch (e) { return (e as Error).message; } })();
+        const msg = (() => {
+          try {
+            checkTls(new TlsMaterial(bad, undefined, undefined));
+            return '';
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })();
         expect(msg).not.toContain('SECRET');
       }
     } finally {

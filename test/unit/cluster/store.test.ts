@@ -21,7 +21,9 @@ describe('ClusterStore: definitions and claims', () => {
     expect(await b.defineNetwork({ ...blue, subnet: '10.77.0.9/16' })).toEqual(d);
     // A host with a larger underlay MTU accepts the recorded smaller one; a smaller underlay cannot.
     expect(await b.defineNetwork({ ...blue, mtu: 8950 })).toEqual(d);
-    await expect(b.defineNetwork({ ...blue, mtu: 1400 })).rejects.toThrow(/mtu 1450, not internal, multicast off; this host asked for .*mtu 1400/);
+    await expect(b.defineNetwork({ ...blue, mtu: 1400 })).rejects.toThrow(
+      /mtu 1450, not internal, multicast off; this host asked for .*mtu 1400/,
+    );
     await expect(b.defineNetwork({ ...blue, subnet: '10.78.0.0/16' })).rejects.toThrow(
       /cluster network "blue" is already defined by node host-a as subnet 10.77.0.0\/16, gateway 10.77.0.1, vni \d+, mtu 1450, not internal, multicast off; this host asked for subnet 10.78.0.0\/16/,
     );
@@ -32,7 +34,9 @@ describe('ClusterStore: definitions and claims', () => {
     const kv = new MemoryKv();
     const a = new ClusterStore(kv, A);
     await a.defineNetwork({ ...blue, vni: 7000 });
-    await expect(a.defineNetwork({ cluster: 'red', subnet: '10.88.0.0/16', mtu: 1450, vni: 7000 })).rejects.toThrow(/VXLAN id 7000 is already used by cluster network "blue"/);
+    await expect(a.defineNetwork({ cluster: 'red', subnet: '10.88.0.0/16', mtu: 1450, vni: 7000 })).rejects.toThrow(
+      /VXLAN id 7000 is already used by cluster network "blue"/,
+    );
     expect(kv.data.has(keys.network('red'))).toBe(false);
   });
 
@@ -74,7 +78,9 @@ describe('ClusterStore: definitions and claims', () => {
     kv.down = true;
     await expect(a.claimAddress(d, '10.77.0.9')).rejects.toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
     await expect(a.defineNetwork({ ...blue, cluster: 'red' })).rejects.toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
-    await expect(a.publishEndpoint({ cluster: 'blue', id: id(1), address: '10.77.0.9', mac: '02:42:0a:4d:00:09' })).rejects.toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+    await expect(a.publishEndpoint({ cluster: 'blue', id: id(1), address: '10.77.0.9', mac: '02:42:0a:4d:00:09' })).rejects.toMatchObject({
+      code: 'CLUSTER_UNAVAILABLE',
+    });
     kv.down = false;
     expect(await a.listClaims('blue')).toEqual([]);
   });
@@ -84,14 +90,22 @@ describe('ClusterStore: definitions and claims', () => {
     kv.external(keys.network('blue'), '{"v":1}');
     const err = new ClusterStore(kv, A).defineNetwork(blue);
     await expect(err).rejects.toMatchObject({ code: 'STATE_CORRUPT' });
-    await expect(err).rejects.toThrow(/etcd holds a record mynet cannot use: \/mynet\/v1\/networks\/blue: \/cluster must be a cluster name/);
+    await expect(err).rejects.toThrow(
+      /etcd holds a record mynet cannot use: \/mynet\/v1\/networks\/blue: \/cluster must be a cluster name/,
+    );
   });
 });
 
 describe('ClusterStore: endpoints and following them', () => {
-  const rec = (n: number): Parameters<ClusterStore['publishEndpoint']>[0] => ({ cluster: 'blue', id: id(n), address: `10.77.0.${n + 1}`, mac: `02:42:0a:4d:00:${(n + 1).toString(16).padStart(2, '0')}`, name: `c${n}` });
+  const rec = (n: number): Parameters<ClusterStore['publishEndpoint']>[0] => ({
+    cluster: 'blue',
+    id: id(n),
+    address: `10.77.0.${n + 1}`,
+    mac: `02:42:0a:4d:00:${(n + 1).toString(16).padStart(2, '0')}`,
+    name: `c${n}`,
+  });
 
-  it('publish is not on a lease, withdraw only removes this node\'s own', async () => {
+  it("publish is not on a lease, withdraw only removes this node's own", async () => {
     const kv = new MemoryKv();
     const b = new ClusterStore(kv, B);
     const r = await b.publishEndpoint(rec(1));
@@ -102,7 +116,7 @@ describe('ClusterStore: endpoints and following them', () => {
     expect(await b.withdrawEndpoint('blue', id(1))).toBe('absent');
   });
 
-  it('follows puts and deletes, then after a broken watch re-lists and converges: the gap\'s changes come, once, deletes included', async () => {
+  it("follows puts and deletes, then after a broken watch re-lists and converges: the gap's changes come, once, deletes included", async () => {
     const kv = new MemoryKv();
     const a = new ClusterStore(kv, A);
     const b = new ClusterStore(kv, B);
@@ -148,7 +162,10 @@ describe('ClusterStore: endpoints and following them', () => {
     const b = new ClusterStore(kv, B);
     for (let n = 1; n <= 20; n++) await b.publishEndpoint(rec(n));
     const view = new Set<string>();
-    const f = new ClusterStore(kv, A).followEndpoints('blue', { onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))), backoffMs: { first: 5, max: 10 } });
+    const f = new ClusterStore(kv, A).followEndpoints('blue', {
+      onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))),
+      backoffMs: { first: 5, max: 10 },
+    });
     await f.synced();
     expect(view.size).toBe(20);
     kv.wipe();
@@ -165,7 +182,11 @@ describe('ClusterStore: endpoints and following them', () => {
     const states: string[] = [];
     const view = new Set<string>();
     kv.down = true;
-    const f = a.followEndpoints('blue', { onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))), onState: (s) => states.push(s), backoffMs: { first: 5, max: 10 } });
+    const f = a.followEndpoints('blue', {
+      onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))),
+      onState: (s) => states.push(s),
+      backoffMs: { first: 5, max: 10 },
+    });
     const lists = (): number => kv.calls.filter((c) => c.startsWith('list')).length;
     await waitUntil('three lists while etcd is down', () => lists() > 2);
     expect(lists()).toBeGreaterThan(2);
@@ -183,11 +204,17 @@ describe('ClusterStore: endpoints and following them', () => {
     const kv = new MemoryKv();
     const problems: string[] = [];
     const view = new Set<string>();
-    const f = new ClusterStore(kv, A).followEndpoints('blue', { onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))), onProblem: (p) => problems.push(p) });
+    const f = new ClusterStore(kv, A).followEndpoints('blue', {
+      onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))),
+      onProblem: (p) => problems.push(p),
+    });
     await f.synced();
     await new ClusterStore(kv, B).publishEndpoint(rec(5));
     expect(view.has(id(5))).toBe(true);
-    kv.external(keys.endpoint('blue', id(5)), JSON.stringify({ ...(JSON.parse(kv.data.get(keys.endpoint('blue', id(5)))?.value ?? '{}') as EndpointRecord), mac: 'zz' }));
+    kv.external(
+      keys.endpoint('blue', id(5)),
+      JSON.stringify({ ...(JSON.parse(kv.data.get(keys.endpoint('blue', id(5)))?.value ?? '{}') as EndpointRecord), mac: 'zz' }),
+    );
     expect(view.has(id(5))).toBe(false);
     expect(problems[0]).toMatch(/\/mac must be a MAC address/);
     await f.stop();
@@ -213,7 +240,9 @@ describe('NodePresence', () => {
   it('refuses a live node of the same name at another address, takes over its own', async () => {
     const kv = new MemoryKv();
     await new NodePresence(kv, B).start();
-    await expect(new NodePresence(kv, { name: 'host-b', address: '198.18.0.9' }).start()).rejects.toThrow(/node "host-b" is already present in the cluster at 198.18.0.2/);
+    await expect(new NodePresence(kv, { name: 'host-b', address: '198.18.0.9' }).start()).rejects.toThrow(
+      /node "host-b" is already present in the cluster at 198.18.0.2/,
+    );
     await new NodePresence(kv, B).start();
     expect(await new ClusterStore(kv, A).listNodes()).toHaveLength(1);
   });

@@ -7,7 +7,21 @@ import type { NftCommand } from '../../../src/plan/nft-change.js';
 
 const text = (c: readonly NftCommand[]): string => nftScript(TABLE, c);
 import {
-  FLOOD_MAC, diffEntries, floodChangeSteps, floodSteps, inSync, parseFdb, parseFlood, parseNeigh, remoteEntries, remoteEntrySteps, removeEntrySteps, repairSteps, vxlanDeviceSteps, vxlanName, vxlanTeardownSteps,
+  FLOOD_MAC,
+  diffEntries,
+  floodChangeSteps,
+  floodSteps,
+  inSync,
+  parseFdb,
+  parseFlood,
+  parseNeigh,
+  remoteEntries,
+  remoteEntrySteps,
+  removeEntrySteps,
+  repairSteps,
+  vxlanDeviceSteps,
+  vxlanName,
+  vxlanTeardownSteps,
 } from '../../../src/plan/vxlan.js';
 
 const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
@@ -28,16 +42,25 @@ describe('VXLAN device plan', () => {
   });
 
   it('a remote endpoint: forwarding entry then neighbour entry, each undone; removal is idempotent', async () => {
-    await expect(renderPlan([...remoteEntrySteps(NID, web), ...removeEntrySteps(NID, web)])).toMatchFileSnapshot('../../golden/vxlan-entries.txt');
+    await expect(renderPlan([...remoteEntrySteps(NID, web), ...removeEntrySteps(NID, web)])).toMatchFileSnapshot(
+      '../../golden/vxlan-entries.txt',
+    );
   });
 
   it('never an all-zero (flood) forwarding entry', () => {
-    const all = [...vxlanDeviceSteps(spec), ...remoteEntrySteps(NID, web), ...repairSteps(NID, diffEntries([web, db], { fdb: new Map(), neigh: new Map() }))];
+    const all = [
+      ...vxlanDeviceSteps(spec),
+      ...remoteEntrySteps(NID, web),
+      ...repairSteps(NID, diffEntries([web, db], { fdb: new Map(), neigh: new Map() })),
+    ];
     expect(renderPlan(all)).not.toMatch(/00:00:00:00:00:00/);
   });
 
   it('remote entries come from every endpoint record not of this node', () => {
-    const recs = [{ node: 'a', ...web, underlay: '198.18.0.1' }, { node: 'b', ...db }];
+    const recs = [
+      { node: 'a', ...web, underlay: '198.18.0.1' },
+      { node: 'b', ...db },
+    ];
     expect(remoteEntries(recs, 'a')).toEqual([db]);
   });
 });
@@ -55,10 +78,20 @@ describe('desired vs observed entries', () => {
     { dst: '10.77.0.99', lladdr: '02:42:0a:4d:00:99', state: ['PERMANENT'] },
   ]);
 
-  it('parses the kernel\'s JSON', () => {
-    expect(parseFdb(fdbJson)).toEqual(new Map([['02:42:0a:4d:00:05', '198.18.0.2'], ['02:42:0a:4d:00:99', '198.18.0.9']]));
+  it("parses the kernel's JSON", () => {
+    expect(parseFdb(fdbJson)).toEqual(
+      new Map([
+        ['02:42:0a:4d:00:05', '198.18.0.2'],
+        ['02:42:0a:4d:00:99', '198.18.0.9'],
+      ]),
+    );
     expect(parseFlood(fdbJson)).toEqual(new Set(['198.18.0.7']));
-    expect(parseNeigh(neighJson)).toEqual(new Map([['10.77.0.5', '02:42:0a:4d:00:05'], ['10.77.0.99', '02:42:0a:4d:00:99']]));
+    expect(parseNeigh(neighJson)).toEqual(
+      new Map([
+        ['10.77.0.5', '02:42:0a:4d:00:05'],
+        ['10.77.0.99', '02:42:0a:4d:00:99'],
+      ]),
+    );
     expect(parseFdb('')).toEqual(new Map());
   });
 
@@ -66,7 +99,13 @@ describe('desired vs observed entries', () => {
     const moved = { ...web, underlay: '198.18.0.4' };
     const d = diffEntries([moved, db], { fdb: parseFdb(fdbJson), neigh: parseNeigh(neighJson), flood: parseFlood(fdbJson) });
     // Multicast off: the flood entry's one destination goes (by destination, so only that row).
-    expect(d).toEqual({ program: [moved, db], removeFdb: ['02:42:0a:4d:00:99'], removeNeigh: ['10.77.0.99'], addFlood: [], removeFlood: ['198.18.0.7'] });
+    expect(d).toEqual({
+      program: [moved, db],
+      removeFdb: ['02:42:0a:4d:00:99'],
+      removeNeigh: ['10.77.0.99'],
+      addFlood: [],
+      removeFlood: ['198.18.0.7'],
+    });
     expect(inSync(d)).toBe(false);
     await expect(renderPlan(repairSteps(NID, d))).toMatchFileSnapshot('../../golden/vxlan-repair.txt');
     const good = diffEntries([web], { fdb: new Map([[web.mac, web.underlay]]), neigh: new Map([[web.address, web.mac]]) });
@@ -77,7 +116,9 @@ describe('desired vs observed entries', () => {
 
 describe('flood entries (mynet.multicast, issue 23)', () => {
   it('one all-zero destination per member host, appended; removed by destination, absent counts as removed', () => {
-    expect(renderPlan(floodSteps(NID, '198.18.0.2'))).toContain(`bridge fdb append ${FLOOD_MAC} dev ${vxlanName(NID)} dst 198.18.0.2 self permanent`);
+    expect(renderPlan(floodSteps(NID, '198.18.0.2'))).toContain(
+      `bridge fdb append ${FLOOD_MAC} dev ${vxlanName(NID)} dst 198.18.0.2 self permanent`,
+    );
     const un = floodChangeSteps(NID, ['198.18.0.2', '198.18.0.3'], ['198.18.0.3', '198.18.0.4']);
     expect(un.map((s) => s.run)).toEqual([
       { kind: 'bridge', args: ['fdb', 'del', FLOOD_MAC, 'dev', vxlanName(NID), 'dst', '198.18.0.2', 'self'], absentOk: true },
@@ -87,11 +128,16 @@ describe('flood entries (mynet.multicast, issue 23)', () => {
   });
 
   it('the diff adds the members not flooded to and removes the destinations no member has', () => {
-    const fdb = JSON.stringify([{ mac: FLOOD_MAC, dst: '198.18.0.2' }, { mac: FLOOD_MAC, dst: '198.18.0.9' }]);
+    const fdb = JSON.stringify([
+      { mac: FLOOD_MAC, dst: '198.18.0.2' },
+      { mac: FLOOD_MAC, dst: '198.18.0.9' },
+    ]);
     const d = diffEntries([], { fdb: parseFdb(fdb), neigh: new Map(), flood: parseFlood(fdb) }, ['198.18.0.2', '198.18.0.3']);
     expect(d).toMatchObject({ addFlood: ['198.18.0.3'], removeFlood: ['198.18.0.9'], removeFdb: [] });
     expect(inSync(d)).toBe(false);
-    expect(renderPlan(repairSteps(NID, d))).toMatch(/fdb del 00:00:00:00:00:00 dev \S+ dst 198\.18\.0\.9 self[\s\S]*fdb append 00:00:00:00:00:00 dev \S+ dst 198\.18\.0\.3/);
+    expect(renderPlan(repairSteps(NID, d))).toMatch(
+      /fdb del 00:00:00:00:00:00 dev \S+ dst 198\.18\.0\.9 self[\s\S]*fdb append 00:00:00:00:00:00 dev \S+ dst 198\.18\.0\.3/,
+    );
     expect(inSync(diffEntries([], { fdb: new Map(), neigh: new Map(), flood: new Set(['198.18.0.2']) }, ['198.18.0.2']))).toBe(true);
   });
 });
@@ -100,7 +146,15 @@ describe('VXLAN firewall guard', () => {
   it('accepts our VNI only from members; a member change is one element change', async () => {
     const g = { networkId: NID, vni: 5000, peers: ['198.18.0.3', '198.18.0.2'] };
     await expect(
-      [guardCommands(g), guardMemberCommands(NID, ['198.18.0.4'], []), guardMemberCommands(NID, [], ['198.18.0.3']), guardUndo(g), guardTeardownCommands(NID)].map(text).join('\n---\n'),
+      [
+        guardCommands(g),
+        guardMemberCommands(NID, ['198.18.0.4'], []),
+        guardMemberCommands(NID, [], ['198.18.0.3']),
+        guardUndo(g),
+        guardTeardownCommands(NID),
+      ]
+        .map(text)
+        .join('\n---\n'),
     ).toMatchFileSnapshot('../../golden/vxlan-firewall.txt');
     expect(guardMemberCommands(NID, [], [])).toEqual([]);
     // No members yet: the set is empty and every VXLAN with our VNI is dropped.

@@ -9,7 +9,15 @@ import { type ContainerInfo, NameTable } from '../../../src/dns/records.js';
 const local = (name: string, ip: string, o: { net?: string; cluster?: string; aliases?: string[] } = {}): ContainerInfo => ({
   id: `l-${name}-${ip}`,
   name,
-  networks: [{ networkId: 'n1', networkName: o.net ?? 'blue', ipv4: ip, aliases: o.aliases ?? [], ...(o.cluster !== undefined && { cluster: o.cluster }) }],
+  networks: [
+    {
+      networkId: 'n1',
+      networkName: o.net ?? 'blue',
+      ipv4: ip,
+      aliases: o.aliases ?? [],
+      ...(o.cluster !== undefined && { cluster: o.cluster }),
+    },
+  ],
 });
 // As the cluster agent reports another host's endpoint (multihost/agent.ts remoteNames).
 const remote = (name: string, ip: string, cluster: string, aliases: string[] = []): ContainerInfo => ({
@@ -44,7 +52,7 @@ describe('bare names of cluster networks', () => {
     expect(t.lookup('api.blue.mynet', 1)).toMatchObject({ kind: 'answer' });
   });
 
-  it('refused, so that the host\'s next nameserver answers: unknown names, names held on two cluster networks, host-local networks\' names', () => {
+  it("refused, so that the host's next nameserver answers: unknown names, names held on two cluster networks, host-local networks' names", () => {
     const t = new NameTable('mynet', [
       remote('web', '10.77.0.2', 'blue'),
       remote('web', '10.88.0.2', 'red'),
@@ -63,8 +71,11 @@ describe('bare names of cluster networks', () => {
     expect(t.lookup('mynet')).toEqual({ kind: 'answer', a: [], aaaa: [], ptr: [] });
   });
 
-  it('a local container of a cluster network whose Docker name differs (compose: <project>_blue) is under the cluster\'s name too', () => {
-    const t = new NameTable('mynet', [local('proj-web-1', '10.77.0.5', { net: 'proj_blue', cluster: 'blue', aliases: ['web'] }), remote('web2', '10.77.0.6', 'blue', ['web'])]);
+  it("a local container of a cluster network whose Docker name differs (compose: <project>_blue) is under the cluster's name too", () => {
+    const t = new NameTable('mynet', [
+      local('proj-web-1', '10.77.0.5', { net: 'proj_blue', cluster: 'blue', aliases: ['web'] }),
+      remote('web2', '10.77.0.6', 'blue', ['web']),
+    ]);
     expect(t.lookup('web.blue.mynet')).toMatchObject({ kind: 'answer' });
     const r = t.lookup('web.blue.mynet');
     expect(r.kind === 'answer' ? [...r.a].sort() : r.kind).toEqual(['10.77.0.5', '10.77.0.6']);

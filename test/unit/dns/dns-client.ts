@@ -4,7 +4,10 @@ import { TYPE } from '../../../src/dns/packet.js';
 
 /** A query as dig would send it. */
 export function query(name: string, type: number, opts: { id?: number; edns?: number } = {}): Buffer {
-  const labels = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const labels = name
+    .split('.')
+    .filter(Boolean)
+    .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
   const h = Buffer.alloc(12);
   h.writeUInt16BE(opts.id ?? 0x1234, 0);
   h.writeUInt16BE(0x0100, 2);
@@ -24,12 +27,18 @@ export function decode(buf: Buffer): { id: number; rcode: number; aa: boolean; t
   let pos = 12;
   const skipName = (): void => {
     while (buf[pos] !== 0) {
-      if (((buf[pos] as number) & 0xc0) === 0xc0) { pos += 2; return; }
+      if (((buf[pos] as number) & 0xc0) === 0xc0) {
+        pos += 2;
+        return;
+      }
       pos += 1 + (buf[pos] as number);
     }
     pos += 1;
   };
-  if (buf.readUInt16BE(4)) { skipName(); pos += 4; }
+  if (buf.readUInt16BE(4)) {
+    skipName();
+    pos += 4;
+  }
   const answers: { type: number; data: string }[] = [];
   for (let i = 0; i < an; i++) {
     skipName();
@@ -45,10 +54,12 @@ export function decode(buf: Buffer): { id: number; rcode: number; aa: boolean; t
 function labelsOf(d: Buffer): string {
   const out: string[] = [];
   let p = 0;
-  while (p < d.length && d[p] !== 0) { out.push(d.toString('latin1', p + 1, p + 1 + (d[p] as number))); p += 1 + (d[p] as number); }
+  while (p < d.length && d[p] !== 0) {
+    out.push(d.toString('latin1', p + 1, p + 1 + (d[p] as number)));
+    p += 1 + (d[p] as number);
+  }
   return out.join('.');
 }
-
 
 /**
  * Sends `packets` over UDP from one socket, then `marker` (a query); resolves with every

@@ -50,7 +50,9 @@ describe('mynet status says whether names are on', () => {
   });
 
   it('on: where from; without the field (an older plugin) nothing is added', () => {
-    expect(renderStatus([], 0, PLAIN, { on: true, socket: '/var/run/docker.sock' })).toBe('names: on, from the Docker API at /var/run/docker.sock\nno mynet networks');
+    expect(renderStatus([], 0, PLAIN, { on: true, socket: '/var/run/docker.sock' })).toBe(
+      'names: on, from the Docker API at /var/run/docker.sock\nno mynet networks',
+    );
     expect(renderStatus([], 0, PLAIN)).toBe('no mynet networks');
   });
 });

@@ -7,7 +7,11 @@ import { prng } from '../support.js';
 
 const table = new NameTable('mynet', [
   { id: 'c1', name: 'web', networks: [{ networkId: 'n1', networkName: 'front', ipv4: '10.1.0.2', ipv6: 'fd00::2', aliases: ['www'] }] },
-  ...Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, name: `replica${i}`, networks: [{ networkId: 'n1', networkName: 'front', ipv4: `10.1.1.${i + 1}`, aliases: ['many'] }] })),
+  ...Array.from({ length: 40 }, (_, i) => ({
+    id: `r${i}`,
+    name: `replica${i}`,
+    networks: [{ networkId: 'n1', networkName: 'front', ipv4: `10.1.1.${i + 1}`, aliases: ['many'] }],
+  })),
 ]);
 const ask = (name: string, type: number, size: number | 'udp' = 'udp', edns?: number): ReturnType<typeof decode> => {
   const out = answer(query(name, type, edns ? { edns } : {}), table, size, () => undefined);
@@ -68,7 +72,8 @@ describe('DNS packets', () => {
     expect(kinds.get('dropped')).toBeGreaterThan(50);
     expect(kinds.get('formerr')).toBeGreaterThan(50);
     const loop = query('a.mynet', TYPE.A);
-    loop[12] = 0xc0; loop[13] = 12; // the name points at itself
+    loop[12] = 0xc0;
+    loop[13] = 12; // the name points at itself
     expect(parseQuery(loop).ok).toBe(false);
     expect(answer(Buffer.alloc(5), table, 'udp', () => undefined)).toBeUndefined();
   });

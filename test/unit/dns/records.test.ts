@@ -18,7 +18,11 @@ const inspect = {
 describe('names from Engine API payloads', () => {
   it('keeps only our networks and drops the short-id alias', () => {
     const c = containerInfo(inspect, (id) => id === 'aaaa');
-    expect(c).toEqual({ id: inspect.Id, name: 'web', networks: [{ networkId: 'aaaa', networkName: 'front', ipv4: '10.1.0.2', ipv6: 'fd00::2', aliases: ['www', 'api'] }] });
+    expect(c).toEqual({
+      id: inspect.Id,
+      name: 'web',
+      networks: [{ networkId: 'aaaa', networkName: 'front', ipv4: '10.1.0.2', ipv6: 'fd00::2', aliases: ['www', 'api'] }],
+    });
   });
 
   it('answers <container>.<network>, <alias>.<network> and <container> in the zone', () => {

@@ -17,8 +17,15 @@ const HOST = '127.0.0.71';
 // A long name with 6 addresses: its answers (~1.1 KB; names are not compressed) outgrow the
 // kernel's socket buffers (~4.5 MB here on loopback) after ~4000 queries.
 const LONG = 'x'.repeat(63);
-const big = Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, name: `b${i}`, networks: [{ networkId: 'n', networkName: LONG, ipv4: `10.9.1.${i + 1}`, aliases: [LONG] }] }));
-const table = new NameTable('mynet', [{ id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] }, ...big]);
+const big = Array.from({ length: 6 }, (_, i) => ({
+  id: `b${i}`,
+  name: `b${i}`,
+  networks: [{ networkId: 'n', networkName: LONG, ipv4: `10.9.1.${i + 1}`, aliases: [LONG] }],
+}));
+const table = new NameTable('mynet', [
+  { id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] },
+  ...big,
+]);
 const framed = (b: Buffer): Buffer => Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
 
 let srv: DnsServer | undefined;
@@ -31,7 +38,13 @@ afterEach(async () => {
 
 async function start(tcp: Partial<TcpLimits>): Promise<{ server: DnsServer; events: TcpEvent[] }> {
   const events: TcpEvent[] = [];
-  srv = await startDnsServer({ listen: { host: HOST, port: 0 }, table: () => table, log: pino({ level: 'silent' }), tcp, onTcp: (e) => events.push(e) });
+  srv = await startDnsServer({
+    listen: { host: HOST, port: 0 },
+    table: () => table,
+    log: pino({ level: 'silent' }),
+    tcp,
+    onTcp: (e) => events.push(e),
+  });
   return { server: srv, events };
 }
 

@@ -7,7 +7,9 @@ import { type DnsServer, startDnsServer } from '../../../src/dns/server.js';
 import { parseListen } from '../../../src/rules/listen.js';
 import { decode, query, udpAsk, udpBeforeMarker } from './dns-client.js';
 
-const table = new NameTable('mynet', [{ id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] }]);
+const table = new NameTable('mynet', [
+  { id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] },
+]);
 
 function tcpAsk(port: number, bufs: Buffer[]): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
@@ -20,10 +22,17 @@ function tcpAsk(port: number, bufs: Buffer[]): Promise<Buffer[]> {
         out.push(acc.subarray(2, 2 + acc.readUInt16BE(0)));
         acc = acc.subarray(2 + acc.readUInt16BE(0));
       }
-      if (out.length === bufs.length) { c.end(); resolve(out); }
+      if (out.length === bufs.length) {
+        c.end();
+        resolve(out);
+      }
     });
     c.on('error', reject);
-    for (const b of bufs) { const h = Buffer.alloc(2); h.writeUInt16BE(b.length); c.write(Buffer.concat([h, b])); }
+    for (const b of bufs) {
+      const h = Buffer.alloc(2);
+      h.writeUInt16BE(b.length);
+      c.write(Buffer.concat([h, b]));
+    }
   });
 }
 
@@ -31,7 +40,12 @@ describe('the DNS server on real sockets', () => {
   let srv: DnsServer;
   const counts: string[] = [];
   beforeAll(async () => {
-    srv = await startDnsServer({ listen: { host: '127.0.0.1', port: 0 }, table: () => table, log: pino({ level: 'silent' }), onQuery: (a) => counts.push(a) });
+    srv = await startDnsServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      table: () => table,
+      log: pino({ level: 'silent' }),
+      onQuery: (a) => counts.push(a),
+    });
   });
   afterAll(async () => srv.close());
 
@@ -47,7 +61,12 @@ describe('the DNS server on real sockets', () => {
   });
 
   it('survives garbage and keeps answering', async () => {
-    const got = await udpBeforeMarker(srv.port, '127.0.0.1', [Buffer.from('not dns'), Buffer.alloc(3)], query('web.n1.mynet', TYPE.A, { id: 0x5151 }));
+    const got = await udpBeforeMarker(
+      srv.port,
+      '127.0.0.1',
+      [Buffer.from('not dns'), Buffer.alloc(3)],
+      query('web.n1.mynet', TYPE.A, { id: 0x5151 }),
+    );
     expect(got).toHaveLength(1); // only the marker's answer: the garbage got none
     expect(decode(got[0] as Buffer)).toMatchObject({ id: 0x5151, answers: [{ data: '10.9.0.2' }] });
     expect(counts).toContain('dropped');

@@ -9,7 +9,9 @@ import { silentLog } from '../support.js';
 const BASE = 'http://127.0.0.1:2375';
 const engine = new Engine(dockerTarget('tcp://127.0.0.1:2375'), 1000);
 const inspect = (id: string, name: string, ip: string, net = 'front', netId = 'n1') => ({
-  Id: id, Name: `/${name}`, State: { Running: true },
+  Id: id,
+  Name: `/${name}`,
+  State: { Running: true },
   NetworkSettings: { Networks: { [net]: { NetworkID: netId, IPAddress: ip, GlobalIPv6Address: '', Aliases: [id.slice(0, 12)] } } },
 });
 const event = (o: object): string => `${JSON.stringify(o)}\n`;
@@ -38,7 +40,9 @@ describe('the Engine API client and the name sync (nock)', () => {
   });
 
   it('gets JSON and reports an API error with the path and status', async () => {
-    nock(BASE).get('/v1.41/containers/json').reply(200, [{ Id: 'x' }]);
+    nock(BASE)
+      .get('/v1.41/containers/json')
+      .reply(200, [{ Id: 'x' }]);
     expect(await engine.get('/containers/json')).toEqual([{ Id: 'x' }]);
     nock(BASE).get('/v1.41/containers/json').reply(500, 'boom');
     await expect(engine.get('/containers/json')).rejects.toThrow(/docker API \/containers\/json: HTTP 500/);
@@ -46,26 +50,46 @@ describe('the Engine API client and the name sync (nock)', () => {
 
   it('lists at start, follows events (start, rename, disconnect, destroy), and only serves our networks', async () => {
     const events = new Readable({ read() {} });
-    nock(BASE).get(/\/v1\.41\/events.*/).reply(200, () => events);
-    nock(BASE).get('/v1.41/containers/json').reply(200, [{ Id: 'c1' }, { Id: 'c9' }]);
-    nock(BASE).get('/v1.41/containers/c1/json').reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
-    nock(BASE).get('/v1.41/containers/c9/json').reply(200, inspect('c9aaaaaaaaaaaa', 'other', '172.17.0.5', 'bridge', 'nbridge'));
-    sync = new DockerNameSync({ zone: 'mynet', engine, log: silentLog, isOurNetwork: (id) => id === 'n1', backoff: { firstMs: 10, maxMs: 50 } });
+    nock(BASE)
+      .get(/\/v1\.41\/events.*/)
+      .reply(200, () => events);
+    nock(BASE)
+      .get('/v1.41/containers/json')
+      .reply(200, [{ Id: 'c1' }, { Id: 'c9' }]);
+    nock(BASE)
+      .get('/v1.41/containers/c1/json')
+      .reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
+    nock(BASE)
+      .get('/v1.41/containers/c9/json')
+      .reply(200, inspect('c9aaaaaaaaaaaa', 'other', '172.17.0.5', 'bridge', 'nbridge'));
+    sync = new DockerNameSync({
+      zone: 'mynet',
+      engine,
+      log: silentLog,
+      isOurNetwork: (id) => id === 'n1',
+      backoff: { firstMs: 10, maxMs: 50 },
+    });
     sync.start();
     await waitFor(() => a(sync!, 'web.front.mynet').length > 0);
     expect(a(sync, 'web.front.mynet')).toEqual(['10.1.0.2']);
     expect(sync.table().lookup('other.bridge.mynet')).toEqual({ kind: 'nxdomain' });
 
-    nock(BASE).get('/v1.41/containers/c2/json').reply(200, inspect('c2aaaaaaaaaaaa', 'db', '10.1.0.3'));
+    nock(BASE)
+      .get('/v1.41/containers/c2/json')
+      .reply(200, inspect('c2aaaaaaaaaaaa', 'db', '10.1.0.3'));
     events.push(event({ Type: 'container', Action: 'start', Actor: { ID: 'c2' } }));
     await waitFor(() => a(sync!, 'db.front.mynet').length > 0);
 
-    nock(BASE).get('/v1.41/containers/c2/json').reply(200, inspect('c2aaaaaaaaaaaa', 'database', '10.1.0.3'));
+    nock(BASE)
+      .get('/v1.41/containers/c2/json')
+      .reply(200, inspect('c2aaaaaaaaaaaa', 'database', '10.1.0.3'));
     events.push(event({ Type: 'container', Action: 'rename', Actor: { ID: 'c2' } }));
     await waitFor(() => a(sync!, 'database.front.mynet').length > 0);
     expect(sync.table().lookup('db.front.mynet')).toEqual({ kind: 'nxdomain' });
 
-    nock(BASE).get('/v1.41/containers/c1aaaaaaaaaaaa/json').reply(200, { ...inspect('c1aaaaaaaaaaaa', 'web', ''), NetworkSettings: { Networks: {} } });
+    nock(BASE)
+      .get('/v1.41/containers/c1aaaaaaaaaaaa/json')
+      .reply(200, { ...inspect('c1aaaaaaaaaaaa', 'web', ''), NetworkSettings: { Networks: {} } });
     events.push(event({ Type: 'network', Action: 'disconnect', Actor: { ID: 'n1', Attributes: { container: 'c1aaaaaaaaaaaa' } } }));
     await waitFor(() => a(sync!, 'web.front.mynet').length === 0);
 
@@ -75,23 +99,40 @@ describe('the Engine API client and the name sync (nock)', () => {
 
   it('keeps serving when the stream drops and the API fails, then catches up after reconnecting', async () => {
     const first = new Readable({ read() {} });
-    nock(BASE).get(/\/v1\.41\/events.*/).reply(200, () => first);
-    nock(BASE).get('/v1.41/containers/json').reply(200, [{ Id: 'c1' }]);
-    nock(BASE).get('/v1.41/containers/c1/json').reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
+    nock(BASE)
+      .get(/\/v1\.41\/events.*/)
+      .reply(200, () => first);
+    nock(BASE)
+      .get('/v1.41/containers/json')
+      .reply(200, [{ Id: 'c1' }]);
+    nock(BASE)
+      .get('/v1.41/containers/c1/json')
+      .reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
     sync = new DockerNameSync({ zone: 'mynet', engine, log: silentLog, isOurNetwork: () => true, backoff: { firstMs: 10, maxMs: 50 } });
     sync.start();
     await waitFor(() => a(sync!, 'web.front.mynet').length > 0);
     // The API goes away: events and listing fail for a while.
-    const down = nock(BASE).get(/\/v1\.41\/events.*/).times(2).reply(500, 'down');
+    const down = nock(BASE)
+      .get(/\/v1\.41\/events.*/)
+      .times(2)
+      .reply(500, 'down');
     nock(BASE).get('/v1.41/containers/json').times(2).reply(500, 'down');
     first.push(null); // the stream drops
     await waitFor(() => down.isDone()); // it tried the events again twice, and failed
     expect(a(sync, 'web.front.mynet')).toEqual(['10.1.0.2']); // still served
     // It comes back with a new container.
-    nock(BASE).get(/\/v1\.41\/events.*/).reply(200, () => new Readable({ read() {} }));
-    nock(BASE).get('/v1.41/containers/json').reply(200, [{ Id: 'c1' }, { Id: 'c3' }]);
-    nock(BASE).get('/v1.41/containers/c1/json').reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
-    nock(BASE).get('/v1.41/containers/c3/json').reply(200, inspect('c3aaaaaaaaaaaa', 'cache', '10.1.0.4'));
+    nock(BASE)
+      .get(/\/v1\.41\/events.*/)
+      .reply(200, () => new Readable({ read() {} }));
+    nock(BASE)
+      .get('/v1.41/containers/json')
+      .reply(200, [{ Id: 'c1' }, { Id: 'c3' }]);
+    nock(BASE)
+      .get('/v1.41/containers/c1/json')
+      .reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
+    nock(BASE)
+      .get('/v1.41/containers/c3/json')
+      .reply(200, inspect('c3aaaaaaaaaaaa', 'cache', '10.1.0.4'));
     await waitFor(() => a(sync!, 'cache.front.mynet').length > 0, 5000);
   });
 });

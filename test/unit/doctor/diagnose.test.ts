@@ -33,7 +33,8 @@ const only = (ds: Difference[]): Difference => {
 };
 const lines = (plan: HostPlan): string[] => renderPlan(plan).split('\n');
 /** Every nft script of a plan, joined. */
-const scripts = (plan: HostPlan): string => plan.flatMap((s) => (s.run.kind === 'nft' ? [nftScript(s.run.table, s.run.commands)] : [])).join('\n');
+const scripts = (plan: HostPlan): string =>
+  plan.flatMap((s) => (s.run.kind === 'nft' ? [nftScript(s.run.table, s.run.commands)] : [])).join('\n');
 
 describe('diagnose: a clean host', () => {
   it('the state and the kernel of the same real run give no differences', () => {
@@ -74,11 +75,18 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
     expect(plan).toContain(`ip link set dev ${VETH_E1} master ${BR_DUAL}`);
     expect(plan.some((l) => l.startsWith(`ip link add name ${VETH_E2} mtu 1500 group 28014 master ${BR_DUAL} up type veth`))).toBe(true);
     // The bridge comes before anything attached to it.
-    expect(plan.findIndex((l) => l.startsWith(`ip link add name ${BR_DUAL} `))).toBeLessThan(plan.findIndex((l) => l.startsWith(`ip link add name ${VETH_E2} `)));
+    expect(plan.findIndex((l) => l.startsWith(`ip link add name ${BR_DUAL} `))).toBeLessThan(
+      plan.findIndex((l) => l.startsWith(`ip link add name ${VETH_E2} `)),
+    );
   });
 
   it('a bridge that is down: brought up', () => {
-    const d = only(diagnose(fixtureState(), withLink(cleanKernel(), BR_SNAT, (l) => ({ ...l, up: false }))));
+    const d = only(
+      diagnose(
+        fixtureState(),
+        withLink(cleanKernel(), BR_SNAT, (l) => ({ ...l, up: false })),
+      ),
+    );
     expect(d).toMatchObject({ kind: 'drift', object: `bridge ${BR_SNAT}`, detail: 'is down' });
     expect(lines(d.fix)).toEqual([`# bring up ${BR_SNAT}`, `ip link set dev ${BR_SNAT} up`]);
   });
@@ -96,29 +104,48 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
     ]);
   });
 
-  it('an MTU that drifted: set back to the network\'s', () => {
-    const d = only(diagnose(fixtureState(), withLink(cleanKernel(), BR_SNAT, (l) => ({ ...l, mtu: 1500 }))));
+  it("an MTU that drifted: set back to the network's", () => {
+    const d = only(
+      diagnose(
+        fixtureState(),
+        withLink(cleanKernel(), BR_SNAT, (l) => ({ ...l, mtu: 1500 })),
+      ),
+    );
     expect(d).toMatchObject({ kind: 'drift', object: `bridge ${BR_SNAT}`, detail: 'MTU is 1500, not 1400' });
     expect(lines(d.fix)).toContain(`ip link set dev ${BR_SNAT} mtu 1400`);
   });
 
-  it('a missing host veth: made again on its bridge, with the network\'s MTU', () => {
+  it("a missing host veth: made again on its bridge, with the network's MTU", () => {
     const d = only(diagnose(fixtureState(), withoutLink(cleanKernel(), VETH_E3)));
     expect(d).toMatchObject({ kind: 'missing', object: `veth ${VETH_E3}`, detail: 'endpoint 7159bf12552a has no host-side veth' });
     const plan = lines(d.fix);
-    expect(plan.some((l) => l.startsWith(`ip link add name ${VETH_E3} mtu 1400 group 28014 master ${BR_SNAT} up type veth peer name mnc7159bf12552a`))).toBe(true);
+    expect(
+      plan.some((l) =>
+        l.startsWith(`ip link add name ${VETH_E3} mtu 1400 group 28014 master ${BR_SNAT} up type veth peer name mnc7159bf12552a`),
+      ),
+    ).toBe(true);
     expect(plan).toContain(`ip link set dev ${VETH_E3} alias mynet net:ae428ef4fcd8 ep:7159bf12552a`);
   });
 
   it('a veth on the wrong bridge, or on none: attached to its own', () => {
-    const wrong = only(diagnose(fixtureState(), withLink(cleanKernel(), VETH_E3, (l) => ({ ...l, master: BR_DUAL }))));
+    const wrong = only(
+      diagnose(
+        fixtureState(),
+        withLink(cleanKernel(), VETH_E3, (l) => ({ ...l, master: BR_DUAL })),
+      ),
+    );
     expect(wrong).toMatchObject({ kind: 'drift', object: `veth ${VETH_E3}`, detail: `is attached to ${BR_DUAL}, not ${BR_SNAT}` });
     expect(lines(wrong.fix)).toEqual([`# attach ${VETH_E3} to ${BR_SNAT}`, `ip link set dev ${VETH_E3} master ${BR_SNAT}`]);
-    const none = only(diagnose(fixtureState(), withLink(cleanKernel(), VETH_E3, ({ master: _gone, ...l }) => l)));
+    const none = only(
+      diagnose(
+        fixtureState(),
+        withLink(cleanKernel(), VETH_E3, ({ master: _gone, ...l }) => l),
+      ),
+    );
     expect(none.detail).toBe(`is attached to nothing, not ${BR_SNAT}`);
   });
 
-  it('the whole nft table gone: one difference whose fix rebuilds every network\'s firewall and every published port', () => {
+  it("the whole nft table gone: one difference whose fix rebuilds every network's firewall and every published port", () => {
     const clean = cleanKernel();
     const d = only(diagnose(fixtureState(), { ...clean, nft: undefined }));
     expect(d).toMatchObject({ kind: 'missing', object: 'nft table inet mynet' });
@@ -129,7 +156,9 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
     const elements = [...(clean.nft?.elements ?? [])].flatMap(([map, els]) => els.map((el) => [map, el] as const));
     expect(elements.length).toBeGreaterThan(15);
     for (const [map, el] of elements) {
-      expect(all, `${map} ${el}`).toMatch(new RegExp(`add element inet mynet ${map} \\{ ([^}]*, )?${el.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(, [^}]*)? \\}`));
+      expect(all, `${map} ${el}`).toMatch(
+        new RegExp(`add element inet mynet ${map} \\{ ([^}]*, )?${el.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(, [^}]*)? \\}`),
+      );
     }
     for (const br of [BR_DUAL, BR_SNAT, BR_INTERNAL]) expect(d.fix.map((s) => s.what)).toContain(`program the firewall of ${br}`);
     expect(d.fix.map((s) => s.what)).toContain('publish every port again');
@@ -139,30 +168,48 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
     const s = fixtureState();
     for (const e of [...s.endpoints.values()]) s.apply([{ op: 'endpoint.put', endpoint: { ...e, ports: [] } }]);
     const d = only(diagnose(s, { ...cleanKernel(), nft: undefined }));
-    expect(d.fix.map((x) => x.what)).toEqual([`program the firewall of ${BR_DUAL}`, `program the firewall of ${BR_SNAT}`, `program the firewall of ${BR_INTERNAL}`]);
+    expect(d.fix.map((x) => x.what)).toEqual([
+      `program the firewall of ${BR_DUAL}`,
+      `program the firewall of ${BR_SNAT}`,
+      `program the firewall of ${BR_INTERNAL}`,
+    ]);
   });
 
-  it('a network\'s egress element gone: that network\'s firewall is programmed again, and nothing else', () => {
+  it("a network's egress element gone: that network's firewall is programmed again, and nothing else", () => {
     const k = dropElement(cleanKernel(), 'egress', `"${BR_SNAT}" : jump egress-ae428ef4fcd8`);
     const d = only(diagnose(fixtureState(), k));
-    expect(d).toMatchObject({ kind: 'missing', object: `firewall of ${BR_SNAT}`, detail: `missing egress "${BR_SNAT}" : jump egress-ae428ef4fcd8` });
+    expect(d).toMatchObject({
+      kind: 'missing',
+      object: `firewall of ${BR_SNAT}`,
+      detail: `missing egress "${BR_SNAT}" : jump egress-ae428ef4fcd8`,
+    });
     expect(d.fix.map((s) => s.what)).toEqual([`program the firewall of ${BR_SNAT}`]);
     expect(scripts(d.fix)).toContain(`add element inet mynet egress { "${BR_SNAT}" : jump egress-ae428ef4fcd8 }`);
     expect(scripts(d.fix)).not.toContain(BR_DUAL);
   });
 
-  it('a network\'s NAT element or its chains gone: its firewall is programmed again', () => {
+  it("a network's NAT element or its chains gone: its firewall is programmed again", () => {
     const nat = only(diagnose(fixtureState(), dropElement(cleanKernel(), 'snat4', '10.201.1.0/24 : 198.51.100.7')));
     expect(nat).toMatchObject({ kind: 'missing', object: `firewall of ${BR_SNAT}`, detail: 'missing snat4 10.201.1.0/24 : 198.51.100.7' });
-    const chains = only(diagnose(fixtureState(), withNft(cleanKernel(), (t) => t.chains.delete('ingress-a16ea39fe89d'))));
+    const chains = only(
+      diagnose(
+        fixtureState(),
+        withNft(cleanKernel(), (t) => t.chains.delete('ingress-a16ea39fe89d')),
+      ),
+    );
     expect(chains).toMatchObject({ kind: 'missing', object: `firewall of ${BR_DUAL}`, detail: 'its chains are missing' });
     expect(scripts(chains.fix)).toContain('add chain inet mynet ingress-a16ea39fe89d');
   });
 
-  it('a published port\'s element gone: that element is added again', () => {
+  it("a published port's element gone: that element is added again", () => {
     const d = only(diagnose(fixtureState(), dropElement(cleanKernel(), 'pub4any', 'tcp . 8443 : 10.201.1.2 . 443')));
     expect(d).toMatchObject({ kind: 'missing', object: 'port 8443/tcp', detail: 'published port of 7159bf12552a is not in pub4any' });
-    expect(lines(d.fix)).toEqual(['# publish 8443/tcp', 'nft -f - <<', 'add element inet mynet pub4any { tcp . 8443 : 10.201.1.2 . 443 }', '>>']);
+    expect(lines(d.fix)).toEqual([
+      '# publish 8443/tcp',
+      'nft -f - <<',
+      'add element inet mynet pub4any { tcp . 8443 : 10.201.1.2 . 443 }',
+      '>>',
+    ]);
   });
 
   it('each family of a dual-stack port and a host-IP binding are checked on their own', () => {
@@ -178,9 +225,18 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
     const s = fixtureState();
     const e = s.endpoints.get(E1);
     if (!e) throw new Error('fixture');
-    s.apply([{ op: 'endpoint.put', endpoint: { ...e, ports: [...e.ports, { proto: 'tcp', containerPort: 80, hostIp: '2001:db8::5', hostPort: 9090 }] } }]);
+    s.apply([
+      {
+        op: 'endpoint.put',
+        endpoint: { ...e, ports: [...e.ports, { proto: 'tcp', containerPort: 80, hostIp: '2001:db8::5', hostPort: 9090 }] },
+      },
+    ]);
     const d = only(diagnose(s, cleanKernel()));
-    expect(d).toMatchObject({ kind: 'missing', object: 'port [2001:db8::5]:9090/tcp', detail: 'published port of e4fefef2476d is not in pub6' });
+    expect(d).toMatchObject({
+      kind: 'missing',
+      object: 'port [2001:db8::5]:9090/tcp',
+      detail: 'published port of e4fefef2476d is not in pub6',
+    });
     expect(scripts(d.fix)).toBe('add element inet mynet pub6 { 2001:db8::5 . tcp . 9090 : fd00:201::10 . 80 }');
   });
 
@@ -200,7 +256,11 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
   it('the 127/8 guard gone from the raw table (the filter part intact): the hook is ensured', () => {
     const raw = fixtureText('iptables-save-raw.txt').replace(/^-A PREROUTING -d 127.*\n/m, '');
     const d = only(diagnose(fixtureState(), { ...cleanKernel(), hook: hookStatus(fixtureText('iptables-save.txt'), raw) }));
-    expect(d).toMatchObject({ kind: 'missing', object: 'FORWARD hook', detail: "the 127/8 guard is missing from iptables' raw PREROUTING" });
+    expect(d).toMatchObject({
+      kind: 'missing',
+      object: 'FORWARD hook',
+      detail: "the 127/8 guard is missing from iptables' raw PREROUTING",
+    });
     expect(lines(d.fix)).toEqual(['# ensure the FORWARD hook', 'forward-hook ensure']);
   });
 
@@ -222,7 +282,12 @@ describe('diagnose: missing and drifted (safe repairs)', () => {
 
 describe('diagnose: orphans (removed only by `mynet doctor --fix`)', () => {
   it('a link in our group that no record explains', () => {
-    const d = only(diagnose(fixtureState(), withLink(cleanKernel(), 'mn-orphan1', (l) => l)));
+    const d = only(
+      diagnose(
+        fixtureState(),
+        withLink(cleanKernel(), 'mn-orphan1', (l) => l),
+      ),
+    );
     expect(d).toMatchObject({ kind: 'orphan', object: 'link mn-orphan1' });
     expect(safeToRepair(d)).toBe(false);
     // An ownership-checked delete: a link that lost our mark meanwhile is not touched.
@@ -230,21 +295,43 @@ describe('diagnose: orphans (removed only by `mynet doctor --fix`)', () => {
   });
 
   it('a container-side veth still on the host is not an orphan (it belongs to an endpoint)', () => {
-    expect(diagnose(fixtureState(), withLink(cleanKernel(), 'mnc7159bf12552a', (l) => ({ ...l, up: false })))).toEqual([]);
+    expect(
+      diagnose(
+        fixtureState(),
+        withLink(cleanKernel(), 'mnc7159bf12552a', (l) => ({ ...l, up: false })),
+      ),
+    ).toEqual([]);
   });
 
   it('a published-port element no endpoint holds: its key is deleted; into a stored network it is a leftover, elsewhere an orphan', () => {
-    const into = only(diagnose(fixtureState(), withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 10.201.0.9 . 80'))));
-    expect(into).toMatchObject({ kind: 'leftover', scope: 'ports', object: 'pub4any element tcp . 9999', detail: 'points into network a16ea39fe89d but no record publishes it' });
+    const into = only(
+      diagnose(
+        fixtureState(),
+        withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 10.201.0.9 . 80')),
+      ),
+    );
+    expect(into).toMatchObject({
+      kind: 'leftover',
+      scope: 'ports',
+      object: 'pub4any element tcp . 9999',
+      detail: 'points into network a16ea39fe89d but no record publishes it',
+    });
     expect(safeToRepair(into)).toBe(false);
     expect(scripts(into.fix)).toBe('delete element inet mynet pub4any { tcp . 9999 }');
-    const elsewhere = only(diagnose(fixtureState(), withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 172.31.0.9 . 80'))));
+    const elsewhere = only(
+      diagnose(
+        fixtureState(),
+        withNft(cleanKernel(), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 172.31.0.9 . 80')),
+      ),
+    );
     expect(elsewhere).toMatchObject({ kind: 'orphan', object: 'pub4any element tcp . 9999' });
     expect(safeToRepair(elsewhere)).toBe(false);
   });
 
   it('an element that still exists but points elsewhere is a leftover, and the right one is missing', () => {
-    const k = withNft(dropElement(cleanKernel(), 'pub4any', 'tcp . 8443 : 10.201.1.2 . 443'), (t) => t.elements.get('pub4any')?.push('tcp . 8443 : 10.201.1.99 . 443'));
+    const k = withNft(dropElement(cleanKernel(), 'pub4any', 'tcp . 8443 : 10.201.1.2 . 443'), (t) =>
+      t.elements.get('pub4any')?.push('tcp . 8443 : 10.201.1.99 . 443'),
+    );
     const ds = diagnose(fixtureState(), k);
     expect(ds.map((d) => `${d.kind} ${d.object}`).sort()).toEqual(['leftover pub4any element tcp . 8443', 'missing port 8443/tcp']);
   });
@@ -259,9 +346,12 @@ describe('diagnose: orphans (removed only by `mynet doctor --fix`)', () => {
   it('with no records at all, everything of ours in the kernel is an orphan and nothing is missing', () => {
     const ds = diagnose(new State(), cleanKernel());
     expect(ds.every((d) => d.kind === 'orphan')).toBe(true);
-    expect(ds.filter((d) => d.object.startsWith('link ')).map((d) => d.object).sort()).toEqual(
-      [...cleanKernel().links.keys()].map((n) => `link ${n}`).sort(),
-    );
+    expect(
+      ds
+        .filter((d) => d.object.startsWith('link '))
+        .map((d) => d.object)
+        .sort(),
+    ).toEqual([...cleanKernel().links.keys()].map((n) => `link ${n}`).sort());
     // 3 bridges and 4 veths, 6 port elements, 3+3 policy elements.
     expect(ds).toHaveLength(19);
   });
@@ -287,7 +377,11 @@ describe('diagnose: never anything unmarked', () => {
     ]);
     const ds = diagnose(state, k);
     // Exactly the three drifts made above (an empty list would make the loop below vacuous).
-    expect(ds.map((d) => `${d.kind} ${d.object}`)).toEqual([`missing bridge ${BR_SNAT}`, 'orphan link mn-orphan2', 'orphan pub6any element tcp . 1']);
+    expect(ds.map((d) => `${d.kind} ${d.object}`)).toEqual([
+      `missing bridge ${BR_SNAT}`,
+      'orphan link mn-orphan2',
+      'orphan pub6any element tcp . 1',
+    ]);
     for (const d of ds) expect(ours.has(d.object) || d.object.startsWith('port '), d.object).toBe(true);
     expect(ds.some((d) => d.object.includes('192.0.2.0'))).toBe(false);
   });

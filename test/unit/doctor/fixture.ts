@@ -63,5 +63,8 @@ export const dropElement = (k: KernelSnapshot, map: string, element: string): Ke
   withNft(k, (t) => {
     const els = t.elements.get(map) ?? [];
     if (!els.includes(element)) throw new Error(`${map} has no element ${element}: ${els.join(' | ')}`);
-    t.elements.set(map, els.filter((e) => e !== element));
+    t.elements.set(
+      map,
+      els.filter((e) => e !== element),
+    );
   });

@@ -48,8 +48,17 @@ describe('parseNftTable (nft -j list table inet mynet, nftables 1.0.6)', () => {
 
   it('reads every chain, base and per network, and the hooks of the base chains as numbers', () => {
     expect([...t.chains].sort()).toEqual([
-      'egress-07ce26eaa35e', 'egress-a16ea39fe89d', 'egress-ae428ef4fcd8', 'firewall',
-      'ingress-07ce26eaa35e', 'ingress-a16ea39fe89d', 'ingress-ae428ef4fcd8', 'localnet', 'output', 'postrouting', 'prerouting',
+      'egress-07ce26eaa35e',
+      'egress-a16ea39fe89d',
+      'egress-ae428ef4fcd8',
+      'firewall',
+      'ingress-07ce26eaa35e',
+      'ingress-a16ea39fe89d',
+      'ingress-ae428ef4fcd8',
+      'localnet',
+      'output',
+      'postrouting',
+      'prerouting',
     ]);
     // `priority raw` / `filter - 10` come back as numbers: the model writes numbers too.
     expect(t.hooks.get('localnet')).toEqual({ type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' });
@@ -57,7 +66,7 @@ describe('parseNftTable (nft -j list table inet mynet, nftables 1.0.6)', () => {
     expect(t.hooks.has('egress-a16ea39fe89d')).toBe(false);
   });
 
-  it('reads each chain\'s rules by their comment, in order: the fingerprints the model wrote', () => {
+  it("reads each chain's rules by their comment, in order: the fingerprints the model wrote", () => {
     const model = networkObjects(nftNetwork(fixtureState().networks.get(INTERNAL) as NetworkRecord));
     expect(t.rules.get('egress-07ce26eaa35e')).toEqual(model.chains[0]?.rules.map((r) => r.id));
     expect(t.rules.get('firewall')).toEqual(BASE_CHAINS.find((c) => c.name === 'firewall')?.rules.map((r) => r.id));
@@ -65,17 +74,29 @@ describe('parseNftTable (nft -j list table inet mynet, nftables 1.0.6)', () => {
   });
 
   it('reads set and map declarations as the model writes them (concatenations joined with " . ")', () => {
-    expect(t.sets.get('pub4')).toEqual({ kind: 'map', type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service', interval: false });
+    expect(t.sets.get('pub4')).toEqual({
+      kind: 'map',
+      type: 'ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
+      interval: false,
+    });
     expect(t.sets.get('egress')).toEqual({ kind: 'map', type: 'ifname : verdict', interval: false });
     expect(t.sets.get('snat4')).toEqual({ kind: 'map', type: 'ipv4_addr : ipv4_addr', interval: true });
     expect(t.sets.get('masq6')).toEqual({ kind: 'set', type: 'ipv6_addr', interval: true });
   });
 
-  it('reads elements in nft\'s own text: concatenations, quoted names with jump verdicts, prefixes, interval map data', () => {
+  it("reads elements in nft's own text: concatenations, quoted names with jump verdicts, prefixes, interval map data", () => {
     expect(t.elements.get('pub4')).toEqual(['127.0.0.1 . tcp . 8081 : 10.201.0.3 . 80']);
-    expect([...(t.elements.get('pub4any') ?? [])].sort()).toEqual(['tcp . 8080 : 10.201.0.2 . 80', 'tcp . 8443 : 10.201.1.2 . 443', 'udp . 5353 : 10.201.0.2 . 53']);
+    expect([...(t.elements.get('pub4any') ?? [])].sort()).toEqual([
+      'tcp . 8080 : 10.201.0.2 . 80',
+      'tcp . 8443 : 10.201.1.2 . 443',
+      'udp . 5353 : 10.201.0.2 . 53',
+    ]);
     expect([...(t.elements.get('pub6any') ?? [])].sort()).toEqual(['tcp . 8080 : fd00:201::10 . 80', 'udp . 5353 : fd00:201::10 . 53']);
-    expect([...(t.elements.get('egress') ?? [])].sort()).toEqual([`"${BR_INTERNAL}" : jump egress-07ce26eaa35e`, `"${BR_DUAL}" : jump egress-a16ea39fe89d`, `"${BR_SNAT}" : jump egress-ae428ef4fcd8`]);
+    expect([...(t.elements.get('egress') ?? [])].sort()).toEqual([
+      `"${BR_INTERNAL}" : jump egress-07ce26eaa35e`,
+      `"${BR_DUAL}" : jump egress-a16ea39fe89d`,
+      `"${BR_SNAT}" : jump egress-ae428ef4fcd8`,
+    ]);
     expect([...(t.elements.get('subnets4') ?? [])].sort()).toEqual(['10.201.0.0/24', '10.201.1.0/24', '10.201.2.0/24']);
     expect(t.elements.get('masq6')).toEqual(['fd00:201::/64']);
     expect(t.elements.get('snat4')).toEqual(['10.201.1.0/24 : 198.51.100.7']);
@@ -84,25 +105,65 @@ describe('parseNftTable (nft -j list table inet mynet, nftables 1.0.6)', () => {
   it('lists empty maps and sets as empty, and does not read the anonymous sets in rules', () => {
     expect(t.elements.get('pub6')).toEqual([]);
     expect(t.elements.get('snat6')).toEqual([]);
-    expect([...t.elements.keys()].sort()).toEqual(['egress', 'ingress', 'masq4', 'masq6', 'pub4', 'pub4any', 'pub6', 'pub6any', 'snat4', 'snat6', 'subnets4', 'subnets6']);
+    expect([...t.elements.keys()].sort()).toEqual([
+      'egress',
+      'ingress',
+      'masq4',
+      'masq6',
+      'pub4',
+      'pub4any',
+      'pub6',
+      'pub6any',
+      'snat4',
+      'snat6',
+      'subnets4',
+      'subnets6',
+    ]);
     expect([...t.elements.values()].flat().some((e) => e.includes('docker0'))).toBe(false);
   });
 
   it('ranges, single addresses, wrapped elements and verdicts other than jump', () => {
-    const json = JSON.stringify({ nftables: [
-      { set: { name: 's', type: 'ipv4_addr', flags: ['interval'], elem: ['10.0.0.1', { range: ['10.0.0.5', '10.0.0.9'] }, { elem: { val: { prefix: { addr: '10.1.0.0', len: 16 } }, comment: 'x' } }] } },
-      { map: { name: 'v', type: 'ifname', map: 'verdict', elem: [['a', { accept: null }], ['b', { goto: { target: 'c' } }]] } },
-      { rule: { chain: 'nochain', expr: [] } },
-    ] });
+    const json = JSON.stringify({
+      nftables: [
+        {
+          set: {
+            name: 's',
+            type: 'ipv4_addr',
+            flags: ['interval'],
+            elem: [
+              '10.0.0.1',
+              { range: ['10.0.0.5', '10.0.0.9'] },
+              { elem: { val: { prefix: { addr: '10.1.0.0', len: 16 } }, comment: 'x' } },
+            ],
+          },
+        },
+        {
+          map: {
+            name: 'v',
+            type: 'ifname',
+            map: 'verdict',
+            elem: [
+              ['a', { accept: null }],
+              ['b', { goto: { target: 'c' } }],
+            ],
+          },
+        },
+        { rule: { chain: 'nochain', expr: [] } },
+      ],
+    });
     const p = parseNftTable(json);
     expect(p.elements.get('s')).toEqual(['10.0.0.1', '10.0.0.5-10.0.0.9', '10.1.0.0/16']);
     expect(p.elements.get('v')).toEqual(['"a" : accept', '"b" : goto c']);
     expect(p.rules.get('nochain')).toEqual(['']);
-    expect(() => parseNftTable(JSON.stringify({ nftables: [{ set: { name: 's', type: 'x', elem: [{ weird: 1 }] } }] }))).toThrow(/does not know/);
+    expect(() => parseNftTable(JSON.stringify({ nftables: [{ set: { name: 's', type: 'x', elem: [{ weird: 1 }] } }] }))).toThrow(
+      /does not know/,
+    );
   });
 
   it('an empty table', () => {
-    const empty = parseNftTable('{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "mynet", "handle": 1}}]}');
+    const empty = parseNftTable(
+      '{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "mynet", "handle": 1}}]}',
+    );
     expect(empty.chains.size).toBe(0);
     expect(empty.elements.size).toBe(0);
   });
@@ -123,8 +184,13 @@ function fakeExec(answers: Record<string, string | Error>): { exec: ExecaExecuto
 }
 
 describe('kernelSnapshot', () => {
-  it('asks for our group\'s links, our table, the filter table and the raw table, and nothing else', async () => {
-    const { exec, argv } = fakeExec({ ip: fixtureText('ip-addr-group.json'), nft: fixtureText('nft-table.json'), 'iptables-save': fixtureText('iptables-save.txt'), 'iptables-save -t raw': fixtureText('iptables-save-raw.txt') });
+  it("asks for our group's links, our table, the filter table and the raw table, and nothing else", async () => {
+    const { exec, argv } = fakeExec({
+      ip: fixtureText('ip-addr-group.json'),
+      nft: fixtureText('nft-table.json'),
+      'iptables-save': fixtureText('iptables-save.txt'),
+      'iptables-save -t raw': fixtureText('iptables-save-raw.txt'),
+    });
     const k = await kernelSnapshot(exec, silentLog);
     expect(argv).toEqual([
       ['ip', '-d', '-j', 'addr', 'show', 'group', '28014'],
@@ -138,8 +204,17 @@ describe('kernelSnapshot', () => {
   });
 
   it('a table that does not exist is reported as none', async () => {
-    const gone = new HostCommandError(['nft', 'list', 'table', 'inet', 'mynet'], 1, 'Error: No such file or directory\nlist table inet mynet\n                ^^^^^');
-    const { exec } = fakeExec({ ip: '[{}]', nft: gone, 'iptables-save': '*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n', 'iptables-save -t raw': '*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n' });
+    const gone = new HostCommandError(
+      ['nft', 'list', 'table', 'inet', 'mynet'],
+      1,
+      'Error: No such file or directory\nlist table inet mynet\n                ^^^^^',
+    );
+    const { exec } = fakeExec({
+      ip: '[{}]',
+      nft: gone,
+      'iptables-save': '*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n',
+      'iptables-save -t raw': '*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n',
+    });
     const k = await kernelSnapshot(exec, silentLog);
     expect(k.nft).toBeUndefined();
     expect(k.links.size).toBe(0);

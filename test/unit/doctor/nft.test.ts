@@ -13,7 +13,10 @@ import { BR_DUAL, E1, cleanKernel, fixtureState, fixtureText } from './fixture.j
 const table = (): NftTable => cleanKernel().nft as NftTable;
 const edit = (t: NftTable, e: Partial<{ [K in keyof NftTable]: NftTable[K] }>): NftTable => ({ ...t, ...e });
 const found = (t: NftTable): string[] => nftDifferences(fixtureState(), t).map((d) => `${d.kind} ${d.object}: ${d.detail}`);
-const scripts = (t: NftTable): string => nftDifferences(fixtureState(), t).flatMap((d) => d.fix.flatMap((s) => (s.run.kind === 'nft' ? [nftScript(s.run.table, s.run.commands)] : []))).join('\n');
+const scripts = (t: NftTable): string =>
+  nftDifferences(fixtureState(), t)
+    .flatMap((d) => d.fix.flatMap((s) => (s.run.kind === 'nft' ? [nftScript(s.run.table, s.run.commands)] : [])))
+    .join('\n');
 
 describe('nftDifferences', () => {
   it('the real capture of the fixture state: nothing', () => {
@@ -28,13 +31,17 @@ describe('nftDifferences', () => {
 
   it('a rule of ours rewritten by hand (its fingerprint no longer matches), or one added: drift', () => {
     const fw = [...(table().rules.get('firewall') ?? [])];
-    expect(found(edit(table(), { rules: new Map(table().rules).set('firewall', ['', ...fw.slice(1)]) }))).toEqual(['drift nft chain firewall: its rules are not as mynet writes them']);
+    expect(found(edit(table(), { rules: new Map(table().rules).set('firewall', ['', ...fw.slice(1)]) }))).toEqual([
+      'drift nft chain firewall: its rules are not as mynet writes them',
+    ]);
     expect(found(edit(table(), { rules: new Map(table().rules).set('firewall', [...fw, '']) }))).toHaveLength(1);
   });
 
   it('a base chain hooked at another priority: drift naming both', () => {
     const hooks = new Map(table().hooks).set('firewall', { type: 'filter', hook: 'forward', prio: 0, policy: 'accept' });
-    expect(found(edit(table(), { hooks }))).toEqual(['drift nft chain firewall: hooks filter forward at priority 0, policy accept, not filter forward at priority -10, policy accept']);
+    expect(found(edit(table(), { hooks }))).toEqual([
+      'drift nft chain firewall: hooks filter forward at priority 0, policy accept, not filter forward at priority -10, policy accept',
+    ]);
   });
 
   it('the forward chain of an older mynet still there: drift, removed by the base script', () => {
@@ -49,15 +56,20 @@ describe('nftDifferences', () => {
     expect(found(edit(table(), { sets }))).toEqual(['missing nft map snat6: is missing']);
   });
 
-  it('a network chain whose rules drifted: that network\'s firewall is programmed again', () => {
+  it("a network chain whose rules drifted: that network's firewall is programmed again", () => {
     const rules = new Map(table().rules).set('ingress-a16ea39fe89d', []);
     const ds = nftDifferences(fixtureState(), edit(table(), { rules }));
-    expect(ds.map((d) => `${d.kind} ${d.object}: ${d.detail}`)).toEqual([`drift firewall of ${BR_DUAL}: the rules of ingress-a16ea39fe89d are not as mynet writes them`]);
+    expect(ds.map((d) => `${d.kind} ${d.object}: ${d.detail}`)).toEqual([
+      `drift firewall of ${BR_DUAL}: the rules of ingress-a16ea39fe89d are not as mynet writes them`,
+    ]);
     expect(ds[0]?.fix.map((s) => s.what)).toEqual([`program the firewall of ${BR_DUAL}`]);
   });
 
   it('addresses written in another form than nft prints them back compare equal (no repair forever)', () => {
-    const snap = JSON.parse(fixtureText('state.json')) as { endpoints: { id: string; addressV6?: string }[]; networks: { ipv6: { pool: string }[] }[] };
+    const snap = JSON.parse(fixtureText('state.json')) as {
+      endpoints: { id: string; addressV6?: string }[];
+      networks: { ipv6: { pool: string }[] }[];
+    };
     const e1 = snap.endpoints.find((e) => e.id === E1);
     if (!e1) throw new Error('fixture has no e1');
     e1.addressV6 = 'fd00:0201:0:0::10/64';
@@ -78,9 +90,15 @@ describe('nftDifferences', () => {
       `orphan nft chain ingress-${gone}: in mynet's table but no record has network ${gone}`,
     ]);
     expect(d[0]?.fix.map((s) => (s.run.kind === 'nft' ? nftScript(s.run.table, s.run.commands) : ''))).toEqual([
-      [`delete element inet mynet egress { "mn-${gone}" }`, `flush chain inet mynet egress-${gone}`, `delete chain inet mynet egress-${gone}`].join('\n'),
+      [
+        `delete element inet mynet egress { "mn-${gone}" }`,
+        `flush chain inet mynet egress-${gone}`,
+        `delete chain inet mynet egress-${gone}`,
+      ].join('\n'),
     ]);
-    expect(d[1]?.fix.map((s) => (s.run.kind === 'nft' ? nftScript(s.run.table, s.run.commands) : ''))).toEqual([`flush chain inet mynet ingress-${gone}\ndelete chain inet mynet ingress-${gone}`]);
+    expect(d[1]?.fix.map((s) => (s.run.kind === 'nft' ? nftScript(s.run.table, s.run.commands) : ''))).toEqual([
+      `flush chain inet mynet ingress-${gone}\ndelete chain inet mynet ingress-${gone}`,
+    ]);
   });
 
   it('with no networks: no base differences, the table is judged only for orphans', () => {

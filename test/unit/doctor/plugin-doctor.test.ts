@@ -19,8 +19,14 @@ function setup(kernel: () => KernelSnapshot, state: State = fixtureState()) {
 }
 
 /** Down bridge (drift), missing veth (missing), orphan link. */
-const broken = (): KernelSnapshot => withLink(withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })), 'mn-orphan9', (l) => l);
-const summary = (rs: Awaited<ReturnType<Plugin['doctor']>>): string[] => rs.map((r) => `${r.difference.kind} ${r.difference.object} ${r.repaired ? 'repaired' : r.error ? 'failed' : 'left'}`);
+const broken = (): KernelSnapshot =>
+  withLink(
+    withLink(withoutLink(cleanKernel(), VETH_E3), BR_SNAT, (l) => ({ ...l, up: false })),
+    'mn-orphan9',
+    (l) => l,
+  );
+const summary = (rs: Awaited<ReturnType<Plugin['doctor']>>): string[] =>
+  rs.map((r) => `${r.difference.kind} ${r.difference.object} ${r.repaired ? 'repaired' : r.error ? 'failed' : 'left'}`);
 
 describe('Plugin.doctor', () => {
   it('a clean host: no results, nothing run, and the metric hook hears "none"', async () => {
@@ -64,14 +70,17 @@ describe('Plugin.doctor', () => {
     expect(exec.ops.at(-1)).toEqual({ kind: 'link-del', name: VETH_E3 });
   });
 
-  it('runs after the request in flight (one writer at a time), so it sees that request\'s network', async () => {
+  it("runs after the request in flight (one writer at a time), so it sees that request's network", async () => {
     const seen: number[] = [];
     const state = fixtureState();
     const { plugin: p } = setup(() => {
       seen.push(state.networks.size);
       return cleanKernel();
     }, state);
-    const create = p.createNetwork({ NetworkID: hexId(77), Options: {}, IPv4Data: [{ Pool: '10.77.0.0/24', Gateway: '10.77.0.1/24' }], IPv6Data: [] }, silentLog);
+    const create = p.createNetwork(
+      { NetworkID: hexId(77), Options: {}, IPv4Data: [{ Pool: '10.77.0.0/24', Gateway: '10.77.0.1/24' }], IPv6Data: [] },
+      silentLog,
+    );
     const rs = await p.doctor(silentLog, 'none');
     await create;
     expect(seen).toEqual([4]);

@@ -26,12 +26,16 @@ const UNKNOWN: MarkedLink[] = [
 
 const observed = (kernel: KernelSnapshot, marked: readonly MarkedLink[] = [...LEFTOVERS, ...UNKNOWN]): Observed => ({ kernel, marked });
 /** "kind object" of every difference a policy repairs, in order. */
-const repaired = (p: Policy, o: Observed, s = fixtureState()): string[] => reconcile(s, o, p).actions.flatMap((a) => a.differences.map((d) => `${d.kind} ${d.object}`));
+const repaired = (p: Policy, o: Observed, s = fixtureState()): string[] =>
+  reconcile(s, o, p).actions.flatMap((a) => a.differences.map((d) => `${d.kind} ${d.object}`));
 
 describe('reconcile: leftovers and orphans', () => {
   it('classifies a retired veth and a veth of a known network for an unknown endpoint (and its peer) as leftovers, the rest as orphans', () => {
     const r = reconcile(fixtureState(), observed(cleanKernel()), 'report');
-    expect(r.found.map((d) => `${d.kind} ${d.object}`)).toEqual([...LEFTOVERS.map((l) => `leftover link ${l.name}`), ...UNKNOWN.map((l) => `orphan link ${l.name}`)]);
+    expect(r.found.map((d) => `${d.kind} ${d.object}`)).toEqual([
+      ...LEFTOVERS.map((l) => `leftover link ${l.name}`),
+      ...UNKNOWN.map((l) => `orphan link ${l.name}`),
+    ]);
     expect(r.actions).toEqual([]);
   });
 
@@ -39,7 +43,11 @@ describe('reconcile: leftovers and orphans', () => {
     const o = observed(cleanKernel());
     expect(repaired('start', o)).toEqual(LEFTOVERS.map((l) => `leftover link ${l.name}`));
     expect(repaired('safe', o)).toEqual([]);
-    expect(repaired('all', o)).toEqual([...LEFTOVERS, ...UNKNOWN].map((l) => `${l.name.startsWith('mnh00000000dead') || LEFTOVERS.includes(l) ? 'leftover' : 'orphan'} link ${l.name}`));
+    expect(repaired('all', o)).toEqual(
+      [...LEFTOVERS, ...UNKNOWN].map(
+        (l) => `${l.name.startsWith('mnh00000000dead') || LEFTOVERS.includes(l) ? 'leftover' : 'orphan'} link ${l.name}`,
+      ),
+    );
   });
 
   it('a lost state: every link and element of ours is an orphan and start removes none of them', () => {
@@ -53,7 +61,14 @@ describe('reconcile: leftovers and orphans', () => {
   });
 
   it('a name a record holds is never a leftover, whatever group or alias it has', () => {
-    const r = reconcile(fixtureState(), observed(cleanKernel(), [{ name: VETH_E1, retired: true }, { name: BR_DUAL, retired: false, alias: 'mynet net:000000000000' }]), 'all');
+    const r = reconcile(
+      fixtureState(),
+      observed(cleanKernel(), [
+        { name: VETH_E1, retired: true },
+        { name: BR_DUAL, retired: false, alias: 'mynet net:000000000000' },
+      ]),
+      'all',
+    );
     expect(r.found).toEqual([]);
   });
 });
@@ -61,13 +76,17 @@ describe('reconcile: leftovers and orphans', () => {
 describe('reconcile: start-up', () => {
   it('missing links are made again (the veth that survived its bridge re-attached by the one attach step)', () => {
     const k = withoutLink(withoutLink(cleanKernel(), BR_DUAL), VETH_E3);
-    const plan = reconcile(fixtureState(), observed(k, []), 'start').actions.map((a) => renderPlan(a.fix)).join('\n');
+    const plan = reconcile(fixtureState(), observed(k, []), 'start')
+      .actions.map((a) => renderPlan(a.fix))
+      .join('\n');
     expect(plan).toContain(`# attach ${VETH_E1} to ${BR_DUAL}`);
     expect(plan).toMatch(new RegExp(`ip link add name ${VETH_E3} `));
   });
 
   it('port repairs (a missing element, a leftover into a stored network) run as one transaction, the leftover out first; an element into an unknown network stays', () => {
-    const k = withNft(dropElement(cleanKernel(), 'pub4any', 'tcp . 8443 : 10.201.1.2 . 443'), (t) => t.elements.get('pub4any')?.push('tcp . 9999 : 10.201.0.9 . 80', 'tcp . 7777 : 172.31.9.9 . 80'));
+    const k = withNft(dropElement(cleanKernel(), 'pub4any', 'tcp . 8443 : 10.201.1.2 . 443'), (t) =>
+      t.elements.get('pub4any')?.push('tcp . 9999 : 10.201.0.9 . 80', 'tcp . 7777 : 172.31.9.9 . 80'),
+    );
     const r = reconcile(fixtureState(), observed(k, []), 'start');
     expect(r.actions).toHaveLength(1);
     const a = r.actions[0];
@@ -82,7 +101,19 @@ describe('reconcile: start-up', () => {
 
   it('an endpoint whose network is not stored is dropped by a state change, with no host step', () => {
     const s = new State();
-    s.apply([{ op: 'endpoint.put', endpoint: { id: 'e'.repeat(64), networkId: 'f'.repeat(64), hostIf: 'mnheeeeeeeeeeee', containerIf: 'mnceeeeeeeeeeee', mac: '02:00:00:00:00:05', ports: [] } }]);
+    s.apply([
+      {
+        op: 'endpoint.put',
+        endpoint: {
+          id: 'e'.repeat(64),
+          networkId: 'f'.repeat(64),
+          hostIf: 'mnheeeeeeeeeeee',
+          containerIf: 'mnceeeeeeeeeeee',
+          mac: '02:00:00:00:00:05',
+          ports: [],
+        },
+      },
+    ]);
     const r = reconcile(s, observed(cleanKernel(), []), 'start');
     const stale = r.actions.find((a) => a.differences.some((d) => d.kind === 'stale'));
     expect(stale?.fix).toEqual([]);

@@ -20,15 +20,42 @@ import { cleanKernel } from './fixture.js';
 const NET = hexId(0xc1);
 const BR = `mn-${NET.slice(0, 12)}`;
 const DEV = vxlanName(NET);
-const binding = { name: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:6d:00:00:00:01', vni: 4242, mtu: 1450, local: '198.18.70.1' };
+const binding = {
+  name: 'blue',
+  subnet: '10.77.0.0/16',
+  gateway: '10.77.0.1',
+  gatewayMac: '02:6d:00:00:00:01',
+  vni: 4242,
+  mtu: 1450,
+  local: '198.18.70.1',
+};
 
 function world(): State {
   const s = new State();
-  s.apply(createNetwork(s, { NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }] }, 'absent', '2026-01-01T00:00:00.000Z', binding).changes);
+  s.apply(
+    createNetwork(
+      s,
+      {
+        NetworkID: NET,
+        Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+        IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }],
+      },
+      'absent',
+      '2026-01-01T00:00:00.000Z',
+      binding,
+    ).changes,
+  );
   return s;
 }
 
-const goodDevice: LinkInfo = { name: DEV, master: BR, mtu: 1450, up: true, addrs: [], vxlan: { id: 4242, local: '198.18.70.1', port: 4789, learning: false, proxy: true } };
+const goodDevice: LinkInfo = {
+  name: DEV,
+  master: BR,
+  mtu: 1450,
+  up: true,
+  addrs: [],
+  vxlan: { id: 4242, local: '198.18.70.1', port: 4789, learning: false, proxy: true },
+};
 const bridge: LinkInfo = { name: BR, mtu: 1450, up: true, addrs: ['10.77.0.1/16'] };
 const chain = guardChain(NET);
 const set = peerSet(NET);
@@ -50,7 +77,9 @@ const kernel = (device: LinkInfo | undefined, t: NftTable | undefined): KernelSn
   hook: cleanKernel().hook,
 });
 
-const known: DataPlaneView = new Map([[NET, { members: ['198.18.70.2'], entries: [{ address: '10.77.0.9', mac: '02:00:00:00:00:09', underlay: '198.18.70.2' }] }]]);
+const known: DataPlaneView = new Map([
+  [NET, { members: ['198.18.70.2'], entries: [{ address: '10.77.0.9', mac: '02:00:00:00:00:09', underlay: '198.18.70.2' }] }],
+]);
 
 describe('the VXLAN guard as a difference', () => {
   it('as made: no difference', () => {
@@ -60,7 +89,11 @@ describe('the VXLAN guard as a difference', () => {
   it('its chain deleted by hand: missing, repaired with the members the plane last knew', () => {
     const [d, ...rest] = vxlanDifferences(world(), kernel(goodDevice, table({ chain: false, set: false })), known);
     expect(rest).toEqual([]);
-    expect(d).toMatchObject({ kind: 'missing', object: `VXLAN guard ${chain}`, detail: 'its chain is missing: VXLAN from any host is accepted' });
+    expect(d).toMatchObject({
+      kind: 'missing',
+      object: `VXLAN guard ${chain}`,
+      detail: 'its chain is missing: VXLAN from any host is accepted',
+    });
     const text = renderPlan(d?.fix ?? []);
     expect(text).toContain(`add element inet mynet ${set} { 198.18.70.2 }`);
     expect(text).toContain(`ip saddr != @${set}`);
@@ -69,7 +102,8 @@ describe('the VXLAN guard as a difference', () => {
   it('with the whole table gone too, and repaired by the safe policy (the reconcile loop) and by all (--fix), never by report', () => {
     const s = world();
     const observed = { kernel: kernel(goodDevice, undefined), marked: [], plane: known };
-    const guard = (p: 'report' | 'safe' | 'all' | 'start') => reconcile(s, observed, p).actions.filter((a) => a.differences.some((x) => x.object.startsWith('VXLAN guard')));
+    const guard = (p: 'report' | 'safe' | 'all' | 'start') =>
+      reconcile(s, observed, p).actions.filter((a) => a.differences.some((x) => x.object.startsWith('VXLAN guard')));
     expect(guard('report')).toEqual([]);
     for (const p of ['safe', 'all', 'start'] as const) expect(guard(p)).toHaveLength(1);
     // After the table's own repair (the networks' firewalls), so that the table is mynet's as made.
@@ -77,7 +111,7 @@ describe('the VXLAN guard as a difference', () => {
     expect(objects.indexOf(`VXLAN guard ${chain}`)).toBeGreaterThan(objects.indexOf('nft table inet mynet'));
   });
 
-  it('before the plane knew anything (a start with etcd down), the members the kernel\'s set holds are kept', () => {
+  it("before the plane knew anything (a start with etcd down), the members the kernel's set holds are kept", () => {
     const [d] = vxlanDifferences(world(), kernel(goodDevice, table({ rule: 'something else', members: ['198.18.70.3'] })), new Map());
     expect(d?.detail).toBe('its rule is not as mynet writes it');
     expect(renderPlan(d?.fix ?? [])).toContain(`{ 198.18.70.3 }`);
@@ -91,7 +125,7 @@ describe('the VXLAN guard as a difference', () => {
   });
 });
 
-describe('the VXLAN device\'s attributes', () => {
+describe("the VXLAN device's attributes", () => {
   it.each([
     ['a wrong VNI', { id: 999 }, 'VNI 999, not 4242'],
     ['a wrong local address', { local: '198.18.70.99' }, 'local address 198.18.70.99, not 198.18.70.1'],

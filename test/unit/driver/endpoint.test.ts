@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type CreateEndpointRequest, createEndpoint, deleteEndpoint, endpointOperInfo, endpointSteps, join, leave,
+  type CreateEndpointRequest,
+  createEndpoint,
+  deleteEndpoint,
+  endpointOperInfo,
+  endpointSteps,
+  join,
+  leave,
 } from '../../../src/driver/endpoint.js';
 import { type CreateNetworkRequest, createNetwork } from '../../../src/driver/network.js';
 import { type NetworkRecord, State } from '../../../src/driver/state.js';
@@ -69,19 +75,21 @@ describe('createEndpoint', () => {
     const d = createEndpoint(s, c1Req);
     expect(d.response).toEqual({});
     await expect(renderPlan(d.plan)).toMatchFileSnapshot('../../golden/create-endpoint-with-mac.txt');
-    expect(d.changes).toEqual([{
-      op: 'endpoint.put',
-      endpoint: {
-        id: EC1,
-        networkId: NFULL,
-        hostIf: 'mnheaa9b94eff48',
-        containerIf: 'mnceaa9b94eff48',
-        mac: '02:42:0a:96:05:14',
-        address: '10.150.5.20/16',
-        addressV6: 'fd00:150::20/64',
-        ports: [],
+    expect(d.changes).toEqual([
+      {
+        op: 'endpoint.put',
+        endpoint: {
+          id: EC1,
+          networkId: NFULL,
+          hostIf: 'mnheaa9b94eff48',
+          containerIf: 'mnceaa9b94eff48',
+          mac: '02:42:0a:96:05:14',
+          address: '10.150.5.20/16',
+          addressV6: 'fd00:150::20/64',
+          ports: [],
+        },
       },
-    }]);
+    ]);
   });
 
   it('generates a MAC when absent, from the IPv4 address as Docker does, and returns only that', async () => {
@@ -103,9 +111,12 @@ describe('createEndpoint', () => {
     expect(d.changes[0]).toMatchObject({ endpoint: { mac: '02:ab:cd:ef:01:02' } });
   });
 
-  it('keeps the mynet.label.* driver options as the endpoint\'s labels (network policy), checked on the way in and out', () => {
+  it("keeps the mynet.label.* driver options as the endpoint's labels (network policy), checked on the way in and out", () => {
     const s = world();
-    const d = createEndpoint(s, { ...attReq, Options: { 'mynet.label.app': 'web', 'mynet.label.tier': 'front', 'com.docker.network.endpoint.exposedports': [] } });
+    const d = createEndpoint(s, {
+      ...attReq,
+      Options: { 'mynet.label.app': 'web', 'mynet.label.tier': 'front', 'com.docker.network.endpoint.exposedports': [] },
+    });
     expect(d.changes[0]).toMatchObject({ endpoint: { labels: { app: 'web', tier: 'front' } } });
     const e = (d.changes[0] as { endpoint: Parameters<typeof checkEndpointRecord>[0] }).endpoint;
     expect(checkEndpointRecord(JSON.parse(JSON.stringify(e)))).toEqual(e);
@@ -172,7 +183,7 @@ describe('createEndpoint', () => {
 });
 
 describe('createEndpoint: a name a record holds is a conflict (issue 14.3)', () => {
-  it('an endpoint whose veth name is a stored network\'s bridge (stored before names were reserved) is refused, nothing planned', () => {
+  it("an endpoint whose veth name is a stored network's bridge (stored before names were reserved) is refused, nothing planned", () => {
     const s = new State();
     const stolen = `mnh${EC1.slice(0, 12)}`;
     s.apply([{ op: 'network.put', network: { ...(world().networks.get(NATT) as NetworkRecord), bridge: stolen } }]);
@@ -206,7 +217,10 @@ describe('join', () => {
 
   it('IPv4-only network has no GatewayIPv6', () => {
     const s = world();
-    expect(joined(s, attReq).response).toEqual({ InterfaceName: { SrcName: 'mnc' + EATT.slice(0, 12), DstPrefix: 'eth' }, Gateway: '10.152.0.1' });
+    expect(joined(s, attReq).response).toEqual({
+      InterfaceName: { SrcName: 'mnc' + EATT.slice(0, 12), DstPrefix: 'eth' },
+      Gateway: '10.152.0.1',
+    });
   });
 
   it('internal network: no gateway and DisableGatewayService', () => {
@@ -284,7 +298,9 @@ describe('endpointOperInfo', () => {
   it('answers the MAC, or an empty Value for an unknown endpoint', () => {
     const s = world();
     s.apply(createEndpoint(s, c1Req).changes);
-    expect(endpointOperInfo(s, { NetworkID: NFULL, EndpointID: EC1 })).toMatchObject({ Value: { 'com.docker.network.endpoint.macaddress': '02:42:0a:96:05:14' } });
+    expect(endpointOperInfo(s, { NetworkID: NFULL, EndpointID: EC1 })).toMatchObject({
+      Value: { 'com.docker.network.endpoint.macaddress': '02:42:0a:96:05:14' },
+    });
     expect(endpointOperInfo(s, { NetworkID: NFULL, EndpointID: EC2 })).toEqual({ Value: {} });
   });
 });

@@ -22,10 +22,10 @@ function take<R>(state: State, d: Decision<R>): R {
   state.apply(d.changes);
   return d.response;
 }
-const pool = (state: State, req: Parameters<typeof requestPool>[1], e = env()): string =>
-  take(state, requestPool(state, req, e)).PoolID;
+const pool = (state: State, req: Parameters<typeof requestPool>[1], e = env()): string => take(state, requestPool(state, req, e)).PoolID;
 const addr = (state: State, PoolID: string, Address = '', gateway = false): string =>
-  take(state, requestAddress(state, { PoolID, Address, Options: gateway ? { RequestAddressType: 'com.docker.network.gateway' } : null })).Address;
+  take(state, requestAddress(state, { PoolID, Address, Options: gateway ? { RequestAddressType: 'com.docker.network.gateway' } : null }))
+    .Address;
 
 describe('requestPool with a Pool', () => {
   it('returns the canonical CIDR and records the pool', () => {
@@ -34,7 +34,9 @@ describe('requestPool with a Pool', () => {
     expect(d.response.Pool).toBe('10.150.0.0/16');
     expect(d.response.Data).toEqual({});
     expect(d.response.PoolID).toContain('10.150.0.0/16');
-    expect(d.changes).toEqual([{ op: 'pool.put', pool: { id: d.response.PoolID, space: 'mylocal', pool: '10.150.0.0/16', family: 4, options: { foo: 'bar' } } }]);
+    expect(d.changes).toEqual([
+      { op: 'pool.put', pool: { id: d.response.PoolID, space: 'mylocal', pool: '10.150.0.0/16', family: 4, options: { foo: 'bar' } } },
+    ]);
     take(s, d);
     expect(s.pools.get(d.response.PoolID)?.record.pool).toBe('10.150.0.0/16');
   });
@@ -90,7 +92,11 @@ describe('requestPool with a Pool', () => {
   it('refuses overlap with a held pool, naming both CIDRs', () => {
     const s = new State();
     pool(s, { Pool: '10.150.0.0/16' });
-    for (const [Pool, asked] of [['10.150.7.0/24', '10.150.7.0/24'], ['10.0.0.0/8', '10.0.0.0/8'], ['10.150.0.1/16', '10.150.0.0/16']] as const) {
+    for (const [Pool, asked] of [
+      ['10.150.7.0/24', '10.150.7.0/24'],
+      ['10.0.0.0/8', '10.0.0.0/8'],
+      ['10.150.0.1/16', '10.150.0.0/16'],
+    ] as const) {
       const e = errorOf(() => requestPool(s, { Pool }, env()));
       expect(e.code).toBe('CONFLICT');
       expect(e.message).toContain(asked);
@@ -219,8 +225,12 @@ describe('requestAddress', () => {
   it('refuses the network and broadcast addresses', () => {
     const s = new State();
     const id = pool(s, { Pool: '10.1.0.0/24' });
-    expect(errorOf(() => requestAddress(s, { PoolID: id, Address: '10.1.0.0' })).message).toBe('Address: 10.1.0.0 is the network address of 10.1.0.0/24');
-    expect(errorOf(() => requestAddress(s, { PoolID: id, Address: '10.1.0.255' })).message).toBe('Address: 10.1.0.255 is the broadcast address of 10.1.0.0/24');
+    expect(errorOf(() => requestAddress(s, { PoolID: id, Address: '10.1.0.0' })).message).toBe(
+      'Address: 10.1.0.0 is the network address of 10.1.0.0/24',
+    );
+    expect(errorOf(() => requestAddress(s, { PoolID: id, Address: '10.1.0.255' })).message).toBe(
+      'Address: 10.1.0.255 is the broadcast address of 10.1.0.0/24',
+    );
     const id6 = pool(s, { Pool: 'fd00::/64', V6: true });
     expect(errorOf(() => requestAddress(s, { PoolID: id6, Address: 'fd00::' })).code).toBe('INVALID_REQUEST');
     // The last IPv6 address is an ordinary host address.
@@ -303,7 +313,10 @@ describe('requestAddress', () => {
     for (const [p, V6, expected] of cases) {
       const s = new State();
       const id = pool(s, { Pool: p, V6 });
-      expect(expected.map(() => addr(s, id)), p).toEqual(expected);
+      expect(
+        expected.map(() => addr(s, id)),
+        p,
+      ).toEqual(expected);
       expect(errorOf(() => requestAddress(s, { PoolID: id })).code, p).toBe('POOL_EXHAUSTED');
     }
   });
@@ -339,7 +352,9 @@ describe('releases are idempotent', () => {
     const s = new State();
     const id = pool(s, { Pool: 'fd00::/64', V6: true });
     addr(s, id, 'fd00::20');
-    expect(releaseAddress(s, { PoolID: id, Address: 'FD00:0::0020' }).changes).toEqual([{ op: 'address.free', pool: id, address: 'fd00::20' }]);
+    expect(releaseAddress(s, { PoolID: id, Address: 'FD00:0::0020' }).changes).toEqual([
+      { op: 'address.free', pool: id, address: 'fd00::20' },
+    ]);
   });
 
   it('releasePool twice or of an unknown pool is a no-op', () => {
@@ -356,7 +371,10 @@ describe('releases are idempotent', () => {
 });
 
 describe('large pools cost one interval', () => {
-  for (const [p, V6] of [['fd00:1::/64', true], ['10.0.0.0/8', false]] as const) {
+  for (const [p, V6] of [
+    ['fd00:1::/64', true],
+    ['10.0.0.0/8', false],
+  ] as const) {
     it(`${p}: thousands of allocations keep State at one interval`, () => {
       const s = new State();
       const id = pool(s, { Pool: p, V6 });
@@ -378,7 +396,9 @@ describe('concurrent requestAddress through the Plugin', () => {
   it('200 concurrent calls on one pool give 200 distinct addresses', async () => {
     const { plugin, state, store, exec } = testPlugin({ ipamEnv: () => env() });
     const { PoolID } = await plugin.requestPool({ Pool: '10.77.0.0/24' }, silentLog);
-    const answers = await Promise.all(Array.from({ length: 200 }, () => plugin.requestAddress({ PoolID, Address: '', Options: null }, silentLog)));
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () => plugin.requestAddress({ PoolID, Address: '', Options: null }, silentLog)),
+    );
     const addresses = answers.map((a) => a.Address);
     expect(new Set(addresses).size).toBe(200);
     for (const a of addresses) expect(a).toMatch(/^10\.77\.0\.\d+\/24$/);

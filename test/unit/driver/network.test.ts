@@ -72,7 +72,11 @@ describe('createNetwork', () => {
   it('only the first network brings the hook with an undo (a failed save takes it away again)', () => {
     const s = new State();
     const first = createNetwork(s, v4Req, 'absent', NOW);
-    expect(first.plan.at(-1)).toEqual({ what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' }, undo: { kind: 'forward-hook', action: 'remove' } });
+    expect(first.plan.at(-1)).toEqual({
+      what: 'ensure the FORWARD hook',
+      run: { kind: 'forward-hook', action: 'ensure' },
+      undo: { kind: 'forward-hook', action: 'remove' },
+    });
     s.apply(first.changes);
     const second = createNetwork(s, dualReq, 'absent', NOW);
     expect(second.plan.at(-1)).toEqual({ what: 'ensure the FORWARD hook', run: { kind: 'forward-hook', action: 'ensure' } });
@@ -125,10 +129,16 @@ describe('createNetwork', () => {
       [{ ...v4Req, IPv4Data: [{ Pool: 'x' }] }, /^IPv4Data\[0\]\.Pool: /],
       [{ ...v4Req, IPv4Data: [{ Pool: 'fd00::/64' }] }, /^IPv4Data\[0\]\.Pool: fd00::\/64 is not IPv4/],
       [{ ...v4Req, IPv6Data: [{ Pool: '10.0.0.0/8' }] }, /^IPv6Data\[0\]\.Pool: /],
-      [{ ...v4Req, IPv4Data: [{ Pool: '10.1.0.0/24', Gateway: '10.2.0.1/24' }] }, /^IPv4Data\[0\]\.Gateway: 10\.2\.0\.1\/24 is not in 10\.1\.0\.0\/24/],
+      [
+        { ...v4Req, IPv4Data: [{ Pool: '10.1.0.0/24', Gateway: '10.2.0.1/24' }] },
+        /^IPv4Data\[0\]\.Gateway: 10\.2\.0\.1\/24 is not in 10\.1\.0\.0\/24/,
+      ],
       [{ ...v4Req, IPv4Data: [{ Pool: '10.1.0.0/24', Gateway: '10.1.0.1' }] }, /^IPv4Data\[0\]\.Gateway: /],
       [{ ...v4Req, Options: { 'com.docker.network.generic': { 'mynet.custom': '1' } } }, /^option mynet\.custom: /],
-      [{ ...v4Req, Options: { 'com.docker.network.generic': { 'com.docker.network.bridge.name': 'a b' } } }, /^option com\.docker\.network\.bridge\.name: /],
+      [
+        { ...v4Req, Options: { 'com.docker.network.generic': { 'com.docker.network.bridge.name': 'a b' } } },
+        /^option com\.docker\.network\.bridge\.name: /,
+      ],
     ];
     for (const [req, re] of cases) {
       const e = errorOf(() => createNetwork(s, req, 'absent', NOW));
@@ -155,9 +165,12 @@ describe('createNetwork', () => {
 });
 
 describe('createNetwork: names mynet generates are reserved; a name a record holds is a conflict (issue 14.3)', () => {
-  const named = (name: string): CreateNetworkRequest => ({ ...v4Req, Options: { 'com.docker.network.generic': { 'com.docker.network.bridge.name': name } } });
+  const named = (name: string): CreateNetworkRequest => ({
+    ...v4Req,
+    Options: { 'com.docker.network.generic': { 'com.docker.network.bridge.name': name } },
+  });
 
-  it('refuses mnh…, mnc… and another network\'s mn-… as a user bridge name, naming the option; its own default name is accepted', () => {
+  it("refuses mnh…, mnc… and another network's mn-… as a user bridge name, naming the option; its own default name is accepted", () => {
     for (const name of [`mnh${E1.slice(0, 12)}`, `mnc${E1.slice(0, 12)}`, `mn-${N2.slice(0, 12)}`, 'mn-x']) {
       for (const fn of [() => createNetwork(new State(), named(name), 'absent', NOW), () => bridgeNameFor(named(name))]) {
         const e = errorOf(fn);
@@ -169,9 +182,14 @@ describe('createNetwork: names mynet generates are reserved; a name a record hol
     expect(createNetwork(new State(), named('mnt-ok'), 'absent', NOW).changes).toHaveLength(1);
   });
 
-  it('a stored endpoint\'s interface name is a conflict, never a leftover to delete, even when the link is ours', () => {
+  it("a stored endpoint's interface name is a conflict, never a leftover to delete, even when the link is ours", () => {
     const s = new State();
-    s.apply([{ op: 'endpoint.put', endpoint: { id: E1, networkId: N2, hostIf: 'oldveth1', containerIf: 'oldveth2', mac: '02:00:00:00:00:01', ports: [] } }]);
+    s.apply([
+      {
+        op: 'endpoint.put',
+        endpoint: { id: E1, networkId: N2, hostIf: 'oldveth1', containerIf: 'oldveth2', mac: '02:00:00:00:00:01', ports: [] },
+      },
+    ]);
     for (const name of ['oldveth1', 'oldveth2']) {
       const e = errorOf(() => createNetwork(s, named(name), 'ours', NOW));
       expect(e.code).toBe('CONFLICT');
@@ -185,9 +203,18 @@ describe('createNetwork: subnets overlap no other mynet network, whatever the IP
     const s = new State();
     created(s, dualReq); // 10.150.0.0/16 and fd00:150::/64, bridge mybr0
     const cases: [CreateNetworkRequest, string][] = [
-      [{ ...v4Req, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.150.0.0/16', Gateway: '10.150.0.1/16' }] }, `IPv4Data[0].Pool: subnet 10.150.0.0/16 of network ${N1.slice(0, 12)} overlaps subnet 10.150.0.0/16 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`],
-      [{ ...v4Req, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.150.7.0/24' }] }, `IPv4Data[0].Pool: subnet 10.150.7.0/24 of network ${N1.slice(0, 12)} overlaps subnet 10.150.0.0/16 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`],
-      [{ ...v4Req, IPv6Data: [{ AddressSpace: 'LocalDefault', Pool: 'fd00:150::/48' }] }, `IPv6Data[0].Pool: subnet fd00:150::/48 of network ${N1.slice(0, 12)} overlaps subnet fd00:150::/64 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`],
+      [
+        { ...v4Req, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.150.0.0/16', Gateway: '10.150.0.1/16' }] },
+        `IPv4Data[0].Pool: subnet 10.150.0.0/16 of network ${N1.slice(0, 12)} overlaps subnet 10.150.0.0/16 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`,
+      ],
+      [
+        { ...v4Req, IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.150.7.0/24' }] },
+        `IPv4Data[0].Pool: subnet 10.150.7.0/24 of network ${N1.slice(0, 12)} overlaps subnet 10.150.0.0/16 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`,
+      ],
+      [
+        { ...v4Req, IPv6Data: [{ AddressSpace: 'LocalDefault', Pool: 'fd00:150::/48' }] },
+        `IPv6Data[0].Pool: subnet fd00:150::/48 of network ${N1.slice(0, 12)} overlaps subnet fd00:150::/64 of mynet network ${N2.slice(0, 12)} (bridge mybr0)`,
+      ],
     ];
     for (const [req, msg] of cases) {
       const e = errorOf(() => createNetwork(s, req, 'absent', NOW));

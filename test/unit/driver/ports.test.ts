@@ -9,7 +9,13 @@ import type { HostPorts, Proto } from '../../../src/decision.js';
 import { createEndpoint } from '../../../src/driver/endpoint.js';
 import { createNetwork } from '../../../src/driver/network.js';
 import {
-  MAX_BINDINGS, type RequestedBinding, parsePortMap, portMapInfo, programExternalConnectivity, resolveBindings, revokeExternalConnectivity,
+  MAX_BINDINGS,
+  type RequestedBinding,
+  parsePortMap,
+  portMapInfo,
+  programExternalConnectivity,
+  resolveBindings,
+  revokeExternalConnectivity,
 } from '../../../src/driver/ports.js';
 import { type EndpointRecord, State } from '../../../src/driver/state.js';
 import { type PortElement, TABLE, portElementCommands, reverse } from '../../../src/plan/nft.js';
@@ -29,9 +35,24 @@ const PORTMAP = 'com.docker.network.portmap';
 function world(): State {
   const s = new State();
   const nets = [
-    { NetworkID: DUAL, Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Gateway: '10.160.0.1/16', Pool: '10.160.0.0/16' }], IPv6Data: [{ AddressSpace: 'x', Gateway: 'fd00:160::1/64', Pool: 'fd00:160::/64' }] },
-    { NetworkID: V4, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Gateway: '10.161.0.1/16', Pool: '10.161.0.0/16' }], IPv6Data: [] },
-    { NetworkID: INTERNAL, Options: { 'com.docker.network.generic': {}, 'com.docker.network.internal': true }, IPv4Data: [{ AddressSpace: 'x', Gateway: '10.162.0.1/16', Pool: '10.162.0.0/16' }], IPv6Data: [] },
+    {
+      NetworkID: DUAL,
+      Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'x', Gateway: '10.160.0.1/16', Pool: '10.160.0.0/16' }],
+      IPv6Data: [{ AddressSpace: 'x', Gateway: 'fd00:160::1/64', Pool: 'fd00:160::/64' }],
+    },
+    {
+      NetworkID: V4,
+      Options: { 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'x', Gateway: '10.161.0.1/16', Pool: '10.161.0.0/16' }],
+      IPv6Data: [],
+    },
+    {
+      NetworkID: INTERNAL,
+      Options: { 'com.docker.network.generic': {}, 'com.docker.network.internal': true },
+      IPv4Data: [{ AddressSpace: 'x', Gateway: '10.162.0.1/16', Pool: '10.162.0.0/16' }],
+      IPv6Data: [],
+    },
   ];
   for (const n of nets) s.apply(createNetwork(s, n, 'absent', NOW).changes);
   return s;
@@ -41,7 +62,11 @@ let seq = 0x100;
 function endpoint(s: State, net: string, v6 = false): EndpointRecord {
   const id = hexId(++seq);
   const third = net === DUAL ? 160 : net === V4 ? 161 : 162;
-  const Interface = { Address: `10.${third}.${seq >> 8}.${seq & 255}/16`, AddressIPv6: v6 ? `fd00:160::${seq.toString(16)}/64` : '', MacAddress: '' };
+  const Interface = {
+    Address: `10.${third}.${seq >> 8}.${seq & 255}/16`,
+    AddressIPv6: v6 ? `fd00:160::${seq.toString(16)}/64` : '',
+    MacAddress: '',
+  };
   s.apply(createEndpoint(s, { NetworkID: net, EndpointID: id, Interface, Options: {} }).changes);
   return s.endpoints.get(id) as EndpointRecord;
 }
@@ -60,14 +85,30 @@ function host(listeners: Record<string, string[]> = {}, ephemeral: [number, numb
 }
 
 const b = (proto: Proto, port: number, hostPort: number, o: { hostIp?: string; hostPortEnd?: number } = {}): RequestedBinding => ({
-  proto, containerPort: port, hostIp: o.hostIp ?? '', hostPort, hostPortEnd: o.hostPortEnd ?? hostPort,
+  proto,
+  containerPort: port,
+  hostIp: o.hostIp ?? '',
+  hostPort,
+  hostPortEnd: o.hostPortEnd ?? hostPort,
 });
-const wire = (r: RequestedBinding): Record<string, unknown> => ({ Proto: { tcp: 6, udp: 17, sctp: 132 }[r.proto], IP: '', Port: r.containerPort, HostIP: r.hostIp, HostPort: r.hostPort, HostPortEnd: r.hostPortEnd });
+const wire = (r: RequestedBinding): Record<string, unknown> => ({
+  Proto: { tcp: 6, udp: 17, sctp: 132 }[r.proto],
+  IP: '',
+  Port: r.containerPort,
+  HostIP: r.hostIp,
+  HostPort: r.hostPort,
+  HostPortEnd: r.hostPortEnd,
+});
 
 const refusal = errorOf; // the PluginError a call throws (test/unit/support.ts)
 
 /** Publishes `ports` for `ep` and applies the decision, as the orchestrator does. */
-function publish(s: State, ep: EndpointRecord, ports: RequestedBinding[], h: HostPorts = host()): ReturnType<typeof programExternalConnectivity> {
+function publish(
+  s: State,
+  ep: EndpointRecord,
+  ports: RequestedBinding[],
+  h: HostPorts = host(),
+): ReturnType<typeof programExternalConnectivity> {
   const d = programExternalConnectivity(s, { NetworkID: ep.networkId, EndpointID: ep.id, Options: { [PORTMAP]: ports.map(wire) } }, h);
   s.apply(d.changes);
   return d;
@@ -75,7 +116,15 @@ function publish(s: State, ep: EndpointRecord, ports: RequestedBinding[], h: Hos
 
 describe('parsePortMap', () => {
   it("decodes dockerd's bindings: protocols by number, HostPortEnd 0 as HostPort, missing HostIP as all addresses", () => {
-    expect(parsePortMap({ [PORTMAP]: [{ Proto: 6, Port: 80, HostPort: 8080, HostPortEnd: 0 }, { Proto: 17, Port: 53, HostIP: '127.0.0.1', HostPort: 0 }, { Proto: 132, Port: 9, HostPort: 9000, HostPortEnd: 9010 }] })).toEqual([
+    expect(
+      parsePortMap({
+        [PORTMAP]: [
+          { Proto: 6, Port: 80, HostPort: 8080, HostPortEnd: 0 },
+          { Proto: 17, Port: 53, HostIP: '127.0.0.1', HostPort: 0 },
+          { Proto: 132, Port: 9, HostPort: 9000, HostPortEnd: 9010 },
+        ],
+      }),
+    ).toEqual([
       { proto: 'tcp', containerPort: 80, hostIp: '', hostPort: 8080, hostPortEnd: 8080 },
       { proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPort: 0, hostPortEnd: 0 },
       { proto: 'sctp', containerPort: 9, hostIp: '', hostPort: 9000, hostPortEnd: 9010 },
@@ -105,8 +154,12 @@ describe('parsePortMap', () => {
     const many = Array.from({ length: MAX_BINDINGS + 1 }, () => 'not even a binding');
     const err = refusal(() => parsePortMap({ [PORTMAP]: many }));
     expect(err.code).toBe('INVALID_REQUEST');
-    expect(err.message).toBe(`Options.com.docker.network.portmap: has ${MAX_BINDINGS + 1} bindings, more than the ${MAX_BINDINGS} one request may publish`);
-    expect(parsePortMap({ [PORTMAP]: Array.from({ length: MAX_BINDINGS }, (_, i) => ({ Proto: 17, Port: 1 + (i % 60000), HostPort: 0 })) })).toHaveLength(MAX_BINDINGS);
+    expect(err.message).toBe(
+      `Options.com.docker.network.portmap: has ${MAX_BINDINGS + 1} bindings, more than the ${MAX_BINDINGS} one request may publish`,
+    );
+    expect(
+      parsePortMap({ [PORTMAP]: Array.from({ length: MAX_BINDINGS }, (_, i) => ({ Proto: 17, Port: 1 + (i % 60000), HostPort: 0 })) }),
+    ).toHaveLength(MAX_BINDINGS);
   });
 });
 
@@ -114,8 +167,12 @@ describe('resolveBindings', () => {
   it('an exact port is taken as asked; HostIP "" stays all addresses; the default binding address applies to bindings without one', () => {
     const s = world();
     const ep = endpoint(s, DUAL, true);
-    expect(resolveBindings(s, ep, [b('tcp', 80, 8080)], '0.0.0.0', host())).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '', hostPort: 8080 }]);
-    expect(resolveBindings(s, ep, [b('tcp', 80, 8080)], '127.0.0.1', host())).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPort: 8080 }]);
+    expect(resolveBindings(s, ep, [b('tcp', 80, 8080)], '0.0.0.0', host())).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '', hostPort: 8080 },
+    ]);
+    expect(resolveBindings(s, ep, [b('tcp', 80, 8080)], '127.0.0.1', host())).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPort: 8080 },
+    ]);
   });
 
   it('a range takes the first port that no endpoint publishes and no process listens on', () => {
@@ -129,11 +186,19 @@ describe('resolveBindings', () => {
     expect(resolveBindings(s, ep, [b('udp', 80, 8000, { hostPortEnd: 8005 })], '0.0.0.0', host()).map((x) => x.hostPort)).toEqual([8000]);
   });
 
-  it("a range or HostPort 0 skips ports a client connection uses (their bind would fail); an exact port is left to the bind", () => {
+  it('a range or HostPort 0 skips ports a client connection uses (their bind would fail); an exact port is left to the bind', () => {
     const s = world();
     const ep = endpoint(s, V4);
-    const h: HostPorts = { listening: () => [], busy: (proto, port) => proto === 'tcp' && (port === 40000 || port === 8000), ephemeral: [40000, 40009] };
-    expect(resolveBindings(s, ep, [b('tcp', 80, 0), b('tcp', 81, 8000, { hostPortEnd: 8005 }), b('udp', 82, 0)], '0.0.0.0', h).map((x) => x.hostPort)).toEqual([40001, 8001, 40000]);
+    const h: HostPorts = {
+      listening: () => [],
+      busy: (proto, port) => proto === 'tcp' && (port === 40000 || port === 8000),
+      ephemeral: [40000, 40009],
+    };
+    expect(
+      resolveBindings(s, ep, [b('tcp', 80, 0), b('tcp', 81, 8000, { hostPortEnd: 8005 }), b('udp', 82, 0)], '0.0.0.0', h).map(
+        (x) => x.hostPort,
+      ),
+    ).toEqual([40001, 8001, 40000]);
     expect(resolveBindings(s, ep, [b('tcp', 80, 8000)], '0.0.0.0', h).map((x) => x.hostPort)).toEqual([8000]);
   });
 
@@ -141,7 +206,9 @@ describe('resolveBindings', () => {
     const s = world();
     const ep = endpoint(s, V4);
     const h = host({ 'tcp/40000': ['0.0.0.0'] }, [40000, 40003]);
-    expect(resolveBindings(s, ep, [b('tcp', 80, 0), b('tcp', 81, 0), b('tcp', 82, 0)], '0.0.0.0', h).map((x) => x.hostPort)).toEqual([40001, 40002, 40003]);
+    expect(resolveBindings(s, ep, [b('tcp', 80, 0), b('tcp', 81, 0), b('tcp', 82, 0)], '0.0.0.0', h).map((x) => x.hostPort)).toEqual([
+      40001, 40002, 40003,
+    ]);
     const err = refusal(() => resolveBindings(s, ep, [b('tcp', 80, 0), b('tcp', 81, 0), b('tcp', 82, 0), b('tcp', 83, 0)], '0.0.0.0', h));
     expect(err.code).toBe('CONFLICT');
     expect(err.message).toBe('no free port in the ephemeral range 40000-40003/tcp');
@@ -152,14 +219,26 @@ describe('resolveBindings', () => {
     const other = endpoint(s, V4);
     publish(s, other, [b('tcp', 80, 8080)]);
     const ep = endpoint(s, V4);
-    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8080)], '0.0.0.0', host())).message).toBe(`host port 8080/tcp is already published by mynet endpoint ${other.id.slice(0, 12)}`);
-    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8090), b('tcp', 81, 8090)], '0.0.0.0', host())).message).toBe('host port 8090/tcp is already published by another binding of this container');
-    expect(refusal(() => resolveBindings(s, ep, [b('udp', 80, 8088)], '0.0.0.0', host({ 'udp/8088': ['0.0.0.0'] }))).message).toBe('host port 8088/udp is in use by a process listening on 0.0.0.0:8088');
+    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8080)], '0.0.0.0', host())).message).toBe(
+      `host port 8080/tcp is already published by mynet endpoint ${other.id.slice(0, 12)}`,
+    );
+    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8090), b('tcp', 81, 8090)], '0.0.0.0', host())).message).toBe(
+      'host port 8090/tcp is already published by another binding of this container',
+    );
+    expect(refusal(() => resolveBindings(s, ep, [b('udp', 80, 8088)], '0.0.0.0', host({ 'udp/8088': ['0.0.0.0'] }))).message).toBe(
+      'host port 8088/udp is in use by a process listening on 0.0.0.0:8088',
+    );
     // A listener on [::] (dual-stack) takes IPv4 too; an IPv4-only listener on one address clashes with "all addresses".
-    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8086, { hostIp: '127.0.0.1' })], '0.0.0.0', host({ 'tcp/8086': ['::'] }))).message).toBe('host port 127.0.0.1:8086/tcp is in use by a process listening on [::]:8086');
-    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8087)], '0.0.0.0', host({ 'tcp/8087': ['127.0.0.1'] }))).code).toBe('CONFLICT');
+    expect(
+      refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8086, { hostIp: '127.0.0.1' })], '0.0.0.0', host({ 'tcp/8086': ['::'] }))).message,
+    ).toBe('host port 127.0.0.1:8086/tcp is in use by a process listening on [::]:8086');
+    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 8087)], '0.0.0.0', host({ 'tcp/8087': ['127.0.0.1'] }))).code).toBe(
+      'CONFLICT',
+    );
     // Different addresses of the same port do not clash.
-    expect(resolveBindings(s, ep, [b('tcp', 80, 8087, { hostIp: '127.0.0.2' })], '0.0.0.0', host({ 'tcp/8087': ['127.0.0.1'] }))).toHaveLength(1);
+    expect(
+      resolveBindings(s, ep, [b('tcp', 80, 8087, { hostIp: '127.0.0.2' })], '0.0.0.0', host({ 'tcp/8087': ['127.0.0.1'] })),
+    ).toHaveLength(1);
   });
 
   it('a binding of one family needs a container address of that family', () => {
@@ -179,8 +258,18 @@ describe('resolveBindings', () => {
       { proto: 'tcp', containerPort: 81, hostIp: '', hostPort: 8000 },
     ]);
     // The same with the range after the exact port, and two ranges around two exact ports.
-    expect(resolveBindings(s, ep, [b('tcp', 81, 8000), b('tcp', 80, 8000, { hostPortEnd: 8010 })], '0.0.0.0', host()).map((x) => x.hostPort)).toEqual([8000, 8001]);
-    expect(resolveBindings(s, ep, [b('tcp', 1, 8000, { hostPortEnd: 8003 }), b('tcp', 2, 8000, { hostPortEnd: 8003 }), b('tcp', 3, 8001), b('tcp', 4, 8000)], '0.0.0.0', host()).map((x) => x.hostPort)).toEqual([8002, 8003, 8001, 8000]);
+    expect(
+      resolveBindings(s, ep, [b('tcp', 81, 8000), b('tcp', 80, 8000, { hostPortEnd: 8010 })], '0.0.0.0', host()).map((x) => x.hostPort),
+    ).toEqual([8000, 8001]);
+    expect(
+      resolveBindings(
+        s,
+        ep,
+        [b('tcp', 1, 8000, { hostPortEnd: 8003 }), b('tcp', 2, 8000, { hostPortEnd: 8003 }), b('tcp', 3, 8001), b('tcp', 4, 8000)],
+        '0.0.0.0',
+        host(),
+      ).map((x) => x.hostPort),
+    ).toEqual([8002, 8003, 8001, 8000]);
   });
 });
 
@@ -191,7 +280,13 @@ describe('linear in the bindings (operation counts)', () => {
     const listeners: Record<string, string[]> = {};
     for (let p = 30000; p < 31000; p++) listeners[`udp/${p}`] = ['0.0.0.0'];
     const h = host(listeners, [30000, 60999]);
-    const got = resolveBindings(s, ep, Array.from({ length: 20000 }, (_, i) => b('udp', 1 + i, 0)), '0.0.0.0', h);
+    const got = resolveBindings(
+      s,
+      ep,
+      Array.from({ length: 20000 }, (_, i) => b('udp', 1 + i, 0)),
+      '0.0.0.0',
+      h,
+    );
     expect(got[0]?.hostPort).toBe(31000);
     expect(got[19999]?.hostPort).toBe(50999);
     expect(new Set(got.map((x) => x.hostPort)).size).toBe(20000);
@@ -203,13 +298,25 @@ describe('linear in the bindings (operation counts)', () => {
   it('20 000 exact ports beside 20 000 published by another endpoint: one lookup per binding', () => {
     const s = world();
     const other = endpoint(s, V4);
-    publish(s, other, Array.from({ length: 20000 }, (_, i) => b('tcp', 80, 10000 + i)));
+    publish(
+      s,
+      other,
+      Array.from({ length: 20000 }, (_, i) => b('tcp', 80, 10000 + i)),
+    );
     const ep = endpoint(s, V4);
     const h = host();
-    const got = resolveBindings(s, ep, Array.from({ length: 20000 }, (_, i) => b('tcp', 80, 30000 + i)), '0.0.0.0', h);
+    const got = resolveBindings(
+      s,
+      ep,
+      Array.from({ length: 20000 }, (_, i) => b('tcp', 80, 30000 + i)),
+      '0.0.0.0',
+      h,
+    );
     expect(got).toHaveLength(20000);
     expect(h.lookups).toBe(20000);
-    expect(refusal(() => resolveBindings(s, ep, [b('tcp', 80, 30001), b('tcp', 80, 30002), b('tcp', 80, 10000)], '0.0.0.0', host())).message).toBe(`host port 10000/tcp is already published by mynet endpoint ${other.id.slice(0, 12)}`);
+    expect(
+      refusal(() => resolveBindings(s, ep, [b('tcp', 80, 30001), b('tcp', 80, 30002), b('tcp', 80, 10000)], '0.0.0.0', host())).message,
+    ).toBe(`host port 10000/tcp is already published by mynet endpoint ${other.id.slice(0, 12)}`);
   });
 
   it('the nft script of 20 000 elements has one add per map, every element once', () => {
@@ -232,35 +339,46 @@ describe('programExternalConnectivity', () => {
   it('holds the sockets first (undo: release), then adds the elements; UDP ports have their flows forgotten once each, after the answer', () => {
     const s = world();
     const ep = endpoint(s, DUAL, true);
-    const d = publish(s, ep, [b('tcp', 80, 8080), b('udp', 53, 5353), b('udp', 54, 5355, { hostIp: '127.0.0.1' }), b('udp', 55, 5354, { hostIp: '::1' })]);
+    const d = publish(s, ep, [
+      b('tcp', 80, 8080),
+      b('udp', 53, 5353),
+      b('udp', 54, 5355, { hostIp: '127.0.0.1' }),
+      b('udp', 55, 5354, { hostIp: '::1' }),
+    ]);
     expect(opsOf(d.plan)).toEqual(['port-hold', 'nft', 'conntrack-flush-ports']);
     expect(d.plan[0]?.undo?.kind).toBe('port-release');
     expect(d.plan[2]?.later).toBe(true);
-    expect(renderPlan(d.plan)).toBe([
-      `# hold 6 host port socket(s) of ${ep.id.slice(0, 12)}`,
-      'hold tcp 0.0.0.0:8080, tcp [::]:8080, udp 0.0.0.0:5353, udp [::]:5353, udp 127.0.0.1:5355, udp [::1]:5354  [held ok]',
-      '  undo: release tcp 0.0.0.0:8080, tcp [::]:8080, udp 0.0.0.0:5353, udp [::]:5353, udp 127.0.0.1:5355, udp [::1]:5354  [not held ok]',
-      `# publish 4 port(s) of ${ep.id.slice(0, 12)}`,
-      'nft -f - <<',
-      `add element inet mynet pub4any { tcp . 8080 : ${ep.address?.split('/')[0]} . 80, udp . 5353 : ${ep.address?.split('/')[0]} . 53 }`,
-      `add element inet mynet pub6any { tcp . 8080 : ${ep.addressV6?.split('/')[0]} . 80, udp . 5353 : ${ep.addressV6?.split('/')[0]} . 53 }`,
-      `add element inet mynet pub4 { 127.0.0.1 . udp . 5355 : ${ep.address?.split('/')[0]} . 54 }`,
-      `add element inet mynet pub6 { ::1 . udp . 5354 : ${ep.addressV6?.split('/')[0]} . 55 }`,
-      '>>',
-      '  undo: nft -f - <<',
-      // The undo is the reverse of the publish: the same elements destroyed, last map first.
-      ...nftScript(TABLE, reverse(portElementCommands('add', portElements(ep, s.endpoints.get(ep.id)?.ports ?? [])))).split('\n'),
-      '>>  [no table inet mynet: done]',
-      '# forget flows to 3 newly published UDP/SCTP host port(s)  [after the answer]',
-      'conntrack -D --orig-port-dst -p udp 5353,5355,5354  [ipv4 and ipv6; none ok]',
-    ].join('\n'));
+    expect(renderPlan(d.plan)).toBe(
+      [
+        `# hold 6 host port socket(s) of ${ep.id.slice(0, 12)}`,
+        'hold tcp 0.0.0.0:8080, tcp [::]:8080, udp 0.0.0.0:5353, udp [::]:5353, udp 127.0.0.1:5355, udp [::1]:5354  [held ok]',
+        '  undo: release tcp 0.0.0.0:8080, tcp [::]:8080, udp 0.0.0.0:5353, udp [::]:5353, udp 127.0.0.1:5355, udp [::1]:5354  [not held ok]',
+        `# publish 4 port(s) of ${ep.id.slice(0, 12)}`,
+        'nft -f - <<',
+        `add element inet mynet pub4any { tcp . 8080 : ${ep.address?.split('/')[0]} . 80, udp . 5353 : ${ep.address?.split('/')[0]} . 53 }`,
+        `add element inet mynet pub6any { tcp . 8080 : ${ep.addressV6?.split('/')[0]} . 80, udp . 5353 : ${ep.addressV6?.split('/')[0]} . 53 }`,
+        `add element inet mynet pub4 { 127.0.0.1 . udp . 5355 : ${ep.address?.split('/')[0]} . 54 }`,
+        `add element inet mynet pub6 { ::1 . udp . 5354 : ${ep.addressV6?.split('/')[0]} . 55 }`,
+        '>>',
+        '  undo: nft -f - <<',
+        // The undo is the reverse of the publish: the same elements destroyed, last map first.
+        ...nftScript(TABLE, reverse(portElementCommands('add', portElements(ep, s.endpoints.get(ep.id)?.ports ?? [])))).split('\n'),
+        '>>  [no table inet mynet: done]',
+        '# forget flows to 3 newly published UDP/SCTP host port(s)  [after the answer]',
+        'conntrack -D --orig-port-dst -p udp 5353,5355,5354  [ipv4 and ipv6; none ok]',
+      ].join('\n'),
+    );
     expect(portMapInfo(s.endpoints.get(ep.id) as EndpointRecord).map((x) => x.HostPort)).toEqual([8080, 5353, 5355, 5354]);
   });
 
   it('a 10 001-port UDP range: one conntrack step for all the ports, after the answer', () => {
     const s = world();
     const ep = endpoint(s, V4);
-    const d = publish(s, ep, Array.from({ length: 10001 }, (_, i) => b('udp', 10000 + i, 10000 + i)));
+    const d = publish(
+      s,
+      ep,
+      Array.from({ length: 10001 }, (_, i) => b('udp', 10000 + i, 10000 + i)),
+    );
     const flush = d.plan.filter((st) => st.run.kind === 'conntrack-flush-ports');
     expect(flush).toHaveLength(1);
     expect(flush[0]?.later).toBe(true);
@@ -279,7 +397,9 @@ describe('programExternalConnectivity', () => {
 
   it('an unknown endpoint is ENDPOINT_NOT_FOUND', () => {
     const s = world();
-    expect(refusal(() => programExternalConnectivity(s, { NetworkID: V4, EndpointID: hexId(0xdead), Options: {} }, host())).code).toBe('ENDPOINT_NOT_FOUND');
+    expect(refusal(() => programExternalConnectivity(s, { NetworkID: V4, EndpointID: hexId(0xdead), Options: {} }, host())).code).toBe(
+      'ENDPOINT_NOT_FOUND',
+    );
   });
 });
 
@@ -289,8 +409,16 @@ describe('unpublishing', () => {
     const ep = endpoint(s, DUAL, true);
     publish(s, ep, [b('tcp', 80, 8080, { hostIp: '127.0.0.1' })]);
     const d = revokeExternalConnectivity(s, { NetworkID: DUAL, EndpointID: ep.id });
-    expect(d.plan.map((st) => [st.run.kind, st.later === true])).toEqual([['nft', false], ['port-release', false], ['conntrack-flush', true], ['conntrack-flush', true]]);
-    expect(d.plan[1]?.run).toEqual({ kind: 'port-release', sockets: [{ proto: 'tcp', address: '127.0.0.1', port: 8080, hostIp: '127.0.0.1' }] });
+    expect(d.plan.map((st) => [st.run.kind, st.later === true])).toEqual([
+      ['nft', false],
+      ['port-release', false],
+      ['conntrack-flush', true],
+      ['conntrack-flush', true],
+    ]);
+    expect(d.plan[1]?.run).toEqual({
+      kind: 'port-release',
+      sockets: [{ proto: 'tcp', address: '127.0.0.1', port: 8080, hostIp: '127.0.0.1' }],
+    });
     s.apply(d.changes);
     expect(revokeExternalConnectivity(s, { NetworkID: DUAL, EndpointID: ep.id }).plan).toEqual([]);
     expect(unpublishSteps(s.endpoints.get(ep.id) as EndpointRecord)).toEqual([]);
@@ -300,8 +428,15 @@ describe('unpublishing', () => {
     const s = world();
     const v4 = endpoint(s, V4);
     const dual = endpoint(s, DUAL, true);
-    const ports = [{ proto: 'udp' as const, containerPort: 53, hostIp: '', hostPort: 53 }, { proto: 'tcp' as const, containerPort: 80, hostIp: '::', hostPort: 80 }];
+    const ports = [
+      { proto: 'udp' as const, containerPort: 53, hostIp: '', hostPort: 53 },
+      { proto: 'tcp' as const, containerPort: 80, hostIp: '::', hostPort: 80 },
+    ];
     expect(heldSockets(v4, ports)).toEqual([{ proto: 'udp', address: '0.0.0.0', port: 53, hostIp: '' }]);
-    expect(heldSockets(dual, ports)).toEqual([{ proto: 'udp', address: '0.0.0.0', port: 53, hostIp: '' }, { proto: 'udp', address: '::', port: 53, hostIp: '' }, { proto: 'tcp', address: '::', port: 80, hostIp: '::' }]);
+    expect(heldSockets(dual, ports)).toEqual([
+      { proto: 'udp', address: '0.0.0.0', port: 53, hostIp: '' },
+      { proto: 'udp', address: '::', port: 53, hostIp: '' },
+      { proto: 'tcp', address: '::', port: 80, hostIp: '::' },
+    ]);
   });
 });

@@ -33,7 +33,7 @@ describe('teardown plans when the objects are gone', () => {
     ['RevokeExternalConnectivity', revokeExternalConnectivity(s, { NetworkID: DUAL, EndpointID: E1 }).plan],
   ];
 
-  it.each(plans)('%s: every nft step is a teardown of mynet\'s table that does not make the table', (_what, plan) => {
+  it.each(plans)("%s: every nft step is a teardown of mynet's table that does not make the table", (_what, plan) => {
     const ops = nftOps(plan);
     expect(ops.length).toBeGreaterThan(0);
     for (const op of ops) {
@@ -50,7 +50,7 @@ describe('teardown plans when the objects are gone', () => {
     }
   });
 
-  it('the VXLAN guard\'s teardown does not make the table again', () => {
+  it("the VXLAN guard's teardown does not make the table again", () => {
     expect(addsTable(guardTeardownCommands(DUAL))).toBe(false);
   });
 });

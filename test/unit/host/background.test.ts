@@ -15,7 +15,13 @@ function gated() {
   const rec = new RecordingExecutor();
   let release: () => void = () => undefined;
   const gate = new Promise<void>((r) => (release = r));
-  const bg = new Background({ run: async (op, log) => { await gate; await rec.run(op, log); }, runIpBatch: (ops, log) => rec.runIpBatch(ops, log) });
+  const bg = new Background({
+    run: async (op, log) => {
+      await gate;
+      await rec.run(op, log);
+    },
+    runIpBatch: (ops, log) => rec.runIpBatch(ops, log),
+  });
   return { bg, rec, release: () => release() };
 }
 const later = (run: HostStep['run']): HostStep => ({ what: 'later', run, later: true });
@@ -25,10 +31,14 @@ describe('Background.touches', () => {
     const { bg, release } = gated();
     bg.enqueue([later({ kind: 'conntrack-flush', address: '10.0.0.1' })], silentLog);
     expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.1 . 80' }]))]) }])).toBe(true);
-    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.12 . 80' }]))]) }])).toBe(false);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.12 . 80' }]))]) }])).toBe(
+      false,
+    );
     release();
     await bg.idle();
-    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.1 . 80' }]))]) }])).toBe(false);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 80', value: '10.0.0.1 . 80' }]))]) }])).toBe(
+      false,
+    );
   });
 
   it('a queued reap holds back the veth name it and the reaps folded into it cover, in run or undo, and nothing else', async () => {
@@ -38,9 +48,15 @@ describe('Background.touches', () => {
     bg.enqueue([later({ kind: 'link-reap', name: 'mnh3' })], silentLog);
     expect(bg.size).toBe(3);
     for (const n of ['mnh1', 'mnh2', 'mnh3']) {
-      expect(bg.touches([{ what: 'make', run: { kind: 'ip', args: ['link', 'add', 'name', n, 'type', 'veth', 'peer', 'name', 'mncx'] } }])).toBe(true);
+      expect(
+        bg.touches([{ what: 'make', run: { kind: 'ip', args: ['link', 'add', 'name', n, 'type', 'veth', 'peer', 'name', 'mncx'] } }]),
+      ).toBe(true);
     }
-    expect(bg.touches([{ what: 'x', run: { kind: 'sysctl', key: 'net/ipv4/ip_forward', value: '1' }, undo: { kind: 'link-del', name: 'mnh2' } }])).toBe(true);
+    expect(
+      bg.touches([
+        { what: 'x', run: { kind: 'sysctl', key: 'net/ipv4/ip_forward', value: '1' }, undo: { kind: 'link-del', name: 'mnh2' } },
+      ]),
+    ).toBe(true);
     expect(bg.touches([{ what: 'make', run: { kind: 'ip', args: ['link', 'add', 'name', 'mnh12', 'type', 'dummy'] } }])).toBe(false);
     release();
     await bg.idle();
@@ -51,8 +67,12 @@ describe('Background.touches', () => {
   it('a queued port flush holds back a plan publishing that port', async () => {
     const { bg, release } = gated();
     bg.enqueue([later({ kind: 'conntrack-flush-ports', udp: [5353], sctp: [] })], silentLog);
-    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'udp . 5353', value: '10.0.0.3 . 53' }]))]) }])).toBe(true);
-    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 5353', value: '10.0.0.3 . 53' }]))]) }])).toBe(false);
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'udp . 5353', value: '10.0.0.3 . 53' }]))]) }])).toBe(
+      true,
+    );
+    expect(bg.touches([{ what: 'p', run: nftOp([add(elementObj('pub4any', [{ key: 'tcp . 5353', value: '10.0.0.3 . 53' }]))]) }])).toBe(
+      false,
+    );
     release();
     await bg.idle();
   });

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { answeredBy } from '../../../src/host/execa-executor.js';
 
-const V4 = 'ipv4     2 udp      17 99 src=203.0.113.1 dst=203.0.113.2 sport=5000 dport=53 [UNREPLIED] src=203.0.113.3 dst=203.0.113.1 sport=53 dport=5000 mark=0 zone=0 use=2';
+const V4 =
+  'ipv4     2 udp      17 99 src=203.0.113.1 dst=203.0.113.2 sport=5000 dport=53 [UNREPLIED] src=203.0.113.3 dst=203.0.113.1 sport=53 dport=5000 mark=0 zone=0 use=2';
 const V6 =
   'ipv6     10 udp      17 99 src=fd00:0001:0000:0000:0000:0000:0000:0001 dst=fd00:0001:0000:0000:0000:0000:0000:0002 sport=5000 dport=53 [UNREPLIED] src=fd00:0001:0000:0000:0000:0000:0000:0003 dst=fd00:0001:0000:0000:0000:0000:0000:0001 sport=53 dport=5000 mark=0 zone=0 use=2';
 const table = `${V4}\n${V6}\n`;

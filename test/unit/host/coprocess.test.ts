@@ -76,7 +76,11 @@ cat >> "$MNT_STANDIN/one-shot"
 
 const lines = async (f: string): Promise<string[]> => (await readFile(join(dir, f), 'utf8').catch(() => '')).split('\n').filter(Boolean);
 const ran = (): Promise<string[]> => lines('ran');
-const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 const ipStandIn = (...extra: string[]): Coprocess => new Coprocess('ip', ['sh', join(dir, 'ip.sh'), dir, ...extra], 800);
 
 beforeAll(async () => {
@@ -103,7 +107,10 @@ describe('ip coprocess after a timeout (issue 14.6)', () => {
       expect(await co.run(['add a'])).toEqual({});
       await writeFile(join(dir, 'stall'), '');
       const started = performance.now();
-      const err = await co.run(['add b']).then(() => undefined, (e: unknown) => e);
+      const err = await co.run(['add b']).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(HostCommandError);
       expect((err as HostCommandError).message).toMatch(/^sh .*ip\.sh .*: timed out$/);
       expect(performance.now() - started).toBeLessThan(3000);
@@ -123,7 +130,11 @@ describe('ip coprocess after a timeout (issue 14.6)', () => {
     try {
       expect(await co.run(['add a'])).toEqual({});
       await writeFile(join(dir, 'stall'), '');
-      const show = (p: Promise<unknown>): Promise<unknown> => p.then((r) => r, (e: unknown) => String(e));
+      const show = (p: Promise<unknown>): Promise<unknown> =>
+        p.then(
+          (r) => r,
+          (e: unknown) => String(e),
+        );
       // Queued back to back, as the plugin's groups are.
       const [stalled, done, failing] = await Promise.all([show(co.run(['add b'])), show(co.run(['add c'])), show(co.run(['fail d']))]);
       expect(stalled).toMatch(/: timed out$/);
@@ -134,7 +145,7 @@ describe('ip coprocess after a timeout (issue 14.6)', () => {
     }
   });
 
-  it('a killed process\'s late answer is not taken for the next group\'s: a failed group is never reported done', async () => {
+  it("a killed process's late answer is not taken for the next group's: a failed group is never reported done", async () => {
     const co = ipStandIn('1.2');
     try {
       expect(await co.run(['add a'])).toEqual({});
@@ -168,7 +179,10 @@ describe('ip coprocess', () => {
     const co = ipStandIn();
     try {
       expect(await co.run(['add a'])).toEqual({});
-      const err = await co.run(['add b', 'die']).then(() => undefined, (e: unknown) => e);
+      const err = await co.run(['add b', 'die']).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(HostCommandError);
       expect((err as HostCommandError).message).toMatch(/ip\.sh .*: gone$/);
       expect(await co.run(['add c'])).toEqual({});
@@ -181,7 +195,10 @@ describe('ip coprocess', () => {
   it('a tool that answers the start-up marker with something else is unusable at once, and stays so; nothing of a group is sent', async () => {
     const co = new Coprocess('ip', ['sh', '-c', 'while read -r l; do echo "lo: UP"; done'], 10_000);
     const started = performance.now();
-    const err = await co.run(['link add mnt-x type dummy']).then(() => undefined, (e: unknown) => e);
+    const err = await co.run(['link add mnt-x type dummy']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CoprocessUnusable);
     expect((err as Error).message).toMatch(/answered the marker with "lo: UP"/);
     expect(performance.now() - started).toBeLessThan(5000);
@@ -196,12 +213,15 @@ describe('ip coprocess', () => {
 });
 
 describe('nft coprocess', () => {
-  it('a failing line is that group\'s failure with nft\'s words; the process goes on', async () => {
+  it("a failing line is that group's failure with nft's words; the process goes on", async () => {
     const co = new Coprocess('nft', ['sh', join(dir, 'nft.sh'), dir], 5000);
     try {
       expect(await co.run(['add element inet t s { 10.0.0.1 }'])).toEqual({});
       expect(await co.run(['add element inet t fail { 10.0.0.2 }'])).toEqual({
-        failed: { index: 0, stderr: 'Error: Could not process rule: No such file or directory\nadd element inet t fail { 10.0.0.2 }\n^^^^' },
+        failed: {
+          index: 0,
+          stderr: 'Error: Could not process rule: No such file or directory\nadd element inet t fail { 10.0.0.2 }\n^^^^',
+        },
       });
       expect(await co.run(['add element inet t s { 10.0.0.3 }'])).toEqual({});
       expect(await ran()).toEqual(['add element inet t s { 10.0.0.1 }', 'add element inet t s { 10.0.0.3 }']);
@@ -211,7 +231,7 @@ describe('nft coprocess', () => {
     }
   });
 
-  it('after a timeout, the next line gets its own result, not the killed process\'s exit', async () => {
+  it("after a timeout, the next line gets its own result, not the killed process's exit", async () => {
     const co = new Coprocess('nft', ['sh', join(dir, 'nft.sh'), dir], 800);
     try {
       expect(await co.run(['add element inet t s { 10.0.0.1 }'])).toEqual({});
@@ -219,7 +239,11 @@ describe('nft coprocess', () => {
       await expect(co.run(['add element inet t s { 10.0.0.2 }'])).rejects.toThrow(/^sh .*nft\.sh .*: timed out$/);
       expect(await co.run(['add element inet t s { 10.0.0.3 }'])).toEqual({});
       expect((await co.run(['add element inet t fail { 10.0.0.4 }'])).failed?.stderr).toMatch(/^Error: Could not process rule/);
-      expect(await ran()).toEqual(['add element inet t s { 10.0.0.1 }', 'add element inet t s { 10.0.0.2 }', 'add element inet t s { 10.0.0.3 }']);
+      expect(await ran()).toEqual([
+        'add element inet t s { 10.0.0.1 }',
+        'add element inet t s { 10.0.0.2 }',
+        'add element inet t s { 10.0.0.3 }',
+      ]);
       expect(co.spawns).toBe(2);
     } finally {
       co.close();
@@ -229,7 +253,10 @@ describe('nft coprocess', () => {
   it('an nft whose error format the parser does not know is found at the first marker, not after a timeout per command (issue 15.5)', async () => {
     const co = new Coprocess('nft', ['sh', join(dir, 'nft.sh'), dir, 'odd'], 10_000);
     const started = performance.now();
-    const err = await co.run(['add element inet t s { 10.0.0.1 }']).then(() => undefined, (e: unknown) => e);
+    const err = await co.run(['add element inet t s { 10.0.0.1 }']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CoprocessUnusable);
     expect((err as Error).message).toMatch(/answered the marker with "<cmdline>:1:1-\d+: Error: syntax error/);
     expect(performance.now() - started).toBeLessThan(5000);
@@ -248,7 +275,10 @@ describe('ExecaExecutor with coprocesses the tools do not answer as expected (is
     delete process.env.MNT_STANDIN;
   });
 
-  interface Warning { readonly tool?: string; readonly reason?: string }
+  interface Warning {
+    readonly tool?: string;
+    readonly reason?: string;
+  }
   const capture = (): { log: Logger; warnings: Warning[] } => {
     const warnings: Warning[] = [];
     const log: Logger = pino({ level: 'warn' }, { write: (s: string) => void warnings.push(JSON.parse(s) as Warning) });
@@ -278,7 +308,15 @@ describe('ExecaExecutor with coprocesses the tools do not answer as expected (is
     const exec = new ExecaExecutor({ persistent: true, timeoutMs: 10_000 });
     try {
       const started = performance.now();
-      expect(await exec.runIpBatch([{ kind: 'ip', args: ['link', 'add', 'mnt-a', 'type', 'dummy'] }, { kind: 'ip', args: ['link', 'set', 'dev', 'mnt-a', 'up'] }], log)).toBeUndefined();
+      expect(
+        await exec.runIpBatch(
+          [
+            { kind: 'ip', args: ['link', 'add', 'mnt-a', 'type', 'dummy'] },
+            { kind: 'ip', args: ['link', 'set', 'dev', 'mnt-a', 'up'] },
+          ],
+          log,
+        ),
+      ).toBeUndefined();
       await exec.run({ kind: 'ip', args: ['link', 'set', 'dev', 'mnt-a', 'alias', 'a b'] }, log);
       expect(performance.now() - started).toBeLessThan(5000);
       expect(await lines('one-shot')).toEqual(['link add mnt-a type dummy', 'link set dev mnt-a up', 'link set dev mnt-a alias "a b"']);

@@ -53,7 +53,10 @@ describe('applyPlan', () => {
       const plan = ipPlan(4);
       const err = await planError(applyPlan(exec, plan, silentLog));
       const ran = plan.slice(0, failAt).map((s) => s.run);
-      const undone = plan.slice(0, failAt - 1).reverse().map((s) => s.undo);
+      const undone = plan
+        .slice(0, failAt - 1)
+        .reverse()
+        .map((s) => s.undo);
       expect(exec.ops).toEqual([...ran, ...undone]);
       expect(err.step).toBe(`make l${failAt}`);
       expect(err.code).toBe('HOST_COMMAND_FAILED');
@@ -65,11 +68,19 @@ describe('applyPlan', () => {
   }
 
   it('a failing single (non-batched) step is rolled back too, across batches', async () => {
-    const plan: HostPlan = [...ipPlan(2), { what: 'load rules', run: nftOp([add(tableObj())]), undo: nftOp([destroy(tableObj())]) }, { what: 'hook', run: { kind: 'forward-hook', action: 'ensure' } }];
+    const plan: HostPlan = [
+      ...ipPlan(2),
+      { what: 'load rules', run: nftOp([add(tableObj())]), undo: nftOp([destroy(tableObj())]) },
+      { what: 'hook', run: { kind: 'forward-hook', action: 'ensure' } },
+    ];
     const exec = new RecordingExecutor({ failAt: 4 });
     const err = await planError(applyPlan(exec, plan, silentLog));
     expect(err.step).toBe('hook');
-    expect(exec.lines.slice(4)).toEqual(['nft -f - <<\nadd table inet mynet\ndelete table inet mynet\n>>', 'ip link del l2  [if ours; absent ok]', 'ip link del l1  [if ours; absent ok]']);
+    expect(exec.lines.slice(4)).toEqual([
+      'nft -f - <<\nadd table inet mynet\ndelete table inet mynet\n>>',
+      'ip link del l2  [if ours; absent ok]',
+      'ip link del l1  [if ours; absent ok]',
+    ]);
     expect(err.message).toMatch(/^hook: iptables-restore -w --noflush: .*; rolled back$/);
   });
 
@@ -130,7 +141,11 @@ describe('undoSteps / undoPlan', () => {
   it('undo a whole plan in reverse, never throwing', async () => {
     const exec = new RecordingExecutor({ failAt: 1 });
     const failures = await undoPlan(exec, ipPlan(3), silentLog);
-    expect(exec.lines).toEqual(['ip link del l3  [if ours; absent ok]', 'ip link del l2  [if ours; absent ok]', 'ip link del l1  [if ours; absent ok]']);
+    expect(exec.lines).toEqual([
+      'ip link del l3  [if ours; absent ok]',
+      'ip link del l2  [if ours; absent ok]',
+      'ip link del l1  [if ours; absent ok]',
+    ]);
     expect(failures).toHaveLength(1);
     expect(failures[0]).toContain(renderOp({ kind: 'link-del', name: 'l3' }));
     expect(await undoSteps(new RecordingExecutor(), [], silentLog)).toEqual([]);

@@ -2,7 +2,14 @@ import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { HostCommandError } from '../../../src/errors.js';
 import {
-  CHAIN_RULES, GUARD_RULES, type CommandRunner, ensureForwardHook, ensureScript, hookStatus, removeForwardHook, removeScript,
+  CHAIN_RULES,
+  GUARD_RULES,
+  type CommandRunner,
+  ensureForwardHook,
+  ensureScript,
+  hookStatus,
+  removeForwardHook,
+  removeScript,
 } from '../../../src/host/forward-hook.js';
 import { silentLog } from '../support.js';
 import { fixtureText } from '../doctor/fixture.js';
@@ -53,9 +60,15 @@ const GUARD_SRC = '-A PREROUTING -s 127.0.0.0/8 -m devgroup --src-group 0x6d6e -
 const GUARD_DST = '-A PREROUTING -d 127.0.0.0/8 -m devgroup --src-group 0x6d6e -m comment --comment mynet -j DROP';
 
 /** The raw table as iptables-save prints it, with the given PREROUTING rules. */
-const raw = (rules: string[] = []): string => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...rules, 'COMMIT', ''].join('\n');
+const raw = (rules: string[] = []): string =>
+  ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...rules, 'COMMIT', ''].join('\n');
 
-const GUARD_ENSURE = ['*raw', GUARD_SRC.replace('-A PREROUTING', '-I PREROUTING 1'), GUARD_DST.replace('-A PREROUTING', '-I PREROUTING 1'), 'COMMIT'];
+const GUARD_ENSURE = [
+  '*raw',
+  GUARD_SRC.replace('-A PREROUTING', '-I PREROUTING 1'),
+  GUARD_DST.replace('-A PREROUTING', '-I PREROUTING 1'),
+  'COMMIT',
+];
 
 const FULL_ENSURE = [
   '*filter',
@@ -72,7 +85,14 @@ describe('hookStatus', () => {
   });
 
   it('with our chain, rules and jump in place', () => {
-    expect(hookStatus(save({ chain: true, jump: true }))).toEqual({ chain: true, rules: true, jump: true, insertAt: 2, guard: true, guardFound: [] });
+    expect(hookStatus(save({ chain: true, jump: true }))).toEqual({
+      chain: true,
+      rules: true,
+      jump: true,
+      insertAt: 2,
+      guard: true,
+      guardFound: [],
+    });
   });
 
   it('the chain rules are what CHAIN_RULES says: others return, ours pass only marked, the rest of ours is dropped', () => {
@@ -85,7 +105,9 @@ describe('hookStatus', () => {
     expect(missing).toMatchObject({ chain: true, rules: false, jump: true });
     const extra = hookStatus(save({ chain: true, jump: true, rules: [...RULES, '-A MYNET-FORWARD -j ACCEPT'] }));
     expect(extra.rules).toBe(false);
-    const changed = hookStatus(save({ chain: true, jump: true, rules: [RULE_OTHERS, RULE_MARKED.replace('0x1000/0x1000', '0x1/0x1'), RULE_DROP] }));
+    const changed = hookStatus(
+      save({ chain: true, jump: true, rules: [RULE_OTHERS, RULE_MARKED.replace('0x1000/0x1000', '0x1/0x1'), RULE_DROP] }),
+    );
     expect(changed.rules).toBe(false);
     const doubled = hookStatus(save({ chain: true, jump: true, rules: [RULE_OTHERS, RULE_MARKED, RULE_MARKED] }));
     expect(doubled.rules).toBe(false);
@@ -93,7 +115,10 @@ describe('hookStatus', () => {
     const reordered = hookStatus(save({ chain: true, jump: true, rules: [RULE_OTHERS, RULE_DROP, RULE_MARKED] }));
     expect(reordered.rules).toBe(false);
     // The rules of the version before the mark (accept everything of our group) are drift.
-    const old = ['-A MYNET-FORWARD -m devgroup --src-group 0x6d6e -m comment --comment mynet -j ACCEPT', '-A MYNET-FORWARD -m devgroup --dst-group 0x6d6e -m comment --comment mynet -j ACCEPT'];
+    const old = [
+      '-A MYNET-FORWARD -m devgroup --src-group 0x6d6e -m comment --comment mynet -j ACCEPT',
+      '-A MYNET-FORWARD -m devgroup --dst-group 0x6d6e -m comment --comment mynet -j ACCEPT',
+    ];
     expect(hookStatus(save({ chain: true, jump: true, rules: old })).rules).toBe(false);
   });
 
@@ -128,7 +153,10 @@ describe('the 127/8 guard in the raw table (IPv4)', () => {
   it('is seen in place, missing, or half there; a family without it (raw undefined) needs none', () => {
     const full = save({ chain: true, jump: true });
     expect(hookStatus(full, raw([GUARD_SRC, GUARD_DST]))).toMatchObject({ guard: true, guardFound: [GUARD_SRC, GUARD_DST] });
-    expect(hookStatus(full, raw([GUARD_DST, '-A PREROUTING -d 127.0.0.0/8 -j DROP']))).toMatchObject({ guard: false, guardFound: [GUARD_DST] });
+    expect(hookStatus(full, raw([GUARD_DST, '-A PREROUTING -d 127.0.0.0/8 -j DROP']))).toMatchObject({
+      guard: false,
+      guardFound: [GUARD_DST],
+    });
     expect(hookStatus(full, raw())).toMatchObject({ guard: false, guardFound: [] });
     expect(hookStatus(full, '')).toMatchObject({ guard: false });
     expect(hookStatus(full)).toMatchObject({ guard: true, guardFound: [] });
@@ -137,7 +165,9 @@ describe('the 127/8 guard in the raw table (IPv4)', () => {
   it('ensure inserts only the missing rules, first in PREROUTING; with the filter part when that is missing too', () => {
     const full = save({ chain: true, jump: true });
     expect(ensureScript(hookStatus(full, raw()))).toBe([...GUARD_ENSURE, ''].join('\n'));
-    expect(ensureScript(hookStatus(full, raw([GUARD_SRC])))).toBe(['*raw', GUARD_DST.replace('-A PREROUTING', '-I PREROUTING 1'), 'COMMIT', ''].join('\n'));
+    expect(ensureScript(hookStatus(full, raw([GUARD_SRC])))).toBe(
+      ['*raw', GUARD_DST.replace('-A PREROUTING', '-I PREROUTING 1'), 'COMMIT', ''].join('\n'),
+    );
     expect(ensureScript(hookStatus(full, raw([GUARD_DST, GUARD_SRC])))).toBe('');
     expect(ensureScript(hookStatus(save(), raw()))).toBe(FULL_ENSURE.replace(/\n$/, `\n${GUARD_ENSURE.join('\n')}\n`));
   });
@@ -147,7 +177,17 @@ describe('the 127/8 guard in the raw table (IPv4)', () => {
       ['*raw', ...[GUARD_SRC, GUARD_DST, GUARD_SRC].map((r) => r.replace('-A PREROUTING', '-D PREROUTING')), 'COMMIT', ''].join('\n'),
     );
     expect(removeScript(hookStatus(save({ chain: true, jump: true }), raw([GUARD_DST])))).toBe(
-      ['*filter', '-D FORWARD -m comment --comment mynet -j MYNET-FORWARD', '-F MYNET-FORWARD', '-X MYNET-FORWARD', 'COMMIT', '*raw', GUARD_DST.replace('-A PREROUTING', '-D PREROUTING'), 'COMMIT', ''].join('\n'),
+      [
+        '*filter',
+        '-D FORWARD -m comment --comment mynet -j MYNET-FORWARD',
+        '-F MYNET-FORWARD',
+        '-X MYNET-FORWARD',
+        'COMMIT',
+        '*raw',
+        GUARD_DST.replace('-A PREROUTING', '-D PREROUTING'),
+        'COMMIT',
+        '',
+      ].join('\n'),
     );
   });
 });
@@ -184,12 +224,16 @@ describe('removeScript', () => {
 
   it('removes the jump, then flushes and deletes the chain', () => {
     expect(removeScript(hookStatus(save({ chain: true, jump: true })))).toBe(
-      ['*filter', '-D FORWARD -m comment --comment mynet -j MYNET-FORWARD', '-F MYNET-FORWARD', '-X MYNET-FORWARD', 'COMMIT', ''].join('\n'),
+      ['*filter', '-D FORWARD -m comment --comment mynet -j MYNET-FORWARD', '-F MYNET-FORWARD', '-X MYNET-FORWARD', 'COMMIT', ''].join(
+        '\n',
+      ),
     );
   });
 
   it('a chain without a jump', () => {
-    expect(removeScript(hookStatus(save({ chain: true })))).toBe(['*filter', '-F MYNET-FORWARD', '-X MYNET-FORWARD', 'COMMIT', ''].join('\n'));
+    expect(removeScript(hookStatus(save({ chain: true })))).toBe(
+      ['*filter', '-F MYNET-FORWARD', '-X MYNET-FORWARD', 'COMMIT', ''].join('\n'),
+    );
   });
 });
 
@@ -229,7 +273,10 @@ describe('ensureForwardHook / removeForwardHook', () => {
   });
 
   it('an absent ip6tables is skipped; an absent iptables is an error', async () => {
-    const no6 = new FakeRunner({ 'iptables-save': save({ chain: true, jump: true }), 'ip6tables-save': new HostCommandError(['ip6tables-save'], 1, 'modprobe: FATAL') });
+    const no6 = new FakeRunner({
+      'iptables-save': save({ chain: true, jump: true }),
+      'ip6tables-save': new HostCommandError(['ip6tables-save'], 1, 'modprobe: FATAL'),
+    });
     await expect(ensureForwardHook(no6, silentLog)).resolves.toBeUndefined();
     const no4 = new FakeRunner({ 'iptables-save': new HostCommandError(['iptables-save'], 1, 'iptables-save: command not found') });
     await expect(ensureForwardHook(no4, silentLog)).rejects.toThrow(/iptables-save/);
@@ -241,7 +288,11 @@ describe('ensureForwardHook / removeForwardHook', () => {
     const restores = run.calls.filter((c) => c.argv[0]?.endsWith('-restore'));
     expect(restores.map((c) => c.argv[0])).toEqual(['iptables-restore', 'ip6tables-restore']);
     for (const r of restores) expect(r.input).toContain('-X MYNET-FORWARD');
-    const withGuard = new FakeRunner({ 'iptables-save': save(), 'iptables-save -t raw': raw([GUARD_SRC, GUARD_DST]), 'ip6tables-save': save() });
+    const withGuard = new FakeRunner({
+      'iptables-save': save(),
+      'iptables-save -t raw': raw([GUARD_SRC, GUARD_DST]),
+      'ip6tables-save': save(),
+    });
     await removeForwardHook(withGuard, silentLog);
     expect(withGuard.calls.filter((c) => c.argv[0]?.endsWith('-restore')).map((c) => c.input)).toEqual([
       ['*raw', GUARD_SRC.replace('-A', '-D'), GUARD_DST.replace('-A', '-D'), 'COMMIT', ''].join('\n'),

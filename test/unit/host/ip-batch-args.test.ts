@@ -29,20 +29,32 @@ afterAll(() => {
 const ALIAS = ['link', 'set', 'dev', 'mnh0', 'alias', 'x#y'];
 
 describe('ip -batch arguments', () => {
-  it.each(['x#y', '"x#y"', 'a"b', "a'b", 'a\\b', 'a\tb', 'a\u00a0b', 'a\nb', 'a\u0000b', ''])('%j is refused, naming the argument', (arg) => {
-    expect(() => batchLine(['link', 'set', 'dev', 'mnh0', 'alias', arg])).toThrow(IpBatchArgError);
-    expect(() => batchLine(['link', 'set', 'dev', 'mnh0', 'alias', arg])).toThrow(`argument ${JSON.stringify(arg)}`);
-  });
+  it.each(['x#y', '"x#y"', 'a"b', "a'b", 'a\\b', 'a\tb', 'a\u00a0b', 'a\nb', 'a\u0000b', ''])(
+    '%j is refused, naming the argument',
+    (arg) => {
+      expect(() => batchLine(['link', 'set', 'dev', 'mnh0', 'alias', arg])).toThrow(IpBatchArgError);
+      expect(() => batchLine(['link', 'set', 'dev', 'mnh0', 'alias', arg])).toThrow(`argument ${JSON.stringify(arg)}`);
+    },
+  );
 
-  it('plain words pass unquoted; a word with plain spaces (mynet\'s own alias) is double-quoted, as ip reads it whole', () => {
-    expect(batchLine(['link', 'set', 'dev', 'mnh0', 'alias', 'mynet:net=ab12,ep=cd34', 'mtu', '1400'])).toBe('link set dev mnh0 alias mynet:net=ab12,ep=cd34 mtu 1400');
+  it("plain words pass unquoted; a word with plain spaces (mynet's own alias) is double-quoted, as ip reads it whole", () => {
+    expect(batchLine(['link', 'set', 'dev', 'mnh0', 'alias', 'mynet:net=ab12,ep=cd34', 'mtu', '1400'])).toBe(
+      'link set dev mnh0 alias mynet:net=ab12,ep=cd34 mtu 1400',
+    );
     expect(batchLine(['link', 'set', 'dev', 'mn-ab12', 'alias', 'mynet net:ab12'])).toBe('link set dev mn-ab12 alias "mynet net:ab12"');
   });
 
   it('a batch with a # argument runs the ops before it, then stops there; nothing of it reaches ip', async () => {
     rmSync(record(), { force: true });
     const exec = new ExecaExecutor();
-    const failed = await exec.runIpBatch([{ kind: 'ip', args: ['link', 'show'] }, { kind: 'ip', args: ALIAS }, { kind: 'ip', args: ['link', 'show', 'lo'] }], silentLog);
+    const failed = await exec.runIpBatch(
+      [
+        { kind: 'ip', args: ['link', 'show'] },
+        { kind: 'ip', args: ALIAS },
+        { kind: 'ip', args: ['link', 'show', 'lo'] },
+      ],
+      silentLog,
+    );
     expect(failed?.index).toBe(1);
     expect(failed?.error).toBeInstanceOf(IpBatchArgError);
     expect(readFileSync(record(), 'utf8')).toBe('ip -batch -\nlink show\n');
@@ -52,7 +64,15 @@ describe('ip -batch arguments', () => {
     rmSync(record(), { force: true });
     const exec = new ExecaExecutor({ persistent: true });
     await expect(exec.run({ kind: 'ip', args: ALIAS }, silentLog)).rejects.toBeInstanceOf(IpBatchArgError);
-    expect(await exec.runIpBatch([{ kind: 'ip', args: ALIAS }, { kind: 'ip', args: ['link', 'show', 'lo'] }], silentLog)).toMatchObject({ index: 0 });
+    expect(
+      await exec.runIpBatch(
+        [
+          { kind: 'ip', args: ALIAS },
+          { kind: 'ip', args: ['link', 'show', 'lo'] },
+        ],
+        silentLog,
+      ),
+    ).toMatchObject({ index: 0 });
     exec.close();
     expect(exec.spawns).toBe(0);
     expect(existsSync(record())).toBe(false);

@@ -56,13 +56,19 @@ describe('an nft teardown when the table is gone', () => {
 
   it('fails as before when the table is there: the failure is about something else', async () => {
     await writeFile(join(dir, 'table'), '');
-    const err = await new ExecaExecutor().run(nftTeardown(change), log).then(() => undefined, (e: unknown) => e);
+    const err = await new ExecaExecutor().run(nftTeardown(change), log).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HostCommandError);
     expect((err as HostCommandError).stderr).toContain('No such file or directory');
   });
 
   it('a change that is no teardown (no absentTableOk) still fails on a missing table', async () => {
-    const err = await new ExecaExecutor().run(nftOp(change), log).then(() => undefined, (e: unknown) => e);
+    const err = await new ExecaExecutor().run(nftOp(change), log).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HostCommandError);
   });
 });

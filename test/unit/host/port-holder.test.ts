@@ -17,8 +17,10 @@ import { silentLog } from '../support.js';
 const tcp = (port: number, address = '0.0.0.0', hostIp = ''): HeldSocket => ({ proto: 'tcp', address, port, hostIp });
 const udp = (port: number, address = '0.0.0.0', hostIp = ''): HeldSocket => ({ proto: 'udp', address, port, hostIp });
 /** A host where nothing shows in /proc, or `l` listens ("tcp/8080" → addresses). */
-const listeners = (l: Record<string, string[]> = {}) => (): Promise<HostPorts> =>
-  Promise.resolve({ listening: (proto, port) => l[`${proto}/${port}`] ?? [], ephemeral: [32768, 60999] });
+const listeners =
+  (l: Record<string, string[]> = {}) =>
+  (): Promise<HostPorts> =>
+    Promise.resolve({ listening: (proto, port) => l[`${proto}/${port}`] ?? [], ephemeral: [32768, 60999] });
 
 /** A binder over a fake kernel: `busy` ports fail with their errno; counts open sockets. */
 function fakeKernel(busy: Record<string, string> = {}): { bind: Binder; open: Set<string>; binds: number } {
@@ -29,13 +31,21 @@ function fakeKernel(busy: Record<string, string> = {}): { bind: Binder; open: Se
     const code = busy[key] ?? (k.open.has(key) ? 'EADDRINUSE' : undefined);
     if (code) return Promise.reject(Object.assign(new Error(`bind: ${code}`), { code }));
     k.open.add(key);
-    return Promise.resolve({ close: () => { k.open.delete(key); return Promise.resolve(); } });
+    return Promise.resolve({
+      close: () => {
+        k.open.delete(key);
+        return Promise.resolve();
+      },
+    });
   };
   return k;
 }
 
 async function refusal(p: Promise<unknown>): Promise<PluginError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (err instanceof PluginError) return err;
   throw new Error(`expected a PluginError, got ${String(err)}`);
 }
@@ -71,11 +81,18 @@ describe('PortHolder', () => {
     const k = fakeKernel({ 'tcp 127.0.0.1 8086': 'EADDRINUSE', 'tcp :: 8087': 'EADDRINUSE' });
     let reads = 0;
     const lookup = listeners({ 'tcp/8086': ['0.0.0.0'], 'tcp/8087': ['::'] });
-    const h = new PortHolder(k.bind, () => { reads++; return lookup(); });
+    const h = new PortHolder(k.bind, () => {
+      reads++;
+      return lookup();
+    });
     await h.hold([tcp(8080)], silentLog);
     expect(reads).toBe(0);
-    expect((await refusal(h.hold([tcp(8086, '127.0.0.1', '127.0.0.1')], silentLog))).message).toBe('host port 127.0.0.1:8086/tcp is in use by a process listening on 0.0.0.0:8086');
-    expect((await refusal(h.hold([tcp(8087, '::')], silentLog))).message).toBe('host port 8087/tcp is in use by a process listening on [::]:8087');
+    expect((await refusal(h.hold([tcp(8086, '127.0.0.1', '127.0.0.1')], silentLog))).message).toBe(
+      'host port 127.0.0.1:8086/tcp is in use by a process listening on 0.0.0.0:8086',
+    );
+    expect((await refusal(h.hold([tcp(8087, '::')], silentLog))).message).toBe(
+      'host port 8087/tcp is in use by a process listening on [::]:8087',
+    );
     expect(reads).toBe(2);
   });
 
@@ -83,7 +100,9 @@ describe('PortHolder', () => {
     const h = new PortHolder(fakeKernel({ 'tcp 203.0.113.9 80': 'EADDRNOTAVAIL' }).bind, listeners());
     const err = await refusal(h.hold([tcp(80, '203.0.113.9')], silentLog));
     expect(err.code).toBe('INVALID_REQUEST');
-    expect(err.message).toBe('Options.com.docker.network.portmap: 203.0.113.9 is not an address of this host (bind 203.0.113.9:80/tcp: EADDRNOTAVAIL)');
+    expect(err.message).toBe(
+      'Options.com.docker.network.portmap: 203.0.113.9 is not an address of this host (bind 203.0.113.9:80/tcp: EADDRNOTAVAIL)',
+    );
   });
 
   it('out of file descriptors: the ports are published without their socket, with a warning saying how many', async () => {

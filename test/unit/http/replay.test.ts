@@ -31,7 +31,10 @@ interface Answer {
 }
 
 const FIXTURE = DOCKERD_FIXTURE;
-const fixture: FixtureLine[] = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as FixtureLine);
+const fixture: FixtureLine[] = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l) as FixtureLine);
 const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
@@ -62,25 +65,39 @@ interface Target {
   readonly agent: Agent;
 }
 
-function post(path: string, body: string | Buffer, headers: Record<string, string | number> = { Accept: ACCEPT }, to?: Target): Promise<Answer> {
+function post(
+  path: string,
+  body: string | Buffer,
+  headers: Record<string, string | number> = { Accept: ACCEPT },
+  to?: Target,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const req = request({ socketPath: to?.socketPath ?? socketPath, agent: to?.agent ?? agent, method: 'POST', path, headers: { ...headers, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        settled = true;
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: Record<string, unknown>;
-        try {
-          json = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          reject(new Error(`${path}: answer is not JSON: ${JSON.stringify(text.slice(0, 200))}`));
-          return;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const req = request(
+      {
+        socketPath: to?.socketPath ?? socketPath,
+        agent: to?.agent ?? agent,
+        method: 'POST',
+        path,
+        headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          settled = true;
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Record<string, unknown>;
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            reject(new Error(`${path}: answer is not JSON: ${JSON.stringify(text.slice(0, 200))}`));
+            return;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
     // A server that answers early (413) may stop reading: an error after the answer is not ours to report.
     req.on('error', (err) => {
       if (!settled) reject(err);
@@ -224,7 +241,12 @@ async function replay(
       }
       case '/NetworkDriver.Join': {
         expectOk(answer, what);
-        const r = answer.json as { InterfaceName?: { SrcName?: string; DstPrefix?: string }; Gateway?: string; GatewayIPv6?: string; DisableGatewayService?: boolean };
+        const r = answer.json as {
+          InterfaceName?: { SrcName?: string; DstPrefix?: string };
+          Gateway?: string;
+          GatewayIPv6?: string;
+          DisableGatewayService?: boolean;
+        };
         expect(r.InterfaceName?.SrcName, what).toEqual(expect.stringMatching(/^\S{1,15}$/));
         expect(r.InterfaceName?.DstPrefix).toBe('eth');
         if (internalNetworks.has(body?.NetworkID as string)) {
@@ -307,9 +329,15 @@ describe('replaying dockerd 20.10', () => {
     expect(bridges).toEqual(['mn-8f19a07e80fe', 'mn-888d523846ae', 'mybr0', 'mn-3c33f0178f27', 'mn-4401376d04fa']);
     const veths = lines.flatMap((l) => /^ip link add name (\S+) .* master (\S+) .*type veth peer name (\S+)/.exec(l)?.slice(1) ?? []);
     expect(veths).toEqual([
-      'mnheaa9b94eff48', 'mybr0', 'mnceaa9b94eff48',
-      'mnhc22c4d431a80', 'mn-4401376d04fa', 'mncc22c4d431a80',
-      'mnhf2a3ada4b4f9', 'mn-3c33f0178f27', 'mncf2a3ada4b4f9',
+      'mnheaa9b94eff48',
+      'mybr0',
+      'mnceaa9b94eff48',
+      'mnhc22c4d431a80',
+      'mn-4401376d04fa',
+      'mncc22c4d431a80',
+      'mnhf2a3ada4b4f9',
+      'mn-3c33f0178f27',
+      'mncf2a3ada4b4f9',
     ]);
     // c1 kept its MAC; the others got ours.
     expect(lines.find((l) => l.includes('peer name mnceaa9b94eff48'))).toContain('address 02:42:0a:96:05:14');
@@ -382,7 +410,9 @@ describe.each(NEWER)('replaying dockerd $engine', ({ engine, count }) => {
     }
     expect(poolIdsOf(lines)).toEqual(['pool-1', 'pool-2', 'pool-3']);
     // New since 25: endpoint sysctls (docker run --network name=...,driver-opt=...) reach the driver.
-    const sysctls = bodies('/NetworkDriver.CreateEndpoint').map((b) => (b.Options as Record<string, unknown>)['com.docker.network.endpoint.sysctls']);
+    const sysctls = bodies('/NetworkDriver.CreateEndpoint').map(
+      (b) => (b.Options as Record<string, unknown>)['com.docker.network.endpoint.sysctls'],
+    );
     expect(sysctls.filter(Boolean)).toEqual(['net.ipv4.conf.ifname.log_martians=1']);
   });
 
@@ -397,9 +427,12 @@ describe.each(NEWER)('replaying dockerd $engine', ({ engine, count }) => {
     if (engine === '28.5') {
       // enable_ipv4 on every network; the one made with --ipv4=false has no IPv4Data at all.
       expect(nets.map((o) => o['com.docker.network.enable_ipv4'])).toEqual([true, true, true, true, true, false]);
-      const v6only = answers.find((a) => a.line.path === '/NetworkDriver.CreateNetwork' && (a.line.body?.IPv4Data as unknown[]).length === 0);
+      const v6only = answers.find(
+        (a) => a.line.path === '/NetworkDriver.CreateNetwork' && (a.line.body?.IPv4Data as unknown[]).length === 0,
+      );
       expect(v6only?.answer.json).toEqual({});
-      const join6 = answers.find((a) => a.line.path === '/NetworkDriver.Join' && a.line.body?.NetworkID === v6only?.line.body?.NetworkID)?.answer.json;
+      const join6 = answers.find((a) => a.line.path === '/NetworkDriver.Join' && a.line.body?.NetworkID === v6only?.line.body?.NetworkID)
+        ?.answer.json;
       expect(join6?.Gateway).toBeUndefined();
       expect(join6).toMatchObject({ GatewayIPv6: 'fd00:153::1' });
       // A private option of dockerd's bridge driver, now sent to every driver: ignored.
@@ -455,7 +488,11 @@ describe('protocol errors over the socket', () => {
       ['/IpamDriver.ReleaseAddress', { PoolID: 'x' }, 'Address'],
       ['/NetworkDriver.CreateNetwork', { NetworkID: ['x'] }, 'NetworkID'],
       ['/NetworkDriver.CreateNetwork', { NetworkID: 'a'.repeat(64), IPv4Data: [{ Gateway: '10.0.0.1/24' }] }, 'IPv4Data.0.Pool'],
-      ['/NetworkDriver.CreateEndpoint', { NetworkID: 'a'.repeat(64), EndpointID: 'b'.repeat(64), Interface: { Address: 7 } }, 'Interface.Address'],
+      [
+        '/NetworkDriver.CreateEndpoint',
+        { NetworkID: 'a'.repeat(64), EndpointID: 'b'.repeat(64), Interface: { Address: 7 } },
+        'Interface.Address',
+      ],
       ['/NetworkDriver.Join', { NetworkID: 'a'.repeat(64), EndpointID: 'b'.repeat(64), SandboxKey: false }, 'SandboxKey'],
       ['/NetworkDriver.DeleteNetwork', {}, 'NetworkID'],
       ['/NetworkDriver.CreateNetwork', null, 'NetworkID'], // an empty body means no arguments
@@ -481,7 +518,9 @@ describe('protocol errors over the socket', () => {
   it('a Content-Type header does not change anything', async () => {
     const a = await post('/IpamDriver.GetDefaultAddressSpaces', '', { Accept: ACCEPT, 'Content-Type': 'text/plain' });
     expect(a.status).toBe(200);
-    const b = await post('/NetworkDriver.EndpointOperInfo', JSON.stringify({ NetworkID: 'a'.repeat(64), EndpointID: 'b'.repeat(64) }), { 'Content-Type': 'application/json' });
+    const b = await post('/NetworkDriver.EndpointOperInfo', JSON.stringify({ NetworkID: 'a'.repeat(64), EndpointID: 'b'.repeat(64) }), {
+      'Content-Type': 'application/json',
+    });
     expect(b.status).toBe(200);
     expect(b.json).toEqual({ Value: {} });
   });

@@ -19,7 +19,9 @@ describe('listenUnix', () => {
     const server = createServer();
     let modeAtListen = -1;
     // 'listening' comes right after bind, before listenUnix's chmod.
-    server.once('listening', () => { modeAtListen = statSync(path).mode & 0o777; });
+    server.once('listening', () => {
+      modeAtListen = statSync(path).mode & 0o777;
+    });
     const before = process.umask();
     await listenUnix(server, path, 0o600);
     try {

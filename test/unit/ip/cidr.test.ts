@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.js';
 import {
-  type Cidr, contains, firstOf, formatCidr, hostRange, lastOf, mask, overlaps, parseCidr, sizeOf, within,
+  type Cidr,
+  contains,
+  firstOf,
+  formatCidr,
+  hostRange,
+  lastOf,
+  mask,
+  overlaps,
+  parseCidr,
+  sizeOf,
+  within,
 } from '../../../src/ip/cidr.js';
 
 const cidr = (s: string): Cidr => {
@@ -45,8 +55,22 @@ describe('parseCidr', () => {
 
   it('refuses what is not addr/len', () => {
     const bad = [
-      '10.0.0.0', '10.0.0.0/', '10.0.0.0/33', '::/129', '10.0.0.0/-1', '10.0.0.0/abc', '10.0.0.0/24/1', '10.0.0/24',
-      '010.0.0.0/8', '::ffff:10.0.0.0/104', 'fe80::/64%eth0', '/24', '', '10.0.0.0/ 24', '10.0.0.0/2 4', '10.0.0.0/1000',
+      '10.0.0.0',
+      '10.0.0.0/',
+      '10.0.0.0/33',
+      '::/129',
+      '10.0.0.0/-1',
+      '10.0.0.0/abc',
+      '10.0.0.0/24/1',
+      '10.0.0/24',
+      '010.0.0.0/8',
+      '::ffff:10.0.0.0/104',
+      'fe80::/64%eth0',
+      '/24',
+      '',
+      '10.0.0.0/ 24',
+      '10.0.0.0/2 4',
+      '10.0.0.0/1000',
     ];
     for (const s of bad) {
       expect(parseCidr(s), s).toEqual({ ok: false, why: expect.stringMatching(/\S/) as unknown });

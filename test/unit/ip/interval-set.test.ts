@@ -31,7 +31,10 @@ describe('IntervalSet basics', () => {
     const s = new IntervalSet();
     s.add(5n);
     s.add(7n);
-    expect(iv(s)).toEqual([[5, 5], [7, 7]]);
+    expect(iv(s)).toEqual([
+      [5, 5],
+      [7, 7],
+    ]);
     s.add(6n); // bridges the gap
     expect(iv(s)).toEqual([[5, 7]]);
     s.add(4n);
@@ -43,12 +46,24 @@ describe('IntervalSet basics', () => {
   });
 
   it('addRange swallows and joins several intervals', () => {
-    const s = IntervalSet.from([[1n, 2n], [5n, 6n], [10n, 12n], [20n, 20n]]);
+    const s = IntervalSet.from([
+      [1n, 2n],
+      [5n, 6n],
+      [10n, 12n],
+      [20n, 20n],
+    ]);
     expect(s.intervalCount).toBe(4);
     s.addRange(3n, 10n);
-    expect(iv(s)).toEqual([[1, 12], [20, 20]]);
+    expect(iv(s)).toEqual([
+      [1, 12],
+      [20, 20],
+    ]);
     s.addRange(14n, 18n);
-    expect(iv(s)).toEqual([[1, 12], [14, 18], [20, 20]]);
+    expect(iv(s)).toEqual([
+      [1, 12],
+      [14, 18],
+      [20, 20],
+    ]);
     s.addRange(13n, 19n);
     expect(iv(s)).toEqual([[1, 20]]);
     s.addRange(30n, 29n); // empty range: nothing
@@ -58,8 +73,16 @@ describe('IntervalSet basics', () => {
   });
 
   it('from() accepts unsorted and overlapping input', () => {
-    const s = IntervalSet.from([[10n, 12n], [1n, 3n], [2n, 5n], [6n, 6n]]);
-    expect(iv(s)).toEqual([[1, 6], [10, 12]]);
+    const s = IntervalSet.from([
+      [10n, 12n],
+      [1n, 3n],
+      [2n, 5n],
+      [6n, 6n],
+    ]);
+    expect(iv(s)).toEqual([
+      [1, 6],
+      [10, 12],
+    ]);
   });
 
   it('delete trims ends and splits the middle', () => {
@@ -69,19 +92,32 @@ describe('IntervalSet basics', () => {
     s.delete(10n);
     expect(iv(s)).toEqual([[2, 9]]);
     s.delete(5n);
-    expect(iv(s)).toEqual([[2, 4], [6, 9]]);
+    expect(iv(s)).toEqual([
+      [2, 4],
+      [6, 9],
+    ]);
     s.delete(5n); // absent: nothing
     s.delete(100n);
     s.delete(0n);
-    expect(iv(s)).toEqual([[2, 4], [6, 9]]);
+    expect(iv(s)).toEqual([
+      [2, 4],
+      [6, 9],
+    ]);
     s.add(20n);
     s.delete(20n); // single-value interval disappears
-    expect(iv(s)).toEqual([[2, 4], [6, 9]]);
+    expect(iv(s)).toEqual([
+      [2, 4],
+      [6, 9],
+    ]);
     expect(s.size).toBe(7n);
   });
 
   it('firstFree', () => {
-    const s = IntervalSet.from([[0n, 4n], [6n, 9n], [12n, 12n]]);
+    const s = IntervalSet.from([
+      [0n, 4n],
+      [6n, 9n],
+      [12n, 12n],
+    ]);
     expect(s.firstFree(0n, 100n)).toBe(5n);
     expect(s.firstFree(5n, 100n)).toBe(5n);
     expect(s.firstFree(6n, 100n)).toBe(10n);
@@ -94,7 +130,11 @@ describe('IntervalSet basics', () => {
   });
 
   it('countIn', () => {
-    const s = IntervalSet.from([[0n, 4n], [6n, 9n], [12n, 12n]]);
+    const s = IntervalSet.from([
+      [0n, 4n],
+      [6n, 9n],
+      [12n, 12n],
+    ]);
     expect(s.countIn(0n, 100n)).toBe(10n);
     expect(s.countIn(3n, 7n)).toBe(4n); // 3,4,6,7
     expect(s.countIn(5n, 5n)).toBe(0n);

@@ -46,21 +46,43 @@ interface Make {
 async function create(h: ClusterHost, m: Make = {}): Promise<string> {
   const pool = await h.plugin.requestPool({ Pool: '10.77.0.0/16', ...(m.subPool && { SubPool: m.subPool }) }, log);
   const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW, ...(m.gateway && { Address: m.gateway }) }, log);
-  await h.plugin.createNetwork({
-    NetworkID: NET,
-    Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', ...m.generic }, ...(m.internal && { 'com.docker.network.internal': true }) },
-    IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address, ...(m.aux && { AuxAddresses: m.aux }) }],
-  }, log);
+  await h.plugin.createNetwork(
+    {
+      NetworkID: NET,
+      Options: {
+        'com.docker.network.generic': { 'mynet.cluster': 'blue', ...m.generic },
+        ...(m.internal && { 'com.docker.network.internal': true }),
+      },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address, ...(m.aux && { AuxAddresses: m.aux }) }],
+    },
+    log,
+  );
   return pool.PoolID;
 }
 
 describe('options a cluster network refuses, by name, before etcd is asked (item 6)', () => {
   it.each([
-    ['ICC off', { generic: { 'com.docker.network.bridge.enable_icc': 'false' } }, /option com\.docker\.network\.bridge\.enable_icc: ICC off is not supported on cluster networks/],
-    ['gateway mode routed', { generic: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' } }, /option com\.docker\.network\.bridge\.gateway_mode_ipv4: "routed" is not supported on cluster networks/],
-    ['gateway mode nat-unprotected', { generic: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' } }, /gateway_mode_ipv4: "nat-unprotected" is not supported on cluster networks/],
+    [
+      'ICC off',
+      { generic: { 'com.docker.network.bridge.enable_icc': 'false' } },
+      /option com\.docker\.network\.bridge\.enable_icc: ICC off is not supported on cluster networks/,
+    ],
+    [
+      'gateway mode routed',
+      { generic: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' } },
+      /option com\.docker\.network\.bridge\.gateway_mode_ipv4: "routed" is not supported on cluster networks/,
+    ],
+    [
+      'gateway mode nat-unprotected',
+      { generic: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' } },
+      /gateway_mode_ipv4: "nat-unprotected" is not supported on cluster networks/,
+    ],
     ['mynet.dns false', { generic: { 'mynet.dns': 'false' } }, /option mynet\.dns: false is not supported on cluster networks/],
-    ['--aux-address', { aux: { r: '10.77.0.9' } }, /IPv4Data\[0\]\.AuxAddresses: --aux-address \(r\) is not supported on cluster networks: dockerd reserves those addresses on this host only/],
+    [
+      '--aux-address',
+      { aux: { r: '10.77.0.9' } },
+      /IPv4Data\[0\]\.AuxAddresses: --aux-address \(r\) is not supported on cluster networks: dockerd reserves those addresses on this host only/,
+    ],
     ['a bad multicast value', { generic: { 'mynet.multicast': 'maybe' } }, /option mynet\.multicast: "maybe" is not a boolean/],
   ] as const)('%s', async (_what, m, why) => {
     const kv = new MemoryKv();
@@ -74,7 +96,16 @@ describe('options a cluster network refuses, by name, before etcd is asked (item
     const a = host(new MemoryKv(), 'host-a', '198.18.0.1');
     const pool = await a.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
     const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-    const err = await a.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.multicast': 'true' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }] }, log).catch((e: unknown) => e);
+    const err = await a.plugin
+      .createNetwork(
+        {
+          NetworkID: NET,
+          Options: { 'com.docker.network.generic': { 'mynet.multicast': 'true' } },
+          IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
+        },
+        log,
+      )
+      .catch((e: unknown) => e);
     expect(errorOf(err)).toMatch(/option mynet\.multicast: is only for cluster networks/);
   });
 });
@@ -94,7 +125,10 @@ describe('--internal cluster networks (item 2)', () => {
       expect(text).toMatch(/type vxlan id \d+ local/);
       expect(text).not.toMatch(/ip_forward/);
       // The local --internal policy, as is (plan/nft-model.ts): containers' traffic stays on the bridge, VXLAN port included.
-      expect(nftNetwork(h.plugin.state.networks.get(NET) as NetworkRecord)).toMatchObject({ internal: true, v4: { masquerade: false, directAccess: false } });
+      expect(nftNetwork(h.plugin.state.networks.get(NET) as NetworkRecord)).toMatchObject({
+        internal: true,
+        v4: { masquerade: false, directAccess: false },
+      });
     }
     const ip = (await a.plugin.requestAddress({ PoolID: [...a.plugin.state.pools.keys()][0] as string }, log)).Address;
     await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xa1), Interface: { Address: ip } }, log);
@@ -108,15 +142,29 @@ describe('--internal cluster networks (item 2)', () => {
     const a = host(kv, 'host-a', '198.18.0.1');
     await create(a, { internal: true });
     const b = host(kv, 'host-b', '198.18.0.2');
-    expect(errorOf(await create(b).catch((e: unknown) => e))).toMatch(/already defined by node host-a as subnet 10\.77\.0\.0\/16, gateway 10\.77\.0\.1, vni \d+, mtu 1450, internal, multicast off; this host asked for .*not internal/);
+    expect(errorOf(await create(b).catch((e: unknown) => e))).toMatch(
+      /already defined by node host-a as subnet 10\.77\.0\.0\/16, gateway 10\.77\.0\.1, vni \d+, mtu 1450, internal, multicast off; this host asked for .*not internal/,
+    );
     const kv2 = new MemoryKv();
     await create(host(kv2, 'host-a', '198.18.0.1'));
-    expect(errorOf(await create(host(kv2, 'host-b', '198.18.0.2'), { internal: true }).catch((e: unknown) => e))).toMatch(/as .*not internal, multicast off; this host asked for .*, internal, multicast off/);
+    expect(errorOf(await create(host(kv2, 'host-b', '198.18.0.2'), { internal: true }).catch((e: unknown) => e))).toMatch(
+      /as .*not internal, multicast off; this host asked for .*, internal, multicast off/,
+    );
   });
 });
 
 describe('records written before issue 23', () => {
-  const old: NetworkDefinition = { v: 1, cluster: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:00:00:00:00:01', vni: 5000, mtu: 1450, createdBy: 'old', createdAt: '2026-01-01T00:00:00.000Z' };
+  const old: NetworkDefinition = {
+    v: 1,
+    cluster: 'blue',
+    subnet: '10.77.0.0/16',
+    gateway: '10.77.0.1',
+    gatewayMac: '02:00:00:00:00:01',
+    vni: 5000,
+    mtu: 1450,
+    createdBy: 'old',
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
 
   it('a definition without internal and multicast is a network with neither; a range is never compared', () => {
     const w = { subnet: old.subnet, gateway: old.gateway, mtu: 1450 };
@@ -128,16 +176,27 @@ describe('records written before issue 23', () => {
     expect(definitionConflicts(old, { ...w, gateway: '10.77.0.2' })).toBe(true);
   });
 
-  it('a plain network\'s record is written as before (no internal or multicast field), so older hosts read it unchanged', async () => {
+  it("a plain network's record is written as before (no internal or multicast field), so older hosts read it unchanged", async () => {
     const kv = new MemoryKv();
     await create(host(kv, 'host-a', '198.18.0.1'));
     const bytes = kv.data.get(keys.network('blue'))?.value ?? '';
-    expect(Object.keys(JSON.parse(bytes) as object).sort()).toEqual(['cluster', 'createdAt', 'createdBy', 'gateway', 'gatewayMac', 'mtu', 'subnet', 'v', 'vni']);
+    expect(Object.keys(JSON.parse(bytes) as object).sort()).toEqual([
+      'cluster',
+      'createdAt',
+      'createdBy',
+      'gateway',
+      'gatewayMac',
+      'mtu',
+      'subnet',
+      'v',
+      'vni',
+    ]);
   });
 });
 
 describe('mynet.multicast (item 5)', () => {
-  const flood = (dst: string): RegExp => new RegExp(`bridge fdb append 00:00:00:00:00:00 dev mnx[0-9a-f]{12} dst ${dst.replace(/\./g, '\\.')} self permanent`);
+  const flood = (dst: string): RegExp =>
+    new RegExp(`bridge fdb append 00:00:00:00:00:00 dev mnx[0-9a-f]{12} dst ${dst.replace(/\./g, '\\.')} self permanent`);
 
   it('one all-zero forwarding entry per member host, added and removed with its endpoints', async () => {
     const kv = new MemoryKv();
@@ -161,7 +220,9 @@ describe('mynet.multicast (item 5)', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(planText(b.plane)).not.toMatch(/fdb del 00:00:00:00:00:00/); // A is still a member
     await a.plugin.deleteEndpoint({ NetworkID: NET, EndpointID: hexId(0xa2) }, log);
-    await until('host B stops flooding to host A', () => /bridge fdb del 00:00:00:00:00:00 dev mnx[0-9a-f]{12} dst 198\.18\.0\.1 self/.test(planText(b.plane)));
+    await until('host B stops flooding to host A', () =>
+      /bridge fdb del 00:00:00:00:00:00 dev mnx[0-9a-f]{12} dst 198\.18\.0\.1 self/.test(planText(b.plane)),
+    );
   });
 
   it('off by default: no all-zero entry at all; a host that disagrees is refused', async () => {
@@ -172,10 +233,12 @@ describe('mynet.multicast (item 5)', () => {
     await create(b);
     const ip = (await a.plugin.requestAddress({ PoolID: poolA }, log)).Address;
     await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xa1), Interface: { Address: ip } }, log);
-    await until('host B programs host A\'s endpoint', () => planText(b.plane).includes('bridge fdb replace 02:42:0a:4d:00:02'));
+    await until("host B programs host A's endpoint", () => planText(b.plane).includes('bridge fdb replace 02:42:0a:4d:00:02'));
     expect(planText(b.plane)).not.toMatch(/00:00:00:00:00:00/);
     const c = host(kv, 'host-c', '198.18.0.3');
-    expect(errorOf(await create(c, { generic: { 'mynet.multicast': 'true' } }).catch((e: unknown) => e))).toMatch(/multicast off; this host asked for .*multicast on/);
+    expect(errorOf(await create(c, { generic: { 'mynet.multicast': 'true' } }).catch((e: unknown) => e))).toMatch(
+      /multicast off; this host asked for .*multicast on/,
+    );
   });
 });
 
@@ -196,7 +259,9 @@ describe('--ip-range on cluster networks (item 3)', () => {
     // --ip outside this host's range: given and claimed; the other host's address: refused naming it.
     expect((await b.plugin.requestAddress({ PoolID: poolB, Address: '10.77.1.200' }, log)).Address).toBe('10.77.1.200/16');
     expect(JSON.parse(kv.data.get(keys.address('blue', '10.77.1.200'))?.value ?? '{}')).toMatchObject({ node: 'host-b' });
-    expect(errorOf(await b.plugin.requestAddress({ PoolID: poolB, Address: ipA.split('/')[0] }, log).catch((e: unknown) => e))).toMatch(/is held by node host-a/);
+    expect(errorOf(await b.plugin.requestAddress({ PoolID: poolB, Address: ipA.split('/')[0] }, log).catch((e: unknown) => e))).toMatch(
+      /is held by node host-a/,
+    );
   });
 
   it('the same range on both hosts: no address twice', async () => {
@@ -207,13 +272,17 @@ describe('--ip-range on cluster networks (item 3)', () => {
     const poolB = await create(b, { subPool: '10.77.3.128/25' });
     const got = new Set<string>();
     for (let i = 0; i < 3; i++) {
-      for (const [h, p] of [[a, poolA], [b, poolB]] as const) got.add((await h.plugin.requestAddress({ PoolID: p }, log)).Address);
+      for (const [h, p] of [
+        [a, poolA],
+        [b, poolB],
+      ] as const)
+        got.add((await h.plugin.requestAddress({ PoolID: p }, log)).Address);
     }
     expect(got.size).toBe(6);
     for (const ip of got) expect(ip).toMatch(/^10\.77\.3\.(12[89]|1[3-9]\d|2[0-5]\d)\/16$/);
   });
 
-  it('a different gateway (each host\'s range gave its own) is refused naming --gateway', async () => {
+  it("a different gateway (each host's range gave its own) is refused naming --gateway", async () => {
     const kv = new MemoryKv();
     await create(host(kv, 'host-a', '198.18.0.1'), { subPool: '10.77.1.0/24' });
     const err = await create(host(kv, 'host-b', '198.18.0.2'), { subPool: '10.77.2.0/24' }).catch((e: unknown) => e);

@@ -4,35 +4,74 @@ import type { AddressClaim, EndpointRecord } from '../../../src/cluster/records.
 import { convergePlan, isEmptyPlan } from '../../../src/multihost/converge.js';
 
 const self = { name: 'host-a', address: '198.18.0.1' };
-const claim = (address: string, node = 'host-a'): AddressClaim => ({ v: 1, cluster: 'blue', address, node, claimedAt: '2026-01-01T00:00:00.000Z' });
-const rec = (id: string, address: string, node = 'host-a', name?: string): EndpointRecord => ({
-  v: 1, cluster: 'blue', id, node, underlay: node === 'host-a' ? '198.18.0.1' : '198.18.0.2', address, mac: `02:42:0a:4d:00:0${address.slice(-1)}`, ...(name !== undefined && { name }), updatedAt: '2026-01-01T00:00:00.000Z',
+const claim = (address: string, node = 'host-a'): AddressClaim => ({
+  v: 1,
+  cluster: 'blue',
+  address,
+  node,
+  claimedAt: '2026-01-01T00:00:00.000Z',
 });
-const local = (id: string, address: string, name?: string) => ({ id, address, mac: `02:42:0a:4d:00:0${address.slice(-1)}`, ...(name !== undefined && { name }) });
+const rec = (id: string, address: string, node = 'host-a', name?: string): EndpointRecord => ({
+  v: 1,
+  cluster: 'blue',
+  id,
+  node,
+  underlay: node === 'host-a' ? '198.18.0.1' : '198.18.0.2',
+  address,
+  mac: `02:42:0a:4d:00:0${address.slice(-1)}`,
+  ...(name !== undefined && { name }),
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
+const local = (id: string, address: string, name?: string) => ({
+  id,
+  address,
+  mac: `02:42:0a:4d:00:0${address.slice(-1)}`,
+  ...(name !== undefined && { name }),
+});
 
 describe('convergePlan', () => {
   it('nothing to do when etcd holds exactly the journal', () => {
-    const p = convergePlan(self, { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2', 'web')] }, { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2', 'host-a', 'web')] });
+    const p = convergePlan(
+      self,
+      { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2', 'web')] },
+      { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2', 'host-a', 'web')] },
+    );
     expect(isEmptyPlan(p)).toBe(true);
   });
 
   it('etcd lost its data: everything is claimed and published again', () => {
-    const p = convergePlan(self, { addresses: new Set(['10.77.0.2', '10.77.0.3']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2')] }, { claims: [], endpoints: [] });
+    const p = convergePlan(
+      self,
+      { addresses: new Set(['10.77.0.2', '10.77.0.3']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2')] },
+      { claims: [], endpoints: [] },
+    );
     expect(p).toEqual({ withdraw: [], release: [], claim: ['10.77.0.2', '10.77.0.3'], publish: [local('aaaaaaaaaaaa', '10.77.0.2')] });
   });
 
-  it('released and deleted while etcd was away (or a claim whose answer timed out): released and withdrawn; other hosts\' records are not touched', () => {
-    const p = convergePlan(self, { addresses: new Set(), endpoints: [] }, {
-      claims: [claim('10.77.0.2'), claim('10.77.0.9', 'host-b')],
-      endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2'), rec('bbbbbbbbbbbb', '10.77.0.9', 'host-b')],
-    });
+  it("released and deleted while etcd was away (or a claim whose answer timed out): released and withdrawn; other hosts' records are not touched", () => {
+    const p = convergePlan(
+      self,
+      { addresses: new Set(), endpoints: [] },
+      {
+        claims: [claim('10.77.0.2'), claim('10.77.0.9', 'host-b')],
+        endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2'), rec('bbbbbbbbbbbb', '10.77.0.9', 'host-b')],
+      },
+    );
     expect(p).toEqual({ withdraw: ['aaaaaaaaaaaa'], release: ['10.77.0.2'], claim: [], publish: [] });
   });
 
   it('a record that differs (a new name from Docker, another underlay) is published again', () => {
-    const p = convergePlan(self, { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2', 'web')] }, { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2')] });
+    const p = convergePlan(
+      self,
+      { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2', 'web')] },
+      { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2')] },
+    );
     expect(p.publish).toEqual([local('aaaaaaaaaaaa', '10.77.0.2', 'web')]);
-    const moved = convergePlan({ ...self, address: '198.18.0.7' }, { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2')] }, { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2')] });
+    const moved = convergePlan(
+      { ...self, address: '198.18.0.7' },
+      { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2')] },
+      { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2')] },
+    );
     expect(moved.publish).toHaveLength(1);
   });
 });

@@ -30,7 +30,14 @@ const host = (kv: MemoryKv, name: string, address: string, names?: Map<string, D
 async function clusterNetwork(h: ClusterHost): Promise<string> {
   const pool = await h.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
   const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-  await h.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }] }, log);
+  await h.plugin.createNetwork(
+    {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
+    },
+    log,
+  );
   return pool.PoolID;
 }
 
@@ -54,14 +61,28 @@ describe('names of cluster endpoints across hosts', () => {
   });
 
   it('convergence republishes an endpoint whose aliases changed', () => {
-    const rec = { v: 1 as const, cluster: 'blue', id: 'e1', node: 'a', underlay: '198.18.110.1', address: '10.77.0.2', mac: '02:42:0a:4d:00:02', name: 'web', aliases: ['api'], updatedAt: 'now' };
+    const rec = {
+      v: 1 as const,
+      cluster: 'blue',
+      id: 'e1',
+      node: 'a',
+      underlay: '198.18.110.1',
+      address: '10.77.0.2',
+      mac: '02:42:0a:4d:00:02',
+      name: 'web',
+      aliases: ['api'],
+      updatedAt: 'now',
+    };
     const self = { name: 'a', address: '198.18.110.1' };
     const same = { id: 'e1', address: '10.77.0.2', mac: rec.mac, name: 'web', aliases: ['api'] };
     expect(convergePlan(self, { addresses: new Set(), endpoints: [same] }, { claims: [], endpoints: [rec] }).publish).toEqual([]);
-    expect(convergePlan(self, { addresses: new Set(), endpoints: [{ ...same, aliases: ['api', 'www'] }] }, { claims: [], endpoints: [rec] }).publish).toHaveLength(1);
+    expect(
+      convergePlan(self, { addresses: new Set(), endpoints: [{ ...same, aliases: ['api', 'www'] }] }, { claims: [], endpoints: [rec] })
+        .publish,
+    ).toHaveLength(1);
   });
 
-  it('host B answers host A\'s container by bare name and alias; renamed aliases follow; withdrawn, it is gone; A\'s lease gone, A\'s names are left out', async () => {
+  it("host B answers host A's container by bare name and alias; renamed aliases follow; withdrawn, it is gone; A's lease gone, A's names are left out", async () => {
     const kv = new MemoryKv();
     const names = new Map<string, DnsNames>();
     const a = host(kv, 'host-a', '198.18.110.1', names);
@@ -93,7 +114,7 @@ describe('names of cluster endpoints across hosts', () => {
     await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: ep2, Interface: { Address: ip2 } }, log);
     await waitUntil('host B answers web2', () => bareOn(b, 'mnt-nq-web2').length === 1, { ms: 2000 });
     await a.agent.stop();
-    await waitUntil('host A\'s names left out on B', () => bareOn(b, 'mnt-nq-web2').length === 0, { ms: 2000 });
+    await waitUntil("host A's names left out on B", () => bareOn(b, 'mnt-nq-web2').length === 0, { ms: 2000 });
     // Its record stays in etcd (a lost lease frees nothing): only the answers leave it out.
     expect(kv.data.has(keys.endpoint('blue', ep2))).toBe(true);
   });

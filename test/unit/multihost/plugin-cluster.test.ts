@@ -37,7 +37,14 @@ function host(kv: MemoryKv, name: string, address: string, claimGraceMs = 50): H
 async function createClusterNetwork(h: Host, opts: Record<string, string> = {}): Promise<string> {
   const pool = await h.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
   const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-  await h.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', ...opts } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }] }, log);
+  await h.plugin.createNetwork(
+    {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', ...opts } },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
+    },
+    log,
+  );
   return pool.PoolID;
 }
 
@@ -46,7 +53,7 @@ const until = (what: string, ok: () => boolean, ms = 2000): Promise<number> => w
 const planText = (r: RecordingExecutor): string => r.calls.map((c) => renderOp(c.op)).join('\n');
 
 describe('cluster networks through the orchestrator', () => {
-  it('both hosts build the recorded definition; addresses never collide; endpoints reach the other host\'s data plane', async () => {
+  it("both hosts build the recorded definition; addresses never collide; endpoints reach the other host's data plane", async () => {
     const kv = new MemoryKv();
     const a = host(kv, 'host-a', '198.18.0.1');
     const b = host(kv, 'host-b', '198.18.0.2');
@@ -57,18 +64,22 @@ describe('cluster networks through the orchestrator', () => {
     expect(text).toMatch(/ip link add name mn-[0-9a-f]{12} mtu 1450 address 02:[0-9a-f:]{14} group \d+ type bridge/);
     expect(text).toMatch(/type vxlan id \d+ local 198\.18\.0\.1 dstport 4789 nolearning proxy/);
     expect(text).toContain('vxlan-in-');
-    expect(a.plugin.state.networks.get(NET)?.cluster).toEqual(b.plugin.state.networks.get(NET)?.cluster && { ...b.plugin.state.networks.get(NET)?.cluster, local: '198.18.0.1' });
+    expect(a.plugin.state.networks.get(NET)?.cluster).toEqual(
+      b.plugin.state.networks.get(NET)?.cluster && { ...b.plugin.state.networks.get(NET)?.cluster, local: '198.18.0.1' },
+    );
 
     const ipA = (await a.plugin.requestAddress({ PoolID: poolA }, log)).Address;
     const ipB = (await b.plugin.requestAddress({ PoolID: poolB }, log)).Address;
     expect(ipA).toBe('10.77.0.2/16');
     expect(ipB).toBe('10.77.0.3/16');
     // --ip held by the other host: refused naming it; the same on this host is the local conflict.
-    expect(errorOf(await b.plugin.requestAddress({ PoolID: poolB, Address: '10.77.0.2' }, log).catch((e: unknown) => e))).toMatch(/10\.77\.0\.2 of cluster network "blue" is held by node host-a/);
+    expect(errorOf(await b.plugin.requestAddress({ PoolID: poolB, Address: '10.77.0.2' }, log).catch((e: unknown) => e))).toMatch(
+      /10\.77\.0\.2 of cluster network "blue" is held by node host-a/,
+    );
     const epA = hexId(0xa1);
     await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: epA, Interface: { Address: ipA } }, log);
     expect(kv.data.get(keys.endpoint('blue', epA))?.value).toContain('"node":"host-a"');
-    await until('host B programs host A\'s endpoint', () => planText(b.plane).includes('bridge fdb replace 02:42:0a:4d:00:02 dev mnx'));
+    await until("host B programs host A's endpoint", () => planText(b.plane).includes('bridge fdb replace 02:42:0a:4d:00:02 dev mnx'));
     expect(planText(b.plane)).toContain('dst 198.18.0.1 self permanent');
     expect(planText(b.plane)).toMatch(/ip neigh replace 10\.77\.0\.2 lladdr 02:42:0a:4d:00:02 dev mnx[0-9a-f]{12} nud permanent/);
     expect(planText(b.plane)).toMatch(/add element inet mynet vxpeers-[0-9a-f]{12} \{ 198\.18\.0\.1 \}/);
@@ -91,16 +102,34 @@ describe('cluster networks through the orchestrator', () => {
     await createClusterNetwork(a);
     const pool = await b.plugin.requestPool({ Pool: '10.78.0.0/16' }, log);
     const gw = await b.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-    const err = await b.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.78.0.0/16', Gateway: gw.Address }] }, log).catch((e: unknown) => e);
+    const err = await b.plugin
+      .createNetwork(
+        {
+          NetworkID: NET,
+          Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+          IPv4Data: [{ Pool: '10.78.0.0/16', Gateway: gw.Address }],
+        },
+        log,
+      )
+      .catch((e: unknown) => e);
     expect(errorOf(err)).toMatch(/already defined by node host-a as subnet 10\.77\.0\.0\/16, gateway 10\.77\.0\.1/);
     expect(b.plugin.state.networks.size).toBe(0);
     expect(b.exec.calls).toHaveLength(0);
   });
 
-  it('a cluster network needs mynet\'s IPAM and one IPv4 subnet', async () => {
+  it("a cluster network needs mynet's IPAM and one IPv4 subnet", async () => {
     const kv = new MemoryKv();
     const a = host(kv, 'host-a', '198.18.0.1');
-    const err = await a.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.79.0.0/16', Gateway: '10.79.0.1/16' }] }, log).catch((e: unknown) => e);
+    const err = await a.plugin
+      .createNetwork(
+        {
+          NetworkID: NET,
+          Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+          IPv4Data: [{ Pool: '10.79.0.0/16', Gateway: '10.79.0.1/16' }],
+        },
+        log,
+      )
+      .catch((e: unknown) => e);
     expect(errorOf(err)).toMatch(/IPv4Data\[0\]\.Pool: .*--ipam-driver mynet/);
     expect([...kv.data.keys()].filter((k) => !k.startsWith(keys.nodes()))).toEqual([]);
   });
@@ -132,10 +161,14 @@ describe('cluster networks through the orchestrator', () => {
     await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: ep, Interface: { Address: ip } }, log);
     kv.data.clear();
     kv.breakWatches();
-    await until('republished', () => kv.data.has(keys.endpoint('blue', ep)) && kv.data.has(keys.address('blue', '10.77.0.2')) && kv.data.has(keys.network('blue')), 3000);
+    await until(
+      'republished',
+      () => kv.data.has(keys.endpoint('blue', ep)) && kv.data.has(keys.address('blue', '10.77.0.2')) && kv.data.has(keys.network('blue')),
+      3000,
+    );
   });
 
-  it('status lists the members; forget refuses a present node and removes a gone one\'s records', async () => {
+  it("status lists the members; forget refuses a present node and removes a gone one's records", async () => {
     const kv = new MemoryKv();
     const a = host(kv, 'host-a', '198.18.0.1');
     const b = host(kv, 'host-b', '198.18.0.2');
@@ -143,7 +176,7 @@ describe('cluster networks through the orchestrator', () => {
     await createClusterNetwork(a);
     const ip = (await b.plugin.requestAddress({ PoolID: poolB }, log)).Address;
     await b.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xb2), Interface: { Address: ip } }, log);
-    await until('host A follows B\'s endpoint', () => a.agent.remoteEndpoints() === 1);
+    await until("host A follows B's endpoint", () => a.agent.remoteEndpoints() === 1);
     await until('both present', () => [...kv.data.keys()].filter((k) => k.startsWith(keys.nodes())).length === 2);
     const st = await a.agent.status();
     expect(st.members).toEqual([
@@ -159,21 +192,42 @@ describe('cluster networks through the orchestrator', () => {
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
     expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1 });
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
-    await until('host A drops B\'s endpoint', () => a.agent.remoteEndpoints() === 0);
+    await until("host A drops B's endpoint", () => a.agent.remoteEndpoints() === 0);
   });
 
   it.each([
     ['IPv6', { IPv6Data: [{ Pool: 'fd00:77::/64' }] }, /IPv6Data: cluster networks are IPv4 only/],
-    ['two subnets', { IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }, { Pool: '10.78.0.0/16' }] }, /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 2/],
-    ['a bad cluster name', { Options: { 'com.docker.network.generic': { 'mynet.cluster': '../x' } } }, /option mynet\.cluster: "\.\.\/x" is not a cluster name/],
-    ['a VXLAN id below 4096', { Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'mynet.vni': '42' } } }, /option mynet\.vni: "42" is not a whole number from 4096 to 16777215/],
-    ['mynet.vni without a cluster', { Options: { 'com.docker.network.generic': { 'mynet.vni': '5000' } } }, /option mynet\.vni: is only for cluster networks/],
+    [
+      'two subnets',
+      { IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }, { Pool: '10.78.0.0/16' }] },
+      /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 2/,
+    ],
+    [
+      'a bad cluster name',
+      { Options: { 'com.docker.network.generic': { 'mynet.cluster': '../x' } } },
+      /option mynet\.cluster: "\.\.\/x" is not a cluster name/,
+    ],
+    [
+      'a VXLAN id below 4096',
+      { Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'mynet.vni': '42' } } },
+      /option mynet\.vni: "42" is not a whole number from 4096 to 16777215/,
+    ],
+    [
+      'mynet.vni without a cluster',
+      { Options: { 'com.docker.network.generic': { 'mynet.vni': '5000' } } },
+      /option mynet\.vni: is only for cluster networks/,
+    ],
   ])('refused before etcd is asked: %s', async (_what, over, why) => {
     const kv = new MemoryKv();
     const a = host(kv, 'host-a', '198.18.0.1');
     const pool = await a.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
     const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-    const req = { NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }], ...over };
+    const req = {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
+      ...over,
+    };
     expect(errorOf(await a.plugin.createNetwork(req, log).catch((e: unknown) => e))).toMatch(why);
     expect([...kv.data.keys()].filter((k) => !k.startsWith(keys.nodes()))).toEqual([]);
     expect(a.exec.calls).toHaveLength(0);
@@ -185,12 +239,27 @@ describe('cluster networks through the orchestrator', () => {
     await createClusterNetwork(a);
     const pool = await a.plugin.requestPool({ Pool: '10.88.0.0/16' }, log);
     const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-    const other = { NetworkID: hexId(0xb9), Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: gw.Address }] };
-    expect(errorOf(await a.plugin.createNetwork(other, log).catch((e: unknown) => e))).toMatch(/this host already has network 00b100b100b1 in cluster network "blue"/);
+    const other = {
+      NetworkID: hexId(0xb9),
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+      IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: gw.Address }],
+    };
+    expect(errorOf(await a.plugin.createNetwork(other, log).catch((e: unknown) => e))).toMatch(
+      /this host already has network 00b100b100b1 in cluster network "blue"/,
+    );
     const plain = testPlugin();
     const p2 = await plain.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
     const g2 = await plain.plugin.requestAddress({ PoolID: p2.PoolID, Options: GW }, log);
-    const err = await plain.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: g2.Address }] }, log).catch((e: unknown) => e);
+    const err = await plain.plugin
+      .createNetwork(
+        {
+          NetworkID: NET,
+          Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+          IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: g2.Address }],
+        },
+        log,
+      )
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
     expect(errorOf(err)).toMatch(/set MYNET_ETCD_ENDPOINTS/);
   });
@@ -200,12 +269,28 @@ describe('cluster networks through the orchestrator', () => {
     const a = host(kv, 'host-a', '198.18.0.1');
     await createClusterNetwork(a);
     await a.agent.idle();
-    const bad = { v: 1, cluster: 'blue', id: hexId(0xee), node: 'host-x', underlay: '198.18.0.66', address: '203.0.113.9', mac: '02:42:cb:00:71:09', name: 'evil', updatedAt: new Date().toISOString() };
+    const bad = {
+      v: 1,
+      cluster: 'blue',
+      id: hexId(0xee),
+      node: 'host-x',
+      underlay: '198.18.0.66',
+      address: '203.0.113.9',
+      mac: '02:42:cb:00:71:09',
+      name: 'evil',
+      updatedAt: new Date().toISOString(),
+    };
     await kv.put(keys.endpoint('blue', bad.id), JSON.stringify(bad));
     const good = { ...bad, id: hexId(0xef), address: '10.77.0.66', mac: '02:42:0a:4d:00:42', name: 'fine' };
     // A real host's record: its node is present and holds the address's claim.
-    await kv.put(keys.node('host-x'), JSON.stringify({ v: 1, name: 'host-x', address: '198.18.0.66', startedAt: new Date().toISOString() }));
-    await kv.put(keys.address('blue', '10.77.0.66'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.0.66', node: 'host-x', claimedAt: new Date().toISOString() }));
+    await kv.put(
+      keys.node('host-x'),
+      JSON.stringify({ v: 1, name: 'host-x', address: '198.18.0.66', startedAt: new Date().toISOString() }),
+    );
+    await kv.put(
+      keys.address('blue', '10.77.0.66'),
+      JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.0.66', node: 'host-x', claimedAt: new Date().toISOString() }),
+    );
     await kv.put(keys.endpoint('blue', good.id), JSON.stringify(good));
     await until('the good one is programmed', () => planText(a.plane).includes('02:42:0a:4d:00:42'));
     expect(planText(a.plane)).not.toContain('203.0.113.9');
@@ -222,7 +307,10 @@ describe('cluster networks through the orchestrator', () => {
     const ip = bare((await a.plugin.requestAddress({ PoolID: poolA }, log)).Address);
     // Host A answers the release at once; etcd takes 120 ms to have it.
     const del = kv.deleteIfValue.bind(kv);
-    kv.deleteIfValue = async (k, v) => { await sleep(120); return del(k, v); };
+    kv.deleteIfValue = async (k, v) => {
+      await sleep(120);
+      return del(k, v);
+    };
     await a.plugin.releaseAddress({ PoolID: poolA, Address: ip }, log);
     expect(kv.data.has(keys.address('blue', ip))).toBe(true);
     expect(bare((await b.plugin.requestAddress({ PoolID: poolB, Address: ip }, log)).Address)).toBe(ip);
@@ -243,7 +331,11 @@ describe('cluster networks through the orchestrator', () => {
     // etcd answers slowly: the release is queued behind a slow call.
     const slow = kv.deleteIfValue.bind(kv);
     const order: string[] = [];
-    kv.deleteIfValue = async (k, v) => { await sleep(30); order.push(`release ${k.split('/').pop() ?? ''}`); return slow(k, v); };
+    kv.deleteIfValue = async (k, v) => {
+      await sleep(30);
+      order.push(`release ${k.split('/').pop() ?? ''}`);
+      return slow(k, v);
+    };
     await a.plugin.releaseAddress({ PoolID: pool, Address: ip }, log);
     const again = bare((await a.plugin.requestAddress({ PoolID: pool, Address: ip }, log)).Address);
     order.push(`claimed ${again}`);
@@ -259,12 +351,19 @@ describe('cluster networks through the orchestrator', () => {
     const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
     a.store.failNext = true;
     const ep = hexId(0xa7);
-    await expect(a.plugin.createEndpoint({ NetworkID: NET, EndpointID: ep, Interface: { Address: ip } }, log)).rejects.toThrow(/injected store failure/);
+    await expect(a.plugin.createEndpoint({ NetworkID: NET, EndpointID: ep, Interface: { Address: ip } }, log)).rejects.toThrow(
+      /injected store failure/,
+    );
     await a.agent.idle();
     expect(kv.data.has(keys.endpoint('blue', ep))).toBe(false);
     expect(a.plugin.state.endpoints.has(ep)).toBe(false);
     // The veth is made and then deleted again (the undo of its create).
-    expect(planText(a.exec).split("\n").filter((l) => l.includes("mnh00a700a700a7")).pop()).toMatch(/^ip link del mnh00a700a700a7 .*if ours/);
+    expect(
+      planText(a.exec)
+        .split('\n')
+        .filter((l) => l.includes('mnh00a700a700a7'))
+        .pop(),
+    ).toMatch(/^ip link del mnh00a700a700a7 .*if ours/);
   });
 
   it('convergence reads the followed copies once they are complete: no list of the network from etcd', async () => {
@@ -282,7 +381,7 @@ describe('cluster networks through the orchestrator', () => {
 });
 
 describe('etcd trouble never touches local networks (issue 22, finding 6)', () => {
-  it('while etcd answers nothing, a cluster network\'s address and endpoint wait; a local network is made, addressed and given an endpoint meanwhile', async () => {
+  it("while etcd answers nothing, a cluster network's address and endpoint wait; a local network is made, addressed and given an endpoint meanwhile", async () => {
     const kv = new MemoryKv();
     const a = host(kv, 'host-a', '198.18.0.1');
     const pool = await createClusterNetwork(a);
@@ -304,7 +403,9 @@ describe('etcd trouble never touches local networks (issue 22, finding 6)', () =
     const ip = (await clusterIp).Address;
     let answerPublish = (): void => undefined;
     kv.stall = new Promise((r) => (answerPublish = r));
-    const ep = a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe1), Interface: { Address: ip } }, log).then(() => order.push('cluster endpoint'));
+    const ep = a.plugin
+      .createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe1), Interface: { Address: ip } }, log)
+      .then(() => order.push('cluster endpoint'));
     await a.plugin.deleteEndpoint({ NetworkID: hexId(0x11), EndpointID: hexId(0x12) }, log);
     order.push('local delete');
     kv.stall = undefined;
@@ -331,7 +432,9 @@ describe('etcd trouble never touches local networks (issue 22, finding 6)', () =
     const pool = await createClusterNetwork(a);
     const ip = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
     kv.down = true;
-    const err = await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe2), Interface: { Address: ip } }, log).catch((e: unknown) => e);
+    const err = await a.plugin
+      .createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe2), Interface: { Address: ip } }, log)
+      .catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('CLUSTER_UNAVAILABLE');
     expect(a.plugin.state.endpoints.has(hexId(0xe2))).toBe(false);
     expect(planText(a.exec)).toMatch(/link del mnh00e200e200e2|link set mnh00e200e200e2 .*group 28015/);
@@ -355,14 +458,21 @@ describe('convergence and claims made outside the lock', () => {
   });
 });
 
-describe('one network\'s trouble stays its own (issue 22, finding 12)', () => {
+describe("one network's trouble stays its own (issue 22, finding 12)", () => {
   it('an unreadable definition of one cluster network in etcd: the other network of the host still converges (its lost record republished)', async () => {
     const kv = new MemoryKv();
     const a = host(kv, 'host-a', '198.18.0.1');
     const pool = await createClusterNetwork(a);
     const p2 = await a.plugin.requestPool({ Pool: '10.88.0.0/16' }, log);
     const g2 = await a.plugin.requestAddress({ PoolID: p2.PoolID, Options: GW }, log);
-    await a.plugin.createNetwork({ NetworkID: hexId(0xb7), Options: { 'com.docker.network.generic': { 'mynet.cluster': 'red' } }, IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: g2.Address }] }, log);
+    await a.plugin.createNetwork(
+      {
+        NetworkID: hexId(0xb7),
+        Options: { 'com.docker.network.generic': { 'mynet.cluster': 'red' } },
+        IPv4Data: [{ Pool: '10.88.0.0/16', Gateway: g2.Address }],
+      },
+      log,
+    );
     const ip1 = (await a.plugin.requestAddress({ PoolID: pool }, log)).Address;
     await a.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xe5), Interface: { Address: ip1 } }, log);
     const ip2 = (await a.plugin.requestAddress({ PoolID: p2.PoolID }, log)).Address;
@@ -388,7 +498,9 @@ describe('convergence without the request lock (issue 22, finding 6)', () => {
     kv.stall = new Promise((r) => (answer = r));
     const before = kv.calls.length;
     a.agent.scheduleConverge();
-    await waitUntil('the convergence waits for etcd', () => kv.calls.slice(before).some((c) => c.startsWith('create /mynet/v1/networks/blue')));
+    await waitUntil('the convergence waits for etcd', () =>
+      kv.calls.slice(before).some((c) => c.startsWith('create /mynet/v1/networks/blue')),
+    );
     const lp = await a.plugin.requestPool({ Pool: '10.98.0.0/24' }, log);
     const lgw = await a.plugin.requestAddress({ PoolID: lp.PoolID, Options: GW }, log);
     await a.plugin.createNetwork({ NetworkID: hexId(0x21), Options: {}, IPv4Data: [{ Pool: '10.98.0.0/24', Gateway: lgw.Address }] }, log);

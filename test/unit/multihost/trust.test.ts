@@ -21,11 +21,26 @@ import { hexId, silentLog as log } from '../support.js';
 
 const subnet = parseCidr('10.77.0.0/16');
 const ctx = (o: Partial<TrustContext> = {}): TrustContext => ({
-  self: 'host-a', selfUnderlay: '198.18.0.1', subnet: subnet.ok ? subnet.cidr : undefined, gateway: '10.77.0.1', gatewayMac: '02:aa:bb:cc:dd:ee',
-  own: ownEndpoints([{ id: 'aa'.repeat(32), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' }]), claimHolder: () => 'host-b', macHolder: () => undefined, ...o,
+  self: 'host-a',
+  selfUnderlay: '198.18.0.1',
+  subnet: subnet.ok ? subnet.cidr : undefined,
+  gateway: '10.77.0.1',
+  gatewayMac: '02:aa:bb:cc:dd:ee',
+  own: ownEndpoints([{ id: 'aa'.repeat(32), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' }]),
+  claimHolder: () => 'host-b',
+  macHolder: () => undefined,
+  ...o,
 });
 const rec = (o: Partial<EndpointRecord> = {}): EndpointRecord => ({
-  v: 1, cluster: 'blue', id: 'bb'.repeat(32), node: 'host-b', underlay: '198.18.0.2', address: '10.77.0.3', mac: '02:42:0a:4d:00:03', updatedAt: '2026-12-06T00:00:00.000Z', ...o,
+  v: 1,
+  cluster: 'blue',
+  id: 'bb'.repeat(32),
+  node: 'host-b',
+  underlay: '198.18.0.2',
+  address: '10.77.0.3',
+  mac: '02:42:0a:4d:00:03',
+  updatedAt: '2026-12-06T00:00:00.000Z',
+  ...o,
 });
 
 describe('judgeRecord', () => {
@@ -35,7 +50,12 @@ describe('judgeRecord', () => {
     expect(judgeRecord(rec(), ctx({ claimHolder: undefined }))).toEqual({ ok: true });
     // The record that holds the MAC is this one (republished).
     expect(judgeRecord(rec(), ctx({ macHolder: () => rec() }))).toEqual({ ok: true });
-    expect(judgeRecord(rec({ node: 'host-a', id: 'aa'.repeat(32), address: '10.77.0.2', mac: '02:42:0a:4d:00:02', underlay: '198.18.0.1' }), ctx())).toEqual({ ok: true });
+    expect(
+      judgeRecord(
+        rec({ node: 'host-a', id: 'aa'.repeat(32), address: '10.77.0.2', mac: '02:42:0a:4d:00:02', underlay: '198.18.0.1' }),
+        ctx(),
+      ),
+    ).toEqual({ ok: true });
   });
 
   it.each([
@@ -69,12 +89,24 @@ afterEach(async () => {
 });
 const planText = (r: RecordingExecutor): string => r.calls.map((c) => renderOp(c.op)).join('\n');
 
-async function member(kv: MemoryKv, name: string, underlay: string, refused: Map<string, number>): Promise<{ h: ClusterHost; pool: string }> {
+async function member(
+  kv: MemoryKv,
+  name: string,
+  underlay: string,
+  refused: Map<string, number>,
+): Promise<{ h: ClusterHost; pool: string }> {
   const h = clusterHost(kv, name, underlay, { refused });
   agents.push(h.agent);
   const pool = await h.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
   const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-  await h.plugin.createNetwork({ NetworkID: NET, Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }] }, log);
+  await h.plugin.createNetwork(
+    {
+      NetworkID: NET,
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
+    },
+    log,
+  );
   return { h, pool: pool.PoolID };
 }
 
@@ -87,7 +119,7 @@ async function until(what: string, ok: () => boolean, ms = 2000): Promise<void> 
 }
 
 describe('forged endpoint records between two hosts (finding 1)', () => {
-  it('a stranger\'s records for A\'s address, A\'s MAC, A\'s underlay, B\'s claimed address: programmed nowhere, counted, listed by the doctor', async () => {
+  it("a stranger's records for A's address, A's MAC, A's underlay, B's claimed address: programmed nowhere, counted, listed by the doctor", async () => {
     const kv = new MemoryKv();
     const refusedA = new Map<string, number>();
     const refusedB = new Map<string, number>();
@@ -98,11 +130,24 @@ describe('forged endpoint records between two hosts (finding 1)', () => {
     const ipB = (await b.plugin.requestAddress({ PoolID: poolB }, log)).Address;
     await b.plugin.createEndpoint({ NetworkID: NET, EndpointID: hexId(0xb2), Interface: { Address: ipB } }, log);
     const [bareA, bareB] = [ipA.split('/')[0] as string, ipB.split('/')[0] as string];
-    await until('each host programs the other\'s endpoint', () => planText(a.plane).includes(`ip neigh replace ${bareB}`) && planText(b.plane).includes(`ip neigh replace ${bareA}`));
+    await until(
+      "each host programs the other's endpoint",
+      () => planText(a.plane).includes(`ip neigh replace ${bareB}`) && planText(b.plane).includes(`ip neigh replace ${bareA}`),
+    );
     const macA = a.plugin.state.endpoints.get(hexId(0xa1))?.mac as string;
     const before = { a: a.plane.calls.length, b: b.plane.calls.length };
     const forge = (id: number, o: Partial<EndpointRecord>): void => {
-      const r: EndpointRecord = { v: 1, cluster: 'blue', id: hexId(id), node: 'host-x', underlay: '203.0.113.66', address: '10.77.9.9', mac: '02:42:0a:4d:09:09', updatedAt: new Date().toISOString(), ...o };
+      const r: EndpointRecord = {
+        v: 1,
+        cluster: 'blue',
+        id: hexId(id),
+        node: 'host-x',
+        underlay: '203.0.113.66',
+        address: '10.77.9.9',
+        mac: '02:42:0a:4d:09:09',
+        updatedAt: new Date().toISOString(),
+        ...o,
+      };
       kv.external(keys.endpoint('blue', r.id), JSON.stringify(r));
     };
     forge(0xf1, { address: bareA, mac: '02:42:0a:4d:09:01' }); // A's container's address: ARP-poisons A's own containers
@@ -116,45 +161,79 @@ describe('forged endpoint records between two hosts (finding 1)', () => {
     // A's kernel: none of them; B's: none but what fits B's view (f1 and f2 are A's, f3 names B as its own).
     const newA = planText(a.plane).split('\n').slice(before.a).join('\n');
     const newB = planText(b.plane).split('\n').slice(before.b).join('\n');
-    for (const forged of [bareA, macA, '02:42:0a:4d:09:01', '02:42:0a:4d:09:09', '10.77.9.5', '02:42:0a:4d:09:04', '203.0.113.66', '198.18.0.1 ']) expect(newA).not.toContain(forged);
+    for (const forged of [
+      bareA,
+      macA,
+      '02:42:0a:4d:09:01',
+      '02:42:0a:4d:09:09',
+      '10.77.9.5',
+      '02:42:0a:4d:09:04',
+      '203.0.113.66',
+      '198.18.0.1 ',
+    ])
+      expect(newA).not.toContain(forged);
     expect(newB).not.toContain('02:42:0a:4d:09:04'); // B's own address, taken over
     expect(newB).not.toContain('02:42:0a:4d:09:09'); // f3: nothing sent to A in B's name
     expect(newB).not.toContain('203.0.113.66'); // no forged destination
     // B still sends A's container's frames to A (it may write that entry again, never another).
-    expect(newB.split('\n').filter((l) => l.includes(`fdb replace ${macA}`)).every((l) => l.includes('dst 198.18.0.1 '))).toBe(true);
+    expect(
+      newB
+        .split('\n')
+        .filter((l) => l.includes(`fdb replace ${macA}`))
+        .every((l) => l.includes('dst 198.18.0.1 ')),
+    ).toBe(true);
     expect(Object.fromEntries(refusedA)).toMatchObject({ 'own-address': 1, 'own-mac': 1, 'own-underlay': 1, 'claimed-by-other': 1 });
     expect(refusedB.get('own-address')).toBe(1);
     expect(refusedB.get('names-this-host')).toBe(1); // f3: node host-b, but B never wrote it
     // The doctor lists each refused record, with its reason.
     const listed = (await a.agent.doctor(false, log)).map((d) => `${d.object} ${d.detail}`);
-    for (const reason of ['own-address', 'own-mac', 'own-underlay', 'claimed-by-other']) expect(listed.some((l) => l.includes(`refused (${reason})`)), listed.join('\n')).toBe(true);
+    for (const reason of ['own-address', 'own-mac', 'own-underlay', 'claimed-by-other'])
+      expect(
+        listed.some((l) => l.includes(`refused (${reason})`)),
+        listed.join('\n'),
+      ).toBe(true);
     // Removed from etcd, a refused record leaves the list.
     kv.external(keys.endpoint('blue', hexId(0xf4)), undefined);
     const end = Date.now() + 2000;
     while ((await a.agent.doctor(false, log)).some((d) => d.object.includes(hexId(0xf4).slice(0, 12)))) {
-      if (Date.now() > end) throw new Error('the removed forgery stayed in the doctor\'s list');
+      if (Date.now() > end) throw new Error("the removed forgery stayed in the doctor's list");
       await new Promise((r) => setTimeout(r, 5));
     }
   });
 
-  it('a record believed once is dropped when its address is claimed by another node, and believed again when the claim is its node\'s', async () => {
+  it("a record believed once is dropped when its address is claimed by another node, and believed again when the claim is its node's", async () => {
     const kv = new MemoryKv();
     const refused = new Map<string, number>();
     const { h: a } = await member(kv, 'host-a', '198.18.0.1', refused);
-    const r: EndpointRecord = { v: 1, cluster: 'blue', id: hexId(0xc1), node: 'host-c', underlay: '203.0.113.7', address: '10.77.5.5', mac: '02:42:0a:4d:05:05', updatedAt: new Date().toISOString() };
+    const r: EndpointRecord = {
+      v: 1,
+      cluster: 'blue',
+      id: hexId(0xc1),
+      node: 'host-c',
+      underlay: '203.0.113.7',
+      address: '10.77.5.5',
+      mac: '02:42:0a:4d:05:05',
+      updatedAt: new Date().toISOString(),
+    };
     kv.external(keys.endpoint('blue', r.id), JSON.stringify(r));
     await until('A programs it', () => planText(a.plane).includes('ip neigh replace 10.77.5.5'));
-    kv.external(keys.address('blue', '10.77.5.5'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-d', claimedAt: new Date().toISOString() }));
+    kv.external(
+      keys.address('blue', '10.77.5.5'),
+      JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-d', claimedAt: new Date().toISOString() }),
+    );
     await until('A removes it', () => planText(a.plane).includes('ip neigh del 10.77.5.5'));
     expect(refused.get('claimed-by-other')).toBe(1);
-    kv.external(keys.address('blue', '10.77.5.5'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-c', claimedAt: new Date().toISOString() }));
+    kv.external(
+      keys.address('blue', '10.77.5.5'),
+      JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-c', claimedAt: new Date().toISOString() }),
+    );
     const n = planText(a.plane).split('ip neigh replace 10.77.5.5').length;
     await until('A programs it again', () => planText(a.plane).split('ip neigh replace 10.77.5.5').length > n);
   });
 });
 
 describe('an address that moved between hosts (issue 22, finding 16)', () => {
-  it('the late delete of its old record leaves the new owner\'s neighbour entry in place (claims not known: both records believed)', async () => {
+  it("the late delete of its old record leaves the new owner's neighbour entry in place (claims not known: both records believed)", async () => {
     let push: (changes: EndpointChange[]) => void = () => undefined;
     const store = {
       followEndpoints: (_c: string, o: { onChanges: (ch: EndpointChange[], how: { resync: boolean }) => void }) => {
@@ -165,11 +244,36 @@ describe('an address that moved between hosts (issue 22, finding 16)', () => {
       followPrefix: () => ({ current: 'resyncing', mirror: new Map(), stop: () => Promise.resolve() }),
     } as unknown as ClusterStore;
     const exec = new RecordingExecutor();
-    const binding = { name: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:aa:bb:cc:dd:ee', vni: 5000, mtu: 1450, local: '198.18.0.1' };
-    const plane = new NetworkPlane(NET, binding, { store, exec, read: () => Promise.resolve('[]'), log, self: 'host-a', selfUnderlay: '198.18.0.1', own: () => ownEndpoints([]) });
+    const binding = {
+      name: 'blue',
+      subnet: '10.77.0.0/16',
+      gateway: '10.77.0.1',
+      gatewayMac: '02:aa:bb:cc:dd:ee',
+      vni: 5000,
+      mtu: 1450,
+      local: '198.18.0.1',
+    };
+    const plane = new NetworkPlane(NET, binding, {
+      store,
+      exec,
+      read: () => Promise.resolve('[]'),
+      log,
+      self: 'host-a',
+      selfUnderlay: '198.18.0.1',
+      own: () => ownEndpoints([]),
+    });
     plane.start();
     const at = new Date().toISOString();
-    const old: EndpointRecord = { v: 1, cluster: 'blue', id: hexId(0xd1), node: 'host-c', underlay: '203.0.113.7', address: '10.77.5.5', mac: '02:42:0a:4d:05:05', updatedAt: at };
+    const old: EndpointRecord = {
+      v: 1,
+      cluster: 'blue',
+      id: hexId(0xd1),
+      node: 'host-c',
+      underlay: '203.0.113.7',
+      address: '10.77.5.5',
+      mac: '02:42:0a:4d:05:05',
+      updatedAt: at,
+    };
     const moved: EndpointRecord = { ...old, id: hexId(0xd2), node: 'host-d', underlay: '203.0.113.8', mac: '02:42:0a:4d:05:06' };
     push([{ type: 'put', endpoint: old }]); // the first batch: compared with the kernel as a whole
     await plane.idle();
@@ -178,21 +282,40 @@ describe('an address that moved between hosts (issue 22, finding 16)', () => {
     const before = exec.calls.length;
     push([{ type: 'delete', endpoint: old }]); // host-c's withdrawal, late
     await plane.idle();
-    const late = exec.calls.slice(before).map((c) => renderOp(c.op)).join('\n');
+    const late = exec.calls
+      .slice(before)
+      .map((c) => renderOp(c.op))
+      .join('\n');
     expect(late).toContain('bridge fdb del 02:42:0a:4d:05:05');
     expect(late).not.toContain('neigh del 10.77.5.5');
     await plane.stop();
   });
 });
 
-describe('a dead host\'s names (issue 22 finding 11, issue 23)', () => {
+describe("a dead host's names (issue 22 finding 11, issue 23)", () => {
   it('leave DNS when its presence expires, and come back with it; its forwarding entries stay', async () => {
     const kv = new MemoryKv();
     const { h: a } = await member(kv, 'host-a', '198.18.0.1', new Map());
     const at = new Date().toISOString();
     kv.external(keys.node('host-c'), JSON.stringify({ v: 1, name: 'host-c', address: '203.0.113.7', startedAt: at }));
-    kv.external(keys.address('blue', '10.77.5.5'), JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-c', claimedAt: at }));
-    kv.external(keys.endpoint('blue', hexId(0xd3)), JSON.stringify({ v: 1, cluster: 'blue', id: hexId(0xd3), node: 'host-c', underlay: '203.0.113.7', address: '10.77.5.5', mac: '02:42:0a:4d:05:05', name: 'web', updatedAt: at }));
+    kv.external(
+      keys.address('blue', '10.77.5.5'),
+      JSON.stringify({ v: 1, cluster: 'blue', address: '10.77.5.5', node: 'host-c', claimedAt: at }),
+    );
+    kv.external(
+      keys.endpoint('blue', hexId(0xd3)),
+      JSON.stringify({
+        v: 1,
+        cluster: 'blue',
+        id: hexId(0xd3),
+        node: 'host-c',
+        underlay: '203.0.113.7',
+        address: '10.77.5.5',
+        mac: '02:42:0a:4d:05:05',
+        name: 'web',
+        updatedAt: at,
+      }),
+    );
     const names = (): string[] => a.agent.remoteNames().map((n) => n.name);
     await until('web on host-c is named', () => names().includes('web'));
     kv.external(keys.node('host-c'), undefined); // its lease expired

@@ -50,7 +50,8 @@ describe('fake nft: teardown removes exactly what create made', () => {
     const before = exec.nft.dump(TABLE);
     const eps = [...state.endpoints.values()].filter((e) => e.ports.length > 0);
     expect(eps.length).toBeGreaterThan(0);
-    for (const e of eps) await applyPlan(exec, [{ what: 'publish', run: nftOp(portElementCommands('add', portElements(e, e.ports))) }], silentLog);
+    for (const e of eps)
+      await applyPlan(exec, [{ what: 'publish', run: nftOp(portElementCommands('add', portElements(e, e.ports))) }], silentLog);
     expect(exec.nft.dump(TABLE)).not.toEqual(before);
     for (const e of eps) await applyAll(exec, unpublishSteps(e), silentLog);
     expect(exec.nft.dump(TABLE)).toEqual(before);
@@ -77,14 +78,28 @@ describe('fake nft: teardown removes exactly what create made', () => {
 
 describe('fake nft refuses what nft refuses', () => {
   const T = 'inet mnt-nw';
-  const change = (...commands: Parameters<FakeNft['apply']>[1]): ((n: FakeNft) => void) => (n) => n.apply(T, commands);
+  const change =
+    (...commands: Parameters<FakeNft['apply']>[1]): ((n: FakeNft) => void) =>
+    (n) =>
+      n.apply(T, commands);
   it.each([
     ['anything without the table', change(add(chainObj('c')))],
     ['a rule in a missing chain', change(add(tableObj()), add(ruleObj('nosuch', { text: 'accept', id: 'x' })))],
-    ['a rule naming a missing set', change(add(tableObj()), add(chainObj('c')), add(ruleObj('c', { text: 'ip saddr @nosuch drop', id: 'x' })))],
+    [
+      'a rule naming a missing set',
+      change(add(tableObj()), add(chainObj('c')), add(ruleObj('c', { text: 'ip saddr @nosuch drop', id: 'x' }))),
+    ],
     ['deleting an absent chain', change(add(tableObj()), del(chainObj('c')))],
     ['deleting an absent element', change(...baseCommands().map((c) => c), del(elementObj('masq4', [{ key: '10.0.0.0/8' }])))],
-    ['a chain still jumped to', change(...baseCommands(), add(chainObj('egress-x')), add(elementObj('egress', [{ key: '"mn-x"', value: 'jump egress-x' }])), del(chainObj('egress-x')))],
+    [
+      'a chain still jumped to',
+      change(
+        ...baseCommands(),
+        add(chainObj('egress-x')),
+        add(elementObj('egress', [{ key: '"mn-x"', value: 'jump egress-x' }])),
+        del(chainObj('egress-x')),
+      ),
+    ],
   ])('%s, and nothing of the change applies', (_what, f) => {
     const n = new FakeNft();
     expect(() => f(n)).toThrow(/No such file or directory|Device or resource busy/);
@@ -92,10 +107,21 @@ describe('fake nft refuses what nft refuses', () => {
   });
 });
 
-describe('a cluster network\'s plan (issue 22, finding 19)', () => {
+describe("a cluster network's plan (issue 22, finding 19)", () => {
   it('the VXLAN guard exists before the VXLAN device is made and set up', () => {
     const n = fixtureState().networks.get(DUAL) as NetworkRecord;
-    const c: NetworkRecord = { ...n, cluster: { name: 'nw1', subnet: '10.214.0.0/24', gateway: '10.214.0.1', gatewayMac: '02:42:0a:d6:00:01', vni: 5140, mtu: 1450, local: '198.18.140.1' } };
+    const c: NetworkRecord = {
+      ...n,
+      cluster: {
+        name: 'nw1',
+        subnet: '10.214.0.0/24',
+        gateway: '10.214.0.1',
+        gatewayMac: '02:42:0a:d6:00:01',
+        vni: 5140,
+        mtu: 1450,
+        local: '198.18.140.1',
+      },
+    };
     const lines = networkSteps(c).map((s) => `${s.what}: ${renderOp(s.run)}`);
     const guard = lines.findIndex((l) => l.includes('add rule inet mynet vxlan-in-'));
     const device = lines.findIndex((l) => l.includes('type vxlan'));

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BRIDGE_PREFIX, MYNET_GROUP, containerVethName, defaultBridgeName, endpointAlias, hostVethName, networkAlias, short,
+  BRIDGE_PREFIX,
+  MYNET_GROUP,
+  containerVethName,
+  defaultBridgeName,
+  endpointAlias,
+  hostVethName,
+  networkAlias,
+  short,
 } from '../../../src/plan/link-names.js';
 import { checkId, checkIfName } from '../../../src/rules/names.js';
 

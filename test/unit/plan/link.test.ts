@@ -6,7 +6,7 @@ const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
 const EID = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';
 
 describe('macFromIPv4', () => {
-  it('is Docker\'s: 02:42 and the four address bytes', () => {
+  it("is Docker's: 02:42 and the four address bytes", () => {
     expect(macFromIPv4('172.17.0.2/16')).toBe('02:42:ac:11:00:02');
     expect(macFromIPv4('10.255.0.1/8')).toBe('02:42:0a:ff:00:01');
   });
@@ -41,7 +41,15 @@ describe('bridgeSteps', () => {
 
 describe('vethSteps', () => {
   it('one command makes the pair on the bridge', async () => {
-    const plan = vethSteps({ networkId: NID, endpointId: EID, bridge: 'mybr0', hostIf: 'mnheaa9b94eff48', containerIf: 'mnceaa9b94eff48', mtu: 1400, mac: '02:42:0a:96:05:14' });
+    const plan = vethSteps({
+      networkId: NID,
+      endpointId: EID,
+      bridge: 'mybr0',
+      hostIf: 'mnheaa9b94eff48',
+      containerIf: 'mnceaa9b94eff48',
+      mtu: 1400,
+      mac: '02:42:0a:96:05:14',
+    });
     await expect(renderPlan(plan)).toMatchFileSnapshot('../../golden/link-veth.txt');
     expect(plan[1]?.undo).toEqual({ kind: 'link-del', name: 'mnheaa9b94eff48' });
   });

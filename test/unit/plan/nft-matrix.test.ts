@@ -23,9 +23,13 @@ interface Combo {
 }
 
 function* combos(): Generator<Combo> {
-  for (const internal of BOOL) for (const icc of BOOL) for (const isolate of BOOL) for (const masquerade of BOOL) {
-    for (const gw4 of MODES) for (const gw6 of MODES) for (const hostIp of BOOL) yield { internal, icc, isolate, masquerade, gw4, gw6, hostIp };
-  }
+  for (const internal of BOOL)
+    for (const icc of BOOL)
+      for (const isolate of BOOL)
+        for (const masquerade of BOOL) {
+          for (const gw4 of MODES)
+            for (const gw6 of MODES) for (const hostIp of BOOL) yield { internal, icc, isolate, masquerade, gw4, gw6, hostIp };
+        }
 }
 
 function record(c: Combo): NetworkRecord {
@@ -55,7 +59,10 @@ function render(c: Combo): string {
   return [
     `## ${label(c)}`,
     ...o.chains.map((ch) => `${ch.name.replace(/-.*/, '')}: ${ch.rules.map((r) => r.text).join(' ; ')}`),
-    `elements: ${o.elements.filter((e) => !['egress', 'ingress'].includes(e.set)).map((e) => `${e.set} ${e.key}${e.value ? ` : ${e.value}` : ''}`).join(' ; ')}`,
+    `elements: ${o.elements
+      .filter((e) => !['egress', 'ingress'].includes(e.set))
+      .map((e) => `${e.set} ${e.key}${e.value ? ` : ${e.value}` : ''}`)
+      .join(' ; ')}`,
   ].join('\n');
 }
 
@@ -74,14 +81,21 @@ describe('the nft model over the options matrix', () => {
   it('invariants over every combination: internal never NATs nor opens, routed never masquerades its family, nat never opens it', () => {
     for (const c of all) {
       const n = nftNetwork(record(c));
-      for (const [f, mode] of [[n.v4, c.gw4], [n.v6, c.gw6]] as const) {
+      for (const [f, mode] of [
+        [n.v4, c.gw4],
+        [n.v6, c.gw6],
+      ] as const) {
         expect(f.masquerade, label(c)).toBe(!c.internal && c.masquerade && mode !== 'routed');
         expect(f.directAccess, label(c)).toBe(!c.internal && mode !== 'nat');
       }
       const o = networkObjects(n);
       const ingress = o.chains[1]?.rules.map((r) => r.text) ?? [];
       expect(ingress.at(-1), label(c)).toBe('drop');
-      if (c.internal) expect(o.elements.some((e) => /^(masq|snat)/.test(e.set)), label(c)).toBe(false);
+      if (c.internal)
+        expect(
+          o.elements.some((e) => /^(masq|snat)/.test(e.set)),
+          label(c),
+        ).toBe(false);
     }
   });
 });

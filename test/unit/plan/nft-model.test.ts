@@ -31,7 +31,8 @@ function record(generic: Record<string, string> = {}, o: { internal?: boolean } 
 }
 const mode4 = (m: string): Record<string, string> => ({ 'com.docker.network.bridge.gateway_mode_ipv4': m });
 const mode6 = (m: string): Record<string, string> => ({ 'com.docker.network.bridge.gateway_mode_ipv6': m });
-const sets = (r: NetworkRecord): string[] => networkObjects(nftNetwork(r)).elements.map((e) => `${e.set} ${e.key}${e.value ? ` : ${e.value}` : ''}`);
+const sets = (r: NetworkRecord): string[] =>
+  networkObjects(nftNetwork(r)).elements.map((e) => `${e.set} ${e.key}${e.value ? ` : ${e.value}` : ''}`);
 const ingress = (r: NetworkRecord): string[] => (networkObjects(nftNetwork(r)).chains[1]?.rules ?? []).map((x) => x.text);
 
 describe('gateway modes apply to their own family (issue 15.8)', () => {
@@ -61,7 +62,9 @@ describe('gateway modes apply to their own family (issue 15.8)', () => {
   });
 
   it('host_ipv4/6 SNAT per family; enable_ip_masquerade=false turns both off; internal has neither NAT nor direct access', () => {
-    expect(sets(record({ 'com.docker.network.host_ipv6': 'fd00::7' }))).toEqual(expect.arrayContaining(['masq4 10.9.0.0/24', 'snat6 fd00:9::/64 : fd00::7']));
+    expect(sets(record({ 'com.docker.network.host_ipv6': 'fd00::7' }))).toEqual(
+      expect.arrayContaining(['masq4 10.9.0.0/24', 'snat6 fd00:9::/64 : fd00::7']),
+    );
     expect(sets(record({ 'com.docker.network.bridge.enable_ip_masquerade': 'false' })).filter((s) => /^(masq|snat)/.test(s))).toEqual([]);
     const internal = record(mode4('routed'), { internal: true });
     expect(sets(internal).filter((s) => /^(masq|snat)/.test(s))).toEqual([]);
@@ -72,7 +75,7 @@ describe('gateway modes apply to their own family (issue 15.8)', () => {
 describe('the forward chain (issue 14.7)', () => {
   const fw = BASE_CHAINS.find((c) => c.name === 'firewall');
 
-  it('hooks forward before iptables filter FORWARD (priority 0), and marks our links\' packets before any verdict', () => {
+  it("hooks forward before iptables filter FORWARD (priority 0), and marks our links' packets before any verdict", () => {
     expect(fw?.hook).toEqual({ type: 'filter', hook: 'forward', prio: -10 });
     expect(fw?.rules.map((r) => r.text)).toEqual([
       'iifgroup 28014 meta mark set meta mark | 0x00001000',
@@ -94,7 +97,8 @@ describe('the forward chain (issue 14.7)', () => {
 describe('rendering', () => {
   it('every rule carries its fingerprint as its comment; equal text, equal fingerprint; different text, different', () => {
     const ids = BASE_CHAINS.flatMap((c) => c.rules.map((r) => r.id));
-    for (const c of BASE_CHAINS) for (const r of c.rules) expect(baseScript()).toContain(`add rule inet mynet ${c.name} ${r.text} comment "${r.id}"`);
+    for (const c of BASE_CHAINS)
+      for (const r of c.rules) expect(baseScript()).toContain(`add rule inet mynet ${c.name} ${r.text} comment "${r.id}"`);
     expect(ids.every((id) => /^[0-9a-f]{12}$/.test(id))).toBe(true);
     const texts = BASE_CHAINS.flatMap((c) => c.rules.map((r) => r.text));
     expect(new Set(ids).size).toBe(new Set(texts).size);
@@ -122,7 +126,7 @@ describe('rendering', () => {
     `);
   });
 
-  it('the teardown removes every element the network has, and the NAT elements of the other modes (an older mynet\'s), then its chains', () => {
+  it("the teardown removes every element the network has, and the NAT elements of the other modes (an older mynet's), then its chains", () => {
     const t = networkTeardownScript(nftNetwork(record(mode6('routed'))));
     expect(t).toMatchInlineSnapshot(`
       "add chain inet mynet egress-abababababab

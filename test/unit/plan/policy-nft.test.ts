@@ -14,7 +14,8 @@ const endpoints = [
   ep(['10.9.0.3', 'fd00:9::3'], { app: 'web' }),
   ep(['10.9.0.5'], { app: 'batch' }),
 ];
-const pol = (name: string, select: Record<string, string>, ingress: unknown[]): Policy => parsePolicy(name, { name, network: 'blue', select, ingress });
+const pol = (name: string, select: Record<string, string>, ingress: unknown[]): Policy =>
+  parsePolicy(name, { name, network: 'blue', select, ingress });
 const policies = [
   pol('db-from-web', { app: 'db' }, [{ from: [{ app: 'web' }], ports: ['tcp/5432', 'udp/6000-6010'] }]),
   pol('batch-open', { app: 'batch' }, [{}]),
@@ -22,17 +23,28 @@ const policies = [
 
 describe('policies in the nft table', () => {
   it('renders the golden objects', async () => {
-    await expect(`${renderPolicyObjects(policyObjects(NET, compileNetwork(policies, endpoints)))}\n`).toMatchFileSnapshot('../../golden/policy-nft.txt');
+    await expect(`${renderPolicyObjects(policyObjects(NET, compileNetwork(policies, endpoints)))}\n`).toMatchFileSnapshot(
+      '../../golden/policy-nft.txt',
+    );
   });
 
   it('an endpoint coming or going changes elements only: the rules are the same', () => {
     const before = policyObjects(NET, compileNetwork(policies, endpoints));
-    const after = policyObjects(NET, compileNetwork(policies, [...endpoints, ep(['10.9.0.11'], { app: 'db' }), ep(['10.9.0.12'], { app: 'web' })]));
+    const after = policyObjects(
+      NET,
+      compileNetwork(policies, [...endpoints, ep(['10.9.0.11'], { app: 'db' }), ep(['10.9.0.12'], { app: 'web' })]),
+    );
     expect(after.rules).toEqual(before.rules);
     expect(after.sets.map((s) => s.name)).toEqual(before.sets.map((s) => s.name));
     expect(after.sets.find((s) => s.name.startsWith('pp4-'))?.elements).toContain('10.9.0.11');
     // Down to no endpoint a policy selects (and none it lets in): still the same rules.
-    const none = policyObjects(NET, compileNetwork(policies, endpoints.filter((e) => e.labels.app === 'batch')));
+    const none = policyObjects(
+      NET,
+      compileNetwork(
+        policies,
+        endpoints.filter((e) => e.labels.app === 'batch'),
+      ),
+    );
     expect(none.rules).toEqual(before.rules);
     expect(policyObjects(NET, compileNetwork(policies, [])).rules).toEqual(before.rules);
   });

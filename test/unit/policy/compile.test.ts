@@ -16,14 +16,18 @@ const endpoints = [
   ep(['10.9.0.5'], { app: 'batch' }),
   ep(['10.9.0.6'], {}),
 ];
-const pol = (name: string, select: Record<string, string>, ingress: unknown[]): Policy => parsePolicy(name, { name, network: 'blue', select, ingress });
+const pol = (name: string, select: Record<string, string>, ingress: unknown[]): Policy =>
+  parsePolicy(name, { name, network: 'blue', select, ingress });
 
 function render(c: CompiledNetwork): string {
   const lines = [`protected: ${[...c.protectedBy].map(([a, p]) => `${a}<-${p}`).join(' ')}`];
   const g = (id: string): string => (c.groups.get(id) ?? ['(missing group)']).join(' ') || '(no one)';
   for (const p of c.policies) {
     lines.push(`policy ${p.name} selects ${g(p.selected)}`);
-    for (const r of p.rules) lines.push(`  from ${r.sources === undefined ? 'anywhere' : g(r.sources)} ports ${r.ports === 'all' ? 'all' : r.ports.map(formatPortSpec).join(' ')}`);
+    for (const r of p.rules)
+      lines.push(
+        `  from ${r.sources === undefined ? 'anywhere' : g(r.sources)} ports ${r.ports === 'all' ? 'all' : r.ports.map(formatPortSpec).join(' ')}`,
+      );
   }
   lines.push(`groups: ${c.groups.size}`);
   return lines.join('\n');
@@ -32,25 +36,34 @@ function render(c: CompiledNetwork): string {
 const cases: Record<string, Policy[]> = {
   'one key, one source, one port': [pol('db-from-web', { app: 'db' }, [{ from: [{ app: 'web' }], ports: ['tcp/5432'] }])],
   'two keys (AND)': [pol('back-db', { app: 'db', tier: 'back' }, [{ from: [{ app: 'web', team: 'a' }] }])],
-  'several from entries (OR), a range': [pol('db', { app: 'db' }, [{ from: [{ app: 'web' }, { app: 'batch' }], ports: ['tcp/5432', 'udp/6000-6010'] }])],
+  'several from entries (OR), a range': [
+    pol('db', { app: 'db' }, [{ from: [{ app: 'web' }, { app: 'batch' }], ports: ['tcp/5432', 'udp/6000-6010'] }]),
+  ],
   'from anywhere, every port': [pol('open-db', { app: 'db' }, [{}])],
   'empty lists mean anywhere and every port': [pol('open-db', { app: 'db' }, [{ from: [], ports: [] }])],
   'a source selector matching no one': [pol('db', { app: 'db' }, [{ from: [{ app: 'nobody' }] }])],
   'no rules: the selected accept nothing': [pol('deny-db', { app: 'db' }, [])],
   'selects no endpoint yet: kept, protecting no one': [pol('ghost', { app: 'ghost' }, [{}])],
   'empty selector: every endpoint': [pol('all', {}, [{ from: [{ app: 'web' }] }])],
-  'two policies on one endpoint add up; drops count under the first by name': [pol('z-web', { app: 'db' }, [{ from: [{ app: 'web' }] }]), pol('a-batch', { app: 'db', tier: 'back' }, [{ from: [{ app: 'batch' }], ports: ['tcp/1-1024'] }])],
+  'two policies on one endpoint add up; drops count under the first by name': [
+    pol('z-web', { app: 'db' }, [{ from: [{ app: 'web' }] }]),
+    pol('a-batch', { app: 'db', tier: 'back' }, [{ from: [{ app: 'batch' }], ports: ['tcp/1-1024'] }]),
+  ],
 };
 
 describe('policy compilation', () => {
   it('matches the golden matrix', async () => {
-    const text = Object.entries(cases).map(([title, ps]) => `## ${title}\n${render(compileNetwork(ps, endpoints))}`).join('\n\n');
+    const text = Object.entries(cases)
+      .map(([title, ps]) => `## ${title}\n${render(compileNetwork(ps, endpoints))}`)
+      .join('\n\n');
     await expect(`${text}\n`).toMatchFileSnapshot('../../golden/policy-matrix.txt');
   });
 
   it('grows linearly: 1 000 endpoints and 100 policies give 100 policies and no source × destination product', () => {
     const many = Array.from({ length: 1000 }, (_, i) => ep([`10.8.${i >> 8}.${i & 255}`], { app: `a${i % 100}`, all: 'y' }));
-    const ps = Array.from({ length: 100 }, (_, i) => pol(`p${String(i).padStart(3, '0')}`, { app: `a${i}` }, [{ from: [{ all: 'y' }], ports: ['tcp/80'] }]));
+    const ps = Array.from({ length: 100 }, (_, i) =>
+      pol(`p${String(i).padStart(3, '0')}`, { app: `a${i}` }, [{ from: [{ all: 'y' }], ports: ['tcp/80'] }]),
+    );
     const c = compileNetwork(ps, many);
     expect(c.policies).toHaveLength(100);
     expect(c.protectedBy.size).toBe(1000);

@@ -1,12 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { formatPortSpec, parsePolicy, parsePolicyText, POLICY_LIMITS } from '../../../src/policy/document.js';
 
-const good = { name: 'db-from-web', network: 'blue', select: { app: 'db' }, ingress: [{ from: [{ app: 'web' }], ports: ['tcp/5432', 'udp/6000-6010'] }] };
+const good = {
+  name: 'db-from-web',
+  network: 'blue',
+  select: { app: 'db' },
+  ingress: [{ from: [{ app: 'web' }], ports: ['tcp/5432', 'udp/6000-6010'] }],
+};
 
 describe('a policy document', () => {
   it('parses the example of the README', () => {
     const p = parsePolicy('policy', good);
-    expect(p).toEqual({ ...good, ingress: [{ from: [{ app: 'web' }], ports: [{ proto: 'tcp', from: 5432, to: 5432 }, { proto: 'udp', from: 6000, to: 6010 }] }] });
+    expect(p).toEqual({
+      ...good,
+      ingress: [
+        {
+          from: [{ app: 'web' }],
+          ports: [
+            { proto: 'tcp', from: 5432, to: 5432 },
+            { proto: 'udp', from: 6000, to: 6010 },
+          ],
+        },
+      ],
+    });
     expect(p.ingress[0]?.ports?.map(formatPortSpec)).toEqual(['tcp/5432', 'udp/6000-6010']);
   });
 

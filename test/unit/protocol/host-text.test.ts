@@ -20,7 +20,6 @@ const G = 'com.docker.network.generic';
 const NET = hexId(1);
 const EP = hexId(2);
 
-
 const netReq = (over: Record<string, unknown> = {}, generic: Record<string, unknown> = {}) => ({
   NetworkID: NET,
   Options: { 'com.docker.network.enable_ipv6': true, [G]: generic },
@@ -43,20 +42,53 @@ const noPorts = { listening: () => [], ephemeral: [49152, 60999] as const };
 /** [field named in the error, the request made with a value carrying `c`]. */
 const REQUESTS: [string, (c: string) => unknown][] = [
   ['option com.docker.network.bridge.name', (c) => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.name': `mnt${c}x` } })],
-  ['option com.docker.network.container_iface_prefix', (c) => parseNetworkOptions({ [G]: { 'com.docker.network.container_iface_prefix': `eth${c}` } })],
+  [
+    'option com.docker.network.container_iface_prefix',
+    (c) => parseNetworkOptions({ [G]: { 'com.docker.network.container_iface_prefix': `eth${c}` } }),
+  ],
   ['option com.docker.network.host_ipv4', (c) => parseNetworkOptions({ [G]: { 'com.docker.network.host_ipv4': `203.0.113.7${c}` } })],
   ['option com.docker.network.host_ipv6', (c) => parseNetworkOptions({ [G]: { 'com.docker.network.host_ipv6': `fd00::7${c}` } })],
-  ['option com.docker.network.bridge.host_binding_ipv4', (c) => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.host_binding_ipv4': `${c}0.0.0.0` } })],
+  [
+    'option com.docker.network.bridge.host_binding_ipv4',
+    (c) => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.host_binding_ipv4': `${c}0.0.0.0` } }),
+  ],
   ['option com.docker.network.driver.mtu', (c) => parseNetworkOptions({ [G]: { 'com.docker.network.driver.mtu': `14${c}00` } })],
   ['NetworkID', (c) => createNetwork(new State(), netReq({ NetworkID: `${hexId(1, 20)}${c}` }), 'absent', 'now')],
   ['IPv4Data[0].Pool', (c) => createNetwork(new State(), netReq({ IPv4Data: [{ Pool: `10.9.0.0/24${c}` }] }), 'absent', 'now')],
-  ['IPv4Data[0].Gateway', (c) => createNetwork(new State(), netReq({ IPv4Data: [{ Pool: '10.9.0.0/24', Gateway: `10.9.0.1${c}/24` }] }), 'absent', 'now')],
-  ['IPv6Data[0].Gateway', (c) => createNetwork(new State(), netReq({ IPv6Data: [{ Pool: 'fd00:9::/64', Gateway: `fd00:9::1/64${c}` }] }), 'absent', 'now')],
+  [
+    'IPv4Data[0].Gateway',
+    (c) => createNetwork(new State(), netReq({ IPv4Data: [{ Pool: '10.9.0.0/24', Gateway: `10.9.0.1${c}/24` }] }), 'absent', 'now'),
+  ],
+  [
+    'IPv6Data[0].Gateway',
+    (c) => createNetwork(new State(), netReq({ IPv6Data: [{ Pool: 'fd00:9::/64', Gateway: `fd00:9::1/64${c}` }] }), 'absent', 'now'),
+  ],
   ['EndpointID', (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: `${c}${hexId(2, 20)}` })],
-  ['Interface.Address', (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { Address: `10.9.0.2/2${c}4` } })],
-  ['Interface.AddressIPv6', (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { AddressIPv6: `fd00:9::2${c}/64` } })],
-  ['Interface.MacAddress', (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { MacAddress: `02:42:0a:09:00:02${c}` } })],
-  ['Options.com.docker.network.portmap[0].HostIP', (c) => programExternalConnectivity(withEndpoint(), { NetworkID: NET, EndpointID: EP, Options: { 'com.docker.network.portmap': [{ Proto: 6, Port: 80, HostIP: `203.0.113.7${c}`, HostPort: 8080 }] } }, noPorts)],
+  [
+    'Interface.Address',
+    (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { Address: `10.9.0.2/2${c}4` } }),
+  ],
+  [
+    'Interface.AddressIPv6',
+    (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { AddressIPv6: `fd00:9::2${c}/64` } }),
+  ],
+  [
+    'Interface.MacAddress',
+    (c) => createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { MacAddress: `02:42:0a:09:00:02${c}` } }),
+  ],
+  [
+    'Options.com.docker.network.portmap[0].HostIP',
+    (c) =>
+      programExternalConnectivity(
+        withEndpoint(),
+        {
+          NetworkID: NET,
+          EndpointID: EP,
+          Options: { 'com.docker.network.portmap': [{ Proto: 6, Port: 80, HostIP: `203.0.113.7${c}`, HostPort: 8080 }] },
+        },
+        noPorts,
+      ),
+  ],
 ];
 
 describe('requests carrying a character that changes an ip or nft line are refused, naming the field', () => {
@@ -75,14 +107,16 @@ describe('requests carrying a character that changes an ip or nft line are refus
   });
 
   it('a text option says which character and why', () => {
-    expect(errorOf(() => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.name': 'x#y' } })).message)
-      .toBe('option com.docker.network.bridge.name: "x#y" contains "#", which would change the meaning of an ip or nft command (refused: " \' # \\ ; { }, blanks and control characters)');
+    expect(errorOf(() => parseNetworkOptions({ [G]: { 'com.docker.network.bridge.name': 'x#y' } })).message).toBe(
+      'option com.docker.network.bridge.name: "x#y" contains "#", which would change the meaning of an ip or nft command (refused: " \' # \\ ; { }, blanks and control characters)',
+    );
   });
 });
 
 describe('checkHostText', () => {
   it('refuses each such character and passes plain values', () => {
-    for (const c of [...HOSTILE, '\u007f', '\u001b']) expect(() => checkHostText('f', `a${c}b`), JSON.stringify(c)).toThrow(/^f: .* contains/);
+    for (const c of [...HOSTILE, '\u007f', '\u001b'])
+      expect(() => checkHostText('f', `a${c}b`), JSON.stringify(c)).toThrow(/^f: .* contains/);
     for (const v of ['mn-0123456789ab', 'fd00::1', '10.0.0.0/8', '02:42:ac:11:00:02', 'br.lan_1-x']) expect(checkHostText('f', v)).toBe(v);
     expect(() => checkHostText('f', 7)).toThrow(/^f: 7 is not a string/);
   });
@@ -90,9 +124,27 @@ describe('checkHostText', () => {
 
 describe('checkMac (used at load) accepts exactly what CreateEndpoint accepts', () => {
   it('on a list of good and bad MACs', () => {
-    const macs = ['02:42:0a:09:00:02', '02:42:0A:09:00:02', '03:42:0a:09:00:02', '02:42:0a:09:00', '02-42-0a-09-00-02', '02:42:0a:09:00:02#', ' 02:42:0a:09:00:02', '00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', 'aa:bb:cc:dd:ee:fg'];
+    const macs = [
+      '02:42:0a:09:00:02',
+      '02:42:0A:09:00:02',
+      '03:42:0a:09:00:02',
+      '02:42:0a:09:00',
+      '02-42-0a-09-00-02',
+      '02:42:0a:09:00:02#',
+      ' 02:42:0a:09:00:02',
+      '00:00:00:00:00:00',
+      'ff:ff:ff:ff:ff:ff',
+      'aa:bb:cc:dd:ee:fg',
+    ];
     for (const mac of macs) {
-      const atLoad = (() => { try { checkMac('m', mac); return true; } catch { return false; } })();
+      const atLoad = (() => {
+        try {
+          checkMac('m', mac);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
       const atRequest = (() => {
         try {
           createEndpoint(withNetwork(), { NetworkID: NET, EndpointID: EP, Interface: { MacAddress: mac } });

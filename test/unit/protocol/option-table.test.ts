@@ -28,11 +28,20 @@ function tableRows(): { option: string; local: string; cluster: string }[] {
 const OPTIONS = new Set<string>(Object.values(OPTION_KEYS));
 /** A value each option takes, for the rows that say it works. */
 const SAMPLE: Record<string, string> = {
-  'com.docker.network.bridge.name': 'mnt-no-br', 'com.docker.network.driver.mtu': '1400', 'com.docker.network.bridge.enable_ip_masquerade': 'false',
-  'com.docker.network.bridge.host_binding_ipv4': '203.0.113.5', 'com.docker.network.host_ipv4': '203.0.113.5', 'com.docker.network.container_iface_prefix': 'en',
-  'com.docker.network.internal': 'true', 'mynet.isolate': 'false', 'mynet.vni': '5000', 'mynet.multicast': 'true',
+  'com.docker.network.bridge.name': 'mnt-no-br',
+  'com.docker.network.driver.mtu': '1400',
+  'com.docker.network.bridge.enable_ip_masquerade': 'false',
+  'com.docker.network.bridge.host_binding_ipv4': '203.0.113.5',
+  'com.docker.network.host_ipv4': '203.0.113.5',
+  'com.docker.network.container_iface_prefix': 'en',
+  'com.docker.network.internal': 'true',
+  'mynet.isolate': 'false',
+  'mynet.vni': '5000',
+  'mynet.multicast': 'true',
 };
-const cluster = (more: Record<string, string>): Record<string, unknown> => ({ 'com.docker.network.generic': { 'mynet.cluster': 'blue', ...more } });
+const cluster = (more: Record<string, string>): Record<string, unknown> => ({
+  'com.docker.network.generic': { 'mynet.cluster': 'blue', ...more },
+});
 const errorOf = (f: () => unknown): string => {
   try {
     f();
@@ -61,16 +70,24 @@ describe('README option table', () => {
   it('every row that says `false` refused (and the gateway modes): refused naming the option', () => {
     const falseRefused = rows.filter((r) => r.cluster.startsWith('`false` refused'));
     expect(falseRefused.map((r) => r.option).sort()).toEqual(['com.docker.network.bridge.enable_icc', 'mynet.dns']);
-    for (const r of falseRefused) expect(clusterRefusals(parseNetworkOptions(cluster({ [r.option]: 'false' })), {})[0]?.field).toBe(`option ${r.option}`);
+    for (const r of falseRefused)
+      expect(clusterRefusals(parseNetworkOptions(cluster({ [r.option]: 'false' })), {})[0]?.field).toBe(`option ${r.option}`);
     for (const mode of ['routed', 'nat-unprotected']) {
-      expect(clusterRefusals(parseNetworkOptions(cluster({ [OPTION_KEYS.gwMode4]: mode })), {})[0]?.field).toBe(`option ${OPTION_KEYS.gwMode4}`);
+      expect(clusterRefusals(parseNetworkOptions(cluster({ [OPTION_KEYS.gwMode4]: mode })), {})[0]?.field).toBe(
+        `option ${OPTION_KEYS.gwMode4}`,
+      );
     }
-    expect(clusterRefusals(parseNetworkOptions(cluster({})), { AuxAddresses: { r: '10.77.0.9' } })[0]?.field).toBe('IPv4Data[0].AuxAddresses');
+    expect(clusterRefusals(parseNetworkOptions(cluster({})), { AuxAddresses: { r: '10.77.0.9' } })[0]?.field).toBe(
+      'IPv4Data[0].AuxAddresses',
+    );
   });
 
   it('the rows refused everywhere and the cluster-only ones are refused on a local network, naming the option', () => {
     for (const r of rows.filter((x) => x.local.startsWith('refused'))) {
-      expect(errorOf(() => parseNetworkOptions({ 'com.docker.network.generic': { [r.option]: SAMPLE[r.option] ?? 'true' } })), r.option).toContain(`option ${r.option}`);
+      expect(
+        errorOf(() => parseNetworkOptions({ 'com.docker.network.generic': { [r.option]: SAMPLE[r.option] ?? 'true' } })),
+        r.option,
+      ).toContain(`option ${r.option}`);
     }
   });
 });

@@ -7,7 +7,6 @@ const B = 'com.docker.network.bridge.';
 const withGeneric = (g: Record<string, unknown>, top: Record<string, unknown> = {}) =>
   parseNetworkOptions({ 'com.docker.network.enable_ipv6': false, [G]: g, ...top });
 
-
 describe('parseNetworkOptions: defaults', () => {
   it('an empty or missing map gives the defaults', () => {
     const expected = {
@@ -47,7 +46,17 @@ describe('parseNetworkOptions: defaults', () => {
 
 describe('parseNetworkOptions: bridge driver keys are accepted and coerced', () => {
   it('string booleans true/false/1/0 (and friends)', () => {
-    for (const [text, value] of [['true', true], ['false', false], ['1', true], ['0', false], ['TRUE', true], [' yes ', true], ['off', false], ['t', true], ['f', false]] as const) {
+    for (const [text, value] of [
+      ['true', true],
+      ['false', false],
+      ['1', true],
+      ['0', false],
+      ['TRUE', true],
+      [' yes ', true],
+      ['off', false],
+      ['t', true],
+      ['f', false],
+    ] as const) {
       expect(withGeneric({ [`${B}enable_icc`]: text }).icc, text).toBe(value);
       expect(withGeneric({ [`${B}enable_ip_masquerade`]: text }).masquerade, text).toBe(value);
       expect(withGeneric({ 'mynet.isolate': text }).isolate, text).toBe(value);
@@ -150,7 +159,13 @@ describe('parseNetworkOptions: unknown keys', () => {
   });
 
   it('unknown non-mynet keys are ignored', () => {
-    const o = withGeneric({ foo: 'bar', 'com.docker.network.bridge.something_new': 'x', 'com.example.team': 'blue', mynet: 'x', 'mynetx.y': 'z' });
+    const o = withGeneric({
+      foo: 'bar',
+      'com.docker.network.bridge.something_new': 'x',
+      'com.example.team': 'blue',
+      mynet: 'x',
+      'mynetx.y': 'z',
+    });
     expect(o).toEqual(withGeneric({}));
   });
 });
@@ -161,7 +176,9 @@ describe('parseNetworkOptions: default_bridge', () => {
       const e = errorOf(() => withGeneric({ [`${B}default_bridge`]: v }));
       expect(e.message).toMatch(/^option com\.docker\.network\.bridge\.default_bridge: .*default bridge/);
     }
-    expect(errorOf(() => withGeneric({ [`${B}default_bridge`]: 'perhaps' })).message).toMatch(/^option com\.docker\.network\.bridge\.default_bridge: /);
+    expect(errorOf(() => withGeneric({ [`${B}default_bridge`]: 'perhaps' })).message).toMatch(
+      /^option com\.docker\.network\.bridge\.default_bridge: /,
+    );
   });
 });
 
@@ -174,8 +191,30 @@ describe('parseNetworkOptions: bridge name', () => {
 
   it('refuses 16 bytes, leading -, spaces, shell metacharacters, slashes and non-ASCII', () => {
     const bad = [
-      'x'.repeat(16), '-br', '.br', '_br', 'my br', ' br0', 'br0 ', 'br;rm', 'br$(x)', 'br`x`', 'br|x', 'br&x', 'br>x',
-      'br/0', 'br:0', 'brü', 'br\n0', 'br*', "br'", 'br"', 'br\\', 'br%d', '..', 'é',
+      'x'.repeat(16),
+      '-br',
+      '.br',
+      '_br',
+      'my br',
+      ' br0',
+      'br0 ',
+      'br;rm',
+      'br$(x)',
+      'br`x`',
+      'br|x',
+      'br&x',
+      'br>x',
+      'br/0',
+      'br:0',
+      'brü',
+      'br\n0',
+      'br*',
+      "br'",
+      'br"',
+      'br\\',
+      'br%d',
+      '..',
+      'é',
     ];
     for (const n of bad) {
       const e = errorOf(() => name(n));

@@ -4,9 +4,17 @@ import { routes } from '../../../src/http/routes.js';
 import { type SchemaName, loadSchemas, validate } from '../../../src/protocol/schemas.js';
 import { DOCKERD_FIXTURE, errorOf } from '../support.js';
 
-interface FixtureLine { path: string; accept: string; contentType: string | null; body: Record<string, unknown> | null }
+interface FixtureLine {
+  path: string;
+  accept: string;
+  contentType: string | null;
+  body: Record<string, unknown> | null;
+}
 const FIXTURE = DOCKERD_FIXTURE;
-const fixture: FixtureLine[] = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as FixtureLine);
+const fixture: FixtureLine[] = readFileSync(FIXTURE, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l) as FixtureLine);
 
 const schemaOf = (path: string): SchemaName => {
   const r = routes.find((x) => x.path === path);
@@ -16,14 +24,18 @@ const schemaOf = (path: string): SchemaName => {
 
 beforeAll(() => loadSchemas());
 
-
 const NID = 'c38af9122a9a1c8bf8eeb6ece822e1bb24d7013aa212796ca4e1f1332a0bd1df';
 const EID = 'eaa9b94eff48d101a249b461e493f6a08e25aead22365c6a3a8dab89d7a9574e';
 
 /** A fixture-shaped body for every schema (for schemas the recording has no request for). */
 const samples: Record<SchemaName, unknown> = {
   none: {},
-  createNetwork: { NetworkID: NID, Options: { 'com.docker.network.generic': {} }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.1.0.0/24', Gateway: '10.1.0.1/24', AuxAddresses: { a: '10.1.0.5/24' } }], IPv6Data: [] },
+  createNetwork: {
+    NetworkID: NID,
+    Options: { 'com.docker.network.generic': {} },
+    IPv4Data: [{ AddressSpace: 'x', Pool: '10.1.0.0/24', Gateway: '10.1.0.1/24', AuxAddresses: { a: '10.1.0.5/24' } }],
+    IPv6Data: [],
+  },
   networkOnly: { NetworkID: NID },
   createEndpoint: { NetworkID: NID, EndpointID: EID, Interface: { Address: '10.1.0.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} },
   join: { NetworkID: NID, EndpointID: EID, SandboxKey: '/var/run/docker/netns/1a0433bfbe3f', Options: {} },
@@ -51,7 +63,19 @@ describe('schemas accept what dockerd sends', () => {
   it('the recording covers these schemas', () => {
     const covered = new Set(fixture.map((l) => schemaOf(l.path)));
     expect([...covered].sort()).toEqual(
-      ['createEndpoint', 'createNetwork', 'join', 'netEp', 'networkOnly', 'none', 'poolOnly', 'programExternalConnectivity', 'releaseAddress', 'requestAddress', 'requestPool'].sort(),
+      [
+        'createEndpoint',
+        'createNetwork',
+        'join',
+        'netEp',
+        'networkOnly',
+        'none',
+        'poolOnly',
+        'programExternalConnectivity',
+        'releaseAddress',
+        'requestAddress',
+        'requestPool',
+      ].sort(),
     );
   });
 

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(import.meta.dirname, '../../../src');
 const sources = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
+  readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
+  );
 
 /** The rule → the literal forms a copy of it would take. */
 const COPIES: Record<string, RegExp> = {
@@ -27,10 +29,19 @@ const COPIES: Record<string, RegExp> = {
 
 /** Code lines of a file, comments left out. */
 const code = (text: string): string[] =>
-  text.split('\n').map((l) => l.replace(/\/\/.*$/, '')).filter((l) => !/^\s*(\*|\/\*\*?)/.test(l));
+  text
+    .split('\n')
+    .map((l) => l.replace(/\/\/.*$/, ''))
+    .filter((l) => !/^\s*(\*|\/\*\*?)/.test(l));
 
 const scan = (files: readonly string[], read: (f: string) => string): string[] =>
-  files.flatMap((f) => code(read(f)).flatMap((line) => Object.entries(COPIES).filter(([, re]) => re.test(line)).map(([rule]) => `${relative(SRC, f)}: ${rule}: ${line.trim().slice(0, 100)}`)));
+  files.flatMap((f) =>
+    code(read(f)).flatMap((line) =>
+      Object.entries(COPIES)
+        .filter(([, re]) => re.test(line))
+        .map(([rule]) => `${relative(SRC, f)}: ${rule}: ${line.trim().slice(0, 100)}`),
+    ),
+  );
 
 describe('value rules: one home each', () => {
   it('no file of src/ outside src/rules/ keeps a copy of a rule', () => {
@@ -49,7 +60,18 @@ describe('value rules: one home each', () => {
       'cluster/settings.ts': 'export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$/;',
       'doc.ts': ' * a comment about 576 bytes is not code',
     };
-    const found = scan(Object.keys(old).map((f) => join(SRC, f)), (f) => old[relative(SRC, f)] as string);
-    expect(found.map((l) => l.split(': ')[0])).toEqual(['cluster/records.ts', 'cluster/records.ts', 'multihost/start.ts', 'plan/vxlan-firewall.ts', 'driver/ipam.ts', 'admin/views.ts', 'cluster/settings.ts']);
+    const found = scan(
+      Object.keys(old).map((f) => join(SRC, f)),
+      (f) => old[relative(SRC, f)] as string,
+    );
+    expect(found.map((l) => l.split(': ')[0])).toEqual([
+      'cluster/records.ts',
+      'cluster/records.ts',
+      'multihost/start.ts',
+      'plan/vxlan-firewall.ts',
+      'driver/ipam.ts',
+      'admin/views.ts',
+      'cluster/settings.ts',
+    ]);
   });
 });

@@ -56,7 +56,7 @@ function journalProblems(h: ClusterHost): string[] {
   });
 }
 
-const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 
 describe('every record the writers produce, the readers accept', () => {
   it('the MTU case of issue 21: mtu=500 on a cluster network is refused at create naming the option; nothing reaches etcd or the journal', async () => {
@@ -65,10 +65,16 @@ describe('every record the writers produce, the readers accept', () => {
     agents.push(h.agent);
     const pool = await h.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
     const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-    const req = (mtu: string) => ({ NetworkID: hexId(0xb1), Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'com.docker.network.driver.mtu': mtu } }, IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }] });
+    const req = (mtu: string) => ({
+      NetworkID: hexId(0xb1),
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue', 'com.docker.network.driver.mtu': mtu } },
+      IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
+    });
     const err = await h.plugin.createNetwork(req('500'), log).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PluginError);
-    expect((err as PluginError).message).toMatch(/^option com\.docker\.network\.driver\.mtu: 500 is not a whole number from 576 to 65485 \(a cluster network's MTU/);
+    expect((err as PluginError).message).toMatch(
+      /^option com\.docker\.network\.driver\.mtu: 500 is not a whole number from 576 to 65485 \(a cluster network's MTU/,
+    );
     expect((await kv.list(PREFIX)).items.map((it) => it.key).filter((k) => !k.startsWith(`${PREFIX}nodes/`))).toEqual([]);
     expect(h.store.committed.flat().filter((c) => c.op === 'network.put')).toEqual([]);
     // The same network at 9000 is lowered to what this host's underlay carries, and readable.
@@ -91,14 +97,22 @@ describe('every record the writers produce, the readers accept', () => {
       agents.push(h.agent);
       const prefix = pick(r, [8, 16, 24, 29, 30]);
       const subnet = pick(r, [`10.0.0.0/${prefix}`, `198.18.0.0/${Math.max(prefix, 15)}`]);
-      const generic: Record<string, string> = { 'mynet.cluster': pick(r, ['blue', 'a', 'x-1', '0a', 'Blue', '-a', 'a'.repeat(63), 'a'.repeat(64)]) };
-      if (r() < 0.7) generic['com.docker.network.driver.mtu'] = String(pick(r, [0, 67, 68, 500, 575, 576, 577, 1280, 1450, 1500, 9000, 65_485, 65_486, 65_535, 65_536]));
+      const generic: Record<string, string> = {
+        'mynet.cluster': pick(r, ['blue', 'a', 'x-1', '0a', 'Blue', '-a', 'a'.repeat(63), 'a'.repeat(64)]),
+      };
+      if (r() < 0.7)
+        generic['com.docker.network.driver.mtu'] = String(
+          pick(r, [0, 67, 68, 500, 575, 576, 577, 1280, 1450, 1500, 9000, 65_485, 65_486, 65_535, 65_536]),
+        );
       if (r() < 0.3) generic['mynet.vni'] = String(pick(r, [0, 1, 4095, 4096, 70_000, 16_777_215, 16_777_216]));
       try {
         const pool = await h.plugin.requestPool({ Pool: subnet }, log);
         const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
         const nid = hexId(0xc0 + (i % 32));
-        await h.plugin.createNetwork({ NetworkID: nid, Options: { 'com.docker.network.generic': generic }, IPv4Data: [{ Pool: subnet, Gateway: gw.Address }] }, log);
+        await h.plugin.createNetwork(
+          { NetworkID: nid, Options: { 'com.docker.network.generic': generic }, IPv4Data: [{ Pool: subnet, Gateway: gw.Address }] },
+          log,
+        );
         const ip = await h.plugin.requestAddress({ PoolID: pool.PoolID }, log);
         await h.plugin.createEndpoint({ NetworkID: nid, EndpointID: hexId(0xe0 + (i % 16)), Interface: { Address: ip.Address } }, log);
         await h.plugin.join({ NetworkID: nid, EndpointID: hexId(0xe0 + (i % 16)), SandboxKey: '/var/run/docker/netns/x' }, log);

@@ -10,7 +10,11 @@ export type Op = keyof StoreFs;
 export type Fault = { readonly short: number } | 'ENOSPC' | 'EIO';
 
 const errno = (code: string, op: string): NodeJS.ErrnoException =>
-  Object.assign(new Error(`${code}: ${code === 'ENOSPC' ? 'no space left on device' : 'i/o error'}, ${op}`), { code, errno: code === 'ENOSPC' ? -28 : -5, syscall: op });
+  Object.assign(new Error(`${code}: ${code === 'ENOSPC' ? 'no space left on device' : 'i/o error'}, ${op}`), {
+    code,
+    errno: code === 'ENOSPC' ? -28 : -5,
+    syscall: op,
+  });
 
 export class FaultyFs implements StoreFs {
   private readonly queue: { op: Op; fault: Fault }[] = [];

@@ -15,7 +15,8 @@ import { FaultyFs } from './faulty-fs.js';
 import { networkRecord, stateDir } from './state-dir.js';
 
 const sd = stateDir();
-const store = (fs?: FaultyFs, compactEvery?: number): FileStore => sd.store({ ...(fs ? { fs } : {}), ...(compactEvery ? { compactEvery } : {}) });
+const store = (fs?: FaultyFs, compactEvery?: number): FileStore =>
+  sd.store({ ...(fs ? { fs } : {}), ...(compactEvery ? { compactEvery } : {}) });
 const put = (n: number): Change[] => [{ op: 'network.put', network: networkRecord(n) }];
 
 /** As the orchestrator does: commit, then apply only if the commit succeeded, then maybe compact. */
@@ -33,7 +34,10 @@ async function commit(s: FileStore, state: State, changes: Change[]): Promise<Pl
 
 const ids = (s: State): string[] => [...s.networks.keys()].sort();
 const journalSeqs = async (s: FileStore): Promise<number[]> =>
-  (await readFile(s.journalPath, 'utf8')).split('\n').filter((l) => l).map((l) => (JSON.parse(l) as { seq: number }).seq);
+  (await readFile(s.journalPath, 'utf8'))
+    .split('\n')
+    .filter((l) => l)
+    .map((l) => (JSON.parse(l) as { seq: number }).seq);
 
 /** Closes, and loads the directory again with the real file operations (a restart). */
 async function reload(s: FileStore): Promise<State> {
@@ -106,13 +110,17 @@ describe('journal append on a full or failing disk', () => {
     fs.fail('fdatasyncSync', 'EIO');
     const e = await commit(a, state, put(2));
     expect(e?.code).toBe('STATE_IO');
-    expect(e?.message).toMatch(new RegExp(`^state journal ${a.journalPath} not synced: EIO.*mynet refuses changes until a snapshot is written`));
+    expect(e?.message).toMatch(
+      new RegExp(`^state journal ${a.journalPath} not synced: EIO.*mynet refuses changes until a snapshot is written`),
+    );
     expect(state.networks.has(hexId(2))).toBe(false);
     expect(state.seq).toBe(1);
     // The snapshot cannot be written either (the disk is full now): refused, and no temp file stays.
     fs.fail('write', { short: 100 }, 'ENOSPC');
     const e2 = await commit(a, state, put(3));
-    expect(e2?.message).toMatch(/not synced: EIO.*refuses changes until a snapshot is written \(writing a snapshot failed: state file .*state\.json: cannot be written: ENOSPC/);
+    expect(e2?.message).toMatch(
+      /not synced: EIO.*refuses changes until a snapshot is written \(writing a snapshot failed: state file .*state\.json: cannot be written: ENOSPC/,
+    );
     expect(existsSync(`${a.snapshotPath}.tmp`)).toBe(false);
     expect(existsSync(a.snapshotPath)).toBe(false);
     // The disk works again: the snapshot is written, the journal emptied, the change saved.
@@ -170,7 +178,10 @@ describe('snapshot write on a full or failing disk', () => {
     const oldSnap = await readFile(a.snapshotPath);
     expect(await commit(a, state, put(3))).toBeUndefined();
     arm(fs);
-    const e = await a.compact(state).then(() => undefined, (err: unknown) => err as PluginError);
+    const e = await a.compact(state).then(
+      () => undefined,
+      (err: unknown) => err as PluginError,
+    );
     expect(e?.code).toBe('STATE_IO');
     expect(e?.message).toMatch(expectMsg);
     expect(fs.pending()).toEqual([]);
@@ -184,11 +195,17 @@ describe('snapshot write on a full or failing disk', () => {
     expect(ids(await reload(a))).toEqual([1, 2, 3, 4].map((n) => hexId(n)).sort());
   }
 
-  it('ENOSPC after a partial write of the temp file', () => compactWith((fs) => fs.fail('write', { short: 50 }, 'ENOSPC'), /state\.json: cannot be written: ENOSPC.*previous snapshot is unchanged/));
-  it('ENOSPC when the temp file is created', () => compactWith((fs) => fs.fail('open', 'ENOSPC'), /state\.json: cannot be written: ENOSPC/));
+  it('ENOSPC after a partial write of the temp file', () =>
+    compactWith(
+      (fs) => fs.fail('write', { short: 50 }, 'ENOSPC'),
+      /state\.json: cannot be written: ENOSPC.*previous snapshot is unchanged/,
+    ));
+  it('ENOSPC when the temp file is created', () =>
+    compactWith((fs) => fs.fail('open', 'ENOSPC'), /state\.json: cannot be written: ENOSPC/));
   it('EIO from fsync of the temp file', () => compactWith((fs) => fs.fail('fsync', 'EIO'), /state\.json: cannot be written: EIO/));
   it('a failed rename', () => compactWith((fs) => fs.fail('rename', 'EIO'), /state\.json: cannot be written: EIO/));
-  it('EIO from fsync of the directory after the rename', () => compactWith((fs) => fs.fail('fsyncSync', 'EIO'), /renamed into place but its directory could not be synced: EIO/));
+  it('EIO from fsync of the directory after the rename', () =>
+    compactWith((fs) => fs.fail('fsyncSync', 'EIO'), /renamed into place but its directory could not be synced: EIO/));
 
   it('a temp file that cannot be removed is named in the error', async () => {
     const fs = new FaultyFs();

@@ -19,10 +19,26 @@ async function commit(s: FileStore, state: State, changes: Change[]): Promise<vo
 }
 const sample: Change[][] = [
   [{ op: 'network.put', network: networkRecord(1) }],
-  [{ op: 'pool.put', pool: poolRec(1) }, { op: 'address.take', pool: 'p1', address: '10.1.0.1' }],
+  [
+    { op: 'pool.put', pool: poolRec(1) },
+    { op: 'address.take', pool: 'p1', address: '10.1.0.1' },
+  ],
   [{ op: 'address.take', pool: 'p1', address: '10.1.0.2', cursor: true }],
   [{ op: 'address.take', pool: 'p1', address: '10.1.0.3', cursor: true }],
-  [{ op: 'endpoint.put', endpoint: { id: hexId(9), networkId: hexId(1), hostIf: 'mnh1', containerIf: 'mnc1', mac: '02:00:00:00:00:01', address: '10.1.0.2/24', ports: [] } }],
+  [
+    {
+      op: 'endpoint.put',
+      endpoint: {
+        id: hexId(9),
+        networkId: hexId(1),
+        hostIf: 'mnh1',
+        containerIf: 'mnc1',
+        mac: '02:00:00:00:00:01',
+        address: '10.1.0.2/24',
+        ports: [],
+      },
+    },
+  ],
   [{ op: 'network.put', network: networkRecord(2) }],
   [{ op: 'address.free', pool: 'p1', address: '10.1.0.2' }],
 ];
@@ -140,14 +156,28 @@ describe('FileStore', () => {
     it('snapshot: not JSON', () => expectCorrupt('snapshot', '{"version":1,"seq":', /not valid JSON/));
     it('snapshot: empty file', () => expectCorrupt('snapshot', ''));
     it('snapshot: wrong shape (missing fields)', () => expectCorrupt('snapshot', '{"version":1,"seq":2}', /\/networks must be an array/));
-    it('snapshot: wrong version', () => expectCorrupt('snapshot', '{"version":2,"seq":2,"networks":[],"endpoints":[],"pools":[]}', /\/version must be 1/));
+    it('snapshot: wrong version', () =>
+      expectCorrupt('snapshot', '{"version":2,"seq":2,"networks":[],"endpoints":[],"pools":[]}', /\/version must be 1/));
     it('snapshot: a JSON array', () => expectCorrupt('snapshot', '[]', /\/ must be an object/));
-    it('snapshot: a negative seq', () => expectCorrupt('snapshot', '{"version":1,"seq":-1,"networks":[],"endpoints":[],"pools":[]}', /\/seq must be an integer >= 0/));
-    it('snapshot: records without ids', () => expectCorrupt('snapshot', '{"version":1,"seq":2,"networks":[{}],"endpoints":[],"pools":[]}', /\/networks\/0 must be an object with a string id/));
+    it('snapshot: a negative seq', () =>
+      expectCorrupt('snapshot', '{"version":1,"seq":-1,"networks":[],"endpoints":[],"pools":[]}', /\/seq must be an integer >= 0/));
+    it('snapshot: records without ids', () =>
+      expectCorrupt(
+        'snapshot',
+        '{"version":1,"seq":2,"networks":[{}],"endpoints":[],"pools":[]}',
+        /\/networks\/0 must be an object with a string id/,
+      ));
     it('snapshot: a pool with unreadable addresses', () =>
-      expectCorrupt('snapshot', JSON.stringify({ version: 1, seq: 2, networks: [], endpoints: [], pools: [{ ...poolRec(1), taken: [['10.1.0.1', 'nope']] }] }), /nope/));
+      expectCorrupt(
+        'snapshot',
+        JSON.stringify({ version: 1, seq: 2, networks: [], endpoints: [], pools: [{ ...poolRec(1), taken: [['10.1.0.1', 'nope']] }] }),
+        /nope/,
+      ));
     it('snapshot: a pool whose taken list is not a list', () =>
-      expectCorrupt('snapshot', JSON.stringify({ version: 1, seq: 2, networks: [], endpoints: [], pools: [{ ...poolRec(1), taken: 'x' }] })));
+      expectCorrupt(
+        'snapshot',
+        JSON.stringify({ version: 1, seq: 2, networks: [], endpoints: [], pools: [{ ...poolRec(1), taken: 'x' }] }),
+      ));
 
     it('journal: a corrupt middle line', () => {
       const lines = [
@@ -159,7 +189,11 @@ describe('FileStore', () => {
     });
 
     it('journal: a middle line that is JSON but not an entry', () => {
-      const lines = [JSON.stringify({ seq: 3, changes: sample[2] }), '{"seq":"4","changes":{}}', JSON.stringify({ seq: 5, changes: sample[4] })];
+      const lines = [
+        JSON.stringify({ seq: 3, changes: sample[2] }),
+        '{"seq":"4","changes":{}}',
+        JSON.stringify({ seq: 5, changes: sample[4] }),
+      ];
       return expectCorrupt('journal', `${lines.join('\n')}\n`, /line 2 is not a journal entry/);
     });
 
@@ -168,7 +202,11 @@ describe('FileStore', () => {
     });
 
     it('journal: an entry whose address cannot be applied', () => {
-      return expectCorrupt('journal', `${JSON.stringify({ seq: 3, changes: [{ op: 'address.take', pool: 'p1', address: 'bogus' }] })}\n`, /line 1 \(entry 3\), change 0 \(address\.take\): address: "bogus" is not an IPv4 or IPv6 address/);
+      return expectCorrupt(
+        'journal',
+        `${JSON.stringify({ seq: 3, changes: [{ op: 'address.take', pool: 'p1', address: 'bogus' }] })}\n`,
+        /line 1 \(entry 3\), change 0 \(address\.take\): address: "bogus" is not an IPv4 or IPv6 address/,
+      );
     });
   });
 
@@ -203,7 +241,9 @@ describe('FileStore', () => {
   });
 
   it('commit before load is a STATE_IO error', async () => {
-    const e = await store().commit(sample[0] as Change[], new State()).catch((err: unknown) => err);
+    const e = await store()
+      .commit(sample[0] as Change[], new State())
+      .catch((err: unknown) => err);
     expect(e).toBeInstanceOf(PluginError);
     expect((e as PluginError).code).toBe('STATE_IO');
   });

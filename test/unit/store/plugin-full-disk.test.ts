@@ -43,7 +43,9 @@ it('refused changes are undone on the host and never applied; acknowledged ones 
   await plugin.createNetwork(net(1), silentLog);
 
   fs.fail('fdatasyncSync', 'EIO');
-  await expect(plugin.createNetwork(net(2), silentLog)).rejects.toThrow(/^state journal .*journal\.jsonl not synced: EIO.*mynet refuses changes until a snapshot is written/);
+  await expect(plugin.createNetwork(net(2), silentLog)).rejects.toThrow(
+    /^state journal .*journal\.jsonl not synced: EIO.*mynet refuses changes until a snapshot is written/,
+  );
   expect(undone(2)).toBe(true);
   expect(state.networks.has(hexId(2))).toBe(false);
 

@@ -28,21 +28,48 @@ const store = (): FileStore => sd.store();
 const NET = hexId(1);
 const EP = hexId(2);
 const goodNetwork = (): NetworkRecord => {
-  const d = createNetwork(new State(), {
-    NetworkID: NET,
-    Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': { 'com.docker.network.bridge.name': 'mnt-br0', 'com.docker.network.host_ipv4': '203.0.113.7', 'com.docker.network.host_ipv6': 'fd00::7' } },
-    IPv4Data: [{ Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
-    IPv6Data: [{ Pool: 'fd00:9::/64', Gateway: 'fd00:9::1/64' }],
-  }, 'absent', '2026-12-02T00:00:00.000Z');
+  const d = createNetwork(
+    new State(),
+    {
+      NetworkID: NET,
+      Options: {
+        'com.docker.network.enable_ipv6': true,
+        'com.docker.network.generic': {
+          'com.docker.network.bridge.name': 'mnt-br0',
+          'com.docker.network.host_ipv4': '203.0.113.7',
+          'com.docker.network.host_ipv6': 'fd00::7',
+        },
+      },
+      IPv4Data: [{ Pool: '10.9.0.0/24', Gateway: '10.9.0.1/24' }],
+      IPv6Data: [{ Pool: 'fd00:9::/64', Gateway: 'fd00:9::1/64' }],
+    },
+    'absent',
+    '2026-12-02T00:00:00.000Z',
+  );
   return (d.changes[0] as { network: NetworkRecord }).network;
 };
 const goodEndpoint = (): EndpointRecord => ({
-  ...(createEndpoint(stateWith(goodNetwork()), { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.9.0.2/24', AddressIPv6: 'fd00:9::2/64' } }).changes[0] as { endpoint: EndpointRecord }).endpoint,
+  ...(
+    createEndpoint(stateWith(goodNetwork()), {
+      NetworkID: NET,
+      EndpointID: EP,
+      Interface: { Address: '10.9.0.2/24', AddressIPv6: 'fd00:9::2/64' },
+    }).changes[0] as { endpoint: EndpointRecord }
+  ).endpoint,
   sandboxKey: '/var/run/docker/netns/abc',
-  ports: [{ proto: 'tcp', containerPort: 80, hostIp: '', hostPort: 8080 }, { proto: 'udp', containerPort: 53, hostIp: '203.0.113.7', hostPort: 5353 }],
+  ports: [
+    { proto: 'tcp', containerPort: 80, hostIp: '', hostPort: 8080 },
+    { proto: 'udp', containerPort: 53, hostIp: '203.0.113.7', hostPort: 5353 },
+  ],
 });
 const goodPool = (): PoolRecord & { taken: [string, string][]; cursor: string } => ({
-  id: 'mynet-local/10.9.0.0/24', space: 'mynet-local', pool: '10.9.0.0/24', family: 4, options: {}, taken: [['10.9.0.1', '10.9.0.2']], cursor: '10.9.0.2',
+  id: 'mynet-local/10.9.0.0/24',
+  space: 'mynet-local',
+  pool: '10.9.0.0/24',
+  family: 4,
+  options: {},
+  taken: [['10.9.0.1', '10.9.0.2']],
+  cursor: '10.9.0.2',
 });
 function stateWith(n: NetworkRecord, e?: EndpointRecord): State {
   const s = new State();
@@ -72,7 +99,13 @@ async function loadError(): Promise<PluginError> {
 }
 
 const snapshot = (over: { network?: unknown; endpoint?: unknown; pool?: unknown }): string =>
-  JSON.stringify({ version: 1, seq: 3, networks: [over.network ?? goodNetwork()], endpoints: [over.endpoint ?? goodEndpoint()], pools: [over.pool ?? goodPool()] });
+  JSON.stringify({
+    version: 1,
+    seq: 3,
+    networks: [over.network ?? goodNetwork()],
+    endpoints: [over.endpoint ?? goodEndpoint()],
+    pools: [over.pool ?? goodPool()],
+  });
 
 describe('a good state loads', () => {
   it('the base records pass the checks and load', async () => {
@@ -85,7 +118,7 @@ describe('a good state loads', () => {
 });
 
 // One case per kind of value: [record, field path, bad value, what the message must say].
-const BAD: [ 'network' | 'endpoint' | 'pool', string, unknown, RegExp][] = [
+const BAD: ['network' | 'endpoint' | 'pool', string, unknown, RegExp][] = [
   ['network', 'id', `${hexId(1, 20)}#x`, /id: must be a hex id/],
   ['network', 'bridge', 'x#y', /bridge: "x#y" contains "#"/],
   ['network', 'bridge', 'x"y', /bridge: .* contains "\\""/],
@@ -136,7 +169,7 @@ const BAD: [ 'network' | 'endpoint' | 'pool', string, unknown, RegExp][] = [
 describe('a bad record in the snapshot stops the load, naming the file, the record and the field', () => {
   for (const [kind, path, value, msg] of BAD) {
     it(`${kind} ${path} = ${JSON.stringify(value).slice(0, 30)}`, async () => {
-      await (store()).load();
+      await store().load();
       const rec = kind === 'network' ? goodNetwork() : kind === 'endpoint' ? goodEndpoint() : goodPool();
       const file = join(sd.dir(), 'state.json');
       const text = snapshot({ [kind]: withField(rec, path, value) });
@@ -154,9 +187,21 @@ describe('a bad record in the snapshot stops the load, naming the file, the reco
 
 describe('a bad change in the journal stops the load, naming the file, the line and the field', () => {
   const cases: [string, unknown, RegExp][] = [
-    ['network.put', { op: 'network.put', network: withField(goodNetwork(), 'bridge', 'x#y') }, /change 0 \(network\.put\): network\.bridge: "x#y" contains "#"/],
-    ['endpoint.put', { op: 'endpoint.put', endpoint: withField(goodEndpoint(), 'hostIf', 'a\\b') }, /change 0 \(endpoint\.put\): endpoint\.hostIf: .* contains/],
-    ['pool.put', { op: 'pool.put', pool: withField(goodPool(), 'pool', 'x') }, /change 0 \(pool\.put\): pool\.pool: "x" has no prefix length/],
+    [
+      'network.put',
+      { op: 'network.put', network: withField(goodNetwork(), 'bridge', 'x#y') },
+      /change 0 \(network\.put\): network\.bridge: "x#y" contains "#"/,
+    ],
+    [
+      'endpoint.put',
+      { op: 'endpoint.put', endpoint: withField(goodEndpoint(), 'hostIf', 'a\\b') },
+      /change 0 \(endpoint\.put\): endpoint\.hostIf: .* contains/,
+    ],
+    [
+      'pool.put',
+      { op: 'pool.put', pool: withField(goodPool(), 'pool', 'x') },
+      /change 0 \(pool\.put\): pool\.pool: "x" has no prefix length/,
+    ],
     ['network.delete', { op: 'network.delete', id: 'x#y' }, /change 0 \(network\.delete\): id: must be a hex id/],
     ['address.take', { op: 'address.take', pool: 'p', address: '10.9.0.3#' }, /change 0 \(address\.take\): address: .* contains "#"/],
     ['an unknown op', { op: 'network.rename', id: NET }, /change 0 \(network\.rename\): op: "network\.rename" is not a known change/],
@@ -209,7 +254,9 @@ function hostTextProblems(ops: readonly HostOp[]): string[] {
         if (/[#\\']/.test(line) || CONTROL.test(line)) out.push(`nft line ${JSON.stringify(line)}`);
         if ((line.match(/"/g) ?? []).length % 2) out.push(`nft line with an odd number of quotes ${JSON.stringify(line)}`);
         // Inside quotes only interface names, our comments, and the Docker bridge wildcard.
-        for (const q of line.match(/"[^"]*"/g) ?? []) if (!/^"[A-Za-z0-9_.:*-]+"$|^"owned by mynet; do not edit"$|^"net:[0-9a-f]{12} vni:[0-9]{1,8} vxlan from a non-member"$/.test(q)) out.push(`nft string ${q}`);
+        for (const q of line.match(/"[^"]*"/g) ?? [])
+          if (!/^"[A-Za-z0-9_.:*-]+"$|^"owned by mynet; do not edit"$|^"net:[0-9a-f]{12} vni:[0-9]{1,8} vxlan from a non-member"$/.test(q))
+            out.push(`nft string ${q}`);
       }
     } else if (op.kind === 'sysctl') {
       if (BAD_WORD.test(op.key) || op.key.includes('..') || BAD_WORD.test(op.value)) out.push(`sysctl ${op.key}`);
@@ -234,7 +281,9 @@ describe('host text rendered from records the checks accept', () => {
     // Each finding names the bad value, so a check that flagged something else would not pass.
     expect(hostTextProblems(plansOf(n, goodEndpoint()))).toContainEqual(expect.stringContaining('x#y'));
     expect(hostTextProblems(plansOf({ ...goodNetwork(), bridge: 'a"b' }, goodEndpoint()))).toContainEqual(expect.stringContaining('a\\"b'));
-    expect(hostTextProblems(plansOf(goodNetwork(), { ...goodEndpoint(), hostIf: 'a\\b' }))).toContainEqual(expect.stringContaining('a\\\\b'));
+    expect(hostTextProblems(plansOf(goodNetwork(), { ...goodEndpoint(), hostIf: 'a\\b' }))).toContainEqual(
+      expect.stringContaining('a\\\\b'),
+    );
   });
 
   it('property: 6 000 mutated records; whatever the checks accept renders clean host text', () => {
@@ -249,11 +298,47 @@ describe('host text rendered from records the checks accept', () => {
       return rnd() < 0.5 ? `${good.slice(0, i)}${char()}${good.slice(i)}` : `${good.slice(0, i)}${char()}${good.slice(i + 1)}`;
     };
     // A cluster network: its stored definition goes into `ip link add ... type vxlan` and nft too.
-    const baseNet: NetworkRecord = { ...goodNetwork(), cluster: { name: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1', gatewayMac: '02:aa:bb:cc:dd:ee', vni: 5000, mtu: 1450, local: '198.18.0.1' } };
+    const baseNet: NetworkRecord = {
+      ...goodNetwork(),
+      cluster: {
+        name: 'blue',
+        subnet: '10.77.0.0/16',
+        gateway: '10.77.0.1',
+        gatewayMac: '02:aa:bb:cc:dd:ee',
+        vni: 5000,
+        mtu: 1450,
+        local: '198.18.0.1',
+      },
+    };
     const baseEp = goodEndpoint();
-    const netFields = ['id', 'bridge', 'options.bridgeName', 'options.ifacePrefix', 'options.hostIpv4', 'options.hostIpv6', 'options.hostBindingIpv4', 'ipv4[0].pool', 'ipv4[0].gateway', 'ipv6[0].pool', 'ipv6[0].gateway', 'cluster.name', 'cluster.local', 'cluster.gatewayMac', 'cluster.gateway', 'cluster.subnet', 'cluster.vni', 'cluster.mtu'];
+    const netFields = [
+      'id',
+      'bridge',
+      'options.bridgeName',
+      'options.ifacePrefix',
+      'options.hostIpv4',
+      'options.hostIpv6',
+      'options.hostBindingIpv4',
+      'ipv4[0].pool',
+      'ipv4[0].gateway',
+      'ipv6[0].pool',
+      'ipv6[0].gateway',
+      'cluster.name',
+      'cluster.local',
+      'cluster.gatewayMac',
+      'cluster.gateway',
+      'cluster.subnet',
+      'cluster.vni',
+      'cluster.mtu',
+    ];
     const epFields = ['id', 'networkId', 'hostIf', 'containerIf', 'mac', 'address', 'addressV6', 'ports[0].hostIp', 'ports[1].hostIp'];
-    const get = (o: unknown, path: string): string => String(path.replace(/\[(\d+)\]/g, '.$1').split('.').reduce((x, k) => (x as Json)[k], o));
+    const get = (o: unknown, path: string): string =>
+      String(
+        path
+          .replace(/\[(\d+)\]/g, '.$1')
+          .split('.')
+          .reduce((x, k) => (x as Json)[k], o),
+      );
     let accepted = 0;
     let refused = 0;
     for (let i = 0; i < 6_000; i++) {

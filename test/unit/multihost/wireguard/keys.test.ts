@@ -19,7 +19,9 @@ const b64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64');
 
 describe('the key file', () => {
   it('derives the public key as X25519 does (RFC 7748 §6.1, Alice)', () => {
-    expect(publicKeyOf(b64('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))).toBe(b64('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a'));
+    expect(publicKeyOf(b64('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))).toBe(
+      b64('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a'),
+    );
   });
 
   it('made once, mode 0600, the same key on every later load; the public key is all that is returned', () => {
@@ -62,7 +64,16 @@ describe('the key file', () => {
 
 const KEY_B = b64('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
 const KEY_C = b64('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
-const rec = (o: Partial<PeerRecord> = {}): PeerRecord => ({ v: 1, node: 'host-b', publicKey: KEY_B, port: 51820, underlay: '198.18.160.2', tunnel: '198.18.170.2', updatedAt: '2026-12-06T23:00:00.000Z', ...o });
+const rec = (o: Partial<PeerRecord> = {}): PeerRecord => ({
+  v: 1,
+  node: 'host-b',
+  publicKey: KEY_B,
+  port: 51820,
+  underlay: '198.18.160.2',
+  tunnel: '198.18.170.2',
+  updatedAt: '2026-12-06T23:00:00.000Z',
+  ...o,
+});
 const SELF = { node: 'host-a', publicKey: b64('11'.repeat(32)), underlay: '198.18.160.1', tunnelCidr: '198.18.170.1/24' };
 
 describe('peer records: shape', () => {
@@ -92,12 +103,15 @@ describe('peer records: shape', () => {
 });
 
 describe('peer records: meaning', () => {
-  const present = new Map([['host-b', '198.18.160.2'], ['host-c', '198.18.160.3']]);
+  const present = new Map([
+    ['host-b', '198.18.160.2'],
+    ['host-c', '198.18.160.3'],
+  ]);
   it('a present member at its registered address is a peer', () => {
     expect(judgePeers([rec()], SELF, present)).toEqual({ peers: [rec()], refused: [] });
   });
 
-  it('not a member, another address than registered, this host\'s own key or address, outside the tunnel network: refused', () => {
+  it("not a member, another address than registered, this host's own key or address, outside the tunnel network: refused", () => {
     const reasons = (r: PeerRecord): string[] => judgePeers([r], SELF, present).refused.map((x) => x.reason);
     expect(reasons(rec({ node: 'host-z' }))).toEqual(['not-member']);
     expect(reasons(rec({ underlay: '198.18.160.9' }))).toEqual(['underlay-mismatch']);
@@ -111,7 +125,10 @@ describe('peer records: meaning', () => {
   it('a key or tunnel address held by two nodes is believed for neither', () => {
     const c = rec({ node: 'host-c', underlay: '198.18.160.3', tunnel: '198.18.170.3' });
     expect(judgePeers([rec(), { ...c, publicKey: KEY_B }], SELF, present).peers).toEqual([]);
-    expect(judgePeers([rec(), { ...c, publicKey: KEY_C, tunnel: '198.18.170.2' }], SELF, present).refused.map((x) => x.reason)).toEqual(['duplicate', 'duplicate']);
+    expect(judgePeers([rec(), { ...c, publicKey: KEY_C, tunnel: '198.18.170.2' }], SELF, present).refused.map((x) => x.reason)).toEqual([
+      'duplicate',
+      'duplicate',
+    ]);
     expect(judgePeers([rec(), { ...c, publicKey: KEY_C }], SELF, present).peers.map((p) => p.node)).toEqual(['host-b', 'host-c']);
   });
 });

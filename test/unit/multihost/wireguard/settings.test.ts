@@ -19,26 +19,38 @@ const generic = (g: Record<string, string>): Record<string, unknown> => ({ 'com.
 describe('WireGuard settings', () => {
   it('defaults: kernel, port 51820, interface mynet-wg0, the tunnel address derived', () => {
     expect(parseWireGuardSettings({})).toEqual({ mode: 'kernel', port: 51820, iface: 'mynet-wg0' });
-    expect(parseWireGuardSettings({ MYNET_WIREGUARD: 'userspace', MYNET_WIREGUARD_PORT: '51999', MYNET_WIREGUARD_INTERFACE: 'mnt-ng-w', MYNET_WIREGUARD_ADDRESS: '198.18.170.1/24' }))
-      .toEqual({ mode: 'userspace', port: 51999, iface: 'mnt-ng-w', address: '198.18.170.1/24' });
+    expect(
+      parseWireGuardSettings({
+        MYNET_WIREGUARD: 'userspace',
+        MYNET_WIREGUARD_PORT: '51999',
+        MYNET_WIREGUARD_INTERFACE: 'mnt-ng-w',
+        MYNET_WIREGUARD_ADDRESS: '198.18.170.1/24',
+      }),
+    ).toEqual({ mode: 'userspace', port: 51999, iface: 'mnt-ng-w', address: '198.18.170.1/24' });
   });
 
   it('bad values are refused naming the setting', () => {
-    expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD: 'yes' }))).toMatch(/MYNET_WIREGUARD: "yes" is not one of kernel, userspace, off/);
-    expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_PORT: '80' }))).toMatch(/MYNET_WIREGUARD_PORT: "80" is not a UDP port from 1024 to 65535/);
+    expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD: 'yes' }))).toMatch(
+      /MYNET_WIREGUARD: "yes" is not one of kernel, userspace, off/,
+    );
+    expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_PORT: '80' }))).toMatch(
+      /MYNET_WIREGUARD_PORT: "80" is not a UDP port from 1024 to 65535/,
+    );
     expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_PORT: '70000' }))).toMatch(/MYNET_WIREGUARD_PORT/);
     expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_INTERFACE: 'a name; rm' }))).toMatch(/MYNET_WIREGUARD_INTERFACE/);
-    expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_ADDRESS: '198.18.170.1' }))).toMatch(/MYNET_WIREGUARD_ADDRESS: .* with a prefix length/);
+    expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_ADDRESS: '198.18.170.1' }))).toMatch(
+      /MYNET_WIREGUARD_ADDRESS: .* with a prefix length/,
+    );
     expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_ADDRESS: '198.18.170.0/24' }))).toMatch(/network or broadcast/);
     expect(errorOf(() => parseWireGuardSettings({ MYNET_WIREGUARD_ADDRESS: 'fd00::1/64' }))).toMatch(/IPv4/);
   });
 
-  it('the derived tunnel address keeps the underlay\'s low 22 bits in 100.64.0.0/10', () => {
+  it("the derived tunnel address keeps the underlay's low 22 bits in 100.64.0.0/10", () => {
     expect(tunnelAddressFor('198.18.160.1')).toBe('100.82.160.1/10');
     expect(tunnelAddressFor('10.0.0.0')).toBe('100.64.0.1/10');
   });
 
-  it('MTU: WireGuard\'s 60 and VXLAN\'s 50 come off the underlay; the interface itself loses 60', () => {
+  it("MTU: WireGuard's 60 and VXLAN's 50 come off the underlay; the interface itself loses 60", () => {
     expect(encryptedClusterMtu(1500)).toBe(1390);
     expect(encryptedClusterMtu(1500, 6)).toBe(1370);
     expect(wireguardMtu(1500)).toBe(1440);
@@ -57,9 +69,13 @@ describe('whether this host can encrypt', () => {
       return a.ok ? 'ok' : a.refusal;
     };
     // This machine's case: no kernel WireGuard, wireguard-go installed, not allowed.
-    expect(refusal('kernel', { kernel: false })).toMatch(/this kernel has no WireGuard .*set MYNET_WIREGUARD=userspace .*wireguard-go is installed/);
+    expect(refusal('kernel', { kernel: false })).toMatch(
+      /this kernel has no WireGuard .*set MYNET_WIREGUARD=userspace .*wireguard-go is installed/,
+    );
     expect(refusal('kernel', { kernel: false, wireguardGo: false })).toMatch(/apt-get install wireguard-go/);
-    expect(refusal('userspace', { wireguardGo: false })).toMatch(/MYNET_WIREGUARD=userspace needs wireguard-go \(apt-get install wireguard-go\)/);
+    expect(refusal('userspace', { wireguardGo: false })).toMatch(
+      /MYNET_WIREGUARD=userspace needs wireguard-go \(apt-get install wireguard-go\)/,
+    );
     expect(refusal('userspace', { tun: false })).toMatch(/\/dev\/net\/tun/);
     expect(refusal('kernel', { wg: false })).toMatch(/apt-get install wireguard-tools/);
     expect(refusal('off', {})).toMatch(/MYNET_WIREGUARD=off.*set MYNET_WIREGUARD=kernel or userspace/);
@@ -70,8 +86,12 @@ describe('option mynet.encrypt', () => {
   it('wireguard on a cluster network; anything else, or on a local network, is refused naming the option', () => {
     expect(parseNetworkOptions(generic({ 'mynet.cluster': 'secure', 'mynet.encrypt': 'wireguard' })).encrypt).toBe('wireguard');
     expect(parseNetworkOptions(generic({ 'mynet.cluster': 'plain' })).encrypt).toBeUndefined();
-    expect(errorOf(() => parseNetworkOptions(generic({ 'mynet.cluster': 'secure', 'mynet.encrypt': 'ipsec' })))).toMatch(/option mynet.encrypt: "ipsec" is not supported; valid values: wireguard/);
-    expect(errorOf(() => parseNetworkOptions(generic({ 'mynet.encrypt': 'wireguard' })))).toMatch(/option mynet.encrypt: is only for cluster networks/);
+    expect(errorOf(() => parseNetworkOptions(generic({ 'mynet.cluster': 'secure', 'mynet.encrypt': 'ipsec' })))).toMatch(
+      /option mynet.encrypt: "ipsec" is not supported; valid values: wireguard/,
+    );
+    expect(errorOf(() => parseNetworkOptions(generic({ 'mynet.encrypt': 'wireguard' })))).toMatch(
+      /option mynet.encrypt: is only for cluster networks/,
+    );
   });
 
   it('the stored form is checked as the request is', () => {
