@@ -1,7 +1,7 @@
 /**
  * What this host owes etcd for the cluster networks it left (issue 22, finding 7). A network
  * removed while etcd is away leaves this host's address claims and endpoint records there; the
- * convergence (agent.ts) only looks at the networks the journal still has, so they stayed for
+ * convergence (convergence.ts) only looks at the networks the journal still has, so they stayed for
  * good. DeleteNetwork now writes a departure in the same journal line as the delete
  * (driver/network.ts); here each one is settled when etcd answers: every claim and endpoint
  * record of this node in that cluster is removed, each with a compare-and-delete

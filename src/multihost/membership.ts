@@ -1,0 +1,88 @@
+/**
+ * This host's membership of the cluster: its presence lease in etcd (granted again with a
+ * back-off while etcd is away), the followed presences of the other nodes (AgentCore.isUp), and
+ * `mynet cluster forget` of a node that left. Its own file because presence has its own timers
+ * and retry, apart from the claims and records.
+ */
+import type { ForgetOutcome } from '../cluster/cluster-store.js';
+import { keys } from '../cluster/keys.js';
+import { NodePresence } from '../cluster/presence.js';
+import { RateLimitedWarning } from '../cluster/backoff.js';
+import { PluginError, messageOf } from '../errors.js';
+import type { AgentCore } from './agent-core.js';
+
+export class Membership {
+  private presence: NodePresence | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private presenceRetryMs = 500;
+
+  /** `scheduleConverge` is the agent's (ClusterAgent.scheduleConverge). */
+  constructor(
+    private readonly a: AgentCore,
+    private readonly scheduleConverge: () => void,
+  ) {}
+
+  /** Presence and the followed presences of the nodes; never waits for etcd. */
+  start(): void {
+    this.startPresence();
+    // Who is present: a host whose lease expired has its names left out of DNS until it is back.
+    this.a.members = this.a.o.store.followPrefix(keys.nodes(), this.a.o.backoffMs, () => this.a.o.onRemoteChange?.());
+  }
+
+  private startPresence(): void {
+    if (this.a.stopped) return;
+    // One warning a minute while the lease stays lost (finding 18), however often it is tried.
+    const lost = new RateLimitedWarning((f, m) => this.a.o.log.warn(f, m));
+    const p = new NodePresence(this.a.o.store.kv, this.a.o.store.node, {
+      ...(this.a.o.presenceTtlS !== undefined && { ttlS: this.a.o.presenceTtlS }),
+      onLost: (err) => void lost.warnNow({ err: err.message }, 'cluster: presence lease lost; granting a new one when etcd answers'),
+      onRestored: () => {
+        lost.reset();
+        this.a.o.log.info('cluster: presence restored');
+        this.scheduleConverge(); // etcd is back: what it missed meanwhile (departures too)
+      },
+    });
+    this.a.call(p.start()).then(
+      () => {
+        if (this.a.stopped) {
+          void p.stop().catch(() => undefined);
+          return;
+        }
+        this.presence = p;
+        this.presenceRetryMs = 500;
+        this.a.o.log.info({ node: this.a.node }, 'cluster: present in etcd');
+        this.scheduleConverge();
+      },
+      (err: unknown) => {
+        // Backing off to 30 s: an etcd away for hours must not write a warning every second.
+        this.presenceRetryMs = Math.min(30_000, this.presenceRetryMs * 2);
+        this.a.o.log.warn({ err: messageOf(err), retryMs: this.presenceRetryMs }, 'cluster: cannot register presence yet; retrying');
+        this.presenceTimer = setTimeout(() => this.startPresence(), this.presenceRetryMs);
+      },
+    );
+  }
+
+  /** At shutdown: no presence is tried again. */
+  stopRetrying(): void {
+    clearTimeout(this.presenceTimer);
+  }
+
+  /** At shutdown: the presence held, if any, handed over for its revoke (and forgotten here). */
+  takePresence(): NodePresence | undefined {
+    const presence = this.presence;
+    this.presence = undefined;
+    return presence;
+  }
+
+  /** `mynet cluster forget <node>`: only a node that is not present, and never this one. */
+  async forget(node: string): Promise<ForgetOutcome> {
+    if (node === this.a.node.name) throw new PluginError('CONFLICT', `node: ${node} is this host; it cannot forget itself`);
+    const nodes = await this.a.call(this.a.o.store.listNodes());
+    if (nodes.some((x) => x.name === node))
+      throw new PluginError(
+        'CONFLICT',
+        `node: ${node} is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire`,
+      );
+    return this.a.call(this.a.o.store.forgetNode(node));
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The cluster networks on this host: their definition in etcd (defineNetwork, refused before
+ * any write where this host cannot encrypt), each one's data plane brought up and down
+ * (plane.ts), and what the planes followed, read out: the remote names for DNS, the count of
+ * remote endpoints, the doctor's comparison. Its own file because it is the agent's side facing
+ * the planes, apart from claims and records.
+ */
+import type { Logger } from 'pino';
+import type { NetworkWanted } from '../cluster/cluster-store.js';
+import type { ContainerInfo } from '../dns/records.js';
+import type { ClusterBinding, NetworkRecord } from '../driver/state.js';
+import { PluginError } from '../errors.js';
+import { clusterMtu, encryptedClusterMtu } from '../rules/mtu.js';
+import { bareAddress } from '../rules/address.js';
+import type { AgentCore } from './agent-core.js';
+import { type EntryDifference, NetworkPlane } from './plane.js';
+import { ownEndpoints } from './trust.js';
+
+export async function defineNetwork(a: AgentCore, w: NetworkWanted, log: Logger): Promise<ClusterBinding> {
+  // A host that cannot encrypt is refused before it writes anything (issue 24).
+  const wg = w.encrypt
+    ? (a.o.wireguard?.ability() ?? {
+        ok: false as const,
+        refusal: 'option mynet.encrypt: this mynet was started without WireGuard support',
+      })
+    : undefined;
+  if (wg && !wg.ok) throw new PluginError('INVALID_REQUEST', wg.refusal);
+  const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(a.o.underlayMtu) : clusterMtu(a.o.underlayMtu));
+  const def = await a.call(a.o.store.defineNetwork({ ...w, mtu }));
+  log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy, encrypt: def.encrypt ?? 'none' }, 'cluster: network defined');
+  // An encrypted network's VXLAN runs between tunnel addresses, inside WireGuard.
+  const local = def.encrypt && a.o.wireguard ? a.o.wireguard.tunnelAddress : a.node.address;
+  return {
+    name: def.cluster,
+    subnet: def.subnet,
+    gateway: def.gateway,
+    gatewayMac: def.gatewayMac,
+    vni: def.vni,
+    mtu: def.mtu,
+    local,
+    ...(def.internal && { internal: true }),
+    ...(def.multicast && { multicast: true }),
+    ...(def.encrypt && { encrypt: def.encrypt }),
+  };
+}
+
+/** `scheduleConverge` is the agent's (ClusterAgent.scheduleConverge). */
+export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () => void): void {
+  if (!n.cluster || a.planes.has(n.id) || a.stopped) return;
+  const plane = new NetworkPlane(n.id, n.cluster, {
+    store: a.o.store,
+    exec: a.o.exec,
+    read: a.o.read,
+    log: a.o.log.child({ network: n.id.slice(0, 12), cluster: n.cluster.name }),
+    self: a.node.name,
+    selfUnderlay: a.node.address,
+    own: () =>
+      ownEndpoints(
+        [...a.o.state().endpoints.values()]
+          .filter((e) => e.networkId === n.id)
+          .map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac })),
+      ),
+    ...(a.o.onRefused && { onRefused: a.o.onRefused }),
+    onRemoteChange: () => a.o.onRemoteChange?.(),
+    onResynced: () => scheduleConverge(),
+    onState: (s) => {
+      if (s === 'synced') {
+        a.reachable = true;
+        scheduleConverge();
+      } else if (s === 'resyncing') a.reachable = false;
+    },
+    ...(a.o.onLag && { onLag: a.o.onLag }),
+    ...(a.o.backoffMs && { backoffMs: a.o.backoffMs }),
+  });
+  a.planes.set(n.id, plane);
+  plane.start();
+}
+
+export async function networkDown(a: AgentCore, networkId: string): Promise<void> {
+  const p = a.planes.get(networkId);
+  a.planes.delete(networkId);
+  await p?.stop();
+  a.o.onRemoteChange?.();
+}
+
+/** Remote endpoints as the DNS zone serves them: `<name>.<cluster>.<zone>`. */
+export function remoteNames(a: AgentCore, isUp: (node: string) => boolean): ContainerInfo[] {
+  const out: ContainerInfo[] = [];
+  for (const p of a.planes.values()) {
+    for (const e of p.records.values()) {
+      // A dead host's containers answer nothing (issue 23): a name resolves only where it can be reached.
+      if (e.name === undefined || !isUp(e.node)) continue;
+      out.push({
+        id: `cluster:${e.id}`,
+        name: e.name,
+        networks: [
+          {
+            networkId: `cluster:${p.binding.name}`,
+            networkName: p.binding.name,
+            cluster: p.binding.name,
+            ipv4: e.address,
+            aliases: e.aliases ?? [],
+          },
+        ],
+      });
+    }
+  }
+  return out;
+}
+
+export function remoteEndpoints(a: AgentCore): number {
+  let n = 0;
+  for (const p of a.planes.values()) n += p.remoteCount();
+  return n;
+}
+
+/** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
+export async function doctor(a: AgentCore, repair: boolean, log: Logger, scheduleConverge: () => void): Promise<EntryDifference[]> {
+  // The reconcile loop's repair run also takes this host's records back to its journal.
+  if (repair) scheduleConverge();
+  const out: EntryDifference[] = [];
+  for (const p of a.planes.values()) {
+    if (!p.synced) {
+      out.push({
+        object: `${p.device}`,
+        detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)',
+        compared: false,
+      });
+      continue;
+    }
+    out.push(...(await p.doctor(repair, log)));
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+/**
+ * This host's endpoint records in etcd (ClusterPort publish and withdraw) and the republishing
+ * of the ones whose Docker names changed (namesChanged, for DNS on the other hosts). Its own file
+ * so the record writes and the names last published (AgentCore.published) are read in one place.
+ */
+import type { Logger } from 'pino';
+import type { ClusterBinding, EndpointRecord } from '../driver/state.js';
+import { PluginError, messageOf } from '../errors.js';
+import { bareAddress } from '../rules/address.js';
+import type { AgentCore } from './agent-core.js';
+import { namesKey, recordNames } from './dns-names.js';
+
+export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
+  if (!e.address)
+    throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
+  const names = recordNames(a.o.nameOf?.(e));
+  const plane = a.planeOf(c);
+  plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac);
+  try {
+    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...names }));
+  } catch (err) {
+    plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
+    throw err;
+  }
+  a.published.set(e.id, namesKey(names));
+  log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
+}
+
+export function withdraw(a: AgentCore, c: ClusterBinding, endpointId: string, log: Logger): Promise<void> {
+  a.published.delete(endpointId);
+  a.planeOf(c)?.ownEndpointRemoved(endpointId);
+  a.later(async () => {
+    try {
+      await a.call(a.o.store.withdrawEndpoint(c.name, endpointId));
+    } catch (err) {
+      log.warn(
+        { err: messageOf(err), cluster: c.name, endpoint: endpointId },
+        'cluster: withdrawal not in etcd yet; applied when etcd answers',
+      );
+    }
+  });
+  return Promise.resolve();
+}
+
+/**
+ * Docker's names changed: republish the endpoints whose name is new (for DNS on the other
+ * hosts), only if the endpoint still exists when the put runs (a withdrawn endpoint must not
+ * come back). On the queue of releases and withdrawals, not under the request lock (finding
+ * 6): a withdrawal asked after this is queued behind it. One put per renamed endpoint.
+ * `publish` is the agent's (ClusterAgent.publish), as it was called before the split.
+ */
+export function namesChanged(a: AgentCore, publish: (c: ClusterBinding, e: EndpointRecord, log: Logger) => Promise<void>): void {
+  const stale = (): EndpointRecord[] => {
+    const state = a.o.state();
+    return [...state.endpoints.values()].filter(
+      (e) =>
+        state.networks.get(e.networkId)?.cluster &&
+        a.published.has(e.id) &&
+        a.published.get(e.id) !== namesKey(recordNames(a.o.nameOf?.(e))),
+    );
+  };
+  if (stale().length === 0) return;
+  a.later(async () => {
+    const state = a.o.state();
+    try {
+      for (const e of stale()) {
+        const c = state.networks.get(e.networkId)?.cluster;
+        if (c) await publish(c, e, a.o.log);
+      }
+    } catch (err) {
+      a.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name is not in etcd yet; the next convergence publishes it');
+    }
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * `mynet cluster status`: this node, whether etcd answers, each cluster network's plane, and the
+ * members (present in etcd, or known from the followed records when etcd is away). Its own file
+ * because it only reads what the other parts keep; the admin socket and the CLI import its types
+ * through agent.ts.
+ */
+import type { NodeRecord } from '../cluster/records.js';
+import type { AgentCore } from './agent-core.js';
+
+export interface MemberStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly up: boolean | undefined;
+  readonly endpoints: number;
+}
+
+export interface ClusterStatus {
+  readonly node: string;
+  readonly address: string;
+  readonly etcd: 'up' | 'down';
+  readonly etcdError?: string;
+  readonly networks: readonly { readonly cluster: string; readonly network: string; readonly synced: boolean; readonly remote: number }[];
+  readonly members: readonly MemberStatus[];
+}
+
+export async function status(a: AgentCore): Promise<ClusterStatus> {
+  let nodes: NodeRecord[] | undefined;
+  try {
+    nodes = await a.call(a.o.store.listNodes());
+  } catch {
+    nodes = undefined; // etcd down: members from the followed records, up unknown
+  }
+  const counts = new Map<string, { address: string; n: number }>();
+  for (const p of a.planes.values()) {
+    for (const e of p.records.values()) {
+      const c = counts.get(e.node) ?? { address: e.underlay, n: 0 };
+      c.n++;
+      counts.set(e.node, c);
+    }
+  }
+  const names = new Set([...counts.keys(), ...(nodes ?? []).map((x) => x.name), a.node.name]);
+  const members = [...names].sort().map((name): MemberStatus => {
+    const present = nodes?.find((x) => x.name === name);
+    return {
+      name,
+      address: present?.address ?? counts.get(name)?.address ?? (name === a.node.name ? a.node.address : '?'),
+      up: nodes ? present !== undefined : undefined,
+      endpoints: counts.get(name)?.n ?? 0,
+    };
+  });
+  const networks = [...a.planes.values()].map((p) => ({
+    cluster: p.binding.name,
+    network: p.networkId.slice(0, 12),
+    synced: p.synced,
+    remote: p.remoteCount(),
+  }));
+  return {
+    node: a.node.name,
+    address: a.node.address,
+    etcd: a.reachable ? 'up' : 'down',
+    ...(a.lastError && { etcdError: a.lastError }),
+    networks,
+    members,
+  };
+}
