@@ -2,6 +2,7 @@
  * CreateNetwork / DeleteNetwork decisions. The orchestrator tells us whether the bridge name is
  * free on the host (`link`), so that the decision stays pure.
  */
+import type { NetworkWanted } from '../cluster/cluster-store.js';
 import { PluginError, invalid } from '../errors.js';
 import { formatCidr, parseCidr } from '../ip/cidr.js';
 import { bareAddress } from '../rules/address.js';
@@ -117,17 +118,8 @@ export const vxlanSpecOf = (n: NetworkRecord, c: ClusterBinding): VxlanSpec => (
   mtu: c.mtu,
 });
 
-/** What a cluster network asks of etcd (cluster/cluster-store.ts NetworkWanted, by value). */
-export interface ClusterWanted {
-  readonly cluster: string;
-  readonly subnet: string;
-  readonly gateway?: string;
-  readonly vni?: number;
-  readonly mtu: number;
-  readonly internal?: boolean;
-  readonly multicast?: boolean;
-  readonly encrypt?: 'wireguard';
-}
+/** What a cluster network asks of etcd: the cluster store's own type (a type-only import crosses layers freely). */
+export type ClusterWanted = NetworkWanted;
 
 /**
  * What a cluster network asks of etcd, checked before any etcd call: mynet's IPAM (the
