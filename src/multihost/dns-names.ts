@@ -2,9 +2,11 @@
  * The names of a local endpoint that travel in its etcd record, for DNS on the other hosts
  * (issue 23): the container's name and its `--network-alias` names (compose's service names are
  * aliases). Pure. Only aliases mynet's DNS can answer (one lowercase label) travel, each once,
- * sorted (so the same set is the same record), at most MAX_RECORD_ALIASES of them.
+ * sorted (so the same set is the same record), at most MAX_RECORD_ALIASES of them. A name the
+ * other hosts' record check would refuse (CONTAINER_NAME) does not travel: the record would be
+ * refused whole there, and the container unreachable across hosts instead of only unnamed.
  */
-import { MAX_RECORD_ALIASES, NAME_LABEL } from '../rules/names.js';
+import { CONTAINER_NAME, MAX_RECORD_ALIASES, NAME_LABEL } from '../rules/names.js';
 
 /** What Docker reports of a local endpoint's names. */
 export interface DnsNames {
@@ -25,7 +27,7 @@ export function recordNames(n: DnsNames | undefined): RecordNames {
     .filter((a) => a !== own && NAME_LABEL.test(a))
     .sort()
     .slice(0, MAX_RECORD_ALIASES);
-  return { name: n.name, ...(aliases.length > 0 && { aliases }) };
+  return { ...(CONTAINER_NAME.test(n.name) && { name: n.name }), ...(aliases.length > 0 && { aliases }) };
 }
 
 /** One string per set of names: what was published, compared with what Docker says now. */

@@ -8,6 +8,7 @@ import { keys } from '../../../src/cluster/keys.js';
 import { NameTable } from '../../../src/dns/records.js';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { type DnsNames, namesKey, recordNames } from '../../../src/multihost/dns-names.js';
+import { readRecord } from '../../../src/cluster/records.js';
 import { convergePlan } from '../../../src/multihost/converge.js';
 import { type ClusterHost, clusterHost } from '../../helpers/cluster-host.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
@@ -58,6 +59,27 @@ describe('names of cluster endpoints across hosts', () => {
     expect(recordNames({ name: 'w', aliases: ['b', 'a'] })).toEqual({ name: 'w', aliases: ['a', 'b'] });
     expect(namesKey(recordNames({ name: 'w', aliases: ['b', 'a'] }))).toBe(namesKey({ name: 'w', aliases: ['a', 'b'] }));
     expect(namesKey({ name: 'w' })).not.toBe(namesKey({ name: 'w', aliases: ['a'] }));
+  });
+
+  it('recordNames: a name the other hosts would refuse does not travel, so the record is still accepted there', () => {
+    const long = 'w'.repeat(300);
+    expect(recordNames({ name: long, aliases: ['api'] })).toEqual({ aliases: ['api'] });
+    expect(recordNames({ name: '-web', aliases: [] })).toEqual({});
+    const rec = {
+      v: 1 as const,
+      cluster: 'blue',
+      id: hexId(0xe1),
+      node: 'a',
+      underlay: '198.18.110.1',
+      address: '10.77.0.2',
+      mac: '02:42:0a:4d:00:02',
+      updatedAt: '2026-12-07T00:00:00.000Z',
+    };
+    const key = `/mynet/v1/endpoints/blue/${hexId(0xe1)}`;
+    expect(readRecord('endpoint', key, JSON.stringify({ ...rec, name: long })).ok).toBe(false);
+    expect(readRecord('endpoint', key, JSON.stringify({ ...rec, ...recordNames({ name: long, aliases: ['api'] }) }))).toMatchObject({
+      ok: true,
+    });
   });
 
   it('convergence republishes an endpoint whose aliases changed', () => {
