@@ -6,26 +6,26 @@
  * after the first 300 lifecycles, the run going on until at least 300 more ran): a 10 s run on a shared 2-core CI machine is too short and
  * noisy for the 10% goal, which bench/load.mjs measures over 60 s (RELIABILITY.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { createNetns, destroyCreated } from '../helpers/netns.js';
+import { PluginProcess } from './plugin-process.js';
 
 const CONNS = 100;
 /** RSS is read after this many lifecycles, and the run lasts at least this many more (a slow machine does fewer in SECONDS). */
 const EARLY = 300;
 const SECONDS = Number(process.env.MYNET_LOAD_SECONDS ?? 10);
-const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'mnt-load-'));
-const sock = join(dir, 'p.sock');
-let proc: ChildProcess | undefined;
+let nsName = '';
+const plugin = new PluginProcess(() => nsName, join(dir, 'plugin'), { MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error' });
+const sock = plugin.socket;
 
 afterAll(async () => {
-  proc?.kill('SIGKILL');
+  await plugin.kill9();
   await destroyCreated();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -47,30 +47,10 @@ const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`
 const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
 it(`${CONNS} connections of endpoint lifecycles for ${SECONDS} s: no error, no fd growth, memory bounded`, async () => {
-  const ns = await createNetns();
-  proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
-    env: {
-      ...process.env,
-      MYNET_SOCKET: sock,
-      MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'),
-      MYNET_STATE_DIR: join(dir, 'state'),
-      MYNET_DNS_LISTEN: '',
-      MYNET_LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  nsName = (await createNetns()).name;
+  await plugin.start();
   const setup = new Agent({ keepAlive: true });
-  for (let i = 0; i < 400; i++) {
-    if (
-      await call(setup, '/Plugin.Activate', {}).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  const pid = proc.pid as number; // ip netns exec execs node in place
+  const pid = plugin.pid as number; // ip netns exec execs node in place
   const NET = id();
   await call(setup, '/NetworkDriver.CreateNetwork', {
     NetworkID: NET,

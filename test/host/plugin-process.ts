@@ -32,6 +32,8 @@ export class PluginProcess {
     private readonly netns: () => string,
     readonly dir: string,
     private readonly env: Readonly<Record<string, string>>,
+    /** Node's own flags before main.js (a module hook, say). */
+    private readonly nodeArgs: readonly string[] = [],
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.socket = join(dir, 'mynet.sock');
@@ -60,7 +62,7 @@ export class PluginProcess {
       MYNET_STATE_DIR: this.stateDir,
       ...this.env,
     };
-    const child = spawn('ip', ['netns', 'exec', this.netns(), process.execPath, join(ROOT, 'dist/main.js')], {
+    const child = spawn('ip', ['netns', 'exec', this.netns(), process.execPath, ...this.nodeArgs, join(ROOT, 'dist/main.js')], {
       env,
       stdio: ['ignore', log, log],
     });
@@ -82,21 +84,22 @@ export class PluginProcess {
     await this.signal('SIGKILL');
   }
 
-  /** SIGTERM and wait (it drains and saves); SIGKILL after 10 s. */
-  async stop(): Promise<void> {
+  /** SIGTERM and wait (it drains and saves); SIGKILL after 10 s. Its exit code (null: killed, or not running). */
+  async stop(): Promise<number | null> {
     const c = this.child;
-    if (!c || !this.alive) return;
+    if (!c || !this.alive) return null;
     const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
-    await this.signal('SIGTERM');
+    const code = await this.signal('SIGTERM');
     clearTimeout(timer);
+    return code;
   }
 
-  private async signal(sig: NodeJS.Signals): Promise<void> {
+  private async signal(sig: NodeJS.Signals): Promise<number | null> {
     const c = this.child;
-    if (!c || !this.alive) return;
-    const gone = new Promise((r) => c.once('exit', r));
+    if (!c || !this.alive) return null;
+    const gone = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
     c.kill(sig);
-    await gone;
+    return gone;
   }
 
   /** The last lines of its log (JSON lines from pino), for a failure's message. */

@@ -7,11 +7,11 @@
  * namespace: published ports are held with bound sockets, so a process that binds one later gets
  * EADDRINUSE (issue 14.11), until it is unpublished, and again after a restart.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostPorts, Proto } from '../../src/decision.js';
@@ -20,6 +20,7 @@ import { readHostPorts } from '../../src/host/listeners.js';
 import { TABLE } from '../../src/plan/nft.js';
 import { type TestNetns, createNetns, dockerId } from '../helpers/netns.js';
 import { type CreatedNetwork, createNetwork, dockerLikeFirewall, ipOf, log, publish } from './plugin-fixture.js';
+import { PluginProcess } from './plugin-process.js';
 import {
   type Background,
   type Container,
@@ -342,16 +343,19 @@ describe('unpublishing', () => {
 });
 
 describe('held host ports: the real plugin in a namespace', () => {
-  const ROOT = resolve(import.meta.dirname, '../..');
   let dir = '';
-  let sock = '';
-  let proc: ChildProcess | undefined;
+  let nsName = '';
+  let plugin: PluginProcess | undefined;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'mnt-held-'));
-    sock = join(dir, 'p.sock');
+    plugin = new PluginProcess(() => nsName, join(dir, 'plugin'), {
+      MYNET_DNS_LISTEN: '',
+      MYNET_LOG_LEVEL: 'error',
+      MYNET_RECONCILE_INTERVAL: '3600',
+    });
   });
-  afterAll(() => {
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+  afterAll(async () => {
+    await plugin?.kill9();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -360,7 +364,7 @@ describe('held host ports: the real plugin in a namespace', () => {
     new Promise((res, rej) => {
       const data = JSON.stringify(body);
       const req = request(
-        { socketPath: sock, agent, method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } },
+        { socketPath: plugin?.socket, agent, method: 'POST', path, headers: { 'Content-Length': Buffer.byteLength(data) } },
         (r) => {
           let t = '';
           r.on('data', (d: Buffer) => (t += d.toString()));
@@ -376,34 +380,11 @@ describe('held host ports: the real plugin in a namespace', () => {
   };
 
   async function start(ns: TestNetns): Promise<void> {
-    proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(ROOT, 'dist/main.js')], {
-      env: {
-        ...process.env,
-        MYNET_SOCKET: sock,
-        MYNET_ADMIN_SOCKET: join(dir, 'admin.sock'),
-        MYNET_STATE_DIR: join(dir, 'state'),
-        MYNET_DNS_LISTEN: '',
-        MYNET_LOG_LEVEL: 'error',
-        MYNET_RECONCILE_INTERVAL: '3600',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitUntil(
-      'the plugin to answer',
-      () =>
-        call('/Plugin.Activate', {}).then(
-          () => true,
-          () => false,
-        ),
-      { ms: 10_000, every: 25 },
-    );
+    nsName = ns.name;
+    await plugin?.start();
   }
   async function stop(): Promise<void> {
-    const p = proc;
-    if (!p || p.exitCode !== null) return;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    await gone;
+    await plugin?.stop();
   }
 
   /** What a process of the host gets when it binds proto/port on host in the namespace: 'bound' or the errno. */

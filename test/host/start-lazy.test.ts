@@ -6,71 +6,40 @@
  * that is not there) it does, which shows the recording sees the client when it is loaded.
  * How fast the start is lives in bench/plugin.mjs, not here.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createNetns, destroyCreated } from '../helpers/netns.js';
+import { answersOn } from './plugin-client.js';
+import { PluginProcess } from './plugin-process.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const HOOK = join(import.meta.dirname, 'record-imports.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'mnt-lazy-'));
-let proc: ChildProcess | undefined;
-
-afterEach(async () => {
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    const p = proc;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await gone;
-  }
-  await destroyCreated();
-});
+afterEach(() => destroyCreated());
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const answers = (socketPath: string, method: string, path: string): Promise<boolean> =>
-  new Promise((res) => {
-    const req = request({ socketPath, path, method }, (r) => {
-      r.resume();
-      r.on('end', () => res(r.statusCode === 200));
-    });
-    req.on('error', () => res(false));
-    req.end(method === 'POST' ? '{}' : undefined);
-  });
 
 /** Starts the plugin with `env`, waits for both sockets and a request, stops it; the packages it loaded. */
 async function packagesLoaded(name: string, env: Record<string, string>, cleanExit = true): Promise<Set<string>> {
   const ns = await createNetns();
-  const sock = join(dir, `${name}.sock`);
-  const admin = join(dir, `${name}-admin.sock`);
   const imports = join(dir, `${name}.imports`);
-  proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--import', HOOK, join(ROOT, 'dist/main.js')], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      MYNET_SOCKET: sock,
-      MYNET_ADMIN_SOCKET: admin,
-      MYNET_STATE_DIR: join(dir, `${name}-state`),
-      MYNET_DNS_LISTEN: '',
-      MYNET_LOG_LEVEL: 'error',
-      MNT_IMPORTS_FILE: imports,
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const ready = async (): Promise<boolean> => (await answers(sock, 'POST', '/Plugin.Activate')) && answers(admin, 'GET', '/version');
-  for (let i = 0; i < 400 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 25));
-  expect(await ready()).toBe(true);
-  // A request that needs the whole app (ajv), and the metrics (prom-client).
-  expect(await answers(sock, 'POST', '/IpamDriver.ReleasePool')).toBe(false); // no PoolID: 500, from ajv
-  expect(await answers(admin, 'GET', '/metrics')).toBe(true);
-  const p = proc;
-  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-  p.kill('SIGTERM'); // ip netns exec execs node in place: this is the plugin itself
-  // With an etcd that is not there, the lease's revoke may take the 8 s limit: exit 1 then.
-  const code = await exited;
-  if (cleanExit) expect(code).toBe(0);
+  const p = new PluginProcess(
+    () => ns.name,
+    join(dir, name),
+    { MYNET_DNS_LISTEN: '', MYNET_LOG_LEVEL: 'error', MNT_IMPORTS_FILE: imports, ...env },
+    ['--import', HOOK],
+  );
+  try {
+    await p.start();
+    // A request that needs the whole app (ajv), and the metrics (prom-client).
+    expect(await answersOn(p.socket, '/IpamDriver.ReleasePool')).toBe(false); // no PoolID: 500, from ajv
+    expect(await answersOn(p.adminSocket, '/metrics', 'GET')).toBe(true);
+    // With an etcd that is not there, the lease's revoke may take the 8 s limit: exit 1 then.
+    const code = await p.stop();
+    if (cleanExit) expect(code, p.logTail()).toBe(0);
+  } finally {
+    await p.kill9();
+  }
   const urls = readFileSync(imports, 'utf8').split('\n').filter(Boolean);
   return new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
 }
