@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Listen } from '../rules/listen.js';
 import { parseIp } from '../ip/address.js';
 import { RCODE, type RR, TYPE, buildResponse, errorReply, parseQuery } from './packet.js';
+import { AnswerCache } from './answer-cache.js';
 import type { NameTable } from './records.js';
 import { TCP_LIMITS, type TcpEvent, type TcpLimits, serveTcpConnection } from './tcp.js';
 
@@ -31,37 +32,62 @@ export function answer(
   count: (a: Answer) => void,
   turn = 0,
 ): Buffer | undefined {
+  return respond(packet, table, maxSize, count, turn).reply;
+}
+
+/**
+ * An answer, and whether it may be kept for the same query bytes (answer-cache.ts): only a
+ * NOERROR/NXDOMAIN/REFUSED answer that did not depend on the turn (at most one record of each kind).
+ */
+interface Response {
+  readonly reply: Buffer | undefined;
+  readonly kind: Answer;
+  readonly keep: boolean;
+}
+
+function respond(packet: Buffer, table: NameTable, maxSize: number | 'udp', count: (a: Answer) => void, turn: number): Response {
+  const done = (kind: Answer, reply: Buffer | undefined, keep: boolean): Response => {
+    count(kind);
+    return { reply, kind, keep };
+  };
   const p = parseQuery(packet);
   if (!p.ok) {
-    if (p.reply === 'none') {
-      count('dropped');
-      return undefined;
-    }
-    count(p.reply);
-    return errorReply(p.id, p.reply === 'notimp' ? RCODE.NOTIMP : RCODE.FORMERR, p.opcode);
+    if (p.reply === 'none') return done('dropped', undefined, false);
+    return done(p.reply, errorReply(p.id, p.reply === 'notimp' ? RCODE.NOTIMP : RCODE.FORMERR, p.opcode), false);
   }
   const q = p.query;
   const size = maxSize === 'udp' ? q.udpSize : maxSize;
-  if (q.cls !== 1) {
-    count('refused');
-    return buildResponse(q, { rcode: RCODE.REFUSED, authoritative: false, answers: [] }, size);
-  }
+  if (q.cls !== 1) return done('refused', buildResponse(q, { rcode: RCODE.REFUSED, authoritative: false, answers: [] }, size), true);
   const r = table.lookup(q.name, turn);
   if (r.kind !== 'answer') {
-    count(r.kind);
-    return buildResponse(
-      q,
-      { rcode: r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED, authoritative: r.kind === 'nxdomain', answers: [] },
-      size,
-    );
+    const rcode = r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.REFUSED;
+    return done(r.kind, buildResponse(q, { rcode, authoritative: r.kind === 'nxdomain', answers: [] }, size), true);
   }
   const rrs: RR[] = [];
   if (q.type === TYPE.A || q.type === 255) rrs.push(...r.a.map((ip) => ({ name: q.name, type: TYPE.A, ttl: TTL, data: addrBytes(ip) })));
   if (q.type === TYPE.AAAA || q.type === 255)
     rrs.push(...r.aaaa.map((ip) => ({ name: q.name, type: TYPE.AAAA, ttl: TTL, data: addrBytes(ip) })));
   if (q.type === TYPE.PTR || q.type === 255) rrs.push(...r.ptr.map((t) => ({ name: q.name, type: TYPE.PTR, ttl: TTL, data: t })));
-  count(rrs.length ? 'answer' : 'nodata');
-  return buildResponse(q, { rcode: RCODE.NOERROR, authoritative: true, answers: rrs }, size);
+  const keep = r.a.length <= 1 && r.aaaa.length <= 1 && r.ptr.length <= 1;
+  return done(rrs.length ? 'answer' : 'nodata', buildResponse(q, { rcode: RCODE.NOERROR, authoritative: true, answers: rrs }, size), keep);
+}
+
+/** Answers a UDP packet from the cache when it can, and keeps what it may (answer-cache.ts). */
+function answerUdp(
+  cache: AnswerCache<Answer>,
+  packet: Buffer,
+  table: NameTable,
+  count: (a: Answer) => void,
+  turn: () => number,
+): Buffer | undefined {
+  const hit = cache.get(table, packet);
+  if (hit) {
+    count(hit.kind);
+    return hit.reply;
+  }
+  const r = respond(packet, table, 'udp', count, turn());
+  if (r.keep && r.reply) cache.set(table, packet, r.reply, r.kind);
+  return r.reply;
 }
 
 export interface DnsServer {
@@ -88,9 +114,14 @@ export async function startDnsServer(opts: {
   const onTcp = opts.onTcp ?? ((): void => undefined);
   const family = opts.listen.host.includes(':') ? 'udp6' : 'udp4';
   const udp: Socket = createSocket({ type: family, reuseAddr: false });
+  const cache = new AnswerCache<Answer>();
+  // One callback for every send (not a closure per packet: this is the hot path).
+  const sent = (err: Error | null): void => {
+    if (err) opts.log.debug({ err }, 'dns: send failed');
+  };
   udp.on('message', (msg, rinfo) => {
-    const out = answer(msg, opts.table(), 'udp', count, next());
-    if (out) udp.send(out, rinfo.port, rinfo.address, (err) => err && opts.log.debug({ err }, 'dns: send failed'));
+    const out = answerUdp(cache, msg, opts.table(), count, next);
+    if (out) udp.send(out, rinfo.port, rinfo.address, sent);
   });
   udp.on('error', (err) => opts.log.error({ err }, 'dns: udp socket error'));
   await new Promise<void>((resolve, reject) => {
