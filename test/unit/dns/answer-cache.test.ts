@@ -3,13 +3,12 @@
  * for its ID; a replaced table, a rotated name and a full cache are answered afresh. Through the
  * real server on loopback, so what a client sees is what is checked.
  */
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerCache } from '../../../src/dns/answer-cache.js';
 import { TYPE } from '../../../src/dns/packet.js';
 import { NameTable } from '../../../src/dns/records.js';
-import { type DnsServer, answer, startDnsServer } from '../../../src/dns/server.js';
-import { decode, query, udpAsk } from './dns-client.js';
+import { type DnsServer, answer } from '../../../src/dns/server.js';
+import { decode, query, serveOnLoopback, udpAsk } from './dns-client.js';
 
 const net = (ipv4: string, aliases: string[] = []) => [{ networkId: 'n', networkName: 'n1', ipv4, aliases }];
 const first = new NameTable('mynet', [
@@ -24,12 +23,7 @@ describe('the DNS answer cache', () => {
   let table = first;
   const counts: string[] = [];
   beforeAll(async () => {
-    srv = await startDnsServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      table: () => table,
-      log: pino({ level: 'silent' }),
-      onQuery: (a) => counts.push(a),
-    });
+    srv = await serveOnLoopback(() => table, counts);
   });
   afterAll(async () => srv.close());
   const ask = async (name: string, id: number): Promise<Buffer> => udpAsk(srv.port, '127.0.0.1', query(name, TYPE.A, { id }));

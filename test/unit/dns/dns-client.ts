@@ -1,6 +1,13 @@
 /** A minimal DNS client for tests: queries as dig sends them, and a decoder of our answers. */
 import { createSocket } from 'node:dgram';
+import { pino } from 'pino';
 import { TYPE } from '../../../src/dns/packet.js';
+import type { NameTable } from '../../../src/dns/records.js';
+import { type DnsServer, startDnsServer } from '../../../src/dns/server.js';
+
+/** mynet's DNS server on a free loopback port, serving `table()`, each answer's kind pushed to `counts`. */
+export const serveOnLoopback = (table: () => NameTable, counts: string[]): Promise<DnsServer> =>
+  startDnsServer({ listen: { host: '127.0.0.1', port: 0 }, table, log: pino({ level: 'silent' }), onQuery: (a) => counts.push(a) });
 
 /** A query as dig would send it. */
 export function query(name: string, type: number, opts: { id?: number; edns?: number } = {}): Buffer {

@@ -1,11 +1,10 @@
 import { connect } from 'node:net';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPE } from '../../../src/dns/packet.js';
 import { NameTable } from '../../../src/dns/records.js';
-import { type DnsServer, startDnsServer } from '../../../src/dns/server.js';
+import type { DnsServer } from '../../../src/dns/server.js';
 import { parseListen } from '../../../src/rules/listen.js';
-import { decode, query, udpAsk, udpBeforeMarker } from './dns-client.js';
+import { decode, query, serveOnLoopback, udpAsk, udpBeforeMarker } from './dns-client.js';
 
 const table = new NameTable('mynet', [
   { id: 'c', name: 'web', networks: [{ networkId: 'n', networkName: 'n1', ipv4: '10.9.0.2', aliases: [] }] },
@@ -40,12 +39,7 @@ describe('the DNS server on real sockets', () => {
   let srv: DnsServer;
   const counts: string[] = [];
   beforeAll(async () => {
-    srv = await startDnsServer({
-      listen: { host: '127.0.0.1', port: 0 },
-      table: () => table,
-      log: pino({ level: 'silent' }),
-      onQuery: (a) => counts.push(a),
-    });
+    srv = await serveOnLoopback(() => table, counts);
   });
   afterAll(async () => srv.close());
 
