@@ -24,8 +24,9 @@ build: dist/main.js
 run: build
 	exec node dist/main.js
 
-# Everything, on a fresh machine: installs what is missing, then lint, types, unit, host, and the
-# e2e tier once per engine (dockerd 20.10, 26.1, 28.5 from Debian's archive: scripts/engines.sh).
+# Everything, on a fresh machine: installs what is missing, then lint, types, unit, and then the
+# host tier alongside the e2e tier once per engine (dockerd 20.10, 26.1, 28.5 from Debian's
+# archive, all three at once, each in namespaces of its own: scripts/engines.sh).
 # MYNET_ENGINES=28.5 make test runs the e2e tier on that engine only. It ends with each part's time
 # and result (scripts/test.sh).
 test: deps
