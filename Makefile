@@ -24,8 +24,9 @@ build: dist/main.js
 run: build
 	exec node dist/main.js
 
-# Everything, on a fresh machine: installs what is missing, then lint, types, unit, host, and the
-# e2e tier once per engine (dockerd 20.10, 26.1, 28.5 from Debian's archive: scripts/engines.sh).
+# Everything, on a fresh machine: installs what is missing, then lint, types, unit, and then the
+# host tier alongside the e2e tier once per engine (dockerd 20.10, 26.1, 28.5 from Debian's
+# archive, all three at once, each in namespaces of its own: scripts/engines.sh).
 # MYNET_ENGINES=28.5 make test runs the e2e tier on that engine only. It ends with each part's time
 # and result (scripts/test.sh).
 test: deps
@@ -64,9 +65,14 @@ STATE_DIR ?= /var/lib/mynet
 ADMIN_DIR ?= /run/mynet
 PLUGIN_SETTINGS ?=
 REGISTRY ?=
+# PLUGIN_IMAGE_TAR=FILE: `make plugin` loads that `docker save` of the image instead of building
+# it; BUILD_NETWORK=host: docker build --network host (scripts/plugin.sh).
+PLUGIN_IMAGE_TAR ?=
+BUILD_NETWORK ?=
 PLUGIN_ENV = PLUGIN_NAME='$(PLUGIN_NAME)' PLUGIN_TAG='$(PLUGIN_TAG)' PLUGIN_DIR='$(PLUGIN_DIR)' \
   PLUGIN_IMAGE='$(PLUGIN_IMAGE)' BUILD_IMAGE='$(BUILD_IMAGE)' RUNTIME_IMAGE='$(RUNTIME_IMAGE)' \
-  STATE_DIR='$(STATE_DIR)' ADMIN_DIR='$(ADMIN_DIR)' PLUGIN_SETTINGS='$(PLUGIN_SETTINGS)' REGISTRY='$(REGISTRY)'
+  STATE_DIR='$(STATE_DIR)' ADMIN_DIR='$(ADMIN_DIR)' PLUGIN_SETTINGS='$(PLUGIN_SETTINGS)' REGISTRY='$(REGISTRY)' \
+  PLUGIN_IMAGE_TAR='$(PLUGIN_IMAGE_TAR)' BUILD_NETWORK='$(BUILD_NETWORK)'
 
 .PHONY: base-images plugin plugin-install plugin-push
 

@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 // Three tiers (see README): unit needs nothing; host needs root and throwaway network
-// namespaces; e2e needs a real dockerd. They run one after another from `npm test`.
+// namespaces; e2e needs a real dockerd. `npm test` runs host and e2e at once, each (and each
+// engine's e2e run) in namespaces of its own (scripts/engine-ns.sh).
 export default defineConfig({
   test: {
-    // Host and e2e files share the machine's dockerd and firewall: one file at a time.
+    // Within a tier, files share the (namespace's) dockerd and firewall: one file at a time.
     fileParallelism: false,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The engine matrix of the e2e tier: Docker engines from Debian's archive, each run on its own
-# data root, one after another.
+# data root, all at the same time, each in namespaces of its own (scripts/engines-test.sh).
 #
 #   scripts/engines.sh fetch [LINE...]   fetch and unpack the engines (and compose v2) if missing
-#   scripts/engines.sh test [LINE...]    the whole e2e tier once per engine (fetches first)
+#   scripts/engines.sh test [LINE...]    the whole e2e tier once per engine, the engines at once
+#                                        (fetches first; MYNET_E2E_JOBS=1: one after another)
 #   scripts/engines.sh env LINE          the environment a run on LINE uses (for a shell: eval)
 #   scripts/engines.sh run LINE CMD...   CMD with that engine's dockerd running (e.g. a bench)
 #
@@ -27,7 +28,8 @@
 # Every run is a dockerd the tests start and stop (global-setup.ts) on the default socket, with
 # --data-root, --exec-root and --pidfile of its own under /var/lib/mynet-engines/<line> and
 # /run/mynet-engines/<line>; a dockerd that already answers on the default socket is refused.
-# MYNET_TIER_LOCK=FILE: each engine's run takes `flock FILE` (the tier's machine-wide lock).
+# For `test`, the default socket and /run are the engine's namespace's own (engine-ns.sh).
+# MYNET_TIER_LOCK=FILE: the test command takes `flock FILE` (the tier's machine-wide lock) once.
 # MYNET_TEST_SUMMARY=FILE: the closing line of each engine's run is also written there
 # (scripts/test.sh prints them at the end of `make test`).
 set -euo pipefail
@@ -175,6 +177,10 @@ env_of() {
   echo "MNT_COMPOSE_V2=$CACHE/compose-v2"
 }
 
+# The test command: every engine at once, each in namespaces of its own (engines-test.sh).
+# shellcheck source=scripts/engines-test.sh
+. scripts/engines-test.sh
+
 cmd=${1:-}
 shift || true
 case $cmd in
@@ -215,27 +221,12 @@ case $cmd in
     "$@"
     ;;
   test)
+    # The tier's machine-wide lock, once for all engines (they run at the same time).
+    [ -z "${MYNET_TIER_LOCK:-}" ] || exec flock "$MYNET_TIER_LOCK" env MYNET_TIER_LOCK= "$0" test "$@"
     for l in $(lines "$@"); do fetch_line "$l"; done
     fetch_compose
-    status=0
-    summary=()
-    for l in $(lines "$@"); do
-      mkdir -p "$DATA/$l" "$RUN/$l"
-      mapfile -t vars < <(env_of "$l" "$(flags_of "$l")")
-      engine=$(printf '%s\n' "${vars[@]}" | sed -n 's/^MNT_ENGINE=//p')
-      echo "==== e2e tier on $engine (docker.io $(cat "$CACHE/$l/version"), compose v2 $(cat "$CACHE/compose-v2/version")) ===="
-      lock=()
-      [ -z "${MYNET_TIER_LOCK:-}" ] || lock=(flock "$MYNET_TIER_LOCK")
-      start=$(date +%s)
-      # MNT_E2E_FILES: only these test files (a quick run of one file on every engine).
-      # shellcheck disable=SC2086
-      if env "${vars[@]}" "${lock[@]}" npx vitest run --project "e2e $engine" ${MNT_E2E_FILES:-}; then r=passed; else r=FAILED; status=1; fi
-      summary+=("$engine: $r in $(($(date +%s) - start)) s")
-      [ -z "${MYNET_TEST_SUMMARY:-}" ] || echo "${summary[-1]}" >>"$MYNET_TEST_SUMMARY"
-    done
-    echo "==== e2e tier per engine ===="
-    printf '  %s\n' "${summary[@]}"
-    exit $status
+    # shellcheck disable=SC2046
+    e2e_parallel $(lines "$@")
     ;;
   *)
     die "usage: $0 fetch|test|env [LINE...]"

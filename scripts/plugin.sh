@@ -24,6 +24,11 @@ PLUGIN_SETTINGS=${PLUGIN_SETTINGS:-}
 # auto: on a host run by systemd, install a tmpfiles.d entry that recreates $ADMIN_DIR at boot.
 TMPFILES=${TMPFILES:-auto}
 REGISTRY=${REGISTRY:-}
+# A `docker save` tarball of an image this Dockerfile built: build loads it instead of building
+# (the e2e tier builds once per run and bundles it on every engine: scripts/plugin-prebuild.sh).
+PLUGIN_IMAGE_TAR=${PLUGIN_IMAGE_TAR:-}
+# `docker build --network` (host: where dockerd runs without a bridge, as that one build does).
+BUILD_NETWORK=${BUILD_NETWORK:-}
 # What the image is built from: nothing else is sent to dockerd.
 CONTEXT=(Dockerfile package.json package-lock.json tsconfig.json tsconfig.build.json src)
 
@@ -37,6 +42,20 @@ bundle_ok() {
     || die "no plugin bundle in $PLUGIN_DIR: run \`make plugin\` first"
 }
 
+# $PLUGIN_IMAGE_TAR as $PLUGIN_IMAGE; not again when $PLUGIN_IMAGE is already that image (the
+# install and push targets make the bundle again, each time).
+load_image() {
+  local id ref
+  id=$(tar -xOf "$PLUGIN_IMAGE_TAR" manifest.json | sed -nE 's/.*"Config":"(blobs\/sha256\/)?([0-9a-f]{64})(\.json)?".*/\2/p')
+  [ -n "$id" ] || die "$PLUGIN_IMAGE_TAR: no image in its manifest.json"
+  [ "$(docker image inspect -f '{{.Id}}' "$PLUGIN_IMAGE" 2>/dev/null)" = "sha256:$id" ] && return 0
+  ref=$(docker load -i "$PLUGIN_IMAGE_TAR" | sed -nE 's/^Loaded image( ID)?: //p' | tail -1)
+  [ -n "$ref" ] || die "docker load -i $PLUGIN_IMAGE_TAR named no image"
+  docker tag "$ref" "$PLUGIN_IMAGE"
+  # The name it was saved under is not ours to keep here (a cleanup removes $PLUGIN_IMAGE).
+  case $ref in sha256:* | "$PLUGIN_IMAGE") ;; *) docker rmi "$ref" >/dev/null ;; esac
+}
+
 build() {
   local t0 t id
   t0=$(now)
@@ -45,9 +64,14 @@ build() {
     say "base images ready in $(took "$t0") ms"
   fi
   t=$(now)
-  tar -c "${CONTEXT[@]}" | docker build --force-rm -t "$PLUGIN_IMAGE" \
-    --build-arg BUILD_IMAGE="$BUILD_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" -
-  say "image $PLUGIN_IMAGE built in $(took "$t") ms"
+  if [ -n "$PLUGIN_IMAGE_TAR" ]; then
+    load_image
+    say "image $PLUGIN_IMAGE loaded from $PLUGIN_IMAGE_TAR in $(took "$t") ms"
+  else
+    tar -c "${CONTEXT[@]}" | docker build --force-rm -t "$PLUGIN_IMAGE" ${BUILD_NETWORK:+--network "$BUILD_NETWORK"} \
+      --build-arg BUILD_IMAGE="$BUILD_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" -
+    say "image $PLUGIN_IMAGE built in $(took "$t") ms"
+  fi
   t=$(now)
   rm -rf "$PLUGIN_DIR/rootfs" "$PLUGIN_DIR/config.json"
   mkdir -p "$PLUGIN_DIR/rootfs"

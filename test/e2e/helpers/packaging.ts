@@ -165,6 +165,8 @@ export class Packaging {
       STATE_DIR: this.stateDir,
       ADMIN_DIR: this.adminDir,
       PLUGIN_SETTINGS: 'MYNET_LOG_LEVEL=debug',
+      // The image this run built once for every engine (scripts/plugin-prebuild.sh): loaded, not built again.
+      ...(process.env.MNT_PLUGIN_IMAGE_TAR && { PLUGIN_IMAGE_TAR: process.env.MNT_PLUGIN_IMAGE_TAR }),
       ...extra,
     };
     return Object.entries(v).map(([k, val]) => `${k}=${val}`);
