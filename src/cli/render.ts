@@ -7,7 +7,8 @@ import type { ClusterStatus } from '../multihost/agent.js';
 export function renderCluster(c: ClusterStatus, st: Style): string[] {
   const etcd = c.etcd === 'up' ? st.green('etcd up') : st.red(`etcd down${c.etcdError ? ` (${c.etcdError})` : ''}`);
   return [
-    `cluster: node ${c.node} ${c.address}, ${etcd}`,
+    `cluster: node ${c.node}${c.nodeId ? ` (id ${c.nodeId})` : ''} ${c.address}, ${etcd}`,
+    ...(c.refused ? [`  ${st.red(`REFUSED: ${c.refused}`)}`] : []),
     ...c.networks.map(
       (n) =>
         `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)`,

@@ -287,6 +287,29 @@ export class TestEtcd {
     return new Map((out.kvs ?? []).map((kv) => [dec(kv.key), JSON.parse(dec(kv.value)) as unknown]));
   }
 
+  /** Writes `value` under `key` as an operator's etcdctl would (JSON gateway, POST /v3/kv/put). */
+  async put(key: string, value: string): Promise<void> {
+    if (!this.netns) throw new Error('put() is for an etcd in a namespace; use an EtcdKv otherwise');
+    const b64 = (x: string): string => Buffer.from(x).toString('base64');
+    const body = JSON.stringify({ key: b64(key), value: b64(value) });
+    const { stdout } = await execFileP('ip', [
+      'netns',
+      'exec',
+      this.netns,
+      'curl',
+      '-sS',
+      '--max-time',
+      '2',
+      '-X',
+      'POST',
+      '-d',
+      body,
+      `${this.endpoint}/v3/kv/put`,
+    ]);
+    const out = JSON.parse(stdout) as { error?: string };
+    if (out.error) throw new Error(`etcd put ${key}: ${out.error}`);
+  }
+
   async destroy(): Promise<void> {
     this.thaw();
     await this.stop();
