@@ -7,7 +7,9 @@ import type { ClusterStatus } from '../multihost/agent.js';
 export function renderCluster(c: ClusterStatus, st: Style): string[] {
   const etcd = c.etcd === 'up' ? st.green('etcd up') : st.red(`etcd down${c.etcdError ? ` (${c.etcdError})` : ''}`);
   return [
-    `cluster: node ${c.node}${c.nodeId ? ` (id ${c.nodeId})` : ''} ${c.address}, ${etcd}`,
+    `cluster: node ${c.node} ${c.address}, ${etcd}`,
+    // On a line of its own: the node line is what scripts and the host tier read.
+    ...(c.nodeId ? [`  node id ${c.nodeId}`] : []),
     ...(c.refused ? [`  ${st.red(`REFUSED: ${c.refused}`)}`] : []),
     ...c.networks.map(
       (n) =>
