@@ -25,8 +25,12 @@ export class Membership {
   /** Presence and the followed presences of the nodes; never waits for etcd. */
   start(): void {
     this.startPresence();
-    // Who is present: a host whose lease expired has its names left out of DNS until it is back.
-    this.a.members = this.a.o.store.followPrefix(keys.nodes(), this.a.o.backoffMs, () => this.a.o.onRemoteChange?.());
+    // Who is present: a host whose lease expired has its names left out of DNS and its underlay
+    // out of every network's VXLAN guard until it is back (finding 11).
+    this.a.members = this.a.o.store.followPrefix(keys.nodes(), this.a.o.backoffMs, () => {
+      for (const p of this.a.planes.values()) p.presenceChanged();
+      this.a.o.onRemoteChange?.();
+    });
   }
 
   private startPresence(): void {

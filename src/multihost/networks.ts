@@ -62,6 +62,7 @@ export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () =
           .map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac })),
       ),
     ...(a.o.onRefused && { onRefused: a.o.onRefused }),
+    isUp: (node) => a.isUp(node),
     onRemoteChange: () => a.o.onRemoteChange?.(),
     onResynced: () => scheduleConverge(),
     onState: (s) => {

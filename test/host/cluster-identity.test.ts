@@ -9,6 +9,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { peerSet } from '../../src/plan/vxlan-firewall.js';
 import { Cluster, type Host, leftoverNamespaces } from './cluster-hosts-fixture.js';
 import { claims, clusterStatus, endpointRecords, fdbOf, following, heldBy, until } from './cluster-checks.js';
 import {
@@ -42,6 +43,29 @@ async function restartAs(h: Host, env: Record<string, string | undefined>): Prom
   await h.plugin.start();
 }
 
+/** A cluster network on hosts x and y with a container on each (y's at `ip`), all in etcd. */
+async function twoHosts(
+  cl: string,
+  subnet: string,
+  x: Host,
+  y: Host,
+  ip?: string,
+): Promise<{ nx: Network; ny: Network; cx: Container; cy: Container }> {
+  const nx = await createNetwork(x, { subnet, cluster: cl });
+  const ny = await createNetwork(y, { subnet, cluster: cl });
+  const cy = await runContainer(ny, ip ? { ip } : {});
+  const cx = await runContainer(nx);
+  await until('both claims and records in etcd', async () => (await owners(cl)).length === 4);
+  return { nx, ny, cx, cy };
+}
+
+/** Removes the containers and the networks, and waits until etcd holds nothing of the cluster network. */
+async function removeAll(cl: string, containers: readonly Container[], networks: readonly Network[]): Promise<void> {
+  for (const c of containers) await removeContainer(c);
+  for (const n of networks) await removeNetwork(n);
+  await until('the network empty in etcd', async () => (await owners(cl)).length === 0);
+}
+
 beforeAll(async () => {
   cluster = await Cluster.start({
     hosts: 3,
@@ -67,11 +91,7 @@ describe('node ids: names are labels, ids are identity', () => {
   it("finding 5: a second host given another's MYNET_NODE_NAME is refused, takes none of its --ip, and its convergence deletes none of its records", async () => {
     const [b, c] = [host(1), host(2)];
     const cl = 'mntr5';
-    const nb: Network = await createNetwork(b, { subnet: '10.224.5.0/24', cluster: cl });
-    const nc: Network = await createNetwork(c, { subnet: '10.224.5.0/24', cluster: cl });
-    const cb: Container = await runContainer(nb, { ip: '10.224.5.50' });
-    const cc: Container = await runContainer(nc);
-    await until('both claims and records in etcd', async () => (await owners(cl)).length === 4);
+    const { nx: nc, ny: nb, cx: cc, cy: cb } = await twoHosts(cl, '10.224.5.0/24', c, b, '10.224.5.50');
     const before = await owners(cl);
 
     // C is given B's name by mistake (its own id, its own journal with cc in it).
@@ -91,21 +111,13 @@ describe('node ids: names are labels, ids are identity', () => {
 
     await restartAs(c, { MYNET_NODE_NAME: undefined });
     await following(c.plugin.adminSocket);
-    await removeContainer(cc);
-    await removeNetwork(nc);
-    await removeContainer(cb);
-    await removeNetwork(nb);
-    await until('the network empty in etcd', async () => (await owners(cl)).length === 0);
+    await removeAll(cl, [cc, cb], [nc, nb]);
   }, 120_000);
 
   it('finding 15: a host renamed moves its claims and records to its new name (none left under the old one) and stays reachable', async () => {
     const [a, b] = [host(0), host(1)];
     const cl = 'mntr15';
-    const na: Network = await createNetwork(a, { subnet: '10.224.15.0/24', cluster: cl });
-    const nb: Network = await createNetwork(b, { subnet: '10.224.15.0/24', cluster: cl });
-    const ca: Container = await runContainer(na);
-    const cb: Container = await runContainer(nb);
-    await until('both claims and records in etcd', async () => (await owners(cl)).length === 4);
+    const { nx: na, ny: nb, cx: ca, cy: cb } = await twoHosts(cl, '10.224.15.0/24', a, b);
 
     await restartAs(a, { MYNET_NODE_NAME: `${TAG}a2` });
     await until(
@@ -128,22 +140,15 @@ describe('node ids: names are labels, ids are identity', () => {
     expect((await clusterStatus(a.plugin.adminSocket)).refused).toBeUndefined();
     await until("B forwards A's container to A", async () => (await fdbOf(nb)).get(ca.mac) === a.address);
 
-    await removeContainer(ca);
-    await removeNetwork(na);
+    // Renamed back: the same move again, then everything removed under A's own name.
     await restartAs(a, { MYNET_NODE_NAME: undefined });
-    await removeContainer(cb);
-    await removeNetwork(nb);
-    await until('the network empty in etcd', async () => (await owners(cl)).length === 0);
+    await removeAll(cl, [ca, cb], [na, nb]);
   }, 120_000);
 
   it('an upgrade: records and a state directory from a mynet before ids are taken over by name and rewritten with the new id, nothing released', async () => {
     const [a, b] = [host(0), host(1)];
     const cl = 'mntr16';
-    const na: Network = await createNetwork(a, { subnet: '10.224.16.0/24', cluster: cl });
-    const nb: Network = await createNetwork(b, { subnet: '10.224.16.0/24', cluster: cl });
-    const ca: Container = await runContainer(na);
-    const cb: Container = await runContainer(nb);
-    await until('both claims and records in etcd', async () => (await owners(cl)).length === 4);
+    const { nx: na, ny: nb, cx: ca, cy: cb } = await twoHosts(cl, '10.224.16.0/24', a, b);
 
     // B as an older mynet left it: no node-id file, its records in etcd without ids.
     await b.plugin.stop();
@@ -172,11 +177,28 @@ describe('node ids: names are labels, ids are identity', () => {
       ].sort(),
     );
     await until("A forwards B's container to B", async () => (await fdbOf(na)).get(cb.mac) === b.address);
+    await removeAll(cl, [ca, cb], [na, nb]);
+  }, 120_000);
 
-    await removeContainer(ca);
-    await removeNetwork(na);
-    await removeContainer(cb);
-    await removeNetwork(nb);
-    await until('the network empty in etcd', async () => (await owners(cl)).length === 0);
+  it("finding 11: a dead host's underlay leaves the VXLAN guard of the others when its presence expires, and is admitted again when it is back", async () => {
+    const [a, b] = [host(0), host(1)];
+    const cl = 'mntr11';
+    const na: Network = await createNetwork(a, { subnet: '10.224.11.0/24', cluster: cl });
+    const nb: Network = await createNetwork(b, { subnet: '10.224.11.0/24', cluster: cl });
+    const cb: Container = await runContainer(nb);
+    const admitted = async (): Promise<string> => a.ns.run(['nft', 'list', 'set', 'inet', 'mynet', peerSet(na.id)]);
+    await until("A admits B's VXLAN", async () => (await admitted()).includes(b.address));
+    const member = async (): Promise<boolean | undefined> =>
+      (await clusterStatus(a.plugin.adminSocket)).members.find((m) => m.name === b.nodeName)?.up;
+
+    await b.plugin.kill9();
+    await until('B shown down on A (its lease expired)', async () => (await member()) === false, 25_000);
+    await until("B's underlay out of A's VXLAN guard", async () => !(await admitted()).includes(b.address), 10_000, admitted);
+    // Its claim stays (a lost lease frees nothing): only the guard follows presence.
+    expect(heldBy(await claims(cluster.etcd, cl), b.nodeName)).toEqual([cb.ip]);
+
+    await b.plugin.start();
+    await until("B's underlay admitted again", async () => (await admitted()).includes(b.address), 15_000, admitted);
+    await removeAll(cl, [cb], [nb, na]);
   }, 120_000);
 });
