@@ -327,7 +327,10 @@ describe("a dead host's names (issue 22 finding 11, issue 23)", () => {
     kv.external(keys.node('host-c'), JSON.stringify({ v: 1, name: 'host-c', address: '203.0.113.7', startedAt: new Date().toISOString() }));
     await until('web is named again', () => names().includes('web'));
     await a.agent.idle();
-    const back = a.plane.calls.slice(left).map((c) => renderOp(c.op)).join('\n');
+    const back = a.plane.calls
+      .slice(left)
+      .map((c) => renderOp(c.op))
+      .join('\n');
     expect(back).toMatch(/add element inet mynet vxpeers-\w+ \{ 203\.0\.113\.7 \}/);
   });
 });
