@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   const nameIndex = new Map<string, DnsNames>();
   const cluster: Cluster | undefined = await startCluster({
     env: process.env,
+    stateDir: config.stateDir,
     log,
     exec: new ExecaExecutor(execOptions),
     state: () => state,

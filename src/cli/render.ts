@@ -8,6 +8,9 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
   const etcd = c.etcd === 'up' ? st.green('etcd up') : st.red(`etcd down${c.etcdError ? ` (${c.etcdError})` : ''}`);
   return [
     `cluster: node ${c.node} ${c.address}, ${etcd}`,
+    // On a line of its own: the node line is what scripts and the host tier read.
+    ...(c.nodeId ? [`  node id ${c.nodeId}`] : []),
+    ...(c.refused ? [`  ${st.red(`REFUSED: ${c.refused}`)}`] : []),
     ...c.networks.map(
       (n) =>
         `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)`,

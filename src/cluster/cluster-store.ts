@@ -15,6 +15,7 @@ import { gatewayMacFor, subnetAndGateway, vniFor } from './identity.js';
 import { checkClusterName, checkId } from '../rules/names.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 import { canonicalIp, keys } from './keys.js';
+import { holderOf, ownedBy, staleOwn } from './owner.js';
 import type { Kv, KvItem } from './kv.js';
 import type { MirrorChange } from './mirror.js';
 import {
@@ -31,6 +32,8 @@ import {
 export interface NodeIdentity {
   readonly name: string;
   readonly address: string;
+  /** This host's node id (node-id.ts): who wrote a record; absent only in unit fakes. */
+  readonly id?: string;
 }
 
 export interface NetworkWanted {
@@ -165,7 +168,14 @@ export class ClusterStore {
   /** Claims one address for this node. Claiming again an address this node holds succeeds (a retried request). */
   async claimAddress(def: NetworkRef, address: string): Promise<AddressClaim> {
     const ip = this.checkInSubnet(def, address);
-    const claim: AddressClaim = { v: 1, cluster: def.cluster, address: ip, node: this.node.name, claimedAt: this.stamp() };
+    const claim: AddressClaim = {
+      v: 1,
+      cluster: def.cluster,
+      address: ip,
+      node: this.node.name,
+      ...(this.node.id !== undefined && { nodeId: this.node.id }),
+      claimedAt: this.stamp(),
+    };
     const key = keys.address(def.cluster, ip);
     const value = encodeRecord('address', key, claim);
     const r = await this.kv.createAll([{ key, value }]);
@@ -176,13 +186,22 @@ export class ClusterStore {
     const held = r.existing[0];
     if (!held) return this.claimAddress(def, address); // released between the compare and the read: try again
     const c = this.checked('address', held);
-    if (c.node === this.node.name) {
+    // Ours under an old name or without the id (a rename, an upgrade): moved to how this host
+    // writes it now, on the revision read, so a forget meanwhile is not undone.
+    if (staleOwn(c, this.node)) {
+      if (await this.kv.putIfAt(key, value, held.modRevision)) {
+        this.written.set(key, value);
+        return claim;
+      }
+      return this.claimAddress(def, address);
+    }
+    if (ownedBy(c, this.node)) {
       this.written.set(key, held.value);
       return c;
     }
     throw new PluginError(
       'CONFLICT',
-      `Address: ${ip} of cluster network "${def.cluster}" is held by node ${c.node} (since ${c.claimedAt})`,
+      `Address: ${ip} of cluster network "${def.cluster}" is held by node ${holderOf(c)} (since ${c.claimedAt})`,
     );
   }
 
@@ -220,7 +239,7 @@ export class ClusterStore {
       if (!it) return 'absent';
       const c = readRecord('address', key, it.value);
       // A record that does not parse is nobody's we can prove: leave it to `mynet cluster forget`.
-      if (!c.ok || c.record.node !== this.node.name) return 'not-ours';
+      if (!c.ok || !ownedBy(c.record, this.node)) return 'not-ours';
       if (await this.kv.deleteIfAt(key, it.modRevision)) return 'released';
     }
   }
@@ -236,6 +255,7 @@ export class ClusterStore {
       cluster: checkClusterName('cluster', e.cluster),
       id: checkId('EndpointID', e.id),
       node: this.node.name,
+      ...(this.node.id !== undefined && { nodeId: this.node.id }),
       underlay: this.node.address,
       address: canonicalIp('Address', e.address),
       mac: e.mac.toLowerCase(),
@@ -266,7 +286,7 @@ export class ClusterStore {
       const it = await this.kv.get(key);
       if (!it) return 'absent';
       const c = readRecord('endpoint', key, it.value);
-      if (!c.ok || c.record.node !== this.node.name) return 'not-ours';
+      if (!c.ok || !ownedBy(c.record, this.node)) return 'not-ours';
       if (await this.kv.deleteIfAt(key, it.modRevision)) return 'withdrawn';
     }
   }

@@ -3,8 +3,8 @@
  * by the client. Only presence is on a lease: when it expires the host shows as down, and its
  * addresses and endpoints stay (issue 17). When the lease is lost (etcd was away longer than
  * the TTL) a new one is granted and the key put again, with a bounded backoff, until stop().
- * A live node of the same name at another address is refused at start: two hosts sharing a
- * name would release each other's addresses.
+ * A live node of the same name with another node id (or, written before ids, at another address)
+ * is refused at start: two hosts sharing a name would take each other's addresses (finding 5).
  */
 import { PluginError } from '../errors.js';
 import type { NodeIdentity } from './cluster-store.js';
@@ -23,6 +23,18 @@ export interface PresenceOptions {
   readonly retryMs?: number;
 }
 
+/**
+ * Why a presence of this name already in etcd is another host's, or undefined when it is this
+ * host's own from before a restart (its old lease has not run out yet: it is taken over). With
+ * ids, the id decides; a presence written before ids is this host's only at its address.
+ */
+export function presenceOfAnother(there: NodeRecord, mine: NodeRecord): string | undefined {
+  const same = there.id !== undefined && mine.id !== undefined ? there.id === mine.id : there.address === mine.address;
+  if (same) return undefined;
+  const who = there.id !== undefined ? `as node id ${there.id.slice(0, 8)}… at ${there.address}` : `at ${there.address}`;
+  return `MYNET_NODE_NAME: node "${mine.name}" is already present in the cluster ${who} (this host is ${mine.id !== undefined ? `node id ${mine.id.slice(0, 8)}… at ` : ''}${mine.address}); give each host its own name. This host takes no address or record of that node's and makes no cluster change until then`;
+}
+
 export class NodePresence {
   private lease: KvLease | undefined;
   private stopped = false;
@@ -37,7 +49,13 @@ export class NodePresence {
     private readonly o: PresenceOptions = {},
     now: () => Date = () => new Date(),
   ) {
-    this.record = { v: 1, name: node.name, address: node.address, startedAt: now().toISOString() };
+    this.record = {
+      v: 1,
+      name: node.name,
+      ...(node.id !== undefined && { id: node.id }),
+      address: node.address,
+      startedAt: now().toISOString(),
+    };
     this.backoff = new Backoff({ first: o.retryMs ?? 1000, max: Math.max(30_000, o.retryMs ?? 1000) });
   }
 
@@ -50,14 +68,8 @@ export class NodePresence {
         const it = await this.kv.get(key);
         if (it) {
           const c = readRecord('node', key, it.value);
-          // The same name at the same address is this host before a restart (its old lease
-          // has not run out yet): take the key over.
-          if (c.ok && c.record.address !== this.record.address) {
-            throw new PluginError(
-              'CONFLICT',
-              `MYNET_NODE_NAME: node "${this.record.name}" is already present in the cluster at ${c.record.address} (this host is ${this.record.address}); give each host its own name`,
-            );
-          }
+          const other = c.ok && presenceOfAnother(c.record, this.record);
+          if (other) throw new PluginError('CONFLICT', other);
         }
         if (await lease.putIfAt(key, encodeRecord('node', key, this.record), it?.modRevision ?? 0)) break;
       }

@@ -11,7 +11,7 @@ import { contains, formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
 import { unicastProblem } from '../rules/address.js';
 import { macProblem } from '../rules/mac.js';
 import { CLUSTER_MTU_MAX, CLUSTER_MTU_MIN } from '../rules/mtu.js';
-import { CLUSTER_NAME, CONTAINER_NAME, ID, MAX_RECORD_ALIASES, NAME_LABEL, NODE_NAME } from '../rules/names.js';
+import { CLUSTER_NAME, CONTAINER_NAME, ID, MAX_RECORD_ALIASES, NAME_LABEL, NODE_ID, NODE_NAME } from '../rules/names.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 import { parseKey } from './keys.js';
 
@@ -52,6 +52,8 @@ export interface AddressClaim {
   readonly address: string;
   /** The host that holds it; only this host releases it (or `mynet cluster forget`). */
   readonly node: string;
+  /** The holder's node id (node-id.ts); absent in claims a mynet before ids wrote (held by name then). */
+  readonly nodeId?: string;
   readonly claimedAt: string;
 }
 
@@ -60,6 +62,8 @@ export interface EndpointRecord {
   readonly cluster: string;
   readonly id: string;
   readonly node: string;
+  /** The writer's node id; absent in records a mynet before ids wrote. */
+  readonly nodeId?: string;
   /** The node's underlay address: where VXLAN frames for this endpoint go. */
   readonly underlay: string;
   /** The container's IPv4 address, without prefix length. */
@@ -75,6 +79,8 @@ export interface EndpointRecord {
 export interface NodeRecord {
   readonly v: 1;
   readonly name: string;
+  /** The node's id: a presence of this name with another id is another host (finding 5). */
+  readonly id?: string;
   readonly address: string;
   readonly startedAt: string;
 }
@@ -146,11 +152,18 @@ const FIELDS = {
     createdAt: time,
   },
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
-  address: { cluster: str(CLUSTER_NAME, 'a cluster name'), address: unicast4, node: str(NODE_NAME, 'a node name'), claimedAt: time },
+  address: {
+    cluster: str(CLUSTER_NAME, 'a cluster name'),
+    address: unicast4,
+    node: str(NODE_NAME, 'a node name'),
+    nodeId: optional(str(NODE_ID, 'a node id')),
+    claimedAt: time,
+  },
   endpoint: {
     cluster: str(CLUSTER_NAME, 'a cluster name'),
     id: str(ID, 'an endpoint id'),
     node: str(NODE_NAME, 'a node name'),
+    nodeId: optional(str(NODE_ID, 'a node id')),
     underlay: unicast4,
     address: unicast4,
     mac,
@@ -158,7 +171,7 @@ const FIELDS = {
     aliases: optional(labels(MAX_RECORD_ALIASES)),
     updatedAt: time,
   },
-  node: { name: str(NODE_NAME, 'a node name'), address: unicast4, startedAt: time },
+  node: { name: str(NODE_NAME, 'a node name'), id: optional(str(NODE_ID, 'a node id')), address: unicast4, startedAt: time },
 } as const;
 
 /** The record type stored under each kind of key. */

@@ -5,7 +5,7 @@
  * status.ts each read and write the one copy without importing agent.ts (no import circle).
  */
 import type { Logger } from 'pino';
-import type { ClusterStore } from '../cluster/cluster-store.js';
+import type { ClusterStore, NodeIdentity } from '../cluster/cluster-store.js';
 import type { PrefixFollower } from '../cluster/follower.js';
 import { keys } from '../cluster/keys.js';
 import type { ClusterBinding, EndpointRecord, StateView } from '../driver/state.js';
@@ -76,13 +76,24 @@ export class AgentCore {
   /** Convergences tried again while departures are owed and etcd does not take them. */
   readonly departureRetry: Backoff;
   departureTimer: NodeJS.Timeout | undefined;
+  /**
+   * Set while etcd has a live presence of this host's name with another node id (finding 5):
+   * this host then claims, publishes, defines and converges nothing, so it takes nothing of that
+   * node's; every cluster request fails with this error. Cleared when its presence is taken.
+   */
+  refused: PluginError | undefined;
 
   constructor(readonly o: AgentOptions) {
     this.departureRetry = new Backoff(o.backoffMs);
   }
 
-  get node(): { name: string; address: string } {
+  get node(): NodeIdentity {
     return this.o.store.node;
+  }
+
+  /** Throws the refusal of this host's identity, if any (before any cluster write). */
+  identityAccepted(): void {
+    if (this.refused) throw this.refused;
   }
 
   /** Calls etcd, keeping track of whether it answers (status, metrics). */

@@ -15,7 +15,7 @@
  * the cluster networks and their planes (networks.ts), and status (status.ts).
  */
 import type { Logger } from 'pino';
-import type { ForgetOutcome, NetworkWanted } from '../cluster/cluster-store.js';
+import type { ForgetOutcome, NetworkWanted, NodeIdentity } from '../cluster/cluster-store.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord } from '../driver/state.js';
 import { messageOf } from '../errors.js';
@@ -61,7 +61,7 @@ export class ClusterAgent implements ClusterPort {
     this.membership = new Membership(this.a, () => this.scheduleConverge());
   }
 
-  get node(): { name: string; address: string } {
+  get node(): NodeIdentity {
     return this.a.node;
   }
 

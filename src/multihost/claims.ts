@@ -53,6 +53,7 @@ async function claimNow(
   candidates: () => Iterable<string>,
   log: Logger,
 ): Promise<string> {
+  a.identityAccepted();
   const ref = refOf(c);
   // A queued release of the same address would delete the claim made now: it runs first.
   if (address !== undefined && a.releasing.has(keys.address(c.name, bareAddress(address)))) await a.ops;

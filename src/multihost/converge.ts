@@ -8,6 +8,7 @@
  * before releases, so no other host can claim an address while this host's old endpoint record
  * still points at it.
  */
+import { type NodeSelf, ownedBy, staleOwn } from '../cluster/owner.js';
 import type { AddressClaim, EndpointRecord } from '../cluster/records.js';
 
 export interface LocalEndpoint {
@@ -27,14 +28,18 @@ export interface ConvergePlan {
 }
 
 export function convergePlan(
-  self: { readonly name: string; readonly address: string },
+  self: NodeSelf & { readonly address: string },
   local: { readonly addresses: ReadonlySet<string>; readonly endpoints: readonly LocalEndpoint[] },
   etcd: { readonly claims: readonly AddressClaim[]; readonly endpoints: readonly EndpointRecord[] },
 ): ConvergePlan {
-  const ownClaims = new Set(etcd.claims.filter((c) => c.node === self.name).map((c) => c.address));
-  const ownRecords = new Map(etcd.endpoints.filter((e) => e.node === self.name).map((e) => [e.id, e]));
+  // Owned by id (owner.ts): a host of the same name with another id is not this one. A claim of
+  // ours under an old name (a rename) or without the id (an upgrade) is claimed again: moved.
+  const ownClaims = new Set(etcd.claims.filter((c) => ownedBy(c, self) && !staleOwn(c, self)).map((c) => c.address));
+  const heldClaims = new Set(etcd.claims.filter((c) => ownedBy(c, self)).map((c) => c.address));
+  const ownRecords = new Map(etcd.endpoints.filter((e) => ownedBy(e, self)).map((e) => [e.id, e]));
   const localIds = new Set(local.endpoints.map((e) => e.id));
   const same = (l: LocalEndpoint, r: EndpointRecord): boolean =>
+    !staleOwn(r, self) &&
     r.address === l.address &&
     r.mac === l.mac &&
     r.underlay === self.address &&
@@ -42,7 +47,7 @@ export function convergePlan(
     (r.aliases ?? []).join() === (l.aliases ?? []).join();
   return {
     withdraw: [...ownRecords.keys()].filter((id) => !localIds.has(id)).sort(),
-    release: [...ownClaims].filter((a) => !local.addresses.has(a)).sort(),
+    release: [...heldClaims].filter((a) => !local.addresses.has(a)).sort(),
     claim: [...local.addresses].filter((a) => !ownClaims.has(a)).sort(),
     publish: local.endpoints.filter((l) => {
       const r = ownRecords.get(l.id);

@@ -50,6 +50,9 @@ export function scheduleConverge(a: AgentCore, converge: () => Promise<void>, ag
  * and the others still converge (issue 22, finding 12); the first failure is thrown at the end.
  */
 export async function converge(a: AgentCore): Promise<void> {
+  // Refused as a duplicate name (finding 5): nothing in etcd is this host's to change; its
+  // presence, once taken, converges again.
+  if (a.refused) return;
   await a.ops;
   const state = a.o.state();
   const failures: unknown[] = [];

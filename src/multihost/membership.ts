@@ -25,8 +25,12 @@ export class Membership {
   /** Presence and the followed presences of the nodes; never waits for etcd. */
   start(): void {
     this.startPresence();
-    // Who is present: a host whose lease expired has its names left out of DNS until it is back.
-    this.a.members = this.a.o.store.followPrefix(keys.nodes(), this.a.o.backoffMs, () => this.a.o.onRemoteChange?.());
+    // Who is present: a host whose lease expired has its names left out of DNS and its underlay
+    // out of every network's VXLAN guard until it is back (finding 11).
+    this.a.members = this.a.o.store.followPrefix(keys.nodes(), this.a.o.backoffMs, () => {
+      for (const p of this.a.planes.values()) p.presenceChanged();
+      this.a.o.onRemoteChange?.();
+    });
   }
 
   private startPresence(): void {
@@ -50,13 +54,20 @@ export class Membership {
         }
         this.presence = p;
         this.presenceRetryMs = 500;
+        if (this.a.refused)
+          this.a.o.log.warn({ node: this.a.node }, 'cluster: the other node of this name left; this host takes its place');
+        this.a.refused = undefined;
         this.a.o.log.info({ node: this.a.node }, 'cluster: present in etcd');
         this.scheduleConverge();
       },
       (err: unknown) => {
         // Backing off to 30 s: an etcd away for hours must not write a warning every second.
         this.presenceRetryMs = Math.min(30_000, this.presenceRetryMs * 2);
-        this.a.o.log.warn({ err: messageOf(err), retryMs: this.presenceRetryMs }, 'cluster: cannot register presence yet; retrying');
+        if (err instanceof PluginError && err.code === 'CONFLICT') {
+          // Another host has this name (finding 5): refused, loudly, until it leaves.
+          if (!this.a.refused) this.a.o.log.error({ err: err.message }, 'cluster: this host is refused: its node name is taken');
+          this.a.refused = err;
+        } else this.a.o.log.warn({ err: messageOf(err), retryMs: this.presenceRetryMs }, 'cluster: cannot register presence yet; retrying');
         this.presenceTimer = setTimeout(() => this.startPresence(), this.presenceRetryMs);
       },
     );

@@ -25,6 +25,7 @@ export async function defineNetwork(a: AgentCore, w: NetworkWanted, log: Logger)
       })
     : undefined;
   if (wg && !wg.ok) throw new PluginError('INVALID_REQUEST', wg.refusal);
+  a.identityAccepted();
   const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(a.o.underlayMtu) : clusterMtu(a.o.underlayMtu));
   const def = await a.call(a.o.store.defineNetwork({ ...w, mtu }));
   log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy, encrypt: def.encrypt ?? 'none' }, 'cluster: network defined');
@@ -61,6 +62,7 @@ export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () =
           .map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac })),
       ),
     ...(a.o.onRefused && { onRefused: a.o.onRefused }),
+    isUp: (node) => a.isUp(node),
     onRemoteChange: () => a.o.onRemoteChange?.(),
     onResynced: () => scheduleConverge(),
     onState: (s) => {

@@ -58,6 +58,11 @@ export interface PlaneDeps {
   readonly selfUnderlay: string;
   /** This host's own endpoints on this network, from its state (trust.ts). */
   readonly own: () => OwnEndpoints;
+  /**
+   * Whether a node's presence is alive (AgentCore.isUp; every node while that copy is not
+   * complete). A node whose lease expired leaves the VXLAN guard until it is back (finding 11).
+   */
+  readonly isUp?: (node: string) => boolean;
   /** A record was refused (trust.ts): counted by reason. */
   readonly onRefused?: (reason: RefusalReason) => void;
   /** Remote endpoints changed (names for DNS, metrics). */
@@ -99,6 +104,8 @@ export class NetworkPlane {
   private readonly pendingOwn = new Map<string, { readonly id: string; readonly address?: string; readonly mac: string }>();
   /** Remote endpoints per member's underlay address: the guard's members, kept as records change (no rescan per event). */
   private readonly members = new Map<string, number>();
+  /** The node each member's underlay address was last published by: whose presence admits it. */
+  private readonly memberNode = new Map<string, string>();
   private endpoints: PrefixFollower | undefined;
   private claims: PrefixFollower | undefined;
   /** The members the guard's set holds now; undefined until the whole guard is written (first batch, or after a failure). */
@@ -202,7 +209,21 @@ export class NetworkPlane {
   private put(e: EndpointRecord): void {
     this.drop(e.id);
     this.records.set(e.id, e);
-    if (e.node !== this.d.self) this.members.set(e.underlay, (this.members.get(e.underlay) ?? 0) + 1);
+    if (e.node !== this.d.self) {
+      this.members.set(e.underlay, (this.members.get(e.underlay) ?? 0) + 1);
+      this.memberNode.set(e.underlay, e.node);
+    }
+  }
+
+  /** The members the guard admits: those whose node is present (a dead host's frames are dropped until it is back). */
+  private admittedPeers(): Set<string> {
+    const up = this.d.isUp;
+    return new Set([...this.members.keys()].filter((u) => !up || up(this.memberNode.get(u) ?? '')));
+  }
+
+  /** A node's presence came or went: the guard follows (an empty batch: members by element). */
+  presenceChanged(): void {
+    if (!this.stopped && this.listed) this.enqueue([], false, false);
   }
 
   private drop(id: string): void {
@@ -212,7 +233,10 @@ export class NetworkPlane {
     if (old.node === this.d.self) return;
     const n = (this.members.get(old.underlay) ?? 1) - 1;
     if (n > 0) this.members.set(old.underlay, n);
-    else this.members.delete(old.underlay);
+    else {
+      this.members.delete(old.underlay);
+      this.memberNode.delete(old.underlay);
+    }
   }
 
   /**
@@ -221,7 +245,7 @@ export class NetworkPlane {
    * watch storm rewrote the whole guard per event).
    */
   private guardStep(whole: boolean): { step?: HostStep; admitted: ReadonlySet<string> } {
-    const peers = new Set(this.members.keys());
+    const peers = this.admittedPeers();
     const before = this.admitted;
     if (whole || !before) {
       return {
@@ -486,6 +510,6 @@ export class NetworkPlane {
    * the first list.
    */
   view(): PlaneKnowledge {
-    return this.listed ? { members: [...this.members.keys()].sort(), entries: this.desired(), flood: this.desiredFlood() } : {};
+    return this.listed ? { members: [...this.admittedPeers()].sort(), entries: this.desired(), flood: this.desiredFlood() } : {};
   }
 }

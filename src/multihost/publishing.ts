@@ -13,6 +13,7 @@ import { namesKey, recordNames } from './dns-names.js';
 export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
   if (!e.address)
     throw new PluginError('INVALID_REQUEST', `Interface.Address: an endpoint of cluster network "${c.name}" needs an IPv4 address`);
+  a.identityAccepted();
   const names = recordNames(a.o.nameOf?.(e));
   const plane = a.planeOf(c);
   plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac);

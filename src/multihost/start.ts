@@ -10,6 +10,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { ClusterStore } from '../cluster/cluster-store.js';
 import { sourceAddressTowards } from '../cluster/node-address.js';
+import { loadNodeId } from '../cluster/node-id.js';
 import { checkTls, parseClusterSettings, readTls } from '../cluster/settings.js';
 import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
@@ -28,6 +29,8 @@ export interface Cluster {
 
 export interface StartClusterOptions {
   readonly env: NodeJS.ProcessEnv;
+  /** Where this host's node id is kept (cluster/node-id.ts), beside the journal. */
+  readonly stateDir: string;
   readonly log: Logger;
   readonly exec: ExecaExecutor;
   readonly state: () => StateView;
@@ -60,11 +63,14 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
   const read = readTls(settings);
   const tls = read && checkTls(read);
   const address = settings.nodeAddress ?? (await sourceAddressTowards(settings.endpoints[0] as string));
+  const log = o.log.child({ cluster: true });
+  // Before the etcd client exists: a damaged id file stops the start, as a damaged journal does.
+  const nodeId = loadNodeId(o.stateDir);
+  if (nodeId.made) log.info({ nodeId: nodeId.id }, "cluster: made this host's node id (kept in the state directory)");
   // The etcd client (etcd3, gRPC, protobuf: ~250 ms to load here) only for a cluster.
   const { EtcdKv } = await import('../cluster/etcd-kv.js');
   const kv = new EtcdKv({ endpoints: settings.endpoints, ...(tls && { tls }) });
-  const store = new ClusterStore(kv, { name: settings.nodeName, address });
-  const log = o.log.child({ cluster: true });
+  const store = new ClusterStore(kv, { name: settings.nodeName, address, id: nodeId.id });
   const wg = parseWireGuardSettings(o.env);
   const agent = new ClusterAgent({
     // Probed at each encrypted create (a few stat calls): installing wireguard-go needs no restart.
@@ -86,7 +92,10 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     presenceTtlS: settings.presenceTtlS,
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).
-  log.info({ endpoints: settings.endpoints, node: settings.nodeName, address, tls: settings.tls, wireguard: wg }, 'cluster: configured');
+  log.info(
+    { endpoints: settings.endpoints, node: settings.nodeName, nodeId: nodeId.id, address, tls: settings.tls, wireguard: wg },
+    'cluster: configured',
+  );
   return {
     agent,
     async stop() {

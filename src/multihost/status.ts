@@ -16,6 +16,10 @@ export interface MemberStatus {
 
 export interface ClusterStatus {
   readonly node: string;
+  /** This host's node id (cluster/node-id.ts). */
+  readonly nodeId?: string;
+  /** Why this host makes no cluster change (its name is another node's: finding 5). */
+  readonly refused?: string;
   readonly address: string;
   readonly etcd: 'up' | 'down';
   readonly etcdError?: string;
@@ -56,6 +60,8 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
   }));
   return {
     node: a.node.name,
+    ...(a.node.id !== undefined && { nodeId: a.node.id }),
+    ...(a.refused && { refused: a.refused.message }),
     address: a.node.address,
     etcd: a.reachable ? 'up' : 'down',
     ...(a.lastError && { etcdError: a.lastError }),

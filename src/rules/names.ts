@@ -36,6 +36,13 @@ export function checkNodeName(field: string, v: unknown): string {
   return v;
 }
 
+/**
+ * A node's identity (issue 22, findings 5 and 15): 128 random bits as 32 lowercase hex, made once
+ * per host and kept in its state directory. Names are labels (two hosts may be given one by
+ * mistake, a host may be renamed); the id is who wrote a record.
+ */
+export const NODE_ID = /^[0-9a-f]{32}$/;
+
 /** A container name as it travels in an endpoint record, for DNS on other hosts. */
 export const CONTAINER_NAME = /^[A-Za-z0-9]([A-Za-z0-9._ -]{0,253})?$/;
 /**

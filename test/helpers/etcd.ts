@@ -257,16 +257,11 @@ export class TestEtcd {
   }
 
   /**
-   * The keys under `prefix` and their values (parsed JSON), read with etcd's JSON gateway
-   * (POST /v3/kv/range) by curl inside its namespace (the test process cannot reach it there):
-   * what a test checks the plugins wrote.
+   * One call of etcd's JSON gateway (POST /v3/kv/<op>) by curl inside its namespace (the test
+   * process cannot reach it there); an answer with an error fails naming `what`.
    */
-  async get(prefix: string): Promise<Map<string, unknown>> {
-    if (!this.netns) throw new Error('get() is for an etcd in a namespace; use an EtcdKv otherwise');
-    const b64 = (x: string | Buffer): string => Buffer.from(x).toString('base64');
-    const end = Buffer.from(prefix);
-    end[end.length - 1] = (end[end.length - 1] as number) + 1; // the range end of a prefix
-    const body = JSON.stringify({ key: b64(prefix), range_end: b64(end) });
+  private async gateway<T extends { error?: string }>(op: 'range' | 'put', body: object, what: string): Promise<T> {
+    if (!this.netns) throw new Error(`${op} is for an etcd in a namespace; use an EtcdKv otherwise`);
     const { stdout } = await execFileP('ip', [
       'netns',
       'exec',
@@ -278,13 +273,30 @@ export class TestEtcd {
       '-X',
       'POST',
       '-d',
-      body,
-      `${this.endpoint}/v3/kv/range`,
+      JSON.stringify(body),
+      `${this.endpoint}/v3/kv/${op}`,
     ]);
-    const out = JSON.parse(stdout) as { kvs?: { key: string; value: string }[]; error?: string };
-    if (out.error) throw new Error(`etcd range ${prefix}: ${out.error}`);
+    const out = JSON.parse(stdout) as T;
+    if (out.error) throw new Error(`etcd ${op} ${what}: ${out.error}`);
+    return out;
+  }
+
+  /** The keys under `prefix` and their values (parsed JSON): what a test checks the plugins wrote. */
+  async get(prefix: string): Promise<Map<string, unknown>> {
+    const end = Buffer.from(prefix);
+    end[end.length - 1] = (end[end.length - 1] as number) + 1; // the range end of a prefix
+    const out = await this.gateway<{ kvs?: { key: string; value: string }[]; error?: string }>(
+      'range',
+      { key: b64(prefix), range_end: b64(end) },
+      prefix,
+    );
     const dec = (x: string): string => Buffer.from(x, 'base64').toString();
     return new Map((out.kvs ?? []).map((kv) => [dec(kv.key), JSON.parse(dec(kv.value)) as unknown]));
+  }
+
+  /** Writes `value` under `key` as an operator's etcdctl would (a record without a field, forged). */
+  async put(key: string, value: string): Promise<void> {
+    await this.gateway('put', { key: b64(key), value: b64(value) }, key);
   }
 
   async destroy(): Promise<void> {
@@ -293,6 +305,8 @@ export class TestEtcd {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+const b64 = (x: string | Buffer): string => Buffer.from(x).toString('base64');
 
 export interface EtcdOptions {
   readonly tls?: boolean;

@@ -128,6 +128,8 @@ export async function rxPackets(ns: TestNetns, dev: string): Promise<number> {
 
 export interface ClusterStatus {
   readonly node: string;
+  readonly nodeId?: string;
+  readonly refused?: string;
   readonly address: string;
   readonly etcd: 'up' | 'down';
   readonly networks: readonly { readonly cluster: string; readonly synced: boolean; readonly remote: number }[];

@@ -26,6 +26,8 @@ export class PluginProcess {
   readonly logFile: string;
   /** How many times it was started (a restart after a kill counts). */
   starts = 0;
+  /** Settings that replace the constructor's from the next start on (a host renamed). */
+  readonly overrides: Record<string, string> = {};
 
   constructor(
     /** The namespace it runs in (looked up at each start: a rebooted host has a new one of the same name). */
@@ -61,6 +63,7 @@ export class PluginProcess {
       MYNET_ADMIN_SOCKET: this.adminSocket,
       MYNET_STATE_DIR: this.stateDir,
       ...this.env,
+      ...this.overrides,
     };
     const child = spawn('ip', ['netns', 'exec', this.netns(), process.execPath, ...this.nodeArgs, join(ROOT, 'dist/main.js')], {
       env,

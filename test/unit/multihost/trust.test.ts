@@ -293,7 +293,7 @@ describe('an address that moved between hosts (issue 22, finding 16)', () => {
 });
 
 describe("a dead host's names (issue 22 finding 11, issue 23)", () => {
-  it('leave DNS when its presence expires, and come back with it; its forwarding entries stay', async () => {
+  it('leave DNS and the VXLAN guard when its presence expires, and come back with it; its forwarding entries stay', async () => {
     const kv = new MemoryKv();
     const { h: a } = await member(kv, 'host-a', '198.18.0.1', new Map());
     const at = new Date().toISOString();
@@ -322,7 +322,15 @@ describe("a dead host's names (issue 22 finding 11, issue 23)", () => {
     await until('web leaves the names', () => !names().includes('web'));
     await a.agent.idle();
     expect(planText(a.plane)).not.toContain('neigh del 10.77.5.5');
+    const left = a.plane.calls.length;
+    expect(planText(a.plane)).toMatch(/delete element inet mynet vxpeers-\w+ \{ 203\.0\.113\.7 \}/);
     kv.external(keys.node('host-c'), JSON.stringify({ v: 1, name: 'host-c', address: '203.0.113.7', startedAt: new Date().toISOString() }));
     await until('web is named again', () => names().includes('web'));
+    await a.agent.idle();
+    const back = a.plane.calls
+      .slice(left)
+      .map((c) => renderOp(c.op))
+      .join('\n');
+    expect(back).toMatch(/add element inet mynet vxpeers-\w+ \{ 203\.0\.113\.7 \}/);
   });
 });
