@@ -7,10 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../../src/cluster/keys.js';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
-import { clusterHost } from '../../helpers/cluster-host.js';
+import { clusterHost, clusterNetwork } from '../../helpers/cluster-host.js';
 import { hexId, silentLog as log } from '../support.js';
 
-const GW = { RequestAddressType: 'com.docker.network.gateway' };
 const agents: ClusterAgent[] = [];
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.stop()));
@@ -21,16 +20,7 @@ describe('a definition that differs between etcd and this host (issue 22, findin
     const kv = new MemoryKv();
     const a = clusterHost(kv, 'host-a', '198.18.0.1');
     agents.push(a.agent);
-    const pool = await a.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
-    const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
-    await a.plugin.createNetwork(
-      {
-        NetworkID: hexId(0xb1),
-        Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
-        IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
-      },
-      log,
-    );
+    await clusterNetwork(a, { network: hexId(0xb1), pool: '10.77.0.0/16', cluster: 'blue' });
     const key = keys.network('blue');
     const mine = kv.data.get(key)?.value as string;
     const other = JSON.stringify({ ...(JSON.parse(mine) as object), subnet: '10.78.0.0/16', gateway: '10.78.0.1' });

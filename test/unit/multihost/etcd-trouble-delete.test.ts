@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
-import { clusterHost } from '../../helpers/cluster-host.js';
+import { clusterHost, clusterNetwork } from '../../helpers/cluster-host.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { hexId, silentLog as log } from '../support.js';
 
@@ -21,17 +21,8 @@ describe('DeleteNetwork of a cluster network with etcd not answering (issue 22, 
     const kv = new MemoryKv();
     const a = clusterHost(kv, 'host-a', '198.18.0.1');
     agents.push(a.agent);
-    const pool = await a.plugin.requestPool({ Pool: '10.77.0.0/16' }, log);
-    const gw = await a.plugin.requestAddress({ PoolID: pool.PoolID, Options: GW }, log);
     const net = hexId(0xb1);
-    await a.plugin.createNetwork(
-      {
-        NetworkID: net,
-        Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
-        IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: gw.Address }],
-      },
-      log,
-    );
+    await clusterNetwork(a, { network: net, pool: '10.77.0.0/16', cluster: 'blue' });
     const followed = (): number => kv.watches.filter((w) => w.live && w.prefix.includes('/blue')).length;
     await waitUntil('the network followed', () => followed() === 2, { ms: 2000, every: 5 });
     let confirm = (): void => undefined;
