@@ -13,7 +13,7 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
     ...(c.refused ? [`  ${st.red(`REFUSED: ${c.refused}`)}`] : []),
     ...c.networks.map(
       (n) =>
-        `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)`,
+        `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)${n.definitionDiffers ? st.red(`; etcd's definition differs: ${n.definitionDiffers}`) : ''}`,
     ),
     ...c.members.map(
       (m) =>

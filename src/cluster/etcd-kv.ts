@@ -10,12 +10,31 @@
  * Errors never carry TLS material: only the endpoints and the client's message.
  */
 import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { Etcd3, GRPCResourceExhastedError, Range, isRecoverableError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { PluginError, messageOf } from '../errors.js';
 import type { CreateResult, Kv, KvEvent, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from './kv.js';
 import type { TlsMaterial } from './settings.js';
 
 export const CALL_TIMEOUT_MS = 3000;
+
+/**
+ * Keys per page of a list (issue 22, finding 8): the client refuses an answer over 4 MiB, and an
+ * unpaginated list of a prefix past that (~12 000 endpoint records, or three 1.4 MiB junk values)
+ * failed every time, so its follower stayed `resyncing` for good. 256 of mynet's records (at most
+ * 2048 bytes each, records.ts) are under 1 MiB; a page that is still too big (values mynet never
+ * writes) is read again one key at a time, each within etcd's own request limit (1.5 MiB).
+ */
+export const LIST_PAGE_KEYS = 256;
+
+/**
+ * gRPC keepalive (issue 22, finding 10): without it a half-open connection (a peer or middlebox
+ * that stopped answering without a reset) kept the watches "up" and the host reported `synced`
+ * for 81 s while missing changes. A ping every 10 s, unanswered for 5 s, ends the connection
+ * and with it the watches, which the follower then re-lists. etcd refuses pings more often than
+ * its `--grpc-keepalive-min-time` (5 s by default); pings are sent only while a call (a watch)
+ * is open, which etcd's enforcement requires as well.
+ */
+export const KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 } as const;
 
 export class ClusterUnavailableError extends PluginError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -28,6 +47,10 @@ export interface EtcdKvOptions {
   readonly endpoints: readonly string[];
   readonly tls?: TlsMaterial;
   readonly timeoutMs?: number;
+  /** Tests against an etcd started with a lower `--grpc-keepalive-min-time`; default KEEPALIVE. */
+  readonly keepalive?: { readonly timeMs: number; readonly timeoutMs: number };
+  /** Tests of the paging; default LIST_PAGE_KEYS. */
+  readonly pageKeys?: number;
 }
 
 const item = (kv: IKeyValue): KvItem => ({ key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
@@ -36,12 +59,20 @@ export class EtcdKv implements Kv {
   readonly client: Etcd3;
   private readonly timeoutMs: number;
   private readonly where: string;
+  private readonly pageKeys: number;
 
   constructor(o: EtcdKvOptions) {
     this.timeoutMs = o.timeoutMs ?? CALL_TIMEOUT_MS;
     this.where = o.endpoints.join(',');
+    this.pageKeys = o.pageKeys ?? LIST_PAGE_KEYS;
+    const keepalive = o.keepalive ?? KEEPALIVE;
     const options: IOptions = {
       hosts: [...o.endpoints],
+      grpcOptions: {
+        'grpc.keepalive_time_ms': keepalive.timeMs,
+        'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+        'grpc.keepalive_permit_without_calls': 0,
+      },
       dialTimeout: this.timeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
       faultHandling: {
@@ -91,11 +122,44 @@ export class EtcdKv implements Kv {
     });
   }
 
-  list(prefix: string): Promise<KvList> {
-    return this.bounded(`list ${prefix}`, async () => {
-      const r = await this.client.getAll().prefix(prefix).exec();
-      return { revision: Number(r.header.revision), items: r.kvs.map(item) };
-    });
+  /**
+   * The prefix in pages (LIST_PAGE_KEYS), every page at the first page's revision: one snapshot,
+   * as a single range would be (a revision compacted meanwhile fails the list; the follower lists
+   * again). Each page is bounded on its own.
+   */
+  async list(prefix: string): Promise<KvList> {
+    const whole = Range.prefix(prefix);
+    const items: KvItem[] = [];
+    let revision: number | undefined;
+    let start: Buffer = whole.start;
+    for (;;) {
+      const page = await this.page(prefix, new Range(start, whole.end), revision);
+      revision ??= page.revision;
+      items.push(...page.items);
+      const last = page.items.at(-1);
+      if (!page.more || !last) return { revision, items };
+      start = Buffer.concat([Buffer.from(last.key), Buffer.from([0])]); // the next key after the last one read
+    }
+  }
+
+  /** One page; an answer over the client's cap is read again one key at a time. */
+  private async page(
+    prefix: string,
+    range: Range,
+    revision: number | undefined,
+  ): Promise<{ revision: number; items: KvItem[]; more: boolean }> {
+    const read = (limit: number): Promise<{ revision: number; items: KvItem[]; more: boolean }> =>
+      this.bounded(`list ${prefix}`, async () => {
+        const b = this.client.getAll().inRange(range).limit(limit);
+        const r = await (revision === undefined ? b : b.revision(revision)).exec();
+        return { revision: Number(r.header.revision), items: r.kvs.map(item), more: r.more };
+      });
+    try {
+      return await read(this.pageKeys);
+    } catch (err) {
+      if (!(err instanceof ClusterUnavailableError && err.cause instanceof GRPCResourceExhastedError)) throw err;
+      return read(1);
+    }
   }
 
   createAll(entries: readonly { key: string; value: string }[]): Promise<CreateResult> {

@@ -67,6 +67,13 @@ export class AgentCore {
   readonly releasing = new Map<string, number>();
   /** Claims made and not yet in the journal (their requests run outside the lock): never offered twice. */
   readonly inFlight = new Set<string>();
+  /**
+   * Cluster networks whose definition in etcd is not the one this host built, by cluster name:
+   * what differs, as the refusal said it (issue 22, finding 23). Set and cleared by each
+   * convergence; shown by `mynet status` and the doctor, never repaired by itself (which of the
+   * two is right is the operator's call: the hosts that built etcd's, or this one).
+   */
+  readonly definitionDiffers = new Map<string, string>();
   /** The convergence running, if any (one at a time). */
   converging: Promise<void> = Promise.resolve();
   /** The presences of the nodes (nodes/ prefix), followed. */

@@ -108,7 +108,11 @@ export class ClusterAgent implements ClusterPort {
       if (r === 'late') a.o.log.warn({ ms }, `cluster: ${what} did not finish at shutdown; going on`);
     };
     await within('queued releases', a.ops, 1000);
-    await within('stopping the watches', Promise.all([...[...a.planes.values()].map((p) => p.stop()), a.members?.stop()]), 1000);
+    await within(
+      'stopping the watches',
+      Promise.all([...[...a.planes.values()].map((p) => p.stop().then(() => p.cancelled)), a.members?.stop()]),
+      1000,
+    );
     a.planes.clear();
     const presence = this.membership.takePresence();
     if (presence) await within('revoking the presence lease (it expires by itself)', presence.stop(), 1500);

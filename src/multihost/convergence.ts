@@ -94,10 +94,14 @@ async function convergeNetwork(a: AgentCore, state: StateView, n: NetworkRecord,
         ...(c.encrypt && { encrypt: c.encrypt }),
       }),
     )
-    .catch((err: unknown) => {
-      if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
-      log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
-    });
+    .then(
+      () => a.definitionDiffers.delete(c.name),
+      (err: unknown) => {
+        if (!(err instanceof PluginError && err.code === 'CONFLICT')) throw err;
+        a.definitionDiffers.set(c.name, err.message);
+        log.error({ err: err.message }, 'cluster: etcd holds another definition of this network than this host built');
+      },
+    );
   const local = localOf(a, state, n, c);
   // The followed copies when they are complete (the reconcile loop converges every minute:
   // listing the whole network from etcd each time would cost every host ~0.5 KiB per endpoint).

@@ -81,6 +81,7 @@ export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () =
 export async function networkDown(a: AgentCore, networkId: string): Promise<void> {
   const p = a.planes.get(networkId);
   a.planes.delete(networkId);
+  if (p) a.definitionDiffers.delete(p.binding.name);
   await p?.stop();
   a.o.onRemoteChange?.();
 }
@@ -122,6 +123,13 @@ export async function doctor(a: AgentCore, repair: boolean, log: Logger, schedul
   if (repair) scheduleConverge();
   const out: EntryDifference[] = [];
   for (const p of a.planes.values()) {
+    const differs = a.definitionDiffers.get(p.binding.name);
+    if (differs !== undefined)
+      out.push({
+        object: `cluster network ${p.binding.name}`,
+        detail: `etcd holds another definition than this host built (not repaired: remove the network on the hosts that are wrong): ${differs}`,
+        compared: false,
+      });
     if (!p.synced) {
       out.push({
         object: `${p.device}`,

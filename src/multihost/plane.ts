@@ -19,6 +19,7 @@ import { type Cidr, parseCidr } from '../ip/cidr.js';
 import type { ClusterBinding } from '../driver/state.js';
 import { type Executor, applyAll } from '../host/executor.js';
 import type { HostStep } from '../plan/step.js';
+import { messageOf } from '../errors.js';
 import {
   type ObservedEntries,
   type RemoteEntry,
@@ -114,6 +115,8 @@ export class NetworkPlane {
   private flooded: readonly string[] = [];
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The watches' cancels asked by `stop`, done (or failed: logged). */
+  cancelled: Promise<void> = Promise.resolve();
   /** The next batch is the first list: compared with the kernel as a whole. */
   private first = true;
   private readonly subnet: Cidr | undefined;
@@ -165,9 +168,20 @@ export class NetworkPlane {
     return (key) => c.mirror.get(key) !== undefined;
   }
 
+  /**
+   * Stops following: nothing received from here on is applied. Resolves when what was being
+   * applied is in the kernel; the cancels of the two watches (an etcd round trip each, bounded
+   * at 3 s) are not waited for, because DeleteNetwork calls this under the request lock and a
+   * stopped etcd held every request of every network 4-8 s behind them (issue 22, finding 6).
+   * A follower ignores its watch's events once stopped, so a late cancel changes nothing here;
+   * `cancelled` resolves when both are done (the shutdown waits for it, bounded).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([this.endpoints?.stop(), this.claims?.stop()]);
+    this.cancelled = Promise.all([this.endpoints?.stop(), this.claims?.stop()]).then(
+      () => undefined,
+      (err: unknown) => this.d.log.warn({ err: messageOf(err), cluster: this.binding.name }, 'cluster: cancelling a watch failed'),
+    );
     await this.queue;
   }
 

@@ -23,7 +23,14 @@ export interface ClusterStatus {
   readonly address: string;
   readonly etcd: 'up' | 'down';
   readonly etcdError?: string;
-  readonly networks: readonly { readonly cluster: string; readonly network: string; readonly synced: boolean; readonly remote: number }[];
+  readonly networks: readonly {
+    readonly cluster: string;
+    readonly network: string;
+    readonly synced: boolean;
+    readonly remote: number;
+    /** etcd's definition is not the one this host built: what differs (finding 23). */
+    readonly definitionDiffers?: string;
+  }[];
   readonly members: readonly MemberStatus[];
 }
 
@@ -57,6 +64,7 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     network: p.networkId.slice(0, 12),
     synced: p.synced,
     remote: p.remoteCount(),
+    ...(a.definitionDiffers.has(p.binding.name) && { definitionDiffers: a.definitionDiffers.get(p.binding.name) }),
   }));
   return {
     node: a.node.name,

@@ -57,3 +57,18 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
   agent.start();
   return { plugin: t.plugin, agent, plane, exec: t.exec, store: t.store };
 }
+
+/** `docker network create -d mynet --ipam-driver mynet -o mynet.cluster=…` on one host: answers the pool's id. */
+export async function clusterNetwork(h: ClusterHost, o: { network: string; pool: string; cluster: string }): Promise<string> {
+  const pool = await h.plugin.requestPool({ Pool: o.pool }, log);
+  const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: { RequestAddressType: 'com.docker.network.gateway' } }, log);
+  await h.plugin.createNetwork(
+    {
+      NetworkID: o.network,
+      Options: { 'com.docker.network.generic': { 'mynet.cluster': o.cluster } },
+      IPv4Data: [{ Pool: o.pool, Gateway: gw.Address }],
+    },
+    log,
+  );
+  return pool.PoolID;
+}

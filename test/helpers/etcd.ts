@@ -165,6 +165,7 @@ export class TestEtcd {
     /** The namespace it runs in and its address there (undefined: this namespace, 127.0.0.1). */
     readonly netns?: string,
     readonly host = '127.0.0.1',
+    private readonly args: readonly string[] = [],
   ) {}
 
   get endpoint(): string {
@@ -179,7 +180,7 @@ export class TestEtcd {
     if (o.netns && o.tls) throw new Error('etcd in a namespace is plain http only (its health check has no client certificate)');
     const dir = mkdtempSync(join(o.baseDir ?? tmpdir(), o.dirPrefix ?? 'mnt-etcd-'));
     const [client, peer] = o.ports ?? (o.netns ? [2379, 2380] : [await freePort(), await freePort()]);
-    const e = new TestEtcd(dir, client, peer, o.tls ? makePki(dir) : undefined, o.netns, o.host);
+    const e = new TestEtcd(dir, client, peer, o.tls ? makePki(dir) : undefined, o.netns, o.host, o.args);
     await e.restart();
     return e;
   }
@@ -217,6 +218,7 @@ export class TestEtcd {
         ...(this.pki
           ? ['--cert-file', this.pki.serverCert, '--key-file', this.pki.serverKey, '--trusted-ca-file', this.pki.ca, '--client-cert-auth']
           : []),
+        ...this.args,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -320,6 +322,8 @@ export interface EtcdOptions {
   readonly baseDir?: string;
   /** Client and peer ports (default: 2379/2380 in a namespace, free ones otherwise). */
   readonly ports?: readonly [number, number];
+  /** More etcd flags, e.g. `--grpc-keepalive-min-time=1s` for a test of the client's keepalive. */
+  readonly args?: readonly string[];
 }
 
 export const startEtcd = (o: EtcdOptions = {}): Promise<TestEtcd> => TestEtcd.start(o);

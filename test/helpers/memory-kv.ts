@@ -19,6 +19,8 @@ export class MemoryKv implements Kv {
   down = false;
   /** While set, writes (createAll, put) wait for it: an etcd that answers late (lossy, overloaded). */
   stall: Promise<void> | undefined;
+  /** While set, a watch's cancel waits for it: an etcd that never confirms (stopped, lossy). */
+  cancelStall: Promise<void> | undefined;
   watches: Watch[] = [];
   private leases = 0;
   /** Every call, by name (to count requests). */
@@ -113,9 +115,10 @@ export class MemoryKv implements Kv {
     const w: Watch = { prefix, h, live: true };
     this.watches.push(w);
     return Promise.resolve({
-      cancel: () => {
+      cancel: async () => {
         w.live = false;
-        return Promise.resolve();
+        this.calls.push(`cancel ${prefix}`);
+        await this.cancelStall;
       },
     });
   }
