@@ -59,6 +59,7 @@ export class ClusterAgent implements ClusterPort {
     this.a = new AgentCore(o);
     this.planes = this.a.planes;
     this.membership = new Membership(this.a, () => this.scheduleConverge());
+    o.wireguard?.onPeers(() => networks.peersChanged(this.a));
   }
 
   get node(): { name: string; address: string } {
@@ -110,6 +111,7 @@ export class ClusterAgent implements ClusterPort {
     await within('queued releases', a.ops, 1000);
     await within('stopping the watches', Promise.all([...[...a.planes.values()].map((p) => p.stop()), a.members?.stop()]), 1000);
     a.planes.clear();
+    if (a.o.wireguard) await within('stopping the WireGuard peers watch', a.o.wireguard.stop(), 1000);
     const presence = this.membership.takePresence();
     if (presence) await within('revoking the presence lease (it expires by itself)', presence.stop(), 1500);
   }

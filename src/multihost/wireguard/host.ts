@@ -10,7 +10,8 @@
  *   change re-judges the whole set and takes the interface to it (peer-plan.ts), one pass at a
  *   time. While either copy is not complete (etcd away) nothing is removed: the tunnels keep
  *   running on what was last known, as the VXLAN entries do (plane.ts).
- * - `encryptedVnis()`: the plaintext VXLAN of those networks is dropped (peer-plan.ts).
+ * - The plaintext VXLAN of encrypted networks is dropped by each network's guard
+ *   (plan/vxlan-firewall.ts plaintextRule), made with the network, before its device.
  */
 import type { Logger } from 'pino';
 import { PrefixFollower } from '../../cluster/follower.js';
@@ -24,7 +25,10 @@ import { bareAddress } from '../../rules/address.js';
 import type { Runner } from './capability.js';
 import { type HostKey, loadOrCreateKey } from './keyfile.js';
 import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
-import { interfaceCommands, interfaceSteps, parseWgShow, peerCommands, plaintextGuardCommands, WG_TABLE } from './peer-plan.js';
+import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, peerCommands } from './peer-plan.js';
+
+const peersKey = (peers: readonly PeerRecord[]): string =>
+  peers.map((p) => `${p.node} ${p.publicKey} ${p.underlay}:${p.port} ${p.tunnel}`).join('\n');
 
 export interface WireGuardHostDeps {
   readonly kv: Kv;
@@ -42,6 +46,8 @@ export interface WireGuardHostDeps {
   readonly underlayMtu: number;
   readonly runner: Runner;
   readonly now?: () => Date;
+  /** The believed peers changed (a node, key, endpoint or tunnel address): the encrypted planes resync. */
+  readonly onPeers?: () => void;
 }
 
 export class WireGuardHost {
@@ -163,9 +169,11 @@ export class WireGuardHost {
           { node: r.record.node, reason: r.reason, detail: r.detail },
           'wireguard: a peer record is not believed; not programmed',
         );
+    const changed = peersKey(j.peers) !== peersKey(this.last.peers);
     this.last = j;
     const cmds = peerCommands(this.d.iface, j.peers, await this.observe());
     for (const c of cmds) await this.d.command(c, this.d.log);
+    if (changed) this.d.onPeers?.();
     return cmds;
   }
 
@@ -184,28 +192,32 @@ export class WireGuardHost {
     return this.last.peers.find((p) => p.node === node)?.tunnel;
   }
 
-  /** The plaintext VXLAN of these networks' VNIs is dropped from now on. */
-  async encryptedVnis(vnis: readonly number[]): Promise<void> {
-    await applyAll(
-      this.d.exec,
-      [
-        {
-          what: `drop plaintext VXLAN of ${vnis.length} encrypted network(s)`,
-          run: { kind: 'nft', table: WG_TABLE, commands: plaintextGuardCommands(this.d.iface, vnis) },
-        },
-      ],
-      this.d.log,
-    );
-  }
-
   /** Resolves when every change received so far is programmed. */
   idle(): Promise<void> {
     return this.queue;
   }
 
+  /** Stops following etcd (shutdown): the interface and its peers stay, as kernel devices do across restarts. */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.peersFollower?.stop(), this.nodesFollower?.stop()]);
     await this.queue;
+  }
+
+  /**
+   * The last encrypted network is gone: no longer a peer of anyone (this host's record deleted
+   * while it is still the one written here), and the interface deleted (wireguard-go exits with it).
+   */
+  async down(): Promise<void> {
+    await this.stop();
+    const key = this.key;
+    this.key = undefined;
+    if (key) {
+      const item = await this.d.kv.get(peerKey(this.d.node.name));
+      const r = item && readPeer(item.key, item.value);
+      if (item && r?.ok && r.record.publicKey === key.publicKey) await this.d.kv.deleteIfValue(item.key, item.value);
+    }
+    await applyAll(this.d.exec, [deleteInterfaceStep(this.d.iface)], this.d.log);
+    this.d.log.info({ iface: this.d.iface }, 'wireguard: no encrypted network left; interface removed');
   }
 }

@@ -1,0 +1,135 @@
+/**
+ * This host's WireGuard, brought up by the first encrypted cluster network and down with the
+ * last one (issue 24): the agent calls `ensure` and `release` (networks.ts), one at a time in the
+ * order asked. What runs the interface (kernel or wireguard-go) is decided at each `ensure` from
+ * the setting and what is installed (capability.ts); a host that cannot encrypt was refused at
+ * create, so a refusal here means something was uninstalled since: logged, the networks stay
+ * unreachable across hosts rather than falling back to plaintext.
+ */
+import type { Logger } from 'pino';
+import type { Kv } from '../../cluster/kv.js';
+import { messageOf } from '../../errors.js';
+import type { Executor } from '../../host/executor.js';
+import { bareAddress } from '../../rules/address.js';
+import { type HostAbilities, encryptionAbility } from './capability.js';
+import { WireGuardHost } from './host.js';
+import type { Judged } from './peer-record.js';
+import type { WireGuardPort } from './port.js';
+import type { WireGuardSettings } from './settings.js';
+
+export interface LifecycleOptions {
+  readonly settings: WireGuardSettings;
+  readonly probe: () => HostAbilities;
+  readonly kv: Kv;
+  readonly exec: Executor;
+  readonly command: (argv: readonly string[], log: Logger) => Promise<string>;
+  readonly log: Logger;
+  readonly node: { readonly name: string; readonly address: string };
+  readonly stateDir: string;
+  /** This host's tunnel address with its prefix. */
+  readonly tunnelCidr: string;
+  readonly underlayMtu: number;
+  readonly backoffMs?: { readonly first: number; readonly max: number };
+}
+
+export class WireGuardLifecycle implements WireGuardPort {
+  private host: WireGuardHost | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(private readonly o: LifecycleOptions) {}
+
+  ability(): ReturnType<WireGuardPort['ability']> {
+    return encryptionAbility(this.o.settings, this.o.probe());
+  }
+
+  get tunnelAddress(): string {
+    return bareAddress(this.o.tunnelCidr);
+  }
+
+  get iface(): string {
+    return this.o.settings.iface;
+  }
+
+  get judged(): Judged {
+    return this.host?.last ?? { peers: [], refused: [] };
+  }
+
+  /** The WireGuardHost, for status and tests; undefined while no encrypted network is up. */
+  get current(): WireGuardHost | undefined {
+    return this.host;
+  }
+
+  onPeers(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  tunnelAt(underlay: string): string | undefined {
+    return this.host?.last.peers.find((p) => p.underlay === underlay)?.tunnel;
+  }
+
+  /** Never rejects: a failure is logged, and the next network up (or a restart) tries again. */
+  private run(what: string, fn: () => Promise<void>): Promise<void> {
+    this.queue = this.queue
+      .then(fn)
+      .catch((err: unknown) =>
+        this.o.log.error({ err: messageOf(err) }, `wireguard: ${what} failed; encrypted networks do not reach other hosts`),
+      );
+    return this.queue;
+  }
+
+  ensure(): Promise<void> {
+    return this.run('bringing the interface up', async () => {
+      if (this.host) return;
+      const ability = this.ability();
+      if (!ability.ok) throw new Error(ability.refusal);
+      const o = this.o;
+      const host = new WireGuardHost({
+        kv: o.kv,
+        exec: o.exec,
+        command: o.command,
+        log: o.log,
+        node: o.node,
+        stateDir: o.stateDir,
+        iface: o.settings.iface,
+        port: o.settings.port,
+        tunnelCidr: o.tunnelCidr,
+        underlayMtu: o.underlayMtu,
+        runner: ability.runner,
+        onPeers: () => this.listeners.forEach((f) => f()),
+        ...(o.backoffMs && { backoffMs: o.backoffMs }),
+      });
+      // Set first: the peers judged during up() are asked for by the planes (tunnelAt).
+      this.host = host;
+      try {
+        await host.up();
+      } catch (err) {
+        this.host = undefined;
+        await host.stop();
+        throw err;
+      }
+    });
+  }
+
+  release(): Promise<void> {
+    return this.run('taking the interface down', async () => {
+      const host = this.host;
+      this.host = undefined;
+      if (!host) return;
+      await host.down();
+      this.listeners.forEach((f) => f());
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.run('stopping', async () => {
+      await this.host?.stop();
+    });
+  }
+
+  /** Resolves when the calls so far and the peers they learnt are programmed. */
+  async idle(): Promise<void> {
+    await this.queue;
+    await this.host?.idle();
+  }
+}
