@@ -6,30 +6,18 @@
  * create, so a refusal here means something was uninstalled since: logged, the networks stay
  * unreachable across hosts rather than falling back to plaintext.
  */
-import type { Logger } from 'pino';
-import type { Kv } from '../../cluster/kv.js';
 import { messageOf } from '../../errors.js';
-import type { Executor } from '../../host/executor.js';
 import { bareAddress } from '../../rules/address.js';
 import { type HostAbilities, encryptionAbility } from './capability.js';
-import { WireGuardHost } from './host.js';
+import { WireGuardHost, type WireGuardHostDeps } from './host.js';
 import type { Judged } from './peer-record.js';
 import type { WireGuardPort } from './port.js';
 import type { WireGuardSettings } from './settings.js';
 
-export interface LifecycleOptions {
+/** The host's deps but those decided here: the interface's name and port (settings) and its runner (at each ensure). */
+export interface LifecycleOptions extends Omit<WireGuardHostDeps, 'iface' | 'port' | 'runner' | 'onPeers' | 'now'> {
   readonly settings: WireGuardSettings;
   readonly probe: () => HostAbilities;
-  readonly kv: Kv;
-  readonly exec: Executor;
-  readonly command: (argv: readonly string[], log: Logger) => Promise<string>;
-  readonly log: Logger;
-  readonly node: { readonly name: string; readonly address: string };
-  readonly stateDir: string;
-  /** This host's tunnel address with its prefix. */
-  readonly tunnelCidr: string;
-  readonly underlayMtu: number;
-  readonly backoffMs?: { readonly first: number; readonly max: number };
 }
 
 export class WireGuardLifecycle implements WireGuardPort {
@@ -84,20 +72,13 @@ export class WireGuardLifecycle implements WireGuardPort {
       const ability = this.ability();
       if (!ability.ok) throw new Error(ability.refusal);
       const o = this.o;
+      const { settings, probe: _probe, ...deps } = o;
       const host = new WireGuardHost({
-        kv: o.kv,
-        exec: o.exec,
-        command: o.command,
-        log: o.log,
-        node: o.node,
-        stateDir: o.stateDir,
-        iface: o.settings.iface,
-        port: o.settings.port,
-        tunnelCidr: o.tunnelCidr,
-        underlayMtu: o.underlayMtu,
+        ...deps,
+        iface: settings.iface,
+        port: settings.port,
         runner: ability.runner,
         onPeers: () => this.listeners.forEach((f) => f()),
-        ...(o.backoffMs && { backoffMs: o.backoffMs }),
       });
       // Set first: the peers judged during up() are asked for by the planes (tunnelAt).
       this.host = host;
