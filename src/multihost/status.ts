@@ -5,7 +5,9 @@
  * through agent.ts.
  */
 import type { NodeRecord } from '../cluster/records.js';
+import { messageOf } from '../errors.js';
 import type { AgentCore } from './agent-core.js';
+import type { PeerStatus } from './wireguard/port.js';
 
 export interface MemberStatus {
   readonly name: string;
@@ -21,6 +23,8 @@ export interface ClusterStatus {
   readonly etcdError?: string;
   readonly networks: readonly { readonly cluster: string; readonly network: string; readonly synced: boolean; readonly remote: number }[];
   readonly members: readonly MemberStatus[];
+  /** This host's WireGuard (issue 24), while an encrypted network is up. */
+  readonly wireguard?: { readonly iface: string; readonly peers: readonly PeerStatus[] };
 }
 
 export async function status(a: AgentCore): Promise<ClusterStatus> {
@@ -54,6 +58,11 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     synced: p.synced,
     remote: p.remoteCount(),
   }));
+  const wireguard = await a.o.wireguard?.status().catch((err: unknown) => {
+    // Status shows what it can: the rest of it does not wait on wg.
+    a.o.log.warn({ err: messageOf(err) }, 'wireguard: reading the peers for status failed');
+    return undefined;
+  });
   return {
     node: a.node.name,
     address: a.node.address,
@@ -61,5 +70,6 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     ...(a.lastError && { etcdError: a.lastError }),
     networks,
     members,
+    ...(wireguard && { wireguard }),
   };
 }

@@ -25,7 +25,8 @@ import { bareAddress } from '../../rules/address.js';
 import type { Runner } from './capability.js';
 import { type HostKey, loadOrCreateKey } from './keyfile.js';
 import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
-import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, peerCommands } from './peer-plan.js';
+import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, parseWgStats, peerCommands } from './peer-plan.js';
+import type { PeerStatus } from './port.js';
 
 const peersKey = (peers: readonly PeerRecord[]): string =>
   peers.map((p) => `${p.node} ${p.publicKey} ${p.underlay}:${p.port} ${p.tunnel}`).join('\n');
@@ -185,6 +186,28 @@ export class WireGuardHost {
       this.d.command(['wg', 'show', iface, 'allowed-ips'], log),
     ]);
     return parseWgShow(endpoints, allowed);
+  }
+
+  /** Each believed peer with its last handshake and bytes (`mynet status`). */
+  async peerStatus(): Promise<PeerStatus[]> {
+    const { iface, log } = this.d;
+    const [handshakes, transfer] = await Promise.all([
+      this.d.command(['wg', 'show', iface, 'latest-handshakes'], log),
+      this.d.command(['wg', 'show', iface, 'transfer'], log),
+    ]);
+    const stats = parseWgStats(handshakes, transfer);
+    return this.last.peers.map((p) => {
+      const s = stats.get(p.publicKey);
+      return {
+        node: p.node,
+        endpoint: `${p.underlay}:${p.port}`,
+        tunnel: p.tunnel,
+        programmed: s !== undefined,
+        lastHandshake: s && s.lastHandshake > 0 ? new Date(s.lastHandshake * 1000).toISOString() : undefined,
+        rxBytes: s?.rxBytes ?? 0,
+        txBytes: s?.txBytes ?? 0,
+      };
+    });
   }
 
   /** The tunnel address of a node's peer, if it is believed: an encrypted network's VXLAN goes there. */

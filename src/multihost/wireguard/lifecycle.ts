@@ -48,6 +48,11 @@ export class WireGuardLifecycle implements WireGuardPort {
     return this.host;
   }
 
+  async status(): ReturnType<WireGuardPort['status']> {
+    const host = this.host;
+    return host ? { iface: this.iface, peers: await host.peerStatus() } : undefined;
+  }
+
   onPeers(listener: () => void): void {
     this.listeners.push(listener);
   }

@@ -70,3 +70,25 @@ export const deleteInterfaceStep = (iface: string): HostStep => ({
   what: `remove WireGuard interface ${iface}`,
   run: { kind: 'ip', args: ['link', 'del', iface], absentOk: true },
 });
+
+/** One peer's counters as `wg show` gives them: last handshake (unix seconds, 0: never), bytes received and sent. */
+export interface PeerStats {
+  readonly lastHandshake: number;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+}
+
+/** `wg show <if> latest-handshakes` ("key\tseconds") and `wg show <if> transfer` ("key\trx\ttx"), by public key. */
+export function parseWgStats(handshakes: string, transfer: string): Map<string, PeerStats> {
+  const out = new Map<string, PeerStats>();
+  const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
+  const rows = (t: string): string[][] =>
+    t
+      .split('\n')
+      .map((l) => l.trim().split('\t'))
+      .filter((r) => isWgKey(r[0]));
+  for (const [k = '', s] of rows(handshakes)) out.set(k, { lastHandshake: num(s), rxBytes: 0, txBytes: 0 });
+  for (const [k = '', rx, tx] of rows(transfer))
+    out.set(k, { lastHandshake: out.get(k)?.lastHandshake ?? 0, rxBytes: num(rx), txBytes: num(tx) });
+  return out;
+}

@@ -2,6 +2,19 @@
 import type { Ability } from './capability.js';
 import type { Judged } from './peer-record.js';
 
+/** A believed peer as `mynet status` shows it. */
+export interface PeerStatus {
+  readonly node: string;
+  readonly endpoint: string;
+  readonly tunnel: string;
+  /** The interface holds it (false: not yet programmed, or removed by hand). */
+  readonly programmed: boolean;
+  /** ISO time of the last handshake; undefined: none yet. */
+  readonly lastHandshake: string | undefined;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+}
+
 export interface WireGuardPort {
   /** Whether this host can run an encrypted network, with the refusal naming what to install or set. */
   ability(): Ability;
@@ -19,6 +32,8 @@ export interface WireGuardPort {
   tunnelAt(underlay: string): string | undefined;
   /** Called whenever the believed peers change. */
   onPeers(listener: () => void): void;
+  /** The interface and its peers now; undefined while no encrypted network is up. */
+  status(): Promise<{ readonly iface: string; readonly peers: readonly PeerStatus[] } | undefined>;
   /** What was judged last (status, doctor). */
   readonly judged: Judged;
 }

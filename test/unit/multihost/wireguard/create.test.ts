@@ -59,6 +59,9 @@ class FakeWg implements WireGuardPort {
   onPeers(listener: () => void): void {
     this.listeners.push(listener);
   }
+  status(): ReturnType<WireGuardPort['status']> {
+    return Promise.resolve(undefined);
+  }
   /** A peer believed (or forgotten, tunnel undefined), as the etcd watch would make it. */
   peer(underlay: string, tunnel: string | undefined): void {
     if (tunnel === undefined) this.peers.delete(underlay);
