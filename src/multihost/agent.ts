@@ -27,6 +27,7 @@ import * as networks from './networks.js';
 import type { EntryDifference, NetworkPlane } from './plane.js';
 import * as publishing from './publishing.js';
 import { type ClusterStatus, status } from './status.js';
+import type { PeerStatus } from './wireguard/port.js';
 
 export type { AgentOptions } from './agent-core.js';
 export { CLAIM_GRACE_MS } from './claims.js';
@@ -189,6 +190,11 @@ export class ClusterAgent implements ClusterPort {
   /** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
   doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
     return networks.doctor(this.a, repair, log, () => this.scheduleConverge());
+  }
+
+  /** This host's WireGuard peers now (metrics); none while no encrypted network is up. */
+  async wireguardPeers(): Promise<readonly PeerStatus[]> {
+    return (await this.a.o.wireguard?.status())?.peers ?? [];
   }
 
   /** Resolves when every plane has applied what it received. */
