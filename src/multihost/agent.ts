@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { ForgetOutcome, NetworkWanted } from '../cluster/cluster-store.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord } from '../driver/state.js';
-import { messageOf } from '../errors.js';
+import { PluginError, messageOf } from '../errors.js';
 import { AgentCore, type AgentOptions } from './agent-core.js';
 import * as claims from './claims.js';
 import * as convergence from './convergence.js';
@@ -190,6 +190,13 @@ export class ClusterAgent implements ClusterPort {
   /** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
   doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
     return networks.doctor(this.a, repair, log, () => this.scheduleConverge());
+  }
+
+  /** `mynet cluster rotate-key`: a new WireGuard key pair for this host, republished. */
+  rotateKey(): Promise<{ readonly publicKey: string }> {
+    const wg = this.a.o.wireguard;
+    if (!wg) return Promise.reject(new PluginError('INVALID_REQUEST', 'wireguard: this mynet was started without WireGuard support'));
+    return wg.rotate();
   }
 
   /** This host's WireGuard peers now (metrics); none while no encrypted network is up. */

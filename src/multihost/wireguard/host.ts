@@ -18,12 +18,12 @@ import { PrefixFollower } from '../../cluster/follower.js';
 import type { Kv } from '../../cluster/kv.js';
 import { keys } from '../../cluster/keys.js';
 import { readRecord } from '../../cluster/records.js';
-import { messageOf } from '../../errors.js';
+import { PluginError, messageOf } from '../../errors.js';
 import { type Executor, applyAll, applyPlan } from '../../host/executor.js';
 import { wireguardMtu } from '../../rules/mtu.js';
 import { bareAddress } from '../../rules/address.js';
 import type { Runner } from './capability.js';
-import { type HostKey, loadOrCreateKey } from './keyfile.js';
+import { type HostKey, loadOrCreateKey, newPrivateKey, writeKey } from './keyfile.js';
 import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
 import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, parseWgStats, peerCommands } from './peer-plan.js';
 import type { PeerStatus } from './port.js';
@@ -70,6 +70,11 @@ export class WireGuardHost {
     return this.key?.publicKey;
   }
 
+  /** The private key's file (its path only: the key itself is never read out of it here). */
+  get keyPath(): string | undefined {
+    return this.key?.path;
+  }
+
   /** The interface, its key and address, this host's record; then the peers follow etcd. */
   async up(): Promise<void> {
     const { iface, log } = this.d;
@@ -111,6 +116,23 @@ export class WireGuardHost {
       { iface, runner: this.d.runner, publicKey: this.key.publicKey, tunnel: this.d.tunnelCidr, port: this.d.port },
       'wireguard: interface up',
     );
+  }
+
+  /**
+   * `mynet cluster rotate-key`: a new key pair (the file replaced whole, wireguard/keyfile.ts),
+   * the interface told, the record republished. The other hosts program the new key from the
+   * watch (peer-plan.ts replaces the old key's peer); until they do, handshakes with this host
+   * fail and the tunnel carries nothing (the gap is the watch's latency and one handshake).
+   */
+  async rotate(): Promise<string> {
+    if (!this.key) throw new PluginError('INVALID_REQUEST', 'wireguard: the interface is not up; nothing to rotate');
+    const { iface, log } = this.d;
+    const key = writeKey(this.d.stateDir, newPrivateKey());
+    this.key = key;
+    for (const c of interfaceCommands(iface, key.path, this.d.port)) await this.d.command(c, log);
+    await this.publish();
+    log.info({ iface, publicKey: key.publicKey }, 'wireguard: key rotated and republished');
+    return key.publicKey;
   }
 
   /** This host's record (public key, port, addresses): never on the presence lease. */

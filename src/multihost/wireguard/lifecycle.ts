@@ -6,7 +6,7 @@
  * create, so a refusal here means something was uninstalled since: logged, the networks stay
  * unreachable across hosts rather than falling back to plaintext.
  */
-import { messageOf } from '../../errors.js';
+import { PluginError, messageOf } from '../../errors.js';
 import { bareAddress } from '../../rules/address.js';
 import { type HostAbilities, encryptionAbility } from './capability.js';
 import { WireGuardHost, type WireGuardHostDeps } from './host.js';
@@ -105,6 +105,19 @@ export class WireGuardLifecycle implements WireGuardPort {
       await host.down();
       this.listeners.forEach((f) => f());
     });
+  }
+
+  /** After whatever was asked before it; its failure is the caller's (the operator sees it). */
+  rotate(): Promise<{ readonly publicKey: string }> {
+    const p = this.queue.then(async () => {
+      if (!this.host) throw new PluginError('INVALID_REQUEST', 'wireguard: no encrypted cluster network on this host, so no key to rotate');
+      return { publicKey: await this.host.rotate() };
+    });
+    this.queue = p.then(
+      () => undefined,
+      () => undefined, // the caller has the error; the next call runs regardless
+    );
+    return p;
   }
 
   stop(): Promise<void> {

@@ -26,6 +26,8 @@ export interface WireGuardPort {
   ensure(): Promise<void>;
   /** No encrypted network is left: the interface and this host's record go. */
   release(): Promise<void>;
+  /** A new key pair, republished (`mynet cluster rotate-key`); refused while no encrypted network is up. */
+  rotate(): Promise<{ readonly publicKey: string }>;
   /** Shutdown: stops following etcd; the interface stays (a restart finds it). */
   stop(): Promise<void>;
   /** The tunnel address of the believed peer at this underlay address (VXLAN goes there), if any. */

@@ -59,6 +59,9 @@ class FakeWg implements WireGuardPort {
   onPeers(listener: () => void): void {
     this.listeners.push(listener);
   }
+  rotate(): ReturnType<WireGuardPort['rotate']> {
+    return Promise.reject(new Error('not in these tests'));
+  }
   status(): ReturnType<WireGuardPort['status']> {
     return Promise.resolve(undefined);
   }

@@ -4,7 +4,7 @@
  * and the interface removed; a host that can no longer encrypt brings nothing up. Commands are
  * recorded, etcd is in memory (the real interface is the host tier's).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,6 +68,23 @@ describe('the WireGuard interface comes up with the first encrypted network and 
     // Up again with the next encrypted network: the same key (it never left the state directory).
     await wg.ensure();
     expect(JSON.parse(kv.data.get(RECORD)?.value ?? '{}')).toMatchObject({ publicKey: record.publicKey });
+    await wg.stop();
+  });
+
+  it('rotate-key: a new key in the file and the record, the interface told; refused while the interface is down', async () => {
+    const { wg, kv, commands } = lifecycle('userspace');
+    await expect(wg.rotate()).rejects.toThrow(/no encrypted cluster network on this host, so no key to rotate/);
+    await wg.ensure();
+    const before = wg.current?.publicKey;
+    const key = wg.current?.keyPath as string;
+    const old = readFileSync(key, 'utf8');
+    commands.length = 0;
+    const { publicKey } = await wg.rotate();
+    expect(publicKey).not.toBe(before);
+    expect(readFileSync(key, 'utf8')).not.toBe(old);
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(kv.data.get(RECORD)?.value ?? '{}')).toMatchObject({ publicKey });
+    expect(commands).toEqual([`wg set mnwg-w0 private-key ${key} listen-port 51820`]);
     await wg.stop();
   });
 
