@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     onRefused: (reason) => count((m) => m.clusterRecordsRefused.inc({ reason })),
     // Called only after the start (the agent starts after the plugin is built).
     departureSettled: (c, l) => plugin.departureSettled(c, l),
+    stateDir: config.stateDir,
   });
   const plugin: Plugin = new Plugin({
     state,
@@ -109,6 +110,14 @@ async function main(): Promise<void> {
   void loadSchemas().catch((err: unknown) => log.error({ err }, 'cannot load the request schemas'));
   const metrics = new (await import('./metrics.js')).Metrics(() => state);
   if (cluster) metrics.cluster({ etcdUp: () => cluster.agent.etcdUp, remoteEndpoints: () => cluster.agent.remoteEndpoints() });
+  if (cluster)
+    metrics.wireguard(() =>
+      cluster.agent.wireguardPeers().catch((err: unknown) => {
+        // A scrape without the ages rather than a failed scrape: the other metrics still count.
+        log.warn({ err: messageOf(err) }, 'wireguard: reading the peers for metrics failed');
+        return [];
+      }),
+    );
   loaded.metrics = metrics;
   for (const f of loaded.early.splice(0)) f(metrics);
   const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -154,6 +154,25 @@ export class Metrics {
     });
   }
 
+  /**
+   * Seconds since each WireGuard peer's last handshake (issue 24), read from `wg` at each scrape:
+   * WireGuard re-handshakes every 2 minutes while traffic flows, so an age well past that is a
+   * peer that does not answer. A peer with no handshake yet is left out (no age to give).
+   */
+  wireguard(peers: () => Promise<readonly { node: string; lastHandshake: string | undefined }[]>, now = (): number => Date.now()): void {
+    new Gauge({
+      name: 'mynet_wireguard_handshake_age_seconds',
+      help: "Seconds since the last WireGuard handshake with each peer of this host's encrypted cluster networks",
+      labelNames: ['peer'],
+      registers: [this.registry],
+      async collect() {
+        const list = await peers();
+        this.reset();
+        for (const p of list) if (p.lastHandshake) this.set({ peer: p.node }, Math.max(0, (now() - Date.parse(p.lastHandshake)) / 1000));
+      },
+    });
+  }
+
   /** Records one doctor check: every kind seen so far is set, to 0 when this check found none. */
   doctor(found: readonly { kind: string }[]): void {
     const byKind = new Map<string, number>();

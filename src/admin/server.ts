@@ -19,6 +19,7 @@ import type { DoctorResult } from '../plugin.js';
 export interface AdminCluster {
   status(): Promise<ClusterStatus>;
   forget(node: string): Promise<{ addresses: number; endpoints: number }>;
+  rotateKey(): Promise<{ readonly publicKey: string }>;
   doctor(repair: boolean, log: Logger): Promise<EntryDifference[]>;
 }
 
@@ -106,6 +107,14 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     }
     const cluster = deps.cluster;
     await wrap(async () => ({ node, ...(await cluster.forget(node)) }))(req, res);
+  });
+  app.post('/cluster/rotate-key', async (req: Request, res: Response) => {
+    const cluster = deps.cluster;
+    if (!cluster) {
+      res.status(400).json({ Err: 'cluster: this mynet has no cluster store (MYNET_ETCD_ENDPOINTS is not set)' });
+      return;
+    }
+    await wrap(() => cluster.rotateKey())(req, res);
   });
   app.post('/doctor', async (req: Request, res: Response) => {
     // Only the two repair modes: anything else (fix=none, a typo) must not go on to remove orphans.

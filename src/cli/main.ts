@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `mynet`: the operator's view of the plugin, over its admin socket.
- *   mynet status | ports | doctor [--fix] | version | cluster forget <node>   [--json] [--socket PATH]
+ *   mynet status | ports | doctor [--fix] | version | cluster forget <node> | cluster rotate-key   [--json] [--socket PATH]
  */
 import { request } from 'node:http';
 import type { NamesView, NetworkView, PortView } from '../admin/views.js';
@@ -9,7 +9,7 @@ import type { DoctorResult } from '../plugin.js';
 import type { ClusterStatus } from '../multihost/agent.js';
 import { COLOUR, PLAIN, renderDoctor, renderPorts, renderStatus } from './render.js';
 
-const USAGE = 'usage: mynet status|ports|doctor [--fix]|version|cluster forget <node> [--json] [--socket PATH]';
+const USAGE = 'usage: mynet status|ports|doctor [--fix]|version|cluster forget <node>|cluster rotate-key [--json] [--socket PATH]';
 
 function call<T>(socketPath: string, method: string, path: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -71,6 +71,11 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'cluster': {
         const words = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--socket');
+        if (words[1] === 'rotate-key' && words.length === 2) {
+          const k = await call<{ publicKey: string }>(socket, 'POST', '/cluster/rotate-key');
+          print(k, () => `new WireGuard public key ${k.publicKey}, published; the other hosts take it from etcd`);
+          return 0;
+        }
         const node = words[2];
         if (words[1] !== 'forget' || !node) {
           process.stderr.write(`${USAGE}\n`);

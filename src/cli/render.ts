@@ -19,6 +19,10 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
       (m) =>
         `  member ${m.name} ${m.address} ${m.up === undefined ? 'unknown' : m.up ? st.green('up') : st.red('down')} endpoints ${m.endpoints}`,
     ),
+    ...(c.wireguard?.peers ?? []).map(
+      (p) =>
+        `  wireguard peer ${p.node} ${p.endpoint} tunnel ${p.tunnel}: ${p.programmed ? `handshake ${p.lastHandshake ?? st.yellow('none yet')}, rx ${p.rxBytes} B, tx ${p.txBytes} B` : st.red(`not on ${c.wireguard?.iface ?? 'the interface'}`)}`,
+    ),
     '',
   ];
 }

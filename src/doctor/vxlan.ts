@@ -11,7 +11,7 @@ import { vxlanSpecOf } from '../driver/network.js';
 import type { NetworkRecord, StateView } from '../driver/state.js';
 import type { KernelSnapshot, LinkInfo } from '../host/kernel-snapshot.js';
 import { type RemoteEntry, VXLAN_PORT, type VxlanSpec, floodSteps, remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
-import { GUARD_PRIORITY, guardChain, guardCommands, guardComment, peerSet } from '../plan/vxlan-firewall.js';
+import { GUARD_PRIORITY, guardChain, guardCommands, guardFor, guardRules, peerSet } from '../plan/vxlan-firewall.js';
 import { nftOp } from '../plan/nft.js';
 import type { HostPlan } from '../plan/step.js';
 import type { Difference } from './difference.js';
@@ -91,7 +91,7 @@ function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowl
   const kernelMembers = t?.elements.get(set);
   // Members: the plane's last knowledge; before it has any, what the kernel's set still holds.
   const members = plane?.members ?? kernelMembers ?? [];
-  const g = { networkId: n.id, vni: n.cluster.vni, peers: members };
+  const g = guardFor(n.id, n.cluster, members);
   const fix: HostPlan = [{ what: `guard VXLAN of ${n.bridge} (${members.length} member(s))`, run: nftOp(guardCommands(g)) }];
   const object = `VXLAN guard ${chain}`;
   const hook = t?.hooks.get(chain);
@@ -99,7 +99,13 @@ function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowl
   if (!t || !t.chains.has(chain)) detail = 'its chain is missing: VXLAN from any host is accepted';
   else if (!hook || (hook.hook as string) !== 'input' || hook.type !== 'filter' || hook.prio !== GUARD_PRIORITY || hook.policy !== 'accept')
     detail = `its chain does not hook filter input at priority ${GUARD_PRIORITY}`;
-  else if (!sameSet(t.rules.get(chain) ?? [], [guardComment(g)])) detail = 'its rule is not as mynet writes it';
+  else if (
+    !sameSet(
+      t.rules.get(chain) ?? [],
+      guardRules(g).map((r) => r.id),
+    )
+  )
+    detail = 'its rule is not as mynet writes it';
   else if (!t.sets.has(set)) detail = `its member set ${set} is missing`;
   else if (plane?.members && !sameSet(kernelMembers ?? [], plane.members))
     detail = `its members are ${(kernelMembers ?? []).join(', ') || 'none'}, not ${plane.members.join(', ') || 'none'}`;

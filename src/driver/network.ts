@@ -27,7 +27,7 @@ import { parseNetworkOptions } from '../protocol/options.js';
 import { checkClusterOptions } from './cluster-options.js';
 import type { LinkOwner, PlannedDecision } from '../decision.js';
 import { vxlanDeviceSteps, vxlanTeardownSteps, type VxlanSpec } from '../plan/vxlan.js';
-import { guardCommands, guardTeardownCommands, guardUndo } from '../plan/vxlan-firewall.js';
+import { guardCommands, guardFor, guardTeardownCommands, guardUndo } from '../plan/vxlan-firewall.js';
 import { type ClusterBinding, type NetworkRecord, type StateView, type SubnetRecord, mtuOf } from './state.js';
 
 export interface IpamData {
@@ -238,8 +238,8 @@ export function createNetwork(
 }
 
 /** A cluster network's VXLAN guard, closed: its undo is the reverse of the guard's own objects. */
-function guardStep(n: NetworkRecord, vni: number): HostStep {
-  const g = { networkId: n.id, vni, peers: [] };
+function guardStep(n: NetworkRecord, c: ClusterBinding): HostStep {
+  const g = guardFor(n.id, c, []);
   return { what: `guard VXLAN of ${n.bridge}`, run: nftOp(guardCommands(g)), undo: nftTeardown(guardUndo(g)) };
 }
 
@@ -257,7 +257,7 @@ export function networkSteps(n: NetworkRecord): HostPlan {
     // The guard comes before the VXLAN device (issue 22, finding 19: a device up before its
     // guard accepts anyone's VXLAN meanwhile), closed (no member yet): the cluster follower
     // opens it to the members' underlay addresses (multihost/plane.ts).
-    ...(n.cluster ? [guardStep(n, n.cluster.vni), ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster))] : []),
+    ...(n.cluster ? [guardStep(n, n.cluster), ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster))] : []),
     ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
     ...(n.options.icc ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
     {

@@ -39,6 +39,8 @@ export interface ClusterBinding {
   readonly multicast?: true;
   /** Through WireGuard (issue 24): the VXLAN device's source is then this host's tunnel address. */
   readonly encrypt?: 'wireguard';
+  /** An encrypted network's: this host's WireGuard interface, the only way its VXLAN may come in (plan/vxlan-firewall.ts). */
+  readonly tunnelIf?: string;
 }
 
 export interface NetworkRecord {

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { ForgetOutcome, NetworkWanted, NodeIdentity } from '../cluster/cluster-store.js';
 import type { ContainerInfo } from '../dns/records.js';
 import type { ClusterBinding, EndpointRecord, NetworkRecord } from '../driver/state.js';
-import { messageOf } from '../errors.js';
+import { PluginError, messageOf } from '../errors.js';
 import { AgentCore, type AgentOptions } from './agent-core.js';
 import * as claims from './claims.js';
 import * as convergence from './convergence.js';
@@ -27,6 +27,7 @@ import * as networks from './networks.js';
 import type { EntryDifference, NetworkPlane } from './plane.js';
 import * as publishing from './publishing.js';
 import { type ClusterStatus, status } from './status.js';
+import type { PeerStatus } from './wireguard/port.js';
 
 export type { AgentOptions } from './agent-core.js';
 export { CLAIM_GRACE_MS } from './claims.js';
@@ -59,6 +60,7 @@ export class ClusterAgent implements ClusterPort {
     this.a = new AgentCore(o);
     this.planes = this.a.planes;
     this.membership = new Membership(this.a, () => this.scheduleConverge());
+    o.wireguard?.onPeers(() => networks.peersChanged(this.a));
   }
 
   get node(): NodeIdentity {
@@ -114,6 +116,7 @@ export class ClusterAgent implements ClusterPort {
       1000,
     );
     a.planes.clear();
+    if (a.o.wireguard) await within('stopping the WireGuard peers watch', a.o.wireguard.stop(), 1000);
     const presence = this.membership.takePresence();
     if (presence) await within('revoking the presence lease (it expires by itself)', presence.stop(), 1500);
   }
@@ -191,6 +194,18 @@ export class ClusterAgent implements ClusterPort {
   /** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
   doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
     return networks.doctor(this.a, repair, log, () => this.scheduleConverge());
+  }
+
+  /** `mynet cluster rotate-key`: a new WireGuard key pair for this host, republished. */
+  rotateKey(): Promise<{ readonly publicKey: string }> {
+    const wg = this.a.o.wireguard;
+    if (!wg) return Promise.reject(new PluginError('INVALID_REQUEST', 'wireguard: this mynet was started without WireGuard support'));
+    return wg.rotate();
+  }
+
+  /** This host's WireGuard peers now (metrics); none while no encrypted network is up. */
+  async wireguardPeers(): Promise<readonly PeerStatus[]> {
+    return (await this.a.o.wireguard?.status())?.peers ?? [];
   }
 
   /** Resolves when every plane has applied what it received. */

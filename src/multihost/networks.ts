@@ -41,14 +41,18 @@ export async function defineNetwork(a: AgentCore, w: NetworkWanted, log: Logger)
     local,
     ...(def.internal && { internal: true }),
     ...(def.multicast && { multicast: true }),
-    ...(def.encrypt && { encrypt: def.encrypt }),
+    ...(def.encrypt && { encrypt: def.encrypt, ...(a.o.wireguard && { tunnelIf: a.o.wireguard.iface }) }),
   };
 }
 
 /** `scheduleConverge` is the agent's (ClusterAgent.scheduleConverge). */
 export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () => void): void {
   if (!n.cluster || a.planes.has(n.id) || a.stopped) return;
+  const wg = n.cluster.encrypt ? a.o.wireguard : undefined;
+  // The interface before the plane: its VXLAN goes to the peers' tunnel addresses (plane.ts via).
+  if (wg) void wg.ensure();
   const plane = new NetworkPlane(n.id, n.cluster, {
+    ...(wg && { via: (underlay: string) => wg.tunnelAt(underlay) }),
     store: a.o.store,
     exec: a.o.exec,
     read: a.o.read,
@@ -84,6 +88,13 @@ export async function networkDown(a: AgentCore, networkId: string): Promise<void
   if (p) a.definitionDiffers.delete(p.binding.name);
   await p?.stop();
   a.o.onRemoteChange?.();
+  // The last encrypted network gone: nothing needs the tunnels (a plain network never did).
+  if (p?.binding.encrypt && ![...a.planes.values()].some((x) => x.binding.encrypt)) await a.o.wireguard?.release();
+}
+
+/** The believed WireGuard peers changed: every encrypted network's entries and guard follow. */
+export function peersChanged(a: AgentCore): void {
+  for (const p of a.planes.values()) if (p.binding.encrypt) p.resync();
 }
 
 /** Remote endpoints as the DNS zone serves them: `<name>.<cluster>.<zone>`. */

@@ -33,7 +33,7 @@ import {
   repairSteps,
   vxlanName,
 } from '../plan/vxlan.js';
-import { guardCommands, guardMemberCommands } from '../plan/vxlan-firewall.js';
+import { guardCommands, guardFor, guardMemberCommands } from '../plan/vxlan-firewall.js';
 import { nftOp } from '../plan/nft.js';
 import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
@@ -74,6 +74,12 @@ export interface PlaneDeps {
   /** Seconds from a record's write (its updatedAt) to its entries in the kernel. */
   readonly onLag?: (seconds: number) => void;
   readonly backoffMs?: { readonly first: number; readonly max: number };
+  /**
+   * An encrypted network's (issue 24): where VXLAN for the member at an underlay address goes,
+   * its WireGuard tunnel address; undefined while it is no believed peer (nothing is sent to it
+   * then, and its VXLAN is not admitted). Without it (a plain network), the underlay address.
+   */
+  readonly via?: (underlay: string) => string | undefined;
 }
 
 export interface EntryDifference {
@@ -82,8 +88,6 @@ export interface EntryDifference {
   /** false: the plane does not follow etcd right now, so nothing was compared (nor repaired). */
   readonly compared?: false;
 }
-
-const entryOf = (e: EndpointRecord): RemoteEntry => ({ address: e.address, mac: e.mac, underlay: e.underlay });
 
 export interface RefusedRecord {
   readonly record: EndpointRecord;
@@ -190,9 +194,32 @@ export class NetworkPlane {
     return this.queue;
   }
 
-  /** The entries the kernel should hold: every endpoint of another host. */
+  /** The entries the kernel should hold: every endpoint of another host (encrypted: of a believed peer). */
   desired(): RemoteEntry[] {
-    return [...this.records.values()].filter((e) => e.node !== this.d.self).map(entryOf);
+    return [...this.records.values()].flatMap((e) => {
+      const r = e.node === this.d.self ? undefined : this.entryOf(e);
+      return r ? [r] : [];
+    });
+  }
+
+  private entryOf(e: EndpointRecord): RemoteEntry | undefined {
+    const to = this.d.via ? this.d.via(e.underlay) : e.underlay;
+    return to === undefined ? undefined : { address: e.address, mac: e.mac, underlay: to };
+  }
+
+  /** Where the member hosts' VXLAN comes from and goes to: their underlay addresses, or their tunnel addresses. */
+  private memberAddresses(): string[] {
+    const via = this.d.via;
+    if (!via) return [...this.members.keys()];
+    return [...new Set([...this.members.keys()].flatMap((u) => via(u) ?? []))];
+  }
+
+  /**
+   * The entries and the guard compared with the kernel as a whole again: an encrypted
+   * network's peers changed (a tunnel address learnt or gone), which no record change says.
+   */
+  resync(): void {
+    if (!this.stopped && this.listed) this.enqueue([], true, false);
   }
 
   /**
@@ -200,7 +227,7 @@ export class NetworkPlane {
    * record changes) with mynet.multicast on, none without it.
    */
   desiredFlood(): string[] {
-    return this.binding.multicast ? [...this.members.keys()].sort() : [];
+    return this.binding.multicast ? this.memberAddresses().sort() : [];
   }
 
   remoteCount(): number {
@@ -232,7 +259,10 @@ export class NetworkPlane {
   /** The members the guard admits: those whose node is present (a dead host's frames are dropped until it is back). */
   private admittedPeers(): Set<string> {
     const up = this.d.isUp;
-    return new Set([...this.members.keys()].filter((u) => !up || up(this.memberNode.get(u) ?? '')));
+    const alive = [...this.members.keys()].filter((u) => !up || up(this.memberNode.get(u) ?? ''));
+    // Encrypted: the guard admits the live peers' tunnel addresses, not their underlay ones.
+    const via = this.d.via;
+    return new Set(via ? alive.flatMap((u) => via(u) ?? []) : alive);
   }
 
   /** A node's presence came or went: the guard follows (an empty batch: members by element). */
@@ -266,7 +296,7 @@ export class NetworkPlane {
         admitted: peers,
         step: {
           what: `admit VXLAN from ${peers.size} member(s) on ${this.device}`,
-          run: nftOp(guardCommands({ networkId: this.networkId, vni: this.binding.vni, peers: [...peers] })),
+          run: nftOp(guardCommands(guardFor(this.networkId, this.binding, [...peers]))),
         },
       };
     }
@@ -449,7 +479,8 @@ export class NetworkPlane {
       steps = [];
       for (const [mac, before] of touched) {
         const now = byMac.get(mac);
-        if (now && now.node !== this.d.self) steps.push(...remoteEntrySteps(this.networkId, entryOf(now)));
+        const entry = now && now.node !== this.d.self ? this.entryOf(now) : undefined;
+        if (entry) steps.push(...remoteEntrySteps(this.networkId, entry));
         else if (before && before.node !== this.d.self)
           steps.push(...removeEntrySteps(this.networkId, before, { neighbour: !held.has(before.address) }));
       }

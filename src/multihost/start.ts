@@ -14,12 +14,12 @@ import { loadNodeId } from '../cluster/node-id.js';
 import { checkTls, parseClusterSettings, readTls } from '../cluster/settings.js';
 import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
-import { bareAddress } from '../rules/address.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { ClusterAgent } from './agent.js';
 import type { RefusalReason } from './trust.js';
 import type { DnsNames } from './dns-names.js';
-import { encryptionAbility, probeHost } from './wireguard/capability.js';
+import { probeHost } from './wireguard/capability.js';
+import { WireGuardLifecycle } from './wireguard/lifecycle.js';
 import { parseWireGuardSettings, tunnelAddressFor } from './wireguard/settings.js';
 
 export interface Cluster {
@@ -40,6 +40,8 @@ export interface StartClusterOptions {
   readonly onRefused: (reason: RefusalReason) => void;
   /** Deletes a settled departure from the journal (plugin.ts departureSettled). */
   readonly departureSettled: (cluster: string, log: Logger) => Promise<void>;
+  /** The state directory: the WireGuard private key's file is there (wireguard/keyfile.ts). */
+  readonly stateDir: string;
 }
 
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
@@ -72,14 +74,24 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
   const kv = new EtcdKv({ endpoints: settings.endpoints, ...(tls && { tls }) });
   const store = new ClusterStore(kv, { name: settings.nodeName, address, id: nodeId.id });
   const wg = parseWireGuardSettings(o.env);
-  const agent = new ClusterAgent({
+  const mtu = underlayMtu(address, log);
+  const wireguard = new WireGuardLifecycle({
+    settings: wg,
     // Probed at each encrypted create (a few stat calls): installing wireguard-go needs no restart.
-    wireguard: {
-      ability: () => encryptionAbility(wg, probeHost(o.env)),
-      tunnelAddress: bareAddress(wg.address ?? tunnelAddressFor(address)),
-    },
+    probe: () => probeHost(o.env),
+    kv,
+    exec: o.exec,
+    command: (argv, l) => o.exec.command(argv, l),
+    log: log.child({ wireguard: wg.iface }),
+    node: { name: settings.nodeName, address },
+    stateDir: o.stateDir,
+    tunnelCidr: wg.address ?? tunnelAddressFor(address),
+    underlayMtu: mtu,
+  });
+  const agent = new ClusterAgent({
+    wireguard,
     store,
-    underlayMtu: underlayMtu(address, log),
+    underlayMtu: mtu,
     exec: o.exec,
     read: (argv, l) => o.exec.command(argv, l),
     log,

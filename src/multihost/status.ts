@@ -5,7 +5,9 @@
  * through agent.ts.
  */
 import type { NodeRecord } from '../cluster/records.js';
+import { messageOf } from '../errors.js';
 import type { AgentCore } from './agent-core.js';
+import type { PeerStatus } from './wireguard/port.js';
 
 export interface MemberStatus {
   readonly name: string;
@@ -32,6 +34,8 @@ export interface ClusterStatus {
     readonly definitionDiffers?: string;
   }[];
   readonly members: readonly MemberStatus[];
+  /** This host's WireGuard (issue 24), while an encrypted network is up. */
+  readonly wireguard?: { readonly iface: string; readonly peers: readonly PeerStatus[] };
 }
 
 export async function status(a: AgentCore): Promise<ClusterStatus> {
@@ -66,6 +70,11 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     remote: p.remoteCount(),
     ...(a.definitionDiffers.has(p.binding.name) && { definitionDiffers: a.definitionDiffers.get(p.binding.name) }),
   }));
+  const wireguard = await a.o.wireguard?.status().catch((err: unknown) => {
+    // Status shows what it can: the rest of it does not wait on wg.
+    a.o.log.warn({ err: messageOf(err) }, 'wireguard: reading the peers for status failed');
+    return undefined;
+  });
   return {
     node: a.node.name,
     ...(a.node.id !== undefined && { nodeId: a.node.id }),
@@ -75,5 +84,6 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     ...(a.lastError && { etcdError: a.lastError }),
     networks,
     members,
+    ...(wireguard && { wireguard }),
   };
 }

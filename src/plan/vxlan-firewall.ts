@@ -32,9 +32,22 @@ import { VXLAN_PORT } from './vxlan.js';
 export interface VxlanGuard {
   readonly networkId: string;
   readonly vni: number;
-  /** Member hosts' underlay addresses (IPv4), this host's own included or not. */
+  /** Member hosts' underlay addresses (IPv4), this host's own included or not; their tunnel addresses when encrypted. */
   readonly peers: readonly string[];
+  /**
+   * An encrypted network's (issue 24): the WireGuard interface its VXLAN must come out of. Our
+   * VNI arriving any other way is plaintext from the underlay, dropped whatever its source (a
+   * forged frame from a member's tunnel address included), and counted apart.
+   */
+  readonly tunnelIf?: string;
 }
+
+/** The guard of a network's binding (driver/state.ts ClusterBinding: its VNI and, encrypted, its interface). */
+export const guardFor = (
+  networkId: string,
+  c: { readonly vni: number; readonly tunnelIf?: string },
+  peers: readonly string[],
+): VxlanGuard => ({ networkId, vni: c.vni, peers, ...(c.tunnelIf !== undefined && { tunnelIf: c.tunnelIf }) });
 
 export const guardChain = (networkId: string): string => `vxlan-in-${short(networkId)}`;
 export const peerSet = (networkId: string): string => `vxpeers-${short(networkId)}`;
@@ -44,6 +57,9 @@ export const peerSet = (networkId: string): string => `vxpeers-${short(networkId
  * would start from 0 each time; a named one keeps counting across refills.
  */
 export const dropCounter = (networkId: string): string => `vxdrop-${short(networkId)}`;
+
+/** The drop count of an encrypted network's plaintext VXLAN (named for the same reason). */
+export const plaintextCounter = (networkId: string): string => `vxplain-${short(networkId)}`;
 
 /** The guard chain's priority on the input hook: just before filter (0). */
 export const GUARD_PRIORITY = -5;
@@ -62,13 +78,23 @@ export const guardRule = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): NftRule => 
   id: guardComment(g),
 });
 
-/** The guard's own objects: set, counter, chain and rule (the table is not its own). */
+/** An encrypted network's first rule: our VNI not out of its WireGuard interface is counted and dropped. */
+export const plaintextRule = (g: Pick<VxlanGuard, 'networkId' | 'vni'>, tunnelIf: string): NftRule => ({
+  text: `iifname != "${tunnelIf}" udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} counter name ${plaintextCounter(g.networkId)} drop`,
+  id: `net:${short(g.networkId)} vni:${g.vni} plaintext vxlan of an encrypted network`,
+});
+
+/** The guard's rules, in order (the doctor compares the chain's with these). */
+export const guardRules = (g: VxlanGuard): NftRule[] => [...(g.tunnelIf !== undefined ? [plaintextRule(g, g.tunnelIf)] : []), guardRule(g)];
+
+/** The guard's own objects: set, counters, chain and rules (the table is not its own). */
 function guardObjects(g: VxlanGuard): NftCommand[] {
   const chain = guardChain(g.networkId);
   const set = memberSet(g.networkId);
   return [
     add(setObj(set)),
     add(counterObj(dropCounter(g.networkId))),
+    ...(g.tunnelIf !== undefined ? [add(counterObj(plaintextCounter(g.networkId)))] : []),
     flush(setObj(set)),
     add(
       elementObj(
@@ -79,7 +105,7 @@ function guardObjects(g: VxlanGuard): NftCommand[] {
     // Just before the filter priority: a drop here cannot be undone by an accept elsewhere.
     add(chainObj(chain, guardHook)),
     flush(chainObj(chain)),
-    add(ruleObj(chain, guardRule(g))),
+    ...guardRules(g).map((r) => add(ruleObj(chain, r))),
   ];
 }
 
@@ -109,5 +135,7 @@ export function guardTeardownCommands(networkId: string): NftCommand[] {
     destroy(chainObj(guardChain(networkId), guardHook)),
     destroy(setObj(memberSet(networkId))),
     destroy(counterObj(dropCounter(networkId))),
+    // Destroy: a plain network never had it.
+    destroy(counterObj(plaintextCounter(networkId))),
   ];
 }

@@ -90,6 +90,9 @@ function checkClusterBinding(at: string, v: unknown): void {
   }
   if (c.encrypt !== undefined && c.encrypt !== 'wireguard')
     throw invalid(`${at}encrypt`, `${JSON.stringify(c.encrypt)?.slice(0, 40)} is not "wireguard"`);
+  if ((c.tunnelIf !== undefined) !== (c.encrypt !== undefined))
+    throw invalid(`${at}tunnelIf`, 'an encrypted network has its WireGuard interface, and only an encrypted one');
+  if (c.tunnelIf !== undefined) ifName(`${at}tunnelIf`, c.tunnelIf);
 }
 
 const PROTOS = ['tcp', 'udp', 'sctp'];

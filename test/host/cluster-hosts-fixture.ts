@@ -76,6 +76,8 @@ export interface ClusterOptions {
   readonly hosts?: number;
   /** More plugin settings for every host (e.g. MYNET_RECONCILE_INTERVAL). */
   readonly env?: Readonly<Record<string, string>>;
+  /** More plugin settings for one host, by its label ('a', 'b', ...), after `env`. */
+  readonly hostEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** The prefix of every name made (default TAG, mnt-mhh-). */
   readonly tag?: string;
   /** The underlay's first three octets (default 198.18.10): hosts .1.., etcd .254, stranger .9. */
@@ -137,7 +139,7 @@ export class Cluster {
       await c.plug(ns, address);
       mkdirSync(join(dir, label), { recursive: true, mode: 0o700 });
       const docker = await FakeDocker.start(join(dir, label, 'docker.sock'));
-      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, o.env ?? {}, docker, tag));
+      c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, { ...o.env, ...o.hostEnv?.[label] }, docker, tag));
     }
     await Promise.all(c.hosts.map((h) => h.plugin.start()));
     return c;

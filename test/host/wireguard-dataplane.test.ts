@@ -19,7 +19,8 @@ import { EtcdKv } from '../../src/cluster/etcd-kv.js';
 import { NodePresence } from '../../src/cluster/presence.js';
 import { applyPlan } from '../../src/host/executor.js';
 import { WireGuardHost } from '../../src/multihost/wireguard/host.js';
-import { PLAINTEXT_COUNTER, WG_TABLE } from '../../src/multihost/wireguard/peer-plan.js';
+import { nftOp } from '../../src/plan/nft.js';
+import { guardCommands, guardFor, plaintextCounter } from '../../src/plan/vxlan-firewall.js';
 import { bridgeSteps, macFromIPv4, vethSteps } from '../../src/plan/link.js';
 import { containerVethName, defaultBridgeName, hostVethName } from '../../src/plan/link-names.js';
 import { remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../../src/plan/vxlan.js';
@@ -81,6 +82,9 @@ async function makeHost(n: number): Promise<Host> {
   const ip = `10.216.5.${n + 1}`;
   await applyPlan(ns.exec, bridgeSteps({ networkId, name: bridge, mtu: MTU, addresses: [`${GATEWAY}/24`] }), silentLog);
   // The encrypted network's VXLAN device: its source is the tunnel address, not the underlay's.
+  // The network's guard, as the plugin makes it before the device: plaintext VXLAN of the VNI dropped.
+  const guard = guardFor(networkId, { vni: VNI, tunnelIf: `${TAG}w${n}` }, ['198.18.170.1', '198.18.170.2']);
+  await applyPlan(ns.exec, [{ what: 'guard', run: nftOp(guardCommands(guard)) }], silentLog);
   await applyPlan(ns.exec, vxlanDeviceSteps({ networkId, cluster: 'ngsecure', vni: VNI, bridge, local: tunnel, mtu: MTU }), silentLog);
   await applyPlan(
     ns.exec,
@@ -120,7 +124,6 @@ async function makeHost(n: number): Promise<Host> {
     backoffMs: { first: 100, max: 500 },
   });
   await wg.up();
-  await wg.encryptedVnis([VNI]);
   return { n, name, underlay: address, tunnel, iface, ns, box, networkId, ip, kv, presence, wg, stateDir };
 }
 
@@ -241,9 +244,9 @@ describe('encrypted cluster network: WireGuard between two hosts (wireguard-go)'
     await x.run(['ip', 'addr', 'add', '10.216.5.250/24', 'dev', `${TAG}fx`]);
     await x.run(['ip', 'link', 'set', `${TAG}fx`, 'up']);
     await x.run(['ip', 'neigh', 'replace', b.ip, 'lladdr', macFromIPv4(`${b.ip}/24`), 'dev', `${TAG}fx`, 'nud', 'permanent']);
-    const before = await namedCounter(b.ns, WG_TABLE, PLAINTEXT_COUNTER);
+    const before = await namedCounter(b.ns, 'inet mynet', plaintextCounter(b.networkId));
     expect(await x.succeeds(['busybox', 'ping', '-c', '3', '-W', '1', b.ip])).toBe(false);
-    expect(await namedCounter(b.ns, WG_TABLE, PLAINTEXT_COUNTER)).toBeGreaterThanOrEqual(before + 3);
+    expect(await namedCounter(b.ns, 'inet mynet', plaintextCounter(b.networkId))).toBeGreaterThanOrEqual(before + 3);
   });
 
   it('a host that leaves (its presence gone) loses its peer on the other host', async () => {

@@ -10,21 +10,26 @@
  *   change re-judges the whole set and takes the interface to it (peer-plan.ts), one pass at a
  *   time. While either copy is not complete (etcd away) nothing is removed: the tunnels keep
  *   running on what was last known, as the VXLAN entries do (plane.ts).
- * - `encryptedVnis()`: the plaintext VXLAN of those networks is dropped (peer-plan.ts).
+ * - The plaintext VXLAN of encrypted networks is dropped by each network's guard
+ *   (plan/vxlan-firewall.ts plaintextRule), made with the network, before its device.
  */
 import type { Logger } from 'pino';
 import { PrefixFollower } from '../../cluster/follower.js';
 import type { Kv } from '../../cluster/kv.js';
 import { keys } from '../../cluster/keys.js';
 import { readRecord } from '../../cluster/records.js';
-import { messageOf } from '../../errors.js';
+import { PluginError, messageOf } from '../../errors.js';
 import { type Executor, applyAll, applyPlan } from '../../host/executor.js';
 import { wireguardMtu } from '../../rules/mtu.js';
 import { bareAddress } from '../../rules/address.js';
 import type { Runner } from './capability.js';
-import { type HostKey, loadOrCreateKey } from './keyfile.js';
+import { type HostKey, loadOrCreateKey, newPrivateKey, writeKey } from './keyfile.js';
 import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
-import { interfaceCommands, interfaceSteps, parseWgShow, peerCommands, plaintextGuardCommands, WG_TABLE } from './peer-plan.js';
+import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, parseWgStats, peerCommands } from './peer-plan.js';
+import type { PeerStatus } from './port.js';
+
+const peersKey = (peers: readonly PeerRecord[]): string =>
+  peers.map((p) => `${p.node} ${p.publicKey} ${p.underlay}:${p.port} ${p.tunnel}`).join('\n');
 
 export interface WireGuardHostDeps {
   readonly kv: Kv;
@@ -42,6 +47,8 @@ export interface WireGuardHostDeps {
   readonly underlayMtu: number;
   readonly runner: Runner;
   readonly now?: () => Date;
+  /** The believed peers changed (a node, key, endpoint or tunnel address): the encrypted planes resync. */
+  readonly onPeers?: () => void;
 }
 
 export class WireGuardHost {
@@ -61,6 +68,11 @@ export class WireGuardHost {
 
   get publicKey(): string | undefined {
     return this.key?.publicKey;
+  }
+
+  /** The private key's file (its path only: the key itself is never read out of it here). */
+  get keyPath(): string | undefined {
+    return this.key?.path;
   }
 
   /** The interface, its key and address, this host's record; then the peers follow etcd. */
@@ -104,6 +116,23 @@ export class WireGuardHost {
       { iface, runner: this.d.runner, publicKey: this.key.publicKey, tunnel: this.d.tunnelCidr, port: this.d.port },
       'wireguard: interface up',
     );
+  }
+
+  /**
+   * `mynet cluster rotate-key`: a new key pair (the file replaced whole, wireguard/keyfile.ts),
+   * the interface told, the record republished. The other hosts program the new key from the
+   * watch (peer-plan.ts replaces the old key's peer); until they do, handshakes with this host
+   * fail and the tunnel carries nothing (the gap is the watch's latency and one handshake).
+   */
+  async rotate(): Promise<string> {
+    if (!this.key) throw new PluginError('INVALID_REQUEST', 'wireguard: the interface is not up; nothing to rotate');
+    const { iface, log } = this.d;
+    const key = writeKey(this.d.stateDir, newPrivateKey());
+    this.key = key;
+    for (const c of interfaceCommands(iface, key.path, this.d.port)) await this.d.command(c, log);
+    await this.publish();
+    log.info({ iface, publicKey: key.publicKey }, 'wireguard: key rotated and republished');
+    return key.publicKey;
   }
 
   /** This host's record (public key, port, addresses): never on the presence lease. */
@@ -163,9 +192,11 @@ export class WireGuardHost {
           { node: r.record.node, reason: r.reason, detail: r.detail },
           'wireguard: a peer record is not believed; not programmed',
         );
+    const changed = peersKey(j.peers) !== peersKey(this.last.peers);
     this.last = j;
     const cmds = peerCommands(this.d.iface, j.peers, await this.observe());
     for (const c of cmds) await this.d.command(c, this.d.log);
+    if (changed) this.d.onPeers?.();
     return cmds;
   }
 
@@ -179,23 +210,31 @@ export class WireGuardHost {
     return parseWgShow(endpoints, allowed);
   }
 
+  /** Each believed peer with its last handshake and bytes (`mynet status`). */
+  async peerStatus(): Promise<PeerStatus[]> {
+    const { iface, log } = this.d;
+    const [handshakes, transfer] = await Promise.all([
+      this.d.command(['wg', 'show', iface, 'latest-handshakes'], log),
+      this.d.command(['wg', 'show', iface, 'transfer'], log),
+    ]);
+    const stats = parseWgStats(handshakes, transfer);
+    return this.last.peers.map((p) => {
+      const s = stats.get(p.publicKey);
+      return {
+        node: p.node,
+        endpoint: `${p.underlay}:${p.port}`,
+        tunnel: p.tunnel,
+        programmed: s !== undefined,
+        lastHandshake: s && s.lastHandshake > 0 ? new Date(s.lastHandshake * 1000).toISOString() : undefined,
+        rxBytes: s?.rxBytes ?? 0,
+        txBytes: s?.txBytes ?? 0,
+      };
+    });
+  }
+
   /** The tunnel address of a node's peer, if it is believed: an encrypted network's VXLAN goes there. */
   tunnelOf(node: string): string | undefined {
     return this.last.peers.find((p) => p.node === node)?.tunnel;
-  }
-
-  /** The plaintext VXLAN of these networks' VNIs is dropped from now on. */
-  async encryptedVnis(vnis: readonly number[]): Promise<void> {
-    await applyAll(
-      this.d.exec,
-      [
-        {
-          what: `drop plaintext VXLAN of ${vnis.length} encrypted network(s)`,
-          run: { kind: 'nft', table: WG_TABLE, commands: plaintextGuardCommands(this.d.iface, vnis) },
-        },
-      ],
-      this.d.log,
-    );
   }
 
   /** Resolves when every change received so far is programmed. */
@@ -203,9 +242,27 @@ export class WireGuardHost {
     return this.queue;
   }
 
+  /** Stops following etcd (shutdown): the interface and its peers stay, as kernel devices do across restarts. */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.peersFollower?.stop(), this.nodesFollower?.stop()]);
     await this.queue;
+  }
+
+  /**
+   * The last encrypted network is gone: no longer a peer of anyone (this host's record deleted
+   * while it is still the one written here), and the interface deleted (wireguard-go exits with it).
+   */
+  async down(): Promise<void> {
+    await this.stop();
+    const key = this.key;
+    this.key = undefined;
+    if (key) {
+      const item = await this.d.kv.get(peerKey(this.d.node.name));
+      const r = item && readPeer(item.key, item.value);
+      if (item && r?.ok && r.record.publicKey === key.publicKey) await this.d.kv.deleteIfValue(item.key, item.value);
+    }
+    await applyAll(this.d.exec, [deleteInterfaceStep(this.d.iface)], this.d.log);
+    this.d.log.info({ iface: this.d.iface }, 'wireguard: no encrypted network left; interface removed');
   }
 }

@@ -5,8 +5,6 @@
  * executor as host steps. Nothing here ever names the private key: `wg` reads it from its file.
  */
 import type { HostStep } from '../../plan/step.js';
-import { VXLAN_PORT } from '../../plan/vxlan.js';
-import { type NftCommand, add, chainObj, counterObj, flush, ruleObj, tableObj } from '../../plan/nft-change.js';
 import type { PeerRecord } from './peer-record.js';
 import { isWgKey } from './keyfile.js';
 
@@ -67,36 +65,30 @@ export function interfaceSteps(iface: string, tunnelCidr: string, mtu: number): 
   ];
 }
 
-/** mynet's table for what WireGuard adds to the firewall; apart from `inet mynet` (plan/nft-model.ts is being reshaped). */
-export const WG_TABLE = 'inet mynet-wg';
-export const PLAINTEXT_CHAIN = 'plaintext-in';
-export const PLAINTEXT_COUNTER = 'plaintext-drop';
+/** The interface removed (the last encrypted network gone); absent counts as done. */
+export const deleteInterfaceStep = (iface: string): HostStep => ({
+  what: `remove WireGuard interface ${iface}`,
+  run: { kind: 'ip', args: ['link', 'del', iface], absentOk: true },
+});
 
-/**
- * The drop of plaintext VXLAN for encrypted networks: VXLAN carrying one of their VNIs that did
- * not come out of the WireGuard interface is dropped, from anyone (a forged frame with a member's
- * tunnel address as its source included). Refilled whole on each change; one named counter.
- */
-/**
- * The plaintext drop as typed firewall changes (plan/nft-change.ts) on its own table: before
- * mynet's own VXLAN guard (priority -5) on the input hook, so a drop in either is final.
- */
-export function plaintextGuardCommands(iface: string, vnis: readonly number[]): NftCommand[] {
-  const chain = chainObj(PLAINTEXT_CHAIN, { type: 'filter', hook: 'input', prio: -6 });
-  return [
-    add(tableObj()),
-    add(counterObj(PLAINTEXT_COUNTER)),
-    add(chain),
-    flush(chainObj(PLAINTEXT_CHAIN)),
-    ...[...vnis]
-      .sort((a, b) => a - b)
-      .map((vni) =>
-        add(
-          ruleObj(PLAINTEXT_CHAIN, {
-            text: `iifname != "${iface}" udp dport ${VXLAN_PORT} @th,96,24 ${vni} counter name ${PLAINTEXT_COUNTER} drop`,
-            id: `vni:${vni} plaintext vxlan of an encrypted network`,
-          }),
-        ),
-      ),
-  ];
+/** One peer's counters as `wg show` gives them: last handshake (unix seconds, 0: never), bytes received and sent. */
+export interface PeerStats {
+  readonly lastHandshake: number;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+}
+
+/** `wg show <if> latest-handshakes` ("key\tseconds") and `wg show <if> transfer` ("key\trx\ttx"), by public key. */
+export function parseWgStats(handshakes: string, transfer: string): Map<string, PeerStats> {
+  const out = new Map<string, PeerStats>();
+  const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
+  const rows = (t: string): string[][] =>
+    t
+      .split('\n')
+      .map((l) => l.trim().split('\t'))
+      .filter((r) => isWgKey(r[0]));
+  for (const [k = '', s] of rows(handshakes)) out.set(k, { lastHandshake: num(s), rxBytes: 0, txBytes: 0 });
+  for (const [k = '', rx, tx] of rows(transfer))
+    out.set(k, { lastHandshake: out.get(k)?.lastHandshake ?? 0, rxBytes: num(rx), txBytes: num(tx) });
+  return out;
 }

@@ -85,6 +85,8 @@ export interface HostsOptions {
   readonly etcd: boolean;
   /** More plugin settings, for every host. */
   readonly env?: Record<string, string>;
+  /** More plugin settings for one host, by its name (after `env`). */
+  readonly hostEnv?: Readonly<Record<string, Record<string, string>>>;
 }
 
 /** The engine's own flags, without the main dockerd's data root, exec root and pid file. */
@@ -251,6 +253,7 @@ async function startHost(
       MYNET_NODE_ADDRESS: ip,
       ...(etcd && { MYNET_ETCD_ENDPOINTS: etcd.endpoint }),
       ...o.env,
+      ...o.hostEnv?.[name],
     },
   });
   undo.push(`plugin of ${name}`, async () => {

@@ -151,6 +151,7 @@ describe('admin socket', () => {
       },
       doctor: (repair: boolean) =>
         Promise.resolve(repair ? [] : [{ object: 'mnxc38af9122a9a entry 10.77.0.5', detail: 'missing or wrong' }]),
+      rotateKey: () => Promise.resolve({ publicKey: 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=' }),
     };
     const app = createServer(createAdminApp({ plugin, metrics, log: silentLog, version: '9.8.7', names: () => names(), cluster }));
     await listenUnix(app, clusterSocket, 0o600);
