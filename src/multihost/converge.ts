@@ -14,6 +14,8 @@ export interface LocalEndpoint {
   readonly id: string;
   /** IPv4 without prefix length. */
   readonly address: string;
+  /** IPv6 without prefix length, on a dual-stack network. */
+  readonly address6?: string;
   readonly mac: string;
   readonly name?: string;
   readonly aliases?: readonly string[];
@@ -36,6 +38,7 @@ export function convergePlan(
   const localIds = new Set(local.endpoints.map((e) => e.id));
   const same = (l: LocalEndpoint, r: EndpointRecord): boolean =>
     r.address === l.address &&
+    r.address6 === l.address6 &&
     r.mac === l.mac &&
     r.underlay === self.address &&
     r.name === l.name &&
