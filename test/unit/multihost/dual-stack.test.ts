@@ -153,6 +153,19 @@ describe('dual-stack cluster networks (issue 23 item 4)', () => {
   });
 });
 
+/** Host B's endpoint record on the dual-stack network, as B writes it. */
+const EP: EndpointRecord = {
+  v: 1,
+  cluster: 'dual',
+  id: 'bb'.repeat(32),
+  node: 'host-b',
+  underlay: '198.18.195.2',
+  address: '10.223.0.3',
+  address6: 'fd6c:6:1::3',
+  mac: '02:42:0a:df:00:03',
+  updatedAt: '2026-12-07T00:00:00.000Z',
+};
+
 describe('judgeRecord: a record IPv6 address meets the checks of its IPv4 one', () => {
   const s4 = parseCidr(V4);
   const s6 = parseCidr(V6);
@@ -174,18 +187,7 @@ describe('judgeRecord: a record IPv6 address meets the checks of its IPv4 one', 
     macHolder: () => undefined,
     ...o,
   });
-  const rec = (o: Partial<EndpointRecord> = {}): EndpointRecord => ({
-    v: 1,
-    cluster: 'dual',
-    id: 'bb'.repeat(32),
-    node: 'host-b',
-    underlay: '198.18.195.2',
-    address: '10.223.0.3',
-    address6: 'fd6c:6:1::3',
-    mac: '02:42:0a:df:00:03',
-    updatedAt: '2026-12-07T00:00:00.000Z',
-    ...o,
-  });
+  const rec = (o: Partial<EndpointRecord> = {}): EndpointRecord => ({ ...EP, ...o });
 
   it.each([
     ['claimed by its node', {}, {}, undefined],
@@ -215,17 +217,7 @@ describe('dual-stack records read from etcd', () => {
     createdBy: 'host-a',
     createdAt: '2026-12-07T00:00:00.000Z',
   };
-  const ep = {
-    v: 1,
-    cluster: 'dual',
-    id: 'bb'.repeat(32),
-    node: 'host-b',
-    underlay: '198.18.195.2',
-    address: '10.223.0.3',
-    address6: 'fd6c:6:1::3',
-    mac: '02:42:0a:df:00:03',
-    updatedAt: '2026-12-07T00:00:00.000Z',
-  };
+  const ep = EP;
   const problem = (kind: 'network' | 'endpoint' | 'address', key: string, r: object): string | undefined => {
     const c = readRecord(kind, key, JSON.stringify(r));
     return c.ok ? undefined : c.problem;
