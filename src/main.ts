@@ -77,7 +77,6 @@ async function main(): Promise<void> {
     onRefused: (reason) => count((m) => m.clusterRecordsRefused.inc({ reason })),
     // Called only after the start (the agent starts after the plugin is built).
     departureSettled: (c, l) => plugin.departureSettled(c, l),
-    stateDir: config.stateDir,
   });
   const plugin: Plugin = new Plugin({
     state,

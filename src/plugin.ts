@@ -70,8 +70,10 @@ export interface PluginDeps {
  */
 function clusterOfPool(state: StateView, poolId: string): ClusterBinding | undefined {
   const p = state.pools.get(poolId);
-  if (!p || p.record.family !== 4) return undefined;
-  for (const n of state.networks.values()) if (n.cluster?.subnet === p.record.pool) return n.cluster;
+  if (!p) return undefined;
+  // A dual-stack network's IPv6 addresses are claimed in etcd as its IPv4 ones.
+  for (const n of state.networks.values())
+    if ((p.record.family === 4 ? n.cluster?.subnet : n.cluster?.subnet6) === p.record.pool) return n.cluster;
   return undefined;
 }
 

@@ -41,6 +41,9 @@ export interface NetworkWanted {
   readonly subnet: string;
   /** `--gateway`; undefined: the subnet's first host address (deterministic on every host). */
   readonly gateway?: string;
+  /** Dual stack (`--ipv6`): the one IPv6 subnet and its `--gateway` (undefined: its first host address). */
+  readonly subnet6?: string;
+  readonly gateway6?: string;
   /** `-o mynet.vni`; undefined: derived from the name, or whatever is recorded. */
   readonly vni?: number;
   /** This host's underlay MTU minus 50. A recorded smaller MTU is accepted; a larger one is not. */
@@ -54,7 +57,7 @@ export interface NetworkWanted {
 
 /**
  * Whether a host's request and the recorded definition are two different networks: the subnet,
- * the gateway, an asked-for VXLAN id, an MTU larger than recorded, `--internal`, multicast or
+ * the gateway, the IPv6 subnet and gateway (or their absence), an asked-for VXLAN id, an MTU larger than recorded, `--internal`, multicast or
  * the encryption. A record without internal/multicast/encrypt (written before they existed) has none.
  * `--ip-range` is not compared: it is each host's own.
  */
@@ -62,6 +65,8 @@ export function definitionConflicts(recorded: NetworkDefinition, w: Omit<Network
   return (
     recorded.subnet !== w.subnet ||
     recorded.gateway !== w.gateway ||
+    recorded.subnet6 !== w.subnet6 ||
+    recorded.gateway6 !== w.gateway6 ||
     (w.vni !== undefined && recorded.vni !== w.vni) ||
     recorded.mtu > w.mtu ||
     (recorded.internal === true) !== (w.internal === true) ||
@@ -71,7 +76,7 @@ export function definitionConflicts(recorded: NetworkDefinition, w: Omit<Network
 }
 
 /** What an address claim needs of a definition (a host's stored copy of it is enough). */
-export type NetworkRef = Pick<NetworkDefinition, 'cluster' | 'subnet' | 'gateway'>;
+export type NetworkRef = Pick<NetworkDefinition, 'cluster' | 'subnet' | 'gateway' | 'subnet6' | 'gateway6'>;
 
 export interface ForgetOutcome {
   readonly addresses: number;
@@ -124,6 +129,8 @@ export class ClusterStore {
   async defineNetwork(w: NetworkWanted): Promise<NetworkDefinition> {
     const cluster = checkClusterName('mynet.cluster', w.cluster);
     const { subnet, gateway } = subnetAndGateway(w.subnet, w.gateway);
+    const v6 = w.subnet6 !== undefined ? subnetAndGateway(w.subnet6, w.gateway6, 6) : undefined;
+    const dual = v6 && { subnet6: v6.subnet, gateway6: v6.gateway };
     const vni = w.vni ?? vniFor(cluster);
     const flags = {
       ...(w.internal === true && { internal: true as const }),
@@ -136,6 +143,7 @@ export class ClusterStore {
       subnet,
       gateway,
       gatewayMac: gatewayMacFor(cluster),
+      ...dual,
       vni,
       mtu: w.mtu,
       ...flags,
@@ -150,10 +158,10 @@ export class ClusterStore {
     const [netItem, vniItem] = r.existing;
     if (netItem) {
       const recorded = this.checked('network', netItem);
-      if (definitionConflicts(recorded, { ...w, subnet, gateway })) {
+      if (definitionConflicts(recorded, { ...w, subnet, gateway, subnet6: dual?.subnet6, gateway6: dual?.gateway6 })) {
         throw new PluginError(
           'CONFLICT',
-          `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`,
+          `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, ...dual, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.subnet6 ? ` --ipv6 --subnet ${recorded.subnet6} --gateway ${recorded.gateway6 ?? '?'}` : ''}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`,
         );
       }
       return recorded;
@@ -249,7 +257,9 @@ export class ClusterStore {
   }
 
   /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
-  async publishEndpoint(e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'mac' | 'name' | 'aliases'>): Promise<EndpointRecord> {
+  async publishEndpoint(
+    e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'address6' | 'mac' | 'name' | 'aliases'>,
+  ): Promise<EndpointRecord> {
     const rec: EndpointRecord = {
       v: 1,
       cluster: checkClusterName('cluster', e.cluster),
@@ -258,6 +268,7 @@ export class ClusterStore {
       ...(this.node.id !== undefined && { nodeId: this.node.id }),
       underlay: this.node.address,
       address: canonicalIp('Address', e.address),
+      ...(e.address6 !== undefined && { address6: canonicalIp('AddressIPv6', e.address6) }),
       mac: e.mac.toLowerCase(),
       ...(e.name !== undefined && { name: e.name }),
       ...(e.aliases !== undefined && e.aliases.length > 0 && { aliases: e.aliases }),
@@ -376,12 +387,15 @@ export class ClusterStore {
     return f;
   }
 
+  /** An address of the network's subnet of its family (a dual-stack network claims in both), never a gateway. */
   private checkInSubnet(def: NetworkRef, address: string): string {
     const ip = canonicalIp('Address', bareAddress(address));
     const a = parseIp(ip);
-    const c = parseCidr(def.subnet);
-    if (!a || !c.ok || !contains(c.cidr, a)) throw invalid('Address', `${ip} is not in cluster network "${def.cluster}" (${def.subnet})`);
-    if (ip === def.gateway)
+    const subnet = a?.family === 6 ? def.subnet6 : def.subnet;
+    const c = parseCidr(subnet ?? '');
+    if (!a || !c.ok || !contains(c.cidr, a))
+      throw invalid('Address', `${ip} is not in cluster network "${def.cluster}" (${subnet ?? `${def.subnet}, no IPv6`})`);
+    if (ip === def.gateway || ip === def.gateway6)
       throw new PluginError('CONFLICT', `Address: ${ip} is the gateway of cluster network "${def.cluster}" (the same on every host)`);
     return ip;
   }

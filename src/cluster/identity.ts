@@ -22,15 +22,19 @@ export function gatewayMacFor(cluster: string): string {
   return ['02', ...[...d.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
-/** The subnet in canonical form and the gateway: `--gateway` if given, else the first host address. */
-export function subnetAndGateway(subnet: string, gateway?: string): { subnet: string; gateway: string } {
+/**
+ * The subnet in canonical form and the gateway: `--gateway` if given, else the first host
+ * address. `family` 6 for a dual-stack network's IPv6 subnet (the fields then end in 6).
+ */
+export function subnetAndGateway(subnet: string, gateway?: string, family: 4 | 6 = 4): { subnet: string; gateway: string } {
+  const sfx = family === 6 ? '6' : '';
   const c = parseCidr(subnet);
-  if (!c.ok || c.cidr.family !== 4) throw invalid('Pool', `"${subnet}": a cluster network needs an IPv4 subnet`);
+  if (!c.ok || c.cidr.family !== family) throw invalid(`Pool${sfx}`, `"${subnet}": a cluster network needs an IPv${family} subnet here`);
   const { first, last } = hostRange(c.cidr);
-  if (last - first < 1n) throw invalid('Pool', `"${subnet}" is too small for a gateway and an endpoint`);
-  if (gateway === undefined) return { subnet: formatCidr(c.cidr), gateway: formatIp({ family: 4, value: first }) };
+  if (last - first < 1n) throw invalid(`Pool${sfx}`, `"${subnet}" is too small for a gateway and an endpoint`);
+  if (gateway === undefined) return { subnet: formatCidr(c.cidr), gateway: formatIp({ family, value: first }) };
   const g = parseCidr(gateway.includes('/') ? gateway : `${gateway}/${c.cidr.prefix}`);
-  if (!g.ok || g.addr.family !== 4 || g.addr.value < first || g.addr.value > last)
-    throw invalid('Gateway', `"${gateway}" is not a host address of ${formatCidr(c.cidr)}`);
+  if (!g.ok || g.addr.family !== family || g.addr.value < first || g.addr.value > last)
+    throw invalid(`Gateway${sfx}`, `"${gateway}" is not a host address of ${formatCidr(c.cidr)}`);
   return { subnet: formatCidr(c.cidr), gateway: formatIp(g.addr) };
 }

@@ -25,6 +25,12 @@ export interface NetworkDefinition {
   /** The anycast gateway: the same address and MAC on every host's bridge. */
   readonly gateway: string;
   readonly gatewayMac: string;
+  /**
+   * Dual stack (`--ipv6`, issue 23): the one IPv6 subnet, canonical, and its anycast gateway,
+   * written only for a dual-stack network (an IPv4-only record stays what older hosts write).
+   */
+  readonly subnet6?: string;
+  readonly gateway6?: string;
   readonly vni: number;
   /** For the bridge, the VXLAN device and both veth ends (underlay MTU minus 50). */
   readonly mtu: number;
@@ -68,6 +74,8 @@ export interface EndpointRecord {
   readonly underlay: string;
   /** The container's IPv4 address, without prefix length. */
   readonly address: string;
+  /** Its IPv6 address on a dual-stack network, without prefix length; claimed like `address`. */
+  readonly address6?: string;
   readonly mac: string;
   /** The container's name, for DNS on every host (`web.blue.mynet`); absent when unnamed. */
   readonly name?: string;
@@ -110,11 +118,17 @@ const int =
   (v) =>
     typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`;
 const time: Check = (v) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : 'must be an ISO time');
-const subnet4: Check = (v) => {
-  if (typeof v !== 'string') return 'must be an IPv4 CIDR';
-  const c = parseCidr(v);
-  return c.ok && c.cidr.family === 4 && formatCidr(c.cidr) === v ? undefined : 'must be a canonical IPv4 CIDR';
-};
+const ipv6: Check = (v) => (typeof v === 'string' && parseIp(v)?.family === 6 && !v.includes('/') ? undefined : 'must be an IPv6 address');
+const unicast6: Check = (v) => ipv6(v) ?? (unicastProblem(v as string) ? `${unicastProblem(v as string)}, not a host's` : undefined);
+/** A claim's address: either family (a dual-stack network claims both), canonical as its key is. */
+const unicast: Check = (v) => (typeof v === 'string' && parseIp(v)?.family === 6 ? unicast6(v) : unicast4(v));
+const subnetOf =
+  (family: 4 | 6): Check =>
+  (v) => {
+    if (typeof v !== 'string') return `must be an IPv${family} CIDR`;
+    const c = parseCidr(v);
+    return c.ok && c.cidr.family === family && formatCidr(c.cidr) === v ? undefined : `must be a canonical IPv${family} CIDR`;
+  };
 const optional =
   (c: Check): Check =>
   (v) =>
@@ -140,9 +154,11 @@ function checkFields(data: unknown, fields: Record<string, Check>): string | und
 const FIELDS = {
   network: {
     cluster: str(CLUSTER_NAME, 'a cluster name'),
-    subnet: subnet4,
+    subnet: subnetOf(4),
     gateway: unicast4,
     gatewayMac: mac,
+    subnet6: optional(subnetOf(6)),
+    gateway6: optional(unicast6),
     vni: int(VNI_MIN, VNI_MAX),
     mtu: int(CLUSTER_MTU_MIN, CLUSTER_MTU_MAX),
     internal: optional(onlyTrue),
@@ -154,7 +170,7 @@ const FIELDS = {
   vni: { cluster: str(CLUSTER_NAME, 'a cluster name') },
   address: {
     cluster: str(CLUSTER_NAME, 'a cluster name'),
-    address: unicast4,
+    address: unicast,
     node: str(NODE_NAME, 'a node name'),
     nodeId: optional(str(NODE_ID, 'a node id')),
     claimedAt: time,
@@ -166,6 +182,7 @@ const FIELDS = {
     nodeId: optional(str(NODE_ID, 'a node id')),
     underlay: unicast4,
     address: unicast4,
+    address6: optional(unicast6),
     mac,
     name: optional(str(CONTAINER_NAME, 'a container name')),
     aliases: optional(labels(MAX_RECORD_ALIASES)),
@@ -191,6 +208,15 @@ export interface RecordOf {
  */
 export const RECORD_MAX_BYTES = 2048;
 
+/** Why a recorded gateway is not a host address of its recorded subnet, if it is not. */
+function gatewayProblem(gateway: unknown, subnet: unknown, field: string): string | undefined {
+  const gw = parseIp(gateway as string);
+  const net = parseCidr(subnet as string);
+  if (!gw || !net.ok || !contains(net.cidr, gw) || gw.value < hostRange(net.cidr).first || gw.value > hostRange(net.cidr).last)
+    return `/${field} ${String(gateway)} is not a host address of ${String(subnet)}`;
+  return undefined;
+}
+
 export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes: string): Checked<RecordOf[K]> {
   const where = parseKey(key);
   if (!where || where.kind !== kind) return { ok: false, problem: `${key}: not a ${kind} key` };
@@ -206,10 +232,14 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
   if (p) return { ok: false, problem: `${key}: ${p}` };
   const r = data as Obj;
   if (kind === 'network') {
-    const gw = parseIp(r.gateway as string);
-    const net = parseCidr(r.subnet as string);
-    if (!gw || !net.ok || !contains(net.cidr, gw) || gw.value < hostRange(net.cidr).first || gw.value > hostRange(net.cidr).last)
-      return { ok: false, problem: `${key}: /gateway ${String(r.gateway)} is not a host address of ${String(r.subnet)}` };
+    const g =
+      gatewayProblem(r.gateway, r.subnet, 'gateway') ??
+      ((r.subnet6 === undefined) !== (r.gateway6 === undefined)
+        ? '/subnet6 and /gateway6 come together or not at all'
+        : r.subnet6 !== undefined
+          ? gatewayProblem(r.gateway6, r.subnet6, 'gateway6')
+          : undefined);
+    if (g) return { ok: false, problem: `${key}: ${g}` };
   }
   // The key is the record's identity: contents that name another object are not this one.
   const mismatch =
@@ -232,9 +262,9 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
  * subnet, and the claims in etcd keep them apart (issue 23).
  */
 export const definitionShape = (
-  d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'vni' | 'mtu' | 'internal' | 'multicast' | 'encrypt'>,
+  d: Pick<NetworkDefinition, 'subnet' | 'gateway' | 'subnet6' | 'gateway6' | 'vni' | 'mtu' | 'internal' | 'multicast' | 'encrypt'>,
 ): string =>
-  `subnet ${d.subnet}, gateway ${d.gateway}, vni ${d.vni}, mtu ${d.mtu}, ${d.internal ? 'internal' : 'not internal'}, multicast ${d.multicast ? 'on' : 'off'}${d.encrypt ? `, encrypted (${d.encrypt})` : ''}`;
+  `subnet ${d.subnet}, gateway ${d.gateway}, ${d.subnet6 ? `IPv6 subnet ${d.subnet6}, gateway ${d.gateway6 ?? '?'}, ` : ''}vni ${d.vni}, mtu ${d.mtu}, ${d.internal ? 'internal' : 'not internal'}, multicast ${d.multicast ? 'on' : 'off'}${d.encrypt ? `, encrypted (${d.encrypt})` : ''}`;
 
 /**
  * The bytes to write under `key`, read back through the same check every reader uses first:

@@ -20,7 +20,7 @@ export interface ClusterRefusal {
 }
 
 /** The refusals a request meets, in the order they are checked; empty: the options are fine. */
-export function clusterRefusals(o: NetworkOptions, ipam: ClusterIpamData): ClusterRefusal[] {
+export function clusterRefusals(o: NetworkOptions, ipam: ClusterIpamData, ipam6?: ClusterIpamData): ClusterRefusal[] {
   const out: ClusterRefusal[] = [];
   if (!o.icc) {
     // ICC off is the bridge's own filter on each host; frames to and from the VXLAN port would
@@ -38,6 +38,13 @@ export function clusterRefusals(o: NetworkOptions, ipam: ClusterIpamData): Clust
       why: `"${o.gatewayModeIpv4}" is not supported on cluster networks (direct access from other hosts would enter at any host, every host has the gateway, and replies leave through the container's own); only nat is, publish ports with -p instead`,
     });
   }
+  if (o.ipv6 && o.gatewayModeIpv6 !== 'nat') {
+    // The same anycast gateway in IPv6 (dual stack): the same reason as for IPv4.
+    out.push({
+      field: `option ${K.gwMode6}`,
+      why: `"${o.gatewayModeIpv6}" is not supported on cluster networks (every host has the IPv6 gateway, so traffic from outside would enter at any host and replies leave through the container's own); only nat is`,
+    });
+  }
   if (!o.dns) {
     // Remote containers' names are served from etcd on every host whatever this option says.
     out.push({
@@ -45,20 +52,24 @@ export function clusterRefusals(o: NetworkOptions, ipam: ClusterIpamData): Clust
       why: "false is not supported on cluster networks: every host serves the names of the network's containers on every host",
     });
   }
-  const aux = Object.keys(ipam.AuxAddresses ?? {});
-  if (aux.length > 0) {
+  for (const [field, d] of [
+    ['IPv4Data[0].AuxAddresses', ipam],
+    ['IPv6Data[0].AuxAddresses', ipam6],
+  ] as const) {
+    const aux = Object.keys(d?.AuxAddresses ?? {});
     // dockerd reserves them before the network is bound to its cluster: in this host's pool only,
     // so another host could give one of them to a container.
-    out.push({
-      field: 'IPv4Data[0].AuxAddresses',
-      why: `--aux-address (${aux.slice(0, 3).join(', ')}) is not supported on cluster networks: dockerd reserves those addresses on this host only, and another host could give them to a container`,
-    });
+    if (aux.length > 0)
+      out.push({
+        field,
+        why: `--aux-address (${aux.slice(0, 3).join(', ')}) is not supported on cluster networks: dockerd reserves those addresses on this host only, and another host could give them to a container`,
+      });
   }
   return out;
 }
 
 /** Refuses the first option a cluster network does not take (INVALID_REQUEST naming it). */
-export function checkClusterOptions(o: NetworkOptions, ipam: ClusterIpamData): void {
-  const first = clusterRefusals(o, ipam)[0];
+export function checkClusterOptions(o: NetworkOptions, ipam: ClusterIpamData, ipam6?: ClusterIpamData): void {
+  const first = clusterRefusals(o, ipam, ipam6)[0];
   if (first) throw invalid(first.field, first.why);
 }

@@ -4,7 +4,7 @@
  */
 import type { NetworkWanted } from '../cluster/cluster-store.js';
 import { PluginError, invalid } from '../errors.js';
-import { formatCidr, parseCidr } from '../ip/cidr.js';
+import { type Cidr, formatCidr, parseCidr } from '../ip/cidr.js';
 import { bareAddress } from '../rules/address.js';
 import { contains, overlaps } from '../ip/cidr.js';
 import { BRIDGE_PREFIX, CONTAINER_VETH_PREFIX, HOST_VETH_PREFIX, defaultBridgeName, short } from '../plan/link-names.js';
@@ -24,7 +24,7 @@ import { bridgeNetfilterSteps, forwardingSteps, routeLocalnetStep } from '../pla
 import { unpublishSteps } from '../plan/ports.js';
 import type { HostPlan, HostStep } from '../plan/step.js';
 import { parseNetworkOptions } from '../protocol/options.js';
-import { checkClusterOptions } from './cluster-options.js';
+import { type ClusterIpamData, checkClusterOptions } from './cluster-options.js';
 import type { LinkOwner, PlannedDecision } from '../decision.js';
 import { vxlanDeviceSteps, vxlanTeardownSteps, type VxlanSpec } from '../plan/vxlan.js';
 import { guardCommands, guardFor, guardTeardownCommands, guardUndo } from '../plan/vxlan-firewall.js';
@@ -137,13 +137,11 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): Clu
       'IPv4Data',
       `a cluster network (mynet.cluster=${options.cluster}) needs exactly one IPv4 subnet (--subnet), got ${v4.length}`,
     );
-  if ((req.IPv6Data ?? []).length > 0 || options.ipv6)
-    throw invalid('IPv6Data', 'cluster networks are IPv4 only for now (mynet.cluster with --ipv6 is not supported)');
+  const v6 = clusterIpv6(state, req, options.ipv6, options.cluster);
   const pool = parseCidr(v4[0].Pool);
   if (!pool.ok) throw invalid('IPv4Data[0].Pool', pool.why);
   // With --ip-range the pool has a SubPool: this host's own range of the one subnet (issue 23).
-  const ours = [...state.pools.values()].some((p) => p.record.family === 4 && p.record.pool === formatCidr(pool.cidr));
-  if (!ours)
+  if (!ourPool(state, 4, pool.cidr))
     throw invalid(
       'IPv4Data[0].Pool',
       `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${v4[0].Pool}`,
@@ -154,18 +152,53 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): Clu
       'CONFLICT',
       `option mynet.cluster: this host already has network ${short(other.id)} in cluster network "${options.cluster}"`,
     );
-  checkClusterOptions(options, v4[0]);
+  checkClusterOptions(options, v4[0], v6);
   const gw = v4[0].Gateway;
   return {
     cluster: options.cluster,
     subnet: formatCidr(pool.cidr),
     ...(gw ? { gateway: bareAddress(gw) } : {}),
+    ...(v6 && { subnet6: v6.subnet }),
+    ...(v6?.gateway !== undefined && { gateway6: v6.gateway }),
     ...(options.vni !== undefined ? { vni: options.vni } : {}),
     mtu: options.mtu,
     internal: options.internal,
     multicast: options.multicast === true,
     ...(options.encrypt && { encrypt: options.encrypt }),
   };
+}
+
+/** Whether mynet's IPAM gave this subnet (with --ip-range its pool has a SubPool: this host's range of it, issue 23). */
+const ourPool = (state: StateView, family: 4 | 6, c: Cidr): boolean =>
+  [...state.pools.values()].some((p) => p.record.family === family && p.record.pool === formatCidr(c));
+
+/**
+ * A dual-stack cluster network's IPv6 side (`--ipv6` and one IPv6 subnet of mynet's IPAM; its
+ * addresses are claimed in etcd as the IPv4 ones), or undefined for an IPv4-only one.
+ */
+function clusterIpv6(
+  state: StateView,
+  req: CreateNetworkRequest,
+  ipv6: boolean,
+  cluster: string,
+): ({ subnet: string; gateway?: string } & ClusterIpamData) | undefined {
+  const d = req.IPv6Data ?? [];
+  if (!ipv6 && d.length === 0) return undefined;
+  if (!ipv6) throw invalid('IPv6Data', 'an IPv6 subnet needs --ipv6 (com.docker.network.enable_ipv6)');
+  if (d.length !== 1 || !d[0])
+    throw invalid(
+      'IPv6Data',
+      `a dual-stack cluster network (mynet.cluster=${cluster}) needs exactly one IPv6 subnet (--subnet), got ${d.length}`,
+    );
+  const pool = parseCidr(d[0].Pool);
+  if (!pool.ok || pool.cidr.family !== 6) throw invalid('IPv6Data[0].Pool', pool.ok ? `${d[0].Pool} is not IPv6` : pool.why);
+  if (!ourPool(state, 6, pool.cidr))
+    throw invalid(
+      'IPv6Data[0].Pool',
+      `a cluster network's addresses are claimed across hosts by mynet's IPAM: create it with --ipam-driver mynet --subnet ${d[0].Pool}`,
+    );
+  const gw = d[0].Gateway;
+  return { subnet: formatCidr(pool.cidr), ...(gw && { gateway: bareAddress(gw) }), AuxAddresses: d[0].AuxAddresses ?? null };
 }
 
 export function createNetwork(
@@ -209,6 +242,13 @@ export function createNetwork(
     throw new PluginError(
       'CONFLICT',
       `IPv4Data[0].Gateway: cluster network "${cluster.name}" has gateway ${cluster.gateway} on every host, this request has ${network.ipv4[0]?.gateway ?? 'none'}; create it with --gateway ${cluster.gateway}`,
+    );
+  }
+  const gw6 = network.ipv6[0]?.gateway;
+  if (cluster && (gw6 && bareAddress(gw6)) !== cluster.gateway6) {
+    throw new PluginError(
+      'CONFLICT',
+      `IPv6Data[0].Gateway: cluster network "${cluster.name}" has IPv6 gateway ${cluster.gateway6 ?? 'none'} on every host, this request has ${gw6 ?? 'none'}`,
     );
   }
   checkNoOverlap(state, id, [

@@ -28,6 +28,9 @@ export interface ClusterBinding {
   /** The anycast gateway: the same address and MAC on every host's bridge. */
   readonly gateway: string;
   readonly gatewayMac: string;
+  /** Dual stack (issue 23): the recorded IPv6 subnet and anycast gateway; absent: IPv4 only. */
+  readonly subnet6?: string;
+  readonly gateway6?: string;
   readonly vni: number;
   /** The bridge's, the VXLAN device's and both veth ends' MTU (underlay minus 50). */
   readonly mtu: number;

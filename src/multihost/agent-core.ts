@@ -5,7 +5,7 @@
  * status.ts each read and write the one copy without importing agent.ts (no import circle).
  */
 import type { Logger } from 'pino';
-import type { ClusterStore, NodeIdentity } from '../cluster/cluster-store.js';
+import type { ClusterStore, NetworkRef, NodeIdentity } from '../cluster/cluster-store.js';
 import type { PrefixFollower } from '../cluster/follower.js';
 import { keys } from '../cluster/keys.js';
 import type { ClusterBinding, EndpointRecord, StateView } from '../driver/state.js';
@@ -42,10 +42,12 @@ export interface AgentOptions {
 }
 
 /** What an address claim needs of the stored definition. */
-export const refOf = (c: ClusterBinding): { cluster: string; subnet: string; gateway: string } => ({
+export const refOf = (c: ClusterBinding): NetworkRef => ({
   cluster: c.name,
   subnet: c.subnet,
   gateway: c.gateway,
+  ...(c.subnet6 !== undefined && { subnet6: c.subnet6 }),
+  ...(c.gateway6 !== undefined && { gateway6: c.gateway6 }),
 });
 
 export class AgentCore {

@@ -15,6 +15,8 @@ export interface LocalEndpoint {
   readonly id: string;
   /** IPv4 without prefix length. */
   readonly address: string;
+  /** IPv6 without prefix length, on a dual-stack network. */
+  readonly address6?: string;
   readonly mac: string;
   readonly name?: string;
   readonly aliases?: readonly string[];
@@ -41,6 +43,7 @@ export function convergePlan(
   const same = (l: LocalEndpoint, r: EndpointRecord): boolean =>
     !staleOwn(r, self) &&
     r.address === l.address &&
+    r.address6 === l.address6 &&
     r.mac === l.mac &&
     r.underlay === self.address &&
     r.name === l.name &&

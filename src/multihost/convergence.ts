@@ -89,6 +89,7 @@ async function convergeNetwork(a: AgentCore, state: StateView, n: NetworkRecord,
         cluster: c.name,
         subnet: c.subnet,
         gateway: c.gateway,
+        ...(c.subnet6 !== undefined && { subnet6: c.subnet6, gateway6: c.gateway6 }),
         vni: c.vni,
         mtu: c.mtu,
         ...(c.encrypt && { encrypt: c.encrypt }),
@@ -149,7 +150,8 @@ async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePla
   for (const e of plan.publish) {
     if (!state.endpoints.has(e.id)) continue;
     const names = { ...(e.name !== undefined && { name: e.name }), ...(e.aliases !== undefined && { aliases: e.aliases }) };
-    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, mac: e.mac, ...names }));
+    const v6 = e.address6 !== undefined && { address6: e.address6 };
+    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names }));
     a.published.set(e.id, namesKey(names));
   }
 }
@@ -158,9 +160,13 @@ async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePla
 function holds(state: StateView, c: ClusterBinding, address: string): boolean {
   const x = parseIp(address);
   if (!x) return false;
-  for (const p of state.pools.values()) if (p.record.family === 4 && p.record.pool === c.subnet && p.taken.has(x.value)) return true;
+  for (const p of state.pools.values()) if (isClusterPool(p.record, c) && p.taken.has(x.value)) return true;
   return false;
 }
+
+/** A pool of the cluster network's: its IPv4 subnet's, or its IPv6 one's (dual stack: both are claimed). */
+const isClusterPool = (p: { readonly family: 4 | 6; readonly pool: string }, c: ClusterBinding): boolean =>
+  p.pool === (p.family === 4 ? c.subnet : c.subnet6);
 
 function localOf(
   a: AgentCore,
@@ -170,14 +176,22 @@ function localOf(
 ): { addresses: Set<string>; endpoints: LocalEndpoint[] } {
   const addresses = new Set<string>();
   for (const p of state.pools.values()) {
-    if (p.record.family !== 4 || p.record.pool !== c.subnet) continue;
-    for (const [lo, hi] of p.taken.intervals()) for (let v = lo; v <= hi; v++) addresses.add(formatIp({ family: 4, value: v }));
+    if (!isClusterPool(p.record, c)) continue;
+    const family = p.record.family;
+    for (const [lo, hi] of p.taken.intervals()) for (let v = lo; v <= hi; v++) addresses.add(formatIp({ family, value: v }));
   }
   addresses.delete(c.gateway);
+  if (c.gateway6 !== undefined) addresses.delete(c.gateway6);
   const endpoints: LocalEndpoint[] = [];
   for (const e of state.endpoints.values()) {
     if (e.networkId !== n.id || !e.address) continue;
-    endpoints.push({ id: e.id, address: bareAddress(e.address), mac: e.mac, ...recordNames(a.o.nameOf?.(e)) });
+    endpoints.push({
+      id: e.id,
+      address: bareAddress(e.address),
+      ...(c.subnet6 !== undefined && e.addressV6 !== undefined && { address6: bareAddress(e.addressV6) }),
+      mac: e.mac,
+      ...recordNames(a.o.nameOf?.(e)),
+    });
   }
   return { addresses, endpoints };
 }

@@ -36,6 +36,7 @@ export async function defineNetwork(a: AgentCore, w: NetworkWanted, log: Logger)
     subnet: def.subnet,
     gateway: def.gateway,
     gatewayMac: def.gatewayMac,
+    ...(def.subnet6 !== undefined && def.gateway6 !== undefined && { subnet6: def.subnet6, gateway6: def.gateway6 }),
     vni: def.vni,
     mtu: def.mtu,
     local,
@@ -63,7 +64,12 @@ export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () =
       ownEndpoints(
         [...a.o.state().endpoints.values()]
           .filter((e) => e.networkId === n.id)
-          .map((e) => ({ id: e.id, ...(e.address !== undefined && { address: bareAddress(e.address) }), mac: e.mac })),
+          .map((e) => ({
+            id: e.id,
+            ...(e.address !== undefined && { address: bareAddress(e.address) }),
+            ...(e.addressV6 !== undefined && { address6: bareAddress(e.addressV6) }),
+            mac: e.mac,
+          })),
       ),
     ...(a.o.onRefused && { onRefused: a.o.onRefused }),
     isUp: (node) => a.isUp(node),
@@ -113,6 +119,7 @@ export function remoteNames(a: AgentCore, isUp: (node: string) => boolean): Cont
             networkName: p.binding.name,
             cluster: p.binding.name,
             ipv4: e.address,
+            ...(e.address6 !== undefined && { ipv6: e.address6 }),
             aliases: e.aliases ?? [],
           },
         ],

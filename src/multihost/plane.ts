@@ -35,7 +35,7 @@ import {
 } from '../plan/vxlan.js';
 import { guardCommands, guardFor, guardMemberCommands } from '../plan/vxlan-firewall.js';
 import { nftOp } from '../plan/nft.js';
-import { type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
+import { type OwnEndpoint, type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
 
 /**
@@ -89,6 +89,9 @@ export interface EntryDifference {
   readonly compared?: false;
 }
 
+/** A record's addresses: its IPv4 one, and its IPv6 one on a dual-stack network. */
+const addressesOf = (e: EndpointRecord): string[] => [e.address, ...(e.address6 !== undefined ? [e.address6] : [])];
+
 export interface RefusedRecord {
   readonly record: EndpointRecord;
   readonly reason: RefusalReason;
@@ -106,7 +109,7 @@ export class NetworkPlane {
    */
   private readonly believed = new Map<string, EndpointRecord>();
   private readonly byMac = new Map<string, EndpointRecord>();
-  private readonly pendingOwn = new Map<string, { readonly id: string; readonly address?: string; readonly mac: string }>();
+  private readonly pendingOwn = new Map<string, OwnEndpoint>();
   /** Remote endpoints per member's underlay address: the guard's members, kept as records change (no rescan per event). */
   private readonly members = new Map<string, number>();
   /** The node each member's underlay address was last published by: whose presence admits it. */
@@ -124,6 +127,7 @@ export class NetworkPlane {
   /** The next batch is the first list: compared with the kernel as a whole. */
   private first = true;
   private readonly subnet: Cidr | undefined;
+  private readonly subnet6: Cidr | undefined;
   /** The first list from etcd is in `records`: from then on they are the last known, etcd up or not. */
   private listed = false;
 
@@ -134,6 +138,8 @@ export class NetworkPlane {
   ) {
     const c = parseCidr(binding.subnet);
     this.subnet = c.ok ? c.cidr : undefined;
+    const c6 = binding.subnet6 !== undefined ? parseCidr(binding.subnet6) : undefined;
+    this.subnet6 = c6?.ok ? c6.cidr : undefined;
   }
 
   get device(): string {
@@ -204,7 +210,9 @@ export class NetworkPlane {
 
   private entryOf(e: EndpointRecord): RemoteEntry | undefined {
     const to = this.d.via ? this.d.via(e.underlay) : e.underlay;
-    return to === undefined ? undefined : { address: e.address, mac: e.mac, underlay: to };
+    return to === undefined
+      ? undefined
+      : { address: e.address, ...(e.address6 !== undefined && { address6: e.address6 }), mac: e.mac, underlay: to };
   }
 
   /** Where the member hosts' VXLAN comes from and goes to: their underlay addresses, or their tunnel addresses. */
@@ -333,6 +341,8 @@ export class NetworkPlane {
       selfUnderlay: this.d.selfUnderlay,
       subnet: this.subnet,
       gateway: this.binding.gateway,
+      subnet6: this.subnet6,
+      gateway6: this.binding.gateway6,
       gatewayMac: this.binding.gatewayMac,
       own: this.ownNow(),
       claimHolder: this.claimHolder(),
@@ -398,7 +408,9 @@ export class NetworkPlane {
     if (this.stopped || !this.endpoints) return;
     const prefix = keys.addresses(this.binding.name);
     const addresses = new Set(keysChanged.map((k) => k.slice(prefix.length)));
-    const again = [...this.believed.values(), ...[...this.refused.values()].map((r) => r.record)].filter((e) => addresses.has(e.address));
+    const again = [...this.believed.values(), ...[...this.refused.values()].map((r) => r.record)].filter((e) =>
+      addressesOf(e).some((x) => addresses.has(x)),
+    );
     if (again.length > 0)
       this.enqueue(
         again.map((endpoint) => ({ type: 'put', endpoint })),
@@ -411,11 +423,12 @@ export class NetworkPlane {
    * An endpoint of this host's took `address` and `mac`: another node's record of either is no
    * longer believed (its neighbour entry would answer this host's own containers' ARP).
    */
-  ownEndpointAdded(id: string, address: string | undefined, mac: string): void {
+  ownEndpointAdded(id: string, address: string | undefined, mac: string, address6?: string): void {
     if (this.stopped) return;
     // Until the orchestrator commits it, the state does not have it: judged as this host's meanwhile.
-    this.pendingOwn.set(id, { id, ...(address !== undefined && { address }), mac });
-    const hit = [...this.believed.values()].filter((e) => e.node !== this.d.self && (e.address === address || e.mac === mac));
+    this.pendingOwn.set(id, { id, ...(address !== undefined && { address }), ...(address6 !== undefined && { address6 }), mac });
+    const mine = (x: string): boolean => x === address || x === address6;
+    const hit = [...this.believed.values()].filter((e) => e.node !== this.d.self && (addressesOf(e).some(mine) || e.mac === mac));
     if (hit.length > 0)
       this.enqueue(
         hit.map((endpoint) => ({ type: 'put', endpoint })),
@@ -474,15 +487,14 @@ export class NetworkPlane {
       const held = new Set<string>(); // addresses a remote record holds now, after these changes
       for (const e of this.records.values()) {
         if (touched.has(e.mac)) byMac.set(e.mac, e);
-        if (e.node !== this.d.self) held.add(e.address);
+        if (e.node !== this.d.self) for (const x of addressesOf(e)) held.add(x);
       }
       steps = [];
       for (const [mac, before] of touched) {
         const now = byMac.get(mac);
         const entry = now && now.node !== this.d.self ? this.entryOf(now) : undefined;
         if (entry) steps.push(...remoteEntrySteps(this.networkId, entry));
-        else if (before && before.node !== this.d.self)
-          steps.push(...removeEntrySteps(this.networkId, before, { neighbour: !held.has(before.address) }));
+        else if (before && before.node !== this.d.self) steps.push(...removeEntrySteps(this.networkId, before, (x) => held.has(x)));
       }
     }
     // The flood entries follow the members as the guard does (a whole sync compared them with the kernel already).

@@ -16,9 +16,12 @@ export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord
   a.identityAccepted();
   const names = recordNames(a.o.nameOf?.(e));
   const plane = a.planeOf(c);
-  plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac);
+  // Dual stack: the IPv6 address travels too (claimed in etcd as the IPv4 one, RequestAddress).
+  const address6 = c.subnet6 !== undefined && e.addressV6 !== undefined ? bareAddress(e.addressV6) : undefined;
+  plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac, address6);
   try {
-    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), mac: e.mac, ...names }));
+    const v6 = address6 !== undefined && { address6 };
+    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), ...v6, mac: e.mac, ...names }));
   } catch (err) {
     plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
     throw err;

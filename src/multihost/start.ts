@@ -29,7 +29,7 @@ export interface Cluster {
 
 export interface StartClusterOptions {
   readonly env: NodeJS.ProcessEnv;
-  /** Where this host's node id is kept (cluster/node-id.ts), beside the journal. */
+  /** The state directory: this host's node id (cluster/node-id.ts) and the WireGuard private key (wireguard/keyfile.ts) are there, beside the journal. */
   readonly stateDir: string;
   readonly log: Logger;
   readonly exec: ExecaExecutor;
@@ -40,8 +40,6 @@ export interface StartClusterOptions {
   readonly onRefused: (reason: RefusalReason) => void;
   /** Deletes a settled departure from the journal (plugin.ts departureSettled). */
   readonly departureSettled: (cluster: string, log: Logger) => Promise<void>;
-  /** The state directory: the WireGuard private key's file is there (wireguard/keyfile.ts). */
-  readonly stateDir: string;
 }
 
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */

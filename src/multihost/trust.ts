@@ -40,6 +40,9 @@ export interface TrustContext {
   readonly selfUnderlay: string;
   readonly subnet: Cidr | undefined;
   readonly gateway: string;
+  /** Dual stack: the IPv6 subnet and gateway; absent on an IPv4-only network (a record's `address6` is then refused). */
+  readonly subnet6?: Cidr | undefined;
+  readonly gateway6?: string | undefined;
   readonly gatewayMac: string;
   /** This host's own endpoints on the network (built once per batch: ownEndpoints). */
   readonly own: OwnEndpoints;
@@ -51,28 +54,33 @@ export interface TrustContext {
 
 export interface OwnEndpoints {
   readonly ids: ReadonlySet<string>;
-  /** Address (no prefix length) → endpoint id. */
+  /** Address (no prefix length, IPv4 and IPv6 alike) → endpoint id. */
   readonly addresses: ReadonlyMap<string, string>;
   /** MAC → endpoint id. */
   readonly macs: ReadonlyMap<string, string>;
 }
 
+/** One of this host's endpoints, its addresses without prefix length. */
+export interface OwnEndpoint {
+  readonly id: string;
+  readonly address?: string | undefined;
+  readonly address6?: string | undefined;
+  readonly mac: string;
+}
+
 /** The lookup tables of this host's endpoints (address without prefix length). */
-export const ownEndpoints = (
-  list: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>,
-): OwnEndpoints => mergeOwn({ ids: new Set(), addresses: new Map(), macs: new Map() }, list);
+export const ownEndpoints = (list: Iterable<OwnEndpoint>): OwnEndpoints =>
+  mergeOwn({ ids: new Set(), addresses: new Map(), macs: new Map() }, list);
 
 /** `base` with more endpoints (published, not yet in the state). */
-export function mergeOwn(
-  base: OwnEndpoints,
-  more: Iterable<{ readonly id: string; readonly address?: string | undefined; readonly mac: string }>,
-): OwnEndpoints {
+export function mergeOwn(base: OwnEndpoints, more: Iterable<OwnEndpoint>): OwnEndpoints {
   const ids = new Set(base.ids);
   const addresses = new Map(base.addresses);
   const macs = new Map(base.macs);
   for (const e of more) {
     ids.add(e.id);
     if (e.address !== undefined) addresses.set(e.address, e.id);
+    if (e.address6 !== undefined) addresses.set(e.address6, e.id);
     macs.set(e.mac, e.id);
   }
   return { ids, addresses, macs };
@@ -86,6 +94,13 @@ export function judgeRecord(e: EndpointRecord, c: TrustContext): Judgement {
   const a = parseIp(e.address);
   if (!a || !c.subnet || !contains(c.subnet, a)) return refuse('outside-network', `address ${e.address} is not in the network`);
   if (e.address === c.gateway) return refuse('gateway', `address ${e.address} is the network's gateway`);
+  // An IPv6 address meets every check the IPv4 one does (dual stack, issue 23): no weaker path.
+  const a6 = e.address6 !== undefined ? parseIp(e.address6) : undefined;
+  if (e.address6 !== undefined && (!a6 || !c.subnet6 || !contains(c.subnet6, a6)))
+    return refuse('outside-network', `address ${e.address6} is not in the network${c.subnet6 ? '' : ' (it has no IPv6)'}`);
+  if (e.address6 !== undefined && e.address6 === c.gateway6)
+    return refuse('gateway', `address ${e.address6} is the network's IPv6 gateway`);
+  const addresses = [e.address, ...(e.address6 !== undefined ? [e.address6] : [])];
   if (e.node === c.self) {
     // This host's own records are never programmed here; one it did not write is a forgery.
     return c.own.ids.has(e.id)
@@ -94,8 +109,10 @@ export function judgeRecord(e: EndpointRecord, c: TrustContext): Judgement {
   }
   if (e.underlay === c.selfUnderlay) return refuse('own-underlay', `node ${e.node} gives this host's own underlay address ${e.underlay}`);
   if (e.mac === c.gatewayMac) return refuse('own-mac', `MAC ${e.mac} is the network's gateway MAC`);
-  const byAddress = c.own.addresses.get(e.address);
-  if (byAddress !== undefined) return refuse('own-address', `address ${e.address} is this host's endpoint ${byAddress.slice(0, 12)}`);
+  for (const x of addresses) {
+    const byAddress = c.own.addresses.get(x);
+    if (byAddress !== undefined) return refuse('own-address', `address ${x} is this host's endpoint ${byAddress.slice(0, 12)}`);
+  }
   const byMac = c.own.macs.get(e.mac);
   if (byMac !== undefined) return refuse('own-mac', `MAC ${e.mac} is this host's endpoint ${byMac.slice(0, 12)}`);
   // An address is the node's that claims it: a record taking another's would break traffic to it.
@@ -103,9 +120,11 @@ export function judgeRecord(e: EndpointRecord, c: TrustContext): Judgement {
   // watch of their own and may lag the record: an unclaimed one waits (judged again when the
   // claims change). While the claims' copy is incomplete (etcd away) the record is let through.
   if (c.claimHolder) {
-    const holder = c.claimHolder(e.address);
-    if (holder === undefined) return refuse('unclaimed', `no claim holds address ${e.address}`);
-    if (holder !== e.node) return refuse('claimed-by-other', `address ${e.address} is claimed by node ${holder}, not ${e.node}`);
+    for (const x of addresses) {
+      const holder = c.claimHolder(x);
+      if (holder === undefined) return refuse('unclaimed', `no claim holds address ${x}`);
+      if (holder !== e.node) return refuse('claimed-by-other', `address ${x} is claimed by node ${holder}, not ${e.node}`);
+    }
   }
   // One MAC, one endpoint: the first believed keeps it (a forwarding entry has one destination).
   const other = c.macHolder(e.mac);

@@ -37,6 +37,8 @@ export interface VxlanSpec {
 /** A remote endpoint as the data plane needs it (from its etcd record). */
 export interface RemoteEntry {
   readonly address: string;
+  /** Its IPv6 address on a dual-stack network: a neighbour entry of its own (the device's proxy answers NDP from it). */
+  readonly address6?: string;
   readonly mac: string;
   readonly underlay: string;
 }
@@ -108,11 +110,11 @@ export function remoteEntrySteps(networkId: string, e: RemoteEntry): HostStep[] 
       run: { kind: 'bridge', args: ['fdb', 'replace', e.mac, 'dev', dev, 'dst', e.underlay, 'self', 'permanent'] },
       undo: fdbDel(dev, e.mac),
     },
-    {
-      what: `answer ARP for ${e.address} with ${e.mac} on ${dev}`,
-      run: { kind: 'ip', args: ['neigh', 'replace', e.address, 'lladdr', e.mac, 'dev', dev, 'nud', 'permanent'] },
-      undo: neighDel(dev, e.address),
-    },
+    ...[e.address, ...(e.address6 !== undefined ? [e.address6] : [])].map((ip): HostStep => ({
+      what: `answer ${ip === e.address ? 'ARP' : 'NDP'} for ${ip} with ${e.mac} on ${dev}`,
+      run: { kind: 'ip', args: ['neigh', 'replace', ip, 'lladdr', e.mac, 'dev', dev, 'nud', 'permanent'] },
+      undo: neighDel(dev, ip),
+    })),
   ];
 }
 
@@ -163,17 +165,21 @@ export function floodChangeSteps(networkId: string, had: Iterable<string>, want:
 
 /**
  * Removes one remote endpoint's entries; absent entries count as removed (idempotent).
- * `neighbour: false` keeps the address's neighbour entry: another endpoint holds the address now
- * (issue 22, finding 16: a late delete of its old record removed the new owner's entry).
+ * `keep` says which of its addresses' neighbour entries stay: another endpoint holds the address
+ * now (issue 22, finding 16: a late delete of its old record removed the new owner's entry).
  */
 export function removeEntrySteps(
   networkId: string,
-  e: Pick<RemoteEntry, 'address' | 'mac'>,
-  o: { readonly neighbour?: boolean } = {},
+  e: Pick<RemoteEntry, 'address' | 'address6' | 'mac'>,
+  keep: (address: string) => boolean = () => false,
 ): HostStep[] {
   const dev = vxlanName(networkId);
+  const ips = [e.address, ...(e.address6 !== undefined ? [e.address6] : [])].filter((ip) => !keep(ip));
   return [
-    ...(o.neighbour === false ? [] : [{ what: `stop answering ARP for ${e.address} on ${dev}`, run: neighDel(dev, e.address) }]),
+    ...ips.map((ip): HostStep => ({
+      what: `stop answering ${ip === e.address ? 'ARP' : 'NDP'} for ${ip} on ${dev}`,
+      run: neighDel(dev, ip),
+    })),
     { what: `stop forwarding ${e.mac} on ${dev}`, run: fdbDel(dev, e.mac) },
   ];
 }
@@ -225,11 +231,12 @@ export interface EntryDiff {
 
 /** `flood`: the member hosts to flood to (empty with multicast off: every all-zero destination goes). */
 export function diffEntries(desired: readonly RemoteEntry[], observed: ObservedEntries, flood: readonly string[] = []): EntryDiff {
+  const ipsOf = (e: RemoteEntry): string[] => [e.address, ...(e.address6 !== undefined ? [e.address6] : [])];
   const program = desired.filter(
-    (e) => observed.fdb.get(e.mac.toLowerCase()) !== e.underlay || observed.neigh.get(e.address) !== e.mac.toLowerCase(),
+    (e) => observed.fdb.get(e.mac.toLowerCase()) !== e.underlay || ipsOf(e).some((ip) => observed.neigh.get(ip) !== e.mac.toLowerCase()),
   );
   const macs = new Set(desired.map((e) => e.mac.toLowerCase()));
-  const ips = new Set(desired.map((e) => e.address));
+  const ips = new Set(desired.flatMap(ipsOf));
   return {
     program,
     removeFdb: [...observed.fdb.keys()].filter((m) => !macs.has(m)).sort(),
@@ -258,6 +265,9 @@ export function repairSteps(networkId: string, d: EntryDiff): HostStep[] {
 
 /** The remote entries from endpoint records: every endpoint not on this node. */
 export const remoteEntries = (
-  endpoints: readonly { node: string; address: string; mac: string; underlay: string }[],
+  endpoints: readonly { node: string; address: string; address6?: string; mac: string; underlay: string }[],
   self: string,
-): RemoteEntry[] => endpoints.filter((e) => e.node !== self).map((e) => ({ address: e.address, mac: e.mac, underlay: e.underlay }));
+): RemoteEntry[] =>
+  endpoints
+    .filter((e) => e.node !== self)
+    .map((e) => ({ address: e.address, ...(e.address6 !== undefined && { address6: e.address6 }), mac: e.mac, underlay: e.underlay }));

@@ -81,6 +81,12 @@ function checkClusterBinding(at: string, v: unknown): void {
   checkClusterName(`${at}name`, c.name);
   cidr(`${at}subnet`, c.subnet, 4);
   address(`${at}gateway`, c.gateway, 4);
+  if ((c.subnet6 === undefined) !== (c.gateway6 === undefined))
+    throw invalid(`${at}subnet6`, 'subnet6 and gateway6 come together or not at all');
+  if (c.subnet6 !== undefined) {
+    cidr(`${at}subnet6`, c.subnet6, 6);
+    address(`${at}gateway6`, c.gateway6, 6);
+  }
   address(`${at}local`, c.local, 4);
   checkMac(`${at}gatewayMac`, checkHostText(`${at}gatewayMac`, c.gatewayMac));
   checkVni(`${at}vni`, c.vni);

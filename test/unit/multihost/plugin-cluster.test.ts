@@ -196,7 +196,6 @@ describe('cluster networks through the orchestrator', () => {
   });
 
   it.each([
-    ['IPv6', { IPv6Data: [{ Pool: 'fd00:77::/64' }] }, /IPv6Data: cluster networks are IPv4 only/],
     [
       'two subnets',
       { IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }, { Pool: '10.78.0.0/16' }] },

@@ -33,6 +33,7 @@ const SAMPLE: Record<string, string> = {
   'com.docker.network.bridge.enable_ip_masquerade': 'false',
   'com.docker.network.bridge.host_binding_ipv4': '203.0.113.5',
   'com.docker.network.host_ipv4': '203.0.113.5',
+  'com.docker.network.host_ipv6': '2001:db8:6::5',
   'com.docker.network.container_iface_prefix': 'en',
   'com.docker.network.internal': 'true',
   'mynet.isolate': 'false',
@@ -76,6 +77,9 @@ describe('README option table', () => {
       expect(clusterRefusals(parseNetworkOptions(cluster({ [OPTION_KEYS.gwMode4]: mode })), {})[0]?.field).toBe(
         `option ${OPTION_KEYS.gwMode4}`,
       );
+      // The IPv6 gateway mode of a dual-stack network (--ipv6), for the same reason.
+      const dual = { ...cluster({ [OPTION_KEYS.gwMode6]: mode }), [OPTION_KEYS.ipv6]: true };
+      expect(clusterRefusals(parseNetworkOptions(dual), {})[0]?.field).toBe(`option ${OPTION_KEYS.gwMode6}`);
     }
     expect(clusterRefusals(parseNetworkOptions(cluster({})), { AuxAddresses: { r: '10.77.0.9' } })[0]?.field).toBe(
       'IPv4Data[0].AuxAddresses',
