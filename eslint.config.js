@@ -17,14 +17,14 @@ const MAY_IMPORT = {
   policy: ['rules', 'ip', 'errors'],
   plan: ['rules', 'ip', 'policy', 'errors'],
   protocol: ['rules', 'ip', 'plan', 'errors'],
-  driver: ['rules', 'ip', 'plan', 'protocol', 'errors'],
+  driver: ['rules', 'ip', 'policy', 'plan', 'protocol', 'errors'],
   host: ['rules', 'ip', 'plan', 'errors'],
   doctor: ['rules', 'ip', 'plan', 'driver', 'errors'],
-  store: ['rules', 'ip', 'plan', 'protocol', 'driver', 'errors'],
+  store: ['rules', 'ip', 'policy', 'plan', 'protocol', 'driver', 'errors'],
   dns: ['rules', 'ip', 'errors'],
   http: ['rules', 'protocol', 'errors'],
-  admin: ['rules', 'dns', 'errors', 'metrics', 'plugin', 'driver'],
-  cli: ['rules', 'admin', 'errors'],
+  admin: ['rules', 'policy', 'dns', 'errors', 'metrics', 'plugin', 'driver'],
+  cli: ['rules', 'policy', 'admin', 'errors'],
   // The etcd side of multi-host networks (issue 17): addresses, keys and records; no host code.
   cluster: ['rules', 'ip', 'errors'],
   // This host's part in the cluster: etcd (cluster) meets the kernel (plan, host) and the state (driver).

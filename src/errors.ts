@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'NETWORK_NOT_FOUND'
   | 'ENDPOINT_NOT_FOUND'
   | 'POOL_NOT_FOUND'
+  | 'POLICY_NOT_FOUND' // `mynet policy rm` of a name no policy has
   | 'POOL_EXHAUSTED'
   | 'CONFLICT' // something already exists or is in use (an address, a pool, a port, a bridge name)
   | 'HOST_COMMAND_FAILED'
@@ -24,6 +25,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'NETWORK_NOT_FOUND',
   'ENDPOINT_NOT_FOUND',
   'POOL_NOT_FOUND',
+  'POLICY_NOT_FOUND',
   'POOL_EXHAUSTED',
   'CONFLICT',
   'HOST_COMMAND_FAILED',

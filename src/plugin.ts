@@ -31,6 +31,8 @@ import type { MarkedLink } from './host/probe.js';
 import { type ClusterBinding, type EndpointRecord, type NetworkRecord, type StateView } from './driver/state.js';
 import { clusterRequest } from './driver/network.js';
 import { PluginError } from './errors.js';
+import { applyPolicies, removePolicy } from './driver/policy.js';
+import type { Policy as NetworkPolicy } from './policy/document.js';
 import type { ClusterPort } from './multihost/agent.js';
 
 export interface PluginDeps {
@@ -332,6 +334,15 @@ export class Plugin {
       if (c && this.deps.cluster) await this.deps.cluster.release(c, bareAddress(req.Address), log);
       return r;
     });
+  }
+
+  // Network policy (issue 25), from the admin socket: checked before the lock (parsePolicyText),
+  // decided and committed under it like every change, so a refusal changes nothing.
+  applyPolicies(policies: readonly NetworkPolicy[], names: ReadonlyMap<string, string>, log: Logger): Promise<{ applied: string[] }> {
+    return this.decide(log, (s) => applyPolicies(s, policies, names));
+  }
+  removePolicy(name: string, log: Logger): Promise<{ removed: string }> {
+    return this.decide(log, (s) => removePolicy(s, name));
   }
 
   /**

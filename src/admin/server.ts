@@ -5,12 +5,14 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { PluginError, messageOf } from '../errors.js';
+import { PluginError, invalid, messageOf } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Plugin } from '../plugin.js';
 import type { NamesSource } from '../dns/engine.js';
 import { type DockerNames, NO_NAMES } from './docker-names.js';
-import { namesView, portsView, statusView } from './views.js';
+import { namesView, policiesView, portsView, statusView } from './views.js';
+import { POLICY_LIMITS, parsePolicyText } from '../policy/document.js';
+import { checkPolicyName } from '../rules/names.js';
 import type { ClusterStatus } from '../multihost/agent.js';
 import type { EntryDifference } from '../multihost/plane.js';
 import type { DoctorResult } from '../plugin.js';
@@ -52,7 +54,7 @@ export function createAdminApp(deps: AdminDeps): express.Express {
         res.json(await fn(req));
       } catch (err) {
         // A refusal of what the operator asked (forget a live node) is not the plugin failing.
-        if (err instanceof PluginError && (err.code === 'CONFLICT' || err.code === 'INVALID_REQUEST'))
+        if (err instanceof PluginError && ['CONFLICT', 'INVALID_REQUEST', 'NETWORK_NOT_FOUND', 'POLICY_NOT_FOUND'].includes(err.code))
           deps.log.warn({ err: err.message }, 'admin request refused');
         else deps.log.error({ err }, 'admin request failed');
         res.status(500).json({ Err: messageOf(err) });
@@ -125,6 +127,25 @@ export function createAdminApp(deps: AdminDeps): express.Express {
     }
     await wrap(async () => ({ results: await doctor(fix) }))(req, res);
   });
+  // Network policy (issue 25): the body is the file as the user wrote it (JSON or YAML), checked
+  // here in full before anything changes; a refusal names the field.
+  app.post(
+    '/policies',
+    express.text({ type: () => true, limit: POLICY_LIMITS.bytes + 1 }),
+    wrap(async (req) => {
+      if (typeof req.body !== 'string') throw invalid('policy', 'send the policy file as the request body');
+      const policies = parsePolicyText('policy', req.body);
+      return deps.plugin.applyPolicies(policies, (await names()).networks, deps.log);
+    }),
+  );
+  app.get(
+    '/policies',
+    wrap(async () => ({ policies: policiesView(deps.plugin.state, await names()) })),
+  );
+  app.delete(
+    '/policies/:name',
+    wrap((req) => deps.plugin.removePolicy(checkPolicyName('name', req.params.name), deps.log)),
+  );
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

@@ -3,6 +3,9 @@ import { bareAddress } from '../rules/address.js';
 import { type StateView, mtuOf } from '../driver/state.js';
 import type { NamesSource } from '../dns/engine.js';
 import type { DockerNames } from './docker-names.js';
+import { matches, type Labels } from '../rules/label.js';
+import type { Policy } from '../policy/document.js';
+import type { EndpointRecord, PolicyRecord } from '../driver/state.js';
 
 export interface EndpointView {
   readonly id: string;
@@ -11,6 +14,16 @@ export interface EndpointView {
   readonly mac: string;
   readonly hostVeth: string;
   readonly ports: number;
+  /** Its `mynet.label.*` labels and the policies that select it (issue 25); absent when none. */
+  readonly labels?: Labels;
+  readonly policies?: readonly string[];
+}
+
+/** A policy as `mynet policy ls` shows it: the document, its network, the endpoints it selects. */
+export interface PolicyView extends Policy {
+  readonly networkId: string;
+  readonly networkName?: string;
+  readonly selects: readonly { readonly id: string; readonly container?: string; readonly addresses: readonly string[] }[];
 }
 
 export interface NetworkView {
@@ -60,12 +73,39 @@ export function statusView(state: StateView, names: DockerNames): NetworkView[] 
       .map((e) => ({
         id: e.id,
         ...(names.endpoints.get(e.id) ? { container: names.endpoints.get(e.id) } : {}),
-        addresses: [e.address, e.addressV6].filter((a): a is string => !!a),
+        addresses: addressesOf(e),
         mac: e.mac,
         hostVeth: e.hostIf,
         ports: e.ports.length,
+        ...(e.labels ? { labels: e.labels } : {}),
+        ...selecting(state, e),
       })),
   }));
+}
+
+const addressesOf = (e: EndpointRecord): string[] => [e.address, e.addressV6].filter((a): a is string => !!a);
+
+const selects = (p: PolicyRecord, e: EndpointRecord): boolean => e.networkId === p.networkId && matches(p.select, e.labels ?? {});
+
+function selecting(state: StateView, e: EndpointRecord): { policies?: string[] } {
+  const names = [...state.policies.values()].filter((p) => selects(p, e)).map((p) => p.name);
+  return names.length ? { policies: names.sort() } : {};
+}
+
+export function policiesView(state: StateView, names: DockerNames): PolicyView[] {
+  return [...state.policies.values()]
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map((p) => ({
+      ...p,
+      ...(names.networks.get(p.networkId) ? { networkName: names.networks.get(p.networkId) } : {}),
+      selects: [...state.endpoints.values()]
+        .filter((e) => selects(p, e))
+        .map((e) => ({
+          id: e.id,
+          ...(names.endpoints.get(e.id) ? { container: names.endpoints.get(e.id) } : {}),
+          addresses: addressesOf(e).map((a) => bare(a) as string),
+        })),
+    }));
 }
 
 export function portsView(state: StateView, names: DockerNames): PortView[] {

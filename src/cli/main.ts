@@ -2,16 +2,19 @@
 /**
  * `mynet`: the operator's view of the plugin, over its admin socket.
  *   mynet status | ports | doctor [--fix] | version | cluster forget <node> | cluster rotate-key   [--json] [--socket PATH]
+ *   mynet policy apply -f FILE | policy ls | policy rm NAME
  */
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import type { NamesView, NetworkView, PortView } from '../admin/views.js';
+import type { NamesView, NetworkView, PolicyView, PortView } from '../admin/views.js';
 import type { DoctorResult } from '../plugin.js';
 import type { ClusterStatus } from '../multihost/agent.js';
-import { COLOUR, PLAIN, renderDoctor, renderPorts, renderStatus } from './render.js';
+import { COLOUR, PLAIN, renderDoctor, renderPolicies, renderPorts, renderStatus } from './render.js';
 
-const USAGE = 'usage: mynet status|ports|doctor [--fix]|version|cluster forget <node>|cluster rotate-key [--json] [--socket PATH]';
+const USAGE =
+  'usage: mynet status|ports|doctor [--fix]|version|cluster forget <node>|cluster rotate-key|policy apply -f FILE|policy ls|policy rm NAME [--json] [--socket PATH]';
 
-function call<T>(socketPath: string, method: string, path: string): Promise<T> {
+function call<T>(socketPath: string, method: string, path: string, body?: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path, timeout: 30_000 }, (res) => {
       const chunks: Buffer[] = [];
@@ -38,7 +41,7 @@ function call<T>(socketPath: string, method: string, path: string): Promise<T> {
     });
     req.on('timeout', () => req.destroy(new Error('the plugin did not answer within 30 s')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -88,6 +91,37 @@ async function main(argv: string[]): Promise<number> {
         );
         print(r, () => `forgot node ${r.node}: ${r.addresses} address claim(s) and ${r.endpoints} endpoint record(s) removed from etcd`);
         return 0;
+      }
+      case 'policy': {
+        const words = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '--socket' && args[i - 1] !== '-f');
+        const fi = args.indexOf('-f');
+        const file = fi >= 0 ? args[fi + 1] : undefined;
+        if (words[1] === 'apply' && file) {
+          // The file is sent as it is: the plugin checks it, so the CLI and the plugin cannot disagree.
+          let text: string;
+          try {
+            text = readFileSync(file === '-' ? 0 : file, 'utf8');
+          } catch (err) {
+            process.stderr.write(`mynet: cannot read ${file}: ${(err as Error).message}\n`);
+            return 1;
+          }
+          const r = await call<{ applied: string[] }>(socket, 'POST', '/policies', text);
+          print(r, () => `applied ${r.applied.join(', ')}`);
+          return 0;
+        }
+        if (words[1] === 'ls') {
+          const r = await call<{ policies: PolicyView[] }>(socket, 'GET', '/policies');
+          print(r, () => renderPolicies(r.policies, st));
+          return 0;
+        }
+        const name = words[2];
+        if (words[1] === 'rm' && name) {
+          const r = await call<{ removed: string }>(socket, 'DELETE', `/policies/${encodeURIComponent(name)}`);
+          print(r, () => `removed ${r.removed}`);
+          return 0;
+        }
+        process.stderr.write(`${USAGE}\n`);
+        return 2;
       }
       case 'ports': {
         const r = await call<{ ports: PortView[] }>(socket, 'GET', '/ports');

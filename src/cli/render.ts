@@ -1,5 +1,6 @@
 /** Terminal output for the `mynet` command: aligned tables; colour only when writing to a TTY. */
-import type { NamesView, NetworkView, PortView } from '../admin/views.js';
+import type { NamesView, NetworkView, PolicyView, PortView } from '../admin/views.js';
+import { formatPortSpec } from '../policy/document.js';
 import type { DoctorResult } from '../plugin.js';
 import type { ClusterStatus } from '../multihost/agent.js';
 
@@ -89,8 +90,16 @@ export function renderStatus(
     if (n.endpoints.length) {
       out.push(
         table(
-          ['  CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS'],
-          n.endpoints.map((e) => [`  ${e.container ?? e.id.slice(0, 12)}`, e.addresses.join(' '), e.mac, e.hostVeth, String(e.ports)]),
+          ['  CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS', 'LABELS', 'POLICIES'],
+          n.endpoints.map((e) => [
+            `  ${e.container ?? e.id.slice(0, 12)}`,
+            e.addresses.join(' '),
+            e.mac,
+            e.hostVeth,
+            String(e.ports),
+            labelText(e.labels ?? {}) || '-',
+            e.policies?.join(',') ?? '-',
+          ]),
           st,
         ),
       );
@@ -147,4 +156,31 @@ export function renderDoctor(results: readonly DoctorResult[], fixing: boolean, 
   return fixing || n === 0
     ? out
     : `${out}\n\n${n} object(s) of mynet's mark that no record explains; \`mynet doctor --fix\` removes them (and repairs the rest)`;
+}
+
+const labelText = (l: Readonly<Record<string, string>>): string =>
+  Object.entries(l)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+/** `mynet policy ls`: each policy, what it lets in, and the endpoints it selects (protects). */
+export function renderPolicies(policies: readonly PolicyView[], st: Style): string {
+  if (policies.length === 0) return 'no policies';
+  const out: string[] = [];
+  for (const p of policies) {
+    out.push(
+      `${st.bold(p.name)}  network ${p.networkName ?? p.network} (${p.networkId.slice(0, 12)})  select ${labelText(p.select) || '(all)'}`,
+    );
+    for (const r of p.ingress)
+      out.push(
+        `  allow from ${r.from?.length ? r.from.map((f) => labelText(f) || '(all)').join(' | ') : 'anywhere'} to ${r.ports?.length ? r.ports.map(formatPortSpec).join(' ') : 'every port'}`,
+      );
+    if (p.ingress.length === 0) out.push('  allow nothing');
+    out.push(
+      p.selects.length
+        ? `  selects ${p.selects.map((e) => `${e.container ?? e.id.slice(0, 12)} ${e.addresses.join(' ')}`).join(', ')}`
+        : st.yellow('  selects no endpoint'),
+    );
+  }
+  return out.join('\n');
 }

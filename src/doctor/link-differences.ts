@@ -6,6 +6,7 @@
  */
 import { endpointSteps } from '../driver/endpoint.js';
 import { networkSteps } from '../driver/network.js';
+import { policyObjectsOf } from '../driver/policy.js';
 import { type EndpointRecord, type StateView, mtuOf } from '../driver/state.js';
 import { vxlanName } from '../plan/vxlan.js';
 import type { KernelSnapshot } from '../host/kernel-snapshot.js';
@@ -38,7 +39,7 @@ export function linkDifferences(state: StateView, k: KernelSnapshot): Difference
         detail: `network ${short(n.id)} has no bridge`,
         // Host veths that survived are put back on the new bridge; missing ones are made again.
         fix: [
-          ...networkSteps(n),
+          ...networkSteps(n, policyObjectsOf(state, n.id)),
           ...eps.flatMap((e) => (k.links.has(e.hostIf) ? [attachVethStep(e.hostIf, n.bridge)] : endpointSteps(n, e))),
         ],
       });

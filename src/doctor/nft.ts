@@ -6,6 +6,8 @@
  * Both sides come from the same model, so a repaired table compares clean.
  */
 import type { NetworkRecord, StateView } from '../driver/state.js';
+import { policyObjectsOf } from '../driver/policy.js';
+import { policyChain } from '../plan/policy-nft.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import type { NftTable } from '../host/nft-json.js';
 import { short } from '../plan/link-names.js';
@@ -30,12 +32,15 @@ import type { Difference } from './difference.js';
 type NftDifference = Difference;
 
 /** The names networkObjects gives a network's own chains: egress-/ingress- and 12 hex digits. */
-const PER_NETWORK_CHAIN = /^(egress|ingress)-[0-9a-f]{12}$/;
+const PER_NETWORK_CHAIN = /^(egress|ingress|policy)-[0-9a-f]{12}$/;
 
 const baseFix: HostPlan = [{ what: 'program the base of the mynet table', run: nftOp(baseCommands()) }];
 
-const firewallFix = (n: NetworkRecord): HostPlan => [
-  { what: `program the firewall of ${n.bridge}`, run: nftOp([...baseCommands(), ...networkCommands(nftNetwork(n))]) },
+const firewallFix = (state: StateView, n: NetworkRecord): HostPlan => [
+  {
+    what: `program the firewall of ${n.bridge}`,
+    run: nftOp([...baseCommands(), ...networkCommands(nftNetwork(n, policyObjectsOf(state, n.id)))]),
+  },
 ];
 
 /** A port element's key ("tcp . 8080", "127.0.0.1 . tcp . 8081") as an operator reads it: "8080/tcp", "127.0.0.1:8081/tcp". */
@@ -129,7 +134,7 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
         object: `nft table ${TABLE}`,
         detail: 'the table is gone (a firewall flush?)',
         fix: [
-          ...[...state.networks.values()].flatMap(firewallFix),
+          ...[...state.networks.values()].flatMap((n) => firewallFix(state, n)),
           ...(ports.length ? [{ what: 'publish every port again', run: nftOp(portElementCommands('add', ports)) }] : []),
         ],
       },
@@ -145,25 +150,33 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
   const has = (set: string, el: string): boolean => seen.get(set)?.has(el) ?? false;
 
   for (const n of state.networks.values()) {
-    const o = networkObjects(nftNetwork(n));
+    const o = networkObjects(nftNetwork(n, policyObjectsOf(state, n.id)));
     const els = o.elements.map((e) => [e.set, e.value === undefined ? e.key : `${e.key} : ${e.value}`] as const);
     els.forEach(([set, el]) => expect(set, el));
-    const gone = o.chains.some((c) => !t.chains.has(c.name));
+    const chainsGone = o.chains.some((c) => !t.chains.has(c.name));
+    const gone = chainsGone || o.sets.some((x) => !t.sets.has(x.name));
     const drift = o.chains.flatMap((c) => (chainDrift(c, t) ? [c.name] : []));
     const missing = els.filter(([set, el]) => !has(set, el));
+    // An address left in a policy set would keep access no record gives it: drift, refilled.
+    const extra = o.sets.flatMap((x) =>
+      [...(seen.get(x.name) ?? [])].filter((el) => !expected.get(x.name)?.has(el)).map((el) => `${x.name} ${el}`),
+    );
+    if (extra.length && !gone && !missing.length) drift.push(`sets (${extra.join(', ')} no record explains)`);
     if (gone || missing.length) {
       out.push({
         kind: 'missing',
         object: `firewall of ${n.bridge}`,
-        detail: gone ? 'its chains are missing' : `missing ${missing.map(([set, el]) => `${set} ${el}`).join(', ')}`,
-        fix: firewallFix(n),
+        detail: gone
+          ? `its ${chainsGone ? 'chains' : 'policy sets'} are missing`
+          : `missing ${missing.map(([set, el]) => `${set} ${el}`).join(', ')}`,
+        fix: firewallFix(state, n),
       });
     } else if (drift.length) {
       out.push({
         kind: 'drift',
         object: `firewall of ${n.bridge}`,
         detail: `the rules of ${drift.join(', ')} are not as mynet writes them`,
-        fix: firewallFix(n),
+        fix: firewallFix(state, n),
       });
     }
     for (const e of [...state.endpoints.values()].filter((x) => x.networkId === n.id)) {
@@ -190,7 +203,7 @@ export function nftDifferences(state: StateView, t: NftTable | undefined): NftDi
   // A network's chains that no record knows (its network was deleted while its teardown could
   // not run, or the state was lost): orphans, with the map elements that jump to them, which
   // must go first (nft refuses to delete a chain still referenced).
-  const known = new Set([...state.networks.values()].flatMap((n) => [egressChain(n.id), ingressChain(n.id)]));
+  const known = new Set([...state.networks.values()].flatMap((n) => [egressChain(n.id), ingressChain(n.id), policyChain(n.id)]));
   const orphanChains = [...t.chains].filter((c) => PER_NETWORK_CHAIN.test(c) && !known.has(c)).sort();
   const jumpsTo = (c: string): [string, string][] =>
     ['egress', 'ingress'].flatMap((set) =>

@@ -15,7 +15,8 @@ import type { HostPlan } from '../plan/step.js';
 import { portMapInfo } from './ports.js';
 import { unpublishSteps } from '../plan/ports.js';
 import type { PlannedDecision } from '../decision.js';
-import { type EndpointRecord, type NetworkRecord, type StateView, endpointOf, mtuOf, networkOf } from './state.js';
+import { policyStep } from './policy.js';
+import { type Change, type EndpointRecord, type NetworkRecord, type StateView, endpointOf, mtuOf, networkOf } from './state.js';
 
 export interface EndpointInterface {
   Address?: string;
@@ -87,9 +88,11 @@ export function createEndpoint(state: StateView, req: CreateEndpointRequest): Pl
     ports: [],
     ...(Object.keys(labels).length > 0 ? { labels } : {}),
   };
+  const changes: Change[] = [{ op: 'endpoint.put', endpoint }];
   return {
-    changes: [{ op: 'endpoint.put', endpoint }],
-    plan: endpointSteps(net, endpoint),
+    changes,
+    // Its address is in the policy's sets before its veth exists: it is never reachable unprotected.
+    plan: [...policyStep(state, net, changes), ...endpointSteps(net, endpoint)],
     response: given ? {} : { Interface: { MacAddress: endpoint.mac } },
   };
 }
@@ -147,12 +150,15 @@ export function deleteEndpoint(state: StateView, req: { NetworkID: string; Endpo
   checkId('NetworkID', req.NetworkID);
   const ep = state.endpoints.get(checkId('EndpointID', req.EndpointID));
   if (!ep) return { changes: [], plan: [], response: {} };
+  const changes: Change[] = [{ op: 'endpoint.delete', id: ep.id }];
   return {
-    changes: [{ op: 'endpoint.delete', id: ep.id }],
+    changes,
     // The veth goes down now (its bridge port forwards nothing) and is deleted, and so leaves
     // its bridge, after the answer, with others retired meanwhile: a delete waits ~20 ms in the
     // kernel, which would be every `docker rm`'s, and leaving a bridge of 1000 ports ~1.6 ms.
     plan: [
+      // Its address leaves the policy's sets first: a later endpoint given it must not inherit its access.
+      ...policyStep(state, state.networks.get(ep.networkId), changes),
       ...unpublishSteps(ep),
       { what: `retire veth ${ep.hostIf}`, run: { kind: 'link-retire', name: ep.hostIf } },
       { what: `delete retired veths`, run: { kind: 'link-reap', name: ep.hostIf }, later: true },

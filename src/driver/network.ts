@@ -28,6 +28,8 @@ import { type ClusterIpamData, checkClusterOptions } from './cluster-options.js'
 import type { LinkOwner, PlannedDecision } from '../decision.js';
 import { vxlanDeviceSteps, vxlanTeardownSteps, type VxlanSpec } from '../plan/vxlan.js';
 import { guardCommands, guardFor, guardTeardownCommands, guardUndo } from '../plan/vxlan-firewall.js';
+import { policiesOf, policyObjectsOf } from './policy.js';
+import type { PolicyObjects } from '../plan/policy-nft.js';
 import { type ClusterBinding, type NetworkRecord, type StateView, type SubnetRecord, mtuOf } from './state.js';
 
 export interface IpamData {
@@ -283,9 +285,9 @@ function guardStep(n: NetworkRecord, c: ClusterBinding): HostStep {
   return { what: `guard VXLAN of ${n.bridge}`, run: nftOp(guardCommands(g)), undo: nftTeardown(guardUndo(g)) };
 }
 
-/** The host steps that make a stored network (used by create and by restore at start). */
-export function networkSteps(n: NetworkRecord): HostPlan {
-  const nft = nftNetwork(n);
+/** The host steps that make a stored network (used by create and by restore at start, with its policies' objects). */
+export function networkSteps(n: NetworkRecord, policy?: PolicyObjects): HostPlan {
+  const nft = nftNetwork(n, policy);
   return [
     ...bridgeSteps({
       networkId: n.id,
@@ -299,7 +301,8 @@ export function networkSteps(n: NetworkRecord): HostPlan {
     // opens it to the members' underlay addresses (multihost/plane.ts).
     ...(n.cluster ? [guardStep(n, n.cluster), ...vxlanDeviceSteps(vxlanSpecOf(n, n.cluster))] : []),
     ...(n.options.internal ? [] : [...forwardingSteps(n.ipv4.length > 0, n.ipv6.length > 0), routeLocalnetStep(n.bridge)]),
-    ...(n.options.icc ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
+    // ICC off and policies both judge traffic between containers of the bridge in the forward hook.
+    ...(n.options.icc && !policy ? [] : bridgeNetfilterSteps(n.ipv6.length > 0)),
     {
       what: `program the firewall of ${n.bridge}`,
       // The base is shared with every network: the undo is the reverse of this network's part only.
@@ -318,6 +321,9 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
   return {
     changes: [
       ...eps.map((e) => ({ op: 'endpoint.delete' as const, id: e.id })),
+      // Its policies go with it, as a Docker user expects of what belongs to a network (a
+      // refusal would leave `docker network rm` failing with a reason dockerd shows badly).
+      ...policiesOf(state, id).map((p) => ({ op: 'policy.delete' as const, name: p.name })),
       { op: 'network.delete', id },
       // What etcd holds of this host's in the cluster is removed when etcd answers (finding 7).
       ...(n.cluster ? [{ op: 'departure.put' as const, departure: { cluster: n.cluster.name, subnet: n.cluster.subnet } }] : []),
@@ -331,7 +337,14 @@ export function deleteNetwork(state: StateView, networkId: string): PlannedDecis
       ]),
       // The last network's firewall goes with the table below; removing it first would also
       // fail a retry after the table went (its script needs the table).
-      ...(last ? [] : [{ what: `remove the firewall of ${n.bridge}`, run: nftTeardown(networkTeardownCommands(nftNetwork(n))) }]),
+      ...(last
+        ? []
+        : [
+            {
+              what: `remove the firewall of ${n.bridge}`,
+              run: nftTeardown(networkTeardownCommands(nftNetwork(n, policyObjectsOf(state, id)))),
+            },
+          ]),
       ...(n.cluster
         ? [
             ...vxlanTeardownSteps(n.id),

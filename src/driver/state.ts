@@ -5,6 +5,7 @@
  * store/file-store.ts replays them), and apply() is the only code that mutates a State.
  */
 import type { Labels } from '../rules/label.js';
+import type { Policy } from '../policy/document.js';
 import { PluginError } from '../errors.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import { IntervalSet, type Interval } from '../ip/interval-set.js';
@@ -110,6 +111,15 @@ export interface DepartureRecord {
   readonly subnet: string;
 }
 
+/**
+ * A network policy (issue 25) as stored: the user's document and the network it resolved to
+ * when it was applied (its `network` may be a Docker name, an id or a cluster name; the id is
+ * what the table is keyed by). Deleted with its network, in the same journal line.
+ */
+export interface PolicyRecord extends Policy {
+  readonly networkId: string;
+}
+
 export type Change =
   | { readonly op: 'network.put'; readonly network: NetworkRecord }
   | { readonly op: 'network.delete'; readonly id: string }
@@ -120,7 +130,9 @@ export type Change =
   | { readonly op: 'address.take'; readonly pool: string; readonly address: string; readonly cursor?: boolean }
   | { readonly op: 'address.free'; readonly pool: string; readonly address: string }
   | { readonly op: 'departure.put'; readonly departure: DepartureRecord }
-  | { readonly op: 'departure.delete'; readonly cluster: string };
+  | { readonly op: 'departure.delete'; readonly cluster: string }
+  | { readonly op: 'policy.put'; readonly policy: PolicyRecord }
+  | { readonly op: 'policy.delete'; readonly name: string };
 
 /** Read-only view given to decisions. */
 export interface StateView {
@@ -129,6 +141,8 @@ export interface StateView {
   readonly pools: ReadonlyMap<string, Readonly<PoolState>>;
   /** Cluster networks left whose records etcd may still hold, by cluster name. */
   readonly departures: ReadonlyMap<string, DepartureRecord>;
+  /** Network policies by name (issue 25). */
+  readonly policies: ReadonlyMap<string, PolicyRecord>;
 }
 
 export interface Snapshot {
@@ -139,6 +153,8 @@ export interface Snapshot {
   readonly pools: ReadonlyArray<PoolRecord & { readonly taken: ReadonlyArray<readonly [string, string]>; readonly cursor?: string }>;
   /** Absent in the snapshots of a mynet before departures: none. */
   readonly departures?: readonly DepartureRecord[];
+  /** Absent in the snapshots of a mynet before policies, and when there are none. */
+  readonly policies?: readonly PolicyRecord[];
 }
 
 const addrValue = (text: string): bigint => {
@@ -152,6 +168,7 @@ export class State implements StateView {
   readonly endpoints = new Map<string, EndpointRecord>();
   readonly pools = new Map<string, PoolState>();
   readonly departures = new Map<string, DepartureRecord>();
+  readonly policies = new Map<string, PolicyRecord>();
   /** Sequence number of the last change set applied (the journal's position). */
   seq = 0;
 
@@ -195,6 +212,12 @@ export class State implements StateView {
         case 'departure.delete':
           this.departures.delete(c.cluster);
           break;
+        case 'policy.put':
+          this.policies.set(c.policy.name, c.policy);
+          break;
+        case 'policy.delete':
+          this.policies.delete(c.name);
+          break;
       }
     }
   }
@@ -216,6 +239,7 @@ export class State implements StateView {
       endpoints: [...this.endpoints.values()],
       pools: [...this.pools.values()].map(fmt),
       ...(this.departures.size > 0 && { departures: [...this.departures.values()] }),
+      ...(this.policies.size > 0 && { policies: [...this.policies.values()] }),
     };
   }
 
@@ -225,6 +249,7 @@ export class State implements StateView {
     for (const n of s.networks) st.networks.set(n.id, n);
     for (const e of s.endpoints) st.endpoints.set(e.id, e);
     for (const d of s.departures ?? []) st.departures.set(d.cluster, d);
+    for (const p of s.policies ?? []) st.policies.set(p.name, p);
     for (const p of s.pools) {
       const { taken, cursor, ...record } = p;
       st.pools.set(p.id, {

@@ -13,7 +13,7 @@
  */
 import { PluginError } from '../errors.js';
 import { parseIp } from '../ip/address.js';
-import type { NftHook, NftRule, NftSet } from './nft-model.js';
+import type { NftHook, NftRule, NftSet } from './nft-rule.js';
 
 /** One element of a set (`key`) or map (`key : value`), in nft's own text (see NftElement). */
 export interface NftItem {

@@ -14,12 +14,16 @@
  * rules by fingerprint, in order, and a rule that changed (or a new mynet version's rule) is
  * seen as drift once and rewritten, never "repaired" forever.
  */
-import { createHash } from 'node:crypto';
 import type { NetworkRecord } from '../driver/state.js';
 import type { GatewayMode } from '../protocol/options.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import { formatCidr, parseCidr } from '../ip/cidr.js';
 import { MYNET_GROUP, short } from './link-names.js';
+import { type NftChain, type NftElement, type NftSet, chain } from './nft-rule.js';
+
+export type { NftChain, NftElement, NftHook, NftRule, NftSet } from './nft-rule.js';
+import { policyModel } from './policy-model.js';
+import type { PolicyObjects } from './policy-nft.js';
 
 export { TABLE } from '../rules/nft-names.js';
 const G = String(MYNET_GROUP);
@@ -39,49 +43,13 @@ export const FORWARD_MARK_HEX = `0x${FORWARD_MARK.toString(16).padStart(8, '0')}
 /** Docker's default bridge names: traffic from mynet networks to them is dropped (isolation). */
 const DOCKER_BRIDGES = '{ "docker0", "docker_gwbridge", "br-*" }';
 
-export interface NftHook {
-  readonly type: 'filter' | 'nat';
-  readonly hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
-  /** Numeric priority, as `nft -j` prints it. */
-  readonly prio: number;
-}
-
-export interface NftRule {
-  /** The rule as `nft -f` takes it, without its comment. */
-  readonly text: string;
-  /** Its fingerprint, written as its comment. */
-  readonly id: string;
-}
-
-export interface NftChain {
-  readonly name: string;
-  /** Base chains only (policy accept, always). */
-  readonly hook?: NftHook;
-  readonly rules: readonly NftRule[];
-}
-
-export interface NftSet {
-  readonly name: string;
-  readonly kind: 'set' | 'map';
-  /** As `nft -f` takes it: "ipv4_addr . inet_service" or "ifname : verdict". */
-  readonly type: string;
-  readonly interval: boolean;
-}
-
-/**
- * One element of a set or map, in nft's own text (what `nft list` prints, which `nft -f` also
- * takes): `"mn-x"` for a name, `10.1.0.0/24`, `tcp . 8080`, `jump egress-…`. Addresses are in
- * canonical form (RFC 5952), as nft prints them back.
- */
-export interface NftElement {
-  readonly set: string;
-  readonly key: string;
-  readonly value?: string;
-}
-
 export interface NftObjects {
   readonly chains: readonly NftChain[];
   readonly elements: readonly NftElement[];
+  /** A network's own sets and maps (its policy's: plan/policy-model.ts), made before its chains. */
+  readonly sets: readonly NftSet[];
+  /** Named counters (one per policy), made before the maps that point at them. */
+  readonly counters: readonly string[];
 }
 
 export interface NftFamily {
@@ -101,6 +69,8 @@ export interface NftNetwork {
   readonly isolate: boolean;
   readonly v4: NftFamily;
   readonly v6: NftFamily;
+  /** Its network policy's objects (issue 25); absent while no policy names the network. */
+  readonly policy?: PolicyObjects;
 }
 
 // nft prints addresses back in canonical form; the model writes them so, or the doctor would
@@ -119,7 +89,7 @@ const canonicalIp = (s: string): string => {
  * Docker's bridge driver: nat masquerades and refuses direct access from other hosts,
  * nat-unprotected masquerades and lets them in, routed does not masquerade and lets them in.
  */
-export function nftNetwork(n: NetworkRecord): NftNetwork {
+export function nftNetwork(n: NetworkRecord, policy?: PolicyObjects): NftNetwork {
   const o = n.options;
   const family = (subnets: NetworkRecord['ipv4'], mode: GatewayMode, snat: string | undefined): NftFamily => ({
     subnets: subnets.map((s) => canonicalCidr(s.pool)),
@@ -135,16 +105,9 @@ export function nftNetwork(n: NetworkRecord): NftNetwork {
     isolate: o.isolate,
     v4: family(n.ipv4, o.gatewayModeIpv4, o.hostIpv4),
     v6: family(n.ipv6, o.gatewayModeIpv6, o.hostIpv6),
+    ...(policy ? { policy } : {}),
   };
 }
-
-const fingerprint = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 12);
-const rule = (text: string): NftRule => ({ text, id: fingerprint(text) });
-const chain = (name: string, rules: readonly string[], hook?: NftHook): NftChain => ({
-  name,
-  rules: rules.map(rule),
-  ...(hook ? { hook } : {}),
-});
 
 export const BASE_SETS: readonly NftSet[] = [
   // Published ports: specific host address, or any local address (per family).
@@ -248,10 +211,18 @@ function directAccessRule(n: NftNetwork): string[] {
   return [];
 }
 
-/** One network's chains and elements. */
+/**
+ * One network's chains and elements. With a policy, both of its chains start with a jump to its policy chain
+ * (plan/policy-nft.ts): the egress chain sees traffic between containers of the same bridge (the
+ * bridge netfilter hook passes bridged frames through the forward hook, as for ICC), the ingress
+ * chain what comes from elsewhere; replies were accepted before, by the base chain's conntrack rule.
+ */
 export function networkObjects(n: NftNetwork): NftObjects {
   const br = `"${n.bridge}"`;
+  const policy = n.policy ? policyModel(n.policy) : undefined;
+  const jump = policy ? [`jump ${policy.chain.name}`] : [];
   const egress: string[] = [
+    ...jump,
     // Published ports are reachable from every container, ICC or not.
     'ct status dnat accept',
     `oifname ${br} ${n.icc ? 'accept' : 'drop'}`,
@@ -261,7 +232,7 @@ export function networkObjects(n: NftNetwork): NftObjects {
     if (n.isolate) egress.push(`oifgroup ${G} drop`);
     egress.push(`oifname ${DOCKER_BRIDGES} drop`, 'return');
   }
-  const ingress: string[] = ['ct status dnat accept'];
+  const ingress: string[] = [...jump, 'ct status dnat accept'];
   // From another mynet network: allowed only when neither side isolates (its egress chain ran first).
   if (!n.internal && !n.isolate) ingress.push(`iifgroup ${G} accept`);
   ingress.push(...directAccessRule(n), 'drop');
@@ -272,8 +243,14 @@ export function networkObjects(n: NftNetwork): NftObjects {
     ...n.v6.subnets.map((s) => ({ set: 'subnets6', key: s })),
     ...natElements(n.v4, 'masq4', 'snat4'),
     ...natElements(n.v6, 'masq6', 'snat6'),
+    ...(policy?.elements ?? []),
   ];
-  return { chains: [chain(egressChain(n.id), egress), chain(ingressChain(n.id), ingress)], elements };
+  return {
+    chains: [...(policy ? [policy.chain] : []), chain(egressChain(n.id), egress), chain(ingressChain(n.id), ingress)],
+    elements,
+    sets: policy?.sets ?? [],
+    counters: policy?.counters ?? [],
+  };
 }
 
 function natElements(f: NftFamily, set: string, map: string): NftElement[] {

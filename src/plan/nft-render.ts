@@ -15,6 +15,8 @@ import {
   networkObjects,
 } from './nft-model.js';
 import { type NftCommand, add, chainObj, del, destroy, elementObj, flush, ruleObj, setObj, tableObj } from './nft-change.js';
+import { policyDeclareCommands, policyDestroyCommands, policyModel } from './policy-model.js';
+import type { PolicyObjects } from './policy-nft.js';
 
 /** A chain made to hold exactly its rules: added, flushed, refilled. */
 export function chainCommands(c: NftChain): NftCommand[] {
@@ -71,7 +73,25 @@ export function baseCommands(): NftCommand[] {
 /** Chains and elements of one network (the base is not part of it: see baseCommands). */
 export function networkCommands(n: NftNetwork): NftCommand[] {
   const o = networkObjects(n);
-  return [...o.chains.flatMap(chainCommands), ...addElements(o.elements)];
+  return [...policyDeclareCommands(o), ...o.chains.flatMap(chainCommands), ...addElements(o.elements)];
+}
+
+/**
+ * A network's policy from `before` to `after` (an endpoint, a label or a policy changed) in one
+ * transaction: counters and sets declared and refilled, the chain flushed and refilled, and last
+ * what only `before` had. nft applies it all or nothing, so no packet meets a half-written chain
+ * and a flow allowed before and after is never cut (established flows pass the base chain's
+ * conntrack rule anyway). Counters are declared, never reset: drop counts survive an update.
+ * Its undo is the same function the other way round.
+ */
+export function policyUpdateCommands(after: PolicyObjects, before?: PolicyObjects): NftCommand[] {
+  const a = policyModel(after);
+  return [
+    ...policyDeclareCommands(a),
+    ...addElements(a.elements),
+    ...chainCommands(a.chain),
+    ...(before ? policyDestroyCommands(policyModel(before), a) : []),
+  ];
 }
 
 /** Removes one network's chains and elements; works on whatever part of them is left. */
@@ -83,11 +103,14 @@ export function networkTeardownCommands(n: NftNetwork): NftCommand[] {
     const k = `${e.set} ${e.key}`;
     return seen.has(k) ? false : (seen.add(k), true);
   });
+  const own = new Set(o.sets.map((x) => x.name));
   return [
     // Make the chains exist and empty them, drop the elements that jump to them, then delete them.
     ...o.chains.flatMap((c) => [add(chainObj(c.name)), flush(chainObj(c.name))]),
-    ...destroyElements(els),
+    // The network's own sets go whole, with their elements, once no rule refers to them.
+    ...destroyElements(els.filter((e) => !own.has(e.set))),
     ...o.chains.map((c) => del(chainObj(c.name))),
+    ...policyDestroyCommands(o),
   ];
 }
 

@@ -12,7 +12,7 @@ import { declareSets } from './nft-render.js';
 import type { HostOp } from './step.js';
 
 export { TABLE, type NftNetwork, nftNetwork } from './nft-model.js';
-export { baseCommands, networkCommands, networkTeardownCommands, tableTeardownCommands } from './nft-render.js';
+export { baseCommands, networkCommands, networkTeardownCommands, policyUpdateCommands, tableTeardownCommands } from './nft-render.js';
 export { reverse } from './nft-change.js';
 
 /** One published port as map elements: which map, its key and its value. */

@@ -6,6 +6,7 @@
  *   { "name": "db-from-web", "network": "blue", "select": { "app": "db" },
  *     "ingress": [ { "from": [ { "app": "web" } ], "ports": [ "tcp/5432" ] } ] }
  */
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { invalid } from '../errors.js';
 import { checkLabels, type Labels } from '../rules/label.js';
 import { checkNetworkName, checkPolicyName } from '../rules/names.js';
@@ -92,15 +93,32 @@ export function parsePolicy(field: string, v: unknown): Policy {
   return { name, network, select, ingress };
 }
 
-/** A policy file's text: JSON (one policy or a list of them), at most POLICY_LIMITS.bytes. */
+/**
+ * A file's text as data: JSON when it starts with `{` or `[`, else YAML (its core schema: no
+ * custom tags, no functions; several `---` documents are a list of policies).
+ */
+function parseText(field: string, text: string): unknown {
+  if (/^\s*[[{]/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw invalid(field, `does not parse as JSON: ${(err as Error).message}`);
+    }
+  }
+  let docs: unknown[];
+  try {
+    docs = loadAll(text, undefined, { schema: CORE_SCHEMA });
+  } catch (err) {
+    throw invalid(field, `does not parse as YAML: ${(err as Error).message.split('\n')[0] ?? ''}`);
+  }
+  if (docs.length === 0) throw invalid(field, 'is empty');
+  return docs.length === 1 ? docs[0] : docs;
+}
+
+/** A policy file's text: JSON or YAML (one policy or a list of them), at most POLICY_LIMITS.bytes. */
 export function parsePolicyText(field: string, text: string): readonly Policy[] {
   if (Buffer.byteLength(text) > POLICY_LIMITS.bytes) throw invalid(field, `is larger than ${POLICY_LIMITS.bytes} bytes`);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw invalid(field, `does not parse as JSON: ${(err as Error).message}`);
-  }
+  const v = parseText(field, text);
   const all = Array.isArray(v) ? list(field, v, 256).map((p, i) => parsePolicy(`${field}[${i}]`, p)) : [parsePolicy(field, v)];
   const names = new Set<string>();
   for (const p of all) {

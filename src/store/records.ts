@@ -16,9 +16,19 @@ import { checkStoredOptions } from '../protocol/options.js';
 import { checkCidr, checkHostText } from '../rules/host-text.js';
 import { checkMac } from '../rules/mac.js';
 import { CLUSTER_MTU_MAX, MTU_MIN, checkMtu } from '../rules/mtu.js';
-import { checkClusterName, checkId, checkIfName } from '../rules/names.js';
+import { checkClusterName, checkId, checkIfName, checkPolicyName } from '../rules/names.js';
 import { checkVni } from '../rules/vni.js';
-import type { Change, DepartureRecord, EndpointRecord, NetworkRecord, PoolRecord, Snapshot, SubnetRecord } from '../driver/state.js';
+import { parsePolicy } from '../policy/document.js';
+import type {
+  Change,
+  DepartureRecord,
+  PolicyRecord,
+  EndpointRecord,
+  NetworkRecord,
+  PoolRecord,
+  Snapshot,
+  SubnetRecord,
+} from '../driver/state.js';
 
 type Fields = Record<string, unknown>;
 type Family = 4 | 6;
@@ -163,6 +173,24 @@ export function checkDepartureRecord(v: unknown, at = ''): DepartureRecord {
   return r as unknown as DepartureRecord;
 }
 
+const portText = (p: Fields): string => `${String(p.proto)}/${String(p.from)}-${String(p.to)}`;
+
+/** A stored policy: the document checked as `mynet policy apply` checks it, and its network's id. */
+export function checkPolicyRecord(v: unknown, at = ''): PolicyRecord {
+  const { networkId, ...doc } = object(at.slice(0, -1), v);
+  // Stored parsed, its ports as { proto, from, to }: written back as the text a file has, they
+  // pass the same check (anything else becomes text that check refuses).
+  const ingress = Array.isArray(doc.ingress)
+    ? doc.ingress.map((r: unknown) => {
+        const o = r as { ports?: unknown };
+        if (typeof r !== 'object' || r === null || !Array.isArray(o.ports)) return r;
+        return { ...r, ports: o.ports.map((p: unknown) => (typeof p === 'object' && p !== null ? portText(p as Fields) : p)) };
+      })
+    : doc.ingress;
+  const policy = parsePolicy(at.slice(0, -1) || 'policy', { ...doc, ingress });
+  return { ...policy, networkId: checkId(`${at}networkId`, networkId) };
+}
+
 /** Each record of a snapshot whose outer shape is right (shape.ts): "<where>: <field>: <why>", or undefined. */
 export function snapshotRecordProblem(s: Snapshot): string | undefined {
   const lists = [
@@ -170,14 +198,15 @@ export function snapshotRecordProblem(s: Snapshot): string | undefined {
     ['endpoints', s.endpoints, (r: unknown) => checkEndpointRecord(r)],
     ['pools', s.pools, (r: unknown) => checkPoolRecord(r, '', true)],
     ['departures', s.departures ?? [], (r: unknown) => checkDepartureRecord(r)],
+    ['policies', s.policies ?? [], (r: unknown) => checkPolicyRecord(r)],
   ] as const;
   for (const [name, list, check] of lists) {
     for (let i = 0; i < list.length; i++) {
       try {
         check(list[i]);
       } catch (err) {
-        const r = list[i] as { id?: unknown; cluster?: unknown } | undefined;
-        return `/${name}/${i} (id ${JSON.stringify(String(r?.id ?? r?.cluster).slice(0, 16))}): ${(err as Error).message}`;
+        const r = list[i] as { id?: unknown; cluster?: unknown; name?: unknown } | undefined;
+        return `/${name}/${i} (id ${JSON.stringify(String(r?.id ?? r?.cluster ?? r?.name).slice(0, 16))}): ${(err as Error).message}`;
       }
     }
   }
@@ -215,6 +244,12 @@ export function checkChange(v: unknown): Change {
       break;
     case 'departure.delete':
       checkClusterName('cluster', c.cluster);
+      break;
+    case 'policy.put':
+      checkPolicyRecord(c.policy, 'policy.');
+      break;
+    case 'policy.delete':
+      checkPolicyName('name', c.name);
       break;
     default:
       throw invalid('op', `${JSON.stringify(c.op)?.slice(0, 40)} is not a known change`);

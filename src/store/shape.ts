@@ -26,6 +26,8 @@ export function snapshotProblem(data: unknown): string | undefined {
   }
   if (data.departures !== undefined && (!Array.isArray(data.departures) || !data.departures.every(isObject)))
     return '/departures must be an array of objects';
+  if (data.policies !== undefined && (!Array.isArray(data.policies) || !data.policies.every(isObject)))
+    return '/policies must be an array of objects';
   return undefined;
 }
 

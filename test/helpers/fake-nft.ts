@@ -48,7 +48,8 @@ function refsOf(text: string): { sets: string[]; chains: string[]; counters: str
   return {
     sets: [...text.matchAll(/@([\w-]+)\b(?!,)/g)].map((m) => m[1] as string),
     chains: [...text.matchAll(/\b(?:jump|goto) ([\w-]+)/g)].map((m) => m[1] as string),
-    counters: [...text.matchAll(/\bcounter name "?([\w-]+)"?/g)].map((m) => m[1] as string),
+    // `counter name ip daddr map @m` names its counter through a map, not one called "ip".
+    counters: [...text.matchAll(/\bcounter name (?!ip6? )"?([\w-]+)"?/g)].map((m) => m[1] as string),
   };
 }
 const jumpOf = (value: string | undefined): string | undefined => /^(?:jump|goto) ([\w-]+)$/.exec(value ?? '')?.[1];

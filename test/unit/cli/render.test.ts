@@ -100,13 +100,16 @@ describe('renderStatus', () => {
     const lines = out.split('\n');
     expect(lines[0]).toBe(`front  a16ea39fe89d  bridge ${BR_DUAL}  10.201.0.0/24 fd00:201::/64  gateway 10.201.0.1 fd00:201::1`);
     expect(lines[1]).toBe('  options: mtu 1500');
-    expect(lines[2]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS$/);
-    expect(lines[3]).toMatch(new RegExp(`^ {2}web +10\\.201\\.0\\.2/24 fd00:201::10/64 +([0-9a-f]{2}:){5}[0-9a-f]{2} +${VETH_E1} +2$`));
-    expect(lines[4]).toMatch(new RegExp(`^ {2}admin +10\\.201\\.0\\.3/24 +\\S+ +${VETH_E2} +1$`));
-    expectAligned(lines.slice(2, 5).join('\n'), ['CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS']);
+    // Labels and the policies selecting each endpoint (issue 25): none in the fixture.
+    expect(lines[2]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS +LABELS +POLICIES$/);
+    expect(lines[3]).toMatch(
+      new RegExp(`^ {2}web +10\\.201\\.0\\.2/24 fd00:201::10/64 +([0-9a-f]{2}:){5}[0-9a-f]{2} +${VETH_E1} +2 +- +-$`),
+    );
+    expect(lines[4]).toMatch(new RegExp(`^ {2}admin +10\\.201\\.0\\.3/24 +\\S+ +${VETH_E2} +1 +- +-$`));
+    expectAligned(lines.slice(2, 5).join('\n'), ['CONTAINER', 'ADDRESSES', 'MAC', 'HOST VETH', 'PORTS', 'LABELS', 'POLICIES']);
     expect(lines[5]).toBe('');
     expect(out).toContain(`back  ae428ef4fcd8  bridge ${BR_SNAT}  10.201.1.0/24  gateway 10.201.1.1\n  options: mtu 1400\n`);
-    expect(out).toMatch(new RegExp(`  api +10\\.201\\.1\\.2/24 +\\S+ +${VETH_E3} +1\n`));
+    expect(out).toMatch(new RegExp(`  api +10\\.201\\.1\\.2/24 +\\S+ +${VETH_E3} +1 +- +-\n`));
     // An unnamed network (dockerd did not say) and its endpoint by short id; internal shows.
     expect(out).toContain(
       '(name unknown)  07ce26eaa35e  bridge mn-07ce26eaa35e  10.201.2.0/24  gateway 10.201.2.1\n  options: internal, mtu 1500\n',

@@ -23,7 +23,7 @@ const base = { what: 'ensure the mynet table', run: nftOp(baseCommands()) };
 async function made(): Promise<{ exec: FakeNftExecutor; state: ReturnType<typeof fixtureState> }> {
   const state = fixtureState();
   const exec = new FakeNftExecutor();
-  await applyPlan(exec, [base, ...[...state.networks.values()].flatMap(networkSteps)], silentLog);
+  await applyPlan(exec, [base, ...[...state.networks.values()].flatMap((n) => networkSteps(n))], silentLog);
   return { exec, state };
 }
 
@@ -39,7 +39,7 @@ describe('fake nft: teardown removes exactly what create made', () => {
       if (i === ids.length - 1) break;
       // What is left is what creating only the remaining networks makes.
       const fresh = new FakeNftExecutor();
-      await applyPlan(fresh, [base, ...[...state.networks.values()].flatMap(networkSteps)], silentLog);
+      await applyPlan(fresh, [base, ...[...state.networks.values()].flatMap((n) => networkSteps(n))], silentLog);
       expect(exec.nft.dump(TABLE)).toEqual(fresh.nft.dump(TABLE));
     }
     expect(exec.nft.has(TABLE)).toBe(false);

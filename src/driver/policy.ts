@@ -1,0 +1,138 @@
+/**
+ * Network policy decisions (issue 25), pure: apply and remove policies, resolve the network a
+ * policy names, and the one step that brings a network's policy objects in mynet's table from
+ * what the state held to what it holds after a change (an endpoint made or deleted, a policy
+ * applied or removed). Every such change is one nft transaction (plan/nft-render.ts).
+ */
+import { PluginError, invalid } from '../errors.js';
+import { bareAddress } from '../rules/address.js';
+import type { PlannedDecision } from '../decision.js';
+import { compileNetwork, type PolicyEndpoint } from '../policy/compile.js';
+import type { Policy } from '../policy/document.js';
+import { networkCommands, nftNetwork, nftOp, policyUpdateCommands } from '../plan/nft.js';
+import { policyDestroyCommands, policyModel } from '../plan/policy-model.js';
+import { type PolicyObjects, policyObjects } from '../plan/policy-nft.js';
+import type { HostStep } from '../plan/step.js';
+import { bridgeNetfilterSteps } from '../plan/sysctl.js';
+import { add, chainObj, del, flush } from '../plan/nft-change.js';
+import type { Change, EndpointRecord, NetworkRecord, PolicyRecord, StateView } from './state.js';
+
+type PolicyView = Pick<StateView, 'endpoints' | 'policies'>;
+
+const endpointsOf = (s: PolicyView, networkId: string): EndpointRecord[] =>
+  [...s.endpoints.values()].filter((e) => e.networkId === networkId);
+
+export const policiesOf = (s: Pick<StateView, 'policies'>, networkId: string): PolicyRecord[] =>
+  [...s.policies.values()].filter((p) => p.networkId === networkId);
+
+const policyEndpoint = (e: EndpointRecord): PolicyEndpoint => ({
+  addresses: [e.address, e.addressV6].flatMap((a) => (a ? [bareAddress(a)] : [])),
+  labels: e.labels ?? {},
+});
+
+/** The network's policy objects, or undefined while no policy names it (its chains then jump nowhere). */
+export function policyObjectsOf(s: PolicyView, networkId: string): PolicyObjects | undefined {
+  const ps = policiesOf(s, networkId);
+  if (ps.length === 0) return undefined;
+  return policyObjects(networkId, compileNetwork(ps, endpointsOf(s, networkId).map(policyEndpoint)));
+}
+
+/** The endpoints and policies as they are once `changes` are applied (the state itself is left alone). */
+function after(s: PolicyView, changes: readonly Change[]): PolicyView {
+  const endpoints = new Map(s.endpoints);
+  const policies = new Map(s.policies);
+  for (const c of changes) {
+    if (c.op === 'endpoint.put') endpoints.set(c.endpoint.id, c.endpoint);
+    else if (c.op === 'endpoint.delete') endpoints.delete(c.id);
+    else if (c.op === 'policy.put') policies.set(c.policy.name, c.policy);
+    else if (c.op === 'policy.delete') policies.delete(c.name);
+  }
+  return { endpoints, policies };
+}
+
+const same = (a: PolicyObjects | undefined, b: PolicyObjects | undefined): boolean =>
+  JSON.stringify(a, (_k, v: unknown) => (v instanceof Map ? [...v] : v)) ===
+  JSON.stringify(b, (_k, v: unknown) => (v instanceof Map ? [...v] : v));
+
+/** From the objects `from` to `to`: the jump comes with the first policy and goes with the last. */
+function transition(n: NetworkRecord, from: PolicyObjects | undefined, to: PolicyObjects | undefined): ReturnType<typeof nftOp> {
+  if (from && to) return nftOp(policyUpdateCommands(to, from));
+  // The network's chains are rewritten in the same transaction as the policy chain they jump to.
+  if (to) return nftOp(networkCommands(nftNetwork(n, to)));
+  if (!from) return nftOp(networkCommands(nftNetwork(n)));
+  // The jump goes first, then the chain (emptied: nft deletes no chain with rules), then its sets.
+  const c = chainObj(policyModel(from).chain.name);
+  return nftOp([...networkCommands(nftNetwork(n)), add(c), flush(c), del(c), ...policyDestroyCommands(policyModel(from))]);
+}
+
+/**
+ * The step that brings network `n`'s policy objects from the state `s` to the state after
+ * `changes`, with its undo (the same step back); none when nothing of them changes.
+ */
+export function policyStep(s: PolicyView, n: NetworkRecord | undefined, changes: readonly Change[]): HostStep[] {
+  if (!n) return [];
+  const before = policyObjectsOf(s, n.id);
+  const next = policyObjectsOf(after(s, changes), n.id);
+  if (same(before, next)) return [];
+  return [
+    // Traffic between containers of one bridge meets the policy only through the bridge netfilter
+    // hook, as ICC off needs it (no undo: a global switch other networks may rely on).
+    ...(next ? bridgeNetfilterSteps(n.ipv6.length > 0) : []),
+    { what: `update the network policy of ${n.bridge}`, run: transition(n, before, next), undo: transition(n, next, before) },
+  ];
+}
+
+/**
+ * The stored network a policy's `network` names: its id (or an unambiguous prefix of 12 or
+ * more), a cluster network's name, or Docker's name for it (`names`: id → name, read from the
+ * Engine API by the caller when the Docker socket is on).
+ */
+export function resolveNetwork(s: Pick<StateView, 'networks'>, given: string, names: ReadonlyMap<string, string>): string {
+  const nets = [...s.networks.values()];
+  const exact = nets.find((n) => n.id === given);
+  if (exact) return exact.id;
+  const found = [
+    ...new Set([
+      ...(/^[0-9a-f]{12,}$/.test(given) ? nets.filter((n) => n.id.startsWith(given)) : []),
+      ...nets.filter((n) => n.cluster?.name === given || names.get(n.id) === given),
+    ]),
+  ];
+  if (found.length > 1) throw invalid('network', `${given} names ${found.length} mynet networks; give the network's id`);
+  const one = found[0];
+  if (!one)
+    throw new PluginError(
+      'NETWORK_NOT_FOUND',
+      `network: no mynet network ${JSON.stringify(given)} (a name needs the Docker socket; an id or a cluster name always works)`,
+    );
+  return one.id;
+}
+
+/** Applies policies (new, or replacing those of the same names), all or none. */
+export function applyPolicies(
+  s: StateView,
+  policies: readonly Policy[],
+  names: ReadonlyMap<string, string>,
+): PlannedDecision<{ applied: string[] }> {
+  const records = policies.map((p, i): PolicyRecord => {
+    const networkId = resolveNetwork(s, p.network, names);
+    // Every host of a cluster network must enforce it, with the labels of other hosts' endpoints:
+    // until policies travel in etcd, one host enforcing alone would drop what others send.
+    if (s.networks.get(networkId)?.cluster)
+      throw invalid(`policy[${i}].network`, `${p.network} is a cluster network; policies on cluster networks are not supported yet`);
+    return { ...p, networkId };
+  });
+  const changes: Change[] = records.map((policy) => ({ op: 'policy.put', policy }));
+  // A policy moved to another network leaves the old one too.
+  const touched = new Set([...records.map((r) => r.networkId), ...records.flatMap((r) => s.policies.get(r.name)?.networkId ?? [])]);
+  return { changes, plan: networkSteps(s, touched, changes), response: { applied: records.map((r) => r.name) } };
+}
+
+export function removePolicy(s: StateView, name: string): PlannedDecision<{ removed: string }> {
+  const p = s.policies.get(name);
+  if (!p) throw new PluginError('POLICY_NOT_FOUND', `policy: no policy named ${JSON.stringify(name)}`);
+  const changes: Change[] = [{ op: 'policy.delete', name }];
+  return { changes, plan: networkSteps(s, [p.networkId], changes), response: { removed: name } };
+}
+
+const networkSteps = (s: StateView, ids: Iterable<string>, changes: readonly Change[]): HostStep[] =>
+  [...ids].flatMap((id) => policyStep(s, s.networks.get(id), changes));
