@@ -98,7 +98,7 @@ export function renderStatus(
             e.hostVeth,
             String(e.ports),
             labelText(e.labels ?? {}) || '-',
-            e.policies?.join(',') ?? '-',
+            e.policies?.join(',') || '-',
           ]),
           st,
         ),

@@ -91,7 +91,7 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     const lines = out.split('\n');
     expect(lines[0]).toBe('names: on, from the Docker API at /var/run/docker.sock');
     expect(lines[1]).toBe(`${net}  ${netId.slice(0, 12)}  bridge mn-${netId.slice(0, 12)}  10.131.0.0/24  gateway 10.131.0.1`);
-    expect(lines[3]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS$/);
+    expect(lines[3]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS +LABELS +POLICIES$/);
     for (const [c, f] of facts) {
       expect(lines.find((l) => l.startsWith(`  ${c} `))?.split(/ {2,}/)).toEqual([
         '',
@@ -100,6 +100,8 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
         f.mac,
         f.veth,
         c === web ? '1' : '0',
+        '-', // no labels
+        '-', // no policy selects it
       ]);
       // The veth it names is real, ours, and on the network's bridge.
       const [link] = JSON.parse(await ok('ip', ['-j', '-d', 'link', 'show', 'dev', f.veth])) as { master?: string; group?: string }[];

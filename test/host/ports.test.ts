@@ -447,8 +447,9 @@ describe('held host ports: the real plugin in a namespace', () => {
     await stop();
     expect(await bindInNs(ns, 'tcp', 8080, '0.0.0.0')).toBe('bound');
     await start(ns);
+    // A readiness wait, not a bound: each try starts a node process, slow on a loaded CI machine (5 s was missed).
     await waitUntil('the restarted plugin to hold 8080 again', async () => (await bindInNs(ns, 'tcp', 8080, '0.0.0.0')) !== 'bound', {
-      ms: 5000,
+      ms: 30_000,
       every: 50,
     });
     expect(await tries()).toEqual(held);

@@ -65,7 +65,9 @@ export async function startPlugin(opts: StartOptions = {}): Promise<PluginHandle
   const [cmd, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
   const proc = spawn(cmd as string, args, { cwd: ROOT, env, stdio: ['ignore', out, out], detached: true });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  await waitFor('the plugin socket', () => socketAnswers(socket), 10_000, 50).catch((err: unknown) => {
+  // A readiness wait, not a bound: `make run` checks the install and the build first, and the
+  // tier runs three engines and the host tier at once on two cores (10 s was missed there).
+  await waitFor('the plugin socket', () => socketAnswers(socket), opts.viaMake ? 45_000 : 20_000, 50).catch((err: unknown) => {
     proc.kill('SIGKILL');
     throw new Error(`${String(err)}\n${readFileSync(logFile, 'utf8')}`);
   });
