@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, type TestNetns } from '../helpers/netns.js';
-import { createNetwork, type DockerHost, prepareNetwork } from './dockerd-moves.js';
+import { createNetwork, type DockerHost, prepareNetwork, removeNetwork } from './dockerd-moves.js';
 import { refusal } from './plugin-client.js';
 import { PluginProcess } from './plugin-process.js';
 
@@ -34,6 +34,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of plugins) await p.stop();
+  // A test that failed before removing its network: deleting the interface ends its wireguard-go.
+  if (ns && (await ns.run(['ip', '-j', 'link', 'show'])).includes(`"${TAG}w"`)) await ns.run(['ip', 'link', 'del', `${TAG}w`]);
   await etcd?.destroy();
   await destroyCreated();
   rmSync(dir, { recursive: true, force: true });
@@ -76,10 +78,19 @@ describe('an encrypted network at create (real plugins, real etcd)', () => {
 
   it('MYNET_WIREGUARD=userspace with wireguard-go installed: created, encrypted in etcd, MTU 1500 - 60 - 50', async () => {
     const user = await host('user', 'userspace');
-    await createNetwork(user, { subnet: '10.216.3.0/24', cluster: 'nguser', options: { 'mynet.encrypt': 'wireguard' } });
+    const net = await createNetwork(user, { subnet: '10.216.3.0/24', cluster: 'nguser', options: { 'mynet.encrypt': 'wireguard' } });
     expect((await etcd.get('/mynet/v1/networks/nguser')).get('/mynet/v1/networks/nguser')).toMatchObject({
       encrypt: 'wireguard',
       mtu: 1390,
     });
+    // The last encrypted network removed takes the interface, and so wireguard-go, with it (a
+    // plugin stopped with it still up left a wireguard-go process behind the test's namespace).
+    await removeNetwork(net);
+    expect(
+      await ns.run(['ip', 'link', 'show', `${TAG}w`]).then(
+        () => 'present',
+        () => 'gone',
+      ),
+    ).toBe('gone');
   });
 });
