@@ -1,7 +1,8 @@
 // Namespaced "hosts" for the multi-host benchmarks, as test/host/cluster-dataplane.test.ts makes
 // them: an underlay bridge in its own namespace (198.18.30.0/24, MTU 1500, inside the namespaces
 // only), a namespace per host plugged into it, and "containers" as namespaces. Every name starts
-// with mnt-mhb- (namespaces) or mhb (links inside them); only namespaces made here are deleted,
+// with mnt-<tag>- (namespaces) or <tag> (links inside them; tag mhb unless a benchmark gives its
+// own, with its own underlay prefix); only namespaces made here are deleted,
 // by the names recorded when they were made, at the end or at exit.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,8 +20,8 @@ const destroy = (name) => {
 process.once('exit', () => { for (const n of [...made.keys()]) destroy(n); });
 
 /** A namespace of ours, with loopback up and IPv6 off (no neighbour discovery in the figures). */
-export function netns(role) {
-  const name = `mnt-mhb-${role}-${randomBytes(3).toString('hex')}`;
+export function netns(role, tag = 'mhb') {
+  const name = `mnt-${tag}-${role}-${randomBytes(3).toString('hex')}`;
   sh('ip', ['netns', 'add', name]);
   const exec = new ExecaExecutor({ netns: name, persistent: true });
   made.set(name, exec);
@@ -31,19 +32,20 @@ export function netns(role) {
 }
 
 /** The underlay: a bridge in its own namespace; `plug` gives a namespace an address on it. */
-export function underlay() {
-  const ns = netns('ul');
+export function underlay(tag = 'mhb') {
+  const ns = netns('ul', tag);
+  const br = `${tag}ul`;
   // Its own MAC: a bridge without one takes its lowest port's, which changes as hosts come and go.
-  ns.run('ip', 'link', 'add', 'mhbul', 'mtu', '1500', 'address', '02:00:c6:12:1e:01', 'type', 'bridge');
-  ns.run('ip', 'link', 'set', 'mhbul', 'up');
+  ns.run('ip', 'link', 'add', br, 'mtu', '1500', 'address', '02:00:c6:12:1e:01', 'type', 'bridge');
+  ns.run('ip', 'link', 'set', br, 'up');
   let n = 0;
   return {
     ns,
-    /** Plugs `into` with ul0 at `address` (198.18.30.x); answers the address. */
+    /** Plugs `into` with ul0 at `address` (198.18.30.x by default); answers the address. */
     plug(into, address) {
-      const port = `mhbp${n++}`;
+      const port = `${tag}p${n++}`;
       ns.run('ip', 'link', 'add', port, 'mtu', '1500', 'type', 'veth', 'peer', 'name', 'ul0', 'mtu', '1500', 'netns', into.name);
-      ns.run('ip', 'link', 'set', port, 'master', 'mhbul', 'up');
+      ns.run('ip', 'link', 'set', port, 'master', br, 'up');
       into.run('ip', 'addr', 'add', `${address}/24`, 'dev', 'ul0');
       into.run('ip', 'link', 'set', 'ul0', 'up');
       return address;
