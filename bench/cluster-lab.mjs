@@ -4,10 +4,10 @@
 // with mnt-<tag>- (namespaces) or <tag> (links inside them; tag mhb unless a benchmark gives its
 // own, with its own underlay prefix); only namespaces made here are deleted,
 // by the names recorded when they were made, at the end or at exit.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ExecaExecutor } from '../dist/host/execa-executor.js';
-import { sh } from './lib.mjs';
+import { sh, sleep } from './lib.mjs';
 
 export const UNDERLAY_PREFIX = '198.18.30';
 const made = new Map(); // name -> executor
@@ -64,4 +64,18 @@ export function intoContainer(host, container, ifName, cidr, gateway) {
 
 export function destroyAll() {
   for (const n of [...made.keys()]) destroy(n);
+}
+
+/** One iperf3 run (one TCP stream, 1 s warm-up) from container `from` to `to`: received Gbit/s, retransmits, the sender's CPU. */
+export async function iperf(from, to, seconds) {
+  const srv = spawn('ip', ['netns', 'exec', to.name, 'iperf3', '-s', '-1', '-B', to.ip], { stdio: 'ignore' });
+  const exited = new Promise((r) => srv.once('exit', r));
+  try {
+    for (let i = 0; i < 100 && !to.run('busybox', 'netstat', '-ltn').includes(':5201'); i++) await sleep(20);
+    const out = JSON.parse(sh('ip', ['netns', 'exec', from.name, 'iperf3', '-c', to.ip, '-t', String(seconds), '-O', '1', '-J']));
+    return { gbps: out.end.sum_received.bits_per_second / 1e9, retrans: out.end.sum_sent.retransmits, cpu: out.end.cpu_utilization_percent.host_total };
+  } finally {
+    srv.kill('SIGTERM');
+    await exited;
+  }
 }

@@ -20,7 +20,7 @@ import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { destroyAll, intoContainer, netns, underlay } from './cluster-lab.mjs';
+import { destroyAll, intoContainer, iperf, netns, underlay } from './cluster-lab.mjs';
 import { startEtcd } from './etcd.mjs';
 import { goal, median, now, pluginClient, sh, sleep, table } from './lib.mjs';
 
@@ -117,18 +117,6 @@ const holdsPeerOf = (a, h) => () => {
   return a.ns.run('wg', 'show', wgIf(a.k), 'endpoints').includes(key);
 };
 
-async function iperf(from, to) {
-  const srv = spawn('ip', ['netns', 'exec', to.name, 'iperf3', '-s', '-1', '-B', to.ip], { stdio: 'ignore' });
-  const exited = new Promise((r) => srv.once('exit', r));
-  try {
-    for (let i = 0; i < 100 && !to.run('busybox', 'netstat', '-ltn').includes(':5201'); i++) await sleep(20);
-    const out = JSON.parse(sh('ip', ['netns', 'exec', from.name, 'iperf3', '-c', to.ip, '-t', String(SECONDS), '-O', '1', '-J']));
-    return { gbps: out.end.sum_received.bits_per_second / 1e9, cpu: out.end.cpu_utilization_percent.host_total };
-  } finally {
-    srv.kill('SIGTERM');
-    await exited;
-  }
-}
 
 const hosts = [];
 const rows = [];
@@ -168,7 +156,7 @@ try {
   await until("A's plain container reaches B's", () => pings(pa, pb.ip));
   const enc = [];
   const plain = [];
-  for (let r = 0; r < ROUNDS; r++) { enc.push(await iperf(ea, eb)); plain.push(await iperf(pa, pb)); }
+  for (let r = 0; r < ROUNDS; r++) { enc.push(await iperf(ea, eb, SECONDS)); plain.push(await iperf(pa, pb, SECONDS)); }
 
   // Lifecycles on A, interleaved; encA keeps A's interface up, as on a host in use.
   const life = async (encrypt, pool, cluster) => {
