@@ -1,12 +1,13 @@
 // Namespaced "hosts" for the multi-host benchmarks, as test/host/cluster-dataplane.test.ts makes
 // them: an underlay bridge in its own namespace (198.18.30.0/24, MTU 1500, inside the namespaces
 // only), a namespace per host plugged into it, and "containers" as namespaces. Every name starts
-// with mnt-mhb- (namespaces) or mhb (links inside them); only namespaces made here are deleted,
+// with mnt-<tag>- (namespaces) or <tag> (links inside them; tag mhb unless a benchmark gives its
+// own, with its own underlay prefix); only namespaces made here are deleted,
 // by the names recorded when they were made, at the end or at exit.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ExecaExecutor } from '../dist/host/execa-executor.js';
-import { sh } from './lib.mjs';
+import { sh, sleep } from './lib.mjs';
 
 export const UNDERLAY_PREFIX = '198.18.30';
 const made = new Map(); // name -> executor
@@ -19,8 +20,8 @@ const destroy = (name) => {
 process.once('exit', () => { for (const n of [...made.keys()]) destroy(n); });
 
 /** A namespace of ours, with loopback up and IPv6 off (no neighbour discovery in the figures). */
-export function netns(role) {
-  const name = `mnt-mhb-${role}-${randomBytes(3).toString('hex')}`;
+export function netns(role, tag = 'mhb') {
+  const name = `mnt-${tag}-${role}-${randomBytes(3).toString('hex')}`;
   sh('ip', ['netns', 'add', name]);
   const exec = new ExecaExecutor({ netns: name, persistent: true });
   made.set(name, exec);
@@ -31,19 +32,20 @@ export function netns(role) {
 }
 
 /** The underlay: a bridge in its own namespace; `plug` gives a namespace an address on it. */
-export function underlay() {
-  const ns = netns('ul');
+export function underlay(tag = 'mhb') {
+  const ns = netns('ul', tag);
+  const br = `${tag}ul`;
   // Its own MAC: a bridge without one takes its lowest port's, which changes as hosts come and go.
-  ns.run('ip', 'link', 'add', 'mhbul', 'mtu', '1500', 'address', '02:00:c6:12:1e:01', 'type', 'bridge');
-  ns.run('ip', 'link', 'set', 'mhbul', 'up');
+  ns.run('ip', 'link', 'add', br, 'mtu', '1500', 'address', '02:00:c6:12:1e:01', 'type', 'bridge');
+  ns.run('ip', 'link', 'set', br, 'up');
   let n = 0;
   return {
     ns,
-    /** Plugs `into` with ul0 at `address` (198.18.30.x); answers the address. */
+    /** Plugs `into` with ul0 at `address` (198.18.30.x by default); answers the address. */
     plug(into, address) {
-      const port = `mhbp${n++}`;
+      const port = `${tag}p${n++}`;
       ns.run('ip', 'link', 'add', port, 'mtu', '1500', 'type', 'veth', 'peer', 'name', 'ul0', 'mtu', '1500', 'netns', into.name);
-      ns.run('ip', 'link', 'set', port, 'master', 'mhbul', 'up');
+      ns.run('ip', 'link', 'set', port, 'master', br, 'up');
       into.run('ip', 'addr', 'add', `${address}/24`, 'dev', 'ul0');
       into.run('ip', 'link', 'set', 'ul0', 'up');
       return address;
@@ -62,4 +64,18 @@ export function intoContainer(host, container, ifName, cidr, gateway) {
 
 export function destroyAll() {
   for (const n of [...made.keys()]) destroy(n);
+}
+
+/** One iperf3 run (one TCP stream, 1 s warm-up) from container `from` to `to`: received Gbit/s, retransmits, the sender's CPU. */
+export async function iperf(from, to, seconds) {
+  const srv = spawn('ip', ['netns', 'exec', to.name, 'iperf3', '-s', '-1', '-B', to.ip], { stdio: 'ignore' });
+  const exited = new Promise((r) => srv.once('exit', r));
+  try {
+    for (let i = 0; i < 100 && !to.run('busybox', 'netstat', '-ltn').includes(':5201'); i++) await sleep(20);
+    const out = JSON.parse(sh('ip', ['netns', 'exec', from.name, 'iperf3', '-c', to.ip, '-t', String(seconds), '-O', '1', '-J']));
+    return { gbps: out.end.sum_received.bits_per_second / 1e9, retrans: out.end.sum_sent.retransmits, cpu: out.end.cpu_utilization_percent.host_total };
+  } finally {
+    srv.kill('SIGTERM');
+    await exited;
+  }
 }

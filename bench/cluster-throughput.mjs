@@ -8,7 +8,6 @@
 // bridge, cross-host a1 -> b1 through VXLAN; iperf3, one TCP stream, interleaved.
 //
 //   flock /tmp/mynet-tier.lock node bench/cluster-throughput.mjs    (BENCH_TP_SECONDS, BENCH_TP_ROUNDS)
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { applyPlan } from '../dist/host/executor.js';
@@ -17,8 +16,8 @@ import { containerVethName, defaultBridgeName, hostVethName } from '../dist/plan
 import { guardCommands } from '../dist/plan/vxlan-firewall.js';
 import { nftOp } from '../dist/plan/nft.js';
 import { remoteEntrySteps, vxlanDeviceSteps } from '../dist/plan/vxlan.js';
-import { destroyAll, intoContainer, netns, underlay, UNDERLAY_PREFIX } from './cluster-lab.mjs';
-import { goal, median, sh, sleep, table } from './lib.mjs';
+import { destroyAll, intoContainer, iperf, netns, underlay, UNDERLAY_PREFIX } from './cluster-lab.mjs';
+import { goal, median, sh, table } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_TP_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_TP_ROUNDS ?? 5);
@@ -67,29 +66,13 @@ for (const h of hosts) {
 sh('ip', ['netns', 'exec', a1.name, 'busybox', 'ping', '-c', '1', '-W', '2', b1.ip]);
 sh('ip', ['netns', 'exec', a1.name, 'busybox', 'ping', '-c', '1', '-W', '2', a2.ip]);
 
-/** One iperf3 run from `from` to `to`: received Gbit/s and the sender's CPU. */
-async function iperf(from, to) {
-  const srv = spawn('ip', ['netns', 'exec', to.name, 'iperf3', '-s', '-1', '-B', to.ip], { stdio: 'ignore' });
-  const exited = new Promise((r) => srv.once('exit', r));
-  try {
-    for (let i = 0; i < 100; i++) {
-      if (to.run('busybox', 'netstat', '-ltn').includes(':5201')) break;
-      await sleep(20);
-    }
-    const out = JSON.parse(sh('ip', ['netns', 'exec', from.name, 'iperf3', '-c', to.ip, '-t', String(SECONDS), '-O', '1', '-J']));
-    return { gbps: out.end.sum_received.bits_per_second / 1e9, retrans: out.end.sum_sent.retransmits, cpu: out.end.cpu_utilization_percent.host_total };
-  } finally {
-    srv.kill('SIGTERM');
-    await exited;
-  }
-}
 
 const same = [];
 const cross = [];
 try {
   for (let r = 0; r < ROUNDS; r++) {
-    same.push(await iperf(a1, a2));
-    cross.push(await iperf(a1, b1));
+    same.push(await iperf(a1, a2, SECONDS));
+    cross.push(await iperf(a1, b1, SECONDS));
   }
 } finally {
   for (const h of hosts) h.ns.exec.close();

@@ -237,6 +237,9 @@ export class ExecaExecutor implements Executor {
         return this.opts.holder?.hold(op.sockets, log);
       case 'port-release':
         return this.opts.holder?.release(op.sockets);
+      case 'wg':
+        await this.command(['wg', ...op.args], log);
+        return;
     }
   }
 

@@ -158,5 +158,6 @@ export async function doctor(a: AgentCore, repair: boolean, log: Logger, schedul
     }
     out.push(...(await p.doctor(repair, log)));
   }
+  if (a.o.wireguard) out.push(...(await a.o.wireguard.doctor(repair)));
   return out;
 }

@@ -14,6 +14,12 @@ export const BRIDGE_PREFIX = 'mn-';
 export const HOST_VETH_PREFIX = 'mnh';
 export const CONTAINER_VETH_PREFIX = 'mnc';
 export const FORWARD_CHAIN = 'MYNET-FORWARD';
+/**
+ * The alias on mynet's WireGuard interface (issue 24). Its name is a setting
+ * (MYNET_WIREGUARD_INTERFACE), so the name alone proves nothing: an interface of that name
+ * without this alias is someone else's, and neither up() nor the doctor touches it.
+ */
+export const WIREGUARD_ALIAS = 'mynet wireguard';
 
 export const short = (id: string): string => id.slice(0, 12);
 export const defaultBridgeName = (networkId: string): string => `${BRIDGE_PREFIX}${short(networkId)}`;

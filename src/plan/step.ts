@@ -60,7 +60,12 @@ export type HostOp =
   /** Close the sockets of port-hold; not held counts as done. */
   | { readonly kind: 'port-release'; readonly sockets: readonly HeldSocket[] }
   /** Make sure iptables FORWARD jumps to our chain (see host/forward-hook.ts); idempotent. */
-  | { readonly kind: 'forward-hook'; readonly action: 'ensure' | 'remove' };
+  | { readonly kind: 'forward-hook'; readonly action: 'ensure' | 'remove' }
+  /**
+   * One `wg` command (argv after `wg`) on mynet's WireGuard interface (issue 24): `set <if> peer
+   * ...`. Never `show dump` or `showconf`: those print the private key.
+   */
+  | { readonly kind: 'wg'; readonly args: readonly string[] };
 
 export interface HostStep {
   readonly what: string;
@@ -132,6 +137,8 @@ export function resourcesOf(op: HostOp): Resource[] {
       return op.sockets.map((s) => `port:${s.proto}/${s.port}` as const);
     case 'forward-hook':
       return ['hook'];
+    case 'wg': // `wg set <if> ...`
+      return op.args[1] !== undefined ? [`link:${op.args[1]}`] : [];
   }
 }
 
@@ -158,6 +165,8 @@ export function renderOp(op: HostOp): string {
       return `sysctl ${op.key}=${op.value}`;
     case 'forward-hook':
       return `forward-hook ${op.action}`;
+    case 'wg':
+      return `wg ${op.args.join(' ')}`;
     case 'conntrack-flush':
       return `conntrack -D --reply-src ${op.address}  [none ok]`;
     case 'conntrack-flush-ports':

@@ -7,9 +7,11 @@
  * from etcd, and points the network's VXLAN at the peers' tunnel addresses (100.64.0.0/10, from
  * the underlay addresses). One world, in order: two hosts (traffic, capture, a forged frame),
  * a third joining, a host leaving by removing its network, a host whose plugin stops.
- * Names: mnt-mnwg-* (the namespace helper wants mnt-); etcd on 24020/24021; container subnet 10.221.0.0/16.
+ * Then, on a and b: b's key rotated under a stream of pings (the gap printed), and the doctor
+ * finding and repairing peers changed by hand, beside a WireGuard interface that is not mynet's.
+ * Names: mnt-mnw2-* (the namespace helper wants mnt-); etcd on 24020/24021; container subnet 10.221.0.0/16.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,10 +22,12 @@ import { linkInfo, randomHex } from '../helpers/netns.js';
 import { Cluster, type Host } from './cluster-hosts-fixture.js';
 import { fdbOf, namedCounter, tcpLine, until } from './cluster-checks.js';
 import { type Container, type Network, createNetwork, removeContainer, removeNetwork, runContainer } from './dockerd-moves.js';
+import { adminPost } from './plugin-client.js';
+import { gapOf, peerOf as peerOf_, peerRecords as records, pingStream, strangerKey, wgFindings } from './wireguard-checks.js';
 import { pings } from './plugin-fixture.js';
 
-const TAG = 'mnt-mnwg-';
-const CLUSTER = 'mnwgsec';
+const TAG = 'mnt-mnw2-';
+const CLUSTER = 'mnw2sec';
 const SUBNET = '10.221.0.0/16';
 /**
  * Each host's interface has its own name: wireguard-go's control socket is
@@ -31,14 +35,8 @@ const SUBNET = '10.221.0.0/16';
  * would configure one another's interface).
  */
 const wgIf = (h: Host): string => `${TAG}w${h.label}`;
-
-interface PeerRecord {
-  readonly node: string;
-  readonly publicKey: string;
-  readonly underlay: string;
-  readonly tunnel: string;
-  readonly port: number;
-}
+/** A WireGuard interface on host a that is not mynet's (the doctor must leave it alone). */
+const STRANGER_IF = `${TAG}xa`;
 
 let cluster: Cluster;
 const nets = new Map<Host, Network>();
@@ -47,15 +45,8 @@ const host = (i: number): Host => cluster.hosts[i] as Host;
 const netOf = (h: Host): Network => nets.get(h) as Network;
 const boxOf = (h: Host): Container => boxes.get(h) as Container;
 
-const peerRecords = async (): Promise<Map<string, PeerRecord>> => {
-  const m = await cluster.etcd.get('/mynet/v1/wireguard/');
-  return new Map([...m.values()].map((v) => [(v as PeerRecord).node, v as PeerRecord]));
-};
-const peerOf = async (h: Host): Promise<PeerRecord> => {
-  const r = (await peerRecords()).get(h.nodeName);
-  if (!r) throw new Error(`no peer record of ${h.nodeName}`);
-  return r;
-};
+const peerRecords = (): ReturnType<typeof records> => records(cluster.etcd);
+const peerOf = (h: Host): ReturnType<typeof peerOf_> => peerOf_(cluster.etcd, h);
 const endpoints = async (h: Host): Promise<string> => (await h.ns.run(['wg', 'show', wgIf(h), 'endpoints'])).trim();
 const vni = async (): Promise<number> =>
   ((await cluster.etcd.get(`/mynet/v1/networks/${CLUSTER}`)).get(`/mynet/v1/networks/${CLUSTER}`) as { vni: number }).vni;
@@ -102,6 +93,7 @@ afterAll(async () => {
     if (h.plugin) await leave(h).catch((err: unknown) => console.error(`cleanup of ${h.label}: ${String(err)}`));
     // wireguard-go holds its namespace open until its interface goes (a stopped plugin leaves it).
     await h.ns.succeeds(['ip', 'link', 'del', 'dev', wgIf(h)]);
+    await h.ns.succeeds(['ip', 'link', 'del', 'dev', STRANGER_IF]);
   }
   await cluster?.destroy();
 });
@@ -131,7 +123,9 @@ describe('an encrypted cluster network between plugin processes (wireguard-go)',
     expect((await linkInfo(a.ns, defaultBridgeName(netOf(a).id)))?.mtu).toBe(1390);
     expect((await linkInfo(a.ns, wgIf(a)))?.mtu).toBe(1440);
     // The private key stays in the state directory, 0600; etcd has only the public one.
-    const privateKey = readFileSync(join(a.plugin.stateDir, 'wireguard.key'), 'utf8').trim();
+    const keyFile = join(a.plugin.stateDir, 'wireguard.key');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const privateKey = readFileSync(keyFile, 'utf8').trim();
     expect(JSON.stringify([...(await cluster.etcd.get('/mynet/')).values()])).not.toContain(privateKey);
   });
 
@@ -236,4 +230,73 @@ describe('an encrypted cluster network between plugin processes (wireguard-go)',
     await until('b is a peer of a again', async () => (await endpoints(a)).includes(pb.publicKey), 15_000);
     await until('ca reaches cb again', () => pings(boxOf(a).box, boxOf(b).ip));
   });
+});
+
+describe('key rotation and the doctor on the encrypted network (hosts a and b)', () => {
+  it("b's key rotated under a stream of pings from a: a holds the new key and not the old, and traffic flows again (gap printed)", async () => {
+    const [a, b] = [host(0), host(1)];
+    const old = (await peerOf(b)).publicKey;
+    await until('ca reaches cb', () => pings(boxOf(a).box, boxOf(b).ip));
+    const intervalMs = 10;
+    const started = Date.now();
+    const stream = pingStream(boxOf(a).box, boxOf(b).ip, intervalMs);
+    const { answered } = stream;
+    let rotatedAt = 0;
+    let heldMs = 0;
+    try {
+      await until('the stream is answered', () => Promise.resolve(answered.size >= 50));
+      rotatedAt = Math.max(...answered);
+      const t0 = performance.now();
+      const r = await adminPost(b.plugin.adminSocket, '/cluster/rotate-key');
+      expect(r.status).toBe(200);
+      const fresh = (JSON.parse(r.body) as { publicKey: string }).publicKey;
+      expect(fresh).not.toBe(old);
+      expect((await peerOf(b)).publicKey).toBe(fresh);
+      await until('a holds b’s new key and not the old one', async () => {
+        const e = await endpoints(a);
+        return e.includes(`${fresh}\t${b.address}:51820`) && !e.includes(old);
+      });
+      heldMs = Math.round(performance.now() - t0);
+      // Answered again: a reply to a ping sent after a had the new key.
+      const sentBy = Math.ceil((Date.now() - started) / intervalMs);
+      await until('the stream is answered again', () => Promise.resolve([...answered].some((s) => s > sentBy)), 15_000);
+    } finally {
+      await stream.stop();
+    }
+    const g = gapOf(answered, rotatedAt, intervalMs);
+    console.log(
+      `[measure] wireguard key rotation under traffic: gap ${g.gapMs} ms (first lost to first answered again; ${g.lost} of ${g.sent} pings lost, one every ${intervalMs} ms; a held the new key ${heldMs} ms after the rotate-key request, as polled)`,
+    );
+    expect(answered.has(Math.max(...answered))).toBe(true);
+  }, 40_000);
+
+  it('the doctor lists a peer removed by hand, one with wrong allowed-ips and a peer no record knows; --fix restores them and traffic flows; a WireGuard interface not ours is left alone', async () => {
+    const [a, b] = [host(0), host(1)];
+    const [pa, pb] = [await peerOf(a), await peerOf(b)];
+    const kx = await strangerKey();
+    // Not mynet's: the doctor must neither compare nor change it.
+    await a.ns.run(['wireguard-go', STRANGER_IF]);
+    await a.ns.run(['wg', 'set', STRANGER_IF, 'peer', kx, 'allowed-ips', '100.127.0.9/32']);
+    // The reconcile loop (every 5 s here) repairs peers too: each try breaks them again just before asking.
+    const objects = {
+      a: [`wireguard ${wgIf(a)} peer of node ${b.nodeName}`, `wireguard ${wgIf(a)} peer ${kx.slice(0, 8)}…`],
+      b: [`wireguard ${wgIf(b)} peer of node ${a.nodeName}`],
+    };
+    await until('the doctor lists the peers changed by hand', async () => {
+      await a.ns.run(['wg', 'set', wgIf(a), 'peer', pb.publicKey, 'allowed-ips', '100.127.0.1/32']);
+      await a.ns.run(['wg', 'set', wgIf(a), 'peer', kx, 'allowed-ips', '100.127.0.2/32']);
+      await b.ns.run(['wg', 'set', wgIf(b), 'peer', pa.publicKey, 'remove']);
+      const [fa, fb] = [await wgFindings(a), await wgFindings(b)];
+      return objects.a.every((o) => fa.includes(o)) && objects.b.every((o) => fb.includes(o));
+    });
+    for (const h of [a, b]) expect((await adminPost(h.plugin.adminSocket, '/doctor?fix=all')).status).toBe(200);
+    expect(await wgFindings(a)).toEqual([]);
+    expect(await wgFindings(b)).toEqual([]);
+    expect(await endpoints(a)).toBe(`${pb.publicKey}\t${b.address}:51820`);
+    expect(await endpoints(b)).toBe(`${pa.publicKey}\t${a.address}:51820`);
+    expect((await a.ns.run(['wg', 'show', wgIf(a), 'allowed-ips'])).trim()).toBe(`${pb.publicKey}\t${pb.tunnel}/32`);
+    await until('ca reaches cb after the repair', () => pings(boxOf(a).box, boxOf(b).ip));
+    expect((await a.ns.run(['wg', 'show', STRANGER_IF, 'allowed-ips'])).trim()).toBe(`${kx}\t100.127.0.9/32`);
+    await a.ns.run(['ip', 'link', 'del', 'dev', STRANGER_IF]);
+  }, 40_000);
 });

@@ -27,6 +27,9 @@ import { type HostKey, loadOrCreateKey, newPrivateKey, writeKey } from './keyfil
 import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
 import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, parseWgStats, peerCommands } from './peer-plan.js';
 import type { PeerStatus } from './port.js';
+import { type WgLink, wireguardDifferences } from './doctor.js';
+import { WIREGUARD_ALIAS } from '../../plan/link-names.js';
+import type { EntryDifference } from '../plane.js';
 
 const peersKey = (peers: readonly PeerRecord[]): string =>
   peers.map((p) => `${p.node} ${p.publicKey} ${p.underlay}:${p.port} ${p.tunnel}`).join('\n');
@@ -79,11 +82,13 @@ export class WireGuardHost {
   async up(): Promise<void> {
     const { iface, log } = this.d;
     this.key = loadOrCreateKey(this.d.stateDir);
-    const exists = await this.d.command(['ip', 'link', 'show', 'dev', iface], log).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
+    const link = await this.link();
+    if (link.present && link.alias !== WIREGUARD_ALIAS)
+      throw new PluginError(
+        'CONFLICT',
+        `wireguard: interface ${iface} exists and is not mynet's (no alias "${WIREGUARD_ALIAS}"); set MYNET_WIREGUARD_INTERFACE to another name`,
+      );
+    if (!link.present) {
       // wireguard-go detaches (its own stdio on /dev/null) and exits when the interface is deleted.
       if (this.d.runner === 'userspace') await this.d.command(['wireguard-go', iface], log);
       else
@@ -208,6 +213,40 @@ export class WireGuardHost {
       this.d.command(['wg', 'show', iface, 'allowed-ips'], log),
     ]);
     return parseWgShow(endpoints, allowed);
+  }
+
+  /**
+   * The doctor's part (wireguard/doctor.ts): the interface's peers against etcd's, each
+   * difference repaired through the executor when asked. An interface not marked as mynet's is
+   * listed and never touched; while etcd is not followed nothing is compared.
+   */
+  async doctor(repair: boolean): Promise<readonly EntryDifference[]> {
+    await this.queue;
+    const { iface, log } = this.d;
+    const link = await this.link();
+    const judged = this.judged();
+    const found = wireguardDifferences(
+      iface,
+      link,
+      judged,
+      link.present && link.alias === WIREGUARD_ALIAS ? await this.observe() : new Map(),
+    );
+    const fixes = found.flatMap((d) => d.fix);
+    if (repair && fixes.length) await applyAll(this.d.exec, fixes, log);
+    const out: EntryDifference[] = found.map((d) => ({
+      object: d.object,
+      detail: d.detail,
+      ...(d.fix.length ? {} : { compared: false as const }),
+    }));
+    if (!judged) out.push({ object: `wireguard ${iface}`, detail: 'peers not compared: etcd is not followed right now', compared: false });
+    return out;
+  }
+
+  private async link(): Promise<WgLink> {
+    const text = await this.d.command(['ip', '-j', 'link', 'show', 'dev', this.d.iface], this.d.log).catch(() => undefined);
+    if (text === undefined) return { present: false };
+    const [l] = JSON.parse(text || '[]') as { ifalias?: string }[];
+    return l ? { present: true, alias: l.ifalias } : { present: false };
   }
 
   /** Each believed peer with its last handshake and bytes (`mynet status`). */

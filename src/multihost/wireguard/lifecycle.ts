@@ -53,6 +53,11 @@ export class WireGuardLifecycle implements WireGuardPort {
     return host ? { iface: this.iface, peers: await host.peerStatus() } : undefined;
   }
 
+  /** After whatever was asked before it, so it never compares an interface half made or half removed. */
+  doctor(repair: boolean): ReturnType<WireGuardPort['doctor']> {
+    return this.queue.then(() => this.host?.doctor(repair) ?? []);
+  }
+
   onPeers(listener: () => void): void {
     this.listeners.push(listener);
   }

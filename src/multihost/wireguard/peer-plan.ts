@@ -7,6 +7,7 @@
 import type { HostStep } from '../../plan/step.js';
 import type { PeerRecord } from './peer-record.js';
 import { isWgKey } from './keyfile.js';
+import { WIREGUARD_ALIAS } from '../../plan/link-names.js';
 
 /** One peer as the interface holds it: its endpoint and allowed addresses. */
 export interface ObservedPeer {
@@ -37,18 +38,42 @@ export function parseWgShow(endpoints: string, allowedIps: string): Map<string, 
 
 export type WgCommand = readonly string[];
 
+/** `wg set` argv that makes a peer as its record says (`allowed-ips` replaces the list: an old tunnel address goes with it). */
+export const setPeerCommand = (iface: string, p: PeerRecord): WgCommand => [
+  'wg',
+  'set',
+  iface,
+  'peer',
+  p.publicKey,
+  'endpoint',
+  `${p.underlay}:${p.port}`,
+  'allowed-ips',
+  `${p.tunnel}/32`,
+  'persistent-keepalive',
+  '25',
+];
+
+export const removePeerCommand = (iface: string, key: string): WgCommand => ['wg', 'set', iface, 'peer', key, 'remove'];
+
+/** Why the interface's peer is not as its record says (endpoint, allowed addresses), or undefined. */
+export function peerDrift(p: PeerRecord, o: ObservedPeer): string | undefined {
+  const endpoint = `${p.underlay}:${p.port}`;
+  const allowed = `${p.tunnel}/32`;
+  const wrong: string[] = [];
+  if (o.endpoint !== endpoint) wrong.push(`endpoint ${o.endpoint ?? 'none'}, not ${endpoint}`);
+  if (o.allowedIps.length !== 1 || o.allowedIps[0] !== allowed)
+    wrong.push(`allowed-ips ${o.allowedIps.join(' ') || 'none'}, not ${allowed}`);
+  return wrong.length ? wrong.join(', ') : undefined;
+}
+
 /** The `wg set` commands that take the interface's peers to `peers`. */
 export function peerCommands(iface: string, peers: readonly PeerRecord[], observed: ReadonlyMap<string, ObservedPeer>): WgCommand[] {
   const out: WgCommand[] = [];
   const wanted = new Set(peers.map((p) => p.publicKey));
-  for (const key of [...observed.keys()].sort()) if (!wanted.has(key)) out.push(['wg', 'set', iface, 'peer', key, 'remove']);
+  for (const key of [...observed.keys()].sort()) if (!wanted.has(key)) out.push(removePeerCommand(iface, key));
   for (const p of peers) {
-    const endpoint = `${p.underlay}:${p.port}`;
-    const allowed = `${p.tunnel}/32`;
     const o = observed.get(p.publicKey);
-    if (o && o.endpoint === endpoint && o.allowedIps.length === 1 && o.allowedIps[0] === allowed) continue;
-    // `wg set ... allowed-ips` replaces the list: a changed tunnel address leaves no old one behind.
-    out.push(['wg', 'set', iface, 'peer', p.publicKey, 'endpoint', endpoint, 'allowed-ips', allowed, 'persistent-keepalive', '25']);
+    if (!o || peerDrift(p, o) !== undefined) out.push(setPeerCommand(iface, p));
   }
   return out;
 }
@@ -60,6 +85,8 @@ export function interfaceCommands(iface: string, keyPath: string, port: number):
 
 export function interfaceSteps(iface: string, tunnelCidr: string, mtu: number): HostStep[] {
   return [
+    // The mark the doctor and up() look for before touching an interface of this name.
+    { what: `${iface} marked as mynet's`, run: { kind: 'ip', args: ['link', 'set', 'dev', iface, 'alias', WIREGUARD_ALIAS] } },
     { what: `tunnel address ${tunnelCidr} on ${iface}`, run: { kind: 'ip', args: ['addr', 'replace', tunnelCidr, 'dev', iface] } },
     { what: `${iface} at MTU ${mtu}, up`, run: { kind: 'ip', args: ['link', 'set', 'dev', iface, 'mtu', String(mtu), 'up'] } },
   ];

@@ -1,6 +1,7 @@
 /** What the cluster agent asks of this host's WireGuard (issue 24); one implementation, wireguard/lifecycle.ts. */
 import type { Ability } from './capability.js';
 import type { Judged } from './peer-record.js';
+import type { EntryDifference } from '../plane.js';
 
 /** A believed peer as `mynet status` shows it. */
 export interface PeerStatus {
@@ -36,6 +37,8 @@ export interface WireGuardPort {
   onPeers(listener: () => void): void;
   /** The interface and its peers now; undefined while no encrypted network is up. */
   status(): Promise<{ readonly iface: string; readonly peers: readonly PeerStatus[] } | undefined>;
+  /** The doctor's part: the interface's peers against etcd's, repaired with `repair`; empty while no encrypted network is up. */
+  doctor(repair: boolean): Promise<readonly EntryDifference[]>;
   /** What was judged last (status, doctor). */
   readonly judged: Judged;
 }

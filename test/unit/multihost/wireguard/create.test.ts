@@ -53,6 +53,9 @@ class FakeWg implements WireGuardPort {
   stop(): Promise<void> {
     return Promise.resolve();
   }
+  doctor(): ReturnType<WireGuardPort['doctor']> {
+    return Promise.resolve([]);
+  }
   tunnelAt(underlay: string): string | undefined {
     return this.peers.get(underlay);
   }

@@ -21,6 +21,8 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 function lifecycle(
   mode: string,
   wireguardGo = true,
+  /** `ip -j link show` of an interface already there (someone's); undefined: none yet. */
+  existing?: string,
 ): { wg: WireGuardLifecycle; kv: MemoryKv; exec: RecordingExecutor; commands: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'mnwg-unit-'));
   dirs.push(dir);
@@ -34,8 +36,9 @@ function lifecycle(
     exec,
     command: (argv) => {
       commands.push(argv.join(' '));
-      // No interface yet (`ip link show` fails); `wg show` has no peers.
-      return argv[0] === 'ip' ? Promise.reject(new Error('Device does not exist')) : Promise.resolve('');
+      // No interface yet (`ip link show` fails) unless one is given; `wg show` has no peers.
+      if (argv[0] !== 'ip') return Promise.resolve('');
+      return existing === undefined ? Promise.reject(new Error('Device does not exist')) : Promise.resolve(existing);
     },
     log,
     node: { name: 'host-a', address: '198.18.191.1' },
@@ -86,6 +89,15 @@ describe('the WireGuard interface comes up with the first encrypted network and 
     expect(JSON.parse(kv.data.get(RECORD)?.value ?? '{}')).toMatchObject({ publicKey });
     expect(commands).toEqual([`wg set mnwg-w0 private-key ${key} listen-port 51820`]);
     await wg.stop();
+  });
+
+  it("an interface of that name that is not mynet's (no alias) is refused: no key set on it, no record", async () => {
+    const { wg, kv, exec, commands } = lifecycle('userspace', true, '[{"ifname":"mnwg-w0","ifalias":"the operator\'s"}]');
+    await wg.ensure();
+    expect(wg.current).toBeUndefined();
+    expect(commands.filter((c) => !c.startsWith('ip -j link show'))).toEqual([]);
+    expect(exec.calls).toEqual([]);
+    expect(kv.data.has(RECORD)).toBe(false);
   });
 
   it('a host that can no longer encrypt (wireguard-go uninstalled since the create) brings nothing up and writes nothing', async () => {
