@@ -112,6 +112,8 @@ describe('MYNET_NODE_ADDRESS default', () => {
     await expect(sourceAddressTowards('http://mnt-no-such-host.invalid:2379')).rejects.toThrow(
       /MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at mnt-no-such-host.invalid:2379/,
     );
+    // An etcd at an IPv6 address is asked over IPv6 (issue 23): the source is ::1 here, refused as loopback.
+    await expect(sourceAddressTowards('http://[::1]:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: "::1" cannot carry VXLAN between hosts/);
   });
 });
 
