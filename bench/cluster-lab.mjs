@@ -10,6 +10,8 @@ import { ExecaExecutor } from '../dist/host/execa-executor.js';
 import { sh, sleep } from './lib.mjs';
 
 export const UNDERLAY_PREFIX = '198.18.30';
+/** The IPv6 underlay's /64 (bench/cluster-throughput.mjs), inside the namespaces only. */
+export const UNDERLAY6_PREFIX = '2001:db8:62::';
 const made = new Map(); // name -> executor
 
 const destroy = (name) => {
@@ -19,21 +21,25 @@ const destroy = (name) => {
 };
 process.once('exit', () => { for (const n of [...made.keys()]) destroy(n); });
 
-/** A namespace of ours, with loopback up and IPv6 off (no neighbour discovery in the figures). */
-export function netns(role, tag = 'mhb') {
+/**
+ * A namespace of ours, with loopback up and IPv6 off (no neighbour discovery in the figures);
+ * `ipv6`: on, for a host or an underlay that carries VXLAN over IPv6 (issue 23); `tag`: the
+ * benchmark's own name prefix (default mhb).
+ */
+export function netns(role, { tag = 'mhb', ipv6 = false } = {}) {
   const name = `mnt-${tag}-${role}-${randomBytes(3).toString('hex')}`;
   sh('ip', ['netns', 'add', name]);
   const exec = new ExecaExecutor({ netns: name, persistent: true });
   made.set(name, exec);
   const run = (...argv) => sh('ip', ['netns', 'exec', name, ...argv]);
   run('ip', 'link', 'set', 'lo', 'up');
-  run('sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  if (!ipv6) run('sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
   return { name, exec, run, destroy: () => destroy(name) };
 }
 
 /** The underlay: a bridge in its own namespace; `plug` gives a namespace an address on it. */
-export function underlay(tag = 'mhb') {
-  const ns = netns('ul', tag);
+export function underlay({ tag = 'mhb', ipv6 = false } = {}) {
+  const ns = netns('ul', { tag, ipv6 });
   const br = `${tag}ul`;
   // Its own MAC: a bridge without one takes its lowest port's, which changes as hosts come and go.
   ns.run('ip', 'link', 'add', br, 'mtu', '1500', 'address', '02:00:c6:12:1e:01', 'type', 'bridge');
@@ -48,6 +54,11 @@ export function underlay(tag = 'mhb') {
       ns.run('ip', 'link', 'set', port, 'master', br, 'up');
       into.run('ip', 'addr', 'add', `${address}/24`, 'dev', 'ul0');
       into.run('ip', 'link', 'set', 'ul0', 'up');
+      return address;
+    },
+    /** A second, IPv6 address on `into`'s ul0 (UNDERLAY6_PREFIX::x), usable at once (no DAD). */
+    plug6(into, address) {
+      into.run('ip', 'addr', 'add', `${address}/64`, 'dev', 'ul0', 'nodad');
       return address;
     },
   };

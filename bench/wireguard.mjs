@@ -38,13 +38,13 @@ const dir = mkdtempSync(join(tmpdir(), 'mnt-mnw2-bench-'));
 
 try { sh('iperf3', ['--version']); } catch { throw new Error('iperf3 is missing: run scripts/install-deps.sh'); }
 
-const ul = underlay(TAG);
-const etcdNs = netns('etcd', TAG);
+const ul = underlay({ tag: TAG });
+const etcdNs = netns('etcd', { tag: TAG });
 ul.plug(etcdNs, ETCD_ADDR);
 const etcd = await startEtcd({ host: ETCD_ADDR, netns: etcdNs.name });
 
 const hostNs = [0, 1].map((k) => {
-  const ns = netns(`h${k}`, TAG);
+  const ns = netns(`h${k}`, { tag: TAG });
   return { ns, address: ul.plug(ns, `${PREFIX}.${k + 1}`) };
 });
 
@@ -99,7 +99,7 @@ async function removeEndpoint(h, e) {
 }
 /** A container (a namespace) on h's network, as dockerd plugs one in. */
 async function container(h, net, role) {
-  const c = netns(role, TAG);
+  const c = netns(role, { tag: TAG });
   const e = await endpoint(h, net);
   intoContainer(h.ns, c, e.join.InterfaceName.SrcName, e.address, bare(e.join.Gateway ?? net.gateway));
   return { ...c, ip: bare(e.address), e };

@@ -66,7 +66,7 @@ export function statusView(state: StateView, names: DockerNames): NetworkView[] 
     bridge: n.bridge,
     subnets: [...n.ipv4, ...n.ipv6].map((s) => s.pool),
     gateways: [...n.ipv4, ...n.ipv6].flatMap((s) => (s.gateway ? [bare(s.gateway) as string] : [])),
-    // A cluster network's bridge runs at its recorded MTU (underlay minus 50), not the option's.
+    // A cluster network's bridge runs at its recorded MTU (underlay minus VXLAN's overhead, rules/mtu.ts), not the option's.
     options: { ...n.options, mtu: mtuOf(n) },
     endpoints: [...state.endpoints.values()]
       .filter((e) => e.networkId === n.id)

@@ -4,6 +4,7 @@
  * routing table without sending a packet.
  */
 import { createSocket } from 'node:dgram';
+import { isIP } from 'node:net';
 import { PluginError } from '../errors.js';
 import { checkNodeAddress } from './settings.js';
 
@@ -11,7 +12,9 @@ export async function sourceAddressTowards(endpoint: string): Promise<string> {
   const u = new URL(endpoint);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-  const sock = createSocket('udp4');
+  // An etcd at an IPv6 address is asked over IPv6 (an IPv6 underlay, issue 23); a name over IPv4.
+  const family = isIP(host) === 6 ? 6 : 4;
+  const sock = createSocket(family === 6 ? 'udp6' : 'udp4');
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
@@ -31,7 +34,7 @@ export async function sourceAddressTowards(endpoint: string): Promise<string> {
     if (err instanceof PluginError) throw err;
     throw new PluginError(
       'INVALID_REQUEST',
-      `MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at ${u.host} to take it from (${(err as Error).message}); set it to this host's underlay address`,
+      `MYNET_NODE_ADDRESS: not set, and no IPv${family} route towards etcd at ${u.host} to take it from (${(err as Error).message}); set it to this host's underlay address`,
       { cause: err },
     );
   } finally {

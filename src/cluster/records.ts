@@ -8,7 +8,7 @@
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
 import { contains, formatCidr, hostRange, parseCidr } from '../ip/cidr.js';
-import { unicastProblem } from '../rules/address.js';
+import { underlayProblem, unicastProblem } from '../rules/address.js';
 import { macProblem } from '../rules/mac.js';
 import { CLUSTER_MTU_MAX, CLUSTER_MTU_MIN } from '../rules/mtu.js';
 import { CLUSTER_NAME, CONTAINER_NAME, ID, MAX_RECORD_ALIASES, NAME_LABEL, NODE_ID, NODE_NAME } from '../rules/names.js';
@@ -32,7 +32,7 @@ export interface NetworkDefinition {
   readonly subnet6?: string;
   readonly gateway6?: string;
   readonly vni: number;
-  /** For the bridge, the VXLAN device and both veth ends (underlay MTU minus 50). */
+  /** For the bridge, the VXLAN device and both veth ends (the underlay's MTU minus VXLAN's overhead, rules/mtu.ts). */
   readonly mtu: number;
   /**
    * `--internal` and `-o mynet.multicast=true`, written only when true: a record without them
@@ -70,7 +70,7 @@ export interface EndpointRecord {
   readonly node: string;
   /** The writer's node id; absent in records a mynet before ids wrote. */
   readonly nodeId?: string;
-  /** The node's underlay address: where VXLAN frames for this endpoint go. */
+  /** The node's underlay address (IPv4 or IPv6): where VXLAN frames for this endpoint go. */
   readonly underlay: string;
   /** The container's IPv4 address, without prefix length. */
   readonly address: string;
@@ -120,6 +120,14 @@ const int =
 const time: Check = (v) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? undefined : 'must be an ISO time');
 const ipv6: Check = (v) => (typeof v === 'string' && parseIp(v)?.family === 6 && !v.includes('/') ? undefined : 'must be an IPv6 address');
 const unicast6: Check = (v) => ipv6(v) ?? (unicastProblem(v as string) ? `${unicastProblem(v as string)}, not a host's` : undefined);
+/**
+ * A host's underlay address, IPv4 or IPv6 (issue 23): the same meaning checks as a container's
+ * address, and an IPv6 one canonical (the kernel's text, which the planes compare it with).
+ */
+const underlay: Check = (v) =>
+  typeof v === 'string' && parseIp(v)?.family === 6
+    ? (ipv6(v) ?? (underlayProblem(v) ? `${underlayProblem(v)}, not a host's` : undefined))
+    : unicast4(v);
 /** A claim's address: either family (a dual-stack network claims both), canonical as its key is. */
 const unicast: Check = (v) => (typeof v === 'string' && parseIp(v)?.family === 6 ? unicast6(v) : unicast4(v));
 const subnetOf =
@@ -180,7 +188,7 @@ const FIELDS = {
     id: str(ID, 'an endpoint id'),
     node: str(NODE_NAME, 'a node name'),
     nodeId: optional(str(NODE_ID, 'a node id')),
-    underlay: unicast4,
+    underlay,
     address: unicast4,
     address6: optional(unicast6),
     mac,
@@ -188,7 +196,7 @@ const FIELDS = {
     aliases: optional(labels(MAX_RECORD_ALIASES)),
     updatedAt: time,
   },
-  node: { name: str(NODE_NAME, 'a node name'), id: optional(str(NODE_ID, 'a node id')), address: unicast4, startedAt: time },
+  node: { name: str(NODE_NAME, 'a node name'), id: optional(str(NODE_ID, 'a node id')), address: underlay, startedAt: time },
 } as const;
 
 /** The record type stored under each kind of key. */

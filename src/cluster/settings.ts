@@ -9,7 +9,8 @@ import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { invalid } from '../errors.js';
-import { parseIp } from '../ip/address.js';
+import { formatIp, parseIp } from '../ip/address.js';
+import { underlayProblem } from '../rules/address.js';
 import { NODE_NAME, NODE_NAME_RULE } from '../rules/names.js';
 
 export interface ClusterSettings {
@@ -84,8 +85,8 @@ export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): 
       `"${nodeName.slice(0, 80)}" is not a usable node name (${NODE_NAME_RULE})`,
     );
   }
-  const nodeAddress = env.MYNET_NODE_ADDRESS || undefined;
-  if (nodeAddress !== undefined) checkNodeAddress('MYNET_NODE_ADDRESS', nodeAddress);
+  const given = env.MYNET_NODE_ADDRESS || undefined;
+  const nodeAddress = given === undefined ? undefined : checkNodeAddress('MYNET_NODE_ADDRESS', given);
   const ttlText = env.MYNET_CLUSTER_PRESENCE_TTL || '10';
   // Below 2 s a lease cannot be kept alive reliably; above 5 minutes a dead host looks alive too long.
   if (!/^\d{1,3}$/.test(ttlText) || Number(ttlText) < 2 || Number(ttlText) > 300)
@@ -102,14 +103,20 @@ export function parseClusterSettings(env: NodeJS.ProcessEnv, hostname: string): 
   });
 }
 
-/** The underlay is IPv4 for now: VXLAN over IPv6 costs 70 bytes and the firewall rule is v4 only. */
+/**
+ * The underlay address, IPv4 or IPv6 (issue 23): VXLAN's source and the address the other hosts
+ * send to. Answered canonical (an IPv6 one as RFC 5952 writes it): the other hosts compare it as
+ * text with what their kernel prints.
+ */
 export function checkNodeAddress(field: string, text: string): string {
   const a = parseIp(text);
   if (!a) throw invalid(field, `"${text.slice(0, 80)}" is not an IP address`);
-  if (a.family !== 4) throw invalid(field, `"${text}": only an IPv4 underlay address is supported so far`);
-  if (a.value === 0n || a.value >> 24n === 127n)
+  if (a.family === 4 && (a.value === 0n || a.value >> 24n === 127n))
     throw invalid(field, `"${text}" cannot carry VXLAN between hosts (unspecified or loopback)`);
-  return text;
+  const canonical = formatIp(a);
+  const problem = underlayProblem(canonical);
+  if (problem) throw invalid(field, `"${text}" cannot carry VXLAN between hosts: it ${problem}`);
+  return canonical;
 }
 
 /** The TLS files' contents. Printing or serialising it shows no key material. */

@@ -134,10 +134,15 @@ export function clusterRequest(state: StateView, req: CreateNetworkRequest): Clu
   const options = parseNetworkOptions(req.Options);
   if (options.cluster === undefined || state.networks.has(id)) return undefined;
   const v4 = req.IPv4Data ?? [];
+  // IPv6-only (`--ipv4=false`, Docker 28+) is issue 23's next step: the endpoint records, the
+  // claims' trust and the data plane still key every container by its IPv4 address.
+  const v6only = v4.length === 0 && (req.IPv6Data ?? []).length > 0;
   if (v4.length !== 1 || !v4[0])
     throw invalid(
       'IPv4Data',
-      `a cluster network (mynet.cluster=${options.cluster}) needs exactly one IPv4 subnet (--subnet), got ${v4.length}`,
+      `a cluster network (mynet.cluster=${options.cluster}) needs exactly one IPv4 subnet (--subnet), got ${v4.length}${
+        v6only ? ': IPv6-only cluster networks (--ipv4=false) are not supported yet; add an IPv4 --subnet for a dual-stack one' : ''
+      }`,
     );
   const v6 = clusterIpv6(state, req, options.ipv6, options.cluster);
   const pool = parseCidr(v4[0].Pool);

@@ -33,7 +33,7 @@ export interface ClusterBinding {
   readonly subnet6?: string;
   readonly gateway6?: string;
   readonly vni: number;
-  /** The bridge's, the VXLAN device's and both veth ends' MTU (underlay minus 50). */
+  /** The bridge's, the VXLAN device's and both veth ends' MTU (underlay minus VXLAN's overhead, rules/mtu.ts). */
   readonly mtu: number;
   /** This host's underlay address when the network was made (the VXLAN device's source). */
   readonly local: string;

@@ -10,6 +10,7 @@
 import { parseIp } from '../ip/address.js';
 import { type Cidr, contains } from '../ip/cidr.js';
 import type { EndpointRecord } from '../cluster/records.js';
+import { familyOf } from '../rules/address.js';
 
 export type RefusalReason =
   | 'outside-network' // its address is not in the network's subnet
@@ -17,6 +18,7 @@ export type RefusalReason =
   | 'own-address' // its address is one of this host's containers on this network
   | 'own-mac' // its MAC is one of this host's containers', or the gateway's
   | 'own-underlay' // it sends frames to this host's own underlay address, under another node's name
+  | 'underlay-family' // its underlay address is of the other family than this host's (one VXLAN device sends over one)
   | 'claimed-by-other' // the address's claim in etcd names another node
   | 'unclaimed' // no claim in etcd holds its address (judged again when one comes)
   | 'mac-taken' // another believed record, of another endpoint, has its MAC
@@ -28,6 +30,7 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'own-address',
   'own-mac',
   'own-underlay',
+  'underlay-family',
   'claimed-by-other',
   'unclaimed',
   'mac-taken',
@@ -108,6 +111,9 @@ export function judgeRecord(e: EndpointRecord, c: TrustContext): Judgement {
       : refuse('names-this-host', `names this node (${c.self}), which has no endpoint ${e.id.slice(0, 12)}`);
   }
   if (e.underlay === c.selfUnderlay) return refuse('own-underlay', `node ${e.node} gives this host's own underlay address ${e.underlay}`);
+  // A VXLAN device whose source is IPv6 cannot send to an IPv4 host, nor the reverse.
+  if (familyOf(e.underlay) !== familyOf(c.selfUnderlay))
+    return refuse('underlay-family', `node ${e.node}'s underlay ${e.underlay} is not IPv${familyOf(c.selfUnderlay)}, as this host's is`);
   if (e.mac === c.gatewayMac) return refuse('own-mac', `MAC ${e.mac} is the network's gateway MAC`);
   for (const x of addresses) {
     const byAddress = c.own.addresses.get(x);

@@ -27,13 +27,16 @@ import {
   tableObj,
 } from './nft-change.js';
 import type { NftHook, NftRule, NftSet } from './nft-model.js';
+import { familyOf } from '../rules/address.js';
 import { VXLAN_PORT } from './vxlan.js';
 
 export interface VxlanGuard {
   readonly networkId: string;
   readonly vni: number;
-  /** Member hosts' underlay addresses (IPv4), this host's own included or not; their tunnel addresses when encrypted. */
+  /** Member hosts' underlay addresses, this host's own included or not; their tunnel addresses when encrypted. */
   readonly peers: readonly string[];
+  /** The underlay's family (issue 23): an IPv6 underlay's guard matches `ip6 saddr` against an IPv6 set; absent: IPv4. */
+  readonly family?: 6;
   /**
    * An encrypted network's (issue 24): the WireGuard interface its VXLAN must come out of. Our
    * VNI arriving any other way is plaintext from the underlay, dropped whatever its source (a
@@ -45,9 +48,16 @@ export interface VxlanGuard {
 /** The guard of a network's binding (driver/state.ts ClusterBinding: its VNI and, encrypted, its interface). */
 export const guardFor = (
   networkId: string,
-  c: { readonly vni: number; readonly tunnelIf?: string },
+  c: { readonly vni: number; readonly tunnelIf?: string; readonly local?: string },
   peers: readonly string[],
-): VxlanGuard => ({ networkId, vni: c.vni, peers, ...(c.tunnelIf !== undefined && { tunnelIf: c.tunnelIf }) });
+): VxlanGuard => ({
+  networkId,
+  vni: c.vni,
+  peers,
+  ...(c.tunnelIf !== undefined && { tunnelIf: c.tunnelIf }),
+  // The VXLAN device's source decides the family its members' frames come in with.
+  ...(c.local !== undefined && familyOf(c.local) === 6 && { family: 6 as const }),
+});
 
 export const guardChain = (networkId: string): string => `vxlan-in-${short(networkId)}`;
 export const peerSet = (networkId: string): string => `vxpeers-${short(networkId)}`;
@@ -68,13 +78,21 @@ export const GUARD_PRIORITY = -5;
 export const guardComment = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): string =>
   `net:${short(g.networkId)} vni:${g.vni} vxlan from a non-member`;
 
-/** The guard's member set: our underlay addresses are IPv4. */
-const memberSet = (networkId: string): NftSet => ({ name: peerSet(networkId), kind: 'set', type: 'ipv4_addr', interval: false });
+/**
+ * The guard's member set, of the underlay's family. Teardown names no type (a set is destroyed
+ * by its name whatever it holds), so it needs no family.
+ */
+const memberSet = (networkId: string, family?: 6): NftSet => ({
+  name: peerSet(networkId),
+  kind: 'set',
+  type: family === 6 ? 'ipv6_addr' : 'ipv4_addr',
+  interval: false,
+});
 const guardHook: NftHook = { type: 'filter', hook: 'input', prio: GUARD_PRIORITY };
 
 /** The guard's rule: our VNI on the VXLAN port from an address not in the member set is counted and dropped. */
-export const guardRule = (g: Pick<VxlanGuard, 'networkId' | 'vni'>): NftRule => ({
-  text: `udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ip saddr != @${peerSet(g.networkId)} counter name ${dropCounter(g.networkId)} drop`,
+export const guardRule = (g: Pick<VxlanGuard, 'networkId' | 'vni' | 'family'>): NftRule => ({
+  text: `udp dport ${VXLAN_PORT} @th,96,24 ${g.vni} ${g.family === 6 ? 'ip6' : 'ip'} saddr != @${peerSet(g.networkId)} counter name ${dropCounter(g.networkId)} drop`,
   id: guardComment(g),
 });
 
@@ -90,7 +108,7 @@ export const guardRules = (g: VxlanGuard): NftRule[] => [...(g.tunnelIf !== unde
 /** The guard's own objects: set, counters, chain and rules (the table is not its own). */
 function guardObjects(g: VxlanGuard): NftCommand[] {
   const chain = guardChain(g.networkId);
-  const set = memberSet(g.networkId);
+  const set = memberSet(g.networkId, g.family);
   return [
     add(setObj(set)),
     add(counterObj(dropCounter(g.networkId))),

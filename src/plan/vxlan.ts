@@ -30,7 +30,7 @@ export interface VxlanSpec {
   readonly bridge: string;
   /** This host's underlay address (MYNET_NODE_ADDRESS): the source of encapsulated frames. */
   readonly local: string;
-  /** The recorded MTU (underlay minus 50), as on the bridge and both veth ends. */
+  /** The recorded MTU (underlay minus VXLAN's overhead, rules/mtu.ts), as on the bridge and both veth ends. */
   readonly mtu: number;
 }
 

@@ -1,5 +1,5 @@
 /** Address forms, and which addresses may be a container's, a gateway's or a host's underlay. */
-import { type IpAddr, parseIp } from '../ip/address.js';
+import { type IpAddr, formatIp, parseIp } from '../ip/address.js';
 import { parseCidr } from '../ip/cidr.js';
 
 /** "10.1.0.2/24" → "10.1.0.2"; an address without a prefix length is returned as it is. */
@@ -37,5 +37,22 @@ export function unicastProblem(text: string): string | undefined {
   const a = parseIp(text);
   if (!a || text.includes('/')) return 'is not an IP address';
   for (const [range, why] of NOT_UNICAST) if (inRange(a, range)) return `is ${why}`;
+  return undefined;
+}
+
+/** The family of an address's text: 6 when it parses as IPv6, else 4 (an underlay is one or the other). */
+export const familyOf = (text: string): 4 | 6 => (parseIp(text)?.family === 6 ? 6 : 4);
+
+/**
+ * Why an address cannot be a host's underlay address (VXLAN's source at one host, a forwarding
+ * entry's destination and a guard set member at the others), or undefined when it can. An
+ * IPv6 one must be written canonically (RFC 5952): the kernel prints it so, and the planes and
+ * the doctor compare the forwarding entries' and the guard set's addresses as text.
+ */
+export function underlayProblem(text: string): string | undefined {
+  const problem = unicastProblem(text);
+  if (problem) return problem;
+  const a = parseIp(text) as IpAddr;
+  if (a.family === 6 && formatIp(a) !== text) return `is not written canonically (${formatIp(a)})`;
   return undefined;
 }

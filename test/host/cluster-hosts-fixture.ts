@@ -84,6 +84,11 @@ export interface ClusterOptions {
   readonly underlay?: string;
   /** etcd's client and peer ports in its namespace (default 2379, 2380). */
   readonly etcdPorts?: readonly [number, number];
+  /**
+   * An IPv6-only underlay instead (issue 23): its /64's prefix ("2001:db8:62::"), hosts ::1..,
+   * etcd ::fe, stranger ::9, and no IPv4 address on it at all.
+   */
+  readonly underlay6?: string;
 }
 
 export class Cluster {
@@ -94,10 +99,21 @@ export class Cluster {
     readonly etcd: TestEtcd,
     readonly tag: string,
     readonly net: string,
+    /** The underlay is IPv6 (`net` is then a /64's prefix). */
+    readonly v6 = false,
   ) {}
 
+  /** The underlay address ending in `n` (an octet, or an IPv6 group), with its prefix length. */
+  at(n: number | string): string {
+    return this.v6 ? `${this.net}${typeof n === 'number' ? n.toString(16) : n}` : `${this.net}.${n}`;
+  }
+
+  private get plen(): number {
+    return this.v6 ? 64 : 24;
+  }
+
   get etcdAddress(): string {
-    return `${this.net}.254`;
+    return this.at(this.v6 ? 'fe' : 254);
   }
 
   /** The underlay interface's name in each host's namespace. */
@@ -106,12 +122,13 @@ export class Cluster {
   }
 
   get strangerAddress(): string {
-    return `${this.net}.9`;
+    return this.at(9);
   }
 
   static async start(o: ClusterOptions = {}): Promise<Cluster> {
     const tag = o.tag ?? TAG;
-    const net = o.underlay ?? '198.18.10';
+    const v6 = o.underlay6 !== undefined;
+    const net = o.underlay6 ?? o.underlay ?? '198.18.10';
     const bridge = `${tag}ul`;
     const dir = mkdtempSync(join(tmpdir(), tag));
     const underlay = await createNetns({ prefix: `${tag}ul-` });
@@ -120,34 +137,42 @@ export class Cluster {
     // veth would change the MAC behind etcd's address, and every host's ARP entry for etcd would
     // point at nothing for seconds (seen: a lease grant timing out right after a reboot).
     await underlay.run(['ip', 'link', 'set', 'dev', bridge, 'address', '02:6d:68:68:00:fe']);
-    await underlay.run(['ip', 'addr', 'add', `${net}.254/24`, 'dev', bridge]);
+    const etcdAt = v6 ? `${net}fe` : `${net}.254`;
+    // nodad: an IPv6 address is usable at once, not after a second of duplicate detection.
+    await underlay.run(['ip', 'addr', 'add', `${etcdAt}/${v6 ? 64 : 24}`, 'dev', bridge, ...(v6 ? ['nodad'] : [])]);
     await underlay.run(['ip', 'link', 'set', bridge, 'up']);
     // etcd's data on tmpfs: every claim is a raft commit with an fsync, and on a machine whose
     // disk is busy with other work an fsync can stall past the plugin's 3 s budget.
     const etcd = await startEtcd({
       netns: underlay.name,
-      host: `${net}.254`,
+      host: v6 ? `[${etcdAt}]` : etcdAt,
       dirPrefix: `${tag}etcd-`,
       ...(o.etcdPorts && { ports: o.etcdPorts }),
       ...(existsSync('/dev/shm') && { baseDir: '/dev/shm' }),
     });
-    const c = new Cluster(dir, underlay, etcd, tag, net);
+    const c = new Cluster(dir, underlay, etcd, tag, net, v6);
     const labels = ['a', 'b', 'c', 'd', 'e'].slice(0, o.hosts ?? 3);
     for (const [i, label] of labels.entries()) {
       const ns = await createNetns({ prefix: `${tag}${label}-` });
-      const address = `${net}.${i + 1}`;
+      const address = c.at(i + 1);
       await c.plug(ns, address);
       mkdirSync(join(dir, label), { recursive: true, mode: 0o700 });
       const docker = await FakeDocker.start(join(dir, label, 'docker.sock'));
       c.hosts.push(new Host(label, address, ns, join(dir, label), etcd.endpoint, { ...o.env, ...o.hostEnv?.[label] }, docker, tag));
     }
-    await Promise.all(c.hosts.map((h) => h.plugin.start()));
+    try {
+      await Promise.all(c.hosts.map((h) => h.plugin.start()));
+    } catch (err) {
+      // The caller never gets the cluster to destroy: etcd and the namespaces would outlive the test.
+      await c.destroy();
+      throw err;
+    }
     return c;
   }
 
   /** A veth from the underlay bridge into `ns` (mnt-mhh-ul0 there), addressed and up. */
   async plug(ns: TestNetns, address: string): Promise<void> {
-    const n = address.split('.').at(-1) as string;
+    const n = address.split(/[.:]/).at(-1) as string;
     const outer = `${this.tag}u${n}`;
     // A rebooted host's old veth went with its namespace; nothing of that name is left here.
     await this.underlay.run([
@@ -168,7 +193,7 @@ export class Cluster {
       ns.name,
     ]);
     await this.underlay.run(['ip', 'link', 'set', outer, 'master', `${this.tag}ul`, 'up']);
-    await ns.run(['ip', 'addr', 'add', `${address}/24`, 'dev', this.underlayIf]);
+    await ns.run(['ip', 'addr', 'add', `${address}/${this.plen}`, 'dev', this.underlayIf, ...(this.v6 ? ['nodad'] : [])]);
     await ns.run(['ip', 'link', 'set', this.underlayIf, 'up']);
   }
 
@@ -191,7 +216,7 @@ export class Cluster {
     const inside = (await execa('ip', ['netns', 'pids', name])).stdout.split('\n').filter(Boolean);
     await h.ns.destroy();
     // The veth's underlay end leaves with its peer; wait until the kernel has let go of it.
-    const outer = `${this.tag}u${h.address.split('.').at(-1) as string}`;
+    const outer = `${this.tag}u${h.address.split(/[.:]/).at(-1) as string}`;
     for (let i = 0; i < 250 && (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])); i++) await sleep(20);
     if (await this.underlay.succeeds(['ip', 'link', 'show', 'dev', outer])) {
       const alive = await Promise.all(

@@ -11,25 +11,22 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dropCounter, guardChain, guardMemberCommands } from '../../src/plan/vxlan-firewall.js';
-import { nftOp } from '../../src/plan/nft.js';
+import { dropCounter, guardChain } from '../../src/plan/vxlan-firewall.js';
 import { vxlanName } from '../../src/plan/vxlan.js';
 import { defaultBridgeName } from '../../src/plan/link-names.js';
-import { dockerId, linkInfo, silentLog } from '../helpers/netns.js';
+import { dockerId, linkInfo } from '../helpers/netns.js';
 import { pings } from './plugin-fixture.js';
+import { forgeVxlan } from './forged-vxlan.js';
 import { Cluster, ETCD_ADDRESS, type Host, STRANGER_ADDRESS, leftoverNamespaces } from './cluster-hosts-fixture.js';
 import {
-  chainCounter,
   claims,
   clusterStatus,
   following,
-  namedCounter,
   endpointRecords,
   fdbOf,
   heldBy,
   mynetLinks,
   reachableFrom,
-  rxPackets,
   tcpLine,
   until,
 } from './cluster-checks.js';
@@ -281,59 +278,25 @@ describe('one cluster network on three hosts', () => {
     const netA = netOf(a);
     const vni = ((await definition()) as Definition).vni;
     const stranger = await cluster.stranger();
-    const fake = '10.77.250.250';
-    await stranger.run([
-      'ip',
-      'link',
-      'add',
-      'mnt-mhh-vx',
-      'type',
-      'vxlan',
-      'id',
-      String(vni),
-      'local',
-      STRANGER_ADDRESS,
-      'dstport',
-      '4789',
-      'nolearning',
-    ]);
-    await stranger.run(['ip', 'addr', 'add', `${fake}/16`, 'dev', 'mnt-mhh-vx']);
-    await stranger.run(['ip', 'link', 'set', 'mnt-mhh-vx', 'up']);
-    await stranger.run(['ip', 'neigh', 'replace', ca.ip, 'lladdr', ca.mac, 'dev', 'mnt-mhh-vx', 'nud', 'permanent']);
-    await stranger.run(['bridge', 'fdb', 'append', ca.mac, 'dev', 'mnt-mhh-vx', 'dst', a.address, 'self', 'permanent']);
-    // What reaches the container from the stranger's address, counted inside the container.
-    await ca.box.exec.command(
-      ['nft', '-f', '-'],
-      silentLog,
-      `add table inet mnt-mhh\nadd chain inet mnt-mhh in { type filter hook input priority 0; }\nadd rule inet mnt-mhh in ip saddr ${fake} counter`,
-    );
-    const inContainer = (): Promise<number> => chainCounter(ca.box, 'inet mnt-mhh', 'in');
-    const send = (): Promise<boolean> => stranger.succeeds(['busybox', 'ping', '-c', '5', '-i', '0.2', '-W', '1', ca.ip]);
-    // Control: were the stranger a member, its frames would arrive (so the drop below is the
-    // guard's). The plugin's reconcile (every 5 s) puts the member set back as etcd says, which
-    // may take the stranger out mid-send: tried up to 3 times, and any arrival proves the point.
-    const joins = nftOp(guardMemberCommands(netA.id, [STRANGER_ADDRESS], []));
-    let arrived = 0;
-    for (let i = 0; i < 3 && arrived === 0; i++) {
-      await a.ns.exec.run(joins, silentLog);
-      const start = await inContainer();
-      await send();
-      arrived = (await inContainer()) - start;
-    }
-    expect(arrived, 'frames of a member with this VNI arrive').toBeGreaterThan(0);
-    await a.ns.exec.run(nftOp(guardMemberCommands(netA.id, [], [STRANGER_ADDRESS])), silentLog);
-    // Not a member: dropped before the VXLAN device, counted by mynet's guard chain.
-    const before = await inContainer();
+    const forged = await forgeVxlan({
+      stranger,
+      strangerAddress: STRANGER_ADDRESS,
+      host: a,
+      networkId: netA.id,
+      vni,
+      to: ca,
+      fake: '10.77.250.250/16',
+      tag: 'mnt-mhh-',
+    });
+    // Control: were the stranger a member, its frames would arrive (so the drop below is the guard's).
+    expect(forged.asMember, 'frames of a member with this VNI arrive').toBeGreaterThan(0);
     // The guard chain's rule counts into a named counter (kept when the reconcile refills the chain).
     expect(await a.ns.run(['nft', 'list', 'chain', 'inet', 'mynet', guardChain(netA.id)])).toContain(
       `counter name "${dropCounter(netA.id)}" drop`,
     );
-    const guard = await namedCounter(a.ns, 'inet mynet', dropCounter(netA.id));
-    const rx = await rxPackets(a.ns, vxlanName(netA.id));
-    await send();
-    expect(await inContainer()).toBe(before);
-    expect(await rxPackets(a.ns, vxlanName(netA.id))).toBe(rx);
-    expect(await namedCounter(a.ns, 'inet mynet', dropCounter(netA.id))).toBeGreaterThanOrEqual(guard + 5);
+    // Not a member: dropped before the VXLAN device, counted by mynet's guard chain.
+    expect(forged).toMatchObject({ toContainer: 0, toDevice: 0 });
+    expect(forged.dropped).toBeGreaterThanOrEqual(5);
     // Members still get through.
     expect(await pings(cb.box, ca.ip)).toBe(true);
     await stranger.destroy();

@@ -63,6 +63,11 @@ describe('records', () => {
     expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(ep))).toEqual({ ok: true, record: ep });
     const aliased = { ...ep, aliases: ['api', 'web_1'] };
     expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(aliased))).toEqual({ ok: true, record: aliased });
+    // Issue 23: a host on an IPv6 underlay.
+    const over6 = { ...ep, underlay: '2001:db8:62::1' };
+    expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(over6))).toEqual({ ok: true, record: over6 });
+    const node6 = { v: 1, name: 'host-a', address: '2001:db8:62::1', startedAt: '2026-12-02T00:00:00.000Z' };
+    expect(readRecord('node', keys.node('host-a'), JSON.stringify(node6))).toEqual({ ok: true, record: node6 });
   });
 
   it.each([
@@ -181,6 +186,42 @@ describe('records', () => {
       keys.endpoint('blue', EP),
       JSON.stringify({ ...ep, underlay: '0.0.0.0' }),
       /\/underlay is in "this network"/,
+    ],
+    // Issue 23: an IPv6 underlay meets the same checks, and is canonical (compared as the kernel prints it).
+    [
+      'a loopback IPv6 underlay',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '::1' }),
+      /\/underlay is a loopback address/,
+    ],
+    [
+      'a link-local IPv6 underlay',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: 'fe80::2' }),
+      /\/underlay is a link-local address/,
+    ],
+    [
+      'a multicast IPv6 underlay',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: 'ff02::1' }),
+      /\/underlay is a multicast address/,
+    ],
+    [
+      'an IPv6 underlay not written canonically',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, underlay: '2001:DB8:62:0::2' }),
+      /\/underlay is not written canonically \(2001:db8:62::2\)/,
+    ],
+    [
+      'a multicast IPv6 node address',
+      'node',
+      keys.node('host-a'),
+      JSON.stringify({ v: 1, name: 'host-a', address: 'ff05::2', startedAt: '2026-12-02T00:00:00.000Z' }),
+      /\/address is a multicast address/,
     ],
     [
       'a loopback container address',

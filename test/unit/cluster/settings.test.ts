@@ -51,10 +51,23 @@ describe('cluster settings', () => {
     [{ MYNET_ETCD_ENDPOINTS: 'https://e1:2379', MYNET_ETCD_CERT: '/c.pem' }, /MYNET_ETCD_KEY: a client certificate needs both/],
     [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_NAME: 'a/b' }, /MYNET_NODE_NAME: "a\/b" is not a usable node name/],
     [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: '10.0.0.300' }, /MYNET_NODE_ADDRESS: "10.0.0.300" is not an IP address/],
-    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: 'fd00::1' }, /only an IPv4 underlay/],
+    [
+      { MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: '::1' },
+      /"::1" cannot carry VXLAN between hosts: it is a loopback address/,
+    ],
+    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: 'fe80::1' }, /"fe80::1" cannot carry VXLAN .* link-local/],
+    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: 'ff02::1' }, /"ff02::1" cannot carry VXLAN .* multicast/],
+    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: '::' }, /"::" cannot carry VXLAN .* unspecified/],
+    [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: '::ffff:198.18.0.1' }, /is not an IP address/],
     [{ MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_ADDRESS: '127.0.0.1' }, /loopback/],
   ])('refuses %j with a clear message', (env, re) => {
     expect(() => parse(env as Record<string, string>)).toThrow(re);
+  });
+
+  it('takes an IPv6 underlay address (issue 23), kept canonical as the kernel prints it', () => {
+    const env = { MYNET_ETCD_ENDPOINTS: 'http://e1:2379', MYNET_NODE_NAME: 'a' };
+    expect(parse({ ...env, MYNET_NODE_ADDRESS: '2001:db8:62::1' })?.nodeAddress).toBe('2001:db8:62::1');
+    expect(parse({ ...env, MYNET_NODE_ADDRESS: '2001:DB8:62:0:0:0:0:1' })?.nodeAddress).toBe('2001:db8:62::1');
   });
 
   it('a password in an endpoint is not repeated in the error', () => {
@@ -99,6 +112,8 @@ describe('MYNET_NODE_ADDRESS default', () => {
     await expect(sourceAddressTowards('http://mnt-no-such-host.invalid:2379')).rejects.toThrow(
       /MYNET_NODE_ADDRESS: not set, and no IPv4 route towards etcd at mnt-no-such-host.invalid:2379/,
     );
+    // An etcd at an IPv6 address is asked over IPv6 (issue 23): the source is ::1 here, refused as loopback.
+    await expect(sourceAddressTowards('http://[::1]:2379')).rejects.toThrow(/MYNET_NODE_ADDRESS: "::1" cannot carry VXLAN between hosts/);
   });
 });
 

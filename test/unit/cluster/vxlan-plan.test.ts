@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderPlan } from '../../../src/plan/step.js';
-import { guardCommands, guardMemberCommands, guardTeardownCommands, guardUndo } from '../../../src/plan/vxlan-firewall.js';
+import { guardCommands, guardFor, guardMemberCommands, guardTeardownCommands, guardUndo } from '../../../src/plan/vxlan-firewall.js';
 import { nftScript } from '../../../src/plan/nft-text.js';
 import { TABLE } from '../../../src/rules/nft-names.js';
 import type { NftCommand } from '../../../src/plan/nft-change.js';
@@ -159,5 +159,17 @@ describe('VXLAN firewall guard', () => {
     expect(guardMemberCommands(NID, [], [])).toEqual([]);
     // No members yet: the set is empty and every VXLAN with our VNI is dropped.
     expect(text(guardCommands({ networkId: NID, vni: 5000, peers: [] }))).not.toMatch(/add element/);
+  });
+
+  it("over an IPv6 underlay (issue 23): an IPv6 member set and `ip6 saddr`, from the binding's local address", () => {
+    const g = guardFor(NID, { vni: 5000, local: '2001:db8:62::1' }, ['2001:db8:62::2']);
+    expect(g.family).toBe(6);
+    const t = text(guardCommands(g));
+    expect(t).toMatch(/add set inet mynet vxpeers-\S+ \{ type ipv6_addr; \}/);
+    expect(t).toMatch(/add element inet mynet vxpeers-\S+ \{ 2001:db8:62::2 \}/);
+    expect(t).toMatch(/@th,96,24 5000 ip6 saddr != @vxpeers-/);
+    expect(t).not.toMatch(/ ip saddr/);
+    // An IPv4 underlay's guard stays byte for byte what it was.
+    expect(guardFor(NID, { vni: 5000, local: '198.18.0.1' }, []).family).toBeUndefined();
   });
 });

@@ -202,6 +202,15 @@ describe('cluster networks through the orchestrator', () => {
       /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 2/,
     ],
     [
+      'IPv6 only (--ipv4=false, issue 23: not yet)',
+      {
+        Options: { 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
+        IPv4Data: [],
+        IPv6Data: [{ Pool: 'fd6c:62::/64' }],
+      },
+      /IPv4Data: a cluster network .* needs exactly one IPv4 subnet \(--subnet\), got 0: IPv6-only cluster networks \(--ipv4=false\) are not supported yet; add an IPv4 --subnet/,
+    ],
+    [
       'a bad cluster name',
       { Options: { 'com.docker.network.generic': { 'mynet.cluster': '../x' } } },
       /option mynet\.cluster: "\.\.\/x" is not a cluster name/,

@@ -65,6 +65,8 @@ describe('judgeRecord', () => {
     ['own-mac', rec({ mac: '02:42:0a:4d:00:02' })],
     ['own-mac', rec({ mac: '02:aa:bb:cc:dd:ee' })],
     ['own-underlay', rec({ underlay: '198.18.0.1' })],
+    // Issue 23: this host's VXLAN device sends over IPv4; an IPv6 destination is unreachable from it.
+    ['underlay-family', rec({ underlay: '2001:db8:62::2' })],
     ['claimed-by-other', rec()],
     ['unclaimed', rec()],
     ['mac-taken', rec()],
