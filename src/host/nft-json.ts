@@ -117,3 +117,14 @@ export function parseNftTable(json: string): NftTable {
   }
   return { chains, hooks, rules, sets, elements };
 }
+
+/** Named counters' packet counts from `nft -j list counters table …`: name → packets. */
+export function parseNftCounters(json: string): Map<string, number> {
+  const doc = JSON.parse(json) as { nftables?: Json[] };
+  const out = new Map<string, number>();
+  for (const item of doc.nftables ?? []) {
+    const c = isObj(item) ? item.counter : undefined;
+    if (isObj(c) && typeof c.name === 'string' && typeof c.packets === 'number') out.set(c.name, c.packets);
+  }
+  return out;
+}
