@@ -6,11 +6,11 @@
  * happened. The admin socket is a temp path, so nothing here touches /run/mynet.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { adminGet as adminGetFrom } from './helpers/admin.js';
 import { httpGet, httpGetFrom } from './helpers/net.js';
 import { type Outside, makeOutside } from './helpers/outside.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
@@ -50,17 +50,7 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     return res.stdout;
   };
 
-  /** GET over the admin socket with node's http client, as Prometheus' unix-socket proxies do. */
-  const adminGet = (path: string): Promise<{ status: number; type: string; body: string }> =>
-    new Promise((done, fail) => {
-      const req = request({ socketPath: admin, path, method: 'GET' }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => done({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-      });
-      req.on('error', fail);
-      req.end();
-    });
+  const adminGet = (path: string): ReturnType<typeof adminGetFrom> => adminGetFrom(admin, path);
 
   beforeAll(async () => {
     plugin = await startPlugin({ env: { MYNET_RECONCILE_INTERVAL: String(INTERVAL_S), MYNET_ADMIN_SOCKET: admin } });
@@ -91,7 +81,7 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     const lines = out.split('\n');
     expect(lines[0]).toBe('names: on, from the Docker API at /var/run/docker.sock');
     expect(lines[1]).toBe(`${net}  ${netId.slice(0, 12)}  bridge mn-${netId.slice(0, 12)}  10.131.0.0/24  gateway 10.131.0.1`);
-    expect(lines[3]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS$/);
+    expect(lines[3]).toMatch(/^ {2}CONTAINER +ADDRESSES +MAC +HOST VETH +PORTS +LABELS +POLICIES$/);
     for (const [c, f] of facts) {
       expect(lines.find((l) => l.startsWith(`  ${c} `))?.split(/ {2,}/)).toEqual([
         '',
@@ -100,6 +90,8 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
         f.mac,
         f.veth,
         c === web ? '1' : '0',
+        '-', // no labels
+        '-', // no policy selects it
       ]);
       // The veth it names is real, ours, and on the network's bridge.
       const [link] = JSON.parse(await ok('ip', ['-j', '-d', 'link', 'show', 'dev', f.veth])) as { master?: string; group?: string }[];
