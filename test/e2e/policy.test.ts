@@ -1,6 +1,7 @@
 /**
  * Issue 25 with a real dockerd: containers labelled through endpoint driver options on a local
- * mynet network, a policy applied, listed and removed with the built `mynet` command on the
+ * mynet network (`docker run --network name=,driver-opt=`, or `docker network connect
+ * --driver-opt` with the 20.10 CLI, and a compose v2 service's `driver_opts`), a policy applied, listed and removed with the built `mynet` command on the
  * admin socket. An allowed TCP flow passes, a denied one is dropped and counted in
  * `mynet_policy_drops_total`, `mynet status` shows each endpoint's labels and the policies that
  * select it, the doctor finds the real table as the model says, and removal restores. One
@@ -16,6 +17,7 @@ import { adminGet } from './helpers/admin.js';
 import { httpGetFrom } from './helpers/net.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
 import { Resources } from './helpers/resources.js';
+import { COMPOSE_V2, runOk } from './helpers/packaging.js';
 import { type RunResult, dockerOk, sh } from './helpers/sh.js';
 
 const CLI = join(resolve(import.meta.dirname, '../..'), 'dist/cli/main.js');
@@ -33,6 +35,11 @@ describe('network policy with a real dockerd: labels as driver options, mynet po
   let db: string;
   let web: string;
   let other: string;
+  /** A compose v2 service labelled with `driver_opts` on the same (external) network. */
+  const api = 'mnt-mnp2-compose-api-1';
+  const composeFile = join(tmp, 'compose.yml');
+  const compose = (...args: string[]): Promise<string> =>
+    runOk('docker', ['compose', '-f', composeFile, '-p', 'mnt-mnp2-compose', ...args], { env: { DOCKER_CONFIG: COMPOSE_V2 } });
 
   const mynet = (...args: string[]): Promise<RunResult> => sh(process.execPath, [CLI, ...args, '--socket', admin], { timeoutMs: 30_000 });
   const mynetOk = async (...args: string[]): Promise<string> => {
@@ -66,10 +73,16 @@ describe('network policy with a real dockerd: labels as driver options, mynet po
     db = await labelled('db', DB);
     web = await labelled('web');
     other = await r.container(['--network', net]);
-    for (const c of [db, web, other])
+    writeFileSync(
+      composeFile,
+      `services:\n  api:\n    image: ${IMAGE}\n    command: sleep 600\n    networks:\n      net: { driver_opts: { mynet.label.app: web } }\nnetworks:\n  net: { external: true, name: ${net} }\n`,
+    );
+    await compose('up', '-d');
+    for (const c of [db, web, other, api])
       ip.set(c, await dockerOk('inspect', c, '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`));
   });
   afterAll(async () => {
+    await compose('down').catch((err: unknown) => console.log(`[policy] compose down: ${String(err)}`));
     await r.cleanup();
     await plugin?.stop();
     if (plugin) removeStateDir(plugin);
@@ -102,8 +115,10 @@ describe('network policy with a real dockerd: labels as driver options, mynet po
     expect(row(db)).toEqual(['app=db', 'db-from-web']);
     expect(row(web)).toEqual(['app=web', '-']);
     expect(row(other)).toEqual(['-', '-']);
+    expect(row(api)).toEqual(['app=web', '-']); // compose's driver_opts
 
     expect(await httpGetFrom(web, dbIp, 5432)).toBe(PAGE); // allowed, and its reply comes back
+    expect(await httpGetFrom(api, dbIp, 5432)).toBe(PAGE);
     const before = (await drops()) ?? 0;
     expect(await httpGetFrom(web, dbIp, 80)).toBe(''); // not that port
     expect(await httpGetFrom(other, dbIp, 5432)).toBe(''); // not from web
