@@ -11,7 +11,8 @@ import { rm } from 'node:fs/promises';
 import { NO_NAMES, dockerNames } from './admin/docker-names.js';
 import { createAdminApp } from './admin/server.js';
 import { drainer } from './http/drain.js';
-import { kernelSnapshot } from './host/kernel-snapshot.js';
+import { kernelSnapshot, nftCounters } from './host/kernel-snapshot.js';
+import { policyDrops } from './driver/policy.js';
 import type { Metrics } from './metrics.js';
 import { Engine, namesSource } from './dns/engine.js';
 import { type DnsServer, startDnsServer } from './dns/server.js';
@@ -117,6 +118,16 @@ async function main(): Promise<void> {
         return [];
       }),
     );
+  metrics.policyDrops(async () =>
+    policyDrops(
+      state,
+      await nftCounters(exec, log).catch((err: unknown) => {
+        // A scrape without the drops rather than a failed scrape: the other metrics still count.
+        log.warn({ err: messageOf(err) }, 'policy: reading the drop counters for metrics failed');
+        return new Map<string, number>();
+      }),
+    ),
+  );
   loaded.metrics = metrics;
   for (const f of loaded.early.splice(0)) f(metrics);
   const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -173,6 +173,25 @@ export class Metrics {
     });
   }
 
+  /**
+   * Packets each network policy dropped (issue 25), read from the kernel's counters at each
+   * scrape: `read` gives policy → packets. A counter, though set rather than counted here: the
+   * kernel counts, and a policy removed and applied again starts from 0 (a counter reset).
+   */
+  policyDrops(read: () => Promise<ReadonlyMap<string, number>>): void {
+    new Counter({
+      name: 'mynet_policy_drops_total',
+      help: 'Packets dropped by each network policy (its counter in the kernel)',
+      labelNames: ['policy'],
+      registers: [this.registry],
+      async collect() {
+        const drops = await read();
+        this.reset();
+        for (const [policy, n] of drops) this.inc({ policy }, n);
+      },
+    });
+  }
+
   /** Records one doctor check: every kind seen so far is set, to 0 when this check found none. */
   doctor(found: readonly { kind: string }[]): void {
     const byKind = new Map<string, number>();

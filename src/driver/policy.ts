@@ -11,7 +11,7 @@ import { compileNetwork, type PolicyEndpoint } from '../policy/compile.js';
 import type { Policy } from '../policy/document.js';
 import { networkCommands, nftNetwork, nftOp, policyUpdateCommands } from '../plan/nft.js';
 import { policyDestroyCommands, policyModel } from '../plan/policy-model.js';
-import { type PolicyObjects, policyObjects } from '../plan/policy-nft.js';
+import { type PolicyObjects, policyCounter, policyObjects } from '../plan/policy-nft.js';
 import type { HostStep } from '../plan/step.js';
 import { bridgeNetfilterSteps } from '../plan/sysctl.js';
 import { add, chainObj, del, flush } from '../plan/nft-change.js';
@@ -136,3 +136,17 @@ export function removePolicy(s: StateView, name: string): PlannedDecision<{ remo
 
 const networkSteps = (s: StateView, ids: Iterable<string>, changes: readonly Change[]): HostStep[] =>
   [...ids].flatMap((id) => policyStep(s, s.networks.get(id), changes));
+
+/**
+ * The packets each policy has dropped, from the kernel's named counters (name → packets): a
+ * policy whose counter the table does not hold (flushed, not yet repaired) is left out rather
+ * than shown as 0.
+ */
+export function policyDrops(s: Pick<StateView, 'policies'>, counters: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of s.policies.values()) {
+    const n = counters.get(policyCounter(p.networkId, p.name));
+    if (n !== undefined) out.set(p.name, n);
+  }
+  return out;
+}

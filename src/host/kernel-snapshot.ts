@@ -9,7 +9,7 @@ import { HostCommandError } from '../errors.js';
 import { MYNET_GROUP } from '../plan/link-names.js';
 import { type HookStatus, hookStatus } from './forward-hook.js';
 import type { ExecaExecutor } from './execa-executor.js';
-import { type NftTable, parseNftTable } from './nft-json.js';
+import { type NftTable, parseNftCounters, parseNftTable } from './nft-json.js';
 
 export { type NftTable, parseNftTable } from './nft-json.js';
 
@@ -78,15 +78,27 @@ export function parseLinks(ipAddrJson: string): Map<string, LinkInfo> {
 
 export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<KernelSnapshot> {
   const links = parseLinks(await exec.command(['ip', '-d', '-j', 'addr', 'show', 'group', String(MYNET_GROUP)], log));
-  let nft: NftTable | undefined;
-  try {
-    nft = parseNftTable(await exec.command(['nft', '-j', 'list', 'table', 'inet', 'mynet'], log));
-  } catch (err) {
-    if (!(err instanceof HostCommandError && /No such file or directory/.test(err.stderr))) throw err;
-  }
+  const table = await listOurTable(exec, log, 'table');
+  const nft: NftTable | undefined = table === undefined ? undefined : parseNftTable(table);
   const hook = hookStatus(
     await exec.command(['iptables-save', '-t', 'filter'], log),
     await exec.command(['iptables-save', '-t', 'raw'], log),
   );
   return { links, nft, hook };
+}
+
+/** `nft -j list <what> table inet mynet`; undefined when the table does not exist (nothing of ours). */
+async function listOurTable(exec: ExecaExecutor, log: Logger, what: 'table' | 'counters'): Promise<string | undefined> {
+  try {
+    return await exec.command(['nft', '-j', 'list', what, ...(what === 'counters' ? ['table'] : []), 'inet', 'mynet'], log);
+  } catch (err) {
+    if (err instanceof HostCommandError && /No such file or directory/.test(err.stderr)) return undefined;
+    throw err;
+  }
+}
+
+/** The packets each of mynet's named counters has counted (the policies' drops); none without the table. */
+export async function nftCounters(exec: ExecaExecutor, log: Logger): Promise<Map<string, number>> {
+  const json = await listOurTable(exec, log, 'counters');
+  return json === undefined ? new Map() : parseNftCounters(json);
 }

@@ -10,6 +10,8 @@
  *   {"concat":["tcp",8080]}        → `tcp . 8080`
  *   {"jump":{"target":"c"}}        → `jump c`
  *   [key, value] (a map element)   → `key : value`
+ *   ["10.1.0.2","pc-x"] (counter)  → `10.1.0.2 : "pc-x"` (nft -j prints a counter's name bare,
+ *                                    its text form and the model quote it)
  *
  * What this captured JSON looks like is in test/fixtures/kernel/nft-table.json.
  */
@@ -63,8 +65,8 @@ function atom(j: Json, quote: boolean): string {
 const str = (j: Json | undefined): string => (typeof j === 'string' ? j : typeof j === 'number' ? String(j) : '');
 const typeText = (t: Json | undefined): string => (Array.isArray(t) ? t.map(str).join(' . ') : str(t));
 
-function element(e: Json, quoteKey: boolean): string {
-  if (Array.isArray(e) && e.length === 2) return `${atom(e[0] as Json, quoteKey)} : ${atom(e[1] as Json, false)}`;
+function element(e: Json, quoteKey: boolean, quoteValue: boolean): string {
+  if (Array.isArray(e) && e.length === 2) return `${atom(e[0] as Json, quoteKey)} : ${atom(e[1] as Json, quoteValue)}`;
   return atom(e, quoteKey);
 }
 
@@ -109,9 +111,20 @@ export function parseNftTable(json: string): NftTable {
       });
       elements.set(
         name,
-        (Array.isArray(s.elem) ? s.elem : []).map((e) => element(e, keyType === 'ifname')),
+        (Array.isArray(s.elem) ? s.elem : []).map((e) => element(e, keyType === 'ifname', isObj(map) && s.map === 'counter')),
       );
     }
   }
   return { chains, hooks, rules, sets, elements };
+}
+
+/** Named counters' packet counts from `nft -j list counters table …`: name → packets. */
+export function parseNftCounters(json: string): Map<string, number> {
+  const doc = JSON.parse(json) as { nftables?: Json[] };
+  const out = new Map<string, number>();
+  for (const item of doc.nftables ?? []) {
+    const c = isObj(item) ? item.counter : undefined;
+    if (isObj(c) && typeof c.name === 'string' && typeof c.packets === 'number') out.set(c.name, c.packets);
+  }
+  return out;
 }

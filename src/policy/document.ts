@@ -6,7 +6,7 @@
  *   { "name": "db-from-web", "network": "blue", "select": { "app": "db" },
  *     "ingress": [ { "from": [ { "app": "web" } ], "ports": [ "tcp/5432" ] } ] }
  */
-import { CORE_SCHEMA, loadAll } from 'js-yaml';
+import { FAILSAFE_SCHEMA, loadAll } from 'js-yaml';
 import { invalid } from '../errors.js';
 import { checkLabels, type Labels } from '../rules/label.js';
 import { checkNetworkName, checkPolicyName } from '../rules/names.js';
@@ -94,8 +94,10 @@ export function parsePolicy(field: string, v: unknown): Policy {
 }
 
 /**
- * A file's text as data: JSON when it starts with `{` or `[`, else YAML (its core schema: no
- * custom tags, no functions; several `---` documents are a list of policies).
+ * A file's text as data: JSON when it starts with `{` or `[`, else YAML (several `---` documents
+ * are a list of policies). Every value of a policy is a string, so YAML's failsafe schema reads
+ * every scalar as one (and knows no custom tags): a network id prefix `699849111812` or a label
+ * `version: 1.10` stays what the user wrote, not a number that loses digits.
  */
 function parseText(field: string, text: string): unknown {
   if (/^\s*[[{]/.test(text)) {
@@ -107,7 +109,7 @@ function parseText(field: string, text: string): unknown {
   }
   let docs: unknown[];
   try {
-    docs = loadAll(text, undefined, { schema: CORE_SCHEMA });
+    docs = loadAll(text, undefined, { schema: FAILSAFE_SCHEMA });
   } catch (err) {
     throw invalid(field, `does not parse as YAML: ${(err as Error).message.split('\n')[0] ?? ''}`);
   }

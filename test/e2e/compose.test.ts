@@ -11,15 +11,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IMAGE } from './global-setup.js';
 import { httpGet } from './helpers/net.js';
-import { ROOT, assertNoOtherMynet, freePort, run, runOk, timed } from './helpers/packaging.js';
+import { COMPOSE_V2, ROOT, assertNoOtherMynet, freePort, run, runOk, timed } from './helpers/packaging.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
 import { mynetLinks } from './helpers/resources.js';
 import { waitFor } from './helpers/sh.js';
 
 const PROJECT = 'mnt-compose';
 const FILE = join(ROOT, 'examples/compose.yml');
-/** A DOCKER_CONFIG directory whose cli-plugins/ holds compose v2 (scripts/engines.sh fetch). */
-const COMPOSE_V2 = process.env.MNT_COMPOSE_V2 || '/var/cache/mynet-engines/compose-v2';
 
 interface Compose {
   readonly name: string;

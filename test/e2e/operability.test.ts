@@ -6,11 +6,11 @@
  * happened. The admin socket is a temp path, so nothing here touches /run/mynet.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { adminGet as adminGetFrom } from './helpers/admin.js';
 import { httpGet, httpGetFrom } from './helpers/net.js';
 import { type Outside, makeOutside } from './helpers/outside.js';
 import { type PluginHandle, removeStateDir, startPlugin } from './helpers/plugin.js';
@@ -50,17 +50,7 @@ describe('the mynet command, the reconcile loop and /metrics with a real dockerd
     return res.stdout;
   };
 
-  /** GET over the admin socket with node's http client, as Prometheus' unix-socket proxies do. */
-  const adminGet = (path: string): Promise<{ status: number; type: string; body: string }> =>
-    new Promise((done, fail) => {
-      const req = request({ socketPath: admin, path, method: 'GET' }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => done({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-      });
-      req.on('error', fail);
-      req.end();
-    });
+  const adminGet = (path: string): ReturnType<typeof adminGetFrom> => adminGetFrom(admin, path);
 
   beforeAll(async () => {
     plugin = await startPlugin({ env: { MYNET_RECONCILE_INTERVAL: String(INTERVAL_S), MYNET_ADMIN_SOCKET: admin } });

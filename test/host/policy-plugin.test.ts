@@ -4,11 +4,14 @@
  * through Plugin.applyPolicies / removePolicy as the admin socket calls them. Allowed flows
  * pass and their replies come back, the rest is dropped and counted under the policy; a
  * long-lived allowed TCP connection survives an unrelated policy and a new endpoint; the doctor
- * sees the real table as the model says; removing the policies restores the old behaviour, and
+ * sees the real table as the model says, lists a policy set element deleted or added by hand and
+ * repairs it; removing the policies restores the old behaviour, and
  * deleting the network leaves no table. One world for all of it. Names: mnt-mnpo*, 10.222.1.0/24.
  */
 import { describe, expect, it } from 'vitest';
+import { short } from '../../src/plan/link-names.js';
 import { policyCounter } from '../../src/plan/policy-nft.js';
+import { groupId } from '../../src/policy/compile.js';
 import { parsePolicyText } from '../../src/policy/document.js';
 import { createNetns, dockerId, type TestNetns } from '../helpers/netns.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -83,6 +86,29 @@ describe('network policy through the plugin, real kernel', () => {
     const counted = await host.run(['nft', 'list', 'counter', 'inet', 'mynet', policyCounter(net.id, 'db-from-web')]);
     expect(Number(/packets (\d+)/.exec(counted)?.[1])).toBeGreaterThan(0);
     // The doctor reads the real table (counter maps included) as the model writes it.
+    expect(await plugin.doctor(log, 'none')).toEqual([]);
+
+    // A policy set changed by hand: web's address deleted from the "from web" set cuts web off,
+    // and other's address added to it would let other in. The doctor lists each, changing
+    // nothing; a repair brings the set back to what the records say.
+    const fromWeb = `pg4-${short(net.id)}-${groupId([{ app: 'web' }])}`;
+    const element = async (verb: 'add' | 'delete', ip: string): Promise<void> => {
+      await host.run(['nft', verb, 'element', 'inet', 'mynet', fromWeb, `{ ${ip} }`]);
+    };
+    await element('delete', web.ip);
+    expect(await tcpAsk(web.box, db.ip, 5432, false)).toBeUndefined();
+    const found = await plugin.doctor(log, 'none');
+    expect(found.map((r) => [r.difference.kind, r.difference.detail, r.repaired])).toEqual([
+      ['missing', `missing ${fromWeb} ${web.ip}`, false],
+    ]);
+    expect(await plugin.doctor(log, 'safe')).toMatchObject([{ repaired: true }]);
+    expect(await tcpAsk(web.box, db.ip, 5432)).toBe(`db from ${web.ip}`);
+    await element('add', other.ip);
+    expect((await plugin.doctor(log, 'none')).map((r) => [r.difference.kind, r.difference.detail])).toEqual([
+      ['drift', `the rules of sets (${fromWeb} ${other.ip} no record explains) are not as mynet writes them`],
+    ]);
+    expect(await plugin.doctor(log, 'safe')).toMatchObject([{ repaired: true }]);
+    expect(await tcpAsk(other.box, db.ip, 5432, false)).toBeUndefined();
     expect(await plugin.doctor(log, 'none')).toEqual([]);
 
     // A long-lived allowed connection (web → db:5433, an echo), then unrelated changes.

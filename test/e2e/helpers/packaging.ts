@@ -19,6 +19,8 @@ export const ROOT = resolve(import.meta.dirname, '../../..');
 /** The managed plugin's name as `make plugin-install` creates it, and the driver name it gets. */
 export const PLUGIN = 'mynet';
 export const DRIVER = 'mynet:latest';
+/** A DOCKER_CONFIG directory whose cli-plugins/ holds compose v2 (scripts/engines.sh fetch). */
+export const COMPOSE_V2 = process.env.MNT_COMPOSE_V2 || '/var/cache/mynet-engines/compose-v2';
 
 export interface RunResult {
   readonly stdout: string;

@@ -160,6 +160,15 @@ describe('parseNftTable (nft -j list table inet mynet, nftables 1.0.6)', () => {
     );
   });
 
+  it("a counter map's data as the model writes it, quoted (nft -j prints the counter's name bare)", () => {
+    // Captured from nftables 1.0.6: `map m { type ipv4_addr : counter; elements = { 10.222.9.2 : "c1" } }`.
+    const json =
+      '{"nftables": [{"counter": {"family": "inet", "name": "c1", "table": "t", "handle": 1, "packets": 0, "bytes": 0}}, {"map": {"family": "inet", "name": "m", "table": "t", "type": "ipv4_addr", "handle": 2, "map": "counter", "elem": [["10.222.9.2", "c1"]]}}]}';
+    const p = parseNftTable(json);
+    expect(p.sets.get('m')).toEqual({ kind: 'map', type: 'ipv4_addr : counter', interval: false });
+    expect(p.elements.get('m')).toEqual(['10.222.9.2 : "c1"']);
+  });
+
   it('an empty table', () => {
     const empty = parseNftTable(
       '{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "mynet", "handle": 1}}]}',

@@ -57,4 +57,13 @@ describe('a policy document', () => {
     expect(() => parsePolicyText('db.json', JSON.stringify([good, good]))).toThrow(/policy db-from-web is given twice/);
     expect(() => parsePolicyText('db.json', ' '.repeat(POLICY_LIMITS.bytes + 1))).toThrow(/larger than 65536 bytes/);
   });
+
+  it('reads every YAML scalar as the text the user wrote: an all-digit id prefix, a label that looks like a number', () => {
+    const [p] = parsePolicyText(
+      'db.yaml',
+      'name: db-from-web\nnetwork: 012345678901\nselect: { app: db, version: 1.10 }\ningress:\n  - ports: [ tcp/5432 ]\n',
+    );
+    expect(p?.network).toBe('012345678901');
+    expect(p?.select).toEqual({ app: 'db', version: '1.10' });
+  });
 });
