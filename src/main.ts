@@ -109,7 +109,12 @@ async function main(): Promise<void> {
   await listenUnix(server, config.socket);
   void loadSchemas().catch((err: unknown) => log.error({ err }, 'cannot load the request schemas'));
   const metrics = new (await import('./metrics.js')).Metrics(() => state);
-  if (cluster) metrics.cluster({ etcdUp: () => cluster.agent.etcdUp, remoteEndpoints: () => cluster.agent.remoteEndpoints() });
+  if (cluster)
+    metrics.cluster({
+      etcdUp: () => cluster.agent.etcdUp,
+      remoteEndpoints: () => cluster.agent.remoteEndpoints(),
+      lostAddresses: () => cluster.agent.lostAddresses(),
+    });
   if (cluster)
     metrics.wireguard(() =>
       cluster.agent.wireguardPeers().catch((err: unknown) => {

@@ -135,7 +135,15 @@ export class Metrics {
   });
 
   /** The cluster's gauges (issue 17), registered only when a cluster store is configured. */
-  cluster(source: { etcdUp(): boolean; remoteEndpoints(): number }): void {
+  cluster(source: { etcdUp(): boolean; remoteEndpoints(): number; lostAddresses(): number }): void {
+    new Gauge({
+      name: 'mynet_cluster_addresses_lost',
+      help: 'Addresses this host uses that another node claims in etcd (this host was forgotten while away): not published from here until an operator decides',
+      registers: [this.registry],
+      collect() {
+        this.set(source.lostAddresses());
+      },
+    });
     new Gauge({
       name: 'mynet_cluster_etcd_up',
       help: '1 when the last etcd call or watch succeeded, 0 when etcd did not answer',

@@ -16,6 +16,12 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
       (n) =>
         `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)${n.definitionDiffers ? st.red(`; etcd's definition differs: ${n.definitionDiffers}`) : ''}`,
     ),
+    // Finding 4: this host was forgotten while away and another node holds addresses it uses.
+    ...c.networks.flatMap((n) =>
+      (n.lost ?? []).map(
+        (l) => `  ${st.red(`LOST: ${l.address} of cluster network ${n.cluster} is claimed by node ${l.holder}; not published from here`)}`,
+      ),
+    ),
     ...c.members.map(
       (m) =>
         `  member ${m.name} ${m.address} ${m.up === undefined ? 'unknown' : m.up ? st.green('up') : st.red('down')} endpoints ${m.endpoints}`,

@@ -83,6 +83,15 @@ export interface ForgetOutcome {
   readonly endpoints: number;
 }
 
+/** A claim or endpoint record of a node, at the revision read. */
+export interface NodeRecordItem {
+  readonly kind: 'address' | 'endpoint';
+  readonly key: string;
+  readonly modRevision: number;
+  /** An endpoint record's underlay address. */
+  readonly underlay?: string;
+}
+
 export type ReleaseOutcome = 'released' | 'absent' | 'not-ours';
 export type WithdrawOutcome = 'withdrawn' | 'absent' | 'not-ours';
 
@@ -307,13 +316,13 @@ export class ClusterStore {
   }
 
   /**
-   * `mynet cluster forget <node>`: removes a gone host's address claims and endpoint records in
-   * every cluster network, each only if it still names that node (a compare-and-delete).
+   * A node's address claims and endpoint records in every cluster network, by name, at the
+   * revision read (what `mynet cluster forget` checks and then removes), with the underlay
+   * address each endpoint record names.
    */
-  async forgetNode(node: string): Promise<ForgetOutcome> {
+  async recordsOfNode(node: string): Promise<NodeRecordItem[]> {
     const nets = await this.listOf('network', keys.networks());
-    let addresses = 0;
-    let endpoints = 0;
+    const out: NodeRecordItem[] = [];
     for (const n of nets) {
       for (const [kind, prefix] of [
         ['address', keys.addresses(n.cluster)],
@@ -321,12 +330,25 @@ export class ClusterStore {
       ] as const) {
         for (const it of (await this.kv.list(prefix)).items) {
           const c = readRecord(kind, it.key, it.value);
-          if (c.ok && c.record.node === node && (await this.kv.deleteIfAt(it.key, it.modRevision))) {
-            if (kind === 'address') addresses++;
-            else endpoints++;
-          }
+          if (!c.ok || c.record.node !== node) continue;
+          out.push({ kind, key: it.key, modRevision: it.modRevision, ...('underlay' in c.record && { underlay: c.record.underlay }) });
         }
       }
+    }
+    return out;
+  }
+
+  /**
+   * `mynet cluster forget <node>`: removes those of a gone host's claims and records that are
+   * still at the revision they were read at (a compare-and-delete: one rewritten since stays).
+   */
+  async forgetRecords(items: readonly NodeRecordItem[]): Promise<ForgetOutcome> {
+    let addresses = 0;
+    let endpoints = 0;
+    for (const it of items) {
+      if (!(await this.kv.deleteIfAt(it.key, it.modRevision))) continue;
+      if (it.kind === 'address') addresses++;
+      else endpoints++;
     }
     return { addresses, endpoints };
   }

@@ -12,6 +12,7 @@ import type { ClusterBinding, EndpointRecord, StateView } from '../driver/state.
 import { PluginError } from '../errors.js';
 import type { Executor } from '../host/executor.js';
 import { Backoff } from '../cluster/backoff.js';
+import type { LostAddress } from './converge.js';
 import type { DnsNames } from './dns-names.js';
 import type { NetworkPlane } from './plane.js';
 import type { RefusalReason } from './trust.js';
@@ -37,6 +38,11 @@ export interface AgentOptions {
   readonly claimGraceMs?: number;
   /** Deletes a settled departure from the journal (plugin.ts); without it departures wait. */
   readonly departureSettled?: (cluster: string, log: Logger) => Promise<void>;
+  /**
+   * Whether a node's registered underlay address answers (host/underlay-probe.ts), asked by
+   * `mynet cluster forget` (finding 4); without it (unit fakes) nothing is probed.
+   */
+  readonly underlayAnswers?: (address: string) => Promise<boolean>;
   /** Encrypted cluster networks (issue 24): whether this host can, and its tunnel address. */
   readonly wireguard?: WireGuardPort;
 }
@@ -76,6 +82,12 @@ export class AgentCore {
    * two is right is the operator's call: the hosts that built etcd's, or this one).
    */
   readonly definitionDiffers = new Map<string, string>();
+  /**
+   * Addresses this host's journal holds that another node's claim holds in etcd, by cluster name
+   * (issue 22, finding 4: this host was forgotten while away and the address given again). Set by
+   * each convergence; shown by `mynet status`, the doctor and mynet_cluster_addresses_lost.
+   */
+  readonly lost = new Map<string, readonly LostAddress[]>();
   /** The convergence running, if any (one at a time). */
   converging: Promise<void> = Promise.resolve();
   /** The presences of the nodes (nodes/ prefix), followed. */

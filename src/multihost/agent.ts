@@ -178,6 +178,11 @@ export class ClusterAgent implements ClusterPort {
     return networks.remoteNames(this.a, (node) => this.isUp(node));
   }
 
+  /** Addresses held here and claimed by another node (finding 4). */
+  lostAddresses(): number {
+    return networks.lostAddresses(this.a);
+  }
+
   remoteEndpoints(): number {
     return networks.remoteEndpoints(this.a);
   }

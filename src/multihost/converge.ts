@@ -6,9 +6,12 @@
  * claim or endpoint of this host that the journal no longer has (released or deleted while etcd
  * was away, or a claim whose answer timed out) is released or withdrawn. Withdrawals come
  * before releases, so no other host can claim an address while this host's old endpoint record
- * still points at it.
+ * still points at it. An address the journal holds whose claim names another node is lost
+ * (issue 22, finding 4: this host was forgotten while away and the address given again): it is
+ * not claimed, its endpoint is not published and this host's record of it is withdrawn, so no
+ * other host sends that address's traffic here; only an operator can say which container keeps it.
  */
-import { type NodeSelf, ownedBy, staleOwn } from '../cluster/owner.js';
+import { type NodeSelf, holderOf, ownedBy, staleOwn } from '../cluster/owner.js';
 import type { AddressClaim, EndpointRecord } from '../cluster/records.js';
 
 export interface LocalEndpoint {
@@ -22,7 +25,15 @@ export interface LocalEndpoint {
   readonly aliases?: readonly string[];
 }
 
+/** An address this host's journal holds that another node's claim holds in etcd. */
+export interface LostAddress {
+  readonly address: string;
+  /** The claim's holder as holderOf (owner.ts) shows it. */
+  readonly holder: string;
+}
+
 export interface ConvergePlan {
+  readonly lost: readonly LostAddress[];
   readonly withdraw: readonly string[];
   readonly release: readonly string[];
   readonly claim: readonly string[];
@@ -48,11 +59,20 @@ export function convergePlan(
     r.underlay === self.address &&
     r.name === l.name &&
     (r.aliases ?? []).join() === (l.aliases ?? []).join();
+  const lost = etcd.claims
+    .filter((c) => local.addresses.has(c.address) && !ownedBy(c, self))
+    .map((c) => ({ address: c.address, holder: holderOf(c) }))
+    .sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
+  const lostSet = new Set(lost.map((l) => l.address));
+  const usesLost = (l: LocalEndpoint): boolean => lostSet.has(l.address) || (l.address6 !== undefined && lostSet.has(l.address6));
+  const unpublished = new Set(local.endpoints.filter(usesLost).map((l) => l.id));
   return {
-    withdraw: [...ownRecords.keys()].filter((id) => !localIds.has(id)).sort(),
+    lost,
+    withdraw: [...ownRecords.keys()].filter((id) => !localIds.has(id) || unpublished.has(id)).sort(),
     release: [...heldClaims].filter((a) => !local.addresses.has(a)).sort(),
-    claim: [...local.addresses].filter((a) => !ownClaims.has(a)).sort(),
+    claim: [...local.addresses].filter((a) => !ownClaims.has(a) && !lostSet.has(a)).sort(),
     publish: local.endpoints.filter((l) => {
+      if (unpublished.has(l.id)) return false;
       const r = ownRecords.get(l.id);
       return !r || !same(l, r);
     }),

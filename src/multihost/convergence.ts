@@ -12,7 +12,7 @@ import { PluginError, messageOf } from '../errors.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import { bareAddress } from '../rules/address.js';
 import { type AgentCore, refOf } from './agent-core.js';
-import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint } from './converge.js';
+import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint, type LostAddress } from './converge.js';
 import { namesKey, recordNames } from './dns-names.js';
 import { settleDepartures } from './departures.js';
 
@@ -114,6 +114,7 @@ async function convergeNetwork(a: AgentCore, state: StateView, n: NetworkRecord,
       return { claims, endpoints };
     })());
   const plan = convergePlan(a.node, local, etcd);
+  lostChanged(a, c.name, plan.lost, log);
   if (isEmptyPlan(plan)) return;
   log.info(
     { withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length },
@@ -154,6 +155,23 @@ async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePla
     await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names }));
     a.published.set(e.id, namesKey(names));
   }
+}
+
+/**
+ * Keeps the lost addresses of a network (finding 4) and says so loudly when they change: two
+ * hosts use one address, and only an operator can say which container keeps it.
+ */
+function lostChanged(a: AgentCore, cluster: string, lost: readonly LostAddress[], log: Logger): void {
+  const before = (a.lost.get(cluster) ?? []).map((l) => l.address).join();
+  if (lost.length === 0) a.lost.delete(cluster);
+  else a.lost.set(cluster, lost);
+  if (lost.map((l) => l.address).join() === before) return;
+  if (lost.length > 0)
+    log.error(
+      { lost },
+      'cluster: addresses this host uses are claimed by another node in etcd (was this host forgotten while away?); their containers are no longer published to the other hosts: remove them, or the other node’s',
+    );
+  else log.info('cluster: no address of this host is claimed by another node any more');
 }
 
 /** Whether the journal holds `address` in the cluster network's pool now. */

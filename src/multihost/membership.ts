@@ -9,6 +9,7 @@ import { keys } from '../cluster/keys.js';
 import { NodePresence } from '../cluster/presence.js';
 import { RateLimitedWarning } from '../cluster/backoff.js';
 import { PluginError, messageOf } from '../errors.js';
+import { forgetRefusal, probeTargets } from './forget-check.js';
 import type { AgentCore } from './agent-core.js';
 
 export class Membership {
@@ -85,15 +86,31 @@ export class Membership {
     return presence;
   }
 
-  /** `mynet cluster forget <node>`: only a node that is not present, and never this one. */
+  /**
+   * `mynet cluster forget <node>`: only a node that shows no sign of life (forget-check.ts): not
+   * present, no record written while checked, no answer on its underlay; never this one.
+   */
   async forget(node: string): Promise<ForgetOutcome> {
-    if (node === this.a.node.name) throw new PluginError('CONFLICT', `node: ${node} is this host; it cannot forget itself`);
-    const nodes = await this.a.call(this.a.o.store.listNodes());
-    if (nodes.some((x) => x.name === node))
-      throw new PluginError(
-        'CONFLICT',
-        `node: ${node} is present in the cluster (its lease is alive); stop it first, or wait for its lease to expire`,
-      );
-    return this.a.call(this.a.o.store.forgetNode(node));
+    const self = { name: this.a.node.name, address: this.a.node.address };
+    const refuse = (why: string | undefined): void => {
+      if (why !== undefined) throw new PluginError('CONFLICT', why);
+    };
+    const none = { node, self, present: false, before: [], after: [], probed: [] };
+    refuse(forgetRefusal(none));
+    const present = async (): Promise<boolean> => (await this.a.call(this.a.o.store.listNodes())).some((x) => x.name === node);
+    refuse(forgetRefusal({ ...none, present: await present() }));
+    const before = await this.a.call(this.a.o.store.recordsOfNode(node));
+    const probe = this.a.o.underlayAnswers;
+    const targets = probeTargets(
+      before.flatMap((r) => (r.underlay !== undefined ? [r.underlay] : [])),
+      self.address,
+    );
+    const probed = probe ? await Promise.all(targets.map(async (address) => ({ address, answers: await probe(address) }))) : [];
+    // Read again after the probes: a node writing meanwhile is alive, and so is one present again.
+    const [after, back] = await Promise.all([this.a.call(this.a.o.store.recordsOfNode(node)), present()]);
+    refuse(forgetRefusal({ node, self, present: back, before, after, probed }));
+    this.a.o.log.warn({ node, probed }, 'cluster: forgetting a node: its claims and records leave etcd');
+    // Deleted at the revisions checked: one the node rewrites after the check stays.
+    return this.a.call(this.a.o.store.forgetRecords(before));
   }
 }

@@ -98,7 +98,10 @@ export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () =
 export async function networkDown(a: AgentCore, networkId: string): Promise<void> {
   const p = a.planes.get(networkId);
   a.planes.delete(networkId);
-  if (p) a.definitionDiffers.delete(p.binding.name);
+  if (p) {
+    a.definitionDiffers.delete(p.binding.name);
+    a.lost.delete(p.binding.name);
+  }
   await p?.stop();
   a.o.onRemoteChange?.();
   // The last encrypted network gone: nothing needs the tunnels (a plain network never did).
@@ -136,6 +139,13 @@ export function remoteNames(a: AgentCore, isUp: (node: string) => boolean): Cont
   return out;
 }
 
+/** Addresses held here and claimed by another node (finding 4), over every cluster network. */
+export function lostAddresses(a: AgentCore): number {
+  let n = 0;
+  for (const l of a.lost.values()) n += l.length;
+  return n;
+}
+
 export function remoteEndpoints(a: AgentCore): number {
   let n = 0;
   for (const p of a.planes.values()) n += p.remoteCount();
@@ -153,6 +163,12 @@ export async function doctor(a: AgentCore, repair: boolean, log: Logger, schedul
       out.push({
         object: `cluster network ${p.binding.name}`,
         detail: `etcd holds another definition than this host built (not repaired: remove the network on the hosts that are wrong): ${differs}`,
+        compared: false,
+      });
+    for (const l of a.lost.get(p.binding.name) ?? [])
+      out.push({
+        object: `cluster network ${p.binding.name} address ${l.address}`,
+        detail: `held here and claimed in etcd by node ${l.holder} (this host was forgotten while away?); not published from here, not repaired: remove this host's container of it, or the other's`,
         compared: false,
       });
     if (!p.synced) {

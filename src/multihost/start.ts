@@ -16,6 +16,7 @@ import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
 import { familyOf } from '../rules/address.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
+import { underlayAnswers } from '../host/underlay-probe.js';
 import { ClusterAgent } from './agent.js';
 import type { RefusalReason } from './trust.js';
 import type { DnsNames } from './dns-names.js';
@@ -106,6 +107,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     onRefused: o.onRefused,
     departureSettled: o.departureSettled,
     presenceTtlS: settings.presenceTtlS,
+    underlayAnswers: (address) => underlayAnswers(address),
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).
   log.info(

@@ -7,6 +7,7 @@
 import type { NodeRecord } from '../cluster/records.js';
 import { messageOf } from '../errors.js';
 import type { AgentCore } from './agent-core.js';
+import type { LostAddress } from './converge.js';
 import type { PeerStatus } from './wireguard/port.js';
 
 export interface MemberStatus {
@@ -32,6 +33,8 @@ export interface ClusterStatus {
     readonly remote: number;
     /** etcd's definition is not the one this host built: what differs (finding 23). */
     readonly definitionDiffers?: string;
+    /** Addresses held here that another node's claim holds in etcd (finding 4: forgotten while away). */
+    readonly lost?: readonly LostAddress[];
   }[];
   readonly members: readonly MemberStatus[];
   /** This host's WireGuard (issue 24), while an encrypted network is up. */
@@ -69,6 +72,7 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     synced: p.synced,
     remote: p.remoteCount(),
     ...(a.definitionDiffers.has(p.binding.name) && { definitionDiffers: a.definitionDiffers.get(p.binding.name) }),
+    ...(a.lost.has(p.binding.name) && { lost: a.lost.get(p.binding.name) }),
   }));
   const wireguard = await a.o.wireguard?.status().catch((err: unknown) => {
     // Status shows what it can: the rest of it does not wait on wg.

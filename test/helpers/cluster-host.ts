@@ -32,6 +32,8 @@ export interface ClusterHostOptions {
   readonly nameOf?: AgentOptions['nameOf'];
   /** Encrypted networks (issue 24): what this host can do. */
   readonly wireguard?: WireGuardPort;
+  /** `mynet cluster forget`'s probe of a node's underlay (finding 4). */
+  readonly underlayAnswers?: AgentOptions['underlayAnswers'];
 }
 
 /** A started host; the caller stops `agent` (afterEach). */
@@ -50,6 +52,7 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     claimGraceMs: o.claimGraceMs ?? 50,
     ...(o.nameOf && { nameOf: o.nameOf }),
     ...(o.wireguard && { wireguard: o.wireguard }),
+    ...(o.underlayAnswers && { underlayAnswers: o.underlayAnswers }),
     ...(o.refused && { onRefused: (reason: string) => o.refused?.set(reason, (o.refused.get(reason) ?? 0) + 1) }),
   });
   const t = testPlugin({ cluster: agent });

@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, type TestNetns } from '../helpers/netns.js';
 import { TAG, type DockerHost } from './dockerd-moves.js';
@@ -248,4 +249,29 @@ export async function leftoverNamespaces(tag = TAG): Promise<string[]> {
     .split('\n')
     .map((l) => l.split(' ')[0] as string)
     .filter((n) => n.startsWith(tag));
+}
+
+/**
+ * A cluster for one test file: started before its tests, each plugin's last problems printed
+ * after a failed test, destroyed after the file (no namespace of the tag left). Answers the
+ * cluster once started.
+ */
+export function clusterForFile(o: ClusterOptions & { readonly tag: string }): () => Cluster {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await Cluster.start(o);
+  }, 60_000);
+  afterEach((ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    for (const h of cluster?.hosts ?? [])
+      console.error(`--- host ${h.label}: last warnings and errors of its plugin\n${h.plugin.problems().slice(-8).join('\n')}`);
+  });
+  afterAll(async () => {
+    await cluster?.destroy();
+    expect(await leftoverNamespaces(o.tag)).toEqual([]);
+  });
+  return () => {
+    if (!cluster) throw new Error('the cluster is not started yet');
+    return cluster;
+  };
 }

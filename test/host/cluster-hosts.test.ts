@@ -17,7 +17,7 @@ import { defaultBridgeName } from '../../src/plan/link-names.js';
 import { dockerId, linkInfo } from '../helpers/netns.js';
 import { pings } from './plugin-fixture.js';
 import { forgeVxlan } from './forged-vxlan.js';
-import { Cluster, ETCD_ADDRESS, type Host, STRANGER_ADDRESS, leftoverNamespaces } from './cluster-hosts-fixture.js';
+import { Cluster, ETCD_ADDRESS, type Host, STRANGER_ADDRESS, UNDERLAY_IF, leftoverNamespaces } from './cluster-hosts-fixture.js';
 import {
   claims,
   clusterStatus,
@@ -460,8 +460,14 @@ describe('one cluster network on three hosts', () => {
     const live_ = await adminPost(a.plugin.adminSocket, `/cluster/forget?node=${b.nodeName}`);
     expect(live_.status, live_.body).not.toBe(200);
     expect(live_.body).toContain('present');
+    // Its kernel still answers on the underlay (only the plugin died): forget is refused until
+    // the host is gone from the underlay too (issue 22, finding 4).
+    const answering = await adminPost(a.plugin.adminSocket, `/cluster/forget?node=${c.nodeName}`);
+    expect(answering.body).toContain(`still answers on its underlay address ${c.address}`);
+    await c.ns.run(['ip', 'link', 'set', UNDERLAY_IF, 'down']);
     const forgot = await adminPost(a.plugin.adminSocket, `/cluster/forget?node=${c.nodeName}`);
     expect(forgot.status, forgot.body).toBe(200);
+    await c.ns.run(['ip', 'link', 'set', UNDERLAY_IF, 'up']);
     expect(heldBy(await claims(cluster.etcd, CLUSTER), c.nodeName)).toEqual([]);
     expect(heldBy(await endpointRecords(cluster.etcd, CLUSTER), c.nodeName)).toEqual([]);
     await until("cc's entries gone from A after forget", async () => !(await fdbOf(netOf(a))).has(cc.mac));

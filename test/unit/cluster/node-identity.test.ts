@@ -89,10 +89,10 @@ describe('ownership: ids are identity, names are labels', () => {
       { addresses: new Set(), endpoints: [] },
       { claims: [{ ...theirs, address: '10.77.0.5' }], endpoints: [rec] },
     );
-    expect(plan).toEqual({ withdraw: [], release: [], claim: [], publish: [] });
+    expect(plan).toEqual({ lost: [], withdraw: [], release: [], claim: [], publish: [] });
     const legacy = { v: 1 as const, cluster: 'blue', node: 'h', address: '10.77.0.6', claimedAt: theirs.claimedAt };
     const up = convergePlan(self, { addresses: new Set(['10.77.0.6']), endpoints: [] }, { claims: [legacy], endpoints: [] });
-    expect(up).toEqual({ withdraw: [], release: [], claim: ['10.77.0.6'], publish: [] });
+    expect(up).toEqual({ lost: [], withdraw: [], release: [], claim: ['10.77.0.6'], publish: [] });
   });
 });
 

@@ -45,7 +45,13 @@ describe('convergePlan', () => {
       { addresses: new Set(['10.77.0.2', '10.77.0.3']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2')] },
       { claims: [], endpoints: [] },
     );
-    expect(p).toEqual({ withdraw: [], release: [], claim: ['10.77.0.2', '10.77.0.3'], publish: [local('aaaaaaaaaaaa', '10.77.0.2')] });
+    expect(p).toEqual({
+      lost: [],
+      withdraw: [],
+      release: [],
+      claim: ['10.77.0.2', '10.77.0.3'],
+      publish: [local('aaaaaaaaaaaa', '10.77.0.2')],
+    });
   });
 
   it("released and deleted while etcd was away (or a claim whose answer timed out): released and withdrawn; other hosts' records are not touched", () => {
@@ -57,7 +63,7 @@ describe('convergePlan', () => {
         endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2'), rec('bbbbbbbbbbbb', '10.77.0.9', 'host-b')],
       },
     );
-    expect(p).toEqual({ withdraw: ['aaaaaaaaaaaa'], release: ['10.77.0.2'], claim: [], publish: [] });
+    expect(p).toEqual({ lost: [], withdraw: ['aaaaaaaaaaaa'], release: ['10.77.0.2'], claim: [], publish: [] });
   });
 
   it('a record that differs (a new name from Docker, another underlay) is published again', () => {
@@ -73,5 +79,33 @@ describe('convergePlan', () => {
       { claims: [claim('10.77.0.2')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2')] },
     );
     expect(moved.publish).toHaveLength(1);
+  });
+
+  it('forgotten while away, its address claimed by another (finding 4): lost, not claimed, not published, its own record withdrawn', () => {
+    const p = convergePlan(
+      self,
+      {
+        addresses: new Set(['10.77.0.2', '10.77.0.3']),
+        endpoints: [local('aaaaaaaaaaaa', '10.77.0.2'), local('cccccccccccc', '10.77.0.3')],
+      },
+      { claims: [claim('10.77.0.2', 'host-b')], endpoints: [rec('aaaaaaaaaaaa', '10.77.0.2')] },
+    );
+    expect(p).toEqual({
+      lost: [{ address: '10.77.0.2', holder: 'host-b' }],
+      withdraw: ['aaaaaaaaaaaa'],
+      release: [],
+      claim: ['10.77.0.3'],
+      publish: [local('cccccccccccc', '10.77.0.3')],
+    });
+  });
+
+  it('a claim gone (forgotten, nobody took it) is claimed again: not lost', () => {
+    const p = convergePlan(
+      self,
+      { addresses: new Set(['10.77.0.2']), endpoints: [local('aaaaaaaaaaaa', '10.77.0.2')] },
+      { claims: [], endpoints: [] },
+    );
+    expect(p.lost).toEqual([]);
+    expect(p.claim).toEqual(['10.77.0.2']);
   });
 });
