@@ -10,8 +10,9 @@
 #   - /run is a fresh tmpfs, with everything of the host's /run bound back except what two
 #     engines would share: the default Docker socket and pid file, /run/docker (legacy plugin
 #     discovery is hard-coded to /run/docker/plugins), /run/containerd, /run/netns (the tests
-#     name their namespaces the same on every engine), /run/mynet, /run/mynet-engines and the
-#     xtables lock (whose tables live in the namespace);
+#     name their namespaces the same on every engine), /run/mynet, /run/mynet-engines, the
+#     xtables lock (whose tables live in the namespace) and /run/wireguard (wireguard-go's
+#     control sockets, named by interface: the engines' tests name theirs alike);
 #   - /tmp is DIR/tmp (the tests' temp dirs, dockerd's log dirs, which a test finds by prefix);
 #   - /sys is a sysfs of the new namespace (the plugin reads its links there), with the cgroup
 #     tree bound back (dockerd needs it).
@@ -21,7 +22,7 @@
 # is left on the host. DIR must exist; its subdirectories are made here.
 set -euo pipefail
 
-PRIVATE_RUN=" docker docker.sock docker.pid containerd netns mynet mynet-engines xtables.lock "
+PRIVATE_RUN=" docker docker.sock docker.pid containerd netns mynet mynet-engines xtables.lock wireguard "
 
 inside() {
   local dir=$1 net=$2 e n

@@ -84,12 +84,16 @@ export function messageOf(err: unknown): string {
   return String(err);
 }
 
+/**
+ * The first line that says something. Lines of a box drawn with box-drawing characters are
+ * skipped: wireguard-go prints such a notice on every start, before its real error.
+ */
 function firstLine(s: string): string {
   return (
     s
       .split('\n')
       .map((l) => l.trim())
-      .find((l) => l.length > 0) ?? ''
+      .find((l) => l.length > 0 && !/^[\u2500-\u257f]/.test(l)) ?? ''
   );
 }
 

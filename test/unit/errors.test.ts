@@ -45,6 +45,11 @@ describe('error classes', () => {
       'ip link add: RTNETLINK answers: File exists',
     );
     expect(new HostCommandError(['nft', '-f', '-'], 1, '').message).toBe('nft -f -: exit code 1');
+    // wireguard-go's boxed notice comes before its real error on every start.
+    const banner = '┌────┐\n│   Running wireguard-go is not required   │\n└────┘\nUAPI listen error: unix socket in use\n';
+    expect(new HostCommandError(['wireguard-go', 'wg0'], 1, banner).message).toBe(
+      'wireguard-go wg0: UAPI listen error: unix socket in use',
+    );
     expect(new HostCommandError(['x'], undefined, '').message).toBe('x: exit code ?');
     expect(new HostCommandError(['x'], undefined, 'whatever', { timedOut: true }).message).toBe('x: timed out');
     expect(new HostCommandError(['x'], 1, '').code).toBe('HOST_COMMAND_FAILED');
