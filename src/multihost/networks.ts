@@ -25,15 +25,9 @@ export async function defineNetwork(a: AgentCore, w: NetworkWanted, log: Logger)
       })
     : undefined;
   const family = familyOf(a.node.address);
-  // WireGuard's peers and tunnel addresses are IPv4 (wireguard/settings.ts): refused before any write.
-  if (w.encrypt && family === 6)
-    throw new PluginError(
-      'INVALID_REQUEST',
-      `option mynet.encrypt: not over an IPv6 underlay yet (MYNET_NODE_ADDRESS is ${a.node.address}); WireGuard's peers and tunnel addresses are IPv4 only`,
-    );
   if (wg && !wg.ok) throw new PluginError('INVALID_REQUEST', wg.refusal);
   a.identityAccepted();
-  const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(a.o.underlayMtu) : clusterMtu(a.o.underlayMtu, family));
+  const mtu = Math.min(w.mtu, w.encrypt ? encryptedClusterMtu(a.o.underlayMtu, family) : clusterMtu(a.o.underlayMtu, family));
   const def = await a.call(a.o.store.defineNetwork({ ...w, mtu }));
   log.info({ cluster: def.cluster, vni: def.vni, createdBy: def.createdBy, encrypt: def.encrypt ?? 'none' }, 'cluster: network defined');
   // An encrypted network's VXLAN runs between tunnel addresses, inside WireGuard.

@@ -14,7 +14,6 @@ import { loadNodeId } from '../cluster/node-id.js';
 import { checkTls, parseClusterSettings, readTls } from '../cluster/settings.js';
 import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
-import { familyOf } from '../rules/address.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { underlayAnswers } from '../host/underlay-probe.js';
 import { ClusterAgent } from './agent.js';
@@ -75,26 +74,22 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
   const store = new ClusterStore(kv, { name: settings.nodeName, address, id: nodeId.id });
   const wg = parseWireGuardSettings(o.env);
   const mtu = underlayMtu(address, log);
-  // WireGuard's peers and tunnel addresses are IPv4: over an IPv6 underlay (issue 23) there is
-  // no WireGuard, and encrypted networks are refused at create, naming why (networks.ts).
-  const wireguard =
-    familyOf(address) === 6
-      ? undefined
-      : new WireGuardLifecycle({
-          settings: wg,
-          // Probed at each encrypted create (a few stat calls): installing wireguard-go needs no restart.
-          probe: () => probeHost(o.env),
-          kv,
-          exec: o.exec,
-          command: (argv, l) => o.exec.command(argv, l),
-          log: log.child({ wireguard: wg.iface }),
-          node: { name: settings.nodeName, address },
-          stateDir: o.stateDir,
-          tunnelCidr: wg.address ?? tunnelAddressFor(address),
-          underlayMtu: mtu,
-        });
+  // Over either underlay family: the tunnel addresses are IPv4 whatever it is (wireguard/settings.ts).
+  const wireguard = new WireGuardLifecycle({
+    settings: wg,
+    // Probed at each encrypted create (a few stat calls): installing wireguard-go needs no restart.
+    probe: () => probeHost(o.env),
+    kv,
+    exec: o.exec,
+    command: (argv, l) => o.exec.command(argv, l),
+    log: log.child({ wireguard: wg.iface }),
+    node: { name: settings.nodeName, address },
+    stateDir: o.stateDir,
+    tunnelCidr: wg.address ?? tunnelAddressFor(address),
+    underlayMtu: mtu,
+  });
   const agent = new ClusterAgent({
-    ...(wireguard && { wireguard }),
+    wireguard,
     store,
     underlayMtu: mtu,
     exec: o.exec,

@@ -69,3 +69,34 @@ export function gapOf(answered: ReadonlySet<number>, after: number, intervalMs: 
   }
   return { gapMs: firstLost === undefined ? 0 : ((back ?? last) - firstLost) * intervalMs, lost, sent: last - after };
 }
+
+/**
+ * A capture of `port` (a host's port of the underlay bridge: the bridge device itself sees only
+ * what is sent to it) while `during` runs, in the underlay's namespace; the file's path.
+ */
+export async function captureUnderlay(underlayNs: string, port: string, pcap: string, during: () => Promise<void>): Promise<string> {
+  const capture = execa(
+    'ip',
+    ['netns', 'exec', underlayNs, 'tcpdump', '--immediate-mode', '-Z', 'root', '-i', port, '-nn', '-U', '-w', pcap],
+    {
+      reject: false,
+    },
+  );
+  let listening = false;
+  capture.stderr?.on('data', (d: Buffer) => (listening ||= d.toString().includes('listening on')));
+  try {
+    for (let i = 0; i < 500 && !listening; i++) await new Promise((r) => setTimeout(r, 20));
+    if (!listening) throw new Error(`tcpdump on ${port} did not start capturing within 10 s`);
+    await during();
+    // tcpdump hands packets over from the kernel's ring in blocks: let the last ones reach the file.
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    capture.kill('SIGINT');
+    await capture;
+  }
+  return pcap;
+}
+
+/** The capture's packets that `filter` (tcpdump's expression) takes, one a line. */
+export const capturedLines = async (pcap: string, filter: readonly string[]): Promise<string[]> =>
+  (await execa('tcpdump', ['-nn', '-r', pcap, ...filter])).stdout.split('\n').filter(Boolean);

@@ -10,7 +10,7 @@
 import { WIREGUARD_ALIAS } from '../../plan/link-names.js';
 import type { HostPlan } from '../../plan/step.js';
 import type { ObservedPeer, WgCommand } from './peer-plan.js';
-import { peerDrift, removePeerCommand, setPeerCommand } from './peer-plan.js';
+import { endpointOf, peerDrift, removePeerCommand, setPeerCommand } from './peer-plan.js';
 import type { Judged } from './peer-record.js';
 import type { Difference } from '../../doctor/difference.js';
 
@@ -53,7 +53,7 @@ export function wireguardDifferences(
       if (drift) out.push({ kind: 'drift', object: peer, detail: drift, fix: steps(`${peer} as etcd says`, [setPeerCommand(iface, p)]) });
       continue;
     }
-    const old = strangers.find(([k, s]) => !replaced.has(k) && s.endpoint === `${p.underlay}:${p.port}`);
+    const old = strangers.find(([k, s]) => !replaced.has(k) && s.endpoint === endpointOf(p));
     if (old) {
       replaced.add(old[0]);
       out.push({
@@ -66,7 +66,7 @@ export function wireguardDifferences(
       out.push({
         kind: 'missing',
         object: peer,
-        detail: `not on the interface: etcd says ${keyText(p.publicKey)} at ${p.underlay}:${p.port}`,
+        detail: `not on the interface: etcd says ${keyText(p.publicKey)} at ${endpointOf(p)}`,
         fix: steps(`${peer} as etcd says`, [setPeerCommand(iface, p)]),
       });
   }

@@ -21,18 +21,26 @@ import { readRecord } from '../../cluster/records.js';
 import { PluginError, messageOf } from '../../errors.js';
 import { type Executor, applyAll, applyPlan } from '../../host/executor.js';
 import { wireguardMtu } from '../../rules/mtu.js';
-import { bareAddress } from '../../rules/address.js';
+import { bareAddress, familyOf } from '../../rules/address.js';
 import type { Runner } from './capability.js';
 import { type HostKey, loadOrCreateKey, newPrivateKey, writeKey } from './keyfile.js';
 import { type Judged, PEERS_PREFIX, type PeerRecord, encodePeer, judgePeers, peerKey, readPeer } from './peer-record.js';
-import { deleteInterfaceStep, interfaceCommands, interfaceSteps, parseWgShow, parseWgStats, peerCommands } from './peer-plan.js';
+import {
+  deleteInterfaceStep,
+  endpointOf,
+  interfaceCommands,
+  interfaceSteps,
+  parseWgShow,
+  parseWgStats,
+  peerCommands,
+} from './peer-plan.js';
 import type { PeerStatus } from './port.js';
 import { type WgLink, wireguardDifferences } from './doctor.js';
 import { WIREGUARD_ALIAS } from '../../plan/link-names.js';
 import type { EntryDifference } from '../plane.js';
 
 const peersKey = (peers: readonly PeerRecord[]): string =>
-  peers.map((p) => `${p.node} ${p.publicKey} ${p.underlay}:${p.port} ${p.tunnel}`).join('\n');
+  peers.map((p) => `${p.node} ${p.publicKey} ${endpointOf(p)} ${p.tunnel}`).join('\n');
 
 export interface WireGuardHostDeps {
   readonly kv: Kv;
@@ -99,7 +107,11 @@ export class WireGuardHost {
         );
     }
     for (const c of interfaceCommands(iface, this.key.path, this.d.port)) await this.d.command(c, log);
-    await applyPlan(this.d.exec, interfaceSteps(iface, this.d.tunnelCidr, wireguardMtu(this.d.underlayMtu)), log);
+    await applyPlan(
+      this.d.exec,
+      interfaceSteps(iface, this.d.tunnelCidr, wireguardMtu(this.d.underlayMtu, familyOf(this.d.node.address))),
+      log,
+    );
     await this.publish();
     if (!this.peersFollower) {
       // Judged when a copy changes, and when it becomes complete (the changes of a list come just before).
@@ -261,7 +273,7 @@ export class WireGuardHost {
       const s = stats.get(p.publicKey);
       return {
         node: p.node,
-        endpoint: `${p.underlay}:${p.port}`,
+        endpoint: endpointOf(p),
         tunnel: p.tunnel,
         programmed: s !== undefined,
         lastHandshake: s && s.lastHandshake > 0 ? new Date(s.lastHandshake * 1000).toISOString() : undefined,

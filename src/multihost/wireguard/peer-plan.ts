@@ -8,6 +8,7 @@ import type { HostStep } from '../../plan/step.js';
 import type { PeerRecord } from './peer-record.js';
 import { isWgKey } from './keyfile.js';
 import { WIREGUARD_ALIAS } from '../../plan/link-names.js';
+import { familyOf } from '../../rules/address.js';
 
 /** One peer as the interface holds it: its endpoint and allowed addresses. */
 export interface ObservedPeer {
@@ -38,6 +39,10 @@ export function parseWgShow(endpoints: string, allowedIps: string): Map<string, 
 
 export type WgCommand = readonly string[];
 
+/** A peer's endpoint as `wg` takes and prints it: an IPv6 address in brackets ("[2001:db8::2]:51820"). */
+export const endpointOf = (p: Pick<PeerRecord, 'underlay' | 'port'>): string =>
+  `${familyOf(p.underlay) === 6 ? `[${p.underlay}]` : p.underlay}:${p.port}`;
+
 /** `wg set` argv that makes a peer as its record says (`allowed-ips` replaces the list: an old tunnel address goes with it). */
 export const setPeerCommand = (iface: string, p: PeerRecord): WgCommand => [
   'wg',
@@ -46,7 +51,7 @@ export const setPeerCommand = (iface: string, p: PeerRecord): WgCommand => [
   'peer',
   p.publicKey,
   'endpoint',
-  `${p.underlay}:${p.port}`,
+  endpointOf(p),
   'allowed-ips',
   `${p.tunnel}/32`,
   'persistent-keepalive',
@@ -57,7 +62,7 @@ export const removePeerCommand = (iface: string, key: string): WgCommand => ['wg
 
 /** Why the interface's peer is not as its record says (endpoint, allowed addresses), or undefined. */
 export function peerDrift(p: PeerRecord, o: ObservedPeer): string | undefined {
-  const endpoint = `${p.underlay}:${p.port}`;
+  const endpoint = endpointOf(p);
   const allowed = `${p.tunnel}/32`;
   const wrong: string[] = [];
   if (o.endpoint !== endpoint) wrong.push(`endpoint ${o.endpoint ?? 'none'}, not ${endpoint}`);

@@ -8,7 +8,7 @@
 import { invalid } from '../../errors.js';
 import { parseIp } from '../../ip/address.js';
 import { contains, parseCidr } from '../../ip/cidr.js';
-import { unicastProblem } from '../../rules/address.js';
+import { underlayProblem, unicastProblem } from '../../rules/address.js';
 import { NODE_NAME, checkNodeName } from '../../rules/names.js';
 import { PREFIX } from '../../cluster/keys.js';
 import { isWgKey } from './keyfile.js';
@@ -40,6 +40,16 @@ const unicast4 = (v: unknown): string | undefined => {
   return p ? `${p}, not a host's` : undefined;
 };
 
+/**
+ * The underlay: IPv4 or IPv6 (issue 23), as the node records check it (canonical IPv6: it is
+ * compared as text with the registered address, and is the endpoint `wg` prints back).
+ */
+const underlay = (v: unknown): string | undefined => {
+  if (typeof v !== 'string' || v.includes('/') || !parseIp(v)) return 'must be an IPv4 or IPv6 address';
+  const p = underlayProblem(v);
+  return p ? `${p}, not a host's` : undefined;
+};
+
 export function readPeer(key: string, bytes: string): PeerRead {
   const name = key.startsWith(PEERS_PREFIX) ? key.slice(PEERS_PREFIX.length) : '';
   if (!NODE_NAME.test(name)) return { ok: false, problem: `${key}: not a WireGuard peer key` };
@@ -63,7 +73,7 @@ export function readPeer(key: string, bytes: string): PeerRead {
         ? undefined
         : `must be an integer from ${PORT_MIN} to ${PORT_MAX}`,
     ],
-    ['underlay', unicast4(r.underlay)],
+    ['underlay', underlay(r.underlay)],
     ['tunnel', unicast4(r.tunnel)],
     ['updatedAt', typeof r.updatedAt === 'string' && !Number.isNaN(Date.parse(r.updatedAt)) ? undefined : 'must be an ISO time'],
   ];

@@ -66,11 +66,15 @@ export function checkTunnelAddress(field: string, text: string): string {
 /**
  * The default tunnel address: the underlay address's low 22 bits in 100.64.0.0/10, so hosts
  * agree without configuration when their underlay addresses differ in those bits (one /10 or
- * smaller underlay). Two hosts that collide are told so by the peer check (peer-record.ts).
+ * smaller IPv4 underlay; over IPv6, hosts numbered apart within their /64's last 22 bits, as
+ * ::1, ::2 or SLAAC's random interface ids mostly are). The tunnel stays IPv4 whatever the
+ * underlay: the VXLAN inside it, and the guard's member set, need one family. Two hosts that
+ * collide are told so by the peer check (peer-record.ts: a tunnel address held twice is
+ * believed for neither); MYNET_WIREGUARD_ADDRESS sets one by hand.
  */
 export function tunnelAddressFor(underlay: string): string {
   const a = parseIp(underlay);
-  if (!a || a.family !== 4) throw invalid('MYNET_NODE_ADDRESS', `"${underlay}" is not an IPv4 address`);
+  if (!a) throw invalid('MYNET_NODE_ADDRESS', `"${underlay.slice(0, 60)}" is not an IPv4 or IPv6 address`);
   let low = a.value & ((1n << 22n) - 1n);
   // All zeros or all ones would be the range's network or broadcast address.
   if (low === 0n) low = 1n;

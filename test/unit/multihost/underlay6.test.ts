@@ -2,13 +2,12 @@
  * Issue 23 item 4: a host whose MYNET_NODE_ADDRESS is IPv6, through the real orchestrator and
  * cluster agent on an in-memory etcd. The network's MTU is the underlay's minus VXLAN's 70 bytes
  * over IPv6 (rules/mtu.ts), its records carry the IPv6 underlay and every reader accepts them,
- * the VXLAN device's source is that address and its guard matches `ip6 saddr`; an encrypted
- * network is refused before anything is written (WireGuard's side is IPv4 only).
+ * the VXLAN device's source is that address and its guard matches `ip6 saddr`. An encrypted
+ * network over an IPv6 underlay: test/unit/multihost/wireguard/create.test.ts and underlay6.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseKey, PREFIX } from '../../../src/cluster/keys.js';
 import { readRecord } from '../../../src/cluster/records.js';
-import { PluginError } from '../../../src/errors.js';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { renderOp } from '../../../src/plan/step.js';
 import { clusterHost, clusterNetwork } from '../../helpers/cluster-host.js';
@@ -46,28 +45,5 @@ describe('a host on an IPv6 underlay', () => {
     expect(plan).toMatch(/mtu 1430/);
     expect(plan).toMatch(/type ipv6_addr;/);
     expect(plan).toMatch(/@th,96,24 \d+ ip6 saddr != @vxpeers-/);
-  });
-
-  it('refuses an encrypted network, naming the option and why, before anything is written', async () => {
-    const kv = new MemoryKv();
-    const h = clusterHost(kv, 'host-a', UNDERLAY);
-    agents.push(h.agent);
-    const pool = await h.plugin.requestPool({ Pool: '10.223.62.0/24' }, log);
-    const gw = await h.plugin.requestAddress({ PoolID: pool.PoolID, Options: { RequestAddressType: 'com.docker.network.gateway' } }, log);
-    const err = await h.plugin
-      .createNetwork(
-        {
-          NetworkID: hexId(0x64),
-          Options: { 'com.docker.network.generic': { 'mynet.cluster': 'mn62', 'mynet.encrypt': 'wireguard' } },
-          IPv4Data: [{ Pool: '10.223.62.0/24', Gateway: gw.Address }],
-        },
-        log,
-      )
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PluginError);
-    expect((err as Error).message).toMatch(
-      /^option mynet\.encrypt: not over an IPv6 underlay yet \(MYNET_NODE_ADDRESS is 2001:db8:62::1\)/,
-    );
-    expect((await kv.list(`${PREFIX}networks/`)).items).toEqual([]);
   });
 });

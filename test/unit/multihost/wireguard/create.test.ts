@@ -118,6 +118,20 @@ describe('encrypted cluster networks at create', () => {
     expect(text).toMatch(/mtu 1390/);
   });
 
+  it('over an IPv6 underlay: MTU 1500 - 80 - 50; VXLAN from the IPv4 tunnel address; plaintext of either family dropped', async () => {
+    const kv = new MemoryKv();
+    const a = host(kv, 'host-a', '2001:db8:64::1', new FakeWg('100.64.0.1'));
+    expect(await create(a, ENCRYPT)).toBe('created');
+    expect(JSON.parse(kv.data.get(keys.network('secure'))?.value ?? '{}')).toMatchObject({ encrypt: 'wireguard', mtu: 1370 });
+    expect(a.plugin.state.networks.get(NET)?.cluster).toMatchObject({ local: '100.64.0.1', mtu: 1370 });
+    const text = a.exec.calls.map((c) => renderOp(c.op)).join('\n');
+    expect(text).toMatch(/type vxlan id \d+ local 100\.64\.0\.1 dstport 4789/);
+    // Members are admitted by tunnel address (IPv4); the plaintext drop names no family: in the
+    // inet table it takes IPv6 VXLAN from the underlay as it takes IPv4.
+    expect(text).toMatch(/type ipv4_addr;/);
+    expect(text).toMatch(/add rule inet mynet vxlan-in-\w+ iifname != "mnwg-w0" udp dport 4789 @th,96,24 \d+ counter/);
+  });
+
   it("the plaintext drop is in the network's guard, made before its VXLAN device; the interface comes up with it and goes with the last one", async () => {
     const kv = new MemoryKv();
     const wg = new FakeWg('198.18.170.1');

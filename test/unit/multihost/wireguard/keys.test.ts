@@ -91,7 +91,7 @@ describe('peer records: shape', () => {
     expect(problem(rec({ port: 80 }))).toMatch(/\/port must be an integer from 1024 to 65535/);
     expect(problem(rec({ port: 65536 }))).toMatch(/\/port/);
     expect(problem(rec({ underlay: '127.0.0.1' }))).toMatch(/\/underlay/);
-    expect(problem(rec({ underlay: '198.18.160.2/24' }))).toMatch(/\/underlay must be an IPv4 address/);
+    expect(problem(rec({ underlay: '198.18.160.2/24' }))).toMatch(/\/underlay must be an IPv4 or IPv6 address/);
     expect(problem(rec({ tunnel: '224.0.0.1' }))).toMatch(/\/tunnel/);
     expect(problem(rec({ node: 'host-c' }))).toMatch(/\/node must be the key's node name/);
     expect(problem({ ...rec(), v: 2 })).toMatch(/\/v must be 1/);
