@@ -1,6 +1,6 @@
 /**
  * Which of a local network's options a cluster network takes (issue 23, item 6). Every option
- * either works across hosts (README's option table says how) or is refused here by name, with
+ * either works across hosts (docs/cluster.md's option table says how) or is refused here by name, with
  * the reason: none may act on this host only while the user believes it holds for the network.
  * `--internal` and `mynet.multicast` work and are part of the recorded definition (every host
  * must ask the same); the options refused are those whose effect would stop at this host.
@@ -13,7 +13,7 @@ export interface ClusterIpamData {
   readonly AuxAddresses?: Record<string, string> | null;
 }
 
-/** A refusal: the field it names and why (tested one by one against the README's table). */
+/** A refusal: the field it names and why (tested one by one against docs/cluster.md's table). */
 export interface ClusterRefusal {
   readonly field: string;
   readonly why: string;

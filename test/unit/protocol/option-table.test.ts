@@ -1,5 +1,5 @@
 /**
- * README's "Options on a cluster network" table (issue 23, item 6) against the code: every
+ * docs/cluster.md's "Options on a cluster network" table (issue 23, item 6) against the code: every
  * option src/protocol/options.ts reads has a row, every row naming an option is one it reads,
  * and what a row says is refused is refused (by name), what it says works is taken.
  */
@@ -9,12 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { clusterRefusals } from '../../../src/driver/cluster-options.js';
 import { OPTION_KEYS, parseNetworkOptions } from '../../../src/protocol/options.js';
 
-const README = readFileSync(resolve(import.meta.dirname, '../../../README.md'), 'utf8');
+const DOC = readFileSync(resolve(import.meta.dirname, '../../../docs/cluster.md'), 'utf8');
 
 function tableRows(): { option: string; local: string; cluster: string }[] {
-  const start = README.indexOf('### Options on a cluster network');
+  const start = DOC.indexOf('## Options on a cluster network');
   expect(start).toBeGreaterThan(0);
-  const lines = README.slice(start).split('\n');
+  const lines = DOC.slice(start).split('\n');
   const first = lines.findIndex((l) => l.startsWith('| option |'));
   const rows: { option: string; local: string; cluster: string }[] = [];
   for (const l of lines.slice(first + 2)) {
@@ -52,7 +52,7 @@ const errorOf = (f: () => unknown): string => {
   return '';
 };
 
-describe('README option table', () => {
+describe('docs/cluster.md option table', () => {
   const rows = tableRows();
 
   it('lists every option options.ts reads, and none it does not', () => {
