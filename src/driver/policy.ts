@@ -107,6 +107,13 @@ export function resolveNetwork(s: Pick<StateView, 'networks'>, given: string, na
   return one.id;
 }
 
+/**
+ * At most this many policies are stored (each is a chain's rules and sets in the kernel, and
+ * every endpoint change recompiles its network's): a script applying new names in a loop is
+ * refused rather than growing the journal and the table without bound.
+ */
+export const MAX_POLICIES = 1024;
+
 /** Applies policies (new, or replacing those of the same names), all or none. */
 export function applyPolicies(
   s: StateView,
@@ -121,6 +128,9 @@ export function applyPolicies(
       throw invalid(`policy[${i}].network`, `${p.network} is a cluster network; policies on cluster networks are not supported yet`);
     return { ...p, networkId };
   });
+  const total = new Set([...s.policies.keys(), ...records.map((r) => r.name)]).size;
+  if (total > MAX_POLICIES)
+    throw invalid('policy', `${total} policies would be stored, at most ${MAX_POLICIES}: remove some first (mynet policy rm)`);
   const changes: Change[] = records.map((policy) => ({ op: 'policy.put', policy }));
   // A policy moved to another network leaves the old one too.
   const touched = new Set([...records.map((r) => r.networkId), ...records.flatMap((r) => s.policies.get(r.name)?.networkId ?? [])]);

@@ -18,7 +18,7 @@ import { PrefixFollower } from '../../cluster/follower.js';
 import type { Kv } from '../../cluster/kv.js';
 import { keys } from '../../cluster/keys.js';
 import { readRecord } from '../../cluster/records.js';
-import { PluginError, messageOf } from '../../errors.js';
+import { HostCommandError, PluginError, messageOf } from '../../errors.js';
 import { type Executor, applyAll, applyPlan } from '../../host/executor.js';
 import { wireguardMtu } from '../../rules/mtu.js';
 import { bareAddress, familyOf } from '../../rules/address.js';
@@ -254,9 +254,15 @@ export class WireGuardHost {
     return out;
   }
 
+  /** The interface as the kernel has it. Only "does not exist" is absence: a failed or timed-out `ip` is an error, not a cue to make it again. */
   private async link(): Promise<WgLink> {
-    const text = await this.d.command(['ip', '-j', 'link', 'show', 'dev', this.d.iface], this.d.log).catch(() => undefined);
-    if (text === undefined) return { present: false };
+    let text: string;
+    try {
+      text = await this.d.command(['ip', '-j', 'link', 'show', 'dev', this.d.iface], this.d.log);
+    } catch (err) {
+      if (err instanceof HostCommandError && /does not exist/.test(err.stderr)) return { present: false };
+      throw err;
+    }
     const [l] = JSON.parse(text || '[]') as { ifalias?: string }[];
     return l ? { present: true, alias: l.ifalias } : { present: false };
   }

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { deleteEndpoint } from '../../../src/driver/endpoint.js';
 import { deleteNetwork, networkSteps } from '../../../src/driver/network.js';
-import { applyPolicies, policyObjectsOf, removePolicy, resolveNetwork } from '../../../src/driver/policy.js';
+import { MAX_POLICIES, applyPolicies, policyObjectsOf, removePolicy, resolveNetwork } from '../../../src/driver/policy.js';
 import type { State } from '../../../src/driver/state.js';
 import { nftDifferences } from '../../../src/doctor/nft.js';
 import { applyAll, applyPlan, undoPlan } from '../../../src/host/executor.js';
@@ -57,6 +57,24 @@ ingress:
 `;
 
 describe('network policy decisions', () => {
+  it('refuses to store more than MAX_POLICIES policies, naming why; replacing one already stored is not counted twice', () => {
+    const s = labelled();
+    const many = parsePolicyText('policy', DB_FROM_WEB);
+    const one = many[0];
+    if (!one) throw new Error('no policy parsed');
+    const named = (i: number) => ({ ...one, name: `p${i}` });
+    s.apply(
+      applyPolicies(
+        s,
+        Array.from({ length: MAX_POLICIES }, (_, i) => named(i)),
+        NONE,
+      ).changes,
+    );
+    expect(s.policies.size).toBe(MAX_POLICIES);
+    expect(applyPolicies(s, [named(0)], NONE).response).toEqual({ applied: ['p0'] });
+    expect(() => applyPolicies(s, [named(MAX_POLICIES)], NONE)).toThrow(/policy: 1025 policies would be stored, at most 1024/);
+  });
+
   it('apply, endpoint gone, remove, network deleted: each step gives what a fresh create gives, and its undo the table before', async () => {
     const s = labelled();
     const exec = new FakeNftExecutor();

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HostCommandError } from '../../../../src/errors.js';
 import { WireGuardLifecycle } from '../../../../src/multihost/wireguard/lifecycle.js';
 import { parseWireGuardSettings } from '../../../../src/multihost/wireguard/settings.js';
 import { renderOp } from '../../../../src/plan/step.js';
@@ -21,8 +22,8 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 function lifecycle(
   mode: string,
   wireguardGo = true,
-  /** `ip -j link show` of an interface already there (someone's); undefined: none yet. */
-  existing?: string,
+  /** `ip -j link show` of an interface already there (someone's); undefined: none yet; an error: the command fails so. */
+  existing?: string | Error,
 ): { wg: WireGuardLifecycle; kv: MemoryKv; exec: RecordingExecutor; commands: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'mnwg-unit-'));
   dirs.push(dir);
@@ -38,7 +39,11 @@ function lifecycle(
       commands.push(argv.join(' '));
       // No interface yet (`ip link show` fails) unless one is given; `wg show` has no peers.
       if (argv[0] !== 'ip') return Promise.resolve('');
-      return existing === undefined ? Promise.reject(new Error('Device does not exist')) : Promise.resolve(existing);
+      // As the executor's command fails: the kernel's words on stderr.
+      if (existing instanceof Error) return Promise.reject(existing);
+      return existing === undefined
+        ? Promise.reject(new HostCommandError(argv, 1, `Device "${argv.at(-1) ?? ''}" does not exist.`))
+        : Promise.resolve(existing);
     },
     log,
     node: { name: 'host-a', address: '198.18.191.1' },
@@ -97,6 +102,15 @@ describe('the WireGuard interface comes up with the first encrypted network and 
     expect(wg.current).toBeUndefined();
     expect(commands.filter((c) => !c.startsWith('ip -j link show'))).toEqual([]);
     expect(exec.calls).toEqual([]);
+    expect(kv.data.has(RECORD)).toBe(false);
+  });
+
+  it('an `ip link show` that times out is not taken for "no interface": no second wireguard-go is started, nothing is published', async () => {
+    const stalled = new HostCommandError(['ip', '-j', 'link', 'show', 'dev', 'mnwg-w0'], undefined, '', { timedOut: true });
+    const { wg, kv, commands } = lifecycle('userspace', true, stalled);
+    await wg.ensure();
+    expect(commands.filter((c) => c.startsWith('wireguard-go'))).toEqual([]);
+    expect(wg.current).toBeUndefined();
     expect(kv.data.has(RECORD)).toBe(false);
   });
 
