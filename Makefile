@@ -9,11 +9,13 @@ all: build
 deps:
 	./scripts/install-deps.sh
 
-node_modules: package-lock.json
+# npm's own record of the install is the stamp (scripts/install-deps.sh tests the same file), so
+# make and the install script agree on whether an install is due.
+node_modules/.package-lock.json: package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
-	@touch node_modules
+	@touch $@
 
-dist/main.js: node_modules $(SRC) tsconfig.json tsconfig.build.json
+dist/main.js: node_modules/.package-lock.json $(SRC) tsconfig.json tsconfig.build.json
 	npm run -s build
 	@touch dist/main.js
 
@@ -40,10 +42,10 @@ test-e2e: build
 bench: deps build
 	npm run bench
 
-lint: node_modules
+lint: node_modules/.package-lock.json
 	npm run -s lint
 
-typecheck: node_modules
+typecheck: node_modules/.package-lock.json
 	npx tsc -p tsconfig.json --noEmit
 
 clean:

@@ -225,6 +225,9 @@ case $cmd in
     [ -z "${MYNET_TIER_LOCK:-}" ] || exec flock "$MYNET_TIER_LOCK" env MYNET_TIER_LOCK= "$0" test "$@"
     for l in $(lines "$@"); do fetch_line "$l"; done
     fetch_compose
+    # Built once here, before the engines start: their `make run` must find nothing to build (a
+    # build then would rewrite dist/ under the other engines' plugins as they start).
+    { make -s build && make -q build; } || die "the build is not up to date after make build"
     # shellcheck disable=SC2046
     e2e_parallel $(lines "$@")
     ;;

@@ -58,4 +58,6 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund --loglevel=error
+  # npm leaves its record untouched when nothing changed: the Makefile's stamp must be newer.
+  touch node_modules/.package-lock.json
 fi

@@ -15,6 +15,7 @@ import { loadExeca } from './load-execa.js';
 import type { Executor, IpOp } from './executor.js';
 import { ensureForwardHook, removeForwardHook } from './forward-hook.js';
 import { type NftRunDeps, runNft } from './nft-run.js';
+import { sysfsLinkGroup } from './sysfs-link.js';
 import type { PortHolder } from './port-holder.js';
 
 export interface ExecaExecutorOptions {
@@ -341,14 +342,7 @@ export class ExecaExecutor implements Executor {
 
   /** The link's netdev group, or undefined if there is no such link. */
   async linkGroup(name: string, log: Logger): Promise<number | undefined> {
-    if (!this.opts.netns) {
-      try {
-        return Number((await readFile(`/sys/class/net/${name}/netdev_group`, 'utf8')).trim());
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
-      }
-    }
+    if (!this.opts.netns) return sysfsLinkGroup(name);
     try {
       const out = await this.command(['ip', '-j', 'link', 'show', 'dev', name], log);
       const [link] = JSON.parse(out) as { group?: string }[];

@@ -277,19 +277,50 @@ describe('key rotation and the doctor on the encrypted network (hosts a and b)',
     // Not mynet's: the doctor must neither compare nor change it.
     await a.ns.run(['wireguard-go', STRANGER_IF]);
     await a.ns.run(['wg', 'set', STRANGER_IF, 'peer', kx, 'allowed-ips', '100.127.0.9/32']);
-    // The reconcile loop (every 5 s here) repairs peers too: each try breaks them again just before asking.
-    const objects = {
-      a: [`wireguard ${wgIf(a)} peer of node ${b.nodeName}`, `wireguard ${wgIf(a)} peer ${kx.slice(0, 8)}…`],
-      b: [`wireguard ${wgIf(b)} peer of node ${a.nodeName}`],
-    };
-    await until('the doctor lists the peers changed by hand', async () => {
+    // The reconcile loop (every 5 s here) repairs peers too, at any moment: each host's peers are
+    // broken again just before its own doctor is asked, and a host once seen listing them is done.
+    const breakA = async (): Promise<void> => {
       await a.ns.run(['wg', 'set', wgIf(a), 'peer', pb.publicKey, 'allowed-ips', '100.127.0.1/32']);
       await a.ns.run(['wg', 'set', wgIf(a), 'peer', kx, 'allowed-ips', '100.127.0.2/32']);
+    };
+    const breakB = async (): Promise<void> => {
       await b.ns.run(['wg', 'set', wgIf(b), 'peer', pa.publicKey, 'remove']);
-      const [fa, fb] = [await wgFindings(a), await wgFindings(b)];
-      return objects.a.every((o) => fa.includes(o)) && objects.b.every((o) => fb.includes(o));
-    });
-    for (const h of [a, b]) expect((await adminPost(h.plugin.adminSocket, '/doctor?fix=all')).status).toBe(200);
+    };
+    const sides = [
+      {
+        h: a,
+        breakIt: breakA,
+        objects: [`wireguard ${wgIf(a)} peer of node ${b.nodeName}`, `wireguard ${wgIf(a)} peer ${kx.slice(0, 8)}…`],
+      },
+      { h: b, breakIt: breakB, objects: [`wireguard ${wgIf(b)} peer of node ${a.nodeName}`] },
+    ];
+    for (const { h, breakIt, objects } of sides) {
+      await until(
+        `${h.nodeName}'s doctor lists its peers changed by hand`,
+        async () => {
+          await breakIt();
+          const found = await wgFindings(h);
+          return objects.every((o) => found.includes(o));
+        },
+        30_000,
+      );
+    }
+    // --fix repairs what it lists: broken again just before the fix, which must say it repaired
+    // each one (after a repair by the loop, the fix would find nothing and this would try again).
+    for (const { h, breakIt, objects } of sides) {
+      await until(
+        `${h.nodeName}'s doctor --fix repairs its peers`,
+        async () => {
+          await breakIt();
+          const r = await adminPost(h.plugin.adminSocket, '/doctor?fix=all');
+          expect(r.status).toBe(200);
+          const { results } = JSON.parse(r.body) as { results: { difference: { object: string }; repaired: boolean }[] };
+          const repaired = results.filter((x) => x.repaired).map((x) => x.difference.object);
+          return objects.every((o) => repaired.includes(o));
+        },
+        30_000,
+      );
+    }
     expect(await wgFindings(a)).toEqual([]);
     expect(await wgFindings(b)).toEqual([]);
     expect(await endpoints(a)).toBe(`${pb.publicKey}\t${b.address}:51820`);
@@ -298,5 +329,5 @@ describe('key rotation and the doctor on the encrypted network (hosts a and b)',
     await until('ca reaches cb after the repair', () => pings(boxOf(a).box, boxOf(b).ip));
     expect((await a.ns.run(['wg', 'show', STRANGER_IF, 'allowed-ips'])).trim()).toBe(`${kx}\t100.127.0.9/32`);
     await a.ns.run(['ip', 'link', 'del', 'dev', STRANGER_IF]);
-  }, 40_000);
+  }, 120_000);
 });
