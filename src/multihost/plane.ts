@@ -37,6 +37,7 @@ import { guardCommands, guardFor, guardMemberCommands } from '../plan/vxlan-fire
 import { nftOp } from '../plan/nft.js';
 import { type OwnEndpoint, type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
+import { type Batch, CoalescingQueue } from './batch-queue.js';
 
 /**
  * The reconciler's view of every cluster network's data plane, by local network id, once each
@@ -89,6 +90,10 @@ export interface EntryDifference {
   readonly compared?: false;
 }
 
+/** Whether two records of one endpoint program the same kernel entries and guard members. */
+const samePlane = (a: EndpointRecord, b: EndpointRecord): boolean =>
+  a.mac === b.mac && a.address === b.address && a.address6 === b.address6 && a.node === b.node && a.underlay === b.underlay;
+
 /** A record's addresses: its IPv4 one, and its IPv6 one on a dual-stack network. */
 const addressesOf = (e: EndpointRecord): string[] => [e.address, ...(e.address6 !== undefined ? [e.address6] : [])];
 
@@ -120,7 +125,17 @@ export class NetworkPlane {
   private admitted: ReadonlySet<string> | undefined;
   /** The all-zero entry's destinations as last programmed (mynet.multicast; empty without it). */
   private flooded: readonly string[] = [];
-  private queue: Promise<void> = Promise.resolve();
+  /** Record changes on their way to the kernel, coalesced (finding 13: a watch storm is one batch per apply). */
+  private readonly queue = new CoalescingQueue<EndpointChange>(
+    (ch) => ch.endpoint.id,
+    (batch) => this.apply(batch),
+    (err: unknown) => {
+      this.d.log.error(
+        { err, cluster: this.binding.name },
+        'cluster: programming remote endpoints failed; the next sync or the doctor retries',
+      );
+    },
+  );
   private stopped = false;
   /** The watches' cancels asked by `stop`, done (or failed: logged). */
   cancelled: Promise<void> = Promise.resolve();
@@ -192,12 +207,12 @@ export class NetworkPlane {
       () => undefined,
       (err: unknown) => this.d.log.warn({ err: messageOf(err), cluster: this.binding.name }, 'cluster: cancelling a watch failed'),
     );
-    await this.queue;
+    await this.queue.idle();
   }
 
   /** Resolves when the changes received so far are in the kernel. */
   idle(): Promise<void> {
-    return this.queue;
+    return this.queue.idle();
   }
 
   /** The entries the kernel should hold: every endpoint of another host (encrypted: of a believed peer). */
@@ -454,22 +469,22 @@ export class NetworkPlane {
   private enqueue(changes: readonly EndpointChange[], whole: boolean, fromWatch = true): void {
     if (fromWatch) this.first = false;
     // A record not believed counts as absent: a put of one deletes what it replaced.
-    changes = this.judge(changes);
-    this.queue = this.queue
-      .then(() => this.apply(changes, whole, fromWatch))
-      .catch((err: unknown) => {
-        this.d.log.error(
-          { err, cluster: this.binding.name },
-          'cluster: programming remote endpoints failed; the next sync or the doctor retries',
-        );
-      });
+    this.queue.push(this.judge(changes), whole, fromWatch);
   }
 
-  private async apply(changes: readonly EndpointChange[], whole: boolean, fromWatch: boolean): Promise<void> {
+  private async apply(batch: Batch<EndpointChange>): Promise<void> {
     if (this.stopped) return;
+    const { changes, whole } = batch;
+    if (batch.folded > 0) this.d.log.debug({ cluster: this.binding.name, folded: batch.folded }, 'cluster: record changes coalesced');
     const touched = new Map<string, EndpointRecord | undefined>(); // mac → the record that held it before
     for (const ch of changes) {
       const old = this.records.get(ch.endpoint.id);
+      // A record written again with what the kernel already has (a new updatedAt, a name or an
+      // alias changed): nothing to program (a storm of such writes costs no host command).
+      if (ch.type === 'put' && old && samePlane(old, ch.endpoint)) {
+        this.put(ch.endpoint);
+        continue;
+      }
       if (old) touched.set(old.mac, touched.get(old.mac) ?? old);
       if (ch.type === 'put') this.put(ch.endpoint);
       else this.drop(ch.endpoint.id);
@@ -509,8 +524,8 @@ export class NetworkPlane {
     this.admitted = guard.admitted;
     this.flooded = flood;
     const now = Date.now();
-    if (!whole && fromWatch)
-      for (const ch of changes) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
+    if (!whole)
+      for (const ch of batch.watched) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
     if (changes.length > 0) this.d.onRemoteChange?.();
   }
 
@@ -531,7 +546,7 @@ export class NetworkPlane {
 
   /** The doctor's view: entries that differ from etcd's records, and (with `repair`) repaired. */
   async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
-    await this.queue;
+    await this.queue.idle();
     const d = diffEntries(this.desired(), await this.observe(log), this.desiredFlood());
     const out: EntryDifference[] = [
       ...d.program.map((e) => ({

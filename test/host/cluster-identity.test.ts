@@ -8,9 +8,9 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { peerSet } from '../../src/plan/vxlan-firewall.js';
-import { Cluster, type Host, leftoverNamespaces } from './cluster-hosts-fixture.js';
+import { type Host, clusterForFile } from './cluster-hosts-fixture.js';
 import { claims, clusterStatus, endpointRecords, fdbOf, following, heldBy, until } from './cluster-checks.js';
 import {
   type Container,
@@ -24,12 +24,18 @@ import {
 import { refusal } from './plugin-client.js';
 
 const TAG = 'mnt-mntr-';
-let cluster: Cluster;
-const host = (i: number): Host => cluster.hosts[i] as Host;
+const cluster = clusterForFile({
+  hosts: 3,
+  tag: TAG,
+  underlay: '198.18.197',
+  etcdPorts: [24050, 24051],
+  env: { MYNET_RECONCILE_INTERVAL: '2' },
+});
+const host = (i: number): Host => cluster().hosts[i] as Host;
 const idOf = (h: Host): string => readFileSync(join(h.plugin.stateDir, 'node-id'), 'utf8').trim();
 /** Claims and endpoint records of a cluster network as `node id address`, sorted: what etcd says about ownership. */
 const owners = async (cl: string): Promise<string[]> =>
-  [...(await claims(cluster.etcd, cl)).values(), ...(await endpointRecords(cluster.etcd, cl)).values()]
+  [...(await claims(cluster().etcd, cl)).values(), ...(await endpointRecords(cluster().etcd, cl)).values()]
     .map((r) => `${r.node} ${(r as { nodeId?: string }).nodeId ?? '-'} ${r.address}`)
     .sort();
 
@@ -65,27 +71,6 @@ async function removeAll(cl: string, containers: readonly Container[], networks:
   for (const n of networks) await removeNetwork(n);
   await until('the network empty in etcd', async () => (await owners(cl)).length === 0);
 }
-
-beforeAll(async () => {
-  cluster = await Cluster.start({
-    hosts: 3,
-    tag: TAG,
-    underlay: '198.18.197',
-    etcdPorts: [24050, 24051],
-    env: { MYNET_RECONCILE_INTERVAL: '2' },
-  });
-}, 60_000);
-
-afterEach((ctx) => {
-  if (ctx.task.result?.state !== 'fail') return;
-  for (const h of cluster.hosts)
-    console.error(`--- host ${h.label}: last warnings and errors of its plugin\n${h.plugin.problems().slice(-8).join('\n')}`);
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-  expect(await leftoverNamespaces(TAG)).toEqual([]);
-});
 
 describe('node ids: names are labels, ids are identity', () => {
   it("finding 5: a second host given another's MYNET_NODE_NAME is refused, takes none of its --ip, and its convergence deletes none of its records", async () => {
@@ -123,8 +108,8 @@ describe('node ids: names are labels, ids are identity', () => {
     await until(
       "A's claim and record moved to its new name",
       async () =>
-        heldBy(await claims(cluster.etcd, cl), `${TAG}a2`).length === 1 &&
-        heldBy(await endpointRecords(cluster.etcd, cl), `${TAG}a2`).length === 1,
+        heldBy(await claims(cluster().etcd, cl), `${TAG}a2`).length === 1 &&
+        heldBy(await endpointRecords(cluster().etcd, cl), `${TAG}a2`).length === 1,
       15_000,
       async () => JSON.stringify(await owners(cl)),
     );
@@ -154,9 +139,9 @@ describe('node ids: names are labels, ids are identity', () => {
     await b.plugin.stop();
     rmSync(join(b.plugin.stateDir, 'node-id'));
     for (const prefix of [`/mynet/v1/addresses/${cl}/`, `/mynet/v1/endpoints/${cl}/`]) {
-      for (const [key, value] of await cluster.etcd.get(prefix)) {
+      for (const [key, value] of await cluster().etcd.get(prefix)) {
         const { nodeId, ...old } = value as { node: string; nodeId?: string };
-        if (old.node === b.nodeName && nodeId !== undefined) await cluster.etcd.put(key, JSON.stringify(old));
+        if (old.node === b.nodeName && nodeId !== undefined) await cluster().etcd.put(key, JSON.stringify(old));
       }
     }
     expect((await owners(cl)).filter((o) => o.startsWith(`${b.nodeName} - `))).toHaveLength(2);
@@ -195,7 +180,7 @@ describe('node ids: names are labels, ids are identity', () => {
     await until('B shown down on A (its lease expired)', async () => (await member()) === false, 25_000);
     await until("B's underlay out of A's VXLAN guard", async () => !(await admitted()).includes(b.address), 10_000, admitted);
     // Its claim stays (a lost lease frees nothing): only the guard follows presence.
-    expect(heldBy(await claims(cluster.etcd, cl), b.nodeName)).toEqual([cb.ip]);
+    expect(heldBy(await claims(cluster().etcd, cl), b.nodeName)).toEqual([cb.ip]);
 
     await b.plugin.start();
     await until("B's underlay admitted again", async () => (await admitted()).includes(b.address), 15_000, admitted);
