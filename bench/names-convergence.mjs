@@ -1,5 +1,5 @@
-// Issue 23.1: convergence of a name across hosts. Two hosts as network namespaces on an
-// underlay bridge (198.18.111.0/24, inside the namespaces only), one real etcd on it, a plugin
+// Issue 23.1: convergence of a name across hosts. Two hosts as network namespaces (mnn3-*) on an
+// underlay bridge (198.18.203.0/24, inside the namespaces only), one real etcd on it, a plugin
 // process per host (node dist/main.js) driven over its socket as dockerd drives it, and per host
 // a stand-in for dockerd's Engine API on a unix socket (the container list, inspect, and the
 // events stream mynet follows for names). One round: on host A, RequestAddress, CreateEndpoint
@@ -9,9 +9,10 @@
 // DeleteEndpoint, ReleaseAddress, and the time until B's DNS no longer answers it. B's DNS is
 // asked by a helper process in B's namespace every millisecond (the figures' resolution).
 // dockerd's own part (from `docker run` to its start event) is not in the figures.
-// Goal: p50 < 100 ms from the start event to B's answer.
+// Goal: p50 < 100 ms from the start event to B's answer; p99 is reported (200 rounds by default,
+// so that p99 is not simply the slowest round). Figures: docs/benchmarks/names.md.
 //
-//   flock /tmp/mynet-tier.lock node bench/names-convergence.mjs     (BENCH_NC_ROUNDS, default 60)
+//   flock /tmp/mynet-tier.lock node bench/names-convergence.mjs     (BENCH_NC_ROUNDS, default 200)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -23,14 +24,15 @@ import { createInterface } from 'node:readline';
 import { startEtcd } from './etcd.mjs';
 import { goal, median, pct, pluginClient, sh, sleep, table } from './lib.mjs';
 
-const ROUNDS = Number(process.env.BENCH_NC_ROUNDS ?? 60);
-const UL = '198.18.111';
-const POOL = '10.211.64.0/20';
+const ROUNDS = Number(process.env.BENCH_NC_ROUNDS ?? 200);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 200) throw new Error(`BENCH_NC_ROUNDS must be an integer of at least 200 (p99 wants samples: over 100 it would be the slowest round), got ${process.env.BENCH_NC_ROUNDS}`);
+const UL = '198.18.203';
+const POOL = '10.228.64.0/20';
 const id = randomBytes(3).toString('hex');
-const CLUSTER = `mnt-nqb-${id}`;
+const CLUSTER = `mnn3-${id}`;
 const hexId = () => randomBytes(32).toString('hex');
 const epoch = () => performance.timeOrigin + performance.now();
-const dir = mkdtempSync(join(tmpdir(), `mnt-nqb-${id}-`));
+const dir = mkdtempSync(join(tmpdir(), `mnn3-${id}-`));
 
 const namespaces = [];
 const children = [];
@@ -40,14 +42,14 @@ const cleanup = () => {
 };
 process.once('exit', cleanup);
 const ns = (role) => {
-  const name = `mnt-nqb-${id}-${role}`;
+  const name = `mnn3-${id}-${role}`;
   sh('ip', ['netns', 'add', name]);
   namespaces.push(name);
   sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   return name;
 };
 const ul = ns('ul');
-sh('ip', ['-n', ul, 'link', 'add', 'br0', 'address', '02:00:c6:12:6f:01', 'type', 'bridge']);
+sh('ip', ['-n', ul, 'link', 'add', 'br0', 'address', '02:00:c6:12:cb:01', 'type', 'bridge']);
 sh('ip', ['-n', ul, 'addr', 'add', `${UL}.1/24`, 'dev', 'br0']);
 sh('ip', ['-n', ul, 'link', 'set', 'br0', 'up']);
 const etcd = await startEtcd({ host: `${UL}.1`, netns: ul });
@@ -84,7 +86,7 @@ function engineApi(sock) {
 }
 
 async function startHost(k) {
-  const name = `mnt-nqb-${id}-h${k}`;
+  const name = `mnn3-${id}-h${k}`;
   const n = ns(`h${k}`);
   const address = `${UL}.${11 + k}`;
   sh('ip', ['-n', ul, 'link', 'add', `to-h${k}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
@@ -152,7 +154,7 @@ try {
   const appear = [];
   const vanish = [];
   for (let i = 0; i < ROUNDS; i++) {
-    const name = `nqb${i}-${id}`;
+    const name = `mnn3-${i}-${id}`;
     const addr = await a.call('/IpamDriver.RequestAddress', { PoolID: netA.poolId, Address: '', Options: {} });
     const ep = hexId();
     await a.call('/NetworkDriver.CreateEndpoint', { NetworkID: netA.id, EndpointID: ep, Interface: { Address: addr.Address, AddressIPv6: '', MacAddress: '' }, Options: {} });
@@ -160,7 +162,7 @@ try {
     const ip = addr.Address.split('/')[0];
     const seen = watchB.want(name, ip);
     const t0 = epoch();
-    a.api.start(ep, name, netA.id, 'nqb', ip);
+    a.api.start(ep, name, netA.id, 'mnn3', ip);
     appear.push((await seen) - t0);
     const gone = watchB.gone(name);
     const t1 = epoch();
@@ -175,7 +177,9 @@ try {
     ['start event on A until B\'s DNS answers the bare name', f(appear), 'p50 < 100 ms'],
     ['destroy event + DeleteEndpoint on A until B\'s DNS no longer does', f(vanish), 'within 1 s'],
   ]));
-  goal('23.1 name convergence across hosts p50', `${median(appear).toFixed(1)} ms`, '', '< 100 ms', median(appear) < 100);
+  const met = median(appear) < 100;
+  goal('23.1 name convergence across hosts p50 / p99', f(appear), '', 'p50 < 100 ms', met);
+  console.log(`\n${met ? 'Goal met' : 'GOAL MISSED'}: p50 ${median(appear).toFixed(1)} ms from the start event on A to B's answer (goal < 100 ms), p99 ${pct(appear, 99).toFixed(1)} ms, ${appear.length} rounds`);
   for (const h of [a, b]) h.api.close();
 } finally {
   cleanup();

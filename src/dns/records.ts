@@ -6,6 +6,12 @@
  *   <container> and <alias>, one label, of a cluster network    → its addresses on every host (bare.ts)
  * A cluster network's containers have their names under the cluster's name too, so that
  * `<name>.<cluster>.<zone>` holds this host's containers with the other hosts' ones.
+ * The other hosts' containers (`others`) are served as this host's own of the same network are:
+ * under the name this host's Docker gives the network (a cluster network has one name per host:
+ * compose calls it `<project>_blue`), their PTR included (issue 23). Docker's embedded DNS
+ * answers a local container's PTR with `<container>.<network>.` and forwards every other one to
+ * the host's nameservers, mynet's among them; mynet answers inside its zone, so that the name a
+ * PTR gives resolves forward here too (outside it mynet would answer for the whole host).
  * Names are case-insensitive. Names outside the zone are refused: this is not an open resolver.
  */
 import { NAME_LABEL } from '../rules/names.js';
@@ -41,6 +47,13 @@ export function reverseName(addr: string): string | undefined {
   return `${a.value.toString(16).padStart(32, '0').split('').reverse().join('.')}.ip6.arpa`;
 }
 
+/** What this host's Docker names each network its containers are on (network id → name). */
+function hereNames(containers: readonly ContainerInfo[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of containers) for (const n of c.networks) if (!out.has(n.networkId)) out.set(n.networkId, n.networkName);
+  return out;
+}
+
 export class NameTable {
   private readonly forward = new Map<string, { a: Set<string>; aaaa: Set<string> }>();
   private readonly reverse = new Map<string, string>();
@@ -49,6 +62,7 @@ export class NameTable {
   constructor(
     readonly zone: string,
     containers: readonly ContainerInfo[],
+    others: readonly ContainerInfo[] = [],
   ) {
     const z = zone.toLowerCase().replace(/\.$/, '');
     const add = (name: string, n: ContainerNet): void => {
@@ -57,24 +71,31 @@ export class NameTable {
       if (n.ipv6) e.aaaa.add(n.ipv6);
       this.forward.set(name, e);
     };
-    for (const c of containers) {
+    const here = hereNames(containers);
+    const renamed = others.map((c) => ({
+      ...c,
+      networks: c.networks.map((n) => ({ ...n, networkName: here.get(n.networkId) ?? n.networkName })),
+    }));
+    for (const c of [...containers, ...renamed]) {
       const cname = c.name.replace(/^\//, '').toLowerCase();
       for (const n of c.networks) {
-        const net = n.networkName.toLowerCase();
-        // Docker names allow dots; a name that is not one DNS label is left out rather than misread.
-        if (!NAME_LABEL.test(net)) continue;
+        // Docker names allow dots; a name that is not one DNS label is left out rather than misread
+        // (a cluster network's names under its cluster's name and bare stay: those are labels).
+        const net = NAME_LABEL.test(n.networkName.toLowerCase()) ? n.networkName.toLowerCase() : undefined;
+        const cluster = n.cluster !== undefined && NAME_LABEL.test(n.cluster.toLowerCase()) ? n.cluster.toLowerCase() : undefined;
+        const under = net ?? cluster;
+        if (under === undefined) continue;
         const names = new Set([cname, ...n.aliases.map((x) => x.toLowerCase())].filter((x) => NAME_LABEL.test(x)));
-        const cluster = n.cluster?.toLowerCase();
         for (const x of names) {
-          add(`${x}.${net}.${z}`, n);
-          if (cluster && cluster !== net && NAME_LABEL.test(cluster)) add(`${x}.${cluster}.${z}`, n);
+          if (net) add(`${x}.${net}.${z}`, n);
+          if (cluster && cluster !== net) add(`${x}.${cluster}.${z}`, n);
           if (cluster) this.bare.add(x, cluster, n.ipv4, n.ipv6);
         }
         if (NAME_LABEL.test(cname)) {
           add(`${cname}.${z}`, n);
           for (const ip of [n.ipv4, n.ipv6]) {
             const r = ip ? reverseName(ip) : undefined;
-            if (r && !this.reverse.has(r)) this.reverse.set(r, `${cname}.${net}.${z}`);
+            if (r && !this.reverse.has(r)) this.reverse.set(r, `${cname}.${under}.${z}`);
           }
         }
       }

@@ -37,7 +37,11 @@ export interface SyncOptions {
   readonly clusterOf?: (networkId: string) => string | undefined;
   readonly backoff?: { firstMs: number; maxMs: number };
   readonly onChange?: (t: NameTable) => void;
-  /** Names that do not come from this host's Docker: a cluster network's endpoints on other hosts (multihost/). */
+  /**
+   * Names that do not come from this host's Docker: a cluster network's endpoints on other hosts
+   * (multihost/), each under this host's network id, so that it is served under this host's name
+   * of the network (records.ts).
+   */
   readonly extra?: () => readonly ContainerInfo[];
 }
 
@@ -108,8 +112,7 @@ export class DockerNameSync {
       ...c,
       networks: c.networks.filter((n) => this.o.isOurNetwork(n.networkId)).map((n) => ({ ...n, ...clusterOf(n.networkId) })),
     }));
-    if (this.o.extra) infos.push(...this.o.extra());
-    this.current = new NameTable(this.o.zone, infos);
+    this.current = new NameTable(this.o.zone, infos, this.o.extra?.() ?? []);
     this.o.onChange?.(this.current);
   }
 

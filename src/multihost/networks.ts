@@ -107,7 +107,12 @@ export function peersChanged(a: AgentCore): void {
   for (const p of a.planes.values()) if (p.binding.encrypt) p.resync();
 }
 
-/** Remote endpoints as the DNS zone serves them: `<name>.<cluster>.<zone>`. */
+/**
+ * Remote endpoints as the DNS zone serves them: under this host's network id (the DNS serves
+ * them under this host's name of the network, as its own containers: records.ts), with the
+ * cluster's name (`<name>.<cluster>.<zone>`, bare names) and the cluster's name as the network's
+ * until this host's Docker names it.
+ */
 export function remoteNames(a: AgentCore, isUp: (node: string) => boolean): ContainerInfo[] {
   const out: ContainerInfo[] = [];
   for (const p of a.planes.values()) {
@@ -119,7 +124,7 @@ export function remoteNames(a: AgentCore, isUp: (node: string) => boolean): Cont
         name: e.name,
         networks: [
           {
-            networkId: `cluster:${p.binding.name}`,
+            networkId: p.networkId,
             networkName: p.binding.name,
             cluster: p.binding.name,
             ipv4: e.address,

@@ -3,8 +3,9 @@
  * underlay, one real etcd, a real plugin process per host: cluster-hosts-fixture.ts), driven as
  * dockerd drives `docker network create --ipv6 --subnet 10.223.0.0/16 --subnet fd6c:6:1::/64`
  * and `docker run`. One world for every assertion: IPv6 claims in etcd, ping6 and TCP over IPv6
- * across hosts through the IPv6 anycast gateway's network, AAAA across hosts, and everything
- * removed through the protocol (no claim left). Names carry the tag mnt-mn6- (test namespaces start with mnt-); the underlay is
+ * across hosts through the IPv6 anycast gateway's network, AAAA and PTR (in-addr.arpa and
+ * ip6.arpa) across hosts, host B naming the network as compose would (`mnn3_mn6dual`), and
+ * everything removed through the protocol (no claim left, no PTR left). Names carry the tag mnt-mn6- (test namespaces start with mnt-); the underlay is
  * 198.18.195.0/24 and etcd listens on ports 24040-24041.
  */
 import { execa } from 'execa';
@@ -20,10 +21,14 @@ const TAG = 'mnt-mn6-';
 const CLUSTER = 'mn6dual';
 const V4 = '10.223.0.0/16';
 const V6 = 'fd6c:6:1::/64';
+/** Host B's Docker name of the network, as `docker compose -p mnn3` names it. */
+const B_NAME = `mnn3_${CLUSTER}`;
 const bare = (cidr: string): string => cidr.split('/')[0] as string;
 
 interface DualNet {
   readonly host: Host;
+  /** Its name in this host's Docker (each host names a cluster network its own way: compose prefixes the project). */
+  readonly name: string;
   readonly id: string;
   readonly pool4: string;
   readonly pool6: string;
@@ -45,7 +50,7 @@ const nets: DualNet[] = [];
 const boxes: DualBox[] = [];
 
 /** dockerd's calls for `docker network create -d mynet --ipam-driver mynet --ipv6 --subnet V4 --subnet V6 -o mynet.cluster=…`. */
-async function createDual(h: Host): Promise<DualNet> {
+async function createDual(h: Host, name: string): Promise<DualNet> {
   const pool = async (Pool: string, V6: boolean): Promise<{ id: string; gw: string }> => {
     const p = await post<{ PoolID: string }>(h.socket, '/IpamDriver.RequestPool', {
       AddressSpace: 'mynet-local',
@@ -69,7 +74,7 @@ async function createDual(h: Host): Promise<DualNet> {
     IPv4Data: [{ AddressSpace: 'mynet-local', Gateway: p4.gw, Pool: V4 }],
     IPv6Data: [{ AddressSpace: 'mynet-local', Gateway: p6.gw, Pool: V6 }],
   });
-  const n = { host: h, id, pool4: p4.id, pool6: p6.id, gw4: p4.gw, gw6: p6.gw };
+  const n = { host: h, name, id, pool4: p4.id, pool6: p6.id, gw4: p4.gw, gw6: p6.gw };
   nets.push(n);
   return n;
 }
@@ -104,7 +109,7 @@ async function runDual(net: DualNet, name: string): Promise<DualBox> {
   if (j.GatewayIPv6) await box.run(['ip', '-6', 'route', 'add', 'default', 'via', j.GatewayIPv6]);
   await post(s, '/NetworkDriver.ProgramExternalConnectivity', { ...ep, Options: none });
   const containerId = dockerId();
-  net.host.docker.started({ id: containerId, name, networks: { [CLUSTER]: { id: net.id, ip: bare(cidr4) } } });
+  net.host.docker.started({ id: containerId, name, networks: { [net.name]: { id: net.id, ip: bare(cidr4), ip6: bare(cidr6) } } });
   const b = { net, endpointId, containerId, ip4: bare(cidr4), ip6: bare(cidr6), box, srcName: j.InterfaceName.SrcName };
   boxes.push(b);
   return b;
@@ -134,10 +139,13 @@ async function removeNet(n: DualNet): Promise<void> {
   }
 }
 
-const aaaa = async (h: Host, name: string): Promise<string> =>
+/** What the host's mynet DNS answers, asked from the host's namespace as dockerd forwards. */
+const dig = async (h: Host, ...q: string[]): Promise<string> =>
   (
-    await execa('ip', ['netns', 'exec', h.ns.name, 'dig', '+short', '+time=1', '+tries=2', '@127.0.0.153', 'AAAA', name], { reject: false })
+    await execa('ip', ['netns', 'exec', h.ns.name, 'dig', '+short', '+time=1', '+tries=2', '@127.0.0.153', ...q], { reject: false })
   ).stdout.trim();
+const aaaa = (h: Host, name: string): Promise<string> => dig(h, 'AAAA', name);
+const ptr = (h: Host, ip: string): Promise<string> => dig(h, '-x', ip);
 
 beforeAll(async () => {
   cluster = await Cluster.start({ hosts: 2, tag: TAG, underlay: '198.18.195', etcdPorts: [24040, 24041] });
@@ -154,7 +162,7 @@ describe('a dual-stack cluster network on two hosts over an IPv4 underlay', () =
 
   it("IPv6 addresses are claimed in etcd; each host answers NDP for the other host's container; ping6 and TCP over IPv6 cross hosts", async () => {
     const [ha, hb] = cluster.hosts as [Host, Host];
-    const [na, nb] = [await createDual(ha), await createDual(hb)];
+    const [na, nb] = [await createDual(ha, CLUSTER), await createDual(hb, B_NAME)];
     expect(bare(na.gw6)).toBe('fd6c:6:1::1');
     expect(bare(nb.gw6)).toBe('fd6c:6:1::1');
     a = await runDual(na, 'mn6web');
@@ -177,7 +185,26 @@ describe('a dual-stack cluster network on two hosts over an IPv4 underlay', () =
     await until('A answers AAAA for mn6cli', async () => (await aaaa(ha, `mn6cli.${CLUSTER}.mynet`)) === b.ip6);
   }, 30_000);
 
-  it('removed through the protocol: no claim left in etcd, no namespace of ours left', async () => {
+  it("PTR across hosts, in-addr.arpa and ip6.arpa: A's container named on B as B's own are, under B's name of the network", async () => {
+    const [ha, hb] = cluster.hosts as [Host, Host];
+    // B's own container, as mynet names it on B (dockerd answers that one itself, as mn6cli.<network>.).
+    await until("B's PTR of its own mn6cli", async () => (await ptr(hb, b.ip6)) === `mn6cli.${B_NAME}.mynet.`);
+    expect(await ptr(hb, b.ip4)).toBe(`mn6cli.${B_NAME}.mynet.`);
+    // A's container: the same form, B's network name (before: mn6web.mn6dual.mynet., A's cluster name).
+    expect(await ptr(hb, a.ip6)).toBe(`mn6web.${B_NAME}.mynet.`);
+    expect(await ptr(hb, a.ip4)).toBe(`mn6web.${B_NAME}.mynet.`);
+    // And that name resolves forward on B, as a local container's does.
+    expect(await aaaa(hb, `mn6web.${B_NAME}.mynet`)).toBe(a.ip6);
+    expect(await ptr(ha, b.ip6)).toBe(`mn6cli.${CLUSTER}.mynet.`);
+  }, 30_000);
+
+  it('removed through the protocol: no PTR left on the other host, no claim left in etcd, no namespace of ours left', async () => {
+    const [ha, hb] = cluster.hosts as [Host, Host];
+    await removeDual(a);
+    boxes.splice(boxes.indexOf(a), 1);
+    await until("B no longer answers A's container's PTR", async () => (await ptr(hb, a.ip6)) === '' && (await ptr(hb, a.ip4)) === '');
+    // Only that one: B's container is still named on A.
+    expect(await ptr(ha, b.ip6)).toBe(`mn6cli.${CLUSTER}.mynet.`);
     for (const x of boxes.splice(0)) await removeDual(x);
     for (const n of nets.splice(0)) await removeNet(n);
     await until('no claim left', async () => (await claims(cluster.etcd, CLUSTER)).size === 0);

@@ -11,8 +11,8 @@ import { type Server, type ServerResponse, createServer } from 'node:http';
 export interface FakeContainer {
   readonly id: string;
   readonly name: string;
-  /** network name -> its id and the container's IPv4 address there */
-  readonly networks: Readonly<Record<string, { readonly id: string; readonly ip: string }>>;
+  /** network name -> its id and the container's IPv4 (and IPv6) address there */
+  readonly networks: Readonly<Record<string, { readonly id: string; readonly ip: string; readonly ip6?: string }>>;
 }
 
 export class FakeDocker {
@@ -88,7 +88,7 @@ export class FakeDocker {
       const networks = Object.fromEntries(
         Object.entries(c.networks).map(([name, n]) => [
           name,
-          { NetworkID: n.id, IPAddress: n.ip, GlobalIPv6Address: '', Aliases: [c.id.slice(0, 12)] },
+          { NetworkID: n.id, IPAddress: n.ip, GlobalIPv6Address: n.ip6 ?? '', Aliases: [c.id.slice(0, 12)] },
         ]),
       );
       return json(200, { Id: c.id, Name: `/${c.name}`, State: { Running: true }, NetworkSettings: { Networks: networks } });

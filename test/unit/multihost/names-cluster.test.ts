@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../../src/cluster/keys.js';
-import { NameTable } from '../../../src/dns/records.js';
+import { type ContainerInfo, NameTable, reverseName } from '../../../src/dns/records.js';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { type DnsNames, namesKey, recordNames } from '../../../src/multihost/dns-names.js';
 import { readRecord } from '../../../src/cluster/records.js';
@@ -41,6 +41,17 @@ async function clusterNetwork(h: ClusterHost): Promise<string> {
   );
   return pool.PoolID;
 }
+
+// This host's own container of the network, as its Docker reports it (compose's network name).
+const cliOn = (networkName: string): ContainerInfo => ({
+  id: 'c-cli',
+  name: 'mnt-nq-cli',
+  networks: [{ networkId: NET, networkName, cluster: 'blue', ipv4: '10.77.0.200', aliases: [] }],
+});
+const ptrOn = (h: ClusterHost, ip: string): readonly string[] => {
+  const r = new NameTable('mynet', [cliOn('proj_blue')], h.agent.remoteNames()).lookup(reverseName(ip) as string);
+  return r.kind === 'answer' ? r.ptr : [];
+};
 
 const bareOn = (h: ClusterHost, q: string): string[] => {
   const r = new NameTable('mynet', h.agent.remoteNames()).lookup(q);
@@ -104,7 +115,7 @@ describe('names of cluster endpoints across hosts', () => {
     ).toHaveLength(1);
   });
 
-  it("host B answers host A's container by bare name and alias; renamed aliases follow; withdrawn, it is gone; A's lease gone, A's names are left out", async () => {
+  it("host B answers host A's container by bare name, alias and PTR; renamed aliases follow; withdrawn, it is gone; A's lease gone, A's names are left out", async () => {
     const kv = new MemoryKv();
     const names = new Map<string, DnsNames>();
     const a = host(kv, 'host-a', '198.18.110.1', names);
@@ -119,6 +130,8 @@ describe('names of cluster endpoints across hosts', () => {
     await waitUntil('host B answers api', () => bareOn(b, 'api').length === 1, { ms: 2000 });
     expect(bareOn(b, 'mnt-nq-web')).toEqual(['10.77.0.2']);
     expect(bareOn(b, 'api.blue.mynet')).toEqual(['10.77.0.2']);
+    // PTR: named as B's own container of the network is, under B's name of it.
+    expect(ptrOn(b, '10.77.0.2')).toEqual(['mnt-nq-web.proj_blue.mynet']);
 
     // Docker reports another alias (a `network connect --alias` elsewhere, a compose rename).
     names.set(ep, { name: 'mnt-nq-web', aliases: ['api', 'www'] });
@@ -128,6 +141,7 @@ describe('names of cluster endpoints across hosts', () => {
     await a.plugin.deleteEndpoint({ NetworkID: NET, EndpointID: ep }, log);
     await waitUntil('host B forgets api', () => bareOn(b, 'api').length === 0, { ms: 2000 });
     expect(bareOn(b, 'mnt-nq-web')).toEqual([]);
+    expect(ptrOn(b, '10.77.0.2')).toEqual([]);
 
     // A second endpoint, then host A stops (its presence is revoked): its names are left out.
     const ip2 = (await a.plugin.requestAddress({ PoolID: poolA }, log)).Address;
