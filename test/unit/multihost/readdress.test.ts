@@ -3,7 +3,8 @@
  * still fits the host, by where it came from, and one log line per change of that.
  */
 import { describe, expect, it } from 'vitest';
-import { addressMove, moveChange, moveDifferences } from '../../../src/multihost/readdress.js';
+import { PLAIN, renderCluster } from '../../../src/cli/render.js';
+import { addressMove, moveChange, moveDifferences, moveStatus } from '../../../src/multihost/readdress.js';
 
 const OLD = '198.18.205.2';
 const NEW = '198.18.205.12';
@@ -53,5 +54,17 @@ describe('moveChange and the doctor line', () => {
     expect(d).toMatchObject({ object: "this host's underlay address", compared: false });
     expect(d?.detail).toContain(`runs with ${OLD}, its address is now ${NEW}`);
     expect(d?.detail).toContain(`restart the plugin: it takes ${NEW} at start`);
+  });
+});
+
+describe('mynet status', () => {
+  it('shows a move on a line of its own, with both addresses and what to do; nothing without one', () => {
+    const base = { node: 'b', address: OLD, etcd: 'up' as const, networks: [], members: [] };
+    const m = moveStatus({ running: OLD, now: NEW, setting: 'detected' });
+    const lines = renderCluster({ ...base, ...(m && { addressMoved: m }) }, PLAIN);
+    expect(lines[1]).toBe(
+      `  ADDRESS MOVED: runs with ${OLD}, this host's address is now ${NEW}; restart the plugin: it takes ${NEW} at start and every cluster network follows`,
+    );
+    expect(renderCluster(base, PLAIN).join('\n')).not.toContain('ADDRESS MOVED');
   });
 });
