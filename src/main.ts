@@ -91,7 +91,11 @@ async function main(): Promise<void> {
     snapshot: (l) => kernelSnapshot(exec, l),
     onDifferences: (found) => count((m) => m.doctor(found)),
     background,
-    ...(cluster && { cluster: cluster.agent, dataPlane: () => planeView(cluster.agent.planes) }),
+    ...(cluster && {
+      cluster: cluster.agent,
+      dataPlane: () => planeView(cluster.agent.planes),
+      underlay: () => cluster.agent.node.address,
+    }),
   });
   const ensureHook = (l = log): void => {
     plugin.ensureHook(l).catch((err: unknown) => l.error({ err }, 'cannot ensure the FORWARD hook'));

@@ -63,6 +63,8 @@ export interface PluginDeps {
   readonly cluster?: ClusterPort;
   /** What the cluster's data plane last knew, for the reconciler (multihost/plane.ts planeView). */
   readonly dataPlane?: () => Promise<DataPlaneView>;
+  /** The underlay address the cluster runs with: a network made from another is made again from it (finding 9). */
+  readonly underlay?: () => string;
 }
 
 /**
@@ -403,6 +405,7 @@ export class Plugin {
       kernel: await snapshot(log),
       marked: await this.deps.ourLinks(log),
       ...(this.deps.dataPlane ? { plane: await this.deps.dataPlane() } : {}),
+      ...(this.deps.underlay ? { underlay: this.deps.underlay() } : {}),
     };
     const r = reconcile(this.deps.state, observed, policy);
     this.deps.onDifferences?.(r.found);

@@ -12,6 +12,12 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
     // On a line of its own: the node line is what scripts and the host tier read.
     ...(c.nodeId ? [`  node id ${c.nodeId}`] : []),
     ...(c.refused ? [`  ${st.red(`REFUSED: ${c.refused}`)}`] : []),
+    // Finding 9: the plugin runs with an address this host no longer has (or no longer uses).
+    ...(c.addressMoved
+      ? [
+          `  ${st.red(`ADDRESS MOVED: runs with ${c.addressMoved.running}, this host's address is now ${c.addressMoved.now}; ${c.addressMoved.restart}`)}`,
+        ]
+      : []),
     ...c.networks.map(
       (n) =>
         `  cluster network ${n.cluster} (network ${n.network}): ${n.synced ? 'following etcd' : st.yellow('not following etcd now')}, ${n.remote} remote endpoint(s)${n.definitionDiffers ? st.red(`; etcd's definition differs: ${n.definitionDiffers}`) : ''}`,

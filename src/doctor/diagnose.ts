@@ -53,14 +53,20 @@ function allMarked(k: KernelSnapshot, marked: readonly MarkedLink[]): MarkedLink
  * `plane`: what the cluster's data plane last knew of each cluster network (members, remote
  * entries); the VXLAN devices and guards come last, after a table made again by nftDifferences.
  */
-export function diagnose(state: StateView, k: KernelSnapshot, marked: readonly MarkedLink[] = [], plane?: DataPlaneView): Difference[] {
+export function diagnose(
+  state: StateView,
+  k: KernelSnapshot,
+  marked: readonly MarkedLink[] = [],
+  plane?: DataPlaneView,
+  underlay?: string,
+): Difference[] {
   return [
     ...staleRecords(state),
     ...linkDifferences(state, k),
     ...hookDifferences(state, k),
     ...markedDifferences(state, allMarked(k, marked)),
     ...nftDifferences(state, k.nft),
-    ...vxlanDifferences(state, k, plane),
+    ...vxlanDifferences(state, k, plane, underlay),
   ];
 }
 

@@ -32,6 +32,8 @@ export interface Observed {
   readonly marked: readonly MarkedLink[];
   /** What the cluster's data plane last knew (members of each guard, remote entries); none without a cluster. */
   readonly plane?: DataPlaneView;
+  /** The underlay address this host's cluster runs with (its VXLAN devices' source); none without a cluster. */
+  readonly underlay?: string;
 }
 
 /** One repair: the differences it settles, its host plan, and the state changes it makes. */
@@ -65,7 +67,7 @@ export function repairs(policy: Policy, d: Difference): boolean {
 const single = (d: Difference): Action => ({ differences: [d], fix: d.fix, changes: d.changes ?? [] });
 
 export function reconcile(state: StateView, observed: Observed, policy: Policy): Reconciliation {
-  const found = diagnose(state, observed.kernel, observed.marked, observed.plane);
+  const found = diagnose(state, observed.kernel, observed.marked, observed.plane, observed.underlay);
   const chosen = found.filter((d) => repairs(policy, d));
   const left = found.filter((d) => !repairs(policy, d));
   if (policy !== 'start') return { found, actions: chosen.map(single), left };

@@ -53,14 +53,40 @@ const remakeDevice = (n: NetworkRecord, spec: VxlanSpec, plane: PlaneKnowledge |
   ...(n.cluster?.multicast ? (plane?.flood ?? []).flatMap((u) => floodSteps(n.id, u)) : []),
 ];
 
-function deviceDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowledge | undefined): Difference[] {
+/**
+ * The record with this host's underlay address as its VXLAN source, when the plugin runs with
+ * another address than the network was made with (issue 22, finding 9: the address changed and
+ * the plugin was restarted); the record itself otherwise. An encrypted network's source is its
+ * tunnel address, not the underlay's.
+ */
+export function reboundTo(n: NetworkRecord, underlay: string | undefined): NetworkRecord {
+  const c = n.cluster;
+  if (!c || c.encrypt || underlay === undefined || c.local === underlay) return n;
+  return { ...n, cluster: { ...c, local: underlay } };
+}
+
+function deviceDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowledge | undefined, underlay?: string): Difference[] {
   if (!n.cluster) return [];
-  const spec = vxlanSpecOf(n, n.cluster);
   const dev = vxlanName(n.id);
   const l = k.links.get(dev);
   const object = `vxlan ${dev}`;
   // No bridge: the network's whole plan is made again (link-differences.ts), the device with it.
   if (!k.links.has(n.bridge)) return [];
+  const rebound = reboundTo(n, underlay);
+  if (rebound !== n && rebound.cluster) {
+    // The record changes with the device, so the next start and the doctor describe the new one.
+    const to = vxlanSpecOf(rebound, rebound.cluster);
+    return [
+      {
+        kind: 'drift',
+        object,
+        detail: `made from ${n.cluster.local}, this host's underlay address is now ${to.local}: made again from it`,
+        fix: remakeDevice(rebound, to, plane),
+        changes: [{ op: 'network.put', network: rebound }],
+      },
+    ];
+  }
+  const spec = vxlanSpecOf(n, n.cluster);
   if (!l)
     return [
       { kind: 'missing', object, detail: `cluster network ${n.cluster.name} has no VXLAN device`, fix: remakeDevice(n, spec, plane) },
@@ -113,9 +139,10 @@ function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowl
   return [{ kind: t?.chains.has(chain) ? 'drift' : 'missing', object, detail, fix }];
 }
 
-export function vxlanDifferences(state: StateView, k: KernelSnapshot, plane: DataPlaneView = new Map()): Difference[] {
+/** `underlay`: the address this host's cluster runs with now (undefined: no cluster, or unknown). */
+export function vxlanDifferences(state: StateView, k: KernelSnapshot, plane: DataPlaneView = new Map(), underlay?: string): Difference[] {
   return [...state.networks.values()].flatMap((n) => [
-    ...deviceDifferences(n, k, plane.get(n.id)),
+    ...deviceDifferences(n, k, plane.get(n.id), underlay),
     ...guardDifferences(n, k, plane.get(n.id)),
   ]);
 }

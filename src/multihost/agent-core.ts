@@ -14,6 +14,7 @@ import type { Executor } from '../host/executor.js';
 import { Backoff } from '../cluster/backoff.js';
 import type { LostAddress } from './converge.js';
 import type { DnsNames } from './dns-names.js';
+import type { AddressMove, UnderlayNow } from './readdress.js';
 import type { NetworkPlane } from './plane.js';
 import type { RefusalReason } from './trust.js';
 import type { WireGuardPort } from './wireguard/port.js';
@@ -45,6 +46,10 @@ export interface AgentOptions {
   readonly underlayAnswers?: (address: string) => Promise<boolean>;
   /** Encrypted cluster networks (issue 24): whether this host can, and its tunnel address. */
   readonly wireguard?: WireGuardPort;
+  /** This host's addresses now, asked by the reconcile loop (finding 9); without it nothing is asked. */
+  readonly underlayNow?: () => Promise<UnderlayNow>;
+  /** Where the node address came from: detected (the default) or MYNET_NODE_ADDRESS. */
+  readonly addressSetting?: AddressMove['setting'];
 }
 
 /** What an address claim needs of the stored definition. */
@@ -103,6 +108,11 @@ export class AgentCore {
    * node's; every cluster request fails with this error. Cleared when its presence is taken.
    */
   refused: PluginError | undefined;
+  /**
+   * Set while this host's underlay address no longer fits the one the plugin runs with (finding
+   * 9); shown by `mynet status` and the doctor until a restart (or the address coming back).
+   */
+  moved: AddressMove | undefined;
 
   constructor(readonly o: AgentOptions) {
     this.departureRetry = new Backoff(o.backoffMs);

@@ -26,6 +26,7 @@ import { Membership } from './membership.js';
 import * as networks from './networks.js';
 import type { EntryDifference, NetworkPlane } from './plane.js';
 import * as publishing from './publishing.js';
+import { addressMove, moveChange, moveDifferences } from './readdress.js';
 import { type ClusterStatus, status } from './status.js';
 import type { PeerStatus } from './wireguard/port.js';
 
@@ -196,9 +197,23 @@ export class ClusterAgent implements ClusterPort {
     return this.membership.forget(node);
   }
 
-  /** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
-  doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
-    return networks.doctor(this.a, repair, log, () => this.scheduleConverge());
+  /**
+   * The doctor's part: whether this host's underlay address still fits (finding 9), then the
+   * forwarding and neighbour entries against etcd's records, per network.
+   */
+  async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
+    await this.checkAddress(log);
+    return [...moveDifferences(this.a.moved), ...(await networks.doctor(this.a, repair, log, () => this.scheduleConverge()))];
+  }
+
+  /** Asks the host's addresses again (readdress.ts); logs once per change of what it finds. */
+  async checkAddress(log: Logger): Promise<void> {
+    const ask = this.a.o.underlayNow;
+    if (!ask) return;
+    const m = addressMove(this.a.node.address, this.a.o.addressSetting ?? 'detected', await ask());
+    const change = moveChange(this.a.moved, m);
+    this.a.moved = m;
+    if (change) log[change.level]({ running: this.a.node.address, now: m?.now }, change.message);
   }
 
   /** `mynet cluster rotate-key`: a new WireGuard key pair for this host, republished. */

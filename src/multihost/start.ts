@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { ClusterStore } from '../cluster/cluster-store.js';
+import { messageOf } from '../errors.js';
 import { sourceAddressTowards } from '../cluster/node-address.js';
 import { loadNodeId } from '../cluster/node-id.js';
 import { checkTls, parseClusterSettings, readTls } from '../cluster/settings.js';
@@ -43,14 +44,17 @@ export interface StartClusterOptions {
   readonly departureSettled: (cluster: string, log: Logger) => Promise<void>;
 }
 
+/** The interfaces of this host (its namespace) that hold `address`. */
+export const interfacesHolding = (address: string): string[] =>
+  Object.entries(networkInterfaces()).flatMap(([dev, addrs]) => (addrs?.some((a) => a.address === address) ? [dev] : []));
+
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
 export function underlayMtu(
   address: string,
   log: Logger,
   readMtu = (dev: string): string => readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8'),
 ): number {
-  for (const [dev, addrs] of Object.entries(networkInterfaces())) {
-    if (!addrs?.some((a) => a.address === address)) continue;
+  for (const dev of interfacesHolding(address)) {
     const mtu = Number(readMtu(dev).trim());
     if (Number.isInteger(mtu) && mtu >= UNDERLAY_MTU_MIN) return mtu;
   }
@@ -103,6 +107,16 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     departureSettled: o.departureSettled,
     presenceTtlS: settings.presenceTtlS,
     underlayAnswers: (address) => underlayAnswers(address),
+    // Finding 9: asked again by the reconcile loop; no route is carried into the report, not thrown.
+    addressSetting: settings.nodeAddress === undefined ? 'detected' : 'MYNET_NODE_ADDRESS',
+    underlayNow: async () => {
+      const held = interfacesHolding(address).length > 0;
+      try {
+        return { source: await sourceAddressTowards(settings.endpoints[0] as string), held };
+      } catch (err) {
+        return { error: messageOf(err), held };
+      }
+    },
   });
   // Paths and names only: the settings object holds no key material (cluster/settings.ts).
   log.info(

@@ -8,6 +8,7 @@ import type { NodeRecord } from '../cluster/records.js';
 import { messageOf } from '../errors.js';
 import type { AgentCore } from './agent-core.js';
 import type { LostAddress } from './converge.js';
+import { type AddressMove, moveStatus } from './readdress.js';
 import type { PeerStatus } from './wireguard/port.js';
 
 export interface MemberStatus {
@@ -24,6 +25,8 @@ export interface ClusterStatus {
   /** Why this host makes no cluster change (its name is another node's: finding 5). */
   readonly refused?: string;
   readonly address: string;
+  /** This host's underlay address is no longer the one the plugin runs with (finding 9): a restart moves it. */
+  readonly addressMoved?: AddressMove & { readonly restart: string };
   readonly etcd: 'up' | 'down';
   readonly etcdError?: string;
   readonly networks: readonly {
@@ -84,6 +87,7 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     ...(a.node.id !== undefined && { nodeId: a.node.id }),
     ...(a.refused && { refused: a.refused.message }),
     address: a.node.address,
+    ...(a.moved && { addressMoved: moveStatus(a.moved) }),
     etcd: a.reachable ? 'up' : 'down',
     ...(a.lastError && { etcdError: a.lastError }),
     networks,

@@ -155,3 +155,32 @@ describe("the VXLAN device's attributes", () => {
     expect(renderPlan(d?.fix ?? [])).toContain('bridge fdb replace 02:00:00:00:00:09');
   });
 });
+
+describe('a network made from an underlay address this host no longer runs with (finding 9)', () => {
+  const NEW = '198.18.70.12';
+
+  it('drift: the device made again from the new address, and the record changed with it', () => {
+    const s = world();
+    const [d, ...rest] = vxlanDifferences(s, kernel(goodDevice, table()), known, NEW);
+    expect(rest).toEqual([]);
+    expect(d).toMatchObject({ kind: 'drift', object: `vxlan ${DEV}` });
+    expect(d?.detail).toBe(`made from 198.18.70.1, this host's underlay address is now ${NEW}: made again from it`);
+    const text = renderPlan(d?.fix ?? []);
+    expect(text).toContain(`type vxlan id 4242 local ${NEW} dstport 4789 nolearning proxy`);
+    expect(text).toContain(`bridge fdb replace 02:00:00:00:00:09 dev ${DEV} dst 198.18.70.2 self permanent`);
+    const [c] = d?.changes ?? [];
+    expect(c?.op === 'network.put' && c.network.cluster?.local).toBe(NEW);
+    // Once the record says so, the device made from it has no difference.
+    s.apply(d?.changes ?? []);
+    const dev = { ...goodDevice, vxlan: { ...(goodDevice.vxlan as NonNullable<LinkInfo['vxlan']>), local: NEW } };
+    expect(vxlanDifferences(s, kernel(dev, table()), known, NEW)).toEqual([]);
+  });
+
+  it('the same address, or none known: no difference; the reconcile loop repairs it (safe)', () => {
+    expect(vxlanDifferences(world(), kernel(goodDevice, table()), known, '198.18.70.1')).toEqual([]);
+    expect(vxlanDifferences(world(), kernel(goodDevice, table()), known, undefined)).toEqual([]);
+    const r = reconcile(world(), { kernel: kernel(goodDevice, table()), marked: [], plane: known, underlay: NEW }, 'start');
+    const rebinding = r.actions.filter((a) => a.changes.length > 0);
+    expect(rebinding.map((a) => a.differences.map((x) => x.object))).toEqual([[`vxlan ${DEV}`]]);
+  });
+});
