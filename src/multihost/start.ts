@@ -16,7 +16,7 @@ import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { underlayAnswers } from '../host/underlay-probe.js';
-import { ClusterAgent } from './agent.js';
+import { type AgentOptions, ClusterAgent } from './agent.js';
 import type { RefusalReason } from './trust.js';
 import type { DnsNames } from './dns-names.js';
 import { probeHost } from './wireguard/capability.js';
@@ -41,6 +41,8 @@ export interface StartClusterOptions {
   readonly onRefused: (reason: RefusalReason) => void;
   /** Deletes a settled departure from the journal (plugin.ts departureSettled). */
   readonly departureSettled: (cluster: string, log: Logger) => Promise<void>;
+  /** A cluster network's policies or remote endpoints changed (plugin.ts clusterPolicyChanged). */
+  readonly policyChanged?: AgentOptions['policyChanged'];
 }
 
 /** The MTU of the interface that holds `address` (the underlay); 1500 when none does. */
@@ -101,6 +103,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     onLag: o.onLag,
     onRefused: o.onRefused,
     departureSettled: o.departureSettled,
+    ...(o.policyChanged && { policyChanged: o.policyChanged }),
     presenceTtlS: settings.presenceTtlS,
     underlayAnswers: (address) => underlayAnswers(address),
   });
