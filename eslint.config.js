@@ -6,23 +6,7 @@ import tseslint from 'typescript-eslint';
 // The layers' import direction (README, Layout): each layer of src/ may import only the layers
 // listed for it. Type-only imports are free (the contract types live in src/decision.ts and
 // the records in src/driver/state.ts). test/unit/layers.test.ts also refuses import circles.
-const LAYERS = [
-  'rules',
-  'ip',
-  'policy',
-  'plan',
-  'protocol',
-  'driver',
-  'host',
-  'doctor',
-  'store',
-  'dns',
-  'http',
-  'admin',
-  'cli',
-  'cluster',
-  'multihost',
-];
+const LAYERS = ['rules', 'ip', 'policy', 'plan', 'protocol', 'driver', 'host', 'doctor', 'store', 'dns', 'http', 'admin', 'cli', 'cluster', 'multihost'];
 const TOP = ['plugin', 'main', 'config', 'metrics', 'errors', 'logger', 'decision'];
 const MAY_IMPORT = {
   // The value rules every layer shares (MTU bounds, VNI range, names and ids, MAC, address forms,
@@ -49,23 +33,12 @@ const MAY_IMPORT = {
 const layerRules = Object.entries(MAY_IMPORT).map(([layer, allowed]) => ({
   files: [`src/${layer}/**/*.ts`],
   rules: {
-    '@typescript-eslint/no-restricted-imports': [
-      'error',
-      {
-        patterns: [
-          ...LAYERS.filter((l) => l !== layer && !allowed.includes(l)).map((l) => ({
-            group: [`../${l}/*`],
-            message: `src/${layer} may not import src/${l} (see the layers in eslint.config.js)`,
-            allowTypeImports: true,
-          })),
-          ...TOP.filter((t) => !allowed.includes(t)).map((t) => ({
-            group: [`../${t}.js`],
-            message: `src/${layer} may not import src/${t}.ts (see the layers in eslint.config.js)`,
-            allowTypeImports: true,
-          })),
-        ],
-      },
-    ],
+    '@typescript-eslint/no-restricted-imports': ['error', {
+      patterns: [
+        ...LAYERS.filter((l) => l !== layer && !allowed.includes(l)).map((l) => ({ group: [`../${l}/*`], message: `src/${layer} may not import src/${l} (see the layers in eslint.config.js)`, allowTypeImports: true })),
+        ...TOP.filter((t) => !allowed.includes(t)).map((t) => ({ group: [`../${t}.js`], message: `src/${layer} may not import src/${t}.ts (see the layers in eslint.config.js)`, allowTypeImports: true })),
+      ],
+    }],
   },
 }));
 
@@ -86,15 +59,6 @@ export default tseslint.config(
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   {
     files: ['**/*.mjs'],
-    languageOptions: {
-      globals: {
-        process: 'readonly',
-        console: 'readonly',
-        setTimeout: 'readonly',
-        setInterval: 'readonly',
-        clearInterval: 'readonly',
-        Buffer: 'readonly',
-      },
-    },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly' } },
   },
 );
