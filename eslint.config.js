@@ -26,9 +26,9 @@ const MAY_IMPORT = {
   admin: ['rules', 'policy', 'dns', 'errors', 'metrics', 'plugin', 'driver'],
   cli: ['rules', 'policy', 'admin', 'errors'],
   // The etcd side of multi-host networks (issue 17): addresses, keys and records; no host code.
-  cluster: ['rules', 'ip', 'errors'],
+  cluster: ['rules', 'ip', 'policy', 'errors'],
   // This host's part in the cluster: etcd (cluster) meets the kernel (plan, host) and the state (driver).
-  multihost: ['rules', 'cluster', 'plan', 'driver', 'host', 'dns', 'ip', 'errors'],
+  multihost: ['rules', 'cluster', 'policy', 'plan', 'driver', 'host', 'dns', 'ip', 'errors'],
 };
 const layerRules = Object.entries(MAY_IMPORT).map(([layer, allowed]) => ({
   files: [`src/${layer}/**/*.ts`],

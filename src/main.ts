@@ -78,6 +78,10 @@ async function main(): Promise<void> {
     onRefused: (reason) => count((m) => m.clusterRecordsRefused.inc({ reason })),
     // Called only after the start (the agent starts after the plugin is built).
     departureSettled: (c, l) => plugin.departureSettled(c, l),
+    policyChanged: (id, input) =>
+      void plugin
+        .clusterPolicyChanged(id, input, log)
+        .catch((err: unknown) => log.error({ err }, 'cluster: a network policy change failed')),
   });
   const plugin: Plugin = new Plugin({
     state,

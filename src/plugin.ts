@@ -28,10 +28,10 @@ import { ensureHookStep } from './doctor/repairs.js';
 import type { DataPlaneView } from './doctor/vxlan.js';
 import type { KernelSnapshot } from './host/kernel-snapshot.js';
 import type { MarkedLink } from './host/probe.js';
-import { type ClusterBinding, type EndpointRecord, type NetworkRecord, type StateView } from './driver/state.js';
+import { type ClusterBinding, type ClusterPolicyInput, type EndpointRecord, type NetworkRecord, type StateView } from './driver/state.js';
 import { clusterRequest } from './driver/network.js';
 import { PluginError } from './errors.js';
-import { applyPolicies, removePolicy } from './driver/policy.js';
+import { applyPolicies, clusterPolicies, clusterPolicyStep, removePolicy } from './driver/policy.js';
 import type { Policy as NetworkPolicy } from './policy/document.js';
 import type { ClusterPort } from './multihost/agent.js';
 
@@ -340,11 +340,44 @@ export class Plugin {
 
   // Network policy (issue 25), from the admin socket: checked before the lock (parsePolicyText),
   // decided and committed under it like every change, so a refusal changes nothing.
-  applyPolicies(policies: readonly NetworkPolicy[], names: ReadonlyMap<string, string>, log: Logger): Promise<{ applied: string[] }> {
+  // A cluster network's go to etcd instead (outside the lock, finding 6), and come back to every
+  // host through its plane (clusterPolicyChanged).
+  async applyPolicies(policies: readonly NetworkPolicy[], names: ReadonlyMap<string, string>, log: Logger): Promise<{ applied: string[] }> {
+    const cluster = clusterPolicies(this.deps.state, policies, names);
+    if (cluster) return this.clusterPort().applyPolicies(cluster, log);
     return this.decide(log, (s) => applyPolicies(s, policies, names));
   }
-  removePolicy(name: string, log: Logger): Promise<{ removed: string }> {
-    return this.decide(log, (s) => removePolicy(s, name));
+  /** A local policy of that name, else the cluster networks' in etcd (idempotent: removed if none holds it). */
+  async removePolicy(name: string, log: Logger): Promise<{ removed: string }> {
+    const s = this.deps.state;
+    if (!s.policies.has(name) && this.deps.cluster && [...s.networks.values()].some((n) => n.cluster)) {
+      await this.deps.cluster.removePolicy(name, log);
+      return { removed: name };
+    }
+    return this.decide(log, (st) => removePolicy(st, name));
+  }
+
+  /**
+   * etcd's policies of a cluster network, or the other hosts' endpoints, changed (issue 25): the
+   * table follows, under the lock as every change of it. A step that fails leaves the state's
+   * copy at etcd's news all the same, so the reconcile loop repairs the table towards it.
+   */
+  clusterPolicyChanged(networkId: string, input: ClusterPolicyInput | undefined, log: Logger): Promise<void> {
+    return this.locked(async () => {
+      const s = this.deps.state;
+      const n = s.networks.get(networkId);
+      if (!n || !input) {
+        s.clusterPolicy.delete(networkId);
+        return;
+      }
+      const steps = clusterPolicyStep(s, n, input);
+      s.clusterPolicy.set(networkId, input);
+      try {
+        await applyPlan(this.deps.exec, steps, log);
+      } catch (err) {
+        log.error({ err, network: networkId }, 'cluster: applying the network policy from etcd failed; the reconcile loop repairs it');
+      }
+    });
   }
 
   /**

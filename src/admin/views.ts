@@ -87,13 +87,22 @@ const addressesOf = (e: EndpointRecord): string[] => [e.address, e.addressV6].fi
 
 const selects = (p: PolicyRecord, e: EndpointRecord): boolean => e.networkId === p.networkId && matches(p.select, e.labels ?? {});
 
+/** The local policies and, as etcd says, the cluster networks' (issue 25), each with its network's id. */
+const allPolicies = (state: StateView): PolicyRecord[] => [
+  ...state.policies.values(),
+  ...[...(state.clusterPolicy ?? [])].flatMap(([networkId, c]) => c.policies.map((p): PolicyRecord => ({ ...p, networkId }))),
+];
+
 function selecting(state: StateView, e: EndpointRecord): { policies?: string[] } {
-  const names = [...state.policies.values()].filter((p) => selects(p, e)).map((p) => p.name);
+  const names = allPolicies(state)
+    .filter((p) => selects(p, e))
+    .map((p) => p.name);
   return names.length ? { policies: names.sort() } : {};
 }
 
+/** Each policy with the endpoints it selects on this host (a cluster network's select other hosts' too, listed there). */
 export function policiesView(state: StateView, names: DockerNames): PolicyView[] {
-  return [...state.policies.values()]
+  return allPolicies(state)
     .sort((a, b) => (a.name < b.name ? -1 : 1))
     .map((p) => ({
       ...p,

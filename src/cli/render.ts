@@ -28,6 +28,8 @@ export function renderCluster(c: ClusterStatus, st: Style): string[] {
         (l) => `  ${st.red(`LOST: ${l.address} of cluster network ${n.cluster} is claimed by node ${l.holder}; not published from here`)}`,
       ),
     ),
+    // Issue 25: a policy in etcd that does not check is not enforced by this host.
+    ...c.networks.flatMap((n) => (n.refusedPolicies ?? []).map((why) => `  ${st.red(`POLICY REFUSED (not enforced): ${why}`)}`)),
     ...c.members.map(
       (m) =>
         `  member ${m.name} ${m.address} ${m.up === undefined ? 'unknown' : m.up ? st.green('up') : st.red('down')} endpoints ${m.endpoints}`,

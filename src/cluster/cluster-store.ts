@@ -267,7 +267,7 @@ export class ClusterStore {
 
   /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
   async publishEndpoint(
-    e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'address6' | 'mac' | 'name' | 'aliases'>,
+    e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'address6' | 'mac' | 'name' | 'aliases' | 'labels'>,
   ): Promise<EndpointRecord> {
     const rec: EndpointRecord = {
       v: 1,
@@ -281,6 +281,7 @@ export class ClusterStore {
       mac: e.mac.toLowerCase(),
       ...(e.name !== undefined && { name: e.name }),
       ...(e.aliases !== undefined && e.aliases.length > 0 && { aliases: e.aliases }),
+      ...(e.labels !== undefined && Object.keys(e.labels).length > 0 && { labels: e.labels }),
       updatedAt: this.stamp(),
     };
     const key = keys.endpoint(rec.cluster, rec.id);

@@ -21,7 +21,7 @@ export const CALL_TIMEOUT_MS = 3000;
  * Keys per page of a list (issue 22, finding 8): the client refuses an answer over 4 MiB, and an
  * unpaginated list of a prefix past that (~12 000 endpoint records, or three 1.4 MiB junk values)
  * failed every time, so its follower stayed `resyncing` for good. 256 of mynet's records (at most
- * 2048 bytes each, records.ts) are under 1 MiB; a page that is still too big (values mynet never
+ * 8 KiB each, records.ts) are under 2 MiB; a page that is still too big (values mynet never
  * writes) is read again one key at a time, each within etcd's own request limit (1.5 MiB).
  */
 export const LIST_PAGE_KEYS = 256;

@@ -7,12 +7,13 @@
  *   /mynet/v1/addresses/<cluster>/<ip>      address claim (never on a lease)
  *   /mynet/v1/endpoints/<cluster>/<id>      endpoint record (never on a lease)
  *   /mynet/v1/nodes/<name>                  node presence (on a ~10 s lease)
+ *   /mynet/v1/policies/<cluster>/<name>     network policy (issue 25; create-or-replace)
  *
  * Names are checked before they become keys, so no name can reach another's subtree ("/", "..").
  */
 import { invalid } from '../errors.js';
 import { formatIp, parseIp } from '../ip/address.js';
-import { CLUSTER_NAME, ID, NODE_NAME, checkClusterName, checkId, checkNodeName } from '../rules/names.js';
+import { CLUSTER_NAME, ID, NODE_NAME, POLICY_NAME, checkClusterName, checkId, checkNodeName, checkPolicyName } from '../rules/names.js';
 
 export const PREFIX = '/mynet/v1/';
 
@@ -33,9 +34,11 @@ export const keys = {
   endpoint: (cluster: string, id: string): string => `${keys.endpoints(cluster)}${checkId('endpoint', id)}`,
   nodes: (): string => `${PREFIX}nodes/`,
   node: (name: string): string => `${PREFIX}nodes/${checkNodeName('node', name)}`,
+  policies: (cluster: string): string => `${PREFIX}policies/${checkClusterName('cluster', cluster)}/`,
+  policy: (cluster: string, name: string): string => `${keys.policies(cluster)}${checkPolicyName('policy', name)}`,
 } as const;
 
-export type KeyKind = 'network' | 'vni' | 'address' | 'endpoint' | 'node';
+export type KeyKind = 'network' | 'vni' | 'address' | 'endpoint' | 'node' | 'policy';
 
 /** What a key under PREFIX names, or undefined for a key mynet does not write. */
 export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: string } | undefined {
@@ -49,5 +52,7 @@ export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: 
     return { kind: 'address', cluster: a, name: b };
   if (parts.length === 3 && kind === 'endpoints' && a && CLUSTER_NAME.test(a) && b && ID.test(b))
     return { kind: 'endpoint', cluster: a, name: b };
+  if (parts.length === 3 && kind === 'policies' && a && CLUSTER_NAME.test(a) && b && POLICY_NAME.test(b))
+    return { kind: 'policy', cluster: a, name: b };
   return undefined;
 }

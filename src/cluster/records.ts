@@ -13,6 +13,7 @@ import { macProblem } from '../rules/mac.js';
 import { CLUSTER_MTU_MAX, CLUSTER_MTU_MIN } from '../rules/mtu.js';
 import { CLUSTER_NAME, CONTAINER_NAME, ID, MAX_RECORD_ALIASES, NAME_LABEL, NODE_ID, NODE_NAME } from '../rules/names.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
+import { checkLabels, type Labels } from '../rules/label.js';
 import { parseKey } from './keys.js';
 
 export const RECORD_VERSION = 1;
@@ -81,6 +82,11 @@ export interface EndpointRecord {
   readonly name?: string;
   /** Its `--network-alias` names (compose service names), for bare names on every host (issue 23). */
   readonly aliases?: readonly string[];
+  /**
+   * Its `mynet.label.*` labels (issue 25), for the network policies every host enforces; written
+   * only when it has some, checked as a local endpoint's (rules/label.ts).
+   */
+  readonly labels?: Labels;
   readonly updatedAt: string;
 }
 
@@ -147,6 +153,15 @@ const labels =
     Array.isArray(v) && v.length <= max && v.every((x) => typeof x === 'string' && NAME_LABEL.test(x))
       ? undefined
       : `must be a list of at most ${max} DNS names (lowercase labels)`;
+/** The same rules as a local endpoint's labels: a problem is the record's (refused as a whole), never thrown. */
+const labelMap: Check = (v) => {
+  try {
+    checkLabels('labels', v);
+    return undefined;
+  } catch (err) {
+    return `must be labels: ${(err as Error).message}`;
+  }
+};
 const onlyTrue: Check = (v) => (v === true ? undefined : 'must be true when present');
 
 function checkFields(data: unknown, fields: Record<string, Check>): string | undefined {
@@ -194,6 +209,7 @@ const FIELDS = {
     mac,
     name: optional(str(CONTAINER_NAME, 'a container name')),
     aliases: optional(labels(MAX_RECORD_ALIASES)),
+    labels: optional(labelMap),
     updatedAt: time,
   },
   node: { name: str(NODE_NAME, 'a node name'), id: optional(str(NODE_ID, 'a node id')), address: underlay, startedAt: time },
@@ -210,11 +226,12 @@ export interface RecordOf {
 
 /** Parses and checks the record stored under `key`; the kind comes from the key. */
 /**
- * The largest record mynet writes is an endpoint's, about 400 bytes (a 255-character name
- * included); anything much larger is someone else's write, refused before it is parsed or kept
- * (issue 22, finding 14: 1.5 MiB values were parsed and held twice in memory).
+ * The largest record mynet writes is an endpoint's: about 1.5 KiB with a 255-character name and
+ * 16 aliases, plus at most 32 labels of 63-character keys and values (~4.3 KiB, issue 25);
+ * anything much larger is someone else's write, refused before it is parsed or kept (issue 22,
+ * finding 14: 1.5 MiB values were parsed and held twice in memory).
  */
-export const RECORD_MAX_BYTES = 2048;
+export const RECORD_MAX_BYTES = 8192;
 
 /** Why a recorded gateway is not a host address of its recorded subnet, if it is not. */
 function gatewayProblem(gateway: unknown, subnet: unknown, field: string): string | undefined {

@@ -15,9 +15,9 @@ import { type PolicyObjects, policyCounter, policyObjects } from '../plan/policy
 import type { HostStep } from '../plan/step.js';
 import { bridgeNetfilterSteps } from '../plan/sysctl.js';
 import { add, chainObj, del, flush } from '../plan/nft-change.js';
-import type { Change, EndpointRecord, NetworkRecord, PolicyRecord, StateView } from './state.js';
+import type { Change, ClusterPolicyInput, EndpointRecord, NetworkRecord, PolicyRecord, StateView } from './state.js';
 
-type PolicyView = Pick<StateView, 'endpoints' | 'policies'>;
+type PolicyView = Pick<StateView, 'endpoints' | 'policies' | 'clusterPolicy'>;
 
 const endpointsOf = (s: PolicyView, networkId: string): EndpointRecord[] =>
   [...s.endpoints.values()].filter((e) => e.networkId === networkId);
@@ -30,11 +30,16 @@ const policyEndpoint = (e: EndpointRecord): PolicyEndpoint => ({
   labels: e.labels ?? {},
 });
 
-/** The network's policy objects, or undefined while no policy names it (its chains then jump nowhere). */
+/**
+ * The network's policy objects, or undefined while no policy names it (its chains then jump
+ * nowhere). A cluster network's policies are etcd's, and its sources include the other hosts'
+ * endpoints (issue 25): the same compilation and rendering as a local network's.
+ */
 export function policyObjectsOf(s: PolicyView, networkId: string): PolicyObjects | undefined {
-  const ps = policiesOf(s, networkId);
+  const c = s.clusterPolicy?.get(networkId);
+  const ps = [...policiesOf(s, networkId), ...(c?.policies ?? [])];
   if (ps.length === 0) return undefined;
-  return policyObjects(networkId, compileNetwork(ps, endpointsOf(s, networkId).map(policyEndpoint)));
+  return policyObjects(networkId, compileNetwork(ps, [...endpointsOf(s, networkId).map(policyEndpoint), ...(c?.remote ?? [])]));
 }
 
 /** The endpoints and policies as they are once `changes` are applied (the state itself is left alone). */
@@ -47,7 +52,7 @@ function after(s: PolicyView, changes: readonly Change[]): PolicyView {
     else if (c.op === 'policy.put') policies.set(c.policy.name, c.policy);
     else if (c.op === 'policy.delete') policies.delete(c.name);
   }
-  return { endpoints, policies };
+  return { endpoints, policies, ...(s.clusterPolicy && { clusterPolicy: s.clusterPolicy }) };
 }
 
 const same = (a: PolicyObjects | undefined, b: PolicyObjects | undefined): boolean =>
@@ -71,8 +76,20 @@ function transition(n: NetworkRecord, from: PolicyObjects | undefined, to: Polic
  */
 export function policyStep(s: PolicyView, n: NetworkRecord | undefined, changes: readonly Change[]): HostStep[] {
   if (!n) return [];
-  const before = policyObjectsOf(s, n.id);
-  const next = policyObjectsOf(after(s, changes), n.id);
+  return stepBetween(n, policyObjectsOf(s, n.id), policyObjectsOf(after(s, changes), n.id));
+}
+
+/**
+ * The step that brings cluster network `n`'s policy objects from the state `s` to etcd's news
+ * `input` (policies, or the other hosts' endpoints, changed); none when nothing of them changes.
+ */
+export function clusterPolicyStep(s: PolicyView, n: NetworkRecord, input: ClusterPolicyInput): HostStep[] {
+  const clusterPolicy = new Map(s.clusterPolicy);
+  clusterPolicy.set(n.id, input);
+  return stepBetween(n, policyObjectsOf(s, n.id), policyObjectsOf({ ...s, clusterPolicy }, n.id));
+}
+
+function stepBetween(n: NetworkRecord, before: PolicyObjects | undefined, next: PolicyObjects | undefined): HostStep[] {
   if (same(before, next)) return [];
   return [
     // Traffic between containers of one bridge meets the policy only through the bridge netfilter
@@ -122,10 +139,9 @@ export function applyPolicies(
 ): PlannedDecision<{ applied: string[] }> {
   const records = policies.map((p, i): PolicyRecord => {
     const networkId = resolveNetwork(s, p.network, names);
-    // Every host of a cluster network must enforce it, with the labels of other hosts' endpoints:
-    // until policies travel in etcd, one host enforcing alone would drop what others send.
+    // A cluster network's policies live in etcd, where every host reads them (clusterPolicies).
     if (s.networks.get(networkId)?.cluster)
-      throw invalid(`policy[${i}].network`, `${p.network} is a cluster network; policies on cluster networks are not supported yet`);
+      throw invalid(`policy[${i}].network`, `${p.network} is a cluster network: its policies are applied to etcd, not with local ones`);
     return { ...p, networkId };
   });
   const total = new Set([...s.policies.keys(), ...records.map((r) => r.name)]).size;
@@ -152,11 +168,33 @@ const networkSteps = (s: StateView, ids: Iterable<string>, changes: readonly Cha
  * policy whose counter the table does not hold (flushed, not yet repaired) is left out rather
  * than shown as 0.
  */
-export function policyDrops(s: Pick<StateView, 'policies'>, counters: ReadonlyMap<string, number>): Map<string, number> {
+export function policyDrops(s: Pick<StateView, 'policies' | 'clusterPolicy'>, counters: ReadonlyMap<string, number>): Map<string, number> {
   const out = new Map<string, number>();
-  for (const p of s.policies.values()) {
+  const cluster = [...(s.clusterPolicy ?? [])].flatMap(([networkId, c]) => c.policies.map((p) => ({ name: p.name, networkId })));
+  for (const p of [...s.policies.values(), ...cluster]) {
     const n = counters.get(policyCounter(p.networkId, p.name));
     if (n !== undefined) out.set(p.name, n);
   }
   return out;
+}
+
+/**
+ * The cluster network each of `policies` names, when every one names a cluster network
+ * (written to etcd: multihost/agent.ts applyPolicies); undefined when none does (local ones).
+ * A file mixing the two is refused: etcd and the journal cannot take it all or nothing.
+ */
+export function clusterPolicies(
+  s: Pick<StateView, 'networks'>,
+  policies: readonly Policy[],
+  names: ReadonlyMap<string, string>,
+): { cluster: string; policy: Policy }[] | undefined {
+  const out = policies.map((p) => {
+    const c = s.networks.get(resolveNetwork(s, p.network, names))?.cluster;
+    return c && { cluster: c.name, policy: { ...p, network: c.name } };
+  });
+  const cluster = out.flatMap((x) => (x ? [x] : []));
+  if (cluster.length === 0) return undefined;
+  if (cluster.length < out.length)
+    throw invalid('policy', 'a file applies policies of cluster networks (to etcd) or of local networks, not both: split it');
+  return cluster;
 }

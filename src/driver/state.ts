@@ -2,10 +2,13 @@
  * What mynet remembers: networks, endpoints and IPAM pools. Decisions (driver/*.ts) read a State
  * and return a list of Changes; the orchestrator applies them here only after the host steps
  * succeeded and the changes were saved. Changes are small and idempotent (the journal in
- * store/file-store.ts replays them), and apply() is the only code that mutates a State.
+ * store/file-store.ts replays them), and apply() is the only code that mutates what a State
+ * journals. `clusterPolicy` is not journaled: it is etcd's copy of the cluster networks'
+ * policies (issue 25), set under the request lock by Plugin.clusterPolicyChanged.
  */
 import type { Labels } from '../rules/label.js';
 import type { Policy } from '../policy/document.js';
+import type { PolicyEndpoint } from '../policy/compile.js';
 import { PluginError } from '../errors.js';
 import { formatIp, parseIp } from '../ip/address.js';
 import { IntervalSet, type Interval } from '../ip/interval-set.js';
@@ -120,6 +123,17 @@ export interface PolicyRecord extends Policy {
   readonly networkId: string;
 }
 
+/**
+ * What etcd says of a cluster network's policies (issue 25), as this host's plane last read it:
+ * the policies that check (their `network` is the cluster's name) and the other hosts' believed
+ * endpoints with their record labels, the sources a policy's `from` may match. This host's own
+ * endpoints come from the state, as on a local network.
+ */
+export interface ClusterPolicyInput {
+  readonly policies: readonly Policy[];
+  readonly remote: readonly PolicyEndpoint[];
+}
+
 export type Change =
   | { readonly op: 'network.put'; readonly network: NetworkRecord }
   | { readonly op: 'network.delete'; readonly id: string }
@@ -143,6 +157,8 @@ export interface StateView {
   readonly departures: ReadonlyMap<string, DepartureRecord>;
   /** Network policies by name (issue 25). */
   readonly policies: ReadonlyMap<string, PolicyRecord>;
+  /** Cluster networks' policies and remote endpoints as etcd says, by network id (absent in fakes: none). */
+  readonly clusterPolicy?: ReadonlyMap<string, ClusterPolicyInput>;
 }
 
 export interface Snapshot {
@@ -169,6 +185,7 @@ export class State implements StateView {
   readonly pools = new Map<string, PoolState>();
   readonly departures = new Map<string, DepartureRecord>();
   readonly policies = new Map<string, PolicyRecord>();
+  readonly clusterPolicy = new Map<string, ClusterPolicyInput>();
   /** Sequence number of the last change set applied (the journal's position). */
   seq = 0;
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { ClusterStore, NetworkRef, NodeIdentity } from '../cluster/cluster-store.js';
 import type { PrefixFollower } from '../cluster/follower.js';
 import { keys } from '../cluster/keys.js';
-import type { ClusterBinding, EndpointRecord, StateView } from '../driver/state.js';
+import type { ClusterBinding, ClusterPolicyInput, EndpointRecord, StateView } from '../driver/state.js';
 import { PluginError } from '../errors.js';
 import type { Executor } from '../host/executor.js';
 import { Backoff } from '../cluster/backoff.js';
@@ -50,6 +50,11 @@ export interface AgentOptions {
   readonly underlayNow?: () => Promise<UnderlayNow>;
   /** Where the node address came from: detected (the default) or MYNET_NODE_ADDRESS. */
   readonly addressSetting?: AddressMove['setting'];
+  /**
+   * What a cluster network's table must enforce changed (issue 25: its policies in etcd, or the
+   * other hosts' endpoints); undefined: the network is gone here (Plugin.clusterPolicyChanged).
+   */
+  readonly policyChanged?: (networkId: string, input: ClusterPolicyInput | undefined) => void;
 }
 
 /** What an address claim needs of the stored definition. */

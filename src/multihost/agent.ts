@@ -27,6 +27,8 @@ import * as networks from './networks.js';
 import type { EntryDifference, NetworkPlane } from './plane.js';
 import * as publishing from './publishing.js';
 import { addressMove, moveChange, moveDifferences } from './readdress.js';
+import * as policyWrites from './policy-writes.js';
+import type { Policy } from '../policy/document.js';
 import { type ClusterStatus, status } from './status.js';
 import type { PeerStatus } from './wireguard/port.js';
 
@@ -50,6 +52,10 @@ export interface ClusterPort {
   withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void>;
   networkUp(n: NetworkRecord): void;
   networkDown(networkId: string): Promise<void>;
+  /** Writes policies of cluster networks to etcd (issue 25), create-or-replace. */
+  applyPolicies(items: readonly { cluster: string; policy: Policy }[], log: Logger): Promise<{ applied: string[] }>;
+  /** Deletes a policy from etcd in every cluster network of this host's; answers those that held it. */
+  removePolicy(name: string, log: Logger): Promise<string[]>;
 }
 
 export class ClusterAgent implements ClusterPort {
@@ -149,6 +155,14 @@ export class ClusterAgent implements ClusterPort {
 
   networkUp(n: NetworkRecord): void {
     networks.networkUp(this.a, n, () => this.scheduleConverge());
+  }
+
+  applyPolicies(items: readonly { cluster: string; policy: Policy }[], log: Logger): Promise<{ applied: string[] }> {
+    return policyWrites.applyPolicies(this.a, items, log);
+  }
+
+  removePolicy(name: string, log: Logger): Promise<string[]> {
+    return policyWrites.removePolicy(this.a, name, log);
   }
 
   networkDown(networkId: string): Promise<void> {

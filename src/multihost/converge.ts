@@ -13,6 +13,7 @@
  */
 import { type NodeSelf, holderOf, ownedBy, staleOwn } from '../cluster/owner.js';
 import type { AddressClaim, EndpointRecord } from '../cluster/records.js';
+import type { Labels } from '../rules/label.js';
 
 export interface LocalEndpoint {
   readonly id: string;
@@ -23,6 +24,8 @@ export interface LocalEndpoint {
   readonly mac: string;
   readonly name?: string;
   readonly aliases?: readonly string[];
+  /** Its `mynet.label.*` labels (issue 25), absent when it has none. */
+  readonly labels?: Labels;
 }
 
 /** An address this host's journal holds that another node's claim holds in etcd. */
@@ -58,7 +61,9 @@ export function convergePlan(
     r.mac === l.mac &&
     r.underlay === self.address &&
     r.name === l.name &&
-    (r.aliases ?? []).join() === (l.aliases ?? []).join();
+    (r.aliases ?? []).join() === (l.aliases ?? []).join() &&
+    // A record an older mynet wrote lacks the labels: published again, so policies see them.
+    JSON.stringify(r.labels ?? {}) === JSON.stringify(l.labels ?? {});
   const lost = etcd.claims
     .filter((c) => local.addresses.has(c.address) && !ownedBy(c, self))
     .map((c) => ({ address: c.address, holder: holderOf(c) }))

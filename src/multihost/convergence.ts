@@ -152,7 +152,8 @@ async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePla
     if (!state.endpoints.has(e.id)) continue;
     const names = { ...(e.name !== undefined && { name: e.name }), ...(e.aliases !== undefined && { aliases: e.aliases }) };
     const v6 = e.address6 !== undefined && { address6: e.address6 };
-    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names }));
+    const labels = e.labels && { labels: e.labels };
+    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names, ...labels }));
     a.published.set(e.id, namesKey(names));
   }
 }
@@ -209,6 +210,7 @@ function localOf(
       ...(c.subnet6 !== undefined && e.addressV6 !== undefined && { address6: bareAddress(e.addressV6) }),
       mac: e.mac,
       ...recordNames(a.o.nameOf?.(e)),
+      ...(e.labels !== undefined && Object.keys(e.labels).length > 0 && { labels: e.labels }),
     });
   }
   return { addresses, endpoints };

@@ -84,6 +84,7 @@ export function networkUp(a: AgentCore, n: NetworkRecord, scheduleConverge: () =
     },
     ...(a.o.onLag && { onLag: a.o.onLag }),
     ...(a.o.backoffMs && { backoffMs: a.o.backoffMs }),
+    onPolicy: (input) => a.o.policyChanged?.(n.id, input),
   });
   a.planes.set(n.id, plane);
   plane.start();
@@ -97,6 +98,8 @@ export async function networkDown(a: AgentCore, networkId: string): Promise<void
     a.lost.delete(p.binding.name);
   }
   await p?.stop();
+  // Its policies leave the state's copy once the network is gone (the teardown removed their objects).
+  if (p) a.o.policyChanged?.(networkId, undefined);
   a.o.onRemoteChange?.();
   // The last encrypted network gone: nothing needs the tunnels (a plain network never did).
   if (p?.binding.encrypt && ![...a.planes.values()].some((x) => x.binding.encrypt)) await a.o.wireguard?.release();

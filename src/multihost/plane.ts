@@ -38,6 +38,8 @@ import { nftOp } from '../plan/nft.js';
 import { type OwnEndpoint, type OwnEndpoints, type RefusalReason, judgeRecord, mergeOwn } from './trust.js';
 import type { DataPlaneView, PlaneKnowledge } from '../doctor/vxlan.js';
 import { type Batch, CoalescingQueue } from './batch-queue.js';
+import type { ClusterPolicyInput } from '../driver/state.js';
+import { PolicyFollower } from './policies.js';
 
 /**
  * The reconciler's view of every cluster network's data plane, by local network id, once each
@@ -75,6 +77,11 @@ export interface PlaneDeps {
   /** Seconds from a record's write (its updatedAt) to its entries in the kernel. */
   readonly onLag?: (seconds: number) => void;
   readonly backoffMs?: { readonly first: number; readonly max: number };
+  /**
+   * The network's policies in etcd or the other hosts' endpoints changed (issue 25): what this
+   * host's table must now enforce (Plugin.clusterPolicyChanged, under the request lock).
+   */
+  readonly onPolicy?: (input: ClusterPolicyInput) => void;
   /**
    * An encrypted network's (issue 24): where VXLAN for the member at an underlay address goes,
    * its WireGuard tunnel address; undefined while it is no believed peer (nothing is sent to it
@@ -121,6 +128,8 @@ export class NetworkPlane {
   private readonly memberNode = new Map<string, string>();
   private endpoints: PrefixFollower | undefined;
   private claims: PrefixFollower | undefined;
+  /** The network's policies in etcd (issue 25), with those refused. */
+  readonly policies: PolicyFollower;
   /** The members the guard's set holds now; undefined until the whole guard is written (first batch, or after a failure). */
   private admitted: ReadonlySet<string> | undefined;
   /** The all-zero entry's destinations as last programmed (mynet.multicast; empty without it). */
@@ -155,6 +164,14 @@ export class NetworkPlane {
     this.subnet = c.ok ? c.cidr : undefined;
     const c6 = binding.subnet6 !== undefined ? parseCidr(binding.subnet6) : undefined;
     this.subnet6 = c6?.ok ? c6.cidr : undefined;
+    this.policies = new PolicyFollower(binding.name, d.log, () => this.remote(), d.onPolicy);
+  }
+
+  /** The other hosts' believed endpoints, as policy sources: their addresses and record labels. */
+  private remote(): ClusterPolicyInput['remote'] {
+    return [...this.records.values()].flatMap((e) =>
+      e.node === this.d.self ? [] : [{ addresses: addressesOf(e), labels: e.labels ?? {} }],
+    );
   }
 
   get device(): string {
@@ -184,6 +201,8 @@ export class NetworkPlane {
     this.claims = this.d.store.followPrefix(keys.addresses(this.binding.name), this.d.backoffMs, (changes) =>
       this.claimsChanged(changes.map((c) => c.key)),
     );
+    // A re-list after a break is a whole copy again (cluster/mirror.ts): the policies are read from it as a whole.
+    this.policies.start(this.d.store.followPrefix(keys.policies(this.binding.name), this.d.backoffMs, () => this.policies.changed()));
   }
 
   /** Whether a claim key is held, from the followed copy; undefined when the copy is not complete. */
@@ -203,7 +222,7 @@ export class NetworkPlane {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.cancelled = Promise.all([this.endpoints?.stop(), this.claims?.stop()]).then(
+    this.cancelled = Promise.all([this.endpoints?.stop(), this.claims?.stop(), this.policies.stop()]).then(
       () => undefined,
       (err: unknown) => this.d.log.warn({ err: messageOf(err), cluster: this.binding.name }, 'cluster: cancelling a watch failed'),
     );
@@ -526,7 +545,11 @@ export class NetworkPlane {
     const now = Date.now();
     if (!whole)
       for (const ch of batch.watched) if (ch.type === 'put') this.d.onLag?.(Math.max(0, (now - Date.parse(ch.endpoint.updatedAt)) / 1000));
-    if (changes.length > 0) this.d.onRemoteChange?.();
+    if (changes.length > 0) {
+      this.d.onRemoteChange?.();
+      // A remote endpoint came, went or changed labels: the policy sources follow (unchanged: nothing).
+      this.policies.changed();
+    }
   }
 
   /** Reads the device's entries and answers the steps to the desired ones. */
@@ -569,6 +592,9 @@ export class NetworkPlane {
       object: `${this.device} record ${r.record.id.slice(0, 12)} of node ${r.record.node}`,
       detail: `refused (${r.reason}): ${r.detail}`,
     }));
+    refused.push(
+      ...[...this.policies.refused].map(([key, problem]) => ({ object: `policy ${key}`, detail: `refused, not enforced: ${problem}` })),
+    );
     if (repair && out.length > 0) {
       await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
       this.flooded = this.desiredFlood();

@@ -21,7 +21,11 @@ export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord
   plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac, address6);
   try {
     const v6 = address6 !== undefined && { address6 };
-    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), ...v6, mac: e.mac, ...names }));
+    // Its labels travel so every host's policies can select it as a source (issue 25).
+    const labels = e.labels && { labels: e.labels };
+    await a.call(
+      a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), ...v6, mac: e.mac, ...names, ...labels }),
+    );
   } catch (err) {
     plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
     throw err;

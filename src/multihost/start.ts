@@ -17,7 +17,7 @@ import type { EndpointRecord, StateView } from '../driver/state.js';
 import type { ExecaExecutor } from '../host/execa-executor.js';
 import { UNDERLAY_MTU_MIN } from '../rules/mtu.js';
 import { underlayAnswers } from '../host/underlay-probe.js';
-import { ClusterAgent } from './agent.js';
+import { type AgentOptions, ClusterAgent } from './agent.js';
 import type { RefusalReason } from './trust.js';
 import type { DnsNames } from './dns-names.js';
 import { probeHost } from './wireguard/capability.js';
@@ -42,6 +42,8 @@ export interface StartClusterOptions {
   readonly onRefused: (reason: RefusalReason) => void;
   /** Deletes a settled departure from the journal (plugin.ts departureSettled). */
   readonly departureSettled: (cluster: string, log: Logger) => Promise<void>;
+  /** A cluster network's policies or remote endpoints changed (plugin.ts clusterPolicyChanged). */
+  readonly policyChanged?: AgentOptions['policyChanged'];
 }
 
 /** The interfaces of this host (its namespace) that hold `address`. */
@@ -105,6 +107,7 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster | un
     onLag: o.onLag,
     onRefused: o.onRefused,
     departureSettled: o.departureSettled,
+    ...(o.policyChanged && { policyChanged: o.policyChanged }),
     presenceTtlS: settings.presenceTtlS,
     underlayAnswers: (address) => underlayAnswers(address),
     // Finding 9: asked again by the reconcile loop; no route is carried into the report, not thrown.

@@ -38,6 +38,8 @@ export interface ClusterStatus {
     readonly definitionDiffers?: string;
     /** Addresses held here that another node's claim holds in etcd (finding 4: forgotten while away). */
     readonly lost?: readonly LostAddress[];
+    /** Policies in etcd that do not check (issue 25): ignored, with why. */
+    readonly refusedPolicies?: readonly string[];
   }[];
   readonly members: readonly MemberStatus[];
   /** This host's WireGuard (issue 24), while an encrypted network is up. */
@@ -76,6 +78,7 @@ export async function status(a: AgentCore): Promise<ClusterStatus> {
     remote: p.remoteCount(),
     ...(a.definitionDiffers.has(p.binding.name) && { definitionDiffers: a.definitionDiffers.get(p.binding.name) }),
     ...(a.lost.has(p.binding.name) && { lost: a.lost.get(p.binding.name) }),
+    ...(p.policies.refused.size > 0 && { refusedPolicies: [...p.policies.refused.values()] }),
   }));
   const wireguard = await a.o.wireguard?.status().catch((err: unknown) => {
     // Status shows what it can: the rest of it does not wait on wg.

@@ -93,6 +93,11 @@ export function parsePolicy(field: string, v: unknown): Policy {
   return { name, network, select, ingress };
 }
 
+/** A policy in the JSON form a file has (ports as `tcp/5432`): parsePolicy of it gives `p` back (etcd stores this, issue 25). */
+export function policyDocument(p: Policy): unknown {
+  return { ...p, ingress: p.ingress.map((r) => (r.ports ? { ...r, ports: r.ports.map(formatPortSpec) } : r)) };
+}
+
 /**
  * A file's text as data: JSON when it starts with `{` or `[`, else YAML (several `---` documents
  * are a list of policies). Every value of a policy is a string, so YAML's failsafe schema reads

@@ -54,6 +54,8 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     ...(o.wireguard && { wireguard: o.wireguard }),
     ...(o.underlayAnswers && { underlayAnswers: o.underlayAnswers }),
     ...(o.refused && { onRefused: (reason: string) => o.refused?.set(reason, (o.refused.get(reason) ?? 0) + 1) }),
+    // As main.ts wires it: the plane's policy news go through the orchestrator's lock.
+    policyChanged: (id, input) => void ref.plugin?.clusterPolicyChanged(id, input, log),
   });
   const t = testPlugin({ cluster: agent });
   ref.plugin = t.plugin;

@@ -146,7 +146,10 @@ export async function requestAddress(net: Network, ip?: string): Promise<string>
 }
 
 /** `docker run --network net [--ip ip]`: address, endpoint, join, the sandbox, external connectivity. */
-export async function runContainer(net: Network, o: { ip?: string; name?: string } = {}): Promise<Container> {
+export async function runContainer(
+  net: Network,
+  o: { ip?: string; name?: string; labels?: Readonly<Record<string, string>> } = {},
+): Promise<Container> {
   const h = net.host;
   const cidr = await requestAddress(net, o.ip);
   const endpointId = dockerId();
@@ -156,7 +159,12 @@ export async function runContainer(net: Network, o: { ip?: string; name?: string
     created = await post(h.socket, '/NetworkDriver.CreateEndpoint', {
       ...ep,
       Interface: { Address: cidr, AddressIPv6: '', MacAddress: '' },
-      Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] },
+      Options: {
+        'com.docker.network.endpoint.exposedports': [],
+        'com.docker.network.portmap': [],
+        // `--network name=…,driver-opt=mynet.label.app=web` (issue 25)
+        ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`mynet.label.${k}`, v])),
+      },
     });
   } catch (err) {
     // dockerd gives the address back when the driver refuses the endpoint.

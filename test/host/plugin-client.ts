@@ -95,16 +95,21 @@ export function adminGet(socket: string, path: string): Promise<string> {
   });
 }
 
-/** POST on the admin socket (`mynet cluster forget`, `mynet doctor --fix`): status and body. */
-export function adminPost(socket: string, path: string): Promise<{ status: number; body: string }> {
+/** POST (or DELETE) on the admin socket (`mynet cluster forget`, `mynet doctor --fix`, `mynet policy`): status and body. */
+export function adminPost(
+  socket: string,
+  path: string,
+  body?: string,
+  method: 'POST' | 'DELETE' = 'POST',
+): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
-    const req = request({ socketPath: socket, method: 'POST', path, timeout: 10_000 }, (r) => {
+    const req = request({ socketPath: socket, method, path, timeout: 10_000 }, (r) => {
       let t = '';
       r.on('data', (d: Buffer) => (t += d.toString()));
       r.on('end', () => res({ status: r.statusCode ?? 0, body: t }));
     });
     req.on('timeout', () => req.destroy(new Error('admin: no answer in 10 s')));
     req.on('error', rej);
-    req.end();
+    req.end(body);
   });
 }

@@ -66,6 +66,16 @@ describe('records', () => {
     // Issue 23: a host on an IPv6 underlay.
     const over6 = { ...ep, underlay: '2001:db8:62::1' };
     expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(over6))).toEqual({ ok: true, record: over6 });
+    // Issue 25: the largest record a host writes (32 labels of 63 characters, a 255-character name, 16 aliases) is read back.
+    const big = {
+      ...ep,
+      name: `w${'x'.repeat(253)}`,
+      aliases: Array.from({ length: 16 }, (_, i) => `${'a'.repeat(60)}${i}`),
+      labels: Object.fromEntries(
+        Array.from({ length: 32 }, (_, i) => [`${'k'.repeat(61)}${i.toString().padStart(2, '0')}`, 'v'.repeat(63)]),
+      ),
+    };
+    expect(readRecord('endpoint', keys.endpoint('blue', EP), JSON.stringify(big))).toEqual({ ok: true, record: big });
     const node6 = { v: 1, name: 'host-a', address: '2001:db8:62::1', startedAt: '2026-12-02T00:00:00.000Z' };
     expect(readRecord('node', keys.node('host-a'), JSON.stringify(node6))).toEqual({ ok: true, record: node6 });
   });
@@ -120,13 +130,49 @@ describe('records', () => {
       JSON.stringify({ ...ep, aliases: Array.from({ length: 17 }, (_, i) => `a${i}`) }),
       /\/aliases must be a list of at most 16/,
     ],
+    // Issue 25: labels travel in the record, checked as a local endpoint's; a bad one refuses the whole record.
+    [
+      'a label key with a space',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, labels: { 'a b': 'x' } }),
+      /\/labels must be labels: .*label key "a b"/,
+    ],
+    [
+      'a label value of 64 characters',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, labels: { app: 'x'.repeat(64) } }),
+      /\/labels must be labels: .*label value/,
+    ],
+    [
+      'a label value not text',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, labels: { app: 5 } }),
+      /\/labels must be labels/,
+    ],
+    [
+      'labels as a list',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, labels: ['app=web'] }),
+      /\/labels must be labels: .*must be an object/,
+    ],
+    [
+      '33 labels',
+      'endpoint',
+      keys.endpoint('blue', EP),
+      JSON.stringify({ ...ep, labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }),
+      /\/labels must be labels: .*has 33 labels, at most 32/,
+    ],
     ['a record of another kind', 'endpoint', keys.network('blue'), JSON.stringify(ep), /not a endpoint key/],
     [
       'a huge record (finding 14)',
       'endpoint',
       keys.endpoint('blue', EP),
       JSON.stringify({ ...ep, junk: 'x'.repeat(1_500_000) }),
-      /1500\d{3} bytes, over the 2048 a mynet record takes/,
+      /1500\d{3} bytes, over the 8192 a mynet record takes/,
     ],
     // Issue 22, finding 17: the kernel refuses these in a permanent entry; every sync failed and logged.
     [

@@ -39,6 +39,17 @@ describe('convergePlan', () => {
     expect(isEmptyPlan(p)).toBe(true);
   });
 
+  it('a record without the labels the journal has (written by a mynet before issue 25) is published again; the same labels are left', () => {
+    const l = { ...local('aaaaaaaaaaaa', '10.77.0.2', 'web'), labels: { app: 'web' } };
+    const etcd = (labels?: Record<string, string>) => ({
+      claims: [claim('10.77.0.2')],
+      endpoints: [{ ...rec('aaaaaaaaaaaa', '10.77.0.2', 'host-a', 'web'), ...(labels && { labels }) }],
+    });
+    expect(convergePlan(self, { addresses: new Set(['10.77.0.2']), endpoints: [l] }, etcd()).publish).toEqual([l]);
+    expect(convergePlan(self, { addresses: new Set(['10.77.0.2']), endpoints: [l] }, etcd({ app: 'db' })).publish).toEqual([l]);
+    expect(isEmptyPlan(convergePlan(self, { addresses: new Set(['10.77.0.2']), endpoints: [l] }, etcd({ app: 'web' })))).toBe(true);
+  });
+
   it('etcd lost its data: everything is claimed and published again', () => {
     const p = convergePlan(
       self,

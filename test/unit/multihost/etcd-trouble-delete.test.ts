@@ -24,7 +24,7 @@ describe('DeleteNetwork of a cluster network with etcd not answering (issue 22, 
     const net = hexId(0xb1);
     await clusterNetwork(a, { network: net, pool: '10.77.0.0/16', cluster: 'blue' });
     const followed = (): number => kv.watches.filter((w) => w.live && w.prefix.includes('/blue')).length;
-    await waitUntil('the network followed', () => followed() === 2, { ms: 2000, every: 5 });
+    await waitUntil('the network followed', () => followed() === 3, { ms: 2000, every: 5 });
     let confirm = (): void => undefined;
     kv.cancelStall = new Promise((r) => (confirm = r));
     const order: string[] = [];
@@ -38,8 +38,8 @@ describe('DeleteNetwork of a cluster network with etcd not answering (issue 22, 
     await a.plugin.deleteNetwork({ NetworkID: hexId(0x11) }, log);
     order.push('local lifecycle');
     await deleted;
-    // Both cancels were asked and neither has been confirmed: nothing above waited for them.
-    expect(kv.calls.filter((c) => c.startsWith('cancel ') && c.includes('/blue'))).toHaveLength(2);
+    // The three cancels (endpoints, claims, policies) were asked and neither has been confirmed: nothing above waited for them.
+    expect(kv.calls.filter((c) => c.startsWith('cancel ') && c.includes('/blue'))).toHaveLength(3);
     expect(order).toEqual(['cluster network deleted', 'local lifecycle']);
     expect(a.plugin.state.networks.has(net)).toBe(false);
     expect(a.agent.planes.size).toBe(0);

@@ -5,6 +5,7 @@
  * the VXLAN device's source is that address and its guard matches `ip6 saddr`. An encrypted
  * network over an IPv6 underlay: test/unit/multihost/wireguard/create.test.ts and underlay6.test.ts.
  */
+import { readPolicyRecord } from '../../../src/cluster/policy-records.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseKey, PREFIX } from '../../../src/cluster/keys.js';
 import { readRecord } from '../../../src/cluster/records.js';
@@ -33,7 +34,11 @@ describe('a host on an IPv6 underlay', () => {
     const all = (await kv.list(PREFIX)).items;
     const records = all.map((it) => {
       const where = parseKey(it.key);
-      return where ? readRecord(where.kind, it.key, it.value) : { ok: false as const, problem: it.key };
+      return !where
+        ? { ok: false as const, problem: it.key }
+        : where.kind === 'policy'
+          ? readPolicyRecord(it.key, it.value)
+          : readRecord(where.kind, it.key, it.value);
     });
     // Every reader (the other hosts') accepts what this host wrote.
     expect(records.filter((r) => !r.ok)).toEqual([]);

@@ -5,6 +5,7 @@
  * naming the field, or everything it wrote is accepted by the readers: etcd's (readRecord, what
  * every other host runs) and the journal's (checkChange, what this host's next start runs).
  */
+import { readPolicyRecord } from '../../../src/cluster/policy-records.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseKey, PREFIX } from '../../../src/cluster/keys.js';
 import { readRecord } from '../../../src/cluster/records.js';
@@ -39,7 +40,7 @@ async function etcdProblems(kv: MemoryKv): Promise<string[]> {
   return all.items.flatMap((it) => {
     const where = parseKey(it.key);
     if (!where) return [`${it.key}: not a key mynet writes`];
-    const r = readRecord(where.kind, it.key, it.value);
+    const r = where.kind === 'policy' ? readPolicyRecord(it.key, it.value) : readRecord(where.kind, it.key, it.value);
     return r.ok ? [] : [r.problem];
   });
 }

@@ -1,0 +1,70 @@
+/**
+ * A cluster network's policies as etcd holds them (issue 25), followed like the other record
+ * kinds (list, watch, re-list after a break: cluster/follower.ts). Each value is checked in full
+ * (cluster/policy-records.ts); one that does not check is logged once per value, listed by the
+ * doctor and `mynet status` as refused, and never reaches the kernel. What the table must
+ * enforce (the policies and the other hosts' endpoints) is handed on only when it changed.
+ */
+import type { Logger } from 'pino';
+import type { PrefixFollower } from '../cluster/follower.js';
+import { readPolicyRecord } from '../cluster/policy-records.js';
+import type { ClusterPolicyInput } from '../driver/state.js';
+import type { Policy } from '../policy/document.js';
+
+export class PolicyFollower {
+  private follower: PrefixFollower | undefined;
+  /** Keys whose value does not check, with why. */
+  readonly refused = new Map<string, string>();
+  /** The policies that check, by name, as last read. */
+  private checked: readonly Policy[] = [];
+  /** The input last handed on (as JSON): an unchanged one is not handed on again. */
+  private last: string | undefined;
+
+  constructor(
+    private readonly cluster: string,
+    private readonly log: Logger,
+    private readonly remote: () => ClusterPolicyInput['remote'],
+    private readonly onPolicy?: (input: ClusterPolicyInput) => void,
+  ) {}
+
+  start(f: PrefixFollower): void {
+    this.follower = f;
+  }
+
+  stop(): Promise<void> | undefined {
+    return this.follower?.stop();
+  }
+
+  get synced(): boolean {
+    return this.follower?.current === 'synced';
+  }
+
+  /** The policies that check, sorted by name. */
+  get current(): readonly Policy[] {
+    return this.checked;
+  }
+
+  /** The followed copy or the remote endpoints changed: read the copy again and hand on what changed. */
+  changed(): void {
+    const f = this.follower;
+    if (!f) return;
+    const good: Policy[] = [];
+    const refused = new Map<string, string>();
+    for (const it of f.mirror.entries()) {
+      const r = readPolicyRecord(it.key, it.value);
+      if (r.ok) good.push(r.record);
+      else refused.set(it.key, r.problem);
+    }
+    for (const [key, problem] of refused)
+      if (this.refused.get(key) !== problem)
+        this.log.warn({ cluster: this.cluster, key, problem }, 'cluster: a policy in etcd does not check and is ignored');
+    this.refused.clear();
+    for (const [k, v] of refused) this.refused.set(k, v);
+    this.checked = good.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const input: ClusterPolicyInput = { policies: this.checked, remote: this.remote() };
+    const text = JSON.stringify(input);
+    if (text === this.last) return;
+    this.last = text;
+    this.onPolicy?.(input);
+  }
+}
