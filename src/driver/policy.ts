@@ -153,9 +153,10 @@ export function resolveNetwork(s: Pick<StateView, 'networks'>, given: string, na
 }
 
 /**
- * At most this many policies are stored (each is a chain's rules and sets in the kernel, and
- * every endpoint change recompiles its network's): a script applying new names in a loop is
- * refused rather than growing the journal and the table without bound.
+ * At most this many policies are stored (each is a chain's rules and sets in the kernel, every
+ * policy change recompiles its network's, and an endpoint change matches its labels against each
+ * of them): a script applying new names in a loop is refused rather than growing the journal and
+ * the table without bound.
  */
 export const MAX_POLICIES = 1024;
 
