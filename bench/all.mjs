@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { table } from './lib.mjs';
 
-const ALL = ['plugin', 'load', 'ports', 'docker-run', 'containers', 'dns', 'cluster-sim', 'cluster-throughput', 'cluster-plugin', 'names-convergence'];
+const ALL = ['plugin', 'load', 'ports', 'docker-run', 'containers', 'dns', 'cluster-sim', 'cluster-throughput', 'cluster-plugin', 'names-convergence', 'policy'];
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 const dir = mkdtempSync(join(tmpdir(), 'mnt-bench-goals-'));
 const goals = join(dir, 'goals.jsonl');

@@ -99,3 +99,27 @@ export function pluginClient(sock, admin, agent) {
 }
 
 export const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+/** The six requests dockerd sends for a container started and stopped with no published port (bench/scale-ab.mjs, bench/policy.mjs). */
+export const NO_PORT_ROUTES = ['CreateEndpoint', 'Join', 'ProgramExternalConnectivity', 'RevokeExternalConnectivity', 'Leave', 'DeleteEndpoint'];
+export async function noPortLifecycle(call, NetworkID, EndpointID, Address, Options = {}) {
+  await call('/NetworkDriver.CreateEndpoint', { NetworkID, EndpointID, Interface: { Address, AddressIPv6: '', MacAddress: '' }, Options });
+  await call('/NetworkDriver.Join', { NetworkID, EndpointID, SandboxKey: '/var/run/docker/netns/x', Options: {} });
+  await call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID, EndpointID, Options: { 'com.docker.network.portmap': [] } });
+  await call('/NetworkDriver.RevokeExternalConnectivity', { NetworkID, EndpointID });
+  await call('/NetworkDriver.Leave', { NetworkID, EndpointID });
+  await call('/NetworkDriver.DeleteEndpoint', { NetworkID, EndpointID });
+}
+
+/**
+ * From a plugin's request logs (`logs`: files), the lifecycles of the endpoints `ids` (12-digit
+ * prefixes): each one's time inside the plugin (the sum of its requests) and the p50 per route.
+ */
+export function lifecycleTimes(logs, ids, routes = NO_PORT_ROUTES) {
+  const want = new Set(ids);
+  const lines = logs.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l)).filter((l) => want.has(l.endpointId));
+  const sum = new Map();
+  for (const l of lines) sum.set(l.endpointId, (sum.get(l.endpointId) ?? 0) + l.ms);
+  const per = Object.fromEntries(routes.map((r) => [r, median(lines.filter((l) => l.route === `/NetworkDriver.${r}`).map((l) => l.ms))]));
+  return { sums: [...sum.values()], per };
+}

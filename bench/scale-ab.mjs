@@ -12,11 +12,11 @@
 // plugin (its request log) per lifecycle and per request, the ratios, and the load average.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { goal, median, now, pluginClient, sh, sleep, table } from './lib.mjs';
+import { NO_PORT_ROUTES as ROUTES, goal, lifecycleTimes, median, noPortLifecycle, now, pluginClient, sh, sleep, table } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
 const BIG = Number(process.env.BENCH_ENDPOINTS ?? 1000);
@@ -24,7 +24,6 @@ const PROF = process.env.BENCH_CPU_PROF;
 const builds = process.env.BENCH_DIST_A ? { A: resolve(process.env.BENCH_DIST_A), B: resolve(process.env.BENCH_DIST_B ?? 'dist') } : { B: resolve(process.env.BENCH_DIST_B ?? 'dist') };
 const id = () => randomBytes(32).toString('hex');
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-const ROUTES = ['CreateEndpoint', 'Join', 'ProgramExternalConnectivity', 'RevokeExternalConnectivity', 'Leave', 'DeleteEndpoint'];
 
 function side(build, size) {
   const name = `${build}${size}`;
@@ -62,23 +61,13 @@ function side(build, size) {
   };
   s.lifecycle = async () => {
     const EndpointID = id();
-    const NetworkID = s.net;
     s.ids.push(EndpointID.slice(0, 12));
-    await c.call('/NetworkDriver.CreateEndpoint', { NetworkID, EndpointID, Interface: { Address: address(), AddressIPv6: '', MacAddress: '' }, Options: {} });
-    await c.call('/NetworkDriver.Join', { NetworkID, EndpointID, SandboxKey: '/var/run/docker/netns/x', Options: {} });
-    await c.call('/NetworkDriver.ProgramExternalConnectivity', { NetworkID, EndpointID, Options: { 'com.docker.network.portmap': [] } });
-    await c.call('/NetworkDriver.RevokeExternalConnectivity', { NetworkID, EndpointID });
-    await c.call('/NetworkDriver.Leave', { NetworkID, EndpointID });
-    await c.call('/NetworkDriver.DeleteEndpoint', { NetworkID, EndpointID });
+    await noPortLifecycle(c.call, s.net, EndpointID, address());
   };
   /** p50 inside the plugin of the lifecycles in `ids`: whole, and per request. */
   s.figures = () => {
-    const want = new Set(s.ids);
-    const lines = s.logs.flatMap((f) => readFileSync(f, 'utf8').split('\n')).filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l)).filter((l) => want.has(l.endpointId));
-    const sum = new Map();
-    for (const l of lines) sum.set(l.endpointId, (sum.get(l.endpointId) ?? 0) + l.ms);
-    const per = Object.fromEntries(ROUTES.map((r) => [r, median(lines.filter((l) => l.route === `/NetworkDriver.${r}`).map((l) => l.ms))]));
-    return { lifecycle: median([...sum.values()]), per };
+    const { sums, per } = lifecycleTimes(s.logs, s.ids);
+    return { lifecycle: median(sums), per };
   };
   s.remove = async () => {
     await s.stop();

@@ -7,9 +7,10 @@
 import { PluginError, invalid } from '../errors.js';
 import { bareAddress } from '../rules/address.js';
 import type { PlannedDecision } from '../decision.js';
-import { compileNetwork, type PolicyEndpoint } from '../policy/compile.js';
+import { compileNetwork, membershipOf, type PolicyEndpoint } from '../policy/compile.js';
 import type { Policy } from '../policy/document.js';
 import { networkCommands, nftNetwork, nftOp, policyUpdateCommands } from '../plan/nft.js';
+import { endpointPolicyElements, policyElementCommands } from '../plan/policy-delta.js';
 import { policyDestroyCommands, policyModel } from '../plan/policy-model.js';
 import { type PolicyObjects, policyCounter, policyObjects } from '../plan/policy-nft.js';
 import type { HostStep } from '../plan/step.js';
@@ -76,6 +77,8 @@ function transition(n: NetworkRecord, from: PolicyObjects | undefined, to: Polic
  */
 export function policyStep(s: PolicyView, n: NetworkRecord | undefined, changes: readonly Change[]): HostStep[] {
   if (!n) return [];
+  const quick = endpointElementsStep(s, n, changes);
+  if (quick) return quick;
   return stepBetween(n, policyObjectsOf(s, n.id), policyObjectsOf(after(s, changes), n.id));
 }
 
@@ -96,6 +99,51 @@ function stepBetween(n: NetworkRecord, before: PolicyObjects | undefined, next: 
     // hook, as ICC off needs it (no undo: a global switch other networks may rely on).
     ...(next ? bridgeNetfilterSteps(n.ipv6.length > 0) : []),
     { what: `update the network policy of ${n.bridge}`, run: transition(n, before, next), undo: transition(n, next, before) },
+  ];
+}
+
+/**
+ * policyStep for changes of endpoints alone (no policy applied or removed), the lifecycle's case:
+ * only the changed endpoints' own elements move (plan/policy-delta.ts), read from the policies
+ * and those endpoints, not from a compilation of the whole network (O(endpoints × policies) on
+ * every request). Undefined when the whole comparison must decide: a policy changes, or an
+ * address of the change is held by another endpoint of the network too (its elements must stay).
+ */
+function endpointElementsStep(s: PolicyView, n: NetworkRecord, changes: readonly Change[]): HostStep[] | undefined {
+  if (changes.some((c) => c.op === 'policy.put' || c.op === 'policy.delete')) return undefined;
+  // A cluster network's policies from etcd count as its own; the other hosts' endpoints are sources.
+  const cluster = s.clusterPolicy?.get(n.id);
+  const policies = [...policiesOf(s, n.id), ...(cluster?.policies ?? [])];
+  if (policies.length === 0) return [];
+  const ids = new Set(changes.flatMap((c) => (c.op === 'endpoint.put' ? [c.endpoint.id] : c.op === 'endpoint.delete' ? [c.id] : [])));
+  const next = after(s, changes);
+  const mine = (e: EndpointRecord | undefined): PolicyEndpoint | undefined => (e?.networkId === n.id ? policyEndpoint(e) : undefined);
+  const pairs = [...ids].map((id) => [mine(s.endpoints.get(id)), mine(next.endpoints.get(id))] as const);
+  const touched = new Set<string>();
+  for (const side of [0, 1] as const) {
+    const seen = new Set<string>();
+    for (const a of pairs.flatMap((p) => p[side]?.addresses ?? [])) {
+      if (seen.has(a)) return undefined;
+      seen.add(a);
+      touched.add(a);
+    }
+  }
+  // One pass over the network's records, without building anything per endpoint (1 000 on every request).
+  for (const e of s.endpoints.values())
+    if (e.networkId === n.id && !ids.has(e.id))
+      for (const a of [e.address, e.addressV6]) if (a !== undefined && touched.has(bareAddress(a))) return undefined;
+  for (const r of cluster?.remote ?? []) for (const a of r.addresses) if (touched.has(a)) return undefined;
+  const elements = (side: 0 | 1) =>
+    pairs.flatMap((p) => {
+      const e = p[side];
+      return e ? endpointPolicyElements(n.id, e.addresses, membershipOf(policies, e.labels)) : [];
+    });
+  const [was, will] = [elements(0), elements(1)];
+  const run = policyElementCommands(was, will);
+  if (run.length === 0) return [];
+  return [
+    ...bridgeNetfilterSteps(n.ipv6.length > 0),
+    { what: `update the network policy of ${n.bridge}`, run: nftOp(run), undo: nftOp(policyElementCommands(will, was)) },
   ];
 }
 
@@ -125,9 +173,10 @@ export function resolveNetwork(s: Pick<StateView, 'networks'>, given: string, na
 }
 
 /**
- * At most this many policies are stored (each is a chain's rules and sets in the kernel, and
- * every endpoint change recompiles its network's): a script applying new names in a loop is
- * refused rather than growing the journal and the table without bound.
+ * At most this many policies are stored (each is a chain's rules and sets in the kernel, every
+ * policy change recompiles its network's, and an endpoint change matches its labels against each
+ * of them): a script applying new names in a loop is refused rather than growing the journal and
+ * the table without bound.
  */
 export const MAX_POLICIES = 1024;
 

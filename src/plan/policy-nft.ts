@@ -48,6 +48,13 @@ export const policyJump = (networkId: string): string => `jump ${policyChain(net
 export const policyCounter = (networkId: string, policy: string): string =>
   `pc-${short(networkId)}-${createHash('sha256').update(policy).digest('hex').slice(0, 12)}`;
 
+/** The set of a network's addresses some policy protects, per family ('4' or '6'). */
+export const protectedSet = (networkId: string, tag: '4' | '6'): string => `pp${tag}-${short(networkId)}`;
+/** The set of one address group (compile.ts groupId), per family. */
+export const groupSet = (networkId: string, tag: '4' | '6', group: string): string => `pg${tag}-${short(networkId)}-${group}`;
+/** The map from a protected address to the counter of the policy that protects it, per family. */
+export const counterMap = (networkId: string, tag: '4' | '6'): string => `pm${tag}-${short(networkId)}`;
+
 const FAMILIES = [
   { f: 4, ip: 'ip', type: 'ipv4_addr', tag: '4' },
   { f: 6, ip: 'ip6', type: 'ipv6_addr', tag: '6' },
@@ -60,20 +67,19 @@ const portElements = (ports: readonly PortSpec[]): string =>
   ports.map((p) => `${p.proto} . ${formatPortSpec(p).slice(p.proto.length + 1)}`).join(', ');
 
 export function policyObjects(networkId: string, c: CompiledNetwork): PolicyObjects {
-  const n = short(networkId);
-  const group = (tag: string, id: string): string => `pg${tag}-${n}-${id}`;
+  const group = (tag: '4' | '6', id: string): string => groupSet(networkId, tag, id);
   const sets: PolicySet[] = [];
   for (const { f, type, tag } of FAMILIES) {
-    sets.push({ name: `pp${tag}-${n}`, type, elements: ofFamily([...c.protectedBy.keys()], f) });
+    sets.push({ name: protectedSet(networkId, tag), type, elements: ofFamily([...c.protectedBy.keys()], f) });
     for (const [id, addrs] of c.groups) sets.push({ name: group(tag, id), type, elements: ofFamily(addrs, f) });
   }
   const counters = new Map(c.policies.map((p) => [policyCounter(networkId, p.name), p.name]));
   const maps = FAMILIES.map(({ f, type, tag }) => ({
-    name: `pm${tag}-${n}`,
+    name: counterMap(networkId, tag),
     type,
     elements: [...c.protectedBy].filter(([a]) => parseIp(a)?.family === f).map(([a, p]) => [a, policyCounter(networkId, p)] as const),
   }));
-  const rules: string[] = FAMILIES.map(({ ip, tag }) => `${ip} daddr != @pp${tag}-${n} return`);
+  const rules: string[] = FAMILIES.map(({ ip, tag }) => `${ip} daddr != @${protectedSet(networkId, tag)} return`);
   for (const p of c.policies) {
     for (const r of p.rules) {
       for (const { ip, tag } of FAMILIES) {
@@ -83,7 +89,7 @@ export function policyObjects(networkId: string, c: CompiledNetwork): PolicyObje
       }
     }
   }
-  rules.push(...FAMILIES.map(({ ip, tag }) => `counter name ${ip} daddr map @pm${tag}-${n} drop`), 'drop');
+  rules.push(...FAMILIES.map(({ ip, tag }) => `counter name ${ip} daddr map @${counterMap(networkId, tag)} drop`), 'drop');
   return { chain: policyChain(networkId), rules, sets, counters, maps };
 }
 

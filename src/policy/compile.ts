@@ -76,6 +76,9 @@ function addressesOf(eps: Ranked, selectors: readonly Labels[]): string[] {
   return [...ranks].sort((a, b) => a - b).map((r) => eps.addresses[r] as string);
 }
 
+/** Policies in the order protection is decided (the first by name that selects an address counts its drops). */
+const byName = (policies: readonly Policy[]): Policy[] => [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
 /** `policies` are those of this network (already resolved to it); `endpoints` all of its endpoints. */
 export function compileNetwork(policies: readonly Policy[], endpoints: readonly PolicyEndpoint[]): CompiledNetwork {
   const protectedBy = new Map<string, string>();
@@ -87,7 +90,7 @@ export function compileNetwork(policies: readonly Policy[], endpoints: readonly 
     if (!groups.has(id)) groups.set(id, addressesOf(eps, selectors));
     return id;
   };
-  for (const p of [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const p of byName(policies)) {
     const selected = group([p.select]);
     // Kept when it selects nothing yet: the rules then depend on the policies only, and an
     // endpoint coming or going changes set elements, never rules (plan/policy-nft.ts).
@@ -100,4 +103,32 @@ export function compileNetwork(policies: readonly Policy[], endpoints: readonly 
     out.push({ name: p.name, selected, rules });
   }
   return { protectedBy, groups, policies: out };
+}
+
+/** Where one endpoint's addresses stand in its network's compilation: the groups they are in, and the policy counting their drops. */
+export interface Membership {
+  /** Ids of the groups (compileNetwork's `groups`) whose selectors match the endpoint's labels. */
+  readonly groups: ReadonlySet<string>;
+  /** The first policy by name that selects it; absent when none does. */
+  readonly protectedBy?: string;
+}
+
+/**
+ * One endpoint's part of compileNetwork, read from the policies alone (O(policies), not
+ * O(endpoints × policies)): an endpoint coming or going changes only its own addresses' set
+ * elements, so this is all a lifecycle needs. Agrees with compileNetwork for an address no other
+ * endpoint of the network holds (test/unit/policy/membership.test.ts).
+ */
+export function membershipOf(policies: readonly Policy[], labels: Labels): Membership {
+  const groups = new Set<string>();
+  let protectedBy: string | undefined;
+  const join = (selectors: readonly Labels[]): void => {
+    if (selectors.some((sel) => matches(sel, labels))) groups.add(groupId(selectors));
+  };
+  for (const p of byName(policies)) {
+    if (protectedBy === undefined && matches(p.select, labels)) protectedBy = p.name;
+    join([p.select]);
+    for (const r of p.ingress) if (r.from !== undefined && r.from.length > 0) join(r.from);
+  }
+  return { groups, ...(protectedBy === undefined ? {} : { protectedBy }) };
 }

@@ -8,53 +8,22 @@
 import { describe, expect, it } from 'vitest';
 import { deleteEndpoint } from '../../../src/driver/endpoint.js';
 import { deleteNetwork, networkSteps } from '../../../src/driver/network.js';
-import { MAX_POLICIES, applyPolicies, policyObjectsOf, removePolicy, resolveNetwork } from '../../../src/driver/policy.js';
+import { MAX_POLICIES, applyPolicies, removePolicy, resolveNetwork } from '../../../src/driver/policy.js';
 import type { State } from '../../../src/driver/state.js';
 import { nftDifferences } from '../../../src/doctor/nft.js';
 import { applyAll, applyPlan, undoPlan } from '../../../src/host/executor.js';
 import { parsePolicyText } from '../../../src/policy/document.js';
 import { add, elementObj } from '../../../src/plan/nft-change.js';
-import { TABLE, baseCommands, nftOp } from '../../../src/plan/nft.js';
+import { TABLE, nftOp } from '../../../src/plan/nft.js';
 import { checkChange, snapshotRecordProblem } from '../../../src/store/records.js';
 import { DUAL, E1, E2, fixtureState } from '../doctor/fixture.js';
+import { DB_FROM_WEB, NONE, base, fresh, labelled } from './policy-fixture.js';
 import { FakeNftExecutor } from '../../helpers/fake-nft.js';
 import { silentLog } from '../support.js';
 
 /** The doctor's findings but the fixture's published ports (this test does not publish them). */
 const differences = (s: State, t: Parameters<typeof nftDifferences>[1]): ReturnType<typeof nftDifferences> =>
   nftDifferences(s, t).filter((d) => d.scope !== 'ports');
-
-const base = { what: 'ensure the mynet table', run: nftOp(baseCommands()) };
-const NONE = new Map<string, string>();
-
-/** The fixture with labels on DUAL's two endpoints: e1 app=db, e2 app=web. */
-function labelled(): State {
-  const s = fixtureState();
-  for (const [id, app] of [
-    [E1, 'db'],
-    [E2, 'web'],
-  ] as const) {
-    const e = s.endpoints.get(id);
-    if (!e || e.networkId !== DUAL) throw new Error(`fixture: ${id} is not on DUAL`);
-    s.apply([{ op: 'endpoint.put', endpoint: { ...e, labels: { app } } }]);
-  }
-  return s;
-}
-
-/** What creating the state's networks from scratch makes, policies included. */
-async function fresh(s: State): Promise<ReturnType<FakeNftExecutor['nft']['dump']>> {
-  const exec = new FakeNftExecutor();
-  await applyPlan(exec, [base, ...[...s.networks.values()].flatMap((n) => networkSteps(n, policyObjectsOf(s, n.id)))], silentLog);
-  return exec.nft.dump(TABLE);
-}
-
-const DB_FROM_WEB = `name: db-from-web
-network: ${DUAL.slice(0, 12)}
-select: { app: db }
-ingress:
-  - from: [ { app: web } ]
-    ports: [ tcp/5432 ]
-`;
 
 describe('network policy decisions', () => {
   it('refuses to store more than MAX_POLICIES policies, naming why; replacing one already stored is not counted twice', () => {

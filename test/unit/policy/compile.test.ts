@@ -1,10 +1,11 @@
 /**
  * What policies compile to, as data, over a matrix of selectors (one key, two keys, none, no
  * match), sources (labels, several entries, anywhere, empty list) and ports (one, range, none,
- * empty list), pinned in test/golden/policy-matrix.txt.
+ * empty list), pinned in test/golden/policy-matrix.txt; one endpoint's membership (what a
+ * lifecycle changes) agrees with the whole compilation over the same matrix.
  */
 import { describe, expect, it } from 'vitest';
-import { compileNetwork, groupId, type CompiledNetwork, type PolicyEndpoint } from '../../../src/policy/compile.js';
+import { compileNetwork, groupId, membershipOf, type CompiledNetwork, type PolicyEndpoint } from '../../../src/policy/compile.js';
 import { formatPortSpec, parsePolicy, type Policy } from '../../../src/policy/document.js';
 
 const ep = (addresses: string[], labels: Record<string, string>): PolicyEndpoint => ({ addresses, labels });
@@ -71,6 +72,18 @@ describe('policy compilation', () => {
     // "from every endpoint" is one group for all 100 policies: 100 + 1 groups, 2 000 addresses in all.
     expect(c.groups.size).toBe(101);
     expect([...c.groups.values()].reduce((n, g) => n + g.length, 0)).toBe(2000);
+  });
+
+  it("one endpoint's membership is its part of the whole compilation, on every case of the matrix", () => {
+    const all = Object.values(cases).flat();
+    for (const ps of [...Object.values(cases), all])
+      for (const e of endpoints) {
+        const c = compileNetwork(ps, endpoints);
+        const a = e.addresses[0] as string;
+        const groups = new Set([...c.groups].filter(([, addrs]) => addrs.includes(a)).map(([id]) => id));
+        const by = c.protectedBy.get(a);
+        expect(membershipOf(ps, e.labels)).toEqual({ groups, ...(by === undefined ? {} : { protectedBy: by }) });
+      }
   });
 
   it('names a group by its selectors, not their order', () => {
