@@ -11,12 +11,19 @@ import { readPolicyRecord } from '../cluster/policy-records.js';
 import type { ClusterPolicyInput } from '../driver/state.js';
 import type { Policy } from '../policy/document.js';
 
+interface ReadPolicy {
+  readonly value: string;
+  readonly result: ReturnType<typeof readPolicyRecord>;
+}
+
 export class PolicyFollower {
   private follower: PrefixFollower | undefined;
   /** Keys whose value does not check, with why. */
   readonly refused = new Map<string, string>();
   /** The policies that check, by name, as last read. */
   private checked: readonly Policy[] = [];
+  /** Each key's value as last checked, with the check's result. */
+  private read = new Map<string, ReadPolicy>();
   /** The input last handed on (as JSON): an unchanged one is not handed on again. */
   private last: string | undefined;
 
@@ -50,11 +57,17 @@ export class PolicyFollower {
     if (!f) return;
     const good: Policy[] = [];
     const refused = new Map<string, string>();
+    // Each value is checked once: a remote endpoint's change (every batch of the plane) reads the
+    // copy again, and up to 1024 policies of 64 KiB each are not parsed again for it.
+    const seen = new Map<string, ReadPolicy>();
     for (const it of f.mirror.entries()) {
-      const r = readPolicyRecord(it.key, it.value);
-      if (r.ok) good.push(r.record);
-      else refused.set(it.key, r.problem);
+      const before = this.read.get(it.key);
+      const r = before?.value === it.value ? before : { value: it.value, result: readPolicyRecord(it.key, it.value) };
+      seen.set(it.key, r);
+      if (r.result.ok) good.push(r.result.record);
+      else refused.set(it.key, r.result.problem);
     }
+    this.read = seen;
     for (const [key, problem] of refused)
       if (this.refused.get(key) !== problem)
         this.log.warn({ cluster: this.cluster, key, problem }, 'cluster: a policy in etcd does not check and is ignored');
