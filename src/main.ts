@@ -99,6 +99,7 @@ async function main(): Promise<void> {
       cluster: cluster.agent,
       dataPlane: () => planeView(cluster.agent.planes),
       underlay: () => cluster.agent.node.address,
+      clusterFindings: (repair, l) => cluster.agent.findings(repair, l),
     }),
   });
   const ensureHook = (l = log): void => {
@@ -206,11 +207,7 @@ async function main(): Promise<void> {
   }
 
   const reconcile = (): void => {
-    plugin
-      .doctor(log, 'safe')
-      // The VXLAN entries against etcd (the devices and guards are part of the doctor's run above).
-      .then(() => cluster?.agent.doctor(true, log))
-      .catch((err: unknown) => log.error({ err }, 'reconcile failed'));
+    plugin.doctor(log, 'safe').catch((err: unknown) => log.error({ err }, 'reconcile failed'));
   };
   plugin
     .restore(log)

@@ -65,6 +65,12 @@ export interface PluginDeps {
   readonly dataPlane?: () => Promise<DataPlaneView>;
   /** The underlay address the cluster runs with: a network made from another is made again from it (finding 9). */
   readonly underlay?: () => string;
+  /**
+   * What the cluster finds beyond the planes' views (multihost/agent.ts `findings`: notes it
+   * cannot repair, the WireGuard peers' differences), reconciled with the rest by the same policy;
+   * `repair`: the loop or `--fix` (not the start, which runs before the cluster follows etcd).
+   */
+  readonly clusterFindings?: (repair: boolean, log: Logger) => Promise<readonly Difference[]>;
 }
 
 /**
@@ -439,6 +445,7 @@ export class Plugin {
       marked: await this.deps.ourLinks(log),
       ...(this.deps.dataPlane ? { plane: await this.deps.dataPlane() } : {}),
       ...(this.deps.underlay ? { underlay: this.deps.underlay() } : {}),
+      ...(this.deps.clusterFindings ? { found: await this.deps.clusterFindings(policy === 'safe' || policy === 'all', log) } : {}),
     };
     const r = reconcile(this.deps.state, observed, policy);
     this.deps.onDifferences?.(r.found);

@@ -14,7 +14,6 @@ import { namesView, policiesView, portsView, statusView } from './views.js';
 import { POLICY_LIMITS, parsePolicyText } from '../policy/document.js';
 import { checkPolicyName } from '../rules/names.js';
 import type { ClusterStatus } from '../multihost/agent.js';
-import type { EntryDifference } from '../multihost/plane.js';
 import type { DoctorResult } from '../plugin.js';
 
 /** The cluster agent, as the admin endpoint sees it (multihost/agent.ts). */
@@ -22,7 +21,6 @@ export interface AdminCluster {
   status(): Promise<ClusterStatus>;
   forget(node: string): Promise<{ addresses: number; endpoints: number }>;
   rotateKey(): Promise<{ readonly publicKey: string }>;
-  doctor(repair: boolean, log: Logger): Promise<EntryDifference[]>;
 }
 
 export interface AdminDeps {
@@ -60,18 +58,8 @@ export function createAdminApp(deps: AdminDeps): express.Express {
         res.status(500).json({ Err: messageOf(err) });
       }
     };
-  /** The kernel against the state, then the VXLAN entries against etcd (as one list). */
-  const doctor = async (fix: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> => {
-    const results = await deps.plugin.doctor(deps.log, fix);
-    const cluster = deps.cluster ? await deps.cluster.doctor(fix !== 'none', deps.log) : [];
-    return [
-      ...results,
-      ...cluster.map((d): DoctorResult => ({
-        difference: { kind: 'drift', object: d.object, detail: d.detail, fix: [] },
-        repaired: fix !== 'none' && d.compared !== false,
-      })),
-    ];
-  };
+  /** One reconciler run (the cluster's part included: Plugin.reconcileNow). */
+  const doctor = (fix: 'none' | 'safe' | 'all'): Promise<DoctorResult[]> => deps.plugin.doctor(deps.log, fix);
   app.get(
     '/version',
     wrap(() => ({ version: deps.version, node: process.version })),

@@ -14,6 +14,8 @@
  *   are left for `mynet doctor --fix`.
  * - safe: the reconcile loop; what the records say and stale records, nothing removed.
  * - all: `mynet doctor --fix`; everything, orphans included.
+ * A difference with nothing to run and no state change (what etcd holds that this host refuses,
+ * a part not compared) is listed by every policy and repaired by none.
  */
 import type { Change, StateView } from '../driver/state.js';
 import type { KernelSnapshot } from '../host/kernel-snapshot.js';
@@ -34,6 +36,8 @@ export interface Observed {
   readonly plane?: DataPlaneView;
   /** The underlay address this host's cluster runs with (its VXLAN devices' source); none without a cluster. */
   readonly underlay?: string;
+  /** Differences the cluster found itself (notes it cannot repair, WireGuard peers), listed last. */
+  readonly found?: readonly Difference[];
 }
 
 /** One repair: the differences it settles, its host plan, and the state changes it makes. */
@@ -52,6 +56,8 @@ export interface Reconciliation {
 }
 
 export function repairs(policy: Policy, d: Difference): boolean {
+  // Nothing to run (a record etcd holds that this host refuses, a part not compared): only listed.
+  if (d.fix.length === 0 && !d.changes?.length) return false;
   switch (policy) {
     case 'report':
       return false;
@@ -67,7 +73,7 @@ export function repairs(policy: Policy, d: Difference): boolean {
 const single = (d: Difference): Action => ({ differences: [d], fix: d.fix, changes: d.changes ?? [] });
 
 export function reconcile(state: StateView, observed: Observed, policy: Policy): Reconciliation {
-  const found = diagnose(state, observed.kernel, observed.marked, observed.plane, observed.underlay);
+  const found = [...diagnose(state, observed.kernel, observed.marked, observed.plane, observed.underlay), ...(observed.found ?? [])];
   const chosen = found.filter((d) => repairs(policy, d));
   const left = found.filter((d) => !repairs(policy, d));
   if (policy !== 'start') return { found, actions: chosen.map(single), left };

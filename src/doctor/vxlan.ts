@@ -1,8 +1,8 @@
 /**
  * The cluster part of the reconciler, pure: each cluster network's VXLAN device (present, on its
- * bridge, with the VNI, source address, port, learning and proxy flags and MTU the record says)
- * and its VXLAN guard (the input chain that drops our VNI from non-members, its rule, and the
- * member set). These are differences like any other, repaired by the same policies, so the
+ * bridge, with the VNI, source address, port, learning and proxy flags and MTU the record says),
+ * its VXLAN guard (the input chain that drops our VNI from non-members, its rule, and the
+ * member set) and its entries (vxlan-entries.ts). These are differences like any other, repaired by the same policies, so the
  * guard comes back with the reconcile loop and `mynet doctor --fix` whether or not etcd
  * answers: its members are what the data plane last knew (multihost/plane.ts `view`), never a
  * live etcd read; before the plane knew anything, the members the kernel's set holds are kept.
@@ -10,25 +10,16 @@
 import { vxlanSpecOf } from '../driver/network.js';
 import type { NetworkRecord, StateView } from '../driver/state.js';
 import type { KernelSnapshot, LinkInfo } from '../host/kernel-snapshot.js';
-import { type RemoteEntry, VXLAN_PORT, type VxlanSpec, floodSteps, remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
+import { VXLAN_PORT, type VxlanSpec, floodSteps, remoteEntrySteps, vxlanDeviceSteps, vxlanName } from '../plan/vxlan.js';
 import { GUARD_PRIORITY, guardChain, guardCommands, guardFor, guardRules, peerSet } from '../plan/vxlan-firewall.js';
 import { nftOp } from '../plan/nft.js';
 import type { HostPlan } from '../plan/step.js';
 import type { Difference } from './difference.js';
 import { attachVethStep, setMtuStep } from './repairs.js';
+import { entryDifferences } from './vxlan-entries.js';
+import type { DataPlaneView, PlaneKnowledge } from './plane-knowledge.js';
 
-/** What this host's data plane knows of one cluster network (from etcd, as last seen). */
-export interface PlaneKnowledge {
-  /** The members' underlay addresses; undefined before the plane's first sync since start. */
-  readonly members?: readonly string[];
-  /** The remote endpoints' entries; undefined before the first sync. */
-  readonly entries?: readonly RemoteEntry[];
-  /** The member hosts the all-zero entry floods to (mynet.multicast; empty without it). */
-  readonly flood?: readonly string[];
-}
-
-/** By local network id. */
-export type DataPlaneView = ReadonlyMap<string, PlaneKnowledge>;
+export type { DataPlaneView, PlaneKnowledge, RefusedRecordNote } from './plane-knowledge.js';
 
 /** Why the device's attributes are not the record's (all but the MTU, which is set in place), or undefined. */
 export function deviceDrift(spec: VxlanSpec, l: LinkInfo): string | undefined {
@@ -141,8 +132,14 @@ function guardDifferences(n: NetworkRecord, k: KernelSnapshot, plane: PlaneKnowl
 
 /** `underlay`: the address this host's cluster runs with now (undefined: no cluster, or unknown). */
 export function vxlanDifferences(state: StateView, k: KernelSnapshot, plane: DataPlaneView = new Map(), underlay?: string): Difference[] {
-  return [...state.networks.values()].flatMap((n) => [
-    ...deviceDifferences(n, k, plane.get(n.id), underlay),
-    ...guardDifferences(n, k, plane.get(n.id)),
-  ]);
+  return [...state.networks.values()].flatMap((n) => {
+    const device = deviceDifferences(n, k, plane.get(n.id), underlay);
+    // A device made again brings its entries (remakeDevice): they are compared on the next run.
+    const remade = !k.links.has(n.bridge) || device.some((d) => d.fix.some((s) => s.run.kind === 'link-del'));
+    return [
+      ...device,
+      ...guardDifferences(n, k, plane.get(n.id)),
+      ...entryDifferences(n, plane.get(n.id), remade ? undefined : k.entries?.get(vxlanName(n.id))),
+    ];
+  });
 }

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { HostCommandError } from '../errors.js';
 import { MYNET_GROUP } from '../plan/link-names.js';
+import { type ObservedEntries, VXLAN_PREFIX, parseFdb, parseFlood, parseNeigh } from '../plan/vxlan.js';
 import { type HookStatus, hookStatus } from './forward-hook.js';
 import type { ExecaExecutor } from './execa-executor.js';
 import { type NftTable, parseNftCounters, parseNftTable } from './nft-json.js';
@@ -36,6 +37,8 @@ export interface KernelSnapshot {
   /** undefined: the table does not exist. */
   readonly nft: NftTable | undefined;
   readonly hook: HookStatus;
+  /** Each VXLAN device's forwarding, neighbour and flood entries, by device name (absent: not read). */
+  readonly entries?: ReadonlyMap<string, ObservedEntries>;
 }
 
 interface IpLink {
@@ -84,7 +87,20 @@ export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<
     await exec.command(['iptables-save', '-t', 'filter'], log),
     await exec.command(['iptables-save', '-t', 'raw'], log),
   );
-  return { links, nft, hook };
+  return { links, nft, hook, entries: await vxlanEntries(exec, links, log) };
+}
+
+/** The entries of every VXLAN device of ours (a cluster network's; read for the doctor's comparison with etcd). */
+async function vxlanEntries(exec: ExecaExecutor, links: ReadonlyMap<string, LinkInfo>, log: Logger): Promise<Map<string, ObservedEntries>> {
+  const devices = [...links.values()].filter((l) => l.vxlan && l.name.startsWith(VXLAN_PREFIX)).map((l) => l.name);
+  const read = async (dev: string): Promise<[string, ObservedEntries]> => {
+    const [fdb, neigh] = await Promise.all([
+      exec.command(['bridge', '-j', 'fdb', 'show', 'dev', dev], log),
+      exec.command(['ip', '-j', 'neigh', 'show', 'dev', dev], log),
+    ]);
+    return [dev, { fdb: parseFdb(fdb), neigh: parseNeigh(neigh), flood: parseFlood(fdb) }];
+  };
+  return new Map(await Promise.all(devices.map(read)));
 }
 
 /** `nft -j list <what> table inet mynet`; undefined when the table does not exist (nothing of ours). */

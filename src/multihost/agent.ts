@@ -24,7 +24,8 @@ import * as claims from './claims.js';
 import * as convergence from './convergence.js';
 import { Membership } from './membership.js';
 import * as networks from './networks.js';
-import type { EntryDifference, NetworkPlane } from './plane.js';
+import type { NetworkPlane } from './plane.js';
+import type { Difference } from '../doctor/difference.js';
 import * as publishing from './publishing.js';
 import { addressMove, moveChange, moveDifferences } from './readdress.js';
 import * as policyWrites from './policy-writes.js';
@@ -212,12 +213,15 @@ export class ClusterAgent implements ClusterPort {
   }
 
   /**
-   * The doctor's part: whether this host's underlay address still fits (finding 9), then the
-   * forwarding and neighbour entries against etcd's records, per network.
+   * What the reconciler is told beyond the planes' views (Plugin.reconcileNow): whether this
+   * host's underlay address still fits (finding 9), each network's notes and the WireGuard peers'
+   * differences. A run that repairs (`repair`: the loop, `--fix`) also takes this host's records
+   * in etcd back to its journal.
    */
-  async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
+  async findings(repair: boolean, log: Logger): Promise<Difference[]> {
+    if (repair) this.scheduleConverge();
     await this.checkAddress(log);
-    return [...moveDifferences(this.a.moved), ...(await networks.doctor(this.a, repair, log, () => this.scheduleConverge()))];
+    return [...moveDifferences(this.a.moved), ...(await networks.findings(this.a))];
   }
 
   /** Asks the host's addresses again (readdress.ts); logs once per change of what it finds. */

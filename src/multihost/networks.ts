@@ -2,7 +2,7 @@
  * The cluster networks on this host: their definition in etcd (defineNetwork, refused before
  * any write where this host cannot encrypt), each one's data plane brought up and down
  * (plane.ts), and what the planes followed, read out: the remote names for DNS, the count of
- * remote endpoints, the doctor's comparison. Its own file because it is the agent's side facing
+ * remote endpoints, what the doctor is told beyond each plane's view. Its own file because it is the agent's side facing
  * the planes, apart from claims and records.
  */
 import type { Logger } from 'pino';
@@ -13,7 +13,8 @@ import { PluginError } from '../errors.js';
 import { clusterMtu, encryptedClusterMtu } from '../rules/mtu.js';
 import { bareAddress, familyOf } from '../rules/address.js';
 import type { AgentCore } from './agent-core.js';
-import { type EntryDifference, NetworkPlane } from './plane.js';
+import type { Difference } from '../doctor/difference.js';
+import { NetworkPlane } from './plane.js';
 import { ownEndpoints } from './trust.js';
 
 export async function defineNetwork(a: AgentCore, w: NetworkWanted, log: Logger): Promise<ClusterBinding> {
@@ -154,35 +155,32 @@ export function remoteEndpoints(a: AgentCore): number {
   return n;
 }
 
-/** The doctor's part: forwarding and neighbour entries against etcd's records, per network. */
-export async function doctor(a: AgentCore, repair: boolean, log: Logger, scheduleConverge: () => void): Promise<EntryDifference[]> {
-  // The reconcile loop's repair run also takes this host's records back to its journal.
-  if (repair) scheduleConverge();
-  const out: EntryDifference[] = [];
+/**
+ * What the reconciler is told beyond each plane's view (doctor/vxlan-entries.ts compares the
+ * entries): per network, a definition etcd holds that differs from this host's and addresses
+ * another node claims, listed and never repaired (nothing to run); then the WireGuard peers'
+ * differences, each with its repair.
+ */
+export async function findings(a: AgentCore): Promise<Difference[]> {
+  const note = (object: string, detail: string): Difference => ({ kind: 'drift', object, detail, fix: [] });
+  const out: Difference[] = [];
   for (const p of a.planes.values()) {
     const differs = a.definitionDiffers.get(p.binding.name);
     if (differs !== undefined)
-      out.push({
-        object: `cluster network ${p.binding.name}`,
-        detail: `etcd holds another definition than this host built (not repaired: remove the network on the hosts that are wrong): ${differs}`,
-        compared: false,
-      });
+      out.push(
+        note(
+          `cluster network ${p.binding.name}`,
+          `etcd holds another definition than this host built (not repaired: remove the network on the hosts that are wrong): ${differs}`,
+        ),
+      );
     for (const l of a.lost.get(p.binding.name) ?? [])
-      out.push({
-        object: `cluster network ${p.binding.name} address ${l.address}`,
-        detail: `held here and claimed in etcd by node ${l.holder} (this host was forgotten while away?); not published from here, not repaired: remove this host's container of it, or the other's`,
-        compared: false,
-      });
-    if (!p.synced) {
-      out.push({
-        object: `${p.device}`,
-        detail: 'not compared: the endpoint records of etcd are not followed right now (etcd unreachable?)',
-        compared: false,
-      });
-      continue;
-    }
-    out.push(...(await p.doctor(repair, log)));
+      out.push(
+        note(
+          `cluster network ${p.binding.name} address ${l.address}`,
+          `held here and claimed in etcd by node ${l.holder} (this host was forgotten while away?); not published from here, not repaired: remove this host's container of it, or the other's`,
+        ),
+      );
   }
-  if (a.o.wireguard) out.push(...(await a.o.wireguard.doctor(repair)));
+  if (a.o.wireguard) out.push(...(await a.o.wireguard.differences()));
   return out;
 }

@@ -5,7 +5,9 @@
  * what etcd says about the other hosts. Changes are applied in the order etcd made them, one
  * batch at a time. After the first list and after every re-list the kernel's entries are read
  * and compared as a whole (a restart or a reconnect may have missed deletes), so what a host
- * holds never drifts from etcd for longer than one sync.
+ * holds never drifts from etcd for longer than one sync. Between syncs the doctor compares them
+ * (doctor/vxlan-entries.ts, from `view`), with the reconciler's policies: this file has no
+ * doctor of its own.
  *
  * Nothing is removed because etcd went away: the entries stay until etcd says otherwise, so
  * running containers keep talking across hosts with etcd down (issue 17).
@@ -88,13 +90,6 @@ export interface PlaneDeps {
    * then, and its VXLAN is not admitted). Without it (a plain network), the underlay address.
    */
   readonly via?: (underlay: string) => string | undefined;
-}
-
-export interface EntryDifference {
-  readonly object: string;
-  readonly detail: string;
-  /** false: the plane does not follow etcd right now, so nothing was compared (nor repaired). */
-  readonly compared?: false;
 }
 
 /** Whether two records of one endpoint program the same kernel entries and guard members. */
@@ -558,7 +553,7 @@ export class NetworkPlane {
     return repairSteps(this.networkId, diffEntries(this.desired(), observed, this.desiredFlood()));
   }
 
-  async observe(log: Logger): Promise<ObservedEntries & { flood: ReadonlySet<string> }> {
+  private async observe(log: Logger): Promise<ObservedEntries & { flood: ReadonlySet<string> }> {
     const dev = this.device;
     const [fdb, neigh] = await Promise.all([
       this.d.read(['bridge', '-j', 'fdb', 'show', 'dev', dev], log),
@@ -567,47 +562,21 @@ export class NetworkPlane {
     return { fdb: parseFdb(fdb), neigh: parseNeigh(neigh), flood: parseFlood(fdb) };
   }
 
-  /** The doctor's view: entries that differ from etcd's records, and (with `repair`) repaired. */
-  async doctor(repair: boolean, log: Logger): Promise<EntryDifference[]> {
-    await this.queue.idle();
-    const d = diffEntries(this.desired(), await this.observe(log), this.desiredFlood());
-    const out: EntryDifference[] = [
-      ...d.program.map((e) => ({
-        object: `${this.device} entry ${e.address}`,
-        detail: `missing or wrong: etcd says ${e.mac} on host ${e.underlay}`,
-      })),
-      ...d.removeFdb.map((m) => ({ object: `${this.device} fdb ${m}`, detail: 'no endpoint in etcd has this MAC' })),
-      ...d.removeNeigh.map((a) => ({ object: `${this.device} neighbour ${a}`, detail: 'no endpoint in etcd has this address' })),
-      ...(d.addFlood ?? []).map((u) => ({
-        object: `${this.device} flood ${u}`,
-        detail: 'missing: multicast is on and this member host is not flooded to',
-      })),
-      ...(d.removeFlood ?? []).map((u) => ({
-        object: `${this.device} flood ${u}`,
-        detail: this.binding.multicast ? 'no member host has this address' : 'multicast is off: nothing floods between hosts',
-      })),
-    ];
-    // Listed, never repaired here: a refused record is someone else's write (the doctor cannot fix etcd's writer).
-    const refused = [...this.refused.values()].map((r) => ({
-      object: `${this.device} record ${r.record.id.slice(0, 12)} of node ${r.record.node}`,
-      detail: `refused (${r.reason}): ${r.detail}`,
-    }));
-    refused.push(
-      ...[...this.policies.refused].map(([key, problem]) => ({ object: `policy ${key}`, detail: `refused, not enforced: ${problem}` })),
-    );
-    if (repair && out.length > 0) {
-      await applyAll(this.d.exec, repairSteps(this.networkId, d), log);
-      this.flooded = this.desiredFlood();
-    }
-    return [...out, ...refused];
-  }
-
   /**
-   * What the reconciler needs of this network (doctor/vxlan.ts): the guard's members and the
-   * remote entries as last received from etcd, kept while etcd is unreachable; nothing before
-   * the first list.
+   * What the reconciler needs of this network (doctor/vxlan.ts, doctor/vxlan-entries.ts): the
+   * guard's members, the remote and flood entries as last received from etcd (kept while etcd is
+   * unreachable), whether it follows etcd now, and the records and policies it refused; nothing
+   * but "not following" before the first list.
    */
   view(): PlaneKnowledge {
-    return this.listed ? { members: [...this.admittedPeers()].sort(), entries: this.desired(), flood: this.desiredFlood() } : {};
+    if (!this.listed) return { following: false };
+    return {
+      members: [...this.admittedPeers()].sort(),
+      entries: this.desired(),
+      flood: this.desiredFlood(),
+      following: this.synced,
+      refused: [...this.refused.values()].map((r) => ({ id: r.record.id, node: r.record.node, reason: r.reason, detail: r.detail })),
+      refusedPolicies: [...this.policies.refused],
+    };
   }
 }

@@ -10,7 +10,7 @@
  * - detected (MYNET_NODE_ADDRESS unset): moved when the source address towards etcd is another.
  * - set: never moved from it; reported when no interface of this host holds it any more.
  */
-import type { EntryDifference } from './plane.js';
+import type { Difference } from '../doctor/difference.js';
 
 /** What the host's addresses are now, as the reconcile loop asked (start.ts). */
 export interface UnderlayNow {
@@ -62,13 +62,14 @@ export function moveChange(
 }
 
 /** The doctor's line for it (never repaired by the doctor: a restart moves). */
-export function moveDifferences(m: AddressMove | undefined): EntryDifference[] {
+export function moveDifferences(m: AddressMove | undefined): Difference[] {
   if (!m) return [];
   return [
     {
+      kind: 'drift',
       object: "this host's underlay address",
       detail: `the plugin runs with ${m.running}, its address is now ${m.now} (${m.setting}); not repaired: ${restartHint(m)}`,
-      compared: false,
+      fix: [],
     },
   ];
 }

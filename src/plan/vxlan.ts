@@ -12,7 +12,9 @@
  *
  * Ownership: the device is named mnx<network id> and carries mynet's netdev group and an alias;
  * forwarding and neighbour entries live on that device only, so they are ours by where they are.
- * The doctor compares the entries with etcd through `diffEntries` and repairs with `repairSteps`.
+ * `diffEntries` is the one comparison of the entries with etcd's: the data plane's sync after a
+ * list repairs with `repairSteps`, the doctor (doctor/vxlan-entries.ts) with the same steps one
+ * difference at a time.
  */
 import { MYNET_GROUP, short } from './link-names.js';
 import type { HostStep } from './step.js';
@@ -251,12 +253,23 @@ export function diffEntries(desired: readonly RemoteEntry[], observed: ObservedE
 export const inSync = (d: EntryDiff): boolean =>
   d.program.length === 0 && d.removeFdb.length === 0 && d.removeNeigh.length === 0 && !d.addFlood?.length && !d.removeFlood?.length;
 
+/** Removes a neighbour entry no remote endpoint explains. */
+export const strayNeighStep = (networkId: string, address: string): HostStep => ({
+  what: `remove stray neighbour ${address} on ${vxlanName(networkId)}`,
+  run: neighDel(vxlanName(networkId), address),
+});
+
+/** Removes a forwarding entry no remote endpoint explains. */
+export const strayFdbStep = (networkId: string, mac: string): HostStep => ({
+  what: `remove stray forwarding entry ${mac} on ${vxlanName(networkId)}`,
+  run: fdbDel(vxlanName(networkId), mac),
+});
+
 /** Steps that take the kernel to the desired entries: removals first, then (re)programming. */
 export function repairSteps(networkId: string, d: EntryDiff): HostStep[] {
-  const dev = vxlanName(networkId);
   return [
-    ...d.removeNeigh.map((a): HostStep => ({ what: `remove stray neighbour ${a} on ${dev}`, run: neighDel(dev, a) })),
-    ...d.removeFdb.map((m): HostStep => ({ what: `remove stray forwarding entry ${m} on ${dev}`, run: fdbDel(dev, m) })),
+    ...d.removeNeigh.map((a) => strayNeighStep(networkId, a)),
+    ...d.removeFdb.map((m) => strayFdbStep(networkId, m)),
     ...(d.removeFlood ?? []).flatMap((u) => unfloodSteps(networkId, u)),
     ...d.program.flatMap((e) => remoteEntrySteps(networkId, e)),
     ...(d.addFlood ?? []).flatMap((u) => floodSteps(networkId, u)),

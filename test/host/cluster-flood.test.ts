@@ -5,7 +5,8 @@
  * two other nodes' endpoint records (underlay 198.18.121.2 and .3, nowhere on a link) are
  * written to etcd as those hosts write them. The all-zero entry's destinations, read back with
  * `bridge -j fdb`, are exactly the member hosts: one per host however many endpoints it has,
- * gone with its last endpoint, back after a hand-made deletion through the plane's doctor.
+ * gone with its last endpoint, back after a hand-made deletion through the doctor's comparison
+ * (doctor/vxlan-entries.ts, on the plane's view and the entries read back).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterStore } from '../../src/cluster/cluster-store.js';
@@ -15,7 +16,8 @@ import { applyPlan } from '../../src/host/executor.js';
 import { NetworkPlane } from '../../src/multihost/plane.js';
 import { bridgeSteps, macFromIPv4 } from '../../src/plan/link.js';
 import { defaultBridgeName } from '../../src/plan/link-names.js';
-import { parseFlood, vxlanDeviceSteps, vxlanName } from '../../src/plan/vxlan.js';
+import { parseFdb, parseFlood, parseNeigh, vxlanDeviceSteps, vxlanName } from '../../src/plan/vxlan.js';
+import { entryDifferences } from '../../src/doctor/vxlan-entries.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { createNetns, destroyCreated, dockerId, silentLog, type TestNetns } from '../helpers/netns.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -26,6 +28,7 @@ const [A, B, C] = ['198.18.121.1', '198.18.121.2', '198.18.121.3'];
 let etcd: TestEtcd;
 let ns: TestNetns;
 let plane: NetworkPlane;
+let binding: ClusterBinding;
 const kvs: EtcdKv[] = [];
 const networkId = dockerId();
 const stores: Record<string, ClusterStore> = {};
@@ -68,7 +71,7 @@ beforeAll(async () => {
     silentLog,
   );
   await applyPlan(ns.exec, vxlanDeviceSteps({ networkId, cluster: CLUSTER, vni: def.vni, bridge, local: A, mtu: 1450 }), silentLog);
-  const binding: ClusterBinding = {
+  binding = {
     name: CLUSTER,
     subnet: def.subnet,
     gateway: def.gateway,
@@ -122,10 +125,19 @@ describe('mynet.multicast: flood entries follow membership (real kernel, real et
     await (stores.c as ClusterStore).withdrawEndpoint(CLUSTER, c1);
     await floodIs([B]);
 
-    // A destination deleted by hand: the plane's doctor reports it and repairs it.
-    await ns.run(['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', vxlanName(networkId), 'dst', B, 'self']);
-    const found = await plane.doctor(true, silentLog);
-    expect(found.map((d) => d.object)).toEqual([`${vxlanName(networkId)} flood ${B}`]);
+    // A destination deleted by hand: the doctor's comparison reports it and its repair puts it back.
+    const dev = vxlanName(networkId);
+    await ns.run(['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', dev, 'dst', B, 'self']);
+    await plane.idle();
+    const fdb = await ns.run(['bridge', '-j', 'fdb', 'show', 'dev', dev]);
+    const kernel = {
+      fdb: parseFdb(fdb),
+      neigh: parseNeigh(await ns.run(['ip', '-j', 'neigh', 'show', 'dev', dev])),
+      flood: parseFlood(fdb),
+    };
+    const found = entryDifferences({ id: networkId, cluster: binding }, plane.view(), kernel);
+    expect(found.map((d) => d.object)).toEqual([`${dev} flood ${B}`]);
+    for (const d of found) await applyPlan(ns.exec, d.fix, silentLog);
     expect(await flood()).toEqual([B]);
 
     await (stores.b as ClusterStore).withdrawEndpoint(CLUSTER, b2);

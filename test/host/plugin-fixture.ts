@@ -4,6 +4,7 @@
  * RequestAddress(gateway) before CreateNetwork; CreateEndpoint, Join; then the container side is
  * moved, renamed and addressed by dockerd, which `plugContainer` imitates.
  */
+import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { HostPorts, Proto } from '../../src/decision.js';
@@ -42,7 +43,12 @@ export function buildPlugin(ns: TestNetns, o: PluginOptions = {}): Plugin {
   return testPlugin<Executor, StateStore>({
     ...o,
     // As main.ts wires it: the reconciler reads what the agent's data planes last knew.
-    ...(o.cluster instanceof ClusterAgent ? { dataPlane: () => planeView((o.cluster as ClusterAgent).planes) } : {}),
+    ...(o.cluster instanceof ClusterAgent
+      ? {
+          dataPlane: () => planeView((o.cluster as ClusterAgent).planes),
+          clusterFindings: (repair: boolean, l: Logger) => (o.cluster as ClusterAgent).findings(repair, l),
+        }
+      : {}),
     exec: o.exec ?? exec,
     linkOwner: (n, l) => linkOwner(exec, n, l),
     ourLinks: (l) => ourLinks(exec, l),

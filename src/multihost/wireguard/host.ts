@@ -37,7 +37,7 @@ import {
 import type { PeerStatus } from './port.js';
 import { type WgLink, wireguardDifferences } from './doctor.js';
 import { WIREGUARD_ALIAS } from '../../plan/link-names.js';
-import type { EntryDifference } from '../plane.js';
+import type { Difference } from '../../doctor/difference.js';
 
 const peersKey = (peers: readonly PeerRecord[]): string =>
   peers.map((p) => `${p.node} ${p.publicKey} ${endpointOf(p)} ${p.tunnel}`).join('\n');
@@ -229,12 +229,12 @@ export class WireGuardHost {
 
   /**
    * The doctor's part (wireguard/doctor.ts): the interface's peers against etcd's, each
-   * difference repaired through the executor when asked. An interface not marked as mynet's is
-   * listed and never touched; while etcd is not followed nothing is compared.
+   * difference with its `wg` repair, run by the reconciler by its policy. An interface not marked
+   * as mynet's is listed and never touched; while etcd is not followed nothing is compared.
    */
-  async doctor(repair: boolean): Promise<readonly EntryDifference[]> {
+  async differences(): Promise<readonly Difference[]> {
     await this.queue;
-    const { iface, log } = this.d;
+    const { iface } = this.d;
     const link = await this.link();
     const judged = this.judged();
     const found = wireguardDifferences(
@@ -243,15 +243,9 @@ export class WireGuardHost {
       judged,
       link.present && link.alias === WIREGUARD_ALIAS ? await this.observe() : new Map(),
     );
-    const fixes = found.flatMap((d) => d.fix);
-    if (repair && fixes.length) await applyAll(this.d.exec, fixes, log);
-    const out: EntryDifference[] = found.map((d) => ({
-      object: d.object,
-      detail: d.detail,
-      ...(d.fix.length ? {} : { compared: false as const }),
-    }));
-    if (!judged) out.push({ object: `wireguard ${iface}`, detail: 'peers not compared: etcd is not followed right now', compared: false });
-    return out;
+    if (!judged)
+      found.push({ kind: 'drift', object: `wireguard ${iface}`, detail: 'peers not compared: etcd is not followed right now', fix: [] });
+    return found;
   }
 
   /** The interface as the kernel has it. Only "does not exist" is absence: a failed or timed-out `ip` is an error, not a cue to make it again. */

@@ -54,8 +54,8 @@ export class WireGuardLifecycle implements WireGuardPort {
   }
 
   /** After whatever was asked before it, so it never compares an interface half made or half removed. */
-  doctor(repair: boolean): ReturnType<WireGuardPort['doctor']> {
-    return this.queue.then(() => this.host?.doctor(repair) ?? []);
+  differences(): ReturnType<WireGuardPort['differences']> {
+    return this.queue.then(() => this.host?.differences() ?? []);
   }
 
   onPeers(listener: () => void): void {

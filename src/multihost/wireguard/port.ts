@@ -1,7 +1,7 @@
 /** What the cluster agent asks of this host's WireGuard (issue 24); one implementation, wireguard/lifecycle.ts. */
 import type { Ability } from './capability.js';
 import type { Judged } from './peer-record.js';
-import type { EntryDifference } from '../plane.js';
+import type { Difference } from '../../doctor/difference.js';
 
 /** A believed peer as `mynet status` shows it. */
 export interface PeerStatus {
@@ -37,8 +37,11 @@ export interface WireGuardPort {
   onPeers(listener: () => void): void;
   /** The interface and its peers now; undefined while no encrypted network is up. */
   status(): Promise<{ readonly iface: string; readonly peers: readonly PeerStatus[] } | undefined>;
-  /** The doctor's part: the interface's peers against etcd's, repaired with `repair`; empty while no encrypted network is up. */
-  doctor(repair: boolean): Promise<readonly EntryDifference[]>;
+  /**
+   * The interface's peers against etcd's, each difference with its repair (run by the
+   * reconciler, doctor/reconcile.ts, by its policy); empty while no encrypted network is up.
+   */
+  differences(): Promise<readonly Difference[]>;
   /** What was judged last (status, doctor). */
   readonly judged: Judged;
 }

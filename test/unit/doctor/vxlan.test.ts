@@ -5,58 +5,15 @@
  * (etcd unreachable or not), or from the kernel's own set before the plane knew anything.
  */
 import { describe, expect, it } from 'vitest';
-import { createNetwork } from '../../../src/driver/network.js';
-import { State } from '../../../src/driver/state.js';
 import { reconcile } from '../../../src/doctor/reconcile.js';
 import { type DataPlaneView, vxlanDifferences } from '../../../src/doctor/vxlan.js';
 import type { KernelSnapshot, LinkInfo } from '../../../src/host/kernel-snapshot.js';
 import type { NftTable } from '../../../src/host/nft-json.js';
 import { renderPlan } from '../../../src/plan/step.js';
 import { guardChain, guardComment, peerSet } from '../../../src/plan/vxlan-firewall.js';
-import { vxlanName } from '../../../src/plan/vxlan.js';
-import { hexId } from '../support.js';
 import { cleanKernel } from './fixture.js';
+import { BR, DEV, NET, bridge, goodDevice, world } from './cluster-fixture.js';
 
-const NET = hexId(0xc1);
-const BR = `mn-${NET.slice(0, 12)}`;
-const DEV = vxlanName(NET);
-const binding = {
-  name: 'blue',
-  subnet: '10.77.0.0/16',
-  gateway: '10.77.0.1',
-  gatewayMac: '02:6d:00:00:00:01',
-  vni: 4242,
-  mtu: 1450,
-  local: '198.18.70.1',
-};
-
-function world(): State {
-  const s = new State();
-  s.apply(
-    createNetwork(
-      s,
-      {
-        NetworkID: NET,
-        Options: { 'com.docker.network.generic': { 'mynet.cluster': 'blue' } },
-        IPv4Data: [{ Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }],
-      },
-      'absent',
-      '2026-01-01T00:00:00.000Z',
-      binding,
-    ).changes,
-  );
-  return s;
-}
-
-const goodDevice: LinkInfo = {
-  name: DEV,
-  master: BR,
-  mtu: 1450,
-  up: true,
-  addrs: [],
-  vxlan: { id: 4242, local: '198.18.70.1', port: 4789, learning: false, proxy: true },
-};
-const bridge: LinkInfo = { name: BR, mtu: 1450, up: true, addrs: ['10.77.0.1/16'] };
 const chain = guardChain(NET);
 const set = peerSet(NET);
 

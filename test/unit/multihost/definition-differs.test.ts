@@ -9,6 +9,7 @@ import type { ClusterAgent } from '../../../src/multihost/agent.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
 import { clusterHost, clusterNetwork } from '../../helpers/cluster-host.js';
 import { hexId, silentLog as log } from '../support.js';
+import { clusterFindings } from '../../helpers/cluster-findings.js';
 
 const agents: ClusterAgent[] = [];
 afterEach(async () => {
@@ -28,15 +29,15 @@ describe('a definition that differs between etcd and this host (issue 22, findin
     await a.agent.converge();
     const net = (await a.agent.status()).networks[0];
     expect(net?.definitionDiffers).toMatch(/already defined by node host-a as subnet 10\.78\.0\.0\/16/);
-    const found = await a.agent.doctor(false, log);
+    const found = await clusterFindings(a.agent, log);
     const shown = found.find((d) => d.object === 'cluster network blue');
     expect(shown?.detail).toMatch(/^etcd holds another definition than this host built .*10\.78\.0\.0\/16/);
-    expect(shown?.compared).toBe(false);
+    expect(shown?.fix).toEqual([]); // listed, nothing to run
     expect(kv.data.get(key)?.value).toBe(other); // shown, not overwritten
 
     kv.external(key, mine);
     await a.agent.converge();
     expect((await a.agent.status()).networks[0]?.definitionDiffers).toBeUndefined();
-    expect((await a.agent.doctor(false, log)).filter((d) => d.object === 'cluster network blue')).toEqual([]);
+    expect((await clusterFindings(a.agent, log)).filter((d) => d.object === 'cluster network blue')).toEqual([]);
   });
 });

@@ -14,6 +14,7 @@ import { MemoryKv } from '../../helpers/memory-kv.js';
 import { clusterHost, clusterNetwork } from '../../helpers/cluster-host.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { hexId, silentLog as log } from '../support.js';
+import { clusterFindings } from '../../helpers/cluster-findings.js';
 
 const agents: ClusterAgent[] = [];
 afterEach(async () => {
@@ -98,8 +99,8 @@ describe('forget and the forgotten host through the orchestrator', () => {
     expect(net?.lost).toEqual([{ address: '10.77.0.2', holder: 'host-a' }]);
     expect(b.agent.lostAddresses()).toBe(1);
     expect(kv.data.has(keys.endpoint('blue', hexId(0xb2))), 'B does not publish the address it lost').toBe(false);
-    const shown = (await b.agent.doctor(false, log)).find((d) => d.object === 'cluster network blue address 10.77.0.2');
+    const shown = (await clusterFindings(b.agent, log)).find((d) => d.object === 'cluster network blue address 10.77.0.2');
     expect(shown?.detail).toMatch(/claimed in etcd by node host-a/);
-    expect(shown?.compared).toBe(false);
+    expect(shown?.fix).toEqual([]); // listed, nothing to run
   });
 });

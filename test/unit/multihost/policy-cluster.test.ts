@@ -14,6 +14,7 @@ import { MemoryKv } from '../../helpers/memory-kv.js';
 import { type ClusterHost, clusterHost, clusterNetwork } from '../../helpers/cluster-host.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { hexId, silentLog as log } from '../support.js';
+import { clusterFindings } from '../../helpers/cluster-findings.js';
 
 const agents: ClusterAgent[] = [];
 afterEach(async () => {
@@ -80,7 +81,7 @@ describe('network policy on a cluster network (issue 25)', () => {
       expect([...(h.agent.planes.get(n)?.policies.refused.values() ?? [])][0]).toMatch(/policy\.bogus: unknown field/);
       expect(h.plugin.state.clusterPolicy.get(n)?.policies.map((p) => p.name)).toEqual(['db-from-web']);
     }
-    expect((await a.agent.doctor(false, log)).map((d) => d.detail).join('\n')).toMatch(/refused, not enforced: .*bogus/);
+    expect((await clusterFindings(a.agent, log)).map((d) => d.detail).join('\n')).toMatch(/refused, not enforced: .*bogus/);
 
     // The bound per network is kept in etcd (the bad value takes a key too).
     await expect(putPolicies(kv, 'blue', parsePolicyText('policy', POLICY.replace('db-from-web', 'more')), 2)).rejects.toThrow(

@@ -51,7 +51,7 @@ describe('moveChange and the doctor line', () => {
   it('the doctor lists a move, not repaired, with what to do', () => {
     expect(moveDifferences(undefined)).toEqual([]);
     const [d] = moveDifferences(m);
-    expect(d).toMatchObject({ object: "this host's underlay address", compared: false });
+    expect(d).toMatchObject({ object: "this host's underlay address", fix: [] }); // nothing to run: never repaired
     expect(d?.detail).toContain(`runs with ${OLD}, its address is now ${NEW}`);
     expect(d?.detail).toContain(`restart the plugin: it takes ${NEW} at start`);
   });

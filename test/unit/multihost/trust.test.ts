@@ -18,6 +18,7 @@ import { type ClusterHost, clusterHost } from '../../helpers/cluster-host.js';
 import { MemoryKv } from '../../helpers/memory-kv.js';
 import { RecordingExecutor } from '../../helpers/recording-executor.js';
 import { hexId, silentLog as log } from '../support.js';
+import { clusterFindings } from '../../helpers/cluster-findings.js';
 
 const subnet = parseCidr('10.77.0.0/16');
 const ctx = (o: Partial<TrustContext> = {}): TrustContext => ({
@@ -188,7 +189,7 @@ describe('forged endpoint records between two hosts (finding 1)', () => {
     expect(refusedB.get('own-address')).toBe(1);
     expect(refusedB.get('names-this-host')).toBe(1); // f3: node host-b, but B never wrote it
     // The doctor lists each refused record, with its reason.
-    const listed = (await a.agent.doctor(false, log)).map((d) => `${d.object} ${d.detail}`);
+    const listed = (await clusterFindings(a.agent, log)).map((d) => `${d.object} ${d.detail}`);
     for (const reason of ['own-address', 'own-mac', 'own-underlay', 'claimed-by-other'])
       expect(
         listed.some((l) => l.includes(`refused (${reason})`)),
@@ -197,7 +198,7 @@ describe('forged endpoint records between two hosts (finding 1)', () => {
     // Removed from etcd, a refused record leaves the list.
     kv.external(keys.endpoint('blue', hexId(0xf4)), undefined);
     const end = Date.now() + 2000;
-    while ((await a.agent.doctor(false, log)).some((d) => d.object.includes(hexId(0xf4).slice(0, 12)))) {
+    while ((await clusterFindings(a.agent, log)).some((d) => d.object.includes(hexId(0xf4).slice(0, 12)))) {
       if (Date.now() > end) throw new Error("the removed forgery stayed in the doctor's list");
       await new Promise((r) => setTimeout(r, 5));
     }

@@ -53,7 +53,7 @@ class FakeWg implements WireGuardPort {
   stop(): Promise<void> {
     return Promise.resolve();
   }
-  doctor(): ReturnType<WireGuardPort['doctor']> {
+  differences(): ReturnType<WireGuardPort['differences']> {
     return Promise.resolve([]);
   }
   tunnelAt(underlay: string): string | undefined {
