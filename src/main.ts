@@ -16,7 +16,7 @@ import { policyDrops } from './driver/policy.js';
 import type { Metrics } from './metrics.js';
 import { Engine, namesSource } from './dns/engine.js';
 import { type DnsServer, startDnsServer } from './dns/server.js';
-import { DockerNameSync } from './dns/sync.js';
+import { DockerNameSync, endpointLabelsSeen } from './dns/sync.js';
 import { loadConfig } from './config.js';
 import { messageOf } from './errors.js';
 import { Background } from './host/background.js';
@@ -183,6 +183,10 @@ async function main(): Promise<void> {
     // Other hosts' endpoints of cluster networks: `<name>.<cluster>.<zone>` on every host.
     ...(cluster && { extra: () => cluster.agent.remoteNames() }),
     onChange: () => {
+      // Container labels for network policy (issue 25), here and not on a request's path.
+      plugin
+        .relabel(endpointLabelsSeen(sync.containerList()), log)
+        .catch((err: unknown) => log.error({ err }, 'policy: saving container labels failed; the next docker event tries again'));
       if (!cluster) return;
       nameIndex.clear();
       for (const c of sync.containerList())
@@ -192,8 +196,9 @@ async function main(): Promise<void> {
   });
   names.sync = sync;
   let dns: DnsServer | undefined;
+  // Followed whenever the socket is on: container labels count for policy without DNS too.
+  if (source.on) sync.start();
   if (config.dnsListen && source.on) {
-    sync.start();
     dns = await startDnsServer({
       listen: config.dnsListen,
       table: () => sync.table(),

@@ -34,6 +34,8 @@ import { PluginError } from './errors.js';
 import { applyPolicies, clusterPolicies, clusterPolicyStep, removePolicy } from './driver/policy.js';
 import type { Policy as NetworkPolicy } from './policy/document.js';
 import type { ClusterPort } from './multihost/agent.js';
+import { relabel } from './driver/container-labels.js';
+import { LABELS_MAX, type Labels } from './rules/label.js';
 
 export interface PluginDeps {
   readonly state: State;
@@ -384,6 +386,28 @@ export class Plugin {
         log.error({ err, network: networkId }, 'cluster: applying the network policy from etcd failed; the reconcile loop repairs it');
       }
     });
+  }
+
+  /**
+   * The Docker API follow saw containers' `mynet.label.*` labels (issue 25; `seen`: endpoint id →
+   * labels): records whose container labels changed are saved and their networks' policy objects
+   * follow, under the lock as every change; a cluster network's records are published again
+   * (they carry the labels), after it. Never on a request's path (the follow calls it). Answers
+   * the endpoints changed; nothing to change, no lock.
+   */
+  async relabel(seen: ReadonlyMap<string, Labels>, log: Logger): Promise<readonly string[]> {
+    if (relabel(this.deps.state, seen).changes.length === 0) return [];
+    const r = await this.decide(log, (s) => relabel(s, seen));
+    for (const [endpoint, keys] of r.cut)
+      log.warn(
+        { endpoint, keys },
+        `policy: container labels left out: an endpoint carries at most ${LABELS_MAX} labels, driver options first`,
+      );
+    if (r.endpoints.length > 0) {
+      log.info({ endpoints: r.endpoints }, 'policy: container labels learnt from Docker');
+      this.deps.cluster?.namesChanged();
+    }
+    return r.endpoints;
   }
 
   /**

@@ -3,7 +3,7 @@ import { bareAddress } from '../rules/address.js';
 import { type StateView, mtuOf } from '../driver/state.js';
 import type { NamesSource } from '../dns/engine.js';
 import type { DockerNames } from './docker-names.js';
-import { matches, type Labels } from '../rules/label.js';
+import { endpointLabels, matches, type Labels } from '../rules/label.js';
 import type { Policy } from '../policy/document.js';
 import type { EndpointRecord, PolicyRecord } from '../driver/state.js';
 
@@ -77,7 +77,7 @@ export function statusView(state: StateView, names: DockerNames): NetworkView[] 
         mac: e.mac,
         hostVeth: e.hostIf,
         ports: e.ports.length,
-        ...(e.labels ? { labels: e.labels } : {}),
+        ...(e.labels || e.containerLabels ? { labels: endpointLabels(e) } : {}),
         ...selecting(state, e),
       })),
   }));
@@ -85,7 +85,7 @@ export function statusView(state: StateView, names: DockerNames): NetworkView[] 
 
 const addressesOf = (e: EndpointRecord): string[] => [e.address, e.addressV6].filter((a): a is string => !!a);
 
-const selects = (p: PolicyRecord, e: EndpointRecord): boolean => e.networkId === p.networkId && matches(p.select, e.labels ?? {});
+const selects = (p: PolicyRecord, e: EndpointRecord): boolean => e.networkId === p.networkId && matches(p.select, endpointLabels(e));
 
 /** The local policies and, as etcd says, the cluster networks' (issue 25), each with its network's id. */
 const allPolicies = (state: StateView): PolicyRecord[] => [

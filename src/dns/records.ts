@@ -15,6 +15,7 @@
  * Names are case-insensitive. Names outside the zone are refused: this is not an open resolver.
  */
 import { NAME_LABEL } from '../rules/names.js';
+import type { Labels } from '../rules/label.js';
 import { parseIp } from '../ip/address.js';
 import { BareNames, rotate } from './bare.js';
 
@@ -26,12 +27,16 @@ export interface ContainerNet {
   readonly aliases: readonly string[];
   /** The cluster name of a cluster network (`-o mynet.cluster`); absent on a host-local one. */
   readonly cluster?: string;
+  /** Docker's endpoint id on that network (the driver's EndpointID), when Docker gave one. */
+  readonly endpointId?: string;
 }
 
 export interface ContainerInfo {
   readonly id: string;
   readonly name: string;
   readonly networks: readonly ContainerNet[];
+  /** Its `mynet.label.*` Docker labels that check (rules/label.ts labelsFromContainer), for network policy. */
+  readonly labels?: Labels;
 }
 
 export type Lookup =

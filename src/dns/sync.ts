@@ -1,16 +1,20 @@
 /**
  * Keeps the NameTable current from the Docker Engine API: a full listing at start and after every
  * reconnect, then the events stream (container start/die/destroy/rename, network
- * connect/disconnect), re-reading only the container an event is about. When the API is
+ * connect/disconnect), re-reading only the container an event is about. Each container's
+ * `mynet.label.*` labels come with it (issue 25: network policy reads them per endpoint, through
+ * Plugin.relabel; checked here, bad ones ignored and logged). When the API is
  * unreachable it keeps serving what it knows and retries with backoff. start() returns at once:
  * nothing here ever delays the plugin's socket or its answers to dockerd.
  */
 import type { Logger } from 'pino';
 import { Engine, EngineError } from './engine.js';
 import { type ContainerInfo, NameTable } from './records.js';
+import { type Labels, labelsFromContainer } from '../rules/label.js';
 
 interface InspectNet {
   NetworkID?: string;
+  EndpointID?: string;
   IPAddress?: string;
   GlobalIPv6Address?: string;
   Aliases?: string[] | null;
@@ -19,6 +23,7 @@ interface Inspect {
   Id: string;
   Name: string;
   State?: { Running?: boolean };
+  Config?: { Labels?: Record<string, string> | null };
   NetworkSettings?: { Networks?: Record<string, InspectNet> };
 }
 interface DockerEvent {
@@ -45,10 +50,11 @@ export interface SyncOptions {
   readonly extra?: () => readonly ContainerInfo[];
 }
 
-export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean): ContainerInfo {
+export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean, labels?: Labels): ContainerInfo {
   return {
     id: c.Id,
     name: c.Name.replace(/^\//, ''),
+    ...(labels && Object.keys(labels).length > 0 && { labels }),
     networks: Object.entries(c.NetworkSettings?.Networks ?? {}).flatMap(([name, n]) =>
       n.NetworkID && isOurNetwork(n.NetworkID)
         ? [
@@ -57,6 +63,7 @@ export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean)
               networkName: name,
               ...(n.IPAddress ? { ipv4: n.IPAddress } : {}),
               ...(n.GlobalIPv6Address ? { ipv6: n.GlobalIPv6Address } : {}),
+              ...(n.EndpointID ? { endpointId: n.EndpointID } : {}),
               // dockerd lists the short container id among the aliases; it is no name.
               aliases: (n.Aliases ?? []).filter((a) => !c.Id.startsWith(a)),
             },
@@ -68,6 +75,8 @@ export function containerInfo(c: Inspect, isOurNetwork: (id: string) => boolean)
 
 export class DockerNameSync {
   private readonly containers = new Map<string, ContainerInfo>();
+  /** Containers whose labels were refused, with what was said (logged once): bounded by `containers`. */
+  private readonly refusedLabels = new Map<string, string>();
   private current: NameTable;
   private abort = new AbortController();
   private stopped = false;
@@ -119,29 +128,49 @@ export class DockerNameSync {
   private async inspect(id: string): Promise<void> {
     try {
       const c = await this.o.engine.get<Inspect>(`/containers/${encodeURIComponent(id)}/json`);
-      if (c.State?.Running === false) this.containers.delete(c.Id);
+      if (c.State?.Running === false) this.forget(c.Id);
       else
         this.containers.set(
           c.Id,
-          containerInfo(c, () => true),
+          containerInfo(c, () => true, this.labelsOf(c)),
         );
     } catch (err) {
-      if (err instanceof EngineError && err.status === 404) this.containers.delete(id);
+      if (err instanceof EngineError && err.status === 404) this.forget(id);
       else throw err;
     }
+  }
+
+  private forget(id: string): void {
+    this.containers.delete(id);
+    this.refusedLabels.delete(id);
+  }
+
+  /**
+   * The container's labels for network policy. Ignored ones are logged once per container and
+   * set of problems (every event about a container inspects it again), never passed on.
+   */
+  private labelsOf(c: Inspect): Labels {
+    const { labels, refused } = labelsFromContainer(c.Config?.Labels);
+    const said = refused.join('\n');
+    if (refused.length > 0 && this.refusedLabels.get(c.Id) !== said)
+      this.o.log.warn({ container: c.Name.slice(0, 80), refused }, 'policy: container labels ignored (they do not check)');
+    if (refused.length > 0) this.refusedLabels.set(c.Id, said);
+    else this.refusedLabels.delete(c.Id);
+    return labels;
   }
 
   private async listAll(): Promise<void> {
     const list = await this.o.engine.get<{ Id: string }[]>('/containers/json');
     this.containers.clear();
     for (const c of list) await this.inspect(c.Id);
+    for (const id of this.refusedLabels.keys()) if (!this.containers.has(id)) this.refusedLabels.delete(id);
     this.rebuild();
   }
 
   private async onEvent(e: DockerEvent): Promise<void> {
     const id = e.Type === 'network' ? e.Actor?.Attributes?.container : e.Actor?.ID;
     if (!id) return;
-    if (e.Type === 'container' && e.Action === 'destroy') this.containers.delete(id);
+    if (e.Type === 'container' && e.Action === 'destroy') this.forget(id);
     else await this.inspect(id);
     this.rebuild();
   }
@@ -188,4 +217,14 @@ export class DockerNameSync {
       this.delay = Math.min(this.delay * 2, this.o.backoff?.maxMs ?? 10_000);
     }
   }
+}
+
+/**
+ * Each endpoint's container labels, by Docker's endpoint id, as the follow last saw them (those
+ * with no label too, as none): what Plugin.relabel compares with the records.
+ */
+export function endpointLabelsSeen(containers: readonly ContainerInfo[]): Map<string, Labels> {
+  const out = new Map<string, Labels>();
+  for (const c of containers) for (const n of c.networks) if (n.endpointId) out.set(n.endpointId, c.labels ?? {});
+  return out;
 }

@@ -6,6 +6,7 @@
  */
 import { PluginError, invalid } from '../errors.js';
 import { bareAddress } from '../rules/address.js';
+import { endpointLabels } from '../rules/label.js';
 import type { PlannedDecision } from '../decision.js';
 import { compileNetwork, membershipOf, type PolicyEndpoint } from '../policy/compile.js';
 import type { Policy } from '../policy/document.js';
@@ -28,7 +29,8 @@ export const policiesOf = (s: Pick<StateView, 'policies'>, networkId: string): P
 
 const policyEndpoint = (e: EndpointRecord): PolicyEndpoint => ({
   addresses: [e.address, e.addressV6].flatMap((a) => (a ? [bareAddress(a)] : [])),
-  labels: e.labels ?? {},
+  // Driver-opt labels and the container's (issue 25: a driver option wins a clash).
+  labels: endpointLabels(e),
 });
 
 /**

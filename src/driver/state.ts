@@ -84,6 +84,12 @@ export interface EndpointRecord {
   readonly ports: readonly PortBinding[];
   /** Its `mynet.label.*` driver options, for network policy (issue 25); absent when none. */
   readonly labels?: Labels;
+  /**
+   * Its container's `mynet.label.*` Docker labels, as the Engine API follow last saw them
+   * (driver/container-labels.ts): none of a key `labels` has, and with them at most LABELS_MAX;
+   * absent until seen, or when none. Policy reads both (rules/label.ts endpointLabels).
+   */
+  readonly containerLabels?: Labels;
 }
 
 export interface PoolRecord {

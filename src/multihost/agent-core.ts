@@ -72,7 +72,7 @@ export class AgentCore {
   reachable = false;
   lastError: string | undefined;
   convergeQueued = false;
-  /** Endpoint names last published (namesKey), so a names change republishes only what changed. */
+  /** Endpoint names and labels last published (publishing.ts publishedKey): a change republishes only what changed. */
   readonly published = new Map<string, string>();
   /**
    * Releases and withdrawals run after the answer, one after another in the order they were

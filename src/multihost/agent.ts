@@ -57,6 +57,8 @@ export interface ClusterPort {
   applyPolicies(items: readonly { cluster: string; policy: Policy }[], log: Logger): Promise<{ applied: string[] }>;
   /** Deletes a policy from etcd in every cluster network of this host's; answers those that held it. */
   removePolicy(name: string, log: Logger): Promise<string[]>;
+  /** Publishes again, after the answer, the endpoints whose Docker names or labels changed since published. */
+  namesChanged(): void;
 }
 
 export class ClusterAgent implements ClusterPort {

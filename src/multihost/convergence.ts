@@ -13,7 +13,9 @@ import { formatIp, parseIp } from '../ip/address.js';
 import { bareAddress } from '../rules/address.js';
 import { type AgentCore, refOf } from './agent-core.js';
 import { type ConvergePlan, convergePlan, isEmptyPlan, type LocalEndpoint, type LostAddress } from './converge.js';
-import { namesKey, recordNames } from './dns-names.js';
+import { recordNames } from './dns-names.js';
+import { publishedKey } from './publishing.js';
+import { endpointLabels } from '../rules/label.js';
 import { settleDepartures } from './departures.js';
 
 /**
@@ -154,7 +156,7 @@ async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePla
     const v6 = e.address6 !== undefined && { address6: e.address6 };
     const labels = e.labels && { labels: e.labels };
     await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names, ...labels }));
-    a.published.set(e.id, namesKey(names));
+    a.published.set(e.id, publishedKey(names, e.labels ?? {}));
   }
 }
 
@@ -210,7 +212,8 @@ function localOf(
       ...(c.subnet6 !== undefined && e.addressV6 !== undefined && { address6: bareAddress(e.addressV6) }),
       mac: e.mac,
       ...recordNames(a.o.nameOf?.(e)),
-      ...(e.labels !== undefined && Object.keys(e.labels).length > 0 && { labels: e.labels }),
+      // Driver-opt and container labels (issue 25), as publishing.ts publishes them.
+      ...(Object.keys(endpointLabels(e)).length > 0 && { labels: endpointLabels(e) }),
     });
   }
   return { addresses, endpoints };

@@ -7,8 +7,15 @@ import type { Logger } from 'pino';
 import type { ClusterBinding, EndpointRecord } from '../driver/state.js';
 import { PluginError, messageOf } from '../errors.js';
 import { bareAddress } from '../rules/address.js';
+import { type Labels, endpointLabels } from '../rules/label.js';
 import type { AgentCore } from './agent-core.js';
-import { namesKey, recordNames } from './dns-names.js';
+import { type RecordNames, namesKey, recordNames } from './dns-names.js';
+
+/**
+ * One string per published record's names and labels (AgentCore.published): what was published,
+ * compared with what Docker says now (a new name, or container labels the follow learnt).
+ */
+export const publishedKey = (names: RecordNames, labels: Labels): string => JSON.stringify([namesKey(names), labels]);
 
 export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
   if (!e.address)
@@ -21,8 +28,10 @@ export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord
   plane?.ownEndpointAdded(e.id, bareAddress(e.address), e.mac, address6);
   try {
     const v6 = address6 !== undefined && { address6 };
-    // Its labels travel so every host's policies can select it as a source (issue 25).
-    const labels = e.labels && { labels: e.labels };
+    // Its labels travel so every host's policies can select it as a source (issue 25), its
+    // container's too (rules/label.ts endpointLabels).
+    const all = endpointLabels(e);
+    const labels = Object.keys(all).length > 0 && { labels: all };
     await a.call(
       a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: bareAddress(e.address), ...v6, mac: e.mac, ...names, ...labels }),
     );
@@ -30,7 +39,7 @@ export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord
     plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
     throw err;
   }
-  a.published.set(e.id, namesKey(names));
+  a.published.set(e.id, publishedKey(names, endpointLabels(e)));
   log.debug({ cluster: c.name, endpoint: e.id }, 'cluster: endpoint published');
 }
 
@@ -51,9 +60,9 @@ export function withdraw(a: AgentCore, c: ClusterBinding, endpointId: string, lo
 }
 
 /**
- * Docker's names changed: republish the endpoints whose name is new (for DNS on the other
- * hosts), only if the endpoint still exists when the put runs (a withdrawn endpoint must not
- * come back). On the queue of releases and withdrawals, not under the request lock (finding
+ * Docker's names changed, or an endpoint's container labels (issue 25): republish the endpoints
+ * whose name or labels are new (for DNS and policy on the other hosts), only if the endpoint
+ * still exists when the put runs (a withdrawn endpoint must not come back). On the queue of releases and withdrawals, not under the request lock (finding
  * 6): a withdrawal asked after this is queued behind it. One put per renamed endpoint.
  * `publish` is the agent's (ClusterAgent.publish), as it was called before the split.
  */
@@ -64,7 +73,7 @@ export function namesChanged(a: AgentCore, publish: (c: ClusterBinding, e: Endpo
       (e) =>
         state.networks.get(e.networkId)?.cluster &&
         a.published.has(e.id) &&
-        a.published.get(e.id) !== namesKey(recordNames(a.o.nameOf?.(e))),
+        a.published.get(e.id) !== publishedKey(recordNames(a.o.nameOf?.(e)), endpointLabels(e)),
     );
   };
   if (stale().length === 0) return;
@@ -76,7 +85,7 @@ export function namesChanged(a: AgentCore, publish: (c: ClusterBinding, e: Endpo
         if (c) await publish(c, e, a.o.log);
       }
     } catch (err) {
-      a.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name is not in etcd yet; the next convergence publishes it');
+      a.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name or label is not in etcd yet; the next convergence publishes it');
     }
   });
 }

@@ -62,3 +62,72 @@ export function labelsFromOptions(options: Readonly<Record<string, unknown>> | n
 /** Every key of `selector` is on `labels` with the same value (an empty selector matches all). */
 export const matches = (selector: Labels, labels: Labels): boolean =>
   Object.entries(selector).every(([k, v]) => Object.hasOwn(labels, k) && labels[k] === v);
+
+/** What a container's Docker labels give an endpoint: the labels that check, and why each other one is ignored. */
+export interface ContainerLabels {
+  readonly labels: Labels;
+  /** One line per ignored `mynet.label.*` label (at most LABELS_MAX + 1 lines: the count of the rest last). */
+  readonly refused: readonly string[];
+}
+
+/**
+ * The `mynet.label.*` labels of a container (Docker's `Config.Labels`, read from the Engine API:
+ * a stranger's input), with the rules of driver options. Unlike a driver option, a bad label is
+ * not refused to anyone (the container already runs): it is ignored and named in `refused`,
+ * and the others still count. At most LABELS_MAX are kept (by key order), so a container with
+ * thousands of labels costs no more than one with 32.
+ */
+export function labelsFromContainer(dockerLabels: unknown): ContainerLabels {
+  const out: Record<string, string> = {};
+  const refused: string[] = [];
+  if (typeof dockerLabels !== 'object' || dockerLabels === null || Array.isArray(dockerLabels)) return { labels: out, refused };
+  const ours = Object.keys(dockerLabels)
+    .filter((k) => k.startsWith(LABEL_OPTION))
+    .sort();
+  let extra = 0;
+  for (const k of ours) {
+    const field = `Config.Labels.${k.slice(0, 100)}`;
+    if (Object.keys(out).length >= LABELS_MAX) {
+      extra++;
+      continue;
+    }
+    try {
+      const key = checkLabelKey(field, k.slice(LABEL_OPTION.length));
+      out[key] = checkLabelValue(field, (dockerLabels as Record<string, unknown>)[k]);
+    } catch (err) {
+      // Ignored, not thrown: one bad label must not take the container's other labels with it.
+      if (refused.length < LABELS_MAX) refused.push((err as Error).message);
+      else extra++;
+    }
+  }
+  if (extra > 0) refused.push(`${extra} more ${LABEL_OPTION}* labels ignored (an endpoint carries at most ${LABELS_MAX})`);
+  return { labels: out, refused };
+}
+
+/**
+ * An endpoint's labels for policy: its driver-opt labels and its container's labels. A driver
+ * option wins a clash, as Docker lets a per-network option override a container-wide setting:
+ * it is the more specific choice. Driver-opt labels alone are returned as they are.
+ */
+export function endpointLabels(e: { readonly labels?: Labels; readonly containerLabels?: Labels }): Labels {
+  if (!e.containerLabels) return e.labels ?? {};
+  return { ...e.containerLabels, ...e.labels };
+}
+
+/**
+ * The container labels an endpoint keeps beside its driver-opt labels: those of another key (a
+ * driver option wins a clash), by key order, while the two together stay within LABELS_MAX
+ * (the bound every host's record check holds an endpoint to). `cut`: the keys left out for room.
+ */
+export function fitContainerLabels(driverOpt: Labels | undefined, container: Labels): { labels: Labels; cut: string[] } {
+  const own = driverOpt ?? {};
+  const room = LABELS_MAX - Object.keys(own).length;
+  const labels: Record<string, string> = {};
+  const cut: string[] = [];
+  for (const k of Object.keys(container).sort()) {
+    if (Object.hasOwn(own, k)) continue;
+    if (Object.keys(labels).length < room) labels[k] = container[k] as string;
+    else cut.push(k);
+  }
+  return { labels, cut };
+}

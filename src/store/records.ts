@@ -7,7 +7,7 @@
  * different command. Each check throws INVALID_REQUEST "<field>: <why>"; file-store.ts turns
  * that into STATE_CORRUPT naming the file and the record.
  */
-import { checkLabels } from '../rules/label.js';
+import { LABELS_MAX, checkLabels } from '../rules/label.js';
 import { checkPort } from '../rules/port.js';
 import { invalid } from '../errors.js';
 import { parseIp } from '../ip/address.js';
@@ -134,6 +134,10 @@ export function checkEndpointRecord(v: unknown, at = ''): EndpointRecord {
     if (p.hostIp !== '') address(`${f}.hostIp`, p.hostIp);
   });
   if (r.labels !== undefined) checkLabels(`${at}labels`, r.labels);
+  if (r.containerLabels !== undefined) {
+    const both = Object.keys({ ...checkLabels(`${at}containerLabels`, r.containerLabels), ...(r.labels as object | undefined) }).length;
+    if (both > LABELS_MAX) throw invalid(`${at}containerLabels`, `with labels makes ${both} labels, at most ${LABELS_MAX}`);
+  }
   return r as unknown as EndpointRecord;
 }
 

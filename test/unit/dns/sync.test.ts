@@ -3,6 +3,7 @@ import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine, dockerTarget } from '../../../src/dns/engine.js';
 import { DockerNameSync } from '../../../src/dns/sync.js';
+import { fakeEngine } from '../../helpers/fake-engine.js';
 import { waitUntil } from '../../helpers/wait.js';
 import { silentLog } from '../support.js';
 
@@ -49,13 +50,7 @@ describe('the Engine API client and the name sync (nock)', () => {
   });
 
   it('lists at start, follows events (start, rename, disconnect, destroy), and only serves our networks', async () => {
-    const events = new Readable({ read() {} });
-    nock(BASE)
-      .get(/\/v1\.41\/events.*/)
-      .reply(200, () => events);
-    nock(BASE)
-      .get('/v1.41/containers/json')
-      .reply(200, [{ Id: 'c1' }, { Id: 'c9' }]);
+    const events = fakeEngine(BASE, ['c1', 'c9']);
     nock(BASE)
       .get('/v1.41/containers/c1/json')
       .reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
@@ -98,13 +93,7 @@ describe('the Engine API client and the name sync (nock)', () => {
   });
 
   it('keeps serving when the stream drops and the API fails, then catches up after reconnecting', async () => {
-    const first = new Readable({ read() {} });
-    nock(BASE)
-      .get(/\/v1\.41\/events.*/)
-      .reply(200, () => first);
-    nock(BASE)
-      .get('/v1.41/containers/json')
-      .reply(200, [{ Id: 'c1' }]);
+    const first = fakeEngine(BASE, ['c1']);
     nock(BASE)
       .get('/v1.41/containers/c1/json')
       .reply(200, inspect('c1aaaaaaaaaaaa', 'web', '10.1.0.2'));
