@@ -14,6 +14,7 @@ import { PrefixFollower, type FollowerState } from './follower.js';
 import { gatewayMacFor, subnetAndGateway, vniFor } from './identity.js';
 import { checkClusterName, checkId } from '../rules/names.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
+import { putWhileClaimed } from './claim-guard.js';
 import { canonicalIp, keys } from './keys.js';
 import { holderOf, ownedBy, staleOwn } from './owner.js';
 import type { Kv, KvItem } from './kv.js';
@@ -265,7 +266,7 @@ export class ClusterStore {
     return this.listOf('address', keys.addresses(cluster));
   }
 
-  /** Publishes (or republishes) an endpoint of this node. Never on a lease. */
+  /** Publishes (or republishes) an endpoint of this node whose addresses it claims. Never on a lease. */
   async publishEndpoint(
     e: Pick<EndpointRecord, 'cluster' | 'id' | 'address' | 'address6' | 'mac' | 'name' | 'aliases' | 'labels'>,
   ): Promise<EndpointRecord> {
@@ -286,7 +287,9 @@ export class ClusterStore {
     };
     const key = keys.endpoint(rec.cluster, rec.id);
     const value = encodeRecord('endpoint', key, rec);
-    await this.kv.put(key, value);
+    // Only while its addresses are this node's in etcd (finding 4): else ClaimNotOursError.
+    const addresses = rec.address6 === undefined ? [rec.address] : [rec.address, rec.address6];
+    await putWhileClaimed({ kv: this.kv, node: this.node, written: this.written }, rec.cluster, addresses, key, value);
     this.written.set(key, value);
     return rec;
   }

@@ -12,7 +12,7 @@
 import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, GRPCResourceExhastedError, Range, isRecoverableError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { PluginError, messageOf } from '../errors.js';
-import type { CreateResult, Kv, KvEvent, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from './kv.js';
+import type { CreateResult, Kv, KvEvent, KvGuard, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from './kv.js';
 import type { TlsMaterial } from './settings.js';
 
 export const CALL_TIMEOUT_MS = 3000;
@@ -185,6 +185,17 @@ export class EtcdKv implements Kv {
     return this.bounded(`put ${key}`, async () => {
       const col = modRevision === 0 ? 'Create' : 'Mod';
       return (await this.client.if(key, col, '==', modRevision).then(this.client.put(key).value(value)).commit()).succeeded;
+    });
+  }
+
+  putIfValues(key: string, value: string, guards: readonly KvGuard[]): Promise<boolean> {
+    const first = guards[0];
+    if (!first) throw new PluginError('INTERNAL', 'putIfValues needs at least one guard');
+    return this.bounded(`put ${key}`, async () => {
+      // etcd fails a Value compare on a key that does not exist: a claim gone refuses the put too.
+      let txn = this.client.if(first.key, 'Value', '==', first.value);
+      for (const g of guards.slice(1)) txn = txn.and(g.key, 'Value', '==', g.value);
+      return (await txn.then(this.client.put(key).value(value)).commit()).succeeded;
     });
   }
 

@@ -34,6 +34,12 @@ export interface KvWatch {
 export type CreateResult =
   { readonly created: true; readonly revision: number } | { readonly created: false; readonly existing: readonly (KvItem | undefined)[] };
 
+/** A key that must hold exactly `value` for a guarded write to happen. */
+export interface KvGuard {
+  readonly key: string;
+  readonly value: string;
+}
+
 export interface Kv {
   get(key: string): Promise<KvItem | undefined>;
   list(prefix: string): Promise<KvList>;
@@ -42,6 +48,11 @@ export interface Kv {
   put(key: string, value: string): Promise<number>;
   /** Puts only when the key is still at `modRevision` (0: absent). False: it changed meanwhile. */
   putIfAt(key: string, value: string, modRevision: number): Promise<boolean>;
+  /**
+   * Puts only while every guard's key holds exactly its value (one transaction: an endpoint
+   * record only while its addresses' claims are this node's). False: a guard changed or is gone.
+   */
+  putIfValues(key: string, value: string, guards: readonly KvGuard[]): Promise<boolean>;
   /** Deletes only when the key is still at `modRevision`. False: it changed meanwhile (or is gone). */
   deleteIfAt(key: string, modRevision: number): Promise<boolean>;
   /** Deletes only when the key still holds exactly `value`. False: it changed meanwhile (or is gone). */

@@ -17,6 +17,7 @@ import { recordNames } from './dns-names.js';
 import { publishedKey } from './publishing.js';
 import { endpointLabels } from '../rules/label.js';
 import { settleDepartures } from './departures.js';
+import { lostChanged, refusal, withLost } from './lost.js';
 
 /**
  * One convergence at a time, and at most one waiting: they all read the latest journal.
@@ -116,22 +117,28 @@ async function convergeNetwork(a: AgentCore, state: StateView, n: NetworkRecord,
       return { claims, endpoints };
     })());
   const plan = convergePlan(a.node, local, etcd);
-  lostChanged(a, c.name, plan.lost, log);
-  if (isEmptyPlan(plan)) return;
+  if (isEmptyPlan(plan)) return lostChanged(a, c.name, plan.lost, log);
   log.info(
     { withdraw: plan.withdraw.length, release: plan.release.length, claim: plan.claim.length, publish: plan.publish.length },
     "cluster: converging this host's records with its journal",
   );
-  const run = a.ops.then(() => convergeWrites(a, c, plan, log));
+  // Addresses etcd refused to publish (their claims moved since the copy): lost as well. Kept
+  // after the writes, so a copy still behind does not clear them in between (the log says so once).
+  const refused: LostAddress[] = [];
+  const run = a.ops.then(() => convergeWrites(a, c, plan, refused, log));
   a.ops = run.catch(() => undefined); // the queue goes on; the failure is this convergence's, thrown below
-  await run;
+  try {
+    await run;
+  } finally {
+    lostChanged(a, c.name, withLost(plan.lost, refused), log);
+  }
 }
 
 /**
  * The plan's etcd writes, each only if the journal still says so right before it (requests
  * run meanwhile: the plan was decided without the request lock).
  */
-async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePlan, log: Logger): Promise<void> {
+async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePlan, refused: LostAddress[], log: Logger): Promise<void> {
   const state = a.o.state();
   for (const id of plan.withdraw) if (!state.endpoints.has(id)) await a.call(a.o.store.withdrawEndpoint(c.name, id));
   for (const x of plan.release) {
@@ -155,26 +162,17 @@ async function convergeWrites(a: AgentCore, c: ClusterBinding, plan: ConvergePla
     const names = { ...(e.name !== undefined && { name: e.name }), ...(e.aliases !== undefined && { aliases: e.aliases }) };
     const v6 = e.address6 !== undefined && { address6: e.address6 };
     const labels = e.labels && { labels: e.labels };
-    await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names, ...labels }));
+    try {
+      await a.call(a.o.store.publishEndpoint({ cluster: c.name, id: e.id, address: e.address, ...v6, mac: e.mac, ...names, ...labels }));
+    } catch (err) {
+      // Refused by etcd's claim of its address, not etcd trouble: never retried (finding 4).
+      const r = refusal(err, log);
+      if (!r) throw err;
+      if (r.lost) refused.push(r.lost);
+      continue;
+    }
     a.published.set(e.id, publishedKey(names, e.labels ?? {}));
   }
-}
-
-/**
- * Keeps the lost addresses of a network (finding 4) and says so loudly when they change: two
- * hosts use one address, and only an operator can say which container keeps it.
- */
-function lostChanged(a: AgentCore, cluster: string, lost: readonly LostAddress[], log: Logger): void {
-  const before = (a.lost.get(cluster) ?? []).map((l) => l.address).join();
-  if (lost.length === 0) a.lost.delete(cluster);
-  else a.lost.set(cluster, lost);
-  if (lost.map((l) => l.address).join() === before) return;
-  if (lost.length > 0)
-    log.error(
-      { lost },
-      'cluster: addresses this host uses are claimed by another node in etcd (was this host forgotten while away?); their containers are no longer published to the other hosts: remove them, or the other node’s',
-    );
-  else log.info('cluster: no address of this host is claimed by another node any more');
 }
 
 /** Whether the journal holds `address` in the cluster network's pool now. */

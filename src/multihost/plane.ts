@@ -197,7 +197,7 @@ export class NetworkPlane {
       this.claimsChanged(changes.map((c) => c.key)),
     );
     // A re-list after a break is a whole copy again (cluster/mirror.ts): the policies are read from it as a whole.
-    this.policies.start(this.d.store.followPrefix(keys.policies(this.binding.name), this.d.backoffMs, () => this.policies.changed()));
+    this.policies.start(this.d.store.followPrefix(keys.policies(this.binding.name), this.d.backoffMs, () => this.policies.fromEtcd()));
   }
 
   /** Whether a claim key is held, from the followed copy; undefined when the copy is not complete. */

@@ -26,6 +26,12 @@ export class PolicyFollower {
   private read = new Map<string, ReadPolicy>();
   /** The input last handed on (as JSON): an unchanged one is not handed on again. */
   private last: string | undefined;
+  /**
+   * Whether etcd's copy has been listed once. Before that the copy is empty, not "no policies":
+   * handed on, it would remove the network's policy from the table until the list came (an
+   * endpoint change of the plane asks for a reading as soon as the plane starts).
+   */
+  private listed = false;
 
   constructor(
     private readonly cluster: string,
@@ -51,10 +57,16 @@ export class PolicyFollower {
     return this.checked;
   }
 
+  /** etcd's news for the copy (its first list included): from here on, the copy is etcd's. */
+  fromEtcd(): void {
+    this.listed = true;
+    this.changed();
+  }
+
   /** The followed copy or the remote endpoints changed: read the copy again and hand on what changed. */
   changed(): void {
     const f = this.follower;
-    if (!f) return;
+    if (!f || !this.listed) return;
     const good: Policy[] = [];
     const refused = new Map<string, string>();
     // Each value is checked once: a remote endpoint's change (every batch of the plane) reads the

@@ -4,6 +4,7 @@
  * so the record writes and the names last published (AgentCore.published) are read in one place.
  */
 import type { Logger } from 'pino';
+import { ClaimNotOursError } from '../cluster/claim-guard.js';
 import type { ClusterBinding, EndpointRecord } from '../driver/state.js';
 import { PluginError, messageOf } from '../errors.js';
 import { bareAddress } from '../rules/address.js';
@@ -16,6 +17,7 @@ import { type RecordNames, namesKey, recordNames } from './dns-names.js';
  * compared with what Docker says now (a new name, or container labels the follow learnt).
  */
 export const publishedKey = (names: RecordNames, labels: Labels): string => JSON.stringify([namesKey(names), labels]);
+import { refusedAtPublish } from './lost.js';
 
 export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord, log: Logger): Promise<void> {
   if (!e.address)
@@ -37,6 +39,7 @@ export async function publish(a: AgentCore, c: ClusterBinding, e: EndpointRecord
     );
   } catch (err) {
     plane?.ownEndpointRemoved(e.id); // the request fails and is rolled back: no endpoint of ours
+    refusedAtPublish(a, c.name, err, log); // etcd's claim of the address is another node's: shown as lost
     throw err;
   }
   a.published.set(e.id, publishedKey(names, endpointLabels(e)));
@@ -82,7 +85,11 @@ export function namesChanged(a: AgentCore, publish: (c: ClusterBinding, e: Endpo
     try {
       for (const e of stale()) {
         const c = state.networks.get(e.networkId)?.cluster;
-        if (c) await publish(c, e, a.o.log);
+        // A refused record (its address's claim is not ours) is shown as lost by publish itself.
+        if (c)
+          await publish(c, e, a.o.log).catch((err: unknown) => {
+            if (!(err instanceof ClaimNotOursError)) throw err;
+          });
       }
     } catch (err) {
       a.o.log.warn({ err: messageOf(err) }, 'cluster: a new container name or label is not in etcd yet; the next convergence publishes it');

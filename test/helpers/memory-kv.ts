@@ -5,7 +5,7 @@
  * from older revisions, so the follower's re-list-and-converge logic can be driven exactly.
  */
 import { PluginError } from '../../src/errors.js';
-import type { CreateResult, Kv, KvEvent, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from '../../src/cluster/kv.js';
+import type { CreateResult, Kv, KvEvent, KvGuard, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from '../../src/cluster/kv.js';
 
 interface Watch {
   readonly prefix: string;
@@ -89,6 +89,16 @@ export class MemoryKv implements Kv {
     this.revision++;
     this.write([this.putNow(key, value, lease)]);
     return Promise.resolve(true);
+  }
+
+  async putIfValues(key: string, value: string, guards: readonly KvGuard[]): Promise<boolean> {
+    this.check(`put ${key}`);
+    await this.stall;
+    // Checked after the stall, as etcd checks a transaction's compares when it runs it.
+    if (guards.some((g) => this.data.get(g.key)?.value !== g.value)) return false;
+    this.revision++;
+    this.write([this.putNow(key, value)]);
+    return true;
   }
 
   deleteIfAt(key: string, modRevision: number): Promise<boolean> {

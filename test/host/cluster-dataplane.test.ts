@@ -122,8 +122,11 @@ function follow(h: Host): void {
   h.follower = h.store.followEndpoints(CLUSTER, { onChanges: program, backoffMs: { first: 100, max: 500 } });
 }
 
-const publish = (h: Host): Promise<unknown> =>
-  h.store.publishEndpoint({ cluster: CLUSTER, id: h.endpointId, address: h.ip, mac: macFromIPv4(`${h.ip}/24`), name: `c${h.name}` });
+/** Claimed first, as a host does: a record is published only with its address claimed (claim-guard.ts). */
+const publish = async (h: Host): Promise<unknown> => {
+  await h.store.claimAddress(def, h.ip);
+  return h.store.publishEndpoint({ cluster: CLUSTER, id: h.endpointId, address: h.ip, mac: macFromIPv4(`${h.ip}/24`), name: `c${h.name}` });
+};
 const pings = (from: Host, to: string, count = 1): Promise<boolean> =>
   from.container.succeeds([...PING, '-c', String(count), '-W', '1', to]);
 /** Packets from the stranger's address that reached the container, by a counter inside it. */

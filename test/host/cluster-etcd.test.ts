@@ -22,6 +22,11 @@ const kv = (): EtcdKv => {
 };
 const host = (n: number): ClusterStore => new ClusterStore(kv(), { name: `host-${n}`, address: `198.18.0.${n}` });
 const id = (n: number): string => n.toString(16).padStart(64, '0');
+/** A record is published only with its address claimed (claim-guard.ts): claim, then publish, as a host does. */
+const claimAndPublish = async (h: ClusterStore, e: Parameters<ClusterStore['publishEndpoint']>[0]): Promise<void> => {
+  await h.claimAddress({ cluster: e.cluster, subnet: '10.77.0.0/16', gateway: '10.77.0.1' }, e.address);
+  await h.publishEndpoint(e);
+};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let cluster = 0;
 /** A fresh cluster name per test, so tests share one etcd without seeing each other. */
@@ -105,11 +110,46 @@ describe('presence and records', () => {
       onBroken: (err) => events.push({ type: 'delete', key: `broken ${err.message}`, modRevision: 0 }),
     });
     const b = host(2);
-    await b.publishEndpoint({ cluster: name, id: id(1), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' });
+    await claimAndPublish(b, { cluster: name, id: id(1), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' });
     await b.withdrawEndpoint(name, id(1));
     await until('two events', () => events.length >= 2);
     expect(events.map((e) => `${e.type} ${e.key}`)).toEqual([`put ${keys.endpoint(name, id(1))}`, `delete ${keys.endpoint(name, id(1))}`]);
     await w.cancel();
+  });
+});
+
+describe('a record put only while its claims are this host’s (issue 22, finding 4)', () => {
+  it('putIfValues puts while every guard holds its value, not when one changed or is gone; publishEndpoint refuses another host’s claim', async () => {
+    const name = fresh();
+    const k = kv();
+    const [g1, g2, target] = ['g1', 'g2', 'target'].map((x) => `/mnq4-test/${name}/${x}`) as [string, string, string];
+    await k.put(g1, 'one');
+    await k.put(g2, 'two');
+    expect(
+      await k.putIfValues(target, 'a', [
+        { key: g1, value: 'one' },
+        { key: g2, value: 'two' },
+      ]),
+    ).toBe(true);
+    expect(
+      await k.putIfValues(target, 'b', [
+        { key: g1, value: 'one' },
+        { key: g2, value: 'other' },
+      ]),
+    ).toBe(false);
+    expect(await k.putIfValues(target, 'c', [{ key: `${g1}-gone`, value: '' }])).toBe(false);
+    expect((await k.get(target))?.value).toBe('a');
+    for (const key of [g1, g2, target]) await k.deleteIfValue(key, (await k.get(key))?.value ?? '');
+
+    const [a, b] = [host(1), host(2)];
+    const ref = { cluster: name, subnet: '10.77.0.0/16', gateway: '10.77.0.1' };
+    await a.claimAddress(ref, '10.77.0.2');
+    const e = { cluster: name, id: id(5), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' };
+    await expect(b.publishEndpoint(e)).rejects.toThrow(/10\.77\.0\.2 of cluster network "c.*" is claimed by node host-1 in etcd/);
+    expect(await b.listEndpoints(name)).toEqual([]);
+    expect(await a.releaseAddress(name, '10.77.0.2')).toBe('released');
+    await claimAndPublish(b, e);
+    expect(await b.listEndpoints(name)).toEqual([expect.objectContaining({ id: id(5), node: 'host-2' })]);
   });
 });
 
@@ -158,8 +198,8 @@ describe('etcd down and back', () => {
     const name = fresh();
     const a = host(1);
     const b = host(2);
-    await b.publishEndpoint({ cluster: name, id: id(1), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' });
-    await b.publishEndpoint({ cluster: name, id: id(2), address: '10.77.0.3', mac: '02:42:0a:4d:00:03' });
+    await claimAndPublish(b, { cluster: name, id: id(1), address: '10.77.0.2', mac: '02:42:0a:4d:00:02' });
+    await claimAndPublish(b, { cluster: name, id: id(2), address: '10.77.0.3', mac: '02:42:0a:4d:00:03' });
     const view = new Map<string, EndpointRecord>();
     const states: string[] = [];
     const f = a.followEndpoints(name, {
@@ -179,7 +219,7 @@ describe('etcd down and back', () => {
       await until(
         'host 3 to reach etcd',
         () =>
-          c.publishEndpoint({ cluster: name, id: id(3), address: '10.77.0.4', mac: '02:42:0a:4d:00:04' }).then(
+          claimAndPublish(c, { cluster: name, id: id(3), address: '10.77.0.4', mac: '02:42:0a:4d:00:04' }).then(
             () => true,
             () => false,
           ),
@@ -194,7 +234,7 @@ describe('etcd down and back', () => {
       await until('convergence', () => view.size === 2 && view.has(id(2)) && view.has(id(3)) && f.current === 'synced', 15_000);
       expect(f.syncs).toBeGreaterThanOrEqual(2);
       // And the watch runs again after the re-list.
-      await c.publishEndpoint({ cluster: name, id: id(4), address: '10.77.0.5', mac: '02:42:0a:4d:00:05' });
+      await claimAndPublish(c, { cluster: name, id: id(4), address: '10.77.0.5', mac: '02:42:0a:4d:00:05' });
       await until('the new watch to deliver', () => view.has(id(4)));
     } finally {
       await f.stop();
@@ -239,7 +279,7 @@ describe('etcd down and back', () => {
     const a = host(1);
     const b = host(2);
     const ep = { cluster: name, id: id(9), address: '10.77.0.9', mac: '02:42:0a:4d:00:09' };
-    await b.publishEndpoint(ep);
+    await claimAndPublish(b, ep);
     const view = new Set<string>();
     const f = a.followEndpoints(name, {
       onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))),
@@ -251,11 +291,11 @@ describe('etcd down and back', () => {
       await etcd.stop({ keepData: false });
       await etcd.restart();
       await until('the empty etcd to be seen', () => view.size === 0 && f.current === 'synced', 15_000);
-      // What the orchestrator does on reconnect: republish this host's endpoints from its journal.
+      // What the orchestrator does on reconnect: claim and republish this host's endpoints from its journal.
       await until(
         'the republish',
         () =>
-          b.publishEndpoint(ep).then(
+          claimAndPublish(b, ep).then(
             () => true,
             () => false,
           ),

@@ -105,10 +105,16 @@ describe('ClusterStore: endpoints and following them', () => {
     name: `c${n}`,
   });
 
+  /** A record is published only with its address claimed (claim-guard.ts): claim, then publish, as a host does. */
+  const pub = async (s: ClusterStore, r: Parameters<ClusterStore['publishEndpoint']>[0]): Promise<EndpointRecord> => {
+    await s.claimAddress({ cluster: 'blue', subnet: '10.77.0.0/16', gateway: '10.77.0.1' }, r.address);
+    return s.publishEndpoint(r);
+  };
+
   it("publish is not on a lease, withdraw only removes this node's own", async () => {
     const kv = new MemoryKv();
     const b = new ClusterStore(kv, B);
-    const r = await b.publishEndpoint(rec(1));
+    const r = await pub(b, rec(1));
     expect(r).toMatchObject({ node: 'host-b', underlay: '198.18.0.2', address: '10.77.0.2' });
     expect(kv.data.get(keys.endpoint('blue', id(1)))?.lease).toBeUndefined();
     expect(await new ClusterStore(kv, A).withdrawEndpoint('blue', id(1))).toBe('not-ours');
@@ -120,8 +126,8 @@ describe('ClusterStore: endpoints and following them', () => {
     const kv = new MemoryKv();
     const a = new ClusterStore(kv, A);
     const b = new ClusterStore(kv, B);
-    await b.publishEndpoint(rec(1));
-    await b.publishEndpoint(rec(2));
+    await pub(b, rec(1));
+    await pub(b, rec(2));
     const seen: string[] = [];
     const view = new Map<string, EndpointRecord>();
     const apply = (cs: readonly EndpointChange[], how: { resync: boolean }): void => {
@@ -135,7 +141,7 @@ describe('ClusterStore: endpoints and following them', () => {
     await f.synced();
     expect(seen.sort()).toEqual(['put 1', 'put 2']);
     seen.length = 0;
-    await b.publishEndpoint(rec(3));
+    await pub(b, rec(3));
     await b.withdrawEndpoint('blue', id(1));
     expect(seen).toEqual(['put 3', 'delete 1']);
     seen.length = 0;
@@ -146,8 +152,8 @@ describe('ClusterStore: endpoints and following them', () => {
     await b.withdrawEndpoint('blue', id(2)).catch(() => undefined);
     kv.down = false;
     kv.external(keys.endpoint('blue', id(2)), undefined);
-    await b.publishEndpoint(rec(4));
-    await b.publishEndpoint({ ...rec(3), address: '10.77.0.99' });
+    await pub(b, rec(4));
+    await pub(b, { ...rec(3), address: '10.77.0.99' });
     await f.synced();
     expect(seen.sort()).toEqual(['resync delete 2', 'resync put 3', 'resync put 4']);
     expect([...view.values()].map((e) => e.address).sort()).toEqual(['10.77.0.5', '10.77.0.99']);
@@ -160,7 +166,7 @@ describe('ClusterStore: endpoints and following them', () => {
   it('etcd lost its data (revisions start again at 1): converges to empty, then follows the republished records', async () => {
     const kv = new MemoryKv();
     const b = new ClusterStore(kv, B);
-    for (let n = 1; n <= 20; n++) await b.publishEndpoint(rec(n));
+    for (let n = 1; n <= 20; n++) await pub(b, rec(n));
     const view = new Set<string>();
     const f = new ClusterStore(kv, A).followEndpoints('blue', {
       onChanges: (cs) => cs.forEach((c) => (c.type === 'put' ? view.add(c.endpoint.id) : view.delete(c.endpoint.id))),
@@ -171,7 +177,7 @@ describe('ClusterStore: endpoints and following them', () => {
     kv.wipe();
     await f.synced();
     expect(view.size).toBe(0);
-    await b.publishEndpoint(rec(3));
+    await pub(b, rec(3));
     expect([...view]).toEqual([id(3)]);
     await f.stop();
   });
@@ -192,7 +198,7 @@ describe('ClusterStore: endpoints and following them', () => {
     expect(lists()).toBeGreaterThan(2);
     expect(view.size).toBe(0);
     kv.down = false;
-    await new ClusterStore(kv, B).publishEndpoint(rec(7));
+    await pub(new ClusterStore(kv, B), rec(7));
     await f.synced();
     expect([...view]).toEqual([id(7)]);
     expect(states.at(-1)).toBe('synced');
@@ -209,7 +215,7 @@ describe('ClusterStore: endpoints and following them', () => {
       onProblem: (p) => problems.push(p),
     });
     await f.synced();
-    await new ClusterStore(kv, B).publishEndpoint(rec(5));
+    await pub(new ClusterStore(kv, B), rec(5));
     expect(view.has(id(5))).toBe(true);
     kv.external(
       keys.endpoint('blue', id(5)),
