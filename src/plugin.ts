@@ -208,7 +208,11 @@ export class Plugin {
         if (n?.cluster) this.deps.cluster?.networkUp(n);
         throw err;
       }
-      if (n?.cluster && this.deps.cluster) for (const e of eps) await this.deps.cluster.withdraw(n.cluster, e.id, log);
+      if (n?.cluster && this.deps.cluster) {
+        for (const e of eps) await this.deps.cluster.withdraw(n.cluster, e.id, log);
+        // The last host out removes the definition (finding 21): Docker's next create may follow at once.
+        this.deps.cluster.departed();
+      }
       return r;
     });
   }

@@ -84,12 +84,16 @@ async function main(argv: string[]): Promise<number> {
           process.stderr.write(`${USAGE}\n`);
           return 2;
         }
-        const r = await call<{ node: string; addresses: number; endpoints: number }>(
+        const r = await call<{ node: string; addresses: number; endpoints: number; memberships?: number }>(
           socket,
           'POST',
           `/cluster/forget?node=${encodeURIComponent(node)}`,
         );
-        print(r, () => `forgot node ${r.node}: ${r.addresses} address claim(s) and ${r.endpoints} endpoint record(s) removed from etcd`);
+        print(
+          r,
+          () =>
+            `forgot node ${r.node}: ${r.addresses} address claim(s), ${r.endpoints} endpoint record(s) and ${r.memberships ?? 0} network membership(s) removed from etcd`,
+        );
         return 0;
       }
       case 'policy': {

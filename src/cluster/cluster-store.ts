@@ -15,6 +15,7 @@ import { gatewayMacFor, subnetAndGateway, vniFor } from './identity.js';
 import { checkClusterName, checkId } from '../rules/names.js';
 import { VNI_MAX, VNI_MIN } from '../rules/vni.js';
 import { putWhileClaimed } from './claim-guard.js';
+import { type Left, MEMBERSHIP_TRIES, type MembersDeps, joinRecorded, leaveNetwork, memberValue } from './definition-members.js';
 import { canonicalIp, keys } from './keys.js';
 import { holderOf, ownedBy, staleOwn } from './owner.js';
 import type { Kv, KvItem } from './kv.js';
@@ -82,11 +83,13 @@ export type NetworkRef = Pick<NetworkDefinition, 'cluster' | 'subnet' | 'gateway
 export interface ForgetOutcome {
   readonly addresses: number;
   readonly endpoints: number;
+  /** Its memberships of network definitions (finding 21): a forgotten node no longer keeps one. */
+  readonly memberships: number;
 }
 
 /** A claim or endpoint record of a node, at the revision read. */
 export interface NodeRecordItem {
-  readonly kind: 'address' | 'endpoint';
+  readonly kind: 'address' | 'endpoint' | 'member';
   readonly key: string;
   readonly modRevision: number;
   /** An endpoint record's underlay address. */
@@ -157,30 +160,71 @@ export class ClusterStore {
       vni,
       mtu: w.mtu,
       ...flags,
+      members: true,
       createdBy: this.node.name,
       createdAt: this.stamp(),
     };
-    const r = await this.kv.createAll([
-      { key: keys.network(cluster), value: encodeRecord('network', keys.network(cluster), def) },
-      { key: keys.vni(vni), value: encodeRecord('vni', keys.vni(vni), { v: 1, cluster }) },
-    ]);
-    if (r.created) return def;
-    const [netItem, vniItem] = r.existing;
-    if (netItem) {
-      const recorded = this.checked('network', netItem);
-      if (definitionConflicts(recorded, { ...w, subnet, gateway, subnet6: dual?.subnet6, gateway6: dual?.gateway6 })) {
+    const netKey = keys.network(cluster);
+    const vniKey = keys.vni(vni);
+    const d = this.members();
+    for (let tries = 0; tries < MEMBERSHIP_TRIES; tries++) {
+      const member = memberValue(d, cluster);
+      const r = await this.kv.createAll([
+        { key: netKey, value: encodeRecord('network', netKey, def) },
+        { key: vniKey, value: encodeRecord('vni', vniKey, { v: 1, cluster }) },
+        member,
+      ]);
+      if (r.created) return def;
+      const [netItem, vniItem, memItem] = r.existing;
+      if (netItem) {
+        const recorded = this.checked('network', netItem);
+        if (definitionConflicts(recorded, { ...w, subnet, gateway, subnet6: dual?.subnet6, gateway6: dual?.gateway6 })) {
+          throw new PluginError(
+            'CONFLICT',
+            `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, ...dual, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.subnet6 ? ` --ipv6 --subnet ${recorded.subnet6} --gateway ${recorded.gateway6 ?? '?'}` : ''}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`,
+          );
+        }
+        if (await joinRecorded(d, recorded, netItem, memItem)) return recorded;
+        continue;
+      }
+      const holder = vniItem ? this.checked('vni', vniItem).cluster : undefined;
+      if (holder !== undefined && holder !== cluster)
         throw new PluginError(
           'CONFLICT',
-          `mynet.cluster: cluster network "${cluster}" is already defined by node ${recorded.createdBy} as ${definitionShape(recorded)}; this host asked for ${definitionShape({ subnet, gateway, ...dual, vni: w.vni ?? recorded.vni, mtu: w.mtu, ...flags })}. Create it as recorded: --subnet ${recorded.subnet} --gateway ${recorded.gateway}${recorded.subnet6 ? ` --ipv6 --subnet ${recorded.subnet6} --gateway ${recorded.gateway6 ?? '?'}` : ''}${recorded.internal ? ' --internal' : ''}${recorded.multicast ? ' -o mynet.multicast=true' : ''}${recorded.encrypt ? ` -o mynet.encrypt=${recorded.encrypt}` : ''} (a --ip-range of its own is fine; the MTU must fit this host's underlay)`,
+          `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${VNI_MIN}-${VNI_MAX}>`,
         );
-      }
-      return recorded;
+      // No definition, but this cluster's VXLAN id or this host's membership left behind (an
+      // operator's delete of the definition): made anew over them, at the revisions read.
+      const made = await this.kv.writeIfAt(
+        [
+          { key: netKey, modRevision: 0 },
+          { key: vniKey, modRevision: vniItem?.modRevision ?? 0 },
+          { key: member.key, modRevision: memItem?.modRevision ?? 0 },
+        ],
+        [
+          { key: netKey, value: encodeRecord('network', netKey, def) },
+          { key: vniKey, value: encodeRecord('vni', vniKey, { v: 1, cluster }) },
+          member,
+        ],
+      );
+      if (made) return def;
     }
-    const holder = vniItem ? this.checked('vni', vniItem).cluster : '?';
     throw new PluginError(
-      'CONFLICT',
-      `mynet.vni: VXLAN id ${vni} is already used by cluster network "${holder}"; choose another with -o mynet.vni=<${VNI_MIN}-${VNI_MAX}>`,
+      'CLUSTER_UNAVAILABLE',
+      `mynet.cluster: cluster network "${cluster}": its definition changed at each of ${MEMBERSHIP_TRIES} tries; try again`,
     );
+  }
+
+  /**
+   * This host's DeleteNetwork, once its claims and records are gone (multihost/departures.ts):
+   * its membership leaves, and the definition with it when no other host has the network.
+   */
+  leaveNetwork(cluster: string): Promise<Left> {
+    return leaveNetwork(this.members(), checkClusterName('cluster', cluster));
+  }
+
+  private members(): MembersDeps {
+    return { kv: this.kv, node: this.node, stamp: () => this.stamp() };
   }
 
   /** Claims one address for this node. Claiming again an address this node holds succeeds (a retried request). */
@@ -320,7 +364,7 @@ export class ClusterStore {
   }
 
   /**
-   * A node's address claims and endpoint records in every cluster network, by name, at the
+   * A node's address claims, endpoint records and memberships in every cluster network, by name, at the
    * revision read (what `mynet cluster forget` checks and then removes), with the underlay
    * address each endpoint record names.
    */
@@ -331,6 +375,7 @@ export class ClusterStore {
       for (const [kind, prefix] of [
         ['address', keys.addresses(n.cluster)],
         ['endpoint', keys.endpoints(n.cluster)],
+        ['member', keys.members(n.cluster)],
       ] as const) {
         for (const it of (await this.kv.list(prefix)).items) {
           const c = readRecord(kind, it.key, it.value);
@@ -347,14 +392,9 @@ export class ClusterStore {
    * still at the revision they were read at (a compare-and-delete: one rewritten since stays).
    */
   async forgetRecords(items: readonly NodeRecordItem[]): Promise<ForgetOutcome> {
-    let addresses = 0;
-    let endpoints = 0;
-    for (const it of items) {
-      if (!(await this.kv.deleteIfAt(it.key, it.modRevision))) continue;
-      if (it.kind === 'address') addresses++;
-      else endpoints++;
-    }
-    return { addresses, endpoints };
+    const n = { address: 0, endpoint: 0, member: 0 };
+    for (const it of items) if (await this.kv.deleteIfAt(it.key, it.modRevision)) n[it.kind]++;
+    return { addresses: n.address, endpoints: n.endpoint, memberships: n.member };
   }
 
   async listNodes(): Promise<NodeRecord[]> {

@@ -12,7 +12,7 @@
 import { ConsecutiveBreaker, ConstantBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { Etcd3, GRPCResourceExhastedError, Range, isRecoverableError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { PluginError, messageOf } from '../errors.js';
-import type { CreateResult, Kv, KvEvent, KvGuard, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from './kv.js';
+import type { CreateResult, Kv, KvAt, KvEvent, KvGuard, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers, KvWrite } from './kv.js';
 import type { TlsMaterial } from './settings.js';
 
 export const CALL_TIMEOUT_MS = 3000;
@@ -211,6 +211,18 @@ export class EtcdKv implements Kv {
       `delete ${key}`,
       async () => (await this.client.if(key, 'Value', '==', value).then(this.client.delete().key(key)).commit()).succeeded,
     );
+  }
+
+  writeIfAt(conditions: readonly KvAt[], writes: readonly KvWrite[]): Promise<boolean> {
+    const [first, ...rest] = conditions;
+    if (!first) throw new PluginError('INTERNAL', 'writeIfAt needs at least one condition');
+    const at = (c: KvAt) => [c.key, c.modRevision === 0 ? 'Create' : 'Mod', '==', c.modRevision] as const;
+    return this.bounded(`write ${first.key}`, async () => {
+      let txn = this.client.if(...at(first));
+      for (const c of rest) txn = txn.and(...at(c));
+      const ops = writes.map((w) => (w.value === undefined ? this.client.delete().key(w.key) : this.client.put(w.key).value(w.value)));
+      return (await txn.then(...ops).commit()).succeeded;
+    });
   }
 
   watch(prefix: string, fromRevision: number, h: KvWatchHandlers): Promise<KvWatch> {

@@ -8,6 +8,7 @@
  *   /mynet/v1/endpoints/<cluster>/<id>      endpoint record (never on a lease)
  *   /mynet/v1/nodes/<name>                  node presence (on a ~10 s lease)
  *   /mynet/v1/policies/<cluster>/<name>     network policy (issue 25; create-or-replace)
+ *   /mynet/v1/members/<cluster>/<node>      a host has the network (finding 21; never on a lease)
  *
  * Names are checked before they become keys, so no name can reach another's subtree ("/", "..").
  */
@@ -36,9 +37,11 @@ export const keys = {
   node: (name: string): string => `${PREFIX}nodes/${checkNodeName('node', name)}`,
   policies: (cluster: string): string => `${PREFIX}policies/${checkClusterName('cluster', cluster)}/`,
   policy: (cluster: string, name: string): string => `${keys.policies(cluster)}${checkPolicyName('policy', name)}`,
+  members: (cluster: string): string => `${PREFIX}members/${checkClusterName('cluster', cluster)}/`,
+  member: (cluster: string, node: string): string => `${keys.members(cluster)}${checkNodeName('node', node)}`,
 } as const;
 
-export type KeyKind = 'network' | 'vni' | 'address' | 'endpoint' | 'node' | 'policy';
+export type KeyKind = 'network' | 'vni' | 'address' | 'endpoint' | 'node' | 'policy' | 'member';
 
 /** What a key under PREFIX names, or undefined for a key mynet does not write. */
 export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: string } | undefined {
@@ -54,5 +57,7 @@ export function parseKey(key: string): { kind: KeyKind; cluster?: string; name: 
     return { kind: 'endpoint', cluster: a, name: b };
   if (parts.length === 3 && kind === 'policies' && a && CLUSTER_NAME.test(a) && b && POLICY_NAME.test(b))
     return { kind: 'policy', cluster: a, name: b };
+  if (parts.length === 3 && kind === 'members' && a && CLUSTER_NAME.test(a) && b && NODE_NAME.test(b))
+    return { kind: 'member', cluster: a, name: b };
   return undefined;
 }

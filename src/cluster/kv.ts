@@ -40,6 +40,18 @@ export interface KvGuard {
   readonly value: string;
 }
 
+/** A condition of a transaction: the key is at `modRevision` (0: absent). */
+export interface KvAt {
+  readonly key: string;
+  readonly modRevision: number;
+}
+
+/** A write of a transaction: a put, or a delete (`value` undefined). */
+export interface KvWrite {
+  readonly key: string;
+  readonly value?: string;
+}
+
 export interface Kv {
   get(key: string): Promise<KvItem | undefined>;
   list(prefix: string): Promise<KvList>;
@@ -57,6 +69,11 @@ export interface Kv {
   deleteIfAt(key: string, modRevision: number): Promise<boolean>;
   /** Deletes only when the key still holds exactly `value`. False: it changed meanwhile (or is gone). */
   deleteIfValue(key: string, value: string): Promise<boolean>;
+  /**
+   * Makes every write at once if every key is still at its revision (one transaction); false
+   * when one changed meanwhile and nothing was written. What a decision read is what it writes on.
+   */
+  writeIfAt(conditions: readonly KvAt[], writes: readonly KvWrite[]): Promise<boolean>;
   watch(prefix: string, fromRevision: number, handlers: KvWatchHandlers): Promise<KvWatch>;
   /** A lease of `ttlS` seconds kept alive until revoked; `onLost` when keep-alive failed for good. */
   lease(ttlS: number, onLost: (err: Error) => void): Promise<KvLease>;

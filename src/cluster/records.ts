@@ -44,6 +44,12 @@ export interface NetworkDefinition {
   readonly multicast?: true;
   /** Traffic between hosts through WireGuard (issue 24); absent: VXLAN in the clear. Part of the network's identity. */
   readonly encrypt?: 'wireguard';
+  /**
+   * Written by hosts that record which of them have the network (finding 21): each one's
+   * membership under members/<cluster>/, and the last one out removes the definition. A record
+   * without it (a mynet before that) is kept for good, as it always was: its hosts record nothing.
+   */
+  readonly members?: true;
   readonly createdBy: string;
   readonly createdAt: string;
 }
@@ -88,6 +94,16 @@ export interface EndpointRecord {
    */
   readonly labels?: Labels;
   readonly updatedAt: string;
+}
+
+/** A host has the cluster network (finding 21): written at its CreateNetwork, deleted at its DeleteNetwork. */
+export interface MemberRecord {
+  readonly v: 1;
+  readonly cluster: string;
+  /** The member's name, the same as its key's. */
+  readonly node: string;
+  readonly nodeId?: string;
+  readonly joinedAt: string;
 }
 
 export interface NodeRecord {
@@ -187,6 +203,7 @@ const FIELDS = {
     internal: optional(onlyTrue),
     multicast: optional(onlyTrue),
     encrypt: optional(str(/^wireguard$/, '"wireguard" when present')),
+    members: optional(onlyTrue),
     createdBy: str(NODE_NAME, 'a node name'),
     createdAt: time,
   },
@@ -212,6 +229,12 @@ const FIELDS = {
     labels: optional(labelMap),
     updatedAt: time,
   },
+  member: {
+    cluster: str(CLUSTER_NAME, 'a cluster name'),
+    node: str(NODE_NAME, 'a node name'),
+    nodeId: optional(str(NODE_ID, 'a node id')),
+    joinedAt: time,
+  },
   node: { name: str(NODE_NAME, 'a node name'), id: optional(str(NODE_ID, 'a node id')), address: underlay, startedAt: time },
 } as const;
 
@@ -222,6 +245,7 @@ export interface RecordOf {
   address: AddressClaim;
   endpoint: EndpointRecord;
   node: NodeRecord;
+  member: MemberRecord;
 }
 
 /** Parses and checks the record stored under `key`; the kind comes from the key. */
@@ -276,7 +300,9 @@ export function readRecord<K extends keyof RecordOf>(kind: K, key: string, bytes
           ? r.cluster !== where.cluster || r.address !== where.name
           : kind === 'endpoint'
             ? r.cluster !== where.cluster || r.id !== where.name
-            : r.name !== where.name;
+            : kind === 'member'
+              ? r.cluster !== where.cluster || r.node !== where.name
+              : r.name !== where.name;
   if (mismatch) return { ok: false, problem: `${key}: the record's contents name another object than its key` };
   return { ok: true, record: data as RecordOf[K] };
 }

@@ -53,6 +53,8 @@ export interface ClusterPort {
   withdraw(c: ClusterBinding, endpointId: string, log: Logger): Promise<void>;
   networkUp(n: NetworkRecord): void;
   networkDown(networkId: string): Promise<void>;
+  /** A departure is in the journal: settled now (on the queue, after the answer), not at the next sync. */
+  departed(): void;
   /** Writes policies of cluster networks to etcd (issue 25), create-or-replace. */
   applyPolicies(items: readonly { cluster: string; policy: Policy }[], log: Logger): Promise<{ applied: string[] }>;
   /** Deletes a policy from etcd in every cluster network of this host's; answers those that held it. */
@@ -173,6 +175,10 @@ export class ClusterAgent implements ClusterPort {
   }
 
   /** One convergence at a time, and at most one waiting: they all read the latest journal (convergence.ts). */
+  departed(): void {
+    this.scheduleConverge();
+  }
+
   scheduleConverge(): void {
     convergence.scheduleConverge(
       this.a,

@@ -74,7 +74,16 @@ export async function converge(a: AgentCore): Promise<void> {
   const settled = a.o.departureSettled;
   if (settled && state.departures.size > 0 && !a.stopped) {
     // On the queue of releases and withdrawals, in order with them (finding 7).
-    const run = a.ops.then(() => settleDepartures({ store: a.o.store, call: (p) => a.call(p), state: a.o.state, settled, log: a.o.log }));
+    const run = a.ops.then(() =>
+      settleDepartures({
+        store: a.o.store,
+        call: (p) => a.call(p),
+        state: a.o.state,
+        settled,
+        log: a.o.log,
+        ...(a.o.onRefused && { onRefused: a.o.onRefused }),
+      }),
+    );
     a.ops = run.then(
       () => undefined,
       () => undefined,

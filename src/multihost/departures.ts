@@ -12,11 +12,16 @@
  * line as the network's put, and every write below checks, right before it is made, that the
  * journal still holds the departure (a claim of the cluster needs the network, so no claim of
  * the new network can be taken for the old one's).
+ *
+ * Last, this host's membership of the definition leaves, and the definition with it when no
+ * other host has the network (finding 21, cluster/definition-members.ts): a departure made
+ * while etcd is down removes the definition later, as it does the records.
  */
 import type { Logger } from 'pino';
 import type { ClusterStore } from '../cluster/cluster-store.js';
 import type { StateView } from '../driver/state.js';
 import { convergePlan, isEmptyPlan } from './converge.js';
+import type { RefusalReason } from './trust.js';
 
 export interface DepartureDeps {
   readonly store: ClusterStore;
@@ -26,6 +31,7 @@ export interface DepartureDeps {
   /** Deletes the departure from the journal (plugin.ts departureSettled). */
   readonly settled: (cluster: string, log: Logger) => Promise<void>;
   readonly log: Logger;
+  readonly onRefused?: (reason: RefusalReason) => void;
 }
 
 /** Whether the journal still says this host owes etcd the removal of its records in `cluster`. */
@@ -62,6 +68,16 @@ async function settleOne(d: DepartureDeps, cluster: string, log: Logger): Promis
     // Withdrawals first: no other host may claim an address while this host's record points at it.
     for (const id of plan.withdraw) if (owed(d.state(), cluster)) await d.call(d.store.withdrawEndpoint(cluster, id));
     for (const a of plan.release) if (owed(d.state(), cluster)) await d.call(d.store.releaseAddress(cluster, a));
+    if (owed(d.state(), cluster)) {
+      const left = await d.call(d.store.leaveNetwork(cluster));
+      for (const problem of left.refused) {
+        log.warn({ problem }, 'cluster: a membership of the network in etcd is refused (not counted as a member)');
+        d.onRefused?.('bad-membership');
+      }
+      if (left.outcome.kind === 'removed') log.info('cluster: this host was the last to have the network: its definition left etcd');
+      else if (left.outcome.kind === 'kept')
+        log.info({ by: left.outcome.by }, 'cluster: the network is still had by other nodes: its definition stays');
+    }
   }
   if (d.state().departures.has(cluster)) await d.settled(cluster, log);
 }

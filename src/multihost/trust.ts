@@ -22,7 +22,8 @@ export type RefusalReason =
   | 'claimed-by-other' // the address's claim in etcd names another node
   | 'unclaimed' // no claim in etcd holds its address (judged again when one comes)
   | 'mac-taken' // another believed record, of another endpoint, has its MAC
-  | 'names-this-host'; // it names this node, but this host did not publish it
+  | 'names-this-host' // it names this node, but this host did not publish it
+  | 'bad-membership'; // a membership of a network definition that fails its check (finding 21)
 
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'outside-network',
@@ -35,6 +36,7 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'unclaimed',
   'mac-taken',
   'names-this-host',
+  'bad-membership',
 ];
 
 export interface TrustContext {

@@ -54,6 +54,8 @@ export function clusterHost(kv: MemoryKv, name: string, address: string, o: Clus
     ...(o.wireguard && { wireguard: o.wireguard }),
     ...(o.underlayAnswers && { underlayAnswers: o.underlayAnswers }),
     ...(o.refused && { onRefused: (reason: string) => o.refused?.set(reason, (o.refused.get(reason) ?? 0) + 1) }),
+    // As main.ts wires it: a settled departure leaves the journal (finding 7, 21).
+    departureSettled: (cluster, l) => (ref.plugin as Plugin).departureSettled(cluster, l),
     // As main.ts wires it: the plane's policy news go through the orchestrator's lock.
     policyChanged: (id, input) => void ref.plugin?.clusterPolicyChanged(id, input, log),
   });

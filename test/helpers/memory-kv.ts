@@ -5,7 +5,19 @@
  * from older revisions, so the follower's re-list-and-converge logic can be driven exactly.
  */
 import { PluginError } from '../../src/errors.js';
-import type { CreateResult, Kv, KvEvent, KvGuard, KvItem, KvLease, KvList, KvWatch, KvWatchHandlers } from '../../src/cluster/kv.js';
+import type {
+  CreateResult,
+  Kv,
+  KvAt,
+  KvEvent,
+  KvGuard,
+  KvItem,
+  KvLease,
+  KvList,
+  KvWatch,
+  KvWatchHandlers,
+  KvWrite,
+} from '../../src/cluster/kv.js';
 
 interface Watch {
   readonly prefix: string;
@@ -117,6 +129,20 @@ export class MemoryKv implements Kv {
     this.data.delete(key);
     this.write([{ type: 'delete', key, modRevision: this.revision }]);
     return Promise.resolve(true);
+  }
+
+  async writeIfAt(conditions: readonly KvAt[], writes: readonly KvWrite[]): Promise<boolean> {
+    this.check(`write ${conditions[0]?.key}`);
+    await this.stall;
+    if (conditions.some((c) => (this.data.get(c.key)?.modRevision ?? 0) !== c.modRevision)) return false;
+    this.revision++;
+    const events: KvEvent[] = [];
+    for (const w of writes) {
+      if (w.value !== undefined) events.push(this.putNow(w.key, w.value));
+      else if (this.data.delete(w.key)) events.push({ type: 'delete', key: w.key, modRevision: this.revision });
+    }
+    this.write(events);
+    return true;
   }
 
   /** History is not kept: a watch from an old revision gets nothing before now (as after compaction, but silently: the follower must not rely on it). */

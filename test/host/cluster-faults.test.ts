@@ -4,7 +4,8 @@
  * on it (ports 23801/23802 in its namespace), a real plugin process per host
  * (cluster-hosts-fixture.ts), containers as namespaces, the protocol driven as dockerd drives it.
  * Every name made carries the tag mnt-nf-; each test removes what it made, and `destroy` the rest.
- * The reconcile loop runs every 2 s. Finding 13 (a watch storm) shares the world.
+ * The reconcile loop runs every 2 s. Finding 13 (a watch storm) and finding 21 (a definition
+ * removed by the last host out; cluster mnd4r, subnets of 10.232.0.0/16) share the world.
  */
 import { describe, expect, it } from 'vitest';
 import { type Host, clusterForFile } from './cluster-hosts-fixture.js';
@@ -61,6 +62,43 @@ describe('finding 7: what a host owes etcd is kept until etcd takes it', () => {
     await removeContainer(cb);
     await removeNetwork(nb);
   }, 120_000);
+});
+
+describe('finding 21: the last host that removes a cluster network removes its definition', () => {
+  it('both hosts remove it: etcd holds nothing of it, and a new network of that name with another subnet is made', async () => {
+    const [a, b] = [host(0), host(1)];
+    const cl = 'mnd4r';
+    // Every key of the cluster's, its VXLAN id's included (its key names a number, its value the cluster).
+    const ofCluster = async (): Promise<string[]> =>
+      [...(await cluster().etcd.get('/mynet/v1/'))]
+        .filter(([k, v]) => k.split('/').includes(cl) || (k.includes('/vnis/') && (v as { cluster?: string }).cluster === cl))
+        .map(([k]) => k)
+        .sort();
+    const na: Network = await createNetwork(a, { subnet: '10.232.1.0/24', cluster: cl });
+    const nb: Network = await createNetwork(b, { subnet: '10.232.1.0/24', cluster: cl });
+    const cb: Container = await runContainer(nb);
+    await removeNetwork(na);
+    await until("A's membership gone, B's and the definition kept", async () => {
+      const k = await ofCluster();
+      return !k.includes(`/mynet/v1/members/${cl}/${a.nodeName}`) && k.includes(`/mynet/v1/members/${cl}/${b.nodeName}`);
+    });
+    expect(await ofCluster()).toContain(`/mynet/v1/networks/${cl}`);
+    await removeContainer(cb);
+    await removeNetwork(nb);
+    // Before: the definition and its VXLAN id stayed, and the create below was refused ("already defined … as subnet 10.232.1.0/24").
+    await until(
+      'nothing of the network in etcd',
+      async () => (await ofCluster()).length === 0,
+      10_000,
+      async () => JSON.stringify(await ofCluster()),
+    );
+    const again: Network = await createNetwork(b, { subnet: '10.232.2.0/24', cluster: cl });
+    expect((await cluster().etcd.get(`/mynet/v1/networks/${cl}`)).get(`/mynet/v1/networks/${cl}`)).toMatchObject({
+      subnet: '10.232.2.0/24',
+    });
+    await removeNetwork(again);
+    await until('nothing of the new network in etcd', async () => (await ofCluster()).length === 0, 10_000);
+  }, 60_000);
 });
 
 /** `count` puts of `value` (a new updatedAt each) under `key`, through etcd's JSON gateway by one curl in its namespace. */

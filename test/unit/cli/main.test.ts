@@ -119,9 +119,13 @@ describe('mynet', () => {
   });
 
   it('cluster forget <node>: POST /cluster/forget, the counts printed; without a node: usage, exit 2', async () => {
-    answers['POST /cluster/forget?node=host-b'] = [200, JSON.stringify({ node: 'host-b', addresses: 3, endpoints: 2 })];
+    answers['POST /cluster/forget?node=host-b'] = [200, JSON.stringify({ node: 'host-b', addresses: 3, endpoints: 2, memberships: 1 })];
     const r = await mynet(['cluster', 'forget', 'host-b', '--socket', socket]);
-    expect(r).toEqual({ code: 0, stdout: 'forgot node host-b: 3 address claim(s) and 2 endpoint record(s) removed from etcd', stderr: '' });
+    expect(r).toEqual({
+      code: 0,
+      stdout: 'forgot node host-b: 3 address claim(s), 2 endpoint record(s) and 1 network membership(s) removed from etcd',
+      stderr: '',
+    });
     const u = await mynet(['cluster', 'forget', '--socket', socket]);
     expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/cluster forget <node>/);

@@ -176,6 +176,7 @@ describe('records written before issue 23', () => {
     expect(definitionConflicts(old, { ...w, gateway: '10.77.0.2' })).toBe(true);
   });
 
+  // `members` (finding 21) is new: readers check only the fields they know, so older hosts read it as before.
   it("a plain network's record is written as before (no internal or multicast field), so older hosts read it unchanged", async () => {
     const kv = new MemoryKv();
     await create(host(kv, 'host-a', '198.18.0.1'));
@@ -186,6 +187,7 @@ describe('records written before issue 23', () => {
       'createdBy',
       'gateway',
       'gatewayMac',
+      'members',
       'mtu',
       'subnet',
       'v',

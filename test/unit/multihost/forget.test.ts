@@ -91,7 +91,7 @@ describe('forget and the forgotten host through the orchestrator', () => {
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
 
     answers.now = false;
-    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1 });
+    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1, memberships: 1 });
     await a.plugin.requestAddress({ PoolID: poolA, Address: '10.77.0.2' }, log);
 
     await b.agent.converge();

@@ -190,7 +190,7 @@ describe('cluster networks through the orchestrator', () => {
     kv.data.delete(keys.node('host-b'));
     expect((await a.agent.status()).members.find((m) => m.name === 'host-b')).toMatchObject({ up: false, endpoints: 1 });
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(true);
-    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1 });
+    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1, memberships: 1 });
     expect(kv.data.has(keys.address('blue', '10.77.0.2'))).toBe(false);
     await until("host A drops B's endpoint", () => a.agent.remoteEndpoints() === 0);
   });

@@ -6,6 +6,7 @@
  * yet), it republished the record of the address A holds (a host-tier run once saw it:
  * `expected [ '10.225.4.2' ] to deeply equal []`).
  */
+import { clusterFindings } from '../../helpers/cluster-findings.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClaimNotOursError } from '../../../src/cluster/claim-guard.js';
 import { ClusterStore } from '../../../src/cluster/cluster-store.js';
@@ -90,7 +91,7 @@ describe('B back after being forgotten, its copy of the claims behind its copy o
       expect((await b.agent.status()).networks[0]?.lost).toEqual([{ address: '10.77.0.2', holder: 'host-a' }]);
       expect(b.agent.lostAddresses()).toBe(1);
     }
-    const shown = (await b.agent.doctor(false, log)).find((d) => d.object === 'cluster network blue address 10.77.0.2');
+    const shown = (await clusterFindings(b.agent, log)).find((d) => d.object === 'cluster network blue address 10.77.0.2');
     expect(shown?.detail).toMatch(/claimed in etcd by node host-a/);
   });
 });
