@@ -81,7 +81,7 @@ describe('B back after being forgotten, its copy of the claims behind its copy o
     // B's copy of the claims stops hearing (its watch silent, still "synced"): the order the host tier saw.
     for (const w of silenced) w.live = false;
     kv.external(keys.node('host-b'), undefined);
-    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1 });
+    expect(await a.agent.forget('host-b')).toEqual({ addresses: 1, endpoints: 1, memberships: 1 });
     await a.plugin.requestAddress({ PoolID: poolA, Address: '10.77.0.2' }, log);
     const record = keys.endpoint('blue', hexId(0xb2));
 
