@@ -49,11 +49,16 @@ async function ownClaim(x: ClaimGuardContext, cluster: string, address: string):
   return { key, value: it.value };
 }
 
+/** Reads and tries after the first: each failure is a claim rewritten in between (by its own host, or any etcd writer). */
+export const GUARDED_PUT_TRIES = 8;
+
 /**
  * Puts the record `key` only while every address's claim is this node's. The first try compares
  * with the claims this store knows it holds; a failed compare reads them again (a claim moved
- * to this host's new name is still its own) and tries again, until the put is made or a claim
- * is not ours.
+ * to this host's new name is still its own) and tries again, until the put is made, a claim is
+ * not ours, or GUARDED_PUT_TRIES reads have each been outdated by a rewrite: then a transient
+ * CLUSTER_UNAVAILABLE (the next convergence publishes), so a writer rewriting a claim without
+ * end cannot hold a publish in a loop.
  */
 export async function putWhileClaimed(
   x: ClaimGuardContext,
@@ -64,9 +69,13 @@ export async function putWhileClaimed(
 ): Promise<void> {
   const cached = addresses.map((a) => ({ key: keys.address(cluster, a), value: x.written.get(keys.address(cluster, a)) }));
   if (cached.every((g): g is KvGuard => g.value !== undefined) && (await x.kv.putIfValues(key, value, cached))) return;
-  for (;;) {
+  for (let tries = 0; tries < GUARDED_PUT_TRIES; tries++) {
     const guards: KvGuard[] = [];
     for (const a of addresses) guards.push(await ownClaim(x, cluster, a));
     if (await x.kv.putIfValues(key, value, guards)) return;
   }
+  throw new PluginError(
+    'CLUSTER_UNAVAILABLE',
+    `cluster: the claim of ${addresses.join(', ')} in cluster network "${cluster}" changed at each of ${GUARDED_PUT_TRIES} tries; its endpoint record is published later`,
+  );
 }

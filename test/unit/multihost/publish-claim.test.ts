@@ -8,7 +8,7 @@
  */
 import { clusterFindings } from '../../helpers/cluster-findings.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClaimNotOursError } from '../../../src/cluster/claim-guard.js';
+import { ClaimNotOursError, GUARDED_PUT_TRIES } from '../../../src/cluster/claim-guard.js';
 import { ClusterStore } from '../../../src/cluster/cluster-store.js';
 import { keys } from '../../../src/cluster/keys.js';
 import type { ClusterAgent } from '../../../src/multihost/agent.js';
@@ -34,6 +34,25 @@ const ep = (address6?: string) => ({
 });
 
 describe('ClusterStore.publishEndpoint: only while its addresses are claimed by this node', () => {
+  it('a claim rewritten (still its own) before every compare: bounded tries, then a transient error, nothing put', async () => {
+    const kv = new MemoryKv();
+    const b = new ClusterStore(kv, B);
+    await b.claimAddress(dual, '10.77.0.2');
+    const claim = keys.address('dual', '10.77.0.2');
+    const record = keys.endpoint('dual', hexId(0xe1));
+    // A writer that rewrites the claim with new bytes of the same owner just before each transaction.
+    const put = kv.putIfValues.bind(kv);
+    let rewrites = 0;
+    kv.putIfValues = (key, value, guards) => {
+      const now = kv.data.get(claim)?.value as string;
+      kv.external(claim, now.replace(/}$/, `,"x${++rewrites}":1}`).replace(/,"x\d+":1(?=,)/, ''));
+      return put(key, value, guards);
+    };
+    await expect(b.publishEndpoint(ep())).rejects.toMatchObject({ code: 'CLUSTER_UNAVAILABLE' });
+    expect(rewrites).toBe(GUARDED_PUT_TRIES + 1);
+    expect(kv.data.has(record)).toBe(false);
+  });
+
   it('no claim, another node’s claim (IPv4, or the IPv6 one of a dual-stack record): refused, nothing put; its own: put, one transaction', async () => {
     const kv = new MemoryKv();
     const a = new ClusterStore(kv, A);
