@@ -81,7 +81,8 @@ describe('node ids: names are labels, ids are identity', () => {
 
     // C is given B's name by mistake (its own id, its own journal with cc in it).
     await restartAs(c, { MYNET_NODE_NAME: b.nodeName });
-    await following(c.plugin.adminSocket);
+    // 30 s: a restarted plugin on a loaded CI machine (the e2e tier alongside) took over 10 s to answer its admin socket.
+    await following(c.plugin.adminSocket, 30_000);
     // Two reconcile intervals: time for C's convergence to act on what it would believe its own.
     await new Promise((r) => setTimeout(r, 4000));
     expect(await owners(cl)).toEqual(before);
