@@ -90,17 +90,40 @@ export async function kernelSnapshot(exec: ExecaExecutor, log: Logger): Promise<
   return { links, nft, hook, entries: await vxlanEntries(exec, links, log) };
 }
 
-/** The entries of every VXLAN device of ours (a cluster network's; read for the doctor's comparison with etcd). */
+/**
+ * The entries of every VXLAN device of ours (a cluster network's; read for the doctor's comparison
+ * with etcd). One `bridge -j fdb show` and one `ip -j neigh show` for all of them, split by
+ * device, not two processes per cluster network: the reconcile runs under the request lock.
+ * Nothing is run on a host without a cluster network.
+ */
 async function vxlanEntries(exec: ExecaExecutor, links: ReadonlyMap<string, LinkInfo>, log: Logger): Promise<Map<string, ObservedEntries>> {
   const devices = [...links.values()].filter((l) => l.vxlan && l.name.startsWith(VXLAN_PREFIX)).map((l) => l.name);
-  const read = async (dev: string): Promise<[string, ObservedEntries]> => {
-    const [fdb, neigh] = await Promise.all([
-      exec.command(['bridge', '-j', 'fdb', 'show', 'dev', dev], log),
-      exec.command(['ip', '-j', 'neigh', 'show', 'dev', dev], log),
-    ]);
-    return [dev, { fdb: parseFdb(fdb), neigh: parseNeigh(neigh), flood: parseFlood(fdb) }];
-  };
-  return new Map(await Promise.all(devices.map(read)));
+  if (devices.length === 0) return new Map();
+  const [fdb, neigh] = await Promise.all([
+    exec.command(['bridge', '-j', 'fdb', 'show'], log),
+    exec.command(['ip', '-j', 'neigh', 'show'], log),
+  ]);
+  const fdbOf = byDevice(fdb, 'ifname');
+  const neighOf = byDevice(neigh, 'dev');
+  return new Map(
+    devices.map((dev) => {
+      const f = JSON.stringify(fdbOf.get(dev) ?? []);
+      return [dev, { fdb: parseFdb(f), neigh: parseNeigh(JSON.stringify(neighOf.get(dev) ?? [])), flood: parseFlood(f) }];
+    }),
+  );
+}
+
+/** The rows of an iproute2 `-j` listing of every device, by the device each names (`field`). */
+function byDevice(json: string, field: 'ifname' | 'dev'): Map<string, unknown[]> {
+  const out = new Map<string, unknown[]>();
+  for (const r of JSON.parse(json || '[]') as Record<string, unknown>[]) {
+    const dev = r[field];
+    if (typeof dev !== 'string') continue;
+    const rows = out.get(dev);
+    if (rows) rows.push(r);
+    else out.set(dev, [r]);
+  }
+  return out;
 }
 
 /** `nft -j list <what> table inet mynet`; undefined when the table does not exist (nothing of ours). */

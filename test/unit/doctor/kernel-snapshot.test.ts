@@ -236,3 +236,60 @@ describe('kernelSnapshot', () => {
     await expect(kernelSnapshot(exec, silentLog)).rejects.toBe(denied);
   });
 });
+
+describe('kernelSnapshot: the VXLAN devices’ entries', () => {
+  const vxlanLink = (ifname: string) => ({
+    ifname,
+    mtu: 1450,
+    flags: ['UP'],
+    group: '28014',
+    linkinfo: { info_kind: 'vxlan', info_data: { id: 42, local: '198.18.0.1', port: 4789, learning: false, proxy: false } },
+    addr_info: [],
+  });
+
+  it('one fdb and one neighbour listing for every device, split by device (not two processes per cluster network)', async () => {
+    const argv: string[][] = [];
+    const answers: Record<string, string> = {
+      'ip -d': JSON.stringify([vxlanLink('mnxaaaaaaaaaaaa'), vxlanLink('mnxbbbbbbbbbbbb')]),
+      nft: fixtureText('nft-table.json'),
+      'iptables-save': fixtureText('iptables-save.txt'),
+      'iptables-save -t raw': fixtureText('iptables-save-raw.txt'),
+      bridge: JSON.stringify([
+        { mac: '02:42:0a:00:00:02', ifname: 'mnxaaaaaaaaaaaa', dst: '198.18.0.2', state: 'permanent' },
+        { mac: '00:00:00:00:00:00', ifname: 'mnxaaaaaaaaaaaa', dst: '198.18.0.3', state: 'permanent' },
+        { mac: '02:42:0a:00:00:09', ifname: 'mnxbbbbbbbbbbbb', dst: '198.18.0.3', state: 'permanent' },
+        { mac: '33:33:00:00:00:01', ifname: 'eth0', state: 'permanent' },
+      ]),
+      'ip -j': JSON.stringify([
+        { dst: '10.0.0.2', dev: 'mnxaaaaaaaaaaaa', lladdr: '02:42:0a:00:00:02' },
+        { dst: '10.9.0.9', dev: 'mnxbbbbbbbbbbbb', lladdr: '02:42:0a:00:00:09' },
+        { dst: '192.0.2.1', dev: 'eth0', lladdr: '02:00:00:00:00:01' },
+      ]),
+    };
+    const exec = {
+      command(a: readonly string[]): Promise<string> {
+        argv.push([...a]);
+        const key =
+          a[0] === 'ip' ? `ip ${a[1]}` : a[0] === 'iptables-save' && a.includes('raw') ? 'iptables-save -t raw' : (a[0] as string);
+        const r = answers[key];
+        return r === undefined ? Promise.reject(new Error(`unexpected command ${a.join(' ')}`)) : Promise.resolve(r);
+      },
+    } as unknown as ExecaExecutor;
+    const k = await kernelSnapshot(exec, silentLog);
+    expect(argv.filter((a) => a[0] === 'bridge' || a.includes('neigh'))).toEqual([
+      ['bridge', '-j', 'fdb', 'show'],
+      ['ip', '-j', 'neigh', 'show'],
+    ]);
+    expect(k.entries?.get('mnxaaaaaaaaaaaa')).toEqual({
+      fdb: new Map([['02:42:0a:00:00:02', '198.18.0.2']]),
+      neigh: new Map([['10.0.0.2', '02:42:0a:00:00:02']]),
+      flood: new Set(['198.18.0.3']),
+    });
+    expect(k.entries?.get('mnxbbbbbbbbbbbb')).toEqual({
+      fdb: new Map([['02:42:0a:00:00:09', '198.18.0.3']]),
+      neigh: new Map([['10.9.0.9', '02:42:0a:00:00:09']]),
+      flood: new Set(),
+    });
+    expect([...(k.entries?.keys() ?? [])].sort()).toEqual(['mnxaaaaaaaaaaaa', 'mnxbbbbbbbbbbbb']);
+  });
+});
